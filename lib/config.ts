@@ -1,0 +1,172 @@
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { z } from 'zod';
+import { InvalidInputError } from './errors.js';
+
+/** The folder this package is installed in (holds `agents/`). Works from `lib/` and `dist/lib/`. */
+export function packageRoot(): string {
+  const here = path.dirname(fileURLToPath(import.meta.url));
+  return path.basename(path.dirname(here)) === 'dist' ? path.resolve(here, '..', '..') : path.resolve(here, '..');
+}
+
+const ms = (fallback: number) => z.coerce.number().int().nonnegative().default(fallback);
+const count = (fallback: number) => z.coerce.number().int().positive().default(fallback);
+
+/**
+ * Every setting of the network, from the environment. Names and defaults are documented in the
+ * README's configuration table; keep the two in step.
+ */
+const configSchema = z.object({
+  REDIS_URL: z.string().default('redis://localhost:6379'),
+  DAN_KEY_PREFIX: z.string().default(''),
+  DAN_AGENTS_DIR: z.string().optional(),
+  DAN_WORKSPACE: z.string().default('workspace'),
+  DAN_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+
+  DAN_ROUTER: z.enum(['score', 'llm']).default('score'),
+  DAN_WORKER_SELECTOR: z.enum(['score', 'llm']).default('score'),
+  DAN_SPAWNER: z.enum(['process', 'docker']).default('process'),
+
+  DAN_LEASE_MS: ms(30_000),
+  DAN_MAX_ATTEMPTS: count(3),
+  DAN_RETENTION_MS: ms(7 * 24 * 3600 * 1000),
+  DAN_HEARTBEAT_INTERVAL_MS: ms(10_000),
+  DAN_HEARTBEAT_TTL_MS: ms(30_000),
+  DAN_SUPERVISE_INTERVAL_MS: ms(1_000),
+  DAN_SPAWN_TIMEOUT_MS: ms(15_000),
+  DAN_DOMAIN_IDLE_MS: ms(5 * 60_000),
+  DAN_DOMAIN_CONCURRENCY: count(4),
+  DAN_MAIN_CONCURRENCY: count(16),
+  DAN_MAX_INSTANCES_PER_DOMAIN: count(2),
+  DAN_MAX_DOMAIN_AGENTS: count(8),
+  DAN_SHUTDOWN_GRACE_MS: ms(10_000),
+
+  ANTHROPIC_BASE_URL: z.string().optional(),
+  DAN_LLM: z.enum(['auto', 'anthropic', 'local']).default('auto'),
+  DAN_LLM_URL: z.string().optional(),
+  DAN_MOCK_LLM_RULES: z.string().optional(),
+  DAN_MODEL_SONNET: z.string().default('claude-sonnet-5-5'),
+  DAN_MODEL_OPUS: z.string().default('claude-opus-5-5'),
+  DAN_MODEL_HAIKU: z.string().default('claude-haiku-5-5'),
+  DAN_DEFAULT_MODEL: z.string().default('sonnet'),
+  DAN_MAX_TURNS: count(20),
+  DAN_MAX_TOKENS: count(8192),
+  DAN_BASH_TIMEOUT_MS: ms(120_000),
+  DAN_WORKERS_PER_TASK: count(3),
+
+  AGENT_ROLE: z.enum(['main', 'domain', 'worker']).optional(),
+  AGENT_ID: z.string().optional(),
+  DOMAIN_TYPE: z.string().optional(),
+});
+
+type RawConfig = z.infer<typeof configSchema>;
+
+export interface Config {
+  redisUrl: string;
+  keyPrefix: string;
+  agentsDir: string;
+  workspace: string;
+  logLevel: RawConfig['DAN_LOG_LEVEL'];
+  router: RawConfig['DAN_ROUTER'];
+  workerSelector: RawConfig['DAN_WORKER_SELECTOR'];
+  spawner: RawConfig['DAN_SPAWNER'];
+  leaseMs: number;
+  maxAttempts: number;
+  retentionMs: number;
+  heartbeatIntervalMs: number;
+  heartbeatTtlMs: number;
+  superviseIntervalMs: number;
+  spawnTimeoutMs: number;
+  domainIdleMs: number;
+  domainConcurrency: number;
+  mainConcurrency: number;
+  maxInstancesPerDomain: number;
+  maxDomainAgents: number;
+  shutdownGraceMs: number;
+  llm: {
+    mode: RawConfig['DAN_LLM'];
+    /** Only whether a key is set: the key itself is read where the client is built. */
+    hasApiKey: boolean;
+    baseUrl: string | undefined;
+    localUrl: string | undefined;
+    rulesFile: string | undefined;
+    models: Record<'sonnet' | 'opus' | 'haiku', string>;
+    defaultModel: string;
+    maxTurns: number;
+    maxTokens: number;
+  };
+  bashTimeoutMs: number;
+  workersPerTask: number;
+  agentRole: RawConfig['AGENT_ROLE'];
+  agentId: string | undefined;
+  domainType: string | undefined;
+}
+
+/**
+ * Parses the environment once, listing every problem at once, and returns a frozen config.
+ * `overrides` (from CLI flags) win over the environment.
+ */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Partial<Record<keyof RawConfig, string>> = {}): Readonly<Config> {
+  const source: Record<string, string | undefined> = {};
+  for (const key of Object.keys(configSchema.shape)) {
+    const value = overrides[key as keyof RawConfig] ?? env[key];
+    source[key] = value === '' && key !== 'DAN_KEY_PREFIX' ? undefined : value;
+  }
+  const parsed = configSchema.safeParse(source);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((issue) => `  ${issue.path.join('.')}: ${issue.message}`).join('\n');
+    throw new InvalidInputError(`invalid configuration:\n${problems}`);
+  }
+  const c = parsed.data;
+  if (c.DAN_HEARTBEAT_TTL_MS <= c.DAN_HEARTBEAT_INTERVAL_MS) {
+    throw new InvalidInputError(
+      `invalid configuration: DAN_HEARTBEAT_TTL_MS (${c.DAN_HEARTBEAT_TTL_MS}) must be larger than DAN_HEARTBEAT_INTERVAL_MS (${c.DAN_HEARTBEAT_INTERVAL_MS})`,
+    );
+  }
+  return Object.freeze({
+    redisUrl: c.REDIS_URL,
+    keyPrefix: c.DAN_KEY_PREFIX,
+    agentsDir: path.resolve(c.DAN_AGENTS_DIR ?? path.join(packageRoot(), 'agents')),
+    workspace: path.resolve(c.DAN_WORKSPACE),
+    logLevel: c.DAN_LOG_LEVEL,
+    router: c.DAN_ROUTER,
+    workerSelector: c.DAN_WORKER_SELECTOR,
+    spawner: c.DAN_SPAWNER,
+    leaseMs: c.DAN_LEASE_MS,
+    maxAttempts: c.DAN_MAX_ATTEMPTS,
+    retentionMs: c.DAN_RETENTION_MS,
+    heartbeatIntervalMs: c.DAN_HEARTBEAT_INTERVAL_MS,
+    heartbeatTtlMs: c.DAN_HEARTBEAT_TTL_MS,
+    superviseIntervalMs: c.DAN_SUPERVISE_INTERVAL_MS,
+    spawnTimeoutMs: c.DAN_SPAWN_TIMEOUT_MS,
+    domainIdleMs: c.DAN_DOMAIN_IDLE_MS,
+    domainConcurrency: c.DAN_DOMAIN_CONCURRENCY,
+    mainConcurrency: c.DAN_MAIN_CONCURRENCY,
+    maxInstancesPerDomain: c.DAN_MAX_INSTANCES_PER_DOMAIN,
+    maxDomainAgents: c.DAN_MAX_DOMAIN_AGENTS,
+    shutdownGraceMs: c.DAN_SHUTDOWN_GRACE_MS,
+    llm: {
+      mode: c.DAN_LLM,
+      hasApiKey: (env['ANTHROPIC_API_KEY'] ?? '').length > 0,
+      baseUrl: c.ANTHROPIC_BASE_URL,
+      localUrl: c.DAN_LLM_URL,
+      rulesFile: c.DAN_MOCK_LLM_RULES,
+      models: { sonnet: c.DAN_MODEL_SONNET, opus: c.DAN_MODEL_OPUS, haiku: c.DAN_MODEL_HAIKU },
+      defaultModel: c.DAN_DEFAULT_MODEL,
+      maxTurns: c.DAN_MAX_TURNS,
+      maxTokens: c.DAN_MAX_TOKENS,
+    },
+    bashTimeoutMs: c.DAN_BASH_TIMEOUT_MS,
+    workersPerTask: c.DAN_WORKERS_PER_TASK,
+    agentRole: c.AGENT_ROLE,
+    agentId: c.AGENT_ID,
+    domainType: c.DOMAIN_TYPE,
+  });
+}
+
+/** Maps a front-matter model name (alias or full id) to the model id sent to the API. */
+export function resolveModel(config: Pick<Config, 'llm'>, name: string | undefined): string {
+  const wanted = name && name !== 'inherit' ? name : config.llm.defaultModel;
+  const alias = wanted as keyof Config['llm']['models'];
+  return config.llm.models[alias] ?? wanted;
+}

@@ -1,0 +1,11 @@
+import type { LlmCallOptions, LlmRequest, LlmResponse } from './types.js';
+
+/**
+ * A language model the network can call. Implementations: `AnthropicLlmClient` (the real API or any
+ * server that speaks the Messages API, such as our local scripted server) and `ScriptedLlmClient`
+ * (in-process scripted replies for unit tests). Errors thrown are `LlmError`s.
+ */
+export interface LlmClient {
+  readonly name: string;
+  createMessage(request: LlmRequest, options?: LlmCallOptions): Promise<LlmResponse>;
+}

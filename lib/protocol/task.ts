@@ -1,0 +1,157 @@
+import { z } from 'zod';
+
+/** Priority names on the wire, highest first: the order consumers honour. */
+export const PRIORITIES = ['high', 'normal', 'low'] as const;
+export type Priority = (typeof PRIORITIES)[number];
+
+export const DEFAULT_TIMEOUT_SECONDS = 300;
+
+const jsonObject = z.record(z.string(), z.unknown());
+
+export const taskPayloadSchema = z.looseObject({
+  description: z.string().optional(),
+  requirements: z.array(z.string(), { error: 'must be a list of strings' }).optional(),
+  context: jsonObject.optional(),
+});
+
+export const taskMetadataSchema = z.looseObject({
+  priority: z.enum(PRIORITIES, { error: 'must be low, normal or high' }).optional(),
+  timeout_seconds: z.number({ error: 'must be a number' }).positive({ error: 'must be a positive number of seconds' }).optional(),
+  parent_id: z.string().optional(),
+  max_attempts: z.number().int().positive().optional(),
+  client_id: z.string().optional(),
+});
+
+/** A task exactly as protocol.md describes it; every field may be missing on the wire. */
+export const wireTaskSchema = z.looseObject({
+  task_id: z.string().min(1).optional(),
+  type: z.string().optional(),
+  source: z.string().optional(),
+  destination: z.string().optional(),
+  timestamp: z.string().optional(),
+  payload: taskPayloadSchema.optional(),
+  metadata: taskMetadataSchema.optional(),
+});
+
+export type WireTask = z.infer<typeof wireTaskSchema>;
+
+/** A task after parsing: defaults applied, ready to run. */
+export interface Task {
+  taskId: string;
+  type: string;
+  source: string;
+  destination: string;
+  timestamp: string;
+  description: string;
+  requirements: string[];
+  context: Record<string, unknown>;
+  priority: Priority;
+  timeoutSeconds: number;
+  parentId: string | undefined;
+  /** The payload as sent, for `echo` tasks and for workers that want more than the description. */
+  payload: Record<string, unknown>;
+  metadata: Record<string, unknown>;
+}
+
+export type ParseOutcome =
+  | { kind: 'ok'; task: Task }
+  /** Not JSON, or JSON that is not an object: goes to the dead-letter list. */
+  | { kind: 'malformed'; reason: string; taskId: string | undefined }
+  /** An object with a field that cannot be used: the task fails with this reason. */
+  | { kind: 'invalid'; reason: string; taskId: string };
+
+/**
+ * Parses the raw text a client pushed. `fallbackId` is the id the queue assigned when the JSON had
+ * none (the result is still recorded under it).
+ */
+export function parseTask(raw: string, fallbackId?: string): ParseOutcome {
+  let value: unknown;
+  try {
+    value = JSON.parse(raw);
+  } catch (error) {
+    return { kind: 'malformed', reason: `not JSON: ${(error as Error).message}`, taskId: recoverTaskId(raw) };
+  }
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+    const what = value === null ? 'null' : Array.isArray(value) ? 'an array' : typeof value;
+    return { kind: 'malformed', reason: `task JSON must be an object, got ${what}`, taskId: undefined };
+  }
+  const idValue = (value as Record<string, unknown>)['task_id'];
+  const taskId = typeof idValue === 'string' && idValue.length > 0 ? idValue : fallbackId;
+  const parsed = wireTaskSchema.safeParse(value);
+  if (!parsed.success) {
+    const reason = parsed.error.issues.map((i) => `${i.path.join('.') || '(task)'} ${i.message}`).join('; ');
+    if (taskId === undefined) return { kind: 'malformed', reason: `invalid task: ${reason}`, taskId: undefined };
+    return { kind: 'invalid', reason: `invalid task: ${reason}`, taskId };
+  }
+  const wire = parsed.data;
+  if (taskId === undefined) return { kind: 'malformed', reason: 'task has no task_id and none was assigned', taskId: undefined };
+  const type = wire.type ?? 'task_assignment';
+  const description = wire.payload?.description?.trim() ?? '';
+  if (type !== 'echo' && description.length === 0) {
+    return { kind: 'invalid', reason: 'invalid task: payload.description is required (a non-empty string)', taskId };
+  }
+  return {
+    kind: 'ok',
+    task: {
+      taskId,
+      type,
+      source: wire.source ?? 'unknown',
+      destination: wire.destination ?? '',
+      timestamp: wire.timestamp ?? '',
+      description,
+      requirements: wire.payload?.requirements ?? [],
+      context: wire.payload?.context ?? {},
+      priority: wire.metadata?.priority ?? 'normal',
+      timeoutSeconds: wire.metadata?.timeout_seconds ?? DEFAULT_TIMEOUT_SECONDS,
+      parentId: wire.metadata?.parent_id,
+      payload: (wire.payload ?? {}) as Record<string, unknown>,
+      metadata: (wire.metadata ?? {}) as Record<string, unknown>,
+    },
+  };
+}
+
+/** Finds a task id in text that is not valid JSON, so its result can still be marked failed. */
+export function recoverTaskId(raw: string): string | undefined {
+  const match = /"task_id"\s*:\s*"([^"\\]{1,200})"/.exec(raw);
+  return match?.[1];
+}
+
+export interface NewTaskInput {
+  taskId: string;
+  domain: string;
+  description: string;
+  type?: string;
+  source?: string;
+  requirements?: string[];
+  context?: Record<string, unknown>;
+  priority?: Priority;
+  timeoutSeconds?: number;
+  parentId?: string;
+  extraPayload?: Record<string, unknown>;
+  extraMetadata?: Record<string, unknown>;
+  timestamp: string;
+}
+
+/** Builds the wire JSON of a new task; the one place our own producers make task text. */
+export function buildTaskJson(input: NewTaskInput): string {
+  const metadata: Record<string, unknown> = {
+    ...input.extraMetadata,
+    priority: input.priority ?? 'normal',
+    timeout_seconds: input.timeoutSeconds ?? DEFAULT_TIMEOUT_SECONDS,
+  };
+  if (input.parentId !== undefined) metadata['parent_id'] = input.parentId;
+  return JSON.stringify({
+    task_id: input.taskId,
+    type: input.type ?? 'task_assignment',
+    source: input.source ?? 'cli',
+    destination: input.domain,
+    timestamp: input.timestamp,
+    payload: {
+      ...input.extraPayload,
+      description: input.description,
+      requirements: input.requirements ?? [],
+      context: input.context ?? {},
+    },
+    metadata,
+  });
+}

@@ -1,0 +1,50 @@
+import { randomBytes } from 'node:crypto';
+
+/**
+ * Starts and stops domain orchestrators. The supervisor in the main orchestrator decides when; a
+ * spawner only knows how. Ready means the agent's first heartbeat, which the supervisor watches in
+ * the registry: `spawn` resolves once the process or container has started, not when it is ready.
+ */
+export interface SpawnRequest {
+  domain: string;
+  /** `{domain}-{8 hex}` (protocol.md). */
+  agentId: string;
+  /** Environment contract: AGENT_ROLE, AGENT_ID, DOMAIN_TYPE, REDIS_URL plus model settings. */
+  env: Record<string, string>;
+}
+
+export interface SpawnedAgent {
+  agentId: string;
+  domain: string;
+  /** Process id (as text) or container id. */
+  handle: string;
+  startedAt: number;
+}
+
+export interface AgentExit {
+  agentId: string;
+  domain: string;
+  /** Exit code, or null when a signal ended it. */
+  code: number | null;
+  signal: string | null;
+}
+
+export interface Spawner {
+  readonly kind: 'process' | 'docker';
+  spawn(request: SpawnRequest): Promise<SpawnedAgent>;
+  /** Asks the agent to stop (SIGTERM), and kills it after `graceMs`. Resolves once it is gone. */
+  stop(agentId: string, graceMs?: number): Promise<void>;
+  /** Agents this spawner started (or adopted) that are still running. */
+  list(): SpawnedAgent[];
+  /** The agent's last output lines, for error messages when it never became ready. */
+  lastLines(agentId: string, count?: number): Promise<string[]>;
+  /** Called once per agent when its process or container ends, for whatever reason. */
+  onExit(listener: (exit: AgentExit) => void): void;
+  /** Stops everything it started and releases resources. */
+  close(graceMs?: number): Promise<void>;
+}
+
+/** 8 random hex characters, the instance part of agent ids and container names. */
+export function instanceSuffix(): string {
+  return randomBytes(4).toString('hex');
+}
