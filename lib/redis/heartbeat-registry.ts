@@ -1,0 +1,152 @@
+import type { Redis } from 'ioredis';
+import type { Clock } from '../clock.js';
+import { isoNow, systemClock } from '../clock.js';
+import type { AgentInfo, AgentRole } from '../protocol/agent.js';
+import type { Keys } from './keys.js';
+import { LuaScript } from './lua-script.js';
+
+/**
+ * heartbeat: refreshes agents that are still registered; never re-creates a deregistered agent.
+ * KEYS: none (keys are built from the prefix in ARGV)
+ * ARGV: 1 key prefix  2 now (ISO)  3 ttl ms  then pairs: agent id, status
+ * Returns: the ids that are no longer registered (the caller should stop heartbeating them).
+ */
+const HEARTBEAT_LUA = `
+local gone = {}
+for i = 4, #ARGV, 2 do
+  local id = ARGV[i]
+  local info = ARGV[1] .. 'agents:info:' .. id
+  if redis.call('EXISTS', info) == 1 then
+    redis.call('HSET', info, 'last_heartbeat', ARGV[2], 'status', ARGV[i + 1])
+    redis.call('SET', ARGV[1] .. 'agents:heartbeat:' .. id, ARGV[2], 'PX', ARGV[3])
+  else
+    table.insert(gone, id)
+  end
+end
+return gone
+`;
+
+/**
+ * deregister: removes every registry entry of one agent.
+ * ARGV: 1 key prefix  2 agent id  3 role  4 domain
+ */
+const DEREGISTER_LUA = `
+local p, id = ARGV[1], ARGV[2]
+redis.call('SREM', p .. 'agents:all', id)
+redis.call('SREM', p .. 'agents:domains', id)
+redis.call('SREM', p .. 'agents:workers', id)
+if ARGV[4] ~= '' then redis.call('SREM', p .. 'agents:domains:' .. ARGV[4], id) end
+redis.call('DEL', p .. 'agents:info:' .. id, p .. 'agents:heartbeat:' .. id)
+if redis.call('GET', p .. 'agents:main') == id then redis.call('DEL', p .. 'agents:main') end
+return 1
+`;
+
+const heartbeatScript = new LuaScript('heartbeat', HEARTBEAT_LUA);
+const deregisterScript = new LuaScript('deregister', DEREGISTER_LUA);
+
+export interface RegisterInput {
+  agentId: string;
+  role: AgentRole;
+  domain: string;
+  containerId?: string;
+  status?: string;
+  extra?: Record<string, string>;
+}
+
+export interface AgentView extends AgentInfo {
+  alive: boolean;
+}
+
+/**
+ * The agent registry of protocol.md: sets per role, an info hash, and a heartbeat key whose expiry
+ * is the agent's liveness. The main orchestrator sweeps agents whose heartbeat lapsed.
+ */
+export class HeartbeatRegistry {
+  constructor(
+    private readonly redis: Redis,
+    private readonly keys: Keys,
+    private readonly ttlMs: number,
+    private readonly clock: Clock = systemClock,
+  ) {}
+
+  async register(input: RegisterInput): Promise<void> {
+    const k = this.keys;
+    const now = isoNow(this.clock);
+    const info: Record<string, string> = {
+      agent_id: input.agentId,
+      role: input.role,
+      domain_type: input.domain,
+      status: input.status ?? 'idle',
+      container_id: input.containerId ?? '',
+      created_at: now,
+      last_heartbeat: now,
+      ...input.extra,
+    };
+    const tx = this.redis.multi().sadd(k.agentsAll(), input.agentId);
+    if (input.role === 'domain') tx.sadd(k.agentsDomains(), input.agentId).sadd(k.agentsOfDomain(input.domain), input.agentId);
+    if (input.role === 'worker') tx.sadd(k.agentsWorkers(), input.agentId);
+    if (input.role === 'main') tx.set(k.agentsMain(), input.agentId);
+    await tx.hset(k.agentInfo(input.agentId), info).set(k.heartbeat(input.agentId), now, 'PX', this.ttlMs).exec();
+  }
+
+  /** One round trip for an agent and all its workers; returns ids that were deregistered meanwhile. */
+  async heartbeat(agents: { agentId: string; status: string }[]): Promise<string[]> {
+    if (agents.length === 0) return [];
+    const args: (string | number)[] = [this.keys.prefix, isoNow(this.clock), this.ttlMs];
+    for (const a of agents) args.push(a.agentId, a.status);
+    return (await heartbeatScript.run(this.redis, [], args)) as string[];
+  }
+
+  async deregister(agentId: string, role: AgentRole | string, domain: string): Promise<void> {
+    await deregisterScript.run(this.redis, [], [this.keys.prefix, agentId, role, domain]);
+  }
+
+  async isAlive(agentId: string): Promise<boolean> {
+    return (await this.redis.exists(this.keys.heartbeat(agentId))) === 1;
+  }
+
+  /** Live agent ids of a domain. */
+  async liveDomainAgents(domain: string): Promise<string[]> {
+    const ids = await this.redis.smembers(this.keys.agentsOfDomain(domain));
+    if (ids.length === 0) return [];
+    const pipeline = this.redis.pipeline();
+    for (const id of ids) pipeline.exists(this.keys.heartbeat(id));
+    const replies = (await pipeline.exec()) ?? [];
+    return ids.filter((_, i) => replies[i]?.[1] === 1);
+  }
+
+  /** Every registered agent with its info and whether its heartbeat is current. */
+  async list(): Promise<AgentView[]> {
+    const ids = (await this.redis.smembers(this.keys.agentsAll())).sort();
+    if (ids.length === 0) return [];
+    const pipeline = this.redis.pipeline();
+    for (const id of ids) pipeline.hgetall(this.keys.agentInfo(id)).exists(this.keys.heartbeat(id));
+    const replies = (await pipeline.exec()) ?? [];
+    return ids.map((id, i) => {
+      const info = (replies[2 * i]?.[1] ?? {}) as Record<string, string>;
+      return {
+        agent_id: id,
+        role: (info['role'] ?? 'worker') as AgentRole,
+        domain_type: info['domain_type'] ?? '',
+        status: info['status'] ?? 'unknown',
+        container_id: info['container_id'] ?? '',
+        created_at: info['created_at'] ?? '',
+        last_heartbeat: info['last_heartbeat'] ?? '',
+        pid: info['pid'],
+        parent_agent: info['parent_agent'],
+        task_id: info['task_id'],
+        alive: replies[2 * i + 1]?.[1] === 1,
+      };
+    });
+  }
+
+  /**
+   * Removes agents whose heartbeat expired and returns them, so the caller can hand their leased
+   * tasks back. Safe to run from several places: deregistering twice is harmless.
+   */
+  async sweep(): Promise<AgentView[]> {
+    const dead = (await this.list()).filter((agent) => !agent.alive);
+    for (const agent of dead) await this.deregister(agent.agent_id, agent.role, agent.domain_type);
+    return dead;
+  }
+}

@@ -1,0 +1,110 @@
+import { COMMON_LUA } from './common.js';
+
+/**
+ * claim: takes up to `count` tasks for one consumer, highest priority first.
+ *
+ * KEYS: 1 tasks:pending:{d}  2 dan:ingest:{d}  3 dan:ready:{d}:high  4 :normal  5 :low
+ *       6 tasks:active:{d}   7 dan:leases:{d}  8 tasks:dead:{d}       9 dan:events
+ * ARGV: 1 count  2 agent id  3 lease ms  4 task key prefix  5 result key prefix  6 domain
+ *       7 most raw items to sort per call  8 default max attempts  9 now (ISO, for display)
+ *       10 retention s  11 lease token prefix
+ * Returns: a list of {task id, raw, attempt, lease token, priority}.
+ *
+ * Steps: (1) requeue up to 16 lapsed leases; (2) move raw input from the ingest list and the pending
+ * queue into per-priority ready lists, dead-lettering what is not a JSON object and giving an id to
+ * what has none (spliced into the text, so the same id survives a requeue); (3) pop from the ready
+ * lists high, normal, low; each claimed task gets its `results` hash set to in_progress, its raw text
+ * pushed to tasks:active, and a lease.
+ */
+export const CLAIM_LUA = `${COMMON_LUA}
+local count = tonumber(ARGV[1])
+local agent = ARGV[2]
+local lease_ms = tonumber(ARGV[3])
+local task_prefix, result_prefix, domain = ARGV[4], ARGV[5], ARGV[6]
+local drain_max = tonumber(ARGV[7])
+local default_max = tonumber(ARGV[8])
+local now_iso, retention_s, token_prefix = ARGV[9], tonumber(ARGV[10]), ARGV[11]
+local now = now_ms()
+
+local lapsed = redis.call('ZRANGEBYSCORE', KEYS[7], '-inf', now, 'LIMIT', 0, 16)
+for _, id in ipairs(lapsed) do
+  requeue(id, 'lease expired', task_prefix, result_prefix, KEYS[6], KEYS[7], KEYS[1], KEYS[9], domain, now_iso,
+    retention_s, default_max)
+end
+
+local ready_key = { high = KEYS[3], normal = KEYS[4], low = KEYS[5] }
+local buckets = { high = {}, normal = {}, low = {} }
+local function sort_in(raw)
+  if not string.find(raw, '^%s*{') then
+    dead_letter(KEYS[8], KEYS[9], result_prefix, raw, 'task JSON must be an object', domain, now_iso, retention_s)
+    return
+  end
+  local ok, obj = pcall(cjson.decode, raw)
+  if not ok or type(obj) ~= 'table' then
+    dead_letter(KEYS[8], KEYS[9], result_prefix, raw, 'not JSON: ' .. tostring(obj), domain, now_iso, retention_s)
+    return
+  end
+  if type(obj.task_id) ~= 'string' or obj.task_id == '' then
+    local h = redis.sha1hex(raw .. now .. redis.call('INCR', KEYS[9] .. ':seq'))
+    local id = string.sub(h, 1, 8) .. '-' .. string.sub(h, 9, 12) .. '-4' .. string.sub(h, 14, 16) .. '-a' ..
+      string.sub(h, 18, 20) .. '-' .. string.sub(h, 21, 32)
+    -- JSON.parse keeps the last of duplicate keys, so appending wins over a null or numeric task_id.
+    if string.find(raw, '^%s*{%s*}%s*$') then
+      raw = '{"task_id":"' .. id .. '"}'
+    else
+      raw = string.gsub(raw, '}%s*$', ',"task_id":"' .. id .. '"}')
+    end
+  end
+  local priority = 'normal'
+  local md = obj.metadata
+  if type(md) == 'table' and (md.priority == 'high' or md.priority == 'low') then priority = md.priority end
+  table.insert(buckets[priority], raw)
+end
+
+local drained = 0
+for _, source in ipairs({ KEYS[2], KEYS[1] }) do
+  if drained < drain_max then
+    local items = redis.call('RPOP', source, drain_max - drained)
+    if items then
+      for _, raw in ipairs(items) do sort_in(raw) end
+      drained = drained + #items
+    end
+  end
+end
+for priority, list in pairs(buckets) do
+  if #list > 0 then redis.call('RPUSH', ready_key[priority], unpack(list)) end
+end
+
+local out, active, leases = {}, {}, {}
+for _, priority in ipairs({ 'high', 'normal', 'low' }) do
+  local want = count - #out
+  if want <= 0 then break end
+  local items = redis.call('LPOP', ready_key[priority], want)
+  if items then
+    for _, raw in ipairs(items) do
+      local obj = cjson.decode(raw)
+      local id = obj.task_id
+      local max_attempts = default_max
+      if type(obj.metadata) == 'table' and type(obj.metadata.max_attempts) == 'number' then
+        max_attempts = obj.metadata.max_attempts
+      end
+      local tkey = task_prefix .. id
+      local attempt = redis.call('HINCRBY', tkey, 'attempts', 1)
+      local token = token_prefix .. ':' .. #out
+      redis.call('HSET', tkey, 'raw', raw, 'domain', domain, 'owner', agent, 'token', token,
+        'max_attempts', max_attempts, 'priority', priority)
+      redis.call('HSET', result_prefix .. id, 'task_id', id, 'status', 'in_progress', 'started_at', now_iso,
+        'domain', domain, 'agent_id', agent, 'attempts', attempt)
+      table.insert(active, raw)
+      table.insert(leases, now + lease_ms)
+      table.insert(leases, id)
+      table.insert(out, { id, raw, attempt, token, priority })
+    end
+  end
+end
+if #active > 0 then
+  redis.call('LPUSH', KEYS[6], unpack(active))
+  redis.call('ZADD', KEYS[7], unpack(leases))
+end
+return out
+`;

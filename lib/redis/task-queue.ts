@@ -1,0 +1,163 @@
+import { randomBytes } from 'node:crypto';
+import type { Redis } from 'ioredis';
+import type { Clock } from '../clock.js';
+import { isoNow, systemClock } from '../clock.js';
+import { oneLine } from '../errors.js';
+import type { Priority } from '../protocol/task.js';
+import type { Keys } from './keys.js';
+import { CLAIM_LUA } from './lua/claim.js';
+import { DEAD_LETTER_QUEUE_LUA, FINISH_LUA, RECLAIM_LUA, RENEW_LUA } from './lua/finish.js';
+import { LuaScript } from './lua-script.js';
+
+const claimScript = new LuaScript('claim', CLAIM_LUA);
+const finishScript = new LuaScript('finish', FINISH_LUA);
+const renewScript = new LuaScript('renew', RENEW_LUA);
+const reclaimScript = new LuaScript('reclaim', RECLAIM_LUA);
+const deadLetterQueueScript = new LuaScript('dead_letter_queue', DEAD_LETTER_QUEUE_LUA);
+
+/** A task this consumer holds a lease on. `raw` is the exact text in `tasks:active:{domain}`. */
+export interface ClaimedTask {
+  taskId: string;
+  raw: string;
+  attempt: number;
+  token: string;
+  priority: Priority;
+  domain: string;
+}
+
+export interface TaskQueueOptions {
+  domain: string;
+  /** The consumer's agent id: lease owner, shown in results and logs. */
+  agentId: string;
+  leaseMs: number;
+  retentionMs: number;
+  maxAttempts: number;
+  /** How many raw items one claim call sorts by priority at most (bounds the script's run time). */
+  drainMax?: number;
+  clock?: Clock;
+}
+
+export interface FinishInput {
+  status: 'completed' | 'failed';
+  output: Record<string, unknown>;
+  error?: string;
+  /** One last line for the task's log, written in the same atomic step. */
+  logLine?: string;
+}
+
+/**
+ * One domain's queue as its consumers see it: claim (with priority, dead-lettering, lapsed-lease
+ * recovery), renew, finish, and hand back. Every state move is one Lua script (see lua/).
+ */
+export class TaskQueue {
+  readonly domain: string;
+  private readonly clock: Clock;
+  private readonly drainMax: number;
+  private claims = 0;
+
+  constructor(private readonly redis: Redis, private readonly keys: Keys, private readonly options: TaskQueueOptions) {
+    this.domain = options.domain;
+    this.clock = options.clock ?? systemClock;
+    this.drainMax = options.drainMax ?? 1000;
+  }
+
+  private get retentionSeconds(): number {
+    return Math.ceil(this.options.retentionMs / 1000);
+  }
+
+  /** Takes up to `count` tasks, highest priority first; an empty list when there is nothing to do. */
+  async claim(count: number): Promise<ClaimedTask[]> {
+    if (count <= 0) return [];
+    const k = this.keys;
+    const d = this.domain;
+    const tokenPrefix = `${this.options.agentId}:${randomBytes(4).toString('hex')}:${this.claims++}`;
+    const rows = (await claimScript.run(
+      this.redis,
+      [k.pending(d), k.ingest(d), k.ready(d, 'high'), k.ready(d, 'normal'), k.ready(d, 'low'), k.active(d), k.leases(d), k.dead(d), k.events()],
+      [count, this.options.agentId, this.options.leaseMs, k.taskPrefix(), k.resultPrefix(), d, this.drainMax,
+        this.options.maxAttempts, isoNow(this.clock), this.retentionSeconds, tokenPrefix],
+    )) as [string, string, number, string, Priority][];
+    return rows.map(([taskId, raw, attempt, token, priority]) => ({ taskId, raw, attempt: Number(attempt), token, priority, domain: d }));
+  }
+
+  /**
+   * Blocks until something arrives on `tasks:pending:{domain}` (or `timeoutMs` passes), moving it to
+   * the ingest list atomically so a crash here loses nothing. Needs its own connection.
+   */
+  async waitForWork(blocking: Redis, timeoutMs: number): Promise<boolean> {
+    const moved = await blocking.blmove(this.keys.pending(this.domain), this.keys.ingest(this.domain), 'RIGHT', 'LEFT', Math.max(timeoutMs, 10) / 1000);
+    return moved !== null;
+  }
+
+  /** Ends a task. Returns false, writing nothing, when the lease was lost to another attempt. */
+  async finish(task: ClaimedTask, input: FinishInput): Promise<boolean> {
+    const k = this.keys;
+    const now = isoNow(this.clock);
+    const error = input.status === 'failed' ? oneLine(input.error ?? 'failed') : '';
+    const logLine = input.logLine === undefined ? '' : `[${now}] ${oneLine(input.logLine)}`;
+    const done = await finishScript.run(
+      this.redis,
+      [k.task(task.taskId), k.active(task.domain), k.leases(task.domain), k.events()],
+      [task.taskId, task.token, input.status, JSON.stringify(input.output), error, now, this.retentionSeconds, task.domain, k.resultPrefix(), logLine],
+    );
+    return done === 1;
+  }
+
+  /** Extends the leases of tasks still running here; returns the ids whose lease was lost. */
+  async renew(tasks: ClaimedTask[]): Promise<string[]> {
+    if (tasks.length === 0) return [];
+    const args: (string | number)[] = [this.options.leaseMs, this.keys.taskPrefix()];
+    for (const task of tasks) args.push(task.taskId, task.token);
+    return (await renewScript.run(this.redis, [this.keys.leases(this.domain)], args)) as string[];
+  }
+
+  /** Hands back tasks whose lease lapsed; returns how many were requeued and failed. */
+  reclaimExpired(reason = 'lease expired'): Promise<{ requeued: number; failed: number }> {
+    return this.reclaim('expired', '', reason);
+  }
+
+  /** Hands back every task a dead agent held, without waiting for its leases to lapse. */
+  reclaimOwnedBy(agentId: string, reason: string): Promise<{ requeued: number; failed: number }> {
+    return this.reclaim('owner', agentId, reason);
+  }
+
+  private async reclaim(mode: 'expired' | 'owner', agentId: string, reason: string): Promise<{ requeued: number; failed: number }> {
+    const k = this.keys;
+    const d = this.domain;
+    const [requeued, failed] = (await reclaimScript.run(
+      this.redis,
+      [k.leases(d), k.active(d), k.pending(d), k.events()],
+      [mode, agentId, k.taskPrefix(), k.resultPrefix(), isoNow(this.clock), this.retentionSeconds, d, this.options.maxAttempts, oneLine(reason)],
+    )) as [number, number];
+    return { requeued: Number(requeued), failed: Number(failed) };
+  }
+
+  /** Moves everything waiting on this domain's pending queue to its dead-letter list with `reason`. */
+  async deadLetterPending(reason: string, max = 1000): Promise<number> {
+    const k = this.keys;
+    const d = this.domain;
+    return Number(await deadLetterQueueScript.run(
+      this.redis,
+      [k.pending(d), k.dead(d), k.events()],
+      [oneLine(reason), k.resultPrefix(), isoNow(this.clock), this.retentionSeconds, d, max],
+    ));
+  }
+}
+
+/** Tasks waiting in a domain: pending, caught by a blocked consumer, and sorted by priority. */
+export async function queueDepth(redis: Redis, keys: Keys, domain: string): Promise<number> {
+  const replies = await redis
+    .pipeline()
+    .llen(keys.pending(domain))
+    .llen(keys.ingest(domain))
+    .llen(keys.ready(domain, 'high'))
+    .llen(keys.ready(domain, 'normal'))
+    .llen(keys.ready(domain, 'low'))
+    .exec();
+  return (replies ?? []).reduce((sum, [, n]) => sum + Number(n ?? 0), 0);
+}
+
+/** Tasks a domain's agents hold leases on right now. */
+export async function leasedCount(redis: Redis, keys: Keys, domain: string): Promise<number> {
+  return redis.zcard(keys.leases(domain));
+}

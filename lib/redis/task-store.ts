@@ -1,0 +1,80 @@
+import { randomUUID } from 'node:crypto';
+import type { Redis } from 'ioredis';
+import type { Clock } from '../clock.js';
+import { isoNow, systemClock } from '../clock.js';
+import { oneLine } from '../errors.js';
+import type { TaskResult } from '../protocol/result.js';
+import { readResultHash } from '../protocol/result.js';
+import type { NewTaskInput } from '../protocol/task.js';
+import { buildTaskJson } from '../protocol/task.js';
+import type { Keys } from './keys.js';
+
+export type SubmitInput = Omit<NewTaskInput, 'taskId' | 'timestamp'> & { taskId?: string };
+
+/**
+ * Queues a task the way protocol.md tells outside clients to, in one transaction. The result hash is
+ * written before the push so a fast consumer's `in_progress` is never overwritten by `pending`.
+ */
+export async function submitTask(redis: Redis, keys: Keys, input: SubmitInput, clock: Clock = systemClock): Promise<{ taskId: string; raw: string }> {
+  const taskId = input.taskId ?? randomUUID();
+  const raw = buildTaskJson({ ...input, taskId, timestamp: isoNow(clock) });
+  const tx = redis.multi().hset(keys.result(taskId), 'task_id', taskId, 'status', 'pending', 'domain', input.domain);
+  if (input.parentId !== undefined) tx.hset(keys.result(taskId), 'parent_id', input.parentId);
+  await tx.lpush(keys.pending(input.domain), raw).publish(keys.notifications(input.domain), raw).exec();
+  return { taskId, raw };
+}
+
+export async function getResult(redis: Redis, keys: Keys, taskId: string): Promise<TaskResult | undefined> {
+  return readResultHash(taskId, await redis.hgetall(keys.result(taskId)));
+}
+
+export interface LogEntry {
+  taskId: string;
+  agentId: string;
+  domain: string;
+  /** `[<ISO>] <message>`, exactly as in `results:{id}:logs`. */
+  line: string;
+  /** Stream entry id, for following. */
+  id?: string;
+}
+
+/**
+ * Appends one progress line to a task's log (protocol.md) and to the network-wide log stream that
+ * `dan logs --follow` reads, in one round trip. The message names the agent.
+ */
+export async function appendLog(
+  redis: Redis, keys: Keys, entry: { taskId: string; agentId: string; domain: string; message: string }, clock: Clock = systemClock,
+): Promise<void> {
+  const line = `[${isoNow(clock)}] ${entry.agentId}: ${oneLine(entry.message)}`;
+  await redis
+    .pipeline()
+    .rpush(keys.logs(entry.taskId), line)
+    .xadd(keys.logStream(), 'MAXLEN', '~', '20000', '*', 'task', entry.taskId, 'agent', entry.agentId, 'domain', entry.domain, 'line', line)
+    .exec();
+}
+
+export async function readTaskLogs(redis: Redis, keys: Keys, taskId: string, from = 0): Promise<string[]> {
+  return redis.lrange(keys.logs(taskId), from, -1);
+}
+
+/** Reads the network-wide log stream after `afterId` ('$' only new, '0' from the start); blocks up to `blockMs`. */
+export async function readLogStream(redis: Redis, keys: Keys, afterId: string, blockMs: number, count = 500): Promise<LogEntry[]> {
+  const reply = (await redis.xread('COUNT', count, 'BLOCK', blockMs, 'STREAMS', keys.logStream(), afterId)) as
+    | [string, [string, string[]][]][]
+    | null;
+  return toEntries(reply?.[0]?.[1] ?? []);
+}
+
+/** The last `count` entries of the log stream, oldest first. */
+export async function tailLogStream(redis: Redis, keys: Keys, count: number): Promise<LogEntry[]> {
+  const rows = (await redis.xrevrange(keys.logStream(), '+', '-', 'COUNT', count)) as [string, string[]][];
+  return toEntries(rows.reverse());
+}
+
+function toEntries(rows: [string, string[]][]): LogEntry[] {
+  return rows.map(([id, fields]) => {
+    const map: Record<string, string> = {};
+    for (let i = 0; i + 1 < fields.length; i += 2) map[fields[i] as string] = fields[i + 1] as string;
+    return { id, taskId: map['task'] ?? '', agentId: map['agent'] ?? '', domain: map['domain'] ?? '', line: map['line'] ?? '' };
+  });
+}

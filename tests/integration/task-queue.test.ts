@@ -1,0 +1,140 @@
+import type { Redis } from 'ioredis';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { Keys } from '../../lib/redis/keys.js';
+import { TaskQueue, queueDepth } from '../../lib/redis/task-queue.js';
+import { submitTask } from '../../lib/redis/task-store.js';
+import { connectTestRedis, uniquePrefix } from '../support/redis.js';
+
+let redis: Redis;
+let cleanup: () => Promise<void>;
+let keys: Keys;
+
+function queue(agentId = 'backend-aaaaaaaa', leaseMs = 30_000, maxAttempts = 3): TaskQueue {
+  return new TaskQueue(redis, keys, { domain: 'backend', agentId, leaseMs, retentionMs: 3_600_000, maxAttempts });
+}
+
+beforeEach(async () => {
+  const prefix = uniquePrefix('queue');
+  keys = new Keys(prefix);
+  ({ redis, cleanup } = await connectTestRedis(prefix));
+});
+afterEach(async () => cleanup());
+
+describe('TaskQueue against a real Redis', () => {
+  it('serves a task pushed exactly as protocol.md tells a raw client to, and records the result', async () => {
+    const raw = `{
+      "task_id": "raw-1", "type": "task_assignment", "source": "cli", "destination": "backend",
+      "payload": {"description": "Create a health endpoint", "requirements": [], "context": {}},
+      "metadata": {"priority": "normal", "timeout_seconds": 300}
+    }`;
+    await redis.lpush(keys.pending('backend'), raw);
+    await redis.hset(keys.result('raw-1'), 'task_id', 'raw-1', 'status', 'pending');
+
+    const [task] = await queue().claim(1);
+    expect(task).toMatchObject({ taskId: 'raw-1', raw, attempt: 1, priority: 'normal' });
+    expect(await redis.hget(keys.result('raw-1'), 'status')).toBe('in_progress');
+    expect(await redis.hget(keys.result('raw-1'), 'started_at')).toMatch(/^\d{4}-\d\d-\d\dT.*Z$/);
+    expect(await redis.lrange(keys.active('backend'), 0, -1)).toEqual([raw]);
+
+    const sub = redis.duplicate();
+    const published = new Promise<string>((resolve) => sub.on('message', (_c: string, m: string) => resolve(m)));
+    await sub.subscribe(keys.resultChannel('raw-1'));
+    expect(await queue().finish(task!, { status: 'completed', output: { summary: 'done', files_created: ['a.ts'], files_modified: [] } })).toBe(true);
+
+    const hash = await redis.hgetall(keys.result('raw-1'));
+    expect(hash['status']).toBe('completed');
+    expect(JSON.parse(hash['output']!)).toEqual({ summary: 'done', files_created: ['a.ts'], files_modified: [] });
+    expect(hash['completed_at']).toBeDefined();
+    expect(await redis.llen(keys.active('backend'))).toBe(0);
+    expect(await redis.ttl(keys.result('raw-1'))).toBeGreaterThan(3000);
+    const message = JSON.parse(await published);
+    expect(message).toMatchObject({ status: 'completed', output: hash['output'] });
+    sub.disconnect();
+  });
+
+  it('takes high before normal before low, FIFO within a priority', async () => {
+    const send = (id: string, priority: string) =>
+      submitTask(redis, keys, { taskId: id, domain: 'backend', description: id, priority: priority as 'low' });
+    await send('low-1', 'low');
+    await send('normal-1', 'normal');
+    await send('high-1', 'high');
+    await send('normal-2', 'normal');
+    await send('high-2', 'high');
+    const order: string[] = [];
+    const q = queue();
+    for (let i = 0; i < 5; i++) order.push(...(await q.claim(1)).map((t) => t.taskId));
+    expect(order).toEqual(['high-1', 'high-2', 'normal-1', 'normal-2', 'low-1']);
+  });
+
+  it('dead-letters text that is not a JSON object, keeps the raw input and reason, and keeps serving', async () => {
+    await redis.lpush(keys.pending('backend'), 'this is not json');
+    await redis.lpush(keys.pending('backend'), '[1,2,3]');
+    await redis.lpush(keys.pending('backend'), '{"task_id": "broken-7", "payload": ');
+    await submitTask(redis, keys, { taskId: 'good-1', domain: 'backend', description: 'fine' });
+
+    const claimed = await queue().claim(5);
+    expect(claimed.map((t) => t.taskId)).toEqual(['good-1']);
+    const dead = (await redis.lrange(keys.dead('backend'), 0, -1)).map((s) => JSON.parse(s));
+    expect(dead.map((d) => d.raw).sort()).toEqual(['this is not json', '[1,2,3]', '{"task_id": "broken-7", "payload": '].sort());
+    expect(dead.every((d) => typeof d.reason === 'string' && d.reason.length > 0)).toBe(true);
+    const broken = await redis.hgetall(keys.result('broken-7'));
+    expect(broken['status']).toBe('failed');
+    expect(broken['error']).toMatch(/dead-lettered: not JSON/);
+  });
+
+  it('gives an id to a task that came without one and records its result under it', async () => {
+    await redis.lpush(keys.pending('backend'), '{"payload": {"description": "no id here"}}');
+    const [task] = await queue().claim(1);
+    expect(task!.taskId).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-a[0-9a-f]{3}-[0-9a-f]{12}$/);
+    expect(JSON.parse(task!.raw).task_id).toBe(task!.taskId);
+    expect(await redis.hget(keys.result(task!.taskId), 'status')).toBe('in_progress');
+  });
+
+  it('requeues a task whose lease lapsed, and the late finisher cannot overwrite the new attempt', async () => {
+    await submitTask(redis, keys, { taskId: 'lapse-1', domain: 'backend', description: 'x' });
+    const first = queue('backend-11111111', 1);
+    const [stale] = await first.claim(1);
+    await new Promise((r) => setTimeout(r, 20));
+    const second = queue('backend-22222222');
+    const [fresh] = await second.claim(1);
+    expect(fresh).toMatchObject({ taskId: 'lapse-1', attempt: 2 });
+    expect(await first.finish(stale!, { status: 'failed', output: {}, error: 'late' })).toBe(false);
+    expect(await redis.hget(keys.result('lapse-1'), 'status')).toBe('in_progress');
+    expect(await second.finish(fresh!, { status: 'completed', output: { summary: 'ok' } })).toBe(true);
+    expect(await redis.hget(keys.result('lapse-1'), 'attempts')).toBe('2');
+    expect((await redis.lrange(keys.logs('lapse-1'), 0, -1)).join('\n')).toMatch(/attempt 1 ended: lease expired \(owner backend-11111111\)/);
+  });
+
+  it('renews held leases and reports lost ones', async () => {
+    await submitTask(redis, keys, { taskId: 'renew-1', domain: 'backend', description: 'x' });
+    const q = queue();
+    const [task] = await q.claim(1);
+    const before = Number(await redis.zscore(keys.leases('backend'), 'renew-1'));
+    await new Promise((r) => setTimeout(r, 5));
+    expect(await q.renew([task!])).toEqual([]);
+    expect(Number(await redis.zscore(keys.leases('backend'), 'renew-1'))).toBeGreaterThan(before);
+    expect(await q.renew([{ ...task!, token: 'someone-else' }])).toEqual(['renew-1']);
+  });
+
+  it('hands a dead agent\'s tasks back at once, and fails a task once its attempts are spent', async () => {
+    await submitTask(redis, keys, { taskId: 'owned-1', domain: 'backend', description: 'x' });
+    const q = queue('backend-deadbeef', 30_000, 2);
+    await q.claim(1);
+    expect(await q.reclaimOwnedBy('backend-deadbeef', 'agent died')).toEqual({ requeued: 1, failed: 0 });
+    expect(await queueDepth(redis, keys, 'backend')).toBe(1);
+    await q.claim(1);
+    expect(await q.reclaimOwnedBy('backend-deadbeef', 'agent died')).toEqual({ requeued: 0, failed: 1 });
+    const hash = await redis.hgetall(keys.result('owned-1'));
+    expect(hash['status']).toBe('failed');
+    expect(hash['error']).toBe('gave up after 2 attempts; the last ended: agent died');
+    expect(await redis.llen(keys.active('backend'))).toBe(0);
+  });
+
+  it('dead-letters every task of a queue nobody serves', async () => {
+    await submitTask(redis, keys, { taskId: 'nowhere-1', domain: 'nosuch', description: 'x' });
+    const q = new TaskQueue(redis, keys, { domain: 'nosuch', agentId: 'main-1', leaseMs: 1000, retentionMs: 1000, maxAttempts: 3 });
+    expect(await q.deadLetterPending("unknown domain 'nosuch'; known: backend")).toBe(1);
+    expect(await redis.hget(keys.result('nowhere-1'), 'error')).toBe("dead-lettered: unknown domain 'nosuch'; known: backend");
+    expect(JSON.parse((await redis.lindex(keys.dead('nosuch'), 0))!).reason).toBe("unknown domain 'nosuch'; known: backend");
+  });
+});
