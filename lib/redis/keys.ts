@@ -38,6 +38,8 @@ export class Keys {
   /** Prefix of `task` keys, for the Lua scripts that build them from an id. */
   taskPrefix(): string { return `${this.prefix}dan:task:`; }
   resultPrefix(): string { return `${this.prefix}results:`; }
+  /** STRING: the plan the main orchestrator made for a task, so a restarted main resumes it unchanged. */
+  plan(taskId: string): string { return `${this.prefix}dan:plan:${taskId}`; }
   /** STREAM of task lifecycle events (finished, dead-lettered); what ELF and dashboards follow. */
   events(): string { return `${this.prefix}dan:events`; }
   /** STREAM of every task log line with its task, agent and domain, for `dan logs --follow`. */

@@ -1,0 +1,133 @@
+import { z } from 'zod';
+import { AgentDefinitionError, type FrontMatter } from './front-matter.js';
+
+/** Tools a worker may be given; the names match the worker runtime's file tools. */
+export const TOOL_NAMES = ['Read', 'Write', 'Edit', 'Glob', 'Grep', 'Bash'] as const;
+export type ToolName = (typeof TOOL_NAMES)[number];
+
+/** The main orchestrator's model-based router, from `agents/main/router.md`. */
+export interface RouterDefinition {
+  name: string;
+  description: string;
+  /** The Markdown body: the router's system prompt. */
+  prompt: string;
+  file: string;
+}
+
+/** A worker of a domain, from `agents/<domain>/workers/<name>.md`. */
+export interface WorkerDefinition {
+  name: string;
+  description: string;
+  tools: ToolName[];
+  /** A model alias (sonnet, opus, haiku), a full model id, or `inherit` for the configured default. */
+  model: string;
+  keywords: string[];
+  /** Workers of the same domain this one runs after when both are picked for a task. */
+  after: string[];
+  /** The worker used when no keyword of any worker matches a sub-task. */
+  isDefault: boolean;
+  /** The Markdown body: the worker's system prompt. */
+  prompt: string;
+  file: string;
+}
+
+/** A domain, from `agents/<domain>/domain.md`, with its workers sorted by name. */
+export interface DomainDefinition {
+  name: string;
+  description: string;
+  keywords: string[];
+  /** Domains this one runs after when both are in a plan. */
+  after: string[];
+  /** The domain a task goes to when no domain matches it. */
+  fallback: boolean;
+  model?: string;
+  /** The Markdown body: the domain orchestrator's instructions. */
+  prompt: string;
+  file: string;
+  workers: WorkerDefinition[];
+}
+
+/** Every agent definition of a network: the router and the domains, as loaded from one folder. */
+export interface AgentCatalog {
+  /** The folder the catalog was loaded from. */
+  dir: string;
+  router: RouterDefinition;
+  /** Sorted by name. */
+  domains: DomainDefinition[];
+  /** The domain marked `fallback: true`, else `backend`, else the first domain. */
+  fallback: DomainDefinition;
+  domain(name: string): DomainDefinition | undefined;
+}
+
+/** A list field may be written as a list, a single value, or a comma-separated string. */
+function toList(value: unknown): unknown {
+  if (value === undefined || value === null) return [];
+  if (typeof value === 'string') return value.split(',').map((item) => item.trim()).filter((item) => item !== '');
+  if (typeof value === 'number') return [String(value)];
+  if (Array.isArray(value)) return value.map((item) => (typeof item === 'number' ? String(item) : item));
+  return value;
+}
+
+const text = (what: string) => z.string({ error: `must be ${what} (text)` }).trim().min(1, { error: `must not be empty: write ${what}` });
+const list = (item: z.ZodType<string>) => z.preprocess(toList, z.array(item, { error: 'must be a list such as [a, b] or lines of "- a"' }));
+const word = z.string({ error: 'items must be text' }).trim().min(1, { error: 'items must not be empty' });
+const flag = z.boolean({ error: 'must be true or false' });
+
+export const routerFieldsSchema = z.strictObject({
+  name: text('the name "main"'),
+  description: text('one sentence on what the router does'),
+  model: z.string().optional(),
+});
+
+export const domainFieldsSchema = z.strictObject({
+  name: text('the folder name'),
+  description: text('one sentence on what the domain owns'),
+  keywords: list(word),
+  after: list(word),
+  fallback: flag.default(false),
+  model: text('a model alias (sonnet, opus, haiku) or id').optional(),
+});
+
+export const workerFieldsSchema = z.strictObject({
+  name: text('the file name without .md'),
+  description: text('one sentence on what the worker does'),
+  tools: z.preprocess(
+    toList,
+    z
+      .array(z.enum(TOOL_NAMES, { error: `must be one of ${TOOL_NAMES.join(', ')} (names are case-sensitive)` }), {
+        error: 'must be a list such as [Read, Edit]',
+      })
+      .min(1, { error: `needs at least one of ${TOOL_NAMES.join(', ')}` }),
+  ),
+  model: text('a model alias (sonnet, opus, haiku) or id').default('inherit'),
+  keywords: list(word),
+  after: list(word),
+  default: flag.default(false),
+});
+
+/**
+ * Validates front-matter fields against a schema, turning every problem into one error that names
+ * the file, the line and the field, and says what to write instead.
+ */
+export function validateFields<S extends z.ZodType>(schema: S, frontMatter: FrontMatter, file: string): z.infer<S> {
+  const parsed = schema.safeParse(frontMatter.data);
+  if (parsed.success) return parsed.data;
+  const allowed = schema instanceof z.ZodObject ? Object.keys(schema.shape as object).join(', ') : '';
+  const problems = parsed.error.issues.map((issue) => {
+    if (issue.code === 'unrecognized_keys') {
+      const keys = issue.keys;
+      const line = keys.map((key) => frontMatter.lines[key]).find((value) => value !== undefined);
+      return { line, text: `unknown field${keys.length > 1 ? 's' : ''} ${keys.map((k) => `'${k}'`).join(', ')}: the fields are ${allowed}` };
+    }
+    const field = String(issue.path[0] ?? '');
+    const item = issue.path[1];
+    const items = toList(frontMatter.data[field]);
+    const value = typeof item === 'number' && Array.isArray(items) ? (items as unknown[])[item] : undefined;
+    const where = typeof item === 'number' ? `field '${field}' item ${item + 1}${value === undefined ? '' : ` (${JSON.stringify(value)})`}` : `field '${field}'`;
+    const missing = frontMatter.data[field] === undefined && issue.code === 'invalid_type';
+    return { line: frontMatter.lines[field], text: missing ? `${where} is missing: add '${field}: ...' to the front matter` : `${where} ${issue.message}` };
+  });
+  const first = problems[0];
+  const message = problems.map((p, i) => (i === 0 || p.line === undefined ? p.text : `(line ${p.line}) ${p.text}`)).join('; ');
+  throw new AgentDefinitionError(file, first?.line, message);
+}

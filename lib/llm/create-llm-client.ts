@@ -1,0 +1,67 @@
+import type { Config } from '../config.js';
+import { DanError } from '../errors.js';
+import type { Logger } from '../logger.js';
+import { AnthropicLlmClient } from './anthropic-llm-client.js';
+import type { LlmClient } from './llm-client.js';
+import { LocalModelServer } from './local-server/local-model-server.js';
+import { loadRulesFile } from './local-server/rules.js';
+
+/** The key the local server is called with: it accepts any, and this one says what it is. */
+export const LOCAL_MODEL_KEY = 'local-scripted-model';
+
+export interface ModelAccess {
+  client: LlmClient;
+  /** One line for people: which model answers and how. */
+  description: string;
+  /** The URL domain agents should use when this process started the local server. */
+  localUrl: string | undefined;
+  close(): Promise<void>;
+}
+
+/**
+ * Decides where model answers come from, in this order: `DAN_LLM=anthropic` or an
+ * `ANTHROPIC_API_KEY` means the real API (honouring `ANTHROPIC_BASE_URL`); else `DAN_LLM_URL` names a
+ * running local server; else a local scripted server starts in this process. Without a key and with
+ * `DAN_LLM=anthropic`, it fails with what to do.
+ */
+export async function createModelAccess(config: Config, logger: Logger, env: NodeJS.ProcessEnv = process.env): Promise<ModelAccess> {
+  const apiKey = env['ANTHROPIC_API_KEY'];
+  if (config.llm.mode === 'anthropic' || (config.llm.mode === 'auto' && apiKey)) {
+    if (!apiKey) {
+      throw new DanError('missing_api_key', 'ANTHROPIC_API_KEY is not set: export it to use the Anthropic API, or set DAN_LLM=local to use the local scripted model', { exitCode: 2 });
+    }
+    const baseURL = config.llm.baseUrl;
+    return {
+      client: new AnthropicLlmClient({ apiKey, ...(baseURL ? { baseURL } : {}), logger }),
+      description: `Anthropic API${baseURL ? ` at ${baseURL}` : ''}`,
+      localUrl: undefined,
+      close: async () => undefined,
+    };
+  }
+  if (config.llm.localUrl) {
+    return {
+      client: new AnthropicLlmClient({ apiKey: LOCAL_MODEL_KEY, baseURL: config.llm.localUrl, logger }),
+      description: `local scripted model server at ${config.llm.localUrl}`,
+      localUrl: config.llm.localUrl,
+      close: async () => undefined,
+    };
+  }
+  const rules = config.llm.rulesFile ? (await loadRulesFile(config.llm.rulesFile)).rules : undefined;
+  const server = new LocalModelServer({ ...(rules ? { rules } : {}), logger });
+  const url = await server.start({ port: 0 });
+  logger.info({ url, rules: config.llm.rulesFile ?? 'default' }, 'no ANTHROPIC_API_KEY: model answers are scripted by the local model server');
+  return {
+    client: new AnthropicLlmClient({ apiKey: LOCAL_MODEL_KEY, baseURL: url, logger }),
+    description: `local scripted model server at ${url} (no ANTHROPIC_API_KEY; answers are scripted, rules: ${config.llm.rulesFile ?? 'default'})`,
+    localUrl: url,
+    close: () => server.stop(),
+  };
+}
+
+/** Environment a spawned agent needs to reach the same model this process uses. */
+export function modelEnv(access: ModelAccess, config: Config): Record<string, string> {
+  if (access.localUrl) return { DAN_LLM: 'local', DAN_LLM_URL: access.localUrl };
+  const env: Record<string, string> = { DAN_LLM: 'anthropic' };
+  if (config.llm.baseUrl) env['ANTHROPIC_BASE_URL'] = config.llm.baseUrl;
+  return env;
+}

@@ -1,0 +1,57 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { StreamEvent } from './build-response.js';
+
+/** 32 MiB: the real API's request limit; larger bodies get 413 instead of filling memory. */
+export const MAX_BODY_BYTES = 32 * 1024 * 1024;
+
+/** The body as text, or `undefined` when it is larger than `MAX_BODY_BYTES`. */
+export async function readBody(req: IncomingMessage): Promise<string | undefined> {
+  const parts: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req) {
+    const buffer = chunk as Buffer;
+    size += buffer.length;
+    if (size > MAX_BODY_BYTES) return undefined;
+    parts.push(buffer);
+  }
+  return Buffer.concat(parts).toString('utf8');
+}
+
+export function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), ...headers });
+  res.end(text);
+}
+
+/** An error in the shape the Anthropic API and its SDKs use: `{type: "error", error: {type, message}}`. */
+export function sendApiError(res: ServerResponse, status: number, type: string, message: string, headers: Record<string, string> = {}): void {
+  sendJson(res, status, { type: 'error', error: { type, message } }, headers);
+}
+
+/** Writes a whole event stream; stops early when the client went away. */
+export function sendEvents(res: ServerResponse, events: readonly StreamEvent[], headers: Record<string, string> = {}): void {
+  res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', connection: 'keep-alive', ...headers });
+  for (const { event, data } of events) {
+    if (res.destroyed) return;
+    res.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
+  }
+  res.end();
+}
+
+/** Header values to keep in a recording: secrets replaced, arrays joined. */
+export function redactedHeaders(headers: IncomingMessage['headers']): Record<string, string> {
+  const kept: Record<string, string> = {};
+  for (const [name, value] of Object.entries(headers)) {
+    if (value === undefined) continue;
+    kept[name] = SECRET_HEADERS.has(name) ? '[redacted]' : Array.isArray(value) ? value.join(', ') : value;
+  }
+  return kept;
+}
+
+const SECRET_HEADERS = new Set(['x-api-key', 'authorization', 'proxy-authorization', 'cookie']);
+
+/** The URL clients use to reach a server bound to `host`; wildcard binds are reached on loopback. */
+export function baseUrl(host: string, port: number): string {
+  if (host === '0.0.0.0' || host === '::' || host === '') return `http://127.0.0.1:${port}`;
+  return host.includes(':') ? `http://[${host}]:${port}` : `http://${host}:${port}`;
+}

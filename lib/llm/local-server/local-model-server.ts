@@ -1,0 +1,236 @@
+import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { z } from 'zod';
+import { DanError } from '../../errors.js';
+import { silentLogger, type Logger } from '../../logger.js';
+import { countRequestTokens } from '../token-count.js';
+import type { LlmRequest } from '../types.js';
+import { streamEvents } from './build-response.js';
+import { defaultRules } from './default-rules.js';
+import { baseUrl, readBody, redactedHeaders, sendApiError, sendEvents, sendJson } from './http-io.js';
+import type { Rule } from './rules.js';
+import { ScriptedModel } from './scripted-model.js';
+
+/** One request as the server saw it; secrets in headers are replaced by `[redacted]`. */
+export interface RecordedRequest {
+  method: string;
+  path: string;
+  query: Record<string, string>;
+  headers: Record<string, string>;
+  /** The parsed JSON body, the raw text when it was not JSON, or null when empty. */
+  body: unknown;
+  /** ISO time the request arrived. */
+  time: string;
+  /** HTTP status answered. */
+  status: number;
+  /** The rule that answered a messages request (absent for the fallback and other routes). */
+  rule?: string;
+}
+
+export interface LocalModelServerOptions {
+  /** Default: `defaultRules()`, the offline demo's behaviour. */
+  rules?: readonly Rule[];
+  logger?: Logger;
+  /** Called once per request after it was answered; `dan mock-llm --record` appends these to a file. */
+  onRequest?: (request: RecordedRequest) => void;
+  /** Oldest recordings are dropped past this many; default 10 000. */
+  maxRecorded?: number;
+}
+
+export interface LocalModelServerStartOptions {
+  /** 0 (the default) asks the kernel for a free port. */
+  port?: number;
+  /** Default 127.0.0.1: the server has no authentication, so it stays on loopback unless asked. */
+  host?: string;
+}
+
+/** Models `GET /v1/models` lists; any model id is accepted in requests. */
+export const LOCAL_MODELS = ['claude-opus-5-5', 'claude-sonnet-5-5', 'claude-haiku-5-5'] as const;
+
+const block = z.looseObject({ type: z.string() });
+const content = z.union([z.string(), z.array(block)]);
+const countSchema = z.looseObject({
+  model: z.string().min(1),
+  messages: z.array(z.looseObject({ role: z.enum(['user', 'assistant', 'system']), content })),
+  system: content.optional(),
+  tools: z.array(z.looseObject({ name: z.string().min(1) })).optional(),
+});
+const messagesSchema = countSchema.extend({ max_tokens: z.number().int().positive(), stream: z.boolean().optional() });
+
+/**
+ * A local server that speaks the Anthropic Messages API and answers from scripted rules: the
+ * offline demo's model, and a stand-in for users' own tests of anything that talks to Claude
+ * (our `AnthropicLlmClient`, the official SDKs, the Claude Code CLI). It records every request
+ * so tests can assert what a client sent. No authentication: any key is accepted.
+ */
+export class LocalModelServer {
+  private readonly model: ScriptedModel;
+  private readonly logger: Logger;
+  private readonly recorded: RecordedRequest[] = [];
+  private server: http.Server | undefined;
+  private address: string | undefined;
+  private requestCount = 0;
+
+  constructor(private readonly options: LocalModelServerOptions = {}) {
+    this.model = new ScriptedModel(options.rules ?? defaultRules());
+    this.logger = options.logger ?? silentLogger;
+  }
+
+  /** The base URL once started (`http://127.0.0.1:PORT`), for ANTHROPIC_BASE_URL or DAN_LLM_URL. */
+  get url(): string | undefined {
+    return this.address;
+  }
+
+  /** Recorded requests, oldest first (a copy). */
+  get requests(): RecordedRequest[] {
+    return this.recorded.map((r) => ({ ...r }));
+  }
+
+  clearRequests(): void {
+    this.recorded.length = 0;
+  }
+
+  /** Replaces the rules; `times` counts start over. */
+  setRules(rules: readonly Rule[]): void {
+    this.model.setRules(rules);
+  }
+
+  async start(options: LocalModelServerStartOptions = {}): Promise<string> {
+    if (this.address) return this.address;
+    const host = options.host ?? '127.0.0.1';
+    const port = options.port ?? 0;
+    const server = http.createServer((req, res) => {
+      this.handle(req, res).catch((error: unknown) => {
+        this.logger.error({ err: error }, 'local model server failed a request');
+        if (!res.headersSent) sendApiError(res, 500, 'api_error', `local model server error: ${(error as Error).message}`);
+        else res.end();
+      });
+    });
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', (error: NodeJS.ErrnoException) => {
+        reject(
+          error.code === 'EADDRINUSE'
+            ? new DanError('port_in_use', `port ${port} on ${host} is in use: pass another --port, or --port 0 for a free one`, { cause: error })
+            : error,
+        );
+      });
+      server.listen(port, host, () => resolve());
+    });
+    this.server = server;
+    this.address = baseUrl(host, (server.address() as AddressInfo).port);
+    this.logger.info({ url: this.address }, 'local model server listening');
+    return this.address;
+  }
+
+  /** Closes the listener and every open connection (keep-alive clients included). */
+  async stop(): Promise<void> {
+    const server = this.server;
+    if (!server) return;
+    this.server = undefined;
+    this.address = undefined;
+    await new Promise<void>((resolve) => {
+      server.close(() => resolve());
+      server.closeAllConnections();
+    });
+  }
+
+  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const url = new URL(req.url ?? '/', 'http://local');
+    const method = req.method ?? 'GET';
+    const text = await readBody(req);
+    if (url.pathname.startsWith('/_dan/')) return this.handleControl(method, url.pathname, res);
+
+    this.requestCount += 1;
+    const record: RecordedRequest = {
+      method,
+      path: url.pathname,
+      query: Object.fromEntries(url.searchParams),
+      headers: redactedHeaders(req.headers),
+      body: parseBody(text),
+      time: new Date().toISOString(),
+      status: 0,
+    };
+    const headers = { 'request-id': `req_local_${String(this.requestCount).padStart(6, '0')}` };
+    try {
+      this.route(method, url.pathname, text, record, res, headers);
+    } finally {
+      record.status = res.statusCode;
+      this.store(record);
+    }
+  }
+
+  private route(method: string, pathname: string, text: string | undefined, record: RecordedRequest, res: ServerResponse, headers: Record<string, string>): void {
+    if (text === undefined) return sendApiError(res, 413, 'request_too_large', 'request body is larger than 32 MiB', headers);
+    const route = `${method} ${pathname}`;
+    // `/api/hello` is the connectivity check the Claude Code CLI makes before its first request.
+    if ((method === 'GET' || method === 'HEAD') && (pathname === '/' || pathname === '/api/hello')) {
+      return sendJson(res, 200, { name: 'dan local model server', scripted: true }, headers);
+    }
+    if (route === 'GET /v1/models') {
+      const data = LOCAL_MODELS.map(modelInfo);
+      return sendJson(res, 200, { data, has_more: false, first_id: data[0]?.id ?? null, last_id: data.at(-1)?.id ?? null }, headers);
+    }
+    if (method === 'GET' && pathname.startsWith('/v1/models/')) {
+      const id = decodeURIComponent(pathname.slice('/v1/models/'.length));
+      return sendJson(res, 200, modelInfo(id), headers);
+    }
+    if (route === 'POST /v1/messages' || route === 'POST /v1/messages/count_tokens') {
+      if (record.body === null || typeof record.body !== 'object') {
+        return sendApiError(res, 400, 'invalid_request_error', 'request body must be a JSON object', headers);
+      }
+      const counting = pathname.endsWith('/count_tokens');
+      const parsed = (counting ? countSchema : messagesSchema).safeParse(record.body);
+      if (!parsed.success) {
+        const problem = parsed.error.issues[0];
+        return sendApiError(res, 400, 'invalid_request_error', `${problem?.path.join('.') ?? 'body'}: ${problem?.message ?? 'invalid'}`, headers);
+      }
+      const request = parsed.data as unknown as LlmRequest & { stream?: boolean };
+      if (counting) return sendJson(res, 200, { input_tokens: countRequestTokens(request) }, headers);
+      return this.answerMessages(request, record, res, headers);
+    }
+    sendApiError(res, 404, 'not_found_error', `the local model server has no route ${method} ${pathname}`, headers);
+  }
+
+  private answerMessages(request: LlmRequest & { stream?: boolean }, record: RecordedRequest, res: ServerResponse, headers: Record<string, string>): void {
+    const answer = this.model.answer(request);
+    if (answer.rule !== undefined) record.rule = answer.rule;
+    this.logger.debug({ rule: answer.rule ?? 'fallback', stream: request.stream === true }, 'scripted answer');
+    if (answer.error) {
+      const retry = answer.error.retry_after_ms;
+      const extra: Record<string, string> = retry === undefined ? {} : { 'retry-after-ms': String(retry), 'retry-after': String(Math.ceil(retry / 1000)) };
+      return sendApiError(res, answer.error.status, answer.error.type, answer.error.message, { ...headers, ...extra });
+    }
+    if (request.stream === true) return sendEvents(res, streamEvents(answer.message), headers);
+    sendJson(res, 200, answer.message, headers);
+  }
+
+  private handleControl(method: string, pathname: string, res: ServerResponse): void {
+    if (pathname === '/_dan/requests' && method === 'GET') return sendJson(res, 200, this.requests);
+    if (pathname === '/_dan/requests' && method === 'DELETE') {
+      const cleared = this.recorded.length;
+      this.clearRequests();
+      return sendJson(res, 200, { cleared });
+    }
+    sendApiError(res, 404, 'not_found_error', `the local model server has no route ${method} ${pathname}`);
+  }
+
+  private store(record: RecordedRequest): void {
+    this.recorded.push(record);
+    const max = this.options.maxRecorded ?? 10_000;
+    if (this.recorded.length > max) this.recorded.splice(0, this.recorded.length - max);
+    this.options.onRequest?.({ ...record });
+  }
+}
+
+function parseBody(text: string | undefined): unknown {
+  if (text === undefined || text.length === 0) return null;
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    return text;
+  }
+}
+
+function modelInfo(id: string): Record<string, string> {
+  return { type: 'model', id, display_name: `${id} (local scripted)`, created_at: '2026-01-01T00:00:00Z' };
+}

@@ -1,0 +1,140 @@
+import { spawn } from 'node:child_process';
+import { z } from 'zod';
+import { OutputCollector } from './output-collector.js';
+import { scrubEnvironment } from './scrub-environment.js';
+import { AbortedError, ToolError, throwIfAborted } from './tool-error.js';
+import { parseToolInput, type ToolContext, type WorkerTool } from './worker-tool.js';
+
+const inputSchema = z.object({
+  command: z.string().min(1),
+  timeout: z.number().int().positive().optional(),
+  // Claude Code's Bash takes a description too; accepted and unused.
+  description: z.string().optional(),
+});
+
+// After the command exits or is killed, output still in the pipe gets this long to arrive; a
+// process that escaped the group (setsid) and holds the pipe open is then cut off.
+const PIPE_DRAIN_MS = 200;
+
+/**
+ * Bash: runs `bash -c <command>` in the workspace root, in its own process group, with credentials
+ * removed from the environment. Time is bounded by `min(timeout, bashTimeoutMs)`; on timeout, abort,
+ * or once the command exits, the whole group is killed so nothing it started keeps running. Output
+ * (stdout and stderr interleaved) is cut to `maxOutputBytes`. A non-zero exit is a `ToolError`.
+ * The jail cannot see inside a command: Bash may touch any file the worker's user can, and the
+ * files it creates or changes are not recorded in the tracker.
+ */
+export function createBashTool(): WorkerTool {
+  return {
+    definition: {
+      name: 'Bash',
+      description:
+        'Runs a bash command in the workspace root and returns its output (stdout and stderr together) and exit code. ' +
+        'Use it to install dependencies, build, run tests and use git. timeout is in milliseconds; long output is truncated. ' +
+        'Commands left running in the background are stopped when the command ends.',
+      input_schema: {
+        type: 'object',
+        properties: {
+          command: { type: 'string', description: 'The command to run' },
+          timeout: { type: 'integer', description: 'Timeout in milliseconds (capped by the worker setting)' },
+          description: { type: 'string', description: 'A few words on what the command does' },
+        },
+        required: ['command'],
+      },
+    },
+    run: (input, ctx) => bash(parseToolInput('Bash', inputSchema, input), ctx),
+  };
+}
+
+interface CommandOutcome {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  output: string;
+  timedOut: boolean;
+}
+
+async function bash(input: z.infer<typeof inputSchema>, ctx: ToolContext): Promise<string> {
+  const timeoutMs = Math.min(input.timeout ?? ctx.bashTimeoutMs, ctx.bashTimeoutMs);
+  ctx.logger?.debug({ command: input.command.slice(0, 200), timeoutMs }, 'bash command');
+  const outcome = await runCommand(input.command, ctx, timeoutMs);
+  const output = outcome.output === '' ? '(no output)' : outcome.output.replace(/\n$/, '');
+  if (outcome.timedOut) {
+    throw new ToolError(
+      `command timed out after ${timeoutMs} ms and was killed; make it faster or run fewer steps at once ` +
+        `(timeout is capped at ${ctx.bashTimeoutMs} ms)\n${output}`,
+    );
+  }
+  if (outcome.code === 0) return `${output}\n[exit code 0]`;
+  if (outcome.code === null) throw new ToolError(`command was killed by ${outcome.signal ?? 'a signal'}\n${output}`);
+  throw new ToolError(`command failed with exit code ${outcome.code}\n${output}\n[exit code ${outcome.code}]`);
+}
+
+function runCommand(command: string, ctx: ToolContext, timeoutMs: number): Promise<CommandOutcome> {
+  throwIfAborted(ctx.signal, 'the command');
+  return new Promise<CommandOutcome>((resolve, reject) => {
+    // The outer bash points stderr at the stdout pipe, then becomes the user's `bash -c` (same pid,
+    // same group), so both streams arrive interleaved in one pipe in the order they were written.
+    const child = spawn('bash', ['-c', 'exec 2>&1; exec bash -c "$1"', 'bash', command], {
+      cwd: ctx.jail.root,
+      env: scrubEnvironment(process.env),
+      detached: true,
+      stdio: ['ignore', 'pipe', 'ignore'],
+    });
+    const collector = new OutputCollector(ctx.maxOutputBytes);
+    let timedOut = false;
+    let settled = false;
+    let exit: { code: number | null; signal: NodeJS.Signals | null } | undefined;
+    let drainTimer: NodeJS.Timeout | undefined;
+
+    const killGroup = (): void => {
+      if (child.pid === undefined) return;
+      try {
+        process.kill(-child.pid, 'SIGKILL');
+      } catch {
+        // ESRCH: the group is already gone.
+      }
+    };
+    const cutPipeSoon = (): void => {
+      drainTimer ??= setTimeout(() => child.stdout?.destroy(), PIPE_DRAIN_MS);
+    };
+    const finish = (): void => {
+      settled = true;
+      clearTimeout(timer);
+      if (drainTimer) clearTimeout(drainTimer);
+      ctx.signal?.removeEventListener('abort', onAbort);
+    };
+    const onAbort = (): void => {
+      if (settled) return;
+      killGroup();
+      child.stdout?.destroy();
+      finish();
+      reject(new AbortedError('the command', ctx.signal?.reason));
+    };
+    const timer = setTimeout(() => {
+      timedOut = true;
+      killGroup();
+      cutPipeSoon();
+    }, timeoutMs);
+
+    ctx.signal?.addEventListener('abort', onAbort, { once: true });
+    child.stdout?.on('data', (chunk: Buffer) => collector.push(chunk));
+    child.on('error', (error) => {
+      if (settled) return;
+      killGroup();
+      finish();
+      reject(new ToolError(`bash could not be started: ${error.message}`, { cause: error }));
+    });
+    child.on('exit', (code, signal) => {
+      exit = { code, signal };
+      // Whatever the command left running in the background goes with it.
+      killGroup();
+      cutPipeSoon();
+    });
+    child.on('close', (code, signal) => {
+      if (settled) return;
+      finish();
+      const ended = exit ?? { code, signal };
+      resolve({ code: ended.code, signal: ended.signal, output: collector.text(), timedOut });
+    });
+  });
+}

@@ -1,0 +1,32 @@
+import type { Redis } from 'ioredis';
+import type { Config } from '../config.js';
+import type { Logger } from '../logger.js';
+import { connectRedis } from '../redis/connection.js';
+import { HeartbeatRegistry } from '../redis/heartbeat-registry.js';
+import { Keys } from '../redis/keys.js';
+
+/** The Redis connections one agent process holds: commands, one blocking reader, one subscriber. */
+export interface AgentConnections {
+  redis: Redis;
+  blocking: Redis;
+  subscriber: Redis;
+  keys: Keys;
+  registry: HeartbeatRegistry;
+  close(): void;
+}
+
+export async function openAgentConnections(config: Config, agentId: string, logger: Logger): Promise<AgentConnections> {
+  const redis = await connectRedis(config.redisUrl, { name: agentId, logger });
+  const blocking = await connectRedis(config.redisUrl, { name: `${agentId}:blocking`, logger, blocking: true });
+  const subscriber = await connectRedis(config.redisUrl, { name: `${agentId}:subscriber`, logger, blocking: true });
+  const keys = new Keys(config.keyPrefix);
+  return {
+    redis, blocking, subscriber, keys,
+    registry: new HeartbeatRegistry(redis, keys, config.heartbeatTtlMs),
+    close() {
+      blocking.disconnect();
+      subscriber.disconnect();
+      redis.disconnect();
+    },
+  };
+}

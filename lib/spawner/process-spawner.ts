@@ -1,0 +1,264 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { StringDecoder } from 'node:string_decoder';
+import type { Readable } from 'node:stream';
+import { packageRoot } from '../config.js';
+import { DanError } from '../errors.js';
+import { silentLogger, type Logger } from '../logger.js';
+import type { AgentExit, SpawnedAgent, SpawnRequest, Spawner } from './spawner.js';
+
+/** How `ProcessSpawner` starts agents; every field has a default that suits `dan start` on one machine. */
+export interface ProcessSpawnerOptions {
+  /** Program and arguments of an agent; default: this Node running `dist/src/agent.js` of the package. */
+  command?: string[];
+  logger?: Logger;
+  /** Working directory of the children; default: the current one. */
+  cwd?: string;
+  /** Environment every child inherits, under the request's own variables; default: `process.env`. */
+  baseEnv?: NodeJS.ProcessEnv;
+  /** Output lines kept per agent for `lastLines()`; default 200. */
+  logLines?: number;
+}
+
+/** The options after defaults and checks, as the spawner uses them. */
+export interface ResolvedProcessSpawnerOptions {
+  command: [string, ...string[]];
+  /** True when `command` is the default one, so a missing build can be named as the cause. */
+  defaultCommand: boolean;
+  logger: Logger;
+  cwd: string | undefined;
+  baseEnv: NodeJS.ProcessEnv;
+  logLines: number;
+}
+
+/** Fills in the defaults of `ProcessSpawnerOptions` and rejects values that cannot work. */
+export function resolveProcessSpawnerOptions(options: ProcessSpawnerOptions = {}): ResolvedProcessSpawnerOptions {
+  const [program, ...args] = options.command ?? [process.execPath, path.join(packageRoot(), 'dist/src/agent.js')];
+  if (program === undefined || program === '') throw new DanError('invalid_input', 'ProcessSpawner: command must name a program');
+  const logLines = options.logLines ?? 200;
+  if (!Number.isInteger(logLines) || logLines < 1) throw new DanError('invalid_input', `ProcessSpawner: logLines must be a positive integer, got ${logLines}`);
+  return {
+    command: [program, ...args],
+    defaultCommand: options.command === undefined,
+    logger: options.logger ?? silentLogger,
+    cwd: options.cwd,
+    baseEnv: options.baseEnv ?? process.env,
+    logLines,
+  };
+}
+
+// A line longer than this is cut into pieces, so a child that never prints a newline cannot grow memory.
+const maxLineChars = 16_384;
+// Exited agents whose last lines stay readable, so the supervisor can quote why an agent died.
+const keptExitedAgents = 32;
+// After a child exits, its pipes may stay open if it left a grandchild behind; stop waiting for them then.
+const drainWaitMs = 1_000;
+
+interface Running {
+  agent: SpawnedAgent;
+  child: ChildProcess;
+  /** Resolves once the exit has been recorded and the listeners called. */
+  ended: Promise<void>;
+  stopping: Promise<void> | undefined;
+}
+
+/**
+ * Runs each domain orchestrator as a child process of the main orchestrator: the default for a
+ * single machine and for tests, where Docker is not needed. Children are not detached, so they share
+ * the parent's process group, and their output is kept per agent for error messages.
+ */
+export class ProcessSpawner implements Spawner {
+  readonly kind = 'process' as const;
+  private readonly options: ResolvedProcessSpawnerOptions;
+  private readonly running = new Map<string, Running>();
+  private readonly starting = new Set<string>();
+  private readonly lines = new Map<string, string[]>();
+  private readonly listeners: Array<(exit: AgentExit) => void> = [];
+  private closed = false;
+  private closeGraceMs = 10_000;
+
+  constructor(options: ProcessSpawnerOptions = {}) {
+    this.options = resolveProcessSpawnerOptions(options);
+  }
+
+  async spawn(request: SpawnRequest): Promise<SpawnedAgent> {
+    const { agentId, domain } = request;
+    const [program, ...args] = this.options.command;
+    const commandText = this.options.command.join(' ');
+    if (this.closed) throw new DanError('spawner_closed', `cannot start agent ${agentId}: the process spawner is closed`);
+    if (this.running.has(agentId) || this.starting.has(agentId)) {
+      throw new DanError('agent_exists', `cannot start agent ${agentId}: an agent with that id is already running`);
+    }
+    if (this.options.defaultCommand && args[0] !== undefined && !existsSync(args[0])) {
+      throw new DanError('spawn_failed', `cannot start agent ${agentId}: ${args[0]} does not exist; run 'npm run build' first`);
+    }
+
+    const env: NodeJS.ProcessEnv = { ...this.options.baseEnv, ...request.env };
+    // Reserved until the start is settled, so a second spawn of the id meanwhile is refused too.
+    this.starting.add(agentId);
+    let child: ChildProcess;
+    try {
+      child = spawn(program, args, { cwd: this.options.cwd, env, stdio: ['ignore', 'pipe', 'pipe'], detached: false });
+      await new Promise<void>((resolve, reject) => {
+        child.once('spawn', resolve);
+        child.once('error', reject);
+      });
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code ?? (error as Error).message;
+      const hint = code === 'ENOENT' ? ` (not found${this.options.cwd ? `, or the working directory ${this.options.cwd} is missing` : ''})` : '';
+      throw new DanError('spawn_failed', `cannot start agent ${agentId}: command '${commandText}' failed with ${code}${hint}`, { cause: error });
+    } finally {
+      this.starting.delete(agentId);
+    }
+
+    // No output or exit is lost between 'spawn' and here: the pipes stay paused until read, and
+    // 'exit' is emitted on a later turn of the event loop than the one that resumed this function.
+    const buffer: string[] = [];
+    const agent: SpawnedAgent = { agentId, domain, handle: String(child.pid), startedAt: Date.now() };
+    this.keepLines(agentId, buffer);
+    const log = this.options.logger.child({ agentId, domain });
+    child.on('error', (error) => log.warn({ err: error }, 'agent process error'));
+    const drained = [
+      this.collect(child.stdout, buffer, (line) => log.debug({ stream: 'stdout' }, line)),
+      this.collect(child.stderr, buffer, (line) => log.debug({ stream: 'stderr' }, line)),
+    ];
+    const ended = new Promise<void>((resolve) => {
+      child.once('exit', (code, signal) => {
+        void this.finish(agent, child, drained, code, signal).then(resolve);
+      });
+    });
+    this.running.set(agentId, { agent, child, ended, stopping: undefined });
+    log.info({ pid: child.pid, command: commandText }, 'agent process started');
+    if (this.closed) {
+      // close() ran while this child was starting and could not see it: stop it as close() would have.
+      await this.stop(agentId, this.closeGraceMs);
+      throw new DanError('spawner_closed', `agent ${agentId} was stopped at once: the process spawner was closed while it started`);
+    }
+    return { ...agent };
+  }
+
+  async stop(agentId: string, graceMs = 10_000): Promise<void> {
+    const entry = this.running.get(agentId);
+    if (!entry) return;
+    entry.stopping ??= this.terminate(entry, graceMs);
+    await entry.stopping;
+  }
+
+  list(): SpawnedAgent[] {
+    return [...this.running.values()].map((entry) => ({ ...entry.agent }));
+  }
+
+  async lastLines(agentId: string, count = this.options.logLines): Promise<string[]> {
+    const buffer = this.lines.get(agentId) ?? [];
+    return count <= 0 ? [] : buffer.slice(-count);
+  }
+
+  onExit(listener: (exit: AgentExit) => void): void {
+    this.listeners.push(listener);
+  }
+
+  /** Refuses new spawns, then stops every child; resolves when none is left. */
+  async close(graceMs = 10_000): Promise<void> {
+    this.closed = true;
+    this.closeGraceMs = graceMs;
+    await Promise.all([...this.running.keys()].map((agentId) => this.stop(agentId, graceMs)));
+  }
+
+  private async terminate(entry: Running, graceMs: number): Promise<void> {
+    const log = this.options.logger.child({ agentId: entry.agent.agentId, domain: entry.agent.domain });
+    log.info({ graceMs }, 'stopping agent process');
+    signal(entry.child, 'SIGTERM');
+    const timer = setTimeout(() => {
+      log.warn({ graceMs }, 'agent process ignored SIGTERM; killing it');
+      signal(entry.child, 'SIGKILL');
+    }, graceMs);
+    try {
+      await entry.ended;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  private async finish(agent: SpawnedAgent, child: ChildProcess, drained: Promise<void>[], code: number | null, sig: NodeJS.Signals | null): Promise<void> {
+    let waiting: NodeJS.Timeout | undefined;
+    const cut = new Promise<void>((resolve) => { waiting = setTimeout(resolve, drainWaitMs); });
+    await Promise.race([Promise.all(drained), cut]);
+    clearTimeout(waiting);
+    child.stdout?.destroy();
+    child.stderr?.destroy();
+    this.running.delete(agent.agentId);
+    const exit: AgentExit = { agentId: agent.agentId, domain: agent.domain, code, signal: sig };
+    this.options.logger.info({ agentId: agent.agentId, domain: agent.domain, code, signal: sig }, 'agent process exited');
+    for (const listener of this.listeners) {
+      try {
+        listener(exit);
+      } catch (error) {
+        this.options.logger.error({ err: error, agentId: agent.agentId }, 'exit listener failed');
+      }
+    }
+  }
+
+  /** Splits a stream into lines, appends them to the agent's ring buffer; resolves when the stream ends. */
+  private collect(stream: Readable | null, buffer: string[], forward: (line: string) => void): Promise<void> {
+    if (!stream) return Promise.resolve();
+    const decoder = new StringDecoder('utf8');
+    let partial = '';
+    const push = (line: string): void => {
+      const clean = line.endsWith('\r') ? line.slice(0, -1) : line;
+      buffer.push(clean);
+      if (buffer.length > this.options.logLines) buffer.splice(0, buffer.length - this.options.logLines);
+      forward(clean);
+    };
+    return new Promise<void>((resolve) => {
+      stream.on('data', (chunk: Buffer) => {
+        partial += decoder.write(chunk);
+        let newline = partial.indexOf('\n');
+        while (newline !== -1) {
+          push(partial.slice(0, newline));
+          partial = partial.slice(newline + 1);
+          newline = partial.indexOf('\n');
+        }
+        while (partial.length > maxLineChars) {
+          push(partial.slice(0, maxLineChars));
+          partial = partial.slice(maxLineChars);
+        }
+      });
+      let ended = false;
+      const end = (): void => {
+        if (ended) return;
+        ended = true;
+        partial += decoder.end();
+        if (partial !== '') push(partial);
+        partial = '';
+        resolve();
+      };
+      stream.once('end', end);
+      stream.once('close', end);
+      stream.once('error', end);
+    });
+  }
+
+  /** Registers an agent's line buffer, forgetting the oldest exited agents beyond the kept number. */
+  private keepLines(agentId: string, buffer: string[]): void {
+    this.lines.delete(agentId);
+    this.lines.set(agentId, buffer);
+    let excess = this.lines.size - this.running.size - 1 - keptExitedAgents;
+    for (const id of this.lines.keys()) {
+      if (excess <= 0) break;
+      if (id === agentId || this.running.has(id)) continue;
+      this.lines.delete(id);
+      excess -= 1;
+    }
+  }
+}
+
+/** Sends a signal, ignoring a child that has already gone. */
+function signal(child: ChildProcess, name: NodeJS.Signals): void {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  try {
+    child.kill(name);
+  } catch {
+    // The process ended between the check and the signal: nothing left to stop.
+  }
+}

@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# Shows the network's logs with the options of the first version's tail-logs.sh, so existing habits
+# keep working. It only translates them for `dan logs`, which reads the logs from Redis (and from the
+# containers when agents run in Docker).
+set -euo pipefail
+
+usage() {
+  cat <<'USAGE'
+Usage: tail-logs.sh [options]
+
+Options:
+    -m, --main             Show main orchestrator logs only
+    -d, --domains          Show domain orchestrator logs only
+    -t, --task ID          Show logs for a specific task ID
+    -g, --grep PATTERN     Filter logs by pattern
+    -n, --lines N          Number of lines to show (default: 100)
+        --no-follow        Don't follow, just show recent logs
+    -c, --container NAME   Show logs of one container
+        --json             Print one JSON object per line
+    -h, --help             Show this help
+
+Runs 'dan logs'. Set DAN_BIN to the dan executable to use a particular one.
+USAGE
+}
+
+usage_error() {
+  echo "tail-logs.sh: $1" >&2
+  usage >&2
+  exit 2
+}
+
+# The flag `dan logs` takes for each option with a value.
+dan_flag() {
+  case "$1" in
+    -t|--task) printf '%s\n' --task ;;
+    -g|--grep) printf '%s\n' --grep ;;
+    -n|--lines) printf '%s\n' -n ;;
+    -c|--container) printf '%s\n' -c ;;
+  esac
+}
+
+flags=()
+follow=--follow
+while [ $# -gt 0 ]; do
+  case "$1" in
+    -h|--help) usage; exit 0 ;;
+    -m|--main) flags+=(--main); shift ;;
+    -d|--domains) flags+=(--domains); shift ;;
+    -t|--task|-g|--grep|-n|--lines|-c|--container)
+      [ $# -ge 2 ] || usage_error "option $1 needs a value"
+      flags+=("$(dan_flag "$1")" "$2")
+      shift 2 ;;
+    --task=*|--grep=*|--lines=*|--container=*)
+      flags+=("$(dan_flag "${1%%=*}")" "${1#*=}")
+      shift ;;
+    --follow) follow=--follow; shift ;;
+    --no-follow) follow=--no-follow; shift ;;
+    --json) flags+=(--json); shift ;;
+    *) usage_error "unknown argument: $1" ;;
+  esac
+done
+
+script_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+repo=$(cd "$script_dir/.." && pwd)
+if [ -n "${DAN_BIN:-}" ]; then
+  dan=("$DAN_BIN")
+elif command -v dan >/dev/null 2>&1; then
+  dan=(dan)
+elif [ -f "$repo/dist/src/cli/main.js" ]; then
+  dan=(node "$repo/dist/src/cli/main.js")
+else
+  echo "tail-logs.sh: dan is not built: run 'npm ci && npm run build' in $repo (or set DAN_BIN)" >&2
+  exit 1
+fi
+
+exec "${dan[@]}" logs ${flags[@]+"${flags[@]}"} "$follow"

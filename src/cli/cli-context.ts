@@ -1,0 +1,62 @@
+import type { Redis } from 'ioredis';
+import type { ArgumentsCamelCase } from 'yargs';
+import type { Config } from '../../lib/config.js';
+import { loadConfig } from '../../lib/config.js';
+import type { Logger } from '../../lib/logger.js';
+import { createLogger } from '../../lib/logger.js';
+import { connectRedis } from '../../lib/redis/connection.js';
+import { Keys } from '../../lib/redis/keys.js';
+
+/** Options every command takes. */
+export interface GlobalArgs {
+  redis?: string;
+  json?: boolean;
+  prefix?: string;
+}
+
+export interface CliContext {
+  config: Config;
+  logger: Logger;
+  json: boolean;
+}
+
+/** Config from the environment with the command line's `--redis` and `--prefix` winning. */
+export function cliContext(argv: ArgumentsCamelCase<GlobalArgs>, logLevel?: string): CliContext {
+  const overrides: Record<string, string> = {};
+  if (argv.redis) overrides['REDIS_URL'] = argv.redis;
+  if (argv.prefix !== undefined) overrides['DAN_KEY_PREFIX'] = argv.prefix;
+  const config = loadConfig(process.env, overrides);
+  const logger = createLogger({ level: logLevel ?? (process.env['DAN_LOG_LEVEL'] ? config.logLevel : 'warn'), base: { agentId: 'cli' } });
+  return { config, logger, json: Boolean(argv.json) };
+}
+
+/** A short-lived client connection: fails at once (exit 3) with the URL and how to start Redis. */
+export async function cliRedis(ctx: CliContext): Promise<{ redis: Redis; keys: Keys }> {
+  const redis = await connectRedis(ctx.config.redisUrl, { name: 'dan-cli', failFast: true, logger: ctx.logger, connectTimeoutMs: 3_000 });
+  return { redis, keys: new Keys(ctx.config.keyPrefix) };
+}
+
+export function printJson(value: unknown): void {
+  process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
+}
+
+const useColour = Boolean(process.stdout.isTTY) && !process.env['NO_COLOR'];
+const PALETTE = ['36', '32', '33', '35', '34', '96', '92', '93', '95', '94'];
+
+/** A stable colour per name, so each agent's lines are told apart at a glance. */
+export function colourFor(name: string, text = name): string {
+  if (!useColour) return text;
+  let hash = 0;
+  for (const ch of name) hash = (hash * 31 + ch.charCodeAt(0)) >>> 0;
+  return `\u001b[${PALETTE[hash % PALETTE.length]}m${text}\u001b[0m`;
+}
+
+export function dim(text: string): string {
+  return useColour ? `\u001b[90m${text}\u001b[0m` : text;
+}
+
+export function statusColour(status: string): string {
+  if (!useColour) return status;
+  const code = status === 'completed' ? '32' : status === 'failed' ? '31' : '33';
+  return `\u001b[${code}m${status}\u001b[0m`;
+}

@@ -1,0 +1,42 @@
+import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
+import { HeartbeatRegistry } from '../../../lib/redis/heartbeat-registry.js';
+import { leasedCount, queueDepth } from '../../../lib/redis/task-queue.js';
+import type { GlobalArgs } from '../cli-context.js';
+import { cliContext, cliRedis, colourFor, dim, printJson } from '../cli-context.js';
+import { knownDomains } from '../known-domains.js';
+
+export const agentsCommand: CommandModule<GlobalArgs, GlobalArgs> = {
+  command: 'agents',
+  describe: 'List registered agents and the work waiting per domain',
+  builder: (yargs: Argv<GlobalArgs>) => yargs,
+  handler: async (argv: ArgumentsCamelCase<GlobalArgs>) => {
+    const ctx = cliContext(argv);
+    const { redis, keys } = await cliRedis(ctx);
+    try {
+      const agents = await new HeartbeatRegistry(redis, keys, ctx.config.heartbeatTtlMs).list();
+      const domains = ['main', ...(await knownDomains(redis, keys, ctx.config))];
+      const queues = await Promise.all(domains.map(async (domain) => ({
+        domain,
+        pending: await queueDepth(redis, keys, domain),
+        running: await leasedCount(redis, keys, domain),
+        dead: await redis.llen(keys.dead(domain)),
+      })));
+      if (ctx.json) {
+        printJson({ agents, queues });
+        return;
+      }
+      if (agents.length === 0) process.stdout.write("no agents registered (start the network with 'dan up')\n");
+      else {
+        process.stdout.write(`${'AGENT'.padEnd(34)} ${'ROLE'.padEnd(7)} ${'DOMAIN'.padEnd(10)} ${'STATUS'.padEnd(8)} LAST HEARTBEAT\n`);
+        for (const a of agents) {
+          const alive = a.alive ? '' : dim(' (heartbeat lapsed)');
+          process.stdout.write(`${colourFor(a.agent_id, a.agent_id.padEnd(34))} ${a.role.padEnd(7)} ${a.domain_type.padEnd(10)} ${a.status.padEnd(8)} ${a.last_heartbeat}${alive}\n`);
+        }
+      }
+      process.stdout.write(`\n${'QUEUE'.padEnd(12)} ${'PENDING'.padStart(8)} ${'RUNNING'.padStart(8)} ${'DEAD'.padStart(6)}\n`);
+      for (const q of queues) process.stdout.write(`${q.domain.padEnd(12)} ${String(q.pending).padStart(8)} ${String(q.running).padStart(8)} ${String(q.dead).padStart(6)}\n`);
+    } finally {
+      redis.disconnect();
+    }
+  },
+};

@@ -1,0 +1,117 @@
+import { createWriteStream, mkdirSync, type WriteStream } from 'node:fs';
+import path from 'node:path';
+import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
+import { createLogger, type Logger } from '../../../lib/logger.js';
+import { LocalModelServer, type RecordedRequest } from '../../../lib/llm/local-server/local-model-server.js';
+import { loadRulesFile } from '../../../lib/llm/local-server/rules.js';
+import type { GlobalArgs } from '../cli-context.js';
+
+/** 8790: a fixed default so that DAN_LLM_URL and demo scripts can name it; `--port 0` takes a free one. */
+export const MOCK_LLM_DEFAULT_PORT = 8790;
+
+interface MockLlmArgs extends GlobalArgs {
+  port: number;
+  host: string;
+  rules?: string;
+  record?: string;
+}
+
+export interface MockLlmOptions {
+  port: number;
+  host: string;
+  /** A rules file; default: DAN_MOCK_LLM_RULES, else the built-in default rules. */
+  rules?: string | undefined;
+  /** Append each request to this file as one JSON line. */
+  record?: string | undefined;
+  json?: boolean;
+  logger?: Logger;
+  /** Where the start-up line goes; default stdout. */
+  out?: NodeJS.WritableStream;
+}
+
+export interface RunningMockLlm {
+  url: string;
+  server: LocalModelServer;
+  /** Stops the server and flushes the record file. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts the local model server as `dan mock-llm` does and prints its one start-up line; the
+ * command waits for a signal around this. Separate so the command can be tested in process.
+ */
+export async function startMockLlm(options: MockLlmOptions): Promise<RunningMockLlm> {
+  const out = options.out ?? process.stdout;
+  const rulesFile = options.rules;
+  const loaded = rulesFile ? await loadRulesFile(rulesFile) : undefined;
+  let record: WriteStream | undefined;
+  if (options.record) {
+    mkdirSync(path.dirname(path.resolve(options.record)), { recursive: true });
+    record = createWriteStream(options.record, { flags: 'a' });
+  }
+  const server = new LocalModelServer({
+    ...(loaded ? { rules: loaded.rules } : {}),
+    ...(options.logger ? { logger: options.logger } : {}),
+    ...(record ? { onRequest: (request: RecordedRequest) => record.write(`${JSON.stringify(request)}\n`) } : {}),
+  });
+  let url: string;
+  try {
+    url = await server.start({ port: options.port, host: options.host });
+  } catch (error) {
+    record?.end();
+    throw error;
+  }
+  const rulesLabel = rulesFile ?? 'default';
+  out.write(
+    options.json
+      ? `${JSON.stringify({ url, rules: rulesLabel, record: options.record ?? null })}\n`
+      : `local model server on ${url} (scripted answers; rules: ${rulesLabel})\n`,
+  );
+  return {
+    url,
+    server,
+    stop: async () => {
+      await server.stop();
+      if (record) await new Promise<void>((resolve) => record.end(() => resolve()));
+    },
+  };
+}
+
+/**
+ * `dan mock-llm`: a local server that speaks the Anthropic Messages API with scripted answers,
+ * for offline demos (point DAN_LLM_URL or ANTHROPIC_BASE_URL at it) and for users' own tests.
+ * Runs until SIGINT or SIGTERM.
+ */
+export const mockLlmCommand: CommandModule<GlobalArgs, MockLlmArgs> = {
+  command: 'mock-llm',
+  describe: 'Run a local Messages API server with scripted answers (offline demos and tests)',
+  builder: (yargs: Argv<GlobalArgs>) =>
+    yargs
+      .option('port', { type: 'number', default: MOCK_LLM_DEFAULT_PORT, describe: 'Port to listen on (0: a free port)' })
+      .option('host', { type: 'string', default: '127.0.0.1', describe: 'Address to bind (no authentication: keep it on loopback)' })
+      .option('rules', { type: 'string', describe: 'JSON rules file, tried before the default rules (default: DAN_MOCK_LLM_RULES)' })
+      .option('record', { type: 'string', describe: 'Append every request to this file, one JSON line each' })
+      .option('json', { type: 'boolean', default: false, describe: 'Print the start-up line as JSON' }) as Argv<MockLlmArgs>,
+  handler: async (argv: ArgumentsCamelCase<MockLlmArgs>) => {
+    const logger = createLogger({ level: process.env['DAN_LOG_LEVEL'] ?? 'warn', base: { agentId: 'mock-llm' } });
+    const running = await startMockLlm({
+      port: argv.port,
+      host: argv.host,
+      rules: argv.rules ?? (process.env['DAN_MOCK_LLM_RULES'] || undefined),
+      record: argv.record,
+      json: Boolean(argv.json),
+      logger,
+    });
+    await new Promise<void>((resolve) => {
+      const onSignal = (): void => {
+        process.off('SIGINT', onSignal);
+        process.off('SIGTERM', onSignal);
+        resolve();
+      };
+      process.on('SIGINT', onSignal);
+      process.on('SIGTERM', onSignal);
+    });
+    await running.stop();
+    logger.flush();
+  },
+};

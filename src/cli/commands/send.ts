@@ -1,0 +1,100 @@
+import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
+import { DanError, ExitCode, InvalidInputError } from '../../../lib/errors.js';
+import type { Priority } from '../../../lib/protocol/task.js';
+import { DEFAULT_TIMEOUT_SECONDS, PRIORITIES } from '../../../lib/protocol/task.js';
+import { submitTask } from '../../../lib/redis/task-store.js';
+import type { GlobalArgs } from '../cli-context.js';
+import { cliContext, cliRedis, colourFor, printJson, statusColour } from '../cli-context.js';
+import { knownDomains } from '../known-domains.js';
+import { describeResult, followTask } from '../task-view.js';
+
+interface SendArgs extends GlobalArgs {
+  domain: string;
+  description: string;
+  priority: Priority;
+  timeout: number;
+  wait: boolean;
+  context?: string;
+  requirement?: string[];
+  type: string;
+  id?: string;
+}
+
+/** Parses `-c`: it must be a JSON object. */
+export function parseContext(text: string | undefined): Record<string, unknown> {
+  if (text === undefined || text.trim() === '') return {};
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (error) {
+    throw new InvalidInputError(`--context is not valid JSON (${(error as Error).message}); pass an object such as '{"path": "src"}'`);
+  }
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) throw new InvalidInputError('--context must be a JSON object, such as \'{"path": "src"}\'');
+  return value as Record<string, unknown>;
+}
+
+export const sendCommand: CommandModule<GlobalArgs, SendArgs> = {
+  command: 'send <domain> <description>',
+  describe: 'Queue a task for a domain, or for main to route it',
+  builder: (yargs: Argv<GlobalArgs>) => yargs
+    .positional('domain', { type: 'string', demandOption: true, describe: 'main (route it), or a domain: backend, frontend, devops, ...' })
+    .positional('description', { type: 'string', demandOption: true, describe: 'What to do' })
+    .option('priority', { alias: 'p', choices: PRIORITIES, default: 'normal' as Priority, describe: 'Task priority' })
+    .option('timeout', { alias: 't', type: 'number', default: DEFAULT_TIMEOUT_SECONDS, describe: 'Seconds before the task fails as timed out' })
+    .option('wait', { alias: 'w', type: 'boolean', default: false, describe: 'Show progress until the task ends; exit 0 if completed, 1 if not' })
+    .option('context', { alias: 'c', type: 'string', describe: 'JSON object passed to the agents as payload.context' })
+    .option('requirement', { alias: 'R', type: 'string', array: true, describe: 'A requirement (repeatable)' })
+    .option('type', { type: 'string', default: 'task_assignment', describe: "Task type; 'echo' returns the payload without any model" })
+    .option('id', { type: 'string', describe: 'Task id to use (default: a new UUID)' })
+    .example('$0 send main "Add user registration: a POST /api/users endpoint and a signup form" --wait', 'route across domains and wait')
+    .example('$0 send backend "Create a health endpoint" -p high -t 120 --wait', 'straight to a domain') as Argv<SendArgs>,
+  handler: async (argv: ArgumentsCamelCase<SendArgs>) => {
+    const ctx = cliContext(argv);
+    if (!Number.isFinite(argv.timeout) || argv.timeout <= 0) throw new InvalidInputError(`--timeout must be a positive number of seconds, got ${argv.timeout}`);
+    if (argv.description.trim() === '' && argv.type !== 'echo') throw new InvalidInputError('the description must not be empty');
+    const context = parseContext(argv.context);
+    const { redis, keys } = await cliRedis(ctx);
+    try {
+      if (argv.domain !== 'main') {
+        const known = await knownDomains(redis, keys, ctx.config);
+        if (!known.includes(argv.domain)) {
+          throw new DanError('unknown_domain', `unknown domain '${argv.domain}'; known domains: main, ${known.join(', ')}`, { exitCode: ExitCode.usage });
+        }
+      }
+      const { taskId } = await submitTask(redis, keys, {
+        ...(argv.id ? { taskId: argv.id } : {}),
+        domain: argv.domain, description: argv.description, type: argv.type, source: 'cli',
+        requirements: argv.requirement ?? [], context, priority: argv.priority, timeoutSeconds: argv.timeout,
+      });
+      if (!argv.wait) {
+        if (ctx.json) printJson({ task_id: taskId, domain: argv.domain, status: 'pending' });
+        else process.stdout.write(`${taskId}\n`);
+        return;
+      }
+      if (!ctx.json) process.stderr.write(`queued ${taskId} for ${argv.domain}; waiting (Ctrl-C stops waiting, not the task)\n`);
+      const hint = setTimeout(() => void noAgentHint(), 5_000);
+      async function noAgentHint(): Promise<void> {
+        const status = await redis.hget(keys.result(taskId), 'status');
+        if (status === 'pending' && !(await redis.exists(keys.agentsMain())) && !ctx.json) {
+          process.stderr.write(`still pending and no main orchestrator is registered: start one with 'dan up'\n`);
+        }
+      }
+      // The task fails itself at its timeout; the extra minute covers queueing and spawning.
+      const result = await followTask(redis, keys, taskId, {
+        timeoutMs: argv.timeout * 1000 + 60_000,
+        children: true,
+        onLine: (line, id) => { if (!ctx.json) process.stderr.write(`${colourFor(id, id === taskId ? 'task' : id.slice(taskId.length + 1))} ${line}\n`); },
+        onStatus: (status) => { if (!ctx.json) process.stderr.write(`status: ${statusColour(status)}\n`); },
+      });
+      clearTimeout(hint);
+      if (ctx.json) printJson(result ? { task_id: taskId, status: result.status, output: result.output ?? null, error: result.error ?? null } : { task_id: taskId, status: 'unknown' });
+      else if (result) process.stdout.write(`${describeResult(result)}\n`);
+      if (!result || result.status !== 'completed') {
+        if (!ctx.json && result && result.status !== 'failed') process.stderr.write(`gave up waiting: the task is still ${result.status}\n`);
+        process.exitCode = ExitCode.failed;
+      }
+    } finally {
+      redis.disconnect();
+    }
+  },
+};

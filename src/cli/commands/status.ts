@@ -1,0 +1,43 @@
+import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
+import { DanError, ExitCode } from '../../../lib/errors.js';
+import { isTerminal } from '../../../lib/protocol/result.js';
+import { getResult, readTaskLogs } from '../../../lib/redis/task-store.js';
+import type { GlobalArgs } from '../cli-context.js';
+import { cliContext, cliRedis, dim, printJson } from '../cli-context.js';
+import { describeResult, followTask } from '../task-view.js';
+
+interface StatusArgs extends GlobalArgs {
+  id: string;
+  wait: boolean;
+  timeout: number;
+  logs: number;
+}
+
+export const statusCommand: CommandModule<GlobalArgs, StatusArgs> = {
+  command: 'status <id>',
+  describe: "Show a task's status, result and last log lines",
+  builder: (yargs: Argv<GlobalArgs>) => yargs
+    .positional('id', { type: 'string', demandOption: true, describe: 'Task id' })
+    .option('wait', { alias: 'w', type: 'boolean', default: false, describe: 'Wait until the task ends' })
+    .option('timeout', { type: 'number', default: 600, describe: 'Seconds to wait at most with --wait' })
+    .option('logs', { alias: 'n', type: 'number', default: 5, describe: 'Log lines to show' }) as Argv<StatusArgs>,
+  handler: async (argv: ArgumentsCamelCase<StatusArgs>) => {
+    const ctx = cliContext(argv);
+    const { redis, keys } = await cliRedis(ctx);
+    try {
+      let result = await getResult(redis, keys, argv.id);
+      if (!result) throw new DanError('not_found', `no task '${argv.id}' (it never existed, or its result expired after the retention period)`, { exitCode: ExitCode.failed });
+      if (argv.wait && !isTerminal(result.status)) result = await followTask(redis, keys, argv.id, { timeoutMs: argv.timeout * 1000 }) ?? result;
+      const logs = await readTaskLogs(redis, keys, argv.id, -Math.max(0, argv.logs));
+      if (ctx.json) {
+        printJson({ task_id: result.taskId, status: result.status, output: result.output ?? null, error: result.error ?? null, started_at: result.startedAt ?? null, completed_at: result.completedAt ?? null, domain: result.domain ?? null, attempts: result.attempts ?? null, logs });
+      } else {
+        process.stdout.write(`${describeResult(result)}\n`);
+        if (argv.logs > 0) for (const line of logs) process.stdout.write(`${dim('  | ')}${line}\n`);
+      }
+      if (result.status === 'failed' || (argv.wait && !isTerminal(result.status))) process.exitCode = ExitCode.failed;
+    } finally {
+      redis.disconnect();
+    }
+  },
+};

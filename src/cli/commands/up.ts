@@ -1,0 +1,38 @@
+import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
+import { redactUrl } from '../../../lib/errors.js';
+import type { GlobalArgs } from '../cli-context.js';
+import { cliContext } from '../cli-context.js';
+import { ensureRedis } from '../local-redis.js';
+import { echoAgentLine, runNetwork } from '../run-network.js';
+
+interface UpArgs extends GlobalArgs {
+  startRedis: boolean;
+  quiet: boolean;
+}
+
+export const upCommand: CommandModule<GlobalArgs, UpArgs> = {
+  command: 'up',
+  describe: 'Run the main orchestrator here; domains start on demand as local processes',
+  builder: (yargs: Argv<GlobalArgs>) => yargs
+    .option('start-redis', { type: 'boolean', default: true, describe: 'Start a private redis-server if nothing answers at REDIS_URL on this machine' })
+    .option('quiet', { alias: 'q', type: 'boolean', default: false, describe: "Do not echo the domain agents' log lines" }) as unknown as Argv<UpArgs>,
+  handler: async (argv: ArgumentsCamelCase<UpArgs>) => {
+    const ctx = cliContext(argv, 'info');
+    const redis = await ensureRedis(ctx.config.redisUrl, ctx.logger, argv.startRedis);
+    const network = await runNetwork({
+      config: ctx.config, logger: ctx.logger, redisUrl: redis.url,
+      ...(argv.quiet ? {} : { onAgentLine: (_agentId: string, line: string) => echoAgentLine(line) }),
+    });
+    ctx.logger.info({ redis: redactUrl(redis.url), agentId: network.main.agentId }, "network up: send work with 'dan send main \"...\"'; Ctrl-C stops it");
+    await new Promise<void>((resolve) => {
+      const shutdown = (signal: string) => {
+        ctx.logger.info({ signal }, 'shutting down: finishing or handing back work in flight');
+        resolve();
+      };
+      process.once('SIGINT', () => shutdown('SIGINT'));
+      process.once('SIGTERM', () => shutdown('SIGTERM'));
+    });
+    await network.stop();
+    await redis.stop();
+  },
+};

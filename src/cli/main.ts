@@ -1,0 +1,56 @@
+#!/usr/bin/env node
+import yargs from 'yargs';
+import { hideBin } from 'yargs/helpers';
+import { DanError, ExitCode } from '../../lib/errors.js';
+import { agentsCommand } from './commands/agents.js';
+import { demoCommand } from './commands/demo.js';
+import { logsCommand } from './commands/logs.js';
+import { mockLlmCommand } from './commands/mock-llm.js';
+import { sendCommand } from './commands/send.js';
+import { statusCommand } from './commands/status.js';
+import { upCommand } from './commands/up.js';
+import type { GlobalArgs } from './cli-context.js';
+
+/**
+ * `dan`: the network's command line. Exit codes: 0 ok, 1 the task failed (or is not done),
+ * 2 bad usage or input, 3 Redis unreachable, 4 refused by backpressure.
+ */
+async function main(): Promise<void> {
+  await yargs(hideBin(process.argv))
+    .scriptName('dan')
+    .usage('$0 <command> [options]\n\nA distributed network of AI coding agents on Redis.')
+    .option('redis', { alias: 'r', type: 'string', global: true, describe: 'Redis URL (default: $REDIS_URL or redis://localhost:6379)' })
+    .option('json', { type: 'boolean', global: true, default: false, describe: 'Machine-readable output' })
+    .option('prefix', { type: 'string', global: true, hidden: true, describe: 'Key prefix (default: $DAN_KEY_PREFIX)' })
+    .command(upCommand as never)
+    .command(sendCommand as never)
+    .command(statusCommand as never)
+    .command(logsCommand as never)
+    .command(agentsCommand as never)
+    .command(mockLlmCommand as never)
+    .command(demoCommand as never)
+    .demandCommand(1, 'name a command; see dan --help')
+    .strict()
+    .recommendCommands()
+    .help()
+    .alias('h', 'help')
+    .version()
+    .wrap(Math.min(110, process.stdout.columns || 110))
+    .fail((message, error, y) => {
+      if (error) throw error;
+      process.stderr.write(`${y.help() ? '' : ''}dan: ${message}\nRun 'dan --help' for usage.\n`);
+      process.exit(ExitCode.usage);
+    })
+    .parseAsync();
+}
+
+main().catch((error: unknown) => {
+  if (error instanceof DanError) {
+    process.stderr.write(`dan: ${error.message}\n`);
+    process.exit(error.exitCode);
+  }
+  process.stderr.write(`dan: ${error instanceof Error ? error.stack ?? error.message : String(error)}\n`);
+  process.exit(ExitCode.failed);
+});
+
+export type { GlobalArgs };

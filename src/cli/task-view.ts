@@ -1,0 +1,88 @@
+import type { Redis } from 'ioredis';
+import { sleep } from '../../lib/clock.js';
+import type { TaskResult } from '../../lib/protocol/result.js';
+import { isTerminal } from '../../lib/protocol/result.js';
+import type { Keys } from '../../lib/redis/keys.js';
+import { getResult, readTaskLogs } from '../../lib/redis/task-store.js';
+import { childTaskId } from '../main/delegation.js';
+import { dim, statusColour } from './cli-context.js';
+
+/** A human rendering of a result hash: status, error, summary, files, and each sub-task or worker. */
+export function describeResult(result: TaskResult): string {
+  const lines = [`task ${result.taskId}: ${statusColour(result.status)}${result.domain ? ` (${result.domain})` : ''}`];
+  if (result.error) lines.push(`  error: ${result.error}`);
+  const out = result.output ?? {};
+  if (typeof out['summary'] === 'string' && out['summary']) lines.push(`  summary: ${out['summary']}`);
+  const list = (key: string) => (Array.isArray(out[key]) ? (out[key] as unknown[]).map(String) : []);
+  if (list('domains_used').length) lines.push(`  domains: ${list('domains_used').join(', ')}`);
+  if (list('workers_used').length) lines.push(`  workers: ${list('workers_used').join(', ')}`);
+  for (const f of list('files_created')) lines.push(`  + ${f}`);
+  for (const f of list('files_modified')) lines.push(`  ~ ${f}`);
+  const children = out['children'];
+  if (children && typeof children === 'object') {
+    for (const [id, child] of Object.entries(children as Record<string, { domain?: string; status?: string; error?: string }>)) {
+      lines.push(`  sub-task ${id} [${child.domain ?? '?'}]: ${statusColour(child.status ?? '?')}${child.error ? ` - ${child.error}` : ''}`);
+    }
+  }
+  if (out['echo'] !== undefined) lines.push(`  echo: ${JSON.stringify(out['echo'])}`);
+  const times = [result.startedAt && `started ${result.startedAt}`, result.completedAt && `ended ${result.completedAt}`, result.attempts && result.attempts > 1 ? `attempts ${result.attempts}` : undefined].filter(Boolean);
+  if (times.length) lines.push(dim(`  ${times.join(', ')}`));
+  return lines.join('\n');
+}
+
+export interface FollowOptions {
+  /** Give up waiting after this long (ms); the result is then whatever the hash says. */
+  timeoutMs: number;
+  /** Called with each new log line of the task and (with `children`) of its sub-tasks. */
+  onLine?: (line: string, taskId: string) => void;
+  /** Called when the status changes. */
+  onStatus?: (status: string) => void;
+  /** Also follow the logs of sub-tasks this task spawns (their ids are `{id}-{domain}`). */
+  children?: boolean;
+  pollMs?: number;
+  signal?: AbortSignal;
+}
+
+/**
+ * Follows a task until it ends: prints new log lines (its own and its sub-tasks') as they arrive and
+ * reports status changes. Polling keeps it simple and robust across Redis reconnects.
+ */
+export async function followTask(redis: Redis, keys: Keys, taskId: string, options: FollowOptions): Promise<TaskResult | undefined> {
+  const deadline = Date.now() + options.timeoutMs;
+  const seen = new Map<string, number>();
+  let status = '';
+  let result: TaskResult | undefined;
+  const readNew = async (id: string) => {
+    const from = seen.get(id) ?? 0;
+    const lines = await readTaskLogs(redis, keys, id, from);
+    seen.set(id, from + lines.length);
+    for (const line of lines) options.onLine?.(line, id);
+  };
+  while (!options.signal?.aborted) {
+    result = await getResult(redis, keys, taskId);
+    await readNew(taskId);
+    if (options.children) {
+      for (const childId of await childIds(redis, keys, taskId, result)) {
+        if (!seen.has(childId)) seen.set(childId, 0);
+        await readNew(childId);
+      }
+    }
+    if (result && result.status !== status) {
+      status = result.status;
+      options.onStatus?.(status);
+    }
+    if (result && isTerminal(result.status)) return result;
+    if (Date.now() >= deadline) return result;
+    await sleep(options.pollMs ?? 200, options.signal);
+  }
+  return result;
+}
+
+async function childIds(redis: Redis, keys: Keys, taskId: string, result: TaskResult | undefined): Promise<string[]> {
+  const children = result?.output?.['children'];
+  if (children && typeof children === 'object') return Object.keys(children);
+  const plan = await redis.get(keys.plan(taskId));
+  if (!plan) return [];
+  const steps = (JSON.parse(plan) as { steps?: { domain: string }[] }).steps ?? [];
+  return steps.map((s) => childTaskId(taskId, s.domain));
+}

@@ -1,0 +1,115 @@
+import type { AgentCatalog, DomainDefinition, WorkerDefinition } from '../../lib/agents/agent-definitions.js';
+import { oneLine, toFailure } from '../../lib/errors.js';
+import type { Logger } from '../../lib/logger.js';
+import type { TokenUsage } from '../../lib/protocol/result.js';
+import { addUsage, emptyUsage } from '../../lib/protocol/result.js';
+import type { Task } from '../../lib/protocol/task.js';
+import type { TaskContext, TaskHandler } from '../../lib/runtime/task-consumer.js';
+import { TaskFailedError } from '../../lib/runtime/task-consumer.js';
+import type { WorkerSelection } from './worker-selection.js';
+import type { PriorWork, WorkerResult, WorkerRuntime } from '../worker/worker-runtime.js';
+
+export interface WorkerLifecycle {
+  /** Registers a worker in the registry (role worker) and adds it to the heartbeat. */
+  started(workerAgentId: string, worker: WorkerDefinition, task: Task): Promise<void>;
+  finished(workerAgentId: string): Promise<void>;
+}
+
+export interface DomainHandlerDeps {
+  domain: DomainDefinition;
+  catalog: AgentCatalog;
+  agentId: string;
+  runtime: () => Promise<WorkerRuntime>;
+  select: (task: Task, signal: AbortSignal) => Promise<WorkerSelection>;
+  lifecycle: WorkerLifecycle;
+  logger: Logger;
+}
+
+interface WorkerRecord {
+  status: 'completed' | 'failed' | 'skipped';
+  summary: string;
+  error?: string;
+  files_created: string[];
+  files_modified: string[];
+  notes?: string;
+  turns?: number;
+  model?: string;
+  usage?: TokenUsage;
+}
+
+/**
+ * A domain orchestrator's work on one task: `echo` answers at once; anything else picks workers and
+ * runs them wave by wave (workers of one wave in parallel, each wave seeing what the earlier did),
+ * then reports what every worker did and the union of the files they wrote.
+ */
+export function createDomainHandler(deps: DomainHandlerDeps): TaskHandler {
+  let workerSeq = 0;
+  return async (ctx: TaskContext) => {
+    const { task } = ctx;
+    if (task.type === 'echo') {
+      return { summary: 'echo', echo: task.payload, files_created: [], files_modified: [] };
+    }
+    const selection = await deps.select(task, ctx.signal);
+    await ctx.log(`workers: ${selection.waves.map((w) => w.map((x) => x.name).join(' + ')).join(' -> ')} (${selection.reason})`);
+    const runtime = await deps.runtime();
+    const records: Record<string, WorkerRecord> = {};
+    const prior: PriorWork[] = [];
+    const usage = emptyUsage();
+    let failure: string | undefined;
+
+    for (const wave of selection.waves) {
+      if (failure) {
+        for (const w of wave) records[w.name] = { status: 'skipped', summary: '', error: `not started: ${failure}`, files_created: [], files_modified: [] };
+        continue;
+      }
+      const waveResults = await Promise.all(wave.map(async (worker) => {
+        const workerAgentId = `${deps.agentId}-${worker.name}-${++workerSeq}`;
+        await deps.lifecycle.started(workerAgentId, worker, task);
+        await ctx.log(`${workerAgentId} started (${worker.description})`);
+        try {
+          const result: WorkerResult = await runtime.run({
+            worker, domain: deps.domain, task, agentId: workerAgentId, prior: [...prior], signal: ctx.signal,
+            progress: (message) => void ctx.log(`${workerAgentId}: ${message}`),
+          });
+          await ctx.log(`${workerAgentId} done in ${result.turns} turn(s): ${oneLine(result.summary)}`);
+          return { worker, result };
+        } catch (error) {
+          const message = toFailure(error).message;
+          await ctx.log(`${workerAgentId} failed: ${message}`);
+          return { worker, error: message };
+        } finally {
+          await deps.lifecycle.finished(workerAgentId);
+        }
+      }));
+      for (const r of waveResults) {
+        if ('result' in r && r.result) {
+          const res = r.result;
+          addUsage(usage, res.usage);
+          records[r.worker.name] = {
+            status: 'completed', summary: res.summary, files_created: res.files_created, files_modified: res.files_modified,
+            ...(res.notes ? { notes: res.notes } : {}), turns: res.turns, model: res.model, usage: res.usage,
+          };
+          prior.push({ worker: r.worker.name, summary: res.summary, files_created: res.files_created, files_modified: res.files_modified });
+        } else {
+          const error = 'error' in r ? r.error : 'unknown error';
+          records[r.worker.name] = { status: 'failed', summary: '', error, files_created: [], files_modified: [] };
+          failure ??= `worker ${r.worker.name} failed: ${error}`;
+        }
+      }
+    }
+
+    const created = [...new Set(Object.values(records).flatMap((r) => r.files_created))].sort();
+    const modified = [...new Set(Object.values(records).flatMap((r) => r.files_modified))].filter((f) => !created.includes(f)).sort();
+    const output = {
+      summary: prior.map((p) => `${p.worker}: ${p.summary}`).join(' ') || (failure ?? 'no worker ran'),
+      workers_used: Object.keys(records).filter((name) => records[name]?.status !== 'skipped'),
+      files_created: created,
+      files_modified: modified,
+      workers: records,
+      usage,
+      selection: { strategy: selection.strategy, reason: selection.reason },
+    };
+    if (failure) throw new TaskFailedError(failure, output, 'worker_failed');
+    return output;
+  };
+}

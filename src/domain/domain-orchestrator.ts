@@ -1,0 +1,96 @@
+import type { AgentCatalog } from '../../lib/agents/agent-definitions.js';
+import { loadAgentCatalog } from '../../lib/agents/agent-catalog.js';
+import type { Config } from '../../lib/config.js';
+import { resolveModel } from '../../lib/config.js';
+import { DanError } from '../../lib/errors.js';
+import type { Logger } from '../../lib/logger.js';
+import type { LlmClient } from '../../lib/llm/llm-client.js';
+import { TaskQueue } from '../../lib/redis/task-queue.js';
+import { AgentHeartbeat } from '../../lib/runtime/agent-heartbeat.js';
+import { openAgentConnections } from '../../lib/runtime/agent-connections.js';
+import { TaskConsumer } from '../../lib/runtime/task-consumer.js';
+import { SdkWorkerRuntime } from '../worker/sdk-worker-runtime.js';
+import type { WorkerRuntime } from '../worker/worker-runtime.js';
+import { createDomainHandler } from './domain-handler.js';
+import { selectWorkers, selectWorkersWithModel } from './worker-selection.js';
+
+export interface DomainOrchestratorOptions {
+  config: Config;
+  domain: string;
+  agentId: string;
+  logger: Logger;
+  /** Built on first use: echo-only traffic never needs a model. */
+  llm: () => Promise<LlmClient>;
+  catalog?: AgentCatalog;
+  containerId?: string;
+}
+
+export interface RunningDomain {
+  agentId: string;
+  /** Resolves when the agent stopped: idle for DAN_DOMAIN_IDLE_MS, told to stop, or deregistered. */
+  done: Promise<'idle' | 'stopped'>;
+  stop(): Promise<void>;
+}
+
+/**
+ * A domain orchestrator: registers, heartbeats for itself and its running workers, takes its domain's
+ * tasks with the configured concurrency, and stops by itself after being idle for DAN_DOMAIN_IDLE_MS.
+ */
+export async function startDomainOrchestrator(options: DomainOrchestratorOptions): Promise<RunningDomain> {
+  const { config, agentId, logger } = options;
+  const catalog = options.catalog ?? loadAgentCatalog(config.agentsDir);
+  const domain = catalog.domain(options.domain);
+  if (!domain) {
+    throw new DanError('unknown_domain', `unknown domain '${options.domain}'; known domains: ${catalog.domains.map((d) => d.name).join(', ')} (add a folder under ${catalog.dir} to add one)`, { exitCode: 2 });
+  }
+  const conn = await openAgentConnections(config, agentId, logger);
+  const { redis, keys, registry } = conn;
+  await registry.register({ agentId, role: 'domain', domain: domain.name, containerId: options.containerId, extra: { pid: String(process.pid) } });
+
+  let stopRequested: (() => void) | undefined;
+  const heartbeat = new AgentHeartbeat(registry, agentId, config.heartbeatIntervalMs, logger, () => stopRequested?.());
+  heartbeat.start();
+
+  let runtime: WorkerRuntime | undefined;
+  const getRuntime = async () => (runtime ??= new SdkWorkerRuntime({ llm: await options.llm(), config, logger }));
+  const queue = new TaskQueue(redis, keys, { domain: domain.name, agentId, leaseMs: config.leaseMs, retentionMs: config.retentionMs, maxAttempts: config.maxAttempts });
+  const handler = createDomainHandler({
+    domain, catalog, agentId, logger, runtime: getRuntime,
+    select: async (task, signal) => config.workerSelector === 'llm'
+      ? selectWorkersWithModel({ client: await options.llm(), model: resolveModel(config, domain.model), domain, task, maxWorkers: config.workersPerTask, signal })
+      : selectWorkers(task, domain, config.workersPerTask),
+    lifecycle: {
+      started: async (workerId, worker, task) => {
+        await registry.register({ agentId: workerId, role: 'worker', domain: domain.name, status: 'busy', extra: { parent_agent: agentId, task_id: task.taskId, worker: worker.name } });
+        heartbeat.add(workerId);
+      },
+      finished: async (workerId) => {
+        heartbeat.remove(workerId);
+        await registry.deregister(workerId, 'worker', domain.name).catch(() => undefined);
+      },
+    },
+  });
+  const consumer = new TaskConsumer({
+    redis, blocking: conn.blocking, keys, queue, agentId, handler, logger,
+    concurrency: config.domainConcurrency, leaseMs: config.leaseMs, idleMs: config.domainIdleMs,
+    onStatus: (status) => heartbeat.setStatus(agentId, status),
+  });
+  logger.info({ agentId, domain: domain.name, workers: domain.workers.map((w) => w.name) }, 'domain orchestrator ready');
+
+  let stopped = false;
+  const stop = async () => {
+    if (stopped) return;
+    stopped = true;
+    await consumer.stop(config.shutdownGraceMs);
+    heartbeat.stop();
+    await registry.deregister(agentId, 'domain', domain.name).catch(() => undefined);
+    conn.close();
+  };
+  const done = consumer.start().then(async (why) => {
+    if (why === 'idle') logger.info({ agentId, domain: domain.name, idleMs: config.domainIdleMs }, 'idle; shutting down');
+    await stop();
+    return why;
+  });
+  stopRequested = () => void stop();
+  return { agentId, done, stop };
+}

@@ -1,0 +1,153 @@
+import type { Redis } from 'ioredis';
+import type { Clock } from '../../lib/clock.js';
+import type { TaskResult } from '../../lib/protocol/result.js';
+import type { Task } from '../../lib/protocol/task.js';
+import type { Keys } from '../../lib/redis/keys.js';
+import type { ResultWatcher } from '../../lib/redis/result-watcher.js';
+import { getResult, submitTask } from '../../lib/redis/task-store.js';
+import type { TaskContext } from '../../lib/runtime/task-consumer.js';
+import { TaskFailedError } from '../../lib/runtime/task-consumer.js';
+import type { Plan, PlanStep } from './plan.js';
+
+export interface DelegationDeps {
+  redis: Redis;
+  keys: Keys;
+  watcher: ResultWatcher;
+  clock: Clock;
+  retentionMs: number;
+}
+
+/** How one sub-task ended, as the parent's output reports it. */
+export interface ChildOutcome {
+  task_id: string;
+  domain: string;
+  status: 'completed' | 'failed' | 'skipped';
+  summary: string;
+  error?: string;
+  files_created: string[];
+  files_modified: string[];
+  output?: Record<string, unknown>;
+}
+
+/** Sub-task ids are derived from the parent's, so a restarted main finds the sub-tasks it queued. */
+export function childTaskId(parentId: string, domain: string): string {
+  return `${parentId}-${domain}`;
+}
+
+/**
+ * Reuses the plan stored for this task by an earlier attempt, or stores `make()`'s. A main
+ * orchestrator that died mid-task thereby resumes the same sub-tasks instead of queueing new ones.
+ */
+export async function storedPlan(deps: DelegationDeps, taskId: string, make: () => Promise<Plan>): Promise<{ plan: Plan; resumed: boolean }> {
+  const key = deps.keys.plan(taskId);
+  const existing = await deps.redis.get(key);
+  if (existing) return { plan: JSON.parse(existing) as Plan, resumed: true };
+  const plan = await make();
+  await deps.redis.set(key, JSON.stringify(plan), 'PX', deps.retentionMs, 'NX');
+  const winner = await deps.redis.get(key);
+  return { plan: winner ? (JSON.parse(winner) as Plan) : plan, resumed: false };
+}
+
+/**
+ * Runs a plan: queues each step as an ordinary task with `parent_id` once the steps it depends on
+ * have completed (their summaries and files go into its context), waits for all, and aggregates.
+ * Throws `TaskFailedError`, with the aggregate as output, when a sub-task failed.
+ */
+export async function runPlan(ctx: TaskContext, plan: Plan, deps: DelegationDeps): Promise<Record<string, unknown>> {
+  const { task } = ctx;
+  const deadline = deps.clock.now() + task.timeoutSeconds * 1000;
+  const outcomes = new Map<string, Promise<ChildOutcome>>();
+  for (const step of plan.steps) {
+    outcomes.set(step.domain, runStep(ctx, step, outcomes, deps, deadline));
+  }
+  const children = await Promise.all(outcomes.values());
+  const output = aggregate(task, plan, children);
+  const failed = children.find((c) => c.status === 'failed');
+  if (failed) {
+    throw new TaskFailedError(`sub-task ${failed.task_id} (${failed.domain}) failed: ${failed.error ?? 'no reason given'}`, output, 'child_failed');
+  }
+  return output;
+}
+
+async function runStep(ctx: TaskContext, step: PlanStep, outcomes: Map<string, Promise<ChildOutcome>>, deps: DelegationDeps, deadline: number): Promise<ChildOutcome> {
+  const { task } = ctx;
+  const taskId = childTaskId(task.taskId, step.domain);
+  const before = await Promise.all(step.dependsOn.map((d) => outcomes.get(d)).filter((p): p is Promise<ChildOutcome> => p !== undefined));
+  const blocked = before.find((b) => b.status !== 'completed');
+  if (blocked) {
+    await ctx.log(`not starting ${step.domain}: it needs ${blocked.domain}, which ${blocked.status === 'failed' ? 'failed' : 'did not run'}`);
+    return { task_id: taskId, domain: step.domain, status: 'skipped', summary: '', error: `not started: ${blocked.domain} did not complete`, files_created: [], files_modified: [] };
+  }
+  if (!(await getResult(deps.redis, deps.keys, taskId))) {
+    const remainingSeconds = Math.max(1, Math.floor((deadline - deps.clock.now()) / 1000));
+    const context: Record<string, unknown> = { ...task.context, parent_task_id: task.taskId };
+    if (before.length > 0) {
+      context['depends_on_results'] = Object.fromEntries(before.map((b) => [b.domain, {
+        task_id: b.task_id, summary: b.summary, files_created: b.files_created, files_modified: b.files_modified,
+      }]));
+    }
+    await submitTask(deps.redis, deps.keys, {
+      taskId,
+      domain: step.domain,
+      type: task.type,
+      source: 'main-orchestrator',
+      description: step.description,
+      requirements: step.requirements,
+      context,
+      priority: task.priority,
+      timeoutSeconds: Math.min(task.timeoutSeconds, remainingSeconds),
+      parentId: task.taskId,
+      extraPayload: task.type === 'echo' ? task.payload : undefined,
+    }, deps.clock);
+    await ctx.log(`delegated to ${step.domain} as ${taskId}${before.length > 0 ? ` (after ${before.map((b) => b.domain).join(', ')})` : ''}: ${step.description}`);
+  } else {
+    await ctx.log(`resuming: ${step.domain} sub-task ${taskId} already queued`);
+  }
+  const result = await deps.watcher.wait(taskId, ctx.signal);
+  const outcome = toOutcome(taskId, step.domain, result);
+  await ctx.log(`${step.domain} ${outcome.status}${outcome.error ? `: ${outcome.error}` : ''}${outcome.files_created.length ? ` (created ${outcome.files_created.join(', ')})` : ''}`);
+  return outcome;
+}
+
+function strings(value: unknown): string[] {
+  return Array.isArray(value) ? value.filter((v): v is string => typeof v === 'string') : [];
+}
+
+function toOutcome(taskId: string, domain: string, result: TaskResult): ChildOutcome {
+  const output = result.output ?? {};
+  return {
+    task_id: taskId,
+    domain,
+    status: result.status === 'completed' ? 'completed' : 'failed',
+    summary: typeof output['summary'] === 'string' ? output['summary'] : '',
+    ...(result.error ? { error: result.error } : {}),
+    files_created: strings(output['files_created']),
+    files_modified: strings(output['files_modified']),
+    output,
+  };
+}
+
+function union(lists: string[][]): string[] {
+  return [...new Set(lists.flat())].sort();
+}
+
+/** The parent's `output`: what each domain did, and every file any of them created or changed. */
+export function aggregate(task: Task, plan: Plan, children: ChildOutcome[]): Record<string, unknown> {
+  const created = union(children.map((c) => c.files_created));
+  const createdSet = new Set(created);
+  const modified = union(children.map((c) => c.files_modified)).filter((f) => !createdSet.has(f));
+  const summary = children.map((c) => `${c.domain}: ${c.status === 'completed' ? c.summary || 'done' : `${c.status}${c.error ? ` (${c.error})` : ''}`}`).join('; ');
+  const output: Record<string, unknown> = {
+    summary,
+    domains_used: children.map((c) => c.domain),
+    files_created: created,
+    files_modified: modified,
+    plan: { strategy: plan.strategy, reason: plan.reason, steps: plan.steps.map((s) => ({ domain: s.domain, description: s.description, depends_on: s.dependsOn })) },
+    children: Object.fromEntries(children.map((c) => [c.task_id, {
+      domain: c.domain, status: c.status, summary: c.summary, ...(c.error ? { error: c.error } : {}),
+      files_created: c.files_created, files_modified: c.files_modified,
+    }])),
+  };
+  if (task.type === 'echo') output['echo'] = children[0]?.output?.['echo'];
+  return output;
+}

@@ -1,0 +1,203 @@
+import type { Redis } from 'ioredis';
+import type { Clock } from '../../lib/clock.js';
+import { sleep, systemClock } from '../../lib/clock.js';
+import type { Logger } from '../../lib/logger.js';
+import type { HeartbeatRegistry } from '../../lib/redis/heartbeat-registry.js';
+import type { Keys } from '../../lib/redis/keys.js';
+import { TaskQueue, queueDepth } from '../../lib/redis/task-queue.js';
+import type { AgentExit, Spawner } from '../../lib/spawner/spawner.js';
+import { instanceSuffix } from '../../lib/spawner/spawner.js';
+import type { SpawnLimits } from './spawn-policy.js';
+import { domainsToSpawn, restartBackoffMs } from './spawn-policy.js';
+
+export interface DomainSupervisorOptions {
+  redis: Redis;
+  keys: Keys;
+  registry: HeartbeatRegistry;
+  spawner: Spawner;
+  /** Domains the network serves (the folders of agents/). */
+  domains: () => string[];
+  limits: SpawnLimits;
+  /** Environment every spawned agent gets besides AGENT_ROLE, AGENT_ID and DOMAIN_TYPE. */
+  agentEnv: Record<string, string>;
+  spawnTimeoutMs: number;
+  leaseMs: number;
+  retentionMs: number;
+  maxAttempts: number;
+  logger: Logger;
+  clock?: Clock;
+  /** Called for events a person watching wants to see (the demo prints them). */
+  onEvent?: (event: SupervisorEvent) => void;
+}
+
+export type SupervisorEvent =
+  | { type: 'spawning'; domain: string; agentId: string; depth: number }
+  | { type: 'ready'; domain: string; agentId: string; ms: number }
+  | { type: 'spawn_failed'; domain: string; agentId: string; error: string }
+  | { type: 'agent_exited'; domain: string; agentId: string; code: number | null; signal: string | null }
+  | { type: 'agent_swept'; domain: string; agentId: string; requeued: number }
+  | { type: 'dead_lettered'; domain: string; count: number; reason: string };
+
+interface DomainState {
+  starting: Map<string, number>;
+  failures: number;
+  notBefore: number;
+}
+
+/**
+ * Starts domain orchestrators on demand and cleans up after dead ones. Each tick: sweep agents whose
+ * heartbeat lapsed and hand their tasks back; requeue lapsed leases; dead-letter pushes to domains
+ * nobody serves; and spawn agents for domains with work and too few agents, within the caps, with
+ * backoff after failures. Ready means the first heartbeat.
+ */
+export class DomainSupervisor {
+  private readonly state = new Map<string, DomainState>();
+  private readonly clock: Clock;
+  private ticks = 0;
+  /** Spawn-to-first-heartbeat times, for `dan` status output and the benchmark. */
+  readonly readyTimesMs: number[] = [];
+
+  constructor(private readonly options: DomainSupervisorOptions) {
+    this.clock = options.clock ?? systemClock;
+    options.spawner.onExit((exit) => void this.handleExit(exit));
+  }
+
+  private domainState(domain: string): DomainState {
+    let s = this.state.get(domain);
+    if (!s) this.state.set(domain, (s = { starting: new Map(), failures: 0, notBefore: 0 }));
+    return s;
+  }
+
+  private queue(domain: string, agentId = 'supervisor'): TaskQueue {
+    const o = this.options;
+    return new TaskQueue(o.redis, o.keys, { domain, agentId, leaseMs: o.leaseMs, retentionMs: o.retentionMs, maxAttempts: o.maxAttempts, clock: this.clock });
+  }
+
+  async tick(): Promise<void> {
+    const o = this.options;
+    this.ticks += 1;
+    await this.sweepDeadAgents();
+    const domains = o.domains();
+    for (const domain of [...domains, 'main']) await this.queue(domain).reclaimExpired();
+    if (this.ticks % 5 === 1) await this.deadLetterUnknownDomains(new Set(domains));
+
+    const loads = [];
+    for (const domain of domains) {
+      const s = this.domainState(domain);
+      const [depth, live] = await Promise.all([queueDepth(o.redis, o.keys, domain), o.registry.liveDomainAgents(domain)]);
+      for (const id of live) s.starting.delete(id);
+      loads.push({ domain, depth, live: live.length, starting: s.starting.size, notBefore: s.notBefore });
+    }
+    for (const domain of domainsToSpawn(loads, o.limits, this.clock.now())) {
+      const depth = loads.find((l) => l.domain === domain)?.depth ?? 0;
+      await this.spawn(domain, depth);
+    }
+  }
+
+  private async spawn(domain: string, depth: number): Promise<void> {
+    const o = this.options;
+    const s = this.domainState(domain);
+    const agentId = `${domain}-${instanceSuffix()}`;
+    const startedAt = this.clock.now();
+    s.starting.set(agentId, startedAt);
+    o.logger.info({ domain, agentId, depth, spawner: o.spawner.kind }, 'spawning domain agent');
+    o.onEvent?.({ type: 'spawning', domain, agentId, depth });
+    try {
+      await o.spawner.spawn({
+        domain,
+        agentId,
+        env: { ...o.agentEnv, AGENT_ROLE: 'domain', AGENT_ID: agentId, DOMAIN_TYPE: domain },
+      });
+    } catch (error) {
+      s.starting.delete(agentId);
+      this.recordFailure(domain, agentId, (error as Error).message);
+      return;
+    }
+    void this.watchReady(domain, agentId, startedAt);
+  }
+
+  private async watchReady(domain: string, agentId: string, startedAt: number): Promise<void> {
+    const o = this.options;
+    const s = this.domainState(domain);
+    while (this.clock.now() - startedAt < o.spawnTimeoutMs) {
+      if (!s.starting.has(agentId) && !o.spawner.list().some((a) => a.agentId === agentId)) return;
+      if (await o.registry.isAlive(agentId).catch(() => false)) {
+        const ms = this.clock.now() - startedAt;
+        s.starting.delete(agentId);
+        this.readyTimesMs.push(ms);
+        o.logger.info({ domain, agentId, ms }, 'domain agent ready');
+        o.onEvent?.({ type: 'ready', domain, agentId, ms });
+        return;
+      }
+      await sleep(25);
+    }
+    const lines = await o.spawner.lastLines(agentId, 20).catch(() => []);
+    s.starting.delete(agentId);
+    await o.spawner.stop(agentId, 2_000).catch(() => undefined);
+    this.recordFailure(domain, agentId, `no heartbeat within ${o.spawnTimeoutMs} ms; last output: ${lines.join(' | ') || '(none)'}`);
+  }
+
+  private recordFailure(domain: string, agentId: string, error: string): void {
+    const s = this.domainState(domain);
+    s.failures += 1;
+    const backoff = restartBackoffMs(s.failures);
+    s.notBefore = this.clock.now() + backoff;
+    this.options.logger.error({ domain, agentId, err: error, backoffMs: backoff }, 'domain agent failed to start');
+    this.options.onEvent?.({ type: 'spawn_failed', domain, agentId, error });
+  }
+
+  private async handleExit(exit: AgentExit): Promise<void> {
+    const o = this.options;
+    const s = this.domainState(exit.domain);
+    s.starting.delete(exit.agentId);
+    o.onEvent?.({ type: 'agent_exited', domain: exit.domain, agentId: exit.agentId, code: exit.code, signal: exit.signal });
+    if (exit.code === 0) {
+      s.failures = 0;
+      o.logger.info({ domain: exit.domain, agentId: exit.agentId }, 'domain agent stopped');
+      return;
+    }
+    // It is gone for certain: hand its tasks back now rather than waiting for its heartbeat to lapse.
+    s.failures += 1;
+    s.notBefore = this.clock.now() + restartBackoffMs(s.failures);
+    o.logger.warn({ domain: exit.domain, agentId: exit.agentId, code: exit.code, signal: exit.signal }, 'domain agent exited unexpectedly');
+    try {
+      await o.registry.deregister(exit.agentId, 'domain', exit.domain);
+      const { requeued } = await this.queue(exit.domain).reclaimOwnedBy(exit.agentId, `agent ${exit.agentId} exited (${exit.signal ?? `code ${exit.code}`})`);
+      if (requeued > 0) o.logger.info({ domain: exit.domain, agentId: exit.agentId, requeued }, 'handed its tasks back');
+    } catch (error) {
+      o.logger.warn({ err: (error as Error).message }, 'cleanup after an agent exit failed; the sweep will retry');
+    }
+  }
+
+  private async sweepDeadAgents(): Promise<void> {
+    const o = this.options;
+    for (const agent of await o.registry.sweep()) {
+      let requeued = 0;
+      if (agent.role === 'domain' || agent.role === 'main') {
+        const domain = agent.role === 'main' ? 'main' : agent.domain_type;
+        requeued = (await this.queue(domain).reclaimOwnedBy(agent.agent_id, `agent ${agent.agent_id} stopped heartbeating`)).requeued;
+      }
+      o.logger.warn({ agentId: agent.agent_id, domain: agent.domain_type, requeued }, 'swept an agent whose heartbeat lapsed');
+      o.onEvent?.({ type: 'agent_swept', domain: agent.domain_type, agentId: agent.agent_id, requeued });
+    }
+  }
+
+  private async deadLetterUnknownDomains(known: Set<string>): Promise<void> {
+    const o = this.options;
+    let cursor = '0';
+    do {
+      const [next, found] = await o.redis.scan(cursor, 'MATCH', o.keys.pendingPattern(), 'COUNT', 200);
+      cursor = next;
+      for (const key of found) {
+        const domain = o.keys.domainFromPending(key);
+        if (domain === 'main' || known.has(domain)) continue;
+        const reason = `unknown domain '${domain}'; known domains: ${[...known].sort().join(', ')}`;
+        const count = await this.queue(domain).deadLetterPending(reason);
+        if (count > 0) {
+          o.logger.warn({ domain, count }, 'dead-lettered tasks sent to an unknown domain');
+          o.onEvent?.({ type: 'dead_lettered', domain, count, reason });
+        }
+      }
+    } while (cursor !== '0');
+  }
+}

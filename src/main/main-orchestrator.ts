@@ -1,0 +1,123 @@
+import type { AgentCatalog } from '../../lib/agents/agent-definitions.js';
+import { loadAgentCatalog } from '../../lib/agents/agent-catalog.js';
+import type { Config } from '../../lib/config.js';
+import { resolveModel } from '../../lib/config.js';
+import type { Logger } from '../../lib/logger.js';
+import type { LlmClient } from '../../lib/llm/llm-client.js';
+import { ResultWatcher } from '../../lib/redis/result-watcher.js';
+import { TaskQueue } from '../../lib/redis/task-queue.js';
+import { AgentHeartbeat } from '../../lib/runtime/agent-heartbeat.js';
+import { openAgentConnections } from '../../lib/runtime/agent-connections.js';
+import type { TaskContext } from '../../lib/runtime/task-consumer.js';
+import { TaskConsumer } from '../../lib/runtime/task-consumer.js';
+import type { Spawner } from '../../lib/spawner/spawner.js';
+import { instanceSuffix } from '../../lib/spawner/spawner.js';
+import { runPlan, storedPlan } from './delegation.js';
+import type { SupervisorEvent } from './domain-supervisor.js';
+import { DomainSupervisor } from './domain-supervisor.js';
+import { planWithModel } from './llm-router.js';
+import type { Plan } from './plan.js';
+import { planTask } from './scoring-router.js';
+
+export interface MainOrchestratorOptions {
+  config: Config;
+  logger: Logger;
+  spawner: Spawner;
+  /** Environment every spawned domain agent gets (Redis URL, model settings, prefix). */
+  agentEnv: Record<string, string>;
+  llm: () => Promise<LlmClient>;
+  catalog?: AgentCatalog;
+  agentId?: string;
+  onEvent?: (event: SupervisorEvent) => void;
+}
+
+export interface RunningMain {
+  agentId: string;
+  catalog: AgentCatalog;
+  supervisor: DomainSupervisor;
+  stop(): Promise<void>;
+}
+
+/** Plans a task: one step for an echo (the smoke test of the whole path), else the configured router. */
+async function makePlan(task: TaskContext['task'], catalog: AgentCatalog, options: MainOrchestratorOptions, signal: AbortSignal): Promise<Plan> {
+  const routable = { description: task.description, requirements: task.requirements };
+  if (task.type === 'echo') {
+    const scored = planTask(routable, catalog);
+    const domain = task.description ? scored.steps[0]?.domain ?? catalog.fallback.name : catalog.fallback.name;
+    return { steps: [{ domain, description: task.description || 'echo', dependsOn: [], requirements: [] }], strategy: scored.strategy, reason: `echo: sent whole to ${domain}`, scores: scored.scores };
+  }
+  if (options.config.router === 'llm') {
+    return planWithModel({ client: await options.llm(), model: resolveModel(options.config, undefined), catalog, task: routable, signal });
+  }
+  return planTask(routable, catalog);
+}
+
+/**
+ * The main orchestrator (`dan up`): takes `tasks:pending:main`, plans each task across domains,
+ * queues the sub-tasks and aggregates their results; and supervises the domains, starting their
+ * orchestrators on demand through the spawner.
+ */
+export async function startMainOrchestrator(options: MainOrchestratorOptions): Promise<RunningMain> {
+  const { config, logger } = options;
+  const catalog = options.catalog ?? loadAgentCatalog(config.agentsDir);
+  const agentId = options.agentId ?? `main-${instanceSuffix()}`;
+  const conn = await openAgentConnections(config, agentId, logger);
+  const { redis, keys, registry } = conn;
+
+  await redis.del(keys.domainCatalog());
+  await redis.hset(keys.domainCatalog(), Object.fromEntries(catalog.domains.map((d) => [d.name, JSON.stringify({ description: d.description, workers: d.workers.map((w) => w.name) })])));
+  await registry.register({ agentId, role: 'main', domain: 'main', extra: { pid: String(process.pid) } });
+  let stopRequested: (() => void) | undefined;
+  const heartbeat = new AgentHeartbeat(registry, agentId, config.heartbeatIntervalMs, logger, () => stopRequested?.());
+  heartbeat.start();
+
+  const watcher = new ResultWatcher(redis, conn.subscriber, keys);
+  const deps = { redis, keys, watcher, clock: { now: () => Date.now() }, retentionMs: config.retentionMs };
+  const queue = new TaskQueue(redis, keys, { domain: 'main', agentId, leaseMs: config.leaseMs, retentionMs: config.retentionMs, maxAttempts: config.maxAttempts });
+  const consumer = new TaskConsumer({
+    redis, blocking: conn.blocking, keys, queue, agentId, logger,
+    concurrency: config.mainConcurrency, leaseMs: config.leaseMs,
+    onStatus: (status) => heartbeat.setStatus(agentId, status),
+    handler: async (ctx) => {
+      const { plan, resumed } = await storedPlan(deps, ctx.task.taskId, () => makePlan(ctx.task, catalog, options, ctx.signal));
+      const route = plan.steps.map((s) => `${s.domain}${s.dependsOn.length ? ` (after ${s.dependsOn.join(', ')})` : ''}`).join(', ');
+      await ctx.log(`${resumed ? 'resumed plan' : 'routed'} (${plan.strategy}): ${route}; ${plan.reason}`);
+      return runPlan(ctx, plan, deps);
+    },
+  });
+
+  const supervisor = new DomainSupervisor({
+    redis, keys, registry, spawner: options.spawner, logger,
+    domains: () => catalog.domains.map((d) => d.name),
+    limits: { maxInstancesPerDomain: config.maxInstancesPerDomain, maxDomainAgents: config.maxDomainAgents, domainConcurrency: config.domainConcurrency },
+    agentEnv: options.agentEnv, spawnTimeoutMs: config.spawnTimeoutMs,
+    leaseMs: config.leaseMs, retentionMs: config.retentionMs, maxAttempts: config.maxAttempts,
+    ...(options.onEvent ? { onEvent: options.onEvent } : {}),
+  });
+  let supervising = true;
+  const superviseLoop = (async () => {
+    while (supervising) {
+      await supervisor.tick().catch((error: Error) => logger.warn({ err: error.message }, 'supervisor tick failed; retrying'));
+      await new Promise((r) => setTimeout(r, config.superviseIntervalMs));
+    }
+  })();
+  const consuming = consumer.start();
+  logger.info({ agentId, domains: catalog.domains.map((d) => d.name), spawner: options.spawner.kind, router: config.router }, 'main orchestrator up');
+
+  let stopped = false;
+  const stop = async () => {
+    if (stopped) return;
+    stopped = true;
+    supervising = false;
+    await consumer.stop(config.shutdownGraceMs);
+    await consuming;
+    await superviseLoop;
+    await options.spawner.close(config.shutdownGraceMs);
+    watcher.close();
+    heartbeat.stop();
+    await registry.deregister(agentId, 'main', 'main').catch(() => undefined);
+    conn.close();
+  };
+  stopRequested = () => void stop();
+  return { agentId, catalog, supervisor, stop };
+}

@@ -1,0 +1,73 @@
+import type { Config } from '../../lib/config.js';
+import { resolveModel } from '../../lib/config.js';
+import { InvalidInputError } from '../../lib/errors.js';
+import type { Logger } from '../../lib/logger.js';
+import { runToolLoopWithAnswer, workerAnswerSchema } from '../../lib/llm/final-answer.js';
+import type { LlmClient } from '../../lib/llm/llm-client.js';
+import { createTools } from '../../lib/llm/tools/create-tools.js';
+import { FileTracker } from '../../lib/workspace/file-tracker.js';
+import { WorkspaceJail } from '../../lib/workspace/workspace-jail.js';
+import { workerPrompt, workerSystemPrompt } from './worker-prompt.js';
+import type { WorkerJob, WorkerResult, WorkerRuntime } from './worker-runtime.js';
+
+export interface SdkWorkerRuntimeOptions {
+  llm: LlmClient;
+  config: Pick<Config, 'llm' | 'workspace' | 'bashTimeoutMs'>;
+  logger: Logger;
+}
+
+// 30 KiB: enough for a screenful of build output, small next to a model's context.
+const MAX_TOOL_OUTPUT_BYTES = 30 * 1024;
+
+/** The workspace a task works in: the configured root, or `context.workspace` below it. */
+export function taskWorkspace(root: string, context: Record<string, unknown>): WorkspaceJail {
+  const rootJail = new WorkspaceJail(root);
+  const sub = context['workspace'];
+  if (sub === undefined) return rootJail;
+  if (typeof sub !== 'string' || sub.trim() === '') throw new InvalidInputError('payload.context.workspace must be a folder path inside the workspace');
+  return new WorkspaceJail(rootJail.resolve(sub));
+}
+
+/**
+ * A worker on the Anthropic SDK: the worker's definition as the (cached) system prompt, our file and
+ * command tools confined to the task's workspace, a turn limit, and a final JSON answer checked with
+ * zod (one repair round). The file lists it reports are the ones its tools recorded.
+ */
+export class SdkWorkerRuntime implements WorkerRuntime {
+  readonly name = 'sdk';
+
+  constructor(private readonly options: SdkWorkerRuntimeOptions) {}
+
+  async run(job: WorkerJob): Promise<WorkerResult> {
+    const { config, llm, logger } = this.options;
+    const jail = taskWorkspace(config.workspace, job.task.context);
+    const tracker = new FileTracker();
+    const model = resolveModel(config, job.worker.model);
+    const result = await runToolLoopWithAnswer({
+      client: llm,
+      model,
+      system: workerSystemPrompt(job.domain, job.worker, jail.root),
+      prompt: workerPrompt(job.task, job.prior),
+      tools: createTools(job.worker.tools),
+      maxTurns: config.llm.maxTurns,
+      maxTokens: config.llm.maxTokens,
+      signal: job.signal,
+      toolContext: { jail, tracker, bashTimeoutMs: config.bashTimeoutMs, maxOutputBytes: MAX_TOOL_OUTPUT_BYTES, logger },
+      metadata: { user_id: job.agentId },
+      onEvent: (event) => {
+        if (event.type === 'tool_called') job.progress(`${event.tool} ${event.summary}`);
+        else if (event.type === 'tool_result' && !event.ok) job.progress(`${event.tool} error: ${event.summary}`);
+      },
+    }, workerAnswerSchema);
+    logger.debug({ agentId: job.agentId, taskId: job.task.taskId, turns: result.turns, usage: result.usage }, 'worker finished');
+    return {
+      summary: result.answer.summary,
+      files_created: tracker.created,
+      files_modified: tracker.modified,
+      ...(result.answer.notes ? { notes: result.answer.notes } : {}),
+      usage: result.usage,
+      turns: result.turns,
+      model,
+    };
+  }
+}

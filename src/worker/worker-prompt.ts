@@ -1,0 +1,48 @@
+import type { DomainDefinition, WorkerDefinition } from '../../lib/agents/agent-definitions.js';
+import type { Task } from '../../lib/protocol/task.js';
+import type { PriorWork } from './worker-runtime.js';
+
+/**
+ * The stable part of a worker's prompt: its definition, its domain's, and the house rules. It does
+ * not change between tasks, so it is cached. The `Worker:` and `Domain:` lines are also what the
+ * local model server's default rules key on.
+ */
+export function workerSystemPrompt(domain: DomainDefinition, worker: WorkerDefinition, workspaceRoot: string): string {
+  return [
+    worker.prompt.trim(),
+    '',
+    '---',
+    `Worker: ${worker.name}`,
+    `Domain: ${domain.name}`,
+    `Tools: ${worker.tools.join(', ')}`,
+    '',
+    `## The ${domain.name} domain`,
+    domain.prompt.trim(),
+    '',
+    '## Rules of the network',
+    `- Every path is inside the workspace (${workspaceRoot}); use paths relative to it. Paths outside are refused.`,
+    '- Read before you edit; keep changes focused on the task; do not touch files other workers own unless the task needs it.',
+    '- When you are done, reply with only a JSON object: {"summary": "<one or two sentences>", "files_created": [...], "files_modified": [...], "notes": "<optional>"}.',
+  ].join('\n');
+}
+
+/** The task-specific first message: what to do, with what earlier steps and workers produced. */
+export function workerPrompt(task: Task, prior: PriorWork[]): string {
+  const parts = [`Task: ${task.description}`];
+  if (task.requirements.length > 0) parts.push('', 'Requirements:', ...task.requirements.map((r) => `- ${r}`));
+  const { depends_on_results: earlier, ...context } = task.context;
+  if (earlier && typeof earlier === 'object') {
+    parts.push('', 'Done before this task (by other domains):');
+    for (const [domain, value] of Object.entries(earlier as Record<string, { summary?: string; files_created?: string[] }>)) {
+      const files = value.files_created?.length ? ` Files: ${value.files_created.join(', ')}.` : '';
+      parts.push(`- ${domain}: ${value.summary ?? ''}${files}`);
+    }
+  }
+  if (prior.length > 0) {
+    parts.push('', 'Done by other workers of this task:');
+    for (const p of prior) parts.push(`- ${p.worker}: ${p.summary}${p.files_created.length ? ` Files: ${p.files_created.join(', ')}.` : ''}`);
+  }
+  const contextKeys = Object.keys(context).filter((k) => k !== 'parent_task_id');
+  if (contextKeys.length > 0) parts.push('', 'Context (JSON):', JSON.stringify(Object.fromEntries(contextKeys.map((k) => [k, context[k]])), null, 2));
+  return parts.join('\n');
+}

@@ -1,0 +1,43 @@
+import type { DomainDefinition, WorkerDefinition } from '../../lib/agents/agent-definitions.js';
+import type { TokenUsage } from '../../lib/protocol/result.js';
+import type { Task } from '../../lib/protocol/task.js';
+
+/** What an earlier worker of the same task did, handed to the workers after it. */
+export interface PriorWork {
+  worker: string;
+  summary: string;
+  files_created: string[];
+  files_modified: string[];
+}
+
+export interface WorkerJob {
+  worker: WorkerDefinition;
+  domain: DomainDefinition;
+  task: Task;
+  /** Agent id the worker is registered under (role `worker`). */
+  agentId: string;
+  prior: PriorWork[];
+  signal: AbortSignal;
+  /** Progress for the task's log: one line per model turn and tool call. */
+  progress: (message: string) => void;
+}
+
+/** What a worker did. File lists come from what its tools actually wrote, not from its own claims. */
+export interface WorkerResult {
+  summary: string;
+  files_created: string[];
+  files_modified: string[];
+  notes?: string;
+  usage: TokenUsage;
+  turns: number;
+  model: string;
+}
+
+/**
+ * Runs one worker on one task. Implementations: `SdkWorkerRuntime` (the Anthropic SDK with our
+ * tools); a Claude Code CLI runtime can be added behind the same interface.
+ */
+export interface WorkerRuntime {
+  readonly name: string;
+  run(job: WorkerJob): Promise<WorkerResult>;
+}
