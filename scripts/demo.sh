@@ -26,6 +26,10 @@ cli=dist/src/cli/main.js
 if [ ! -f "$cli" ] || [ -n "$(find lib src tsconfig.json package.json package-lock.json -newer "$cli" -print -quit 2>/dev/null)" ]; then
   echo "==> Building (npm run build)"
   npm run build --silent
+  if [ ! -f "$cli" ]; then
+    echo "demo: the build did not produce $cli; check the output of 'npm run build'" >&2
+    exit 1
+  fi
 fi
 
 if ! command -v redis-server >/dev/null 2>&1; then

@@ -66,7 +66,9 @@ function loadRouter(file: string): RouterDefinition {
     throw new AgentDefinitionError(display(file), frontMatter.lines['name'], `field 'name' is '${fields.name}' but the router must be named '${ROUTER_FOLDER}'`);
   }
   requireBody(frontMatter.body, file, 'the router system prompt');
-  return { name: fields.name, description: fields.description, prompt: frontMatter.body, file };
+  const router: RouterDefinition = { name: fields.name, description: fields.description, prompt: frontMatter.body, file };
+  if (fields.model !== undefined) router.model = fields.model;
+  return router;
 }
 
 function loadDomain(folder: string, name: string): DomainDefinition {

@@ -3,12 +3,15 @@ import { AgentDefinitionError, type FrontMatter } from './front-matter.js';
 
 /** Tools a worker may be given; the names match the worker runtime's file tools. */
 export const TOOL_NAMES = ['Read', 'Write', 'Edit', 'Glob', 'Grep', 'Bash'] as const;
+/** One of `TOOL_NAMES`. */
 export type ToolName = (typeof TOOL_NAMES)[number];
 
 /** The main orchestrator's model-based router, from `agents/main/router.md`. */
 export interface RouterDefinition {
   name: string;
   description: string;
+  /** Model alias or id for routing, when router.md sets one; otherwise the configured default. */
+  model?: string;
   /** The Markdown body: the router's system prompt. */
   prompt: string;
   file: string;
@@ -73,12 +76,14 @@ const list = (item: z.ZodType<string>) => z.preprocess(toList, z.array(item, { e
 const word = z.string({ error: 'items must be text' }).trim().min(1, { error: 'items must not be empty' });
 const flag = z.boolean({ error: 'must be true or false' });
 
+/** Front matter of `main/router.md`. Strict: a misspelt field is an error, not silently ignored. */
 export const routerFieldsSchema = z.strictObject({
   name: text('the name "main"'),
   description: text('one sentence on what the router does'),
-  model: z.string().optional(),
+  model: text('a model alias (sonnet, opus, haiku) or id').optional(),
 });
 
+/** Front matter of `<domain>/domain.md`. */
 export const domainFieldsSchema = z.strictObject({
   name: text('the folder name'),
   description: text('one sentence on what the domain owns'),
@@ -88,6 +93,7 @@ export const domainFieldsSchema = z.strictObject({
   model: text('a model alias (sonnet, opus, haiku) or id').optional(),
 });
 
+/** Front matter of `<domain>/workers/<name>.md`; `model` defaults to the configured default model. */
 export const workerFieldsSchema = z.strictObject({
   name: text('the file name without .md'),
   description: text('one sentence on what the worker does'),

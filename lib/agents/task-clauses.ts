@@ -27,27 +27,36 @@ const CLAUSE_SEPARATOR = /(\s*,\s+(?:and\s+)?|\s*;\s*(?:and\s+)?|\s+(?:and|&)\s+
  * Cuts a task description into sentences (on sentence ends and line breaks, with list bullets
  * removed) and each sentence into clauses (on commas, semicolons, `and`, `&`). Text before a colon
  * is kept as the sentence's head, so "Add user registration: a POST endpoint and a signup form" gives
- * two clauses that both keep "Add user registration" as their context.
+ * two clauses that both keep "Add user registration" as their context; a line ending in a colon
+ * heads the bullet lines under it the same way.
  */
 export function splitTaskClauses(description: string): TaskSentence[] {
   const sentences: TaskSentence[] = [];
+  /** A line such as "Add comments:" heads the bullet lines under it. */
+  let listHead: string | undefined;
   for (const rawLine of description.split(/\r?\n/)) {
+    const isBullet = BULLET.test(rawLine);
     const line = rawLine.replace(BULLET, '').trim();
     if (line === '') continue;
+    if (line.endsWith(':') && !isBullet) {
+      listHead = line.slice(0, -1).trim();
+      continue;
+    }
+    if (!isBullet) listHead = undefined;
     for (const piece of line.split(/(?<=[.!?])\s+/)) {
       const endMatch = /[.!?]+$/.exec(piece);
       const end = endMatch?.[0] ?? '';
       const text = piece.slice(0, piece.length - end.length).trim();
       if (text === '') continue;
-      sentences.push(splitSentence(text, end, sentences.length));
+      sentences.push(splitSentence(text, end, sentences.length, listHead));
     }
   }
   return sentences;
 }
 
-function splitSentence(text: string, end: string, sentence: number): TaskSentence {
+function splitSentence(text: string, end: string, sentence: number, listHead: string | undefined): TaskSentence {
   const colon = /^(.+?):\s+(\S.*)$/.exec(text);
-  const head = colon?.[1]?.trim();
+  const head = colon?.[1]?.trim() ?? listHead;
   const body = colon?.[2] ?? text;
   const parts = body.split(CLAUSE_SEPARATOR);
   const clauses: TaskClause[] = [];

@@ -9,8 +9,8 @@ import { responseText } from '../../lib/llm/types.js';
 
 /** A worker needs at least one keyword's worth of evidence to be picked. */
 export const MIN_WORKER_SCORE = 1;
-/** ...and at least this share of the best worker's score, so a stray word does not add a worker. */
-export const RELATIVE_WORKER_SCORE = 0.25;
+/** ...and at least this share of the best score: one stray keyword does not add a worker to a sub-task that matches another worker many times. */
+export const RELATIVE_WORKER_SCORE = 0.15;
 
 /** What a domain orchestrator selects workers for. */
 export interface SelectableTask {

@@ -148,6 +148,7 @@ export function aggregate(task: Task, plan: Plan, children: ChildOutcome[]): Rec
       files_created: c.files_created, files_modified: c.files_modified,
     }])),
   };
-  if (task.type === 'echo') output['echo'] = children[0]?.output?.['echo'];
+  // The echo went through a domain and back; the parent answers with its own payload, as sent.
+  if (task.type === 'echo') output['echo'] = task.payload;
   return output;
 }

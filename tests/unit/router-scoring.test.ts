@@ -59,6 +59,14 @@ describe('planTask with the shipped domains', () => {
     expect(plan.steps[2]?.description).toBe('Deploy it to Kubernetes with Helm.');
   });
 
+  it('reads a bulleted task, keeping the line above the bullets as context', () => {
+    const plan = route('Add comments to posts:\n- a comments table with a foreign key to posts\n- a comment form under each post');
+    expect(plan.steps.map((s) => [s.domain, s.description])).toEqual([
+      ['backend', 'Add comments to posts: a comments table with a foreign key to posts'],
+      ['frontend', 'Add comments to posts: a comment form under each post'],
+    ]);
+  });
+
   it('gives a clause that matches nothing to the clause before it', () => {
     const plan = route('Add dark mode to the settings page, and keep the bundle small');
     expect(plan.steps).toHaveLength(1);

@@ -32,6 +32,7 @@ export function defaultRules(): Rule[] {
 
 /** Marks every scripted answer, so nobody mistakes demo output for a model's work. */
 const NOTE = 'scripted answer from the local model server (dan mock-llm)';
+const CLI_NOTE = 'This answer was scripted by the local model server (dan mock-llm).';
 
 function routerReply({ facts }: RuleMatch): ReplySpec {
   const domains = listedCandidates(facts.system);
@@ -99,9 +100,9 @@ function cliWrite(match: RuleMatch): ReplySpec {
 function cliAnswer({ facts }: RuleMatch): ReplySpec {
   const written = relativeTo(facts.cwd, facts.lastFile);
   if (facts.lastToolResult?.isError) {
-    return { text: `Could not write ${written || 'the file'}: ${firstLine(facts.lastToolResult.text)} (${NOTE}).` };
+    return { text: `Could not write ${written || 'the file'}: ${firstLine(facts.lastToolResult.text)}. ${CLI_NOTE}` };
   }
-  return { text: `Created ${written || 'the file'} for: ${facts.task} (${NOTE}).` };
+  return { text: `Created ${written || 'the file'} for: ${facts.task}. ${CLI_NOTE}` };
 }
 
 function relativeTo(cwd: string, file: string): string {

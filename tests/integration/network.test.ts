@@ -1,0 +1,174 @@
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { defaultRules } from '../../lib/llm/local-server/default-rules.js';
+import { parseRules } from '../../lib/llm/local-server/rules.js';
+import { submitTask } from '../../lib/redis/task-store.js';
+import type { TestNetwork } from '../support/network.js';
+import { startTestNetwork } from '../support/network.js';
+import { testRedisUrl } from '../support/redis.js';
+
+let network: TestNetwork | undefined;
+afterEach(async () => {
+  await network?.stop();
+  network = undefined;
+});
+
+/** Model rules: a worker whose task text contains `marker` first runs `command` through Bash, once. */
+function slowRules(marker: string, command: string, times?: number) {
+  const custom = parseRules([{ name: 'slow', when: { anyText: marker, hasToolResult: false, tool: 'Bash' }, reply: { tool_use: [{ name: 'Bash', input: { command } }] }, ...(times ? { times } : {}) }], 'test').rules;
+  return [...custom.slice(0, 1), ...defaultRules()];
+}
+
+describe('the network on one machine', () => {
+  it('routes a two-domain task backend-first, runs workers through the local model, and aggregates their files', async () => {
+    network = await startTestNetwork();
+    const { redis, keys } = network;
+    const { taskId } = await submitTask(redis, keys, { domain: 'main', description: 'Add user registration: a POST /api/users endpoint and a signup form' });
+    const hash = await network.waitFor(taskId);
+    expect(hash['status']).toBe('completed');
+    const output = JSON.parse(hash['output']!);
+    expect(output.domains_used).toEqual(['backend', 'frontend']);
+    expect(output.files_created.length).toBeGreaterThanOrEqual(2);
+    for (const file of output.files_created) expect(existsSync(path.join(network.workspace, file))).toBe(true);
+    expect(output.children[`${taskId}-backend`].status).toBe('completed');
+    expect(output.children[`${taskId}-frontend`].status).toBe('completed');
+
+    const backend = await redis.hgetall(keys.result(`${taskId}-backend`));
+    const frontend = await redis.hgetall(keys.result(`${taskId}-frontend`));
+    expect(backend['parent_id']).toBe(taskId);
+    expect(Date.parse(frontend['started_at']!)).toBeGreaterThanOrEqual(Date.parse(backend['completed_at']!));
+    // The frontend worker was told what the backend did.
+    const frontendCalls = network.model.requests.filter((r) => JSON.stringify(r.body).includes('Domain: frontend'));
+    expect(frontendCalls.length).toBeGreaterThan(0);
+    expect(JSON.stringify(frontendCalls[0]!.body)).toContain('Done before this task (by other domains)');
+    // Stable prompt marked for caching.
+    expect(JSON.stringify(frontendCalls[0]!.body.system)).toContain('"cache_control"');
+    const logs = await redis.lrange(keys.logs(taskId), 0, -1);
+    expect(logs.join('\n')).toMatch(/routed \(score\): backend, frontend \(after backend\)/);
+    expect(logs.every((line) => /^\[\d{4}-\d\d-\d\dT[\d:.]+Z\] /.test(line))).toBe(true);
+  });
+
+  it('completes a task queued with raw redis-cli commands exactly as protocol.md says', async () => {
+    network = await startTestNetwork();
+    const { keys } = network;
+    const raw = JSON.stringify({
+      task_id: 'cli-raw-1', type: 'task_assignment', source: 'cli', destination: 'backend', timestamp: new Date().toISOString(),
+      payload: { description: 'Create a health endpoint', requirements: ['GET /health'], context: {} },
+      metadata: { priority: 'normal', timeout_seconds: 300 },
+    }, null, 2);
+    const cli = (...args: string[]) => execFileSync('redis-cli', ['-u', testRedisUrl(), ...args], { encoding: 'utf8' });
+    cli('LPUSH', keys.pending('backend'), raw);
+    cli('HSET', keys.result('cli-raw-1'), 'task_id', 'cli-raw-1', 'status', 'pending');
+    cli('PUBLISH', keys.notifications('backend'), raw);
+    const hash = await network.waitFor('cli-raw-1');
+    expect(cli('HGET', keys.result('cli-raw-1'), 'status').trim()).toBe('completed');
+    expect(typeof hash['output']).toBe('string');
+    const output = JSON.parse(hash['output']!);
+    expect(output.files_created.length).toBeGreaterThan(0);
+    expect(output.files_modified).toEqual([]);
+    expect(output.workers_used).toContain('api');
+    expect(cli('LLEN', keys.active('backend')).trim()).toBe('0');
+  });
+
+  it('runs high before normal before low on a domain with one slot', async () => {
+    network = await startTestNetwork({ env: { DAN_DOMAIN_CONCURRENCY: '1' } });
+    const { redis, keys } = network;
+    const tx = redis.multi();
+    for (const [id, priority] of [['p-low', 'low'], ['p-normal', 'normal'], ['p-high', 'high']] as const) {
+      tx.lpush(keys.pending('devops'), JSON.stringify({ task_id: id, type: 'echo', payload: { n: id }, metadata: { priority } }));
+    }
+    await tx.exec();
+    const started: Record<string, number> = {};
+    for (const id of ['p-low', 'p-normal', 'p-high']) {
+      const hash = await network.waitFor(id);
+      expect(hash['status']).toBe('completed');
+      started[id] = Date.parse(hash['started_at']!);
+    }
+    expect(started['p-high']).toBeLessThanOrEqual(started['p-normal']!);
+    expect(started['p-normal']).toBeLessThanOrEqual(started['p-low']!);
+  });
+
+  it('fails a task that runs past metadata.timeout_seconds, and the domain keeps serving', async () => {
+    network = await startTestNetwork({ rules: slowRules('takes forever', 'sleep 30') });
+    const { redis, keys } = network;
+    const { taskId } = await submitTask(redis, keys, { domain: 'backend', description: 'An endpoint that takes forever to build', timeoutSeconds: 2 });
+    const hash = await network.waitFor(taskId);
+    expect(hash['status']).toBe('failed');
+    expect(hash['error']).toBe('timed out after 2 s');
+    const next = await submitTask(redis, keys, { domain: 'backend', description: 'ping', type: 'echo' });
+    expect((await network.waitFor(next.taskId))['status']).toBe('completed');
+  });
+
+  it('dead-letters malformed input with its reason while the domain keeps serving', async () => {
+    network = await startTestNetwork();
+    const { redis, keys } = network;
+    await redis.lpush(keys.pending('frontend'), '{not json at all', '"a string"', '{"task_id": "no-desc", "payload": {}}');
+    const { taskId } = await submitTask(redis, keys, { domain: 'frontend', description: 'ping', type: 'echo' });
+    expect((await network.waitFor(taskId))['status']).toBe('completed');
+    const dead = (await redis.lrange(keys.dead('frontend'), 0, -1)).map((s) => JSON.parse(s));
+    expect(dead.map((d) => d.raw).sort()).toEqual(['"a string"', '{not json at all'].sort());
+    const noDesc = await network.waitFor('no-desc');
+    expect(noDesc['status']).toBe('failed');
+    expect(noDesc['error']).toMatch(/payload\.description is required/);
+  });
+
+  it('dead-letters a raw push to a domain nobody serves, naming the known domains', async () => {
+    network = await startTestNetwork();
+    const { redis, keys } = network;
+    await redis.lpush(keys.pending('marketing'), JSON.stringify({ task_id: 'unknown-1', payload: { description: 'write a slogan' } }));
+    const hash = await network.waitFor('unknown-1');
+    expect(hash['status']).toBe('failed');
+    expect(hash['error']).toBe("dead-lettered: unknown domain 'marketing'; known domains: backend, devops, frontend");
+    expect(JSON.parse((await redis.lindex(keys.dead('marketing'), 0))!).raw).toContain('write a slogan');
+  });
+
+  it('finishes the task of a domain process killed mid-task in a replacement process', async () => {
+    network = await startTestNetwork({ rules: slowRules('survive a crash', 'sleep 5', 1) });
+    const { redis, keys } = network;
+    const { taskId } = await submitTask(redis, keys, { domain: 'devops', description: 'Dockerize the app so it can survive a crash' });
+    let owner = '';
+    for (let i = 0; i < 300 && !owner; i++) {
+      owner = (await redis.hget(keys.result(taskId), 'agent_id')) ?? '';
+      if (!owner) await new Promise((r) => setTimeout(r, 50));
+    }
+    const pid = Number(await redis.hget(keys.agentInfo(owner), 'pid'));
+    expect(pid).toBeGreaterThan(0);
+    process.kill(pid, 'SIGKILL');
+    const hash = await network.waitFor(taskId);
+    expect(hash['status']).toBe('completed');
+    expect(hash['attempts']).toBe('2');
+    expect(hash['agent_id']).not.toBe(owner);
+    expect(network.events.some((e) => e.type === 'agent_exited' && e.agentId === owner && e.signal === 'SIGKILL')).toBe(true);
+    expect((await redis.lrange(keys.logs(taskId), 0, -1)).join('\n')).toMatch(new RegExp(`attempt 1 ended: agent ${owner} exited \\(SIGKILL\\)`));
+  });
+
+  it('serves a domain that exists only as a folder under agents/', async () => {
+    network = await startTestNetwork({
+      prepareAgents: (dir) => {
+        mkdirSync(path.join(dir, 'mobile', 'workers'), { recursive: true });
+        writeFileSync(path.join(dir, 'mobile', 'domain.md'), '---\nname: mobile\ndescription: Native mobile apps for iOS and Android\nkeywords: [ios, android, mobile, screen, swift, kotlin]\n---\nYou run the mobile domain.\n');
+        writeFileSync(path.join(dir, 'mobile', 'workers', 'ios.md'), '---\nname: ios\ndescription: iOS screens in SwiftUI\ntools: [Read, Write, Edit]\nmodel: sonnet\nkeywords: [ios, swift, screen]\ndefault: true\n---\nYou build iOS screens. Finish with the JSON summary.\n');
+      },
+    });
+    const { redis, keys } = network;
+    const { taskId } = await submitTask(redis, keys, { domain: 'main', description: 'Build an iOS screen for the profile' });
+    const hash = await network.waitFor(taskId);
+    expect(hash['status']).toBe('completed');
+    const output = JSON.parse(hash['output']!);
+    expect(output.domains_used).toEqual(['mobile']);
+    expect(output.files_created.length).toBe(1);
+    expect(await redis.hget(keys.result(`${taskId}-mobile`), 'domain')).toBe('mobile');
+  });
+
+  it('answers an echo sent to main through a domain, without any model call', async () => {
+    network = await startTestNetwork();
+    const { redis, keys } = network;
+    await redis.lpush(keys.pending('main'), JSON.stringify({ task_id: 'echo-main', type: 'echo', payload: { message: 'Hello, World!' } }));
+    const hash = await network.waitFor('echo-main');
+    expect(hash['status']).toBe('completed');
+    expect(JSON.parse(hash['output']!).echo).toEqual({ message: 'Hello, World!' });
+    expect(network.model.requests.filter((r) => r.path.startsWith('/v1/messages'))).toEqual([]);
+  });
+});

@@ -1,0 +1,94 @@
+import { cpSync, mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import type { Redis } from 'ioredis';
+import type { Config } from '../../lib/config.js';
+import { loadConfig, packageRoot } from '../../lib/config.js';
+import { AnthropicLlmClient } from '../../lib/llm/anthropic-llm-client.js';
+import { LocalModelServer } from '../../lib/llm/local-server/local-model-server.js';
+import type { Rule } from '../../lib/llm/local-server/rules.js';
+import { silentLogger } from '../../lib/logger.js';
+import { Keys } from '../../lib/redis/keys.js';
+import { ResultWatcher } from '../../lib/redis/result-watcher.js';
+import { ProcessSpawner } from '../../lib/spawner/process-spawner.js';
+import { networkEnv } from '../../src/cli/network-env.js';
+import type { SupervisorEvent } from '../../src/main/domain-supervisor.js';
+import type { RunningMain } from '../../src/main/main-orchestrator.js';
+import { startMainOrchestrator } from '../../src/main/main-orchestrator.js';
+import { connectTestRedis, testRedisUrl, uniquePrefix } from './redis.js';
+
+export interface TestNetwork {
+  config: Config;
+  keys: Keys;
+  redis: Redis;
+  model: LocalModelServer;
+  main: RunningMain;
+  spawner: ProcessSpawner;
+  workspace: string;
+  agentsDir: string;
+  events: SupervisorEvent[];
+  /** Resolves with the result hash once the task ends. */
+  waitFor(taskId: string, timeoutMs?: number): Promise<Record<string, string>>;
+  stop(): Promise<void>;
+}
+
+export interface TestNetworkOptions {
+  /** Extra or replacement settings (environment variable names). */
+  env?: Record<string, string>;
+  /** Rules for the local model server; default: its built-in rules. */
+  rules?: Rule[];
+  /** Called with a copy of agents/ before loading, to add or change domains. */
+  prepareAgents?: (dir: string) => void;
+}
+
+/**
+ * A whole network for one test: the real main orchestrator in this process, domain orchestrators as
+ * real child processes (`dist/src/agent.js`, so `npm run build` must have run), a private key prefix
+ * on the run's Redis, a local model server, a temporary workspace, and short timings.
+ */
+export async function startTestNetwork(options: TestNetworkOptions = {}): Promise<TestNetwork> {
+  const prefix = uniquePrefix('net');
+  const { redis, cleanup } = await connectTestRedis(prefix);
+  const workspace = mkdtempSync(path.join(os.tmpdir(), 'dan-test-ws-'));
+  const agentsDir = mkdtempSync(path.join(os.tmpdir(), 'dan-test-agents-'));
+  cpSync(path.join(packageRoot(), 'agents'), agentsDir, { recursive: true });
+  options.prepareAgents?.(agentsDir);
+  const model = new LocalModelServer(options.rules ? { rules: options.rules } : {});
+  const modelUrl = await model.start({ port: 0 });
+  const config = loadConfig({}, {
+    REDIS_URL: testRedisUrl(), DAN_KEY_PREFIX: prefix, DAN_WORKSPACE: workspace, DAN_AGENTS_DIR: agentsDir,
+    DAN_LLM: 'local', DAN_LLM_URL: modelUrl, DAN_LOG_LEVEL: 'warn',
+    DAN_LEASE_MS: '3000', DAN_HEARTBEAT_INTERVAL_MS: '300', DAN_HEARTBEAT_TTL_MS: '1500',
+    DAN_SUPERVISE_INTERVAL_MS: '100', DAN_SPAWN_TIMEOUT_MS: '20000', DAN_DOMAIN_IDLE_MS: '60000',
+    DAN_SHUTDOWN_GRACE_MS: '2000',
+    ...options.env,
+  });
+  const keys = new Keys(prefix);
+  const events: SupervisorEvent[] = [];
+  const spawner = new ProcessSpawner({ logger: silentLogger, baseEnv: { PATH: process.env['PATH'] ?? '', HOME: process.env['HOME'] ?? '' } });
+  const main = await startMainOrchestrator({
+    config, logger: silentLogger, spawner,
+    agentEnv: { ...networkEnv(config, config.redisUrl), DAN_LLM: 'local', DAN_LLM_URL: modelUrl },
+    llm: async () => new AnthropicLlmClient({ apiKey: 'test', baseURL: modelUrl }),
+    onEvent: (event) => events.push(event),
+  });
+  const subscriber = redis.duplicate();
+  const watcher = new ResultWatcher(redis, subscriber, keys, 500);
+  return {
+    config, keys, redis, model, main, spawner, workspace, agentsDir, events,
+    async waitFor(taskId, timeoutMs = 45_000) {
+      const signal = AbortSignal.timeout(timeoutMs);
+      await watcher.wait(taskId, signal);
+      return redis.hgetall(keys.result(taskId));
+    },
+    async stop() {
+      watcher.close();
+      subscriber.disconnect();
+      await main.stop();
+      await model.stop();
+      await cleanup();
+      rmSync(workspace, { recursive: true, force: true });
+      rmSync(agentsDir, { recursive: true, force: true });
+    },
+  };
+}
