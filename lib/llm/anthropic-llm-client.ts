@@ -5,8 +5,10 @@ import type { LlmClient } from './llm-client.js';
 import { LlmError, LlmErrorCode } from './llm-error.js';
 import type { LlmCallOptions, LlmRequest, LlmResponse, StopReason, TextBlock, ToolUseBlock } from './types.js';
 
+/** Used when neither the options nor ANTHROPIC_BASE_URL name a server. */
 export const ANTHROPIC_DEFAULT_BASE_URL = 'https://api.anthropic.com';
 
+/** Settings of `AnthropicLlmClient`; each falls back to the environment, then to a default. */
 export interface AnthropicLlmClientOptions {
   /** Default: ANTHROPIC_API_KEY from the environment; without either, construction fails with what to do. */
   apiKey?: string;

@@ -17,6 +17,7 @@ export const LlmErrorCode = {
   other: 'llm_error',
 } as const;
 
+/** One of the `LlmErrorCode` values. */
 export type LlmErrorCode = (typeof LlmErrorCode)[keyof typeof LlmErrorCode];
 
 /**
@@ -29,6 +30,7 @@ export function isRetryableStatus(status: number | undefined): boolean {
   return status === 408 || status === 409 || status === 429 || status >= 500;
 }
 
+/** What is known about a failure besides its code and message. */
 export interface LlmErrorOptions {
   /** HTTP status of the answer, or undefined when no answer came (connection, timeout, abort). */
   status?: number;

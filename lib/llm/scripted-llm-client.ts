@@ -16,6 +16,7 @@ export type ScriptedResponse =
   | Error
   | ((request: LlmRequest) => LlmResponse | ReplySpec | Error);
 
+/** The script: fixed answers first, then rules. */
 export interface ScriptedLlmClientOptions {
   /** Answers in order, one per call. */
   responses?: readonly ScriptedResponse[];

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { StringDecoder } from 'node:string_decoder';
 import type { Readable } from 'node:stream';
 import { packageRoot } from '../config.js';
-import { DanError } from '../errors.js';
+import { DanError, InvalidInputError } from '../errors.js';
 import { silentLogger, type Logger } from '../logger.js';
 import type { AgentExit, SpawnedAgent, SpawnRequest, Spawner } from './spawner.js';
 
@@ -35,9 +35,9 @@ export interface ResolvedProcessSpawnerOptions {
 /** Fills in the defaults of `ProcessSpawnerOptions` and rejects values that cannot work. */
 export function resolveProcessSpawnerOptions(options: ProcessSpawnerOptions = {}): ResolvedProcessSpawnerOptions {
   const [program, ...args] = options.command ?? [process.execPath, path.join(packageRoot(), 'dist/src/agent.js')];
-  if (program === undefined || program === '') throw new DanError('invalid_input', 'ProcessSpawner: command must name a program');
+  if (program === undefined || program === '') throw new InvalidInputError('ProcessSpawner: command must name a program');
   const logLines = options.logLines ?? 200;
-  if (!Number.isInteger(logLines) || logLines < 1) throw new DanError('invalid_input', `ProcessSpawner: logLines must be a positive integer, got ${logLines}`);
+  if (!Number.isInteger(logLines) || logLines < 1) throw new InvalidInputError(`ProcessSpawner: logLines must be a positive integer, got ${logLines}`);
   return {
     command: [program, ...args],
     defaultCommand: options.command === undefined,

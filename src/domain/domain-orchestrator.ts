@@ -47,8 +47,7 @@ export async function startDomainOrchestrator(options: DomainOrchestratorOptions
   const { redis, keys, registry } = conn;
   await registry.register({ agentId, role: 'domain', domain: domain.name, containerId: options.containerId, extra: { pid: String(process.pid) } });
 
-  let stopRequested: (() => void) | undefined;
-  const heartbeat = new AgentHeartbeat(registry, agentId, config.heartbeatIntervalMs, logger, () => stopRequested?.());
+  const heartbeat = new AgentHeartbeat(registry, agentId, config.heartbeatIntervalMs, logger, () => void stop());
   heartbeat.start();
 
   let runtime: WorkerRuntime | undefined;
@@ -78,19 +77,19 @@ export async function startDomainOrchestrator(options: DomainOrchestratorOptions
   logger.info({ agentId, domain: domain.name, workers: domain.workers.map((w) => w.name) }, 'domain orchestrator ready');
 
   let stopped = false;
-  const stop = async () => {
+  // A function declaration: the heartbeat above may call it once everything below exists.
+  async function stop(): Promise<void> {
     if (stopped) return;
     stopped = true;
     await consumer.stop(config.shutdownGraceMs);
     heartbeat.stop();
-    await registry.deregister(agentId, 'domain', domain.name).catch(() => undefined);
+    await registry.deregister(agentId, 'domain', options.domain).catch(() => undefined);
     conn.close();
-  };
+  }
   const done = consumer.start().then(async (why) => {
     if (why === 'idle') logger.info({ agentId, domain: domain.name, idleMs: config.domainIdleMs }, 'idle; shutting down');
     await stop();
     return why;
   });
-  stopRequested = () => void stop();
   return { agentId, done, stop };
 }

@@ -67,8 +67,7 @@ export async function startMainOrchestrator(options: MainOrchestratorOptions): P
   await redis.del(keys.domainCatalog());
   await redis.hset(keys.domainCatalog(), Object.fromEntries(catalog.domains.map((d) => [d.name, JSON.stringify({ description: d.description, workers: d.workers.map((w) => w.name) })])));
   await registry.register({ agentId, role: 'main', domain: 'main', extra: { pid: String(process.pid) } });
-  let stopRequested: (() => void) | undefined;
-  const heartbeat = new AgentHeartbeat(registry, agentId, config.heartbeatIntervalMs, logger, () => stopRequested?.());
+  const heartbeat = new AgentHeartbeat(registry, agentId, config.heartbeatIntervalMs, logger, () => void stop());
   heartbeat.start();
 
   const watcher = new ResultWatcher(redis, conn.subscriber, keys);
@@ -105,7 +104,8 @@ export async function startMainOrchestrator(options: MainOrchestratorOptions): P
   logger.info({ agentId, domains: catalog.domains.map((d) => d.name), spawner: options.spawner.kind, router: config.router }, 'main orchestrator up');
 
   let stopped = false;
-  const stop = async () => {
+  // A function declaration: the heartbeat above may call it once everything below exists.
+  async function stop(): Promise<void> {
     if (stopped) return;
     stopped = true;
     supervising = false;
@@ -117,7 +117,6 @@ export async function startMainOrchestrator(options: MainOrchestratorOptions): P
     heartbeat.stop();
     await registry.deregister(agentId, 'main', 'main').catch(() => undefined);
     conn.close();
-  };
-  stopRequested = () => void stop();
+  }
   return { agentId, catalog, supervisor, stop };
 }

@@ -43,7 +43,8 @@ describe('LocalModelServer through AnthropicLlmClient (the real SDK)', () => {
   });
 
   it('answers a plain request with text that says it is the local scripted model', async () => {
-    const response = await client.createMessage({ model: 'claude-haiku-5-5', max_tokens: 100, messages: [{ role: 'user', content: 'Hello?' }] });
+    // 64 000 output tokens: more than the SDK lets a non-streamed call wait for without an explicit timeout.
+    const response = await client.createMessage({ model: 'claude-haiku-5-5', max_tokens: 64_000, messages: [{ role: 'user', content: 'Hello?' }] });
 
     expect(response.role).toBe('assistant');
     expect(response.stop_reason).toBe('end_turn');
@@ -204,7 +205,7 @@ describe('LocalModelServer through AnthropicLlmClient (the real SDK)', () => {
 
     const bad = await fetch(`${url}/v1/messages`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"model": ' });
     expect(bad.status).toBe(400);
-    expect(await bad.json()).toMatchObject({ type: 'error', error: { type: 'invalid_request_error' } });
+    expect(await bad.json()).toEqual({ type: 'error', error: { type: 'invalid_request_error', message: 'request body is not valid JSON' } });
 
     const noMessages = await fetch(`${url}/v1/messages`, { method: 'POST', body: JSON.stringify({ model: 'm', max_tokens: 5 }) });
     expect(noMessages.status).toBe(400);

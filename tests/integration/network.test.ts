@@ -44,7 +44,7 @@ describe('the network on one machine', () => {
     expect(frontendCalls.length).toBeGreaterThan(0);
     expect(JSON.stringify(frontendCalls[0]!.body)).toContain('Done before this task (by other domains)');
     // Stable prompt marked for caching.
-    expect(JSON.stringify(frontendCalls[0]!.body.system)).toContain('"cache_control"');
+    expect(JSON.stringify((frontendCalls[0]!.body as { system?: unknown }).system)).toContain('"cache_control"');
     const logs = await redis.lrange(keys.logs(taskId), 0, -1);
     expect(logs.join('\n')).toMatch(/routed \(score\): backend, frontend \(after backend\)/);
     expect(logs.every((line) => /^\[\d{4}-\d\d-\d\dT[\d:.]+Z\] /.test(line))).toBe(true);

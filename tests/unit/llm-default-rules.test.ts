@@ -57,6 +57,19 @@ describe('default rules', () => {
     });
   });
 
+  it('answers a later request for the JSON (a repair round) with the summary, not a second Write', async () => {
+    const request = workerRequest('api', 'web', 'add a health endpoint', [
+      { role: 'assistant', content: [{ type: 'tool_use', id: 't1', name: 'Write', input: { file_path: 'src/api/health-endpoint.ts', content: 'x' } }] },
+      { role: 'user', content: [{ type: 'tool_result', tool_use_id: 't1', content: 'ok' }] },
+      { role: 'assistant', content: 'Done, I think.' },
+      { role: 'user', content: 'Your final answer was not valid JSON. Reply with only the JSON object.' },
+    ]);
+    const response = await new ScriptedLlmClient().createMessage(request);
+
+    expect(response.stop_reason).toBe('end_turn');
+    expect(JSON.parse(responseText(response))).toMatchObject({ files_created: ['src/api/health-endpoint.ts'] });
+  });
+
   it('reports a failed Write in the summary without claiming the file', async () => {
     const request = workerRequest('api', 'web', 'add a health endpoint', [
       { role: 'assistant', content: [{ type: 'tool_use', id: 't1', name: 'Write', input: { file_path: 'src/api/health-endpoint.ts', content: 'x' } }] },

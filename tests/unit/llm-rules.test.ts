@@ -20,9 +20,10 @@ describe('rules files', () => {
   });
 
   it('lists every bad rule with the file, its index and name, and what is wrong', async () => {
-    const error = await loadRulesFile('tests/fixtures/llm/rules-invalid.json').catch((e: unknown) => e as Error);
+    const error: unknown = await loadRulesFile('tests/fixtures/llm/rules-invalid.json').catch((e: unknown) => e);
 
-    expect(error.message.split('\n')).toEqual([
+    expect(error).toBeInstanceOf(Error);
+    expect((error as Error).message.split('\n')).toEqual([
       'rules file tests/fixtures/llm/rules-invalid.json is invalid:',
       expect.stringContaining('rule[1] "bad-regex" when.lastUser: not a valid regular expression'),
       expect.stringContaining('rule[2] "typo-placeholder" reply: {{woh}} is neither a built-in'),

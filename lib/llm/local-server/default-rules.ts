@@ -62,7 +62,9 @@ function context({ vars }: RuleMatch): SkeletonContext {
   };
 }
 
+/** A later turn without a tool_result (a caller's "answer in JSON only" repair request) gets the summary, not a second Write. */
 function workerWrite(match: RuleMatch): ReplySpec {
+  if (match.facts.priorToolUses > 0) return workerSummary(match);
   const file = skeletonForWorker(context(match));
   const filePath = match.facts.cwd ? path.posix.join(match.facts.cwd, file.path) : file.path;
   return {
@@ -89,6 +91,7 @@ function workerSummary(match: RuleMatch): ReplySpec {
 }
 
 function cliWrite(match: RuleMatch): ReplySpec {
+  if (match.facts.priorToolUses > 0) return cliAnswer(match);
   const file = skeletonForTask(context(match));
   const filePath = path.posix.join(match.facts.cwd || '.', file.path);
   return {

@@ -17,6 +17,7 @@ export async function readBody(req: IncomingMessage): Promise<string | undefined
   return Buffer.concat(parts).toString('utf8');
 }
 
+/** A JSON answer with its length set, so keep-alive clients know where it ends. */
 export function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
   const text = JSON.stringify(body);
   res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), ...headers });

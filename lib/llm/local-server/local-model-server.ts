@@ -27,6 +27,7 @@ export interface RecordedRequest {
   rule?: string;
 }
 
+/** How the server answers and where its recordings go. */
 export interface LocalModelServerOptions {
   /** Default: `defaultRules()`, the offline demo's behaviour. */
   rules?: readonly Rule[];
@@ -37,6 +38,7 @@ export interface LocalModelServerOptions {
   maxRecorded?: number;
 }
 
+/** Where the server listens. */
 export interface LocalModelServerStartOptions {
   /** 0 (the default) asks the kernel for a free port. */
   port?: number;
@@ -61,7 +63,8 @@ const messagesSchema = countSchema.extend({ max_tokens: z.number().int().positiv
  * A local server that speaks the Anthropic Messages API and answers from scripted rules: the
  * offline demo's model, and a stand-in for users' own tests of anything that talks to Claude
  * (our `AnthropicLlmClient`, the official SDKs, the Claude Code CLI). It records every request
- * so tests can assert what a client sent. No authentication: any key is accepted.
+ * so tests can assert what a client sent (the control routes under `/_dan/` are not recorded).
+ * No authentication: any key is accepted.
  */
 export class LocalModelServer {
   private readonly model: ScriptedModel;
@@ -101,9 +104,9 @@ export class LocalModelServer {
     const port = options.port ?? 0;
     const server = http.createServer((req, res) => {
       this.handle(req, res).catch((error: unknown) => {
-        this.logger.error({ err: error }, 'local model server failed a request');
-        if (!res.headersSent) sendApiError(res, 500, 'api_error', `local model server error: ${(error as Error).message}`);
-        else res.end();
+        // Only reading the body can fail here (the client went away); there is nobody to answer.
+        this.logger.debug({ err: error }, 'request body could not be read');
+        res.destroy();
       });
     });
     await new Promise<void>((resolve, reject) => {
@@ -153,6 +156,10 @@ export class LocalModelServer {
     const headers = { 'request-id': `req_local_${String(this.requestCount).padStart(6, '0')}` };
     try {
       this.route(method, url.pathname, text, record, res, headers);
+    } catch (error) {
+      this.logger.error({ err: error, path: url.pathname }, 'local model server failed a request');
+      if (!res.headersSent) sendApiError(res, 500, 'api_error', `local model server error: ${(error as Error).message}`, headers);
+      else res.end();
     } finally {
       record.status = res.statusCode;
       this.store(record);
@@ -175,7 +182,8 @@ export class LocalModelServer {
       return sendJson(res, 200, modelInfo(id), headers);
     }
     if (route === 'POST /v1/messages' || route === 'POST /v1/messages/count_tokens') {
-      if (record.body === null || typeof record.body !== 'object') {
+      if (typeof record.body === 'string') return sendApiError(res, 400, 'invalid_request_error', 'request body is not valid JSON', headers);
+      if (record.body === null || typeof record.body !== 'object' || Array.isArray(record.body)) {
         return sendApiError(res, 400, 'invalid_request_error', 'request body must be a JSON object', headers);
       }
       const counting = pathname.endsWith('/count_tokens');

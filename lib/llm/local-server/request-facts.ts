@@ -16,7 +16,7 @@ export interface RequestFacts {
   anyText: string;
   /** The last user message carries a tool_result. */
   hasToolResult: boolean;
-  /** The last tool_result of the last user message, if any. */
+  /** The conversation's most recent tool_result, if any (it may be before the last user message). */
   lastToolResult: { text: string; isError: boolean } | undefined;
   /** Names of the tools the request offers. */
   tools: string[];
@@ -30,8 +30,11 @@ export interface RequestFacts {
   cwd: string;
   /** `file_path` of the assistant's most recent tool_use, if any. */
   lastFile: string;
+  /** tool_use blocks the assistant sent earlier in the conversation. */
+  priorToolUses: number;
 }
 
+/** Reads the facts of a request; never throws on shapes it does not know. */
 export function requestFacts(request: LlmRequest): RequestFacts {
   const messages = (Array.isArray(request.messages) ? request.messages : []).map((m) => ({
     role: String((m as { role?: unknown }).role ?? ''),
@@ -45,7 +48,7 @@ export function requestFacts(request: LlmRequest): RequestFacts {
   const users = messages.filter((m) => m.role === 'user');
   const lastUserBlocks = users.at(-1)?.blocks ?? [];
   const toolResults = lastUserBlocks.filter((b) => b['type'] === 'tool_result');
-  const lastResult = toolResults.at(-1);
+  const lastResult = users.flatMap((m) => m.blocks).filter((b) => b['type'] === 'tool_result').at(-1);
   const anyText = [system, ...messages.filter((m) => m.role !== 'system').map((m) => m.blocks.map(blockText).join('\n'))].join('\n');
 
   return {
@@ -61,6 +64,7 @@ export function requestFacts(request: LlmRequest): RequestFacts {
     domain: lineValue(system, 'Domain'),
     cwd: /^\s*-?\s*Primary working directory:\s*(.+?)\s*$/m.exec(anyText)?.[1] ?? '',
     lastFile: lastToolFile(messages),
+    priorToolUses: messages.filter((m) => m.role === 'assistant').flatMap((m) => m.blocks).filter((b) => b['type'] === 'tool_use').length,
   };
 }
 

@@ -21,6 +21,7 @@ export interface RuleWhen {
   model?: string;
 }
 
+/** A tool call in a reply; in JSON rules every string inside `input` is a template. */
 export interface ReplyToolUse {
   name: string;
   input: Record<string, unknown>;

@@ -16,6 +16,7 @@ interface MockLlmArgs extends GlobalArgs {
   record?: string;
 }
 
+/** The command's flags, as `startMockLlm` takes them. */
 export interface MockLlmOptions {
   port: number;
   host: string;
@@ -29,6 +30,7 @@ export interface MockLlmOptions {
   out?: NodeJS.WritableStream;
 }
 
+/** A started `dan mock-llm`. */
 export interface RunningMockLlm {
   url: string;
   server: LocalModelServer;

@@ -1,0 +1,120 @@
+import { spawn } from 'node:child_process';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { packageRoot } from '../../lib/config.js';
+import type { TestNetwork } from '../support/network.js';
+import { startTestNetwork } from '../support/network.js';
+
+const root = packageRoot();
+const bin = path.join(root, 'dist/src/cli/main.js');
+let network: TestNetwork;
+
+function env(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+  return {
+    PATH: process.env['PATH'], HOME: process.env['HOME'], NO_COLOR: '1',
+    REDIS_URL: network.config.redisUrl, DAN_KEY_PREFIX: network.config.keyPrefix, DAN_AGENTS_DIR: network.agentsDir,
+    ...extra,
+  };
+}
+
+/** Runs a command without blocking this process, where the main orchestrator under test lives. */
+function run(program: string, args: string[], childEnv: NodeJS.ProcessEnv): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(program, args, { env: childEnv, timeout: 90_000 });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk: Buffer) => { stdout += chunk.toString(); });
+    child.stderr.on('data', (chunk: Buffer) => { stderr += chunk.toString(); });
+    child.once('error', reject);
+    child.once('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+const dan = (args: string[], extra: Record<string, string> = {}) => run(process.execPath, [bin, ...args], env(extra));
+const script = (name: string, args: string[], extra: Record<string, string> = {}) =>
+  run('bash', [path.join(root, 'scripts', name), ...args], env({ DAN_BIN: bin, ...extra }));
+
+beforeAll(async () => { network = await startTestNetwork(); });
+afterAll(async () => { await network.stop(); });
+
+describe('dan CLI', () => {
+  it('sends to a domain, waits with progress, and exits 0 when the task completes', async () => {
+    const run = await dan(['send', 'backend', 'Create a health endpoint', '-p', 'high', '-t', '120', '--wait']);
+    expect(run.code).toBe(0);
+    expect(run.stderr).toMatch(/claimed task \(attempt 1, priority high\)/);
+    expect(run.stdout).toMatch(/completed \(backend\)/);
+    expect(run.stdout).toMatch(/\+ src\/api\//);
+  });
+
+  it('prints the task id, then status --json and logs --task show it', async () => {
+    const sent = await dan(['send', 'main', 'say hello', '--type', 'echo']);
+    expect(sent.code).toBe(0);
+    const taskId = sent.stdout.trim();
+    expect(taskId).toMatch(/^[0-9a-f-]{36}$/);
+    await network.waitFor(taskId);
+    const status = await dan(['status', taskId, '--json']);
+    expect(status.code).toBe(0);
+    const parsed = JSON.parse(status.stdout);
+    expect(parsed).toMatchObject({ task_id: taskId, status: 'completed', domain: 'main' });
+    expect(parsed.output.echo.description).toBe('say hello');
+    const logs = await dan(['logs', '--task', taskId, '--no-follow']);
+    expect(logs.code).toBe(0);
+    expect(logs.stdout).toMatch(/routed/);
+    expect(logs.stdout).toMatch(/completed in \d+ ms/);
+  });
+
+  it('lists the main orchestrator and the queues in dan agents --json', async () => {
+    const run = await dan(['agents', '--json']);
+    expect(run.code).toBe(0);
+    const parsed = JSON.parse(run.stdout);
+    expect(parsed.agents.some((a: { role: string; alive: boolean }) => a.role === 'main' && a.alive)).toBe(true);
+    expect(parsed.queues.map((q: { domain: string }) => q.domain)).toEqual(['main', 'backend', 'devops', 'frontend']);
+  });
+
+  it('refuses an unknown domain with exit 2, naming the known ones', async () => {
+    const run = await dan(['send', 'marketing', 'write a slogan']);
+    expect(run.code).toBe(2);
+    expect(run.stderr).toContain("unknown domain 'marketing'; known domains: main, backend, devops, frontend");
+  });
+
+  it('rejects a context that is not a JSON object and a negative timeout with exit 2', async () => {
+    const bad = await dan(['send', 'backend', 'x', '-c', '[1, 2]']);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/--context must be a JSON object/);
+    const negative = await dan(['send', 'backend', 'x', '-t', '-5']);
+    expect(negative.code).toBe(2);
+    expect(negative.stderr).toMatch(/--timeout must be a positive number of seconds/);
+  });
+
+  it('says which Redis URL did not answer and exits 3', async () => {
+    const run = await dan(['send', 'backend', 'x'], { REDIS_URL: 'redis://127.0.0.1:1' });
+    expect(run.code).toBe(3);
+    expect(run.stderr).toContain('REDIS_URL is not reachable (redis://127.0.0.1:1)');
+  });
+
+  it('has --help on every command', async () => {
+    for (const command of ['up', 'send', 'status', 'logs', 'agents', 'mock-llm', 'demo']) {
+      const run = await dan([command, '--help']);
+      expect(run.code, command).toBe(0);
+      expect(run.stdout).toContain(`dan ${command}`);
+    }
+  });
+
+  it('send-task.sh takes seed 003 options and keeps quotes in the description intact', async () => {
+    const description = 'Log "hello" and it\'s {braces} too';
+    const run = await script('send-task.sh', ['frontend', description, '--priority', 'low', '--timeout', '60', '--context', '{"path": "src"}']);
+    expect(run.code, run.stderr).toBe(0);
+    const taskId = run.stdout.trim();
+    const hash = await network.waitFor(taskId);
+    expect(hash['status']).toBe('completed');
+    const logs = await network.redis.lrange(network.keys.logs(taskId), 0, -1);
+    expect(logs.join('\n')).toContain(description);
+  });
+
+  it('tail-logs.sh maps seed 003 options onto dan logs', async () => {
+    const run = await script('tail-logs.sh', ['--domains', '--no-follow', '-n', '50']);
+    expect(run.code, run.stderr).toBe(0);
+    expect(run.stdout).toMatch(/claimed/);
+    expect(run.stdout).not.toMatch(/^main-/m);
+  });
+});
