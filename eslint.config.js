@@ -1,23 +1,41 @@
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
+/** Each I/O library is imported in one place (see ../shared/docs/style.md); types may travel. */
+const confined = {
+  dockerode: 'dockerode is imported only by the Docker spawner.',
+  '@anthropic-ai/sdk': '@anthropic-ai/sdk is imported only by lib/llm/anthropic-llm-client.ts; use the LlmClient interface.',
+  ioredis: 'ioredis is imported only in lib/redis (type imports are fine); use connectRedis.',
+  pino: 'pino is imported only by lib/logger.ts; use createLogger.',
+  yargs: 'yargs is imported only by the CLI (src/cli).',
+};
+
+function restrictExcept(...allowed) {
+  return ['error', {
+    paths: Object.entries(confined)
+      .filter(([name]) => !allowed.includes(name))
+      .flatMap(([name, message]) => [{ name, message, allowTypeImports: true }, { name: `${name}/helpers`, message, allowTypeImports: true }]),
+  }];
+}
+
 export default tseslint.config(
-  { ignores: ['dist/**', 'node_modules/**', 'workspace/**', '.dan/**'] },
+  { ignores: ['dist/**', 'node_modules/**', 'workspace/**', '.dan/**', 'coverage/**'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
     rules: {
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
       '@typescript-eslint/consistent-type-imports': 'error',
-      'no-restricted-imports': ['error', {
-        paths: [
-          { name: 'dockerode', message: 'dockerode is imported only by the Docker spawner.' },
-        ],
-      }],
     },
   },
+  { files: ['lib/**/*.ts', 'src/**/*.ts'], rules: { '@typescript-eslint/no-restricted-imports': restrictExcept() } },
+  { files: ['lib/redis/**/*.ts'], rules: { '@typescript-eslint/no-restricted-imports': restrictExcept('ioredis') } },
+  { files: ['lib/logger.ts'], rules: { '@typescript-eslint/no-restricted-imports': restrictExcept('pino') } },
+  { files: ['lib/llm/anthropic-llm-client.ts'], rules: { '@typescript-eslint/no-restricted-imports': restrictExcept('@anthropic-ai/sdk') } },
+  { files: ['lib/spawner/docker-spawner.ts'], rules: { '@typescript-eslint/no-restricted-imports': restrictExcept('dockerode') } },
+  { files: ['src/cli/**/*.ts'], rules: { '@typescript-eslint/no-restricted-imports': restrictExcept('yargs') } },
   {
-    files: ['**/*.mjs', 'scripts/**/*.js'],
-    languageOptions: { globals: { process: 'readonly', console: 'readonly' } },
+    files: ['**/*.mjs', 'scripts/**/*.js', 'tests/fixtures/**/*.mjs'],
+    languageOptions: { globals: { process: 'readonly', console: 'readonly', setTimeout: 'readonly', setInterval: 'readonly', clearTimeout: 'readonly', Buffer: 'readonly' } },
   },
 );

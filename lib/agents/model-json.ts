@@ -1,3 +1,8 @@
+import type { z } from 'zod';
+import type { LlmClient } from '../llm/llm-client.js';
+import type { LlmRequest } from '../llm/types.js';
+import { responseText } from '../llm/types.js';
+
 /** Outcome of reading a JSON answer out of a model's text. */
 export type ModelJson = { ok: true; value: unknown } | { ok: false; problem: string };
 
@@ -29,4 +34,29 @@ export function parseModelJson(text: string): ModelJson {
 function preview(text: string): string {
   const line = text.replace(/\s+/g, ' ');
   return line.length > 120 ? `${line.slice(0, 117)}...` : line;
+}
+
+/**
+ * Asks the model one question whose answer must be a JSON object of `schema`'s shape: one call, no
+ * tools. Never throws for a bad answer or a failed call (the caller falls back with `problem`), but
+ * rethrows when `signal` was aborted: nobody is waiting for the answer any more.
+ */
+export async function askModelJson<T>(
+  client: LlmClient,
+  request: LlmRequest,
+  schema: z.ZodType<T>,
+  signal: AbortSignal | undefined,
+): Promise<{ ok: true; value: T } | { ok: false; problem: string }> {
+  let text: string;
+  try {
+    text = responseText(await client.createMessage(request, signal === undefined ? undefined : { signal }));
+  } catch (error) {
+    if (signal?.aborted) throw error;
+    return { ok: false, problem: `the model call failed: ${(error as Error).message}` };
+  }
+  const json = parseModelJson(text);
+  if (!json.ok) return json;
+  const parsed = schema.safeParse(json.value);
+  if (!parsed.success) return { ok: false, problem: parsed.error.issues[0]?.message ?? 'the answer has the wrong shape' };
+  return { ok: true, value: parsed.data };
 }

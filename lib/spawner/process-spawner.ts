@@ -19,6 +19,8 @@ export interface ProcessSpawnerOptions {
   baseEnv?: NodeJS.ProcessEnv;
   /** Output lines kept per agent for `lastLines()`; default 200. */
   logLines?: number;
+  /** Every output line of every agent as it arrives (`dan up` shows them formatted). */
+  onLine?: (agentId: string, line: string) => void;
 }
 
 /** The options after defaults and checks, as the spawner uses them. */
@@ -30,6 +32,7 @@ export interface ResolvedProcessSpawnerOptions {
   cwd: string | undefined;
   baseEnv: NodeJS.ProcessEnv;
   logLines: number;
+  onLine: ((agentId: string, line: string) => void) | undefined;
 }
 
 /** Fills in the defaults of `ProcessSpawnerOptions` and rejects values that cannot work. */
@@ -45,6 +48,7 @@ export function resolveProcessSpawnerOptions(options: ProcessSpawnerOptions = {}
     cwd: options.cwd,
     baseEnv: options.baseEnv ?? process.env,
     logLines,
+    onLine: options.onLine,
   };
 }
 
@@ -120,8 +124,8 @@ export class ProcessSpawner implements Spawner {
     const log = this.options.logger.child({ agentId, domain });
     child.on('error', (error) => log.warn({ err: error }, 'agent process error'));
     const drained = [
-      this.collect(child.stdout, buffer, (line) => log.debug({ stream: 'stdout' }, line)),
-      this.collect(child.stderr, buffer, (line) => log.debug({ stream: 'stderr' }, line)),
+      this.collect(child.stdout, buffer, (line) => { log.debug({ stream: 'stdout' }, line); this.options.onLine?.(agentId, line); }),
+      this.collect(child.stderr, buffer, (line) => { log.debug({ stream: 'stderr' }, line); this.options.onLine?.(agentId, line); }),
     ];
     const ended = new Promise<void>((resolve) => {
       child.once('exit', (code, signal) => {

@@ -18,6 +18,7 @@ export function redisServerOnPath(): boolean {
   return spawnSync('redis-server', ['--version'], { stdio: 'ignore' }).status === 0;
 }
 
+/** A free TCP port on 127.0.0.1, from the kernel. */
 export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = net.createServer();

@@ -3,9 +3,8 @@ import type { DomainDefinition, WorkerDefinition } from '../../lib/agents/agent-
 import { DanError } from '../../lib/errors.js';
 import { dependencyWaves } from '../../lib/agents/dependency-waves.js';
 import { compileProfile, scoreText } from '../../lib/agents/keyword-score.js';
-import { parseModelJson } from '../../lib/agents/model-json.js';
+import { askModelJson } from '../../lib/agents/model-json.js';
 import type { LlmClient } from '../../lib/llm/llm-client.js';
-import { responseText } from '../../lib/llm/types.js';
 
 /** A worker needs at least one keyword's worth of evidence to be picked. */
 export const MIN_WORKER_SCORE = 1;
@@ -112,30 +111,16 @@ export async function selectWorkersWithModel(input: ModelWorkerSelectionInput): 
     return { ...scored, strategy: 'fallback', reason: `model selection unusable (${problem}); ${scored.reason}` };
   };
 
-  let text: string;
-  try {
-    const response = await client.createMessage(
-      {
-        model,
-        max_tokens: 512,
-        temperature: 0,
-        system: [{ type: 'text', text: workerSelectorPrompt(domain, maxWorkers) }],
-        messages: [{ role: 'user', content: taskMessage(task) }],
-        metadata: { user_id: `${WORKER_SELECTOR_MARKER}:${domain.name}` },
-      },
-      signal === undefined ? undefined : { signal },
-    );
-    text = responseText(response);
-  } catch (error) {
-    if (signal?.aborted) throw error;
-    return fallback(`the model call failed: ${(error as Error).message}`);
-  }
-
-  const json = parseModelJson(text);
-  if (!json.ok) return fallback(json.problem);
-  const parsed = answerSchema.safeParse(json.value);
-  if (!parsed.success) return fallback(parsed.error.issues[0]?.message ?? 'the answer has the wrong shape');
-  const names = [...new Set(parsed.data.workers.map((name) => name.toLowerCase()))];
+  const parsed = await askModelJson(client, {
+      model,
+      max_tokens: 512,
+      temperature: 0,
+      system: [{ type: 'text', text: workerSelectorPrompt(domain, maxWorkers) }],
+      messages: [{ role: 'user', content: taskMessage(task) }],
+      metadata: { user_id: `${WORKER_SELECTOR_MARKER}:${domain.name}` },
+    }, answerSchema, signal);
+  if (!parsed.ok) return fallback(parsed.problem);
+  const names = [...new Set(parsed.value.workers.map((name) => name.toLowerCase()))];
   const unknown = names.filter((name) => !domain.workers.some((w) => w.name === name));
   if (unknown.length > 0) {
     return fallback(`unknown worker${unknown.length > 1 ? 's' : ''} ${unknown.map((n) => `'${n}'`).join(', ')}; known: ${domain.workers.map((w) => w.name).join(', ')}`);

@@ -1,9 +1,8 @@
 import { z } from 'zod';
 import type { AgentCatalog } from '../../lib/agents/agent-definitions.js';
 import { dependencyWaves } from '../../lib/agents/dependency-waves.js';
-import { parseModelJson } from '../../lib/agents/model-json.js';
+import { askModelJson } from '../../lib/agents/model-json.js';
 import type { LlmClient } from '../../lib/llm/llm-client.js';
-import { responseText } from '../../lib/llm/types.js';
 import type { Plan, PlanStep, RoutableTask } from './plan.js';
 import { planTask, spreadRequirements } from './scoring-router.js';
 
@@ -49,30 +48,16 @@ export async function planWithModel(input: ModelPlanInput): Promise<Plan> {
     return { ...scored, strategy: 'fallback', reason: `model plan unusable (${problem}); ${scored.reason}` };
   };
 
-  let text: string;
-  try {
-    const response = await client.createMessage(
-      {
-        model,
-        max_tokens: 2048,
-        temperature: 0,
-        system: [{ type: 'text', text: routerSystemPrompt(catalog) }],
-        messages: [{ role: 'user', content: routerUserMessage(task) }],
-        metadata: { user_id: ROUTER_MARKER },
-      },
-      signal === undefined ? undefined : { signal },
-    );
-    text = responseText(response);
-  } catch (error) {
-    if (signal?.aborted) throw error;
-    return fallback(`the model call failed: ${(error as Error).message}`);
-  }
-
-  const json = parseModelJson(text);
-  if (!json.ok) return fallback(json.problem);
-  const parsed = answerSchema.safeParse(json.value);
-  if (!parsed.success) return fallback(parsed.error.issues[0]?.message ?? 'the answer has the wrong shape');
-  const steps = parsed.data.steps.map((step) => ({ ...step, domain: step.domain.toLowerCase(), depends_on: step.depends_on.map((d) => d.trim().toLowerCase()) }));
+  const parsed = await askModelJson(client, {
+      model,
+      max_tokens: 2048,
+      temperature: 0,
+      system: [{ type: 'text', text: routerSystemPrompt(catalog) }],
+      messages: [{ role: 'user', content: routerUserMessage(task) }],
+      metadata: { user_id: ROUTER_MARKER },
+    }, answerSchema, signal);
+  if (!parsed.ok) return fallback(parsed.problem);
+  const steps = parsed.value.steps.map((step) => ({ ...step, domain: step.domain.toLowerCase(), depends_on: step.depends_on.map((d) => d.trim().toLowerCase()) }));
   const problem = planProblem(steps, catalog);
   if (problem !== undefined) return fallback(problem);
 

@@ -48,6 +48,15 @@ afterEach(async () => {
 });
 
 describe('ProcessSpawner', () => {
+  it('hands every output line to onLine with the agent id', async () => {
+    const seen: string[] = [];
+    const spawner = newSpawner({ onLine: (agentId, line) => seen.push(`${agentId} ${line}`) });
+    const req = request('frontend');
+    await spawner.spawn(req);
+    await waitForLine(spawner, req.agentId, 'ready');
+    expect(seen).toContain(`${req.agentId} ready`);
+  });
+
   it('passes the environment contract to the child and shows its output in lastLines', async () => {
     const spawner = newSpawner({ baseEnv: { ...process.env, FROM_BASE: 'base', OVERRIDDEN: 'base' } });
     const req = request('backend', { OVERRIDDEN: 'request', FAKE_AGENT_ECHO: 'FROM_BASE,OVERRIDDEN' });

@@ -4,6 +4,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import type { TestProject } from 'vitest/node';
+import { freePort } from '../../src/cli/local-redis.js';
 
 declare module 'vitest' {
   export interface ProvidedContext {
@@ -11,18 +12,6 @@ declare module 'vitest' {
     redisUrl: string;
     redisProblem: string;
   }
-}
-
-/** A free TCP port on 127.0.0.1, from the kernel. */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
-    });
-  });
 }
 
 async function waitForPort(port: number, timeoutMs: number): Promise<boolean> {
