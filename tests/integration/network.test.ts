@@ -171,4 +171,37 @@ describe('the network on one machine', () => {
     expect(JSON.parse(hash['output']!).echo).toEqual({ message: 'Hello, World!' });
     expect(network.model.requests.filter((r) => r.path.startsWith('/v1/messages'))).toEqual([]);
   });
+
+  it('lets the model plan and pick workers with DAN_ROUTER=llm and DAN_WORKER_SELECTOR=llm', async () => {
+    network = await startTestNetwork({ env: { DAN_ROUTER: 'llm', DAN_WORKER_SELECTOR: 'llm' } });
+    const { redis, keys } = network;
+    const { taskId } = await submitTask(redis, keys, { domain: 'main', description: 'Add user registration: a POST /api/users endpoint and a signup form' });
+    const hash = await network.waitFor(taskId);
+    expect(hash['status']).toBe('completed');
+    const output = JSON.parse(hash['output']!);
+    expect(output.plan.strategy).toBe('llm');
+    expect(output.domains_used).toEqual(expect.arrayContaining(['backend', 'frontend']));
+    const child = JSON.parse((await redis.hget(keys.result(`${taskId}-backend`), 'output'))!);
+    expect(child.selection.strategy).toBe('llm');
+    const bodies = network.model.requests.map((r) => JSON.stringify(r.body));
+    expect(bodies.some((b) => b.includes('dan-router'))).toBe(true);
+    expect(bodies.some((b) => b.includes('dan-worker-selector'))).toBe(true);
+  });
+
+  it('registers running workers with role worker and removes them when they finish', async () => {
+    network = await startTestNetwork({ rules: slowRules('keep it busy', 'sleep 2', 1) });
+    const { redis, keys } = network;
+    const { taskId } = await submitTask(redis, keys, { domain: 'devops', description: 'Add a CI pipeline to keep it busy' });
+    let workers: string[] = [];
+    for (let i = 0; i < 200 && workers.length === 0; i++) {
+      workers = await redis.smembers(keys.agentsWorkers());
+      if (workers.length === 0) await new Promise((r) => setTimeout(r, 25));
+    }
+    expect(workers).toHaveLength(1);
+    const info = await redis.hgetall(keys.agentInfo(workers[0]!));
+    expect(info).toMatchObject({ role: 'worker', domain_type: 'devops', task_id: taskId });
+    expect(await redis.exists(keys.heartbeat(workers[0]!))).toBe(1);
+    expect((await network.waitFor(taskId))['status']).toBe('completed');
+    expect(await redis.smembers(keys.agentsWorkers())).toEqual([]);
+  });
 });

@@ -1,0 +1,30 @@
+import { describe, expect, it } from 'vitest';
+import { loadConfig, resolveModel } from '../../lib/config.js';
+
+describe('loadConfig', () => {
+  it('has working defaults with an empty environment', () => {
+    const config = loadConfig({});
+    expect(config).toMatchObject({ redisUrl: 'redis://localhost:6379', keyPrefix: '', router: 'score', spawner: 'process', leaseMs: 30_000, retentionMs: 604_800_000, domainIdleMs: 300_000 });
+    expect(config.llm.hasApiKey).toBe(false);
+    expect(Object.isFrozen(config)).toBe(true);
+  });
+
+  it('lists every problem at once', () => {
+    expect(() => loadConfig({ DAN_ROUTER: 'magic', DAN_LEASE_MS: '-1' })).toThrow(/DAN_ROUTER[\s\S]*DAN_LEASE_MS|DAN_LEASE_MS[\s\S]*DAN_ROUTER/);
+  });
+
+  it('refuses a heartbeat expiry that is not longer than the interval', () => {
+    expect(() => loadConfig({ DAN_HEARTBEAT_INTERVAL_MS: '10000', DAN_HEARTBEAT_TTL_MS: '5000' })).toThrow(/DAN_HEARTBEAT_TTL_MS/);
+  });
+
+  it('lets command-line overrides win over the environment', () => {
+    expect(loadConfig({ REDIS_URL: 'redis://env:1' }, { REDIS_URL: 'redis://flag:2' }).redisUrl).toBe('redis://flag:2');
+  });
+
+  it('maps model aliases to configured ids and passes other ids through', () => {
+    const config = loadConfig({ DAN_MODEL_HAIKU: 'claude-haiku-test' });
+    expect(resolveModel(config, 'haiku')).toBe('claude-haiku-test');
+    expect(resolveModel(config, 'claude-opus-4-8')).toBe('claude-opus-4-8');
+    expect(resolveModel(config, 'inherit')).toBe(config.llm.models.sonnet);
+  });
+});
