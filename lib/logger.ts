@@ -35,7 +35,8 @@ export function createLogger(options: LoggerOptions = {}): Logger {
   );
 }
 
-function resolveFormat(format: LoggerOptions['format']): 'pretty' | 'json' {
+/** The log format in force: the option, else DAN_LOG_FORMAT, else pretty on a terminal. */
+export function resolveFormat(format?: LoggerOptions['format']): 'pretty' | 'json' {
   const wanted = format ?? process.env['DAN_LOG_FORMAT'];
   if (wanted === 'json' || wanted === 'pretty') return wanted;
   return process.stderr.isTTY ? 'pretty' : 'json';

@@ -3,7 +3,6 @@ import { loadConfig } from '../lib/config.js';
 import { DanError } from '../lib/errors.js';
 import { createLogger } from '../lib/logger.js';
 import type { ModelAccess } from '../lib/llm/create-llm-client.js';
-import { createModelAccess } from '../lib/llm/create-llm-client.js';
 import { instanceSuffix } from '../lib/spawner/spawner.js';
 import { startDomainOrchestrator } from './domain/domain-orchestrator.js';
 
@@ -24,7 +23,8 @@ async function main(): Promise<void> {
   let model: Promise<ModelAccess> | undefined;
   const running = await startDomainOrchestrator({
     config, domain, agentId, logger,
-    llm: async () => (await (model ??= createModelAccess(config, logger))).client,
+    // Loaded on first use: an idle or echo-only domain never pays for the SDK (start-up time, memory).
+    llm: async () => (await (model ??= import('../lib/llm/create-llm-client.js').then((m) => m.createModelAccess(config, logger)))).client,
     ...(process.env['HOSTNAME'] && process.env['DAN_IN_CONTAINER'] ? { containerId: process.env['HOSTNAME'] } : {}),
   });
   const stop = (signal: string) => {

@@ -10,6 +10,13 @@ import { DEAD_LETTER_QUEUE_LUA, FINISH_LUA, RECLAIM_LUA, RENEW_LUA } from './lua
 import { LuaScript } from './lua-script.js';
 
 const claimScript = new LuaScript('claim', CLAIM_LUA);
+
+/**
+ * How long a task whose `results` hash does not exist yet waits before it is taken anyway. A client
+ * following protocol.md pushes first and writes the hash right after; 250 ms covers a separate
+ * `redis-cli` call for each, and a client that never writes the hash costs its task only this much.
+ */
+export const RAW_CLIENT_GRACE_MS = 250;
 const finishScript = new LuaScript('finish', FINISH_LUA);
 const renewScript = new LuaScript('renew', RENEW_LUA);
 const reclaimScript = new LuaScript('reclaim', RECLAIM_LUA);
@@ -65,19 +72,29 @@ export class TaskQueue {
     return Math.ceil(this.options.retentionMs / 1000);
   }
 
-  /** Takes up to `count` tasks, highest priority first; an empty list when there is nothing to do. */
+  /**
+   * Takes up to `count` tasks, highest priority first. `deferred` counts tasks held back for a moment
+   * because their client has not written their result hash yet: claim again shortly, do not block.
+   */
   async claim(count: number): Promise<ClaimedTask[]> {
-    if (count <= 0) return [];
+    return (await this.claimBatch(count)).tasks;
+  }
+
+  async claimBatch(count: number): Promise<{ tasks: ClaimedTask[]; deferred: number }> {
+    if (count <= 0) return { tasks: [], deferred: 0 };
     const k = this.keys;
     const d = this.domain;
     const tokenPrefix = `${this.options.agentId}:${randomBytes(4).toString('hex')}:${this.claims++}`;
-    const rows = (await claimScript.run(
+    const [rows, deferred] = (await claimScript.run(
       this.redis,
       [k.pending(d), k.ingest(d), k.ready(d, 'high'), k.ready(d, 'normal'), k.ready(d, 'low'), k.active(d), k.leases(d), k.dead(d), k.events()],
       [count, this.options.agentId, this.options.leaseMs, k.taskPrefix(), k.resultPrefix(), d, this.drainMax,
-        this.options.maxAttempts, isoNow(this.clock), this.retentionSeconds, tokenPrefix],
-    )) as [string, string, number, string, Priority][];
-    return rows.map(([taskId, raw, attempt, token, priority]) => ({ taskId, raw, attempt: Number(attempt), token, priority, domain: d }));
+        this.options.maxAttempts, isoNow(this.clock), this.retentionSeconds, tokenPrefix, RAW_CLIENT_GRACE_MS],
+    )) as [[string, string, number, string, Priority][], number];
+    return {
+      tasks: rows.map(([taskId, raw, attempt, token, priority]) => ({ taskId, raw, attempt: Number(attempt), token, priority, domain: d })),
+      deferred: Number(deferred),
+    };
   }
 
   /**

@@ -97,8 +97,9 @@ export class TaskConsumer {
         continue;
       }
       let claimed: ClaimedTask[];
+      let deferred = 0;
       try {
-        claimed = await queue.claim(free);
+        ({ tasks: claimed, deferred } = await queue.claimBatch(free));
       } catch (error) {
         if (this.stopping) break;
         logger.warn({ err: (error as Error).message, domain: queue.domain }, 'claim failed; retrying');
@@ -108,6 +109,11 @@ export class TaskConsumer {
       if (claimed.length > 0) {
         this.lastActivity = this.clock.now();
         for (const task of claimed) void this.run(task);
+        continue;
+      }
+      if (deferred > 0) {
+        // A task waits for its client's result hash: look again soon rather than block.
+        await sleep(50);
         continue;
       }
       const idleMs = this.options.idleMs ?? 0;

@@ -21,12 +21,12 @@ export interface CliContext {
 }
 
 /** Config from the environment with the command line's `--redis` and `--prefix` winning. */
-export function cliContext(argv: ArgumentsCamelCase<GlobalArgs>, logLevel?: string): CliContext {
+export function cliContext(argv: ArgumentsCamelCase<GlobalArgs>, logLevel?: string, base: Record<string, unknown> = { agentId: 'cli' }): CliContext {
   const overrides: Record<string, string> = {};
   if (argv.redis) overrides['REDIS_URL'] = argv.redis;
   if (argv.prefix !== undefined) overrides['DAN_KEY_PREFIX'] = argv.prefix;
   const config = loadConfig(process.env, overrides);
-  const logger = createLogger({ level: logLevel ?? (process.env['DAN_LOG_LEVEL'] ? config.logLevel : 'warn'), base: { agentId: 'cli' } });
+  const logger = createLogger({ level: logLevel ?? (process.env['DAN_LOG_LEVEL'] ? config.logLevel : 'warn'), base });
   return { config, logger, json: Boolean(argv.json) };
 }
 

@@ -1,6 +1,6 @@
 import type { Config } from '../../lib/config.js';
 import type { Logger } from '../../lib/logger.js';
-import { formatLogLine } from '../../lib/logger.js';
+import { formatLogLine, resolveFormat } from '../../lib/logger.js';
 import type { ModelAccess } from '../../lib/llm/create-llm-client.js';
 import { createModelAccess, modelEnv } from '../../lib/llm/create-llm-client.js';
 import { ProcessSpawner } from '../../lib/spawner/process-spawner.js';
@@ -51,5 +51,6 @@ export async function runNetwork(options: RunNetworkOptions): Promise<RunningNet
 /** Shows a spawned agent's JSON log line the way this process logs its own. */
 export function echoAgentLine(line: string): void {
   const colour = Boolean(process.stderr.isTTY) && !process.env['NO_COLOR'];
-  process.stderr.write(`${line.startsWith('{') ? formatLogLine(line, colour) : line}\n`);
+  const pretty = resolveFormat() === 'pretty' && line.startsWith('{');
+  process.stderr.write(`${pretty ? formatLogLine(line, colour) : line}\n`);
 }

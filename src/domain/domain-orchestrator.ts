@@ -9,7 +9,6 @@ import { TaskQueue } from '../../lib/redis/task-queue.js';
 import { AgentHeartbeat } from '../../lib/runtime/agent-heartbeat.js';
 import { openAgentConnections } from '../../lib/runtime/agent-connections.js';
 import { TaskConsumer } from '../../lib/runtime/task-consumer.js';
-import { SdkWorkerRuntime } from '../worker/sdk-worker-runtime.js';
 import type { WorkerRuntime } from '../worker/worker-runtime.js';
 import { createDomainHandler } from './domain-handler.js';
 import { selectWorkers, selectWorkersWithModel } from './worker-selection.js';
@@ -51,7 +50,14 @@ export async function startDomainOrchestrator(options: DomainOrchestratorOptions
   heartbeat.start();
 
   let runtime: WorkerRuntime | undefined;
-  const getRuntime = async () => (runtime ??= new SdkWorkerRuntime({ llm: await options.llm(), config, logger }));
+  // Loaded on first use, like the model client: echo-only and idle domains start faster and smaller.
+  const getRuntime = async () => {
+    if (!runtime) {
+      const { SdkWorkerRuntime } = await import('../worker/sdk-worker-runtime.js');
+      runtime = new SdkWorkerRuntime({ llm: await options.llm(), config, logger });
+    }
+    return runtime;
+  };
   const queue = new TaskQueue(redis, keys, { domain: domain.name, agentId, leaseMs: config.leaseMs, retentionMs: config.retentionMs, maxAttempts: config.maxAttempts });
   const handler = createDomainHandler({
     domain, catalog, agentId, logger, runtime: getRuntime,

@@ -85,7 +85,7 @@ export class DomainSupervisor {
     for (const domain of domains) {
       const s = this.domainState(domain);
       const [depth, live] = await Promise.all([queueDepth(o.redis, o.keys, domain), o.registry.liveDomainAgents(domain)]);
-      for (const id of live) s.starting.delete(id);
+      for (const id of live) if (s.starting.has(id)) this.markReady(domain, id);
       loads.push({ domain, depth, live: live.length, starting: s.starting.size, notBefore: s.notBefore });
     }
     for (const domain of domainsToSpawn(loads, o.limits, this.clock.now())) {
@@ -120,13 +120,10 @@ export class DomainSupervisor {
     const o = this.options;
     const s = this.domainState(domain);
     while (this.clock.now() - startedAt < o.spawnTimeoutMs) {
-      if (!s.starting.has(agentId) && !o.spawner.list().some((a) => a.agentId === agentId)) return;
+      // Gone from `starting`: the tick saw it live first, or it exited.
+      if (!s.starting.has(agentId)) return;
       if (await o.registry.isAlive(agentId).catch(() => false)) {
-        const ms = this.clock.now() - startedAt;
-        s.starting.delete(agentId);
-        this.readyTimesMs.push(ms);
-        o.logger.info({ domain, agentId, ms }, 'domain agent ready');
-        o.onEvent?.({ type: 'ready', domain, agentId, ms });
+        this.markReady(domain, agentId);
         return;
       }
       await sleep(25);
@@ -135,6 +132,18 @@ export class DomainSupervisor {
     s.starting.delete(agentId);
     await o.spawner.stop(agentId, 2_000).catch(() => undefined);
     this.recordFailure(domain, agentId, `no heartbeat within ${o.spawnTimeoutMs} ms; last output: ${lines.join(' | ') || '(none)'}`);
+  }
+
+  /** Ready means the first heartbeat; whichever of the tick and the watcher sees it first records it. */
+  private markReady(domain: string, agentId: string): void {
+    const s = this.domainState(domain);
+    const startedAt = s.starting.get(agentId);
+    if (startedAt === undefined) return;
+    s.starting.delete(agentId);
+    const ms = this.clock.now() - startedAt;
+    this.readyTimesMs.push(ms);
+    this.options.logger.info({ domain, agentId, ms }, 'domain agent ready');
+    this.options.onEvent?.({ type: 'ready', domain, agentId, ms });
   }
 
   private recordFailure(domain: string, agentId: string, error: string): void {

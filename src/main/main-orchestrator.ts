@@ -58,9 +58,10 @@ async function makePlan(task: TaskContext['task'], catalog: AgentCatalog, option
  * orchestrators on demand through the spawner.
  */
 export async function startMainOrchestrator(options: MainOrchestratorOptions): Promise<RunningMain> {
-  const { config, logger } = options;
+  const { config } = options;
   const catalog = options.catalog ?? loadAgentCatalog(config.agentsDir);
   const agentId = options.agentId ?? `main-${instanceSuffix()}`;
+  const logger = options.logger.child({ agentId });
   const conn = await openAgentConnections(config, agentId, logger);
   const { redis, keys, registry } = conn;
 
@@ -86,7 +87,8 @@ export async function startMainOrchestrator(options: MainOrchestratorOptions): P
   });
 
   const supervisor = new DomainSupervisor({
-    redis, keys, registry, spawner: options.spawner, logger,
+    // Supervisor lines are about the domain agents they start: they carry that agent's id.
+    redis, keys, registry, spawner: options.spawner, logger: options.logger,
     domains: () => catalog.domains.map((d) => d.name),
     limits: { maxInstancesPerDomain: config.maxInstancesPerDomain, maxDomainAgents: config.maxDomainAgents, domainConcurrency: config.domainConcurrency },
     agentEnv: options.agentEnv, spawnTimeoutMs: config.spawnTimeoutMs,
@@ -101,7 +103,7 @@ export async function startMainOrchestrator(options: MainOrchestratorOptions): P
     }
   })();
   const consuming = consumer.start();
-  logger.info({ agentId, domains: catalog.domains.map((d) => d.name), spawner: options.spawner.kind, router: config.router }, 'main orchestrator up');
+  logger.info({ domains: catalog.domains.map((d) => d.name), spawner: options.spawner.kind, router: config.router }, 'main orchestrator up');
 
   let stopped = false;
   // A function declaration: the heartbeat above may call it once everything below exists.

@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import { existsSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { packageRoot } from '../../lib/config.js';
@@ -116,5 +117,15 @@ describe('dan CLI', () => {
     expect(run.code, run.stderr).toBe(0);
     expect(run.stdout).toMatch(/claimed/);
     expect(run.stdout).not.toMatch(/^main-/m);
+  });
+
+  it('dan demo runs the whole network on a private Redis and reports the files written', async () => {
+    const run = await dan(['demo', '--json'], { REDIS_URL: '', DAN_KEY_PREFIX: '', ANTHROPIC_API_KEY: '' });
+    expect(run.code, run.stderr).toBe(0);
+    const report = JSON.parse(run.stdout);
+    expect(report.status).toBe('completed');
+    expect(report.output.domains_used).toEqual(['backend', 'frontend']);
+    for (const file of report.output.files_created as string[]) expect(existsSync(path.join(report.workspace, file))).toBe(true);
+    rmSync(report.workspace, { recursive: true, force: true });
   });
 });

@@ -204,4 +204,31 @@ describe('the network on one machine', () => {
     expect((await network.waitFor(taskId))['status']).toBe('completed');
     expect(await redis.smembers(keys.agentsWorkers())).toEqual([]);
   });
+
+  it('fails the parent naming the failed sub-task, and does not start the sub-task that needed it', async () => {
+    const failing = parseRules([{ name: 'backend-breaks', when: { system: 'Domain: backend' }, reply: { error: { status: 400, type: 'invalid_request_error', message: 'scripted refusal' } } }], 'test').rules;
+    network = await startTestNetwork({ rules: [failing[0]!, ...defaultRules()] });
+    const { redis, keys } = network;
+    const { taskId } = await submitTask(redis, keys, { domain: 'main', description: 'Add user registration: a POST /api/users endpoint and a signup form' });
+    const hash = await network.waitFor(taskId);
+    expect(hash['status']).toBe('failed');
+    expect(hash['error']).toMatch(new RegExp(`^sub-task ${taskId}-backend \\(backend\\) failed: worker \\w+ failed: .*scripted refusal`));
+    const output = JSON.parse(hash['output']!);
+    expect(output.children[`${taskId}-frontend`]).toMatchObject({ status: 'skipped', error: 'not started: backend did not complete' });
+    expect(await redis.exists(keys.result(`${taskId}-frontend`))).toBe(0);
+  });
+
+  it('stops an idle domain after DAN_DOMAIN_IDLE_MS and starts a new one when work comes', async () => {
+    network = await startTestNetwork({ env: { DAN_DOMAIN_IDLE_MS: '300' } });
+    const { redis, keys } = network;
+    const first = await submitTask(redis, keys, { domain: 'backend', description: 'one', type: 'echo' });
+    const firstAgent = (await network.waitFor(first.taskId))['agent_id']!;
+    for (let i = 0; i < 200 && !network.events.some((e) => e.type === 'agent_exited' && e.agentId === firstAgent); i++) await new Promise((r) => setTimeout(r, 25));
+    expect(network.events.find((e) => e.type === 'agent_exited' && e.agentId === firstAgent)).toMatchObject({ code: 0 });
+    expect(await redis.sismember(keys.agentsAll(), firstAgent)).toBe(0);
+    const second = await submitTask(redis, keys, { domain: 'backend', description: 'two', type: 'echo' });
+    const hash = await network.waitFor(second.taskId);
+    expect(hash['status']).toBe('completed');
+    expect(hash['agent_id']).not.toBe(firstAgent);
+  });
 });

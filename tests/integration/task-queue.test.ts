@@ -1,7 +1,7 @@
 import type { Redis } from 'ioredis';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Keys } from '../../lib/redis/keys.js';
-import { TaskQueue, queueDepth } from '../../lib/redis/task-queue.js';
+import { RAW_CLIENT_GRACE_MS, TaskQueue, queueDepth } from '../../lib/redis/task-queue.js';
 import { submitTask } from '../../lib/redis/task-store.js';
 import { connectTestRedis, uniquePrefix } from '../support/redis.js';
 
@@ -136,5 +136,23 @@ describe('TaskQueue against a real Redis', () => {
     expect(await q.deadLetterPending("unknown domain 'nosuch'; known: backend")).toBe(1);
     expect(await redis.hget(keys.result('nowhere-1'), 'error')).toBe("dead-lettered: unknown domain 'nosuch'; known: backend");
     expect(JSON.parse((await redis.lindex(keys.dead('nosuch'), 0))!).reason).toBe("unknown domain 'nosuch'; known: backend");
+  });
+
+  it('waits briefly for a raw client to write the result hash, so its "pending" never lands on ours', async () => {
+    const q = queue();
+    await redis.lpush(keys.pending('backend'), JSON.stringify({ task_id: 'late-hset', payload: { description: 'x' } }));
+    expect(await q.claimBatch(1)).toEqual({ tasks: [], deferred: 1 });
+    await redis.hset(keys.result('late-hset'), 'task_id', 'late-hset', 'status', 'pending');
+    const { tasks } = await q.claimBatch(1);
+    expect(tasks.map((t) => t.taskId)).toEqual(['late-hset']);
+    expect(await redis.hget(keys.result('late-hset'), 'status')).toBe('in_progress');
+  });
+
+  it('takes a task whose client never writes the result hash once the grace has passed', async () => {
+    const q = queue();
+    await redis.lpush(keys.pending('backend'), JSON.stringify({ task_id: 'no-hset', payload: { description: 'x' } }));
+    expect((await q.claimBatch(1)).deferred).toBe(1);
+    await new Promise((r) => setTimeout(r, RAW_CLIENT_GRACE_MS + 50));
+    expect((await q.claimBatch(1)).tasks.map((t) => t.taskId)).toEqual(['no-hset']);
   });
 });

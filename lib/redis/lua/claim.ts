@@ -7,13 +7,15 @@ import { COMMON_LUA } from './common.js';
  *       6 tasks:active:{d}   7 dan:leases:{d}  8 tasks:dead:{d}       9 dan:events
  * ARGV: 1 count  2 agent id  3 lease ms  4 task key prefix  5 result key prefix  6 domain
  *       7 most raw items to sort per call  8 default max attempts  9 now (ISO, for display)
- *       10 retention s  11 lease token prefix
- * Returns: a list of {task id, raw, attempt, lease token, priority}.
+ *       10 retention s  11 lease token prefix  12 grace ms for a raw client's result HSET
+ * Returns: {claimed, deferred}: claimed is a list of {task id, raw, attempt, lease token, priority};
+ * deferred counts tasks held back because their `results` hash does not exist yet.
  *
  * Steps: (1) requeue up to 16 lapsed leases; (2) move raw input from the ingest list and the pending
  * queue into per-priority ready lists, dead-lettering what is not a JSON object and giving an id to
  * what has none (spliced into the text, so the same id survives a requeue); (3) pop from the ready
- * lists high, normal, low; each claimed task gets its `results` hash set to in_progress, its raw text
+ * lists high, normal, low (a task whose result hash a raw client has not written yet waits up to the
+ * grace, so the client's `status pending` cannot land on top of ours); each claimed task gets its `results` hash set to in_progress, its raw text
  * pushed to tasks:active, and a lease.
  */
 export const CLAIM_LUA = `${COMMON_LUA}
@@ -24,6 +26,7 @@ local task_prefix, result_prefix, domain = ARGV[4], ARGV[5], ARGV[6]
 local drain_max = tonumber(ARGV[7])
 local default_max = tonumber(ARGV[8])
 local now_iso, retention_s, token_prefix = ARGV[9], tonumber(ARGV[10]), ARGV[11]
+local grace_ms = tonumber(ARGV[12])
 local now = now_ms()
 
 local lapsed = redis.call('ZRANGEBYSCORE', KEYS[7], '-inf', now, 'LIMIT', 0, 16)
@@ -54,6 +57,8 @@ local function sort_in(raw)
     else
       raw = string.gsub(raw, '}%s*$', ',"task_id":"' .. id .. '"}')
     end
+    -- No client can write a result for an id it does not know: record it now.
+    redis.call('HSET', result_prefix .. id, 'task_id', id, 'status', 'pending')
   end
   local priority = 'normal'
   local md = obj.metadata
@@ -76,35 +81,53 @@ for priority, list in pairs(buckets) do
 end
 
 local out, active, leases = {}, {}, {}
+local deferred = 0
 for _, priority in ipairs({ 'high', 'normal', 'low' }) do
   local want = count - #out
   if want <= 0 then break end
   local items = redis.call('LPOP', ready_key[priority], want)
   if items then
+    local wait = {}
     for _, raw in ipairs(items) do
       local obj = cjson.decode(raw)
       local id = obj.task_id
-      local max_attempts = default_max
-      if type(obj.metadata) == 'table' and type(obj.metadata.max_attempts) == 'number' then
-        max_attempts = obj.metadata.max_attempts
+      local rkey = result_prefix .. id
+      -- A raw client LPUSHes, then HSETs status pending. Taking the task before that HSET would let
+      -- it overwrite our in_progress (or, for a fast task, our completed). Wait briefly for it.
+      local hold = false
+      if redis.call('EXISTS', rkey) == 0 then
+        local seen_key = task_prefix .. id .. ':seen'
+        redis.call('SET', seen_key, now, 'NX', 'PX', 60000)
+        hold = now - tonumber(redis.call('GET', seen_key)) < grace_ms
       end
-      local tkey = task_prefix .. id
-      local attempt = redis.call('HINCRBY', tkey, 'attempts', 1)
-      local token = token_prefix .. ':' .. #out
-      redis.call('HSET', tkey, 'raw', raw, 'domain', domain, 'owner', agent, 'token', token,
-        'max_attempts', max_attempts, 'priority', priority)
-      redis.call('HSET', result_prefix .. id, 'task_id', id, 'status', 'in_progress', 'started_at', now_iso,
-        'domain', domain, 'agent_id', agent, 'attempts', attempt)
-      table.insert(active, raw)
-      table.insert(leases, now + lease_ms)
-      table.insert(leases, id)
-      table.insert(out, { id, raw, attempt, token, priority })
+      if hold then
+        table.insert(wait, raw)
+      else
+        local max_attempts = default_max
+        if type(obj.metadata) == 'table' and type(obj.metadata.max_attempts) == 'number' then
+          max_attempts = obj.metadata.max_attempts
+        end
+        local tkey = task_prefix .. id
+        local attempt = redis.call('HINCRBY', tkey, 'attempts', 1)
+        local token = token_prefix .. ':' .. #out
+        redis.call('HSET', tkey, 'raw', raw, 'domain', domain, 'owner', agent, 'token', token,
+          'max_attempts', max_attempts, 'priority', priority)
+        redis.call('HSET', rkey, 'task_id', id, 'status', 'in_progress', 'started_at', now_iso,
+          'domain', domain, 'agent_id', agent, 'attempts', attempt)
+        table.insert(active, raw)
+        table.insert(leases, now + lease_ms)
+        table.insert(leases, id)
+        table.insert(out, { id, raw, attempt, token, priority })
+      end
     end
+    -- Back at the head, in their order.
+    for i = #wait, 1, -1 do redis.call('LPUSH', ready_key[priority], wait[i]) end
+    deferred = deferred + #wait
   end
 end
 if #active > 0 then
   redis.call('LPUSH', KEYS[6], unpack(active))
   redis.call('ZADD', KEYS[7], unpack(leases))
 end
-return out
+return { out, deferred }
 `;

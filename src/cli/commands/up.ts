@@ -17,7 +17,8 @@ export const upCommand: CommandModule<GlobalArgs, UpArgs> = {
     .option('start-redis', { type: 'boolean', default: true, describe: 'Start a private redis-server if nothing answers at REDIS_URL on this machine' })
     .option('quiet', { alias: 'q', type: 'boolean', default: false, describe: "Do not echo the domain agents' log lines" }) as unknown as Argv<UpArgs>,
   handler: async (argv: ArgumentsCamelCase<UpArgs>) => {
-    const ctx = cliContext(argv, 'info');
+    // No base agent id: every line names the agent it is about (main or a domain).
+    const ctx = cliContext(argv, 'info', {});
     const redis = await ensureRedis(ctx.config.redisUrl, ctx.logger, argv.startRedis);
     const network = await runNetwork({
       config: ctx.config, logger: ctx.logger, redisUrl: redis.url,
