@@ -60,17 +60,8 @@ while [ $# -gt 0 ]; do
   esac
 done
 
-script_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-repo=$(cd "$script_dir/.." && pwd)
-if [ -n "${DAN_BIN:-}" ]; then
-  dan=("$DAN_BIN")
-elif command -v dan >/dev/null 2>&1; then
-  dan=(dan)
-elif [ -f "$repo/dist/src/cli/main.js" ]; then
-  dan=(node "$repo/dist/src/cli/main.js")
-else
-  echo "tail-logs.sh: dan is not built: run 'npm ci && npm run build' in $repo (or set DAN_BIN)" >&2
-  exit 1
-fi
+# shellcheck source=scripts/find-dan.sh
+source "$(dirname "${BASH_SOURCE[0]}")/find-dan.sh"
+find_dan tail-logs.sh
 
 exec "${dan[@]}" logs ${flags[@]+"${flags[@]}"} "$follow"

@@ -42,6 +42,10 @@ export class ResultWatcher {
       set.add(waiter);
       signal?.addEventListener('abort', () => {
         set?.delete(waiter);
+        if (set?.size === 0 && this.waiters.get(taskId) === set) {
+          this.waiters.delete(taskId);
+          void this.subscriber.unsubscribe(this.keys.resultChannel(taskId)).catch(() => undefined);
+        }
         reject(signal.reason instanceof Error ? signal.reason : new Error('aborted'));
       }, { once: true });
     });

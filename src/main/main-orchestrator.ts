@@ -1,6 +1,7 @@
 import type { AgentCatalog } from '../../lib/agents/agent-definitions.js';
 import { loadAgentCatalog } from '../../lib/agents/agent-catalog.js';
 import type { Config } from '../../lib/config.js';
+import { DanError } from '../../lib/errors.js';
 import { resolveModel } from '../../lib/config.js';
 import type { Logger } from '../../lib/logger.js';
 import type { LlmClient } from '../../lib/llm/llm-client.js';
@@ -64,6 +65,11 @@ export async function startMainOrchestrator(options: MainOrchestratorOptions): P
   const logger = options.logger.child({ agentId });
   const conn = await openAgentConnections(config, agentId, logger);
   const { redis, keys, registry } = conn;
+  const running = await redis.get(keys.agentsMain());
+  if (running && (await registry.isAlive(running))) {
+    conn.close();
+    throw new DanError('main_running', `a main orchestrator (${running}) is already running on this Redis${config.keyPrefix ? ` under prefix '${config.keyPrefix}'` : ''}: stop it first, or give this network its own DAN_KEY_PREFIX`, { exitCode: 2 });
+  }
 
   await redis.del(keys.domainCatalog());
   await redis.hset(keys.domainCatalog(), Object.fromEntries(catalog.domains.map((d) => [d.name, JSON.stringify({ description: d.description, workers: d.workers.map((w) => w.name) })])));

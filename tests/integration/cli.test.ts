@@ -72,6 +72,12 @@ describe('dan CLI', () => {
     expect(parsed.queues.map((q: { domain: string }) => q.domain)).toEqual(['main', 'backend', 'devops', 'frontend']);
   });
 
+  it('refuses to start a second main orchestrator on the same Redis and prefix', async () => {
+    const run = await dan(['up', '--no-start-redis']);
+    expect(run.code).toBe(2);
+    expect(run.stderr).toMatch(/a main orchestrator \(main-[0-9a-f]{8}\) is already running on this Redis/);
+  });
+
   it('refuses an unknown domain with exit 2, naming the known ones', async () => {
     const run = await dan(['send', 'marketing', 'write a slogan']);
     expect(run.code).toBe(2);
