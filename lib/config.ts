@@ -25,7 +25,8 @@ const configSchema = z.object({
 
   DAN_ROUTER: z.enum(['score', 'llm']).default('score'),
   DAN_WORKER_SELECTOR: z.enum(['score', 'llm']).default('score'),
-  DAN_SPAWNER: z.enum(['process', 'docker']).default('process'),
+  // 'docker' arrives with the Docker spawner; until then a clear configuration error beats a silent fallback.
+  DAN_SPAWNER: z.enum(['process']).default('process'),
 
   DAN_LEASE_MS: ms(30_000),
   DAN_MAX_ATTEMPTS: count(3),
