@@ -6,6 +6,7 @@ import { z } from 'zod';
 import { DanError } from '../../lib/errors.js';
 import { extractJsonObject, parseFinalAnswer, runToolLoopWithAnswer, workerAnswerSchema } from '../../lib/llm/final-answer.js';
 import type { LlmClient } from '../../lib/llm/llm-client.js';
+import { ScriptedLlmClient } from '../../lib/llm/scripted-llm-client.js';
 import type { ToolLoopOptions } from '../../lib/llm/tool-loop.js';
 import { createTools } from '../../lib/llm/tools/create-tools.js';
 import type { ToolContext } from '../../lib/llm/tools/worker-tool.js';
@@ -15,17 +16,11 @@ import { WorkspaceJail } from '../../lib/workspace/workspace-jail.js';
 
 type Reply = Omit<LlmResponse, 'id' | 'model' | 'role'>;
 
-class FakeClient implements LlmClient {
-  readonly name = 'fake';
-  readonly requests: LlmRequest[] = [];
-  constructor(private readonly replies: Reply[]) {}
-
-  createMessage(request: LlmRequest): Promise<LlmResponse> {
-    this.requests.push(structuredClone(request));
-    const reply = this.replies.shift();
-    if (!reply) return Promise.reject(new Error('the script has no more replies'));
-    return Promise.resolve({ id: `msg_${this.requests.length}`, model: request.model, role: 'assistant', ...reply });
-  }
+/** A client answering with these replies in order, as whole responses so that usage stays exactly as written. */
+function scripted(replies: Reply[]): ScriptedLlmClient {
+  return new ScriptedLlmClient({
+    responses: replies.map((reply, index) => (request: LlmRequest): LlmResponse => ({ id: `msg_${index + 1}`, model: request.model, role: 'assistant', ...reply })),
+  });
 }
 
 const usage = { input_tokens: 100, output_tokens: 10, cache_creation_input_tokens: 0, cache_read_input_tokens: 80 };
@@ -104,7 +99,7 @@ describe('parseFinalAnswer', () => {
 
 describe('runToolLoopWithAnswer', () => {
   it('returns the parsed answer after the tools ran', async () => {
-    const client = new FakeClient([writeCall, text('```json\n{"summary": "Added src/health.ts", "files_created": ["src/health.ts"]}\n```')]);
+    const client = scripted([writeCall, text('```json\n{"summary": "Added src/health.ts", "files_created": ["src/health.ts"]}\n```')]);
     const result = await runToolLoopWithAnswer(options(client), workerAnswerSchema);
 
     expect(readFileSync(path.join(root, 'src/health.ts'), 'utf8')).toBe('export {};\n');
@@ -116,36 +111,36 @@ describe('runToolLoopWithAnswer', () => {
   });
 
   it('repairs an unusable answer with one more request that says what was wrong', async () => {
-    const client = new FakeClient([writeCall, text('I added the endpoint.'), text('{"summary": "Added the endpoint"}')]);
+    const client = scripted([writeCall, text('I added the endpoint.'), text('{"summary": "Added the endpoint"}')]);
     const result = await runToolLoopWithAnswer(options(client), workerAnswerSchema);
 
     expect(result.answer).toEqual({ summary: 'Added the endpoint' });
     expect(result.repaired).toBe(true);
     expect(result.turns).toBe(3);
     expect(result.usage.input_tokens).toBe(300);
-    expect(client.requests).toHaveLength(3);
-    const repair = lastUserText(client.requests[2]);
+    expect(client.calls).toHaveLength(3);
+    const repair = lastUserText(client.calls[2]);
     expect(repair).toContain("Your final reply could not be used: no JSON object was found in the final reply: 'I added the endpoint.'");
     expect(repair).toContain('Reply now with only the JSON object');
     expect(repair).toContain('"summary"');
-    expect(client.requests[2]?.system?.[0]?.cache_control).toEqual({ type: 'ephemeral' });
+    expect(client.calls[2]?.system?.[0]?.cache_control).toEqual({ type: 'ephemeral' });
     expect(result.messages[result.messages.length - 1]).toEqual({ role: 'assistant', content: [{ type: 'text', text: '{"summary": "Added the endpoint"}' }] });
   });
 
   it('fails with invalid_final_answer after one unsuccessful repair', async () => {
-    const client = new FakeClient([text('{"summary": ""}'), text('Sorry, here: {"notes": "no summary"}'), text('never asked for')]);
+    const client = scripted([text('{"summary": ""}'), text('Sorry, here: {"notes": "no summary"}'), text('never asked for')]);
     const error = await runToolLoopWithAnswer(options(client), workerAnswerSchema).catch((caught: unknown) => caught);
 
     expect(error).toBeInstanceOf(DanError);
     expect(error).toMatchObject({ code: 'invalid_final_answer', retryable: false });
     expect((error as Error).message).toContain('summary: summary must not be empty');
     expect((error as Error).message).toContain('after one repair request');
-    expect(client.requests).toHaveLength(2);
+    expect(client.calls).toHaveLength(2);
   });
 
   it('works with any schema', async () => {
     const schema = z.object({ route: z.enum(['backend', 'frontend']) });
-    const client = new FakeClient([text('{"route": "frontend"}')]);
+    const client = scripted([text('{"route": "frontend"}')]);
     expect((await runToolLoopWithAnswer(options(client), schema)).answer).toEqual({ route: 'frontend' });
   });
 });

@@ -1,36 +1,14 @@
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { loadAgentCatalog } from '../../lib/agents/agent-catalog.js';
-import type { LlmClient } from '../../lib/llm/llm-client.js';
-import type { LlmCallOptions, LlmRequest, LlmResponse } from '../../lib/llm/types.js';
+import { ScriptedLlmClient } from '../../lib/llm/scripted-llm-client.js';
 import { planWithModel } from '../../src/main/llm-router.js';
 
 const catalog = loadAgentCatalog(path.resolve(import.meta.dirname, '../../agents'));
 const REGISTRATION = 'Add user registration: a POST /api/users endpoint and a signup form';
 
-/** A model that answers every request with the next scripted text (or throws it), recording requests. */
-class FakeLlmClient implements LlmClient {
-  readonly name = 'fake';
-  readonly requests: LlmRequest[] = [];
-  constructor(private readonly replies: (string | Error)[]) {}
-
-  async createMessage(request: LlmRequest, _options?: LlmCallOptions): Promise<LlmResponse> {
-    this.requests.push(request);
-    const reply = this.replies.shift() ?? '';
-    if (reply instanceof Error) throw reply;
-    return {
-      id: `msg_${this.requests.length}`,
-      model: request.model,
-      role: 'assistant',
-      content: [{ type: 'text', text: reply }],
-      stop_reason: 'end_turn',
-      usage: { input_tokens: 10, output_tokens: 10 },
-    };
-  }
-}
-
 async function planWith(reply: string | Error, requirements: string[] = []) {
-  const client = new FakeLlmClient([reply]);
+  const client = new ScriptedLlmClient({ responses: [typeof reply === 'string' ? { text: reply } : reply] });
   const plan = await planWithModel({ client, model: 'claude-test', catalog, task: { description: REGISTRATION, requirements } });
   return { plan, client };
 }
@@ -38,7 +16,7 @@ async function planWith(reply: string | Error, requirements: string[] = []) {
 describe('planWithModel', () => {
   it('sends the router prompt with the domain list, and the task as the user message', async () => {
     const { client } = await planWith('{"steps":[{"domain":"backend","description":"x","depends_on":[]}]}', ['Use bcrypt']);
-    const request = client.requests[0];
+    const request = client.calls[0];
     expect(request?.model).toBe('claude-test');
     const system = request?.system?.map((block) => block.text).join('') ?? '';
     expect(system).toContain('dan-router');
@@ -111,8 +89,8 @@ describe('planWithModel', () => {
   it('rethrows when the caller cancelled the call', async () => {
     const controller = new AbortController();
     controller.abort();
-    const abort = Object.assign(new Error('aborted'), { name: 'AbortError' });
-    const client = new FakeLlmClient([abort]);
+    // With the signal already aborted, ScriptedLlmClient throws LlmError.aborted before reading its script.
+    const client = new ScriptedLlmClient({ responses: [] });
     await expect(planWithModel({ client, model: 'm', catalog, task: { description: REGISTRATION }, signal: controller.signal })).rejects.toThrow('aborted');
   });
 });

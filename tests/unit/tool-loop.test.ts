@@ -4,27 +4,21 @@ import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { DanError } from '../../lib/errors.js';
 import type { LlmClient } from '../../lib/llm/llm-client.js';
+import { ScriptedLlmClient } from '../../lib/llm/scripted-llm-client.js';
 import { runToolLoop, type ToolLoopEvent, type ToolLoopOptions } from '../../lib/llm/tool-loop.js';
 import { createTools } from '../../lib/llm/tools/create-tools.js';
 import type { ToolContext } from '../../lib/llm/tools/worker-tool.js';
-import type { LlmCallOptions, LlmRequest, LlmResponse, TextBlock, ToolResultBlock, ToolUseBlock } from '../../lib/llm/types.js';
+import type { LlmRequest, LlmResponse, TextBlock, ToolResultBlock, ToolUseBlock } from '../../lib/llm/types.js';
 import { FileTracker } from '../../lib/workspace/file-tracker.js';
 import { WorkspaceJail } from '../../lib/workspace/workspace-jail.js';
 
 type Reply = Omit<LlmResponse, 'id' | 'model' | 'role'>;
 
-/** Replies from a script, one per call, and a copy of every request as it was sent. */
-class FakeClient implements LlmClient {
-  readonly name = 'fake';
-  readonly requests: LlmRequest[] = [];
-  constructor(private readonly replies: Reply[]) {}
-
-  createMessage(request: LlmRequest, _options?: LlmCallOptions): Promise<LlmResponse> {
-    this.requests.push(structuredClone(request));
-    const reply = this.replies.shift();
-    if (!reply) return Promise.reject(new Error('the script has no more replies'));
-    return Promise.resolve({ id: `msg_${this.requests.length}`, model: request.model, role: 'assistant', ...reply });
-  }
+/** A client answering with these replies in order, as whole responses so that usage stays exactly as written. */
+function scripted(replies: Reply[]): ScriptedLlmClient {
+  return new ScriptedLlmClient({
+    responses: replies.map((reply, index) => (request: LlmRequest): LlmResponse => ({ id: `msg_${index + 1}`, model: request.model, role: 'assistant', ...reply })),
+  });
 }
 
 const usage = { input_tokens: 100, output_tokens: 20, cache_creation_input_tokens: 50, cache_read_input_tokens: null };
@@ -66,7 +60,7 @@ function toolResults(request: LlmRequest | undefined): ToolResultBlock[] {
 
 describe('runToolLoop', () => {
   it('runs a Write the model asks for and returns its final text', async () => {
-    const client = new FakeClient([
+    const client = scripted([
       toolUse('t1', 'Write', { file_path: 'src/health.js', content: "export const health = () => 'ok';\n" }),
       final('{"summary": "Added the health endpoint"}'),
     ]);
@@ -79,10 +73,10 @@ describe('runToolLoop', () => {
     expect(result.turns).toBe(2);
     expect(result.usage).toEqual({ input_tokens: 110, output_tokens: 25, cache_creation_input_tokens: 50, cache_read_input_tokens: 0 });
     expect(result.messages.map((message) => message.role)).toEqual(['user', 'assistant', 'user', 'assistant']);
-    expect(toolResults(client.requests[1])).toEqual([
+    expect(toolResults(client.calls[1])).toEqual([
       expect.objectContaining({ type: 'tool_result', tool_use_id: 't1', content: expect.stringContaining('Created src/health.js') }),
     ]);
-    expect(toolResults(client.requests[1])[0]?.is_error).toBeUndefined();
+    expect(toolResults(client.calls[1])[0]?.is_error).toBeUndefined();
     expect(events).toEqual([
       { type: 'turn_started', turn: 1 },
       { type: 'tool_called', turn: 1, tool: 'Write', summary: 'src/health.js' },
@@ -93,11 +87,11 @@ describe('runToolLoop', () => {
   });
 
   it('marks the system block and only the last tool for caching in every request', async () => {
-    const client = new FakeClient([toolUse('t1', 'Bash', { command: 'true' }), toolUse('t2', 'Bash', { command: 'true' }), final('done')]);
+    const client = scripted([toolUse('t1', 'Bash', { command: 'true' }), toolUse('t2', 'Bash', { command: 'true' }), final('done')]);
     await runToolLoop(options(client));
 
-    expect(client.requests).toHaveLength(3);
-    for (const request of client.requests) {
+    expect(client.calls).toHaveLength(3);
+    for (const request of client.calls) {
       expect(request.system).toEqual([{ type: 'text', text: 'You are a backend worker.', cache_control: { type: 'ephemeral' } }]);
       expect(request.tools?.map((tool) => tool.name)).toEqual(['Read', 'Write', 'Edit', 'Bash']);
       expect(request.tools?.map((tool) => tool.cache_control)).toEqual([undefined, undefined, undefined, { type: 'ephemeral' }]);
@@ -106,13 +100,13 @@ describe('runToolLoop', () => {
       );
       expect(marked).toHaveLength(1);
     }
-    expect(client.requests[0]?.messages).toEqual([
+    expect(client.calls[0]?.messages).toEqual([
       { role: 'user', content: [{ type: 'text', text: 'Create a health endpoint', cache_control: { type: 'ephemeral' } }] },
     ]);
   });
 
   it('sends tool problems back to the model as error results and carries on', async () => {
-    const client = new FakeClient([
+    const client = scripted([
       {
         content: [
           { type: 'tool_use', id: 'a', name: 'Edit', input: { file_path: 'missing.js', old_string: 'x', new_string: 'y' } },
@@ -129,7 +123,7 @@ describe('runToolLoop', () => {
     const result = await runToolLoop(options(client));
 
     expect(result.finalText).toBe('gave up');
-    const results = toolResults(client.requests[1]);
+    const results = toolResults(client.calls[1]);
     expect(results.map((block) => [block.tool_use_id, block.is_error])).toEqual([
       ['a', true],
       ['b', true],
@@ -145,18 +139,18 @@ describe('runToolLoop', () => {
   });
 
   it('stops with a max_turns error when the model keeps calling tools', async () => {
-    const client = new FakeClient([1, 2, 3].map((n) => toolUse(`t${n}`, 'Bash', { command: 'true' })));
+    const client = scripted([1, 2, 3].map((n) => toolUse(`t${n}`, 'Bash', { command: 'true' })));
     const error = await runToolLoop(options(client, { maxTurns: 3 })).catch((caught: unknown) => caught);
 
     expect(error).toBeInstanceOf(DanError);
     expect(error).toMatchObject({ code: 'max_turns', retryable: false });
     expect((error as Error).message).toContain('after 3 turns');
-    expect(client.requests).toHaveLength(3);
+    expect(client.calls).toHaveLength(3);
   });
 
   it('lets model errors through unchanged', async () => {
     const boom = new DanError('llm_overloaded', 'the API is overloaded', { retryable: true });
-    const client: LlmClient = { name: 'failing', createMessage: () => Promise.reject(boom) };
+    const client = new ScriptedLlmClient({ responses: [boom] });
     await expect(runToolLoop(options(client))).rejects.toBe(boom);
   });
 
@@ -164,6 +158,7 @@ describe('runToolLoop', () => {
     const controller = new AbortController();
     let called!: () => void;
     const calledOnce = new Promise<void>((resolve) => (called = resolve));
+    // A hand-made client: ScriptedLlmClient always answers at once and cannot leave a call pending.
     const client: LlmClient = {
       name: 'hanging',
       createMessage: () => {
@@ -183,24 +178,24 @@ describe('runToolLoop', () => {
       stop_reason: 'max_tokens',
       usage,
     };
-    const client = new FakeClient([cut, final('ok')]);
+    const client = scripted([cut, final('ok')]);
     await runToolLoop(options(client));
-    const [result] = toolResults(client.requests[1]);
+    const [result] = toolResults(client.calls[1]);
     expect(result).toMatchObject({ tool_use_id: 'w', is_error: true });
     expect(result?.content).toContain('1024-token output limit');
   });
 
   it('passes a truncated command output to the model with its note and exit code', async () => {
-    const client = new FakeClient([toolUse('t1', 'Bash', { command: 'head -c 20000 /dev/zero | tr "\\0" a' }), final('done')]);
+    const client = scripted([toolUse('t1', 'Bash', { command: 'head -c 20000 /dev/zero | tr "\\0" a' }), final('done')]);
     await runToolLoop(options(client, { toolContext: { ...toolContext, maxOutputBytes: 1000 } }));
-    const [result] = toolResults(client.requests[1]);
+    const [result] = toolResults(client.calls[1]);
     expect(result?.content).toContain('[output truncated: 19000 of 20000 bytes left out; ');
     expect(result?.content.endsWith('[exit code 0]')).toBe(true);
   });
 
   it('returns the text of every text block of the last reply', async () => {
     const blocks: TextBlock[] = [{ type: 'text', text: 'Here it is: ' }, { type: 'text', text: '{"summary":"x"}' }];
-    const client = new FakeClient([{ content: blocks, stop_reason: 'end_turn', usage }]);
+    const client = scripted([{ content: blocks, stop_reason: 'end_turn', usage }]);
     expect((await runToolLoop(options(client))).finalText).toBe('Here it is: {"summary":"x"}');
   });
 });

@@ -2,8 +2,7 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { loadAgentCatalog } from '../../lib/agents/agent-catalog.js';
 import type { DomainDefinition, WorkerDefinition } from '../../lib/agents/agent-definitions.js';
-import type { LlmClient } from '../../lib/llm/llm-client.js';
-import type { LlmCallOptions, LlmRequest, LlmResponse } from '../../lib/llm/types.js';
+import { ScriptedLlmClient } from '../../lib/llm/scripted-llm-client.js';
 import { selectWorkers, selectWorkersWithModel } from '../../src/domain/worker-selection.js';
 
 const catalog = loadAgentCatalog(path.resolve(import.meta.dirname, '../../agents'));
@@ -18,27 +17,6 @@ const backend = domainNamed('backend');
 const frontend = domainNamed('frontend');
 const devops = domainNamed('devops');
 const names = (waves: WorkerDefinition[][]) => waves.map((wave) => wave.map((worker) => worker.name));
-
-/** A model that answers every request with the next scripted text (or throws it), recording requests. */
-class FakeLlmClient implements LlmClient {
-  readonly name = 'fake';
-  readonly requests: LlmRequest[] = [];
-  constructor(private readonly replies: (string | Error)[]) {}
-
-  async createMessage(request: LlmRequest, _options?: LlmCallOptions): Promise<LlmResponse> {
-    this.requests.push(request);
-    const reply = this.replies.shift() ?? '';
-    if (reply instanceof Error) throw reply;
-    return {
-      id: `msg_${this.requests.length}`,
-      model: request.model,
-      role: 'assistant',
-      content: [{ type: 'text', text: reply }],
-      stop_reason: 'end_turn',
-      usage: { input_tokens: 10, output_tokens: 10 },
-    };
-  }
-}
 
 describe('selectWorkers', () => {
   it('runs the db worker before the api worker that uses its table', () => {
@@ -93,17 +71,17 @@ describe('selectWorkersWithModel', () => {
   const task = { description: 'Add a users table and a POST /api/users endpoint', requirements: ['Emails are unique'] };
 
   async function selectWith(reply: string | Error, maxWorkers = 3) {
-    const client = new FakeLlmClient([reply]);
+    const client = new ScriptedLlmClient({ responses: [typeof reply === 'string' ? { text: reply } : reply] });
     const selection = await selectWorkersWithModel({ client, model: 'claude-test', domain: backend, task, maxWorkers });
     return { selection, client };
   }
 
   it('asks with the selector marker and the worker list, and uses a valid answer in dependency order', async () => {
     const { selection, client } = await selectWith('```json\n{"workers": ["api", "db"]}\n```');
-    const system = client.requests[0]?.system?.map((block) => block.text).join('') ?? '';
+    const system = client.calls[0]?.system?.map((block) => block.text).join('') ?? '';
     expect(system).toContain('dan-worker-selector');
     for (const worker of backend.workers) expect(system).toContain(`- ${worker.name}: ${worker.description}`);
-    expect(client.requests[0]?.messages[0]?.content).toBe(`Task: ${task.description}\n\nRequirements:\n- Emails are unique`);
+    expect(client.calls[0]?.messages[0]?.content).toBe(`Task: ${task.description}\n\nRequirements:\n- Emails are unique`);
     expect(selection.strategy).toBe('llm');
     expect(names(selection.waves)).toEqual([['db'], ['api']]);
     expect(selection.reason).toBe('chosen by the model: api, db');
