@@ -1,8 +1,10 @@
 import { spawn } from 'node:child_process';
-import { existsSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { packageRoot } from '../../lib/config.js';
+import { freePort } from '../../src/cli/local-redis.js';
 import type { TestNetwork } from '../support/network.js';
 import { startTestNetwork } from '../support/network.js';
 
@@ -72,6 +74,13 @@ describe('dan CLI', () => {
     expect(parsed.queues.map((q: { domain: string }) => q.domain)).toEqual(['main', 'backend', 'devops', 'frontend']);
   });
 
+  it('exits 1 from send --wait when the task fails, with the reason (a workspace outside the jail)', async () => {
+    const run = await dan(['send', 'backend', 'Create a health endpoint', '-c', '{"workspace": "../../etc"}', '--wait']);
+    expect(run.code).toBe(1);
+    expect(run.stdout).toMatch(/failed \(backend\)/);
+    expect(run.stdout).toMatch(/error: .*resolves outside the workspace/);
+  });
+
   it('refuses to start a second main orchestrator on the same Redis and prefix', async () => {
     const run = await dan(['up', '--no-start-redis']);
     expect(run.code).toBe(2);
@@ -133,5 +142,30 @@ describe('dan CLI', () => {
     expect(report.output.domains_used).toEqual(['backend', 'frontend']);
     for (const file of report.output.files_created as string[]) expect(existsSync(path.join(report.workspace, file))).toBe(true);
     rmSync(report.workspace, { recursive: true, force: true });
+  });
+
+  it('dan up starts a private redis-server where REDIS_URL points, serves tasks, and stops cleanly on SIGTERM', async () => {
+    const port = await freePort();
+    const cwd = mkdtempSync(path.join(os.tmpdir(), 'dan-up-'));
+    const upEnv = env({ REDIS_URL: `redis://127.0.0.1:${port}`, DAN_KEY_PREFIX: '', DAN_WORKSPACE: path.join(cwd, 'workspace'), ANTHROPIC_API_KEY: '', DAN_LOG_FORMAT: 'json' });
+    const up = spawn(process.execPath, [bin, 'up'], { cwd, env: upEnv });
+    let log = '';
+    up.stderr.on('data', (chunk: Buffer) => { log += chunk.toString(); });
+    const exited = new Promise<number | null>((resolve) => up.once('exit', (code) => resolve(code)));
+    try {
+      for (let i = 0; i < 400 && !log.includes('network up'); i++) await new Promise((r) => setTimeout(r, 25));
+      expect(log).toContain('starting a private redis-server');
+      expect(log).toContain('no ANTHROPIC_API_KEY: model answers are scripted');
+      const sent = await run(process.execPath, [bin, 'send', 'main', 'Add user registration: a POST /api/users endpoint and a signup form', '--wait', '--json'], upEnv);
+      expect(sent.code, sent.stderr).toBe(0);
+      expect(JSON.parse(sent.stdout).output.domains_used).toEqual(['backend', 'frontend']);
+      expect(log).toMatch(/"msg":"domain orchestrator ready"/);
+    } finally {
+      up.kill('SIGTERM');
+    }
+    expect(await exited).toBe(0);
+    const after = await run(process.execPath, [bin, 'agents'], upEnv);
+    expect(after.code).toBe(3);
+    rmSync(cwd, { recursive: true, force: true });
   });
 });

@@ -1,4 +1,3 @@
-import { stem } from '../../agents/keyword-score.js';
 import { meaningfulWords } from './template.js';
 
 /** A routing choice as the router and worker-selector prompts list it: `- <name>: <description>`. */
@@ -14,6 +13,21 @@ export function listedCandidates(prompt: string): Candidate[] {
     candidates.push({ name: line[1] ?? '', description: line[2] ?? '' });
   }
   return candidates;
+}
+
+/**
+ * A crude suffix stemmer, applied to both sides. Deliberately not the router's: this server stands in
+ * for a model, and must not agree with the keyword router merely by sharing its code.
+ * It stems so "endpoints" meets "endpoint" and "styling" meets "styles". */
+export function stem(word: string): string {
+  let w = word;
+  if (w.length > 4 && w.endsWith('ies')) w = `${w.slice(0, -3)}y`;
+  else if (w.length > 4 && /(ses|xes|ches|shes)$/.test(w)) w = w.slice(0, -2);
+  else if (w.length > 3 && w.endsWith('s') && !w.endsWith('ss')) w = w.slice(0, -1);
+  if (w.length > 5 && w.endsWith('ing')) w = w.slice(0, -3);
+  else if (w.length > 4 && w.endsWith('ed')) w = w.slice(0, -2);
+  if (w.length > 3 && w.endsWith('e')) w = w.slice(0, -1);
+  return w;
 }
 
 /** The stemmed meaningful words of a text. */
