@@ -12,7 +12,6 @@ import type { SupervisorEvent } from '../../main/domain-supervisor.js';
 import type { GlobalArgs } from '../cli-context.js';
 import { colourFor, dim, printJson } from '../cli-context.js';
 import { freePort, redisServerOnPath, startRedisServer } from '../local-redis.js';
-import { runNetwork } from '../run-network.js';
 import { describeResult, followTask } from '../task-view.js';
 
 interface DemoArgs extends GlobalArgs {
@@ -67,6 +66,7 @@ export const demoCommand: CommandModule<GlobalArgs, DemoArgs> = {
       DAN_LOG_LEVEL: argv.verbose ? 'info' : 'warn',
     });
     say(`dan demo: Redis ${redisServer.url} (private), workspace ${workspace}`);
+    const { runNetwork } = await import('../run-network.js');
     const network = await runNetwork({
       config, logger, redisUrl: redisServer.url,
       onEvent: (event) => { const text = describeEvent(event); if (text) say(colourFor('supervisor', text)); },

@@ -3,7 +3,6 @@ import { redactUrl } from '../../../lib/errors.js';
 import type { GlobalArgs } from '../cli-context.js';
 import { cliContext } from '../cli-context.js';
 import { ensureRedis } from '../local-redis.js';
-import { echoAgentLine, runNetwork } from '../run-network.js';
 
 interface UpArgs extends GlobalArgs {
   startRedis: boolean;
@@ -20,6 +19,8 @@ export const upCommand: CommandModule<GlobalArgs, UpArgs> = {
     // No base agent id: every line names the agent it is about (main or a domain).
     const ctx = cliContext(argv, 'info', {});
     const redis = await ensureRedis(ctx.config.redisUrl, ctx.logger, argv.startRedis);
+    // Loaded here, not at start-up: every other command would otherwise pay for the model SDK.
+    const { echoAgentLine, runNetwork } = await import('../run-network.js');
     const network = await runNetwork({
       config: ctx.config, logger: ctx.logger, redisUrl: redis.url,
       ...(argv.quiet ? {} : { onAgentLine: (_agentId: string, line: string) => echoAgentLine(line) }),
