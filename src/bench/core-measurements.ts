@@ -56,7 +56,13 @@ async function main(): Promise<void> {
   try {
     await timeOne('backend', 'warm up', 'echo');
     const echo: number[] = [];
+    await redis.config('RESETSTAT');
     for (let i = 0; i < echoRuns; i++) echo.push(await timeOne('backend', `echo ${i}`, 'echo'));
+    // Every command Redis ran meanwhile (scripts' inner commands included), heartbeats and the
+    // supervisor's ticks too, over the tasks: an upper bound of the cost of one direct echo task.
+    const stats = await redis.info('commandstats');
+    const commands = [...stats.matchAll(/calls=(\d+)/g)].reduce((sum, m) => sum + Number(m[1]), 0);
+    const commandsPerTask = Math.round((commands / echoRuns) * 10) / 10;
     const worker: number[] = [];
     for (let i = 0; i < workerRuns; i++) worker.push(await timeOne('backend', `Create a health endpoint number ${i}`));
     await sleep(3_000);
@@ -94,6 +100,7 @@ async function main(): Promise<void> {
     const sortedWorker = [...worker].sort((a, b) => a - b);
     const rows = {
       echo_send_to_completed_ms: { runs: echo.length, median: percentile(sortedEcho, 50), p99: percentile(sortedEcho, 99) },
+      redis_commands_per_echo_task: commandsPerTask,
       single_worker_send_to_completed_ms: { runs: worker.length, median: percentile(sortedWorker, 50), p99: percentile(sortedWorker, 99) },
       spawn_to_first_heartbeat_ms: { runs: spawn.length, median: percentile(spawn, 50), worst: spawn.at(-1) ?? Number.NaN },
       idle_memory: memory,
@@ -108,6 +115,7 @@ async function main(): Promise<void> {
         '| measure | runs | median | p99 / worst |',
         '|---|---|---|---|',
         `| send -> completed, echo task to a domain (ms) | ${echo.length} | ${f(rows.echo_send_to_completed_ms.median)} | ${f(rows.echo_send_to_completed_ms.p99)} |`,
+        `| Redis commands per direct echo task, sent one at a time (all commands / tasks) | ${echo.length} | ${f(commandsPerTask)} | |`,
         `| send -> completed, single-worker task, local model (ms) | ${worker.length} | ${f(rows.single_worker_send_to_completed_ms.median)} | ${f(rows.single_worker_send_to_completed_ms.p99)} |`,
         `| spawn -> first heartbeat, process spawner (ms) | ${spawn.length} | ${f(rows.spawn_to_first_heartbeat_ms.median)} | ${f(rows.spawn_to_first_heartbeat_ms.worst)} |`,
         `| idle resident memory, main orchestrator process (MB) | 1 | ${f(memory.main_rss_mb)} | |`,
