@@ -1,3 +1,4 @@
+import os from 'node:os';
 import type { AgentCatalog } from '../../lib/agents/agent-definitions.js';
 import { loadAgentCatalog } from '../../lib/agents/agent-catalog.js';
 import type { Config } from '../../lib/config.js';
@@ -44,7 +45,7 @@ export async function startDomainOrchestrator(options: DomainOrchestratorOptions
   }
   const conn = await openAgentConnections(config, agentId, logger);
   const { redis, keys, registry } = conn;
-  await registry.register({ agentId, role: 'domain', domain: domain.name, containerId: options.containerId, extra: { pid: String(process.pid) } });
+  await registry.register({ agentId, role: 'domain', domain: domain.name, containerId: options.containerId, extra: { pid: String(process.pid), host: os.hostname() } });
 
   const heartbeat = new AgentHeartbeat(registry, agentId, config.heartbeatIntervalMs, logger, () => void stop());
   heartbeat.start();

@@ -1,3 +1,4 @@
+import os from 'node:os';
 import type { AgentCatalog } from '../../lib/agents/agent-definitions.js';
 import { loadAgentCatalog } from '../../lib/agents/agent-catalog.js';
 import type { Config } from '../../lib/config.js';
@@ -39,6 +40,15 @@ export interface RunningMain {
   stop(): Promise<void>;
 }
 
+function processExists(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
 /** Plans a task: one step for an echo (the smoke test of the whole path), else the configured router. */
 async function makePlan(task: TaskContext['task'], catalog: AgentCatalog, options: MainOrchestratorOptions, signal: AbortSignal): Promise<Plan> {
   const routable = { description: task.description, requirements: task.requirements };
@@ -67,13 +77,22 @@ export async function startMainOrchestrator(options: MainOrchestratorOptions): P
   const { redis, keys, registry } = conn;
   const running = await redis.get(keys.agentsMain());
   if (running && (await registry.isAlive(running))) {
-    conn.close();
-    throw new DanError('main_running', `a main orchestrator (${running}) is already running on this Redis${config.keyPrefix ? ` under prefix '${config.keyPrefix}'` : ''}: stop it first, or give this network its own DAN_KEY_PREFIX`, { exitCode: 2 });
+    const info = await redis.hgetall(keys.agentInfo(running));
+    if (info['host'] === os.hostname() && info['pid'] && !processExists(Number(info['pid']))) {
+      // Killed without deregistering (its heartbeat has not lapsed yet): hand its tasks back and take over.
+      logger.warn({ previous: running, pid: info['pid'] }, 'the previous main orchestrator on this host is gone; taking over');
+      await registry.deregister(running, 'main', 'main');
+      await new TaskQueue(redis, keys, { domain: 'main', agentId, leaseMs: config.leaseMs, retentionMs: config.retentionMs, maxAttempts: config.maxAttempts })
+        .reclaimOwnedBy(running, `main orchestrator ${running} is gone`);
+    } else {
+      conn.close();
+      throw new DanError('main_running', `a main orchestrator (${running}) is already running on this Redis${config.keyPrefix ? ` under prefix '${config.keyPrefix}'` : ''}: stop it first, or give this network its own DAN_KEY_PREFIX`, { exitCode: 2 });
+    }
   }
 
   await redis.del(keys.domainCatalog());
   await redis.hset(keys.domainCatalog(), Object.fromEntries(catalog.domains.map((d) => [d.name, JSON.stringify({ description: d.description, workers: d.workers.map((w) => w.name) })])));
-  await registry.register({ agentId, role: 'main', domain: 'main', extra: { pid: String(process.pid) } });
+  await registry.register({ agentId, role: 'main', domain: 'main', extra: { pid: String(process.pid), host: os.hostname() } });
   const heartbeat = new AgentHeartbeat(registry, agentId, config.heartbeatIntervalMs, logger, () => void stop());
   heartbeat.start();
 

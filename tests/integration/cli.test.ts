@@ -168,4 +168,33 @@ describe('dan CLI', () => {
     expect(after.code).toBe(3);
     rmSync(cwd, { recursive: true, force: true });
   });
+
+  it('a new dan up takes over from a main orchestrator that was killed without stopping', async () => {
+    const port = await freePort();
+    const cwd = mkdtempSync(path.join(os.tmpdir(), 'dan-takeover-'));
+    const upEnv = env({ REDIS_URL: `redis://127.0.0.1:${port}`, DAN_KEY_PREFIX: '', DAN_WORKSPACE: path.join(cwd, 'workspace'), ANTHROPIC_API_KEY: '', DAN_LOG_FORMAT: 'json' });
+    const startUp = async () => {
+      const child = spawn(process.execPath, [bin, 'up'], { cwd, env: upEnv });
+      const state = { log: '', child, exited: new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code))) };
+      child.stderr.on('data', (chunk: Buffer) => { state.log += chunk.toString(); });
+      for (let i = 0; i < 400 && !state.log.includes('network up') && child.exitCode === null; i++) await new Promise((r) => setTimeout(r, 25));
+      return state;
+    };
+    const first = await startUp();
+    expect(first.log).toContain('network up');
+    first.child.kill('SIGKILL');
+    await first.exited;
+    const second = await startUp();
+    try {
+      expect(second.log).toContain('taking over');
+      const sent = await run(process.execPath, [bin, 'send', 'main', 'hello again', '--type', 'echo', '--wait'], upEnv);
+      expect(sent.code, sent.stderr).toBe(0);
+    } finally {
+      second.child.kill('SIGTERM');
+      expect(await second.exited).toBe(0);
+      // The first run's private redis-server outlived its SIGKILLed parent: stop it.
+      await run('redis-cli', ['-p', String(port), 'shutdown', 'nosave'], upEnv);
+      rmSync(cwd, { recursive: true, force: true });
+    }
+  });
 });
