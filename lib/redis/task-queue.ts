@@ -87,7 +87,7 @@ export class TaskQueue {
     const tokenPrefix = `${this.options.agentId}:${randomBytes(4).toString('hex')}:${this.claims++}`;
     const [rows, deferred] = (await claimScript.run(
       this.redis,
-      [k.pending(d), k.ingest(d), k.ready(d, 'high'), k.ready(d, 'normal'), k.ready(d, 'low'), k.active(d), k.leases(d), k.dead(d), k.events()],
+      [k.pending(d), k.ingest(d), k.ready(d, 'high'), k.ready(d, 'normal'), k.ready(d, 'low'), k.active(d), k.leases(d), k.dead(d), k.events(), k.logStream()],
       [count, this.options.agentId, this.options.leaseMs, k.taskPrefix(), k.resultPrefix(), d, this.drainMax,
         this.options.maxAttempts, isoNow(this.clock), this.retentionSeconds, tokenPrefix, RAW_CLIENT_GRACE_MS],
     )) as [[string, string, number, string, Priority][], number];
@@ -114,8 +114,8 @@ export class TaskQueue {
     const logLine = input.logLine === undefined ? '' : `[${now}] ${oneLine(input.logLine)}`;
     const done = await finishScript.run(
       this.redis,
-      [k.task(task.taskId), k.active(task.domain), k.leases(task.domain), k.events()],
-      [task.taskId, task.token, input.status, JSON.stringify(input.output), error, now, this.retentionSeconds, task.domain, k.resultPrefix(), logLine],
+      [k.task(task.taskId), k.active(task.domain), k.leases(task.domain), k.events(), k.logStream()],
+      [task.taskId, task.token, input.status, JSON.stringify(input.output), error, now, this.retentionSeconds, task.domain, k.resultPrefix(), logLine, this.options.agentId],
     );
     return done === 1;
   }
@@ -143,7 +143,7 @@ export class TaskQueue {
     const d = this.domain;
     const [requeued, failed] = (await reclaimScript.run(
       this.redis,
-      [k.leases(d), k.active(d), k.pending(d), k.events()],
+      [k.leases(d), k.active(d), k.pending(d), k.events(), k.logStream()],
       [mode, agentId, k.taskPrefix(), k.resultPrefix(), isoNow(this.clock), this.retentionSeconds, d, this.options.maxAttempts, oneLine(reason)],
     )) as [number, number];
     return { requeued: Number(requeued), failed: Number(failed) };

@@ -148,8 +148,8 @@ export class TaskConsumer {
         return;
       }
       const task = parsed.task;
+      // The claim script already wrote the 'claimed' line; the finish script writes the last one.
       timer = setTimeout(() => this.abort(entry, AbortReason.timeout), task.timeoutSeconds * 1000);
-      await log(`claimed ${task.type === 'echo' ? 'echo task' : 'task'} (attempt ${claimed.attempt}, priority ${claimed.priority}): ${task.description || '(no description)'}`);
       logger.info({ taskId: task.taskId, domain: claimed.domain, attempt: claimed.attempt }, 'task started');
       let output: Record<string, unknown>;
       try {

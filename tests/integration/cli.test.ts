@@ -131,6 +131,7 @@ describe('dan CLI', () => {
     const run = await script('tail-logs.sh', ['--domains', '--no-follow', '-n', '50']);
     expect(run.code, run.stderr).toBe(0);
     expect(run.stdout).toMatch(/claimed/);
+    expect(run.stdout).toMatch(/completed in \d+ ms/);
     expect(run.stdout).not.toMatch(/^main-/m);
   });
 

@@ -155,4 +155,13 @@ describe('TaskQueue against a real Redis', () => {
     await new Promise((r) => setTimeout(r, RAW_CLIENT_GRACE_MS + 50));
     expect((await q.claimBatch(1)).tasks.map((t) => t.taskId)).toEqual(['no-hset']);
   });
+
+  it('logs each claim as one line in the task log and the log stream', async () => {
+    await submitTask(redis, keys, { taskId: 'multi-line', domain: 'backend', description: 'first line\n\nsecond line', priority: 'high' });
+    await queue().claim(1);
+    const [line] = await redis.lrange(keys.logs('multi-line'), 0, -1);
+    expect(line).toMatch(/^\[[^\]]+Z\] backend-aaaaaaaa: claimed task \(attempt 1, priority high\): first line second line$/);
+    const [entry] = await redis.xrange(keys.logStream(), '-', '+');
+    expect(entry![1]).toEqual(['task', 'multi-line', 'agent', 'backend-aaaaaaaa', 'domain', 'backend', 'line', line]);
+  });
 });

@@ -4,7 +4,7 @@ import { COMMON_LUA } from './common.js';
  * claim: takes up to `count` tasks for one consumer, highest priority first.
  *
  * KEYS: 1 tasks:pending:{d}  2 dan:ingest:{d}  3 dan:ready:{d}:high  4 :normal  5 :low
- *       6 tasks:active:{d}   7 dan:leases:{d}  8 tasks:dead:{d}       9 dan:events
+ *       6 tasks:active:{d}   7 dan:leases:{d}  8 tasks:dead:{d}       9 dan:events  10 dan:logs
  * ARGV: 1 count  2 agent id  3 lease ms  4 task key prefix  5 result key prefix  6 domain
  *       7 most raw items to sort per call  8 default max attempts  9 now (ISO, for display)
  *       10 retention s  11 lease token prefix  12 grace ms for a raw client's result HSET
@@ -28,6 +28,7 @@ local default_max = tonumber(ARGV[8])
 local now_iso, retention_s, token_prefix = ARGV[9], tonumber(ARGV[10]), ARGV[11]
 local grace_ms = tonumber(ARGV[12])
 local now = now_ms()
+LOG.stream = KEYS[10]
 
 local lapsed = redis.call('ZRANGEBYSCORE', KEYS[7], '-inf', now, 'LIMIT', 0, 16)
 for _, id in ipairs(lapsed) do
@@ -118,6 +119,11 @@ for _, priority in ipairs({ 'high', 'normal', 'low' }) do
         table.insert(leases, now + lease_ms)
         table.insert(leases, id)
         table.insert(out, { id, raw, attempt, token, priority })
+        local what = obj.type == 'echo' and 'echo task' or 'task'
+        local description = type(obj.payload) == 'table' and type(obj.payload.description) == 'string'
+          and string.gsub(obj.payload.description, '%s*[\\r\\n]+%s*', ' ') or '(no description)'
+        task_log(result_prefix, id, agent, domain, '[' .. now_iso .. '] ' .. agent .. ': claimed ' .. what ..
+          ' (attempt ' .. attempt .. ', priority ' .. priority .. '): ' .. description)
       end
     end
     -- Back at the head, in their order.

@@ -6,6 +6,17 @@
  * different hosts, so one clock decides); `now_iso` comes from the caller and is only displayed.
  */
 export const COMMON_LUA = `
+-- Set by each script to its dan:logs key, so task log lines also reach the network-wide log stream.
+local LOG = { stream = false }
+
+-- One progress line, in the task's protocol log and in the log stream with its task, agent and domain.
+local function task_log(result_prefix, id, agent, domain, line)
+  redis.call('RPUSH', result_prefix .. id .. ':logs', line)
+  if LOG.stream then
+    redis.call('XADD', LOG.stream, 'MAXLEN', '~', 20000, '*', 'task', id, 'agent', agent, 'domain', domain, 'line', line)
+  end
+end
+
 local function now_ms()
   local t = redis.call('TIME')
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -63,7 +74,7 @@ local function requeue(id, reason, task_prefix, result_prefix, active_key, lease
   local attempts = tonumber(f[2]) or 1
   local max_attempts = tonumber(f[3]) or default_max
   local owner = f[4] or '?'
-  redis.call('RPUSH', result_prefix .. id .. ':logs',
+  task_log(result_prefix, id, owner, domain,
     '[' .. now_iso .. '] attempt ' .. attempts .. ' ended: ' .. reason .. ' (owner ' .. owner .. ')')
   if attempts >= max_attempts then
     local err = 'gave up after ' .. attempts .. ' attempts; the last ended: ' .. reason

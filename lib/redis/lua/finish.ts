@@ -4,18 +4,20 @@ import { COMMON_LUA } from './common.js';
  * finish: ends a leased task, only if the caller still holds its lease (the token matches), so an
  * agent whose lease lapsed cannot overwrite the result of the attempt that replaced it.
  *
- * KEYS: 1 dan:task:{id}  2 tasks:active:{d}  3 dan:leases:{d}  4 dan:events
+ * KEYS: 1 dan:task:{id}  2 tasks:active:{d}  3 dan:leases:{d}  4 dan:events  5 dan:logs
  * ARGV: 1 task id  2 lease token  3 status (completed|failed)  4 output (JSON text)  5 error (one line)
  *       6 now (ISO)  7 retention s  8 domain  9 result key prefix  10 last log line ('' for none)
+ *       11 agent id
  * Returns: 1 finished, 0 lease lost (nothing written).
  */
 export const FINISH_LUA = `${COMMON_LUA}
+LOG.stream = KEYS[5]
 local f = redis.call('HMGET', KEYS[1], 'raw', 'token', 'attempts')
 if not f[2] or f[2] ~= ARGV[2] then return 0 end
 redis.call('LREM', KEYS[2], 1, f[1])
 redis.call('ZREM', KEYS[3], ARGV[1])
 redis.call('DEL', KEYS[1])
-if ARGV[10] ~= '' then redis.call('RPUSH', ARGV[9] .. ARGV[1] .. ':logs', ARGV[10]) end
+if ARGV[10] ~= '' then task_log(ARGV[9], ARGV[1], ARGV[11], ARGV[8], ARGV[10]) end
 finish_result(ARGV[9], KEYS[4], ARGV[1], ARGV[3], ARGV[4], ARGV[5], ARGV[6], tonumber(ARGV[7]), ARGV[8], tonumber(f[3]) or 1)
 return 1
 `;
@@ -45,12 +47,13 @@ return lost
  * reclaim: hands leased tasks back to the queue: those whose lease lapsed (mode 'expired') or all of
  * one dead agent's (mode 'owner'). Tasks out of attempts fail with the history in their log.
  *
- * KEYS: 1 dan:leases:{d}  2 tasks:active:{d}  3 tasks:pending:{d}  4 dan:events
+ * KEYS: 1 dan:leases:{d}  2 tasks:active:{d}  3 tasks:pending:{d}  4 dan:events  5 dan:logs
  * ARGV: 1 mode  2 agent id (mode owner)  3 task key prefix  4 result key prefix  5 now (ISO)
  *       6 retention s  7 domain  8 default max attempts  9 reason
  * Returns: {requeued, failed}.
  */
 export const RECLAIM_LUA = `${COMMON_LUA}
+LOG.stream = KEYS[5]
 local ids
 if ARGV[1] == 'expired' then
   ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now_ms(), 'LIMIT', 0, 200)
