@@ -87,7 +87,7 @@ export class TaskQueue {
     const tokenPrefix = `${this.options.agentId}:${randomBytes(4).toString('hex')}:${this.claims++}`;
     const [rows, deferred] = (await claimScript.run(
       this.redis,
-      [k.pending(d), k.ingest(d), k.ready(d, 'high'), k.ready(d, 'normal'), k.ready(d, 'low'), k.active(d), k.leases(d), k.dead(d), k.events(), k.logStream()],
+      [k.pending(d), k.ingest(d), k.ready(d, 'high'), k.ready(d, 'normal'), k.ready(d, 'low'), k.active(d), k.leases(d), k.dead(d), k.events(), k.logStream(), k.idCounter()],
       [count, this.options.agentId, this.options.leaseMs, k.taskPrefix(), k.resultPrefix(), d, this.drainMax,
         this.options.maxAttempts, isoNow(this.clock), this.retentionSeconds, tokenPrefix, RAW_CLIENT_GRACE_MS],
     )) as [[string, string, number, string, Priority][], number];

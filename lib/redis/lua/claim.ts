@@ -5,6 +5,7 @@ import { COMMON_LUA } from './common.js';
  *
  * KEYS: 1 tasks:pending:{d}  2 dan:ingest:{d}  3 dan:ready:{d}:high  4 :normal  5 :low
  *       6 tasks:active:{d}   7 dan:leases:{d}  8 tasks:dead:{d}       9 dan:events  10 dan:logs
+ *       11 dan:seq
  * ARGV: 1 count  2 agent id  3 lease ms  4 task key prefix  5 result key prefix  6 domain
  *       7 most raw items to sort per call  8 default max attempts  9 now (ISO, for display)
  *       10 retention s  11 lease token prefix  12 grace ms for a raw client's result HSET
@@ -49,7 +50,7 @@ local function sort_in(raw)
     return
   end
   if type(obj.task_id) ~= 'string' or obj.task_id == '' then
-    local h = redis.sha1hex(raw .. now .. redis.call('INCR', KEYS[9] .. ':seq'))
+    local h = redis.sha1hex(raw .. now .. redis.call('INCR', KEYS[11]))
     local id = string.sub(h, 1, 8) .. '-' .. string.sub(h, 9, 12) .. '-4' .. string.sub(h, 14, 16) .. '-a' ..
       string.sub(h, 18, 20) .. '-' .. string.sub(h, 21, 32)
     -- JSON.parse keeps the last of duplicate keys, so appending wins over a null or numeric task_id.
