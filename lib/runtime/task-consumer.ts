@@ -109,9 +109,11 @@ export class TaskConsumer {
       if (claimed.length > 0) {
         this.lastActivity = this.clock.now();
         for (const task of claimed) void this.run(task);
-        continue;
+        // Fewer than asked and none held back: the ready lists are empty, so asking again now would
+        // only cost a script run. Wait on the pending queue instead (new work arrives there).
+        if (claimed.length === free || deferred > 0) continue;
       }
-      if (deferred > 0) {
+      if (deferred > 0 && claimed.length === 0) {
         // A task waits for its client's result hash: look again soon rather than block.
         await sleep(50);
         continue;
