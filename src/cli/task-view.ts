@@ -52,21 +52,22 @@ export async function followTask(redis: Redis, keys: Keys, taskId: string, optio
   const seen = new Map<string, number>();
   let status = '';
   let result: TaskResult | undefined;
-  const readNew = async (id: string) => {
+  const readNew = async (id: string, into: { line: string; id: string }[]) => {
     const from = seen.get(id) ?? 0;
     const lines = await readTaskLogs(redis, keys, id, from);
     seen.set(id, from + lines.length);
-    for (const line of lines) options.onLine?.(line, id);
+    for (const line of lines) into.push({ line, id });
   };
   while (!options.signal?.aborted) {
     result = await getResult(redis, keys, taskId);
-    await readNew(taskId);
+    const fresh: { line: string; id: string }[] = [];
+    await readNew(taskId, fresh);
     if (options.children) {
-      for (const childId of await childIds(redis, keys, taskId, result)) {
-        if (!seen.has(childId)) seen.set(childId, 0);
-        await readNew(childId);
-      }
+      for (const childId of await childIds(redis, keys, taskId, result)) await readNew(childId, fresh);
     }
+    // Lines start with an ISO time, so a text sort interleaves the tasks' lines in time order.
+    fresh.sort((a, b) => (a.line < b.line ? -1 : a.line > b.line ? 1 : 0));
+    for (const { line, id } of fresh) options.onLine?.(line, id);
     if (result && result.status !== status) {
       status = result.status;
       options.onStatus?.(status);

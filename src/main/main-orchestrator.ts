@@ -120,13 +120,31 @@ export async function startMainOrchestrator(options: MainOrchestratorOptions): P
     leaseMs: config.leaseMs, retentionMs: config.retentionMs, maxAttempts: config.maxAttempts,
     ...(options.onEvent ? { onEvent: options.onEvent } : {}),
   });
+  // The supervisor ticks every DAN_SUPERVISE_INTERVAL_MS, and at once (at most every 50 ms) when a
+  // task is announced on notifications:{domain}, so a cold domain starts without waiting for a tick.
   let supervising = true;
+  let poked = false;
+  let wake: (() => void) | undefined;
+  const poke = () => {
+    poked = true;
+    wake?.();
+  };
   const superviseLoop = (async () => {
     while (supervising) {
+      poked = false;
+      const started = Date.now();
       await supervisor.tick().catch((error: Error) => logger.warn({ err: error.message }, 'supervisor tick failed; retrying'));
-      await new Promise((r) => setTimeout(r, config.superviseIntervalMs));
+      const pause = poked ? Math.max(0, 50 - (Date.now() - started)) : config.superviseIntervalMs;
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, pause);
+        wake = poked ? undefined : () => { clearTimeout(timer); resolve(); };
+      });
+      wake = undefined;
     }
   })();
+  const notifications = keys.notifications('*');
+  conn.subscriber.on('pmessage', (pattern: string) => { if (pattern === notifications) poke(); });
+  await conn.subscriber.psubscribe(notifications);
   const consuming = consumer.start();
   logger.info({ domains: catalog.domains.map((d) => d.name), spawner: options.spawner.kind, router: config.router }, 'main orchestrator up');
 
@@ -136,6 +154,7 @@ export async function startMainOrchestrator(options: MainOrchestratorOptions): P
     if (stopped) return;
     stopped = true;
     supervising = false;
+    wake?.();
     await consumer.stop(config.shutdownGraceMs);
     await consuming;
     await superviseLoop;

@@ -231,4 +231,12 @@ describe('the network on one machine', () => {
     expect(hash['status']).toBe('completed');
     expect(hash['agent_id']).not.toBe(firstAgent);
   });
+
+  it('starts a cold domain as soon as a task is announced on notifications:{domain}, not at the next tick', async () => {
+    // A tick interval far beyond the test's timeout: only the announcement can start the domain in time.
+    network = await startTestNetwork({ env: { DAN_SUPERVISE_INTERVAL_MS: '600000' } });
+    const { redis, keys } = network;
+    const { taskId } = await submitTask(redis, keys, { domain: 'devops', description: 'ping', type: 'echo' });
+    expect((await network.waitFor(taskId, 20_000))['status']).toBe('completed');
+  });
 });
