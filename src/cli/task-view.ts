@@ -79,6 +79,25 @@ export async function followTask(redis: Redis, keys: Keys, taskId: string, optio
   return result;
 }
 
+export interface ChildStatus {
+  task_id: string;
+  status: string;
+  error?: string;
+}
+
+/** The sub-tasks of a parent and where each stands, also while the parent is still running. */
+export async function childStatuses(redis: Redis, keys: Keys, taskId: string, result: TaskResult | undefined): Promise<ChildStatus[]> {
+  const ids = await childIds(redis, keys, taskId, result);
+  if (ids.length === 0) return [];
+  const pipeline = redis.pipeline();
+  for (const id of ids) pipeline.hmget(keys.result(id), 'status', 'error');
+  const replies = (await pipeline.exec()) ?? [];
+  return ids.map((id, i) => {
+    const [status, error] = (replies[i]?.[1] ?? []) as (string | null)[];
+    return { task_id: id, status: status ?? 'not queued yet', ...(error ? { error } : {}) };
+  });
+}
+
 async function childIds(redis: Redis, keys: Keys, taskId: string, result: TaskResult | undefined): Promise<string[]> {
   const children = result?.output?.['children'];
   if (children && typeof children === 'object') return Object.keys(children);

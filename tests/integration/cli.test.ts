@@ -60,10 +60,22 @@ describe('dan CLI', () => {
     const parsed = JSON.parse(status.stdout);
     expect(parsed).toMatchObject({ task_id: taskId, status: 'completed', domain: 'main' });
     expect(parsed.output.echo.description).toBe('say hello');
+    expect(parsed.children).toEqual([{ task_id: expect.stringMatching(new RegExp(`^${taskId}-(backend|devops|frontend)$`)), status: 'completed' }]);
     const logs = await dan(['logs', '--task', taskId, '--no-follow']);
     expect(logs.code).toBe(0);
     expect(logs.stdout).toMatch(/routed/);
     expect(logs.stdout).toMatch(/completed in \d+ ms/);
+  });
+
+  it('shows where the sub-tasks of a running parent stand', async () => {
+    const { redis, keys } = network;
+    await redis.hset(keys.result('parent-live'), 'task_id', 'parent-live', 'status', 'in_progress', 'domain', 'main');
+    await redis.set(keys.plan('parent-live'), JSON.stringify({ steps: [{ domain: 'backend' }, { domain: 'frontend' }] }));
+    await redis.hset(keys.result('parent-live-backend'), 'task_id', 'parent-live-backend', 'status', 'in_progress');
+    const run = await dan(['status', 'parent-live']);
+    expect(run.code).toBe(0);
+    expect(run.stdout).toContain('sub-task parent-live-backend: in_progress');
+    expect(run.stdout).toContain('sub-task parent-live-frontend: not queued yet');
   });
 
   it('lists the main orchestrator and the queues in dan agents --json', async () => {

@@ -3,8 +3,8 @@ import { DanError, ExitCode } from '../../../lib/errors.js';
 import { isTerminal } from '../../../lib/protocol/result.js';
 import { getResult, readTaskLogs } from '../../../lib/redis/task-store.js';
 import type { GlobalArgs } from '../cli-context.js';
-import { cliContext, cliRedis, dim, printJson } from '../cli-context.js';
-import { describeResult, followTask } from '../task-view.js';
+import { cliContext, cliRedis, dim, printJson, statusColour } from '../cli-context.js';
+import { childStatuses, describeResult, followTask } from '../task-view.js';
 
 interface StatusArgs extends GlobalArgs {
   id: string;
@@ -29,10 +29,15 @@ export const statusCommand: CommandModule<GlobalArgs, StatusArgs> = {
       if (!result) throw new DanError('not_found', `no task '${argv.id}' (it never existed, or its result expired after the retention period)`, { exitCode: ExitCode.failed });
       if (argv.wait && !isTerminal(result.status)) result = await followTask(redis, keys, argv.id, { timeoutMs: argv.timeout * 1000 }) ?? result;
       const logs = await readTaskLogs(redis, keys, argv.id, -Math.max(0, argv.logs));
+      const children = await childStatuses(redis, keys, argv.id, result);
       if (ctx.json) {
-        printJson({ task_id: result.taskId, status: result.status, output: result.output ?? null, error: result.error ?? null, started_at: result.startedAt ?? null, completed_at: result.completedAt ?? null, domain: result.domain ?? null, attempts: result.attempts ?? null, logs });
+        printJson({ task_id: result.taskId, status: result.status, output: result.output ?? null, error: result.error ?? null, started_at: result.startedAt ?? null, completed_at: result.completedAt ?? null, domain: result.domain ?? null, attempts: result.attempts ?? null, children, logs });
       } else {
         process.stdout.write(`${describeResult(result)}\n`);
+        // A finished parent lists its sub-tasks in its output; a running one only has its plan.
+        if (!isTerminal(result.status)) {
+          for (const c of children) process.stdout.write(`  sub-task ${c.task_id}: ${statusColour(c.status)}${c.error ? ` - ${c.error}` : ''}\n`);
+        }
         if (argv.logs > 0) for (const line of logs) process.stdout.write(`${dim('  | ')}${line}\n`);
       }
       if (result.status === 'failed' || (argv.wait && !isTerminal(result.status))) process.exitCode = ExitCode.failed;
