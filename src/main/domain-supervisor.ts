@@ -21,6 +21,10 @@ export interface DomainSupervisorOptions {
   /** Environment every spawned agent gets besides AGENT_ROLE, AGENT_ID and DOMAIN_TYPE. */
   agentEnv: Record<string, string>;
   spawnTimeoutMs: number;
+  /** Sweeps of dead agents and lapsed leases happen at most this often. */
+  sweepEveryMs: number;
+  /** The scan for pushes to unknown domains happens at most this often. */
+  scanEveryMs: number;
   leaseMs: number;
   retentionMs: number;
   maxAttempts: number;
@@ -53,7 +57,8 @@ interface DomainState {
 export class DomainSupervisor {
   private readonly state = new Map<string, DomainState>();
   private readonly clock: Clock;
-  private ticks = 0;
+  private lastSweep = Number.NEGATIVE_INFINITY;
+  private lastScan = Number.NEGATIVE_INFINITY;
   /** Spawn-to-first-heartbeat times, for `dan` status output and the benchmark. */
   readonly readyTimesMs: number[] = [];
 
@@ -73,13 +78,24 @@ export class DomainSupervisor {
     return new TaskQueue(o.redis, o.keys, { domain, agentId, leaseMs: o.leaseMs, retentionMs: o.retentionMs, maxAttempts: o.maxAttempts, clock: this.clock });
   }
 
+  /**
+   * One look at the network. Spawning is decided on every tick (ticks come early when a task is
+   * announced); the sweeps run at most every `sweepEveryMs`, and the keyspace scan for unknown
+   * domains at most every `scanEveryMs` (it reads every key name, so it must stay rare).
+   */
   async tick(): Promise<void> {
     const o = this.options;
-    this.ticks += 1;
-    await this.sweepDeadAgents();
+    const now = this.clock.now();
     const domains = o.domains();
-    for (const domain of [...domains, 'main']) await this.queue(domain).reclaimExpired();
-    if (this.ticks % 5 === 1) await this.deadLetterUnknownDomains(new Set(domains));
+    if (now - this.lastSweep >= o.sweepEveryMs) {
+      this.lastSweep = now;
+      await this.sweepDeadAgents();
+      for (const domain of [...domains, 'main']) await this.queue(domain).reclaimExpired();
+    }
+    if (now - this.lastScan >= o.scanEveryMs) {
+      this.lastScan = now;
+      await this.deadLetterUnknownDomains(new Set(domains));
+    }
 
     const loads = [];
     for (const domain of domains) {
@@ -195,7 +211,7 @@ export class DomainSupervisor {
     const o = this.options;
     let cursor = '0';
     do {
-      const [next, found] = await o.redis.scan(cursor, 'MATCH', o.keys.pendingPattern(), 'COUNT', 200);
+      const [next, found] = await o.redis.scan(cursor, 'MATCH', o.keys.pendingPattern(), 'COUNT', 1000);
       cursor = next;
       for (const key of found) {
         const domain = o.keys.domainFromPending(key);

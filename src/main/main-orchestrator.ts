@@ -117,6 +117,8 @@ export async function startMainOrchestrator(options: MainOrchestratorOptions): P
     domains: () => catalog.domains.map((d) => d.name),
     limits: { maxInstancesPerDomain: config.maxInstancesPerDomain, maxDomainAgents: config.maxDomainAgents, domainConcurrency: config.domainConcurrency },
     agentEnv: options.agentEnv, spawnTimeoutMs: config.spawnTimeoutMs,
+    // 10 ticks: a push to an unknown domain is rare, and finding it means reading every key name.
+    sweepEveryMs: config.superviseIntervalMs, scanEveryMs: config.superviseIntervalMs * 10,
     leaseMs: config.leaseMs, retentionMs: config.retentionMs, maxAttempts: config.maxAttempts,
     ...(options.onEvent ? { onEvent: options.onEvent } : {}),
   });
