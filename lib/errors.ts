@@ -24,7 +24,6 @@ export const ExitCode = {
   failed: 1,
   usage: 2,
   redisUnreachable: 3,
-  backpressure: 4,
 } as const;
 
 /** Bad input from a user or a client: never retried, always names the field. */

@@ -25,7 +25,6 @@ async function main(): Promise<void> {
     config, domain, agentId, logger,
     // Loaded on first use: an idle or echo-only domain never pays for the SDK (start-up time, memory).
     llm: async () => (await (model ??= import('../lib/llm/create-llm-client.js').then((m) => m.createModelAccess(config, logger)))).client,
-    ...(process.env['HOSTNAME'] && process.env['DAN_IN_CONTAINER'] ? { containerId: process.env['HOSTNAME'] } : {}),
   });
   const stop = (signal: string) => {
     logger.info({ signal }, 'stopping: finishing or handing back work in flight');

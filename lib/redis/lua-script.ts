@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { ChainableCommander, Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 
 /**
  * A Lua script run by its SHA (EVALSHA), loaded on first use and again after a Redis restart
@@ -21,14 +21,5 @@ export class LuaScript {
       }
       throw error;
     }
-  }
-
-  /** Queues the script in a pipeline; call `load` once beforehand so EVALSHA finds it. */
-  queue(pipeline: ChainableCommander, keys: string[], args: (string | number)[]): ChainableCommander {
-    return pipeline.evalsha(this.sha, keys.length, ...keys, ...args);
-  }
-
-  async load(redis: Redis): Promise<void> {
-    await redis.script('LOAD', this.source);
   }
 }

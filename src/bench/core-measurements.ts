@@ -41,7 +41,7 @@ async function main(): Promise<void> {
   const config = loadConfig({ ...process.env, ANTHROPIC_API_KEY: '' }, {
     REDIS_URL: redisServer.url, DAN_WORKSPACE: workspace, DAN_LLM: 'local', DAN_LOG_LEVEL: 'warn', DAN_SUPERVISE_INTERVAL_MS: '50',
   });
-  const network = await runNetwork({ config, logger: silentLogger, redisUrl: redisServer.url, ...(process.env['DAN_MEASURE_TRACE'] ? { onEvent: (e: unknown) => process.stderr.write(`${JSON.stringify(e)}\n`) } : {}) });
+  const network = await runNetwork({ config, logger: silentLogger, redisUrl: redisServer.url });
   const redis = await connectRedis(redisServer.url);
   const subscriber = await connectRedis(redisServer.url, { blocking: true });
   const keys = new Keys('');
@@ -82,20 +82,21 @@ async function main(): Promise<void> {
 
     // Spawn-to-heartbeat: each round uses a domain that has no agent yet (devops, then frontend,
     // then stops them), so every round is a cold spawn.
-    const before = network.main.supervisor.readyTimesMs.length;
+    const before = network.main.supervisor.readyCount;
     for (let i = 0; i < spawnRuns; i++) {
       const domain = i % 2 === 0 ? 'devops' : 'frontend';
       await timeOne(domain, `spawn round ${i}`, 'echo');
       // Let the supervisor see the heartbeat (it polls every 25 ms) before this agent goes away.
       const seen = before + i + 1;
-      for (let w = 0; w < 100 && network.main.supervisor.readyTimesMs.length < seen; w++) await sleep(10);
+      for (let w = 0; w < 100 && network.main.supervisor.readyCount < seen; w++) await sleep(10);
       for (const id of await redis.smembers(keys.agentsOfDomain(domain))) {
         const pid = Number(await redis.hget(keys.agentInfo(id), 'pid'));
         if (pid > 0) process.kill(pid, 'SIGTERM');
       }
       while ((await redis.scard(keys.agentsOfDomain(domain))) > 0) await sleep(20);
     }
-    const spawn = network.main.supervisor.readyTimesMs.slice(before).sort((a, b) => a - b);
+    const spawned = network.main.supervisor.readyCount - before;
+    const spawn = (spawned > 0 ? network.main.supervisor.readyTimesMs.slice(-spawned) : []).sort((a, b) => a - b);
     const sortedEcho = [...echo].sort((a, b) => a - b);
     const sortedWorker = [...worker].sort((a, b) => a - b);
     const rows = {

@@ -9,11 +9,10 @@ import { mockLlmCommand } from './commands/mock-llm.js';
 import { sendCommand } from './commands/send.js';
 import { statusCommand } from './commands/status.js';
 import { upCommand } from './commands/up.js';
-import type { GlobalArgs } from './cli-context.js';
 
 /**
  * `dan`: the network's command line. Exit codes: 0 ok, 1 the task failed (or is not done),
- * 2 bad usage or input, 3 Redis unreachable, 4 refused by backpressure.
+ * 2 bad usage or input, 3 Redis unreachable.
  */
 async function main(): Promise<void> {
   await yargs(hideBin(process.argv))
@@ -36,9 +35,9 @@ async function main(): Promise<void> {
     .alias('h', 'help')
     .version()
     .wrap(Math.min(110, process.stdout.columns || 110))
-    .fail((message, error, y) => {
+    .fail((message, error) => {
       if (error) throw error;
-      process.stderr.write(`${y.help() ? '' : ''}dan: ${message}\nRun 'dan --help' for usage.\n`);
+      process.stderr.write(`dan: ${message}\nRun 'dan --help' for usage.\n`);
       process.exit(ExitCode.usage);
     })
     .parseAsync();
@@ -53,4 +52,3 @@ main().catch((error: unknown) => {
   process.exit(ExitCode.failed);
 });
 
-export type { GlobalArgs };

@@ -59,8 +59,10 @@ export class DomainSupervisor {
   private readonly clock: Clock;
   private lastSweep = Number.NEGATIVE_INFINITY;
   private lastScan = Number.NEGATIVE_INFINITY;
-  /** Spawn-to-first-heartbeat times, for `dan` status output and the benchmark. */
+  /** Spawn-to-first-heartbeat times of the last 100 spawns, for measurements. */
   readonly readyTimesMs: number[] = [];
+  /** Spawns that reached their first heartbeat since start. */
+  readyCount = 0;
 
   constructor(private readonly options: DomainSupervisorOptions) {
     this.clock = options.clock ?? systemClock;
@@ -157,7 +159,9 @@ export class DomainSupervisor {
     if (startedAt === undefined) return;
     s.starting.delete(agentId);
     const ms = this.clock.now() - startedAt;
+    this.readyCount += 1;
     this.readyTimesMs.push(ms);
+    if (this.readyTimesMs.length > 100) this.readyTimesMs.shift();
     this.options.logger.info({ domain, agentId, ms }, 'domain agent ready');
     this.options.onEvent?.({ type: 'ready', domain, agentId, ms });
   }

@@ -2,6 +2,7 @@ import os from 'node:os';
 import type { AgentCatalog } from '../../lib/agents/agent-definitions.js';
 import { loadAgentCatalog } from '../../lib/agents/agent-catalog.js';
 import type { Config } from '../../lib/config.js';
+import { systemClock } from '../../lib/clock.js';
 import { DanError } from '../../lib/errors.js';
 import { resolveModel } from '../../lib/config.js';
 import type { Logger } from '../../lib/logger.js';
@@ -97,7 +98,7 @@ export async function startMainOrchestrator(options: MainOrchestratorOptions): P
   heartbeat.start();
 
   const watcher = new ResultWatcher(redis, conn.subscriber, keys);
-  const deps = { redis, keys, watcher, clock: { now: () => Date.now() }, retentionMs: config.retentionMs };
+  const deps = { redis, keys, watcher, clock: systemClock, retentionMs: config.retentionMs };
   const queue = new TaskQueue(redis, keys, { domain: 'main', agentId, leaseMs: config.leaseMs, retentionMs: config.retentionMs, maxAttempts: config.maxAttempts });
   const consumer = new TaskConsumer({
     redis, blocking: conn.blocking, keys, queue, agentId, logger,
