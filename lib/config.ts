@@ -1,6 +1,7 @@
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
+import { parseMemorySize } from './agents/agent-definitions.js';
 import { InvalidInputError } from './errors.js';
 
 /** The folder this package is installed in (holds `agents/`). Works from `lib/` and `dist/lib/`. */
@@ -25,8 +26,15 @@ const configSchema = z.object({
 
   DAN_ROUTER: z.enum(['score', 'llm']).default('score'),
   DAN_WORKER_SELECTOR: z.enum(['score', 'llm']).default('score'),
-  // 'docker' arrives with the Docker spawner; until then a clear configuration error beats a silent fallback.
-  DAN_SPAWNER: z.enum(['process']).default('process'),
+  DAN_SPAWNER: z.enum(['process', 'docker']).default('process'),
+  DAN_AGENT_IMAGE: z.string().default('dan/agent:latest'),
+  DAN_DOCKER_NETWORK: z.string().default('host'),
+  DAN_DOCKER_WORKSPACE: z.string().optional(),
+  DAN_DOCKER_USER: z.string().default('1000:1000'),
+  DAN_DOCKER_MEMORY: z.string().default('1g').refine((v) => parseMemorySize(v) !== undefined, { error: 'must be a memory size such as 512m or 1g' }),
+  DAN_DOCKER_CPUS: z.coerce.number().positive().default(0.5),
+  DAN_DOCKER_PIDS: z.coerce.number().int().min(16).default(256),
+  DAN_DOCKER_TMPFS_SIZE: z.string().default('256m').refine((v) => parseMemorySize(v) !== undefined, { error: 'must be a size such as 256m' }),
 
   DAN_LEASE_MS: ms(30_000),
   DAN_MAX_ATTEMPTS: count(3),
@@ -46,6 +54,8 @@ const configSchema = z.object({
   DAN_LLM: z.enum(['auto', 'anthropic', 'local']).default('auto'),
   DAN_LLM_URL: z.string().optional(),
   DAN_MOCK_LLM_RULES: z.string().optional(),
+  DAN_LOCAL_LLM_LISTEN: z.string().regex(/^[^:\s]+:\d{1,5}$/, { error: 'must be host:port, such as 0.0.0.0:4010' }).optional(),
+  DAN_LOCAL_LLM_ADVERTISE: z.string().url({ error: 'must be a URL, such as http://main-orchestrator:4010' }).optional(),
   DAN_MODEL_SONNET: z.string().default('claude-sonnet-5-5'),
   DAN_MODEL_OPUS: z.string().default('claude-opus-5-5'),
   DAN_MODEL_HAIKU: z.string().default('claude-haiku-5-5'),
@@ -71,6 +81,18 @@ export interface Config {
   router: RawConfig['DAN_ROUTER'];
   workerSelector: RawConfig['DAN_WORKER_SELECTOR'];
   spawner: RawConfig['DAN_SPAWNER'];
+  docker: {
+    image: string;
+    /** A network name, or `host`. */
+    network: string;
+    /** Mounted at /workspace in domain containers: an absolute host path, or a named volume. */
+    workspace: string;
+    user: string;
+    memoryBytes: number;
+    cpus: number;
+    pids: number;
+    tmpfsBytes: number;
+  };
   leaseMs: number;
   maxAttempts: number;
   retentionMs: number;
@@ -91,6 +113,10 @@ export interface Config {
     baseUrl: string | undefined;
     localUrl: string | undefined;
     rulesFile: string | undefined;
+    /** `host:port` the in-process local model server listens on; default 127.0.0.1 on a free port. */
+    localListen: string | undefined;
+    /** The URL spawned agents use to reach that server, when it is not the address it listens on. */
+    localAdvertise: string | undefined;
     models: Record<'sonnet' | 'opus' | 'haiku', string>;
     defaultModel: string;
     maxTurns: number;
@@ -133,6 +159,16 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     router: c.DAN_ROUTER,
     workerSelector: c.DAN_WORKER_SELECTOR,
     spawner: c.DAN_SPAWNER,
+    docker: {
+      image: c.DAN_AGENT_IMAGE,
+      network: c.DAN_DOCKER_NETWORK,
+      workspace: c.DAN_DOCKER_WORKSPACE ?? path.resolve(c.DAN_WORKSPACE),
+      user: c.DAN_DOCKER_USER,
+      memoryBytes: parseMemorySize(c.DAN_DOCKER_MEMORY) ?? 1024 ** 3,
+      cpus: c.DAN_DOCKER_CPUS,
+      pids: c.DAN_DOCKER_PIDS,
+      tmpfsBytes: parseMemorySize(c.DAN_DOCKER_TMPFS_SIZE) ?? 256 * 1024 ** 2,
+    },
     leaseMs: c.DAN_LEASE_MS,
     maxAttempts: c.DAN_MAX_ATTEMPTS,
     retentionMs: c.DAN_RETENTION_MS,
@@ -152,6 +188,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
       baseUrl: c.ANTHROPIC_BASE_URL,
       localUrl: c.DAN_LLM_URL,
       rulesFile: c.DAN_MOCK_LLM_RULES,
+      localListen: c.DAN_LOCAL_LLM_LISTEN,
+      localAdvertise: c.DAN_LOCAL_LLM_ADVERTISE,
       models: { sonnet: c.DAN_MODEL_SONNET, opus: c.DAN_MODEL_OPUS, haiku: c.DAN_MODEL_HAIKU },
       defaultModel: c.DAN_DEFAULT_MODEL,
       maxTurns: c.DAN_MAX_TURNS,

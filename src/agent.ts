@@ -1,40 +1,75 @@
 #!/usr/bin/env node
-import { loadConfig } from '../lib/config.js';
+import { writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { loadConfig, type Config } from '../lib/config.js';
 import { DanError } from '../lib/errors.js';
-import { createLogger } from '../lib/logger.js';
+import { createLogger, type Logger } from '../lib/logger.js';
 import type { ModelAccess } from '../lib/llm/create-llm-client.js';
+import { ownContainerId } from '../lib/runtime/container-id.js';
 import { instanceSuffix } from '../lib/spawner/spawner.js';
 import { startDomainOrchestrator } from './domain/domain-orchestrator.js';
 
 /**
- * The entry point of a spawned agent (a local process or a container): AGENT_ROLE, AGENT_ID,
- * DOMAIN_TYPE and REDIS_URL say what to be. Exits 0 after a clean stop (idle, SIGTERM), 2 on bad
- * configuration, 3 when Redis does not answer.
+ * The entry point of an agent started by a spawner or in a container: AGENT_ROLE, AGENT_ID,
+ * DOMAIN_TYPE and REDIS_URL say what to be. `main` runs the main orchestrator with the configured
+ * spawner (the container form of `dan up`); `domain` runs one domain's orchestrator. Exits 0 after a
+ * clean stop (idle, SIGTERM), 2 on bad configuration, 3 when Redis or the Docker engine does not answer.
  */
 async function main(): Promise<void> {
   const config = loadConfig();
+  if (config.agentRole === 'main') return runMain(config);
   if (config.agentRole !== 'domain') {
-    throw new DanError('bad_role', `AGENT_ROLE must be 'domain' for this entry point (got '${config.agentRole ?? ''}'); the main orchestrator runs with 'dan up'`, { exitCode: 2 });
+    throw new DanError('bad_role', `AGENT_ROLE must be 'main' or 'domain' (got '${config.agentRole ?? ''}'); workers run inside their domain's orchestrator`, { exitCode: 2 });
   }
   const domain = config.domainType;
   if (!domain) throw new DanError('bad_config', 'DOMAIN_TYPE is not set: say which domain this agent serves', { exitCode: 2 });
   const agentId = config.agentId ?? `${domain}-${instanceSuffix()}`;
   const logger = createLogger({ level: config.logLevel, base: { agentId, domain } });
+  recordAgentId(agentId, logger);
+  const containerId = ownContainerId();
   let model: Promise<ModelAccess> | undefined;
   const running = await startDomainOrchestrator({
     config, domain, agentId, logger,
+    ...(containerId ? { containerId } : {}),
     // Loaded on first use: an idle or echo-only domain never pays for the SDK (start-up time, memory).
     llm: async () => (await (model ??= import('../lib/llm/create-llm-client.js').then((m) => m.createModelAccess(config, logger)))).client,
   });
-  const stop = (signal: string) => {
-    logger.info({ signal }, 'stopping: finishing or handing back work in flight');
-    void running.stop();
-  };
-  process.once('SIGTERM', () => stop('SIGTERM'));
-  process.once('SIGINT', () => stop('SIGINT'));
+  onStopSignal(logger, () => void running.stop());
   await running.done;
   if (model) await (await model).close();
   logger.flush?.();
+}
+
+/** The main orchestrator, as a container runs it: the same network `dan up` runs, without a private Redis. */
+async function runMain(config: Config): Promise<void> {
+  const agentId = config.agentId ?? `main-${instanceSuffix()}`;
+  const logger = createLogger({ level: config.logLevel });
+  recordAgentId(agentId, logger);
+  const { runNetwork } = await import('./main/run-network.js');
+  const network = await runNetwork({ config, agentId, logger, redisUrl: config.redisUrl });
+  logger.info({ agentId: network.main.agentId, spawner: config.spawner }, 'main orchestrator running; SIGTERM stops it');
+  await new Promise<void>((resolve) => onStopSignal(logger, resolve));
+  await network.stop();
+  logger.flush?.();
+}
+
+function onStopSignal(logger: Logger, stop: () => void): void {
+  const handler = (signal: string) => {
+    logger.info({ signal }, 'stopping: finishing or handing back work in flight');
+    stop();
+  };
+  process.once('SIGTERM', () => handler('SIGTERM'));
+  process.once('SIGINT', () => handler('SIGINT'));
+}
+
+/** Where the container's health check finds the id of the agent whose heartbeat it checks. */
+function recordAgentId(agentId: string, logger: Logger): void {
+  try {
+    writeFileSync(path.join(os.tmpdir(), 'dan-agent-id'), `${agentId}\n`);
+  } catch (error) {
+    logger.debug({ err: (error as Error).message }, 'could not record the agent id for the health check');
+  }
 }
 
 main().then(

@@ -4,6 +4,7 @@ import { DanError } from '../errors.js';
 import { isSafeDomainName } from '../protocol/agent.js';
 import {
   domainFieldsSchema,
+  parseMemorySize,
   routerFieldsSchema,
   validateFields,
   workerFieldsSchema,
@@ -92,6 +93,11 @@ function loadDomain(folder: string, name: string): DomainDefinition {
     keywords: fields.keywords,
     after: fields.after,
     fallback: fields.fallback,
+    container: {
+      ...(fields.container_memory !== undefined ? { memoryBytes: parseMemorySize(fields.container_memory) } : {}),
+      ...(fields.container_cpus !== undefined ? { cpus: fields.container_cpus } : {}),
+      ...(fields.container_pids !== undefined ? { pids: fields.container_pids } : {}),
+    },
     prompt: frontMatter.body,
     file,
     workers,

@@ -44,10 +44,32 @@ export interface DomainDefinition {
   /** The domain a task goes to when no domain matches it. */
   fallback: boolean;
   model?: string;
+  /** Limits of this domain's containers (Docker spawner), overriding the network's defaults. */
+  container: ContainerLimits;
   /** The Markdown body: the domain orchestrator's instructions. */
   prompt: string;
   file: string;
   workers: WorkerDefinition[];
+}
+
+/** Resource limits of a domain container; a missing field takes the network's default. */
+export interface ContainerLimits {
+  /** Bytes of memory. */
+  memoryBytes?: number;
+  /** CPUs, fractions allowed (0.5 is half a CPU). */
+  cpus?: number;
+  /** Most processes and threads at once. */
+  pids?: number;
+}
+
+const sizeUnits: Record<string, number> = { '': 1, b: 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3 };
+
+/** Parses a memory size as Docker writes it (`512m`, `1g`, `1.5g`, or bytes), or undefined when it is not one. */
+export function parseMemorySize(value: string | number): number | undefined {
+  const match = /^\s*(\d+(?:\.\d+)?)\s*([bkmg]?)i?b?\s*$/i.exec(String(value));
+  if (!match) return undefined;
+  const bytes = Math.round(Number(match[1]) * (sizeUnits[(match[2] ?? '').toLowerCase()] ?? 1));
+  return bytes > 0 ? bytes : undefined;
 }
 
 /** Every agent definition of a network: the router and the domains, as loaded from one folder. */
@@ -91,6 +113,12 @@ export const domainFieldsSchema = z.strictObject({
   after: list(word),
   fallback: flag.default(false),
   model: text('a model alias (sonnet, opus, haiku) or id').optional(),
+  container_memory: z
+    .union([z.string(), z.number()])
+    .refine((value) => parseMemorySize(value) !== undefined && parseMemorySize(value)! >= 6 * 1024 ** 2, { error: 'must be a memory size of at least 6m, such as 512m or 2g' })
+    .optional(),
+  container_cpus: z.coerce.number({ error: 'must be a number of CPUs, such as 0.5 or 2' }).positive({ error: 'must be more than 0' }).optional(),
+  container_pids: z.coerce.number({ error: 'must be a whole number' }).int({ error: 'must be a whole number' }).min(16, { error: 'must be at least 16' }).optional(),
 });
 
 /** Front matter of `<domain>/workers/<name>.md`; `model` defaults to the configured default model. */

@@ -48,14 +48,23 @@ export async function createModelAccess(config: Config, logger: Logger, env: Nod
   }
   const rules = config.llm.rulesFile ? (await loadRulesFile(config.llm.rulesFile)).rules : undefined;
   const server = new LocalModelServer({ ...(rules ? { rules } : {}), logger });
-  const url = await server.start({ port: 0 });
-  logger.info({ url, rules: config.llm.rulesFile ?? 'default' }, 'no ANTHROPIC_API_KEY: model answers are scripted by the local model server');
+  const [host, port] = splitListen(config.llm.localListen);
+  const listening = await server.start({ host, port });
+  const url = config.llm.localAdvertise ?? listening;
+  logger.info({ url: listening, ...(url !== listening ? { agentsUse: url } : {}), rules: config.llm.rulesFile ?? 'default' }, 'no ANTHROPIC_API_KEY: model answers are scripted by the local model server');
   return {
-    client: new AnthropicLlmClient({ apiKey: LOCAL_MODEL_KEY, baseURL: url, logger }),
-    description: `local scripted model server at ${url} (no ANTHROPIC_API_KEY; answers are scripted, rules: ${config.llm.rulesFile ?? 'default'})`,
+    client: new AnthropicLlmClient({ apiKey: LOCAL_MODEL_KEY, baseURL: listening, logger }),
+    description: `local scripted model server at ${listening} (no ANTHROPIC_API_KEY; answers are scripted, rules: ${config.llm.rulesFile ?? 'default'})`,
     localUrl: url,
     close: () => server.stop(),
   };
+}
+
+/** `host:port` as [host, port]; by default 127.0.0.1 on a free port. */
+function splitListen(listen: string | undefined): [string, number] {
+  if (!listen) return ['127.0.0.1', 0];
+  const at = listen.lastIndexOf(':');
+  return [listen.slice(0, at), Number(listen.slice(at + 1))];
 }
 
 /** Environment a spawned agent needs to reach the same model this process uses. */

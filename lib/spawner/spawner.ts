@@ -40,6 +40,11 @@ export interface Spawner {
   lastLines(agentId: string, count?: number): Promise<string[]>;
   /** Called once per agent when its process or container ends, for whatever reason. */
   onExit(listener: (exit: AgentExit) => void): void;
+  /**
+   * Agents found already running when the spawner started (containers left by a previous main
+   * orchestrator, or started by compose), which it now manages; not yet known to be ready.
+   */
+  adopt?(): SpawnedAgent[];
   /** Stops everything it started and releases resources. */
   close(graceMs?: number): Promise<void>;
 }

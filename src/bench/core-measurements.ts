@@ -11,7 +11,7 @@ import { Keys } from '../../lib/redis/keys.js';
 import { ResultWatcher } from '../../lib/redis/result-watcher.js';
 import { submitTask } from '../../lib/redis/task-store.js';
 import { freePort, startRedisServer } from '../cli/local-redis.js';
-import { runNetwork } from '../cli/run-network.js';
+import { runNetwork } from '../main/run-network.js';
 
 /**
  * The figures the core issue asks for, measured on this machine: send-to-completed latency of an

@@ -20,9 +20,9 @@ export interface CliContext {
   json: boolean;
 }
 
-/** Config from the environment with the command line's `--redis` and `--prefix` winning. */
-export function cliContext(argv: ArgumentsCamelCase<GlobalArgs>, logLevel?: string, base: Record<string, unknown> = { agentId: 'cli' }): CliContext {
-  const overrides: Record<string, string> = {};
+/** Config from the environment with the command line's `--redis`, `--prefix` and a command's own `settings` winning. */
+export function cliContext(argv: ArgumentsCamelCase<GlobalArgs>, logLevel?: string, base: Record<string, unknown> = { agentId: 'cli' }, settings: Record<string, string> = {}): CliContext {
+  const overrides: Record<string, string> = { ...settings };
   if (argv.redis) overrides['REDIS_URL'] = argv.redis;
   if (argv.prefix !== undefined) overrides['DAN_KEY_PREFIX'] = argv.prefix;
   const config = loadConfig(process.env, overrides);

@@ -67,6 +67,13 @@ export class DomainSupervisor {
   constructor(private readonly options: DomainSupervisorOptions) {
     this.clock = options.clock ?? systemClock;
     options.spawner.onExit((exit) => void this.handleExit(exit));
+    // Adopted agents count as starting until their first heartbeat, so none is started twice; one
+    // that never heartbeats is stopped after the spawn timeout like any other.
+    for (const agent of options.spawner.adopt?.() ?? []) {
+      const startedAt = this.clock.now();
+      this.domainState(agent.domain).starting.set(agent.agentId, startedAt);
+      void this.watchReady(agent.domain, agent.agentId, startedAt);
+    }
   }
 
   private domainState(domain: string): DomainState {

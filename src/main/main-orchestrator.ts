@@ -79,8 +79,10 @@ export async function startMainOrchestrator(options: MainOrchestratorOptions): P
   const running = await redis.get(keys.agentsMain());
   if (running && (await registry.isAlive(running))) {
     const info = await redis.hgetall(keys.agentInfo(running));
-    if (info['host'] === os.hostname() && info['pid'] && !processExists(Number(info['pid']))) {
-      // Killed without deregistering (its heartbeat has not lapsed yet): hand its tasks back and take over.
+    // Same host and its process is gone, or has this very pid (a restarted container: same hostname,
+    // same pid): it was killed without deregistering. Hand its tasks back and take over.
+    const previousGone = info['pid'] === String(process.pid) || (info['pid'] !== undefined && !processExists(Number(info['pid'])));
+    if (info['host'] === os.hostname() && previousGone) {
       logger.warn({ previous: running, pid: info['pid'] }, 'the previous main orchestrator on this host is gone; taking over');
       await registry.deregister(running, 'main', 'main');
       await new TaskQueue(redis, keys, { domain: 'main', agentId, leaseMs: config.leaseMs, retentionMs: config.retentionMs, maxAttempts: config.maxAttempts })

@@ -11,7 +11,8 @@ import { silentLogger } from '../../lib/logger.js';
 import { Keys } from '../../lib/redis/keys.js';
 import { ResultWatcher } from '../../lib/redis/result-watcher.js';
 import { ProcessSpawner } from '../../lib/spawner/process-spawner.js';
-import { networkEnv } from '../../src/cli/network-env.js';
+import type { Spawner } from '../../lib/spawner/spawner.js';
+import { networkEnv } from '../../src/main/network-env.js';
 import type { SupervisorEvent } from '../../src/main/domain-supervisor.js';
 import type { RunningMain } from '../../src/main/main-orchestrator.js';
 import { startMainOrchestrator } from '../../src/main/main-orchestrator.js';
@@ -23,7 +24,7 @@ export interface TestNetwork {
   redis: Redis;
   model: LocalModelServer;
   main: RunningMain;
-  spawner: ProcessSpawner;
+  spawner: Spawner;
   workspace: string;
   agentsDir: string;
   events: SupervisorEvent[];
@@ -39,6 +40,8 @@ export interface TestNetworkOptions {
   rules?: Rule[];
   /** Called with a copy of agents/ before loading, to add or change domains. */
   prepareAgents?: (dir: string) => void;
+  /** The spawner of domain agents; default: child processes. */
+  createSpawner?: (config: Config) => Promise<Spawner>;
 }
 
 /**
@@ -65,7 +68,9 @@ export async function startTestNetwork(options: TestNetworkOptions = {}): Promis
   });
   const keys = new Keys(prefix);
   const events: SupervisorEvent[] = [];
-  const spawner = new ProcessSpawner({ logger: silentLogger, baseEnv: { PATH: process.env['PATH'] ?? '', HOME: process.env['HOME'] ?? '' } });
+  const spawner = options.createSpawner
+    ? await options.createSpawner(config)
+    : new ProcessSpawner({ logger: silentLogger, baseEnv: { PATH: process.env['PATH'] ?? '', HOME: process.env['HOME'] ?? '' } });
   const main = await startMainOrchestrator({
     config, logger: silentLogger, spawner,
     agentEnv: { ...networkEnv(config, config.redisUrl), DAN_LLM: 'local', DAN_LLM_URL: modelUrl },

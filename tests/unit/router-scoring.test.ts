@@ -107,7 +107,7 @@ describe('planTask with the shipped domains', () => {
 
 describe('planTask with a hand-made catalog', () => {
   const domain = (name: string, keywords: string[], after: string[] = []): DomainDefinition => ({
-    name, description: `${name} work`, keywords, after, fallback: false, prompt: 'x', file: `${name}/domain.md`, workers: [],
+    name, description: `${name} work`, keywords, after, fallback: false, container: {}, prompt: 'x', file: `${name}/domain.md`, workers: [],
   });
 
   function catalogOf(domains: DomainDefinition[]): AgentCatalog {

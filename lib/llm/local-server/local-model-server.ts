@@ -9,7 +9,7 @@ import { streamEvents } from './build-response.js';
 import { defaultRules } from './default-rules.js';
 import { baseUrl, readBody, redactedHeaders, sendApiError, sendEvents, sendJson } from './http-io.js';
 import type { Rule } from './rules.js';
-import { ScriptedModel } from './scripted-model.js';
+import { ScriptedModel, type ScriptedAnswer } from './scripted-model.js';
 
 /** One request as the server saw it; secrets in headers are replaced by `[redacted]`. */
 export interface RecordedRequest {
@@ -202,6 +202,16 @@ export class LocalModelServer {
   private answerMessages(request: LlmRequest & { stream?: boolean }, record: RecordedRequest, res: ServerResponse, headers: Record<string, string>): void {
     const answer = this.model.answer(request);
     if (answer.rule !== undefined) record.rule = answer.rule;
+    if (answer.delayMs) {
+      // A scripted slow model; a client that hangs up meanwhile gets nothing.
+      const timer = setTimeout(() => { if (!res.destroyed) this.send(answer, request, res, headers); }, answer.delayMs);
+      res.once('close', () => clearTimeout(timer));
+      return;
+    }
+    this.send(answer, request, res, headers);
+  }
+
+  private send(answer: ScriptedAnswer, request: LlmRequest & { stream?: boolean }, res: ServerResponse, headers: Record<string, string>): void {
     this.logger.debug({ rule: answer.rule ?? 'fallback', stream: request.stream === true }, 'scripted answer');
     if (answer.error) {
       const retry = answer.error.retry_after_ms;

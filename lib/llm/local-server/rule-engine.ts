@@ -83,5 +83,6 @@ function renderReply(reply: ReplySpec, vars: Readonly<Record<string, string>>): 
   }
   if (reply.stop_reason) rendered.stop_reason = reply.stop_reason;
   if (reply.error) rendered.error = { ...reply.error, message: renderTemplate(reply.error.message, vars) };
+  if (reply.delay_ms !== undefined) rendered.delay_ms = reply.delay_ms;
   return rendered;
 }

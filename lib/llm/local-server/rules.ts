@@ -42,6 +42,8 @@ export interface ReplySpec {
   tool_use?: ReplyToolUse[];
   stop_reason?: Exclude<StopReason, null>;
   error?: ReplyError;
+  /** Wait this long before answering: a slow model, for demos and for tests of what happens meanwhile. */
+  delay_ms?: number;
 }
 
 /** What a programmatic reply sees: the request, its facts and the template values (captures win over built-ins). */
@@ -116,6 +118,7 @@ const ruleSchema = z.strictObject({
           retry_after_ms: z.number().int().nonnegative().optional(),
         })
         .optional(),
+      delay_ms: z.number().int().nonnegative().max(600_000).optional(),
     })
     .refine((r) => r.text !== undefined || (r.tool_use?.length ?? 0) > 0 || r.error !== undefined, {
       message: 'a reply needs text, tool_use or error',

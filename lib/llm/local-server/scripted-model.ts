@@ -6,8 +6,8 @@ import type { ReplyError, ReplySpec, Rule } from './rules.js';
 
 /** What the scripted model answered: a message, or an HTTP error a rule asked for. */
 export type ScriptedAnswer =
-  | { rule: string | undefined; message: WireMessage; error?: undefined }
-  | { rule: string | undefined; error: ReplyError; message?: undefined };
+  | { rule: string | undefined; message: WireMessage; error?: undefined; delayMs?: number }
+  | { rule: string | undefined; error: ReplyError; message?: undefined; delayMs?: number };
 
 /**
  * Rules engine, prompt cache and ids together: the part of a model that the local server and
@@ -35,7 +35,8 @@ export class ScriptedModel {
 
   /** Turns a given reply into a message with usage, as if a rule had chosen it. */
   respond(reply: ReplySpec, request: LlmRequest, rule?: string): ScriptedAnswer {
-    if (reply.error) return { rule, error: reply.error };
-    return { rule, message: buildMessage(reply, request, this.cache.usage(request), this.ids) };
+    const delay = reply.delay_ms ? { delayMs: reply.delay_ms } : {};
+    if (reply.error) return { rule, error: reply.error, ...delay };
+    return { rule, message: buildMessage(reply, request, this.cache.usage(request), this.ids), ...delay };
   }
 }

@@ -66,7 +66,7 @@ export const demoCommand: CommandModule<GlobalArgs, DemoArgs> = {
       DAN_LOG_LEVEL: argv.verbose ? 'info' : 'warn',
     });
     say(`dan demo: Redis ${redisServer.url} (private), workspace ${workspace}`);
-    const { runNetwork } = await import('../run-network.js');
+    const { runNetwork } = await import('../../main/run-network.js');
     const network = await runNetwork({
       config, logger, redisUrl: redisServer.url,
       onEvent: (event) => { const text = describeEvent(event); if (text) say(colourFor('supervisor', text)); },

@@ -1,0 +1,461 @@
+import Docker from 'dockerode';
+import type { Container, ContainerCreateOptions, ContainerInfo } from 'dockerode';
+import path from 'node:path';
+import { PassThrough, type Readable } from 'node:stream';
+import { StringDecoder } from 'node:string_decoder';
+import type { ContainerLimits } from '../agents/agent-definitions.js';
+import { DanError, InvalidInputError } from '../errors.js';
+import { silentLogger, type Logger } from '../logger.js';
+import { isSafeDomainName } from '../protocol/agent.js';
+import type { AgentExit, SpawnedAgent, SpawnRequest, Spawner } from './spawner.js';
+
+/** Labels of the containers the network manages (protocol.md), plus the agent's role. */
+export const LABELS = {
+  domain: 'distributed-agent-network.domain',
+  domainId: 'distributed-agent-network.domain-id',
+  managed: 'distributed-agent-network.managed',
+  role: 'distributed-agent-network.role',
+} as const;
+const COMPOSE_PROJECT_LABEL = 'com.docker.compose.project';
+
+/** Where a domain container sees the workspace, whatever the host calls it. */
+export const CONTAINER_WORKSPACE = '/workspace';
+
+/** How to reach the Docker engine; by default what DOCKER_HOST says, else /var/run/docker.sock. */
+export interface DockerEndpoint {
+  socketPath?: string;
+}
+
+export interface DockerSpawnerOptions {
+  /** The agent image (Dockerfile.agent). */
+  image: string;
+  /** A network name (the compose network), or `host`. */
+  network: string;
+  /** Mounted at /workspace: an absolute host path (bind mount) or a named volume. */
+  workspace: string;
+  /** `uid:gid` the agent runs as. */
+  user: string;
+  /** Defaults for every domain container. */
+  limits: Required<ContainerLimits>;
+  /** Per-domain overrides (from `agents/<domain>/domain.md`). */
+  limitsFor?: (domain: string) => ContainerLimits;
+  /** Size of the /tmp tmpfs, the only writable place besides the workspace. */
+  tmpfsBytes: number;
+  /** Added to every container's environment and never logged (API keys). */
+  secretEnv?: Record<string, string>;
+  endpoint?: DockerEndpoint;
+  logger?: Logger;
+  /** Output lines kept per agent for `lastLines()`; default 200. */
+  logLines?: number;
+  /** Every output line of every container as it arrives. */
+  onLine?: (agentId: string, line: string) => void;
+}
+
+interface Tracked {
+  agent: SpawnedAgent;
+  container: Container;
+  /** Compose started it: compose also removes it, so we only stop it. */
+  composeOwned: boolean;
+  ended: Promise<void>;
+  stopping: Promise<void> | undefined;
+}
+
+// Environment a domain container must not inherit from the main orchestrator's host view.
+const hostOnlyEnv = ['DAN_AGENTS_DIR', 'DAN_WORKSPACE', 'DAN_DOCKER_WORKSPACE', 'HOME'];
+const keptExitedAgents = 32;
+
+/** Opens the Docker API and checks that an engine answers; exit code 3 with what to do when none does. */
+export async function connectDocker(endpoint: DockerEndpoint = {}, logger: Logger = silentLogger): Promise<Docker> {
+  const docker = new Docker(endpoint.socketPath ? { socketPath: endpoint.socketPath } : undefined);
+  const where = endpoint.socketPath ?? process.env['DOCKER_HOST'] ?? '/var/run/docker.sock';
+  try {
+    await docker.ping();
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    const why = code === 'EACCES'
+      ? `permission denied on ${where}: run as a user in the socket's group (compose: set DOCKER_GID to its group id)`
+      : `no Docker engine answers at ${where} (${code ?? (error as Error).message})`;
+    throw new DanError('docker_unreachable', `${why}; start the engine, or use the process spawner: DAN_SPAWNER=process`, { exitCode: 3, cause: error });
+  }
+  logger.debug({ endpoint: where }, 'docker: ping ok');
+  return docker;
+}
+
+/** A managed container as `dan logs` and adoption see it. */
+export interface ManagedContainer {
+  id: string;
+  name: string;
+  agentId: string;
+  domain: string;
+  role: string;
+  state: string;
+  composeOwned: boolean;
+}
+
+function describe(info: ContainerInfo): ManagedContainer {
+  const labels = info.Labels ?? {};
+  const domain = labels[LABELS.domain] ?? '';
+  const role = labels[LABELS.role] ?? (domain ? 'domain' : 'main');
+  const name = (info.Names?.[0] ?? info.Id.slice(0, 12)).replace(/^\//, '');
+  const domainId = labels[LABELS.domainId];
+  const agentId = domain && domainId ? `${domain}-${domainId}` : name;
+  return { id: info.Id, name, agentId, domain: role === 'main' ? 'main' : domain, role, state: info.State, composeOwned: COMPOSE_PROJECT_LABEL in labels };
+}
+
+/**
+ * Containers of the network: those labelled managed (domains) and the main orchestrator (labelled
+ * with its role). Running ones only, unless `all`.
+ */
+export async function listNetworkContainers(docker: Docker, options: { all?: boolean } = {}): Promise<ManagedContainer[]> {
+  const [managed, mains] = await Promise.all([
+    docker.listContainers({ all: options.all ?? false, filters: { label: [`${LABELS.managed}=true`] } }),
+    docker.listContainers({ all: options.all ?? false, filters: { label: [`${LABELS.role}=main`] } }),
+  ]);
+  const seen = new Map<string, ManagedContainer>();
+  for (const info of [...mains, ...managed]) seen.set(info.Id, describe(info));
+  return [...seen.values()];
+}
+
+/** One output line of a container, with Docker's timestamp. */
+export interface ContainerLine {
+  container: ManagedContainer;
+  stream: 'stdout' | 'stderr';
+  /** Milliseconds since the epoch, from Docker's timestamp. */
+  time: number;
+  line: string;
+}
+
+/**
+ * Streams a container's output as lines: the last `tail` lines, then (with `follow`) new ones until
+ * the container stops or `signal` aborts. Resolves when the stream ends.
+ */
+export async function followContainerOutput(
+  docker: Docker,
+  container: ManagedContainer,
+  options: { tail: number; follow: boolean; signal?: AbortSignal; onLine: (line: ContainerLine) => void },
+): Promise<void> {
+  const handle = docker.getContainer(container.id);
+  const emit = (stream: 'stdout' | 'stderr') => (text: string) => {
+    const space = text.indexOf(' ');
+    const time = Date.parse(text.slice(0, space));
+    options.onLine({ container, stream, time: Number.isNaN(time) ? Date.now() : time, line: Number.isNaN(time) ? text : text.slice(space + 1) });
+  };
+  const logOptions = { stdout: true, stderr: true, timestamps: true, tail: options.tail };
+  if (!options.follow) {
+    const buffer = await handle.logs({ ...logOptions, follow: false });
+    const [out, err] = demuxBuffer(buffer);
+    splitLines(out, emit('stdout'));
+    splitLines(err, emit('stderr'));
+    return;
+  }
+  const stream = (await handle.logs({ ...logOptions, follow: true })) as unknown as Readable;
+  const out = new PassThrough();
+  const err = new PassThrough();
+  docker.modem.demuxStream(stream, out, err);
+  const abort = () => stream.destroy();
+  options.signal?.addEventListener('abort', abort, { once: true });
+  const done = Promise.all([lineReader(out, emit('stdout')), lineReader(err, emit('stderr'))]);
+  await new Promise<void>((resolve) => {
+    stream.once('end', resolve);
+    stream.once('close', resolve);
+    stream.once('error', resolve);
+  });
+  out.end();
+  err.end();
+  await done;
+  options.signal?.removeEventListener('abort', abort);
+}
+
+/** Splits Docker's multiplexed log buffer (8-byte frame headers) into stdout and stderr text. */
+function demuxBuffer(buffer: Buffer): [string, string] {
+  const parts: [Buffer[], Buffer[]] = [[], []];
+  let at = 0;
+  while (at + 8 <= buffer.length) {
+    const kind = buffer[at];
+    const size = buffer.readUInt32BE(at + 4);
+    parts[kind === 2 ? 1 : 0].push(buffer.subarray(at + 8, at + 8 + size));
+    at += 8 + size;
+  }
+  return [Buffer.concat(parts[0]).toString('utf8'), Buffer.concat(parts[1]).toString('utf8')];
+}
+
+function splitLines(text: string, emit: (line: string) => void): void {
+  const lines = text.split('\n');
+  if (lines.at(-1) === '') lines.pop();
+  for (const line of lines) emit(line.endsWith('\r') ? line.slice(0, -1) : line);
+}
+
+/** Reads a stream as lines until it ends. */
+function lineReader(stream: Readable, emit: (line: string) => void): Promise<void> {
+  const decoder = new StringDecoder('utf8');
+  let partial = '';
+  return new Promise<void>((resolve) => {
+    stream.on('data', (chunk: Buffer) => {
+      partial += decoder.write(chunk);
+      let newline = partial.indexOf('\n');
+      while (newline !== -1) {
+        const line = partial.slice(0, newline);
+        emit(line.endsWith('\r') ? line.slice(0, -1) : line);
+        partial = partial.slice(newline + 1);
+        newline = partial.indexOf('\n');
+      }
+    });
+    const end = () => {
+      partial += decoder.end();
+      if (partial !== '') emit(partial);
+      partial = '';
+      resolve();
+    };
+    stream.once('end', end);
+    stream.once('error', end);
+  });
+}
+
+/** Maps the exit status Docker reports to the code and signal of the agent's process. */
+function exitOf(status: number): { code: number | null; signal: string | null } {
+  if (status === 137) return { code: null, signal: 'SIGKILL' };
+  if (status === 143) return { code: null, signal: 'SIGTERM' };
+  return { code: status, signal: null };
+}
+
+/**
+ * Runs each domain orchestrator as its own container: the protocol's names, labels and environment;
+ * resource limits; non-root, no capabilities, no new privileges, read-only root with a tmpfs for
+ * scratch, no Docker socket. Containers already running with the managed labels are adopted at
+ * start, so a restarted main orchestrator (or compose) never leads to duplicates. Every Docker call
+ * is logged with the container id.
+ */
+export class DockerSpawner implements Spawner {
+  readonly kind = 'docker' as const;
+  private readonly tracked = new Map<string, Tracked>();
+  private readonly lines = new Map<string, string[]>();
+  private readonly listeners: Array<(exit: AgentExit) => void> = [];
+  private readonly logger: Logger;
+  private readonly logLines: number;
+  private adopted: SpawnedAgent[] = [];
+  private closed = false;
+
+  private constructor(private readonly docker: Docker, private readonly options: DockerSpawnerOptions) {
+    this.logger = options.logger ?? silentLogger;
+    this.logLines = options.logLines ?? 200;
+  }
+
+  /**
+   * Connects to the engine, checks the image exists, removes managed containers that have exited,
+   * and adopts the running ones.
+   */
+  static async start(options: DockerSpawnerOptions): Promise<DockerSpawner> {
+    const logger = options.logger ?? silentLogger;
+    const docker = await connectDocker(options.endpoint, logger);
+    try {
+      await docker.getImage(options.image).inspect();
+    } catch (error) {
+      if ((error as { statusCode?: number }).statusCode !== 404) throw error;
+      throw new DanError('image_missing', `the agent image ${options.image} is not on this Docker host: build it with 'scripts/build-local-images.sh' (offline) or 'docker compose build', or set DAN_AGENT_IMAGE`, { exitCode: 2, cause: error });
+    }
+    const spawner = new DockerSpawner(docker, options);
+    await spawner.adoptRunning();
+    return spawner;
+  }
+
+  /** Agents that were already running when this spawner started; not yet known to be ready. */
+  adopt(): SpawnedAgent[] {
+    return this.adopted.map((agent) => ({ ...agent }));
+  }
+
+  async spawn(request: SpawnRequest): Promise<SpawnedAgent> {
+    const { domain, agentId } = request;
+    if (!isSafeDomainName(domain)) throw new InvalidInputError(`cannot start a container for domain '${domain}': a domain name is lower-case letters, digits and '-', starting with a letter`);
+    const domainId = agentId.slice(domain.length + 1);
+    if (agentId !== `${domain}-${domainId}` || !/^[0-9a-f]{8}$/.test(domainId)) {
+      throw new InvalidInputError(`cannot start a container for agent '${agentId}': its id must be '${domain}-' and 8 hex characters`);
+    }
+    if (this.closed) throw new DanError('spawner_closed', `cannot start agent ${agentId}: the Docker spawner is closed`);
+    if (this.tracked.has(agentId)) throw new DanError('agent_exists', `cannot start agent ${agentId}: a container for it is already running`);
+
+    const name = `domain-${domain}-${domainId}`;
+    const create = this.createOptions(request, name, domainId);
+    let container: Container;
+    try {
+      container = await this.docker.createContainer(create);
+    } catch (error) {
+      throw new DanError('spawn_failed', `cannot create container ${name} from ${this.options.image}: ${(error as Error).message}`, { cause: error });
+    }
+    const log = this.logger.child({ agentId, domain, containerId: container.id.slice(0, 12) });
+    log.info({ name, image: this.options.image, network: this.options.network }, 'docker: container created');
+    try {
+      await container.start();
+    } catch (error) {
+      log.error({ err: (error as Error).message }, 'docker: start failed; removing the container');
+      await container.remove({ force: true }).catch(() => undefined);
+      throw new DanError('spawn_failed', `cannot start container ${name}: ${(error as Error).message}`, { cause: error });
+    }
+    log.info('docker: container started');
+    const agent: SpawnedAgent = { agentId, domain, handle: container.id, startedAt: Date.now() };
+    this.track(agent, container, false, 0);
+    if (this.closed) {
+      await this.stop(agentId, 2_000);
+      throw new DanError('spawner_closed', `agent ${agentId} was stopped at once: the Docker spawner was closed while it started`);
+    }
+    return { ...agent };
+  }
+
+  async stop(agentId: string, graceMs = 10_000): Promise<void> {
+    const entry = this.tracked.get(agentId);
+    if (!entry) return;
+    entry.stopping ??= (async () => {
+      const log = this.logger.child({ agentId, domain: entry.agent.domain, containerId: entry.container.id.slice(0, 12) });
+      log.info({ graceMs }, 'docker: stopping container');
+      try {
+        // Docker sends SIGTERM, then SIGKILL after t seconds.
+        await entry.container.stop({ t: Math.max(1, Math.ceil(graceMs / 1000)) });
+      } catch (error) {
+        const status = (error as { statusCode?: number }).statusCode;
+        // 304: already stopped; 404: already gone. Either way the wait below settles.
+        if (status !== 304 && status !== 404) log.warn({ err: (error as Error).message }, 'docker: stop failed');
+      }
+      await entry.ended;
+    })();
+    await entry.stopping;
+  }
+
+  list(): SpawnedAgent[] {
+    return [...this.tracked.values()].map((entry) => ({ ...entry.agent }));
+  }
+
+  async lastLines(agentId: string, count = this.logLines): Promise<string[]> {
+    const buffer = this.lines.get(agentId) ?? [];
+    return count <= 0 ? [] : buffer.slice(-count);
+  }
+
+  onExit(listener: (exit: AgentExit) => void): void {
+    this.listeners.push(listener);
+  }
+
+  /** Refuses new spawns and stops (and removes) every container it started or adopted. */
+  async close(graceMs = 10_000): Promise<void> {
+    this.closed = true;
+    await Promise.all([...this.tracked.keys()].map((agentId) => this.stop(agentId, graceMs)));
+  }
+
+  private createOptions(request: SpawnRequest, name: string, domainId: string): ContainerCreateOptions {
+    const { domain, agentId } = request;
+    const o = this.options;
+    const limits = { ...o.limits, ...definedOnly(o.limitsFor?.(domain) ?? {}) };
+    const env: Record<string, string> = { ...request.env };
+    for (const key of hostOnlyEnv) delete env[key];
+    Object.assign(env, { AGENT_ROLE: 'domain', AGENT_ID: agentId, DOMAIN_TYPE: domain, DAN_WORKSPACE: CONTAINER_WORKSPACE, HOME: '/tmp' }, o.secretEnv ?? {});
+    const hostNetwork = o.network === 'host';
+    const workspaceMount = path.isAbsolute(o.workspace)
+      ? { Type: 'bind' as const, Source: o.workspace, Target: CONTAINER_WORKSPACE }
+      : { Type: 'volume' as const, Source: o.workspace, Target: CONTAINER_WORKSPACE };
+    return {
+      name,
+      // With host networking the container shares the host's name; Docker refuses to set another.
+      ...(hostNetwork ? {} : { Hostname: agentId }),
+      Image: o.image,
+      User: o.user,
+      Env: Object.entries(env).map(([key, value]) => `${key}=${value}`),
+      Labels: { [LABELS.domain]: domain, [LABELS.domainId]: domainId, [LABELS.managed]: 'true', [LABELS.role]: 'domain' },
+      HostConfig: {
+        NetworkMode: o.network,
+        Memory: limits.memoryBytes,
+        MemorySwap: limits.memoryBytes,
+        NanoCpus: Math.round(limits.cpus * 1e9),
+        PidsLimit: limits.pids,
+        CapDrop: ['ALL'],
+        SecurityOpt: ['no-new-privileges'],
+        ReadonlyRootfs: true,
+        Tmpfs: { '/tmp': `rw,nosuid,nodev,size=${o.tmpfsBytes}` },
+        Mounts: [workspaceMount],
+        RestartPolicy: { Name: 'no' },
+        LogConfig: { Type: 'json-file', Config: { 'max-size': '10m', 'max-file': '3' } },
+      },
+    };
+  }
+
+  /** Follows a container's output and waits for its end; on the end, removes it and tells the listeners. */
+  private track(agent: SpawnedAgent, container: Container, composeOwned: boolean, tail: number): void {
+    const buffer: string[] = [];
+    this.keepLines(agent.agentId, buffer);
+    const log = this.logger.child({ agentId: agent.agentId, domain: agent.domain, containerId: container.id.slice(0, 12) });
+    const described: ManagedContainer = { id: container.id, name: agent.agentId, agentId: agent.agentId, domain: agent.domain, role: 'domain', state: 'running', composeOwned };
+    const following = followContainerOutput(this.docker, described, {
+      tail, follow: true,
+      onLine: ({ line }) => {
+        buffer.push(line);
+        if (buffer.length > this.logLines) buffer.splice(0, buffer.length - this.logLines);
+        this.options.onLine?.(agent.agentId, line);
+      },
+    }).catch((error: Error) => log.warn({ err: error.message }, 'docker: reading the container output failed'));
+    const ended = (async () => {
+      let status: number;
+      try {
+        status = ((await container.wait()) as { StatusCode: number }).StatusCode;
+      } catch (error) {
+        // 404: removed by someone else. Anything else: the engine went away; the heartbeat sweep covers it.
+        log.warn({ err: (error as Error).message }, 'docker: waiting for the container failed');
+        status = 137;
+      }
+      await Promise.race([following, new Promise((resolve) => setTimeout(resolve, 1_000))]);
+      const { code, signal } = exitOf(status);
+      log.info({ status, code, signal }, 'docker: container exited');
+      if (!composeOwned) {
+        await container.remove({ force: true }).then(
+          () => log.info('docker: container removed'),
+          (error: { statusCode?: number; message: string }) => { if (error.statusCode !== 404) log.warn({ err: error.message }, 'docker: remove failed'); },
+        );
+      }
+      this.tracked.delete(agent.agentId);
+      const exit: AgentExit = { agentId: agent.agentId, domain: agent.domain, code, signal };
+      for (const listener of this.listeners) {
+        try {
+          listener(exit);
+        } catch (error) {
+          log.error({ err: error }, 'exit listener failed');
+        }
+      }
+    })();
+    this.tracked.set(agent.agentId, { agent, container, composeOwned, ended, stopping: undefined });
+  }
+
+  private async adoptRunning(): Promise<void> {
+    const found = await this.docker.listContainers({ all: true, filters: { label: [`${LABELS.managed}=true`] } });
+    this.logger.debug({ count: found.length }, 'docker: listed managed containers');
+    for (const info of found) {
+      const c = describe(info);
+      const log = this.logger.child({ agentId: c.agentId, domain: c.domain, containerId: c.id.slice(0, 12) });
+      if (!isSafeDomainName(c.domain)) {
+        log.warn({ name: c.name }, 'docker: a managed container without a valid domain label; leaving it alone');
+        continue;
+      }
+      if (info.State !== 'running') {
+        if (!c.composeOwned) {
+          await this.docker.getContainer(c.id).remove({ force: true }).catch(() => undefined);
+          log.info({ name: c.name, state: info.State }, 'docker: removed a managed container that had stopped');
+        }
+        continue;
+      }
+      const agent: SpawnedAgent = { agentId: c.agentId, domain: c.domain, handle: c.id, startedAt: Date.now() };
+      this.track(agent, this.docker.getContainer(c.id), c.composeOwned, 50);
+      this.adopted.push(agent);
+      log.info({ name: c.name, compose: c.composeOwned }, 'docker: adopted a running container');
+    }
+  }
+
+  private keepLines(agentId: string, buffer: string[]): void {
+    this.lines.delete(agentId);
+    this.lines.set(agentId, buffer);
+    let excess = this.lines.size - this.tracked.size - 1 - keptExitedAgents;
+    for (const id of this.lines.keys()) {
+      if (excess <= 0) break;
+      if (id === agentId || this.tracked.has(id)) continue;
+      this.lines.delete(id);
+      excess -= 1;
+    }
+  }
+}
+
+function definedOnly(limits: ContainerLimits): ContainerLimits {
+  return Object.fromEntries(Object.entries(limits).filter(([, value]) => value !== undefined)) as ContainerLimits;
+}

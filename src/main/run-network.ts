@@ -1,0 +1,76 @@
+import type { Config } from '../../lib/config.js';
+import type { Logger } from '../../lib/logger.js';
+import { formatLogLine, resolveFormat } from '../../lib/logger.js';
+import type { ModelAccess } from '../../lib/llm/create-llm-client.js';
+import { createModelAccess, modelEnv } from '../../lib/llm/create-llm-client.js';
+import { loadAgentCatalog } from '../../lib/agents/agent-catalog.js';
+import { createSpawner } from '../../lib/spawner/create-spawner.js';
+import type { SupervisorEvent } from './domain-supervisor.js';
+import type { RunningMain } from './main-orchestrator.js';
+import { startMainOrchestrator } from './main-orchestrator.js';
+import { networkEnv } from './network-env.js';
+
+export interface RunningNetwork {
+  main: RunningMain;
+  model: ModelAccess;
+  stop(): Promise<void>;
+}
+
+export interface RunNetworkOptions {
+  config: Config;
+  logger: Logger;
+  redisUrl: string;
+  /** The main orchestrator's id; default `main-{8 hex}`. */
+  agentId?: string;
+  onEvent?: (event: SupervisorEvent) => void;
+  /** Each output line of a spawned domain agent (JSON log lines), e.g. to show them formatted. */
+  onAgentLine?: (agentId: string, line: string) => void;
+}
+
+/**
+ * The network: model access (the API, or the local scripted server), the configured spawner for
+ * domain agents (processes or containers), and the main orchestrator. What `dan up`, `dan demo` and
+ * the main orchestrator's container run.
+ */
+export async function runNetwork(options: RunNetworkOptions): Promise<RunningNetwork> {
+  const { config, logger } = options;
+  const catalog = loadAgentCatalog(config.agentsDir);
+  const model = await createModelAccess(config, logger);
+  logger.info(`model: ${model.description}`);
+  let spawner;
+  try {
+    spawner = await createSpawner({ config, logger, catalog, ...(options.onAgentLine ? { onLine: options.onAgentLine } : {}) });
+  } catch (error) {
+    await model.close();
+    throw error;
+  }
+  logger.info({ spawner: spawner.kind, ...(spawner.kind === 'docker' ? { image: config.docker.image, network: config.docker.network } : {}) }, 'domains start on demand');
+  let main: RunningMain;
+  try {
+    main = await startMainOrchestrator({
+      config, logger, spawner, catalog,
+      ...(options.agentId ? { agentId: options.agentId } : {}),
+      agentEnv: { ...networkEnv(config, options.redisUrl), ...modelEnv(model, config) },
+      llm: async () => model.client,
+      ...(options.onEvent ? { onEvent: options.onEvent } : {}),
+    });
+  } catch (error) {
+    await spawner.close(0).catch(() => undefined);
+    await model.close();
+    throw error;
+  }
+  return {
+    main, model,
+    stop: async () => {
+      await main.stop();
+      await model.close();
+    },
+  };
+}
+
+/** Shows a spawned agent's JSON log line the way this process logs its own. */
+export function echoAgentLine(line: string): void {
+  const colour = Boolean(process.stderr.isTTY) && !process.env['NO_COLOR'];
+  const pretty = resolveFormat() === 'pretty' && line.startsWith('{');
+  process.stderr.write(`${pretty ? formatLogLine(line, colour) : line}\n`);
+}
