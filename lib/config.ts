@@ -28,6 +28,7 @@ const configSchema = z.object({
   DAN_WORKER_SELECTOR: z.enum(['score', 'llm']).default('score'),
   DAN_SPAWNER: z.enum(['process', 'docker']).default('process'),
   DAN_AGENT_IMAGE: z.string().default('dan/agent:latest'),
+  DAN_NETWORK_ID: z.string().regex(/^[A-Za-z0-9_.:/#-]{1,200}$/, { error: 'must be letters, digits and _.:/#- (up to 200)' }).optional(),
   DAN_DOCKER_NETWORK: z.string().default('host'),
   DAN_DOCKER_WORKSPACE: z.string().optional(),
   DAN_DOCKER_USER: z.string().default('1000:1000'),
@@ -82,6 +83,8 @@ export interface Config {
   workerSelector: RawConfig['DAN_WORKER_SELECTOR'];
   spawner: RawConfig['DAN_SPAWNER'];
   docker: {
+    /** Label value that tells this network's containers from another's on the same engine. */
+    networkId: string | undefined;
     image: string;
     /** A network name, or `host`. */
     network: string;
@@ -160,6 +163,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     workerSelector: c.DAN_WORKER_SELECTOR,
     spawner: c.DAN_SPAWNER,
     docker: {
+      networkId: c.DAN_NETWORK_ID,
       image: c.DAN_AGENT_IMAGE,
       network: c.DAN_DOCKER_NETWORK,
       workspace: c.DAN_DOCKER_WORKSPACE ?? path.resolve(c.DAN_WORKSPACE),

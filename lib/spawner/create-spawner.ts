@@ -24,12 +24,13 @@ export async function createSpawner(options: CreateSpawnerOptions): Promise<Spaw
   const { config, logger, catalog } = options;
   const onLine = options.onLine ? { onLine: options.onLine } : {};
   if (config.spawner === 'process') return new ProcessSpawner({ logger, ...onLine });
-  const { DockerSpawner } = await import('./docker-spawner.js');
+  const { DockerSpawner, networkIdentity } = await import('./docker-spawner.js');
   const d = config.docker;
   // A bind-mounted folder that does not exist would be created by Docker, owned by root.
   if (path.isAbsolute(d.workspace)) mkdirSync(d.workspace, { recursive: true });
   const apiKey = (options.env ?? process.env)['ANTHROPIC_API_KEY'];
   return DockerSpawner.start({
+    networkId: networkIdentity(config.redisUrl, config.keyPrefix, d.networkId),
     image: d.image,
     network: d.network,
     workspace: d.workspace,

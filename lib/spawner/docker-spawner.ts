@@ -15,6 +15,8 @@ export const LABELS = {
   domainId: 'distributed-agent-network.domain-id',
   managed: 'distributed-agent-network.managed',
   role: 'distributed-agent-network.role',
+  /** Which network (Redis and key prefix) the agent serves, so two networks on one engine keep apart. */
+  network: 'distributed-agent-network.network',
 } as const;
 const COMPOSE_PROJECT_LABEL = 'com.docker.compose.project';
 
@@ -27,6 +29,8 @@ export interface DockerEndpoint {
 }
 
 export interface DockerSpawnerOptions {
+  /** Labels every container; only containers with this label value are adopted (see `networkIdentity`). */
+  networkId: string;
   /** The agent image (Dockerfile.agent). */
   image: string;
   /** A network name (the compose network), or `host`. */
@@ -63,6 +67,22 @@ interface Tracked {
 // Environment a domain container must not inherit from the main orchestrator's host view.
 const hostOnlyEnv = ['DAN_AGENTS_DIR', 'DAN_WORKSPACE', 'DAN_DOCKER_WORKSPACE', 'HOME'];
 const keptExitedAgents = 32;
+
+/**
+ * The value of the network label: `DAN_NETWORK_ID` when set (compose sets it, so the domains it
+ * starts and the ones main starts agree), else the Redis host, port, database and key prefix.
+ */
+export function networkIdentity(redisUrl: string, keyPrefix: string, explicit?: string): string {
+  if (explicit) return explicit;
+  let where = redisUrl;
+  try {
+    const url = new URL(redisUrl);
+    where = `${url.hostname}:${url.port || '6379'}${url.pathname && url.pathname !== '/' ? url.pathname : '/0'}`;
+  } catch {
+    // Not a URL: use it as written (it holds no password then, or connecting would have failed).
+  }
+  return `${where}${keyPrefix ? `#${keyPrefix}` : ''}`.replace(/[^A-Za-z0-9_.:/#-]/g, '_');
+}
 
 /** Opens the Docker API and checks that an engine answers; exit code 3 with what to do when none does. */
 export async function connectDocker(endpoint: DockerEndpoint = {}, logger: Logger = silentLogger): Promise<Docker> {
@@ -345,18 +365,16 @@ export class DockerSpawner implements Spawner {
     const env: Record<string, string> = { ...request.env };
     for (const key of hostOnlyEnv) delete env[key];
     Object.assign(env, { AGENT_ROLE: 'domain', AGENT_ID: agentId, DOMAIN_TYPE: domain, DAN_WORKSPACE: CONTAINER_WORKSPACE, HOME: '/tmp' }, o.secretEnv ?? {});
-    const hostNetwork = o.network === 'host';
     const workspaceMount = path.isAbsolute(o.workspace)
       ? { Type: 'bind' as const, Source: o.workspace, Target: CONTAINER_WORKSPACE }
       : { Type: 'volume' as const, Source: o.workspace, Target: CONTAINER_WORKSPACE };
     return {
       name,
-      // With host networking the container shares the host's name; Docker refuses to set another.
-      ...(hostNetwork ? {} : { Hostname: agentId }),
+      Hostname: agentId,
       Image: o.image,
       User: o.user,
       Env: Object.entries(env).map(([key, value]) => `${key}=${value}`),
-      Labels: { [LABELS.domain]: domain, [LABELS.domainId]: domainId, [LABELS.managed]: 'true', [LABELS.role]: 'domain' },
+      Labels: { [LABELS.domain]: domain, [LABELS.domainId]: domainId, [LABELS.managed]: 'true', [LABELS.role]: 'domain', [LABELS.network]: o.networkId },
       HostConfig: {
         NetworkMode: o.network,
         Memory: limits.memoryBytes,
@@ -420,7 +438,7 @@ export class DockerSpawner implements Spawner {
   }
 
   private async adoptRunning(): Promise<void> {
-    const found = await this.docker.listContainers({ all: true, filters: { label: [`${LABELS.managed}=true`] } });
+    const found = await this.docker.listContainers({ all: true, filters: { label: [`${LABELS.managed}=true`, `${LABELS.network}=${this.options.networkId}`] } });
     this.logger.debug({ count: found.length }, 'docker: listed managed containers');
     for (const info of found) {
       const c = describe(info);

@@ -7,7 +7,7 @@ import { parseMemorySize } from '../../lib/agents/agent-definitions.js';
 import { loadConfig } from '../../lib/config.js';
 import { DanError } from '../../lib/errors.js';
 import { ownContainerId } from '../../lib/runtime/container-id.js';
-import { connectDocker, DockerSpawner } from '../../lib/spawner/docker-spawner.js';
+import { connectDocker, DockerSpawner, networkIdentity } from '../../lib/spawner/docker-spawner.js';
 
 describe('parseMemorySize', () => {
   it.each([
@@ -21,7 +21,7 @@ describe('Docker settings', () => {
     const config = loadConfig({ DAN_WORKSPACE: '/srv/ws' });
     expect(config.spawner).toBe('process');
     expect(config.docker).toEqual({
-      image: 'dan/agent:latest', network: 'host', workspace: '/srv/ws', user: '1000:1000',
+      networkId: undefined, image: 'dan/agent:latest', network: 'host', workspace: '/srv/ws', user: '1000:1000',
       memoryBytes: 1024 ** 3, cpus: 0.5, pids: 256, tmpfsBytes: 256 * 1024 ** 2,
     });
   });
@@ -91,6 +91,16 @@ describe('ownContainerId', () => {
   });
 });
 
+describe('networkIdentity', () => {
+  it('is the Redis host, port, database and prefix, without the password', () => {
+    expect(networkIdentity('redis://:secret@127.0.0.1:6391', 'dan-test-1:')).toBe('127.0.0.1:6391/0#dan-test-1:');
+    expect(networkIdentity('rediss://user:pw@cache.example.com/2', '')).toBe('cache.example.com:6379/2');
+  });
+  it('is DAN_NETWORK_ID when set', () => {
+    expect(networkIdentity('redis://message-broker:6379', '', 'dan')).toBe('dan');
+  });
+});
+
 describe('no Docker engine', () => {
   it('fails with exit code 3, where it looked, and how to use the process spawner instead', async () => {
     const error = await connectDocker({ socketPath: '/nonexistent/docker.sock' }).catch((e: unknown) => e);
@@ -98,7 +108,7 @@ describe('no Docker engine', () => {
     expect((error as DanError).exitCode).toBe(3);
     expect((error as DanError).message).toMatch(/no Docker engine answers at \/nonexistent\/docker\.sock.*DAN_SPAWNER=process/);
     const viaSpawner = await DockerSpawner.start({
-      image: 'dan/agent:local', network: 'host', workspace: '/tmp', user: '1000:1000', endpoint: { socketPath: '/nonexistent/docker.sock' },
+      networkId: 'test', image: 'dan/agent:local', network: 'host', workspace: '/tmp', user: '1000:1000', endpoint: { socketPath: '/nonexistent/docker.sock' },
       limits: { memoryBytes: 1024 ** 3, cpus: 0.5, pids: 256 }, tmpfsBytes: 1024 ** 2,
     }).catch((e: unknown) => e);
     expect((viaSpawner as DanError).exitCode).toBe(3);
