@@ -163,7 +163,7 @@ describeDocker('the Docker spawner against a real engine', () => {
     await expect(spawner.spawn({ domain: '../etc', agentId: '../etc-0000abcd', env: {} })).rejects.toThrow(/domain '\.\.\/etc'/);
     expect((await docker.listContainers({ all: true })).some((c) => c.Names.some((n) => /Bad_Name|etc-/.test(n)))).toBe(false);
     await spawner.close();
-    const missing = await DockerSpawner.start({ ...options, image: 'dan/no-such-image:never' }).catch((e: unknown) => e as Error);
+    const missing = (await DockerSpawner.start({ ...options, image: 'dan/no-such-image:never' }).catch((e: unknown) => e)) as Error;
     expect(missing.message).toMatch(/dan\/no-such-image:never is not on this Docker host: build it with 'scripts\/build-local-images\.sh'/);
   });
 });
