@@ -81,7 +81,7 @@ export async function startDomainOrchestrator(options: DomainOrchestratorOptions
     concurrency: config.domainConcurrency, leaseMs: config.leaseMs, idleMs: config.domainIdleMs,
     onStatus: (status) => heartbeat.setStatus(agentId, status),
   });
-  logger.info({ agentId, domain: domain.name, workers: domain.workers.map((w) => w.name) }, 'domain orchestrator ready');
+  logger.info({ workers: domain.workers.map((w) => w.name) }, 'domain orchestrator ready');
 
   let stopped = false;
   // A function declaration: the heartbeat above may call it once everything below exists.
@@ -94,7 +94,7 @@ export async function startDomainOrchestrator(options: DomainOrchestratorOptions
     conn.close();
   }
   const done = consumer.start().then(async (why) => {
-    if (why === 'idle') logger.info({ agentId, domain: domain.name, idleMs: config.domainIdleMs }, 'idle; shutting down');
+    if (why === 'idle') logger.info({ idleMs: config.domainIdleMs }, 'idle; shutting down');
     await stop();
     return why;
   });
