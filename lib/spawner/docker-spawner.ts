@@ -352,6 +352,22 @@ export class DockerSpawner implements Spawner {
     this.listeners.push(listener);
   }
 
+  /**
+   * Memory an agent's container uses now, in bytes, the way `docker stats` counts it (page cache
+   * left out); undefined when the agent has no running container.
+   */
+  async memoryUsage(agentId: string): Promise<number | undefined> {
+    const entry = this.tracked.get(agentId);
+    if (!entry) return undefined;
+    const stats = (await entry.container.stats({ stream: false })) as unknown as {
+      memory_stats?: { usage?: number; stats?: { cache?: number; total_inactive_file?: number; inactive_file?: number } };
+    };
+    const memory = stats.memory_stats;
+    if (memory?.usage === undefined) return undefined;
+    const cache = memory.stats?.total_inactive_file ?? memory.stats?.inactive_file ?? memory.stats?.cache ?? 0;
+    return memory.usage - cache;
+  }
+
   /** Refuses new spawns and stops (and removes) every container it started or adopted. */
   async close(graceMs = 10_000): Promise<void> {
     this.closed = true;

@@ -5,6 +5,7 @@ import type { ModelAccess } from '../../lib/llm/create-llm-client.js';
 import { createModelAccess, modelEnv } from '../../lib/llm/create-llm-client.js';
 import { loadAgentCatalog } from '../../lib/agents/agent-catalog.js';
 import { createSpawner } from '../../lib/spawner/create-spawner.js';
+import type { Spawner } from '../../lib/spawner/spawner.js';
 import type { SupervisorEvent } from './domain-supervisor.js';
 import type { RunningMain } from './main-orchestrator.js';
 import { startMainOrchestrator } from './main-orchestrator.js';
@@ -12,6 +13,7 @@ import { networkEnv } from './network-env.js';
 
 export interface RunningNetwork {
   main: RunningMain;
+  spawner: Spawner;
   model: ModelAccess;
   stop(): Promise<void>;
 }
@@ -37,7 +39,7 @@ export async function runNetwork(options: RunNetworkOptions): Promise<RunningNet
   const catalog = loadAgentCatalog(config.agentsDir);
   const model = await createModelAccess(config, logger);
   logger.info(`model: ${model.description}`);
-  let spawner;
+  let spawner: Spawner;
   try {
     spawner = await createSpawner({ config, logger, catalog, ...(options.onAgentLine ? { onLine: options.onAgentLine } : {}) });
   } catch (error) {
@@ -60,7 +62,7 @@ export async function runNetwork(options: RunNetworkOptions): Promise<RunningNet
     throw error;
   }
   return {
-    main, model,
+    main, model, spawner,
     stop: async () => {
       await main.stop();
       await model.close();
