@@ -15,7 +15,9 @@ Options:
     -g, --grep PATTERN     Filter logs by pattern
     -n, --lines N          Number of lines to show (default: 100)
         --no-follow        Don't follow, just show recent logs
-    -c, --container NAME   Show logs of one container
+    -c, --container NAME   Show logs of one agent, domain or container name
+        --source SOURCE    Where lines come from: redis (task logs), docker (container
+                           output) or all (default; Docker only when an engine answers)
         --json             Print one JSON object per line
     -h, --help             Show this help
 
@@ -36,6 +38,7 @@ dan_flag() {
     -g|--grep) printf '%s\n' --grep ;;
     -n|--lines) printf '%s\n' -n ;;
     -c|--container) printf '%s\n' -c ;;
+    --source) printf '%s\n' --source ;;
   esac
 }
 
@@ -46,11 +49,11 @@ while [ $# -gt 0 ]; do
     -h|--help) usage; exit 0 ;;
     -m|--main) flags+=(--main); shift ;;
     -d|--domains) flags+=(--domains); shift ;;
-    -t|--task|-g|--grep|-n|--lines|-c|--container)
+    -t|--task|-g|--grep|-n|--lines|-c|--container|--source)
       [ $# -ge 2 ] || usage_error "option $1 needs a value"
       flags+=("$(dan_flag "$1")" "$2")
       shift 2 ;;
-    --task=*|--grep=*|--lines=*|--container=*)
+    --task=*|--grep=*|--lines=*|--container=*|--source=*)
       flags+=("$(dan_flag "${1%%=*}")" "${1#*=}")
       shift ;;
     --follow) follow=--follow; shift ;;

@@ -42,6 +42,8 @@ export function describeDocker(name: string, fn: () => void): void {
       });
     });
   } else {
+    // The default reporter shows only a count of skipped tests: say why once, on stderr.
+    console.warn(`skipping "${name}": ${problem} (set DAN_REQUIRE_DOCKER=1 to fail instead)`);
     describe.skip(`${name} (skipped: ${problem}; set DAN_REQUIRE_DOCKER=1 to fail instead)`, fn);
   }
 }

@@ -128,7 +128,12 @@ export const logsCommand: CommandModule<GlobalArgs, LogsArgs> = {
     .option('container', { alias: 'c', type: 'string', describe: 'Only this agent (id or prefix), domain, or container name' })
     .option('source', { choices: SOURCES, default: 'all' as const, describe: 'Where lines come from: task logs in Redis, container output through Docker, or both (Docker only when an engine answers)' })
     .option('verbose', { alias: 'v', type: 'boolean', default: false, describe: 'Say on stderr when no Docker engine answers' })
-    .epilogue('Container lines come from the containers of the network (label distributed-agent-network.managed=true, and the main orchestrator\'s) when a Docker engine answers; new containers are picked up while following. --json prints one object per line: {source, time, agent_id, domain, task_id, line}.') as Argv<LogsArgs>,
+    .epilogue([
+      'When a Docker engine answers, the output of the network\'s containers (labelled',
+      'distributed-agent-network.managed=true, and the main orchestrator\'s) is merged in; containers that',
+      'start while following are picked up. --json prints one object per line:',
+      '{source, time, agent_id, domain, task_id, line}.',
+    ].join('\n')) as Argv<LogsArgs>,
   handler: async (argv: ArgumentsCamelCase<LogsArgs>) => {
     const ctx = cliContext(argv);
     const keep = lineFilter(argv);
