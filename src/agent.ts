@@ -26,8 +26,8 @@ async function main(): Promise<void> {
   if (!domain) throw new DanError('bad_config', 'DOMAIN_TYPE is not set: say which domain this agent serves', { exitCode: 2 });
   const agentId = config.agentId ?? `${domain}-${instanceSuffix()}`;
   const logger = createLogger({ level: config.logLevel, base: { agentId, domain } });
-  recordAgentId(agentId, logger);
   const containerId = ownContainerId();
+  if (containerId) recordAgentId(agentId, logger);
   let model: Promise<ModelAccess> | undefined;
   const running = await startDomainOrchestrator({
     config, domain, agentId, logger,
@@ -45,7 +45,7 @@ async function main(): Promise<void> {
 async function runMain(config: Config): Promise<void> {
   const agentId = config.agentId ?? `main-${instanceSuffix()}`;
   const logger = createLogger({ level: config.logLevel });
-  recordAgentId(agentId, logger);
+  if (ownContainerId()) recordAgentId(agentId, logger);
   const { runNetwork } = await import('./main/run-network.js');
   const network = await runNetwork({ config, agentId, logger, redisUrl: config.redisUrl });
   logger.info({ agentId: network.main.agentId, spawner: config.spawner }, 'main orchestrator running; SIGTERM stops it');
@@ -63,7 +63,7 @@ function onStopSignal(logger: Logger, stop: () => void): void {
   process.once('SIGINT', () => handler('SIGINT'));
 }
 
-/** Where the container's health check finds the id of the agent whose heartbeat it checks. */
+/** Where the container's health check finds the id of the agent whose heartbeat it checks (in a container only: host processes would overwrite each other's). */
 function recordAgentId(agentId: string, logger: Logger): void {
   try {
     writeFileSync(path.join(os.tmpdir(), 'dan-agent-id'), `${agentId}\n`);

@@ -83,15 +83,17 @@ export async function startDomainOrchestrator(options: DomainOrchestratorOptions
   });
   logger.info({ workers: domain.workers.map((w) => w.name) }, 'domain orchestrator ready');
 
-  let stopped = false;
-  // A function declaration: the heartbeat above may call it once everything below exists.
-  async function stop(): Promise<void> {
-    if (stopped) return;
-    stopped = true;
-    await consumer.stop(config.shutdownGraceMs);
-    heartbeat.stop();
-    await registry.deregister(agentId, 'domain', options.domain).catch(() => undefined);
-    conn.close();
+  let stopping: Promise<void> | undefined;
+  // A function declaration: the heartbeat above may call it once everything below exists. Every
+  // caller waits for the one shutdown, so `done` cannot settle before the agent has deregistered.
+  function stop(): Promise<void> {
+    stopping ??= (async () => {
+      await consumer.stop(config.shutdownGraceMs);
+      heartbeat.stop();
+      await registry.deregister(agentId, 'domain', options.domain).catch(() => undefined);
+      conn.close();
+    })();
+    return stopping;
   }
   const done = consumer.start().then(async (why) => {
     if (why === 'idle') logger.info({ idleMs: config.domainIdleMs }, 'idle; shutting down');

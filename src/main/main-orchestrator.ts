@@ -153,21 +153,23 @@ export async function startMainOrchestrator(options: MainOrchestratorOptions): P
   const consuming = consumer.start();
   logger.info({ domains: catalog.domains.map((d) => d.name), spawner: options.spawner.kind, router: config.router }, 'main orchestrator up');
 
-  let stopped = false;
-  // A function declaration: the heartbeat above may call it once everything below exists.
-  async function stop(): Promise<void> {
-    if (stopped) return;
-    stopped = true;
-    supervising = false;
-    wake?.();
-    await consumer.stop(config.shutdownGraceMs);
-    await consuming;
-    await superviseLoop;
-    await options.spawner.close(config.shutdownGraceMs);
-    watcher.close();
-    heartbeat.stop();
-    await registry.deregister(agentId, 'main', 'main').catch(() => undefined);
-    conn.close();
+  let stopping: Promise<void> | undefined;
+  // A function declaration: the heartbeat above may call it once everything below exists. Every
+  // caller waits for the one shutdown.
+  function stop(): Promise<void> {
+    stopping ??= (async () => {
+      supervising = false;
+      wake?.();
+      await consumer.stop(config.shutdownGraceMs);
+      await consuming;
+      await superviseLoop;
+      await options.spawner.close(config.shutdownGraceMs);
+      watcher.close();
+      heartbeat.stop();
+      await registry.deregister(agentId, 'main', 'main').catch(() => undefined);
+      conn.close();
+    })();
+    return stopping;
   }
   return { agentId, catalog, supervisor, stop };
 }

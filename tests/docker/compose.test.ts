@@ -1,0 +1,81 @@
+import { statSync } from 'node:fs';
+import path from 'node:path';
+import { randomBytes } from 'node:crypto';
+import Docker from 'dockerode';
+import { afterAll, expect, it } from 'vitest';
+import { packageRoot } from '../../lib/config.js';
+import { freePort } from '../../src/cli/local-redis.js';
+import { LABELS } from '../../lib/spawner/docker-spawner.js';
+import { describeDocker, runCommand, testAgentImage } from '../support/docker.js';
+
+const root = packageRoot();
+const docker = new Docker();
+const run = randomBytes(4).toString('hex');
+const project = `dantest${run}`;
+const networkId = `compose-test-${run}`;
+const password = `pw-${run}`;
+let env: NodeJS.ProcessEnv = {};
+let redisPort = 0;
+
+/** docker-compose (v1 here) on the package's compose file with the host-network override. */
+function compose(args: string[], timeoutMs = 180_000) {
+  return new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve, reject) => {
+    import('node:child_process').then(({ spawn }) => {
+      const child = spawn('docker-compose', ['-p', project, '-f', 'docker-compose.yml', '-f', 'docker-compose.host.yml', ...args], { cwd: root, env, timeout: timeoutMs });
+      let stdout = '';
+      let stderr = '';
+      child.stdout.on('data', (chunk: Buffer) => { stdout += chunk.toString(); });
+      child.stderr.on('data', (chunk: Buffer) => { stderr += chunk.toString(); });
+      child.once('error', reject);
+      child.once('close', (code) => resolve({ code, stdout, stderr }));
+    }, reject);
+  });
+}
+
+const dan = (args: string[]) => runCommand(process.execPath, [path.join(root, 'dist/src/cli/main.js'), ...args, '-r', `redis://:${password}@127.0.0.1:${redisPort}`], { timeoutMs: 150_000 });
+
+afterAll(async () => {
+  if (redisPort === 0) return;
+  await compose(['--profile', 'debug', '--profile', 'domains', 'down', '-v', '--remove-orphans', '-t', '5']).catch(() => undefined);
+  for (const info of await docker.listContainers({ all: true, filters: { label: [`${LABELS.network}=${networkId}`] } })) {
+    await docker.getContainer(info.Id).remove({ force: true }).catch(() => undefined);
+  }
+});
+
+describeDocker('docker-compose with the local images', () => {
+  it('brings the network up, completes a routed task in domain containers, and down leaves nothing behind', async () => {
+    redisPort = await freePort();
+    env = {
+      PATH: process.env['PATH'], HOME: process.env['HOME'],
+      REDIS_IMAGE: process.env['DAN_REDIS_IMAGE'] || 'dan/redis:local', DAN_AGENT_IMAGE: testAgentImage(),
+      REDIS_PORT: String(redisPort), REDIS_PASSWORD: password, DAN_LOCAL_LLM_PORT: String(await freePort()),
+      DOCKER_GID: String(statSync('/var/run/docker.sock').gid), DAN_NETWORK_ID: networkId,
+      DAN_NETWORK: `${project}-net`, DAN_WORKSPACE_VOLUME: `${project}-workspace`,
+    };
+    const up = await compose(['up', '-d', '--no-build']);
+    expect(up.code, up.stderr).toBe(0);
+
+    const sent = await dan(['send', 'main', 'Add user registration: a POST /api/users endpoint and a signup form', '--wait', '-t', '120']);
+    expect(sent.code, `${sent.stdout}\n${sent.stderr}`).toBe(0);
+    expect(sent.stdout).toMatch(/completed \(main\)/);
+    expect(sent.stdout).toMatch(/domains: backend, frontend/);
+
+    // The main orchestrator ran in its container and started the two domains as containers.
+    const [mainContainer] = await docker.listContainers({ filters: { label: [`com.docker.compose.project=${project}`, `${LABELS.role}=main`] } });
+    expect(mainContainer?.State).toBe('running');
+    const domains = await docker.listContainers({ filters: { label: [`${LABELS.network}=${networkId}`, `${LABELS.managed}=true`] } });
+    expect(domains.map((c) => c.Labels[LABELS.domain]).sort()).toEqual(['backend', 'frontend']);
+    for (const c of domains) expect(c.Names[0]).toMatch(/^\/domain-(backend|frontend)-[0-9a-f]{8}$/);
+    const agents = await dan(['agents', '--json']);
+    expect(agents.code).toBe(0);
+    expect(agents.stdout).toContain('"role": "main"');
+
+    const down = await compose(['down', '-v', '-t', '20']);
+    expect(down.code, down.stderr).toBe(0);
+    expect(await docker.listContainers({ all: true, filters: { label: [`com.docker.compose.project=${project}`] } })).toEqual([]);
+    // The main orchestrator stopped and removed the domain containers it had started.
+    expect(await docker.listContainers({ all: true, filters: { label: [`${LABELS.network}=${networkId}`] } })).toEqual([]);
+    expect((await docker.listNetworks()).map((n) => n.Name)).not.toContain(`${project}-net`);
+    expect((await docker.listVolumes()).Volumes?.map((v) => v.Name) ?? []).not.toContain(`${project}-workspace`);
+  }, 300_000);
+});
