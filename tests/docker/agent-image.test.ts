@@ -39,9 +39,9 @@ describeDocker('the agent image', () => {
       expect(image.Config.User).toMatch(/^1000(:1000)?$/);
       expect(image.Config.Healthcheck?.Test?.join(' ')).toContain('healthcheck.js');
       const top = await container.top({ ps_args: '-o pid,user,args' });
-      const processes = top.Processes.map((p) => p.join(' '));
+      const processes = (top.Processes as string[][]).map((p) => p.join(' '));
       expect(processes[0]).toMatch(/tini/);
-      expect(processes.some((p) => /node .*agent\.js/.test(p))).toBe(true);
+      expect(processes.some((p: string) => /node .*agent\.js/.test(p))).toBe(true);
       await until('a healthy health check', async () => (await container.inspect()).State.Health?.Status === 'healthy');
 
       await container.stop({ t: 10 });
