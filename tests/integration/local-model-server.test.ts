@@ -172,6 +172,21 @@ describe('LocalModelServer through AnthropicLlmClient (the real SDK)', () => {
     expect((error as Error).message).toContain(`cannot reach the model API at ${goneUrl} (connection refused)`);
   });
 
+  it('answers a delay_ms rule late, and a client that gives up meanwhile gets an aborted error', async () => {
+    server.setRules([{ name: 'slow', reply: { text: 'late answer', delay_ms: 1_500 } }]);
+    let settled = false;
+    const late = client.createMessage(workerRequest('slow one')).finally(() => { settled = true; });
+    while (server.requests.length === 0) await new Promise((resolve) => setTimeout(resolve, 10));
+    expect(settled).toBe(false);
+    expect(responseText(await late)).toBe('late answer');
+
+    const controller = new AbortController();
+    const aborted = client.createMessage(workerRequest('slow two'), { signal: controller.signal }).catch((e: unknown) => e);
+    while (server.requests.length < 2) await new Promise((resolve) => setTimeout(resolve, 10));
+    controller.abort();
+    expect(await aborted).toMatchObject({ code: 'llm_aborted', retryable: false });
+  });
+
   it('reports an aborted call as a non-retryable LlmError', async () => {
     const controller = new AbortController();
     controller.abort();
