@@ -95,7 +95,7 @@ export async function connectDocker(endpoint: DockerEndpoint = {}, logger: Logge
     const why = code === 'EACCES'
       ? `permission denied on ${where}: run as a user in the socket's group (compose: set DOCKER_GID to its group id)`
       : `no Docker engine answers at ${where} (${code ?? (error as Error).message})`;
-    throw new DanError('docker_unreachable', `${why}; start the engine, or use the process spawner: DAN_SPAWNER=process`, { exitCode: 3, cause: error });
+    throw new DanError('docker_unreachable', `${why}; start the engine, or run domains as local processes: DAN_SPAWNER=process (dan up --spawner process)`, { exitCode: 3, cause: error });
   }
   logger.debug({ endpoint: where }, 'docker: ping ok');
   return docker;

@@ -37,15 +37,16 @@ export interface RunNetworkOptions {
 export async function runNetwork(options: RunNetworkOptions): Promise<RunningNetwork> {
   const { config, logger } = options;
   const catalog = loadAgentCatalog(config.agentsDir);
-  const model = await createModelAccess(config, logger);
-  logger.info(`model: ${model.description}`);
-  let spawner: Spawner;
+  // The spawner first: a missing Docker engine or image is reported before anything else starts.
+  const spawner = await createSpawner({ config, logger, catalog, ...(options.onAgentLine ? { onLine: options.onAgentLine } : {}) });
+  let model: ModelAccess;
   try {
-    spawner = await createSpawner({ config, logger, catalog, ...(options.onAgentLine ? { onLine: options.onAgentLine } : {}) });
+    model = await createModelAccess(config, logger);
   } catch (error) {
-    await model.close();
+    await spawner.close(0).catch(() => undefined);
     throw error;
   }
+  logger.info(`model: ${model.description}`);
   logger.info({ spawner: spawner.kind, ...(spawner.kind === 'docker' ? { image: config.docker.image, network: config.docker.network } : {}) }, 'domains start on demand');
   let main: RunningMain;
   try {
