@@ -6,7 +6,8 @@ import { afterAll, expect, it } from 'vitest';
 import { packageRoot } from '../../lib/config.js';
 import { freePort } from '../../src/cli/local-redis.js';
 import { LABELS } from '../../lib/spawner/docker-spawner.js';
-import { describeDocker, runCommand, testAgentImage } from '../support/docker.js';
+import { describeDocker, testAgentImage } from '../support/docker.js';
+import { runProcess } from '../support/run-process.js';
 
 const root = packageRoot();
 const docker = new Docker();
@@ -18,21 +19,9 @@ let env: NodeJS.ProcessEnv = {};
 let redisPort = 0;
 
 /** docker-compose (v1 here) on the package's compose file with the host-network override. */
-function compose(args: string[], timeoutMs = 180_000) {
-  return new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve, reject) => {
-    import('node:child_process').then(({ spawn }) => {
-      const child = spawn('docker-compose', ['-p', project, '-f', 'docker-compose.yml', '-f', 'docker-compose.host.yml', ...args], { cwd: root, env, timeout: timeoutMs });
-      let stdout = '';
-      let stderr = '';
-      child.stdout.on('data', (chunk: Buffer) => { stdout += chunk.toString(); });
-      child.stderr.on('data', (chunk: Buffer) => { stderr += chunk.toString(); });
-      child.once('error', reject);
-      child.once('close', (code) => resolve({ code, stdout, stderr }));
-    }, reject);
-  });
-}
-
-const dan = (args: string[]) => runCommand(process.execPath, [path.join(root, 'dist/src/cli/main.js'), ...args, '-r', `redis://:${password}@127.0.0.1:${redisPort}`], { timeoutMs: 150_000 });
+const compose = (args: string[], timeoutMs = 180_000) =>
+  runProcess('docker-compose', ['-p', project, '-f', 'docker-compose.yml', '-f', 'docker-compose.host.yml', ...args], { cwd: root, env, timeoutMs });
+const dan = (args: string[]) => runProcess(process.execPath, [path.join(root, 'dist/src/cli/main.js'), ...args, '-r', `redis://:${password}@127.0.0.1:${redisPort}`], { timeoutMs: 150_000 });
 
 afterAll(async () => {
   if (redisPort === 0) return;

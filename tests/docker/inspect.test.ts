@@ -6,6 +6,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { packageRoot } from '../../lib/config.js';
 import { LABELS } from '../../lib/spawner/docker-spawner.js';
+import { runProcess } from '../support/run-process.js';
 import { busyboxImage, describeDocker, removeContainers, runCommand } from '../support/docker.js';
 import { testRedisUrl, uniquePrefix } from '../support/redis.js';
 
@@ -17,17 +18,7 @@ function danEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
   return { ...process.env, NO_COLOR: '1', DAN_KEY_PREFIX: uniquePrefix('inspect'), ...extra };
 }
 
-function dan(args: string[], env: NodeJS.ProcessEnv, timeoutMs = 60_000): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [bin, ...args], { env, timeout: timeoutMs });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => { stdout += chunk.toString(); });
-    child.stderr.on('data', (chunk: Buffer) => { stderr += chunk.toString(); });
-    child.once('error', reject);
-    child.once('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
+const dan = (args: string[], env: NodeJS.ProcessEnv, timeoutMs = 60_000) => runProcess(process.execPath, [bin, ...args], { env, timeoutMs });
 
 /** Command lines of the Redis Commander processes listening on `port`. */
 async function redisCommanderProcesses(port: number): Promise<string[]> {

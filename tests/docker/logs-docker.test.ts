@@ -10,6 +10,7 @@ import { Keys } from '../../lib/redis/keys.js';
 import { appendLog } from '../../lib/redis/task-store.js';
 import { LABELS, connectDocker } from '../../lib/spawner/docker-spawner.js';
 import { busyboxImage, describeDocker, removeContainers } from '../support/docker.js';
+import { runProcess } from '../support/run-process.js';
 import { connectTestRedis, testRedisUrl, uniquePrefix } from '../support/redis.js';
 
 const bin = path.join(packageRoot(), 'dist/src/cli/main.js');
@@ -19,17 +20,8 @@ const SESSION_LABEL = `dan-test.logs-session=${session}`;
 
 interface JsonLine { source: string; time: string; agent_id: string; domain: string; task_id?: string; line: string }
 
-function dan(args: string[], env: Record<string, string>): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [bin, ...args], { env: { PATH: process.env['PATH'], HOME: process.env['HOME'], NO_COLOR: '1', ...env }, timeout: 30_000 });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => { stdout += chunk.toString(); });
-    child.stderr.on('data', (chunk: Buffer) => { stderr += chunk.toString(); });
-    child.once('error', reject);
-    child.once('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
+const dan = (args: string[], env: Record<string, string>) =>
+  runProcess(process.execPath, [bin, ...args], { env: { PATH: process.env['PATH'], HOME: process.env['HOME'], NO_COLOR: '1', ...env }, timeoutMs: 30_000 });
 
 const parse = (stdout: string): JsonLine[] => stdout.split('\n').filter(Boolean).map((line) => JSON.parse(line) as JsonLine);
 // Only this file's lines: other containers of the network may run on the same engine.

@@ -1,25 +1,15 @@
-import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { packageRoot } from '../../lib/config.js';
 import { testRedisUrl, uniquePrefix } from '../support/redis.js';
+import { runProcess } from '../support/run-process.js';
 
 const bin = path.join(packageRoot(), 'dist/src/cli/main.js');
 
-function dan(args: string[], env: Record<string, string>): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [bin, ...args], {
-      env: { PATH: process.env['PATH'], HOME: process.env['HOME'], NO_COLOR: '1', REDIS_URL: testRedisUrl(), DAN_KEY_PREFIX: uniquePrefix('cli-spawner'), ...env },
-      timeout: 30_000,
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => { stdout += chunk.toString(); });
-    child.stderr.on('data', (chunk: Buffer) => { stderr += chunk.toString(); });
-    child.once('error', reject);
-    child.once('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
+const dan = (args: string[], env: Record<string, string>) => runProcess(process.execPath, [bin, ...args], {
+  env: { PATH: process.env['PATH'], HOME: process.env['HOME'], NO_COLOR: '1', REDIS_URL: testRedisUrl(), DAN_KEY_PREFIX: uniquePrefix('cli-spawner'), ...env },
+  timeoutMs: 30_000,
+});
 
 describe('dan up with the Docker spawner and no engine', () => {
   it('says so in one line, with how to use the process spawner, and exits 3', async () => {

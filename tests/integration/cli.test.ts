@@ -7,6 +7,7 @@ import { packageRoot } from '../../lib/config.js';
 import { freePort } from '../../src/cli/local-redis.js';
 import type { TestNetwork } from '../support/network.js';
 import { startTestNetwork } from '../support/network.js';
+import { runProcess } from '../support/run-process.js';
 
 const root = packageRoot();
 const bin = path.join(root, 'dist/src/cli/main.js');
@@ -20,18 +21,7 @@ function env(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
   };
 }
 
-/** Runs a command without blocking this process, where the main orchestrator under test lives. */
-function run(program: string, args: string[], childEnv: NodeJS.ProcessEnv): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(program, args, { env: childEnv, timeout: 90_000 });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => { stdout += chunk.toString(); });
-    child.stderr.on('data', (chunk: Buffer) => { stderr += chunk.toString(); });
-    child.once('error', reject);
-    child.once('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
+const run = (program: string, args: string[], childEnv: NodeJS.ProcessEnv) => runProcess(program, args, { env: childEnv, timeoutMs: 90_000 });
 
 const dan = (args: string[], extra: Record<string, string> = {}) => run(process.execPath, [bin, ...args], env(extra));
 const script = (name: string, args: string[], extra: Record<string, string> = {}) =>

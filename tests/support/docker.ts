@@ -1,8 +1,8 @@
-import { spawn } from 'node:child_process';
 import { mkdtempSync, mkdirSync, rmSync, symlinkSync, copyFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, it } from 'vitest';
+import { runProcess } from './run-process.js';
 import { connectDocker } from '../../lib/spawner/docker-spawner.js';
 
 // 5 s: a ping answers in milliseconds; an engine behind a dead DOCKER_HOST must not stall collection.
@@ -53,19 +53,8 @@ export function testAgentImage(): string {
   return process.env['DAN_AGENT_IMAGE'] || 'dan/agent:local';
 }
 
-/** Runs a program without blocking the test process; resolves with its exit code and output. */
-export function runCommand(program: string, args: string[], options: { input?: string; timeoutMs?: number } = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(program, args, { timeout: options.timeoutMs ?? 60_000 });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => { stdout += chunk.toString(); });
-    child.stderr.on('data', (chunk: Buffer) => { stderr += chunk.toString(); });
-    child.once('error', reject);
-    child.once('close', (code) => resolve({ code, stdout, stderr }));
-    child.stdin.end(options.input ?? '');
-  });
-}
+/** Runs a program without blocking the test process (see run-process.ts). */
+export const runCommand = (program: string, args: string[], options: { input?: string; timeoutMs?: number } = {}) => runProcess(program, args, options);
 
 /**
  * A tiny local image with busybox as /bin/sh and its applets (no registry needed), built once with
