@@ -2,11 +2,11 @@ import Docker from 'dockerode';
 import type { Container, ContainerCreateOptions, ContainerInfo } from 'dockerode';
 import path from 'node:path';
 import { PassThrough, type Readable } from 'node:stream';
-import { StringDecoder } from 'node:string_decoder';
 import type { ContainerLimits } from '../agents/agent-definitions.js';
 import { DanError, InvalidInputError } from '../errors.js';
 import { silentLogger, type Logger } from '../logger.js';
 import { isSafeDomainName } from '../protocol/agent.js';
+import { readLines, RecentLines } from './output-lines.js';
 import type { AgentExit, SpawnedAgent, SpawnRequest, Spawner } from './spawner.js';
 
 /** Labels of the containers the network manages (protocol.md), plus the agent's role. */
@@ -66,7 +66,6 @@ interface Tracked {
 
 // Environment a domain container must not inherit from the main orchestrator's host view.
 const hostOnlyEnv = ['DAN_AGENTS_DIR', 'DAN_WORKSPACE', 'DAN_DOCKER_WORKSPACE', 'HOME'];
-const keptExitedAgents = 32;
 
 /**
  * The value of the network label: `DAN_NETWORK_ID` when set (compose sets it, so the domains it
@@ -174,7 +173,7 @@ export async function followContainerOutput(
   docker.modem.demuxStream(stream, out, err);
   const abort = () => stream.destroy();
   options.signal?.addEventListener('abort', abort, { once: true });
-  const done = Promise.all([lineReader(out, emit('stdout')), lineReader(err, emit('stderr'))]);
+  const done = Promise.all([readLines(out, emit('stdout')), readLines(err, emit('stderr'))]);
   await new Promise<void>((resolve) => {
     stream.once('end', resolve);
     stream.once('close', resolve);
@@ -205,32 +204,6 @@ function splitLines(text: string, emit: (line: string) => void): void {
   for (const line of lines) emit(line.endsWith('\r') ? line.slice(0, -1) : line);
 }
 
-/** Reads a stream as lines until it ends. */
-function lineReader(stream: Readable, emit: (line: string) => void): Promise<void> {
-  const decoder = new StringDecoder('utf8');
-  let partial = '';
-  return new Promise<void>((resolve) => {
-    stream.on('data', (chunk: Buffer) => {
-      partial += decoder.write(chunk);
-      let newline = partial.indexOf('\n');
-      while (newline !== -1) {
-        const line = partial.slice(0, newline);
-        emit(line.endsWith('\r') ? line.slice(0, -1) : line);
-        partial = partial.slice(newline + 1);
-        newline = partial.indexOf('\n');
-      }
-    });
-    const end = () => {
-      partial += decoder.end();
-      if (partial !== '') emit(partial);
-      partial = '';
-      resolve();
-    };
-    stream.once('end', end);
-    stream.once('error', end);
-  });
-}
-
 /** Maps the exit status Docker reports to the code and signal of the agent's process. */
 function exitOf(status: number): { code: number | null; signal: string | null } {
   if (status === 137) return { code: null, signal: 'SIGKILL' };
@@ -248,7 +221,7 @@ function exitOf(status: number): { code: number | null; signal: string | null } 
 export class DockerSpawner implements Spawner {
   readonly kind = 'docker' as const;
   private readonly tracked = new Map<string, Tracked>();
-  private readonly lines = new Map<string, string[]>();
+  private readonly lines: RecentLines;
   private readonly listeners: Array<(exit: AgentExit) => void> = [];
   private readonly logger: Logger;
   private readonly logLines: number;
@@ -258,6 +231,7 @@ export class DockerSpawner implements Spawner {
   private constructor(private readonly docker: Docker, private readonly options: DockerSpawnerOptions) {
     this.logger = options.logger ?? silentLogger;
     this.logLines = options.logLines ?? 200;
+    this.lines = new RecentLines(this.logLines, (agentId) => this.tracked.has(agentId));
   }
 
   /**
@@ -344,8 +318,7 @@ export class DockerSpawner implements Spawner {
   }
 
   async lastLines(agentId: string, count = this.logLines): Promise<string[]> {
-    const buffer = this.lines.get(agentId) ?? [];
-    return count <= 0 ? [] : buffer.slice(-count);
+    return this.lines.last(agentId, count);
   }
 
   onExit(listener: (exit: AgentExit) => void): void {
@@ -410,15 +383,13 @@ export class DockerSpawner implements Spawner {
 
   /** Follows a container's output and waits for its end; on the end, removes it and tells the listeners. */
   private track(agent: SpawnedAgent, container: Container, composeOwned: boolean, tail: number): void {
-    const buffer: string[] = [];
-    this.keepLines(agent.agentId, buffer);
+    const keep = this.lines.start(agent.agentId);
     const log = this.logger.child({ agentId: agent.agentId, domain: agent.domain, containerId: container.id.slice(0, 12) });
     const described: ManagedContainer = { id: container.id, name: agent.agentId, agentId: agent.agentId, domain: agent.domain, role: 'domain', state: 'running', composeOwned };
     const following = followContainerOutput(this.docker, described, {
       tail, follow: true,
       onLine: ({ line }) => {
-        buffer.push(line);
-        if (buffer.length > this.logLines) buffer.splice(0, buffer.length - this.logLines);
+        keep(line);
         this.options.onLine?.(agent.agentId, line);
       },
     }).catch((error: Error) => log.warn({ err: error.message }, 'docker: reading the container output failed'));
@@ -474,18 +445,6 @@ export class DockerSpawner implements Spawner {
       this.track(agent, this.docker.getContainer(c.id), c.composeOwned, 50);
       this.adopted.push(agent);
       log.info({ name: c.name, compose: c.composeOwned }, 'docker: adopted a running container');
-    }
-  }
-
-  private keepLines(agentId: string, buffer: string[]): void {
-    this.lines.delete(agentId);
-    this.lines.set(agentId, buffer);
-    let excess = this.lines.size - this.tracked.size - 1 - keptExitedAgents;
-    for (const id of this.lines.keys()) {
-      if (excess <= 0) break;
-      if (id === agentId || this.tracked.has(id)) continue;
-      this.lines.delete(id);
-      excess -= 1;
     }
   }
 }

@@ -1,11 +1,10 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
-import { StringDecoder } from 'node:string_decoder';
-import type { Readable } from 'node:stream';
 import { packageRoot } from '../config.js';
 import { DanError, InvalidInputError } from '../errors.js';
 import { silentLogger, type Logger } from '../logger.js';
+import { readLines, RecentLines } from './output-lines.js';
 import type { AgentExit, SpawnedAgent, SpawnRequest, Spawner } from './spawner.js';
 
 /** How `ProcessSpawner` starts agents; every field has a default that suits `dan start` on one machine. */
@@ -52,10 +51,6 @@ export function resolveProcessSpawnerOptions(options: ProcessSpawnerOptions = {}
   };
 }
 
-// A line longer than this is cut into pieces, so a child that never prints a newline cannot grow memory.
-const maxLineChars = 16_384;
-// Exited agents whose last lines stay readable, so the supervisor can quote why an agent died.
-const keptExitedAgents = 32;
 // After a child exits, its pipes may stay open if it left a grandchild behind; stop waiting for them then.
 const drainWaitMs = 1_000;
 
@@ -77,13 +72,14 @@ export class ProcessSpawner implements Spawner {
   private readonly options: ResolvedProcessSpawnerOptions;
   private readonly running = new Map<string, Running>();
   private readonly starting = new Set<string>();
-  private readonly lines = new Map<string, string[]>();
+  private readonly lines: RecentLines;
   private readonly listeners: Array<(exit: AgentExit) => void> = [];
   private closed = false;
   private closeGraceMs = 10_000;
 
   constructor(options: ProcessSpawnerOptions = {}) {
     this.options = resolveProcessSpawnerOptions(options);
+    this.lines = new RecentLines(this.options.logLines, (agentId) => this.running.has(agentId));
   }
 
   async spawn(request: SpawnRequest): Promise<SpawnedAgent> {
@@ -118,14 +114,13 @@ export class ProcessSpawner implements Spawner {
 
     // No output or exit is lost between 'spawn' and here: the pipes stay paused until read, and
     // 'exit' is emitted on a later turn of the event loop than the one that resumed this function.
-    const buffer: string[] = [];
     const agent: SpawnedAgent = { agentId, domain, handle: String(child.pid), startedAt: Date.now() };
-    this.keepLines(agentId, buffer);
+    const keep = this.lines.start(agentId);
     const log = this.options.logger.child({ agentId, domain });
     child.on('error', (error) => log.warn({ err: error }, 'agent process error'));
     const drained = [
-      this.collect(child.stdout, buffer, (line) => { log.debug({ stream: 'stdout' }, line); this.options.onLine?.(agentId, line); }),
-      this.collect(child.stderr, buffer, (line) => { log.debug({ stream: 'stderr' }, line); this.options.onLine?.(agentId, line); }),
+      readLines(child.stdout, (line) => { keep(line); log.debug({ stream: 'stdout' }, line); this.options.onLine?.(agentId, line); }),
+      readLines(child.stderr, (line) => { keep(line); log.debug({ stream: 'stderr' }, line); this.options.onLine?.(agentId, line); }),
     ];
     const ended = new Promise<void>((resolve) => {
       child.once('exit', (code, signal) => {
@@ -154,8 +149,7 @@ export class ProcessSpawner implements Spawner {
   }
 
   async lastLines(agentId: string, count = this.options.logLines): Promise<string[]> {
-    const buffer = this.lines.get(agentId) ?? [];
-    return count <= 0 ? [] : buffer.slice(-count);
+    return this.lines.last(agentId, count);
   }
 
   onExit(listener: (exit: AgentExit) => void): void {
@@ -200,59 +194,6 @@ export class ProcessSpawner implements Spawner {
       } catch (error) {
         this.options.logger.error({ err: error, agentId: agent.agentId }, 'exit listener failed');
       }
-    }
-  }
-
-  /** Splits a stream into lines, appends them to the agent's ring buffer; resolves when the stream ends. */
-  private collect(stream: Readable | null, buffer: string[], forward: (line: string) => void): Promise<void> {
-    if (!stream) return Promise.resolve();
-    const decoder = new StringDecoder('utf8');
-    let partial = '';
-    const push = (line: string): void => {
-      const clean = line.endsWith('\r') ? line.slice(0, -1) : line;
-      buffer.push(clean);
-      if (buffer.length > this.options.logLines) buffer.splice(0, buffer.length - this.options.logLines);
-      forward(clean);
-    };
-    return new Promise<void>((resolve) => {
-      stream.on('data', (chunk: Buffer) => {
-        partial += decoder.write(chunk);
-        let newline = partial.indexOf('\n');
-        while (newline !== -1) {
-          push(partial.slice(0, newline));
-          partial = partial.slice(newline + 1);
-          newline = partial.indexOf('\n');
-        }
-        while (partial.length > maxLineChars) {
-          push(partial.slice(0, maxLineChars));
-          partial = partial.slice(maxLineChars);
-        }
-      });
-      let ended = false;
-      const end = (): void => {
-        if (ended) return;
-        ended = true;
-        partial += decoder.end();
-        if (partial !== '') push(partial);
-        partial = '';
-        resolve();
-      };
-      stream.once('end', end);
-      stream.once('close', end);
-      stream.once('error', end);
-    });
-  }
-
-  /** Registers an agent's line buffer, forgetting the oldest exited agents beyond the kept number. */
-  private keepLines(agentId: string, buffer: string[]): void {
-    this.lines.delete(agentId);
-    this.lines.set(agentId, buffer);
-    let excess = this.lines.size - this.running.size - 1 - keptExitedAgents;
-    for (const id of this.lines.keys()) {
-      if (excess <= 0) break;
-      if (id === agentId || this.running.has(id)) continue;
-      this.lines.delete(id);
-      excess -= 1;
     }
   }
 }
