@@ -8,13 +8,16 @@ const confined = {
   ioredis: 'ioredis is imported only in lib/redis (type imports are fine); use connectRedis.',
   pino: 'pino is imported only by lib/logger.ts; use createLogger.',
   yargs: 'yargs is imported only by the CLI (src/cli).',
+  'better-sqlite3': 'better-sqlite3 is imported only by lib/elf/elf-database.ts; use ElfDatabase.',
+  '@modelcontextprotocol/sdk': '@modelcontextprotocol/sdk is imported only by src/elf/elf-mcp.ts.',
 };
 
 function restrictExcept(...allowed) {
+  const restricted = Object.entries(confined).filter(([name]) => !allowed.includes(name));
   return ['error', {
-    paths: Object.entries(confined)
-      .filter(([name]) => !allowed.includes(name))
-      .flatMap(([name, message]) => [{ name, message, allowTypeImports: true }, { name: `${name}/helpers`, message, allowTypeImports: true }]),
+    paths: restricted.flatMap(([name, message]) => [{ name, message, allowTypeImports: true }, { name: `${name}/helpers`, message, allowTypeImports: true }]),
+    // Subpaths too: the MCP SDK is only reachable through them ('@modelcontextprotocol/sdk/server/mcp.js').
+    patterns: restricted.map(([name, message]) => ({ group: [`${name}/*`], message, allowTypeImports: true })),
   }];
 }
 
@@ -34,6 +37,8 @@ export default tseslint.config(
   { files: ['lib/llm/anthropic-llm-client.ts'], rules: { '@typescript-eslint/no-restricted-imports': restrictExcept('@anthropic-ai/sdk') } },
   { files: ['lib/spawner/docker-spawner.ts'], rules: { '@typescript-eslint/no-restricted-imports': restrictExcept('dockerode') } },
   { files: ['src/cli/**/*.ts'], rules: { '@typescript-eslint/no-restricted-imports': restrictExcept('yargs') } },
+  { files: ['lib/elf/elf-database.ts'], rules: { '@typescript-eslint/no-restricted-imports': restrictExcept('better-sqlite3') } },
+  { files: ['src/elf/elf-mcp.ts'], rules: { '@typescript-eslint/no-restricted-imports': restrictExcept('@modelcontextprotocol/sdk') } },
   {
     files: ['**/*.mjs', 'scripts/**/*.js', 'tests/fixtures/**/*.mjs'],
     languageOptions: { globals: { process: 'readonly', console: 'readonly', setTimeout: 'readonly', setInterval: 'readonly', clearTimeout: 'readonly', Buffer: 'readonly' } },

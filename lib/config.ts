@@ -31,12 +31,18 @@ const configSchema = z.object({
   DAN_NETWORK_ID: z.string().regex(/^[A-Za-z0-9_.:/#-]{1,200}$/, { error: 'must be letters, digits and _.:/#- (up to 200)' }).optional(),
   DAN_DOCKER_NETWORK: z.string().default('host'),
   DAN_DOCKER_WORKSPACE: z.string().optional(),
+  DAN_DOCKER_ELF_STORE: z.string().optional(),
   DAN_DOCKER_USER: z.string().default('1000:1000'),
   DAN_DOCKER_MEMORY: z.string().default('1g').refine((v) => parseMemorySize(v) !== undefined, { error: 'must be a memory size such as 512m or 1g' }),
   DAN_DOCKER_CPUS: z.coerce.number().positive().default(0.5),
   DAN_DOCKER_PIDS: z.coerce.number().int().min(16).default(256),
   DAN_DOCKER_TMPFS_SIZE: z.string().default('256m').refine((v) => parseMemorySize(v) !== undefined, { error: 'must be a size such as 256m' }),
 
+  DAN_ELF: z.enum(['on', 'off']).default('on'),
+  DAN_ELF_DIR: z.string().default('.dan/elf'),
+  DAN_ELF_TIMEOUT_MS: ms(2_000),
+  DAN_ELF_BUDGET_TOKENS: count(1_500),
+  DAN_ELF_TRAIL_HALF_LIFE_HOURS: z.coerce.number().positive().default(24),
   DAN_LEASE_MS: ms(30_000),
   DAN_MAX_ATTEMPTS: count(3),
   DAN_RETENTION_MS: ms(7 * 24 * 3600 * 1000),
@@ -90,11 +96,23 @@ export interface Config {
     network: string;
     /** Mounted at /workspace in domain containers: an absolute host path, or a named volume. */
     workspace: string;
+    /** Mounted at /data/elf in the elf domain's container: an absolute host path, or a named volume. */
+    elfStore: string;
     user: string;
     memoryBytes: number;
     cpus: number;
     pids: number;
     tmpfsBytes: number;
+  };
+  elf: {
+    /** Workers ask the ELF memory for context, and main keeps the elf domain running. */
+    enabled: boolean;
+    /** Folder of the per-client databases. */
+    dir: string;
+    /** How long a worker waits for its context before it goes on without memory. */
+    timeoutMs: number;
+    budgetTokens: number;
+    trailHalfLifeHours: number;
   };
   leaseMs: number;
   maxAttempts: number;
@@ -167,11 +185,19 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
       image: c.DAN_AGENT_IMAGE,
       network: c.DAN_DOCKER_NETWORK,
       workspace: c.DAN_DOCKER_WORKSPACE ?? path.resolve(c.DAN_WORKSPACE),
+      elfStore: c.DAN_DOCKER_ELF_STORE ?? path.resolve(c.DAN_ELF_DIR),
       user: c.DAN_DOCKER_USER,
       memoryBytes: parseMemorySize(c.DAN_DOCKER_MEMORY) ?? 1024 ** 3,
       cpus: c.DAN_DOCKER_CPUS,
       pids: c.DAN_DOCKER_PIDS,
       tmpfsBytes: parseMemorySize(c.DAN_DOCKER_TMPFS_SIZE) ?? 256 * 1024 ** 2,
+    },
+    elf: {
+      enabled: c.DAN_ELF === 'on',
+      dir: path.resolve(c.DAN_ELF_DIR),
+      timeoutMs: c.DAN_ELF_TIMEOUT_MS,
+      budgetTokens: c.DAN_ELF_BUDGET_TOKENS,
+      trailHalfLifeHours: c.DAN_ELF_TRAIL_HALF_LIFE_HOURS,
     },
     leaseMs: c.DAN_LEASE_MS,
     maxAttempts: c.DAN_MAX_ATTEMPTS,

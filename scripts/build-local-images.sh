@@ -265,6 +265,14 @@ prepare_context() {
   mkdir -p "$ctx"
   cp "$repo/package.json" "$repo/package-lock.json" "$ctx/"
   (cd "$ctx" && npm ci --omit=dev --ignore-scripts --no-audit --no-fund --prefer-offline --loglevel=error)
+  # Native modules were skipped above (--ignore-scripts); the host's build of them runs in the image,
+  # whose libraries are the host's own.
+  local native
+  for native in better-sqlite3/build/Release/better_sqlite3.node; do
+    [ -f "$repo/node_modules/$native" ] || die "node_modules/$native is missing: run npm ci (it builds the native module)"
+    mkdir -p "$(dirname "$ctx/node_modules/$native")"
+    cp "$repo/node_modules/$native" "$ctx/node_modules/$native"
+  done
   cp -a "$repo/dist" "$repo/agents" "$ctx/"
 }
 

@@ -28,6 +28,14 @@ async function main(): Promise<void> {
   const logger = createLogger({ level: config.logLevel, base: { agentId, domain } });
   const containerId = ownContainerId();
   if (containerId) recordAgentId(agentId, logger);
+  if (domain === 'elf') {
+    const { startElfService } = await import('./elf/elf-service.js');
+    const elf = await startElfService({ config, agentId, logger });
+    onStopSignal(logger, () => void elf.stop());
+    await elf.done;
+    logger.flush?.();
+    return;
+  }
   let model: Promise<ModelAccess> | undefined;
   const running = await startDomainOrchestrator({
     config, domain, agentId, logger,

@@ -47,6 +47,10 @@ export class Keys {
   /** Counter behind ids the queue assigns to tasks that came without one. */
   idCounter(): string { return `${this.prefix}dan:seq`; }
   /** HASH domain -> JSON of the domains the main orchestrator knows (for `dan send` validation). */
+  /** Requests to the ELF memory (a list; the ELF process pops them). */
+  elfRequests(): string { return `${this.prefix}dan:elf:requests`; }
+  /** Channel on which ELF publishes the replies to one caller. */
+  elfReplies(callerId: string): string { return `${this.prefix}dan:elf:reply:${callerId}`; }
   domainCatalog(): string { return `${this.prefix}dan:domains`; }
 
   /** Glob for every pending queue, to find pushes to domains nobody serves. */

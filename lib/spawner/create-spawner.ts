@@ -27,7 +27,7 @@ export async function createSpawner(options: CreateSpawnerOptions): Promise<Spaw
   const { DockerSpawner, networkIdentity } = await import('./docker-spawner.js');
   const d = config.docker;
   // A bind-mounted folder that does not exist would be created by Docker, owned by root.
-  if (path.isAbsolute(d.workspace)) mkdirSync(d.workspace, { recursive: true });
+  for (const folder of [d.workspace, d.elfStore]) if (path.isAbsolute(folder)) mkdirSync(folder, { recursive: true });
   const apiKey = (options.env ?? process.env)['ANTHROPIC_API_KEY'];
   return DockerSpawner.start({
     networkId: networkIdentity(config.redisUrl, config.keyPrefix, d.networkId),
@@ -38,6 +38,7 @@ export async function createSpawner(options: CreateSpawnerOptions): Promise<Spaw
     limits: { memoryBytes: d.memoryBytes, cpus: d.cpus, pids: d.pids },
     limitsFor: (domain) => catalog.domain(domain)?.container ?? {},
     tmpfsBytes: d.tmpfsBytes,
+    elfStore: d.elfStore,
     ...(apiKey ? { secretEnv: { ANTHROPIC_API_KEY: apiKey } } : {}),
     logger,
     ...onLine,

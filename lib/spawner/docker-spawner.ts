@@ -45,6 +45,8 @@ export interface DockerSpawnerOptions {
   limitsFor?: (domain: string) => ContainerLimits;
   /** Size of the /tmp tmpfs, the only writable place besides the workspace. */
   tmpfsBytes: number;
+  /** Volume (or absolute host path) holding the ELF memory's databases, mounted for the `elf` domain only. */
+  elfStore?: string;
   /** Added to every container's environment and never logged (API keys). */
   secretEnv?: Record<string, string>;
   endpoint?: DockerEndpoint;
@@ -65,7 +67,9 @@ interface Tracked {
 }
 
 // Environment a domain container must not inherit from the main orchestrator's host view.
-const hostOnlyEnv = ['DAN_AGENTS_DIR', 'DAN_WORKSPACE', 'DAN_DOCKER_WORKSPACE', 'HOME'];
+const hostOnlyEnv = ['DAN_AGENTS_DIR', 'DAN_WORKSPACE', 'DAN_DOCKER_WORKSPACE', 'DAN_ELF_DIR', 'HOME'];
+/** Where the elf domain's container keeps the memory. */
+export const CONTAINER_ELF_DIR = '/data/elf';
 
 /**
  * The value of the network label: `DAN_NETWORK_ID` when set (compose sets it, so the domains it
@@ -354,9 +358,12 @@ export class DockerSpawner implements Spawner {
     const env: Record<string, string> = { ...request.env };
     for (const key of hostOnlyEnv) delete env[key];
     Object.assign(env, { AGENT_ROLE: 'domain', AGENT_ID: agentId, DOMAIN_TYPE: domain, DAN_WORKSPACE: CONTAINER_WORKSPACE, HOME: '/tmp' }, o.secretEnv ?? {});
-    const workspaceMount = path.isAbsolute(o.workspace)
-      ? { Type: 'bind' as const, Source: o.workspace, Target: CONTAINER_WORKSPACE }
-      : { Type: 'volume' as const, Source: o.workspace, Target: CONTAINER_WORKSPACE };
+    const mount = (source: string, target: string) => ({ Type: path.isAbsolute(source) ? 'bind' as const : 'volume' as const, Source: source, Target: target });
+    const mounts = [mount(o.workspace, CONTAINER_WORKSPACE)];
+    if (domain === 'elf' && o.elfStore) {
+      mounts.push(mount(o.elfStore, CONTAINER_ELF_DIR));
+      env['DAN_ELF_DIR'] = CONTAINER_ELF_DIR;
+    }
     return {
       name,
       Hostname: agentId,
@@ -374,7 +381,7 @@ export class DockerSpawner implements Spawner {
         SecurityOpt: ['no-new-privileges'],
         ReadonlyRootfs: true,
         Tmpfs: { '/tmp': `rw,nosuid,nodev,size=${o.tmpfsBytes}` },
-        Mounts: [workspaceMount],
+        Mounts: mounts,
         RestartPolicy: { Name: 'no' },
         LogConfig: { Type: 'json-file', Config: { 'max-size': '10m', 'max-file': '3' } },
       },

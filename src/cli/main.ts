@@ -4,6 +4,7 @@ import { hideBin } from 'yargs/helpers';
 import { DanError, ExitCode } from '../../lib/errors.js';
 import { agentsCommand } from './commands/agents.js';
 import { demoCommand } from './commands/demo.js';
+import { elfCommand } from './commands/elf.js';
 import { inspectCommand } from './commands/inspect.js';
 import { logsCommand } from './commands/logs.js';
 import { mockLlmCommand } from './commands/mock-llm.js';
@@ -30,6 +31,7 @@ async function main(): Promise<void> {
     .command(inspectCommand as never)
     .command(mockLlmCommand as never)
     .command(demoCommand as never)
+    .command(elfCommand as never)
     .demandCommand(1, 'name a command; see dan --help')
     .strict()
     .recommendCommands()

@@ -8,6 +8,7 @@ import type { TaskContext, TaskHandler } from '../../lib/runtime/task-consumer.j
 import { TaskFailedError } from '../../lib/runtime/task-consumer.js';
 import type { WorkerSelection } from './worker-selection.js';
 import type { PriorWork, WorkerResult, WorkerRuntime } from '../worker/worker-runtime.js';
+import type { DomainMemory } from './domain-memory.js';
 
 export interface WorkerLifecycle {
   /** Registers a worker in the registry (role worker) and adds it to the heartbeat. */
@@ -23,6 +24,8 @@ export interface DomainHandlerDeps {
   select: (task: Task, signal: AbortSignal) => Promise<WorkerSelection>;
   lifecycle: WorkerLifecycle;
   logger: Logger;
+  /** The network's memory (ELF), when it is on. */
+  memory?: DomainMemory;
 }
 
 interface WorkerRecord {
@@ -67,9 +70,13 @@ export function createDomainHandler(deps: DomainHandlerDeps): TaskHandler {
         await deps.lifecycle.started(workerAgentId, worker, task);
         await ctx.log(`${workerAgentId} started (${worker.description})`);
         try {
+          const memory = deps.memory ? await deps.memory.context(task, worker) : undefined;
+          if (memory) await ctx.log(`${workerAgentId}: ${memory.note}`);
           const result: WorkerResult = await runtime.run({
             worker, domain: deps.domain, task, agentId: workerAgentId, prior: [...prior], signal: ctx.signal,
             progress: (message) => void ctx.log(`${workerAgentId}: ${message}`),
+            ...(memory?.text ? { memory: memory.text } : {}),
+            ...(deps.memory ? { recordHeuristic: deps.memory.recorder(task) } : {}),
           });
           await ctx.log(`${workerAgentId} done in ${result.turns} turn(s): ${oneLine(result.summary)}`);
           return { worker, result };

@@ -11,7 +11,9 @@ import { AgentHeartbeat } from '../../lib/runtime/agent-heartbeat.js';
 import { openAgentConnections } from '../../lib/runtime/agent-connections.js';
 import { TaskConsumer } from '../../lib/runtime/task-consumer.js';
 import type { WorkerRuntime } from '../worker/worker-runtime.js';
+import { ElfClient } from '../../lib/elf/elf-client.js';
 import { createDomainHandler } from './domain-handler.js';
+import { elfDomainMemory } from './domain-memory.js';
 import { selectWorkers, selectWorkersWithModel } from './worker-selection.js';
 
 export interface DomainOrchestratorOptions {
@@ -60,8 +62,10 @@ export async function startDomainOrchestrator(options: DomainOrchestratorOptions
     return runtime;
   };
   const queue = new TaskQueue(redis, keys, { domain: domain.name, agentId, leaseMs: config.leaseMs, retentionMs: config.retentionMs, maxAttempts: config.maxAttempts });
+  const elf = config.elf.enabled ? new ElfClient(redis, conn.subscriber, keys, agentId, config.elf.timeoutMs) : undefined;
   const handler = createDomainHandler({
     domain, catalog, agentId, logger, runtime: getRuntime,
+    ...(elf ? { memory: elfDomainMemory(elf, domain.name, { budgetTokens: config.elf.budgetTokens, timeoutMs: config.elf.timeoutMs }) } : {}),
     select: async (task, signal) => config.workerSelector === 'llm'
       ? selectWorkersWithModel({ client: await options.llm(), model: resolveModel(config, domain.model), domain, task, maxWorkers: config.workersPerTask, signal })
       : selectWorkers(task, domain, config.workersPerTask),
@@ -91,6 +95,7 @@ export async function startDomainOrchestrator(options: DomainOrchestratorOptions
       await consumer.stop(config.shutdownGraceMs);
       heartbeat.stop();
       await registry.deregister(agentId, 'domain', options.domain).catch(() => undefined);
+      elf?.close();
       conn.close();
     })();
     return stopping;

@@ -98,6 +98,8 @@ async function runStep(ctx: TaskContext, step: PlanStep, outcomes: Map<string, P
       timeoutSeconds: Math.min(task.timeoutSeconds, remainingSeconds),
       parentId: task.taskId,
       extraPayload: task.type === 'echo' ? task.payload : undefined,
+      // The client a task belongs to decides whose memory (ELF) its sub-tasks use.
+      extraMetadata: typeof task.metadata['client_id'] === 'string' ? { client_id: task.metadata['client_id'] } : undefined,
     }, deps.clock);
     await ctx.log(`delegated to ${step.domain} as ${taskId}${before.length > 0 ? ` (after ${before.map((b) => b.domain).join(', ')})` : ''}: ${step.description}`);
   } else {

@@ -17,6 +17,8 @@ export interface DomainSupervisorOptions {
   spawner: Spawner;
   /** Domains the network serves (the folders of agents/). */
   domains: () => string[];
+  /** Domains kept at exactly one agent whether or not work waits (the ELF memory). */
+  resident?: string[];
   limits: SpawnLimits;
   /** Environment every spawned agent gets besides AGENT_ROLE, AGENT_ID and DOMAIN_TYPE. */
   agentEnv: Record<string, string>;
@@ -99,11 +101,11 @@ export class DomainSupervisor {
     if (now - this.lastSweep >= o.sweepEveryMs) {
       this.lastSweep = now;
       await this.sweepDeadAgents();
-      for (const domain of [...domains, 'main']) await this.queue(domain).reclaimExpired();
+      for (const domain of [...domains, ...(o.resident ?? []), 'main']) await this.queue(domain).reclaimExpired();
     }
     if (now - this.lastScan >= o.scanEveryMs) {
       this.lastScan = now;
-      await this.deadLetterUnknownDomains(new Set(domains));
+      await this.deadLetterUnknownDomains(new Set([...domains, ...(o.resident ?? [])]));
     }
 
     const loads = [];
@@ -116,6 +118,12 @@ export class DomainSupervisor {
     for (const domain of domainsToSpawn(loads, o.limits, this.clock.now())) {
       const depth = loads.find((l) => l.domain === domain)?.depth ?? 0;
       await this.spawn(domain, depth);
+    }
+    for (const domain of o.resident ?? []) {
+      const s = this.domainState(domain);
+      const live = await o.registry.liveDomainAgents(domain);
+      for (const id of live) if (s.starting.has(id)) this.markReady(domain, id);
+      if (live.length === 0 && s.starting.size === 0 && this.clock.now() >= s.notBefore) await this.spawn(domain, 0);
     }
   }
 

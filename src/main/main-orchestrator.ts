@@ -94,7 +94,10 @@ export async function startMainOrchestrator(options: MainOrchestratorOptions): P
   }
 
   await redis.del(keys.domainCatalog());
-  await redis.hset(keys.domainCatalog(), Object.fromEntries(catalog.domains.map((d) => [d.name, JSON.stringify({ description: d.description, workers: d.workers.map((w) => w.name) })])));
+  await redis.hset(keys.domainCatalog(), Object.fromEntries([
+    ...catalog.domains.map((d) => [d.name, JSON.stringify({ description: d.description, workers: d.workers.map((w) => w.name) })]),
+    ...(config.elf.enabled ? [['elf', JSON.stringify({ description: "The network's memory: ask it what earlier tasks taught", workers: [] })]] : []),
+  ]));
   await registry.register({ agentId, role: 'main', domain: 'main', extra: { pid: String(process.pid), host: os.hostname() } });
   const heartbeat = new AgentHeartbeat(registry, agentId, config.heartbeatIntervalMs, logger, () => void stop());
   heartbeat.start();
@@ -118,6 +121,8 @@ export async function startMainOrchestrator(options: MainOrchestratorOptions): P
     // Supervisor lines are about the domain agents they start: they carry that agent's id.
     redis, keys, registry, spawner: options.spawner, logger: options.logger,
     domains: () => catalog.domains.map((d) => d.name),
+    // The ELF memory runs whether or not work waits: it learns from every task that ends.
+    resident: config.elf.enabled ? ['elf'] : [],
     limits: { maxInstancesPerDomain: config.maxInstancesPerDomain, maxDomainAgents: config.maxDomainAgents, domainConcurrency: config.domainConcurrency },
     agentEnv: options.agentEnv, spawnTimeoutMs: config.spawnTimeoutMs,
     // 10 ticks: a push to an unknown domain is rare, and finding it means reading every key name.

@@ -20,5 +20,10 @@ export function networkEnv(config: Config, redisUrl: string): Record<string, str
     DAN_MAX_ATTEMPTS: String(config.maxAttempts),
     DAN_RETENTION_MS: String(config.retentionMs),
     DAN_WORKER_SELECTOR: config.workerSelector,
+    DAN_ELF: config.elf.enabled ? 'on' : 'off',
+    DAN_ELF_DIR: config.elf.dir,
+    DAN_ELF_TIMEOUT_MS: String(config.elf.timeoutMs),
+    DAN_ELF_BUDGET_TOKENS: String(config.elf.budgetTokens),
+    DAN_ELF_TRAIL_HALF_LIFE_HOURS: String(config.elf.trailHalfLifeHours),
   };
 }

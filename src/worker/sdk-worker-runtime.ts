@@ -7,6 +7,7 @@ import type { LlmClient } from '../../lib/llm/llm-client.js';
 import { createTools } from '../../lib/llm/tools/create-tools.js';
 import { FileTracker } from '../../lib/workspace/file-tracker.js';
 import { WorkspaceJail } from '../../lib/workspace/workspace-jail.js';
+import { createElfRecordHeuristicTool } from '../../lib/llm/tools/elf-record-heuristic-tool.js';
 import { workerPrompt, workerSystemPrompt } from './worker-prompt.js';
 import type { WorkerJob, WorkerResult, WorkerRuntime } from './worker-runtime.js';
 
@@ -47,8 +48,8 @@ export class SdkWorkerRuntime implements WorkerRuntime {
       client: llm,
       model,
       system: workerSystemPrompt(job.domain, job.worker, jail.root),
-      prompt: workerPrompt(job.task, job.prior),
-      tools: createTools(job.worker.tools),
+      prompt: workerPrompt(job.task, job.prior, job.memory),
+      tools: [...createTools(job.worker.tools), ...(job.recordHeuristic ? [createElfRecordHeuristicTool(job.recordHeuristic)] : [])],
       maxTurns: config.llm.maxTurns,
       maxTokens: config.llm.maxTokens,
       signal: job.signal,

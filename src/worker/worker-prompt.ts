@@ -26,8 +26,11 @@ export function workerSystemPrompt(domain: DomainDefinition, worker: WorkerDefin
   ].join('\n');
 }
 
-/** The task-specific first message: what to do, with what earlier steps and workers produced. */
-export function workerPrompt(task: Task, prior: PriorWork[]): string {
+/**
+ * The task-specific first message: what to do, with what earlier steps and workers produced, and
+ * what the network's memory knows that bears on it.
+ */
+export function workerPrompt(task: Task, prior: PriorWork[], memory?: string): string {
   const parts = [`Task: ${task.description}`];
   if (task.requirements.length > 0) parts.push('', 'Requirements:', ...task.requirements.map((r) => `- ${r}`));
   const { depends_on_results: earlier, ...context } = task.context;
@@ -44,5 +47,6 @@ export function workerPrompt(task: Task, prior: PriorWork[]): string {
   }
   const contextKeys = Object.keys(context).filter((k) => k !== 'parent_task_id');
   if (contextKeys.length > 0) parts.push('', 'Context (JSON):', JSON.stringify(Object.fromEntries(contextKeys.map((k) => [k, context[k]])), null, 2));
+  if (memory && memory.trim() !== '') parts.push('', "What the network has learned from earlier tasks (follow it unless the task says otherwise):", memory.trim());
   return parts.join('\n');
 }

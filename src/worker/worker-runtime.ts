@@ -1,5 +1,6 @@
 import type { DomainDefinition, WorkerDefinition } from '../../lib/agents/agent-definitions.js';
 import type { TokenUsage } from '../../lib/protocol/result.js';
+import type { RecordHeuristic } from '../../lib/llm/tools/elf-record-heuristic-tool.js';
 import type { Task } from '../../lib/protocol/task.js';
 
 /** What an earlier worker of the same task did, handed to the workers after it. */
@@ -20,6 +21,10 @@ export interface WorkerJob {
   signal: AbortSignal;
   /** Progress for the task's log: one line per model turn and tool call. */
   progress: (message: string) => void;
+  /** What the network's memory (ELF) gave for this task and worker, put into the first message. */
+  memory?: string;
+  /** Stores a lesson in the memory; present when ELF is on (the worker gets `elf_record_heuristic`). */
+  recordHeuristic?: RecordHeuristic;
 }
 
 /** What a worker did. File lists come from what its tools actually wrote, not from its own claims. */

@@ -39,7 +39,7 @@ describeDocker('docker-compose with the local images', () => {
       REDIS_IMAGE: process.env['DAN_REDIS_IMAGE'] || 'dan/redis:local', DAN_AGENT_IMAGE: testAgentImage(),
       REDIS_PORT: String(redisPort), REDIS_PASSWORD: password, DAN_LOCAL_LLM_PORT: String(await freePort()),
       DOCKER_GID: String(statSync('/var/run/docker.sock').gid), DAN_NETWORK_ID: networkId,
-      DAN_NETWORK: `${project}-net`, DAN_WORKSPACE_VOLUME: `${project}-workspace`,
+      DAN_NETWORK: `${project}-net`, DAN_WORKSPACE_VOLUME: `${project}-workspace`, DAN_ELF_VOLUME: `${project}-elf`,
     };
     const up = await compose(['up', '-d', '--no-build']);
     expect(up.code, up.stderr).toBe(0);
@@ -53,8 +53,9 @@ describeDocker('docker-compose with the local images', () => {
     const [mainContainer] = await docker.listContainers({ filters: { label: [`com.docker.compose.project=${project}`, `${LABELS.role}=main`] } });
     expect(mainContainer?.State).toBe('running');
     const domains = await docker.listContainers({ filters: { label: [`${LABELS.network}=${networkId}`, `${LABELS.managed}=true`] } });
-    expect(domains.map((c) => c.Labels[LABELS.domain]).sort()).toEqual(['backend', 'frontend']);
-    for (const c of domains) expect(c.Names[0]).toMatch(/^\/domain-(backend|frontend)-[0-9a-f]{8}$/);
+    // The two domains of the task, and the ELF memory, which main keeps running.
+    expect(domains.map((c) => c.Labels[LABELS.domain]).sort()).toEqual(['backend', 'elf', 'frontend']);
+    for (const c of domains) expect(c.Names[0]).toMatch(/^\/domain-(backend|elf|frontend)-[0-9a-f]{8}$/);
     const agents = await dan(['agents', '--json']);
     expect(agents.code).toBe(0);
     expect(agents.stdout).toContain('"role": "main"');
@@ -65,6 +66,8 @@ describeDocker('docker-compose with the local images', () => {
     // The main orchestrator stopped and removed the domain containers it had started.
     expect(await docker.listContainers({ all: true, filters: { label: [`${LABELS.network}=${networkId}`] } })).toEqual([]);
     expect((await docker.listNetworks()).map((n) => n.Name)).not.toContain(`${project}-net`);
-    expect((await docker.listVolumes()).Volumes?.map((v) => v.Name) ?? []).not.toContain(`${project}-workspace`);
+    const volumes = (await docker.listVolumes()).Volumes?.map((v) => v.Name) ?? [];
+    expect(volumes).not.toContain(`${project}-workspace`);
+    expect(volumes).not.toContain(`${project}-elf`);
   }, 300_000);
 });

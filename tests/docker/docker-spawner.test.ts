@@ -28,10 +28,11 @@ async function dockerNetwork(env: Record<string, string> = {}, rules?: ReturnTyp
     createSpawner: async (config: Config) => {
       // The agents run as uid 1000 and write into the bind-mounted workspace.
       chmodSync(config.workspace, 0o777);
+      chmodSync(config.elf.dir, 0o777);
       return DockerSpawner.start({
         networkId: networkIdentity(config.redisUrl, config.keyPrefix), image: config.docker.image, network: config.docker.network, workspace: config.workspace, user: config.docker.user,
         limits: { memoryBytes: config.docker.memoryBytes, cpus: config.docker.cpus, pids: config.docker.pids },
-        tmpfsBytes: config.docker.tmpfsBytes, logger: silentLogger,
+        tmpfsBytes: config.docker.tmpfsBytes, elfStore: config.elf.dir, logger: silentLogger,
       });
     },
   });

@@ -73,7 +73,7 @@ describe('dan CLI', () => {
     expect(run.code).toBe(0);
     const parsed = JSON.parse(run.stdout);
     expect(parsed.agents.some((a: { role: string; alive: boolean }) => a.role === 'main' && a.alive)).toBe(true);
-    expect(parsed.queues.map((q: { domain: string }) => q.domain)).toEqual(['main', 'backend', 'devops', 'frontend']);
+    expect(parsed.queues.map((q: { domain: string }) => q.domain)).toEqual(['main', 'backend', 'devops', 'elf', 'frontend']);
   });
 
   it('exits 1 from send --wait when the task fails, with the reason (a workspace outside the jail)', async () => {
@@ -92,7 +92,7 @@ describe('dan CLI', () => {
   it('refuses an unknown domain with exit 2, naming the known ones', async () => {
     const run = await dan(['send', 'marketing', 'write a slogan']);
     expect(run.code).toBe(2);
-    expect(run.stderr).toContain("unknown domain 'marketing'; known domains: main, backend, devops, frontend");
+    expect(run.stderr).toContain("unknown domain 'marketing'; known domains: main, backend, devops, elf, frontend");
   });
 
   it('rejects a context that is not a JSON object and a negative timeout with exit 2', async () => {

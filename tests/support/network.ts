@@ -54,13 +54,14 @@ export async function startTestNetwork(options: TestNetworkOptions = {}): Promis
   const { redis, cleanup } = await connectTestRedis(prefix);
   const workspace = mkdtempSync(path.join(os.tmpdir(), 'dan-test-ws-'));
   const agentsDir = mkdtempSync(path.join(os.tmpdir(), 'dan-test-agents-'));
+  const elfDir = mkdtempSync(path.join(os.tmpdir(), 'dan-test-elf-'));
   cpSync(path.join(packageRoot(), 'agents'), agentsDir, { recursive: true });
   options.prepareAgents?.(agentsDir);
   const model = new LocalModelServer(options.rules ? { rules: options.rules } : {});
   const modelUrl = await model.start({ port: 0 });
   const config = loadConfig({}, {
     REDIS_URL: testRedisUrl(), DAN_KEY_PREFIX: prefix, DAN_WORKSPACE: workspace, DAN_AGENTS_DIR: agentsDir,
-    DAN_LLM: 'local', DAN_LLM_URL: modelUrl, DAN_LOG_LEVEL: 'warn',
+    DAN_LLM: 'local', DAN_LLM_URL: modelUrl, DAN_LOG_LEVEL: 'warn', DAN_ELF_DIR: elfDir,
     DAN_LEASE_MS: '3000', DAN_HEARTBEAT_INTERVAL_MS: '300', DAN_HEARTBEAT_TTL_MS: '1500',
     DAN_SUPERVISE_INTERVAL_MS: '100', DAN_SPAWN_TIMEOUT_MS: '20000', DAN_DOMAIN_IDLE_MS: '60000',
     DAN_SHUTDOWN_GRACE_MS: '2000',
@@ -94,6 +95,7 @@ export async function startTestNetwork(options: TestNetworkOptions = {}): Promis
       await cleanup();
       rmSync(workspace, { recursive: true, force: true });
       rmSync(agentsDir, { recursive: true, force: true });
+      rmSync(elfDir, { recursive: true, force: true });
     },
   };
 }

@@ -21,7 +21,7 @@ describe('Docker settings', () => {
     const config = loadConfig({ DAN_WORKSPACE: '/srv/ws' });
     expect(config.spawner).toBe('process');
     expect(config.docker).toEqual({
-      networkId: undefined, image: 'dan/agent:latest', network: 'host', workspace: '/srv/ws', user: '1000:1000',
+      networkId: undefined, image: 'dan/agent:latest', network: 'host', workspace: '/srv/ws', elfStore: expect.stringMatching(/\/\.dan\/elf$/), user: '1000:1000',
       memoryBytes: 1024 ** 3, cpus: 0.5, pids: 256, tmpfsBytes: 256 * 1024 ** 2,
     });
   });

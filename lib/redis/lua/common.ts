@@ -22,8 +22,26 @@ local function now_ms()
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 end
 
+-- What the task.finished event carries of the task itself (for ELF): client, parent, description.
+local function task_facts(raw)
+  if not raw then return {} end
+  local ok, task = pcall(cjson.decode, raw)
+  if not ok or type(task) ~= 'table' then return {} end
+  local facts = {}
+  local meta = type(task.metadata) == 'table' and task.metadata or {}
+  local payload = type(task.payload) == 'table' and task.payload or {}
+  local context = type(payload.context) == 'table' and payload.context or {}
+  if type(meta.client_id) == 'string' then table.insert(facts, 'client'); table.insert(facts, meta.client_id) end
+  if type(meta.parent_id) == 'string' then table.insert(facts, 'parent'); table.insert(facts, meta.parent_id) end
+  if type(payload.description) == 'string' then
+    table.insert(facts, 'description'); table.insert(facts, string.sub(payload.description, 1, 1000))
+  end
+  if context.inject_elf_context == false then table.insert(facts, 'elf'); table.insert(facts, 'off') end
+  return facts
+end
+
 -- Writes a terminal result exactly as protocol.md says, sets retention, publishes, and records an event.
-local function finish_result(result_prefix, events_key, id, status, output, err, now_iso, retention_s, domain, attempts)
+local function finish_result(result_prefix, events_key, id, status, output, err, now_iso, retention_s, domain, attempts, raw)
   local rkey = result_prefix .. id
   local lkey = rkey .. ':logs'
   redis.call('HSET', rkey, 'task_id', id, 'status', status, 'output', output, 'completed_at', now_iso, 'attempts', attempts)
@@ -38,7 +56,7 @@ local function finish_result(result_prefix, events_key, id, status, output, err,
   end
   redis.call('PUBLISH', rkey, cjson.encode(msg))
   redis.call('XADD', events_key, 'MAXLEN', '~', 10000, '*', 'type', 'task.finished', 'task_id', id,
-    'status', status, 'domain', domain, 'error', err, 'at', now_iso)
+    'status', status, 'domain', domain, 'error', err, 'at', now_iso, unpack(task_facts(raw)))
 end
 
 local function recover_id(raw)
@@ -79,7 +97,7 @@ local function requeue(id, reason, task_prefix, result_prefix, active_key, lease
   if attempts >= max_attempts then
     local err = 'gave up after ' .. attempts .. ' attempts; the last ended: ' .. reason
     redis.call('DEL', tkey)
-    finish_result(result_prefix, events_key, id, 'failed', cjson.encode({ error = err }), err, now_iso, retention_s, domain, attempts)
+    finish_result(result_prefix, events_key, id, 'failed', cjson.encode({ error = err }), err, now_iso, retention_s, domain, attempts, raw)
     return 2
   end
   redis.call('HSET', tkey, 'owner', '', 'token', '')

@@ -18,7 +18,7 @@ redis.call('LREM', KEYS[2], 1, f[1])
 redis.call('ZREM', KEYS[3], ARGV[1])
 redis.call('DEL', KEYS[1])
 if ARGV[10] ~= '' then task_log(ARGV[9], ARGV[1], ARGV[11], ARGV[8], ARGV[10]) end
-finish_result(ARGV[9], KEYS[4], ARGV[1], ARGV[3], ARGV[4], ARGV[5], ARGV[6], tonumber(ARGV[7]), ARGV[8], tonumber(f[3]) or 1)
+finish_result(ARGV[9], KEYS[4], ARGV[1], ARGV[3], ARGV[4], ARGV[5], ARGV[6], tonumber(ARGV[7]), ARGV[8], tonumber(f[3]) or 1, f[1])
 return 1
 `;
 

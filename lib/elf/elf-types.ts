@@ -1,0 +1,174 @@
+import type { UpdateKind } from './elf-confidence.js';
+
+/** Public shapes of ELF memory. Times are ISO-8601 UTC strings; ids of heuristics are integers. */
+
+export const HEURISTIC_SOURCES = ['model', 'person', 'postmortem'] as const;
+export type HeuristicSource = (typeof HEURISTIC_SOURCES)[number];
+
+export const OUTCOME_STATUSES = ['completed', 'failed'] as const;
+export type OutcomeStatus = (typeof OUTCOME_STATUSES)[number];
+
+export interface HeuristicInput {
+  domain: string;
+  rule: string;
+  context?: string;
+  source: HeuristicSource;
+  /** In [0, 1]; stored clamped to [0.05, 0.95]; 0.5 when absent. */
+  confidence?: number;
+}
+
+export interface Heuristic {
+  id: number;
+  /** A domain name, or `*` for every domain. */
+  domain: string;
+  rule: string;
+  context: string;
+  source: HeuristicSource;
+  /** As of now: idle decay applied. */
+  confidence: number;
+  validations: number;
+  violations: number;
+  contradictions: number;
+  golden: boolean;
+  dormant: boolean;
+  createdAt: string;
+  lastUsedAt: string;
+  lastUpdatedAt: string | null;
+}
+
+/** Why an update changed nothing: the heuristic took its 5 updates today (UTC), or this task already credited it. */
+export type UpdateRefusal = 'daily_limit' | 'already_credited';
+
+export interface HeuristicUpdateResult {
+  applied: boolean;
+  kind: UpdateKind;
+  reason?: UpdateRefusal;
+  /** One sentence for a person when not applied. */
+  message?: string;
+  /** The heuristic after the call (unchanged when not applied). */
+  heuristic: Heuristic;
+}
+
+export interface OutcomeInput {
+  taskId: string;
+  parentId?: string | null;
+  domain: string;
+  status: OutcomeStatus;
+  workers?: readonly string[];
+  durationMs?: number | null;
+  filesCreated?: readonly string[];
+  filesModified?: readonly string[];
+  /** Files the task read; they leave weaker trails than files it wrote. */
+  filesRead?: readonly string[];
+  error?: string | null;
+  inputTokens?: number | null;
+  outputTokens?: number | null;
+  description?: string;
+  /** ISO-8601 or epoch ms; now when absent. Trails are deposited at this time. */
+  finishedAt?: string | number;
+}
+
+export interface Outcome {
+  taskId: string;
+  parentId: string | null;
+  domain: string;
+  status: string;
+  workers: string[];
+  durationMs: number | null;
+  filesCreated: string[];
+  filesModified: string[];
+  filesRead: string[];
+  error: string | null;
+  inputTokens: number | null;
+  outputTokens: number | null;
+  description: string;
+  finishedAt: string;
+}
+
+export interface Hotspot {
+  file: string;
+  /** Sum of the file's deposits, each decayed by the trail half-life. */
+  strength: number;
+  deposits: number;
+  /** Failed tasks that touched the file within the recent-failure window. */
+  recentFailures: number;
+  lastDepositAt: string;
+}
+
+export interface HeuristicHit {
+  heuristic: Heuristic;
+  /** bm25 relevance (higher is better) times confidence. */
+  score: number;
+}
+
+export interface OutcomeHit {
+  outcome: Outcome;
+  /** bm25 relevance, higher is better. */
+  score: number;
+}
+
+export interface SearchResult {
+  heuristics: HeuristicHit[];
+  outcomes: OutcomeHit[];
+}
+
+export interface ContextRequest {
+  domain: string;
+  task: string;
+  files?: readonly string[];
+  budgetTokens?: number;
+  /** When given, the injection is recorded for this task and its heuristics marked used. */
+  taskId?: string;
+  worker?: string;
+}
+
+export interface ElfContextResult {
+  text: string;
+  heuristicIds: number[];
+  tokens: number;
+}
+
+export interface Injection {
+  taskId: string;
+  domain: string;
+  worker: string;
+  text: string;
+  heuristicIds: number[];
+  tokens: number;
+  createdAt: string;
+}
+
+export interface PlanInput {
+  taskId?: string | null;
+  domain: string;
+  description: string;
+  plan: string;
+}
+
+export interface PostmortemInput {
+  taskId: string;
+  domain: string;
+  error: string;
+  analysis: string;
+  proposedRules?: readonly string[];
+}
+
+export interface ElfStats {
+  outcomes: { total: number; byStatus: Record<string, number> };
+  heuristics: number;
+  golden: number;
+  dormant: number;
+  trails: number;
+  injections: number;
+  plans: number;
+  postmortems: number;
+  databaseBytes: number;
+}
+
+export interface ListHeuristicsOptions {
+  /** Exactly this domain (`*` lists the rules for every domain). */
+  domain?: string;
+  includeDormant?: boolean;
+  goldenOnly?: boolean;
+  limit?: number;
+}

@@ -1,0 +1,58 @@
+import type { Redis } from 'ioredis';
+import { toFailure } from '../../lib/errors.js';
+import type { Logger } from '../../lib/logger.js';
+import type { ElfStores } from '../../lib/elf/elf-stores.js';
+import type { Keys } from '../../lib/redis/keys.js';
+
+interface FinishedOutput {
+  workers_used?: unknown;
+  files_created?: unknown;
+  files_modified?: unknown;
+  usage?: { input_tokens?: unknown; output_tokens?: unknown };
+}
+
+const strings = (value: unknown): string[] => (Array.isArray(value) ? value.filter((v): v is string => typeof v === 'string') : []);
+const count = (value: unknown): number | null => (typeof value === 'number' && Number.isFinite(value) ? value : null);
+
+/**
+ * Learns from one `task.finished` event: records the outcome (status, domain, workers, duration,
+ * files, error, tokens) from the event and the task's result hash, then credits the heuristics that
+ * were injected into its workers' prompts. Recording is idempotent, so a replayed event is harmless.
+ */
+export async function recordFinishedTask(fields: Record<string, string>, deps: { redis: Redis; keys: Keys; stores: ElfStores; logger: Logger }): Promise<void> {
+  if (fields['type'] !== 'task.finished') return;
+  const taskId = fields['task_id'];
+  const domain = fields['domain'] ?? '';
+  const status = fields['status'];
+  if (!taskId || domain === 'elf' || (status !== 'completed' && status !== 'failed')) return;
+  try {
+    const memory = deps.stores.get(fields['client'] ?? 'default');
+    const result = await deps.redis.hgetall(deps.keys.result(taskId));
+    let output: FinishedOutput = {};
+    try {
+      output = JSON.parse(result['output'] ?? '{}') as FinishedOutput;
+    } catch {
+      // A client wrote something that is not JSON: the outcome is recorded without the details.
+    }
+    const started = Date.parse(result['started_at'] ?? '');
+    const ended = Date.parse(result['completed_at'] ?? fields['at'] ?? '');
+    memory.recordOutcome({
+      taskId, domain, status,
+      parentId: fields['parent'] ?? null,
+      description: fields['description'] ?? '',
+      error: status === 'failed' ? (fields['error'] || result['error'] || null) : null,
+      workers: strings(output.workers_used),
+      filesCreated: strings(output.files_created),
+      filesModified: strings(output.files_modified),
+      durationMs: Number.isFinite(started) && Number.isFinite(ended) ? ended - started : null,
+      inputTokens: count(output.usage?.input_tokens),
+      outputTokens: count(output.usage?.output_tokens),
+      ...(fields['at'] ? { finishedAt: fields['at'] } : {}),
+    });
+    const credited = memory.creditTask(taskId, status);
+    if (credited.length > 0) deps.logger.info({ taskId, status, heuristics: credited }, status === 'completed' ? 'validated the heuristics this task was shown' : 'violated the heuristics this task was shown');
+  } catch (error) {
+    // One bad event (an unknown client, say) must not stop the learning from the others.
+    deps.logger.warn({ taskId, err: toFailure(error).message }, 'could not learn from a finished task');
+  }
+}
