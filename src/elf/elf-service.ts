@@ -45,9 +45,13 @@ export async function startElfService(options: ElfServiceOptions): Promise<Runni
   const { config, agentId, logger } = options;
   const clock = options.clock ?? systemClock;
   // Opening the stores first: a corrupt database refuses to start ELF, naming the file.
-  const stores = new ElfStores(config.elf.dir, { clock, trailHalfLifeMs: config.elf.trailHalfLifeHours * 3_600_000 });
+  const stores = new ElfStores(config.elf.dir, {
+    clock, trailHalfLifeMs: config.elf.trailHalfLifeHours * 3_600_000,
+    ...(config.elf.clients ? { allowedClients: config.elf.clients } : {}),
+  });
   // Every database there is opened now, so a corrupt one stops ELF at start, named, not mid-run.
-  for (const client of ['default', ...existingClients(config.elf.dir)]) stores.get(client);
+  const clients = config.elf.clients ?? ['default', ...existingClients(config.elf.dir)];
+  for (const client of clients) stores.get(client);
   const conn = await openAgentConnections(config, agentId, logger);
   const { redis, keys, registry } = conn;
   // One more blocking connection: the request loop and the event loop each block on their own.

@@ -22,6 +22,7 @@ export function networkEnv(config: Config, redisUrl: string): Record<string, str
     DAN_WORKER_SELECTOR: config.workerSelector,
     DAN_ELF: config.elf.enabled ? 'on' : 'off',
     DAN_ELF_DIR: config.elf.dir,
+    ...(config.elf.clients ? { DAN_ELF_CLIENTS: config.elf.clients.join(',') } : {}),
     DAN_ELF_TIMEOUT_MS: String(config.elf.timeoutMs),
     DAN_ELF_BUDGET_TOKENS: String(config.elf.budgetTokens),
     DAN_ELF_TRAIL_HALF_LIFE_HOURS: String(config.elf.trailHalfLifeHours),

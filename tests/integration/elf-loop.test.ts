@@ -1,3 +1,6 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import type { Redis } from 'ioredis';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ElfClient } from '../../lib/elf/elf-client.js';
@@ -114,5 +117,23 @@ describe('the ELF learning loop', () => {
       return found.outcomes.some((o) => o.outcome.taskId === taskId);
     }, 45_000);
     expect(network.events).toContainEqual(expect.objectContaining({ type: 'agent_exited', agentId: elfAgent, signal: 'SIGKILL' }));
+  });
+
+  it('refuses a corrupt database, naming the file, while the network keeps serving without memory', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'dan-elf-corrupt-'));
+    const file = path.join(dir, 'default.sqlite');
+    writeFileSync(file, 'this is not an SQLite database, whatever its name says'.repeat(100));
+    try {
+      network = await startTestNetwork({ env: { DAN_ELF_DIR: dir, DAN_ELF_TIMEOUT_MS: '300' } });
+      const { redis, keys } = network;
+      const exited = await until('ELF to refuse to start', async () => network!.events.find((e) => e.type === 'agent_exited' && e.domain === 'elf'));
+      const lines = await network.spawner.lastLines('agentId' in exited ? exited.agentId : '');
+      expect(lines.join('\n')).toContain(file);
+      const { taskId } = await submitTask(redis, keys, { domain: 'backend', description: 'Create a health endpoint' });
+      expect((await network.waitFor(taskId))['status']).toBe('completed');
+      expect((await redis.lrange(keys.logs(taskId), 0, -1)).join('\n')).toMatch(/ELF: no context .*going on without memory/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
