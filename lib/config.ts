@@ -41,6 +41,7 @@ const configSchema = z.object({
   DAN_ELF: z.enum(['on', 'off']).default('on'),
   DAN_ELF_DIR: z.string().default('.dan/elf'),
   DAN_ELF_CLIENTS: z.string().optional(),
+  DAN_ELF_POSTMORTEM: z.enum(['on', 'off']).default('on'),
   DAN_ELF_TIMEOUT_MS: ms(2_000),
   DAN_ELF_BUDGET_TOKENS: count(1_500),
   DAN_ELF_TRAIL_HALF_LIFE_HOURS: z.coerce.number().positive().default(24),
@@ -112,6 +113,8 @@ export interface Config {
     dir: string;
     /** When set, the only clients served; a request for any other is refused. */
     clients: string[] | undefined;
+    /** After a task fails, ask the model why and record the lessons it proposes. */
+    postmortem: boolean;
     /** How long a worker waits for its context before it goes on without memory. */
     timeoutMs: number;
     budgetTokens: number;
@@ -198,6 +201,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     elf: {
       enabled: c.DAN_ELF === 'on',
       dir: path.resolve(c.DAN_ELF_DIR),
+      postmortem: c.DAN_ELF_POSTMORTEM === 'on',
       clients: c.DAN_ELF_CLIENTS ? c.DAN_ELF_CLIENTS.split(',').map((id) => id.trim()).filter((id) => id !== '') : undefined,
       timeoutMs: c.DAN_ELF_TIMEOUT_MS,
       budgetTokens: c.DAN_ELF_BUDGET_TOKENS,

@@ -19,14 +19,26 @@ const count = (value: unknown): number | null => (typeof value === 'number' && N
  * files, error, tokens) from the event and the task's result hash, then credits the heuristics that
  * were injected into its workers' prompts. Recording is idempotent, so a replayed event is harmless.
  */
-export async function recordFinishedTask(fields: Record<string, string>, deps: { redis: Redis; keys: Keys; stores: ElfStores; logger: Logger }): Promise<void> {
+export interface FailedTask {
+  clientId: string;
+  taskId: string;
+  domain: string;
+  description: string;
+  error: string;
+}
+
+export async function recordFinishedTask(
+  fields: Record<string, string>,
+  deps: { redis: Redis; keys: Keys; stores: ElfStores; logger: Logger; onFailed?: (failed: FailedTask) => void },
+): Promise<void> {
   if (fields['type'] !== 'task.finished') return;
   const taskId = fields['task_id'];
   const domain = fields['domain'] ?? '';
   const status = fields['status'];
   if (!taskId || domain === 'elf' || (status !== 'completed' && status !== 'failed')) return;
   try {
-    const memory = deps.stores.get(fields['client'] ?? 'default');
+    const clientId = fields['client'] ?? 'default';
+    const memory = deps.stores.get(clientId);
     const result = await deps.redis.hgetall(deps.keys.result(taskId));
     let output: FinishedOutput = {};
     try {
@@ -36,11 +48,12 @@ export async function recordFinishedTask(fields: Record<string, string>, deps: {
     }
     const started = Date.parse(result['started_at'] ?? '');
     const ended = Date.parse(result['completed_at'] ?? fields['at'] ?? '');
-    memory.recordOutcome({
+    const error = status === 'failed' ? (fields['error'] || result['error'] || null) : null;
+    const isNew = memory.recordOutcome({
       taskId, domain, status,
       parentId: fields['parent'] ?? null,
       description: fields['description'] ?? '',
-      error: status === 'failed' ? (fields['error'] || result['error'] || null) : null,
+      error,
       workers: strings(output.workers_used),
       filesCreated: strings(output.files_created),
       filesModified: strings(output.files_modified),
@@ -49,6 +62,8 @@ export async function recordFinishedTask(fields: Record<string, string>, deps: {
       outputTokens: count(output.usage?.output_tokens),
       ...(fields['at'] ? { finishedAt: fields['at'] } : {}),
     });
+    // A parent fails because a child did; the child's own failure is the one to learn from.
+    if (isNew && error && domain !== 'main') deps.onFailed?.({ clientId, taskId, domain, description: fields['description'] ?? '', error });
     const credited = memory.creditTask(taskId, status);
     if (credited.length > 0) deps.logger.info({ taskId, status, heuristics: credited }, status === 'completed' ? 'validated the heuristics this task was shown' : 'violated the heuristics this task was shown');
   } catch (error) {

@@ -2,6 +2,8 @@ import { readdirSync } from 'node:fs';
 import os from 'node:os';
 import type { Redis } from 'ioredis';
 import type { Config } from '../../lib/config.js';
+import { resolveModel } from '../../lib/config.js';
+import type { ModelAccess } from '../../lib/llm/create-llm-client.js';
 import { systemClock, type Clock } from '../../lib/clock.js';
 import { DanError, toFailure } from '../../lib/errors.js';
 import type { Logger } from '../../lib/logger.js';
@@ -15,7 +17,8 @@ import { openAgentConnections } from '../../lib/runtime/agent-connections.js';
 import { TaskConsumer } from '../../lib/runtime/task-consumer.js';
 import { answerQuestion } from './elf-answer.js';
 import { handleElfRequest } from './elf-requests.js';
-import { recordFinishedTask } from './elf-outcomes.js';
+import { recordFinishedTask, type FailedTask } from './elf-outcomes.js';
+import { runPostmortem } from './elf-postmortem.js';
 
 /** The domain name ELF serves on the bus. */
 export const ELF_DOMAIN = 'elf';
@@ -101,6 +104,21 @@ export async function startElfService(options: ElfServiceOptions): Promise<Runni
     await redis.publish(parsed.reply_to, JSON.stringify(reply)).catch((error: Error) => logger.warn({ err: error.message }, 'could not publish an ELF reply'));
   }
 
+  // Postmortems of failed tasks run one at a time beside the event loop, which they never hold up.
+  let model: Promise<ModelAccess> | undefined;
+  let postmortems: Promise<void> = Promise.resolve();
+  const onFailed = config.elf.postmortem ? (failed: FailedTask) => {
+    postmortems = postmortems.then(async () => {
+      if (!running) return;
+      model ??= import('../../lib/llm/create-llm-client.js').then((m) => m.createModelAccess(config, logger));
+      const access = await model;
+      const done = await runPostmortem({ client: access.client, model: resolveModel(config, undefined), memory: stores.get(failed.clientId), ...failed });
+      if (done.ok) logger.info({ taskId: failed.taskId, domain: failed.domain, heuristics: done.heuristicIds }, 'postmortem proposed heuristics');
+      else logger.info({ taskId: failed.taskId, problem: done.problem }, 'postmortem gave nothing usable');
+    }).catch((error: unknown) => logger.warn({ taskId: failed.taskId, err: toFailure(error).message }, 'postmortem failed'));
+  } : undefined;
+  const learn = (fields: Record<string, string>) => recordFinishedTask(fields, { redis, keys, stores, logger, ...(onFailed ? { onFailed } : {}) });
+
   const outcomes = (async () => {
     await ensureGroup(redis, keys.events());
     // First what this consumer read and did not acknowledge before (a crash), then new events.
@@ -117,7 +135,7 @@ export async function startElfService(options: ElfServiceOptions): Promise<Runni
           continue;
         }
         for (const [id, fields] of entries) {
-          await recordFinishedTask(fieldsOf(fields), { redis, keys, stores, logger });
+          await learn(fieldsOf(fields));
           await redis.xack(keys.events(), EVENTS_GROUP, id);
         }
       } catch (error) {
@@ -135,7 +153,7 @@ export async function startElfService(options: ElfServiceOptions): Promise<Runni
       const [next, claimed] = await redis.xautoclaim(keys.events(), EVENTS_GROUP, agentId, 60_000, start, 'COUNT', 100) as [string, [string, string[]][]];
       for (const [id, fields] of claimed) {
         if (!fields) continue;
-        await recordFinishedTask(fieldsOf(fields), { redis, keys, stores, logger });
+        await learn(fieldsOf(fields));
         await redis.xack(keys.events(), EVENTS_GROUP, id);
       }
       start = next;
@@ -161,7 +179,8 @@ export async function startElfService(options: ElfServiceOptions): Promise<Runni
       conn.blocking.disconnect();
       events.disconnect();
       taskReader.disconnect();
-      await Promise.allSettled([requests, outcomes]);
+      await Promise.allSettled([requests, outcomes, postmortems]);
+      if (model) await (await model).close().catch(() => undefined);
       heartbeat.stop();
       await registry.deregister(agentId, 'domain', ELF_DOMAIN).catch(() => undefined);
       conn.close();

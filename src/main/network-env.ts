@@ -22,6 +22,7 @@ export function networkEnv(config: Config, redisUrl: string): Record<string, str
     DAN_WORKER_SELECTOR: config.workerSelector,
     DAN_ELF: config.elf.enabled ? 'on' : 'off',
     DAN_ELF_DIR: config.elf.dir,
+    DAN_ELF_POSTMORTEM: config.elf.postmortem ? 'on' : 'off',
     ...(config.elf.clients ? { DAN_ELF_CLIENTS: config.elf.clients.join(',') } : {}),
     DAN_ELF_TIMEOUT_MS: String(config.elf.timeoutMs),
     DAN_ELF_BUDGET_TOKENS: String(config.elf.budgetTokens),

@@ -10,6 +10,8 @@ import { skeletonForTask, skeletonForWorker, type SkeletonContext } from './skel
  *     the first user message starts with `Task: <description>`. Answer: `{"steps": [...]}`.
  *   - worker selector: the system prompt contains `dan-worker-selector` and lists workers the same
  *     way. Answer: `{"workers": [...]}`.
+ *   - postmortem: the system prompt contains `dan-postmortem`; the user message has `Task:`, `Domain:`
+ *     and `Error:` lines. Answer: `{"analysis", "rules": [one lesson naming the error]}`.
  *   - worker: the system prompt has `Worker: <name>` and `Domain: <domain>` lines, the first user
  *     message starts with `Task: <description>`, and the tools Read, Write, Edit, Glob, Grep and
  *     Bash take Claude Code's inputs. First turn: a Write of a small file chosen by the worker's
@@ -23,6 +25,7 @@ export function defaultRules(): Rule[] {
   return [
     { name: 'router', when: { system: 'dan-router' }, reply: routerReply },
     { name: 'worker-selector', when: { system: 'dan-worker-selector' }, reply: workerSelectorReply },
+    { name: 'postmortem', when: { system: 'dan-postmortem' }, reply: postmortemReply },
     { name: 'worker-write', when: { system: '^\\s*Worker:\\s*\\S', hasToolResult: false, tool: 'Write' }, reply: workerWrite },
     { name: 'worker-summary', when: { system: '^\\s*Worker:\\s*\\S' }, reply: workerSummary },
     { name: 'cli-write', when: { anyText: '\\S', hasToolResult: false, tool: 'Write' }, reply: cliWrite },
@@ -43,6 +46,18 @@ function routerReply({ facts }: RuleMatch): ReplySpec {
     depends_on: [] as string[],
   }));
   return { text: JSON.stringify({ steps }) };
+}
+
+function postmortemReply({ facts }: RuleMatch): ReplySpec {
+  const line = (name: string) => new RegExp(`^${name}:\\s*(.*)$`, 'm').exec(facts.lastUser)?.[1]?.trim() ?? '';
+  const error = line('Error').slice(0, 200);
+  const domain = line('Domain');
+  return {
+    text: JSON.stringify({
+      analysis: `The ${domain || 'domain'} task failed with: ${error || 'an unknown error'} (${NOTE}).`,
+      rules: error ? [`In ${domain || 'this domain'}, check for the cause of "${error}" before starting similar work`] : [],
+    }),
+  };
 }
 
 function workerSelectorReply({ facts }: RuleMatch): ReplySpec {
