@@ -106,12 +106,13 @@ export async function startElfService(options: ElfServiceOptions): Promise<Runni
 
   // Postmortems of failed tasks run one at a time beside the event loop, which they never hold up.
   let model: Promise<ModelAccess> | undefined;
+  // Loaded on first use: an ELF that only records never pays for the model SDK.
+  const modelAccess = () => (model ??= import('../../lib/llm/create-llm-client.js').then((m) => m.createModelAccess(config, logger)));
   let postmortems: Promise<void> = Promise.resolve();
   const onFailed = config.elf.postmortem ? (failed: FailedTask) => {
     postmortems = postmortems.then(async () => {
       if (!running) return;
-      model ??= import('../../lib/llm/create-llm-client.js').then((m) => m.createModelAccess(config, logger));
-      const access = await model;
+      const access = await modelAccess();
       const done = await runPostmortem({ client: access.client, model: resolveModel(config, undefined), memory: stores.get(failed.clientId), ...failed });
       if (done.ok) logger.info({ taskId: failed.taskId, domain: failed.domain, heuristics: done.heuristicIds }, 'postmortem proposed heuristics');
       else logger.info({ taskId: failed.taskId, problem: done.problem }, 'postmortem gave nothing usable');
@@ -166,7 +167,7 @@ export async function startElfService(options: ElfServiceOptions): Promise<Runni
     redis, blocking: taskReader, keys, queue, agentId, logger,
     concurrency: 2, leaseMs: config.leaseMs, idleMs: 0,
     onStatus: (status) => heartbeat.setStatus(agentId, status),
-    handler: async (ctx) => answerQuestion(ctx, stores),
+    handler: async (ctx) => answerQuestion(ctx, stores, { client: async () => (await modelAccess()).client, model: resolveModel(config, undefined) }),
   });
   const consuming = consumer.start();
   logger.info({ dir: config.elf.dir }, 'ELF memory up');

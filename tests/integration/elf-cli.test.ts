@@ -153,6 +153,8 @@ describe('dan elf', () => {
     expect(run.code, run.stderr).toBe(0);
     expect(run.stdout).toMatch(/completed \(elf\)/);
     expect(run.stdout).toContain(rule);
+    // The model (here the local one) summarised what memory found.
+    expect(run.stdout).toMatch(/Memory holds \d+ relevant item/);
   });
 
   it('says that ELF is not running, and how to start it, with exit 1', async () => {

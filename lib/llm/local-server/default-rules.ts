@@ -12,6 +12,8 @@ import { skeletonForTask, skeletonForWorker, type SkeletonContext } from './skel
  *     way. Answer: `{"workers": [...]}`.
  *   - postmortem: the system prompt contains `dan-postmortem`; the user message has `Task:`, `Domain:`
  *     and `Error:` lines. Answer: `{"analysis", "rules": [one lesson naming the error]}`.
+ *   - memory question: the system prompt contains `dan-elf-answer`; the user message has the
+ *     question and a `Memory:` list. Answer: a short text built from that list.
  *   - worker: the system prompt has `Worker: <name>` and `Domain: <domain>` lines, the first user
  *     message starts with `Task: <description>`, and the tools Read, Write, Edit, Glob, Grep and
  *     Bash take Claude Code's inputs. First turn: a Write of a small file chosen by the worker's
@@ -26,6 +28,7 @@ export function defaultRules(): Rule[] {
     { name: 'router', when: { system: 'dan-router' }, reply: routerReply },
     { name: 'worker-selector', when: { system: 'dan-worker-selector' }, reply: workerSelectorReply },
     { name: 'postmortem', when: { system: 'dan-postmortem' }, reply: postmortemReply },
+    { name: 'elf-answer', when: { system: 'dan-elf-answer' }, reply: elfAnswerReply },
     { name: 'worker-write', when: { system: '^\\s*Worker:\\s*\\S', hasToolResult: false, tool: 'Write' }, reply: workerWrite },
     { name: 'worker-summary', when: { system: '^\\s*Worker:\\s*\\S' }, reply: workerSummary },
     { name: 'cli-write', when: { anyText: '\\S', hasToolResult: false, tool: 'Write' }, reply: cliWrite },
@@ -58,6 +61,15 @@ function postmortemReply({ facts }: RuleMatch): ReplySpec {
       rules: error ? [`In ${domain || 'this domain'}, check for the cause of "${error}" before starting similar work`] : [],
     }),
   };
+}
+
+function elfAnswerReply({ facts }: RuleMatch): ReplySpec {
+  const memory = facts.lastUser.split(/^Memory:\s*$/m)[1]?.trim() ?? '';
+  const items = memory.split('\n').map((l) => l.replace(/^-\s*/, '').trim()).filter((l) => l !== '');
+  const text = items.length > 0
+    ? `Memory holds ${items.length} relevant item(s). The strongest: ${items[0]}${items.length > 1 ? `. Also: ${items.slice(1, 3).join('; ')}` : ''}. (${NOTE})`
+    : `Memory holds nothing on this. (${NOTE})`;
+  return { text };
 }
 
 function workerSelectorReply({ facts }: RuleMatch): ReplySpec {
