@@ -4,6 +4,7 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { Keys } from '../../lib/redis/keys.js';
 import { connectTestRedis, testRedisUrl, uniquePrefix } from '../support/redis.js';
 import { describeDocker, testAgentImage } from '../support/docker.js';
+import { until } from '../support/until.js';
 
 const docker = new Docker();
 const prefix = uniquePrefix('img');
@@ -13,14 +14,6 @@ let cleanup: () => Promise<void>;
 
 beforeAll(async () => { ({ redis, cleanup } = await connectTestRedis(prefix)); });
 afterAll(async () => { await cleanup(); });
-
-async function until(what: string, probe: () => Promise<boolean>, timeoutMs = 30_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await probe())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-}
 
 describeDocker('the agent image', () => {
   it('runs the agent as non-root under tini, turns healthy on its heartbeat, and exits 0 deregistered on docker stop', async () => {

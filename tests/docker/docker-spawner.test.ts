@@ -11,6 +11,7 @@ import { DockerSpawner, LABELS, networkIdentity } from '../../lib/spawner/docker
 import type { TestNetwork } from '../support/network.js';
 import { startTestNetwork } from '../support/network.js';
 import { describeDocker, testAgentImage } from '../support/docker.js';
+import { until } from '../support/until.js';
 
 const docker = new Docker();
 let network: TestNetwork | undefined;
@@ -42,16 +43,6 @@ async function containerOf(agentId: string): Promise<Docker.ContainerInspectInfo
   const [domain, id] = [agentId.slice(0, agentId.lastIndexOf('-')), agentId.slice(agentId.lastIndexOf('-') + 1)];
   const found = await docker.listContainers({ all: true, filters: { label: [`${LABELS.domain}=${domain}`, `${LABELS.domainId}=${id}`] } });
   return found[0] ? docker.getContainer(found[0].Id).inspect() : undefined;
-}
-
-async function until<T>(what: string, probe: () => Promise<T | undefined | false>, timeoutMs = 30_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined && value !== false) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
 }
 
 describeDocker('the Docker spawner against a real engine', () => {

@@ -12,6 +12,7 @@ import { LABELS, connectDocker } from '../../lib/spawner/docker-spawner.js';
 import { busyboxImage, describeDocker, removeContainers } from '../support/docker.js';
 import { runProcess } from '../support/run-process.js';
 import { connectTestRedis, testRedisUrl, uniquePrefix } from '../support/redis.js';
+import { until } from '../support/until.js';
 
 const bin = path.join(packageRoot(), 'dist/src/cli/main.js');
 const session = randomBytes(4).toString('hex');
@@ -26,14 +27,6 @@ const dan = (args: string[], env: Record<string, string>) =>
 const parse = (stdout: string): JsonLine[] => stdout.split('\n').filter(Boolean).map((line) => JSON.parse(line) as JsonLine);
 // Only this file's lines: other containers of the network may run on the same engine.
 const ours = (lines: JsonLine[]) => lines.filter((line) => line.line.includes(session));
-
-async function until(what: string, probe: () => Promise<boolean>, timeoutMs = 15_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await probe())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-}
 
 describeDocker('dan logs with agents in containers', () => {
   const prefix = uniquePrefix('logs');

@@ -7,6 +7,7 @@ import type { TestNetwork } from '../support/network.js';
 import { startTestNetwork } from '../support/network.js';
 import { uniquePrefix } from '../support/redis.js';
 import { runProcess } from '../support/run-process.js';
+import { until } from '../support/until.js';
 
 const bin = path.join(packageRoot(), 'dist/src/cli/main.js');
 let network: TestNetwork;
@@ -25,16 +26,6 @@ const json = async <T>(args: string[]): Promise<T> => {
   expect(run.code, run.stderr).toBe(0);
   return JSON.parse(run.stdout) as T;
 };
-
-async function until<T>(what: string, probe: () => Promise<T | undefined | false>, timeoutMs = 30_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe().catch(() => undefined);
-    if (value !== undefined && value !== false) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-}
 
 /** The main orchestrator keeps ELF running; it serves once `agents:domains:elf` has a live member. */
 async function elfUp(net: TestNetwork): Promise<void> {

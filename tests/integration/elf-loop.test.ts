@@ -10,6 +10,7 @@ import { parseRules } from '../../lib/llm/local-server/rules.js';
 import { submitTask } from '../../lib/redis/task-store.js';
 import type { TestNetwork } from '../support/network.js';
 import { startTestNetwork } from '../support/network.js';
+import { until } from '../support/until.js';
 
 let network: TestNetwork | undefined;
 let subscriber: Redis | undefined;
@@ -21,16 +22,6 @@ afterEach(async () => {
   await network?.stop();
   network = undefined;
 });
-
-async function until<T>(what: string, probe: () => Promise<T | undefined | false>, timeoutMs = 30_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe().catch(() => undefined);
-    if (value !== undefined && value !== false) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-}
 
 /** Waits for the ELF memory the main orchestrator keeps running, and returns a client for it. */
 async function elfOf(net: TestNetwork): Promise<ElfClient> {

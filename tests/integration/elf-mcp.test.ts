@@ -7,22 +7,13 @@ import { packageRoot } from '../../lib/config.js';
 import type { TestNetwork } from '../support/network.js';
 import { startTestNetwork } from '../support/network.js';
 import { uniquePrefix } from '../support/redis.js';
+import { until } from '../support/until.js';
 
 const bin = path.join(packageRoot(), 'dist/src/cli/main.js');
 let network: TestNetwork;
 let client: Client;
 let serverLog = '';
 const protocolErrors: Error[] = [];
-
-async function until<T>(what: string, probe: () => Promise<T | undefined | false>, timeoutMs = 30_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe().catch(() => undefined);
-    if (value !== undefined && value !== false) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-}
 
 /** `dan elf mcp` as a child process, connected through the SDK's own client. */
 async function connect(env: Record<string, string>, args: string[] = []): Promise<Client> {
