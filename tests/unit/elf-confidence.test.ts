@@ -2,21 +2,11 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { Clock } from '../../lib/clock.js';
 import { isGolden } from '../../lib/elf/elf-confidence.js';
 import { ElfMemory } from '../../lib/elf/elf-memory.js';
+import { MovableClock } from '../support/movable-clock.js';
 
 const DAY = 86_400_000;
-
-class MovableClock implements Clock {
-  constructor(public t: number) {}
-  now(): number {
-    return this.t;
-  }
-  advance(ms: number): void {
-    this.t += ms;
-  }
-}
 
 // The rule as the issue states it, written out again so the test does not trust the code under test.
 const clamp = (c: number) => Math.min(0.95, Math.max(0.05, c));

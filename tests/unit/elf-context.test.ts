@@ -2,19 +2,12 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { Clock } from '../../lib/clock.js';
 import { SECTION_HEADERS } from '../../lib/elf/elf-context.js';
 import { ElfMemory, FAILURE_WINDOW } from '../../lib/elf/elf-memory.js';
 import { countTokens } from '../../lib/llm/token-count.js';
+import { MovableClock } from '../support/movable-clock.js';
 
 const DAY = 86_400_000;
-
-class MovableClock implements Clock {
-  constructor(public t: number) {}
-  now(): number {
-    return this.t;
-  }
-}
 
 describe('ELF context for a worker', () => {
   let dir: string;

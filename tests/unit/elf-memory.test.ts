@@ -2,22 +2,12 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { Clock } from '../../lib/clock.js';
 import { DanError, InvalidInputError } from '../../lib/errors.js';
 import { ElfMemory, type ElfMemoryOptions } from '../../lib/elf/elf-memory.js';
 import type { HeuristicInput } from '../../lib/elf/elf-types.js';
+import { MovableClock } from '../support/movable-clock.js';
 
 const HOUR = 3_600_000;
-
-class MovableClock implements Clock {
-  constructor(public t: number) {}
-  now(): number {
-    return this.t;
-  }
-  advance(ms: number): void {
-    this.t += ms;
-  }
-}
 
 describe('ELF memory', () => {
   let dir: string;
