@@ -23,12 +23,16 @@ import { runPostmortem } from './elf-postmortem.js';
 /** The domain name ELF serves on the bus. */
 export const ELF_DOMAIN = 'elf';
 const EVENTS_GROUP = 'elf';
+/** How often ELF looks for events a dead ELF left unacknowledged, and how long they must have waited. */
+const ADOPT_EVERY_MS = 30_000;
 
 export interface ElfServiceOptions {
   config: Config;
   agentId: string;
   logger: Logger;
   clock?: Clock;
+  /** How often to take over events a dead ELF left unacknowledged (and how long they must have waited); 30 s. */
+  adoptEveryMs?: number;
 }
 
 export interface RunningElf {
@@ -47,6 +51,7 @@ export interface RunningElf {
 export async function startElfService(options: ElfServiceOptions): Promise<RunningElf> {
   const { config, agentId, logger } = options;
   const clock = options.clock ?? systemClock;
+  const adoptEveryMs = options.adoptEveryMs ?? ADOPT_EVERY_MS;
   // Opening the stores first: a corrupt database refuses to start ELF, naming the file.
   const stores = new ElfStores(config.elf.dir, {
     clock, trailHalfLifeMs: config.elf.trailHalfLifeHours * 3_600_000,
@@ -122,17 +127,22 @@ export async function startElfService(options: ElfServiceOptions): Promise<Runni
 
   const outcomes = (async () => {
     await ensureGroup(redis, keys.events());
-    // First what this consumer read and did not acknowledge before (a crash), then new events.
+    // First what this consumer read and did not acknowledge before (a crash), then new events; and
+    // every half minute, what a consumer that died (an earlier ELF) left unacknowledged.
     let cursor = '0';
+    let lastAdopted = 0;
     while (running) {
       try {
+        if (cursor === '>' && clock.now() - lastAdopted >= adoptEveryMs) {
+          lastAdopted = clock.now();
+          await adoptAbandoned();
+        }
         const batch = (cursor === '0'
           ? await events.xreadgroup('GROUP', EVENTS_GROUP, agentId, 'COUNT', 100, 'STREAMS', keys.events(), cursor)
           : await events.xreadgroup('GROUP', EVENTS_GROUP, agentId, 'COUNT', 100, 'BLOCK', 1_000, 'STREAMS', keys.events(), cursor)) as [string, [string, string[]][]][] | null;
         const entries = batch?.[0]?.[1] ?? [];
         if (cursor === '0' && entries.length === 0) {
           cursor = '>';
-          await adoptAbandoned();
           continue;
         }
         for (const [id, fields] of entries) {
@@ -147,11 +157,14 @@ export async function startElfService(options: ElfServiceOptions): Promise<Runni
     }
   })();
 
-  /** Takes over events another ELF consumer read and never acknowledged (it died). */
+  /**
+   * Takes over events another ELF consumer read and did not acknowledge for a while (it died), and
+   * forgets consumers that have nothing pending and have been silent for an hour.
+   */
   async function adoptAbandoned(): Promise<void> {
     let start = '0-0';
     do {
-      const [next, claimed] = await redis.xautoclaim(keys.events(), EVENTS_GROUP, agentId, 60_000, start, 'COUNT', 100) as [string, [string, string[]][]];
+      const [next, claimed] = await redis.xautoclaim(keys.events(), EVENTS_GROUP, agentId, adoptEveryMs, start, 'COUNT', 100) as [string, [string, string[]][]];
       for (const [id, fields] of claimed) {
         if (!fields) continue;
         await learn(fieldsOf(fields));
@@ -159,6 +172,13 @@ export async function startElfService(options: ElfServiceOptions): Promise<Runni
       }
       start = next;
     } while (start !== '0-0' && running);
+    const consumers = (await redis.xinfo('CONSUMERS', keys.events(), EVENTS_GROUP)) as unknown[][];
+    for (const entry of consumers) {
+      const info = fieldsOf(entry.map(String));
+      if (info['name'] !== agentId && info['pending'] === '0' && Number(info['idle']) > 3_600_000) {
+        await redis.xgroup('DELCONSUMER', keys.events(), EVENTS_GROUP, info['name']!);
+      }
+    }
   }
 
   const queue = new TaskQueue(redis, keys, { domain: ELF_DOMAIN, agentId, leaseMs: config.leaseMs, retentionMs: config.retentionMs, maxAttempts: config.maxAttempts });
