@@ -64,8 +64,11 @@ export const demoCommand: CommandModule<GlobalArgs, DemoArgs> = {
     const config = loadConfig({ ...process.env, ANTHROPIC_API_KEY: '' }, {
       REDIS_URL: redisServer.url, DAN_WORKSPACE: workspace, DAN_LLM: 'local', DAN_KEY_PREFIX: '', DAN_DOMAIN_IDLE_MS: '60000',
       DAN_LOG_LEVEL: argv.verbose ? 'info' : 'warn',
+      // The demo's memory lives in a folder of its own, not in the folder it was started from (nor in
+      // the workspace, where workers could touch it).
+      DAN_ELF_DIR: process.env['DAN_ELF_DIR'] || mkdtempSync(path.join(os.tmpdir(), 'dan-demo-elf-')),
     });
-    say(`dan demo: Redis ${redisServer.url} (private), workspace ${workspace}`);
+    say(`dan demo: Redis ${redisServer.url} (private), workspace ${workspace}, ELF memory ${config.elf.dir}`);
     const { runNetwork } = await import('../../main/run-network.js');
     const network = await runNetwork({
       config, logger, redisUrl: redisServer.url,
