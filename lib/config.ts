@@ -26,6 +26,7 @@ const configSchema = z.object({
 
   DAN_ROUTER: z.enum(['score', 'llm']).default('score'),
   DAN_WORKER_SELECTOR: z.enum(['score', 'llm']).default('score'),
+  DAN_WORKER_RUNTIME: z.enum(['sdk', 'claude-code']).default('sdk'),
   DAN_SPAWNER: z.enum(['process', 'docker']).default('process'),
   DAN_AGENT_IMAGE: z.string().default('dan/agent:latest'),
   DAN_NETWORK_ID: z.string().regex(/^[A-Za-z0-9_.:/#-]{1,200}$/, { error: 'must be letters, digits and _.:/#- (up to 200)' }).optional(),
@@ -89,6 +90,8 @@ export interface Config {
   logLevel: RawConfig['DAN_LOG_LEVEL'];
   router: RawConfig['DAN_ROUTER'];
   workerSelector: RawConfig['DAN_WORKER_SELECTOR'];
+  /** How workers run: our tool loop on the Anthropic SDK, or the Claude Code CLI. */
+  workerRuntime: RawConfig['DAN_WORKER_RUNTIME'];
   spawner: RawConfig['DAN_SPAWNER'];
   docker: {
     /** Label value that tells this network's containers from another's on the same engine. */
@@ -185,6 +188,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     logLevel: c.DAN_LOG_LEVEL,
     router: c.DAN_ROUTER,
     workerSelector: c.DAN_WORKER_SELECTOR,
+    workerRuntime: c.DAN_WORKER_RUNTIME,
     spawner: c.DAN_SPAWNER,
     docker: {
       networkId: c.DAN_NETWORK_ID,

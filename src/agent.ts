@@ -37,11 +37,13 @@ async function main(): Promise<void> {
     return;
   }
   let model: Promise<ModelAccess> | undefined;
+  // Loaded on first use: an idle or echo-only domain never pays for the SDK (start-up time, memory).
+  const modelAccess = () => (model ??= import('../lib/llm/create-llm-client.js').then((m) => m.createModelAccess(config, logger)));
   const running = await startDomainOrchestrator({
     config, domain, agentId, logger,
     ...(containerId ? { containerId } : {}),
-    // Loaded on first use: an idle or echo-only domain never pays for the SDK (start-up time, memory).
-    llm: async () => (await (model ??= import('../lib/llm/create-llm-client.js').then((m) => m.createModelAccess(config, logger)))).client,
+    llm: async () => (await modelAccess()).client,
+    modelAccess,
   });
   onStopSignal(logger, () => void running.stop());
   await running.done;

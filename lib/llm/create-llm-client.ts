@@ -74,3 +74,9 @@ export function modelEnv(access: ModelAccess, config: Config): Record<string, st
   if (config.llm.baseUrl) env['ANTHROPIC_BASE_URL'] = config.llm.baseUrl;
   return env;
 }
+
+/** Environment that points another program speaking the Messages API (the Claude Code CLI) at the same model. */
+export function cliModelEnv(access: ModelAccess, config: Config, env: NodeJS.ProcessEnv = process.env): Record<string, string> {
+  if (access.localUrl) return { ANTHROPIC_BASE_URL: access.localUrl, ANTHROPIC_API_KEY: LOCAL_MODEL_KEY };
+  return { ANTHROPIC_API_KEY: env['ANTHROPIC_API_KEY'] ?? '', ...(config.llm.baseUrl ? { ANTHROPIC_BASE_URL: config.llm.baseUrl } : {}) };
+}

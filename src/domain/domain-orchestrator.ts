@@ -1,8 +1,10 @@
 import os from 'node:os';
+import path from 'node:path';
 import type { AgentCatalog } from '../../lib/agents/agent-definitions.js';
 import { loadAgentCatalog } from '../../lib/agents/agent-catalog.js';
 import type { Config } from '../../lib/config.js';
-import { resolveModel } from '../../lib/config.js';
+import { packageRoot, resolveModel } from '../../lib/config.js';
+import type { ModelAccess } from '../../lib/llm/create-llm-client.js';
 import { DanError } from '../../lib/errors.js';
 import type { Logger } from '../../lib/logger.js';
 import type { LlmClient } from '../../lib/llm/llm-client.js';
@@ -23,6 +25,8 @@ export interface DomainOrchestratorOptions {
   logger: Logger;
   /** Built on first use: echo-only traffic never needs a model. */
   llm: () => Promise<LlmClient>;
+  /** Where the model is, for workers run by the Claude Code CLI (DAN_WORKER_RUNTIME=claude-code). */
+  modelAccess?: () => Promise<ModelAccess>;
   catalog?: AgentCatalog;
   containerId?: string;
 }
@@ -55,7 +59,22 @@ export async function startDomainOrchestrator(options: DomainOrchestratorOptions
   let runtime: WorkerRuntime | undefined;
   // Loaded on first use, like the model client: echo-only and idle domains start faster and smaller.
   const getRuntime = async () => {
-    if (!runtime) {
+    if (runtime) return runtime;
+    if (config.workerRuntime === 'claude-code') {
+      if (!options.modelAccess) throw new DanError('bad_config', 'DAN_WORKER_RUNTIME=claude-code needs model access for the CLI', { exitCode: 2 });
+      const { ClaudeCodeWorkerRuntime } = await import('../worker/claude-code-worker-runtime.js');
+      const { cliModelEnv } = await import('../../lib/llm/create-llm-client.js');
+      const cli = path.join(packageRoot(), 'dist', 'src', 'cli', 'main.js');
+      runtime = new ClaudeCodeWorkerRuntime({
+        config, logger, modelEnv: cliModelEnv(await options.modelAccess(), config),
+        ...(config.elf.enabled ? {
+          elfMcp: (clientId: string) => ({
+            command: process.execPath, args: [cli, 'elf', 'mcp', '--client', clientId],
+            env: { REDIS_URL: config.redisUrl, DAN_KEY_PREFIX: config.keyPrefix, PATH: process.env['PATH'] ?? '' },
+          }),
+        } : {}),
+      });
+    } else {
       const { SdkWorkerRuntime } = await import('../worker/sdk-worker-runtime.js');
       runtime = new SdkWorkerRuntime({ llm: await options.llm(), config, logger });
     }

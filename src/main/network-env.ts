@@ -20,6 +20,7 @@ export function networkEnv(config: Config, redisUrl: string): Record<string, str
     DAN_MAX_ATTEMPTS: String(config.maxAttempts),
     DAN_RETENTION_MS: String(config.retentionMs),
     DAN_WORKER_SELECTOR: config.workerSelector,
+    DAN_WORKER_RUNTIME: config.workerRuntime,
     DAN_ELF: config.elf.enabled ? 'on' : 'off',
     DAN_ELF_DIR: config.elf.dir,
     DAN_ELF_POSTMORTEM: config.elf.postmortem ? 'on' : 'off',

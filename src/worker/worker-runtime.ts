@@ -40,7 +40,7 @@ export interface WorkerResult {
 
 /**
  * Runs one worker on one task. Implementations: `SdkWorkerRuntime` (the Anthropic SDK with our
- * tools); a Claude Code CLI runtime can be added behind the same interface.
+ * tools) and `ClaudeCodeWorkerRuntime` (the Claude Code CLI, headless), chosen by DAN_WORKER_RUNTIME.
  */
 export interface WorkerRuntime {
   readonly name: string;

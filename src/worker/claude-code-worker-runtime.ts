@@ -1,0 +1,183 @@
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync } from 'node:fs';
+import { lstat } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import type { Config } from '../../lib/config.js';
+import { packageRoot, resolveModel } from '../../lib/config.js';
+import { DanError } from '../../lib/errors.js';
+import type { Logger } from '../../lib/logger.js';
+import { parseModelJson } from '../../lib/agents/model-json.js';
+import { workerAnswerSchema } from '../../lib/llm/final-answer.js';
+import { walkFiles } from '../../lib/llm/tools/walk-files.js';
+import { emptyUsage } from '../../lib/protocol/result.js';
+import { readLines } from '../../lib/spawner/output-lines.js';
+import { taskWorkspace } from './sdk-worker-runtime.js';
+import { workerPrompt, workerSystemPrompt } from './worker-prompt.js';
+import type { WorkerJob, WorkerResult, WorkerRuntime } from './worker-runtime.js';
+
+/** An MCP server the CLI starts for the worker (stdio). */
+export interface McpServer {
+  command: string;
+  args: string[];
+  env: Record<string, string>;
+}
+
+export interface ClaudeCodeRuntimeOptions {
+  config: Pick<Config, 'llm' | 'workspace'>;
+  logger: Logger;
+  /** What tells the CLI where its model is: ANTHROPIC_BASE_URL and ANTHROPIC_API_KEY. */
+  modelEnv: Record<string, string>;
+  /** The ELF memory's MCP server, given to every worker of a task while ELF is on. */
+  elfMcp?: (clientId: string) => McpServer;
+  /** The `claude` program; default: DAN_CLAUDE_PATH, the package's own, else `claude` on the PATH. */
+  claudePath?: string;
+}
+
+interface StreamEvent {
+  type?: string;
+  subtype?: string;
+  message?: { content?: Array<{ type?: string; name?: string; input?: Record<string, unknown>; text?: string }> };
+  result?: string;
+  is_error?: boolean;
+  num_turns?: number;
+  usage?: { input_tokens?: number; output_tokens?: number; cache_creation_input_tokens?: number; cache_read_input_tokens?: number };
+  mcp_servers?: Array<{ name: string; status: string }>;
+}
+
+/** Where the Claude Code CLI is: DAN_CLAUDE_PATH, this package's dependency, else `claude` on the PATH. */
+export function findClaude(env: NodeJS.ProcessEnv = process.env): string {
+  if (env['DAN_CLAUDE_PATH']) return env['DAN_CLAUDE_PATH'];
+  const local = path.join(packageRoot(), 'node_modules', '.bin', 'claude');
+  return existsSync(local) ? local : 'claude';
+}
+
+/**
+ * A worker run by the Claude Code CLI, headless (`claude -p` with stream-json output, so every tool
+ * call is an event we read): the worker's definition is appended to its system prompt, the task is
+ * the prompt, its working directory is the task's workspace, and the ELF memory is one of its MCP
+ * servers. The files it created and changed are found by comparing the workspace before and after.
+ */
+export class ClaudeCodeWorkerRuntime implements WorkerRuntime {
+  readonly name = 'claude-code';
+  private readonly claude: string;
+  private readonly home: string;
+
+  constructor(private readonly options: ClaudeCodeRuntimeOptions) {
+    this.claude = options.claudePath ?? findClaude();
+    // The CLI keeps settings and sessions under HOME; each domain process gets a folder of its own.
+    this.home = mkdtempSync(path.join(os.tmpdir(), 'dan-claude-home-'));
+  }
+
+  async run(job: WorkerJob): Promise<WorkerResult> {
+    const { config, logger } = this.options;
+    const jail = taskWorkspace(config.workspace, job.task.context);
+    const model = resolveModel(config, job.worker.model);
+    const before = await snapshot(jail.root);
+    const clientId = typeof job.task.metadata['client_id'] === 'string' ? job.task.metadata['client_id'] : 'default';
+    const mcp = job.recordHeuristic && this.options.elfMcp ? this.options.elfMcp(clientId) : undefined;
+    const args = [
+      '-p', workerPrompt(job.task, job.prior, job.memory),
+      '--output-format', 'stream-json', '--verbose',
+      '--permission-mode', 'acceptEdits',
+      '--model', model,
+      '--max-turns', String(config.llm.maxTurns),
+      '--append-system-prompt', workerSystemPrompt(job.domain, job.worker, jail.root),
+      ...(mcp ? ['--mcp-config', JSON.stringify({ mcpServers: { elf: { type: 'stdio', ...mcp } } }), '--allowedTools', 'mcp__elf__elf_record_heuristic,mcp__elf__elf_search,mcp__elf__elf_query'] : []),
+    ];
+    const env: Record<string, string> = {
+      PATH: process.env['PATH'] ?? '/usr/bin:/bin',
+      HOME: this.home,
+      ...this.options.modelEnv,
+      DISABLE_AUTOUPDATER: '1',
+      DISABLE_TELEMETRY: '1',
+      DISABLE_ERROR_REPORTING: '1',
+      CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC: '1',
+      // Tools of MCP servers go into every request, instead of behind a search the model must think of.
+      ENABLE_TOOL_SEARCH: 'false',
+    };
+    const events = await this.runCli(args, jail.root, env, job);
+    const result = events.findLast((e) => e.type === 'result');
+    if (!result) throw new DanError('worker_failed', `the Claude Code CLI ended without a result: ${events.length} events read`);
+    if (result.is_error) throw new DanError('worker_failed', `the Claude Code CLI reported an error: ${result.result ?? result.subtype ?? 'unknown'}`);
+    const after = await snapshot(jail.root);
+    const created = [...after.keys()].filter((f) => !before.has(f)).sort();
+    const modified = [...after.keys()].filter((f) => before.has(f) && before.get(f) !== after.get(f)).sort();
+    const text = result.result ?? '';
+    const json = parseModelJson(text);
+    const answer = json.ok ? workerAnswerSchema.safeParse(json.value) : undefined;
+    const usage = { ...emptyUsage(), input_tokens: result.usage?.input_tokens ?? 0, output_tokens: result.usage?.output_tokens ?? 0,
+      cache_creation_input_tokens: result.usage?.cache_creation_input_tokens ?? 0, cache_read_input_tokens: result.usage?.cache_read_input_tokens ?? 0 };
+    logger.debug({ agentId: job.agentId, taskId: job.task.taskId, turns: result.num_turns, created, modified }, 'claude code worker finished');
+    return {
+      summary: answer?.success ? answer.data.summary : text.trim() || 'the Claude Code CLI gave no summary',
+      files_created: created.map((f) => path.relative(jail.root, f)),
+      files_modified: modified.map((f) => path.relative(jail.root, f)),
+      ...(answer?.success && answer.data.notes ? { notes: answer.data.notes } : {}),
+      usage,
+      turns: result.num_turns ?? 0,
+      model,
+    };
+  }
+
+  /** Runs the CLI; each tool call becomes a progress line; an abort kills it. */
+  private runCli(args: string[], cwd: string, env: Record<string, string>, job: WorkerJob): Promise<StreamEvent[]> {
+    return new Promise((resolve, reject) => {
+      const child = spawn(this.claude, args, { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
+      const events: StreamEvent[] = [];
+      const stderr: string[] = [];
+      const kill = () => child.kill('SIGTERM');
+      job.signal.addEventListener('abort', kill, { once: true });
+      const out = readLines(child.stdout, (line) => {
+        let event: StreamEvent;
+        try {
+          event = JSON.parse(line) as StreamEvent;
+        } catch {
+          return;
+        }
+        events.push(event);
+        if (event.type === 'system' && event.subtype === 'init') {
+          const servers = (event.mcp_servers ?? []).map((s) => `${s.name} ${s.status}`).join(', ');
+          if (servers) job.progress(`claude code: MCP ${servers}`);
+        }
+        for (const part of event.type === 'assistant' ? event.message?.content ?? [] : []) {
+          if (part.type === 'tool_use') job.progress(`${part.name ?? 'tool'} ${describeInput(part.input)}`);
+        }
+      });
+      const err = readLines(child.stderr, (line) => { stderr.push(line); if (stderr.length > 20) stderr.shift(); });
+      child.once('error', (error) => {
+        job.signal.removeEventListener('abort', kill);
+        const missing = (error as NodeJS.ErrnoException).code === 'ENOENT';
+        reject(new DanError('worker_failed', missing
+          ? `the Claude Code CLI (${this.claude}) is not installed: npm install @anthropic-ai/claude-code, or set DAN_CLAUDE_PATH, or use DAN_WORKER_RUNTIME=sdk`
+          : `the Claude Code CLI could not start: ${error.message}`));
+      });
+      child.once('close', (code, signal) => {
+        job.signal.removeEventListener('abort', kill);
+        void Promise.all([out, err]).then(() => {
+          if (job.signal.aborted) return reject(new DanError('worker_aborted', 'the worker was stopped'));
+          if (code !== 0 && !events.some((e) => e.type === 'result')) {
+            return reject(new DanError('worker_failed', `the Claude Code CLI exited with ${signal ?? `code ${code}`}: ${stderr.join(' | ') || '(no output)'}`));
+          }
+          resolve(events);
+        });
+      });
+    });
+  }
+}
+
+function describeInput(input: Record<string, unknown> | undefined): string {
+  const value = input?.['file_path'] ?? input?.['command'] ?? input?.['pattern'] ?? input?.['rule'] ?? '';
+  return String(value).slice(0, 120);
+}
+
+/** Size and modification time of every file in the workspace, to tell what a run created or changed. */
+async function snapshot(root: string): Promise<Map<string, string>> {
+  const { files } = await walkFiles(root, { maxEntries: 100_000 });
+  const stamps = new Map<string, string>();
+  for (const file of files) {
+    const stat = await lstat(file).catch(() => undefined);
+    if (stat) stamps.set(file, `${stat.size}:${stat.mtimeMs}`);
+  }
+  return stamps;
+}
