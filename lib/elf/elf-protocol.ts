@@ -2,7 +2,7 @@ import { z } from 'zod';
 
 /** Operations the ELF memory answers on the bus. */
 export const ELF_OPS = [
-  'context', 'search', 'stats', 'heuristics', 'golden', 'hotspots',
+  'context', 'injections', 'search', 'stats', 'heuristics', 'golden', 'hotspots',
   'record_heuristic', 'validate', 'violate', 'contradict', 'record_outcome', 'record_plan', 'record_postmortem', 'query',
 ] as const;
 export type ElfOp = (typeof ELF_OPS)[number];

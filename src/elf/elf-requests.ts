@@ -12,6 +12,7 @@ const files = z.array(z.string()).max(200).optional();
 /** The arguments of every operation, checked before the memory is touched. */
 const argSchemas = {
   context: z.object({ domain: z.string(), task: z.string().max(50_000), files, task_id: z.string().optional(), worker: z.string().optional(), budget_tokens: z.coerce.number().int().positive().max(100_000).optional() }),
+  injections: z.object({ task_id: z.string().min(1) }),
   search: z.object({ text: z.string().min(1).max(2_000), domain: z.string().optional(), limit, include_dormant: z.boolean().optional() }),
   query: z.object({ text: z.string().min(1).max(2_000), domain: z.string().optional(), limit }),
   stats: z.object({}),
@@ -43,6 +44,10 @@ export async function handleElfRequest(request: ElfRequest, deps: { stores: ElfS
     case 'context': {
       const a = parseArgs('context', request.args);
       return memory.buildContext({ domain: a.domain, task: a.task, files: a.files ?? [], ...(a.budget_tokens ? { budgetTokens: a.budget_tokens } : {}), ...(a.task_id ? { taskId: a.task_id } : {}), ...(a.worker ? { worker: a.worker } : {}) });
+    }
+    case 'injections': {
+      const a = parseArgs('injections', request.args);
+      return memory.injectionsFor(a.task_id);
     }
     case 'search': {
       const a = parseArgs('search', request.args);

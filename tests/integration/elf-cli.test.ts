@@ -165,10 +165,25 @@ describe('dan elf', () => {
   });
 
   it('has --help on every subcommand', async () => {
-    for (const command of ['stats', 'heuristics', 'golden', 'search', 'hotspots', 'record', 'validate', 'violate', 'mcp']) {
+    for (const command of ['stats', 'heuristics', 'golden', 'search', 'hotspots', 'injections', 'record', 'validate', 'violate', 'mcp']) {
       const run = await dan(['elf', command, '--help']);
       expect(run.code, command).toBe(0);
       expect(run.stdout).toContain(`dan elf ${command}`);
     }
+  });
+
+  it('shows the exact memory text a task\'s workers were given', async () => {
+    const rule = 'Health endpoints answer with the service version in a JSON body';
+    expect((await dan(['elf', 'record', 'backend', rule, '--client', 'injected'])).code).toBe(0);
+    const { taskId } = await submitTask(network.redis, network.keys, { domain: 'backend', description: 'Create a health endpoint', extraMetadata: { client_id: 'injected' } });
+    expect((await network.waitFor(taskId))['status']).toBe('completed');
+    const list = await json<Array<{ worker: string; text: string; heuristicIds: number[] }>>(['elf', 'injections', taskId, '--client', 'injected']);
+    expect(list.length).toBeGreaterThan(0);
+    expect(list[0]!.text).toContain(rule);
+    const human = await dan(['elf', 'injections', taskId, '--client', 'injected']);
+    expect(human.stdout).toContain(`${list[0]!.worker} (backend`);
+    expect(human.stdout).toContain(rule);
+    const none = await dan(['elf', 'injections', taskId]);
+    expect(none.stdout).toContain(`no memory was injected into task ${taskId}`);
   });
 });

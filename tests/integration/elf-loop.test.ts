@@ -4,7 +4,7 @@ import path from 'node:path';
 import type { Redis } from 'ioredis';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ElfClient } from '../../lib/elf/elf-client.js';
-import type { Heuristic } from '../../lib/elf/elf-types.js';
+import type { Heuristic, Injection } from '../../lib/elf/elf-types.js';
 import { defaultRules } from '../../lib/llm/local-server/default-rules.js';
 import { parseRules } from '../../lib/llm/local-server/rules.js';
 import { submitTask } from '../../lib/redis/task-store.js';
@@ -73,6 +73,10 @@ describe('the ELF learning loop', () => {
     expect(seeded).toContain(lesson);
     expect(seeded).toContain('relation \\"users\\" does not exist');
     expect((await redis.lrange(keys.logs(next.taskId), 0, -1)).join('\n')).toMatch(/ELF: [12] heuristic\(s\) in \d+ tokens injected/);
+    // The exact text injected is kept with the task.
+    const [injected] = await memory.call<Injection[]>('injections', { task_id: next.taskId });
+    expect(injected?.text).toContain(lesson);
+    expect(seeded).toContain(JSON.stringify(injected!.text).slice(1, 60));
 
     // Completed: the lesson it was shown is validated once, by the formula.
     const validated = await until('the lesson to be credited', async () => {

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
 import { ElfClient } from '../../../lib/elf/elf-client.js';
 import type { ElfOp } from '../../../lib/elf/elf-protocol.js';
-import type { ElfStats, Heuristic, HeuristicUpdateResult, Hotspot, SearchResult } from '../../../lib/elf/elf-types.js';
+import type { ElfStats, Heuristic, HeuristicUpdateResult, Hotspot, Injection, SearchResult } from '../../../lib/elf/elf-types.js';
 import { DanError, ExitCode, InvalidInputError } from '../../../lib/errors.js';
 import { connectRedis } from '../../../lib/redis/connection.js';
 import type { CliContext, GlobalArgs } from '../cli-context.js';
@@ -169,6 +169,20 @@ const hotspots = sub('hotspots', 'Files ranked by trail strength (tasks that rea
   for (const h of list) out(`${h.file.padEnd(width)}  ${h.strength.toFixed(2).padStart(8)}  ${String(h.deposits).padStart(8)}  ${String(h.recentFailures).padStart(15)}`);
 });
 
+interface InjectionsArgs extends ElfArgs { task: string }
+
+const injections = sub<InjectionsArgs>('injections <task>', "The exact memory text each worker of a task was given, and the heuristics in it",
+  (y) => y.positional('task', { type: 'string', demandOption: true, describe: 'Task id' }) as Argv<InjectionsArgs>,
+  async (call, argv, ctx) => {
+    const list = await call<Injection[]>('injections', { task_id: argv.task });
+    if (ctx.json) return printJson(list);
+    if (list.length === 0) return out(`no memory was injected into task ${argv.task}`);
+    for (const i of list) {
+      out(`${i.worker} (${i.domain}, ${i.tokens} tokens, heuristics ${i.heuristicIds.join(', ') || 'none'}) at ${i.createdAt}:`);
+      out(i.text.split('\n').map((line) => `  ${line}`).join('\n'));
+    }
+  });
+
 const record = sub<RecordArgs>('record <domain> <rule...>', "Record a heuristic for a domain ('*': every domain)",
   (y) => y
     .positional('domain', { type: 'string', demandOption: true, describe: "Domain name, or '*' for every domain" })
@@ -228,13 +242,14 @@ const mcp: CommandModule<GlobalArgs, ElfArgs> = {
 /** `dan elf ...`: the ELF memory for people (and, with `mcp`, for MCP clients). */
 export const elfCommand: CommandModule<GlobalArgs, GlobalArgs> = {
   command: 'elf',
-  describe: 'Read and teach the ELF memory: stats, heuristics, golden, search, hotspots, record, validate, violate, mcp',
+  describe: 'Read and teach the ELF memory: stats, heuristics, golden, search, hotspots, injections, record, validate, violate, mcp',
   builder: (yargs: Argv<GlobalArgs>) => yargs
     .command(stats as never)
     .command(heuristics as never)
     .command(golden as never)
     .command(search as never)
     .command(hotspots as never)
+    .command(injections as never)
     .command(record as never)
     .command(update('validate', 'A heuristic helped: confidence c becomes c + 0.1(1 - c)') as never)
     .command(update('violate', 'A heuristic misled: confidence c becomes c - 0.1c') as never)
