@@ -8,6 +8,17 @@
 export class FileTracker {
   private readonly createdFiles = new Set<string>();
   private readonly modifiedFiles = new Set<string>();
+  private readonly readFiles = new Set<string>();
+
+  /** Records that a tool read `relativePath` (the ELF memory's trails count reads too). */
+  recordRead(relativePath: string): void {
+    this.readFiles.add(normalise(relativePath));
+  }
+
+  /** Files read and neither created nor changed; sorted. */
+  get read(): string[] {
+    return [...this.readFiles].filter((f) => !this.createdFiles.has(f) && !this.modifiedFiles.has(f)).sort();
+  }
 
   /** Records a write to `relativePath`; `existedBefore` is whether the file was there just before. */
   recordWrite(relativePath: string, existedBefore: boolean): void {

@@ -58,6 +58,7 @@ export function createDomainHandler(deps: DomainHandlerDeps): TaskHandler {
     const records: Record<string, WorkerRecord> = {};
     const prior: PriorWork[] = [];
     const usage = emptyUsage();
+    const readFiles: string[] = [];
     let failure: string | undefined;
 
     for (const wave of selection.waves) {
@@ -92,6 +93,7 @@ export function createDomainHandler(deps: DomainHandlerDeps): TaskHandler {
         if ('result' in r && r.result) {
           const res = r.result;
           addUsage(usage, res.usage);
+          readFiles.push(...(res.files_read ?? []));
           records[r.worker.name] = {
             status: 'completed', summary: res.summary, files_created: res.files_created, files_modified: res.files_modified,
             ...(res.notes ? { notes: res.notes } : {}), turns: res.turns, model: res.model, usage: res.usage,
@@ -107,11 +109,13 @@ export function createDomainHandler(deps: DomainHandlerDeps): TaskHandler {
 
     const created = [...new Set(Object.values(records).flatMap((r) => r.files_created))].sort();
     const modified = [...new Set(Object.values(records).flatMap((r) => r.files_modified))].filter((f) => !created.includes(f)).sort();
+    const read = [...new Set(readFiles)].filter((f) => !created.includes(f) && !modified.includes(f)).sort();
     const output = {
       summary: prior.map((p) => `${p.worker}: ${p.summary}`).join(' ') || (failure ?? 'no worker ran'),
       workers_used: Object.keys(records).filter((name) => records[name]?.status !== 'skipped'),
       files_created: created,
       files_modified: modified,
+      files_read: read,
       workers: records,
       usage,
       selection: { strategy: selection.strategy, reason: selection.reason },

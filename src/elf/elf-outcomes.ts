@@ -8,6 +8,7 @@ interface FinishedOutput {
   workers_used?: unknown;
   files_created?: unknown;
   files_modified?: unknown;
+  files_read?: unknown;
   usage?: { input_tokens?: unknown; output_tokens?: unknown };
 }
 
@@ -57,6 +58,7 @@ export async function recordFinishedTask(
       workers: strings(output.workers_used),
       filesCreated: strings(output.files_created),
       filesModified: strings(output.files_modified),
+      filesRead: strings(output.files_read),
       durationMs: Number.isFinite(started) && Number.isFinite(ended) ? ended - started : null,
       inputTokens: count(output.usage?.input_tokens),
       outputTokens: count(output.usage?.output_tokens),

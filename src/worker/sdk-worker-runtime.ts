@@ -65,6 +65,7 @@ export class SdkWorkerRuntime implements WorkerRuntime {
       summary: result.answer.summary,
       files_created: tracker.created,
       files_modified: tracker.modified,
+      files_read: tracker.read,
       ...(result.answer.notes ? { notes: result.answer.notes } : {}),
       usage: result.usage,
       turns: result.turns,

@@ -32,6 +32,8 @@ export interface WorkerResult {
   summary: string;
   files_created: string[];
   files_modified: string[];
+  /** Files read and not written (for the memory's trails); absent when the runtime cannot tell. */
+  files_read?: string[];
   notes?: string;
   usage: TokenUsage;
   turns: number;

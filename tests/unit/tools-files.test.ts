@@ -78,6 +78,16 @@ describe('Read', () => {
     expect(result).toBe('     1\tone\n     2\ttwo\n     3\tthree');
   });
 
+  it('records the file as read, and not once it is written', async () => {
+    writeFileSync(path.join(root, 'read-me.txt'), 'x\n');
+    writeFileSync(path.join(root, 'then-edit.txt'), 'x\n');
+    await createReadTool().run({ file_path: 'read-me.txt' }, ctx);
+    await createReadTool().run({ file_path: path.join(root, 'then-edit.txt') }, ctx);
+    ctx.tracker.recordWrite('then-edit.txt', true);
+    expect(ctx.tracker.read).toContain('read-me.txt');
+    expect(ctx.tracker.read).not.toContain('then-edit.txt');
+  });
+
   it('reads a window with offset and limit and says how to read on', async () => {
     writeFileSync(path.join(root, 'a.txt'), Array.from({ length: 10 }, (_, i) => `line ${i + 1}`).join('\n'));
     const result = await createReadTool().run({ file_path: 'a.txt', offset: 3, limit: 2 }, ctx);

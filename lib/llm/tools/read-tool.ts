@@ -56,6 +56,7 @@ async function read(input: z.infer<typeof inputSchema>, ctx: ToolContext): Promi
     throw toToolError(error, input.file_path);
   }
   if (looksBinary(content)) throw new ToolError(`${input.file_path} is a binary file (${formatBytes(content.length)}); Read shows text files only`);
+  ctx.tracker.recordRead(ctx.jail.relative(file));
   if (content.length === 0) return `(${input.file_path} is empty)`;
 
   const lines = content.toString('utf8').split(/\r?\n/);
