@@ -113,6 +113,8 @@ export interface ManagedContainer {
   role: string;
   state: string;
   composeOwned: boolean;
+  /** The network label: which network (Redis and prefix) the container serves, when labelled. */
+  network: string | undefined;
 }
 
 function describe(info: ContainerInfo): ManagedContainer {
@@ -122,21 +124,21 @@ function describe(info: ContainerInfo): ManagedContainer {
   const name = (info.Names?.[0] ?? info.Id.slice(0, 12)).replace(/^\//, '');
   const domainId = labels[LABELS.domainId];
   const agentId = domain && domainId ? `${domain}-${domainId}` : name;
-  return { id: info.Id, name, agentId, domain: role === 'main' ? 'main' : domain, role, state: info.State, composeOwned: COMPOSE_PROJECT_LABEL in labels };
+  return { id: info.Id, name, agentId, domain: role === 'main' ? 'main' : domain, role, state: info.State, composeOwned: COMPOSE_PROJECT_LABEL in labels, network: labels[LABELS.network] };
 }
 
 /**
  * Containers of the network: those labelled managed (domains) and the main orchestrator (labelled
- * with its role). Running ones only, unless `all`.
+ * with its role). Running ones only, unless `all`; with `networkId`, only the ones labelled with it.
  */
-export async function listNetworkContainers(docker: Docker, options: { all?: boolean } = {}): Promise<ManagedContainer[]> {
+export async function listNetworkContainers(docker: Docker, options: { all?: boolean; networkId?: string } = {}): Promise<ManagedContainer[]> {
   const [managed, mains] = await Promise.all([
     docker.listContainers({ all: options.all ?? false, filters: { label: [`${LABELS.managed}=true`] } }),
     docker.listContainers({ all: options.all ?? false, filters: { label: [`${LABELS.role}=main`] } }),
   ]);
   const seen = new Map<string, ManagedContainer>();
   for (const info of [...mains, ...managed]) seen.set(info.Id, describe(info));
-  return [...seen.values()];
+  return [...seen.values()].filter((c) => options.networkId === undefined || c.network === options.networkId);
 }
 
 /** One output line of a container, with Docker's timestamp. */
@@ -392,7 +394,7 @@ export class DockerSpawner implements Spawner {
   private track(agent: SpawnedAgent, container: Container, composeOwned: boolean, tail: number): void {
     const keep = this.lines.start(agent.agentId);
     const log = this.logger.child({ agentId: agent.agentId, domain: agent.domain, containerId: container.id.slice(0, 12) });
-    const described: ManagedContainer = { id: container.id, name: agent.agentId, agentId: agent.agentId, domain: agent.domain, role: 'domain', state: 'running', composeOwned };
+    const described: ManagedContainer = { id: container.id, name: agent.agentId, agentId: agent.agentId, domain: agent.domain, role: 'domain', state: 'running', composeOwned, network: this.options.networkId };
     const following = followContainerOutput(this.docker, described, {
       tail, follow: true,
       onLine: ({ line }) => {

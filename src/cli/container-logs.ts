@@ -32,12 +32,15 @@ export class ContainerLogs {
   /** Containers the first read saw, running or not. */
   private readonly known = new Set<string>();
 
-  private constructor(private readonly api: DockerApi, private readonly docker: Docker, private readonly logger: Logger) {}
+  private constructor(private readonly api: DockerApi, private readonly docker: Docker, private readonly logger: Logger, private readonly networkId: string | undefined) {}
 
-  /** Connects to the engine; throws the spawner's DanError (exit 3) when none answers. */
-  static async connect(logger: Logger): Promise<ContainerLogs> {
+  /**
+   * Connects to the engine; throws the spawner's DanError (exit 3) when none answers. With
+   * `networkId` (DAN_NETWORK_ID), only that network's containers are read.
+   */
+  static async connect(logger: Logger, networkId?: string): Promise<ContainerLogs> {
     const api = await import('../../lib/spawner/docker-spawner.js');
-    return new ContainerLogs(api, await api.connectDocker(undefined, logger), logger);
+    return new ContainerLogs(api, await api.connectDocker(undefined, logger), logger, networkId);
   }
 
   /**
@@ -45,7 +48,7 @@ export class ContainerLogs {
    * often the point), as one group per container stream, each oldest first.
    */
   async recent(tail: number): Promise<LogLine[][]> {
-    const containers = await this.api.listNetworkContainers(this.docker, { all: true });
+    const containers = await this.api.listNetworkContainers(this.docker, { all: true, ...(this.networkId ? { networkId: this.networkId } : {}) });
     const lines: LogLine[] = [];
     await Promise.all(containers.map(async (container) => {
       this.known.add(container.id);
@@ -87,7 +90,7 @@ export class ContainerLogs {
     };
     const look = async (): Promise<void> => {
       try {
-        (await this.api.listNetworkContainers(this.docker)).forEach(start);
+        (await this.api.listNetworkContainers(this.docker, this.networkId ? { networkId: this.networkId } : {})).forEach(start);
       } catch (error) {
         this.logger.debug({ err: (error as Error).message }, 'docker: listing the containers failed; trying again');
       }

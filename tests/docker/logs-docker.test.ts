@@ -58,7 +58,7 @@ describeDocker('dan logs with agents in containers', () => {
         pino({ agentId: backendId, domain: 'backend', msg: `second from the container ${session}` }),
         'exec sleep 600',
       ].join('; ')],
-      Labels: { [LABELS.managed]: 'true', [LABELS.domain]: 'backend', [LABELS.domainId]: domainId, [SESSION_LABEL.split('=')[0] as string]: session },
+      Labels: { [LABELS.managed]: 'true', [LABELS.domain]: 'backend', [LABELS.domainId]: domainId, [LABELS.network]: `net-${session}`, [SESSION_LABEL.split('=')[0] as string]: session },
       HostConfig: { NetworkMode: 'none', Binds: [`${signals}:/signals:ro`] },
     });
     const main = await docker.createContainer({
@@ -109,6 +109,14 @@ describeDocker('dan logs with agents in containers', () => {
     const byTask = ours(parse((await dan(['logs', '--no-follow', '--json', '--task', taskId, '-r', testRedisUrl()], env)).stdout));
     // The task's own Redis list, and the container lines that name it or its sub-task.
     expect(byTask.map((line) => `${line.source}:${line.agent_id}`)).toEqual([`docker:${backendId}`, `redis:${mainId}`]);
+  });
+
+  it('reads only the containers of DAN_NETWORK_ID when it is set', async () => {
+    const run = await dan(['logs', '--no-follow', '--json', '--source', 'docker', '-r', 'redis://127.0.0.1:1'], { ...env, DAN_NETWORK_ID: `net-${session}` });
+    expect(run.code, run.stderr).toBe(0);
+    const lines = ours(parse(run.stdout));
+    expect(lines.length).toBe(2);
+    expect(lines.every((line) => line.agent_id === backendId)).toBe(true);
   });
 
   it('shows the human form with an agent prefix, and only container lines with --source docker', async () => {

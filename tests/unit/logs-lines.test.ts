@@ -3,8 +3,8 @@ import type { ContainerLine, ManagedContainer } from '../../lib/spawner/docker-s
 import type { LogLine } from '../../src/cli/log-lines.js';
 import { SeenLines, formatLine, fromContainerLine, fromLogEntry, groupBySource, jsonLine, lineFilter, mentionsTask, mergeByTime } from '../../src/cli/log-lines.js';
 
-const backend: ManagedContainer = { id: 'c0ffee0001', name: 'domain-backend-1a2b3c4d', agentId: 'backend-1a2b3c4d', domain: 'backend', role: 'domain', state: 'running', composeOwned: false };
-const main: ManagedContainer = { id: 'c0ffee0002', name: 'dan-main-1', agentId: 'dan-main-1', domain: 'main', role: 'main', state: 'running', composeOwned: true };
+const backend: ManagedContainer = { id: 'c0ffee0001', name: 'domain-backend-1a2b3c4d', agentId: 'backend-1a2b3c4d', domain: 'backend', role: 'domain', state: 'running', composeOwned: false, network: undefined };
+const main: ManagedContainer = { id: 'c0ffee0002', name: 'dan-main-1', agentId: 'dan-main-1', domain: 'main', role: 'main', state: 'running', composeOwned: true, network: undefined };
 
 const at = (iso: string) => Date.parse(iso);
 const pino = (fields: Record<string, unknown>) => JSON.stringify({ level: 'info', time: '2026-01-02T10:00:00.000Z', ...fields });

@@ -83,7 +83,7 @@ function redisLogs(redis: Redis, keys: Keys, taskId: string | undefined): RedisL
 async function containerLogs(ctx: CliContext, argv: LogsArgs): Promise<ContainerLogs | undefined> {
   if (argv.source === 'redis') return undefined;
   try {
-    return await ContainerLogs.connect(ctx.logger);
+    return await ContainerLogs.connect(ctx.logger, ctx.config.docker.networkId);
   } catch (error) {
     if (argv.source === 'docker') throw error;
     ctx.logger.debug({ err: (error as Error).message }, 'no Docker engine: showing the Redis lines only');
