@@ -6,20 +6,14 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { packageRoot } from '../../lib/config.js';
 import { freePort } from '../../src/cli/local-redis.js';
 import type { TestNetwork } from '../support/network.js';
-import { startTestNetwork } from '../support/network.js';
+import { cliEnv, startTestNetwork } from '../support/network.js';
 import { runProcess } from '../support/run-process.js';
 
 const root = packageRoot();
 const bin = path.join(root, 'dist/src/cli/main.js');
 let network: TestNetwork;
 
-function env(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
-  return {
-    PATH: process.env['PATH'], HOME: process.env['HOME'], NO_COLOR: '1',
-    REDIS_URL: network.config.redisUrl, DAN_KEY_PREFIX: network.config.keyPrefix, DAN_AGENTS_DIR: network.agentsDir,
-    ...extra,
-  };
-}
+const env = (extra: Record<string, string> = {}): NodeJS.ProcessEnv => cliEnv(network, extra);
 
 const run = (program: string, args: string[], childEnv: NodeJS.ProcessEnv) => runProcess(program, args, { env: childEnv, timeoutMs: 90_000 });
 

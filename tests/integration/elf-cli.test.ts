@@ -4,7 +4,7 @@ import { packageRoot } from '../../lib/config.js';
 import type { Heuristic, HeuristicUpdateResult, Hotspot } from '../../lib/elf/elf-types.js';
 import { submitTask } from '../../lib/redis/task-store.js';
 import type { TestNetwork } from '../support/network.js';
-import { startTestNetwork } from '../support/network.js';
+import { cliEnv, startTestNetwork } from '../support/network.js';
 import { uniquePrefix } from '../support/redis.js';
 import { runProcess } from '../support/run-process.js';
 import { until } from '../support/until.js';
@@ -12,13 +12,7 @@ import { until } from '../support/until.js';
 const bin = path.join(packageRoot(), 'dist/src/cli/main.js');
 let network: TestNetwork;
 
-function env(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
-  return {
-    PATH: process.env['PATH'], HOME: process.env['HOME'], NO_COLOR: '1',
-    REDIS_URL: network.config.redisUrl, DAN_KEY_PREFIX: network.config.keyPrefix, DAN_AGENTS_DIR: network.agentsDir,
-    ...extra,
-  };
-}
+const env = (extra: Record<string, string> = {}): NodeJS.ProcessEnv => cliEnv(network, extra);
 
 const dan = (args: string[], extra: Record<string, string> = {}) => runProcess(process.execPath, [bin, ...args], { env: env(extra), timeoutMs: 60_000 });
 const json = async <T>(args: string[]): Promise<T> => {

@@ -99,3 +99,12 @@ export async function startTestNetwork(options: TestNetworkOptions = {}): Promis
     },
   };
 }
+
+/** Environment for running the built CLI against a test network (its Redis, prefix and agents), without colour. */
+export function cliEnv(network: TestNetwork, extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+  return {
+    PATH: process.env['PATH'], HOME: process.env['HOME'], NO_COLOR: '1',
+    REDIS_URL: network.config.redisUrl, DAN_KEY_PREFIX: network.config.keyPrefix, DAN_AGENTS_DIR: network.agentsDir,
+    ...extra,
+  };
+}
