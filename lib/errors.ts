@@ -24,6 +24,7 @@ export const ExitCode = {
   failed: 1,
   usage: 2,
   redisUnreachable: 3,
+  queueFull: 4,
 } as const;
 
 /** Bad input from a user or a client: never retried, always names the field. */
@@ -43,6 +44,18 @@ export class RedisUnreachableError extends DanError {
       { retryable: true, exitCode: ExitCode.redisUnreachable, cause },
     );
     this.name = 'RedisUnreachableError';
+  }
+}
+
+/** Backpressure: a domain's queue holds as many tasks as it may; the message says what to do. */
+export class QueueFullError extends DanError {
+  constructor(domain: string, depth: number, max: number) {
+    super(
+      'queue_full',
+      `the ${domain} queue is full: ${depth} tasks wait (DAN_MAX_QUEUE_DEPTH=${max}); send it again once it drains, add capacity with DAN_MAX_INSTANCES_PER_DOMAIN or DAN_DOMAIN_CONCURRENCY, or raise DAN_MAX_QUEUE_DEPTH`,
+      { retryable: true, exitCode: ExitCode.queueFull },
+    );
+    this.name = 'QueueFullError';
   }
 }
 

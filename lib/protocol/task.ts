@@ -20,6 +20,8 @@ export const taskMetadataSchema = z.looseObject({
   parent_id: z.string().optional(),
   max_attempts: z.number().int().positive().optional(),
   client_id: z.string().optional(),
+  /** Absolute end (ISO-8601) inherited from a parent: the task fails by then whatever its own timeout. */
+  deadline: z.iso.datetime({ offset: true, error: 'must be an ISO-8601 time such as 2026-01-01T00:00:00Z' }).optional(),
 });
 
 /** A task exactly as protocol.md describes it; every field may be missing on the wire. */
@@ -48,6 +50,8 @@ export interface Task {
   priority: Priority;
   timeoutSeconds: number;
   parentId: string | undefined;
+  /** From `metadata.deadline`: ms since the epoch by which the task must have ended. */
+  deadlineMs: number | undefined;
   /** The payload as sent, for `echo` tasks and for workers that want more than the description. */
   payload: Record<string, unknown>;
   metadata: Record<string, unknown>;
@@ -104,6 +108,7 @@ export function parseTask(raw: string, fallbackId?: string): ParseOutcome {
       priority: wire.metadata?.priority ?? 'normal',
       timeoutSeconds: wire.metadata?.timeout_seconds ?? DEFAULT_TIMEOUT_SECONDS,
       parentId: wire.metadata?.parent_id,
+      deadlineMs: wire.metadata?.deadline === undefined ? undefined : Date.parse(wire.metadata.deadline),
       payload: (wire.payload ?? {}) as Record<string, unknown>,
       metadata: (wire.metadata ?? {}) as Record<string, unknown>,
     },

@@ -33,11 +33,17 @@ export class Keys {
   ready(domain: string, priority: Priority): string { return `${this.prefix}dan:ready:${domain}:${priority}`; }
   /** ZSET task id -> lease expiry (ms since epoch) of tasks being worked on in a domain. */
   leases(domain: string): string { return `${this.prefix}dan:leases:${domain}`; }
-  /** HASH per taken task: raw, domain, owner, token, attempts, priority. */
+  /** ZSET task id -> when (ms since epoch) its next attempt is due, after a retryable failure. */
+  delayed(domain: string): string { return `${this.prefix}dan:delayed:${domain}`; }
+  /** HASH per taken task: raw, domain, owner, token, attempts, max_attempts, priority, started_at, history. */
   task(taskId: string): string { return `${this.prefix}dan:task:${taskId}`; }
   /** Prefix of `task` keys, for the Lua scripts that build them from an id. */
   taskPrefix(): string { return `${this.prefix}dan:task:`; }
   resultPrefix(): string { return `${this.prefix}results:`; }
+  /** SET of the sub-task ids a task queued, so cancelling it reaches them. */
+  children(taskId: string): string { return `${this.prefix}dan:children:${taskId}`; }
+  /** Channel on which a cancelled task's id is published, so the agent running it aborts its worker. */
+  cancelChannel(): string { return `${this.prefix}dan:cancel`; }
   /** STRING: the plan the main orchestrator made for a task, so a restarted main resumes it unchanged. */
   plan(taskId: string): string { return `${this.prefix}dan:plan:${taskId}`; }
   /** STREAM of task lifecycle events (finished, dead-lettered); what ELF and dashboards follow. */

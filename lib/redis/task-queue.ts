@@ -1,12 +1,13 @@
 import { randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import type { Clock } from '../clock.js';
+import type { Config } from '../config.js';
 import { isoNow, systemClock } from '../clock.js';
 import { oneLine } from '../errors.js';
 import type { Priority } from '../protocol/task.js';
 import type { Keys } from './keys.js';
 import { CLAIM_LUA } from './lua/claim.js';
-import { DEAD_LETTER_QUEUE_LUA, FINISH_LUA, RECLAIM_LUA, RENEW_LUA } from './lua/finish.js';
+import { CANCEL_LUA, DEAD_LETTER_QUEUE_LUA, FINISH_LUA, RECLAIM_LUA, RENEW_LUA, RETRY_LUA } from './lua/finish.js';
 import { LuaScript } from './lua-script.js';
 
 const claimScript = new LuaScript('claim', CLAIM_LUA);
@@ -21,6 +22,22 @@ const finishScript = new LuaScript('finish', FINISH_LUA);
 const renewScript = new LuaScript('renew', RENEW_LUA);
 const reclaimScript = new LuaScript('reclaim', RECLAIM_LUA);
 const deadLetterQueueScript = new LuaScript('dead_letter_queue', DEAD_LETTER_QUEUE_LUA);
+const retryScript = new LuaScript('retry', RETRY_LUA);
+const cancelScript = new LuaScript('cancel', CANCEL_LUA);
+
+/** Backoff of retries unless configured: the first retry after 0.5 to 1 s, doubling up to a minute. */
+export const DEFAULT_RETRY_BASE_MS = 1_000;
+export const DEFAULT_RETRY_MAX_MS = 60_000;
+
+/** A domain's queue settings from the network's configuration, for the agent `agentId`. */
+export function queueOptions(
+  config: Pick<Config, 'leaseMs' | 'retentionMs' | 'maxAttempts' | 'retryBaseMs' | 'retryMaxMs' | 'maxQueueDepth'>, domain: string, agentId: string,
+): TaskQueueOptions {
+  return {
+    domain, agentId, leaseMs: config.leaseMs, retentionMs: config.retentionMs, maxAttempts: config.maxAttempts,
+    retryBaseMs: config.retryBaseMs, retryMaxMs: config.retryMaxMs, maxQueueDepth: config.maxQueueDepth,
+  };
+}
 
 /** A task this consumer holds a lease on. `raw` is the exact text in `tasks:active:{domain}`. */
 export interface ClaimedTask {
@@ -39,6 +56,11 @@ export interface TaskQueueOptions {
   leaseMs: number;
   retentionMs: number;
   maxAttempts: number;
+  /** First retry waits between half and all of this; each later one twice as long, up to `retryMaxMs`. */
+  retryBaseMs?: number;
+  retryMaxMs?: number;
+  /** Most tasks that may wait in the domain; raw pushes past it are dead-lettered (0: no limit). */
+  maxQueueDepth?: number;
   /** How many raw items one claim call sorts by priority at most (bounds the script's run time). */
   drainMax?: number;
   clock?: Clock;
@@ -68,6 +90,10 @@ export class TaskQueue {
     this.drainMax = options.drainMax ?? 1000;
   }
 
+  private get retryArgs(): [number, number] {
+    return [this.options.retryBaseMs ?? DEFAULT_RETRY_BASE_MS, this.options.retryMaxMs ?? DEFAULT_RETRY_MAX_MS];
+  }
+
   private get retentionSeconds(): number {
     return Math.ceil(this.options.retentionMs / 1000);
   }
@@ -80,20 +106,26 @@ export class TaskQueue {
     return (await this.claimBatch(count)).tasks;
   }
 
-  async claimBatch(count: number): Promise<{ tasks: ClaimedTask[]; deferred: number }> {
-    if (count <= 0) return { tasks: [], deferred: 0 };
+  /**
+   * As `claim`, and also says how many tasks were held back and, in `nextDueMs`, how soon the next
+   * delayed retry is due (undefined: none waits), so a consumer knows how long it may block.
+   */
+  async claimBatch(count: number): Promise<{ tasks: ClaimedTask[]; deferred: number; nextDueMs: number | undefined }> {
+    if (count <= 0) return { tasks: [], deferred: 0, nextDueMs: undefined };
     const k = this.keys;
     const d = this.domain;
     const tokenPrefix = `${this.options.agentId}:${randomBytes(4).toString('hex')}:${this.claims++}`;
-    const [rows, deferred] = (await claimScript.run(
+    const [rows, deferred, nextDue] = (await claimScript.run(
       this.redis,
-      [k.pending(d), k.ingest(d), k.ready(d, 'high'), k.ready(d, 'normal'), k.ready(d, 'low'), k.active(d), k.leases(d), k.dead(d), k.events(), k.logStream(), k.idCounter()],
+      [k.pending(d), k.ingest(d), k.ready(d, 'high'), k.ready(d, 'normal'), k.ready(d, 'low'), k.active(d), k.leases(d), k.dead(d), k.events(), k.logStream(), k.idCounter(), k.delayed(d)],
       [count, this.options.agentId, this.options.leaseMs, k.taskPrefix(), k.resultPrefix(), d, this.drainMax,
-        this.options.maxAttempts, isoNow(this.clock), this.retentionSeconds, tokenPrefix, RAW_CLIENT_GRACE_MS],
-    )) as [[string, string, number, string, Priority][], number];
+        this.options.maxAttempts, isoNow(this.clock), this.retentionSeconds, tokenPrefix, RAW_CLIENT_GRACE_MS,
+        ...this.retryArgs, this.options.maxQueueDepth ?? 0],
+    )) as [[string, string, number, string, Priority][], number, number];
     return {
       tasks: rows.map(([taskId, raw, attempt, token, priority]) => ({ taskId, raw, attempt: Number(attempt), token, priority, domain: d })),
       deferred: Number(deferred),
+      nextDueMs: Number(nextDue) < 0 ? undefined : Number(nextDue),
     };
   }
 
@@ -120,6 +152,22 @@ export class TaskQueue {
     return done === 1;
   }
 
+  /**
+   * Ends this attempt with a failure that may pass: the task runs again after a backoff, or fails with
+   * `reason` and its attempt history when it is out of attempts (`finalOutput` is then its output).
+   */
+  async retry(task: ClaimedTask, reason: string, finalOutput: Record<string, unknown>): Promise<'retrying' | 'failed' | 'lease_lost'> {
+    const k = this.keys;
+    const d = task.domain;
+    const outcome = Number(await retryScript.run(
+      this.redis,
+      [k.task(task.taskId), k.active(d), k.leases(d), k.delayed(d), k.events(), k.logStream()],
+      [task.taskId, task.token, oneLine(reason), JSON.stringify(finalOutput), isoNow(this.clock), this.retentionSeconds, d,
+        k.taskPrefix(), k.resultPrefix(), this.options.maxAttempts, ...this.retryArgs],
+    ));
+    return outcome === 1 ? 'retrying' : outcome === 2 ? 'failed' : 'lease_lost';
+  }
+
   /** Extends the leases of tasks still running here; returns the ids whose lease was lost. */
   async renew(tasks: ClaimedTask[]): Promise<string[]> {
     if (tasks.length === 0) return [];
@@ -143,8 +191,9 @@ export class TaskQueue {
     const d = this.domain;
     const [requeued, failed] = (await reclaimScript.run(
       this.redis,
-      [k.leases(d), k.active(d), k.pending(d), k.events(), k.logStream()],
-      [mode, agentId, k.taskPrefix(), k.resultPrefix(), isoNow(this.clock), this.retentionSeconds, d, this.options.maxAttempts, oneLine(reason)],
+      [k.leases(d), k.active(d), k.delayed(d), k.events(), k.logStream()],
+      [mode, agentId, k.taskPrefix(), k.resultPrefix(), isoNow(this.clock), this.retentionSeconds, d, this.options.maxAttempts, oneLine(reason),
+        ...this.retryArgs],
     )) as [number, number];
     return { requeued: Number(requeued), failed: Number(failed) };
   }
@@ -161,7 +210,38 @@ export class TaskQueue {
   }
 }
 
-/** Tasks waiting in a domain: pending, caught by a blocked consumer, and sorted by priority. */
+export type CancelOutcome =
+  | { kind: 'cancelled'; taskId: string; owner: string | undefined; children: CancelOutcome[] }
+  | { kind: 'ended'; taskId: string; status: string }
+  | { kind: 'not_found'; taskId: string };
+
+/**
+ * Ends a task that has not ended as `failed` with `error` (default `cancelled`), wherever it is, and
+ * then its sub-tasks the same way. The agent running it hears of it on `dan:cancel` and aborts.
+ */
+export async function cancelTask(
+  redis: Redis, keys: Keys, taskId: string,
+  options: { by: string; error?: string; reason?: string; retentionMs: number; clock?: Clock },
+): Promise<CancelOutcome> {
+  const clock = options.clock ?? systemClock;
+  const now = isoNow(clock);
+  const error = oneLine(options.error ?? 'cancelled');
+  const line = `[${now}] ${options.by}: cancelled${options.reason ? `: ${oneLine(options.reason)}` : ''}`;
+  const reply = (await cancelScript.run(
+    redis,
+    [keys.result(taskId), keys.events(), keys.logStream(), keys.cancelChannel()],
+    [taskId, error, line, now, Math.ceil(options.retentionMs / 1000), keys.taskPrefix(), keys.prefix, options.by],
+  )) as string[];
+  if (reply[0] === 'not_found') return { kind: 'not_found', taskId };
+  if (reply[0] === 'ended') return { kind: 'ended', taskId, status: reply[1] ?? '' };
+  const children: CancelOutcome[] = [];
+  for (const child of (await redis.smembers(keys.children(taskId))).sort()) {
+    children.push(await cancelTask(redis, keys, child, { ...options, reason: `its parent ${taskId} was cancelled` }));
+  }
+  return { kind: 'cancelled', taskId, owner: reply[1] || undefined, children };
+}
+
+/** Tasks waiting in a domain: pending, caught by a blocked consumer, sorted by priority, or delayed for a retry. */
 export async function queueDepth(redis: Redis, keys: Keys, domain: string): Promise<number> {
   const replies = await redis
     .pipeline()
@@ -170,6 +250,7 @@ export async function queueDepth(redis: Redis, keys: Keys, domain: string): Prom
     .llen(keys.ready(domain, 'high'))
     .llen(keys.ready(domain, 'normal'))
     .llen(keys.ready(domain, 'low'))
+    .zcard(keys.delayed(domain))
     .exec();
   return (replies ?? []).reduce((sum, [, n]) => sum + Number(n ?? 0), 0);
 }

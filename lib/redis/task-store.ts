@@ -8,19 +8,26 @@ import { readResultHash } from '../protocol/result.js';
 import type { NewTaskInput } from '../protocol/task.js';
 import { buildTaskJson } from '../protocol/task.js';
 import type { Keys } from './keys.js';
+import { SUBMIT_LUA } from './lua/submit.js';
+import { LuaScript } from './lua-script.js';
+
+const DEFAULT_RETENTION_MS = 7 * 24 * 3600 * 1000;
+const submitScript = new LuaScript('submit', SUBMIT_LUA);
 
 export type SubmitInput = Omit<NewTaskInput, 'taskId' | 'timestamp'> & { taskId?: string };
 
-/**
- * Queues a task the way protocol.md tells outside clients to, in one transaction. The result hash is
- * written before the push so a fast consumer's `in_progress` is never overwritten by `pending`.
- */
-export async function submitTask(redis: Redis, keys: Keys, input: SubmitInput, clock: Clock = systemClock): Promise<{ taskId: string; raw: string }> {
+/** Queues a task the way protocol.md tells outside clients to, in one atomic step (see lua/submit.ts). */
+export async function submitTask(
+  redis: Redis, keys: Keys, input: SubmitInput, clock: Clock = systemClock, retentionMs = DEFAULT_RETENTION_MS,
+): Promise<{ taskId: string; raw: string }> {
   const taskId = input.taskId ?? randomUUID();
   const raw = buildTaskJson({ ...input, taskId, timestamp: isoNow(clock) });
-  const tx = redis.multi().hset(keys.result(taskId), 'task_id', taskId, 'status', 'pending', 'domain', input.domain);
-  if (input.parentId !== undefined) tx.hset(keys.result(taskId), 'parent_id', input.parentId);
-  await tx.lpush(keys.pending(input.domain), raw).publish(keys.notifications(input.domain), raw).exec();
+  const parent = input.parentId ?? '';
+  await submitScript.run(
+    redis,
+    [keys.result(taskId), keys.pending(input.domain), keys.notifications(input.domain), keys.children(parent || taskId)],
+    [taskId, raw, input.domain, parent, retentionMs],
+  );
   return { taskId, raw };
 }
 

@@ -7,13 +7,16 @@ import type { Task } from '../protocol/task.js';
 import { parseTask } from '../protocol/task.js';
 import type { Keys } from '../redis/keys.js';
 import type { ClaimedTask, TaskQueue } from '../redis/task-queue.js';
+import { cancelTask } from '../redis/task-queue.js';
 import { appendLog } from '../redis/task-store.js';
 
-/** What a handler gets for one task. `signal` fires on timeout, lost lease and shutdown. */
+/** What a handler gets for one task. `signal` fires on timeout, cancellation, lost lease and shutdown. */
 export interface TaskContext {
   task: Task;
   claimed: ClaimedTask;
   signal: AbortSignal;
+  /** When (ms since the epoch) this attempt times out: its own timeout or its parent's deadline. */
+  deadline: number;
   log(message: string): Promise<void>;
 }
 
@@ -21,13 +24,13 @@ export type TaskHandler = (ctx: TaskContext) => Promise<Record<string, unknown>>
 
 /** A handler failure that still carries an output (a parent with its children's statuses). */
 export class TaskFailedError extends DanError {
-  constructor(message: string, readonly output: Record<string, unknown>, code = 'task_failed') {
-    super(code, message);
+  constructor(message: string, readonly output: Record<string, unknown>, code = 'task_failed', options: { retryable?: boolean } = {}) {
+    super(code, message, { retryable: options.retryable ?? false });
     this.name = 'TaskFailedError';
   }
 }
 
-const AbortReason = { timeout: 'timeout', leaseLost: 'lease_lost', shutdown: 'shutdown' } as const;
+const AbortReason = { timeout: 'timeout', cancelled: 'cancelled', leaseLost: 'lease_lost', shutdown: 'shutdown' } as const;
 type AbortReasonName = (typeof AbortReason)[keyof typeof AbortReason];
 
 interface InFlight {
@@ -52,14 +55,22 @@ export interface TaskConsumerOptions {
   idleMs?: number;
   /** How long one blocking wait lasts before the loop looks around again. */
   pollMs?: number;
+  /** A subscriber connection: when given, a task cancelled with `dan cancel` aborts its worker at once. */
+  subscriber?: Redis;
+  /** Retention of results, for the sub-tasks cancelled when a parent times out. */
+  retentionMs?: number;
   /** Busy/idle changes, for the registry status. */
   onStatus?: (status: 'idle' | 'busy') => void;
 }
 
 /**
  * The loop every agent runs on its queue: claim up to its free slots, run each task under a lease
- * renewed at half its length and a timeout from `metadata.timeout_seconds`, write the result, and
- * block on the queue when there is nothing to do.
+ * renewed at half its length and a timeout from `metadata.timeout_seconds` (bounded by a parent's
+ * `metadata.deadline`), write the result, and block on the queue when there is nothing to do.
+ *
+ * How a task ends: completed; failed at once (bad input, a refused path, a timeout, cancellation, or any
+ * error that is not `retryable`); or, for a retryable failure (the model API's 429/5xx, a crashed
+ * worker), handed back to run again after a backoff until its attempts are spent.
  */
 export class TaskConsumer {
   private readonly inFlight = new Map<string, InFlight>();
@@ -69,6 +80,11 @@ export class TaskConsumer {
   private slotFreed: (() => void) | undefined;
   private renewTimer: NodeJS.Timeout | undefined;
   private loopDone: Promise<'idle' | 'stopped'> | undefined;
+  private readonly onCancel = (channel: string, taskId: string): void => {
+    if (channel !== this.options.keys.cancelChannel()) return;
+    const entry = this.inFlight.get(taskId);
+    if (entry) this.abort(entry, AbortReason.cancelled);
+  };
 
   constructor(private readonly options: TaskConsumerOptions) {
     this.clock = options.clock ?? systemClock;
@@ -83,6 +99,12 @@ export class TaskConsumer {
   start(): Promise<'idle' | 'stopped'> {
     this.renewTimer = setInterval(() => void this.renewLeases(), Math.max(50, Math.floor(this.options.leaseMs / 2)));
     this.renewTimer.unref();
+    const { subscriber } = this.options;
+    if (subscriber) {
+      subscriber.on('message', this.onCancel);
+      subscriber.subscribe(this.options.keys.cancelChannel()).catch((error: Error) =>
+        this.options.logger.warn({ err: error.message }, 'could not subscribe to cancellations; a cancelled task stops at its next lease renewal'));
+    }
     this.loopDone = this.loop();
     return this.loopDone;
   }
@@ -98,8 +120,9 @@ export class TaskConsumer {
       }
       let claimed: ClaimedTask[];
       let deferred = 0;
+      let nextDueMs: number | undefined;
       try {
-        ({ tasks: claimed, deferred } = await queue.claimBatch(free));
+        ({ tasks: claimed, deferred, nextDueMs } = await queue.claimBatch(free));
       } catch (error) {
         if (this.stopping) break;
         logger.warn({ err: (error as Error).message, domain: queue.domain }, 'claim failed; retrying');
@@ -120,8 +143,10 @@ export class TaskConsumer {
       }
       const idleMs = this.options.idleMs ?? 0;
       if (idleMs > 0 && this.inFlight.size === 0 && this.clock.now() - this.lastActivity >= idleMs) return 'idle';
+      // A delayed retry coming due is work too: wake up for it.
+      const waitMs = Math.min(idleMs > 0 ? Math.min(pollMs, idleMs) : pollMs, nextDueMs === undefined ? Infinity : nextDueMs + 5);
       try {
-        await queue.waitForWork(this.options.blocking, idleMs > 0 ? Math.min(pollMs, idleMs) : pollMs);
+        await queue.waitForWork(this.options.blocking, waitMs);
       } catch (error) {
         if (this.stopping) break;
         logger.warn({ err: (error as Error).message, domain: queue.domain }, 'waiting for work failed; retrying');
@@ -150,29 +175,28 @@ export class TaskConsumer {
         return;
       }
       const task = parsed.task;
+      const deadline = Math.min(started + task.timeoutSeconds * 1000, task.deadlineMs ?? Infinity);
+      if (deadline <= started) {
+        const message = `its deadline ${new Date(task.deadlineMs ?? started).toISOString()} (from its parent's timeout) passed before it started`;
+        await queue.finish(claimed, { status: 'failed', output: { error: message }, error: message, logLine: `${agentId}: not started: ${message}` });
+        logger.warn({ taskId: task.taskId, domain: claimed.domain }, 'task not started: deadline passed');
+        return;
+      }
       // The claim script already wrote the 'claimed' line; the finish script writes the last one.
-      timer = setTimeout(() => this.abort(entry, AbortReason.timeout), task.timeoutSeconds * 1000);
+      timer = setTimeout(() => this.abort(entry, AbortReason.timeout), deadline - started);
       logger.info({ taskId: task.taskId, domain: claimed.domain, attempt: claimed.attempt }, 'task started');
       let output: Record<string, unknown>;
       try {
-        output = await this.options.handler({ task, claimed, signal: controller.signal, log });
+        output = await this.options.handler({ task, claimed, signal: controller.signal, deadline, log });
         if (entry.reason) throw new DanError('aborted', entry.reason);
       } catch (error) {
-        const reason = entry.reason;
-        if (reason === AbortReason.leaseLost || reason === AbortReason.shutdown) {
-          logger.warn({ taskId: task.taskId, reason }, 'task abandoned; another attempt will finish it');
-          return;
-        }
-        const message = reason === AbortReason.timeout ? `timed out after ${task.timeoutSeconds} s` : toFailure(error).message;
-        const failureOutput = error instanceof TaskFailedError ? error.output : { error: message };
-        const ms = this.clock.now() - started;
-        const ok = await queue.finish(claimed, { status: 'failed', output: failureOutput, error: message, logLine: `${agentId}: failed after ${ms} ms: ${message}` });
-        logger.warn({ taskId: task.taskId, domain: claimed.domain, err: message, written: ok }, 'task failed');
+        await this.ended(entry, task, error, started, deadline);
         return;
       }
       const ms = this.clock.now() - started;
       const ok = await queue.finish(claimed, { status: 'completed', output, logLine: `${agentId}: completed in ${ms} ms` });
       if (ok) logger.info({ taskId: task.taskId, domain: claimed.domain, ms }, 'task completed');
+      else if (entry.reason === AbortReason.cancelled) logger.info({ taskId: task.taskId }, 'task was cancelled as it completed; the cancellation stands');
       else logger.warn({ taskId: task.taskId }, 'lease was lost before the result was written; another attempt owns it');
     } catch (error) {
       logger.error({ taskId: claimed.taskId, err: (error as Error).message }, 'could not record the end of a task; its lease will lapse and it will run again');
@@ -186,10 +210,60 @@ export class TaskConsumer {
     }
   }
 
+  /** Records how a task that did not complete ended: failed, handed back for a retry, or left to others. */
+  private async ended(entry: InFlight, task: Task, error: unknown, started: number, deadline: number): Promise<void> {
+    const { queue, logger, agentId } = this.options;
+    const { claimed } = entry;
+    const reason = entry.reason;
+    if (reason === AbortReason.leaseLost || reason === AbortReason.shutdown) {
+      logger.warn({ taskId: task.taskId, reason }, 'task abandoned; another attempt will finish it');
+      return;
+    }
+    if (reason === AbortReason.cancelled) {
+      // `dan cancel` already wrote the result; the worker has been stopped.
+      logger.info({ taskId: task.taskId, domain: claimed.domain }, 'task cancelled; its worker was stopped');
+      await appendLog(this.options.redis, this.options.keys, { taskId: task.taskId, agentId, domain: claimed.domain, message: 'cancelled; its work was stopped' }, this.clock)
+        .catch(() => undefined);
+      return;
+    }
+    const ms = this.clock.now() - started;
+    const failure = toFailure(error);
+    const output = error instanceof TaskFailedError ? error.output : { error: failure.message };
+    if (reason === AbortReason.timeout) {
+      const message = deadline < started + task.timeoutSeconds * 1000
+        ? `timed out: its parent's deadline ${new Date(deadline).toISOString()} passed`
+        : `timed out after ${task.timeoutSeconds} s`;
+      const ok = await queue.finish(claimed, { status: 'failed', output: { ...output, error: message }, error: message, logLine: `${agentId}: ${message}; its worker was stopped` });
+      logger.warn({ taskId: task.taskId, domain: claimed.domain, written: ok }, 'task timed out');
+      await this.cancelChildren(task.taskId, `cancelled: parent ${task.taskId} timed out`);
+      return;
+    }
+    if (failure.retryable) {
+      const outcome = await queue.retry(claimed, `${failure.code}: ${failure.message}`, output);
+      logger.warn({ taskId: task.taskId, domain: claimed.domain, err: failure.message, outcome }, 'task failed with a retryable error');
+      return;
+    }
+    const ok = await queue.finish(claimed, { status: 'failed', output, error: failure.message, logLine: `${agentId}: failed after ${ms} ms: ${failure.message}` });
+    logger.warn({ taskId: task.taskId, domain: claimed.domain, err: failure.message, written: ok }, 'task failed');
+  }
+
+  /** Ends the sub-tasks a task queued that are still running or waiting. */
+  private async cancelChildren(taskId: string, error: string): Promise<void> {
+    const { redis, keys, agentId, logger } = this.options;
+    try {
+      for (const child of await redis.smembers(keys.children(taskId))) {
+        await cancelTask(redis, keys, child, { by: agentId, error, reason: error, retentionMs: this.options.retentionMs ?? 7 * 24 * 3600 * 1000, clock: this.clock });
+      }
+    } catch (e) {
+      logger.warn({ taskId, err: (e as Error).message }, 'could not cancel the sub-tasks of a timed-out task; their own deadlines end them');
+    }
+  }
+
   private abort(entry: InFlight, reason: AbortReasonName): void {
     if (entry.reason) return;
     entry.reason = reason;
-    entry.controller.abort(new DanError(reason === 'timeout' ? 'timeout' : 'aborted', `task ${reason.replace('_', ' ')}`));
+    const code = reason === AbortReason.timeout ? 'timeout' : reason === AbortReason.cancelled ? 'cancelled' : 'aborted';
+    entry.controller.abort(new DanError(code, `task ${reason.replace('_', ' ')}`));
   }
 
   private async renewLeases(): Promise<void> {
@@ -219,6 +293,7 @@ export class TaskConsumer {
       await this.options.queue.reclaimOwnedBy(this.options.agentId, `agent ${this.options.agentId} shut down`).catch(() => undefined);
     }
     if (this.renewTimer) clearInterval(this.renewTimer);
+    this.options.subscriber?.off('message', this.onCancel);
     await this.loopDone;
   }
 }

@@ -25,6 +25,9 @@ export function describeResult(result: TaskResult): string {
     }
   }
   if (out['echo'] !== undefined) lines.push(`  echo: ${JSON.stringify(out['echo'])}`);
+  if (result.status === 'pending' && result.raw['retry_at']) lines.push(`  waiting to retry: attempt ${(result.attempts ?? 1) + 1} is due at ${result.raw['retry_at']}`);
+  const history = Array.isArray(out['attempt_history']) ? (out['attempt_history'] as { attempt?: number; agent?: string; reason?: string }[]) : [];
+  for (const h of history) lines.push(`  attempt ${h.attempt ?? '?'} on ${h.agent ?? '?'}: ${h.reason ?? ''}`);
   const times = [result.startedAt && `started ${result.startedAt}`, result.completedAt && `ended ${result.completedAt}`, result.attempts && result.attempts > 1 ? `attempts ${result.attempts}` : undefined].filter(Boolean);
   if (times.length) lines.push(dim(`  ${times.join(', ')}`));
   return lines.join('\n');
@@ -59,11 +62,20 @@ export async function followTask(redis: Redis, keys: Keys, taskId: string, optio
     for (const line of lines) into.push({ line, id });
   };
   while (!options.signal?.aborted) {
-    result = await getResult(redis, keys, taskId);
     const fresh: { line: string; id: string }[] = [];
-    await readNew(taskId, fresh);
-    if (options.children) {
-      for (const childId of await childIds(redis, keys, taskId, result)) await readNew(childId, fresh);
+    try {
+      result = await getResult(redis, keys, taskId);
+      await readNew(taskId, fresh);
+      if (options.children) {
+        for (const childId of await childIds(redis, keys, taskId, result)) await readNew(childId, fresh);
+      }
+    } catch (error) {
+      // Redis is away: keep waiting (the connection reconnects by itself) until the deadline, having
+      // shown the lines read before it went.
+      for (const { line, id } of fresh) options.onLine?.(line, id);
+      if (Date.now() >= deadline) throw error;
+      await sleep(500, options.signal);
+      continue;
     }
     // Lines start with an ISO time, so a text sort interleaves the tasks' lines in time order.
     fresh.sort((a, b) => (a.line < b.line ? -1 : a.line > b.line ? 1 : 0));

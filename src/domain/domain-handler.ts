@@ -60,6 +60,8 @@ export function createDomainHandler(deps: DomainHandlerDeps): TaskHandler {
     const usage = emptyUsage();
     const readFiles: string[] = [];
     let failure: string | undefined;
+    // Whether the failure that stopped the task may pass (a rate-limited model API, a crashed worker).
+    let retryable = false;
 
     for (const wave of selection.waves) {
       if (failure) {
@@ -82,9 +84,9 @@ export function createDomainHandler(deps: DomainHandlerDeps): TaskHandler {
           await ctx.log(`${workerAgentId} done in ${result.turns} turn(s): ${oneLine(result.summary)}`);
           return { worker, result };
         } catch (error) {
-          const message = toFailure(error).message;
-          await ctx.log(`${workerAgentId} failed: ${message}`);
-          return { worker, error: message };
+          const failure = toFailure(error);
+          await ctx.log(`${workerAgentId} failed: ${failure.message}${failure.retryable ? ' (may pass on a retry)' : ''}`);
+          return { worker, error: failure.message, retryable: failure.retryable };
         } finally {
           await deps.lifecycle.finished(workerAgentId);
         }
@@ -102,7 +104,10 @@ export function createDomainHandler(deps: DomainHandlerDeps): TaskHandler {
         } else {
           const error = 'error' in r ? r.error : 'unknown error';
           records[r.worker.name] = { status: 'failed', summary: '', error, files_created: [], files_modified: [] };
-          failure ??= `worker ${r.worker.name} failed: ${error}`;
+          if (failure === undefined) {
+            failure = `worker ${r.worker.name} failed: ${error}`;
+            retryable = 'retryable' in r && r.retryable === true;
+          }
         }
       }
     }
@@ -120,7 +125,7 @@ export function createDomainHandler(deps: DomainHandlerDeps): TaskHandler {
       usage,
       selection: { strategy: selection.strategy, reason: selection.reason },
     };
-    if (failure) throw new TaskFailedError(failure, output, 'worker_failed');
+    if (failure) throw new TaskFailedError(failure, output, 'worker_failed', { retryable });
     return output;
   };
 }

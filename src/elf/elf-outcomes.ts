@@ -64,6 +64,8 @@ export async function recordFinishedTask(
       outputTokens: count(output.usage?.output_tokens),
       ...(fields['at'] ? { finishedAt: fields['at'] } : {}),
     });
+    // A cancelled task was stopped by a person, not undone by its approach: nothing to learn or blame.
+    if (error?.startsWith('cancelled')) return;
     // A parent fails because a child did; the child's own failure is the one to learn from.
     if (isNew && error && domain !== 'main') deps.onFailed?.({ clientId, taskId, domain, description: fields['description'] ?? '', error });
     const credited = memory.creditTask(taskId, status);

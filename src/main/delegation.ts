@@ -55,7 +55,8 @@ export async function storedPlan(deps: DelegationDeps, taskId: string, make: () 
  */
 export async function runPlan(ctx: TaskContext, plan: Plan, deps: DelegationDeps): Promise<Record<string, unknown>> {
   const { task } = ctx;
-  const deadline = deps.clock.now() + task.timeoutSeconds * 1000;
+  // Sub-tasks inherit this attempt's deadline: the parent's timeout bounds all of its work.
+  const deadline = ctx.deadline;
   const outcomes = new Map<string, Promise<ChildOutcome>>();
   for (const step of plan.steps) {
     outcomes.set(step.domain, runStep(ctx, step, outcomes, deps, deadline));
@@ -98,9 +99,12 @@ async function runStep(ctx: TaskContext, step: PlanStep, outcomes: Map<string, P
       timeoutSeconds: Math.min(task.timeoutSeconds, remainingSeconds),
       parentId: task.taskId,
       extraPayload: task.type === 'echo' ? task.payload : undefined,
-      // The client a task belongs to decides whose memory (ELF) its sub-tasks use.
-      extraMetadata: typeof task.metadata['client_id'] === 'string' ? { client_id: task.metadata['client_id'] } : undefined,
-    }, deps.clock);
+      extraMetadata: {
+        deadline: new Date(deadline).toISOString(),
+        // The client a task belongs to decides whose memory (ELF) its sub-tasks use.
+        ...(typeof task.metadata['client_id'] === 'string' ? { client_id: task.metadata['client_id'] } : {}),
+      },
+    }, deps.clock, deps.retentionMs);
     await ctx.log(`delegated to ${step.domain} as ${taskId}${before.length > 0 ? ` (after ${before.map((b) => b.domain).join(', ')})` : ''}: ${step.description}`);
   } else {
     await ctx.log(`resuming: ${step.domain} sub-task ${taskId} already queued`);

@@ -28,7 +28,7 @@ describe('dan CLI', () => {
   it('sends to a domain, waits with progress, and exits 0 when the task completes', async () => {
     const run = await dan(['send', 'backend', 'Create a health endpoint', '-p', 'high', '-t', '120', '--wait']);
     expect(run.code).toBe(0);
-    expect(run.stderr).toMatch(/claimed task \(attempt 1, priority high\)/);
+    expect(run.stderr).toMatch(/claimed task \(attempt 1 of 3, priority high\)/);
     expect(run.stdout).toMatch(/completed \(backend\)/);
     expect(run.stdout).toMatch(/\+ src\/api\//);
   });
@@ -86,7 +86,7 @@ describe('dan CLI', () => {
   it('refuses an unknown domain with exit 2, naming the known ones', async () => {
     const run = await dan(['send', 'marketing', 'write a slogan']);
     expect(run.code).toBe(2);
-    expect(run.stderr).toContain("unknown domain 'marketing'; known domains: main, backend, devops, elf, frontend");
+    expect(run.stderr).toContain("unknown domain 'marketing'; known domains: main, backend, devops, elf, farm, frontend");
   });
 
   it('rejects a context that is not a JSON object and a negative timeout with exit 2', async () => {

@@ -9,8 +9,9 @@ let redis: Redis;
 let cleanup: () => Promise<void>;
 let keys: Keys;
 
-function queue(agentId = 'backend-aaaaaaaa', leaseMs = 30_000, maxAttempts = 3): TaskQueue {
-  return new TaskQueue(redis, keys, { domain: 'backend', agentId, leaseMs, retentionMs: 3_600_000, maxAttempts });
+/** A backend queue; retries come due at once (`retryBaseMs` 0) unless a test says otherwise. */
+function queue(agentId = 'backend-aaaaaaaa', leaseMs = 30_000, maxAttempts = 3, retryBaseMs = 0): TaskQueue {
+  return new TaskQueue(redis, keys, { domain: 'backend', agentId, leaseMs, retentionMs: 3_600_000, maxAttempts, retryBaseMs });
 }
 
 beforeEach(async () => {
@@ -102,7 +103,7 @@ describe('TaskQueue against a real Redis', () => {
     expect(await redis.hget(keys.result('lapse-1'), 'status')).toBe('in_progress');
     expect(await second.finish(fresh!, { status: 'completed', output: { summary: 'ok' } })).toBe(true);
     expect(await redis.hget(keys.result('lapse-1'), 'attempts')).toBe('2');
-    expect((await redis.lrange(keys.logs('lapse-1'), 0, -1)).join('\n')).toMatch(/attempt 1 ended: lease expired \(owner backend-11111111\)/);
+    expect((await redis.lrange(keys.logs('lapse-1'), 0, -1)).join('\n')).toMatch(/attempt 1 ended: lease expired \(backend-11111111 stopped renewing it\) \(owner backend-11111111\); attempt 2 of 3 in 0\.0 s/);
   });
 
   it('renews held leases and reports lost ones', async () => {
@@ -160,7 +161,7 @@ describe('TaskQueue against a real Redis', () => {
     await submitTask(redis, keys, { taskId: 'multi-line', domain: 'backend', description: 'first line\n\nsecond line', priority: 'high' });
     await queue().claim(1);
     const [line] = await redis.lrange(keys.logs('multi-line'), 0, -1);
-    expect(line).toMatch(/^\[[^\]]+Z\] backend-aaaaaaaa: claimed task \(attempt 1, priority high\): first line second line$/);
+    expect(line).toMatch(/^\[[^\]]+Z\] backend-aaaaaaaa: claimed task \(attempt 1 of 3, priority high\): first line second line$/);
     const [entry] = await redis.xrange(keys.logStream(), '-', '+');
     expect(entry![1]).toEqual(['task', 'multi-line', 'agent', 'backend-aaaaaaaa', 'domain', 'backend', 'line', line]);
   });

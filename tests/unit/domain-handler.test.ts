@@ -31,7 +31,7 @@ function context(description: string): { ctx: TaskContext; lines: string[] } {
   if (outcome.kind !== 'ok') throw new Error('bad fixture');
   const lines: string[] = [];
   const claimed: ClaimedTask = { taskId: 't-1', raw: '', attempt: 1, token: 'x', priority: 'normal', domain: 'backend' };
-  return { ctx: { task: outcome.task, claimed, signal: new AbortController().signal, log: async (m) => { lines.push(m); } }, lines };
+  return { ctx: { task: outcome.task, claimed, signal: new AbortController().signal, deadline: Date.now() + 60_000, log: async (m) => { lines.push(m); } }, lines };
 }
 
 function handler(runtime: WorkerRuntime, registered: string[] = []) {

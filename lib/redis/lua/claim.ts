@@ -5,19 +5,24 @@ import { COMMON_LUA } from './common.js';
  *
  * KEYS: 1 tasks:pending:{d}  2 dan:ingest:{d}  3 dan:ready:{d}:high  4 :normal  5 :low
  *       6 tasks:active:{d}   7 dan:leases:{d}  8 tasks:dead:{d}       9 dan:events  10 dan:logs
- *       11 dan:seq
+ *       11 dan:seq  12 dan:delayed:{d}
  * ARGV: 1 count  2 agent id  3 lease ms  4 task key prefix  5 result key prefix  6 domain
  *       7 most raw items to sort per call  8 default max attempts  9 now (ISO, for display)
  *       10 retention s  11 lease token prefix  12 grace ms for a raw client's result HSET
- * Returns: {claimed, deferred}: claimed is a list of {task id, raw, attempt, lease token, priority};
- * deferred counts tasks held back because their `results` hash does not exist yet.
+ *       13 retry base ms  14 retry cap ms  15 most tasks waiting in the domain (0: no limit)
+ * Returns: {claimed, deferred, next_due}: claimed is a list of {task id, raw, attempt, lease token,
+ * priority}; deferred counts tasks held back because their `results` hash does not exist yet; next_due
+ * is how many ms until the next delayed retry is due (-1: none).
  *
- * Steps: (1) requeue up to 16 lapsed leases; (2) move raw input from the ingest list and the pending
- * queue into per-priority ready lists, dead-lettering what is not a JSON object and giving an id to
- * what has none (spliced into the text, so the same id survives a requeue); (3) pop from the ready
- * lists high, normal, low (a task whose result hash a raw client has not written yet waits up to the
- * grace, so the client's `status pending` cannot land on top of ours); each claimed task gets its `results` hash set to in_progress, its raw text
- * pushed to tasks:active, and a lease.
+ * Steps: (1) end up to 16 lapsed leases (retried with backoff, or failed when out of attempts);
+ * (2) move due retries from the delayed set to the ready lists; (3) move raw input from the ingest list
+ * and the pending queue into per-priority ready lists, dead-lettering what is not a JSON object or does
+ * not fit under the depth limit, and giving an id to what has none (spliced into the text, so the same
+ * id survives a retry); (4) pop from the ready lists high, normal, low. A task whose result has already
+ * ended (cancelled, or dead-lettered and pushed again) is dropped; one whose `results` hash a raw client
+ * has not written yet waits up to the grace, so the client's `status pending` cannot land on top of
+ * ours. Each claimed task gets its `results` hash set to in_progress, its raw text pushed to
+ * tasks:active, and a lease.
  */
 export const CLAIM_LUA = `${COMMON_LUA}
 local count = tonumber(ARGV[1])
@@ -28,17 +33,35 @@ local drain_max = tonumber(ARGV[7])
 local default_max = tonumber(ARGV[8])
 local now_iso, retention_s, token_prefix = ARGV[9], tonumber(ARGV[10]), ARGV[11]
 local grace_ms = tonumber(ARGV[12])
+local max_depth = tonumber(ARGV[15])
 local now = now_ms()
 LOG.stream = KEYS[10]
+local Q = { task_prefix = task_prefix, result_prefix = result_prefix, active = KEYS[6], leases = KEYS[7],
+  delayed = KEYS[12], events = KEYS[9], domain = domain, now_iso = now_iso, retention = retention_s,
+  default_max = default_max, base = tonumber(ARGV[13]), cap = tonumber(ARGV[14]) }
 
 local lapsed = redis.call('ZRANGEBYSCORE', KEYS[7], '-inf', now, 'LIMIT', 0, 16)
 for _, id in ipairs(lapsed) do
-  requeue(id, 'lease expired', task_prefix, result_prefix, KEYS[6], KEYS[7], KEYS[1], KEYS[9], domain, now_iso,
-    retention_s, default_max)
+  local owner = redis.call('HGET', task_prefix .. id, 'owner') or '?'
+  retry_or_fail(id, 'lease expired (' .. owner .. ' stopped renewing it)', Q)
 end
 
 local ready_key = { high = KEYS[3], normal = KEYS[4], low = KEYS[5] }
+local next_due = -1
+local delayed = redis.call('ZRANGE', KEYS[12], 0, 63, 'WITHSCORES')
+for i = 1, #delayed, 2 do
+  local id, due = delayed[i], tonumber(delayed[i + 1])
+  if due > now then
+    next_due = due - now
+    break
+  end
+  redis.call('ZREM', KEYS[12], id)
+  local f = redis.call('HMGET', task_prefix .. id, 'raw', 'priority')
+  if f[1] then redis.call('RPUSH', ready_key[f[2]] or KEYS[4], f[1]) end
+end
+
 local buckets = { high = {}, normal = {}, low = {} }
+local room = -1
 local function sort_in(raw)
   if not string.find(raw, '^%s*{') then
     dead_letter(KEYS[8], KEYS[9], result_prefix, raw, 'task JSON must be an object', domain, now_iso, retention_s)
@@ -49,6 +72,12 @@ local function sort_in(raw)
     dead_letter(KEYS[8], KEYS[9], result_prefix, raw, 'not JSON: ' .. tostring(obj), domain, now_iso, retention_s)
     return
   end
+  if room == 0 then
+    dead_letter(KEYS[8], KEYS[9], result_prefix, raw, 'queue full: ' .. max_depth .. ' tasks already wait in ' .. domain ..
+      ' (DAN_MAX_QUEUE_DEPTH); send it again once the queue drains', domain, now_iso, retention_s)
+    return
+  end
+  if room > 0 then room = room - 1 end
   if type(obj.task_id) ~= 'string' or obj.task_id == '' then
     local h = redis.sha1hex(raw .. now .. redis.call('INCR', KEYS[11]))
     local id = string.sub(h, 1, 8) .. '-' .. string.sub(h, 9, 12) .. '-4' .. string.sub(h, 14, 16) .. '-a' ..
@@ -73,6 +102,11 @@ for _, source in ipairs({ KEYS[2], KEYS[1] }) do
   if drained < drain_max then
     local items = redis.call('RPOP', source, drain_max - drained)
     if items then
+      if room < 0 and max_depth > 0 then
+        local waiting = redis.call('LLEN', KEYS[3]) + redis.call('LLEN', KEYS[4]) + redis.call('LLEN', KEYS[5]) +
+          redis.call('ZCARD', KEYS[12])
+        room = math.max(0, max_depth - waiting)
+      end
       for _, raw in ipairs(items) do sort_in(raw) end
       drained = drained + #items
     end
@@ -94,37 +128,45 @@ for _, priority in ipairs({ 'high', 'normal', 'low' }) do
       local obj = cjson.decode(raw)
       local id = obj.task_id
       local rkey = result_prefix .. id
-      -- A raw client LPUSHes, then HSETs status pending. Taking the task before that HSET would let
-      -- it overwrite our in_progress (or, for a fast task, our completed). Wait briefly for it.
-      local hold = false
-      if redis.call('EXISTS', rkey) == 0 then
-        local seen_key = task_prefix .. id .. ':seen'
-        redis.call('SET', seen_key, now, 'NX', 'PX', 60000)
-        hold = now - tonumber(redis.call('GET', seen_key)) < grace_ms
-      end
-      if hold then
-        table.insert(wait, raw)
+      local r = redis.call('HMGET', rkey, 'status', 'attempts')
+      local status = r[1]
+      if status == 'completed' or status == 'failed' then
+        -- Ended while it waited (cancelled): nothing to run. Its attempt record goes too.
+        redis.call('DEL', task_prefix .. id)
       else
-        local max_attempts = default_max
-        if type(obj.metadata) == 'table' and type(obj.metadata.max_attempts) == 'number' then
-          max_attempts = obj.metadata.max_attempts
+        -- A raw client LPUSHes, then HSETs status pending. Taking the task before that HSET would let
+        -- it overwrite our in_progress (or, for a fast task, our completed). Wait briefly for it.
+        local hold = false
+        if not status then
+          local seen_key = task_prefix .. id .. ':seen'
+          redis.call('SET', seen_key, now, 'NX', 'PX', 60000)
+          hold = now - tonumber(redis.call('GET', seen_key)) < grace_ms
         end
-        local tkey = task_prefix .. id
-        local attempt = redis.call('HINCRBY', tkey, 'attempts', 1)
-        local token = token_prefix .. ':' .. #out
-        redis.call('HSET', tkey, 'raw', raw, 'domain', domain, 'owner', agent, 'token', token,
-          'max_attempts', max_attempts, 'priority', priority)
-        redis.call('HSET', rkey, 'task_id', id, 'status', 'in_progress', 'started_at', now_iso,
-          'domain', domain, 'agent_id', agent, 'attempts', attempt)
-        table.insert(active, raw)
-        table.insert(leases, now + lease_ms)
-        table.insert(leases, id)
-        table.insert(out, { id, raw, attempt, token, priority })
-        local what = obj.type == 'echo' and 'echo task' or 'task'
-        local description = type(obj.payload) == 'table' and type(obj.payload.description) == 'string'
-          and string.gsub(obj.payload.description, '%s*[\\r\\n]+%s*', ' ') or '(no description)'
-        task_log(result_prefix, id, agent, domain, '[' .. now_iso .. '] ' .. agent .. ': claimed ' .. what ..
-          ' (attempt ' .. attempt .. ', priority ' .. priority .. '): ' .. description)
+        if hold then
+          table.insert(wait, raw)
+        else
+          local max_attempts = default_max
+          if type(obj.metadata) == 'table' and type(obj.metadata.max_attempts) == 'number' then
+            max_attempts = obj.metadata.max_attempts
+          end
+          local tkey = task_prefix .. id
+          -- The result hash counts attempts across requeues (a fresh or dead-lettered task has none or 0).
+          local attempt = (tonumber(r[2]) or 0) + 1
+          local token = token_prefix .. ':' .. #out
+          redis.call('HSET', tkey, 'raw', raw, 'domain', domain, 'owner', agent, 'token', token, 'attempts', attempt,
+            'max_attempts', max_attempts, 'priority', priority, 'started_at', now_iso)
+          redis.call('HSET', rkey, 'task_id', id, 'status', 'in_progress', 'started_at', now_iso,
+            'domain', domain, 'agent_id', agent, 'attempts', attempt)
+          table.insert(active, raw)
+          table.insert(leases, now + lease_ms)
+          table.insert(leases, id)
+          table.insert(out, { id, raw, attempt, token, priority })
+          local what = obj.type == 'echo' and 'echo task' or 'task'
+          local description = type(obj.payload) == 'table' and type(obj.payload.description) == 'string'
+            and string.gsub(obj.payload.description, '%s*[\\r\\n]+%s*', ' ') or '(no description)'
+          task_log(result_prefix, id, agent, domain, '[' .. now_iso .. '] ' .. agent .. ': claimed ' .. what ..
+            ' (attempt ' .. attempt .. ' of ' .. max_attempts .. ', priority ' .. priority .. '): ' .. description)
+        end
       end
     end
     -- Back at the head, in their order.
@@ -136,5 +178,5 @@ if #active > 0 then
   redis.call('LPUSH', KEYS[6], unpack(active))
   redis.call('ZADD', KEYS[7], unpack(leases))
 end
-return { out, deferred }
+return { out, deferred, next_due }
 `;

@@ -1,9 +1,11 @@
 /**
  * Lua helpers shared by the queue scripts, prepended to each script's body. Redis runs a script
- * atomically, so every multi-key state move (claim, finish, requeue, dead-letter) is all-or-nothing.
+ * atomically, so every multi-key state move (claim, finish, retry, cancel, dead-letter) is
+ * all-or-nothing.
  *
- * Conventions inside the scripts: `now_ms()` is Redis' own clock (leases compare times written by
- * different hosts, so one clock decides); `now_iso` comes from the caller and is only displayed.
+ * Conventions inside the scripts: `now_ms()` is Redis' own clock (leases and retry times compare
+ * times written by different hosts, so one clock decides); `now_iso` comes from the caller and is
+ * only displayed.
  */
 export const COMMON_LUA = `
 -- Set by each script to its dan:logs key, so task log lines also reach the network-wide log stream.
@@ -17,9 +19,30 @@ local function task_log(result_prefix, id, agent, domain, line)
   end
 end
 
+local CLOCK = { us = 0 }
 local function now_ms()
   local t = redis.call('TIME')
+  CLOCK.us = tonumber(t[2])
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+
+-- ISO-8601 UTC text of a time in ms since the epoch (days to civil date, proleptic Gregorian).
+local function iso_from_ms(ms)
+  local s = math.floor(ms / 1000)
+  local days = math.floor(s / 86400)
+  local rem = s - days * 86400
+  local z = days + 719468
+  local era = math.floor(z / 146097)
+  local doe = z - era * 146097
+  local yoe = math.floor((doe - math.floor(doe / 1460) + math.floor(doe / 36524) - math.floor(doe / 146096)) / 365)
+  local doy = doe - (365 * yoe + math.floor(yoe / 4) - math.floor(yoe / 100))
+  local mp = math.floor((5 * doy + 2) / 153)
+  local d = doy - math.floor((153 * mp + 2) / 5) + 1
+  local m = mp < 10 and mp + 3 or mp - 9
+  local y = yoe + era * 400
+  if m <= 2 then y = y + 1 end
+  return string.format('%04d-%02d-%02dT%02d:%02d:%02d.%03dZ', y, m, d, math.floor(rem / 3600),
+    math.floor((rem % 3600) / 60), rem % 60, ms % 1000)
 end
 
 -- What the task.finished event carries of the task itself (for ELF): client, parent, description.
@@ -63,47 +86,85 @@ local function recover_id(raw)
   return string.match(raw, '"task_id"%s*:%s*"([^"\\\\]+)"')
 end
 
--- Moves raw input that cannot be a task into tasks:dead:{domain}, the reason kept next to it; marks the
+-- Moves raw input that cannot be run into tasks:dead:{domain}, the reason kept next to it; marks the
 -- task failed when an id can be recovered from the text.
 local function dead_letter(dead_key, events_key, result_prefix, raw, reason, domain, now_iso, retention_s)
   local id = recover_id(raw)
-  local envelope = { reason = reason, raw = raw, domain = domain, dead_lettered_at = now_iso }
+  local entry_id = string.sub(redis.sha1hex(raw .. reason .. now_iso .. tostring(CLOCK.us) .. redis.call('LLEN', dead_key)), 1, 16)
+  local envelope = { id = entry_id, reason = reason, raw = raw, domain = domain, dead_lettered_at = now_iso }
   if id then envelope.task_id = id end
   redis.call('LPUSH', dead_key, cjson.encode(envelope))
   if id then
     local err = 'dead-lettered: ' .. reason
-    finish_result(result_prefix, events_key, id, 'failed', cjson.encode({ error = err }), err, now_iso, retention_s, domain, 0)
+    finish_result(result_prefix, events_key, id, 'failed', cjson.encode({ error = err, dead_letter_id = entry_id }), err,
+      now_iso, retention_s, domain, 0)
   else
     redis.call('XADD', events_key, 'MAXLEN', '~', 10000, '*', 'type', 'task.dead_lettered', 'domain', domain,
       'reason', reason, 'at', now_iso)
   end
 end
 
--- Puts a leased task back at the head of its pending queue, or fails it once its attempts are spent.
--- Returns 1 requeued, 2 failed, 0 nothing to do.
-local function requeue(id, reason, task_prefix, result_prefix, active_key, leases_key, pending_key, events_key,
-                       domain, now_iso, retention_s, default_max)
-  local tkey = task_prefix .. id
-  local f = redis.call('HMGET', tkey, 'raw', 'attempts', 'max_attempts', 'owner')
-  redis.call('ZREM', leases_key, id)
+-- Appends one ended attempt to the history kept in dan:task:{id}; returns the history as JSON text.
+local function add_history(tkey, history_text, attempt, agent, started_at, ended_at, reason)
+  local history = {}
+  if history_text and history_text ~= '' then
+    local ok, h = pcall(cjson.decode, history_text)
+    if ok and type(h) == 'table' then history = h end
+  end
+  table.insert(history, { attempt = attempt, agent = agent, started_at = started_at, ended_at = ended_at, reason = reason })
+  local text = cjson.encode(history)
+  redis.call('HSET', tkey, 'history', text)
+  return text
+end
+
+-- Adds "attempt_history": [...] to an output object's JSON text (spliced, so the rest stays as written).
+local function with_history(output, history_text)
+  if not history_text then return output end
+  if string.find(output, '^%s*{%s*}%s*$') then return '{"attempt_history":' .. history_text .. '}' end
+  local spliced = string.gsub(output, '}%s*$', function() return ',"attempt_history":' .. history_text .. '}' end)
+  return spliced
+end
+
+-- Exponential backoff with jitter: attempt n waits between half and all of min(cap, base * 2^(n-1)).
+local function backoff_ms(attempts, base, cap)
+  local d = base * 2 ^ (attempts - 1)
+  if d > cap then d = cap end
+  local jitter = (CLOCK.us % 997) / 996
+  return math.floor(d / 2 + (d / 2) * jitter)
+end
+
+-- Ends a leased task's current attempt with a retryable reason: into dan:delayed:{domain} with backoff,
+-- or failed with its attempt history once its attempts are spent. Q holds the script's keys and settings:
+-- task_prefix, result_prefix, active, leases, delayed, events, domain, now_iso, retention, default_max,
+-- base, cap. Returns 1 requeued, 2 failed, 0 nothing to do.
+local function retry_or_fail(id, reason, Q, output)
+  local tkey = Q.task_prefix .. id
+  local f = redis.call('HMGET', tkey, 'raw', 'attempts', 'max_attempts', 'owner', 'started_at', 'history')
+  redis.call('ZREM', Q.leases, id)
   local raw = f[1]
   if not raw then return 0 end
-  redis.call('LREM', active_key, 1, raw)
+  redis.call('LREM', Q.active, 1, raw)
   local attempts = tonumber(f[2]) or 1
-  local max_attempts = tonumber(f[3]) or default_max
-  local owner = f[4] or '?'
-  task_log(result_prefix, id, owner, domain,
-    '[' .. now_iso .. '] attempt ' .. attempts .. ' ended: ' .. reason .. ' (owner ' .. owner .. ')')
+  local max_attempts = tonumber(f[3]) or Q.default_max
+  local owner = f[4] or ''
+  if owner == '' then owner = '?' end
+  local history = add_history(tkey, f[6], attempts, owner, f[5] or '', Q.now_iso, reason)
+  local ended = '[' .. Q.now_iso .. '] attempt ' .. attempts .. ' ended: ' .. reason .. ' (owner ' .. owner .. ')'
   if attempts >= max_attempts then
-    local err = 'gave up after ' .. attempts .. ' attempts; the last ended: ' .. reason
+    local err = 'gave up after ' .. attempts .. (attempts == 1 and ' attempt' or ' attempts') .. '; the last ended: ' .. reason
+    task_log(Q.result_prefix, id, owner, Q.domain, ended .. '; no attempts left')
     redis.call('DEL', tkey)
-    finish_result(result_prefix, events_key, id, 'failed', cjson.encode({ error = err }), err, now_iso, retention_s, domain, attempts, raw)
+    finish_result(Q.result_prefix, Q.events, id, 'failed', with_history(output or cjson.encode({ error = err }), history),
+      err, Q.now_iso, Q.retention, Q.domain, attempts, raw)
     return 2
   end
+  local now = now_ms()
+  local delay = backoff_ms(attempts, Q.base, Q.cap)
   redis.call('HSET', tkey, 'owner', '', 'token', '')
-  redis.call('HSET', result_prefix .. id, 'status', 'pending')
-  -- RPUSH: consumers take from the right, so the task is next in line.
-  redis.call('RPUSH', pending_key, raw)
+  redis.call('ZADD', Q.delayed, now + delay, id)
+  redis.call('HSET', Q.result_prefix .. id, 'status', 'pending', 'retry_at', iso_from_ms(now + delay))
+  task_log(Q.result_prefix, id, owner, Q.domain,
+    ended .. '; attempt ' .. (attempts + 1) .. ' of ' .. max_attempts .. ' in ' .. string.format('%.1f', delay / 1000) .. ' s')
   return 1
 end
 `;

@@ -1,7 +1,8 @@
 import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
-import { DanError, ExitCode, InvalidInputError } from '../../../lib/errors.js';
+import { DanError, ExitCode, InvalidInputError, QueueFullError } from '../../../lib/errors.js';
 import type { Priority } from '../../../lib/protocol/task.js';
 import { DEFAULT_TIMEOUT_SECONDS, PRIORITIES } from '../../../lib/protocol/task.js';
+import { queueDepth } from '../../../lib/redis/task-queue.js';
 import { submitTask } from '../../../lib/redis/task-store.js';
 import type { GlobalArgs } from '../cli-context.js';
 import { cliContext, cliRedis, colourFor, printJson, statusColour } from '../cli-context.js';
@@ -18,6 +19,7 @@ interface SendArgs extends GlobalArgs {
   requirement?: string[];
   type: string;
   id?: string;
+  maxAttempts?: number;
 }
 
 /** Parses `-c`: it must be a JSON object. */
@@ -46,6 +48,7 @@ export const sendCommand: CommandModule<GlobalArgs, SendArgs> = {
     .option('requirement', { alias: 'R', type: 'string', array: true, describe: 'A requirement (repeatable)' })
     .option('type', { type: 'string', default: 'task_assignment', describe: "Task type; 'echo' returns the payload without any model" })
     .option('id', { type: 'string', describe: 'Task id to use (default: a new UUID)' })
+    .option('max-attempts', { type: 'number', describe: 'Attempts before a retryable failure is final (default: $DAN_MAX_ATTEMPTS, 3)' })
     .example('$0 send main "Add user registration: a POST /api/users endpoint and a signup form" --wait', 'route across domains and wait')
     .example('$0 send backend "Create a health endpoint" -p high -t 120 --wait', 'straight to a domain') as Argv<SendArgs>,
   handler: async (argv: ArgumentsCamelCase<SendArgs>) => {
@@ -53,6 +56,9 @@ export const sendCommand: CommandModule<GlobalArgs, SendArgs> = {
     if (!Number.isFinite(argv.timeout) || argv.timeout <= 0) throw new InvalidInputError(`--timeout must be a positive number of seconds, got ${argv.timeout}`);
     if (argv.description.trim() === '' && argv.type !== 'echo') throw new InvalidInputError('the description must not be empty');
     const context = parseContext(argv.context);
+    if (argv.maxAttempts !== undefined && !(Number.isInteger(argv.maxAttempts) && argv.maxAttempts > 0)) {
+      throw new InvalidInputError(`--max-attempts must be a whole number of at least 1, got ${argv.maxAttempts}`);
+    }
     const { redis, keys } = await cliRedis(ctx);
     try {
       if (argv.domain !== 'main') {
@@ -61,18 +67,26 @@ export const sendCommand: CommandModule<GlobalArgs, SendArgs> = {
           throw new DanError('unknown_domain', `unknown domain '${argv.domain}'; known domains: main, ${known.join(', ')}`, { exitCode: ExitCode.usage });
         }
       }
+      // Backpressure: past the limit the task is refused here rather than left to wait without end.
+      const max = ctx.config.maxQueueDepth;
+      if (max > 0) {
+        const depth = await queueDepth(redis, keys, argv.domain);
+        if (depth >= max) throw new QueueFullError(argv.domain, depth, max);
+      }
       const { taskId } = await submitTask(redis, keys, {
         ...(argv.id ? { taskId: argv.id } : {}),
         domain: argv.domain, description: argv.description, type: argv.type, source: 'cli',
         requirements: argv.requirement ?? [], context, priority: argv.priority, timeoutSeconds: argv.timeout,
-      });
+        ...(argv.maxAttempts !== undefined ? { extraMetadata: { max_attempts: argv.maxAttempts } } : {}),
+      }, undefined, ctx.config.retentionMs);
       if (!argv.wait) {
         if (ctx.json) printJson({ task_id: taskId, domain: argv.domain, status: 'pending' });
         else process.stdout.write(`${taskId}\n`);
         return;
       }
       if (!ctx.json) process.stderr.write(`queued ${taskId} for ${argv.domain}; waiting (Ctrl-C stops waiting, not the task)\n`);
-      const hint = setTimeout(() => void noAgentHint(), 5_000);
+      // Only a hint: if Redis is away just then, say nothing rather than fail the wait.
+      const hint = setTimeout(() => void noAgentHint().catch(() => undefined), 5_000);
       async function noAgentHint(): Promise<void> {
         const status = await redis.hget(keys.result(taskId), 'status');
         if (status === 'pending' && !(await redis.exists(keys.agentsMain())) && !ctx.json) {

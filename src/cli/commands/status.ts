@@ -31,7 +31,7 @@ export const statusCommand: CommandModule<GlobalArgs, StatusArgs> = {
       const logs = await readTaskLogs(redis, keys, argv.id, -Math.max(0, argv.logs));
       const children = await childStatuses(redis, keys, argv.id, result);
       if (ctx.json) {
-        printJson({ task_id: result.taskId, status: result.status, output: result.output ?? null, error: result.error ?? null, started_at: result.startedAt ?? null, completed_at: result.completedAt ?? null, domain: result.domain ?? null, attempts: result.attempts ?? null, children, logs });
+        printJson({ task_id: result.taskId, status: result.status, output: result.output ?? null, error: result.error ?? null, started_at: result.startedAt ?? null, completed_at: result.completedAt ?? null, domain: result.domain ?? null, attempts: result.attempts ?? null, retry_at: result.raw['retry_at'] ?? null, children, logs });
       } else {
         process.stdout.write(`${describeResult(result)}\n`);
         // A finished parent lists its sub-tasks in its output; a running one only has its plan.
