@@ -10,6 +10,7 @@ const confined = {
   yargs: 'yargs is imported only by the CLI (src/cli).',
   'better-sqlite3': 'better-sqlite3 is imported only by lib/elf/elf-database.ts; use ElfDatabase.',
   '@modelcontextprotocol/sdk': '@modelcontextprotocol/sdk is imported only by src/elf/elf-mcp.ts.',
+  bullmq: 'bullmq is the benchmark\'s reference only: imported only in src/bench.',
 };
 
 function restrictExcept(...allowed) {
@@ -39,6 +40,7 @@ export default tseslint.config(
   { files: ['src/cli/**/*.ts'], rules: { '@typescript-eslint/no-restricted-imports': restrictExcept('yargs') } },
   { files: ['lib/elf/elf-database.ts'], rules: { '@typescript-eslint/no-restricted-imports': restrictExcept('better-sqlite3') } },
   { files: ['src/elf/elf-mcp.ts'], rules: { '@typescript-eslint/no-restricted-imports': restrictExcept('@modelcontextprotocol/sdk') } },
+  { files: ['src/bench/**/*.ts'], rules: { '@typescript-eslint/no-restricted-imports': restrictExcept('bullmq') } },
   {
     files: ['**/*.mjs', 'scripts/**/*.js', 'tests/fixtures/**/*.mjs'],
     languageOptions: { globals: { process: 'readonly', console: 'readonly', setTimeout: 'readonly', setInterval: 'readonly', clearTimeout: 'readonly', Buffer: 'readonly' } },

@@ -1,3 +1,4 @@
+import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
@@ -46,8 +47,23 @@ const configSchema = z.object({
   DAN_ELF_TIMEOUT_MS: ms(2_000),
   DAN_ELF_BUDGET_TOKENS: count(1_500),
   DAN_ELF_TRAIL_HALF_LIFE_HOURS: z.coerce.number().positive().default(24),
+  DAN_CLAUDE_PATH: z.string().optional(),
+  DAN_FARM_AGENTS: count(3),
+  DAN_FARM_MAX_AGENTS: count(8),
+  DAN_FARM_RUNTIME: z.enum(['claude-code', 'sdk']).default('claude-code'),
+  DAN_FARM_DIR: z.string().optional(),
+  DAN_FARM_STUCK_MS: ms(300_000),
+  DAN_FARM_RESTART_BASE_MS: ms(10_000),
+  DAN_FARM_RESTART_MAX_MS: ms(300_000),
+  DAN_FARM_MAX_RESTARTS: ms(3),
+  DAN_FARM_CONTEXT_TOKENS: count(160_000),
+  DAN_FARM_LOCK_MS: count(30_000),
+  DAN_FARM_PROBLEMS_TIMEOUT_MS: count(600_000),
   DAN_LEASE_MS: ms(30_000),
   DAN_MAX_ATTEMPTS: count(3),
+  DAN_RETRY_BASE_MS: ms(1_000),
+  DAN_RETRY_MAX_MS: ms(60_000),
+  DAN_MAX_QUEUE_DEPTH: ms(10_000),
   DAN_RETENTION_MS: ms(7 * 24 * 3600 * 1000),
   DAN_HEARTBEAT_INTERVAL_MS: ms(10_000),
   DAN_HEARTBEAT_TTL_MS: ms(30_000),
@@ -55,7 +71,7 @@ const configSchema = z.object({
   DAN_SPAWN_TIMEOUT_MS: ms(15_000),
   DAN_DOMAIN_IDLE_MS: ms(5 * 60_000),
   DAN_DOMAIN_CONCURRENCY: count(4),
-  DAN_MAIN_CONCURRENCY: count(16),
+  DAN_MAIN_CONCURRENCY: count(64),
   DAN_MAX_INSTANCES_PER_DOMAIN: count(2),
   DAN_MAX_DOMAIN_AGENTS: count(8),
   DAN_SHUTDOWN_GRACE_MS: ms(10_000),
@@ -71,6 +87,7 @@ const configSchema = z.object({
   DAN_MODEL_HAIKU: z.string().default('claude-haiku-5-5'),
   DAN_DEFAULT_MODEL: z.string().default('sonnet'),
   DAN_MAX_TURNS: count(20),
+  DAN_LLM_MAX_RETRIES: z.coerce.number().int().min(0).max(10).default(2),
   DAN_MAX_TOKENS: count(8192),
   DAN_BASH_TIMEOUT_MS: ms(120_000),
   DAN_WORKERS_PER_TASK: count(3),
@@ -123,8 +140,31 @@ export interface Config {
     budgetTokens: number;
     trailHalfLifeHours: number;
   };
+  /** The Claude Code CLI, when DAN_CLAUDE_PATH names one (else the package's own, else `claude` on the PATH). */
+  claudePath: string | undefined;
+  farm: {
+    /** Agents of a farm that does not say how many. */
+    agents: number;
+    /** The most agents one farm may ask for. */
+    maxAgents: number;
+    runtime: RawConfig['DAN_FARM_RUNTIME'];
+    /** Folder of the agents' git worktrees. */
+    dir: string;
+    stuckMs: number;
+    restartBaseMs: number;
+    restartMaxMs: number;
+    maxRestarts: number;
+    contextTokens: number;
+    lockMs: number;
+    problemsTimeoutMs: number;
+  };
   leaseMs: number;
   maxAttempts: number;
+  /** Backoff of retries: the first waits between half and all of `retryBaseMs`, doubling up to `retryMaxMs`. */
+  retryBaseMs: number;
+  retryMaxMs: number;
+  /** Most tasks that may wait in one domain's queue (0: no limit). */
+  maxQueueDepth: number;
   retentionMs: number;
   heartbeatIntervalMs: number;
   heartbeatTtlMs: number;
@@ -151,6 +191,8 @@ export interface Config {
     defaultModel: string;
     maxTurns: number;
     maxTokens: number;
+    /** Quick retries of one model call inside the SDK; past them the task itself is retried with backoff. */
+    maxRetries: number;
   };
   bashTimeoutMs: number;
   workersPerTask: number;
@@ -211,8 +253,25 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
       budgetTokens: c.DAN_ELF_BUDGET_TOKENS,
       trailHalfLifeHours: c.DAN_ELF_TRAIL_HALF_LIFE_HOURS,
     },
+    claudePath: c.DAN_CLAUDE_PATH,
+    farm: {
+      agents: c.DAN_FARM_AGENTS,
+      maxAgents: c.DAN_FARM_MAX_AGENTS,
+      runtime: c.DAN_FARM_RUNTIME,
+      dir: path.resolve(c.DAN_FARM_DIR ?? path.join(os.tmpdir(), 'dan-farm')),
+      stuckMs: c.DAN_FARM_STUCK_MS,
+      restartBaseMs: c.DAN_FARM_RESTART_BASE_MS,
+      restartMaxMs: c.DAN_FARM_RESTART_MAX_MS,
+      maxRestarts: c.DAN_FARM_MAX_RESTARTS,
+      contextTokens: c.DAN_FARM_CONTEXT_TOKENS,
+      lockMs: c.DAN_FARM_LOCK_MS,
+      problemsTimeoutMs: c.DAN_FARM_PROBLEMS_TIMEOUT_MS,
+    },
     leaseMs: c.DAN_LEASE_MS,
     maxAttempts: c.DAN_MAX_ATTEMPTS,
+    retryBaseMs: c.DAN_RETRY_BASE_MS,
+    retryMaxMs: Math.max(c.DAN_RETRY_MAX_MS, c.DAN_RETRY_BASE_MS),
+    maxQueueDepth: c.DAN_MAX_QUEUE_DEPTH,
     retentionMs: c.DAN_RETENTION_MS,
     heartbeatIntervalMs: c.DAN_HEARTBEAT_INTERVAL_MS,
     heartbeatTtlMs: c.DAN_HEARTBEAT_TTL_MS,
@@ -236,6 +295,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
       defaultModel: c.DAN_DEFAULT_MODEL,
       maxTurns: c.DAN_MAX_TURNS,
       maxTokens: c.DAN_MAX_TOKENS,
+      maxRetries: c.DAN_LLM_MAX_RETRIES,
     },
     bashTimeoutMs: c.DAN_BASH_TIMEOUT_MS,
     workersPerTask: c.DAN_WORKERS_PER_TASK,

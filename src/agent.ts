@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { loadConfig, type Config } from '../lib/config.js';
 import { DanError } from '../lib/errors.js';
-import { createLogger, type Logger } from '../lib/logger.js';
+import { createLogger, knownSecrets, redactText, type Logger } from '../lib/logger.js';
 import type { ModelAccess } from '../lib/llm/create-llm-client.js';
 import { ownContainerId } from '../lib/runtime/container-id.js';
 import { instanceSuffix } from '../lib/spawner/spawner.js';
@@ -32,6 +32,7 @@ async function main(): Promise<void> {
     const { startElfService } = await import('./elf/elf-service.js');
     const elf = await startElfService({ config, agentId, logger });
     onStopSignal(logger, () => void elf.stop());
+    if (!containerId) stopWhenOrphaned(logger, () => void elf.stop());
     await elf.done;
     logger.flush?.();
     return;
@@ -46,6 +47,7 @@ async function main(): Promise<void> {
     modelAccess,
   });
   onStopSignal(logger, () => void running.stop());
+  if (!containerId) stopWhenOrphaned(logger, () => void running.stop());
   await running.done;
   if (model) await (await model).close();
   logger.flush?.();
@@ -59,9 +61,12 @@ async function runMain(config: Config): Promise<void> {
   const { runNetwork } = await import('./main/run-network.js');
   const network = await runNetwork({ config, agentId, logger, redisUrl: config.redisUrl });
   logger.info({ agentId: network.main.agentId, spawner: config.spawner }, 'main orchestrator running; SIGTERM stops it');
-  await new Promise<void>((resolve) => onStopSignal(logger, resolve));
+  // A signal, or the orchestrator stopping on its own (another main took its place): either way the
+  // process ends rather than lingering with nothing to do.
+  const replaced = await Promise.race([new Promise<false>((resolve) => onStopSignal(logger, () => resolve(false))), network.main.stopped.then(() => true)]);
   await network.stop();
   logger.flush?.();
+  if (replaced) throw new DanError('main_replaced', `main orchestrator ${network.main.agentId} was deregistered and another one now serves this network`);
 }
 
 function onStopSignal(logger: Logger, stop: () => void): void {
@@ -71,6 +76,24 @@ function onStopSignal(logger: Logger, stop: () => void): void {
   };
   process.once('SIGTERM', () => handler('SIGTERM'));
   process.once('SIGINT', () => handler('SIGINT'));
+}
+
+/**
+ * A domain process whose parent (`dan up`, the main orchestrator) died without stopping it, a SIGKILL
+ * say, is no longer supervised: nothing would ever stop it, and it would keep retrying a Redis that may
+ * be gone for good. It stops as on SIGTERM (hands back its work, deregisters, exits 0); the next main
+ * orchestrator starts fresh agents. Not in a container, where the parent is `tini`.
+ */
+function stopWhenOrphaned(logger: Logger, stop: () => void): void {
+  const parent = process.ppid;
+  if (parent <= 1) return;
+  const timer = setInterval(() => {
+    if (process.ppid === parent) return;
+    clearInterval(timer);
+    logger.warn({ parentPid: parent }, 'the process that started this agent is gone; stopping');
+    stop();
+  }, 1_000);
+  timer.unref();
 }
 
 /** Where the container's health check finds the id of the agent whose heartbeat it checks (in a container only: host processes would overwrite each other's). */
@@ -86,7 +109,7 @@ main().then(
   () => process.exit(0),
   (error: unknown) => {
     const code = error instanceof DanError ? error.exitCode : 1;
-    process.stderr.write(`dan agent: ${error instanceof Error ? error.message : String(error)}\n`);
+    process.stderr.write(`dan agent: ${redactText(error instanceof Error ? error.message : String(error), knownSecrets())}\n`);
     process.exit(code);
   },
 );

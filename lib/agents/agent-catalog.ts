@@ -93,6 +93,7 @@ function loadDomain(folder: string, name: string): DomainDefinition {
     keywords: fields.keywords,
     after: fields.after,
     fallback: fields.fallback,
+    handler: fields.handler,
     container: {
       ...(fields.container_memory !== undefined ? { memoryBytes: parseMemorySize(fields.container_memory) } : {}),
       ...(fields.container_cpus !== undefined ? { cpus: fields.container_cpus } : {}),

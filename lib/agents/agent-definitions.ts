@@ -44,6 +44,8 @@ export interface DomainDefinition {
   /** The domain a task goes to when no domain matches it. */
   fallback: boolean;
   model?: string;
+  /** How the domain works a task: `workers` (waves of its workers, the default) or `farm` (an agent farm). */
+  handler?: DomainHandlerKind;
   /** Limits of this domain's containers (Docker spawner), overriding the network's defaults. */
   container: ContainerLimits;
   /** The Markdown body: the domain orchestrator's instructions. */
@@ -51,6 +53,9 @@ export interface DomainDefinition {
   file: string;
   workers: WorkerDefinition[];
 }
+
+export const DOMAIN_HANDLERS = ['workers', 'farm'] as const;
+export type DomainHandlerKind = (typeof DOMAIN_HANDLERS)[number];
 
 /** Resource limits of a domain container; a missing field takes the network's default. */
 export interface ContainerLimits {
@@ -113,6 +118,7 @@ export const domainFieldsSchema = z.strictObject({
   after: list(word),
   fallback: flag.default(false),
   model: text('a model alias (sonnet, opus, haiku) or id').optional(),
+  handler: z.enum(DOMAIN_HANDLERS, { error: `must be one of ${DOMAIN_HANDLERS.join(', ')}` }).default('workers'),
   container_memory: z
     .union([z.string(), z.number()])
     .refine((value) => parseMemorySize(value) !== undefined && parseMemorySize(value)! >= 6 * 1024 ** 2, { error: 'must be a memory size of at least 6m, such as 512m or 2g' })

@@ -1,7 +1,7 @@
 import type { Config } from '../config.js';
 import { DanError } from '../errors.js';
 import type { Logger } from '../logger.js';
-import { AnthropicLlmClient } from './anthropic-llm-client.js';
+import type { AnthropicLlmClientOptions } from './anthropic-llm-client.js';
 import type { LlmClient } from './llm-client.js';
 import { LocalModelServer } from './local-server/local-model-server.js';
 import { loadRulesFile } from './local-server/rules.js';
@@ -32,7 +32,7 @@ export async function createModelAccess(config: Config, logger: Logger, env: Nod
     }
     const baseURL = config.llm.baseUrl;
     return {
-      client: new AnthropicLlmClient({ apiKey, ...(baseURL ? { baseURL } : {}), logger }),
+      client: anthropicClient({ apiKey, ...(baseURL ? { baseURL } : {}), logger, maxRetries: config.llm.maxRetries }),
       description: `Anthropic API${baseURL ? ` at ${baseURL}` : ''}`,
       localUrl: undefined,
       close: async () => undefined,
@@ -40,7 +40,7 @@ export async function createModelAccess(config: Config, logger: Logger, env: Nod
   }
   if (config.llm.localUrl) {
     return {
-      client: new AnthropicLlmClient({ apiKey: LOCAL_MODEL_KEY, baseURL: config.llm.localUrl, logger }),
+      client: anthropicClient({ apiKey: LOCAL_MODEL_KEY, baseURL: config.llm.localUrl, logger, maxRetries: config.llm.maxRetries }),
       description: `local scripted model server at ${config.llm.localUrl}`,
       localUrl: config.llm.localUrl,
       close: async () => undefined,
@@ -53,10 +53,26 @@ export async function createModelAccess(config: Config, logger: Logger, env: Nod
   const url = config.llm.localAdvertise ?? listening;
   logger.info({ url: listening, ...(url !== listening ? { agentsUse: url } : {}), rules: config.llm.rulesFile ?? 'default' }, 'no ANTHROPIC_API_KEY: model answers are scripted by the local model server');
   return {
-    client: new AnthropicLlmClient({ apiKey: LOCAL_MODEL_KEY, baseURL: listening, logger }),
+    client: anthropicClient({ apiKey: LOCAL_MODEL_KEY, baseURL: listening, logger, maxRetries: config.llm.maxRetries }),
     description: `local scripted model server at ${listening} (no ANTHROPIC_API_KEY; answers are scripted, rules: ${config.llm.rulesFile ?? 'default'})`,
     localUrl: url,
     close: () => server.stop(),
+  };
+}
+
+/**
+ * The Anthropic adapter, its SDK loaded on the first request: a main orchestrator that routes by
+ * scores, or a domain serving only echo tasks, never loads it (a thousand modules: start-up time and
+ * resident memory).
+ */
+function anthropicClient(options: AnthropicLlmClientOptions): LlmClient {
+  let client: Promise<LlmClient> | undefined;
+  return {
+    name: 'anthropic',
+    createMessage: async (request, callOptions) => {
+      client ??= import('./anthropic-llm-client.js').then((m) => new m.AnthropicLlmClient(options));
+      return (await client).createMessage(request, callOptions);
+    },
   };
 }
 

@@ -62,12 +62,42 @@ export interface AgentView extends AgentInfo {
  * is the agent's liveness. The main orchestrator sweeps agents whose heartbeat lapsed.
  */
 export class HeartbeatRegistry {
+  private wasReady: boolean;
+  private reconnectedAt = Number.NEGATIVE_INFINITY;
+  /**
+   * After this registry's connection comes back from an outage, `sweep` takes nobody for dead for
+   * this long: every agent lost Redis at the same time, and each needs a moment to reconnect and beat
+   * before its lapsed heartbeat key means anything again.
+   */
+  readonly reconnectGraceMs: number;
+
   constructor(
     private readonly redis: Redis,
     private readonly keys: Keys,
     private readonly ttlMs: number,
     private readonly clock: Clock = systemClock,
-  ) {}
+    options: { reconnectGraceMs?: number } = {},
+  ) {
+    // A third of the expiry (10 s by default, one heartbeat interval), at least 2 s: agents reconnect
+    // within 0.5 s of Redis answering and beat at once.
+    this.reconnectGraceMs = options.reconnectGraceMs ?? Math.max(Math.floor(ttlMs / 3), 2_000);
+    this.wasReady = redis.status === 'ready';
+    redis.on('ready', () => {
+      if (this.wasReady) this.reconnectedAt = this.clock.now();
+      this.wasReady = true;
+    });
+  }
+
+  /** Calls `listener` each time the connection is back after an outage (not on the first connect). */
+  onReconnect(listener: () => void): () => void {
+    let seenReady = this.redis.status === 'ready';
+    const handler = () => {
+      if (seenReady) listener();
+      seenReady = true;
+    };
+    this.redis.on('ready', handler);
+    return () => void this.redis.off('ready', handler);
+  }
 
   async register(input: RegisterInput): Promise<void> {
     const k = this.keys;
@@ -105,14 +135,23 @@ export class HeartbeatRegistry {
     return (await this.redis.exists(this.keys.heartbeat(agentId))) === 1;
   }
 
-  /** Live agent ids of a domain. */
+  /**
+   * Live agent ids of a domain. Right after a Redis outage (see `reconnectGraceMs`) a registered agent
+   * counts as live even if its heartbeat lapsed meanwhile, so nobody starts a duplicate of it.
+   */
   async liveDomainAgents(domain: string): Promise<string[]> {
     const ids = await this.redis.smembers(this.keys.agentsOfDomain(domain));
     if (ids.length === 0) return [];
     const pipeline = this.redis.pipeline();
-    for (const id of ids) pipeline.exists(this.keys.heartbeat(id));
+    for (const id of ids) pipeline.exists(this.keys.heartbeat(id)).exists(this.keys.agentInfo(id));
     const replies = (await pipeline.exec()) ?? [];
-    return ids.filter((_, i) => replies[i]?.[1] === 1);
+    const grace = this.inReconnectGrace();
+    return ids.filter((_, i) => replies[2 * i]?.[1] === 1 || (grace && replies[2 * i + 1]?.[1] === 1));
+  }
+
+  /** True for `reconnectGraceMs` after this registry's connection came back from an outage. */
+  inReconnectGrace(): boolean {
+    return this.clock.now() - this.reconnectedAt < this.reconnectGraceMs;
   }
 
   /** Every registered agent with its info and whether its heartbeat is current. */
@@ -142,11 +181,19 @@ export class HeartbeatRegistry {
 
   /**
    * Removes agents whose heartbeat expired and returns them, so the caller can hand their leased
-   * tasks back. Safe to run from several places: deregistering twice is harmless.
+   * tasks back. Safe to run from several places: deregistering twice is harmless. Right after a Redis
+   * outage it removes nobody (see `reconnectGraceMs`): a heartbeat that lapsed while Redis was away
+   * says nothing about the agent.
    */
   async sweep(): Promise<AgentView[]> {
-    const dead = (await this.list()).filter((agent) => !agent.alive);
+    if (this.inReconnectGrace()) return [];
+    const listed = await this.list();
+    // Asked while Redis was away, answered once it was back: the answer is from before anyone beat.
+    if (this.inReconnectGrace()) return [];
+    const dead = listed.filter((agent) => !agent.alive);
     for (const agent of dead) await this.deregister(agent.agent_id, agent.role, agent.domain_type);
-    return dead;
+    // An id whose info hash is gone was being deregistered by its own agent between the two reads
+    // above: tidied up, but not reported as a dead agent.
+    return dead.filter((agent) => agent.created_at !== '');
   }
 }

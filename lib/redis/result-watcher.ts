@@ -1,6 +1,6 @@
 import type { Redis } from 'ioredis';
 import type { TaskResult } from '../protocol/result.js';
-import { isTerminal } from '../protocol/result.js';
+import { isTerminal, readResultHash } from '../protocol/result.js';
 import type { Keys } from './keys.js';
 import { getResult } from './task-store.js';
 
@@ -14,10 +14,19 @@ interface Waiter {
  * `results:{id}` (published when a task ends), checks the hash right after subscribing so an ending
  * that happened first is not missed, and re-reads all waited tasks every `recheckMs` in case a
  * message was lost while the connection was down.
+ *
+ * The end message carries what the parent needs (`status`, `output`, `completed_at`, `error`), so a
+ * waiter resolves from it without reading the hash again. Subscribes and unsubscribes made in the
+ * same turn of the event loop go out as one command each: a busy main orchestrator waiting on many
+ * sub-tasks pays one round trip per batch, not per task.
  */
 export class ResultWatcher {
   private readonly waiters = new Map<string, Set<Waiter>>();
   private readonly timer: NodeJS.Timeout;
+  private toSubscribe = new Set<string>();
+  private subscribing: Promise<void> | undefined;
+  private toUnsubscribe = new Set<string>();
+  private unsubscribeQueued = false;
 
   constructor(
     private readonly redis: Redis,
@@ -25,9 +34,13 @@ export class ResultWatcher {
     private readonly keys: Keys,
     recheckMs = 5_000,
   ) {
-    subscriber.on('message', (channel: string) => {
+    subscriber.on('message', (channel: string, message: string) => {
+      if (!channel.startsWith(this.keys.resultPrefix())) return;
       const taskId = channel.slice(this.keys.resultPrefix().length);
-      if (this.waiters.has(taskId)) void this.check(taskId);
+      if (!this.waiters.has(taskId)) return;
+      const result = fromMessage(taskId, message);
+      if (result) this.settle(taskId, result);
+      else void this.check(taskId);
     });
     this.timer = setInterval(() => { for (const id of this.waiters.keys()) void this.check(id); }, recheckMs);
     this.timer.unref();
@@ -35,7 +48,27 @@ export class ResultWatcher {
 
   /** Resolves with the result once its status is `completed` or `failed`. */
   async wait(taskId: string, signal?: AbortSignal): Promise<TaskResult> {
-    const promise = new Promise<TaskResult>((resolve, reject) => {
+    const promise = this.register(taskId, signal);
+    await this.subscribe(taskId);
+    await this.check(taskId);
+    return promise;
+  }
+
+  /**
+   * For a task the caller is about to queue (so it cannot have ended yet): resolves once the
+   * subscription is in place, with the promise of the result, and skips the read of the hash.
+   * The result is wrapped so awaiting the subscription does not wait for the task.
+   */
+  async watchNew(taskId: string, signal?: AbortSignal): Promise<{ result: Promise<TaskResult> }> {
+    const result = this.register(taskId, signal);
+    // A rejection (abort) is handled by whoever awaits the result; do not let it go unhandled meanwhile.
+    result.catch(() => undefined);
+    await this.subscribe(taskId);
+    return { result };
+  }
+
+  private register(taskId: string, signal?: AbortSignal): Promise<TaskResult> {
+    return new Promise<TaskResult>((resolve, reject) => {
       const waiter: Waiter = { resolve, reject };
       let set = this.waiters.get(taskId);
       if (!set) this.waiters.set(taskId, (set = new Set()));
@@ -44,23 +77,50 @@ export class ResultWatcher {
         set?.delete(waiter);
         if (set?.size === 0 && this.waiters.get(taskId) === set) {
           this.waiters.delete(taskId);
-          void this.subscriber.unsubscribe(this.keys.resultChannel(taskId)).catch(() => undefined);
+          this.unsubscribe(taskId);
         }
         reject(signal.reason instanceof Error ? signal.reason : new Error('aborted'));
       }, { once: true });
     });
-    await this.subscriber.subscribe(this.keys.resultChannel(taskId));
-    await this.check(taskId);
-    return promise;
+  }
+
+  /** Joins the next SUBSCRIBE; resolves once Redis confirmed it. */
+  private subscribe(taskId: string): Promise<void> {
+    const channel = this.keys.resultChannel(taskId);
+    this.toUnsubscribe.delete(channel);
+    this.toSubscribe.add(channel);
+    this.subscribing ??= new Promise<void>((resolve) => setImmediate(resolve)).then(async () => {
+      const channels = [...this.toSubscribe];
+      this.toSubscribe = new Set();
+      this.subscribing = undefined;
+      await this.subscriber.subscribe(...channels);
+    });
+    return this.subscribing;
+  }
+
+  /** Joins the next UNSUBSCRIBE (nobody waits for its answer). */
+  private unsubscribe(taskId: string): void {
+    this.toUnsubscribe.add(this.keys.resultChannel(taskId));
+    if (this.unsubscribeQueued) return;
+    this.unsubscribeQueued = true;
+    setImmediate(() => {
+      this.unsubscribeQueued = false;
+      const channels = [...this.toUnsubscribe];
+      this.toUnsubscribe = new Set();
+      if (channels.length > 0) void this.subscriber.unsubscribe(...channels).catch(() => undefined);
+    });
   }
 
   private async check(taskId: string): Promise<void> {
     const result = await getResult(this.redis, this.keys, taskId).catch(() => undefined);
-    if (!result || !isTerminal(result.status)) return;
+    if (result && isTerminal(result.status)) this.settle(taskId, result);
+  }
+
+  private settle(taskId: string, result: TaskResult): void {
     const set = this.waiters.get(taskId);
     if (!set) return;
     this.waiters.delete(taskId);
-    await this.subscriber.unsubscribe(this.keys.resultChannel(taskId)).catch(() => undefined);
+    this.unsubscribe(taskId);
     for (const waiter of set) waiter.resolve(result);
   }
 
@@ -69,4 +129,23 @@ export class ResultWatcher {
     for (const set of this.waiters.values()) for (const w of set) w.reject(new Error('result watcher closed'));
     this.waiters.clear();
   }
+}
+
+/** The result an end message describes (protocol.md: status, output, completed_at, error), when it is an end. */
+function fromMessage(taskId: string, message: string): TaskResult | undefined {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(message);
+  } catch {
+    return undefined;
+  }
+  if (parsed === null || typeof parsed !== 'object') return undefined;
+  const { status, output, completed_at: completedAt, error } = parsed as Record<string, unknown>;
+  if (typeof status !== 'string' || !isTerminal(status)) return undefined;
+  const hash: Record<string, string> = { task_id: taskId, status };
+  if (typeof output === 'string') hash['output'] = output;
+  else if (output !== undefined) hash['output'] = JSON.stringify(output);
+  if (typeof completedAt === 'string') hash['completed_at'] = completedAt;
+  if (typeof error === 'string') hash['error'] = error;
+  return readResultHash(taskId, hash);
 }

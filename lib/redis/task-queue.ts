@@ -28,6 +28,7 @@ const cancelScript = new LuaScript('cancel', CANCEL_LUA);
 /** Backoff of retries unless configured: the first retry after 0.5 to 1 s, doubling up to a minute. */
 export const DEFAULT_RETRY_BASE_MS = 1_000;
 export const DEFAULT_RETRY_MAX_MS = 60_000;
+const DEFAULT_HOUSEKEEPING_MS = 200;
 
 /** A domain's queue settings from the network's configuration, for the agent `agentId`. */
 export function queueOptions(
@@ -61,6 +62,11 @@ export interface TaskQueueOptions {
   retryMaxMs?: number;
   /** Most tasks that may wait in the domain; raw pushes past it are dead-lettered (0: no limit). */
   maxQueueDepth?: number;
+  /**
+   * How often a claim also looks for lapsed leases and due retries (each look costs Redis two reads;
+   * a retry this queue knows to be due is looked for at once). Default 200 ms.
+   */
+  housekeepingMs?: number;
   /** How many raw items one claim call sorts by priority at most (bounds the script's run time). */
   drainMax?: number;
   clock?: Clock;
@@ -83,11 +89,20 @@ export class TaskQueue {
   private readonly clock: Clock;
   private readonly drainMax: number;
   private claims = 0;
+  private lastHousekeeping = -Infinity;
+  private ingestMayHold = true;
+  /** When the next delayed retry is due, as of the last look (ms since the epoch). */
+  private nextDueAt: number | undefined;
 
   constructor(private readonly redis: Redis, private readonly keys: Keys, private readonly options: TaskQueueOptions) {
     this.domain = options.domain;
     this.clock = options.clock ?? systemClock;
     this.drainMax = options.drainMax ?? 1000;
+  }
+
+  private nextDue(looked: boolean, dueInMs: number, now: number): number | undefined {
+    if (looked) this.nextDueAt = dueInMs < 0 ? undefined : now + dueInMs;
+    return this.nextDueAt === undefined ? undefined : Math.max(0, this.nextDueAt - now);
   }
 
   private get retryArgs(): [number, number] {
@@ -115,17 +130,22 @@ export class TaskQueue {
     const k = this.keys;
     const d = this.domain;
     const tokenPrefix = `${this.options.agentId}:${randomBytes(4).toString('hex')}:${this.claims++}`;
+    const now = this.clock.now();
+    const housekeeping = now - this.lastHousekeeping >= (this.options.housekeepingMs ?? DEFAULT_HOUSEKEEPING_MS) || (this.nextDueAt !== undefined && now >= this.nextDueAt);
+    if (housekeeping) this.lastHousekeeping = now;
+    const ingest = this.ingestMayHold;
+    this.ingestMayHold = false;
     const [rows, deferred, nextDue] = (await claimScript.run(
       this.redis,
       [k.pending(d), k.ingest(d), k.ready(d, 'high'), k.ready(d, 'normal'), k.ready(d, 'low'), k.active(d), k.leases(d), k.dead(d), k.events(), k.logStream(), k.idCounter(), k.delayed(d)],
       [count, this.options.agentId, this.options.leaseMs, k.taskPrefix(), k.resultPrefix(), d, this.drainMax,
         this.options.maxAttempts, isoNow(this.clock), this.retentionSeconds, tokenPrefix, RAW_CLIENT_GRACE_MS,
-        ...this.retryArgs, this.options.maxQueueDepth ?? 0],
+        ...this.retryArgs, this.options.maxQueueDepth ?? 0, housekeeping ? '1' : '0', ingest ? '1' : '0'],
     )) as [[string, string, number, string, Priority][], number, number];
     return {
       tasks: rows.map(([taskId, raw, attempt, token, priority]) => ({ taskId, raw, attempt: Number(attempt), token, priority, domain: d })),
       deferred: Number(deferred),
-      nextDueMs: Number(nextDue) < 0 ? undefined : Number(nextDue),
+      nextDueMs: this.nextDue(housekeeping, Number(nextDue), now),
     };
   }
 
@@ -135,6 +155,7 @@ export class TaskQueue {
    */
   async waitForWork(blocking: Redis, timeoutMs: number): Promise<boolean> {
     const moved = await blocking.blmove(this.keys.pending(this.domain), this.keys.ingest(this.domain), 'RIGHT', 'LEFT', Math.max(timeoutMs, 10) / 1000);
+    if (moved !== null) this.ingestMayHold = true;
     return moved !== null;
   }
 

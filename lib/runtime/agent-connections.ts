@@ -16,9 +16,18 @@ export interface AgentConnections {
 }
 
 export async function openAgentConnections(config: Config, agentId: string, logger: Logger): Promise<AgentConnections> {
-  const redis = await connectRedis(config.redisUrl, { name: agentId, logger });
-  const blocking = await connectRedis(config.redisUrl, { name: `${agentId}:blocking`, logger, blocking: true });
-  const subscriber = await connectRedis(config.redisUrl, { name: `${agentId}:subscriber`, logger, blocking: true });
+  // Side by side: an agent's start-up waits for one connect, not three in a row.
+  const opened = await Promise.allSettled([
+    connectRedis(config.redisUrl, { name: agentId, logger }),
+    connectRedis(config.redisUrl, { name: `${agentId}:blocking`, logger, blocking: true }),
+    connectRedis(config.redisUrl, { name: `${agentId}:subscriber`, logger, blocking: true }),
+  ]);
+  const failed = opened.find((o): o is PromiseRejectedResult => o.status === 'rejected');
+  if (failed) {
+    for (const o of opened) if (o.status === 'fulfilled') o.value.disconnect();
+    throw failed.reason;
+  }
+  const [redis, blocking, subscriber] = opened.map((o) => (o as PromiseFulfilledResult<Redis>).value) as [Redis, Redis, Redis];
   const keys = new Keys(config.keyPrefix);
   return {
     redis, blocking, subscriber, keys,

@@ -184,7 +184,7 @@ export class TaskConsumer {
       }
       // The claim script already wrote the 'claimed' line; the finish script writes the last one.
       timer = setTimeout(() => this.abort(entry, AbortReason.timeout), deadline - started);
-      logger.info({ taskId: task.taskId, domain: claimed.domain, attempt: claimed.attempt }, 'task started');
+      logger.debug({ taskId: task.taskId, domain: claimed.domain, attempt: claimed.attempt }, 'task started');
       let output: Record<string, unknown>;
       try {
         output = await this.options.handler({ task, claimed, signal: controller.signal, deadline, log });

@@ -107,3 +107,22 @@ function danglingLinkTarget(file: string): string | undefined {
     return undefined;
   }
 }
+
+/** What `hostBashWarning` needs of a domain: its name and its workers' tools. */
+export interface DomainTools {
+  name: string;
+  workers: readonly { tools: readonly string[] }[];
+}
+
+/**
+ * The jail covers the file tools only: a `Bash` command can reach anything the agent's user can. One
+ * line for the start-up log when such workers will run as processes on this host rather than in
+ * containers, naming their domains and how to isolate them; undefined when there is nothing to say.
+ */
+export function hostBashWarning(domains: readonly DomainTools[], spawner: 'process' | 'docker'): string | undefined {
+  if (spawner !== 'process') return undefined;
+  const withBash = domains.filter((d) => d.workers.some((w) => w.tools.includes('Bash'))).map((d) => d.name).sort();
+  if (withBash.length === 0) return undefined;
+  return `workers with Bash run as processes on this host, outside any container (domains: ${withBash.join(', ')}); `
+    + 'their commands can reach whatever this user can, beyond the workspace: set DAN_SPAWNER=docker (or dan up --spawner docker) to run each domain in its own container';
+}

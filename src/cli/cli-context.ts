@@ -3,7 +3,7 @@ import type { ArgumentsCamelCase } from 'yargs';
 import type { Config } from '../../lib/config.js';
 import { loadConfig } from '../../lib/config.js';
 import type { Logger } from '../../lib/logger.js';
-import { createLogger } from '../../lib/logger.js';
+import { createLogger, knownSecrets } from '../../lib/logger.js';
 import { connectRedis } from '../../lib/redis/connection.js';
 import { Keys } from '../../lib/redis/keys.js';
 
@@ -26,7 +26,8 @@ export function cliContext(argv: ArgumentsCamelCase<GlobalArgs>, logLevel?: stri
   if (argv.redis) overrides['REDIS_URL'] = argv.redis;
   if (argv.prefix !== undefined) overrides['DAN_KEY_PREFIX'] = argv.prefix;
   const config = loadConfig(process.env, overrides);
-  const logger = createLogger({ level: logLevel ?? (process.env['DAN_LOG_LEVEL'] ? config.logLevel : 'warn'), base });
+  // The password of a --redis URL is not in the environment: name it to the logger's redaction.
+  const logger = createLogger({ level: logLevel ?? (process.env['DAN_LOG_LEVEL'] ? config.logLevel : 'warn'), base, secrets: knownSecrets({ REDIS_URL: config.redisUrl }) });
   return { config, logger, json: Boolean(argv.json) };
 }
 

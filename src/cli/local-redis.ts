@@ -77,6 +77,8 @@ export async function ensureRedis(url: string, logger: Logger, allowStart = true
     probe.disconnect();
     return { url, started: false, stop: async () => undefined };
   } catch (error) {
+    // Redis answered and refused (a password, a certificate): starting another one would not help.
+    if (error instanceof DanError && error.code !== 'redis_unreachable') throw error;
     const parsed = new URL(url);
     const local = ['localhost', '127.0.0.1', '::1', '[::1]'].includes(parsed.hostname);
     if (!allowStart || !local || parsed.password || !redisServerOnPath()) throw error instanceof RedisUnreachableError ? error : new RedisUnreachableError(url, error);

@@ -2,9 +2,13 @@
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { DanError, ExitCode } from '../../lib/errors.js';
+import { knownSecrets, redactText } from '../../lib/logger.js';
 import { agentsCommand } from './commands/agents.js';
+import { cancelCommand } from './commands/cancel.js';
+import { deadLetterCommand } from './commands/dead-letter.js';
 import { demoCommand } from './commands/demo.js';
 import { elfCommand } from './commands/elf.js';
+import { farmCommand } from './commands/farm.js';
 import { inspectCommand } from './commands/inspect.js';
 import { logsCommand } from './commands/logs.js';
 import { mockLlmCommand } from './commands/mock-llm.js';
@@ -14,7 +18,7 @@ import { upCommand } from './commands/up.js';
 
 /**
  * `dan`: the network's command line. Exit codes: 0 ok, 1 the task failed (or is not done),
- * 2 bad usage or input, 3 Redis unreachable.
+ * 2 bad usage or input, 3 Redis unreachable, 4 refused because the domain's queue is full.
  */
 async function main(): Promise<void> {
   await yargs(hideBin(process.argv))
@@ -26,12 +30,15 @@ async function main(): Promise<void> {
     .command(upCommand as never)
     .command(sendCommand as never)
     .command(statusCommand as never)
+    .command(cancelCommand as never)
     .command(logsCommand as never)
     .command(agentsCommand as never)
     .command(inspectCommand as never)
     .command(mockLlmCommand as never)
     .command(demoCommand as never)
     .command(elfCommand as never)
+    .command(farmCommand as never)
+    .command(deadLetterCommand as never)
     .demandCommand(1, 'name a command; see dan --help')
     .strict()
     .recommendCommands()
@@ -48,11 +55,13 @@ async function main(): Promise<void> {
 }
 
 main().catch((error: unknown) => {
+  // The last words of the CLI get the same redaction as its log lines (passwords in URLs, keys).
+  const say = (text: string) => process.stderr.write(`dan: ${redactText(text, knownSecrets())}\n`);
   if (error instanceof DanError) {
-    process.stderr.write(`dan: ${error.message}\n`);
+    say(error.message);
     process.exit(error.exitCode);
   }
-  process.stderr.write(`dan: ${error instanceof Error ? error.stack ?? error.message : String(error)}\n`);
+  say(error instanceof Error ? error.stack ?? error.message : String(error));
   process.exit(ExitCode.failed);
 });
 

@@ -8,7 +8,7 @@ import type { ModelAccess } from '../../lib/llm/create-llm-client.js';
 import { DanError } from '../../lib/errors.js';
 import type { Logger } from '../../lib/logger.js';
 import type { LlmClient } from '../../lib/llm/llm-client.js';
-import { TaskQueue } from '../../lib/redis/task-queue.js';
+import { TaskQueue, queueOptions } from '../../lib/redis/task-queue.js';
 import { AgentHeartbeat } from '../../lib/runtime/agent-heartbeat.js';
 import { openAgentConnections } from '../../lib/runtime/agent-connections.js';
 import { TaskConsumer } from '../../lib/runtime/task-consumer.js';
@@ -56,11 +56,13 @@ export async function startDomainOrchestrator(options: DomainOrchestratorOptions
   const heartbeat = new AgentHeartbeat(registry, agentId, config.heartbeatIntervalMs, logger, () => void stop());
   heartbeat.start();
 
-  let runtime: WorkerRuntime | undefined;
+  const runtimes = new Map<string, WorkerRuntime>();
   // Loaded on first use, like the model client: echo-only and idle domains start faster and smaller.
-  const getRuntime = async () => {
+  // A farm task may ask for either runtime; other domains use DAN_WORKER_RUNTIME.
+  const getRuntime = async (kind: Config['workerRuntime'] = config.workerRuntime) => {
+    let runtime = runtimes.get(kind);
     if (runtime) return runtime;
-    if (config.workerRuntime === 'claude-code') {
+    if (kind === 'claude-code') {
       if (!options.modelAccess) throw new DanError('bad_config', 'DAN_WORKER_RUNTIME=claude-code needs model access for the CLI', { exitCode: 2 });
       const { ClaudeCodeWorkerRuntime } = await import('../worker/claude-code-worker-runtime.js');
       const { cliModelEnv } = await import('../../lib/llm/create-llm-client.js');
@@ -78,29 +80,36 @@ export async function startDomainOrchestrator(options: DomainOrchestratorOptions
       const { SdkWorkerRuntime } = await import('../worker/sdk-worker-runtime.js');
       runtime = new SdkWorkerRuntime({ llm: await options.llm(), config, logger });
     }
+    runtimes.set(kind, runtime);
     return runtime;
   };
-  const queue = new TaskQueue(redis, keys, { domain: domain.name, agentId, leaseMs: config.leaseMs, retentionMs: config.retentionMs, maxAttempts: config.maxAttempts });
+  const queue = new TaskQueue(redis, keys, queueOptions(config, domain.name, agentId));
   const elf = config.elf.enabled ? new ElfClient(redis, conn.subscriber, keys, agentId, config.elf.timeoutMs) : undefined;
-  const handler = createDomainHandler({
-    domain, catalog, agentId, logger, runtime: getRuntime,
-    ...(elf ? { memory: elfDomainMemory(elf, domain.name, { budgetTokens: config.elf.budgetTokens, timeoutMs: config.elf.timeoutMs }) } : {}),
-    select: async (task, signal) => config.workerSelector === 'llm'
-      ? selectWorkersWithModel({ client: await options.llm(), model: resolveModel(config, domain.model), domain, task, maxWorkers: config.workersPerTask, signal })
-      : selectWorkers(task, domain, config.workersPerTask),
-    lifecycle: {
-      started: async (workerId, worker, task) => {
-        await registry.register({ agentId: workerId, role: 'worker', domain: domain.name, status: 'busy', extra: { parent_agent: agentId, task_id: task.taskId, worker: worker.name } });
-        heartbeat.add(workerId);
-      },
-      finished: async (workerId) => {
-        heartbeat.remove(workerId);
-        await registry.deregister(workerId, 'worker', domain.name).catch(() => undefined);
-      },
+  const lifecycle = {
+    started: async (workerId: string, worker: { name: string }, task: { taskId: string }) => {
+      await registry.register({ agentId: workerId, role: 'worker', domain: domain.name, status: 'busy', extra: { parent_agent: agentId, task_id: task.taskId, worker: worker.name } });
+      heartbeat.add(workerId);
     },
-  });
+    finished: async (workerId: string) => {
+      heartbeat.remove(workerId);
+      await registry.deregister(workerId, 'worker', domain.name).catch(() => undefined);
+    },
+  };
+  const memory = elf ? elfDomainMemory(elf, domain.name, { budgetTokens: config.elf.budgetTokens, timeoutMs: config.elf.timeoutMs }) : undefined;
+  // A domain whose definition says `handler: farm` runs an agent farm per task instead of worker waves.
+  const handler = domain.handler === 'farm'
+    ? (await import('../farm/farm-handler.js')).createFarmHandler({
+      config, domain, agentId, redis, keys, runtime: getRuntime, llm: options.llm, lifecycle, logger, ...(memory ? { memory } : {}),
+    })
+    : createDomainHandler({
+      domain, catalog, agentId, logger, runtime: () => getRuntime(), lifecycle,
+      ...(memory ? { memory } : {}),
+      select: async (task, signal) => config.workerSelector === 'llm'
+        ? selectWorkersWithModel({ client: await options.llm(), model: resolveModel(config, domain.model), domain, task, maxWorkers: config.workersPerTask, signal })
+        : selectWorkers(task, domain, config.workersPerTask),
+    });
   const consumer = new TaskConsumer({
-    redis, blocking: conn.blocking, keys, queue, agentId, handler, logger,
+    redis, blocking: conn.blocking, subscriber: conn.subscriber, keys, queue, agentId, handler, logger, retentionMs: config.retentionMs,
     concurrency: config.domainConcurrency, leaseMs: config.leaseMs, idleMs: config.domainIdleMs,
     onStatus: (status) => heartbeat.setStatus(agentId, status),
   });
@@ -112,6 +121,8 @@ export async function startDomainOrchestrator(options: DomainOrchestratorOptions
   function stop(): Promise<void> {
     stopping ??= (async () => {
       await consumer.stop(config.shutdownGraceMs);
+      // Aborted tasks unwind (their workers deregister) before the connections close: 2 s at most.
+      for (let waited = 0; consumer.busy > 0 && waited < 2_000; waited += 50) await new Promise((resolve) => setTimeout(resolve, 50));
       heartbeat.stop();
       await registry.deregister(agentId, 'domain', options.domain).catch(() => undefined);
       elf?.close();

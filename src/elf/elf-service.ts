@@ -11,7 +11,7 @@ import type { ElfReply } from '../../lib/elf/elf-protocol.js';
 import { elfRequestSchema } from '../../lib/elf/elf-protocol.js';
 import { ElfStores } from '../../lib/elf/elf-stores.js';
 import { connectRedis } from '../../lib/redis/connection.js';
-import { TaskQueue } from '../../lib/redis/task-queue.js';
+import { TaskQueue, queueOptions } from '../../lib/redis/task-queue.js';
 import { AgentHeartbeat } from '../../lib/runtime/agent-heartbeat.js';
 import { openAgentConnections } from '../../lib/runtime/agent-connections.js';
 import { TaskConsumer } from '../../lib/runtime/task-consumer.js';
@@ -181,7 +181,7 @@ export async function startElfService(options: ElfServiceOptions): Promise<Runni
     }
   }
 
-  const queue = new TaskQueue(redis, keys, { domain: ELF_DOMAIN, agentId, leaseMs: config.leaseMs, retentionMs: config.retentionMs, maxAttempts: config.maxAttempts });
+  const queue = new TaskQueue(redis, keys, queueOptions(config, ELF_DOMAIN, agentId));
   const taskReader = await connectRedis(config.redisUrl, { name: `${agentId}:tasks`, logger, blocking: true });
   const consumer = new TaskConsumer({
     redis, blocking: taskReader, keys, queue, agentId, logger,

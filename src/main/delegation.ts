@@ -43,9 +43,9 @@ export async function storedPlan(deps: DelegationDeps, taskId: string, make: () 
   const existing = await deps.redis.get(key);
   if (existing) return { plan: JSON.parse(existing) as Plan, resumed: true };
   const plan = await make();
-  await deps.redis.set(key, JSON.stringify(plan), 'PX', deps.retentionMs, 'NX');
-  const winner = await deps.redis.get(key);
-  return { plan: winner ? (JSON.parse(winner) as Plan) : plan, resumed: false };
+  // SET NX GET: stores ours unless another attempt stored one meanwhile, and then answers with that one.
+  const earlier = (await deps.redis.call('SET', key, JSON.stringify(plan), 'PX', String(deps.retentionMs), 'NX', 'GET')) as string | null;
+  return earlier ? { plan: JSON.parse(earlier) as Plan, resumed: true } : { plan, resumed: false };
 }
 
 /**
@@ -53,13 +53,13 @@ export async function storedPlan(deps: DelegationDeps, taskId: string, make: () 
  * have completed (their summaries and files go into its context), waits for all, and aggregates.
  * Throws `TaskFailedError`, with the aggregate as output, when a sub-task failed.
  */
-export async function runPlan(ctx: TaskContext, plan: Plan, deps: DelegationDeps): Promise<Record<string, unknown>> {
+export async function runPlan(ctx: TaskContext, plan: Plan, deps: DelegationDeps, resumed = true): Promise<Record<string, unknown>> {
   const { task } = ctx;
   // Sub-tasks inherit this attempt's deadline: the parent's timeout bounds all of its work.
   const deadline = ctx.deadline;
   const outcomes = new Map<string, Promise<ChildOutcome>>();
   for (const step of plan.steps) {
-    outcomes.set(step.domain, runStep(ctx, step, outcomes, deps, deadline));
+    outcomes.set(step.domain, runStep(ctx, step, outcomes, deps, deadline, resumed));
   }
   const children = await Promise.all(outcomes.values());
   const output = aggregate(task, plan, children);
@@ -70,7 +70,13 @@ export async function runPlan(ctx: TaskContext, plan: Plan, deps: DelegationDeps
   return output;
 }
 
-async function runStep(ctx: TaskContext, step: PlanStep, outcomes: Map<string, Promise<ChildOutcome>>, deps: DelegationDeps, deadline: number): Promise<ChildOutcome> {
+/**
+ * One step: waits for the steps it depends on, queues its sub-task (unless a resumed plan already did),
+ * and waits for it. A fresh plan's sub-tasks cannot exist yet, so their result is not read first.
+ */
+async function runStep(
+  ctx: TaskContext, step: PlanStep, outcomes: Map<string, Promise<ChildOutcome>>, deps: DelegationDeps, deadline: number, resumed: boolean,
+): Promise<ChildOutcome> {
   const { task } = ctx;
   const taskId = childTaskId(task.taskId, step.domain);
   const before = await Promise.all(step.dependsOn.map((d) => outcomes.get(d)).filter((p): p is Promise<ChildOutcome> => p !== undefined));
@@ -79,7 +85,8 @@ async function runStep(ctx: TaskContext, step: PlanStep, outcomes: Map<string, P
     await ctx.log(`not starting ${step.domain}: it needs ${blocked.domain}, which ${blocked.status === 'failed' ? 'failed' : 'did not run'}`);
     return { task_id: taskId, domain: step.domain, status: 'skipped', summary: '', error: `not started: ${blocked.domain} did not complete`, files_created: [], files_modified: [] };
   }
-  if (!(await getResult(deps.redis, deps.keys, taskId))) {
+  let waiting: Promise<TaskResult> | undefined;
+  if (!resumed || !(await getResult(deps.redis, deps.keys, taskId))) {
     const remainingSeconds = Math.max(1, Math.floor((deadline - deps.clock.now()) / 1000));
     const context: Record<string, unknown> = { ...task.context, parent_task_id: task.taskId };
     if (before.length > 0) {
@@ -87,6 +94,8 @@ async function runStep(ctx: TaskContext, step: PlanStep, outcomes: Map<string, P
         task_id: b.task_id, summary: b.summary, files_created: b.files_created, files_modified: b.files_modified,
       }]));
     }
+    // Subscribed before it is queued, so its end cannot be missed and need not be read back.
+    waiting = (await deps.watcher.watchNew(taskId, ctx.signal)).result;
     await submitTask(deps.redis, deps.keys, {
       taskId,
       domain: step.domain,
@@ -105,13 +114,14 @@ async function runStep(ctx: TaskContext, step: PlanStep, outcomes: Map<string, P
         ...(typeof task.metadata['client_id'] === 'string' ? { client_id: task.metadata['client_id'] } : {}),
       },
     }, deps.clock, deps.retentionMs);
-    await ctx.log(`delegated to ${step.domain} as ${taskId}${before.length > 0 ? ` (after ${before.map((b) => b.domain).join(', ')})` : ''}: ${step.description}`);
+    // Log lines are not awaited: they go out on the same connection, in order, ahead of what follows.
+    void ctx.log(`delegated to ${step.domain} as ${taskId}${before.length > 0 ? ` (after ${before.map((b) => b.domain).join(', ')})` : ''}: ${step.description}`);
   } else {
     await ctx.log(`resuming: ${step.domain} sub-task ${taskId} already queued`);
   }
-  const result = await deps.watcher.wait(taskId, ctx.signal);
+  const result = await (waiting ?? deps.watcher.wait(taskId, ctx.signal));
   const outcome = toOutcome(taskId, step.domain, result);
-  await ctx.log(`${step.domain} ${outcome.status}${outcome.error ? `: ${outcome.error}` : ''}${outcome.files_created.length ? ` (created ${outcome.files_created.join(', ')})` : ''}`);
+  void ctx.log(`${step.domain} ${outcome.status}${outcome.error ? `: ${outcome.error}` : ''}${outcome.files_created.length ? ` (created ${outcome.files_created.join(', ')})` : ''}`);
   return outcome;
 }
 

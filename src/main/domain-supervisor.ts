@@ -1,10 +1,11 @@
 import type { Redis } from 'ioredis';
 import type { Clock } from '../../lib/clock.js';
 import { sleep, systemClock } from '../../lib/clock.js';
+import type { Config } from '../../lib/config.js';
 import type { Logger } from '../../lib/logger.js';
 import type { HeartbeatRegistry } from '../../lib/redis/heartbeat-registry.js';
 import type { Keys } from '../../lib/redis/keys.js';
-import { TaskQueue, queueDepth } from '../../lib/redis/task-queue.js';
+import { TaskQueue, queueDepth, queueOptions } from '../../lib/redis/task-queue.js';
 import type { AgentExit, Spawner } from '../../lib/spawner/spawner.js';
 import { instanceSuffix } from '../../lib/spawner/spawner.js';
 import type { SpawnLimits } from './spawn-policy.js';
@@ -27,9 +28,8 @@ export interface DomainSupervisorOptions {
   sweepEveryMs: number;
   /** The scan for pushes to unknown domains happens at most this often. */
   scanEveryMs: number;
-  leaseMs: number;
-  retentionMs: number;
-  maxAttempts: number;
+  /** Queue settings (lease, retention, attempts, retry backoff, depth limit) of the supervised domains. */
+  queue: Pick<Config, 'leaseMs' | 'retentionMs' | 'maxAttempts' | 'retryBaseMs' | 'retryMaxMs' | 'maxQueueDepth'>;
   logger: Logger;
   clock?: Clock;
   /** Called for events a person watching wants to see (the demo prints them). */
@@ -46,6 +46,8 @@ export type SupervisorEvent =
 
 interface DomainState {
   starting: Map<string, number>;
+  /** Agents that reached their first heartbeat and have not exited yet. */
+  ready: Set<string>;
   failures: number;
   notBefore: number;
 }
@@ -80,13 +82,13 @@ export class DomainSupervisor {
 
   private domainState(domain: string): DomainState {
     let s = this.state.get(domain);
-    if (!s) this.state.set(domain, (s = { starting: new Map(), failures: 0, notBefore: 0 }));
+    if (!s) this.state.set(domain, (s = { starting: new Map(), ready: new Set(), failures: 0, notBefore: 0 }));
     return s;
   }
 
   private queue(domain: string, agentId = 'supervisor'): TaskQueue {
     const o = this.options;
-    return new TaskQueue(o.redis, o.keys, { domain, agentId, leaseMs: o.leaseMs, retentionMs: o.retentionMs, maxAttempts: o.maxAttempts, clock: this.clock });
+    return new TaskQueue(o.redis, o.keys, { ...queueOptions(o.queue, domain, agentId), clock: this.clock });
   }
 
   /**
@@ -173,6 +175,7 @@ export class DomainSupervisor {
     const startedAt = s.starting.get(agentId);
     if (startedAt === undefined) return;
     s.starting.delete(agentId);
+    s.ready.add(agentId);
     const ms = this.clock.now() - startedAt;
     this.readyCount += 1;
     this.readyTimesMs.push(ms);
@@ -194,6 +197,7 @@ export class DomainSupervisor {
     const o = this.options;
     const s = this.domainState(exit.domain);
     s.starting.delete(exit.agentId);
+    const wasReady = s.ready.delete(exit.agentId);
     o.onEvent?.({ type: 'agent_exited', domain: exit.domain, agentId: exit.agentId, code: exit.code, signal: exit.signal });
     if (exit.code === 0) {
       s.failures = 0;
@@ -201,7 +205,10 @@ export class DomainSupervisor {
       return;
     }
     // It is gone for certain: hand its tasks back now rather than waiting for its heartbeat to lapse.
-    s.failures += 1;
+    // An agent that had come up and then died (killed, out of memory) is replaced after the first
+    // backoff step; only agents that die before their first heartbeat make the backoff grow, so a
+    // domain whose healthy agents keep dying is not left without one for up to 30 s.
+    s.failures = wasReady ? 1 : s.failures + 1;
     s.notBefore = this.clock.now() + restartBackoffMs(s.failures);
     o.logger.warn({ domain: exit.domain, agentId: exit.agentId, code: exit.code, signal: exit.signal }, 'domain agent exited unexpectedly');
     try {

@@ -8,7 +8,7 @@ import { resolveModel } from '../../lib/config.js';
 import type { Logger } from '../../lib/logger.js';
 import type { LlmClient } from '../../lib/llm/llm-client.js';
 import { ResultWatcher } from '../../lib/redis/result-watcher.js';
-import { TaskQueue } from '../../lib/redis/task-queue.js';
+import { TaskQueue, queueOptions } from '../../lib/redis/task-queue.js';
 import { AgentHeartbeat } from '../../lib/runtime/agent-heartbeat.js';
 import { openAgentConnections } from '../../lib/runtime/agent-connections.js';
 import type { TaskContext } from '../../lib/runtime/task-consumer.js';
@@ -39,6 +39,8 @@ export interface RunningMain {
   catalog: AgentCatalog;
   supervisor: DomainSupervisor;
   stop(): Promise<void>;
+  /** Settles once the orchestrator has stopped, by `stop()` or on its own (another main took its place). */
+  stopped: Promise<void>;
 }
 
 function processExists(pid: number): boolean {
@@ -85,7 +87,7 @@ export async function startMainOrchestrator(options: MainOrchestratorOptions): P
     if (info['host'] === os.hostname() && previousGone) {
       logger.warn({ previous: running, pid: info['pid'] }, 'the previous main orchestrator on this host is gone; taking over');
       await registry.deregister(running, 'main', 'main');
-      await new TaskQueue(redis, keys, { domain: 'main', agentId, leaseMs: config.leaseMs, retentionMs: config.retentionMs, maxAttempts: config.maxAttempts })
+      await new TaskQueue(redis, keys, queueOptions(config, 'main', agentId))
         .reclaimOwnedBy(running, `main orchestrator ${running} is gone`);
     } else {
       conn.close();
@@ -98,22 +100,33 @@ export async function startMainOrchestrator(options: MainOrchestratorOptions): P
     ...catalog.domains.map((d) => [d.name, JSON.stringify({ description: d.description, workers: d.workers.map((w) => w.name) })]),
     ...(config.elf.enabled ? [['elf', JSON.stringify({ description: "The network's memory: ask it what earlier tasks taught", workers: [] })]] : []),
   ]));
-  await registry.register({ agentId, role: 'main', domain: 'main', extra: { pid: String(process.pid), host: os.hostname() } });
-  const heartbeat = new AgentHeartbeat(registry, agentId, config.heartbeatIntervalMs, logger, () => void stop());
+  const registration = { agentId, role: 'main', domain: 'main', extra: { pid: String(process.pid), host: os.hostname() } } as const;
+  await registry.register(registration);
+  // Swept while still running (its heartbeat lapsed): nobody else replaces the main orchestrator, so
+  // it registers again, unless another main has taken its place meanwhile.
+  const rejoin = async () => {
+    const holder = await redis.get(keys.agentsMain());
+    if (holder && holder !== agentId) return false;
+    await registry.register(registration);
+    return true;
+  };
+  const heartbeat = new AgentHeartbeat(registry, agentId, config.heartbeatIntervalMs, logger, () => void stop(), rejoin);
   heartbeat.start();
 
   const watcher = new ResultWatcher(redis, conn.subscriber, keys);
   const deps = { redis, keys, watcher, clock: systemClock, retentionMs: config.retentionMs };
-  const queue = new TaskQueue(redis, keys, { domain: 'main', agentId, leaseMs: config.leaseMs, retentionMs: config.retentionMs, maxAttempts: config.maxAttempts });
+  const queue = new TaskQueue(redis, keys, queueOptions(config, 'main', agentId));
   const consumer = new TaskConsumer({
-    redis, blocking: conn.blocking, keys, queue, agentId, logger,
+    redis, blocking: conn.blocking, subscriber: conn.subscriber, keys, queue, agentId, logger, retentionMs: config.retentionMs,
     concurrency: config.mainConcurrency, leaseMs: config.leaseMs,
     onStatus: (status) => heartbeat.setStatus(agentId, status),
     handler: async (ctx) => {
       const { plan, resumed } = await storedPlan(deps, ctx.task.taskId, () => makePlan(ctx.task, catalog, options, ctx.signal));
       const route = plan.steps.map((s) => `${s.domain}${s.dependsOn.length ? ` (after ${s.dependsOn.join(', ')})` : ''}`).join(', ');
-      await ctx.log(`${resumed ? 'resumed plan' : 'routed'} (${plan.strategy}): ${route}; ${plan.reason}`);
-      return runPlan(ctx, plan, deps);
+      // Not awaited: the line goes out on the same connection ahead of everything that follows, so it
+      // stays first in the task's log, and the sub-tasks are queued without waiting one round trip.
+      void ctx.log(`${resumed ? 'resumed plan' : 'routed'} (${plan.strategy}): ${route}; ${plan.reason}`);
+      return runPlan(ctx, plan, deps, resumed);
     },
   });
 
@@ -127,7 +140,7 @@ export async function startMainOrchestrator(options: MainOrchestratorOptions): P
     agentEnv: options.agentEnv, spawnTimeoutMs: config.spawnTimeoutMs,
     // 10 ticks: a push to an unknown domain is rare, and finding it means reading every key name.
     sweepEveryMs: config.superviseIntervalMs, scanEveryMs: config.superviseIntervalMs * 10,
-    leaseMs: config.leaseMs, retentionMs: config.retentionMs, maxAttempts: config.maxAttempts,
+    queue: config,
     ...(options.onEvent ? { onEvent: options.onEvent } : {}),
   });
   // The supervisor ticks every DAN_SUPERVISE_INTERVAL_MS, and at once (at most every 50 ms) when a
@@ -153,28 +166,42 @@ export async function startMainOrchestrator(options: MainOrchestratorOptions): P
     }
   })();
   const notifications = keys.notifications('*');
-  conn.subscriber.on('pmessage', (pattern: string) => { if (pattern === notifications) poke(); });
+  // One poke per domain per supervise interval: under load every task is announced, and a tick per
+  // task (a dozen queue reads each) would cost Redis more than the tasks themselves. A domain that
+  // was announced within the interval has been looked at already, or is at the next tick.
+  const lastPoke = new Map<string, number>();
+  conn.subscriber.on('pmessage', (pattern: string, channel: string) => {
+    if (pattern !== notifications) return;
+    const now = Date.now();
+    if (now - (lastPoke.get(channel) ?? 0) < config.superviseIntervalMs) return;
+    lastPoke.set(channel, now);
+    poke();
+  });
   await conn.subscriber.psubscribe(notifications);
   const consuming = consumer.start();
   logger.info({ domains: catalog.domains.map((d) => d.name), spawner: options.spawner.kind, router: config.router }, 'main orchestrator up');
 
   let stopping: Promise<void> | undefined;
+  let markStopped: () => void = () => undefined;
+  const stopped = new Promise<void>((resolve) => { markStopped = resolve; });
   // A function declaration: the heartbeat above may call it once everything below exists. Every
   // caller waits for the one shutdown.
   function stop(): Promise<void> {
     stopping ??= (async () => {
       supervising = false;
       wake?.();
-      await consumer.stop(config.shutdownGraceMs);
-      await consuming;
+      const consumerStopped = consumer.stop(config.shutdownGraceMs).then(() => consuming);
       await superviseLoop;
-      await options.spawner.close(config.shutdownGraceMs);
+      // The domains get the same grace at the same time, plus 5 s to hand back, deregister and exit
+      // before they are killed.
+      await Promise.all([consumerStopped, options.spawner.close(config.shutdownGraceMs + 5_000)]);
       watcher.close();
       heartbeat.stop();
       await registry.deregister(agentId, 'main', 'main').catch(() => undefined);
       conn.close();
+      markStopped();
     })();
     return stopping;
   }
-  return { agentId, catalog, supervisor, stop };
+  return { agentId, catalog, supervisor, stop, stopped };
 }

@@ -1,6 +1,6 @@
 import type { Config } from '../../lib/config.js';
 import type { Logger } from '../../lib/logger.js';
-import { formatLogLine, resolveFormat } from '../../lib/logger.js';
+import { formatLogLine, knownSecrets, redactText, resolveFormat } from '../../lib/logger.js';
 import type { ModelAccess } from '../../lib/llm/create-llm-client.js';
 import { createModelAccess, modelEnv } from '../../lib/llm/create-llm-client.js';
 import { loadAgentCatalog } from '../../lib/agents/agent-catalog.js';
@@ -10,6 +10,7 @@ import type { SupervisorEvent } from './domain-supervisor.js';
 import type { RunningMain } from './main-orchestrator.js';
 import { startMainOrchestrator } from './main-orchestrator.js';
 import { networkEnv } from './network-env.js';
+import { hostBashWarning } from '../../lib/workspace/workspace-jail.js';
 
 export interface RunningNetwork {
   main: RunningMain;
@@ -48,6 +49,8 @@ export async function runNetwork(options: RunNetworkOptions): Promise<RunningNet
   }
   logger.info(`model: ${model.description}`);
   logger.info({ spawner: spawner.kind, ...(spawner.kind === 'docker' ? { image: config.docker.image, network: config.docker.network } : {}) }, 'domains start on demand');
+  const bashWarning = hostBashWarning(catalog.domains, spawner.kind);
+  if (bashWarning) logger.warn(bashWarning);
   let main: RunningMain;
   try {
     main = await startMainOrchestrator({
@@ -72,7 +75,9 @@ export async function runNetwork(options: RunNetworkOptions): Promise<RunningNet
 }
 
 /** Shows a spawned agent's JSON log line the way this process logs its own. */
-export function echoAgentLine(line: string): void {
+export function echoAgentLine(raw: string): void {
+  // Agents redact their own log lines; their other output (a crash, a stack trace) is scrubbed here.
+  const line = redactText(raw, knownSecrets());
   const colour = Boolean(process.stderr.isTTY) && !process.env['NO_COLOR'];
   const pretty = resolveFormat() === 'pretty' && line.startsWith('{');
   process.stderr.write(`${pretty ? formatLogLine(line, colour) : line}\n`);

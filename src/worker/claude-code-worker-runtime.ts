@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdtempSync, renameSync, writeFileSync } from 'node:fs';
 import { lstat } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -14,7 +15,8 @@ import { emptyUsage } from '../../lib/protocol/result.js';
 import { readLines } from '../../lib/spawner/output-lines.js';
 import { taskWorkspace } from './sdk-worker-runtime.js';
 import { workerPrompt, workerSystemPrompt } from './worker-prompt.js';
-import type { WorkerJob, WorkerResult, WorkerRuntime } from './worker-runtime.js';
+import type { EditGuard, WorkerJob, WorkerResult, WorkerRuntime } from './worker-runtime.js';
+import { WorkspaceJail } from '../../lib/workspace/workspace-jail.js';
 
 /** An MCP server the CLI starts for the worker (stdio). */
 export interface McpServer {
@@ -37,7 +39,10 @@ export interface ClaudeCodeRuntimeOptions {
 interface StreamEvent {
   type?: string;
   subtype?: string;
-  message?: { content?: Array<{ type?: string; name?: string; input?: Record<string, unknown>; text?: string }> };
+  message?: {
+    content?: Array<{ type?: string; name?: string; input?: Record<string, unknown>; text?: string; content?: unknown; is_error?: boolean }>;
+    usage?: { input_tokens?: number; output_tokens?: number; cache_creation_input_tokens?: number; cache_read_input_tokens?: number };
+  };
   result?: string;
   is_error?: boolean;
   num_turns?: number;
@@ -71,24 +76,26 @@ export class ClaudeCodeWorkerRuntime implements WorkerRuntime {
 
   async run(job: WorkerJob): Promise<WorkerResult> {
     const { config, logger } = this.options;
-    const jail = taskWorkspace(config.workspace, job.task.context);
+    const jail = job.workspace ? new WorkspaceJail(job.workspace) : taskWorkspace(config.workspace, job.task.context);
     const model = resolveModel(config, job.worker.model);
     const before = await snapshot(jail.root);
     const clientId = typeof job.task.metadata['client_id'] === 'string' ? job.task.metadata['client_id'] : 'default';
     const mcp = job.recordHeuristic && this.options.elfMcp ? this.options.elfMcp(clientId) : undefined;
     const args = [
-      '-p', workerPrompt(job.task, job.prior, job.memory),
+      '-p', job.prompt ?? workerPrompt(job.task, job.prior, job.memory),
       '--output-format', 'stream-json', '--verbose',
       '--permission-mode', 'acceptEdits',
       '--model', model,
       '--max-turns', String(config.llm.maxTurns),
       '--append-system-prompt', workerSystemPrompt(job.domain, job.worker, jail.root),
-      ...(mcp ? ['--mcp-config', JSON.stringify({ mcpServers: { elf: { type: 'stdio', ...mcp } } }), '--allowedTools', 'mcp__elf__elf_record_heuristic,mcp__elf__elf_search,mcp__elf__elf_query'] : []),
+      ...(mcp ? ['--mcp-config', mcpConfigFile(this.home, mcp), '--allowedTools', 'mcp__elf__elf_record_heuristic,mcp__elf__elf_search,mcp__elf__elf_query'] : []),
+      ...(job.editGuard ? guardArgs(job.editGuard) : []),
     ];
     const env: Record<string, string> = {
       PATH: process.env['PATH'] ?? '/usr/bin:/bin',
       HOME: this.home,
       ...this.options.modelEnv,
+      ...job.editGuard?.hook.env,
       DISABLE_AUTOUPDATER: '1',
       DISABLE_TELEMETRY: '1',
       DISABLE_ERROR_REPORTING: '1',
@@ -124,6 +131,7 @@ export class ClaudeCodeWorkerRuntime implements WorkerRuntime {
   private runCli(args: string[], cwd: string, env: Record<string, string>, job: WorkerJob): Promise<StreamEvent[]> {
     return new Promise((resolve, reject) => {
       const child = spawn(this.claude, args, { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
+      if (child.pid !== undefined) job.onSpawn?.(child.pid);
       const events: StreamEvent[] = [];
       const stderr: string[] = [];
       const kill = () => child.kill('SIGTERM');
@@ -141,8 +149,14 @@ export class ClaudeCodeWorkerRuntime implements WorkerRuntime {
           if (servers) job.progress(`claude code: MCP ${servers}`);
         }
         for (const part of event.type === 'assistant' ? event.message?.content ?? [] : []) {
-          if (part.type === 'tool_use') job.progress(`${part.name ?? 'tool'} ${describeInput(part.input)}`);
+          if (part.type === 'tool_use') {
+            job.progress(`${part.name ?? 'tool'} ${describeInput(part.input)}`);
+            job.onEvent?.({ kind: 'tool', summary: `${part.name ?? 'tool'} ${describeInput(part.input)}` });
+          } else if (part.type === 'text' && part.text) {
+            job.onEvent?.({ kind: 'text', summary: part.text.slice(0, 200) });
+          }
         }
+        if (job.onEvent) reportEvent(event, job.onEvent);
       });
       const err = readLines(child.stderr, (line) => { stderr.push(line); if (stderr.length > 20) stderr.shift(); });
       child.once('error', (error) => {
@@ -157,13 +171,40 @@ export class ClaudeCodeWorkerRuntime implements WorkerRuntime {
         void Promise.all([out, err]).then(() => {
           if (job.signal.aborted) return reject(new DanError('worker_aborted', 'the worker was stopped'));
           if (code !== 0 && !events.some((e) => e.type === 'result')) {
-            return reject(new DanError('worker_failed', `the Claude Code CLI exited with ${signal ?? `code ${code}`}: ${stderr.join(' | ') || '(no output)'}`));
+            // It crashed before it could answer: another attempt may well get through.
+            return reject(new DanError('worker_crashed', `the Claude Code CLI exited with ${signal ?? `code ${code}`}: ${stderr.join(' | ') || '(no output)'}`, { retryable: true }));
           }
           resolve(events);
         });
       });
     });
   }
+}
+
+/** Turns (with their token use and context size) and refused tool calls, for a farm's health checks. */
+function reportEvent(event: StreamEvent, onEvent: NonNullable<WorkerJob['onEvent']>): void {
+  const usage = event.type === 'assistant' ? event.message?.usage : undefined;
+  if (usage) {
+    const context = (usage.input_tokens ?? 0) + (usage.cache_creation_input_tokens ?? 0) + (usage.cache_read_input_tokens ?? 0);
+    onEvent({ kind: 'turn', summary: `turn: ${context} context tokens`, usage, contextTokens: context });
+  }
+  for (const part of event.type === 'user' ? event.message?.content ?? [] : []) {
+    if (part.type === 'tool_result' && part.is_error) onEvent({ kind: 'refused', summary: String(typeof part.content === 'string' ? part.content : 'tool error').slice(0, 200) });
+  }
+}
+
+/**
+ * The CLI's flags for a guarded worker: the guard as PreToolUse and PostToolUse hooks on every
+ * tool that writes files (and a PreToolUse hook on the reading tools, which keeps them in the
+ * worktree), and no shell or web tools (a write through Bash would pass no hook).
+ */
+function guardArgs(guard: EditGuard): string[] {
+  const hook = (matcher: string, phase: string) => ({ matcher, hooks: [{ type: 'command', command: `${guard.hook.command} ${phase}` }] });
+  const writes = 'Edit|Write|MultiEdit|NotebookEdit';
+  return [
+    '--settings', JSON.stringify({ hooks: { PreToolUse: [hook(writes, 'before'), hook('Read|Glob|Grep|LS|NotebookRead', 'read')], PostToolUse: [hook(writes, 'after')] } }),
+    '--disallowedTools', 'Bash,BashOutput,KillShell,WebFetch,WebSearch,Task',
+  ];
 }
 
 function describeInput(input: Record<string, unknown> | undefined): string {
@@ -180,4 +221,20 @@ async function snapshot(root: string): Promise<Map<string, string>> {
     if (stat) stamps.set(file, `${stat.size}:${stat.mtimeMs}`);
   }
   return stamps;
+}
+
+/**
+ * The MCP configuration as a file (mode 0600, in the CLI's private HOME) rather than an argument: it
+ * holds REDIS_URL, whose password the host's process list would otherwise show. One file per distinct
+ * configuration, written once and moved into place whole, so concurrent workers never read half of it.
+ */
+function mcpConfigFile(home: string, server: McpServer): string {
+  const text = JSON.stringify({ mcpServers: { elf: { type: 'stdio', ...server } } });
+  const file = path.join(home, `elf-mcp-${createHash('sha256').update(text).digest('hex').slice(0, 16)}.json`);
+  if (!existsSync(file)) {
+    const partial = `${file}.${process.pid}.${Date.now()}.tmp`;
+    writeFileSync(partial, text, { mode: 0o600 });
+    renameSync(partial, file);
+  }
+  return file;
 }

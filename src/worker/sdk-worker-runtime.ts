@@ -9,7 +9,9 @@ import { FileTracker } from '../../lib/workspace/file-tracker.js';
 import { WorkspaceJail } from '../../lib/workspace/workspace-jail.js';
 import { createElfRecordHeuristicTool } from '../../lib/llm/tools/elf-record-heuristic-tool.js';
 import { workerPrompt, workerSystemPrompt } from './worker-prompt.js';
-import type { WorkerJob, WorkerResult, WorkerRuntime } from './worker-runtime.js';
+import type { EditGuard, WorkerJob, WorkerResult, WorkerRuntime } from './worker-runtime.js';
+import type { WorkerTool } from '../../lib/llm/tools/worker-tool.js';
+import { ToolError } from '../../lib/llm/tools/tool-error.js';
 
 export interface SdkWorkerRuntimeOptions {
   llm: LlmClient;
@@ -29,6 +31,26 @@ export function taskWorkspace(root: string, context: Record<string, unknown>): W
   return new WorkspaceJail(rootJail.resolve(sub));
 }
 
+/** With an edit guard: no shell (its writes could not be checked), and Write and Edit ask the guard before and after. */
+function guardTools(tools: WorkerTool[], guard: EditGuard | undefined): WorkerTool[] {
+  if (!guard) return tools;
+  return tools.filter((tool) => tool.definition.name !== 'Bash').map((tool) => {
+    if (tool.definition.name !== 'Write' && tool.definition.name !== 'Edit') return tool;
+    return {
+      definition: tool.definition,
+      async run(input, ctx) {
+        const target = (input as { file_path?: unknown } | undefined)?.file_path;
+        const file = typeof target === 'string' ? ctx.jail.resolve(target) : undefined;
+        const refusal = file ? await guard.check(file, 'before') : undefined;
+        if (refusal) throw new ToolError(refusal);
+        const result = await tool.run(input, ctx);
+        if (file) await guard.check(file, 'after');
+        return result;
+      },
+    };
+  });
+}
+
 /**
  * A worker on the Anthropic SDK: the worker's definition as the (cached) system prompt, our file and
  * command tools confined to the task's workspace, a turn limit, and a final JSON answer checked with
@@ -41,15 +63,15 @@ export class SdkWorkerRuntime implements WorkerRuntime {
 
   async run(job: WorkerJob): Promise<WorkerResult> {
     const { config, llm, logger } = this.options;
-    const jail = taskWorkspace(config.workspace, job.task.context);
+    const jail = job.workspace ? new WorkspaceJail(job.workspace) : taskWorkspace(config.workspace, job.task.context);
     const tracker = new FileTracker();
     const model = resolveModel(config, job.worker.model);
     const result = await runToolLoopWithAnswer({
       client: llm,
       model,
       system: workerSystemPrompt(job.domain, job.worker, jail.root),
-      prompt: workerPrompt(job.task, job.prior, job.memory),
-      tools: [...createTools(job.worker.tools), ...(job.recordHeuristic ? [createElfRecordHeuristicTool(job.recordHeuristic)] : [])],
+      prompt: job.prompt ?? workerPrompt(job.task, job.prior, job.memory),
+      tools: guardTools([...createTools(job.worker.tools), ...(job.recordHeuristic ? [createElfRecordHeuristicTool(job.recordHeuristic)] : [])], job.editGuard),
       maxTurns: config.llm.maxTurns,
       maxTokens: config.llm.maxTokens,
       signal: job.signal,
@@ -58,6 +80,8 @@ export class SdkWorkerRuntime implements WorkerRuntime {
       onEvent: (event) => {
         if (event.type === 'tool_called') job.progress(`${event.tool} ${event.summary}`);
         else if (event.type === 'tool_result' && !event.ok) job.progress(`${event.tool} error: ${event.summary}`);
+        if (event.type === 'tool_called') job.onEvent?.({ kind: 'tool', summary: `${event.tool} ${event.summary}` });
+        else if (event.type === 'tool_result' && !event.ok) job.onEvent?.({ kind: 'refused', summary: `${event.tool}: ${event.summary}` });
       },
     }, workerAnswerSchema);
     logger.debug({ agentId: job.agentId, taskId: job.task.taskId, turns: result.turns, usage: result.usage }, 'worker finished');

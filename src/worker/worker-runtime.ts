@@ -25,6 +25,35 @@ export interface WorkerJob {
   memory?: string;
   /** Stores a lesson in the memory; present when ELF is on (the worker gets `elf_record_heuristic`). */
   recordHeuristic?: RecordHeuristic;
+  /** The folder to work in instead of the task's workspace (a farm agent's git worktree). */
+  workspace?: string;
+  /** The first message, instead of the one built from the task. */
+  prompt?: string;
+  /** Every file write goes through it; while it is set the worker has no shell (writes it could not see). */
+  editGuard?: EditGuard;
+  /** Everything the worker does, as it happens: what a farm's health checks and views follow. */
+  onEvent?: (event: WorkerEvent) => void;
+  /** The worker's own process, once started (Claude Code CLI only). */
+  onSpawn?: (pid: number) => void;
+}
+
+/**
+ * A check before and after every file write. In process (SDK runtime) `check` runs; the Claude Code
+ * CLI runs `hook` as a PreToolUse/PostToolUse hook that makes the same check and exits 2 to refuse.
+ */
+export interface EditGuard {
+  /** Resolves to the reason to refuse, or undefined to allow. `file` is absolute. */
+  check(file: string, phase: 'before' | 'after' | 'read'): Promise<string | undefined>;
+  hook: { command: string; env: Record<string, string> };
+}
+
+/** One thing a worker did: a tool call, a text, a turn's token use (with its context size). */
+export interface WorkerEvent {
+  kind: 'tool' | 'text' | 'turn' | 'refused';
+  summary: string;
+  usage?: Partial<TokenUsage>;
+  /** Tokens the model saw in this turn (input, cache reads and writes): the context's size. */
+  contextTokens?: number;
 }
 
 /** What a worker did. File lists come from what its tools actually wrote, not from its own claims. */

@@ -71,6 +71,10 @@ describeDocker('the Docker spawner against a real engine', () => {
     expect(info.Config.Env).toEqual(expect.arrayContaining(['AGENT_ROLE=domain', `AGENT_ID=${agentId}`, 'DOMAIN_TYPE=backend', `REDIS_URL=${network.config.redisUrl}`]));
     expect(info.Config.User).toBe('1000:1000');
     expect(info.HostConfig.Memory).toBe(1024 ** 3);
+    // No swap beyond the memory limit, never privileged, no capability added back.
+    expect(info.HostConfig.MemorySwap).toBe(1024 ** 3);
+    expect(info.HostConfig.Privileged).toBe(false);
+    expect(info.HostConfig.CapAdd ?? []).toEqual([]);
     expect(info.HostConfig.NanoCpus).toBe(500_000_000);
     expect(info.HostConfig.PidsLimit).toBe(256);
     expect(info.HostConfig.CapDrop).toEqual(['ALL']);

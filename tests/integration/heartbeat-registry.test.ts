@@ -1,8 +1,12 @@
 import type { Redis } from 'ioredis';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { silentLogger } from '../../lib/logger.js';
 import { HeartbeatRegistry } from '../../lib/redis/heartbeat-registry.js';
 import { Keys } from '../../lib/redis/keys.js';
+import { AgentHeartbeat } from '../../lib/runtime/agent-heartbeat.js';
+import { MovableClock } from '../support/movable-clock.js';
 import { connectTestRedis, uniquePrefix } from '../support/redis.js';
+import { until } from '../support/until.js';
 
 let redis: Redis;
 let cleanup: () => Promise<void>;
@@ -52,5 +56,51 @@ describe('HeartbeatRegistry', () => {
     expect(swept.map((a) => a.agent_id)).toEqual(['devops-dead0001']);
     expect(await registry.liveDomainAgents('devops')).toEqual(['devops-live0001']);
     expect(await redis.smembers(keys.agentsOfDomain('devops'))).toEqual(['devops-live0001']);
+  });
+});
+
+describe('after a Redis outage', () => {
+  it('takes nobody for dead until its agents had time to beat again, then sweeps as before', async () => {
+    const clock = new MovableClock(Date.now());
+    const registry = new HeartbeatRegistry(redis, keys, 3_000, clock, { reconnectGraceMs: 2_000 });
+    await registry.register({ agentId: 'backend-0000000a', role: 'domain', domain: 'backend' });
+    // Its heartbeat lapsed while Redis was away.
+    await redis.del(keys.heartbeat('backend-0000000a'));
+    let reconnected = false;
+    registry.onReconnect(() => { reconnected = true; });
+    redis.disconnect(true);
+    await until('the connection to come back', async () => reconnected && redis.status === 'ready');
+    expect(await registry.sweep()).toEqual([]);
+    expect(await registry.liveDomainAgents('backend')).toEqual(['backend-0000000a']);
+    clock.advance(2_000);
+    expect(await registry.liveDomainAgents('backend')).toEqual([]);
+    expect((await registry.sweep()).map((a) => a.agent_id)).toEqual(['backend-0000000a']);
+    expect(await redis.exists(keys.agentInfo('backend-0000000a'))).toBe(0);
+  });
+
+  it('an agent swept while still running rejoins when it may, and stops when it may not', async () => {
+    const registry = new HeartbeatRegistry(redis, keys, 30_000);
+    const register = () => registry.register({ agentId: 'main-0000000b', role: 'main', domain: 'main' });
+    await register();
+    let lost = 0;
+    let mayRejoin = true;
+    const heartbeat = new AgentHeartbeat(registry, 'main-0000000b', 60_000, silentLogger, () => { lost += 1; }, async () => {
+      if (!mayRejoin) return false;
+      await register();
+      return true;
+    });
+    heartbeat.start();
+    await registry.deregister('main-0000000b', 'main', 'main');
+    await heartbeat.beat();
+    expect(lost).toBe(0);
+    expect(await redis.get(keys.agentsMain())).toBe('main-0000000b');
+    expect(await redis.exists(keys.agentInfo('main-0000000b'), keys.heartbeat('main-0000000b'))).toBe(2);
+
+    mayRejoin = false;
+    await registry.deregister('main-0000000b', 'main', 'main');
+    await heartbeat.beat();
+    expect(lost).toBe(1);
+    expect(await redis.exists(keys.agentInfo('main-0000000b'))).toBe(0);
+    heartbeat.stop();
   });
 });

@@ -120,7 +120,7 @@ describe('the network on one machine', () => {
     await redis.lpush(keys.pending('marketing'), JSON.stringify({ task_id: 'unknown-1', payload: { description: 'write a slogan' } }));
     const hash = await network.waitFor('unknown-1');
     expect(hash['status']).toBe('failed');
-    expect(hash['error']).toBe("dead-lettered: unknown domain 'marketing'; known domains: backend, devops, elf, frontend");
+    expect(hash['error']).toBe("dead-lettered: unknown domain 'marketing'; known domains: backend, devops, elf, farm, frontend");
     expect(JSON.parse((await redis.lindex(keys.dead('marketing'), 0))!).raw).toContain('write a slogan');
   });
 

@@ -19,7 +19,7 @@ const opened: Redis[] = [];
 const consumers: TaskConsumer[] = [];
 
 function queue(options: Partial<TaskQueueOptions> = {}): TaskQueue {
-  return new TaskQueue(redis, keys, { domain: 'backend', agentId: 'backend-aaaaaaaa', leaseMs: 30_000, retentionMs: 3_600_000, maxAttempts: 3, retryBaseMs: 0, ...options });
+  return new TaskQueue(redis, keys, { domain: 'backend', agentId: 'backend-aaaaaaaa', leaseMs: 30_000, retentionMs: 3_600_000, maxAttempts: 3, retryBaseMs: 0, housekeepingMs: 0, ...options });
 }
 
 /** Redis' own clock in ms: the scripts schedule retries by it. */

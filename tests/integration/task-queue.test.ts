@@ -11,7 +11,7 @@ let keys: Keys;
 
 /** A backend queue; retries come due at once (`retryBaseMs` 0) unless a test says otherwise. */
 function queue(agentId = 'backend-aaaaaaaa', leaseMs = 30_000, maxAttempts = 3, retryBaseMs = 0): TaskQueue {
-  return new TaskQueue(redis, keys, { domain: 'backend', agentId, leaseMs, retentionMs: 3_600_000, maxAttempts, retryBaseMs });
+  return new TaskQueue(redis, keys, { domain: 'backend', agentId, leaseMs, retentionMs: 3_600_000, maxAttempts, retryBaseMs, housekeepingMs: 0 });
 }
 
 beforeEach(async () => {

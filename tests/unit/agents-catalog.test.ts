@@ -40,14 +40,15 @@ afterEach(() => {
 describe('the shipped agents/ folder', () => {
   const catalog = loadAgentCatalog(REAL_AGENTS);
 
-  it('has the router, three domains and nine workers', () => {
+  it('has the router, four domains and ten workers', () => {
     expect(catalog.router.name).toBe('main');
     expect(catalog.router.prompt).toContain('dan-router');
     expect(catalog.router.prompt).toContain('"depends_on"');
-    expect(catalog.domains.map((d) => d.name)).toEqual(['backend', 'devops', 'frontend']);
+    expect(catalog.domains.map((d) => d.name)).toEqual(['backend', 'devops', 'farm', 'frontend']);
     expect(Object.fromEntries(catalog.domains.map((d) => [d.name, d.workers.map((w) => w.name)]))).toEqual({
       backend: ['api', 'auth', 'db'],
       devops: ['ci', 'docker', 'infra'],
+      farm: ['agent'],
       frontend: ['a11y', 'css', 'react'],
     });
   });
@@ -60,7 +61,9 @@ describe('the shipped agents/ folder', () => {
     expect(backend?.workers.find((w) => w.name === 'api')?.after).toContain('db');
     expect(backend?.workers.find((w) => w.name === 'auth')?.after).toEqual(['db']);
     const defaults = catalog.domains.map((d) => d.workers.find((w) => w.isDefault)?.name);
-    expect(defaults).toEqual(['api', 'docker', 'react']);
+    expect(defaults).toEqual(['api', 'docker', 'agent', 'react']);
+    expect(catalog.domain('farm')?.handler).toBe('farm');
+    expect(catalog.domain('backend')?.handler).toBe('workers');
   });
 
   it('gives every worker tools, a model alias, keywords and a prompt that asks for the JSON report', () => {
@@ -112,7 +115,7 @@ describe('adding a domain is adding a folder', () => {
     ].join('\n'));
 
     const catalog = loadAgentCatalog(dir);
-    expect(catalog.domains.map((d) => d.name)).toEqual(['backend', 'devops', 'frontend', 'mobile']);
+    expect(catalog.domains.map((d) => d.name)).toEqual(['backend', 'devops', 'farm', 'frontend', 'mobile']);
 
     const plan = planTask({ description: 'Build an iOS screen for the profile' }, catalog);
     expect(plan.steps.map((s) => s.domain)).toEqual(['mobile']);
@@ -131,7 +134,7 @@ describe('adding a domain is adding a folder', () => {
     write(dir, 'backend/workers/_notes.md', 'not a worker');
     write(dir, 'README.md', 'a file at the top level is not a domain');
     const catalog = loadAgentCatalog(dir);
-    expect(catalog.domains.map((d) => d.name)).toEqual(['backend', 'devops', 'frontend']);
+    expect(catalog.domains.map((d) => d.name)).toEqual(['backend', 'devops', 'farm', 'frontend']);
     expect(catalog.domain('backend')?.workers.map((w) => w.name)).toEqual(['api', 'auth', 'db']);
   });
 });

@@ -44,7 +44,7 @@ describe('planWithModel', () => {
       { domain: 'frontend', description: 'A signup form posting to POST /api/users', dependsOn: ['backend'], requirements: ['Ship it today'] },
     ]);
     expect(plan.reason).toBe('planned by the model: backend -> frontend');
-    expect(Object.keys(plan.scores).sort()).toEqual(['backend', 'devops', 'frontend']);
+    expect(Object.keys(plan.scores).sort()).toEqual(['backend', 'devops', 'farm', 'frontend']);
   });
 
   it('accepts a step without depends_on', async () => {
@@ -61,7 +61,7 @@ describe('planWithModel', () => {
   it.each([
     ['invalid JSON', 'Sure! {"steps": [', /^model plan unusable \(the answer is not valid JSON/],
     ['no JSON at all', 'I would send this to the backend.', /^model plan unusable \(the answer has no JSON object/],
-    ['an unknown domain', '{"steps":[{"domain":"mobile","description":"x","depends_on":[]}]}', /^model plan unusable \(unknown domain 'mobile'; known: backend, devops, frontend\)/],
+    ['an unknown domain', '{"steps":[{"domain":"mobile","description":"x","depends_on":[]}]}', /^model plan unusable \(unknown domain 'mobile'; known: backend, devops, farm, frontend\)/],
     ['a dependency outside the plan', '{"steps":[{"domain":"frontend","description":"x","depends_on":["backend"]}]}', /depends on 'backend', which is not in the plan/],
     ['a duplicate domain', '{"steps":[{"domain":"backend","description":"x"},{"domain":"backend","description":"y"}]}', /domain 'backend' appears in two steps/],
     [

@@ -101,7 +101,7 @@ describe('planTask with the shipped domains', () => {
     expect(plan.strategy).toBe('fallback');
     expect(plan.steps).toEqual([{ domain: 'backend', description: 'Write a haiku about autumn', dependsOn: [], requirements: ['short'] }]);
     expect(plan.reason).toBe("no domain keyword matched the task; sent whole to the fallback domain 'backend'");
-    expect(plan.scores).toEqual({ backend: 0, devops: 0, frontend: 0 });
+    expect(plan.scores).toEqual({ backend: 0, devops: 0, farm: 0, frontend: 0 });
   });
 });
 

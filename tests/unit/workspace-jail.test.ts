@@ -1,8 +1,12 @@
-import { mkdirSync, mkdtempSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { PathOutsideWorkspaceError, WorkspaceJail } from '../../lib/workspace/workspace-jail.js';
+import { createTools } from '../../lib/llm/tools/create-tools.js';
+import { ToolError } from '../../lib/llm/tools/tool-error.js';
+import type { ToolContext, WorkerTool } from '../../lib/llm/tools/worker-tool.js';
+import { FileTracker } from '../../lib/workspace/file-tracker.js';
+import { hostBashWarning, PathOutsideWorkspaceError, WorkspaceJail } from '../../lib/workspace/workspace-jail.js';
 
 let base: string;
 let root: string;
@@ -100,5 +104,100 @@ describe('WorkspaceJail', () => {
     const jail = new WorkspaceJail(root);
     expect(jail.relative(path.join(root, 'src', 'a.ts'))).toBe('src/a.ts');
     expect(jail.relative(root)).toBe('.');
+  });
+});
+
+/**
+ * Every file tool a worker has, against every way out of the workspace: `..`, an absolute path, and
+ * symbolic links to a file and to a folder outside. Each call must be refused as a tool error, and
+ * the file outside must stay unread and unchanged (no secret in the answer, no new file).
+ */
+describe('the file tools stay inside the workspace', () => {
+  const SECRET = 'secret';
+  let ctx: ToolContext;
+  let tools: Record<string, WorkerTool>;
+
+  beforeEach(() => {
+    ctx = { jail: new WorkspaceJail(root), tracker: new FileTracker(), bashTimeoutMs: 10_000, maxOutputBytes: 10_000 };
+    tools = Object.fromEntries(createTools(['Read', 'Write', 'Edit', 'Glob', 'Grep']).map((tool) => [tool.definition.name, tool]));
+    writeFileSync(path.join(root, 'inside.txt'), 'inside\n');
+    symlinkSync(path.join(outside, 'secret.txt'), path.join(root, 'file-link'));
+    symlinkSync(outside, path.join(root, 'dir-link'));
+  });
+
+  /** The ways out, each as the path a model would give. */
+  const escapes = (): Record<string, { file: string; folder: string }> => ({
+    '..': { file: '../outside/secret.txt', folder: '../outside' },
+    'an absolute path': { file: path.join(outside, 'secret.txt'), folder: outside },
+    'a symlink to a file outside': { file: 'file-link', folder: 'file-link' },
+    'a symlink to a folder outside': { file: 'dir-link/secret.txt', folder: 'dir-link' },
+  });
+
+  const calls: Record<string, (way: { file: string; folder: string }) => unknown> = {
+    Read: (way) => ({ file_path: way.file }),
+    Write: (way) => ({ file_path: way.file, content: 'overwritten' }),
+    Edit: (way) => ({ file_path: way.file, old_string: SECRET, new_string: 'edited' }),
+    Glob: (way) => ({ pattern: '*', path: way.folder }),
+    Grep: (way) => ({ pattern: SECRET, path: way.file }),
+  };
+
+  async function refusedWith(tool: WorkerTool, input: unknown): Promise<string> {
+    try {
+      const answer = await tool.run(input, ctx);
+      return `accepted: ${answer}`;
+    } catch (error) {
+      if (error instanceof PathOutsideWorkspaceError || error instanceof ToolError) return error.message;
+      throw error;
+    }
+  }
+
+  const ways = ['..', 'an absolute path', 'a symlink to a file outside', 'a symlink to a folder outside'];
+  for (const toolName of Object.keys(calls)) {
+    for (const way of ways) {
+      it(`${toolName} refuses ${way}`, async () => {
+        const message = await refusedWith(tools[toolName]!, calls[toolName]!(escapes()[way]!));
+        expect(message).toMatch(/outside the workspace/);
+        expect(message).not.toContain('accepted');
+        expect(readFileSync(path.join(outside, 'secret.txt'), 'utf8')).toBe(SECRET);
+        expect(existsSync(path.join(outside, 'secret.txt.tmp'))).toBe(false);
+        expect(ctx.tracker.created).toEqual([]);
+        expect(ctx.tracker.modified).toEqual([]);
+      });
+    }
+  }
+
+  it('Glob and Grep over the whole workspace do not follow links to the outside', async () => {
+    const listed = await tools['Glob']!.run({ pattern: '**/*' }, ctx);
+    expect(listed.split('\n')).not.toContain('dir-link/secret.txt');
+    const found = await tools['Grep']!.run({ pattern: SECRET }, ctx);
+    expect(found).not.toContain(SECRET + '\n');
+    expect(found).not.toMatch(/secret\.txt:1:/);
+    expect(found).not.toMatch(/file-link:1:/);
+  });
+
+  it('Glob refuses a pattern that climbs out or names an absolute folder outside', async () => {
+    expect(await refusedWith(tools['Glob']!, { pattern: '../outside/*' })).toMatch(/contains '\.\.'/);
+    expect(await refusedWith(tools['Glob']!, { pattern: path.join(outside, '*') })).toMatch(/absolute path outside the search folder/);
+  });
+});
+
+describe('the warning about Bash outside containers', () => {
+  const domains = [
+    { name: 'frontend', workers: [{ tools: ['Read', 'Write', 'Bash'] }] },
+    { name: 'backend', workers: [{ tools: ['Read'] }, { tools: ['Bash'] }] },
+    { name: 'docs', workers: [{ tools: ['Read', 'Write', 'Edit', 'Glob', 'Grep'] }] },
+  ];
+
+  it('names the domains whose workers have Bash, and how to isolate them, when they run as host processes', () => {
+    const warning = hostBashWarning(domains, 'process');
+    expect(warning).toContain('(domains: backend, frontend)');
+    expect(warning).toContain('DAN_SPAWNER=docker');
+    expect(warning).not.toContain('docs');
+    expect(warning).not.toContain('\n');
+  });
+
+  it('says nothing when domains run in containers, or when no worker has Bash', () => {
+    expect(hostBashWarning(domains, 'docker')).toBeUndefined();
+    expect(hostBashWarning([domains[2]!], 'process')).toBeUndefined();
   });
 });

@@ -10,9 +10,11 @@ import { COMMON_LUA } from './common.js';
  *       7 most raw items to sort per call  8 default max attempts  9 now (ISO, for display)
  *       10 retention s  11 lease token prefix  12 grace ms for a raw client's result HSET
  *       13 retry base ms  14 retry cap ms  15 most tasks waiting in the domain (0: no limit)
+ *       16 '1': look for lapsed leases and due retries (a consumer asks a few times a second, not on
+ *       every call)  17 '1': the ingest list may hold tasks (a blocked wait moved one there)
  * Returns: {claimed, deferred, next_due}: claimed is a list of {task id, raw, attempt, lease token,
  * priority}; deferred counts tasks held back because their `results` hash does not exist yet; next_due
- * is how many ms until the next delayed retry is due (-1: none).
+ * is how many ms until the next delayed retry is due (-1: none, or not looked at).
  *
  * Steps: (1) end up to 16 lapsed leases (retried with backoff, or failed when out of attempts);
  * (2) move due retries from the delayed set to the ready lists; (3) move raw input from the ingest list
@@ -40,7 +42,8 @@ local Q = { task_prefix = task_prefix, result_prefix = result_prefix, active = K
   delayed = KEYS[12], events = KEYS[9], domain = domain, now_iso = now_iso, retention = retention_s,
   default_max = default_max, base = tonumber(ARGV[13]), cap = tonumber(ARGV[14]) }
 
-local lapsed = redis.call('ZRANGEBYSCORE', KEYS[7], '-inf', now, 'LIMIT', 0, 16)
+local housekeeping = ARGV[16] == '1'
+local lapsed = housekeeping and redis.call('ZRANGEBYSCORE', KEYS[7], '-inf', now, 'LIMIT', 0, 16) or {}
 for _, id in ipairs(lapsed) do
   local owner = redis.call('HGET', task_prefix .. id, 'owner') or '?'
   retry_or_fail(id, 'lease expired (' .. owner .. ' stopped renewing it)', Q)
@@ -48,7 +51,7 @@ end
 
 local ready_key = { high = KEYS[3], normal = KEYS[4], low = KEYS[5] }
 local next_due = -1
-local delayed = redis.call('ZRANGE', KEYS[12], 0, 63, 'WITHSCORES')
+local delayed = housekeeping and redis.call('ZRANGE', KEYS[12], 0, 63, 'WITHSCORES') or {}
 for i = 1, #delayed, 2 do
   local id, due = delayed[i], tonumber(delayed[i + 1])
   if due > now then
@@ -98,7 +101,9 @@ local function sort_in(raw)
 end
 
 local drained = 0
-for _, source in ipairs({ KEYS[2], KEYS[1] }) do
+local sources = { KEYS[1] }
+if ARGV[17] == '1' or housekeeping then sources = { KEYS[2], KEYS[1] } end
+for _, source in ipairs(sources) do
   if drained < drain_max then
     local items = redis.call('RPOP', source, drain_max - drained)
     if items then

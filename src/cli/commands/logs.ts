@@ -70,7 +70,15 @@ function redisLogs(redis: Redis, keys: Keys, taskId: string | undefined): RedisL
     },
     async follow(signal, onLine) {
       while (!signal.aborted) {
-        for (const entry of await readLogStream(redis, keys, last, 1_000)) {
+        let entries;
+        try {
+          entries = await readLogStream(redis, keys, last, 1_000);
+        } catch {
+          // Redis is away: the connection reconnects by itself; go on from the last line seen.
+          await sleep(500, signal);
+          continue;
+        }
+        for (const entry of entries) {
           onLine(fromLogEntry(entry));
           last = entry.id ?? last;
         }

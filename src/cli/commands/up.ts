@@ -1,5 +1,5 @@
 import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
-import { redactUrl } from '../../../lib/errors.js';
+import { DanError, redactUrl } from '../../../lib/errors.js';
 import type { GlobalArgs } from '../cli-context.js';
 import { cliContext } from '../cli-context.js';
 import { ensureRedis } from '../local-redis.js';
@@ -28,15 +28,23 @@ export const upCommand: CommandModule<GlobalArgs, UpArgs> = {
       ...(argv.quiet ? {} : { onAgentLine: (_agentId: string, line: string) => echoAgentLine(line) }),
     });
     ctx.logger.info({ redis: redactUrl(redis.url), agentId: network.main.agentId }, "network up: send work with 'dan send main \"...\"'; Ctrl-C stops it");
-    await new Promise<void>((resolve) => {
-      const shutdown = (signal: string) => {
-        ctx.logger.info({ signal }, 'shutting down: finishing or handing back work in flight');
-        resolve();
-      };
-      process.once('SIGINT', () => shutdown('SIGINT'));
-      process.once('SIGTERM', () => shutdown('SIGTERM'));
-    });
+    // Until a signal, or until the main orchestrator stops on its own (another one took its place):
+    // then this process must not linger as a network that serves nothing.
+    const why = await Promise.race([stopSignal(), network.main.stopped.then(() => 'replaced' as const)]);
+    if (why !== 'replaced') ctx.logger.info({ signal: why, graceMs: ctx.config.shutdownGraceMs }, 'shutting down: finishing or handing back work in flight');
     await network.stop();
     await redis.stop();
+    ctx.logger.info('network stopped');
+    if (why === 'replaced') {
+      throw new DanError('main_replaced', `the main orchestrator ${network.main.agentId} was deregistered and another one now serves this network; this one stopped`);
+    }
   },
 };
+
+/** Resolves with the name of the first SIGINT or SIGTERM. */
+export function stopSignal(): Promise<'SIGINT' | 'SIGTERM'> {
+  return new Promise((resolve) => {
+    process.once('SIGINT', () => resolve('SIGINT'));
+    process.once('SIGTERM', () => resolve('SIGTERM'));
+  });
+}

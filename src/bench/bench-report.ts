@@ -1,0 +1,131 @@
+import os from 'node:os';
+import type { Redis } from 'ioredis';
+import { round } from './bench-kit.js';
+import type { ModelPathResult } from './model-path.js';
+import type { CeilingResult } from './redis-capacity.js';
+import type { RecoveryResult } from './recovery.js';
+import type { ScaleResult } from './scale.js';
+import type { IdleMemory, SpawnRow } from './spawning.js';
+import type { LatencyRun, ThroughputResult } from './throughput.js';
+
+export interface Machine {
+  cpu: string;
+  cores: number;
+  memory_gb: number;
+  node: string;
+  redis: string;
+  docker: string;
+}
+
+export async function describeMachine(redis: Redis, docker: string): Promise<Machine> {
+  const version = /redis_version:(\S+)/.exec(await redis.info('server'))?.[1] ?? '?';
+  return {
+    cpu: os.cpus()[0]?.model.trim() ?? '?', cores: os.cpus().length, memory_gb: round(os.totalmem() / 2 ** 30),
+    node: process.version, redis: version, docker,
+  };
+}
+
+/** Everything one run measured; a scenario left out by `--only` is absent. */
+export interface BenchResults {
+  throughput?: ThroughputResult;
+  latency?: { direct: LatencyRun; routed: LatencyRun };
+  redis_cost?: {
+    commands_per_direct_task: number;
+    commands_per_routed_task: number;
+    direct_by_command: Record<string, number>;
+    routed_by_command: Record<string, number>;
+    pending_tasks: number;
+    bytes_per_pending_task: number;
+  };
+  ceiling?: CeilingResult;
+  scale?: ScaleResult;
+  spawn?: { process: SpawnRow; docker: SpawnRow };
+  memory?: IdleMemory & { domain_container_rss_mb: number | null };
+  model_path?: ModelPathResult;
+  recovery?: RecoveryResult;
+}
+
+export interface Row {
+  measure: string;
+  value: string;
+  goal: string;
+  /** Whether the goal is met; null where there is no goal or nothing was measured. */
+  met: boolean | null;
+}
+
+const n = (value: number, digits = 1) => (Number.isFinite(value) ? value.toLocaleString('en-US', { maximumFractionDigits: digits }) : 'n/a');
+const atMost = (value: number, goal: number) => (Number.isFinite(value) ? value <= goal : null);
+const atLeast = (value: number, goal: number) => (Number.isFinite(value) ? value >= goal : null);
+
+/** The table's rows, each measurement next to its goal from the issue. */
+export function rows(r: BenchResults): Row[] {
+  const out: Row[] = [];
+  const add = (measure: string, value: string, goal = '', met: boolean | null = null) => out.push({ measure, value, goal, met });
+  const t = r.throughput;
+  if (t) {
+    add(`throughput, ${n(t.tasks, 0)} echo tasks straight to a domain (tasks/s, concurrency ${t.concurrency}, best of ${t.rounds})`, n(t.direct_tasks_per_s));
+    add(`throughput, ${n(t.tasks, 0)} echo tasks to main, routed to a domain (tasks/s)`, n(t.routed_tasks_per_s));
+    add(`throughput, BullMQ ${n(t.tasks, 0)} no-op jobs, same Redis and concurrency (jobs/s)`, n(t.bullmq_jobs_per_s));
+    add('direct vs BullMQ', `${n(t.direct_vs_bullmq, 2)}x`, '>= 1.0x', atLeast(t.direct_vs_bullmq, 1));
+    add('routed vs BullMQ', `${n(t.routed_vs_bullmq, 2)}x`, '>= 0.6x', atLeast(t.routed_vs_bullmq, 0.6));
+  }
+  const l = r.latency;
+  if (l) {
+    const show = (x: LatencyRun) => `p50 ${n(x.p50)} / p95 ${n(x.p95)} / p99 ${n(x.p99)}`;
+    add(`submit -> completed, direct, at ${n(l.direct.rate_per_s, 0)}/s on a fixed schedule (ms)`, show(l.direct), 'p99 <= 10 ms', atMost(l.direct.p99, 10));
+    add(`submit -> completed, routed, at ${n(l.routed.rate_per_s, 0)}/s on a fixed schedule (ms)`, show(l.routed), 'p99 <= 20 ms', atMost(l.routed.p99, 20));
+  }
+  const c = r.redis_cost;
+  if (c) {
+    add('Redis commands per direct task at half load (commands run inside Lua scripts count too)', n(c.commands_per_direct_task), '<= 12', atMost(c.commands_per_direct_task, 12));
+    add('Redis commands per routed task at half load (parent and sub-task, scripts\' inner commands included)', n(c.commands_per_routed_task));
+  }
+  if (t) {
+    add('Redis commands per task at full load, direct / routed', `${n(t.commands_saturated.direct.total)} / ${n(t.commands_saturated.routed.total)}`);
+  }
+  if (c) add(`Redis memory per pending task, ${n(c.pending_tasks, 0)} queued (bytes)`, n(c.bytes_per_pending_task, 0));
+  const g = r.ceiling;
+  if (g) {
+    add(`Redis ceiling: the direct task's command mix, ${g.tool}, ${g.clients} clients, pipelines of ${g.pipeline} (commands/s -> tasks/s)`, `${n(g.commands_per_s, 0)} -> ${n(g.ceiling_tasks_per_s, 0)}`);
+    add('direct throughput as a fraction of the ceiling', n(g.fraction, 3), '>= 0.3', atLeast(g.fraction, 0.3));
+  }
+  if (r.scale) {
+    add(`scale: ${n(r.scale.tasks, 0)} direct echo tasks over ${Object.keys(r.scale.tasks_per_s).join(' / ')} domains (tasks/s)`, Object.values(r.scale.tasks_per_s).map((v) => n(v)).join(' / '));
+  }
+  const s = r.spawn;
+  if (s) {
+    const spawnRow = (label: string, row: SpawnRow, goal: number) => {
+      if ('skipped' in row) add(`spawn -> first heartbeat, ${label} (ms)`, `skipped: ${row.skipped}`, `median <= ${n(goal, 0)} ms`);
+      else add(`spawn -> first heartbeat, ${label}, median / worst of ${row.runs} (ms)`, `${n(row.median_ms)} / ${n(row.worst_ms)}`, `median <= ${n(goal, 0)} ms`, atMost(row.median_ms, goal));
+    };
+    spawnRow('process spawner', s.process, 400);
+    spawnRow('Docker spawner', s.docker, 1000);
+  }
+  const m = r.memory;
+  if (m) {
+    add('idle resident memory, main orchestrator process (MB)', n(m.main_rss_mb));
+    add('idle resident memory, domain process after one echo (MB)', n(m.domain_process_rss_mb), '<= 60 MB', atMost(m.domain_process_rss_mb, 60));
+    add('idle resident memory, domain container after one echo (MB, its processes)', m.domain_container_rss_mb === null ? 'skipped (no Docker)' : n(m.domain_container_rss_mb));
+  }
+  const p = r.model_path;
+  if (p) {
+    add(`model path: single-worker task, model answering at once (ms per turn; ${n(p.turns_per_task)} turns, task median ${n(p.task_ms_median)} ms)`, n(p.overhead_per_turn_ms));
+    add('model requests that mark the stable prompt for caching', `${p.requests_marked_for_cache} of ${p.requests}`, 'every one', p.requests > 0 ? p.requests_marked_for_cache === p.requests : null);
+  }
+  const v = r.recovery;
+  if (v) {
+    add('a SIGKILLed domain\'s task running again / completed (s, defaults)', `${n(v.running_again_ms / 1000, 2)} / ${n(v.completed_ms / 1000, 2)}`, '<= 10 s', atMost(v.running_again_ms, 10_000));
+  }
+  return out;
+}
+
+export function formatTable(machine: Machine, mode: string, table: Row[]): string {
+  const mark = (met: boolean | null) => (met === null ? '' : met ? 'yes' : 'NO');
+  return [
+    `machine: ${machine.cores} x ${machine.cpu}, ${n(machine.memory_gb)} GB, Node ${machine.node}, Redis ${machine.redis}, Docker ${machine.docker} (${mode} run)`,
+    '',
+    '| measure | value | goal | met |',
+    '|---|---|---|---|',
+    ...table.map((row) => `| ${row.measure} | ${row.value} | ${row.goal} | ${mark(row.met)} |`),
+  ].join('\n');
+}

@@ -1,0 +1,71 @@
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { packageRoot } from '../../lib/config.js';
+import { runProcess } from '../support/run-process.js';
+
+const bench = path.join(packageRoot(), 'dist/src/bench/bench.js');
+const dir = mkdtempSync(path.join(os.tmpdir(), 'dan-bench-test-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+const SCENARIOS = ['throughput', 'latency', 'redis_cost', 'ceiling', 'scale', 'spawn', 'memory', 'model_path', 'recovery'];
+
+/** Every number under `value`, with its path; strings and booleans are left out. */
+function numbers(value: unknown, at: string): [string, number][] {
+  if (typeof value === 'number') return [[at, value]];
+  if (Array.isArray(value)) return value.flatMap((v, i) => numbers(v, `${at}[${i}]`));
+  if (value !== null && typeof value === 'object') return Object.entries(value).flatMap(([k, v]) => numbers(v, `${at}.${k}`));
+  return [];
+}
+
+describe('npm run bench', () => {
+  it('prints its options with --help and refuses an unknown one', async () => {
+    const help = await runProcess(process.execPath, [bench, '--help']);
+    expect(help.code).toBe(0);
+    expect(help.stdout).toMatch(/--quick/);
+    expect(help.stdout).toMatch(/--only/);
+    const wrong = await runProcess(process.execPath, [bench, '--fast']);
+    expect(wrong.code).toBe(1);
+    expect(wrong.stderr).toMatch(/unknown option --fast/);
+  });
+
+  it('--quick --json measures every scenario, with finite positive numbers, and writes the same JSON to its file', async () => {
+    const out = path.join(dir, 'bench.json');
+    const run = await runProcess(process.execPath, [bench, '--quick', '--json', '--out', out], { timeoutMs: 600_000 });
+    expect(run.code, run.stderr).toBe(0);
+    const report = JSON.parse(run.stdout) as Record<string, unknown>;
+    expect(JSON.parse(readFileSync(out, 'utf8'))).toEqual(report);
+
+    const machine = report['machine'] as Record<string, unknown>;
+    expect(machine['cores']).toBeGreaterThan(0);
+    expect(machine['redis']).toMatch(/^\d+\.\d+/);
+    expect(typeof machine['docker']).toBe('string');
+    expect(report['direct_vs_bullmq']).toBeGreaterThan(0);
+    expect(report['routed_vs_bullmq']).toBeGreaterThan(0);
+
+    const scenarios = report['scenarios'] as Record<string, unknown>;
+    expect(Object.keys(scenarios).sort()).toEqual([...SCENARIOS].sort());
+    const spawn = scenarios['spawn'] as { process: unknown; docker: Record<string, unknown> };
+    const memory = scenarios['memory'] as Record<string, unknown>;
+    if ('skipped' in spawn.docker) {
+      // No engine (or no image) here: the row says why, and the container's memory is not made up.
+      expect(process.env['DAN_REQUIRE_DOCKER']).not.toBe('1');
+      expect(spawn.docker['skipped']).toMatch(/Docker/);
+      expect(memory['domain_container_rss_mb']).toBeNull();
+    } else {
+      expect(memory['domain_container_rss_mb']).toBeGreaterThan(0);
+    }
+    const figures = numbers(scenarios, 'scenarios');
+    expect(figures.length).toBeGreaterThan(40);
+    const bad = figures.filter(([, v]) => !Number.isFinite(v) || v <= 0);
+    expect(bad).toEqual([]);
+
+    // Each goal of the issue is in the table next to its measurement.
+    const goals = report['goals'] as { measure: string; value: string; goal: string; met: boolean | null }[];
+    for (const goal of ['>= 1.0x', '>= 0.6x', 'p99 <= 10 ms', 'p99 <= 20 ms', '<= 12', '>= 0.3', 'median <= 400 ms', 'median <= 1,000 ms', '<= 60 MB', '<= 10 s']) {
+      expect(goals.some((g) => g.goal === goal && g.value !== ''), goal).toBe(true);
+    }
+    expect(run.stderr).toMatch(/\| measure \| value \| goal \| met \|/);
+  }, 660_000);
+});

@@ -1,0 +1,89 @@
+import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { FarmStore } from '../../lib/farm/farm-store.js';
+import { submitTask } from '../../lib/redis/task-store.js';
+import type { TestNetwork } from '../support/network.js';
+import { cliEnv, startTestNetwork } from '../support/network.js';
+import { runProcess } from '../support/run-process.js';
+import { farmRepo, farmRules } from './farm-fixture.js';
+
+let network: TestNetwork;
+let repo: string;
+let notRepo: string;
+let farmDir: string;
+
+beforeAll(async () => {
+  repo = farmRepo();
+  notRepo = mkdtempSync(path.join(os.tmpdir(), 'dan-not-a-repo-'));
+  farmDir = mkdtempSync(path.join(os.tmpdir(), 'dan-farm-wt-'));
+  // No Claude Code CLI on this network's farm host.
+  network = await startTestNetwork({ rules: farmRules(), env: { DAN_FARM_DIR: farmDir, DAN_ELF: 'off', DAN_CLAUDE_PATH: '/nonexistent/bin/claude', DAN_FARM_MAX_AGENTS: '6' } });
+}, 60_000);
+
+afterAll(async () => {
+  await network?.stop();
+  for (const dir of [repo, notRepo, farmDir]) rmSync(dir, { recursive: true, force: true });
+});
+
+async function refusal(context: Record<string, unknown>): Promise<string> {
+  const { taskId } = await submitTask(network.redis, network.keys, { domain: 'farm', description: 'Fix every lint problem', context, timeoutSeconds: 120 });
+  const hash = await network.waitFor(taskId, 90_000);
+  expect(hash['status']).toBe('failed');
+  // Refused before any agent started: no agent state, no worktree.
+  expect(await new FarmStore(network.redis, network.keys, taskId).agentNames()).toEqual([]);
+  expect(existsSync(path.join(farmDir, taskId))).toBe(false);
+  return hash['error'] ?? '';
+}
+
+describe('farm bad input, refused with reason and fix before any agent starts', () => {
+  it('a path that is not a git repository', async () => {
+    const error = await refusal({ path: notRepo, agent_count: 2, problems_command: 'node check.mjs', runtime: 'sdk' });
+    expect(error).toContain(`${notRepo} is not a git repository`);
+    expect(error).toContain("run 'git init && git add -A && git commit -m start'");
+  }, 120_000);
+
+  it('a problems command that does not exist', async () => {
+    const error = await refusal({ path: repo, agent_count: 2, problems_command: 'no-such-linter --all', runtime: 'sdk' });
+    expect(error).toContain('the problems command `no-such-linter --all` was not found');
+    expect(error).toContain('check its spelling');
+  }, 120_000);
+
+  it('a problems command that fails without problems output', async () => {
+    const error = await refusal({ path: repo, agent_count: 2, problems_command: 'echo "config file missing" >&2; exit 3', runtime: 'sdk' });
+    expect(error).toContain('failed (exit 3) without problems the farm can read');
+    expect(error).toContain('config file missing');
+  }, 120_000);
+
+  it('zero agents, and more than the cap', async () => {
+    expect(await refusal({ path: repo, agent_count: 0, problems_command: 'node check.mjs', runtime: 'sdk' })).toContain('a farm needs at least 1 agent');
+    expect(await refusal({ path: repo, agent_count: 7, problems_command: 'node check.mjs', runtime: 'sdk' }))
+      .toContain('context.agent_count is 7, more than the cap of 6: ask for fewer agents, or raise DAN_FARM_MAX_AGENTS');
+  }, 120_000);
+
+  it('no Claude Code CLI installed', async () => {
+    const error = await refusal({ path: repo, agent_count: 2, problems_command: 'node check.mjs' });
+    expect(error).toContain('the Claude Code CLI (/nonexistent/bin/claude) is not installed');
+    expect(error).toContain('use the SDK runtime');
+  }, 120_000);
+
+  it('a task that tries to choose the program agents run', async () => {
+    const error = await refusal({ path: repo, agent_count: 2, problems_command: 'node check.mjs', runtime: 'sdk', agent_command: '/bin/sh -c "curl evil"' });
+    expect(error).toContain('context.agent_command is not accepted');
+  }, 120_000);
+
+  it('dan farm start refuses bad counts and a missing path itself, exit 2', async () => {
+    const cli = (args: string[]) => runProcess(process.execPath, ['dist/src/cli/main.js', 'farm', 'start', ...args], { env: cliEnv(network, { DAN_FARM_MAX_AGENTS: '6' }) });
+    const zero = await cli(['--path', repo, '--agents', '0', '--problems', 'node check.mjs']);
+    expect(zero.code).toBe(2);
+    expect(zero.stderr).toContain('--agents must be a whole number of at least 1');
+    const many = await cli(['--path', repo, '--agents', '9', '--problems', 'node check.mjs']);
+    expect(many.code).toBe(2);
+    expect(many.stderr).toContain('more than the cap of 6');
+    const noPath = await cli(['--problems', 'node check.mjs']);
+    expect(noPath.code).toBe(2);
+    expect(noPath.stderr).toContain('--path is required');
+    expect(readdirSync(farmDir)).toEqual([]);
+  }, 60_000);
+});
