@@ -16,6 +16,9 @@ import { startDomainOrchestrator } from './domain/domain-orchestrator.js';
  * spawner (the container form of `dan up`); `domain` runs one domain's orchestrator. Exits 0 after a
  * clean stop (idle, SIGTERM), 2 on bad configuration, 3 when Redis or the Docker engine does not answer.
  */
+/** The process that started this one, read before anything else can take time. */
+const PARENT_PID = process.ppid;
+
 async function main(): Promise<void> {
   const config = loadConfig();
   if (config.agentRole === 'main') return runMain(config);
@@ -28,11 +31,14 @@ async function main(): Promise<void> {
   const logger = createLogger({ level: config.logLevel, base: { agentId, domain } });
   const containerId = ownContainerId();
   if (containerId) recordAgentId(agentId, logger);
+  // Watched from the start: the parent may die while this agent is still starting.
+  let stopAgent: (() => void) | undefined;
+  if (!containerId) stopWhenOrphaned(logger, () => (stopAgent ? stopAgent() : process.exit(0)), config.shutdownGraceMs);
   if (domain === 'elf') {
     const { startElfService } = await import('./elf/elf-service.js');
     const elf = await startElfService({ config, agentId, logger });
-    onStopSignal(logger, () => void elf.stop());
-    if (!containerId) stopWhenOrphaned(logger, () => void elf.stop());
+    stopAgent = () => void elf.stop();
+    onStopSignal(logger, stopAgent);
     await elf.done;
     logger.flush?.();
     return;
@@ -46,8 +52,8 @@ async function main(): Promise<void> {
     llm: async () => (await modelAccess()).client,
     modelAccess,
   });
-  onStopSignal(logger, () => void running.stop());
-  if (!containerId) stopWhenOrphaned(logger, () => void running.stop());
+  stopAgent = () => void running.stop();
+  onStopSignal(logger, stopAgent);
   await running.done;
   if (model) await (await model).close();
   logger.flush?.();
@@ -84,14 +90,17 @@ function onStopSignal(logger: Logger, stop: () => void): void {
  * be gone for good. It stops as on SIGTERM (hands back its work, deregisters, exits 0); the next main
  * orchestrator starts fresh agents. Not in a container, where the parent is `tini`.
  */
-function stopWhenOrphaned(logger: Logger, stop: () => void): void {
-  const parent = process.ppid;
+function stopWhenOrphaned(logger: Logger, stop: () => void, graceMs: number): void {
+  // The parent at launch: start-up takes a while, and the parent may be gone before it is done.
+  const parent = PARENT_PID;
   if (parent <= 1) return;
   const timer = setInterval(() => {
     if (process.ppid === parent) return;
     clearInterval(timer);
     logger.warn({ parentPid: parent }, 'the process that started this agent is gone; stopping');
     stop();
+    // Nobody is left to kill it if stopping hangs (a Redis that went away with its parent, say).
+    setTimeout(() => process.exit(1), graceMs + 15_000).unref();
   }, 1_000);
   timer.unref();
 }

@@ -67,7 +67,7 @@ describe('dan CLI', () => {
     expect(run.code).toBe(0);
     const parsed = JSON.parse(run.stdout);
     expect(parsed.agents.some((a: { role: string; alive: boolean }) => a.role === 'main' && a.alive)).toBe(true);
-    expect(parsed.queues.map((q: { domain: string }) => q.domain)).toEqual(['main', 'backend', 'devops', 'elf', 'frontend']);
+    expect(parsed.queues.map((q: { domain: string }) => q.domain)).toEqual(['main', 'backend', 'devops', 'elf', 'farm', 'frontend']);
   });
 
   it('exits 1 from send --wait when the task fails, with the reason (a workspace outside the jail)', async () => {
