@@ -195,7 +195,8 @@ export class TaskConsumer {
       }
       const ms = this.clock.now() - started;
       const ok = await queue.finish(claimed, { status: 'completed', output, logLine: `${agentId}: completed in ${ms} ms` });
-      if (ok) logger.info({ taskId: task.taskId, domain: claimed.domain, ms }, 'task completed');
+      // Debug: the task's own log already says it ("completed in N ms"), and a busy domain ends thousands a second.
+      if (ok) logger.debug({ taskId: task.taskId, domain: claimed.domain, ms }, 'task completed');
       else if (entry.reason === AbortReason.cancelled) logger.info({ taskId: task.taskId }, 'task was cancelled as it completed; the cancellation stands');
       else logger.warn({ taskId: task.taskId }, 'lease was lost before the result was written; another attempt owns it');
     } catch (error) {

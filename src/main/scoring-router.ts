@@ -15,11 +15,20 @@ interface DomainMatch {
   score: TextScore;
 }
 
-/** Scores texts against every domain of a catalog; profiles are built once per plan. */
+/** Scores texts against every domain of a catalog; profiles are built once per catalog. */
 class DomainScorer {
+  private static readonly cache = new WeakMap<AgentCatalog, DomainScorer>();
+
+  /** The scorer of a catalog (a catalog does not change once loaded, so its profiles are kept). */
+  static of(catalog: AgentCatalog): DomainScorer {
+    let scorer = DomainScorer.cache.get(catalog);
+    if (!scorer) DomainScorer.cache.set(catalog, (scorer = new DomainScorer(catalog)));
+    return scorer;
+  }
+
   private readonly profiles: { domain: DomainDefinition; profile: KeywordProfile }[];
 
-  constructor(private readonly catalog: AgentCatalog) {
+  private constructor(private readonly catalog: AgentCatalog) {
     this.profiles = catalog.domains.map((domain) => ({ domain, profile: compileProfile(domain.keywords, domain.description) }));
   }
 
@@ -54,7 +63,7 @@ class DomainScorer {
  * catalog's fallback domain.
  */
 export function planTask(task: RoutableTask, catalog: AgentCatalog): Plan {
-  const scorer = new DomainScorer(catalog);
+  const scorer = DomainScorer.of(catalog);
   const description = task.description.trim();
   const requirements = (task.requirements ?? []).map((r) => r.trim()).filter((r) => r !== '');
   const scores = Object.fromEntries(scorer.all([description, ...requirements].join('\n')).map((m) => [m.domain, m.score.score]));
@@ -140,7 +149,7 @@ function assignClauses(clauses: readonly TaskClause[], scorer: DomainScorer): { 
  * them is a general constraint and goes to every step. Used when the model chose the domains.
  */
 export function spreadRequirements(requirements: readonly string[], domains: readonly string[], catalog: AgentCatalog): Record<string, string[]> {
-  const scorer = new DomainScorer(catalog);
+  const scorer = DomainScorer.of(catalog);
   const planned = new Set(domains);
   const spread: Record<string, string[]> = Object.fromEntries(domains.map((domain) => [domain, []]));
   for (const requirement of requirements) {

@@ -40,7 +40,7 @@ local now = now_ms()
 LOG.stream = KEYS[10]
 local Q = { task_prefix = task_prefix, result_prefix = result_prefix, active = KEYS[6], leases = KEYS[7],
   delayed = KEYS[12], events = KEYS[9], domain = domain, now_iso = now_iso, retention = retention_s,
-  default_max = default_max, base = tonumber(ARGV[13]), cap = tonumber(ARGV[14]) }
+  default_max = default_max, base = tonumber(ARGV[13]), cap = tonumber(ARGV[14]), now = now }
 
 local housekeeping = ARGV[16] == '1'
 local lapsed = housekeeping and redis.call('ZRANGEBYSCORE', KEYS[7], '-inf', now, 'LIMIT', 0, 16) or {}

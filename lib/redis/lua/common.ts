@@ -136,7 +136,7 @@ end
 -- Ends a leased task's current attempt with a retryable reason: into dan:delayed:{domain} with backoff,
 -- or failed with its attempt history once its attempts are spent. Q holds the script's keys and settings:
 -- task_prefix, result_prefix, active, leases, delayed, events, domain, now_iso, retention, default_max,
--- base, cap. Returns 1 requeued, 2 failed, 0 nothing to do.
+-- base, cap, and optionally now (ms). Returns 1 requeued, 2 failed, 0 nothing to do.
 local function retry_or_fail(id, reason, Q, output)
   local tkey = Q.task_prefix .. id
   local f = redis.call('HMGET', tkey, 'raw', 'attempts', 'max_attempts', 'owner', 'started_at', 'history')
@@ -158,7 +158,8 @@ local function retry_or_fail(id, reason, Q, output)
       err, Q.now_iso, Q.retention, Q.domain, attempts, raw)
     return 2
   end
-  local now = now_ms()
+  -- A script that already read the clock passes it in Q.now, so a retry due at once is due in that script too.
+  local now = Q.now or now_ms()
   local delay = backoff_ms(attempts, Q.base, Q.cap)
   redis.call('HSET', tkey, 'owner', '', 'token', '')
   redis.call('ZADD', Q.delayed, now + delay, id)
