@@ -135,6 +135,28 @@ describe('retries with backoff', () => {
     ]);
   });
 
+  it('runs a task whose retry came due before the tasks that queued after it', async () => {
+    await submitTask(redis, keys, { taskId: 'first', domain: 'backend', description: 'x' });
+    const q = queue();
+    const [first] = await q.claim(1);
+    for (const id of ['later-1', 'later-2']) await submitTask(redis, keys, { taskId: id, domain: 'backend', description: 'x' });
+    await q.retry(first!, 'agent died', {});
+    const order: string[] = [];
+    for (let i = 0; i < 3; i++) order.push(...(await q.claim(1)).map((t) => t.taskId));
+    expect(order).toEqual(['first', 'later-1', 'later-2']);
+  });
+
+  it('dead-letters JSON with NaN, Infinity or hex numbers, which JSON.parse refuses', async () => {
+    for (const raw of ['{"task_id": "nan-1", "payload": {"description": "x"}, "n": NaN}', '{"task_id": "inf-1", "n": Infinity}', '{"task_id": "hex-1", "n": 0x1F}']) {
+      await redis.lpush(keys.pending('backend'), raw);
+    }
+    expect(await queue().claim(5)).toEqual([]);
+    const dead = (await redis.lrange(keys.dead('backend'), 0, -1)).map((d) => JSON.parse(d) as { task_id: string; reason: string });
+    expect(dead.map((d) => d.task_id).sort()).toEqual(['hex-1', 'inf-1', 'nan-1']);
+    expect(dead.every((d) => d.reason.startsWith('not JSON'))).toBe(true);
+    expect(await result('nan-1')).toMatchObject({ status: 'failed' });
+  });
+
   it('refuses a retry from an agent that no longer holds the lease', async () => {
     await submitTask(redis, keys, { taskId: 'l-1', domain: 'backend', description: 'x' });
     const q = queue();

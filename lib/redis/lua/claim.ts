@@ -36,6 +36,9 @@ local default_max = tonumber(ARGV[8])
 local now_iso, retention_s, token_prefix = ARGV[9], tonumber(ARGV[10]), ARGV[11]
 local grace_ms = tonumber(ARGV[12])
 local max_depth = tonumber(ARGV[15])
+-- Strict JSON: Redis' decoder otherwise takes NaN, Infinity and hex numbers, which JSON.parse (and so
+-- every consumer) refuses; such text must be dead-lettered here, not claimed and failed later.
+cjson.decode_invalid_numbers(false)
 local now = now_ms()
 LOG.stream = KEYS[10]
 local Q = { task_prefix = task_prefix, result_prefix = result_prefix, active = KEYS[6], leases = KEYS[7],
@@ -52,6 +55,7 @@ end
 local ready_key = { high = KEYS[3], normal = KEYS[4], low = KEYS[5] }
 local next_due = -1
 local delayed = housekeeping and redis.call('ZRANGE', KEYS[12], 0, 63, 'WITHSCORES') or {}
+local due_now = { high = {}, normal = {}, low = {} }
 for i = 1, #delayed, 2 do
   local id, due = delayed[i], tonumber(delayed[i + 1])
   if due > now then
@@ -60,7 +64,16 @@ for i = 1, #delayed, 2 do
   end
   redis.call('ZREM', KEYS[12], id)
   local f = redis.call('HMGET', task_prefix .. id, 'raw', 'priority')
-  if f[1] then redis.call('RPUSH', ready_key[f[2]] or KEYS[4], f[1]) end
+  if f[1] then table.insert(due_now[ready_key[f[2]] and f[2] or 'normal'], f[1]) end
+end
+-- A retried task has waited its turn once already: it goes to the head of its priority, earliest due
+-- first (LPUSH puts its last argument at the head).
+for priority, list in pairs(due_now) do
+  if #list > 0 then
+    local reversed = {}
+    for i = #list, 1, -1 do table.insert(reversed, list[i]) end
+    redis.call('LPUSH', ready_key[priority], unpack(reversed))
+  end
 end
 
 local buckets = { high = {}, normal = {}, low = {} }
