@@ -44,10 +44,8 @@ export interface Check {
   passed: boolean;
 }
 
-/** One spawner's report: the JSON keys the issue names, the details behind them, and the checks. */
-export interface ChaosRunReport {
-  spawner: 'process' | 'docker';
-  passed: boolean;
+/** The figures the issue names, reported per run and, at the top level, over every run. */
+export interface ChaosFigures {
   lost: number;
   duplicate_completions: number;
   stuck: number;
@@ -57,6 +55,12 @@ export interface ChaosRunReport {
   recovery_ms_max: number | null;
   resume_ms: number | null;
   leaked: number;
+}
+
+/** One spawner's report: the JSON keys the issue names, the details behind them, and the checks. */
+export interface ChaosRunReport extends ChaosFigures {
+  spawner: 'process' | 'docker';
+  passed: boolean;
   tasks: { submitted: number; to_main: number; with_subtasks: number; completed: number; failed: number };
   kills: number;
   recovery_samples: number;
@@ -142,19 +146,10 @@ export interface SkippedRun {
 }
 
 /** The whole `--json` document: the runs, and at top level the same keys over every run that happened. */
-export interface ChaosReport {
+export interface ChaosReport extends ChaosFigures {
   seed: number;
   quick: boolean;
   passed: boolean;
-  lost: number;
-  duplicate_completions: number;
-  stuck: number;
-  dead_lettered: number;
-  malformed: number;
-  recovery_ms_p50: number | null;
-  recovery_ms_max: number | null;
-  resume_ms: number | null;
-  leaked: number;
   goals: typeof GOALS;
   runs: Record<string, ChaosRunReport | SkippedRun>;
 }
