@@ -23,19 +23,25 @@ function farmEnv(extra: Record<string, string> = {}): Record<string, string> {
   return { DAN_FARM_DIR: dir, DAN_ELF: 'off', DAN_FARM_RESTART_BASE_MS: '500', DAN_FARM_RESTART_MAX_MS: '2000', DAN_DOMAIN_IDLE_MS: '60000', ...extra };
 }
 
+/**
+ * Starts a network, sends one farm task on a fresh copy of the fixture repository, waits for it, and
+ * checks that it completed. Returns what the test goes on to inspect.
+ */
+async function runFarmTask(description: string, context: Record<string, unknown>) {
+  const repo = farmRepo();
+  cleanup.push(repo);
+  const net = await startTestNetwork({ rules: farmRules(), env: farmEnv() });
+  network = net;
+  const { redis, keys } = net;
+  const { taskId } = await submitTask(redis, keys, { domain: 'farm', description, context: { path: repo, ...context }, timeoutSeconds: 600 });
+  const hash = await net.waitFor(taskId, 300_000);
+  expect(hash['status'], hash['error']).toBe('completed');
+  return { net, repo, redis, keys, taskId, output: JSON.parse(hash['output']!) };
+}
+
 describe('the agent farm with the Claude Code CLI', () => {
   it('three agents fix the seeded lint problems, merge into one branch, and the re-run shows zero', async () => {
-    const repo = farmRepo();
-    cleanup.push(repo);
-    network = await startTestNetwork({ rules: farmRules(), env: farmEnv() });
-    const { redis, keys } = network;
-    const { taskId } = await submitTask(redis, keys, {
-      domain: 'farm', description: 'Fix every lint problem',
-      context: { path: repo, agent_count: 3, problems_command: 'node check.mjs' }, timeoutSeconds: 600,
-    });
-    const hash = await network.waitFor(taskId, 300_000);
-    expect(hash['status'], hash['error']).toBe('completed');
-    const output = JSON.parse(hash['output']!);
+    const { net, repo, redis, keys, taskId, output } = await runFarmTask('Fix every lint problem', { agent_count: 3, problems_command: 'node check.mjs' });
     expect(output.problems_before).toBe(8);
     expect(output.problems_after).toBe(0);
     expect(output.chunks).toMatchObject({ total: 6, done: 6, given_up: 0 });
@@ -62,7 +68,7 @@ describe('the agent farm with the Claude Code CLI', () => {
     expect(events.filter((e) => e.type === 'unlock').length).toBe(6);
     expect(events.filter((e) => e.type === 'edit').length).toBe(6);
     // The agents were offered file tools but no shell and no web tools.
-    const offered = new Set(network.model.requests
+    const offered = new Set(net.model.requests
       .filter((r) => JSON.stringify((r.body as { system?: unknown }).system ?? '').includes('Domain: farm'))
       .flatMap((r) => ((r.body as { tools?: Array<{ name: string }> }).tools ?? []).map((t) => t.name)));
     expect(offered.has('Edit') && offered.has('Read')).toBe(true);
@@ -75,17 +81,7 @@ describe('the agent farm with the Claude Code CLI', () => {
 
 describe('the agent farm with the SDK runtime', () => {
   it('passes the same scenario: the seeded problems are fixed by three agents and the re-run shows zero', async () => {
-    const repo = farmRepo();
-    cleanup.push(repo);
-    network = await startTestNetwork({ rules: farmRules(), env: farmEnv() });
-    const { redis, keys } = network;
-    const { taskId } = await submitTask(redis, keys, {
-      domain: 'farm', description: 'Fix every lint problem',
-      context: { path: repo, agent_count: 3, problems_command: 'node check.mjs', runtime: 'sdk' }, timeoutSeconds: 600,
-    });
-    const hash = await network.waitFor(taskId, 300_000);
-    expect(hash['status'], hash['error']).toBe('completed');
-    const output = JSON.parse(hash['output']!);
+    const { repo, redis, keys, taskId, output } = await runFarmTask('Fix every lint problem', { agent_count: 3, problems_command: 'node check.mjs', runtime: 'sdk' });
     expect(output).toMatchObject({ problems_before: 8, problems_after: 0, chunks: { total: 6, done: 6, given_up: 0 }, conflicts: [] });
     expect(problemsIn(repo, output.result_branch)).toEqual([]);
     const store = new FarmStore(redis, keys, taskId);
@@ -99,16 +95,7 @@ describe('the agent farm with the SDK runtime', () => {
 
 describe('the task-less farm', () => {
   it('has the model split the task into parts, one chunk each, and merges what the agents did', async () => {
-    const repo = farmRepo();
-    cleanup.push(repo);
-    network = await startTestNetwork({ rules: farmRules(), env: farmEnv() });
-    const { redis, keys } = network;
-    const { taskId } = await submitTask(redis, keys, {
-      domain: 'farm', description: 'Document every exported function', context: { path: repo, agent_count: 2 }, timeoutSeconds: 600,
-    });
-    const hash = await network.waitFor(taskId, 300_000);
-    expect(hash['status'], hash['error']).toBe('completed');
-    const output = JSON.parse(hash['output']!);
+    const { repo, redis, keys, taskId, output } = await runFarmTask('Document every exported function', { agent_count: 2 });
     expect(output.chunks).toMatchObject({ total: 2, done: 2 });
     expect(output.problems_after).toBeNull();
     expect(output.files_modified).toEqual(['src/cart.js', 'src/user.js']);
