@@ -45,6 +45,9 @@ export async function connectRedis(url: string, options: RedisConnectOptions = {
     // Commands issued in the same tick leave in one write (one syscall instead of one each); a
     // blocking or subscribing connection keeps one command in flight, so it stays off there.
     enableAutoPipelining: !options.blocking,
+    // Redis that is still loading its append-only file after a restart is asked again every 100 ms,
+    // not after its own estimate (at least 1 s), so agents are back as soon as it serves.
+    maxLoadingRetryTime: 100,
     retryStrategy: (times) => (options.failFast && !connectedOnce ? null : reconnectDelayMs(times)),
   });
   const where = { redis: redactUrl(url), ...(options.name ? { connection: options.name } : {}) };

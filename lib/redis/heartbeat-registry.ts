@@ -78,9 +78,10 @@ export class HeartbeatRegistry {
     private readonly clock: Clock = systemClock,
     options: { reconnectGraceMs?: number } = {},
   ) {
-    // A third of the expiry (10 s by default, one heartbeat interval), at least 2 s: agents reconnect
-    // within 0.5 s of Redis answering and beat at once.
-    this.reconnectGraceMs = options.reconnectGraceMs ?? Math.max(Math.floor(ttlMs / 3), 2_000);
+    // One whole expiry (30 s by default), at least 2 s: after an outage every agent gets the time to
+    // beat that it gets at any other moment. Agents reconnect within 0.5 s of Redis answering and beat
+    // at once, but on a loaded host a process can take seconds to get there.
+    this.reconnectGraceMs = options.reconnectGraceMs ?? Math.max(ttlMs, 2_000);
     this.wasReady = redis.status === 'ready';
     redis.on('ready', () => {
       if (this.wasReady) this.reconnectedAt = this.clock.now();

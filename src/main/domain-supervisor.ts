@@ -63,6 +63,8 @@ export class DomainSupervisor {
   private readonly clock: Clock;
   private lastSweep = Number.NEGATIVE_INFINITY;
   private lastScan = Number.NEGATIVE_INFINITY;
+  /** Agents that died while Redis was away: deregistered and their tasks handed back on a later tick. */
+  private readonly pendingCleanups: AgentExit[] = [];
   /** Spawn-to-first-heartbeat times of the last 100 spawns, for measurements. */
   readonly readyTimesMs: number[] = [];
   /** Spawns that reached their first heartbeat since start. */
@@ -100,6 +102,8 @@ export class DomainSupervisor {
     const o = this.options;
     const now = this.clock.now();
     const domains = o.domains();
+    // First, since right after an outage a registered agent counts as live until it can beat again.
+    for (const exit of this.pendingCleanups.splice(0)) await this.cleanUpAfter(exit);
     if (now - this.lastSweep >= o.sweepEveryMs) {
       this.lastSweep = now;
       await this.sweepDeadAgents();
@@ -211,12 +215,19 @@ export class DomainSupervisor {
     s.failures = wasReady ? 1 : s.failures + 1;
     s.notBefore = this.clock.now() + restartBackoffMs(s.failures);
     o.logger.warn({ domain: exit.domain, agentId: exit.agentId, code: exit.code, signal: exit.signal }, 'domain agent exited unexpectedly');
+    await this.cleanUpAfter(exit);
+  }
+
+  /** Deregisters a dead agent and hands its tasks back; if Redis is away, tries again on the next tick. */
+  private async cleanUpAfter(exit: AgentExit): Promise<void> {
+    const o = this.options;
     try {
       await o.registry.deregister(exit.agentId, 'domain', exit.domain);
       const { requeued } = await this.queue(exit.domain).reclaimOwnedBy(exit.agentId, `agent ${exit.agentId} exited (${exit.signal ?? `code ${exit.code}`})`);
       if (requeued > 0) o.logger.info({ domain: exit.domain, agentId: exit.agentId, requeued }, 'handed its tasks back');
     } catch (error) {
-      o.logger.warn({ err: (error as Error).message }, 'cleanup after an agent exit failed; the sweep will retry');
+      this.pendingCleanups.push(exit);
+      o.logger.warn({ agentId: exit.agentId, err: (error as Error).message }, 'cleanup after an agent exit failed; retrying on the next tick');
     }
   }
 

@@ -106,7 +106,8 @@ async function expectSameNetwork(before: AgentSnapshot[], spawnsBefore: number):
   const after = await registeredAgents();
   expect(after.map((a) => a.id)).toEqual(before.map((a) => a.id));
   for (const agent of before) expect(processAlive(agent.pid), `${agent.id} (pid ${agent.pid}) still runs`).toBe(true);
-  expect(spawnCount()).toBe(spawnsBefore);
+  const spawns = upLog.split('\n').filter((line) => /"msg":"(spawning domain agent|domain agent ready|swept|redis connection)/.test(line));
+  expect(spawnCount(), `dan up spawned again after the outage:\n${spawns.join('\n')}`).toBe(spawnsBefore);
   expect(await redis.get('agents:main')).toBe(before.find((a) => a.role === 'main')?.id);
   expect(up.exitCode).toBeNull();
 }
@@ -143,8 +144,8 @@ beforeAll(async () => {
       PATH: process.env['PATH'], HOME: process.env['HOME'], NO_COLOR: '1', DAN_LOG_FORMAT: 'json',
       REDIS_URL: `redis://127.0.0.1:${port}`, DAN_KEY_PREFIX: '', ANTHROPIC_API_KEY: '', DAN_LLM: 'local', DAN_MOCK_LLM_RULES: rules,
       DAN_WORKSPACE: path.join(dir, 'workspace'), DAN_ELF_DIR: path.join(dir, 'elf'),
-      // A 2 s heartbeat expiry: the long outage below outlasts it, as a real one outlasts 30 s.
-      DAN_HEARTBEAT_INTERVAL_MS: '500', DAN_HEARTBEAT_TTL_MS: '2000', DAN_SUPERVISE_INTERVAL_MS: '200',
+      // A 3 s heartbeat expiry: the long outage below outlasts it four times, as a real one outlasts 30 s.
+      DAN_HEARTBEAT_INTERVAL_MS: '500', DAN_HEARTBEAT_TTL_MS: '3000', DAN_SUPERVISE_INTERVAL_MS: '200',
       DAN_MAX_INSTANCES_PER_DOMAIN: '1', DAN_DOMAIN_CONCURRENCY: '8', DAN_DOMAIN_IDLE_MS: '600000', DAN_SHUTDOWN_GRACE_MS: '5000',
     },
   });
@@ -199,7 +200,7 @@ describe('a Redis outage under a running network', () => {
     await until('the sender to have queued its task', async () => waiter.out.includes('queued'));
     await until('the follower to be following (it shows the recent lines first)', async () => follower.out.includes('claimed'));
     await stopServer('SIGKILL');
-    // 12 s: six times the heartbeat expiry, and longer than a command waits for a reconnect (about
+    // 12 s: four times the heartbeat expiry, and longer than a command waits for a reconnect (about
     // 10 s), so the clients must wait it out by themselves.
     await new Promise((resolve) => setTimeout(resolve, 12_000));
     await startServer();

@@ -1,0 +1,89 @@
+import type { Redis } from 'ioredis';
+import { pino } from 'pino';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { HeartbeatRegistry } from '../../lib/redis/heartbeat-registry.js';
+import { Keys } from '../../lib/redis/keys.js';
+import { TaskQueue, queueDepth } from '../../lib/redis/task-queue.js';
+import { submitTask } from '../../lib/redis/task-store.js';
+import type { AgentExit, SpawnRequest, SpawnedAgent, Spawner } from '../../lib/spawner/spawner.js';
+import { DomainSupervisor } from '../../src/main/domain-supervisor.js';
+import { MovableClock } from '../support/movable-clock.js';
+import { connectTestRedis, uniquePrefix } from '../support/redis.js';
+import { until } from '../support/until.js';
+
+/** A spawner that starts nothing: it records requests, and the test reports exits through it. */
+class RecordingSpawner implements Spawner {
+  readonly kind = 'process' as const;
+  readonly requests: SpawnRequest[] = [];
+  private listener: ((exit: AgentExit) => void) | undefined;
+  spawn(request: SpawnRequest): Promise<SpawnedAgent> {
+    this.requests.push(request);
+    return Promise.resolve({ agentId: request.agentId, domain: request.domain, handle: '1', startedAt: Date.now() });
+  }
+  stop(): Promise<void> { return Promise.resolve(); }
+  list(): SpawnedAgent[] { return []; }
+  lastLines(): Promise<string[]> { return Promise.resolve([]); }
+  onExit(listener: (exit: AgentExit) => void): void { this.listener = listener; }
+  exited(exit: AgentExit): void { this.listener?.(exit); }
+  close(): Promise<void> { return Promise.resolve(); }
+}
+
+const queueSettings = { leaseMs: 30_000, retentionMs: 3_600_000, maxAttempts: 3, retryBaseMs: 0, retryMaxMs: 0, maxQueueDepth: 10_000 };
+
+let redis: Redis;
+let cleanup: () => Promise<void>;
+let keys: Keys;
+
+beforeEach(async () => {
+  const prefix = uniquePrefix('supervisor');
+  keys = new Keys(prefix);
+  ({ redis, cleanup } = await connectTestRedis(prefix));
+});
+afterEach(async () => {
+  if (redis.status !== 'ready') await redis.connect();
+  await cleanup();
+});
+
+describe('DomainSupervisor', () => {
+  it('takes out an agent that died while Redis was away as soon as Redis answers, without waiting out the grace', async () => {
+    const clock = new MovableClock(Date.now());
+    const registry = new HeartbeatRegistry(redis, keys, 30_000, clock);
+    const spawner = new RecordingSpawner();
+    const logLines: string[] = [];
+    const logger = pino({ level: 'info' }, { write: (line: string) => void logLines.push(line) });
+    const supervisor = new DomainSupervisor({
+      redis, keys, registry, spawner, logger, clock, domains: () => ['backend'], agentEnv: {},
+      limits: { maxDomainAgents: 4, maxInstancesPerDomain: 1, domainConcurrency: 4 }, spawnTimeoutMs: 60_000, sweepEveryMs: 0, scanEveryMs: 60_000,
+      queue: queueSettings,
+    });
+
+    // A running backend agent holds the only task.
+    await registry.register({ agentId: 'backend-dead0001', role: 'domain', domain: 'backend' });
+    await submitTask(redis, keys, { taskId: 'held-1', domain: 'backend', description: 'x' });
+    const [held] = await new TaskQueue(redis, keys, { domain: 'backend', agentId: 'backend-dead0001', ...queueSettings, housekeepingMs: 0 }).claim(1);
+    expect(held?.taskId).toBe('held-1');
+
+    // Redis goes away, and meanwhile the agent's process is killed: the clean-up cannot run yet.
+    redis.disconnect();
+    spawner.exited({ agentId: 'backend-dead0001', domain: 'backend', code: null, signal: 'SIGKILL' });
+    await until('the failed clean-up to be logged', async () => logLines.some((l) => l.includes('cleanup after an agent exit failed')));
+
+    // Redis answers again: within the grace a registered agent counts as live, but this one is known dead.
+    await redis.connect();
+    expect(registry.inReconnectGrace()).toBe(true);
+    expect(await registry.liveDomainAgents('backend')).toEqual(['backend-dead0001']);
+    clock.advance(1_000); // past the first restart backoff (500 ms), well inside the 30 s grace
+    await supervisor.tick();
+
+    expect(await redis.sismember(keys.agentsAll(), 'backend-dead0001')).toBe(0);
+    expect(await redis.zcard(keys.leases('backend'))).toBe(0);
+    expect(await queueDepth(redis, keys, 'backend')).toBe(1);
+    expect(spawner.requests.map((r) => r.domain)).toEqual(['backend']);
+    expect(spawner.requests[0]?.agentId).not.toBe('backend-dead0001');
+  });
+
+  it('gives every agent one whole heartbeat expiry to beat again after an outage (at least 2 s)', () => {
+    expect(new HeartbeatRegistry(redis, keys, 30_000).reconnectGraceMs).toBe(30_000);
+    expect(new HeartbeatRegistry(redis, keys, 500).reconnectGraceMs).toBe(2_000);
+  });
+});
