@@ -83,6 +83,7 @@ export async function runToolLoopWithAnswer<T>(options: ToolLoopOptions, schema:
   // the cached prefix is reused; the prompt asks for no tool calls.
   const response = await callModel(options.client, buildToolLoopRequest(options, messages), options.signal ?? options.toolContext.signal);
   addLlmUsage(result.usage, response.usage);
+  options.onEvent?.({ type: 'turn_ended', turn, usage: response.usage });
   const finalText = responseText(response);
   messages.push({ role: 'assistant', content: response.content.length > 0 ? response.content : [{ type: 'text', text: '(empty reply)' }] });
   options.onEvent?.({ type: 'final', turn, text: finalText });

@@ -18,6 +18,8 @@ import {
 /** Progress of a loop, for the task's log lines. `summary` texts are one line and short. */
 export type ToolLoopEvent =
   | { type: 'turn_started'; turn: number }
+  /** The model answered: this call's usage, whose input side is the size of the context it saw. */
+  | { type: 'turn_ended'; turn: number; usage: LlmUsage }
   | { type: 'tool_called'; turn: number; tool: string; summary: string }
   | { type: 'tool_result'; turn: number; tool: string; ok: boolean; summary: string }
   | { type: 'final'; turn: number; text: string };
@@ -77,6 +79,7 @@ export async function runToolLoop(options: ToolLoopOptions): Promise<ToolLoopRes
     emit({ type: 'turn_started', turn });
     const response = await callModel(options.client, buildToolLoopRequest(options, messages), ctx.signal);
     addLlmUsage(usage, response.usage);
+    emit({ type: 'turn_ended', turn, usage: response.usage });
     messages.push({ role: 'assistant', content: assistantContent(response) });
     if (response.stop_reason === 'refusal') {
       throw new DanError('model_refused', `the model refused the task at turn ${turn}: ${oneLine(responseText(response)) || 'no reason given'}`);

@@ -16,6 +16,7 @@ import { readLines } from '../../lib/spawner/output-lines.js';
 import { taskWorkspace } from './sdk-worker-runtime.js';
 import { workerPrompt, workerSystemPrompt } from './worker-prompt.js';
 import type { EditGuard, WorkerJob, WorkerResult, WorkerRuntime } from './worker-runtime.js';
+import { turnEvent } from './worker-runtime.js';
 import { WorkspaceJail } from '../../lib/workspace/workspace-jail.js';
 
 /** An MCP server the CLI starts for the worker (stdio). */
@@ -184,10 +185,7 @@ export class ClaudeCodeWorkerRuntime implements WorkerRuntime {
 /** Turns (with their token use and context size) and refused tool calls, for a farm's health checks. */
 function reportEvent(event: StreamEvent, onEvent: NonNullable<WorkerJob['onEvent']>): void {
   const usage = event.type === 'assistant' ? event.message?.usage : undefined;
-  if (usage) {
-    const context = (usage.input_tokens ?? 0) + (usage.cache_creation_input_tokens ?? 0) + (usage.cache_read_input_tokens ?? 0);
-    onEvent({ kind: 'turn', summary: `turn: ${context} context tokens`, usage, contextTokens: context });
-  }
+  if (usage) onEvent(turnEvent(usage));
   for (const part of event.type === 'user' ? event.message?.content ?? [] : []) {
     if (part.type === 'tool_result' && part.is_error) onEvent({ kind: 'refused', summary: String(typeof part.content === 'string' ? part.content : 'tool error').slice(0, 200) });
   }

@@ -10,6 +10,7 @@ import { WorkspaceJail } from '../../lib/workspace/workspace-jail.js';
 import { createElfRecordHeuristicTool } from '../../lib/llm/tools/elf-record-heuristic-tool.js';
 import { workerPrompt, workerSystemPrompt } from './worker-prompt.js';
 import type { EditGuard, WorkerJob, WorkerResult, WorkerRuntime } from './worker-runtime.js';
+import { turnEvent } from './worker-runtime.js';
 import type { WorkerTool } from '../../lib/llm/tools/worker-tool.js';
 import { ToolError } from '../../lib/llm/tools/tool-error.js';
 
@@ -82,6 +83,7 @@ export class SdkWorkerRuntime implements WorkerRuntime {
         else if (event.type === 'tool_result' && !event.ok) job.progress(`${event.tool} error: ${event.summary}`);
         if (event.type === 'tool_called') job.onEvent?.({ kind: 'tool', summary: `${event.tool} ${event.summary}` });
         else if (event.type === 'tool_result' && !event.ok) job.onEvent?.({ kind: 'refused', summary: `${event.tool}: ${event.summary}` });
+        else if (event.type === 'turn_ended') job.onEvent?.(turnEvent(event.usage));
       },
     }, workerAnswerSchema);
     logger.debug({ agentId: job.agentId, taskId: job.task.taskId, turns: result.turns, usage: result.usage }, 'worker finished');

@@ -56,6 +56,24 @@ export interface WorkerEvent {
   contextTokens?: number;
 }
 
+/** Token counts of one model call as the API reports them (absent or null counts are zero). */
+export interface CallUsage {
+  input_tokens?: number | null;
+  output_tokens?: number | null;
+  cache_creation_input_tokens?: number | null;
+  cache_read_input_tokens?: number | null;
+}
+
+/** One model call as a worker event: its usage, and the context's size (everything the model read). */
+export function turnEvent(u: CallUsage): WorkerEvent {
+  const usage = {
+    input_tokens: u.input_tokens ?? 0, output_tokens: u.output_tokens ?? 0,
+    cache_creation_input_tokens: u.cache_creation_input_tokens ?? 0, cache_read_input_tokens: u.cache_read_input_tokens ?? 0,
+  };
+  const context = usage.input_tokens + usage.cache_creation_input_tokens + usage.cache_read_input_tokens;
+  return { kind: 'turn', summary: `turn: ${context} context tokens`, usage, contextTokens: context };
+}
+
 /** What a worker did. File lists come from what its tools actually wrote, not from its own claims. */
 export interface WorkerResult {
   summary: string;
