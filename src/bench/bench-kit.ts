@@ -39,6 +39,21 @@ export function rssMb(pid: number): number {
   }
 }
 
+/**
+ * Memory only this process holds (private clean and dirty pages, from /proc's smaps_rollup), in MB:
+ * what one more such process costs the host. The rest of its resident memory is the Node binary and
+ * shared libraries, which every Node process on the host shares.
+ */
+export function privateMb(pid: number): number {
+  try {
+    const rollup = readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8');
+    const kb = (field: string) => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(rollup)?.[1] ?? Number.NaN);
+    return round((kb('Private_Clean') + kb('Private_Dirty')) / 1024);
+  } catch {
+    return Number.NaN;
+  }
+}
+
 /** Resident memory of a process and all its descendants, in MB (a container's tini and node). */
 export function treeRssMb(pid: number): number {
   let total = rssMb(pid);

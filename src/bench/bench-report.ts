@@ -105,6 +105,7 @@ export function rows(r: BenchResults): Row[] {
   if (m) {
     add('idle resident memory, main orchestrator process (MB)', n(m.main_rss_mb));
     add('idle resident memory, domain process after one echo (MB)', n(m.domain_process_rss_mb), '<= 60 MB', atMost(m.domain_process_rss_mb, 60));
+    add('  of which private to it (MB; the rest is the Node binary and libraries every Node process shares)', n(m.domain_process_private_mb));
     add('idle resident memory, domain container after one echo (MB, its processes)', m.domain_container_rss_mb === null ? 'skipped (no Docker)' : n(m.domain_container_rss_mb));
   }
   const p = r.model_path;

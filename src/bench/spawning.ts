@@ -2,7 +2,7 @@ import { execFile } from 'node:child_process';
 import { chmodSync } from 'node:fs';
 import { promisify } from 'node:util';
 import { submitTask } from '../../lib/redis/task-store.js';
-import { poll, round, rssMb, treeRssMb } from './bench-kit.js';
+import { poll, privateMb, round, rssMb, treeRssMb } from './bench-kit.js';
 import type { BenchEnv, BenchNetwork } from './bench-network.js';
 import { startBenchNetwork } from './bench-network.js';
 
@@ -109,6 +109,8 @@ export async function measureDockerSpawn(env: BenchEnv, rounds: number, image: s
 export interface IdleMemory {
   main_rss_mb: number;
   domain_process_rss_mb: number;
+  /** The part of the domain's resident memory no other process shares. */
+  domain_process_private_mb: number;
 }
 
 /** Scenario 7: a main orchestrator that has started one domain, and that domain after one echo, both idle 2 s. */
@@ -116,5 +118,9 @@ export async function measureIdleMemory(env: BenchEnv, net: BenchNetwork): Promi
   await net.echo('devops', 1, 'memory');
   await new Promise((resolve) => setTimeout(resolve, 2_000));
   const agent = await net.domainAgent('devops');
-  return { main_rss_mb: rssMb(net.pid), domain_process_rss_mb: agent ? rssMb(agent.pid) : Number.NaN };
+  return {
+    main_rss_mb: rssMb(net.pid),
+    domain_process_rss_mb: agent ? rssMb(agent.pid) : Number.NaN,
+    domain_process_private_mb: agent ? privateMb(agent.pid) : Number.NaN,
+  };
 }

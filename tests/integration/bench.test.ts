@@ -56,6 +56,8 @@ describe('npm run bench', () => {
     } else {
       expect(memory['domain_container_rss_mb']).toBeGreaterThan(0);
     }
+    // Private memory is a part of resident memory.
+    expect(memory['domain_process_private_mb']).toBeLessThan(memory['domain_process_rss_mb'] as number);
     const figures = numbers(scenarios, 'scenarios');
     expect(figures.length).toBeGreaterThan(40);
     const bad = figures.filter(([, v]) => !Number.isFinite(v) || v <= 0);
