@@ -39,7 +39,8 @@ export interface BenchResults {
   };
   ceiling?: CeilingResult;
   scale?: ScaleResult;
-  spawn?: { process: SpawnRow; docker: SpawnRow };
+  /** `node_start_ms`: a bare Node start with the agents' environment, which every spawn includes. */
+  spawn?: { process: SpawnRow; docker: SpawnRow; node_start_ms: number };
   memory?: IdleMemory & { domain_container_rss_mb: number | null };
   model_path?: ModelPathResult;
   recovery?: RecoveryResult;
@@ -100,6 +101,8 @@ export function rows(r: BenchResults): Row[] {
     };
     spawnRow('process spawner', s.process, 400);
     spawnRow('Docker spawner', s.docker, 1000);
+    const caNote = process.env['NODE_EXTRA_CA_CERTS'] ? '; NODE_EXTRA_CA_CERTS is set, and Node reads that bundle at every start' : '';
+    add(`  of which a bare Node start, \`node -e 0\` (ms, median of 5${caNote})`, n(s.node_start_ms));
   }
   const m = r.memory;
   if (m) {

@@ -15,7 +15,7 @@ import { measureModelPath } from './model-path.js';
 import { bytesPerPendingTask, measureCeiling } from './redis-capacity.js';
 import { measureRecovery } from './recovery.js';
 import { measureScale } from './scale.js';
-import { dockerStatus, measureDockerSpawn, measureIdleMemory, measureProcessSpawn } from './spawning.js';
+import { dockerStatus, measureDockerSpawn, measureIdleMemory, measureNodeStart, measureProcessSpawn } from './spawning.js';
 import { coreSettings, measureLatency, measureThroughput } from './throughput.js';
 
 const SCENARIOS = ['throughput', 'latency', 'redis-cost', 'ceiling', 'scale', 'spawn', 'memory', 'model', 'recovery'] as const;
@@ -141,7 +141,7 @@ async function main(): Promise<void> {
     if (wants('spawn', 'memory')) {
       const processRow = wants('spawn') ? await measureProcessSpawn(env, counts.spawns) : undefined;
       const dockerRow = await measureDockerSpawn(env, counts.spawns, parsed.image);
-      if (processRow) results.spawn = { process: processRow, docker: dockerRow };
+      if (processRow) results.spawn = { process: processRow, docker: dockerRow, node_start_ms: await measureNodeStart() };
       if (results.memory) results.memory.domain_container_rss_mb = 'skipped' in dockerRow ? null : dockerRow.idle_rss_mb;
     }
     if (wants('recovery')) {

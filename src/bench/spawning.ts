@@ -81,6 +81,20 @@ async function spawnRounds(env: BenchEnv, net: BenchNetwork, rounds: number, doc
   };
 }
 
+/**
+ * Median time of a bare `node -e 0` with the environment agents get, for scale: every spawn pays it.
+ * A NODE_EXTRA_CA_CERTS bundle, for one, is read at every Node start.
+ */
+export async function measureNodeStart(runs = 5): Promise<number> {
+  const times: number[] = [];
+  for (let i = 0; i < runs; i++) {
+    const started = performance.now();
+    await run(process.execPath, ['-e', '0'], { timeout: 10_000 });
+    times.push(performance.now() - started);
+  }
+  return round(times.sort((a, b) => a - b)[Math.floor((runs - 1) / 2)] ?? Number.NaN);
+}
+
 export async function measureProcessSpawn(env: BenchEnv, rounds: number): Promise<SpawnResult> {
   const net = await startBenchNetwork(env, 'spawn-process', { DAN_DOMAIN_IDLE_MS: '1500', DAN_SUPERVISE_INTERVAL_MS: '1000' });
   try {
