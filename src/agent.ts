@@ -16,8 +16,11 @@ import { startDomainOrchestrator } from './domain/domain-orchestrator.js';
  * spawner (the container form of `dan up`); `domain` runs one domain's orchestrator. Exits 0 after a
  * clean stop (idle, SIGTERM), 2 on bad configuration, 3 when Redis or the Docker engine does not answer.
  */
-/** The process that started this one, read before anything else can take time. */
-const PARENT_PID = process.ppid;
+/**
+ * The process that started this one: the pid the process spawner passes (so a parent that died while
+ * this one was still loading is noticed too), else the parent at this point.
+ */
+const PARENT_PID = Number(process.env['DAN_PARENT_PID']) || process.ppid;
 
 async function main(): Promise<void> {
   const config = loadConfig();

@@ -94,7 +94,9 @@ export class ProcessSpawner implements Spawner {
       throw new DanError('spawn_failed', `cannot start agent ${agentId}: ${args[0]} does not exist; run 'npm run build' first`);
     }
 
-    const env: NodeJS.ProcessEnv = { ...this.options.baseEnv, ...request.env };
+    // DAN_PARENT_PID: the agent stops by itself once this process is gone, even if that happens
+    // before it has read its own parent pid.
+    const env: NodeJS.ProcessEnv = { ...this.options.baseEnv, ...request.env, DAN_PARENT_PID: String(process.pid) };
     // Reserved until the start is settled, so a second spawn of the id meanwhile is refused too.
     this.starting.add(agentId);
     let child: ChildProcess;

@@ -222,6 +222,18 @@ describe('graceful shutdown of the main orchestrator: dan up, and the main agent
     if (mainId) await redis.multi().srem(keys.agentsAll(), mainId).del(keys.agentInfo(mainId), keys.heartbeat(mainId), keys.agentsMain()).exec();
   }, 120_000);
 
+  it('a domain process whose parent was gone before it finished loading stops by itself too', async () => {
+    // The pid of a process that has already exited: the parent as the spawner named it (DAN_PARENT_PID).
+    const gone = spawn(process.execPath, ['-e', '0']);
+    const parentPid = gone.pid!;
+    await new Promise((resolve) => gone.once('exit', resolve));
+    const agentId = `backend-${randomUUID().slice(0, 8)}`;
+    const agent = start([path.join(root, 'dist/src/agent.js')], { AGENT_ROLE: 'domain', DOMAIN_TYPE: 'backend', AGENT_ID: agentId, DAN_PARENT_PID: String(parentPid) });
+    expect(await agent.exited, agent.log).toBe(0);
+    expect(agent.log).toContain('the process that started this agent is gone; stopping');
+    await expectDeregistered(redis, keys, agentId);
+  }, 60_000);
+
   it('dan up whose registration was swept and taken by another main stops and says so, rather than lingering', async () => {
     const up = start([path.join(root, 'dist/src/cli/main.js'), 'up', '--no-start-redis']);
     await until('dan up to be up', async () => up.log.includes('network up'), 60_000);
