@@ -41,7 +41,7 @@ async function main(): Promise<void> {
     const { startElfService } = await import('./elf/elf-service.js');
     const elf = await startElfService({ config, agentId, logger });
     stopAgent = () => void elf.stop();
-    onStopSignal(logger, stopAgent);
+    onStopSignal(logger, stopAgent, config.shutdownGraceMs);
     await elf.done;
     logger.flush?.();
     return;
@@ -56,7 +56,7 @@ async function main(): Promise<void> {
     modelAccess,
   });
   stopAgent = () => void running.stop();
-  onStopSignal(logger, stopAgent);
+  onStopSignal(logger, stopAgent, config.shutdownGraceMs);
   await running.done;
   if (model) await (await model).close();
   logger.flush?.();
@@ -72,19 +72,34 @@ async function runMain(config: Config): Promise<void> {
   logger.info({ agentId: network.main.agentId, spawner: config.spawner }, 'main orchestrator running; SIGTERM stops it');
   // A signal, or the orchestrator stopping on its own (another main took its place): either way the
   // process ends rather than lingering with nothing to do.
-  const replaced = await Promise.race([new Promise<false>((resolve) => onStopSignal(logger, () => resolve(false))), network.main.stopped.then(() => true)]);
+  const replaced = await Promise.race([new Promise<false>((resolve) => onStopSignal(logger, () => resolve(false), config.shutdownGraceMs)), network.main.stopped.then(() => true)]);
   await network.stop();
   logger.flush?.();
   if (replaced) throw new DanError('main_replaced', `main orchestrator ${network.main.agentId} was deregistered and another one now serves this network`);
 }
 
-function onStopSignal(logger: Logger, stop: () => void): void {
+/**
+ * SIGTERM or SIGINT: stop as `stop` does. If that has not ended the process 15 s after the grace
+ * (Redis gone for good, say, so the hand-back can never be written), it exits 1 rather than hang; a
+ * second signal ends it at once.
+ */
+function onStopSignal(logger: Logger, stop: () => void, graceMs: number): void {
   const handler = (signal: string) => {
     logger.info({ signal }, 'stopping: finishing or handing back work in flight');
+    exitIfStuck(logger, graceMs);
     stop();
   };
   process.once('SIGTERM', () => handler('SIGTERM'));
   process.once('SIGINT', () => handler('SIGINT'));
+}
+
+/** Nobody is left to stop a process whose stopping hangs: it exits 1 after the grace plus 15 s. */
+function exitIfStuck(logger: Logger, graceMs: number): void {
+  setTimeout(() => {
+    logger.error({ waitedMs: graceMs + 15_000 }, 'stopping did not finish (is Redis gone?); exiting without handing back');
+    logger.flush?.();
+    process.exit(1);
+  }, graceMs + 15_000).unref();
 }
 
 /**
@@ -101,9 +116,8 @@ function stopWhenOrphaned(logger: Logger, stop: () => void, graceMs: number): vo
     if (process.ppid === parent) return;
     clearInterval(timer);
     logger.warn({ parentPid: parent }, 'the process that started this agent is gone; stopping');
+    exitIfStuck(logger, graceMs);
     stop();
-    // Nobody is left to kill it if stopping hangs (a Redis that went away with its parent, say).
-    setTimeout(() => process.exit(1), graceMs + 15_000).unref();
   }, 1_000);
   timer.unref();
 }

@@ -6,6 +6,8 @@ import path from 'node:path';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { packageRoot } from '../../lib/config.js';
+import { silentLogger } from '../../lib/logger.js';
+import { freePort, startRedisServer } from '../../src/cli/local-redis.js';
 import { parseRules, type Rule } from '../../lib/llm/local-server/rules.js';
 import { Keys } from '../../lib/redis/keys.js';
 import type { TestNetwork } from '../support/network.js';
@@ -245,4 +247,36 @@ describe('graceful shutdown of the main orchestrator: dan up, and the main agent
     expect(await redis.get(keys.agentsMain())).toBe('main-00000000');
     await redis.del(keys.agentsMain());
   }, 120_000);
+});
+
+describe('an agent told to stop after Redis went away for good', () => {
+  it('exits 1 with the reason 15 s after the grace instead of hanging', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'dan-stuck-stop-'));
+    const server = await startRedisServer(await freePort(), silentLogger);
+    const agentId = `elf-${randomUUID().slice(0, 8)}`;
+    // The ELF memory waits on its consumer group, a read that cannot end while Redis is gone.
+    const child = spawn(process.execPath, [path.join(root, 'dist/src/agent.js')], {
+      env: {
+        PATH: process.env['PATH'], HOME: process.env['HOME'], NO_COLOR: '1', DAN_LOG_FORMAT: 'json', REDIS_URL: server.url,
+        AGENT_ROLE: 'domain', DOMAIN_TYPE: 'elf', AGENT_ID: agentId, DAN_ELF_DIR: path.join(dir, 'elf'), DAN_SHUTDOWN_GRACE_MS: '1000',
+      },
+    });
+    let log = '';
+    child.stdout.on('data', (chunk: Buffer) => { log += chunk.toString(); });
+    child.stderr.on('data', (chunk: Buffer) => { log += chunk.toString(); });
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    try {
+      const redis = new Redis(server.url);
+      await until('the agent to register', async () => (await redis.exists(`agents:heartbeat:${agentId}`)) === 1, 30_000);
+      redis.disconnect();
+      await server.stop();
+      child.kill('SIGTERM');
+      expect(await exited, log).toBe(1);
+      expect(log).toMatch(/stopping did not finish \(is Redis gone\?\); exiting without handing back/);
+    } finally {
+      child.kill('SIGKILL');
+      await server.stop();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 60_000);
 });
