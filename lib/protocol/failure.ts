@@ -1,0 +1,100 @@
+import { LlmErrorCode } from '../llm/llm-error.js';
+
+/**
+ * Why a task ended `failed`: one typed list, so code that reacts to a failure (ELF, retries, the CLI's
+ * exit codes, dashboards) branches on a code, never on the message. Every failed result carries
+ * `output.failure = {code, retryable}` beside its `error` text. The Lua scripts write the codes of the
+ * failures they decide (`invalid_task`, `queue_full`, `lease_expired`, `cancelled`); keep those strings
+ * in step with this list (a unit test checks that every code a script writes is listed here).
+ */
+export const FailureCode = {
+  // --- refused before any work: the input itself must change -------------------------------
+  /** Not JSON, not an object, a bad task id, or a payload that does not fit the schema. */
+  invalidTask: 'invalid_task',
+  /** The domain's queue held DAN_MAX_QUEUE_DEPTH tasks already. */
+  queueFull: 'queue_full',
+  /** Neither a domain's folder nor main knows the domain. */
+  unknownDomain: 'unknown_domain',
+  /** A domain's definition or the network's settings are wrong (a person must fix them). */
+  badConfig: 'bad_config',
+  /** A farm refused its request (missing path, problems command not found, nothing to fix). */
+  farmRefused: 'farm_refused',
+
+  // --- a person or a deadline stopped it ---------------------------------------------------
+  cancelled: 'cancelled',
+  /** Its own timeout or its parent's deadline passed. */
+  timedOut: 'timed_out',
+
+  // --- the infrastructure failed: teaches nothing about the task ---------------------------
+  /** The agent holding it stopped renewing its lease (killed, frozen, its host gone) too many times. */
+  leaseExpired: 'lease_expired',
+  /** A Claude Code worker process crashed. */
+  workerCrashed: 'worker_crashed',
+  /** The agent stopped while the task ran and could not hand it back. */
+  aborted: 'aborted',
+
+  // --- the work itself failed --------------------------------------------------------------
+  /** A worker ended with an error or gave no usable answer. */
+  workerFailed: 'worker_failed',
+  /** A worker's final answer did not match the required shape. */
+  invalidFinalAnswer: 'invalid_final_answer',
+  /** A sub-task of a routed task failed (its own failure is in its result). */
+  childFailed: 'child_failed',
+  /** A farm ran and did not reach its goal. */
+  farmFailed: 'farm_failed',
+  /** A bug of ours: the message is all we know. */
+  internal: 'internal',
+
+  // --- the model API ------------------------------------------------------------------------
+  ...prefixed(LlmErrorCode),
+} as const;
+
+/** One of the `FailureCode` values. */
+export type FailureCode = (typeof FailureCode)[keyof typeof FailureCode];
+
+/** What every failed result carries in `output.failure`. */
+export interface FailureData {
+  code: FailureCode;
+  retryable: boolean;
+}
+
+const known = new Set<string>(Object.values(FailureCode));
+
+/** Whether `code` is one of the listed failure codes. */
+export function isFailureCode(code: unknown): code is FailureCode {
+  return typeof code === 'string' && known.has(code);
+}
+
+/** A code from outside the list (an older agent, a raw client) reads as `internal`, never as itself. */
+export function asFailureCode(code: unknown): FailureCode {
+  return isFailureCode(code) ? code : FailureCode.internal;
+}
+
+/**
+ * Failures that say nothing about how the task was done: a person's cancel, input refused before
+ * any work, and failures of the infrastructure. ELF learns nothing from these.
+ */
+const NOT_ABOUT_THE_WORK: ReadonlySet<FailureCode> = new Set<FailureCode>([
+  FailureCode.invalidTask, FailureCode.queueFull, FailureCode.unknownDomain, FailureCode.badConfig, FailureCode.farmRefused,
+  FailureCode.cancelled, FailureCode.leaseExpired, FailureCode.workerCrashed, FailureCode.aborted,
+  ...Object.values(LlmErrorCode),
+]);
+
+/** Whether a failure with this code is a lesson about the work (ELF learns from it). */
+export function teachesAboutWork(code: FailureCode): boolean {
+  return !NOT_ABOUT_THE_WORK.has(code);
+}
+
+/** Reads `output.failure` of a result, if it has a well-formed one. */
+export function readFailure(output: unknown): FailureData | undefined {
+  if (typeof output !== 'object' || output === null) return undefined;
+  const failure = (output as { failure?: unknown }).failure;
+  if (typeof failure !== 'object' || failure === null) return undefined;
+  const { code, retryable } = failure as { code?: unknown; retryable?: unknown };
+  if (typeof code !== 'string') return undefined;
+  return { code: asFailureCode(code), retryable: retryable === true };
+}
+
+function prefixed<T extends Record<string, string>>(codes: T): { [K in keyof T as `llm${Capitalize<string & K>}`]: T[K] } {
+  return Object.fromEntries(Object.entries(codes).map(([k, v]) => [`llm${k[0]!.toUpperCase()}${k.slice(1)}`, v])) as never;
+}
