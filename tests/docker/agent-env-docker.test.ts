@@ -70,9 +70,11 @@ describeDocker('settings a Docker domain container gets', () => {
       expect(env.get(name), name).toBe(expected === undefined ? undefined : String(expected));
     }
     for (const name of Object.keys(forwarded)) expect(env.get(name), name).toBe(forwarded[name]);
-    // Host paths: the container's own workspace; the others are not there at all, so the image's defaults apply.
+    // Host paths: the container's own workspace; for the others, the image's defaults (if any), never main's path.
     expect(env.get('DAN_WORKSPACE')).toBe(CONTAINER_WORKSPACE);
-    for (const name of HOST_PATH_SETTINGS.filter((n) => n !== 'DAN_WORKSPACE')) expect(env.has(name), name).toBe(false);
+    for (const name of HOST_PATH_SETTINGS) expect(env.get(name), name).not.toBe(String(config.settings[name]));
+    expect(env.has('DAN_FARM_DIR')).toBe(false);
+    expect(env.has('DAN_CLAUDE_PATH')).toBe(false);
     for (const name of settingsUsed('main', 'docker')) expect(env.has(name), name).toBe(false);
   });
 });
