@@ -3,6 +3,7 @@ import type { Container, ContainerCreateOptions, ContainerInfo } from 'dockerode
 import path from 'node:path';
 import { PassThrough, type Readable } from 'node:stream';
 import type { ContainerLimits } from '../agents/agent-definitions.js';
+import { HOST_PATH_SETTINGS } from '../config/agent-env.js';
 import { DanError, InvalidInputError } from '../errors.js';
 import { silentLogger, type Logger } from '../logger.js';
 import { isSafeDomainName } from '../protocol/agent.js';
@@ -66,8 +67,9 @@ interface Tracked {
   stopping: Promise<void> | undefined;
 }
 
-// Environment a domain container must not inherit from the main orchestrator's host view.
-const hostOnlyEnv = ['DAN_AGENTS_DIR', 'DAN_WORKSPACE', 'DAN_DOCKER_WORKSPACE', 'DAN_ELF_DIR', 'HOME'];
+// Environment a domain container must not inherit from the main orchestrator's host view: the
+// settings the settings table marks as host paths, and HOME. Mounted ones get container paths below.
+const hostOnlyEnv = [...HOST_PATH_SETTINGS, 'HOME'];
 /** Where the elf domain's container keeps the memory. */
 export const CONTAINER_ELF_DIR = '/data/elf';
 

@@ -2,6 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { packageRoot } from '../config.js';
+import { withoutWithheldSettings } from '../config/agent-env.js';
 import { DanError, InvalidInputError } from '../errors.js';
 import { silentLogger, type Logger } from '../logger.js';
 import { readLines, RecentLines } from './output-lines.js';
@@ -96,7 +97,9 @@ export class ProcessSpawner implements Spawner {
 
     // DAN_PARENT_PID: the agent stops by itself once this process is gone, even if that happens
     // before it has read its own parent pid.
-    const env: NodeJS.ProcessEnv = { ...this.options.baseEnv, ...request.env, DAN_PARENT_PID: String(process.pid) };
+    // Settings agents must not get (DAN_SPAWNER, Docker's, main's) are dropped from what the child
+    // inherits, so a process agent sees what a container would: the request's environment decides.
+    const env: NodeJS.ProcessEnv = { ...withoutWithheldSettings(this.options.baseEnv), ...request.env, DAN_PARENT_PID: String(process.pid) };
     // Reserved until the start is settled, so a second spawn of the id meanwhile is refused too.
     this.starting.add(agentId);
     let child: ChildProcess;

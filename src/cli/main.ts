@@ -1,6 +1,8 @@
 #!/usr/bin/env node
+import path from 'node:path';
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
+import { loadEnvFile } from '../../lib/config/env-file.js';
 import { DanError, ExitCode } from '../../lib/errors.js';
 import { knownSecrets, redactText } from '../../lib/logger.js';
 import { agentsCommand } from './commands/agents.js';
@@ -21,6 +23,9 @@ import { upCommand } from './commands/up.js';
  * 2 bad usage or input, 3 Redis unreachable, 4 refused because the domain's queue is full.
  */
 async function main(): Promise<void> {
+  // Like compose, the settings of a .env in the current folder, under whatever the shell exports;
+  // read before any command loads its config, so every command (dan up too) sees the same settings.
+  loadEnvFile(path.resolve('.env'));
   await yargs(hideBin(process.argv))
     .scriptName('dan')
     .usage('$0 <command> [options]\n\nA distributed network of AI coding agents on Redis.')

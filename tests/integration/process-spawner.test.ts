@@ -57,6 +57,14 @@ describe('ProcessSpawner', () => {
     expect(seen).toContain(`${req.agentId} ready`);
   });
 
+  it('keeps settings agents must not get out of what the child inherits, and passes the forwarded ones', async () => {
+    const spawner = newSpawner({ baseEnv: { ...process.env, DAN_SPAWNER: 'docker', DAN_ROUTER: 'llm', DAN_MAX_TURNS: '7' } });
+    const req = request('backend', { FAKE_AGENT_ECHO: 'DAN_SPAWNER,DAN_ROUTER,DAN_MAX_TURNS' });
+    await spawner.spawn(req);
+    await waitForLine(spawner, req.agentId, 'ready');
+    expect(await spawner.lastLines(req.agentId)).toEqual(expect.arrayContaining(['DAN_SPAWNER=', 'DAN_ROUTER=', 'DAN_MAX_TURNS=7']));
+  });
+
   it('passes the environment contract to the child and shows its output in lastLines', async () => {
     const spawner = newSpawner({ baseEnv: { ...process.env, FROM_BASE: 'base', OVERRIDDEN: 'base' } });
     const req = request('backend', { OVERRIDDEN: 'request', FAKE_AGENT_ECHO: 'FROM_BASE,OVERRIDDEN' });

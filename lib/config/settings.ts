@@ -1,0 +1,145 @@
+import os from 'node:os';
+import path from 'node:path';
+import { z } from 'zod';
+import { parseMemorySize } from '../agents/agent-definitions.js';
+
+/**
+ * How a setting reaches the agents a spawner starts, declared once per setting so the environment
+ * of a spawned agent is generated, never mirrored by hand:
+ * - `forward`: every agent gets the parsed value as is.
+ * - `host-path`: a path on this machine. Process agents get it made absolute; a container gets the
+ *   path its spawner mounts in its place, or nothing (the image's default applies).
+ * - the others are withheld, and say why (`WITHHELD_BECAUSE`).
+ */
+export type AgentUse = 'forward' | 'host-path' | keyof typeof WITHHELD_BECAUSE;
+
+/** Why agents must not get a setting: the reason a reader of the table needs before changing it. */
+export const WITHHELD_BECAUSE = {
+  main: 'only the main orchestrator reads it (routing, supervising domains, its local model server)',
+  docker: 'only the Docker spawner in the main orchestrator reads it (how containers start)',
+  model: 'agents are given the model this process uses instead (modelEnv: DAN_LLM, DAN_LLM_URL, ANTHROPIC_BASE_URL)',
+  'per-agent': 'the spawner sets it for each agent it starts',
+} as const;
+
+/** One setting: its zod schema (parsing, default) and how agents get it. */
+export interface Setting<S extends z.ZodType = z.ZodType> {
+  schema: S;
+  agents: AgentUse;
+}
+
+function setting<S extends z.ZodType>(schema: S, agents: AgentUse): Setting<S> {
+  return { schema, agents };
+}
+
+const ms = (fallback: number) => z.coerce.number().int().nonnegative().default(fallback);
+const count = (fallback: number) => z.coerce.number().int().positive().default(fallback);
+const onOff = () => z.enum(['on', 'off']).default('on');
+const absolute = (value: string) => path.resolve(value);
+// prefault, not default: the fallback goes through the transform too, so it is made absolute as well.
+const hostPath = (fallback: () => string) => z.string().transform(absolute).prefault(fallback);
+const memorySize = (fallback: string, example: string) =>
+  z.string().default(fallback).refine((v) => parseMemorySize(v) !== undefined, { error: `must be a memory size such as ${example}` });
+
+/**
+ * Every setting of the network, read from the environment of the same name. The README's
+ * "Configuration" table documents each; tests/unit/config-settings.test.ts keeps the two in step.
+ */
+export const SETTINGS = {
+  REDIS_URL: setting(z.string().default('redis://localhost:6379'), 'forward'),
+  DAN_KEY_PREFIX: setting(z.string().default(''), 'forward'),
+  DAN_AGENTS_DIR: setting(z.string().transform(absolute).optional(), 'host-path'),
+  DAN_WORKSPACE: setting(hostPath(() => 'workspace'), 'host-path'),
+  DAN_LOG_LEVEL: setting(z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'), 'forward'),
+
+  DAN_ROUTER: setting(z.enum(['score', 'llm']).default('score'), 'main'),
+  DAN_WORKER_SELECTOR: setting(z.enum(['score', 'llm']).default('score'), 'forward'),
+  DAN_WORKER_RUNTIME: setting(z.enum(['sdk', 'claude-code']).default('sdk'), 'forward'),
+  DAN_SPAWNER: setting(z.enum(['process', 'docker']).default('process'), 'main'),
+  DAN_AGENT_IMAGE: setting(z.string().default('dan/agent:latest'), 'docker'),
+  DAN_NETWORK_ID: setting(z.string().regex(/^[A-Za-z0-9_.:/#-]{1,200}$/, { error: 'must be letters, digits and _.:/#- (up to 200)' }).optional(), 'docker'),
+  DAN_DOCKER_NETWORK: setting(z.string().default('host'), 'docker'),
+  DAN_DOCKER_WORKSPACE: setting(z.string().optional(), 'docker'),
+  DAN_DOCKER_ELF_STORE: setting(z.string().optional(), 'docker'),
+  DAN_DOCKER_USER: setting(z.string().default('1000:1000'), 'docker'),
+  DAN_DOCKER_MEMORY: setting(memorySize('1g', '512m or 1g'), 'docker'),
+  DAN_DOCKER_CPUS: setting(z.coerce.number().positive().default(0.5), 'docker'),
+  DAN_DOCKER_PIDS: setting(z.coerce.number().int().min(16).default(256), 'docker'),
+  DAN_DOCKER_TMPFS_SIZE: setting(memorySize('256m', '256m'), 'docker'),
+
+  DAN_ELF: setting(onOff(), 'forward'),
+  DAN_ELF_DIR: setting(hostPath(() => '.dan/elf'), 'host-path'),
+  DAN_ELF_CLIENTS: setting(z.string().optional(), 'forward'),
+  DAN_ELF_POSTMORTEM: setting(onOff(), 'forward'),
+  DAN_ELF_TIMEOUT_MS: setting(ms(2_000), 'forward'),
+  DAN_ELF_BUDGET_TOKENS: setting(count(1_500), 'forward'),
+  DAN_ELF_TRAIL_HALF_LIFE_HOURS: setting(z.coerce.number().positive().default(24), 'forward'),
+  // A path on this machine: a container runs the CLI its image holds.
+  DAN_CLAUDE_PATH: setting(z.string().optional(), 'host-path'),
+  DAN_FARM_AGENTS: setting(count(3), 'forward'),
+  DAN_FARM_MAX_AGENTS: setting(count(8), 'forward'),
+  DAN_FARM_RUNTIME: setting(z.enum(['claude-code', 'sdk']).default('claude-code'), 'forward'),
+  DAN_FARM_DIR: setting(hostPath(() => path.join(os.tmpdir(), 'dan-farm')), 'host-path'),
+  DAN_FARM_STUCK_MS: setting(ms(300_000), 'forward'),
+  DAN_FARM_RESTART_BASE_MS: setting(ms(10_000), 'forward'),
+  DAN_FARM_RESTART_MAX_MS: setting(ms(300_000), 'forward'),
+  DAN_FARM_MAX_RESTARTS: setting(ms(3), 'forward'),
+  DAN_FARM_CONTEXT_TOKENS: setting(count(160_000), 'forward'),
+  DAN_FARM_LOCK_MS: setting(count(30_000), 'forward'),
+  DAN_FARM_PROBLEMS_TIMEOUT_MS: setting(count(600_000), 'forward'),
+  DAN_LEASE_MS: setting(ms(30_000), 'forward'),
+  DAN_MAX_ATTEMPTS: setting(count(3), 'forward'),
+  DAN_RETRY_BASE_MS: setting(ms(1_000), 'forward'),
+  DAN_RETRY_MAX_MS: setting(ms(60_000), 'forward'),
+  DAN_MAX_QUEUE_DEPTH: setting(ms(10_000), 'forward'),
+  DAN_RETENTION_MS: setting(ms(7 * 24 * 3600 * 1000), 'forward'),
+  DAN_HEARTBEAT_INTERVAL_MS: setting(ms(10_000), 'forward'),
+  DAN_HEARTBEAT_TTL_MS: setting(ms(30_000), 'forward'),
+  DAN_SUPERVISE_INTERVAL_MS: setting(ms(1_000), 'main'),
+  DAN_SPAWN_TIMEOUT_MS: setting(ms(15_000), 'main'),
+  DAN_DOMAIN_IDLE_MS: setting(ms(5 * 60_000), 'forward'),
+  DAN_DOMAIN_CONCURRENCY: setting(count(4), 'forward'),
+  DAN_MAIN_CONCURRENCY: setting(count(64), 'main'),
+  DAN_MAX_INSTANCES_PER_DOMAIN: setting(count(2), 'main'),
+  DAN_MAX_DOMAIN_AGENTS: setting(count(8), 'main'),
+  DAN_SHUTDOWN_GRACE_MS: setting(ms(10_000), 'forward'),
+
+  ANTHROPIC_BASE_URL: setting(z.string().optional(), 'model'),
+  DAN_LLM: setting(z.enum(['auto', 'anthropic', 'local']).default('auto'), 'model'),
+  DAN_LLM_URL: setting(z.string().optional(), 'model'),
+  DAN_MOCK_LLM_RULES: setting(z.string().optional(), 'main'),
+  DAN_LOCAL_LLM_LISTEN: setting(z.string().regex(/^[^:\s]+:\d{1,5}$/, { error: 'must be host:port, such as 0.0.0.0:4010' }).optional(), 'main'),
+  DAN_LOCAL_LLM_ADVERTISE: setting(z.string().url({ error: 'must be a URL, such as http://main-orchestrator:4010' }).optional(), 'main'),
+  DAN_MODEL_SONNET: setting(z.string().default('claude-sonnet-5-5'), 'forward'),
+  DAN_MODEL_OPUS: setting(z.string().default('claude-opus-5-5'), 'forward'),
+  DAN_MODEL_HAIKU: setting(z.string().default('claude-haiku-5-5'), 'forward'),
+  DAN_DEFAULT_MODEL: setting(z.string().default('sonnet'), 'forward'),
+  DAN_MAX_TURNS: setting(count(20), 'forward'),
+  DAN_LLM_MAX_RETRIES: setting(z.coerce.number().int().min(0).max(10).default(2), 'forward'),
+  DAN_MAX_TOKENS: setting(count(8192), 'forward'),
+  DAN_BASH_TIMEOUT_MS: setting(ms(120_000), 'forward'),
+  DAN_WORKERS_PER_TASK: setting(count(3), 'forward'),
+
+  AGENT_ROLE: setting(z.enum(['main', 'domain', 'worker']).optional(), 'per-agent'),
+  AGENT_ID: setting(z.string().optional(), 'per-agent'),
+  DOMAIN_TYPE: setting(z.string().optional(), 'per-agent'),
+} as const;
+
+export type SettingName = keyof typeof SETTINGS;
+
+type SettingsShape = { [K in SettingName]: (typeof SETTINGS)[K]['schema'] };
+
+/** The names of all settings, in the table's order. */
+export const SETTING_NAMES = Object.keys(SETTINGS) as SettingName[];
+
+/** The zod object of every setting, derived from the table. */
+export const settingsSchema = z.object(
+  Object.fromEntries(SETTING_NAMES.map((name) => [name, SETTINGS[name].schema])) as SettingsShape,
+);
+
+/** Every setting after parsing: defaults filled in, numbers coerced, host paths made absolute. */
+export type Settings = z.infer<typeof settingsSchema>;
+
+/** The settings whose `agents` is `use`, in the table's order. */
+export function settingsUsed(...uses: AgentUse[]): SettingName[] {
+  return SETTING_NAMES.filter((name) => uses.includes(SETTINGS[name].agents));
+}
