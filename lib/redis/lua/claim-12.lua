@@ -27,7 +27,7 @@ local lease_ms = tonumber(A.leaseMs)
 local domain = A.domain
 local drain_max = tonumber(A.drainMax)
 local default_max = tonumber(A.defaultMaxAttempts)
-local now_iso, retention_s, token_prefix = A.nowIso, tonumber(A.retentionS), A.tokenPrefix
+local now_iso, retention_s, token_base = A.nowIso, tonumber(A.retentionS), A.tokenPrefix
 local grace_ms = tonumber(A.graceMs)
 local max_depth = tonumber(A.maxDepth)
 -- Strict JSON: Redis' decoder otherwise takes NaN, Infinity and hex numbers, which JSON.parse (and so
@@ -171,7 +171,7 @@ for _, priority in ipairs({ 'high', 'normal', 'low' }) do
           local tkey = KEY.task(id)
           -- The result hash counts attempts across requeues (a fresh or dead-lettered task has none or 0).
           local attempt = (tonumber(r[2]) or 0) + 1
-          local token = token_prefix .. ':' .. #out
+          local token = token_base .. ':' .. #out
           redis.call('HSET', tkey, 'raw', raw, 'domain', domain, 'owner', agent, 'token', token, 'attempts', attempt,
             'max_attempts', max_attempts, 'priority', priority, 'started_at', now_iso)
           redis.call('HSET', rkey, 'task_id', id, 'status', 'in_progress', 'started_at', now_iso,
