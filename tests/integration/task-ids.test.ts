@@ -41,6 +41,9 @@ describe('task ids that would collide with other keys', () => {
     const bad = ['x:logs', 'has space', 'tab\there', 'k'.repeat(3000), '.hidden', '-dash', 'ü-id', `${'a'.repeat(128)}b`];
     const raws = bad.map((id) => JSON.stringify({ task_id: id, type: 'echo', payload: { description: 'bad id' } }));
     for (const raw of raws) cli('LPUSH', keys.pending('devops'), raw);
+    // Broken text with a good id: dead-lettered too, and that task's result says why as data.
+    const broken = '{"task_id": "broken-good-id", "payload": ';
+    cli('LPUSH', keys.pending('devops'), broken);
 
     const good = JSON.stringify({ task_id: 'after-bad-ids.1', type: 'echo', payload: { description: 'fine' } });
     cli('LPUSH', keys.pending('devops'), good);
@@ -50,8 +53,11 @@ describe('task ids that would collide with other keys', () => {
     expect(hash['status']).toBe('completed');
 
     const dead = (await redis.lrange(keys.dead('devops'), 0, -1)).map((s) => JSON.parse(s) as Record<string, unknown>);
-    expect(dead.map((d) => d['raw']).sort()).toEqual([...raws].sort());
-    for (const entry of dead) {
+    expect(dead.map((d) => d['raw']).sort()).toEqual([...raws, broken].sort());
+    const brokenResult = await redis.hgetall(keys.result('broken-good-id'));
+    expect(brokenResult['status']).toBe('failed');
+    expect(JSON.parse(brokenResult['output']!).failure).toEqual({ code: 'invalid_task', retryable: false });
+    for (const entry of dead.filter((d) => d['raw'] !== broken)) {
       expect(entry['reason']).toContain(TASK_ID_RULE_TEXT);
       // No id that breaks the rule is recorded as one: no key was built from it.
       expect(entry['task_id']).toBeUndefined();
