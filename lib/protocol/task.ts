@@ -8,6 +8,55 @@ export const DEFAULT_TIMEOUT_SECONDS = 300;
 
 const jsonObject = z.record(z.string(), z.unknown());
 
+/**
+ * What a task id may be, defined once: ids become parts of Redis key names (`results:{id}`,
+ * `results:{id}:logs`, `dan:task:{id}`), so an id holding `:` or ending like another key of the layout
+ * (`x:logs`), holding whitespace, or kilobytes long could collide with or bloat other keys. UUIDs, the
+ * ids the queue assigns, and `{parent}-{domain}` sub-task ids all fit. The claim script checks the same
+ * rule with the Lua pattern generated from these classes (`taskIdLuaCheck`), so the two cannot drift.
+ */
+export const TASK_ID_RULE = {
+  maxLength: 128,
+  /** Characters an id may start with: letters, digits and `_`. */
+  first: ['A-Z', 'a-z', '0-9', '_'],
+  /** Characters allowed after the first: the above and `.` and `-`. */
+  rest: ['A-Z', 'a-z', '0-9', '_', '.', '-'],
+} as const;
+
+/** The rule in words, for error messages and dead-letter reasons. */
+export const TASK_ID_RULE_TEXT =
+  `a task id is 1-${TASK_ID_RULE.maxLength} characters of letters, digits, '_', '.' and '-', not starting with '.' or '-'`;
+
+/** One character class from the rule's parts: ranges as they are, single characters escaped. */
+function charClass(parts: readonly string[], escape: (c: string) => string): string {
+  return `[${parts.map((p) => (p.length === 1 && !/[A-Za-z0-9_]/.test(p) ? escape(p) : p)).join('')}]`;
+}
+
+export const TASK_ID_PATTERN = new RegExp(
+  `^${charClass(TASK_ID_RULE.first, (c) => `\\${c}`)}${charClass(TASK_ID_RULE.rest, (c) => `\\${c}`)}{0,${TASK_ID_RULE.maxLength - 1}}$`,
+);
+
+/** A Lua expression over `id` (a string) that is true when it follows the rule: generated, not written. */
+export function taskIdLuaCheck(id: string): string {
+  const first = charClass(TASK_ID_RULE.first, (c) => `%${c}`);
+  const rest = charClass(TASK_ID_RULE.rest, (c) => `%${c}`);
+  return `(#${id} <= ${TASK_ID_RULE.maxLength} and string.find(${id}, '^${first}${rest}*$') ~= nil)`;
+}
+
+/** Whether `id` may be a task id (see `TASK_ID_RULE`). */
+export function isValidTaskId(id: unknown): id is string {
+  return typeof id === 'string' && TASK_ID_PATTERN.test(id);
+}
+
+/** Why `id` cannot be a task id, naming the rule; undefined when it can. Long ids are shortened. */
+export function taskIdProblem(id: string): string | undefined {
+  if (TASK_ID_PATTERN.test(id)) return undefined;
+  const shown = id.length > 60 ? `${id.slice(0, 60)}... (${id.length} characters)` : id;
+  return `invalid task id ${JSON.stringify(shown)}: ${TASK_ID_RULE_TEXT}`;
+}
+
+export const taskIdSchema = z.string().regex(TASK_ID_PATTERN, { error: TASK_ID_RULE_TEXT });
+
 export const taskPayloadSchema = z.looseObject({
   description: z.string().optional(),
   requirements: z.array(z.string(), { error: 'must be a list of strings' }).optional(),
@@ -26,7 +75,7 @@ export const taskMetadataSchema = z.looseObject({
 
 /** A task exactly as protocol.md describes it; every field may be missing on the wire. */
 export const wireTaskSchema = z.looseObject({
-  task_id: z.string().min(1).optional(),
+  task_id: taskIdSchema.optional(),
   type: z.string().optional(),
   source: z.string().optional(),
   destination: z.string().optional(),
@@ -80,6 +129,9 @@ export function parseTask(raw: string, fallbackId?: string): ParseOutcome {
     return { kind: 'malformed', reason: `task JSON must be an object, got ${what}`, taskId: undefined };
   }
   const idValue = (value as Record<string, unknown>)['task_id'];
+  // A bad id names no result the queue may write: the input is refused as a whole.
+  const idProblem = typeof idValue === 'string' && idValue.length > 0 ? taskIdProblem(idValue) : undefined;
+  if (idProblem !== undefined) return { kind: 'malformed', reason: idProblem, taskId: undefined };
   const taskId = typeof idValue === 'string' && idValue.length > 0 ? idValue : fallbackId;
   const parsed = wireTaskSchema.safeParse(value);
   if (!parsed.success) {
@@ -118,7 +170,8 @@ export function parseTask(raw: string, fallbackId?: string): ParseOutcome {
 /** Finds a task id in text that is not valid JSON, so its result can still be marked failed. */
 export function recoverTaskId(raw: string): string | undefined {
   const match = /"task_id"\s*:\s*"([^"\\]{1,200})"/.exec(raw);
-  return match?.[1];
+  const id = match?.[1];
+  return isValidTaskId(id) ? id : undefined;
 }
 
 export interface NewTaskInput {

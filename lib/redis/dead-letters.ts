@@ -3,10 +3,8 @@ import type { Clock } from '../clock.js';
 import { isoNow, systemClock } from '../clock.js';
 import { oneLine } from '../errors.js';
 import type { Keys } from './keys.js';
-import { LuaScript } from './lua-script.js';
-import { RETRY_DEAD_LETTER_LUA } from './lua/dead-letters.js';
-
-const retryScript = new LuaScript('retry_dead_letter', RETRY_DEAD_LETTER_LUA);
+import { isValidTaskId, taskIdProblem } from '../protocol/task.js';
+import { retryDeadLetterScript } from './lua/queue-scripts.js';
 
 /**
  * One item of a `tasks:dead:{domain}` list. Envelopes are `{id, reason, raw, domain, dead_lettered_at,
@@ -72,7 +70,10 @@ export function checkTask(raw: string): TaskCheck {
   if (value === null || typeof value !== 'object' || Array.isArray(value)) {
     return { ok: false, why: `it is JSON but not an object (${value === null ? 'null' : Array.isArray(value) ? 'an array' : `a ${typeof value}`})` };
   }
-  return { ok: true, ...optionalTaskId(nonEmptyString((value as Record<string, unknown>)['task_id'])) };
+  const taskId = nonEmptyString((value as Record<string, unknown>)['task_id']);
+  const problem = taskId === undefined ? undefined : taskIdProblem(taskId);
+  if (problem !== undefined) return { ok: false, why: `its ${problem}` };
+  return { ok: true, ...optionalTaskId(taskId) };
 }
 
 /**
@@ -149,11 +150,10 @@ export class DeadLetters {
     const k = this.keys;
     const line = check.taskId === undefined ? '' : `[${isoNow(this.clock)}] ${by}: ${oneLine(
       `retried from the dead letters of ${entry.domain} onto ${to} (dead-lettered${entry.deadLetteredAt ? ` at ${entry.deadLetteredAt}` : ''}: ${entry.reason})`)}`;
-    const moved = Number(await retryScript.run(
-      this.redis,
-      [k.dead(entry.domain), k.pending(to), k.logStream()],
-      [entry.item, check.taskId ?? '', k.resultPrefix(), to, k.notifications(to), line, by],
-    ));
+    const moved = Number(await retryDeadLetterScript.run(this.redis, {
+      keys: { dead: k.dead(entry.domain), pending: k.pending(to), logStream: k.logStream() },
+      args: { entry: entry.item, taskId: check.taskId ?? '', domain: to, notifications: k.notifications(to), logLine: line, by, keyPrefix: k.prefix },
+    }));
     return moved === 1 ? 'moved' : moved === -1 ? 'not_a_task' : 'gone';
   }
 
@@ -192,6 +192,6 @@ function optionalTaskId(taskId: string | undefined): { taskId?: string } {
 /** The task id of a JSON object, or one found in broken JSON text the way the queue recovers it. */
 function taskIdIn(raw: string): string | undefined {
   const object = asObject(raw);
-  if (object) return nonEmptyString(object['task_id']);
-  return /"task_id"\s*:\s*"([^"\\]+)"/.exec(raw)?.[1];
+  const id = object ? nonEmptyString(object['task_id']) : /"task_id"\s*:\s*"([^"\\]+)"/.exec(raw)?.[1];
+  return isValidTaskId(id) ? id : undefined;
 }

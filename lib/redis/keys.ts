@@ -1,6 +1,48 @@
 import type { Priority } from '../protocol/task.js';
 
 /**
+ * The keys named by one task id or one domain, each declared once as a template (`{}` is the id or
+ * domain). `Keys`' methods fill them in TypeScript; `luaKeyTable()` turns the same templates into the
+ * Lua functions (`KEY.result(id)`) the scripts use for keys they only learn while running (a lapsed
+ * lease's task, a cancelled task's domain). Nothing else spells these names.
+ */
+export const KEY_TEMPLATES = {
+  pending: 'tasks:pending:{}',
+  active: 'tasks:active:{}',
+  dead: 'tasks:dead:{}',
+  result: 'results:{}',
+  logs: 'results:{}:logs',
+  notifications: 'notifications:{}',
+  ingest: 'dan:ingest:{}',
+  leases: 'dan:leases:{}',
+  delayed: 'dan:delayed:{}',
+  task: 'dan:task:{}',
+  seen: 'dan:task:{}:seen',
+  children: 'dan:children:{}',
+  plan: 'dan:plan:{}',
+} as const;
+
+export type KeyTemplate = keyof typeof KEY_TEMPLATES;
+
+/** A template's key under `prefix` for one id or domain. */
+export function fillKey(prefix: string, name: KeyTemplate, part: string): string {
+  return prefix + KEY_TEMPLATES[name].replace('{}', part);
+}
+
+/**
+ * Lua source of `KEY`, a table with one function per template, keys under `prefixExpr` (a Lua
+ * expression, evaluated once). Generated, so the scripts never spell a key name themselves.
+ */
+export function luaKeyTable(prefixExpr: string): string {
+  const lua = (text: string): string => `'${text.replace(/[\\']/g, '\\$&')}'`;
+  const lines = Object.entries(KEY_TEMPLATES).map(([name, template]) => {
+    const [before = '', after = ''] = template.split('{}');
+    return `KEY.${name} = function(part) return KEY_PREFIX .. ${lua(before)} .. part${after ? ` .. ${lua(after)}` : ''} end`;
+  });
+  return [`local KEY_PREFIX = ${prefixExpr}`, 'local KEY = {}', ...lines].join('\n');
+}
+
+/**
  * Every Redis key the network touches, built in one place. The protocol keys (protocol.md) keep
  * their exact names; keys of our own live under `dan:`. A prefix (default empty) scopes a whole
  * network, for tenants and for tests that share one Redis.
@@ -9,14 +51,14 @@ export class Keys {
   constructor(readonly prefix = '') {}
 
   // --- protocol.md: what outside clients read and write -------------------------------------
-  pending(domain: string): string { return `${this.prefix}tasks:pending:${domain}`; }
-  active(domain: string): string { return `${this.prefix}tasks:active:${domain}`; }
-  dead(domain: string): string { return `${this.prefix}tasks:dead:${domain}`; }
-  result(taskId: string): string { return `${this.prefix}results:${taskId}`; }
-  logs(taskId: string): string { return `${this.prefix}results:${taskId}:logs`; }
+  pending(domain: string): string { return fillKey(this.prefix, 'pending', domain); }
+  active(domain: string): string { return fillKey(this.prefix, 'active', domain); }
+  dead(domain: string): string { return fillKey(this.prefix, 'dead', domain); }
+  result(taskId: string): string { return fillKey(this.prefix, 'result', taskId); }
+  logs(taskId: string): string { return fillKey(this.prefix, 'logs', taskId); }
   /** Pub/sub channel with the same name as the result hash. */
   resultChannel(taskId: string): string { return this.result(taskId); }
-  notifications(domain: string): string { return `${this.prefix}notifications:${domain}`; }
+  notifications(domain: string): string { return fillKey(this.prefix, 'notifications', domain); }
 
   agentsAll(): string { return `${this.prefix}agents:all`; }
   agentsDomains(): string { return `${this.prefix}agents:domains`; }
@@ -28,24 +70,23 @@ export class Keys {
 
   // --- ours ---------------------------------------------------------------------------------
   /** LIST: tasks moved off `tasks:pending` by a blocked consumer, not yet sorted by priority. */
-  ingest(domain: string): string { return `${this.prefix}dan:ingest:${domain}`; }
+  ingest(domain: string): string { return fillKey(this.prefix, 'ingest', domain); }
   /** LIST per priority: validated-as-JSON tasks waiting to be claimed, FIFO within a priority. */
   ready(domain: string, priority: Priority): string { return `${this.prefix}dan:ready:${domain}:${priority}`; }
   /** ZSET task id -> lease expiry (ms since epoch) of tasks being worked on in a domain. */
-  leases(domain: string): string { return `${this.prefix}dan:leases:${domain}`; }
+  leases(domain: string): string { return fillKey(this.prefix, 'leases', domain); }
   /** ZSET task id -> when (ms since epoch) its next attempt is due, after a retryable failure. */
-  delayed(domain: string): string { return `${this.prefix}dan:delayed:${domain}`; }
+  delayed(domain: string): string { return fillKey(this.prefix, 'delayed', domain); }
   /** HASH per taken task: raw, domain, owner, token, attempts, max_attempts, priority, started_at, history. */
-  task(taskId: string): string { return `${this.prefix}dan:task:${taskId}`; }
-  /** Prefix of `task` keys, for the Lua scripts that build them from an id. */
-  taskPrefix(): string { return `${this.prefix}dan:task:`; }
-  resultPrefix(): string { return `${this.prefix}results:`; }
+  task(taskId: string): string { return fillKey(this.prefix, 'task', taskId); }
+  /** What every `results:{id}` key (and channel) starts with, for scans and pattern subscriptions. */
+  resultPrefix(): string { return fillKey(this.prefix, 'result', ''); }
   /** SET of the sub-task ids a task queued, so cancelling it reaches them. */
-  children(taskId: string): string { return `${this.prefix}dan:children:${taskId}`; }
+  children(taskId: string): string { return fillKey(this.prefix, 'children', taskId); }
   /** Channel on which a cancelled task's id is published, so the agent running it aborts its worker. */
   cancelChannel(): string { return `${this.prefix}dan:cancel`; }
   /** STRING: the plan the main orchestrator made for a task, so a restarted main resumes it unchanged. */
-  plan(taskId: string): string { return `${this.prefix}dan:plan:${taskId}`; }
+  plan(taskId: string): string { return fillKey(this.prefix, 'plan', taskId); }
   /** STREAM of task lifecycle events (finished, dead-lettered); what ELF and dashboards follow. */
   events(): string { return `${this.prefix}dan:events`; }
   /** STREAM of every task log line with its task, agent and domain, for `dan logs --follow`. */
@@ -60,6 +101,6 @@ export class Keys {
   domainCatalog(): string { return `${this.prefix}dan:domains`; }
 
   /** Glob for every pending queue, to find pushes to domains nobody serves. */
-  pendingPattern(): string { return `${this.prefix}tasks:pending:*`; }
-  domainFromPending(key: string): string { return key.slice(`${this.prefix}tasks:pending:`.length); }
+  pendingPattern(): string { return `${this.pending('')}*`; }
+  domainFromPending(key: string): string { return key.slice(this.pending('').length); }
 }

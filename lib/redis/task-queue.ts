@@ -4,13 +4,12 @@ import type { Clock } from '../clock.js';
 import type { Config } from '../config.js';
 import { isoNow, systemClock } from '../clock.js';
 import { oneLine } from '../errors.js';
+import type { FailureCode } from '../protocol/failure.js';
 import type { Priority } from '../protocol/task.js';
 import type { Keys } from './keys.js';
-import { CLAIM_LUA } from './lua/claim.js';
-import { CANCEL_LUA, DEAD_LETTER_QUEUE_LUA, FINISH_LUA, RECLAIM_LUA, RENEW_LUA, RETRY_LUA } from './lua/finish.js';
-import { LuaScript } from './lua-script.js';
-
-const claimScript = new LuaScript('claim', CLAIM_LUA);
+import {
+  cancelScript, claimScript, deadLetterQueueScript, finishScript, reclaimScript, renewScript, retryScript,
+} from './lua/queue-scripts.js';
 
 /**
  * How long a task whose `results` hash does not exist yet waits before it is taken anyway. A client
@@ -18,12 +17,6 @@ const claimScript = new LuaScript('claim', CLAIM_LUA);
  * `redis-cli` call for each, and a client that never writes the hash costs its task only this much.
  */
 export const RAW_CLIENT_GRACE_MS = 250;
-const finishScript = new LuaScript('finish', FINISH_LUA);
-const renewScript = new LuaScript('renew', RENEW_LUA);
-const reclaimScript = new LuaScript('reclaim', RECLAIM_LUA);
-const deadLetterQueueScript = new LuaScript('dead_letter_queue', DEAD_LETTER_QUEUE_LUA);
-const retryScript = new LuaScript('retry', RETRY_LUA);
-const cancelScript = new LuaScript('cancel', CANCEL_LUA);
 
 /** Backoff of retries unless configured: the first retry after 0.5 to 1 s, doubling up to a minute. */
 export const DEFAULT_RETRY_BASE_MS = 1_000;
@@ -105,8 +98,8 @@ export class TaskQueue {
     return this.nextDueAt === undefined ? undefined : Math.max(0, this.nextDueAt - now);
   }
 
-  private get retryArgs(): [number, number] {
-    return [this.options.retryBaseMs ?? DEFAULT_RETRY_BASE_MS, this.options.retryMaxMs ?? DEFAULT_RETRY_MAX_MS];
+  private get retryArgs(): { retryBaseMs: number; retryMaxMs: number } {
+    return { retryBaseMs: this.options.retryBaseMs ?? DEFAULT_RETRY_BASE_MS, retryMaxMs: this.options.retryMaxMs ?? DEFAULT_RETRY_MAX_MS };
   }
 
   private get retentionSeconds(): number {
@@ -135,13 +128,19 @@ export class TaskQueue {
     if (housekeeping) this.lastHousekeeping = now;
     const ingest = this.ingestMayHold;
     this.ingestMayHold = false;
-    const [rows, deferred, nextDue] = (await claimScript.run(
-      this.redis,
-      [k.pending(d), k.ingest(d), k.ready(d, 'high'), k.ready(d, 'normal'), k.ready(d, 'low'), k.active(d), k.leases(d), k.dead(d), k.events(), k.logStream(), k.idCounter(), k.delayed(d)],
-      [count, this.options.agentId, this.options.leaseMs, k.taskPrefix(), k.resultPrefix(), d, this.drainMax,
-        this.options.maxAttempts, isoNow(this.clock), this.retentionSeconds, tokenPrefix, RAW_CLIENT_GRACE_MS,
-        ...this.retryArgs, this.options.maxQueueDepth ?? 0, housekeeping ? '1' : '0', ingest ? '1' : '0'],
-    )) as [[string, string, number, string, Priority][], number, number];
+    const [rows, deferred, nextDue] = (await claimScript.run(this.redis, {
+      keys: {
+        pending: k.pending(d), ingest: k.ingest(d), readyHigh: k.ready(d, 'high'), readyNormal: k.ready(d, 'normal'),
+        readyLow: k.ready(d, 'low'), active: k.active(d), leases: k.leases(d), dead: k.dead(d), events: k.events(),
+        logStream: k.logStream(), idCounter: k.idCounter(), delayed: k.delayed(d),
+      },
+      args: {
+        count, agentId: this.options.agentId, leaseMs: this.options.leaseMs, keyPrefix: k.prefix, domain: d, drainMax: this.drainMax,
+        defaultMaxAttempts: this.options.maxAttempts, nowIso: isoNow(this.clock), retentionS: this.retentionSeconds, tokenPrefix,
+        graceMs: RAW_CLIENT_GRACE_MS, ...this.retryArgs, maxDepth: this.options.maxQueueDepth ?? 0,
+        housekeeping: housekeeping ? '1' : '0', ingestMayHold: ingest ? '1' : '0',
+      },
+    })) as [[string, string, number, string, Priority][], number, number];
     return {
       tasks: rows.map(([taskId, raw, attempt, token, priority]) => ({ taskId, raw, attempt: Number(attempt), token, priority, domain: d })),
       deferred: Number(deferred),
@@ -165,11 +164,13 @@ export class TaskQueue {
     const now = isoNow(this.clock);
     const error = input.status === 'failed' ? oneLine(input.error ?? 'failed') : '';
     const logLine = input.logLine === undefined ? '' : `[${now}] ${oneLine(input.logLine)}`;
-    const done = await finishScript.run(
-      this.redis,
-      [k.task(task.taskId), k.active(task.domain), k.leases(task.domain), k.events(), k.logStream()],
-      [task.taskId, task.token, input.status, JSON.stringify(input.output), error, now, this.retentionSeconds, task.domain, k.resultPrefix(), logLine, this.options.agentId],
-    );
+    const done = await finishScript.run(this.redis, {
+      keys: { task: k.task(task.taskId), active: k.active(task.domain), leases: k.leases(task.domain), events: k.events(), logStream: k.logStream() },
+      args: {
+        taskId: task.taskId, token: task.token, status: input.status, output: JSON.stringify(input.output), error, nowIso: now,
+        retentionS: this.retentionSeconds, domain: task.domain, logLine, agentId: this.options.agentId, keyPrefix: k.prefix,
+      },
+    });
     return done === 1;
   }
 
@@ -180,21 +181,24 @@ export class TaskQueue {
   async retry(task: ClaimedTask, reason: string, finalOutput: Record<string, unknown>): Promise<'retrying' | 'failed' | 'lease_lost'> {
     const k = this.keys;
     const d = task.domain;
-    const outcome = Number(await retryScript.run(
-      this.redis,
-      [k.task(task.taskId), k.active(d), k.leases(d), k.delayed(d), k.events(), k.logStream()],
-      [task.taskId, task.token, oneLine(reason), JSON.stringify(finalOutput), isoNow(this.clock), this.retentionSeconds, d,
-        k.taskPrefix(), k.resultPrefix(), this.options.maxAttempts, ...this.retryArgs],
-    ));
+    const outcome = Number(await retryScript.run(this.redis, {
+      keys: { task: k.task(task.taskId), active: k.active(d), leases: k.leases(d), delayed: k.delayed(d), events: k.events(), logStream: k.logStream() },
+      args: {
+        taskId: task.taskId, token: task.token, reason: oneLine(reason), finalOutput: JSON.stringify(finalOutput), nowIso: isoNow(this.clock),
+        retentionS: this.retentionSeconds, domain: d, defaultMaxAttempts: this.options.maxAttempts, ...this.retryArgs, keyPrefix: k.prefix,
+      },
+    }));
     return outcome === 1 ? 'retrying' : outcome === 2 ? 'failed' : 'lease_lost';
   }
 
   /** Extends the leases of tasks still running here; returns the ids whose lease was lost. */
   async renew(tasks: ClaimedTask[]): Promise<string[]> {
     if (tasks.length === 0) return [];
-    const args: (string | number)[] = [this.options.leaseMs, this.keys.taskPrefix()];
-    for (const task of tasks) args.push(task.taskId, task.token);
-    return (await renewScript.run(this.redis, [this.keys.leases(this.domain)], args)) as string[];
+    return (await renewScript.run(this.redis, {
+      keys: { leases: this.keys.leases(this.domain) },
+      args: { leaseMs: this.options.leaseMs, keyPrefix: this.keys.prefix },
+      rest: tasks.flatMap((task) => [task.taskId, task.token]),
+    })) as string[];
   }
 
   /** Hands back tasks whose lease lapsed; returns how many were requeued and failed. */
@@ -210,24 +214,27 @@ export class TaskQueue {
   private async reclaim(mode: 'expired' | 'owner', agentId: string, reason: string): Promise<{ requeued: number; failed: number }> {
     const k = this.keys;
     const d = this.domain;
-    const [requeued, failed] = (await reclaimScript.run(
-      this.redis,
-      [k.leases(d), k.active(d), k.delayed(d), k.events(), k.logStream()],
-      [mode, agentId, k.taskPrefix(), k.resultPrefix(), isoNow(this.clock), this.retentionSeconds, d, this.options.maxAttempts, oneLine(reason),
-        ...this.retryArgs],
-    )) as [number, number];
+    const [requeued, failed] = (await reclaimScript.run(this.redis, {
+      keys: { leases: k.leases(d), active: k.active(d), delayed: k.delayed(d), events: k.events(), logStream: k.logStream() },
+      args: {
+        mode, agentId, nowIso: isoNow(this.clock), retentionS: this.retentionSeconds, domain: d, defaultMaxAttempts: this.options.maxAttempts,
+        reason: oneLine(reason), ...this.retryArgs, keyPrefix: k.prefix,
+      },
+    })) as [number, number];
     return { requeued: Number(requeued), failed: Number(failed) };
   }
 
-  /** Moves everything waiting on this domain's pending queue to its dead-letter list with `reason`. */
-  async deadLetterPending(reason: string, max = 1000): Promise<number> {
+  /**
+   * Moves everything waiting on this domain's pending queue to its dead-letter list with `reason`; a
+   * task whose id is known fails with `code` (default `unknown_domain`: what a queue nobody serves means).
+   */
+  async deadLetterPending(reason: string, max = 1000, code: FailureCode = 'unknown_domain'): Promise<number> {
     const k = this.keys;
     const d = this.domain;
-    return Number(await deadLetterQueueScript.run(
-      this.redis,
-      [k.pending(d), k.dead(d), k.events()],
-      [oneLine(reason), k.resultPrefix(), isoNow(this.clock), this.retentionSeconds, d, max],
-    ));
+    return Number(await deadLetterQueueScript.run(this.redis, {
+      keys: { pending: k.pending(d), dead: k.dead(d), events: k.events() },
+      args: { reason: oneLine(reason), failureCode: code, nowIso: isoNow(this.clock), retentionS: this.retentionSeconds, domain: d, max, keyPrefix: k.prefix },
+    }));
   }
 }
 
@@ -248,11 +255,10 @@ export async function cancelTask(
   const now = isoNow(clock);
   const error = oneLine(options.error ?? 'cancelled');
   const line = `[${now}] ${options.by}: cancelled${options.reason ? `: ${oneLine(options.reason)}` : ''}`;
-  const reply = (await cancelScript.run(
-    redis,
-    [keys.result(taskId), keys.events(), keys.logStream(), keys.cancelChannel()],
-    [taskId, error, line, now, Math.ceil(options.retentionMs / 1000), keys.taskPrefix(), keys.prefix, options.by],
-  )) as string[];
+  const reply = (await cancelScript.run(redis, {
+    keys: { result: keys.result(taskId), events: keys.events(), logStream: keys.logStream(), cancelChannel: keys.cancelChannel() },
+    args: { taskId, error, logLine: line, nowIso: now, retentionS: Math.ceil(options.retentionMs / 1000), keyPrefix: keys.prefix, by: options.by },
+  })) as string[];
   if (reply[0] === 'not_found') return { kind: 'not_found', taskId };
   if (reply[0] === 'ended') return { kind: 'ended', taskId, status: reply[1] ?? '' };
   const children: CancelOutcome[] = [];

@@ -5,29 +5,32 @@ import { isoNow, systemClock } from '../clock.js';
 import { oneLine } from '../errors.js';
 import type { TaskResult } from '../protocol/result.js';
 import { readResultHash } from '../protocol/result.js';
+import { InvalidInputError } from '../errors.js';
 import type { NewTaskInput } from '../protocol/task.js';
-import { buildTaskJson } from '../protocol/task.js';
+import { buildTaskJson, taskIdProblem } from '../protocol/task.js';
 import type { Keys } from './keys.js';
-import { SUBMIT_LUA } from './lua/submit.js';
-import { LuaScript } from './lua-script.js';
+import { submitScript } from './lua/queue-scripts.js';
 
 const DEFAULT_RETENTION_MS = 7 * 24 * 3600 * 1000;
-const submitScript = new LuaScript('submit', SUBMIT_LUA);
 
 export type SubmitInput = Omit<NewTaskInput, 'taskId' | 'timestamp'> & { taskId?: string };
 
-/** Queues a task the way protocol.md tells outside clients to, in one atomic step (see lua/submit.ts). */
+/**
+ * Queues a task the way protocol.md tells outside clients to, in one atomic step (see lua/submit-4.lua).
+ * An id that breaks the id rule (lib/protocol/task.ts) is refused here, before any key is written.
+ */
 export async function submitTask(
   redis: Redis, keys: Keys, input: SubmitInput, clock: Clock = systemClock, retentionMs = DEFAULT_RETENTION_MS,
 ): Promise<{ taskId: string; raw: string }> {
   const taskId = input.taskId ?? randomUUID();
+  const problem = taskIdProblem(taskId);
+  if (problem !== undefined) throw new InvalidInputError(`${problem}; pick another id, or leave it out and a UUID is used`);
   const raw = buildTaskJson({ ...input, taskId, timestamp: isoNow(clock) });
   const parent = input.parentId ?? '';
-  await submitScript.run(
-    redis,
-    [keys.result(taskId), keys.pending(input.domain), keys.notifications(input.domain), keys.children(parent || taskId)],
-    [taskId, raw, input.domain, parent, retentionMs],
-  );
+  await submitScript.run(redis, {
+    keys: { result: keys.result(taskId), pending: keys.pending(input.domain), notifications: keys.notifications(input.domain), children: keys.children(parent || taskId) },
+    args: { taskId, raw, domain: input.domain, parentId: parent, childrenTtlMs: retentionMs },
+  });
   return { taskId, raw };
 }
 

@@ -173,7 +173,7 @@ describe('cancellation', () => {
     expect(await cancelTask(redis, keys, 'c-1', { by: 'tester', retentionMs: 60_000 })).toEqual({ kind: 'cancelled', taskId: 'c-1', owner: undefined, children: [] });
     const hash = await result('c-1');
     expect(hash).toMatchObject({ status: 'failed', error: 'cancelled' });
-    expect(JSON.parse(hash['output']!)).toEqual({ error: 'cancelled', cancelled_by: 'tester' });
+    expect(JSON.parse(hash['output']!)).toEqual({ error: 'cancelled', cancelled_by: 'tester', failure: { code: 'cancelled', retryable: false } });
     expect(await queue().claim(5)).toEqual([]);
     expect(await queueDepth(redis, keys, 'backend')).toBe(0);
     expect(await redis.llen(keys.active('backend'))).toBe(0);

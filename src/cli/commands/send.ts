@@ -1,7 +1,7 @@
 import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
 import { DanError, ExitCode, InvalidInputError, QueueFullError } from '../../../lib/errors.js';
 import type { Priority } from '../../../lib/protocol/task.js';
-import { DEFAULT_TIMEOUT_SECONDS, PRIORITIES } from '../../../lib/protocol/task.js';
+import { DEFAULT_TIMEOUT_SECONDS, PRIORITIES, taskIdProblem } from '../../../lib/protocol/task.js';
 import { queueDepth } from '../../../lib/redis/task-queue.js';
 import { submitTask } from '../../../lib/redis/task-store.js';
 import type { GlobalArgs } from '../cli-context.js';
@@ -47,7 +47,7 @@ export const sendCommand: CommandModule<GlobalArgs, SendArgs> = {
     .option('context', { alias: 'c', type: 'string', describe: 'JSON object passed to the agents as payload.context' })
     .option('requirement', { alias: 'R', type: 'string', array: true, describe: 'A requirement (repeatable)' })
     .option('type', { type: 'string', default: 'task_assignment', describe: "Task type; 'echo' returns the payload without any model" })
-    .option('id', { type: 'string', describe: 'Task id to use (default: a new UUID)' })
+    .option('id', { type: 'string', describe: "Task id to use (default: a new UUID): 1-128 of A-Z a-z 0-9 _ . -, not starting with '.' or '-'" })
     .option('max-attempts', { type: 'number', describe: 'Attempts before a retryable failure is final (default: $DAN_MAX_ATTEMPTS, 3)' })
     .example('$0 send main "Add user registration: a POST /api/users endpoint and a signup form" --wait', 'route across domains and wait')
     .example('$0 send backend "Create a health endpoint" -p high -t 120 --wait', 'straight to a domain') as Argv<SendArgs>,
@@ -56,6 +56,8 @@ export const sendCommand: CommandModule<GlobalArgs, SendArgs> = {
     if (!Number.isFinite(argv.timeout) || argv.timeout <= 0) throw new InvalidInputError(`--timeout must be a positive number of seconds, got ${argv.timeout}`);
     if (argv.description.trim() === '' && argv.type !== 'echo') throw new InvalidInputError('the description must not be empty');
     const context = parseContext(argv.context);
+    const idProblem = argv.id ? taskIdProblem(argv.id) : undefined;
+    if (idProblem !== undefined) throw new InvalidInputError(`--id: ${idProblem}; pick another id, or leave --id out for a UUID`);
     if (argv.maxAttempts !== undefined && !(Number.isInteger(argv.maxAttempts) && argv.maxAttempts > 0)) {
       throw new InvalidInputError(`--max-attempts must be a whole number of at least 1, got ${argv.maxAttempts}`);
     }

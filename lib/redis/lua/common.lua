@@ -1,19 +1,18 @@
-/**
- * Lua helpers shared by the queue scripts, prepended to each script's body. Redis runs a script
- * atomically, so every multi-key state move (claim, finish, retry, cancel, dead-letter) is
- * all-or-nothing.
- *
- * Conventions inside the scripts: `now_ms()` is Redis' own clock (leases and retry times compare
- * times written by different hosts, so one clock decides); `now_iso` comes from the caller and is
- * only displayed.
- */
-export const COMMON_LUA = `
+-- Helpers shared by the queue scripts, prepended to each script's body after the generated preamble
+-- (the arguments table `A`, the key table `KEY`, `valid_task_id`). Redis runs a script atomically, so
+-- every multi-key state move (claim, finish, retry, cancel, dead-letter) is all-or-nothing.
+--
+-- Conventions: `now_ms()` is Redis' own clock (leases and retry times compare times written by
+-- different hosts, so one clock decides); `now_iso` comes from the caller and is only displayed. Keys
+-- the caller could not know in advance come from `KEY` (generated from lib/redis/keys.ts), never from
+-- names spelled here.
+
 -- Set by each script to its dan:logs key, so task log lines also reach the network-wide log stream.
 local LOG = { stream = false }
 
 -- One progress line, in the task's protocol log and in the log stream with its task, agent and domain.
-local function task_log(result_prefix, id, agent, domain, line)
-  redis.call('RPUSH', result_prefix .. id .. ':logs', line)
+local function task_log(id, agent, domain, line)
+  redis.call('RPUSH', KEY.logs(id), line)
   if LOG.stream then
     redis.call('XADD', LOG.stream, 'MAXLEN', '~', 20000, '*', 'task', id, 'agent', agent, 'domain', domain, 'line', line)
   end
@@ -64,9 +63,9 @@ local function task_facts(raw)
 end
 
 -- Writes a terminal result exactly as protocol.md says, sets retention, publishes, and records an event.
-local function finish_result(result_prefix, events_key, id, status, output, err, now_iso, retention_s, domain, attempts, raw)
-  local rkey = result_prefix .. id
-  local lkey = rkey .. ':logs'
+local function finish_result(events_key, id, status, output, err, now_iso, retention_s, domain, attempts, raw)
+  local rkey = KEY.result(id)
+  local lkey = KEY.logs(id)
   redis.call('HSET', rkey, 'task_id', id, 'status', status, 'output', output, 'completed_at', now_iso, 'attempts', attempts)
   local msg = { status = status, output = output, completed_at = now_iso }
   if status == 'failed' then
@@ -82,13 +81,21 @@ local function finish_result(result_prefix, events_key, id, status, output, err,
     'status', status, 'domain', domain, 'error', err, 'at', now_iso, unpack(task_facts(raw)))
 end
 
+-- What a failed result's output says of a failure the scripts decide themselves (lib/protocol/failure.ts).
+local function failure(code)
+  return { code = code, retryable = false }
+end
+
+-- The task id in text that may not be JSON; only an id that follows the rule names a result to write.
 local function recover_id(raw)
-  return string.match(raw, '"task_id"%s*:%s*"([^"\\\\]+)"')
+  local id = string.match(raw, '"task_id"%s*:%s*"([^"\\]+)"')
+  if id and valid_task_id(id) then return id end
+  return nil
 end
 
 -- Moves raw input that cannot be run into tasks:dead:{domain}, the reason kept next to it; marks the
--- task failed when an id can be recovered from the text.
-local function dead_letter(dead_key, events_key, result_prefix, raw, reason, domain, now_iso, retention_s)
+-- task failed (output.failure.code = code) when an id can be recovered from the text.
+local function dead_letter(dead_key, events_key, raw, reason, code, domain, now_iso, retention_s)
   local id = recover_id(raw)
   local entry_id = string.sub(redis.sha1hex(raw .. reason .. now_iso .. tostring(CLOCK.us) .. redis.call('LLEN', dead_key)), 1, 16)
   local envelope = { id = entry_id, reason = reason, raw = raw, domain = domain, dead_lettered_at = now_iso }
@@ -96,7 +103,7 @@ local function dead_letter(dead_key, events_key, result_prefix, raw, reason, dom
   redis.call('LPUSH', dead_key, cjson.encode(envelope))
   if id then
     local err = 'dead-lettered: ' .. reason
-    finish_result(result_prefix, events_key, id, 'failed', cjson.encode({ error = err, dead_letter_id = entry_id }), err,
+    finish_result(events_key, id, 'failed', cjson.encode({ error = err, dead_letter_id = entry_id, failure = failure(code) }), err,
       now_iso, retention_s, domain, 0)
   else
     redis.call('XADD', events_key, 'MAXLEN', '~', 10000, '*', 'type', 'task.dead_lettered', 'domain', domain,
@@ -135,10 +142,11 @@ end
 
 -- Ends a leased task's current attempt with a retryable reason: into dan:delayed:{domain} with backoff,
 -- or failed with its attempt history once its attempts are spent. Q holds the script's keys and settings:
--- task_prefix, result_prefix, active, leases, delayed, events, domain, now_iso, retention, default_max,
--- base, cap, and optionally now (ms). Returns 1 requeued, 2 failed, 0 nothing to do.
+-- active, leases, delayed, events, domain, now_iso, retention, default_max, base, cap, and optionally
+-- now (ms). Without `output`, a final failure is the scripts' own: its lease lapsed (lease_expired).
+-- Returns 1 requeued, 2 failed, 0 nothing to do.
 local function retry_or_fail(id, reason, Q, output)
-  local tkey = Q.task_prefix .. id
+  local tkey = KEY.task(id)
   local f = redis.call('HMGET', tkey, 'raw', 'attempts', 'max_attempts', 'owner', 'started_at', 'history')
   redis.call('ZREM', Q.leases, id)
   local raw = f[1]
@@ -152,9 +160,10 @@ local function retry_or_fail(id, reason, Q, output)
   local ended = '[' .. Q.now_iso .. '] attempt ' .. attempts .. ' ended: ' .. reason .. ' (owner ' .. owner .. ')'
   if attempts >= max_attempts then
     local err = 'gave up after ' .. attempts .. (attempts == 1 and ' attempt' or ' attempts') .. '; the last ended: ' .. reason
-    task_log(Q.result_prefix, id, owner, Q.domain, ended .. '; no attempts left')
+    task_log(id, owner, Q.domain, ended .. '; no attempts left')
     redis.call('DEL', tkey)
-    finish_result(Q.result_prefix, Q.events, id, 'failed', with_history(output or cjson.encode({ error = err }), history),
+    local final = output or cjson.encode({ error = err, failure = failure('lease_expired') })
+    finish_result(Q.events, id, 'failed', with_history(final, history),
       err, Q.now_iso, Q.retention, Q.domain, attempts, raw)
     return 2
   end
@@ -163,9 +172,8 @@ local function retry_or_fail(id, reason, Q, output)
   local delay = backoff_ms(attempts, Q.base, Q.cap)
   redis.call('HSET', tkey, 'owner', '', 'token', '')
   redis.call('ZADD', Q.delayed, now + delay, id)
-  redis.call('HSET', Q.result_prefix .. id, 'status', 'pending', 'retry_at', iso_from_ms(now + delay))
-  task_log(Q.result_prefix, id, owner, Q.domain,
+  redis.call('HSET', KEY.result(id), 'status', 'pending', 'retry_at', iso_from_ms(now + delay))
+  task_log(id, owner, Q.domain,
     ended .. '; attempt ' .. (attempts + 1) .. ' of ' .. max_attempts .. ' in ' .. string.format('%.1f', delay / 1000) .. ' s')
   return 1
 end
-`;

@@ -1,0 +1,28 @@
+-- cancel: ends a task that has not ended yet as `failed` with the given error, wherever it is: waiting
+-- (a consumer drops it when it comes up), delayed for a retry, or running (the lease and its record go,
+-- so the runner's own finish is refused, and `dan:cancel` tells the runner to abort its worker). Its
+-- domain is learnt here, from the task's record, so that domain's keys come from the key table.
+--
+-- KEYS (K.<name>): result (results:{id}), events (dan:events), logStream (dan:logs), cancelChannel (dan:cancel)
+-- ARGV (A.<name>): taskId, error, logLine (with time), nowIso, retentionS, keyPrefix, by (who asked)
+-- Returns: {'cancelled', owner} | {'ended', status} | {'not_found'}.
+LOG.stream = K.logStream
+local id = A.taskId
+local status = redis.call('HGET', K.result, 'status')
+if not status then return { 'not_found' } end
+if status == 'completed' or status == 'failed' then return { 'ended', status } end
+local tkey = KEY.task(id)
+local f = redis.call('HMGET', tkey, 'raw', 'domain', 'owner', 'attempts')
+local domain = f[2] or redis.call('HGET', K.result, 'domain') or '?'
+local owner = f[3] or ''
+if f[1] then
+  redis.call('ZREM', KEY.leases(domain), id)
+  redis.call('ZREM', KEY.delayed(domain), id)
+  redis.call('LREM', KEY.active(domain), 1, f[1])
+  redis.call('DEL', tkey)
+end
+task_log(id, A.by, domain, A.logLine)
+finish_result(K.events, id, 'failed', cjson.encode({ error = A.error, cancelled_by = A.by, failure = failure('cancelled') }),
+  A.error, A.nowIso, tonumber(A.retentionS), domain, tonumber(f[4]) or 0, f[1])
+redis.call('PUBLISH', K.cancelChannel, id)
+return { 'cancelled', owner }

@@ -1,0 +1,100 @@
+import { readFileSync } from 'node:fs';
+import type { Redis } from 'ioredis';
+import { TASK_ID_RULE_TEXT, taskIdLuaCheck } from '../../protocol/task.js';
+import { luaKeyTable } from '../keys.js';
+import type { LuaSegment } from '../lua-script.js';
+import { countLines, LuaScript } from '../lua-script.js';
+
+/** A value passed to a script in ARGV. */
+export type LuaArg = string | number | Buffer;
+
+/** The folder of the queue's `.lua` files, next to this module (`npm run build` copies them to dist). */
+const LUA_DIR = new URL('./', import.meta.url);
+
+/**
+ * A script kept in its own `.lua` file. The file name ends in its number of KEYS (`claim-12.lua`), so a
+ * reader of the file knows how many keys its caller passes; the names of keys and arguments are
+ * declared here once, and the script reads its arguments by name from the generated table `A`
+ * (`A.leaseMs`), so no caller or script counts ARGV positions.
+ */
+export interface LuaFileSpec<K extends string, A extends string> {
+  file: string;
+  /** KEYS in order, read in the script as `K.<name>`; the file's header says what each is. */
+  keys: readonly K[];
+  /** ARGV in order, read in the script as `A.<name>`; `rest` values follow them (from ARGV[REST]). */
+  args: readonly A[];
+  /** Prepends the generated `KEY` table of per-id and per-domain keys, under the `keyPrefix` argument. */
+  keyTable?: boolean;
+  /** Prepends `common.lua` (its helpers use `KEY`, so this implies `keyTable`). */
+  common?: boolean;
+  /** Folder of the file; default: the queue's own scripts. */
+  dir?: URL;
+}
+
+/** One call's keys and arguments, by name. */
+export interface LuaCall<K extends string, A extends string> {
+  keys: Record<K, string>;
+  args: Record<A, LuaArg>;
+  /** Values after the named arguments (a list of ids and tokens, say). */
+  rest?: readonly LuaArg[];
+}
+
+/** A `.lua` file with its generated preamble, run by SHA; errors name the file and line. */
+export class LuaFileScript<K extends string, A extends string> {
+  readonly script: LuaScript;
+
+  constructor(readonly spec: LuaFileSpec<K, A>) {
+    const declared = /-(\d+)\.lua$/.exec(spec.file);
+    if (!declared || Number(declared[1]) !== spec.keys.length) {
+      throw new Error(`Lua script ${spec.file} is declared with ${spec.keys.length} keys: name the file <name>-${spec.keys.length}.lua`);
+    }
+    const withTable = spec.keyTable === true || spec.common === true;
+    if (withTable && !spec.args.includes('keyPrefix' as A)) {
+      throw new Error(`Lua script ${spec.file} uses the key table: declare a 'keyPrefix' argument`);
+    }
+    const pieces: { name: string; text: string }[] = [{ name: `${spec.file} (generated preamble)`, text: preamble(spec.keys, spec.args, withTable) }];
+    if (spec.common === true) pieces.push({ name: 'common.lua', text: readLua(LUA_DIR, 'common.lua') });
+    pieces.push({ name: spec.file, text: readLua(spec.dir ?? LUA_DIR, spec.file) });
+    const segments: LuaSegment[] = pieces.map((p) => ({ name: p.name, lines: countLines(p.text) }));
+    this.script = new LuaScript(spec.file, pieces.map((p) => p.text).join('\n'), segments);
+  }
+
+  /** KEYS and ARGV in the declared order. */
+  build(call: LuaCall<K, A>): { keys: string[]; args: LuaArg[] } {
+    return {
+      keys: this.spec.keys.map((k) => call.keys[k]),
+      args: [...this.spec.args.map((a) => call.args[a]), ...(call.rest ?? [])],
+    };
+  }
+
+  run(redis: Redis, call: LuaCall<K, A>): Promise<unknown> {
+    const { keys, args } = this.build(call);
+    return this.script.run(redis, keys, args);
+  }
+}
+
+/** Reads a script file without its final newline, so joined pieces keep their line numbers. */
+function readLua(dir: URL, file: string): string {
+  const url = new URL(file, dir);
+  try {
+    return readFileSync(url, 'utf8').replace(/\n$/, '');
+  } catch (error) {
+    throw new Error(`cannot read the Lua script ${url.pathname} (${(error as Error).message}): run 'npm run build', which copies the .lua files to dist/`);
+  }
+}
+
+function preamble(keys: readonly string[], args: readonly string[], keyTable: boolean): string {
+  const lines = [
+    `local K = { ${keys.map((name, i) => `${name} = KEYS[${i + 1}]`).join(', ')} }`,
+    `local A = { ${args.map((name, i) => `${name} = ARGV[${i + 1}]`).join(', ')} }`,
+    `local REST = ${args.length + 1}`,
+  ];
+  if (keyTable) {
+    lines.push(luaKeyTable('A.keyPrefix'));
+    // Ids become parts of key names: the rule of lib/protocol/task.ts, generated from its definition.
+    lines.push(`local function valid_task_id(id) return ${taskIdLuaCheck('id')} end`);
+    // JSON string syntax is Lua's for this ASCII text.
+    lines.push(`local TASK_ID_RULE_TEXT = ${JSON.stringify(TASK_ID_RULE_TEXT)}`);
+  }
+  return lines.join('\n');
+}

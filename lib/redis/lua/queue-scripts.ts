@@ -1,0 +1,73 @@
+import { LuaFileScript } from './lua-file-script.js';
+
+/**
+ * The queue's Lua scripts, each in its own `.lua` file (its header says what it does, what each key and
+ * argument is and what it returns). The names declared here are the only place KEYS and ARGV are
+ * ordered: callers pass objects by name and the scripts read `K.<key>` and `A.<argument>`.
+ */
+
+export const claimScript = new LuaFileScript({
+  file: 'claim-12.lua',
+  common: true,
+  keys: ['pending', 'ingest', 'readyHigh', 'readyNormal', 'readyLow', 'active', 'leases', 'dead', 'events', 'logStream',
+    'idCounter', 'delayed'],
+  args: ['count', 'agentId', 'leaseMs', 'keyPrefix', 'domain', 'drainMax', 'defaultMaxAttempts', 'nowIso', 'retentionS',
+    'tokenPrefix', 'graceMs', 'retryBaseMs', 'retryMaxMs', 'maxDepth', 'housekeeping', 'ingestMayHold'],
+});
+
+export const finishScript = new LuaFileScript({
+  file: 'finish-5.lua',
+  common: true,
+  keys: ['task', 'active', 'leases', 'events', 'logStream'],
+  args: ['taskId', 'token', 'status', 'output', 'error', 'nowIso', 'retentionS', 'domain', 'logLine', 'agentId', 'keyPrefix'],
+});
+
+export const retryScript = new LuaFileScript({
+  file: 'retry-6.lua',
+  common: true,
+  keys: ['task', 'active', 'leases', 'delayed', 'events', 'logStream'],
+  args: ['taskId', 'token', 'reason', 'finalOutput', 'nowIso', 'retentionS', 'domain', 'defaultMaxAttempts', 'retryBaseMs',
+    'retryMaxMs', 'keyPrefix'],
+});
+
+export const renewScript = new LuaFileScript({
+  file: 'renew-1.lua',
+  common: true,
+  keys: ['leases'],
+  args: ['leaseMs', 'keyPrefix'],
+});
+
+export const reclaimScript = new LuaFileScript({
+  file: 'reclaim-5.lua',
+  common: true,
+  keys: ['leases', 'active', 'delayed', 'events', 'logStream'],
+  args: ['mode', 'agentId', 'nowIso', 'retentionS', 'domain', 'defaultMaxAttempts', 'reason', 'retryBaseMs', 'retryMaxMs',
+    'keyPrefix'],
+});
+
+export const cancelScript = new LuaFileScript({
+  file: 'cancel-4.lua',
+  common: true,
+  keys: ['result', 'events', 'logStream', 'cancelChannel'],
+  args: ['taskId', 'error', 'logLine', 'nowIso', 'retentionS', 'keyPrefix', 'by'],
+});
+
+export const deadLetterQueueScript = new LuaFileScript({
+  file: 'dead-letter-queue-3.lua',
+  common: true,
+  keys: ['pending', 'dead', 'events'],
+  args: ['reason', 'failureCode', 'nowIso', 'retentionS', 'domain', 'max', 'keyPrefix'],
+});
+
+export const submitScript = new LuaFileScript({
+  file: 'submit-4.lua',
+  keys: ['result', 'pending', 'notifications', 'children'],
+  args: ['taskId', 'raw', 'domain', 'parentId', 'childrenTtlMs'],
+});
+
+export const retryDeadLetterScript = new LuaFileScript({
+  file: 'retry-dead-letter-3.lua',
+  keyTable: true,
+  keys: ['dead', 'pending', 'logStream'],
+  args: ['entry', 'taskId', 'domain', 'notifications', 'logLine', 'by', 'keyPrefix'],
+});

@@ -1,0 +1,18 @@
+-- submit: queues a task the way protocol.md tells outside clients to, in one step: the result hash is
+-- written before the push, so a fast consumer's `in_progress` is never overwritten by `pending`; a
+-- sub-task is added to its parent's list of children (for cancellation); the task is announced. The
+-- caller has checked the task id against the id rule (lib/protocol/task.ts).
+--
+-- KEYS (K.<name>): result (results:{id}), pending (tasks:pending:{d}), notifications (notifications:{d}),
+--   children (dan:children:{parent}, or any key when there is no parent)
+-- ARGV (A.<name>): taskId, raw (task JSON), domain, parentId ('' for none), childrenTtlMs
+if A.parentId ~= '' then
+  redis.call('HSET', K.result, 'task_id', A.taskId, 'status', 'pending', 'domain', A.domain, 'parent_id', A.parentId)
+  redis.call('SADD', K.children, A.taskId)
+  redis.call('PEXPIRE', K.children, A.childrenTtlMs)
+else
+  redis.call('HSET', K.result, 'task_id', A.taskId, 'status', 'pending', 'domain', A.domain)
+end
+redis.call('LPUSH', K.pending, A.raw)
+redis.call('PUBLISH', K.notifications, A.raw)
+return 1
