@@ -3,6 +3,8 @@ import { sleep } from '../../lib/clock.js';
 import type { TaskResult } from '../../lib/protocol/result.js';
 import { isTerminal } from '../../lib/protocol/result.js';
 import type { Keys } from '../../lib/redis/keys.js';
+import { PlanStore } from '../../lib/redis/plan-store.js';
+import { readResultStatuses } from '../../lib/redis/result-fields.js';
 import { getResult, readTaskLogs } from '../../lib/redis/task-store.js';
 import { childTaskId } from '../main/delegation.js';
 import { dim, statusColour } from './cli-context.js';
@@ -100,12 +102,9 @@ export interface ChildStatus {
 /** The sub-tasks of a parent and where each stands, also while the parent is still running. */
 export async function childStatuses(redis: Redis, keys: Keys, taskId: string, result: TaskResult | undefined): Promise<ChildStatus[]> {
   const ids = await childIds(redis, keys, taskId, result);
-  if (ids.length === 0) return [];
-  const pipeline = redis.pipeline();
-  for (const id of ids) pipeline.hmget(keys.result(id), 'status', 'error');
-  const replies = (await pipeline.exec()) ?? [];
+  const found = await readResultStatuses(redis, keys, ids);
   return ids.map((id, i) => {
-    const [status, error] = (replies[i]?.[1] ?? []) as (string | null)[];
+    const { status, error } = found[i] ?? {};
     return { task_id: id, status: status ?? 'not queued yet', ...(error ? { error } : {}) };
   });
 }
@@ -113,8 +112,8 @@ export async function childStatuses(redis: Redis, keys: Keys, taskId: string, re
 async function childIds(redis: Redis, keys: Keys, taskId: string, result: TaskResult | undefined): Promise<string[]> {
   const children = result?.output?.['children'];
   if (children && typeof children === 'object') return Object.keys(children);
-  const plan = await redis.get(keys.plan(taskId));
+  const plan = (await new PlanStore(redis, keys).read(taskId)) as { steps?: { domain: string }[] } | undefined;
   if (!plan) return [];
-  const steps = (JSON.parse(plan) as { steps?: { domain: string }[] }).steps ?? [];
+  const steps = plan.steps ?? [];
   return steps.map((s) => childTaskId(taskId, s.domain));
 }
