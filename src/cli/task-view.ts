@@ -1,5 +1,7 @@
 import type { Redis } from 'ioredis';
 import { sleep } from '../../lib/clock.js';
+import { ExitCode } from '../../lib/errors.js';
+import { FailureCode, readFailure } from '../../lib/protocol/failure.js';
 import type { TaskResult } from '../../lib/protocol/result.js';
 import { isTerminal } from '../../lib/protocol/result.js';
 import type { Keys } from '../../lib/redis/keys.js';
@@ -14,6 +16,8 @@ export function describeResult(result: TaskResult): string {
   const lines = [`task ${result.taskId}: ${statusColour(result.status)}${result.domain ? ` (${result.domain})` : ''}`];
   if (result.error) lines.push(`  error: ${result.error}`);
   const out = result.output ?? {};
+  const failure = result.status === 'failed' ? readFailure(out) : undefined;
+  if (failure) lines.push(`  failure: ${failure.code}${failure.retryable ? ' (sending it again may pass)' : ''}`);
   if (typeof out['summary'] === 'string' && out['summary']) lines.push(`  summary: ${out['summary']}`);
   const list = (key: string) => (Array.isArray(out[key]) ? (out[key] as unknown[]).map(String) : []);
   if (list('domains_used').length) lines.push(`  domains: ${list('domains_used').join(', ')}`);
@@ -33,6 +37,17 @@ export function describeResult(result: TaskResult): string {
   const times = [result.startedAt && `started ${result.startedAt}`, result.completedAt && `ended ${result.completedAt}`, result.attempts && result.attempts > 1 ? `attempts ${result.attempts}` : undefined].filter(Boolean);
   if (times.length) lines.push(dim(`  ${times.join(', ')}`));
   return lines.join('\n');
+}
+
+/**
+ * The exit code of a command that waited for a task to end: 0 completed; 4 when the network refused it
+ * because the domain's queue was full (read from `output.failure.code`, never from the error text);
+ * 1 for any other failure, or when it did not end in time.
+ */
+export function waitExitCode(result: TaskResult | undefined): number {
+  if (result?.status === 'completed') return ExitCode.ok;
+  if (result?.status === 'failed' && readFailure(result.output)?.code === FailureCode.queueFull) return ExitCode.queueFull;
+  return ExitCode.failed;
 }
 
 export interface FollowOptions {

@@ -9,7 +9,7 @@ import { submitTask } from '../../../lib/redis/task-store.js';
 import type { GlobalArgs } from '../cli-context.js';
 import { cliContext, cliRedis, colourFor, printJson, statusColour } from '../cli-context.js';
 import { knownDomains } from '../known-domains.js';
-import { describeResult, followTask } from '../task-view.js';
+import { describeResult, followTask, waitExitCode } from '../task-view.js';
 
 interface SendArgs extends GlobalArgs {
   domain: string;
@@ -107,7 +107,7 @@ export const sendCommand: CommandModule<GlobalArgs, SendArgs> = {
       else if (result) process.stdout.write(`${describeResult(result)}\n`);
       if (!result || result.status !== 'completed') {
         if (!ctx.json && result && result.status !== 'failed') process.stderr.write(`gave up waiting: the task is still ${result.status}\n`);
-        process.exitCode = ExitCode.failed;
+        process.exitCode = waitExitCode(result);
       }
     } finally {
       redis.disconnect();
