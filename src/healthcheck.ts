@@ -4,6 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { redactUrl } from '../lib/errors.js';
 import { connectRedis, type Redis } from '../lib/redis/connection.js';
+import { hasHeartbeat } from '../lib/redis/heartbeat-registry.js';
 import { Keys } from '../lib/redis/keys.js';
 
 /**
@@ -47,7 +48,7 @@ async function check(): Promise<string> {
   }
   try {
     const key = keys.heartbeat(agentId);
-    if ((await redis.exists(key)) !== 1) throw new Error(`no heartbeat for ${agentId} (key ${key} is missing)`);
+    if (!(await hasHeartbeat(redis, keys, agentId))) throw new Error(`no heartbeat for ${agentId} (key ${key} is missing)`);
     return `agent ${agentId} is alive`;
   } finally {
     redis.disconnect();

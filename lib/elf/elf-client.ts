@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
-import { DanError } from '../errors.js';
+import { asDanErrorCode, DanError } from '../errors.js';
 import type { Keys } from '../redis/keys.js';
 import type { ElfOp, ElfReply, ElfRequest } from './elf-protocol.js';
 
@@ -32,7 +32,7 @@ export class ElfClient {
     this.pending.delete(reply.id);
     clearTimeout(waiting.timer);
     if (reply.ok) waiting.resolve(reply.result);
-    else waiting.reject(new DanError(reply.error.code, reply.error.message, { exitCode: reply.error.code === 'not_found' || reply.error.code === 'invalid_input' ? 2 : 1 }));
+    else waiting.reject(new DanError(asDanErrorCode(reply.error.code), reply.error.message, { exitCode: reply.error.code === 'not_found' || reply.error.code === 'invalid_input' ? 2 : 1 }));
   };
 
   constructor(

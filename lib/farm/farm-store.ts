@@ -5,6 +5,11 @@ import { FarmKeys, farmIndexKey } from './farm-keys.js';
 import { claimChunkScript, editLockScript, releaseLocksScript, renewScript } from './farm-scripts.js';
 import type { Problem } from './problems.js';
 
+/** The ids of the `count` farms started last, newest first (`dan farm status` lists them). */
+export async function recentFarmIds(redis: Redis, keys: Keys, count: number): Promise<string[]> {
+  return redis.zrevrange(farmIndexKey(keys), 0, count - 1);
+}
+
 /** A farm event as recorded in its events stream; `at` is the stream id's time (ms). */
 export interface FarmEvent {
   id: string;
@@ -169,6 +174,21 @@ export class FarmStore {
       .xadd(this.keys.agentStream(agent), 'MAXLEN', '~', AGENT_STREAM_MAX, '*', 'line', line)
       .hset(this.keys.agent(agent), { last_event: line.slice(0, 200), last_event_at: new Date(now).toISOString() })
       .exec();
+  }
+
+  /**
+   * Up to `count` lines of an agent's live output after stream id `afterId` ('0': from the start), with
+   * their stream ids. An id the stream trimmed meanwhile reads from the start again.
+   */
+  async agentLines(agent: string, afterId: string, count: number): Promise<{ id: string; line: string }[]> {
+    const stream = this.keys.agentStream(agent);
+    const entries = await this.redis.xrange(stream, `(${afterId}`, '+', 'COUNT', count).catch(async () => this.redis.xrange(stream, '-', '+', 'COUNT', count));
+    return entries.map(([id, fields]) => ({ id, line: fields[1] ?? '' }));
+  }
+
+  /** The farm's `status` field alone, for a loop that polls it. */
+  async status(): Promise<string | undefined> {
+    return (await this.redis.hget(this.keys.farm(), 'status')) ?? undefined;
   }
 
   async event(fields: Record<string, string>): Promise<void> {

@@ -1,24 +1,7 @@
 import { DanError } from '../errors.js';
+import { LlmErrorCode } from './llm-error-code.js';
 
-/** Stable codes of model failures; scripts and tests branch on these, never on messages. */
-export const LlmErrorCode = {
-  badRequest: 'llm_bad_request',
-  auth: 'llm_auth',
-  permission: 'llm_permission',
-  notFound: 'llm_not_found',
-  tooLarge: 'llm_request_too_large',
-  rateLimited: 'llm_rate_limited',
-  overloaded: 'llm_overloaded',
-  server: 'llm_server_error',
-  timeout: 'llm_timeout',
-  unreachable: 'llm_unreachable',
-  aborted: 'llm_aborted',
-  scriptExhausted: 'llm_script_exhausted',
-  other: 'llm_error',
-} as const;
-
-/** One of the `LlmErrorCode` values. */
-export type LlmErrorCode = (typeof LlmErrorCode)[keyof typeof LlmErrorCode];
+export { LlmErrorCode } from './llm-error-code.js';
 
 /**
  * Whether a retry can help, from the HTTP status alone: 408 (request timeout), 409 (lock conflict),

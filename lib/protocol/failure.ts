@@ -1,4 +1,4 @@
-import { LlmErrorCode } from '../llm/llm-error.js';
+import { LlmErrorCode } from '../llm/llm-error-code.js';
 
 /**
  * Why a task ended `failed`: one typed list, so code that reacts to a failure (ELF, retries, the CLI's
@@ -38,6 +38,10 @@ export const FailureCode = {
   workerFailed: 'worker_failed',
   /** A worker's final answer did not match the required shape. */
   invalidFinalAnswer: 'invalid_final_answer',
+  /** The model declined the task. */
+  modelRefused: 'model_refused',
+  /** The model was still calling tools at DAN_MAX_TURNS. */
+  maxTurns: 'max_turns',
   /** A sub-task of a routed task failed (its own failure is in its result). */
   childFailed: 'child_failed',
   /** A farm ran and did not reach its goal. */
@@ -83,6 +87,11 @@ const NOT_ABOUT_THE_WORK: ReadonlySet<FailureCode> = new Set<FailureCode>([
 /** Whether a failure with this code is a lesson about the work (ELF learns from it). */
 export function teachesAboutWork(code: FailureCode): boolean {
   return !NOT_ABOUT_THE_WORK.has(code);
+}
+
+/** A failed result's output: what the handler left, with the failure as data beside its `error` text. */
+export function failedOutput(output: Record<string, unknown>, code: FailureCode, retryable = false): Record<string, unknown> {
+  return { ...output, failure: { code, retryable } satisfies FailureData };
 }
 
 /** Reads `output.failure` of a result, if it has a well-formed one. */

@@ -44,6 +44,11 @@ return 1
 const heartbeatScript = new LuaScript('heartbeat', HEARTBEAT_LUA);
 const deregisterScript = new LuaScript('deregister', DEREGISTER_LUA);
 
+/** Whether an agent's heartbeat key is current, for a check that needs nothing else (the container healthcheck). */
+export async function hasHeartbeat(redis: Redis, keys: Keys, agentId: string): Promise<boolean> {
+  return (await redis.exists(keys.heartbeat(agentId))) === 1;
+}
+
 export interface RegisterInput {
   agentId: string;
   role: AgentRole;
@@ -132,8 +137,13 @@ export class HeartbeatRegistry {
     await deregisterScript.run(this.redis, [], [this.keys.prefix, agentId, role, domain]);
   }
 
+  /** The registered main orchestrator's id (`agents:main`), if one is registered. */
+  async mainAgentId(): Promise<string | undefined> {
+    return (await this.redis.get(this.keys.agentsMain())) ?? undefined;
+  }
+
   async isAlive(agentId: string): Promise<boolean> {
-    return (await this.redis.exists(this.keys.heartbeat(agentId))) === 1;
+    return hasHeartbeat(this.redis, this.keys, agentId);
   }
 
   /**

@@ -2,6 +2,7 @@ import type { Redis } from 'ioredis';
 import type { Clock } from '../clock.js';
 import { sleep, systemClock } from '../clock.js';
 import { DanError, toFailure } from '../errors.js';
+import { failedOutput, FailureCode } from '../protocol/failure.js';
 import type { Logger } from '../logger.js';
 import type { Task } from '../protocol/task.js';
 import { parseTask } from '../protocol/task.js';
@@ -24,7 +25,7 @@ export type TaskHandler = (ctx: TaskContext) => Promise<Record<string, unknown>>
 
 /** A handler failure that still carries an output (a parent with its children's statuses). */
 export class TaskFailedError extends DanError {
-  constructor(message: string, readonly output: Record<string, unknown>, code = 'task_failed', options: { retryable?: boolean } = {}) {
+  constructor(message: string, readonly output: Record<string, unknown>, code: FailureCode, options: { retryable?: boolean } = {}) {
     super(code, message, { retryable: options.retryable ?? false });
     this.name = 'TaskFailedError';
   }
@@ -171,14 +172,14 @@ export class TaskConsumer {
       const parsed = parseTask(claimed.raw, claimed.taskId);
       if (parsed.kind !== 'ok') {
         logger.warn({ taskId: claimed.taskId, domain: claimed.domain, reason: parsed.reason }, 'task rejected');
-        await queue.finish(claimed, { status: 'failed', output: { error: parsed.reason }, error: parsed.reason, logLine: `${agentId}: rejected: ${parsed.reason}` });
+        await queue.finish(claimed, { status: 'failed', output: failedOutput({ error: parsed.reason }, FailureCode.invalidTask), error: parsed.reason, logLine: `${agentId}: rejected: ${parsed.reason}` });
         return;
       }
       const task = parsed.task;
       const deadline = Math.min(started + task.timeoutSeconds * 1000, task.deadlineMs ?? Infinity);
       if (deadline <= started) {
         const message = `its deadline ${new Date(task.deadlineMs ?? started).toISOString()} (from its parent's timeout) passed before it started`;
-        await queue.finish(claimed, { status: 'failed', output: { error: message }, error: message, logLine: `${agentId}: not started: ${message}` });
+        await queue.finish(claimed, { status: 'failed', output: failedOutput({ error: message }, FailureCode.timedOut), error: message, logLine: `${agentId}: not started: ${message}` });
         logger.warn({ taskId: task.taskId, domain: claimed.domain }, 'task not started: deadline passed');
         return;
       }
@@ -188,7 +189,7 @@ export class TaskConsumer {
       let output: Record<string, unknown>;
       try {
         output = await this.options.handler({ task, claimed, signal: controller.signal, deadline, log });
-        if (entry.reason) throw new DanError('aborted', entry.reason);
+        if (entry.reason) throw new DanError(FailureCode.aborted, entry.reason);
       } catch (error) {
         await this.ended(entry, task, error, started, deadline);
         return;
@@ -234,17 +235,17 @@ export class TaskConsumer {
       const message = deadline < started + task.timeoutSeconds * 1000
         ? `timed out: its parent's deadline ${new Date(deadline).toISOString()} passed`
         : `timed out after ${task.timeoutSeconds} s`;
-      const ok = await queue.finish(claimed, { status: 'failed', output: { ...output, error: message }, error: message, logLine: `${agentId}: ${message}; its worker was stopped` });
+      const ok = await queue.finish(claimed, { status: 'failed', output: failedOutput({ ...output, error: message }, FailureCode.timedOut), error: message, logLine: `${agentId}: ${message}; its worker was stopped` });
       logger.warn({ taskId: task.taskId, domain: claimed.domain, written: ok }, 'task timed out');
       await this.cancelChildren(task.taskId, `cancelled: parent ${task.taskId} timed out`);
       return;
     }
     if (failure.retryable) {
-      const outcome = await queue.retry(claimed, `${failure.code}: ${failure.message}`, output);
+      const outcome = await queue.retry(claimed, `${failure.code}: ${failure.message}`, failedOutput(output, failure.code, true));
       logger.warn({ taskId: task.taskId, domain: claimed.domain, err: failure.message, outcome }, 'task failed with a retryable error');
       return;
     }
-    const ok = await queue.finish(claimed, { status: 'failed', output, error: failure.message, logLine: `${agentId}: failed after ${ms} ms: ${failure.message}` });
+    const ok = await queue.finish(claimed, { status: 'failed', output: failedOutput(output, failure.code), error: failure.message, logLine: `${agentId}: failed after ${ms} ms: ${failure.message}` });
     logger.warn({ taskId: task.taskId, domain: claimed.domain, err: failure.message, written: ok }, 'task failed');
   }
 
@@ -263,7 +264,7 @@ export class TaskConsumer {
   private abort(entry: InFlight, reason: AbortReasonName): void {
     if (entry.reason) return;
     entry.reason = reason;
-    const code = reason === AbortReason.timeout ? 'timeout' : reason === AbortReason.cancelled ? 'cancelled' : 'aborted';
+    const code = reason === AbortReason.timeout ? FailureCode.timedOut : reason === AbortReason.cancelled ? FailureCode.cancelled : FailureCode.aborted;
     entry.controller.abort(new DanError(code, `task ${reason.replace('_', ' ')}`));
   }
 

@@ -1,8 +1,12 @@
 import type { Redis } from 'ioredis';
 import { sleep } from '../../lib/clock.js';
+import { ExitCode } from '../../lib/errors.js';
+import { FailureCode, readFailure } from '../../lib/protocol/failure.js';
 import type { TaskResult } from '../../lib/protocol/result.js';
 import { isTerminal } from '../../lib/protocol/result.js';
 import type { Keys } from '../../lib/redis/keys.js';
+import { PlanStore } from '../../lib/redis/plan-store.js';
+import { readResultStatuses } from '../../lib/redis/result-fields.js';
 import { getResult, readTaskLogs } from '../../lib/redis/task-store.js';
 import { childTaskId } from '../main/delegation.js';
 import { dim, statusColour } from './cli-context.js';
@@ -12,6 +16,8 @@ export function describeResult(result: TaskResult): string {
   const lines = [`task ${result.taskId}: ${statusColour(result.status)}${result.domain ? ` (${result.domain})` : ''}`];
   if (result.error) lines.push(`  error: ${result.error}`);
   const out = result.output ?? {};
+  const failure = result.status === 'failed' ? readFailure(out) : undefined;
+  if (failure) lines.push(`  failure: ${failure.code}${failure.retryable ? ' (sending it again may pass)' : ''}`);
   if (typeof out['summary'] === 'string' && out['summary']) lines.push(`  summary: ${out['summary']}`);
   const list = (key: string) => (Array.isArray(out[key]) ? (out[key] as unknown[]).map(String) : []);
   if (list('domains_used').length) lines.push(`  domains: ${list('domains_used').join(', ')}`);
@@ -31,6 +37,17 @@ export function describeResult(result: TaskResult): string {
   const times = [result.startedAt && `started ${result.startedAt}`, result.completedAt && `ended ${result.completedAt}`, result.attempts && result.attempts > 1 ? `attempts ${result.attempts}` : undefined].filter(Boolean);
   if (times.length) lines.push(dim(`  ${times.join(', ')}`));
   return lines.join('\n');
+}
+
+/**
+ * The exit code of a command that waited for a task to end: 0 completed; 4 when the network refused it
+ * because the domain's queue was full (read from `output.failure.code`, never from the error text);
+ * 1 for any other failure, or when it did not end in time.
+ */
+export function waitExitCode(result: TaskResult | undefined): number {
+  if (result?.status === 'completed') return ExitCode.ok;
+  if (result?.status === 'failed' && readFailure(result.output)?.code === FailureCode.queueFull) return ExitCode.queueFull;
+  return ExitCode.failed;
 }
 
 export interface FollowOptions {
@@ -100,12 +117,9 @@ export interface ChildStatus {
 /** The sub-tasks of a parent and where each stands, also while the parent is still running. */
 export async function childStatuses(redis: Redis, keys: Keys, taskId: string, result: TaskResult | undefined): Promise<ChildStatus[]> {
   const ids = await childIds(redis, keys, taskId, result);
-  if (ids.length === 0) return [];
-  const pipeline = redis.pipeline();
-  for (const id of ids) pipeline.hmget(keys.result(id), 'status', 'error');
-  const replies = (await pipeline.exec()) ?? [];
+  const found = await readResultStatuses(redis, keys, ids);
   return ids.map((id, i) => {
-    const [status, error] = (replies[i]?.[1] ?? []) as (string | null)[];
+    const { status, error } = found[i] ?? {};
     return { task_id: id, status: status ?? 'not queued yet', ...(error ? { error } : {}) };
   });
 }
@@ -113,8 +127,8 @@ export async function childStatuses(redis: Redis, keys: Keys, taskId: string, re
 async function childIds(redis: Redis, keys: Keys, taskId: string, result: TaskResult | undefined): Promise<string[]> {
   const children = result?.output?.['children'];
   if (children && typeof children === 'object') return Object.keys(children);
-  const plan = await redis.get(keys.plan(taskId));
+  const plan = (await new PlanStore(redis, keys).read(taskId)) as { steps?: { domain: string }[] } | undefined;
   if (!plan) return [];
-  const steps = (JSON.parse(plan) as { steps?: { domain: string }[] }).steps ?? [];
+  const steps = plan.steps ?? [];
   return steps.map((s) => childTaskId(taskId, s.domain));
 }

@@ -1,6 +1,7 @@
 import type { AgentCatalog, DomainDefinition, WorkerDefinition } from '../../lib/agents/agent-definitions.js';
 import { oneLine, toFailure } from '../../lib/errors.js';
 import type { Logger } from '../../lib/logger.js';
+import { FailureCode } from '../../lib/protocol/failure.js';
 import type { TokenUsage } from '../../lib/protocol/result.js';
 import { addUsage, emptyUsage } from '../../lib/protocol/result.js';
 import type { Task } from '../../lib/protocol/task.js';
@@ -60,7 +61,8 @@ export function createDomainHandler(deps: DomainHandlerDeps): TaskHandler {
     const usage = emptyUsage();
     const readFiles: string[] = [];
     let failure: string | undefined;
-    // Whether the failure that stopped the task may pass (a rate-limited model API, a crashed worker).
+    // The code of the failure that stopped the task, and whether it may pass (a rate-limited model API, a crashed worker).
+    let code: FailureCode = FailureCode.workerFailed;
     let retryable = false;
 
     for (const wave of selection.waves) {
@@ -86,7 +88,7 @@ export function createDomainHandler(deps: DomainHandlerDeps): TaskHandler {
         } catch (error) {
           const failure = toFailure(error);
           await ctx.log(`${workerAgentId} failed: ${failure.message}${failure.retryable ? ' (may pass on a retry)' : ''}`);
-          return { worker, error: failure.message, retryable: failure.retryable };
+          return { worker, error: failure.message, retryable: failure.retryable, code: workerFailureCode(failure.code) };
         } finally {
           await deps.lifecycle.finished(workerAgentId);
         }
@@ -107,6 +109,7 @@ export function createDomainHandler(deps: DomainHandlerDeps): TaskHandler {
           if (failure === undefined) {
             failure = `worker ${r.worker.name} failed: ${error}`;
             retryable = 'retryable' in r && r.retryable === true;
+            if ('code' in r && r.code) code = r.code;
           }
         }
       }
@@ -125,7 +128,15 @@ export function createDomainHandler(deps: DomainHandlerDeps): TaskHandler {
       usage,
       selection: { strategy: selection.strategy, reason: selection.reason },
     };
-    if (failure) throw new TaskFailedError(failure, output, 'worker_failed', { retryable });
+    if (failure) throw new TaskFailedError(failure, output, code, { retryable });
     return output;
   };
+}
+
+/**
+ * The code a task fails with when a worker failed: the worker's own when it says more than "internal"
+ * (the model API's codes, a crash, an unusable answer), else `worker_failed`.
+ */
+export function workerFailureCode(code: FailureCode): FailureCode {
+  return code === FailureCode.internal ? FailureCode.workerFailed : code;
 }

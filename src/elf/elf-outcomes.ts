@@ -2,7 +2,9 @@ import type { Redis } from 'ioredis';
 import { toFailure } from '../../lib/errors.js';
 import type { Logger } from '../../lib/logger.js';
 import type { ElfStores } from '../../lib/elf/elf-stores.js';
+import { readFailure, teachesAboutWork } from '../../lib/protocol/failure.js';
 import type { Keys } from '../../lib/redis/keys.js';
+import { readResultFields } from '../../lib/redis/result-fields.js';
 
 interface FinishedOutput {
   workers_used?: unknown;
@@ -40,8 +42,8 @@ export async function recordFinishedTask(
   try {
     const clientId = fields['client'] ?? 'default';
     const memory = deps.stores.get(clientId);
-    const result = await deps.redis.hgetall(deps.keys.result(taskId));
-    let output: FinishedOutput = {};
+    const result = await readResultFields(deps.redis, deps.keys, taskId);
+    let output: FinishedOutput & { failure?: unknown } = {};
     try {
       output = JSON.parse(result['output'] ?? '{}') as FinishedOutput;
     } catch {
@@ -64,8 +66,11 @@ export async function recordFinishedTask(
       outputTokens: count(output.usage?.output_tokens),
       ...(fields['at'] ? { finishedAt: fields['at'] } : {}),
     });
-    // A cancelled task was stopped by a person, not undone by its approach: nothing to learn or blame.
-    if (error?.startsWith('cancelled')) return;
+    // A task a person cancelled, input refused before any work, or a failure of the infrastructure (see
+    // teachesAboutWork) says nothing about its approach: nothing to learn or blame. A failure without a
+    // code (written by an older agent or a raw client) is unknown and taught like any other.
+    const failure = status === 'failed' ? readFailure(output) : undefined;
+    if (failure && !teachesAboutWork(failure.code)) return;
     // A parent fails because a child did; the child's own failure is the one to learn from.
     if (isNew && error && domain !== 'main') deps.onFailed?.({ clientId, taskId, domain, description: fields['description'] ?? '', error });
     const credited = memory.creditTask(taskId, status);

@@ -16,6 +16,7 @@ import { parseProblems } from '../../lib/farm/problems.js';
 import { outputTail, runProblemsCommand } from '../../lib/farm/problems-command.js';
 import type { LlmClient } from '../../lib/llm/llm-client.js';
 import type { Logger } from '../../lib/logger.js';
+import { FailureCode } from '../../lib/protocol/failure.js';
 import type { Keys } from '../../lib/redis/keys.js';
 import type { TaskContext, TaskHandler } from '../../lib/runtime/task-consumer.js';
 import { TaskFailedError } from '../../lib/runtime/task-consumer.js';
@@ -86,12 +87,14 @@ export function createFarmHandler(deps: FarmHandlerDeps): TaskHandler {
     if (memory) await ctx.log(`farm: ${memory.note}`);
     const stop = new AbortController();
     let stoppedBy: string | undefined;
+    // A person's `dan farm stop` ends it as cancelled (nothing to learn); anything else that stops it did not reach its goal.
+    let stopCode: FailureCode = FailureCode.farmFailed;
     // Cancelled, timed out, or the orchestrator shutting down: the agents stop the same way.
     const onAbort = () => { stoppedBy ??= 'stopped: the farm task was cancelled, timed out or handed back'; stop.abort(); };
     ctx.signal.addEventListener('abort', onAbort, { once: true });
     const watchStop = (async () => {
       while (!stop.signal.aborted) {
-        if (await store.stopRequested().catch(() => false)) { stoppedBy = 'stopped by dan farm stop'; stop.abort(); break; }
+        if (await store.stopRequested().catch(() => false)) { stoppedBy = 'stopped by dan farm stop'; stopCode = FailureCode.cancelled; stop.abort(); break; }
         await sleep(STOP_POLL_MS, stop.signal);
       }
     })();
@@ -181,14 +184,14 @@ export function createFarmHandler(deps: FarmHandlerDeps): TaskHandler {
     });
     await store.expire(config.retentionMs);
     await ctx.log(`farm ${task.taskId}: ${output.summary}`);
-    if (failure) throw new TaskFailedError(`farm ${failure}`, output, 'farm_failed');
+    if (failure) throw new TaskFailedError(`farm ${failure}`, output, stoppedBy ? stopCode : FailureCode.farmFailed);
     return output;
   };
 }
 
 function worker(deps: FarmHandlerDeps) {
   const found = deps.domain.workers.find((w) => w.isDefault) ?? deps.domain.workers[0];
-  if (!found) throw new TaskFailedError(`the farm domain (${deps.domain.file}) has no agent definition: add workers/agent.md`, {}, 'bad_config');
+  if (!found) throw new TaskFailedError(`the farm domain (${deps.domain.file}) has no agent definition: add workers/agent.md`, {}, FailureCode.badConfig);
   return found;
 }
 
@@ -207,7 +210,7 @@ async function checkRequest(ctx: TaskContext, deps: FarmHandlerDeps): Promise<Ch
   const { config } = deps;
   const refuse = async (reasons: string[]): Promise<never> => {
     await ctx.log(`farm refused: ${reasons.join('; ')}`);
-    throw new TaskFailedError(`farm refused: ${reasons.join('; ')}`, { summary: 'refused before any agent started', refused: reasons, files_created: [], files_modified: [] }, 'farm_refused');
+    throw new TaskFailedError(`farm refused: ${reasons.join('; ')}`, { summary: 'refused before any agent started', refused: reasons, files_created: [], files_modified: [] }, FailureCode.farmRefused);
   };
   const parsed = parseFarmRequest(ctx.task.context, { agentCount: config.farm.agents, maxAgents: config.farm.maxAgents, runtime: config.farm.runtime, workspace: config.workspace });
   if (!parsed.ok) return refuse(parsed.problems);
@@ -234,11 +237,11 @@ async function findWork(ctx: TaskContext, deps: FarmHandlerDeps, request: Checke
     await ctx.log(`farm: \`${request.problemsCommand}\` exited ${run.exitCode ?? 'by a signal'} with ${run.problems.length} problem(s)`);
     if (run.missing) {
       throw new TaskFailedError(`farm refused: the problems command \`${request.problemsCommand}\` was not found (${outputTail(run.output, 1)}): check its spelling, install the tool, and try it in ${request.root} yourself`,
-        { summary: 'refused before any agent started', files_created: [], files_modified: [] }, 'farm_refused');
+        { summary: 'refused before any agent started', files_created: [], files_modified: [] }, FailureCode.farmRefused);
     }
     if (run.problems.length === 0 && run.exitCode !== 0) {
       throw new TaskFailedError(`farm refused: the problems command \`${request.problemsCommand}\` failed (exit ${run.exitCode ?? 'by a signal'}) without problems the farm can read (file:line[:col]: message, tsc or eslint output): ${outputTail(run.output)}; fix the command, or list the problems in context.problems`,
-        { summary: 'refused before any agent started', files_created: [], files_modified: [] }, 'farm_refused');
+        { summary: 'refused before any agent started', files_created: [], files_modified: [] }, FailureCode.farmRefused);
     }
     if (run.problems.length === 0) return { kind: 'nothing' };
     return { kind: 'work', problems: run.problems, chunks: chunkProblems(run.problems, request.filesPerChunk), note: `${run.problems.length} problem(s) in ${new Set(run.problems.map((p) => p.file)).size} file(s)` };
@@ -246,7 +249,7 @@ async function findWork(ctx: TaskContext, deps: FarmHandlerDeps, request: Checke
   if (request.problemsList) {
     const problems = parseProblems(request.problemsList.join('\n'), request.root);
     if (problems.length === 0) {
-      throw new TaskFailedError('farm refused: context.problems has no line the farm can read: write each as file:line[:col]: message', { summary: 'refused before any agent started', files_created: [], files_modified: [] }, 'farm_refused');
+      throw new TaskFailedError('farm refused: context.problems has no line the farm can read: write each as file:line[:col]: message', { summary: 'refused before any agent started', files_created: [], files_modified: [] }, FailureCode.farmRefused);
     }
     return { kind: 'work', problems, chunks: chunkProblems(problems, request.filesPerChunk), note: `${problems.length} listed problem(s)` };
   }

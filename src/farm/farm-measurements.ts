@@ -11,6 +11,7 @@ import { parseRules } from '../../lib/llm/local-server/rules.js';
 import { createLogger } from '../../lib/logger.js';
 import { connectRedis } from '../../lib/redis/connection.js';
 import { Keys } from '../../lib/redis/keys.js';
+import { readResultFields, readResultStatus } from '../../lib/redis/result-fields.js';
 import { submitTask } from '../../lib/redis/task-store.js';
 import { freePort, startRedisServer } from '../cli/local-redis.js';
 import { startDomainOrchestrator } from '../domain/domain-orchestrator.js';
@@ -98,11 +99,11 @@ async function main(): Promise<void> {
         const rss = pid ? processRss(Number(pid)) : undefined;
         if (rss) agentRss.push(rss);
       }
-      status = (await redis.hget(keys.result(taskId), 'status')) ?? '';
+      status = (await readResultStatus(redis, keys, taskId)) ?? '';
     }
     const wallMs = Date.now() - started;
     const commands = (await totalCommands()) - commandsBefore;
-    const result = await redis.hgetall(keys.result(taskId));
+    const result = await readResultFields(redis, keys, taskId);
     const output = JSON.parse(result['output'] ?? '{}') as { problems_before?: number; problems_after?: number; usage?: { input_tokens: number; output_tokens: number }; tokens_per_fixed_problem?: number };
     rmSync(repo, { recursive: true, force: true });
     return {
@@ -119,6 +120,8 @@ async function main(): Promise<void> {
   }
 
   async function totalCommands(): Promise<number> {
+    // Redis's own command counter, read as any outside monitor would.
+    // eslint-disable-next-line no-restricted-syntax
     const info = await redis.info('stats');
     return Number(/total_commands_processed:(\d+)/.exec(info)?.[1] ?? 0);
   }

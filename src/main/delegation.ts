@@ -3,6 +3,7 @@ import type { Clock } from '../../lib/clock.js';
 import type { TaskResult } from '../../lib/protocol/result.js';
 import type { Task } from '../../lib/protocol/task.js';
 import type { Keys } from '../../lib/redis/keys.js';
+import { PlanStore } from '../../lib/redis/plan-store.js';
 import type { ResultWatcher } from '../../lib/redis/result-watcher.js';
 import { getResult, submitTask } from '../../lib/redis/task-store.js';
 import type { TaskContext } from '../../lib/runtime/task-consumer.js';
@@ -39,13 +40,12 @@ export function childTaskId(parentId: string, domain: string): string {
  * orchestrator that died mid-task thereby resumes the same sub-tasks instead of queueing new ones.
  */
 export async function storedPlan(deps: DelegationDeps, taskId: string, make: () => Promise<Plan>): Promise<{ plan: Plan; resumed: boolean }> {
-  const key = deps.keys.plan(taskId);
-  const existing = await deps.redis.get(key);
-  if (existing) return { plan: JSON.parse(existing) as Plan, resumed: true };
-  const plan = await make();
-  // SET NX GET: stores ours unless another attempt stored one meanwhile, and then answers with that one.
-  const earlier = (await deps.redis.call('SET', key, JSON.stringify(plan), 'PX', String(deps.retentionMs), 'NX', 'GET')) as string | null;
-  return earlier ? { plan: JSON.parse(earlier) as Plan, resumed: true } : { plan, resumed: false };
+  const plans = new PlanStore(deps.redis, deps.keys);
+  const existing = await plans.read(taskId);
+  if (existing) return { plan: existing as Plan, resumed: true };
+  // Stored unless another attempt stored one meanwhile, which then stands.
+  const stored = await plans.storeOnce(taskId, await make(), deps.retentionMs);
+  return { plan: stored.plan as Plan, resumed: !stored.stored };
 }
 
 /**

@@ -5,6 +5,7 @@ import type { Config } from '../../lib/config.js';
 import type { Logger } from '../../lib/logger.js';
 import type { HeartbeatRegistry } from '../../lib/redis/heartbeat-registry.js';
 import type { Keys } from '../../lib/redis/keys.js';
+import { domainsWithPendingQueues } from '../../lib/redis/queue-counts.js';
 import { TaskQueue, queueDepth, queueOptions } from '../../lib/redis/task-queue.js';
 import type { AgentExit, Spawner } from '../../lib/spawner/spawner.js';
 import { instanceSuffix } from '../../lib/spawner/spawner.js';
@@ -246,20 +247,14 @@ export class DomainSupervisor {
 
   private async deadLetterUnknownDomains(known: Set<string>): Promise<void> {
     const o = this.options;
-    let cursor = '0';
-    do {
-      const [next, found] = await o.redis.scan(cursor, 'MATCH', o.keys.pendingPattern(), 'COUNT', 1000);
-      cursor = next;
-      for (const key of found) {
-        const domain = o.keys.domainFromPending(key);
-        if (domain === 'main' || known.has(domain)) continue;
-        const reason = `unknown domain '${domain}'; known domains: ${[...known].sort().join(', ')}`;
-        const count = await this.queue(domain).deadLetterPending(reason);
-        if (count > 0) {
-          o.logger.warn({ domain, count }, 'dead-lettered tasks sent to an unknown domain');
-          o.onEvent?.({ type: 'dead_lettered', domain, count, reason });
-        }
+    for (const domain of await domainsWithPendingQueues(o.redis, o.keys)) {
+      if (domain === 'main' || known.has(domain)) continue;
+      const reason = `unknown domain '${domain}'; known domains: ${[...known].sort().join(', ')}`;
+      const count = await this.queue(domain).deadLetterPending(reason);
+      if (count > 0) {
+        o.logger.warn({ domain, count }, 'dead-lettered tasks sent to an unknown domain');
+        o.onEvent?.({ type: 'dead_lettered', domain, count, reason });
       }
-    } while (cursor !== '0');
+    }
   }
 }

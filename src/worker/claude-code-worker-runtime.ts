@@ -170,7 +170,7 @@ export class ClaudeCodeWorkerRuntime implements WorkerRuntime {
       child.once('close', (code, signal) => {
         job.signal.removeEventListener('abort', kill);
         void Promise.all([out, err]).then(() => {
-          if (job.signal.aborted) return reject(new DanError('worker_aborted', 'the worker was stopped'));
+          if (job.signal.aborted) return reject(new DanError('aborted', 'the worker was stopped'));
           if (code !== 0 && !events.some((e) => e.type === 'result')) {
             // It crashed before it could answer: another attempt may well get through.
             return reject(new DanError('worker_crashed', `the Claude Code CLI exited with ${signal ?? `code ${code}`}: ${stderr.join(' | ') || '(no output)'}`, { retryable: true }));

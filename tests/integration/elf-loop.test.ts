@@ -34,8 +34,8 @@ async function elfOf(net: TestNetwork): Promise<ElfClient> {
 const lesson = 'Run the database migrations before seeding the users table';
 const rules = [
   ...parseRules([
-    // The first seeding attempt fails the way a missing table would.
-    { name: 'seed-fails', when: { anyText: 'Seed the users table for the demo', hasToolResult: false }, reply: { error: { status: 400, type: 'invalid_request_error', message: 'relation "users" does not exist: run the migrations first' } }, times: 1 },
+    // The first seeding attempt fails the way a missing table would: the work fails (a failing model API would teach nothing).
+    { name: 'seed-fails', when: { anyText: 'Seed the users table for the demo', hasToolResult: false }, reply: { text: 'relation "users" does not exist: run the migrations first', stop_reason: 'refusal' }, times: 1 },
     // A later task's worker writes the lesson down with the tool ELF gives it.
     { name: 'write-lesson', when: { anyText: 'Write down the seeding lesson', hasToolResult: false }, reply: { tool_use: [{ name: 'elf_record_heuristic', input: { rule: lesson, context: 'seeding failed on a fresh database' } }] }, times: 1 },
   ], 'test').rules,

@@ -117,6 +117,8 @@ describe('dan farm on the command line', () => {
     const hash = await network.waitFor(farmId, 60_000);
     expect(hash['status']).toBe('failed');
     expect(hash['error']).toContain('stopped by dan farm stop');
+    // A person stopped it: cancelled, which teaches ELF nothing.
+    expect(JSON.parse(hash['output']!).failure).toEqual({ code: 'cancelled', retryable: false });
     for (const pid of pids) expect(() => process.kill(pid, 0)).toThrow();
     expect((await store.state())['status']).toBe('failed');
   }, 360_000);

@@ -34,6 +34,7 @@ async function refusal(context: Record<string, unknown>): Promise<string> {
   // Refused before any agent started: no agent state, no worktree.
   expect(await new FarmStore(network.redis, network.keys, taskId).agentNames()).toEqual([]);
   expect(existsSync(path.join(farmDir, taskId))).toBe(false);
+  expect(JSON.parse(hash['output']!).failure).toEqual({ code: 'farm_refused', retryable: false });
   return hash['error'] ?? '';
 }
 

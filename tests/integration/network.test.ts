@@ -97,6 +97,7 @@ describe('the network on one machine', () => {
     const hash = await network.waitFor(taskId);
     expect(hash['status']).toBe('failed');
     expect(hash['error']).toBe('timed out after 2 s');
+    expect(JSON.parse(hash['output']!).failure).toEqual({ code: 'timed_out', retryable: false });
     const next = await submitTask(redis, keys, { domain: 'backend', description: 'ping', type: 'echo' });
     expect((await network.waitFor(next.taskId))['status']).toBe('completed');
   });
@@ -215,6 +216,11 @@ describe('the network on one machine', () => {
     expect(hash['error']).toMatch(new RegExp(`^sub-task ${taskId}-backend \\(backend\\) failed: worker \\w+ failed: .*scripted refusal`));
     const output = JSON.parse(hash['output']!);
     expect(output.children[`${taskId}-frontend`]).toMatchObject({ status: 'skipped', error: 'not started: backend did not complete' });
+    // Why each failed, as data: the parent because of its sub-task, the sub-task because the model API refused its request.
+    expect(output.failure).toEqual({ code: 'child_failed', retryable: false });
+    const child = await redis.hgetall(keys.result(`${taskId}-backend`));
+    expect(child['error']).toMatch(/scripted refusal/);
+    expect(JSON.parse(child['output']!)).toMatchObject({ failure: { code: 'llm_bad_request', retryable: false } });
     expect(await redis.exists(keys.result(`${taskId}-frontend`))).toBe(0);
   });
 

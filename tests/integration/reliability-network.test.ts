@@ -37,7 +37,7 @@ describe('reliability through the whole network', () => {
     expect(hash['attempts']).toBe('2');
     const logs = (await network.redis.lrange(network.keys.logs(taskId), 0, -1)).join('\n');
     expect(logs).toMatch(/failed: .*rate limit.* \(may pass on a retry\)/);
-    expect(logs).toMatch(/attempt 1 ended: worker_failed: .*rate limit.*; attempt 2 of 3 in 0\.\d s/);
+    expect(logs).toMatch(/attempt 1 ended: llm_rate_limited: .*rate limit.*; attempt 2 of 3 in 0\.\d s/);
     expect(logs).toMatch(/claimed task \(attempt 2 of 3/);
   });
 

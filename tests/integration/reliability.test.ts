@@ -238,6 +238,17 @@ describe('the consumer decides: retry, fail at once, time out', () => {
 
     await until('bad-1 to fail', async () => (await result('bad-1'))['status'] === 'failed');
     expect(await result('bad-1')).toMatchObject({ attempts: '1', error: 'path ../etc is outside the workspace' });
+    // An operator's error code is not a way a task fails: it is recorded as internal.
+    expect(JSON.parse((await result('bad-1'))['output']!).failure).toEqual({ code: 'internal', retryable: false });
+  });
+
+  it("fails a task whose retries are spent with the last attempt's code, marked retryable", async () => {
+    startConsumer(async () => { throw LlmError.fromStatus(429, 'rate limited', { errorType: 'rate_limit_error' }); });
+    await submitTask(redis, keys, { taskId: 'spent-1', domain: 'backend', description: 'x', extraMetadata: { max_attempts: 1 } });
+    await until('spent-1 to fail', async () => (await result('spent-1'))['status'] === 'failed', 15_000);
+    const output = JSON.parse((await result('spent-1'))['output']!) as Record<string, unknown>;
+    expect(output['failure']).toEqual({ code: 'llm_rate_limited', retryable: true });
+    expect(output['error']).toMatch(/rate limit/);
   });
 
   it('times a task out, stops its worker, and cancels the sub-tasks it queued', async () => {
@@ -252,6 +263,7 @@ describe('the consumer decides: retry, fail at once, time out', () => {
     await until('t-1 to time out', async () => (await result('t-1'))['status'] === 'failed', 15_000);
     expect(aborted).toBe(true);
     expect((await result('t-1'))['error']).toBe('timed out after 1 s');
+    expect(JSON.parse((await result('t-1'))['output']!).failure).toEqual({ code: 'timed_out', retryable: false });
     await until('the child to be cancelled', async () => (await result('t-1-frontend'))['status'] === 'failed');
     expect((await result('t-1-frontend'))['error']).toBe('cancelled: parent t-1 timed out');
   });
@@ -262,6 +274,7 @@ describe('the consumer decides: retry, fail at once, time out', () => {
     await submitTask(redis, keys, { taskId: 'late-1', domain: 'backend', description: 'x', parentId: 'gone', extraMetadata: { deadline: new Date(Date.now() - 1000).toISOString() } });
     await until('late-1 to fail', async () => (await result('late-1'))['status'] === 'failed');
     expect((await result('late-1'))['error']).toMatch(/^its deadline .* \(from its parent's timeout\) passed before it started$/);
+    expect(JSON.parse((await result('late-1'))['output']!).failure).toEqual({ code: 'timed_out', retryable: false });
     expect(ran).toBe(false);
   });
 
@@ -273,6 +286,7 @@ describe('the consumer decides: retry, fail at once, time out', () => {
     await submitTask(redis, keys, { taskId: 'dl-1', domain: 'backend', description: 'x', timeoutSeconds: 600, extraMetadata: { deadline: new Date(Date.now() + 1500).toISOString() } });
     await until('dl-1 to fail', async () => (await result('dl-1'))['status'] === 'failed', 15_000);
     expect((await result('dl-1'))['error']).toMatch(/^timed out: its parent's deadline .* passed$/);
+    expect(JSON.parse((await result('dl-1'))['output']!).failure).toEqual({ code: 'timed_out', retryable: false });
   });
 });
 

@@ -1,5 +1,6 @@
 import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
 import { HeartbeatRegistry } from '../../../lib/redis/heartbeat-registry.js';
+import { deadLetterCount } from '../../../lib/redis/queue-counts.js';
 import { leasedCount, queueDepth } from '../../../lib/redis/task-queue.js';
 import type { GlobalArgs } from '../cli-context.js';
 import { cliContext, cliRedis, colourFor, dim, printJson } from '../cli-context.js';
@@ -19,7 +20,7 @@ export const agentsCommand: CommandModule<GlobalArgs, GlobalArgs> = {
         domain,
         pending: await queueDepth(redis, keys, domain),
         running: await leasedCount(redis, keys, domain),
-        dead: await redis.llen(keys.dead(domain)),
+        dead: await deadLetterCount(redis, keys, domain),
       })));
       if (ctx.json) {
         printJson({ agents, queues });

@@ -3,10 +3,9 @@ import path from 'node:path';
 import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
 import { sleep } from '../../../lib/clock.js';
 import { DanError, ExitCode, InvalidInputError } from '../../../lib/errors.js';
-import { farmIndexKey } from '../../../lib/farm/farm-keys.js';
 import { FARM_RUNTIMES, programExists } from '../../../lib/farm/farm-request.js';
 import type { FarmRuntime } from '../../../lib/farm/farm-request.js';
-import { FarmStore } from '../../../lib/farm/farm-store.js';
+import { FarmStore, recentFarmIds } from '../../../lib/farm/farm-store.js';
 import { isTerminal } from '../../../lib/protocol/result.js';
 import { submitTask } from '../../../lib/redis/task-store.js';
 import type { GlobalArgs } from '../cli-context.js';
@@ -104,7 +103,7 @@ async function status(argv: ArgumentsCamelCase<FarmArgs>): Promise<void> {
   const { redis, keys } = await cliRedis(ctx);
   try {
     if (!argv.id) {
-      const ids = await redis.zrevrange(farmIndexKey(keys), 0, 19);
+      const ids = await recentFarmIds(redis, keys, 20);
       const rows = await Promise.all(ids.map(async (id): Promise<Record<string, string>> => ({ id, ...(await new FarmStore(redis, keys, id).state()) })));
       if (ctx.json) return printJson(rows);
       if (rows.length === 0) process.stdout.write('no farms yet: dan farm start --path DIR --problems "<command>"\n');
@@ -192,23 +191,21 @@ async function watch(argv: ArgumentsCamelCase<FarmArgs>): Promise<void> {
   const ctx = cliContext(argv);
   const { redis, keys } = await cliRedis(ctx);
   const store = new FarmStore(redis, keys, argv.id!);
-  const stream = store.keys.agentStream(argv.agent);
   process.stdout.write(`${colourFor(argv.agent)} of farm ${argv.id} (read-only)\n`);
   let last = '0';
   try {
     for (;;) {
-      const entries = await redis.xrange(stream, `(${last}`, '+', 'COUNT', 200).catch(async () => redis.xrange(stream, '-', '+', 'COUNT', 200));
-      for (const [id, fields] of entries) {
+      const entries = await store.agentLines(argv.agent, last, 200);
+      for (const { id, line } of entries) {
         last = id;
         const at = new Date(Number(id.split('-')[0])).toISOString().slice(11, 19);
-        process.stdout.write(`${at} ${fields[1] ?? ''}\n`);
+        process.stdout.write(`${at} ${line}\n`);
       }
       if (entries.length > 0) continue;
-      const farmStatus = await redis.hget(store.keys.farm(), 'status');
-      if (!argv.follow || isTerminal(farmStatus ?? undefined)) break;
+      if (!argv.follow || isTerminal(await store.status())) break;
       await sleep(500);
     }
-    process.stdout.write(`-- farm ${argv.id}: ${await redis.hget(store.keys.farm(), 'status')} --\n`);
+    process.stdout.write(`-- farm ${argv.id}: ${(await store.status()) ?? null} --\n`);
   } finally {
     redis.disconnect();
   }

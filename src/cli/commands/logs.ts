@@ -2,6 +2,7 @@ import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
 import { sleep } from '../../../lib/clock.js';
 import type { Redis } from '../../../lib/redis/connection.js';
 import type { Keys } from '../../../lib/redis/keys.js';
+import { readResultStatus, taskLogLength } from '../../../lib/redis/result-fields.js';
 import type { LogEntry } from '../../../lib/redis/task-store.js';
 import { readLogStream, readTaskLogs, tailLogStream } from '../../../lib/redis/task-store.js';
 import { isTerminal } from '../../../lib/protocol/result.js';
@@ -43,7 +44,7 @@ function redisLogs(redis: Redis, keys: Keys, taskId: string | undefined): RedisL
     let seen = 0;
     return {
       async recent(count) {
-        seen = Math.max(0, (await redis.llen(keys.logs(taskId))) - Math.max(0, count));
+        seen = Math.max(0, (await taskLogLength(redis, keys, taskId)) - Math.max(0, count));
         const lines = await readTaskLogs(redis, keys, taskId, seen);
         seen += lines.length;
         return lines.map((line) => fromLogEntry({ taskId, agentId: '', domain: '', line }));
@@ -53,7 +54,7 @@ function redisLogs(redis: Redis, keys: Keys, taskId: string | undefined): RedisL
           const lines = await readTaskLogs(redis, keys, taskId, seen);
           seen += lines.length;
           for (const line of lines) onLine(fromLogEntry({ taskId, agentId: '', domain: '', line }));
-          if (lines.length === 0 && isTerminal((await redis.hget(keys.result(taskId), 'status')) ?? undefined)) return;
+          if (lines.length === 0 && isTerminal(await readResultStatus(redis, keys, taskId))) return;
           await sleep(250, signal);
         }
       },
@@ -159,14 +160,14 @@ export const logsCommand: CommandModule<GlobalArgs, LogsArgs> = {
     stop.signal.addEventListener('abort', () => connection?.redis.disconnect(), { once: true });
     const live = reorderBuffer(print);
     try {
-      const redis = connection && redisLogs(connection.redis, connection.keys, argv.task);
+      const fromRedis = connection && redisLogs(connection.redis, connection.keys, argv.task);
       const docker = await containerLogs(ctx, argv);
-      const first = await Promise.all([redis?.recent(argv.lines) ?? [], docker?.recent(argv.lines) ?? []]);
+      const first = await Promise.all([fromRedis?.recent(argv.lines) ?? [], docker?.recent(argv.lines) ?? []]);
       mergeByTime([first[0], ...first[1]]).forEach(print);
       if (!argv.follow) return;
       await Promise.all([
         // One task: following ends when the task has ended.
-        redis?.follow(stop.signal, live.push).then(() => stop.abort()),
+        fromRedis?.follow(stop.signal, live.push).then(() => stop.abort()),
         docker?.follow({ tail: argv.lines, signal: stop.signal, onLine: live.push }),
       ]).catch((error: unknown) => {
         if (!stop.signal.aborted) throw error;

@@ -2,12 +2,14 @@ import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
 import { DanError, ExitCode, InvalidInputError, QueueFullError } from '../../../lib/errors.js';
 import type { Priority } from '../../../lib/protocol/task.js';
 import { DEFAULT_TIMEOUT_SECONDS, PRIORITIES, taskIdProblem } from '../../../lib/protocol/task.js';
+import { HeartbeatRegistry } from '../../../lib/redis/heartbeat-registry.js';
+import { readResultStatus } from '../../../lib/redis/result-fields.js';
 import { queueDepth } from '../../../lib/redis/task-queue.js';
 import { submitTask } from '../../../lib/redis/task-store.js';
 import type { GlobalArgs } from '../cli-context.js';
 import { cliContext, cliRedis, colourFor, printJson, statusColour } from '../cli-context.js';
 import { knownDomains } from '../known-domains.js';
-import { describeResult, followTask } from '../task-view.js';
+import { describeResult, followTask, waitExitCode } from '../task-view.js';
 
 interface SendArgs extends GlobalArgs {
   domain: string;
@@ -90,8 +92,8 @@ export const sendCommand: CommandModule<GlobalArgs, SendArgs> = {
       // Only a hint: if Redis is away just then, say nothing rather than fail the wait.
       const hint = setTimeout(() => void noAgentHint().catch(() => undefined), 5_000);
       async function noAgentHint(): Promise<void> {
-        const status = await redis.hget(keys.result(taskId), 'status');
-        if (status === 'pending' && !(await redis.exists(keys.agentsMain())) && !ctx.json) {
+        const status = await readResultStatus(redis, keys, taskId);
+        if (status === 'pending' && (await new HeartbeatRegistry(redis, keys, ctx.config.heartbeatTtlMs).mainAgentId()) === undefined && !ctx.json) {
           process.stderr.write(`still pending and no main orchestrator is registered: start one with 'dan up'\n`);
         }
       }
@@ -107,7 +109,7 @@ export const sendCommand: CommandModule<GlobalArgs, SendArgs> = {
       else if (result) process.stdout.write(`${describeResult(result)}\n`);
       if (!result || result.status !== 'completed') {
         if (!ctx.json && result && result.status !== 'failed') process.stderr.write(`gave up waiting: the task is still ${result.status}\n`);
-        process.exitCode = ExitCode.failed;
+        process.exitCode = waitExitCode(result);
       }
     } finally {
       redis.disconnect();

@@ -1,0 +1,34 @@
+import type { Redis } from 'ioredis';
+import type { Keys } from './keys.js';
+
+/**
+ * Reads of single fields of `results:{id}` and of its log list, for code that polls or lists many
+ * tasks and needs less than a whole parsed result (`getResult` in task-store.ts reads the whole).
+ */
+
+/** The task's `status` field; undefined when there is no result hash (never queued, or expired). */
+export async function readResultStatus(redis: Redis, keys: Keys, taskId: string): Promise<string | undefined> {
+  return (await redis.hget(keys.result(taskId), 'status')) ?? undefined;
+}
+
+/** `status` and `error` of many tasks in one round trip, in the order of `taskIds`. */
+export async function readResultStatuses(redis: Redis, keys: Keys, taskIds: readonly string[]): Promise<{ status?: string; error?: string }[]> {
+  if (taskIds.length === 0) return [];
+  const pipeline = redis.pipeline();
+  for (const id of taskIds) pipeline.hmget(keys.result(id), 'status', 'error');
+  const replies = (await pipeline.exec()) ?? [];
+  return taskIds.map((_, i) => {
+    const [status, error] = (replies[i]?.[1] ?? []) as (string | null)[];
+    return { ...(status ? { status } : {}), ...(error ? { error } : {}) };
+  });
+}
+
+/** Every field of the result hash as stored (empty when there is none), for readers that parse it themselves. */
+export async function readResultFields(redis: Redis, keys: Keys, taskId: string): Promise<Record<string, string>> {
+  return redis.hgetall(keys.result(taskId));
+}
+
+/** How many lines the task's log holds. */
+export async function taskLogLength(redis: Redis, keys: Keys, taskId: string): Promise<number> {
+  return redis.llen(keys.logs(taskId));
+}
