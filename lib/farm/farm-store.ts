@@ -75,8 +75,10 @@ export class FarmStore {
 
   async claim(agent: string, leaseMs: number, lockMs: number, now = Date.now()): Promise<ClaimOutcome> {
     const k = this.keys;
-    const result = await claimChunkScript.run(this.redis, [k.queue(), k.leases(), k.events(), k.agentLocks(agent)],
-      [k.chunkPrefix(), k.lockPrefix(), agent, now, leaseMs, lockMs]);
+    const result = await claimChunkScript.run(this.redis, {
+      keys: { queue: k.queue(), leases: k.leases(), events: k.events(), agentLocks: k.agentLocks(agent) },
+      args: { keyPrefix: this.baseKeys.prefix, farmId: this.farmId, agent, nowMs: now, leaseMs, lockMs },
+    });
     if (Array.isArray(result)) return { kind: 'none', blocked: Number(result[1] ?? 0), excluded: Number(result[2] ?? 0) };
     const chunk = await this.chunk(String(result));
     if (!chunk) return { kind: 'none', blocked: 0, excluded: 0 };
@@ -135,17 +137,25 @@ export class FarmStore {
   /** Takes or keeps the lock on `file` for `agent`, or says who holds it. */
   async editLock(agent: string, file: string, lockMs: number, phase: 'before' | 'after'): Promise<{ allowed: boolean; owner: string }> {
     const k = this.keys;
-    const result = (await editLockScript.run(this.redis, [k.lock(file), k.agentLocks(agent), k.events()], [agent, file, lockMs, phase])) as [number, string];
+    const result = (await editLockScript.run(this.redis, {
+      keys: { lock: k.lock(file), agentLocks: k.agentLocks(agent), events: k.events() },
+      args: { agent, file, lockMs, phase },
+    })) as [number, string];
     return { allowed: Number(result[0]) === 1, owner: String(result[1]) };
   }
 
   async releaseLocks(agent: string): Promise<number> {
-    return Number(await releaseLocksScript.run(this.redis, [this.keys.agentLocks(agent), this.keys.events()], [this.keys.lockPrefix(), agent]));
+    return Number(await releaseLocksScript.run(this.redis, {
+      keys: { agentLocks: this.keys.agentLocks(agent), events: this.keys.events() },
+      args: { keyPrefix: this.baseKeys.prefix, farmId: this.farmId, agent },
+    }));
   }
 
   async renew(agent: string, lockMs: number, chunkId: string | undefined, leaseMs: number, now = Date.now()): Promise<number> {
-    return Number(await renewScript.run(this.redis, [this.keys.agentLocks(agent), this.keys.leases()],
-      [this.keys.lockPrefix(), agent, lockMs, chunkId ?? '', now + leaseMs]));
+    return Number(await renewScript.run(this.redis, {
+      keys: { agentLocks: this.keys.agentLocks(agent), leases: this.keys.leases() },
+      args: { keyPrefix: this.baseKeys.prefix, farmId: this.farmId, agent, lockMs, chunkId: chunkId ?? '', leaseExpiryMs: now + leaseMs },
+    }));
   }
 
   async lockedFiles(agent: string): Promise<string[]> {

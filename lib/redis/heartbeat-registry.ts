@@ -3,46 +3,7 @@ import type { Clock } from '../clock.js';
 import { isoNow, systemClock } from '../clock.js';
 import type { AgentInfo, AgentRole } from '../protocol/agent.js';
 import type { Keys } from './keys.js';
-import { LuaScript } from './lua-script.js';
-
-/**
- * heartbeat: refreshes agents that are still registered; never re-creates a deregistered agent.
- * KEYS: none (keys are built from the prefix in ARGV)
- * ARGV: 1 key prefix  2 now (ISO)  3 ttl ms  then pairs: agent id, status
- * Returns: the ids that are no longer registered (the caller should stop heartbeating them).
- */
-const HEARTBEAT_LUA = `
-local gone = {}
-for i = 4, #ARGV, 2 do
-  local id = ARGV[i]
-  local info = ARGV[1] .. 'agents:info:' .. id
-  if redis.call('EXISTS', info) == 1 then
-    redis.call('HSET', info, 'last_heartbeat', ARGV[2], 'status', ARGV[i + 1])
-    redis.call('SET', ARGV[1] .. 'agents:heartbeat:' .. id, ARGV[2], 'PX', ARGV[3])
-  else
-    table.insert(gone, id)
-  end
-end
-return gone
-`;
-
-/**
- * deregister: removes every registry entry of one agent.
- * ARGV: 1 key prefix  2 agent id  3 role  4 domain
- */
-const DEREGISTER_LUA = `
-local p, id = ARGV[1], ARGV[2]
-redis.call('SREM', p .. 'agents:all', id)
-redis.call('SREM', p .. 'agents:domains', id)
-redis.call('SREM', p .. 'agents:workers', id)
-if ARGV[4] ~= '' then redis.call('SREM', p .. 'agents:domains:' .. ARGV[4], id) end
-redis.call('DEL', p .. 'agents:info:' .. id, p .. 'agents:heartbeat:' .. id)
-if redis.call('GET', p .. 'agents:main') == id then redis.call('DEL', p .. 'agents:main') end
-return 1
-`;
-
-const heartbeatScript = new LuaScript('heartbeat', HEARTBEAT_LUA);
-const deregisterScript = new LuaScript('deregister', DEREGISTER_LUA);
+import { deregisterScript, heartbeatScript } from './lua/registry-scripts.js';
 
 /** Whether an agent's heartbeat key is current, for a check that needs nothing else (the container healthcheck). */
 export async function hasHeartbeat(redis: Redis, keys: Keys, agentId: string): Promise<boolean> {
@@ -128,13 +89,23 @@ export class HeartbeatRegistry {
   /** One round trip for an agent and all its workers; returns ids that were deregistered meanwhile. */
   async heartbeat(agents: { agentId: string; status: string }[]): Promise<string[]> {
     if (agents.length === 0) return [];
-    const args: (string | number)[] = [this.keys.prefix, isoNow(this.clock), this.ttlMs];
-    for (const a of agents) args.push(a.agentId, a.status);
-    return (await heartbeatScript.run(this.redis, [], args)) as string[];
+    return (await heartbeatScript.run(this.redis, {
+      keys: {},
+      args: { keyPrefix: this.keys.prefix, nowIso: isoNow(this.clock), ttlMs: this.ttlMs },
+      rest: agents.flatMap((a) => [a.agentId, a.status]),
+    })) as string[];
   }
 
-  async deregister(agentId: string, role: AgentRole | string, domain: string): Promise<void> {
-    await deregisterScript.run(this.redis, [], [this.keys.prefix, agentId, role, domain]);
+  /** Removes an agent from every registry key; `role` is kept for callers, the keys do not depend on it. */
+  async deregister(agentId: string, _role: AgentRole | string, domain: string): Promise<void> {
+    const k = this.keys;
+    await deregisterScript.run(this.redis, {
+      keys: {
+        all: k.agentsAll(), domains: k.agentsDomains(), workers: k.agentsWorkers(), ofDomain: k.agentsOfDomain(domain),
+        info: k.agentInfo(agentId), heartbeat: k.heartbeat(agentId), main: k.agentsMain(),
+      },
+      args: { agentId, domain },
+    });
   }
 
   /** The registered main orchestrator's id (`agents:main`), if one is registered. */

@@ -1,10 +1,11 @@
 import type { Priority } from '../protocol/task.js';
 
 /**
- * The keys named by one task id or one domain, each declared once as a template (`{}` is the id or
- * domain). `Keys`' methods fill them in TypeScript; `luaKeyTable()` turns the same templates into the
- * Lua functions (`KEY.result(id)`) the scripts use for keys they only learn while running (a lapsed
- * lease's task, a cancelled task's domain). Nothing else spells these names.
+ * The keys named by one or more parts (a task id, a domain, an agent id; a farm id and a chunk id or
+ * file), each declared once as a template whose `{}` are the parts in order. `Keys`' and `FarmKeys`'
+ * methods fill them in TypeScript; `luaKeyTable()` turns the same templates into the Lua functions
+ * (`KEY.result(id)`, `KEY.farmLock(farm, file)`) the scripts use for keys they only learn while running
+ * (a lapsed lease's task, a chunk's files). Nothing else spells these names.
  */
 export const KEY_TEMPLATES = {
   pending: 'tasks:pending:{}',
@@ -13,6 +14,9 @@ export const KEY_TEMPLATES = {
   result: 'results:{}',
   logs: 'results:{}:logs',
   notifications: 'notifications:{}',
+  agentsOfDomain: 'agents:domains:{}',
+  agentInfo: 'agents:info:{}',
+  heartbeat: 'agents:heartbeat:{}',
   ingest: 'dan:ingest:{}',
   leases: 'dan:leases:{}',
   delayed: 'dan:delayed:{}',
@@ -20,24 +24,46 @@ export const KEY_TEMPLATES = {
   seen: 'dan:task:{}:seen',
   children: 'dan:children:{}',
   plan: 'dan:plan:{}',
+  farm: 'dan:farm:{}',
+  farmQueue: 'dan:farm:{}:queue',
+  farmLeases: 'dan:farm:{}:leases',
+  farmChunk: 'dan:farm:{}:chunk:{}',
+  farmLock: 'dan:farm:{}:lock:{}',
+  farmAgent: 'dan:farm:{}:agent:{}',
+  farmAgentLocks: 'dan:farm:{}:agent:{}:locks',
+  farmAgentStream: 'dan:farm:{}:agent:{}:stream',
+  farmEvents: 'dan:farm:{}:events',
+  farmAgents: 'dan:farm:{}:agents',
 } as const;
 
 export type KeyTemplate = keyof typeof KEY_TEMPLATES;
 
-/** A template's key under `prefix` for one id or domain. */
-export function fillKey(prefix: string, name: KeyTemplate, part: string): string {
-  return prefix + KEY_TEMPLATES[name].replace('{}', part);
+/** One string per `{}` of a template, so a call with too few or too many parts does not compile. */
+type PartsOf<T extends string> = T extends `${string}{}${infer Rest}` ? [string, ...PartsOf<Rest>] : [];
+export type KeyParts<N extends KeyTemplate> = PartsOf<(typeof KEY_TEMPLATES)[N]>;
+
+/** A template's key under `prefix` for its parts (an id, a domain; a farm id and a file). */
+export function fillKey<N extends KeyTemplate>(prefix: string, name: N, ...parts: KeyParts<N>): string {
+  // Joined piece by piece, as the Lua functions do: a part is never read as a replacement pattern.
+  const pieces = KEY_TEMPLATES[name].split('{}');
+  return prefix + pieces.map((piece, i) => (i === 0 ? piece : (parts[i - 1] as string) + piece)).join('');
 }
 
 /**
- * Lua source of `KEY`, a table with one function per template, keys under `prefixExpr` (a Lua
- * expression, evaluated once). Generated, so the scripts never spell a key name themselves.
+ * Lua source of `KEY`, a table with one function per template taking its parts in order, keys under
+ * `prefixExpr` (a Lua expression, evaluated once). Generated, so the scripts never spell a key name.
  */
 export function luaKeyTable(prefixExpr: string): string {
   const lua = (text: string): string => `'${text.replace(/[\\']/g, '\\$&')}'`;
   const lines = Object.entries(KEY_TEMPLATES).map(([name, template]) => {
-    const [before = '', after = ''] = template.split('{}');
-    return `KEY.${name} = function(part) return KEY_PREFIX .. ${lua(before)} .. part${after ? ` .. ${lua(after)}` : ''} end`;
+    const pieces = template.split('{}');
+    const params = pieces.length === 2 ? ['part'] : pieces.slice(1).map((_, i) => `part${i + 1}`);
+    const concat = ['KEY_PREFIX'];
+    pieces.forEach((piece, i) => {
+      if (i > 0) concat.push(params[i - 1] as string);
+      if (piece !== '') concat.push(lua(piece));
+    });
+    return `KEY.${name} = function(${params.join(', ')}) return ${concat.join(' .. ')} end`;
   });
   return [`local KEY_PREFIX = ${prefixExpr}`, 'local KEY = {}', ...lines].join('\n');
 }
@@ -62,11 +88,11 @@ export class Keys {
 
   agentsAll(): string { return `${this.prefix}agents:all`; }
   agentsDomains(): string { return `${this.prefix}agents:domains`; }
-  agentsOfDomain(domain: string): string { return `${this.prefix}agents:domains:${domain}`; }
+  agentsOfDomain(domain: string): string { return fillKey(this.prefix, 'agentsOfDomain', domain); }
   agentsWorkers(): string { return `${this.prefix}agents:workers`; }
   agentsMain(): string { return `${this.prefix}agents:main`; }
-  agentInfo(agentId: string): string { return `${this.prefix}agents:info:${agentId}`; }
-  heartbeat(agentId: string): string { return `${this.prefix}agents:heartbeat:${agentId}`; }
+  agentInfo(agentId: string): string { return fillKey(this.prefix, 'agentInfo', agentId); }
+  heartbeat(agentId: string): string { return fillKey(this.prefix, 'heartbeat', agentId); }
 
   // --- ours ---------------------------------------------------------------------------------
   /** LIST: tasks moved off `tasks:pending` by a blocked consumer, not yet sorted by priority. */

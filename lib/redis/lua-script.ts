@@ -1,5 +1,5 @@
-import { createHash } from 'node:crypto';
-import type { Redis } from 'ioredis';
+// Where a line of a script Redis ran came from. `LuaFileScript` sends a `.lua` file after generated
+// code (and `common.lua`), so Redis' own line numbers need mapping back to be of use.
 
 /**
  * One piece of a script's source: Redis numbers the lines of the whole text it was sent, so an error
@@ -32,35 +32,4 @@ export function countLines(text: string): number {
   if (text === '') return 0;
   const newlines = text.split('\n').length - 1;
   return text.endsWith('\n') ? newlines : newlines + 1;
-}
-
-/**
- * A Lua script run by its SHA (EVALSHA), loaded on first use and again after a Redis restart
- * (NOSCRIPT), so each call sends the hash, not the source. When the source was assembled from
- * several pieces, `segments` say which, so an error names the file and line to look at.
- */
-export class LuaScript {
-  readonly sha: string;
-  readonly segments: readonly LuaSegment[];
-
-  constructor(readonly name: string, readonly source: string, segments?: readonly LuaSegment[]) {
-    this.sha = createHash('sha1').update(source).digest('hex');
-    this.segments = segments ?? [{ name: `script ${name}`, lines: countLines(source) }];
-  }
-
-  async run(redis: Redis, keys: string[], args: (string | number | Buffer)[]): Promise<unknown> {
-    try {
-      try {
-        return await redis.evalsha(this.sha, keys.length, ...keys, ...args);
-      } catch (error) {
-        if (error instanceof Error && error.message.startsWith('NOSCRIPT')) {
-          return await redis.eval(this.source, keys.length, ...keys, ...args);
-        }
-        throw error;
-      }
-    } catch (error) {
-      if (error instanceof Error && error.message.includes('user_script:')) error.message = mapLuaError(error.message, this.segments);
-      throw error;
-    }
-  }
 }

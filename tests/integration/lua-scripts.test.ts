@@ -1,5 +1,5 @@
 import { afterAll, describe, expect, it } from 'vitest';
-import type { KeyTemplate } from '../../lib/redis/keys.js';
+import type { KeyParts, KeyTemplate } from '../../lib/redis/keys.js';
 import { fillKey, KEY_TEMPLATES } from '../../lib/redis/keys.js';
 import { LuaFileScript } from '../../lib/redis/lua/lua-file-script.js';
 import { connectTestRedis, uniquePrefix } from '../support/redis.js';
@@ -20,9 +20,12 @@ describe('Lua scripts from .lua files', () => {
 
   it('build the same key names in Lua as Keys does in TypeScript, from the one set of templates', async () => {
     const { redis } = await connected;
-    const script = new LuaFileScript({ file: 'key-table-1.lua', dir: fixtures, keyTable: true, keys: ['any'], args: ['keyPrefix', 'part'] });
+    const script = new LuaFileScript({ file: 'key-table-1.lua', dir: fixtures, keyTable: true, keys: ['any'], args: ['keyPrefix', 'part', 'part2'] });
     const names = Object.keys(KEY_TEMPLATES) as KeyTemplate[];
-    const built = await script.run(redis, { keys: { any: `${prefix}x` }, args: { keyPrefix: prefix, part: 'task-1' }, rest: names });
-    expect(built).toEqual(names.map((name) => fillKey(prefix, name, 'task-1')));
+    const built = await script.run(redis, { keys: { any: `${prefix}x` }, args: { keyPrefix: prefix, part: 'task-1', part2: 'src/a b.ts' }, rest: names });
+    // A template takes one part (a task id) or two (a farm id and a file); the Lua functions ignore extra parts.
+    const partsOf = (name: KeyTemplate) => ['task-1', 'src/a b.ts'].slice(0, KEY_TEMPLATES[name].split('{}').length - 1) as KeyParts<typeof name>;
+    expect(built).toEqual(names.map((name) => fillKey(prefix, name, ...partsOf(name))));
+    expect(built).toContain(`${prefix}dan:farm:task-1:lock:src/a b.ts`);
   });
 });

@@ -7,8 +7,13 @@ import { LuaFileScript } from '../../lib/redis/lua/lua-file-script.js';
 import { locateLuaLine, mapLuaError } from '../../lib/redis/lua-script.js';
 import { TASK_ID_TABLE } from '../support/task-id-table.js';
 
-const luaDir = new URL('../../lib/redis/lua/', import.meta.url);
-const luaFiles = readdirSync(luaDir).filter((f) => f.endsWith('.lua'));
+// Every .lua file under lib/ (the queue's and the registry's in lib/redis/lua, the farm's in lib/farm/lua).
+const libDir = new URL('../../lib/', import.meta.url);
+const luaFiles = readdirSync(libDir, { recursive: true, encoding: 'utf8' }).filter((f) => f.endsWith('.lua'));
+const luaDeclarations = readdirSync(libDir, { recursive: true, encoding: 'utf8' })
+  .filter((f) => f.endsWith('.ts'))
+  .map((f) => readFileSync(new URL(f, libDir), 'utf8'))
+  .join('\n');
 
 describe('the task id rule', () => {
   it('is the same in the check, the wire schema and the parser', () => {
@@ -42,11 +47,11 @@ describe('Lua error locations', () => {
   });
 });
 
-describe('the queue scripts', () => {
+describe('the Lua scripts', () => {
   it('write only failure codes that lib/protocol/failure.ts lists', () => {
     const written: string[] = [];
     for (const file of luaFiles) {
-      const text = readFileSync(new URL(file, luaDir), 'utf8');
+      const text = readFileSync(new URL(file, libDir), 'utf8');
       for (const m of text.matchAll(/failure\('([^']*)'\)|code\s*=\s*'([^']*)'|'(invalid_task|queue_full|lease_expired|cancelled)'/g)) {
         written.push(m[1] ?? m[2] ?? m[3] ?? '');
       }
@@ -57,8 +62,19 @@ describe('the queue scripts', () => {
 
   it('never spell a key name: keys come in KEYS or from the generated key table', () => {
     for (const file of luaFiles) {
-      const code = readFileSync(new URL(file, luaDir), 'utf8').split('\n').filter((line) => !line.trimStart().startsWith('--')).join('\n');
-      expect(code, file).not.toMatch(/'(tasks|results|dan|agents|notifications):|\.\. ':(logs|seen)'|_prefix \.\./);
+      const code = readFileSync(new URL(file, libDir), 'utf8').split('\n').filter((line) => !line.trimStart().startsWith('--')).join('\n');
+      expect(code, file).not.toMatch(/'(tasks|results|dan|agents|notifications|farm):|\.\. ':(logs|seen|chunk|lock)'|prefix \.\./i);
+    }
+  });
+
+  it('are each declared once with as many keys as their file name says', () => {
+    expect(luaFiles.length).toBeGreaterThan(0);
+    for (const path of luaFiles) {
+      const file = path.split('/').pop() ?? path;
+      if (file === 'common.lua') continue;
+      const declared = new RegExp(`file: '${file.replace(/\./g, '\\.')}'`, 'g');
+      expect(luaDeclarations.match(declared)?.length, `${path} is declared in a LuaFileScript`).toBe(1);
+      expect(file, path).toMatch(/-\d+\.lua$/);
     }
   });
 

@@ -1,9 +1,10 @@
+import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { Redis } from 'ioredis';
 import { TASK_ID_RULE_TEXT, taskIdLuaCheck } from '../../protocol/task.js';
 import { luaKeyTable } from '../keys.js';
 import type { LuaSegment } from '../lua-script.js';
-import { countLines, LuaScript } from '../lua-script.js';
+import { countLines, mapLuaError } from '../lua-script.js';
 
 /** A value passed to a script in ARGV. */
 export type LuaArg = string | number | Buffer;
@@ -27,7 +28,7 @@ export interface LuaFileSpec<K extends string, A extends string> {
   keyTable?: boolean;
   /** Prepends `common.lua` (its helpers use `KEY`, so this implies `keyTable`). */
   common?: boolean;
-  /** Folder of the file; default: the queue's own scripts. */
+  /** Folder of the file; default: the queue's own scripts (lib/redis/lua). */
   dir?: URL;
 }
 
@@ -39,9 +40,15 @@ export interface LuaCall<K extends string, A extends string> {
   rest?: readonly LuaArg[];
 }
 
-/** A `.lua` file with its generated preamble, run by SHA; errors name the file and line. */
+/**
+ * A `.lua` file with its generated preamble, run by its SHA (EVALSHA), loaded on first use and again
+ * after a Redis restart (NOSCRIPT), so each call sends the hash, not the source. The source was
+ * assembled from several pieces; `segments` say which, so a Redis error names the file and line.
+ */
 export class LuaFileScript<K extends string, A extends string> {
-  readonly script: LuaScript;
+  readonly source: string;
+  readonly sha: string;
+  readonly segments: readonly LuaSegment[];
 
   constructor(readonly spec: LuaFileSpec<K, A>) {
     const declared = /-(\d+)\.lua$/.exec(spec.file);
@@ -55,8 +62,9 @@ export class LuaFileScript<K extends string, A extends string> {
     const pieces: { name: string; text: string }[] = [{ name: `${spec.file} (generated preamble)`, text: preamble(spec.keys, spec.args, withTable) }];
     if (spec.common === true) pieces.push({ name: 'common.lua', text: readLua(LUA_DIR, 'common.lua') });
     pieces.push({ name: spec.file, text: readLua(spec.dir ?? LUA_DIR, spec.file) });
-    const segments: LuaSegment[] = pieces.map((p) => ({ name: p.name, lines: countLines(p.text) }));
-    this.script = new LuaScript(spec.file, pieces.map((p) => p.text).join('\n'), segments);
+    this.segments = pieces.map((p) => ({ name: p.name, lines: countLines(p.text) }));
+    this.source = pieces.map((p) => p.text).join('\n');
+    this.sha = createHash('sha1').update(this.source).digest('hex');
   }
 
   /** KEYS and ARGV in the declared order. */
@@ -67,9 +75,21 @@ export class LuaFileScript<K extends string, A extends string> {
     };
   }
 
-  run(redis: Redis, call: LuaCall<K, A>): Promise<unknown> {
+  async run(redis: Redis, call: LuaCall<K, A>): Promise<unknown> {
     const { keys, args } = this.build(call);
-    return this.script.run(redis, keys, args);
+    try {
+      try {
+        return await redis.evalsha(this.sha, keys.length, ...keys, ...args);
+      } catch (error) {
+        if (error instanceof Error && error.message.startsWith('NOSCRIPT')) {
+          return await redis.eval(this.source, keys.length, ...keys, ...args);
+        }
+        throw error;
+      }
+    } catch (error) {
+      if (error instanceof Error && error.message.includes('user_script:')) error.message = mapLuaError(error.message, this.segments);
+      throw error;
+    }
   }
 }
 
