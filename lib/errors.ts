@@ -25,6 +25,7 @@ export const OperatorErrorCode = {
   portInUse: 'port_in_use',
   missingApiKey: 'missing_api_key',
   agentsDirMissing: 'agents_dir_missing',
+  envFileUnreadable: 'env_file_unreadable',
   invalidAgentDefinition: 'invalid_agent_definition',
   badRole: 'bad_role',
   mainRunning: 'main_running',
