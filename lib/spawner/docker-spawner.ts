@@ -1,3 +1,4 @@
+import type { DomainMount } from '../agents/domain-kinds.js';
 import Docker from 'dockerode';
 import type { Container, ContainerCreateOptions, ContainerInfo } from 'dockerode';
 import path from 'node:path';
@@ -45,8 +46,10 @@ export interface DockerSpawnerOptions {
   limitsFor?: (domain: string) => ContainerLimits;
   /** Size of the /tmp tmpfs, the only writable place besides the workspace. */
   tmpfsBytes: number;
-  /** Volume (or absolute host path) holding the ELF memory's databases, mounted for the `elf` domain only. */
+  /** Volume (or absolute host path) holding the ELF memory's databases, mounted for the domains whose kind needs it. */
   elfStore?: string;
+  /** What a domain's kind needs mounted (see DOMAIN_KINDS); nothing beyond the workspace when not given. */
+  mountsFor?: (domain: string) => readonly DomainMount[];
   /** Added to every container's environment and never logged (API keys). */
   secretEnv?: Record<string, string>;
   endpoint?: DockerEndpoint;
@@ -362,7 +365,7 @@ export class DockerSpawner implements Spawner {
     Object.assign(env, { AGENT_ROLE: 'domain', AGENT_ID: agentId, DOMAIN_TYPE: domain, DAN_WORKSPACE: CONTAINER_WORKSPACE, HOME: '/tmp' }, o.secretEnv ?? {});
     const mount = (source: string, target: string) => ({ Type: path.isAbsolute(source) ? 'bind' as const : 'volume' as const, Source: source, Target: target });
     const mounts = [mount(o.workspace, CONTAINER_WORKSPACE)];
-    if (domain === 'elf' && o.elfStore) {
+    if (o.elfStore && o.mountsFor?.(domain).includes('elfStore')) {
       mounts.push(mount(o.elfStore, CONTAINER_ELF_DIR));
       env['DAN_ELF_DIR'] = CONTAINER_ELF_DIR;
     }
