@@ -34,6 +34,8 @@ export interface AgentParts {
   /** Runs after the loops ended and before the deregistration (closing a model client, say). */
   beforeDeregister?(): Promise<void>;
   deregister(): Promise<void>;
+  /** False while Redis does not answer: the deregistration is then reported, not waited out. */
+  reachable?(): boolean;
   /** Closes connections and stores; must not wait on Redis. */
   close(): void;
 }
@@ -184,7 +186,8 @@ export class AgentLifecycle {
     });
     if (parts.beforeDeregister) await step('release its resources', () => parts.beforeDeregister!());
     parts.heartbeat.stop();
-    await step(`deregister agent ${agentId}`, () => parts.deregister());
+    if (parts.reachable?.() === false) this.problems.push(`could not deregister agent ${agentId}: Redis unreachable`);
+    else await step(`deregister agent ${agentId}`, () => parts.deregister());
     parts.close();
     this.current = 'stopped';
     if (this.problems.length > 0) logger.warn({ agentId, problems: this.problems }, 'stopped, leaving something behind');

@@ -292,7 +292,10 @@ export class TaskConsumer {
     const left = [...this.inFlight.values()];
     for (const entry of left) this.abort(entry, AbortReason.shutdown);
     let notHandedBack: string[] = [];
-    if (left.length > 0) {
+    // Redis gone: a hand-back would wait out its retries for nothing; the leases lapse and the
+    // supervisor requeues these tasks once Redis is back.
+    if (left.length > 0 && this.options.redis.status !== 'ready') notHandedBack = left.map((entry) => entry.claimed.taskId);
+    else if (left.length > 0) {
       await this.options.queue.reclaimOwnedBy(this.options.agentId, `agent ${this.options.agentId} shut down`)
         .catch(() => { notHandedBack = left.map((entry) => entry.claimed.taskId); });
     }

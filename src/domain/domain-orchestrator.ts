@@ -138,6 +138,7 @@ export function createDomainLifecycle(options: DomainOrchestratorOptions): Agent
         },
         loops: [],
         deregister: () => registry.deregister(agentId, 'domain', domain.name),
+        reachable: () => redis.status === 'ready',
         close: () => {
           elf?.close();
           conn.close();

@@ -135,6 +135,7 @@ export function createElfLifecycle(options: ElfServiceOptions): AgentLifecycle {
           if (model) await (await model).close().catch(() => undefined);
         },
         deregister: () => registry.deregister(agentId, 'domain', domain),
+        reachable: () => redis.status === 'ready',
         close: () => {
           events.disconnect();
           taskReader.disconnect();

@@ -143,6 +143,7 @@ function createMainLifecycle(options: MainOrchestratorOptions & { agentId: strin
         },
         heartbeat, consumer, loops: [supervising.loop],
         deregister: () => registry.deregister(agentId, 'main', 'main'),
+        reachable: () => redis.status === 'ready',
         close: () => {
           watcher.close();
           conn.close();
