@@ -34,6 +34,7 @@ const configSchema = z.object({
   DAN_DOCKER_NETWORK: z.string().default('host'),
   DAN_DOCKER_WORKSPACE: z.string().optional(),
   DAN_DOCKER_ELF_STORE: z.string().optional(),
+  DAN_DOCKER_AGENTS_DIR: z.string().optional(),
   DAN_DOCKER_USER: z.string().default('1000:1000'),
   DAN_DOCKER_MEMORY: z.string().default('1g').refine((v) => parseMemorySize(v) !== undefined, { error: 'must be a memory size such as 512m or 1g' }),
   DAN_DOCKER_CPUS: z.coerce.number().positive().default(0.5),
@@ -120,6 +121,8 @@ export interface Config {
     workspace: string;
     /** Mounted at /data/elf in the elf domain's container: an absolute host path, or a named volume. */
     elfStore: string;
+    /** Mounted read-only as the agents folder of domain containers, so a new domain needs no image rebuild; the image's own when unset. */
+    agentsDir: string | undefined;
     user: string;
     memoryBytes: number;
     cpus: number;
@@ -238,6 +241,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
       network: c.DAN_DOCKER_NETWORK,
       workspace: c.DAN_DOCKER_WORKSPACE ?? path.resolve(c.DAN_WORKSPACE),
       elfStore: c.DAN_DOCKER_ELF_STORE ?? path.resolve(c.DAN_ELF_DIR),
+      agentsDir: c.DAN_DOCKER_AGENTS_DIR === undefined ? undefined : path.resolve(c.DAN_DOCKER_AGENTS_DIR),
       user: c.DAN_DOCKER_USER,
       memoryBytes: parseMemorySize(c.DAN_DOCKER_MEMORY) ?? 1024 ** 3,
       cpus: c.DAN_DOCKER_CPUS,

@@ -40,6 +40,7 @@ export async function createSpawner(options: CreateSpawnerOptions): Promise<Spaw
     limitsFor: (domain) => catalog.domain(domain)?.container ?? {},
     tmpfsBytes: d.tmpfsBytes,
     elfStore: d.elfStore,
+    ...(d.agentsDir ? { agentsDir: d.agentsDir } : {}),
     mountsFor: (domain) => kindOf(catalog.domain(domain)).mounts,
     ...(apiKey ? { secretEnv: { ANTHROPIC_API_KEY: apiKey } } : {}),
     logger,
