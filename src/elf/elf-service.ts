@@ -2,12 +2,12 @@ import { readdirSync } from 'node:fs';
 import os from 'node:os';
 import type { AgentCatalog } from '../../lib/agents/agent-definitions.js';
 import { loadAgentCatalog } from '../../lib/agents/agent-catalog.js';
-import { learnsFrom } from '../../lib/agents/domain-kinds.js';
+import { kindOf, learnsFrom } from '../../lib/agents/domain-kinds.js';
 import type { Config } from '../../lib/config.js';
 import { resolveModel } from '../../lib/config.js';
 import type { ModelAccess } from '../../lib/llm/create-llm-client.js';
 import { systemClock, type Clock } from '../../lib/clock.js';
-import { toFailure } from '../../lib/errors.js';
+import { DanError, toFailure } from '../../lib/errors.js';
 import type { Logger } from '../../lib/logger.js';
 import { ElfStores } from '../../lib/elf/elf-stores.js';
 import { connectRedis } from '../../lib/redis/connection.js';
@@ -56,26 +56,28 @@ export interface RunningElf {
  * was down is caught up when it returns), and tasks sent to its domain (questions to memory).
  */
 export async function startElfService(options: ElfServiceOptions): Promise<RunningElf> {
-  const lifecycle = createElfLifecycle(options);
+  const opened: { stores?: ElfStores } = {};
+  const lifecycle = createElfLifecycle(options, opened);
   await lifecycle.start();
   return {
-    agentId: options.agentId, stores: storesOf.get(lifecycle)!, lifecycle,
+    agentId: options.agentId, stores: opened.stores!, lifecycle,
     done: lifecycle.done.then(() => 'stopped' as const),
     stop: () => lifecycle.stop(),
   };
 }
 
-const storesOf = new WeakMap<AgentLifecycle, ElfStores>();
-
-/** The ELF memory's lifecycle, not yet started: for `startAgent` and `startElfService`. */
-export function createElfLifecycle(options: ElfServiceOptions): AgentLifecycle {
+/** The ELF memory's lifecycle, not yet started: for `startAgent` and `startElfService`. `opened` gets its stores once open. */
+export function createElfLifecycle(options: ElfServiceOptions, opened: { stores?: ElfStores } = {}): AgentLifecycle {
   const { config, agentId, logger } = options;
   const clock = options.clock ?? systemClock;
   const lifecycle: AgentLifecycle = new AgentLifecycle({
     agentId, logger, graceMs: config.shutdownGraceMs,
     open: async (stop) => {
       const catalog = options.catalog ?? loadAgentCatalog(config.agentsDir);
-      const domain = options.domain ?? config.domainType ?? (catalog.allDomains ?? []).find((d) => !learnsFrom(catalog, d.name))?.name ?? agentId;
+      const domain = options.domain ?? config.domainType ?? (catalog.allDomains ?? []).find((d) => kindOf(d).isMemory)?.name;
+      if (!domain) {
+        throw new DanError('bad_config', `no memory domain in ${catalog.dir}: add elf/domain.md there with 'handler: elf' (see the agents folder dan ships), or set DOMAIN_TYPE`, { exitCode: 2 });
+      }
       // Opening the stores first: a corrupt database refuses to start ELF, naming the file.
       const stores = new ElfStores(config.elf.dir, {
         clock, trailHalfLifeMs: config.elf.trailHalfLifeHours * 3_600_000,
@@ -83,7 +85,7 @@ export function createElfLifecycle(options: ElfServiceOptions): AgentLifecycle {
       });
       // Every database there is opened now, so a corrupt one stops ELF at start, named, not mid-run.
       for (const client of config.elf.clients ?? ['default', ...existingClients(config.elf.dir)]) stores.get(client);
-      storesOf.set(lifecycle, stores);
+      opened.stores = stores;
       const conn = await openAgentConnections(config, agentId, logger).catch((error: unknown) => { stores.closeAll(); throw error; });
       const { redis, keys, registry } = conn;
       // Two more blocking connections: the request, event and task loops each block on their own.
