@@ -39,6 +39,8 @@ function buildConfig(c: Settings, env: NodeJS.ProcessEnv) {
       workspace: c.DAN_DOCKER_WORKSPACE ?? c.DAN_WORKSPACE,
       /** Mounted at /data/elf in the elf domain's container: an absolute host path, or a named volume. */
       elfStore: c.DAN_DOCKER_ELF_STORE ?? c.DAN_ELF_DIR,
+      /** Mounted read-only as the agents folder of domain containers, so a new domain needs no image rebuild; the image's own when unset. */
+      agentsDir: c.DAN_DOCKER_AGENTS_DIR,
       user: c.DAN_DOCKER_USER,
       memoryBytes: parseMemorySize(c.DAN_DOCKER_MEMORY) ?? 1024 ** 3,
       cpus: c.DAN_DOCKER_CPUS,

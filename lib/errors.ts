@@ -26,6 +26,7 @@ export const OperatorErrorCode = {
   missingApiKey: 'missing_api_key',
   agentsDirMissing: 'agents_dir_missing',
   envFileUnreadable: 'env_file_unreadable',
+  stopIncomplete: 'stop_incomplete',
   invalidAgentDefinition: 'invalid_agent_definition',
   badRole: 'bad_role',
   mainRunning: 'main_running',

@@ -5,10 +5,10 @@ import path from 'node:path';
 import { loadConfig, type Config } from '../lib/config.js';
 import { DanError } from '../lib/errors.js';
 import { createLogger, knownSecrets, redactText, type Logger } from '../lib/logger.js';
-import type { ModelAccess } from '../lib/llm/create-llm-client.js';
+import { exitIfStuck, stopProblemsMessage } from '../lib/runtime/agent-lifecycle.js';
 import { ownContainerId } from '../lib/runtime/container-id.js';
 import { instanceSuffix } from '../lib/spawner/spawner.js';
-import { startDomainOrchestrator } from './domain/domain-orchestrator.js';
+import { startAgent } from './start-agent.js';
 
 /**
  * The entry point of an agent started by a spawner or in a container: AGENT_ROLE, AGENT_ID,
@@ -35,30 +35,13 @@ async function main(): Promise<void> {
   const containerId = ownContainerId();
   if (containerId) recordAgentId(agentId, logger);
   // Watched from the start: the parent may die while this agent is still starting.
-  let stopAgent: (() => void) | undefined;
-  if (!containerId) stopWhenOrphaned(logger, () => (stopAgent ? stopAgent() : process.exit(0)), config.shutdownGraceMs);
-  if (domain === 'elf') {
-    const { startElfService } = await import('./elf/elf-service.js');
-    const elf = await startElfService({ config, agentId, logger });
-    stopAgent = () => void elf.stop();
-    onStopSignal(logger, stopAgent, config.shutdownGraceMs);
-    await elf.done;
-    logger.flush?.();
-    return;
-  }
-  let model: Promise<ModelAccess> | undefined;
-  // Loaded on first use: an idle or echo-only domain never pays for the SDK (start-up time, memory).
-  const modelAccess = () => (model ??= import('../lib/llm/create-llm-client.js').then((m) => m.createModelAccess(config, logger)));
-  const running = await startDomainOrchestrator({
-    config, domain, agentId, logger,
-    ...(containerId ? { containerId } : {}),
-    llm: async () => (await modelAccess()).client,
-    modelAccess,
-  });
-  stopAgent = () => void running.stop();
-  onStopSignal(logger, stopAgent, config.shutdownGraceMs);
-  await running.done;
-  if (model) await (await model).close();
+  const agent: { stop?: () => void } = {};
+  if (!containerId) stopWhenOrphaned(logger, () => (agent.stop ? agent.stop() : process.exit(0)), config.shutdownGraceMs);
+  const running = await startAgent({ config, agentId, logger, ...(containerId ? { containerId } : {}) });
+  agent.stop = () => void running.stop();
+  onStopSignal(logger, agent.stop, config.shutdownGraceMs);
+  const end = await running.done;
+  if (end.problems.length > 0) throw new DanError('stop_incomplete', stopProblemsMessage(end));
   logger.flush?.();
 }
 
@@ -75,13 +58,14 @@ async function runMain(config: Config): Promise<void> {
   const replaced = await Promise.race([new Promise<false>((resolve) => onStopSignal(logger, () => resolve(false), config.shutdownGraceMs)), network.main.stopped.then(() => true)]);
   await network.stop();
   logger.flush?.();
+  const end = await network.main.lifecycle.done;
+  if (end.problems.length > 0) throw new DanError('stop_incomplete', stopProblemsMessage(end));
   if (replaced) throw new DanError('main_replaced', `main orchestrator ${network.main.agentId} was deregistered and another one now serves this network`);
 }
 
 /**
- * SIGTERM or SIGINT: stop as `stop` does. If that has not ended the process 15 s after the grace
- * (Redis gone for good, say, so the hand-back can never be written), it exits 1 rather than hang; a
- * second signal ends it at once.
+ * SIGTERM or SIGINT: stop as `stop` does. The lifecycle's own bound ends stopping; should a part hang
+ * anyway, the backstop exits 1 after the grace plus STOP_BOUND_MS rather than hang.
  */
 function onStopSignal(logger: Logger, stop: () => void, graceMs: number): void {
   const handler = (signal: string) => {
@@ -91,15 +75,6 @@ function onStopSignal(logger: Logger, stop: () => void, graceMs: number): void {
   };
   process.once('SIGTERM', () => handler('SIGTERM'));
   process.once('SIGINT', () => handler('SIGINT'));
-}
-
-/** Nobody is left to stop a process whose stopping hangs: it exits 1 after the grace plus 15 s. */
-function exitIfStuck(logger: Logger, graceMs: number): void {
-  setTimeout(() => {
-    logger.error({ waitedMs: graceMs + 15_000 }, 'stopping did not finish (is Redis gone?); exiting without handing back');
-    logger.flush?.();
-    process.exit(1);
-  }, graceMs + 15_000).unref();
 }
 
 /**

@@ -13,6 +13,7 @@ import {
   type RouterDefinition,
   type WorkerDefinition,
 } from './agent-definitions.js';
+import { kindOf } from './domain-kinds.js';
 import { AgentDefinitionError, parseFrontMatter } from './front-matter.js';
 
 /** The folder of the main orchestrator's router; every other folder is a domain. */
@@ -36,15 +37,16 @@ export function loadAgentCatalog(agentsDir: string): AgentCatalog {
   }
 
   const router = loadRouter(path.join(dir, ROUTER_FOLDER, 'router.md'));
-  const domains = visibleEntries(dir)
+  const allDomains = visibleEntries(dir)
     .filter((name) => name !== ROUTER_FOLDER && isDirectory(path.join(dir, name)))
     .map((name) => loadDomain(path.join(dir, name), name));
+  const domains = allDomains.filter((domain) => kindOf(domain).routed);
   if (domains.length === 0) {
     throw new AgentDefinitionError(display(dir), undefined, 'no domain folders: add one such as backend/domain.md with backend/workers/api.md');
   }
-  checkDomainLinks(domains);
+  checkDomainLinks(allDomains);
 
-  const byName = new Map(domains.map((domain) => [domain.name, domain]));
+  const byName = new Map(allDomains.map((domain) => [domain.name, domain]));
   const marked = domains.filter((domain) => domain.fallback);
   if (marked.length > 1) {
     throw new AgentDefinitionError(
@@ -54,7 +56,7 @@ export function loadAgentCatalog(agentsDir: string): AgentCatalog {
     );
   }
   const fallback = marked[0] ?? byName.get('backend') ?? (domains[0] as DomainDefinition);
-  return { dir, router, domains, fallback, domain: (name) => byName.get(name) };
+  return { dir, router, domains, allDomains, fallback, domain: (name) => byName.get(name) };
 }
 
 function loadRouter(file: string): RouterDefinition {
@@ -86,7 +88,9 @@ function loadDomain(folder: string, name: string): DomainDefinition {
     throw new AgentDefinitionError(display(file), frontMatter.lines['name'], `field 'name' is '${fields.name}' but the folder is '${name}': they must match (rename one of them)`);
   }
   requireBody(frontMatter.body, file, "the domain orchestrator's instructions");
-  const workers = loadWorkers(path.join(folder, 'workers'), name);
+  const workers = kindOf({ handler: fields.handler }).hasWorkers
+    ? loadWorkers(path.join(folder, 'workers'), name)
+    : noWorkers(path.join(folder, 'workers'), name, fields.handler);
   const domain: DomainDefinition = {
     name,
     description: fields.description,
@@ -134,6 +138,14 @@ function loadWorkers(folder: string, domain: string): WorkerDefinition[] {
     }
   }
   return workers;
+}
+
+/** A kind that runs no workers (the memory) refuses a workers folder rather than ignoring it. */
+function noWorkers(folder: string, domain: string, kind: string): WorkerDefinition[] {
+  if (isDirectory(folder) && visibleEntries(folder).some((entry) => entry.endsWith('.md'))) {
+    throw new AgentDefinitionError(display(folder), undefined, `domain '${domain}' is of kind '${kind}', which runs no workers: remove ${domain}/workers, or change its 'handler'`);
+  }
+  return [];
 }
 
 function loadWorker(file: string, name: string): WorkerDefinition {

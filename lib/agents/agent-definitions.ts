@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { DOMAIN_KIND_NAMES, type DomainKindName } from './domain-kinds.js';
 import { AgentDefinitionError, type FrontMatter } from './front-matter.js';
 
 /** Tools a worker may be given; the names match the worker runtime's file tools. */
@@ -44,7 +45,7 @@ export interface DomainDefinition {
   /** The domain a task goes to when no domain matches it. */
   fallback: boolean;
   model?: string;
-  /** How the domain works a task: `workers` (waves of its workers, the default) or `farm` (an agent farm). */
+  /** Its kind (see DOMAIN_KINDS): `workers` (waves of its workers, the default), `farm` (an agent farm) or `elf` (the memory). */
   handler?: DomainHandlerKind;
   /** Limits of this domain's containers (Docker spawner), overriding the network's defaults. */
   container: ContainerLimits;
@@ -54,8 +55,9 @@ export interface DomainDefinition {
   workers: WorkerDefinition[];
 }
 
-export const DOMAIN_HANDLERS = ['workers', 'farm'] as const;
-export type DomainHandlerKind = (typeof DOMAIN_HANDLERS)[number];
+/** The kinds a domain may be, from the registry in domain-kinds.ts. */
+export const DOMAIN_HANDLERS = DOMAIN_KIND_NAMES;
+export type DomainHandlerKind = DomainKindName;
 
 /** Resource limits of a domain container; a missing field takes the network's default. */
 export interface ContainerLimits {
@@ -82,8 +84,10 @@ export interface AgentCatalog {
   /** The folder the catalog was loaded from. */
   dir: string;
   router: RouterDefinition;
-  /** Sorted by name. */
+  /** The domains planners route to, sorted by name. */
   domains: DomainDefinition[];
+  /** Every domain, those asked by name only (the memory) too, sorted by name; absent in a hand-built catalog, which has only `domains`. */
+  allDomains?: DomainDefinition[];
   /** The domain marked `fallback: true`, else `backend`, else the first domain. */
   fallback: DomainDefinition;
   domain(name: string): DomainDefinition | undefined;

@@ -60,6 +60,8 @@ export const SETTINGS = {
   DAN_DOCKER_NETWORK: setting(z.string().default('host'), 'docker'),
   DAN_DOCKER_WORKSPACE: setting(z.string().optional(), 'docker'),
   DAN_DOCKER_ELF_STORE: setting(z.string().optional(), 'docker'),
+  // A host folder mounted read-only as domain containers' agents folder (a new domain without an image rebuild).
+  DAN_DOCKER_AGENTS_DIR: setting(z.string().transform(absolute).optional(), 'docker'),
   DAN_DOCKER_USER: setting(z.string().default('1000:1000'), 'docker'),
   DAN_DOCKER_MEMORY: setting(memorySize('1g', '512m or 1g'), 'docker'),
   DAN_DOCKER_CPUS: setting(z.coerce.number().positive().default(0.5), 'docker'),

@@ -281,9 +281,10 @@ export class TaskConsumer {
 
   /**
    * Stops taking work, lets running tasks finish for up to `graceMs`, then aborts the rest and hands
-   * them back to the queue so another agent runs them.
+   * them back to the queue so another agent runs them. Resolves with the ids of the tasks it could not
+   * hand back (Redis unreachable): their leases lapse and the supervisor requeues them later.
    */
-  async stop(graceMs: number): Promise<void> {
+  async stop(graceMs: number): Promise<string[]> {
     this.stopping = true;
     this.slotFreed?.();
     this.options.blocking.disconnect();
@@ -291,11 +292,17 @@ export class TaskConsumer {
     while (this.inFlight.size > 0 && this.clock.now() < deadline) await sleep(50);
     const left = [...this.inFlight.values()];
     for (const entry of left) this.abort(entry, AbortReason.shutdown);
-    if (left.length > 0) {
-      await this.options.queue.reclaimOwnedBy(this.options.agentId, `agent ${this.options.agentId} shut down`).catch(() => undefined);
+    let notHandedBack: string[] = [];
+    // Redis gone: a hand-back would wait out its retries for nothing; the leases lapse and the
+    // supervisor requeues these tasks once Redis is back.
+    if (left.length > 0 && this.options.redis.status !== 'ready') notHandedBack = left.map((entry) => entry.claimed.taskId);
+    else if (left.length > 0) {
+      await this.options.queue.reclaimOwnedBy(this.options.agentId, `agent ${this.options.agentId} shut down`)
+        .catch(() => { notHandedBack = left.map((entry) => entry.claimed.taskId); });
     }
     if (this.renewTimer) clearInterval(this.renewTimer);
     this.options.subscriber?.off('message', this.onCancel);
     await this.loopDone;
+    return notHandedBack;
   }
 }

@@ -1,6 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import type { AgentCatalog } from '../agents/agent-definitions.js';
+import { kindOf } from '../agents/domain-kinds.js';
 import type { Config } from '../config.js';
 import type { Logger } from '../logger.js';
 import { ProcessSpawner } from './process-spawner.js';
@@ -39,6 +40,8 @@ export async function createSpawner(options: CreateSpawnerOptions): Promise<Spaw
     limitsFor: (domain) => catalog.domain(domain)?.container ?? {},
     tmpfsBytes: d.tmpfsBytes,
     elfStore: d.elfStore,
+    ...(d.agentsDir ? { agentsDir: d.agentsDir } : {}),
+    mountsFor: (domain) => kindOf(catalog.domain(domain)).mounts,
     ...(apiKey ? { secretEnv: { ANTHROPIC_API_KEY: apiKey } } : {}),
     logger,
     ...onLine,

@@ -1,3 +1,4 @@
+import type { DomainMount } from '../agents/domain-kinds.js';
 import Docker from 'dockerode';
 import type { Container, ContainerCreateOptions, ContainerInfo } from 'dockerode';
 import path from 'node:path';
@@ -46,8 +47,12 @@ export interface DockerSpawnerOptions {
   limitsFor?: (domain: string) => ContainerLimits;
   /** Size of the /tmp tmpfs, the only writable place besides the workspace. */
   tmpfsBytes: number;
-  /** Volume (or absolute host path) holding the ELF memory's databases, mounted for the `elf` domain only. */
+  /** Volume (or absolute host path) holding the ELF memory's databases, mounted for the domains whose kind needs it. */
   elfStore?: string;
+  /** A host folder of agent definitions, mounted read-only as the containers' agents folder (DAN_DOCKER_AGENTS_DIR). */
+  agentsDir?: string;
+  /** What a domain's kind needs mounted (see DOMAIN_KINDS); nothing beyond the workspace when not given. */
+  mountsFor?: (domain: string) => readonly DomainMount[];
   /** Added to every container's environment and never logged (API keys). */
   secretEnv?: Record<string, string>;
   endpoint?: DockerEndpoint;
@@ -70,6 +75,8 @@ interface Tracked {
 // Environment a domain container must not inherit from the main orchestrator's host view: the
 // settings the settings table marks as host paths, and HOME. Mounted ones get container paths below.
 const hostOnlyEnv = [...HOST_PATH_SETTINGS, 'HOME'];
+/** Where a container finds the agent definitions mounted from DAN_DOCKER_AGENTS_DIR. */
+export const CONTAINER_AGENTS_DIR = '/data/agents';
 /** Where the elf domain's container keeps the memory. */
 export const CONTAINER_ELF_DIR = '/data/elf';
 
@@ -362,9 +369,13 @@ export class DockerSpawner implements Spawner {
     const env: Record<string, string> = { ...request.env };
     for (const key of hostOnlyEnv) delete env[key];
     Object.assign(env, { AGENT_ROLE: 'domain', AGENT_ID: agentId, DOMAIN_TYPE: domain, DAN_WORKSPACE: CONTAINER_WORKSPACE, HOME: '/tmp' }, o.secretEnv ?? {});
-    const mount = (source: string, target: string) => ({ Type: path.isAbsolute(source) ? 'bind' as const : 'volume' as const, Source: source, Target: target });
+    const mount = (source: string, target: string, readOnly = false) => ({ Type: path.isAbsolute(source) ? 'bind' as const : 'volume' as const, Source: source, Target: target, ReadOnly: readOnly });
     const mounts = [mount(o.workspace, CONTAINER_WORKSPACE)];
-    if (domain === 'elf' && o.elfStore) {
+    if (o.agentsDir) {
+      mounts.push(mount(o.agentsDir, CONTAINER_AGENTS_DIR, true));
+      env['DAN_AGENTS_DIR'] = CONTAINER_AGENTS_DIR;
+    }
+    if (o.elfStore && o.mountsFor?.(domain).includes('elfStore')) {
       mounts.push(mount(o.elfStore, CONTAINER_ELF_DIR));
       env['DAN_ELF_DIR'] = CONTAINER_ELF_DIR;
     }

@@ -32,13 +32,13 @@ export interface FailedTask {
 
 export async function recordFinishedTask(
   fields: Record<string, string>,
-  deps: { redis: Redis; keys: Keys; stores: ElfStores; logger: Logger; onFailed?: (failed: FailedTask) => void },
+  deps: { redis: Redis; keys: Keys; stores: ElfStores; logger: Logger; learnsFrom: (domain: string) => boolean; onFailed?: (failed: FailedTask) => void },
 ): Promise<void> {
   if (fields['type'] !== 'task.finished') return;
   const taskId = fields['task_id'];
   const domain = fields['domain'] ?? '';
   const status = fields['status'];
-  if (!taskId || domain === 'elf' || (status !== 'completed' && status !== 'failed')) return;
+  if (!taskId || !deps.learnsFrom(domain) || (status !== 'completed' && status !== 'failed')) return;
   try {
     const clientId = fields['client'] ?? 'default';
     const memory = deps.stores.get(clientId);

@@ -3,6 +3,7 @@ import { DanError, redactUrl } from '../../../lib/errors.js';
 import type { GlobalArgs } from '../cli-context.js';
 import { cliContext } from '../cli-context.js';
 import { ensureRedis } from '../local-redis.js';
+import { exitIfStuck, stopProblemsMessage } from '../../../lib/runtime/agent-lifecycle.js';
 
 interface UpArgs extends GlobalArgs {
   startRedis: boolean;
@@ -31,9 +32,14 @@ export const upCommand: CommandModule<GlobalArgs, UpArgs> = {
     // Until a signal, or until the main orchestrator stops on its own (another one took its place):
     // then this process must not linger as a network that serves nothing.
     const why = await Promise.race([stopSignal(), network.main.stopped.then(() => 'replaced' as const)]);
-    if (why !== 'replaced') ctx.logger.info({ signal: why, graceMs: ctx.config.shutdownGraceMs }, 'shutting down: finishing or handing back work in flight');
+    if (why !== 'replaced') {
+      ctx.logger.info({ signal: why, graceMs: ctx.config.shutdownGraceMs }, 'shutting down: finishing or handing back work in flight');
+      exitIfStuck(ctx.logger, ctx.config.shutdownGraceMs);
+    }
     await network.stop();
     await redis.stop();
+    const end = await network.main.lifecycle.done;
+    if (end.problems.length > 0) throw new DanError('stop_incomplete', stopProblemsMessage(end));
     ctx.logger.info('network stopped');
     if (why === 'replaced') {
       throw new DanError('main_replaced', `the main orchestrator ${network.main.agentId} was deregistered and another one now serves this network; this one stopped`);

@@ -1,0 +1,47 @@
+import type { AgentCatalog, DomainDefinition } from '../../lib/agents/agent-definitions.js';
+import type { DomainKindName } from '../../lib/agents/domain-kinds.js';
+import type { Config } from '../../lib/config.js';
+import { resolveModel } from '../../lib/config.js';
+import type { Logger } from '../../lib/logger.js';
+import type { LlmClient } from '../../lib/llm/llm-client.js';
+import type { Redis } from '../../lib/redis/connection.js';
+import type { Keys } from '../../lib/redis/keys.js';
+import type { TaskHandler } from '../../lib/runtime/task-consumer.js';
+import type { WorkerRuntime } from '../worker/worker-runtime.js';
+import type { DomainHandlerDeps } from './domain-handler.js';
+import { createDomainHandler } from './domain-handler.js';
+import { selectWorkers, selectWorkersWithModel } from './worker-selection.js';
+
+/** What a domain orchestrator hands the handler of its domain's kind. */
+export interface TaskHandlerInputs {
+  config: Config;
+  domain: DomainDefinition;
+  catalog: AgentCatalog;
+  agentId: string;
+  redis: Redis;
+  keys: Keys;
+  logger: Logger;
+  llm: () => Promise<LlmClient>;
+  runtime: (kind?: Config['workerRuntime']) => Promise<WorkerRuntime>;
+  lifecycle: DomainHandlerDeps['lifecycle'];
+  memory?: DomainHandlerDeps['memory'];
+}
+
+/**
+ * The handler each kind of domain run by a domain orchestrator works its tasks with. A kind missing
+ * here (the memory) runs as its own agent instead (see src/agent-kinds.ts).
+ */
+export const TASK_HANDLERS: Partial<Record<DomainKindName, (inputs: TaskHandlerInputs) => Promise<TaskHandler>>> = {
+  workers: async (i) => createDomainHandler({
+    domain: i.domain, catalog: i.catalog, agentId: i.agentId, logger: i.logger, runtime: () => i.runtime(), lifecycle: i.lifecycle,
+    ...(i.memory ? { memory: i.memory } : {}),
+    select: async (task, signal) => i.config.workerSelector === 'llm'
+      ? selectWorkersWithModel({ client: await i.llm(), model: resolveModel(i.config, i.domain.model), domain: i.domain, task, maxWorkers: i.config.workersPerTask, signal })
+      : selectWorkers(task, i.domain, i.config.workersPerTask),
+  }),
+  // Loaded only by a farm domain: the farm's git and chunking code stays out of other domains.
+  farm: async (i) => (await import('../farm/farm-handler.js')).createFarmHandler({
+    config: i.config, domain: i.domain, agentId: i.agentId, redis: i.redis, keys: i.keys, runtime: i.runtime, llm: i.llm,
+    lifecycle: i.lifecycle, logger: i.logger, ...(i.memory ? { memory: i.memory } : {}),
+  }),
+};
