@@ -1,7 +1,9 @@
+import { createHash } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import type { Clock } from '../../lib/clock.js';
 import type { TaskResult } from '../../lib/protocol/result.js';
 import type { Task } from '../../lib/protocol/task.js';
+import { isValidTaskId, TASK_ID_RULE } from '../../lib/protocol/task.js';
 import type { Keys } from '../../lib/redis/keys.js';
 import { PlanStore } from '../../lib/redis/plan-store.js';
 import type { ResultWatcher } from '../../lib/redis/result-watcher.js';
@@ -30,9 +32,16 @@ export interface ChildOutcome {
   output?: Record<string, unknown>;
 }
 
-/** Sub-task ids are derived from the parent's, so a restarted main finds the sub-tasks it queued. */
+/**
+ * Sub-task ids are derived from the parent's, so a restarted main finds the sub-tasks it queued. A
+ * parent id near the length limit would give a child id past it: the parent's id is then cut and a
+ * hash of the whole added, so the child id still follows the rule and is still the same every time.
+ */
 export function childTaskId(parentId: string, domain: string): string {
-  return `${parentId}-${domain}`;
+  const plain = `${parentId}-${domain}`;
+  if (isValidTaskId(plain)) return plain;
+  const hash = createHash('sha1').update(plain).digest('hex').slice(0, 16);
+  return `${parentId.slice(0, TASK_ID_RULE.maxLength - domain.length - hash.length - 2)}-${hash}-${domain}`;
 }
 
 /**
