@@ -1,4 +1,5 @@
 import type { AgentCatalog, DomainDefinition } from './agent-definitions.js';
+import { InvalidInputError } from '../errors.js';
 
 /** What a domain container may need mounted beyond the workspace: the ELF memory's databases. */
 export type DomainMount = 'elfStore';
@@ -49,4 +50,16 @@ export function residentDomains(catalog: AgentCatalog, settings: { elfEnabled: b
 /** Whether the ELF memory learns from a task that ran in `domain`. */
 export function learnsFrom(catalog: AgentCatalog, domain: string): boolean {
   return kindOf(catalog.domain(domain)).learnedFrom;
+}
+
+/**
+ * The one domain of a kind that a command addresses without naming it (`dan farm start` sends to the
+ * farm-kind domain, whatever its folder is called); errors name the fix when there is none or several.
+ */
+export function soleDomainOfKind(catalog: AgentCatalog, kind: DomainKindName): DomainDefinition {
+  const found = (catalog.allDomains ?? catalog.domains).filter((domain) => (domain.handler ?? 'workers') === kind);
+  if (found.length === 1) return found[0]!;
+  const where = catalog.dir;
+  if (found.length === 0) throw new InvalidInputError(`no domain in ${where} has 'handler: ${kind}': add a folder whose domain.md says so (agents/${kind} in this package is one)`);
+  throw new InvalidInputError(`several domains in ${where} have 'handler: ${kind}' (${found.map((d) => d.name).join(', ')}): send to one by name with 'dan send <domain> ...'`);
 }

@@ -1,9 +1,9 @@
-import { cpSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { loadAgentCatalog } from '../../lib/agents/agent-catalog.js';
-import { kindOf, learnsFrom, offeredDomains, residentDomains } from '../../lib/agents/domain-kinds.js';
+import { kindOf, learnsFrom, offeredDomains, residentDomains, soleDomainOfKind } from '../../lib/agents/domain-kinds.js';
 
 const REAL_AGENTS = path.resolve(import.meta.dirname, '../../agents');
 const made: string[] = [];
@@ -47,5 +47,16 @@ describe('domain kinds', () => {
     mkdirSync(path.join(dir, 'elf/workers'));
     writeFileSync(path.join(dir, 'elf/workers/x.md'), '---\nname: x\ndescription: d\ntools: Read\n---\nBody.\n');
     expect(() => loadAgentCatalog(dir)).toThrow(/domain 'elf' is of kind 'elf', which runs no workers: remove elf\/workers, or change its 'handler'/);
+  });
+
+  it('finds the farm-kind domain by its kind, whatever its folder is called, and names the fix when there is none', () => {
+    const dir = copyOfAgents();
+    cpSync(path.join(dir, 'farm'), path.join(dir, 'refactors'), { recursive: true });
+    rmSync(path.join(dir, 'farm'), { recursive: true });
+    const domainFile = path.join(dir, 'refactors', 'domain.md');
+    writeFileSync(domainFile, readFileSync(domainFile, 'utf8').replace(/^name: farm$/m, 'name: refactors'));
+    expect(soleDomainOfKind(loadAgentCatalog(dir), 'farm').name).toBe('refactors');
+    rmSync(path.join(dir, 'refactors'), { recursive: true });
+    expect(() => soleDomainOfKind(loadAgentCatalog(dir), 'farm')).toThrow(/no domain in .* has 'handler: farm'/);
   });
 });

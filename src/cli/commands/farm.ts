@@ -1,6 +1,8 @@
 import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
+import { loadAgentCatalog } from '../../../lib/agents/agent-catalog.js';
+import { soleDomainOfKind } from '../../../lib/agents/domain-kinds.js';
 import { sleep } from '../../../lib/clock.js';
 import { DanError, ExitCode, InvalidInputError } from '../../../lib/errors.js';
 import { FARM_RUNTIMES, programExists } from '../../../lib/farm/farm-request.js';
@@ -76,9 +78,11 @@ async function start(argv: ArgumentsCamelCase<FarmArgs>): Promise<void> {
     ...(argv.runtime ? { runtime: argv.runtime } : {}),
     ...(argv.filesPerChunk ? { files_per_chunk: argv.filesPerChunk } : {}),
   };
+  // The farm-kind domain, whatever its folder is called (a network may rename or replace agents/farm).
+  const domain = soleDomainOfKind(loadAgentCatalog(ctx.config.agentsDir), 'farm').name;
   const { redis, keys } = await cliRedis(ctx);
   try {
-    const { taskId } = await submitTask(redis, keys, { domain: 'farm', description, source: 'cli', context, timeoutSeconds: argv.timeout }, undefined, ctx.config.retentionMs);
+    const { taskId } = await submitTask(redis, keys, { domain, description, source: 'cli', context, timeoutSeconds: argv.timeout }, undefined, ctx.config.retentionMs);
     if (!argv.wait) {
       if (ctx.json) printJson({ farm_id: taskId, status: 'pending' });
       else process.stdout.write(`${taskId}\n`);
