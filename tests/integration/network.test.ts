@@ -125,7 +125,8 @@ describe('the network on one machine', () => {
   });
 
   it('finishes the task of a domain process killed mid-task in a replacement process', async () => {
-    network = await startTestNetwork({ rules: slowRules('survive a crash', 'sleep 5', 1) });
+    // A process of its own, to be killed by its pid.
+    network = await startTestNetwork({ spawner: 'process', rules: slowRules('survive a crash', 'sleep 5', 1) });
     const { redis, keys } = network;
     const { taskId } = await submitTask(redis, keys, { domain: 'devops', description: 'Dockerize the app so it can survive a crash' });
     let owner = '';
