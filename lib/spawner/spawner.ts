@@ -16,7 +16,7 @@ export interface SpawnRequest {
 export interface SpawnedAgent {
   agentId: string;
   domain: string;
-  /** Process id (as text) or container id. */
+  /** Process id (as text), container id, or `in-process:{agentId}` for an agent in the spawner's own process. */
   handle: string;
   startedAt: number;
 }
@@ -30,7 +30,8 @@ export interface AgentExit {
 }
 
 export interface Spawner {
-  readonly kind: 'process' | 'docker';
+  /** `in-process`: agents run inside the spawner's own process (tests, demos), sharing its pid. */
+  readonly kind: 'process' | 'in-process' | 'docker';
   spawn(request: SpawnRequest): Promise<SpawnedAgent>;
   /** Asks the agent to stop (SIGTERM), and kills it after `graceMs`. Resolves once it is gone. */
   stop(agentId: string, graceMs?: number): Promise<void>;

@@ -119,8 +119,8 @@ export interface DomainTools {
  * line for the start-up log when such workers will run as processes on this host rather than in
  * containers, naming their domains and how to isolate them; undefined when there is nothing to say.
  */
-export function hostBashWarning(domains: readonly DomainTools[], spawner: 'process' | 'docker'): string | undefined {
-  if (spawner !== 'process') return undefined;
+export function hostBashWarning(domains: readonly DomainTools[], spawner: 'process' | 'in-process' | 'docker'): string | undefined {
+  if (spawner === 'docker') return undefined;
   const withBash = domains.filter((d) => d.workers.some((w) => w.tools.includes('Bash'))).map((d) => d.name).sort();
   if (withBash.length === 0) return undefined;
   return `workers with Bash run as processes on this host, outside any container (domains: ${withBash.join(', ')}); `

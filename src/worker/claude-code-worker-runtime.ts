@@ -27,7 +27,7 @@ export interface McpServer {
 }
 
 export interface ClaudeCodeRuntimeOptions {
-  config: Pick<Config, 'llm' | 'workspace'>;
+  config: Pick<Config, 'llm' | 'workspace' | 'claudePath'>;
   logger: Logger;
   /** What tells the CLI where its model is: ANTHROPIC_BASE_URL and ANTHROPIC_API_KEY. */
   modelEnv: Record<string, string>;
@@ -70,7 +70,8 @@ export class ClaudeCodeWorkerRuntime implements WorkerRuntime {
   private readonly home: string;
 
   constructor(private readonly options: ClaudeCodeRuntimeOptions) {
-    this.claude = options.claudePath ?? findClaude();
+    // DAN_CLAUDE_PATH from the agent's config, not this process's environment: agents run in process share one.
+    this.claude = options.claudePath ?? options.config.claudePath ?? findClaude();
     // The CLI keeps settings and sessions under HOME; each domain process gets a folder of its own.
     this.home = mkdtempSync(path.join(os.tmpdir(), 'dan-claude-home-'));
   }

@@ -98,7 +98,8 @@ describe('the ELF learning loop', () => {
   });
 
   it('costs no task when ELF is killed mid-run, and learns what it missed when it is back', async () => {
-    network = await startTestNetwork({ env: { DAN_ELF_TIMEOUT_MS: '500' } });
+    // A process of its own, to be killed by its pid.
+    network = await startTestNetwork({ spawner: 'process', env: { DAN_ELF_TIMEOUT_MS: '500' } });
     const { redis, keys } = network;
     const memory = await elfOf(network);
     const [elfAgent] = await redis.smembers(keys.agentsOfDomain('elf'));

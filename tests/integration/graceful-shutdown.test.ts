@@ -63,6 +63,8 @@ describe('graceful shutdown of domain and elf agents (processes spawned by a mai
 
   beforeAll(async () => {
     network = await startTestNetwork({
+      // Each agent in its own process: the tests signal them by pid.
+      spawner: 'process',
       env: { DAN_SHUTDOWN_GRACE_MS: String(GRACE_MS), DAN_MAX_INSTANCES_PER_DOMAIN: '1' },
       // The slow rules first, then the built-in ones (a worker writes a file and answers in JSON).
       rules: parseRules([slowRule('handback', 60_000), slowRule('quickish', 1_000)], 'test').rules,

@@ -10,12 +10,14 @@ import type { Rule } from '../../lib/llm/local-server/rules.js';
 import { silentLogger } from '../../lib/logger.js';
 import { Keys } from '../../lib/redis/keys.js';
 import { ResultWatcher } from '../../lib/redis/result-watcher.js';
+import { InProcessSpawner } from '../../lib/spawner/in-process-spawner.js';
 import { ProcessSpawner } from '../../lib/spawner/process-spawner.js';
 import type { Spawner } from '../../lib/spawner/spawner.js';
 import { networkEnv } from '../../src/main/network-env.js';
 import type { SupervisorEvent } from '../../src/main/domain-supervisor.js';
 import type { RunningMain } from '../../src/main/main-orchestrator.js';
 import { startMainOrchestrator } from '../../src/main/main-orchestrator.js';
+import { startAgentInProcess } from './in-process-agent.js';
 import { connectTestRedis, testRedisUrl, uniquePrefix } from './redis.js';
 
 export interface TestNetwork {
@@ -40,14 +42,21 @@ export interface TestNetworkOptions {
   rules?: Rule[];
   /** Called with a copy of agents/ before loading, to add or change domains. */
   prepareAgents?: (dir: string) => void;
-  /** The spawner of domain agents; default: child processes. */
+  /**
+   * Where domain agents run: `in-process` (the default) in this test's process, which saves a Node
+   * start-up per agent; `process` as child processes of `dist/src/agent.js`, for tests of spawning
+   * and of what only a separate process has (its own pid to kill or signal, its exit code).
+   */
+  spawner?: 'process' | 'in-process';
+  /** Any other spawner of domain agents (containers); wins over `spawner`. */
   createSpawner?: (config: Config) => Promise<Spawner>;
 }
 
 /**
- * A whole network for one test: the real main orchestrator in this process, domain orchestrators as
- * real child processes (`dist/src/agent.js`, so `npm run build` must have run), a private key prefix
- * on the run's Redis, a local model server, a temporary workspace, and short timings.
+ * A whole network for one test: the real main orchestrator in this process, domain orchestrators in
+ * this process too or as real child processes (`dist/src/agent.js`, so `npm run build` must have
+ * run), a private key prefix on the run's Redis, a local model server, a temporary workspace, and
+ * short timings.
  */
 export async function startTestNetwork(options: TestNetworkOptions = {}): Promise<TestNetwork> {
   const prefix = uniquePrefix('net');
@@ -69,9 +78,12 @@ export async function startTestNetwork(options: TestNetworkOptions = {}): Promis
   });
   const keys = new Keys(prefix);
   const events: SupervisorEvent[] = [];
+  const baseEnv = { PATH: process.env['PATH'] ?? '', HOME: process.env['HOME'] ?? '' };
   const spawner = options.createSpawner
     ? await options.createSpawner(config)
-    : new ProcessSpawner({ logger: silentLogger, baseEnv: { PATH: process.env['PATH'] ?? '', HOME: process.env['HOME'] ?? '' } });
+    : options.spawner === 'process'
+      ? new ProcessSpawner({ logger: silentLogger, baseEnv })
+      : new InProcessSpawner({ start: startAgentInProcess, logger: silentLogger, baseEnv });
   const main = await startMainOrchestrator({
     config, logger: silentLogger, spawner,
     agentEnv: { ...networkEnv(config, config.redisUrl), DAN_LLM: 'local', DAN_LLM_URL: modelUrl },
