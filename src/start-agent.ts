@@ -17,6 +17,8 @@ export interface StartAgentOptions {
   containerId?: string;
   /** Loaded from DAN_AGENTS_DIR when not given. */
   catalog?: AgentCatalog;
+  /** Where the agent's secrets (the API key) are read: its own environment, which in process is not `process.env`. */
+  env?: NodeJS.ProcessEnv;
 }
 
 /** A started agent of any domain kind. */
@@ -68,7 +70,7 @@ export async function startAgent(options: StartAgentOptions): Promise<RunningAge
     throw new DanError('unknown_domain', `unknown domain '${domain}'; known domains: ${(catalog.allDomains ?? catalog.domains).map((d) => d.name).join(', ')} (add a folder under ${catalog.dir} to add one)`, { exitCode: 2 });
   }
   let model: Promise<ModelAccess> | undefined;
-  const modelAccess = () => (model ??= import('../lib/llm/create-llm-client.js').then((m) => m.createModelAccess(config, logger)));
+  const modelAccess = () => (model ??= import('../lib/llm/create-llm-client.js').then((m) => m.createModelAccess(config, logger, options.env ?? process.env)));
   const lifecycle = await AGENT_KINDS[definition.handler ?? 'workers']({ ...options, domain, catalog, modelAccess });
   const closeModel = async () => { if (model) await (await model).close().catch(() => undefined); };
   try {

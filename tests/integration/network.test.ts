@@ -241,9 +241,7 @@ describe('the network on one machine', () => {
 
   it('starts a cold domain as soon as a task is announced on notifications:{domain}, not at the next tick', async () => {
     // A tick interval far beyond the test's timeout: only the announcement can start the domain in time.
-    // Child processes for now: with agents in process the task ends while the supervisor's tick is
-    // still running, and a stop that comes mid-tick waits out the whole 600 s interval (main-orchestrator.ts).
-    network = await startTestNetwork({ spawner: 'process', env: { DAN_SUPERVISE_INTERVAL_MS: '600000' } });
+    network = await startTestNetwork({ env: { DAN_SUPERVISE_INTERVAL_MS: '600000' } });
     const { redis, keys } = network;
     const { taskId } = await submitTask(redis, keys, { domain: 'devops', description: 'ping', type: 'echo' });
     expect((await network.waitFor(taskId, 20_000))['status']).toBe('completed');
