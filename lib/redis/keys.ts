@@ -53,9 +53,9 @@ export function fillKey<N extends KeyTemplate>(prefix: string, name: N, ...parts
  * Lua source of `KEY`, a table with one function per template taking its parts in order, keys under
  * `prefixExpr` (a Lua expression, evaluated once). Generated, so the scripts never spell a key name.
  */
-export function luaKeyTable(prefixExpr: string): string {
+export function luaKeyTable(prefixExpr: string, only?: ReadonlySet<string>): string {
   const lua = (text: string): string => `'${text.replace(/[\\']/g, '\\$&')}'`;
-  const lines = Object.entries(KEY_TEMPLATES).map(([name, template]) => {
+  const lines = Object.entries(KEY_TEMPLATES).filter(([name]) => !only || only.has(name)).map(([name, template]) => {
     const pieces = template.split('{}');
     const params = pieces.length === 2 ? ['part'] : pieces.slice(1).map((_, i) => `part${i + 1}`);
     const concat = ['KEY_PREFIX'];

@@ -14,6 +14,7 @@ import type { TestNetwork } from '../support/network.js';
 import { startTestNetwork } from '../support/network.js';
 import { testRedisUrl, uniquePrefix } from '../support/redis.js';
 import { until } from '../support/until.js';
+import { processGone } from '../support/run-process.js';
 
 /**
  * SIGTERM to any agent: it stops taking work, finishes or hands back what is in flight within
@@ -47,15 +48,6 @@ async function expectDeregistered(redis: Redis, keys: Keys, agentId: string): Pr
   // Its workers too: nothing of the agent is left in the registry.
   const left = (await redis.smembers(keys.agentsAll())).filter((id) => id.startsWith(`${agentId}-`));
   expect(left).toEqual([]);
-}
-
-function processGone(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return false;
-  } catch {
-    return true;
-  }
 }
 
 describe('graceful shutdown of domain and elf agents (processes spawned by a main orchestrator)', () => {

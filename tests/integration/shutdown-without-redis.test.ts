@@ -9,20 +9,12 @@ import { silentLogger } from '../../lib/logger.js';
 import { Keys } from '../../lib/redis/keys.js';
 import { freePort, startRedisServer } from '../../src/cli/local-redis.js';
 import { until } from '../support/until.js';
+import { processGone } from '../support/run-process.js';
 
 /**
  * Stopping always ends: `dan up` told to stop after its Redis went away exits, its agents (ELF too)
  * exit, and it says what it could not hand back or deregister.
  */
-
-function processGone(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return false;
-  } catch {
-    return true;
-  }
-}
 
 describe('dan up told to stop after its Redis went away', () => {
   it('exits, with every agent it started, naming what it could not deregister', async () => {

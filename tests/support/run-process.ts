@@ -22,3 +22,13 @@ export function runProcess(program: string, args: string[], options: { env?: Nod
     child.stdin.end(options.input ?? '');
   });
 }
+
+/** Whether no process has this pid any more (signal 0 checks without sending anything). */
+export function processGone(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return false;
+  } catch {
+    return true;
+  }
+}

@@ -59,9 +59,10 @@ export class LuaFileScript<K extends string, A extends string> {
     if (withTable && !spec.args.includes('keyPrefix' as A)) {
       throw new Error(`Lua script ${spec.file} uses the key table: declare a 'keyPrefix' argument`);
     }
-    const pieces: { name: string; text: string }[] = [{ name: `${spec.file} (generated preamble)`, text: preamble(spec.keys, spec.args, withTable) }];
-    if (spec.common === true) pieces.push({ name: 'common.lua', text: readLua(LUA_DIR, 'common.lua') });
-    pieces.push({ name: spec.file, text: readLua(spec.dir ?? LUA_DIR, spec.file) });
+    const body: { name: string; text: string }[] = [];
+    if (spec.common === true) body.push({ name: 'common.lua', text: readLua(LUA_DIR, 'common.lua') });
+    body.push({ name: spec.file, text: readLua(spec.dir ?? LUA_DIR, spec.file) });
+    const pieces = [{ name: `${spec.file} (generated preamble)`, text: preamble(spec.keys, spec.args, withTable, keysUsed(body.map((p) => p.text).join('\n'))) }, ...body];
     this.segments = pieces.map((p) => ({ name: p.name, lines: countLines(p.text) }));
     this.source = pieces.map((p) => p.text).join('\n');
     this.sha = createHash('sha1').update(this.source).digest('hex');
@@ -103,14 +104,24 @@ function readLua(dir: URL, file: string): string {
   }
 }
 
-function preamble(keys: readonly string[], args: readonly string[], keyTable: boolean): string {
+/**
+ * The key functions a script's text calls (`KEY.result(id)`), so its preamble builds only those: the
+ * table is built anew on every call, and the finish script runs once per task. A script that indexes
+ * the table by a computed name (`KEY[name]`) gets all of them (undefined: no filter).
+ */
+function keysUsed(text: string): ReadonlySet<string> | undefined {
+  if (/\bKEY\s*\[/.test(text)) return undefined;
+  return new Set([...text.matchAll(/\bKEY\.([A-Za-z_]\w*)/g)].map((m) => m[1] as string));
+}
+
+function preamble(keys: readonly string[], args: readonly string[], keyTable: boolean, keyNames: ReadonlySet<string> | undefined): string {
   const lines = [
     `local K = { ${keys.map((name, i) => `${name} = KEYS[${i + 1}]`).join(', ')} }`,
     `local A = { ${args.map((name, i) => `${name} = ARGV[${i + 1}]`).join(', ')} }`,
     `local REST = ${args.length + 1}`,
   ];
   if (keyTable) {
-    lines.push(luaKeyTable('A.keyPrefix'));
+    lines.push(luaKeyTable('A.keyPrefix', keyNames));
     // Ids become parts of key names: the rule of lib/protocol/task.ts, generated from its definition.
     lines.push(`local function valid_task_id(id) return ${taskIdLuaCheck('id')} end`);
     // JSON string syntax is Lua's for this ASCII text.
