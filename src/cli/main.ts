@@ -23,6 +23,7 @@ import { upCommand } from './commands/up.js';
  * 2 bad usage or input, 3 Redis unreachable, 4 refused because the domain's queue is full.
  */
 async function main(): Promise<void> {
+  endQuietlyOnClosedPipe();
   // Like compose, the settings of a .env in the current folder, under whatever the shell exports;
   // read before any command loads its config, so every command (dan up too) sees the same settings.
   loadEnvFile(path.resolve('.env'));
@@ -57,6 +58,19 @@ async function main(): Promise<void> {
       process.exit(ExitCode.usage);
     })
     .parseAsync();
+}
+
+/**
+ * `dan logs | head -1`: once the reader has gone, the next write fails with EPIPE. A Unix tool stops
+ * quietly then, with exit 0 (its output was read as far as anyone wanted), instead of a stack trace.
+ */
+function endQuietlyOnClosedPipe(): void {
+  for (const stream of [process.stdout, process.stderr]) {
+    stream.on('error', (error: NodeJS.ErrnoException) => {
+      if (error.code === 'EPIPE') process.exit(ExitCode.ok);
+      throw error;
+    });
+  }
 }
 
 main().catch((error: unknown) => {
