@@ -43,7 +43,7 @@ export const sendCommand: CommandModule<GlobalArgs, SendArgs> = {
   builder: (yargs: Argv<GlobalArgs>) => yargs
     .positional('domain', { type: 'string', demandOption: true, describe: 'main (route it), or a domain: backend, frontend, devops, ...' })
     .positional('description', { type: 'string', demandOption: true, describe: 'What to do' })
-    .option('priority', { alias: 'p', choices: PRIORITIES, default: 'normal' as Priority, describe: 'Task priority' })
+    .option('priority', { alias: 'p', choices: PRIORITIES, default: 'normal' as Priority, coerce: (value: string) => String(value).toLowerCase() as Priority, describe: 'Task priority (any case: HIGH, high)' })
     .option('timeout', { alias: 't', type: 'number', default: DEFAULT_TIMEOUT_SECONDS, describe: 'Seconds before the task fails as timed out' })
     .option('wait', { alias: 'w', type: 'boolean', default: false, describe: 'Show progress until the task ends; exit 0 if completed, 1 if not' })
     .option('context', { alias: 'c', type: 'string', describe: 'JSON object passed to the agents as payload.context' })
