@@ -124,7 +124,8 @@ export async function childStatuses(redis: Redis, keys: Keys, taskId: string, re
   });
 }
 
-async function childIds(redis: Redis, keys: Keys, taskId: string, result: TaskResult | undefined): Promise<string[]> {
+/** The ids of a task's sub-tasks: from its result once it ended, else from its plan. */
+export async function childIds(redis: Redis, keys: Keys, taskId: string, result: TaskResult | undefined): Promise<string[]> {
   const children = result?.output?.['children'];
   if (children && typeof children === 'object') return Object.keys(children);
   const plan = (await new PlanStore(redis, keys).read(taskId)) as { steps?: { domain: string }[] } | undefined;
