@@ -109,10 +109,11 @@ export const logsCommand: CommandModule<GlobalArgs, LogsArgs> = {
     stop.signal.addEventListener('abort', () => connection?.redis.disconnect(), { once: true });
     const live = reorderBuffer(print);
     /** With --task, the last line says where the task stands, so a follow that ends says why. */
-    const printStatus = async (): Promise<void> => {
-      if (!connection || taskId === undefined || connection.redis.status !== 'ready') return;
-      const status = await readResultStatus(connection.redis, connection.keys, taskId);
-      if (status === undefined) return;
+    const readStatus = async (): Promise<string | undefined> =>
+      connection && taskId !== undefined ? readResultStatus(connection.redis, connection.keys, taskId) : undefined;
+    let ended: string | undefined;
+    const printStatus = (status: string | undefined): void => {
+      if (status === undefined || taskId === undefined) return;
       process.stdout.write(`${ctx.json ? JSON.stringify({ source: 'status', task_id: taskId, status, line: `task ${taskId}: ${status}` }) : `task ${taskId}: ${status}`}\n`);
     };
     try {
@@ -121,18 +122,19 @@ export const logsCommand: CommandModule<GlobalArgs, LogsArgs> = {
       const first = await Promise.all([fromRedis?.recent(argv.lines, keep) ?? [], docker?.recent(argv.lines, filtered ? keep : undefined) ?? []]);
       mergeByTime([first[0], ...first[1]]).forEach(print);
       if (!argv.follow) {
-        await printStatus();
+        printStatus(await readStatus());
         return;
       }
       await Promise.all([
         // One task: following ends when the task has ended.
-        fromRedis?.follow(stop.signal, live.push).then(() => stop.abort()),
+        // Read before the abort closes the connection; a Ctrl-C shows no status.
+        fromRedis?.follow(stop.signal, live.push).then(async () => { ended = await readStatus(); stop.abort(); }),
         docker?.follow({ tail: argv.lines, signal: stop.signal, onLine: live.push }),
       ]).catch((error: unknown) => {
         if (!stop.signal.aborted) throw error;
       });
       live.flush();
-      await printStatus();
+      printStatus(ended);
     } finally {
       process.off('SIGINT', onSignal);
       process.off('SIGTERM', onSignal);
