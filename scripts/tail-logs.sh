@@ -14,6 +14,7 @@ Options:
     -t, --task ID          Show logs for a specific task ID
     -g, --grep PATTERN     Filter logs by pattern
     -n, --lines N          Number of lines to show (default: 100)
+    -f, --follow           Keep following new lines (the default)
         --no-follow        Don't follow, just show recent logs
     -c, --container NAME   Show logs of one agent, domain or container name
         --source SOURCE    Where lines come from: redis (task logs), docker (container
@@ -42,6 +43,14 @@ dan_flag() {
   esac
 }
 
+# A line count must be a whole number: anything else is a usage error here, before dan runs.
+check_value() {
+  case "$1" in
+    -n|--lines)
+      [[ "$2" =~ ^[0-9]+$ ]] || usage_error "option $1 needs a whole number of lines, got '$2'" ;;
+  esac
+}
+
 flags=()
 follow=--follow
 while [ $# -gt 0 ]; do
@@ -51,12 +60,14 @@ while [ $# -gt 0 ]; do
     -d|--domains) flags+=(--domains); shift ;;
     -t|--task|-g|--grep|-n|--lines|-c|--container|--source)
       [ $# -ge 2 ] || usage_error "option $1 needs a value"
+      check_value "$1" "$2"
       flags+=("$(dan_flag "$1")" "$2")
       shift 2 ;;
     --task=*|--grep=*|--lines=*|--container=*|--source=*)
+      check_value "${1%%=*}" "${1#*=}"
       flags+=("$(dan_flag "${1%%=*}")" "${1#*=}")
       shift ;;
-    --follow) follow=--follow; shift ;;
+    -f|--follow) follow=--follow; shift ;;
     --no-follow) follow=--no-follow; shift ;;
     --json) flags+=(--json); shift ;;
     *) usage_error "unknown argument: $1" ;;

@@ -24,6 +24,7 @@ export const KEY_TEMPLATES = {
   seen: 'dan:task:{}:seen',
   children: 'dan:children:{}',
   plan: 'dan:plan:{}',
+  domainStart: 'dan:domain:{}:start',
   farm: 'dan:farm:{}',
   farmQueue: 'dan:farm:{}:queue',
   farmLeases: 'dan:farm:{}:leases',
@@ -125,6 +126,8 @@ export class Keys {
   /** Channel on which ELF publishes the replies to one caller. */
   elfReplies(callerId: string): string { return `${this.prefix}dan:elf:reply:${callerId}`; }
   domainCatalog(): string { return `${this.prefix}dan:domains`; }
+  /** HASH of a domain's last start failure (at, agent, reason, lines), expiring; gone once an agent is ready. */
+  domainStart(domain: string): string { return fillKey(this.prefix, 'domainStart', domain); }
 
   /** Glob for every pending queue, to find pushes to domains nobody serves. */
   pendingPattern(): string { return `${this.pending('')}*`; }

@@ -46,6 +46,8 @@ export interface LogEntry {
   line: string;
   /** Stream entry id, for following. */
   id?: string;
+  /** True for a line the agent printed (`appendAgentOutput`), not a task log line. */
+  output?: boolean;
 }
 
 /**
@@ -77,16 +79,27 @@ export async function readLogStream(redis: Redis, keys: Keys, afterId: string, b
   return toEntries(reply?.[0]?.[1] ?? []);
 }
 
-/** The last `count` entries of the log stream, oldest first. */
-export async function tailLogStream(redis: Redis, keys: Keys, count: number): Promise<LogEntry[]> {
-  const rows = (await redis.xrevrange(keys.logStream(), '+', '-', 'COUNT', count)) as [string, string[]][];
+/**
+ * The last `count` entries of the log stream, oldest first; with `beforeId`, the last ones before that
+ * entry, for paging back until enough lines pass a filter.
+ */
+export async function tailLogStream(redis: Redis, keys: Keys, count: number, beforeId?: string): Promise<LogEntry[]> {
+  const rows = (await redis.xrevrange(keys.logStream(), beforeId ? `(${beforeId}` : '+', '-', 'COUNT', count)) as [string, string[]][];
   return toEntries(rows.reverse());
+}
+
+/**
+ * Adds a line a domain agent printed (its own log, a crash, a config error) to the log stream with
+ * no task, so `dan logs` shows the output of agents run as processes as it shows containers'.
+ */
+export async function appendAgentOutput(redis: Redis, keys: Keys, entry: { agentId: string; domain: string; line: string }): Promise<void> {
+  await redis.xadd(keys.logStream(), 'MAXLEN', '~', '20000', '*', 'task', '', 'agent', entry.agentId, 'domain', entry.domain, 'line', entry.line, 'output', '1');
 }
 
 function toEntries(rows: [string, string[]][]): LogEntry[] {
   return rows.map(([id, fields]) => {
     const map: Record<string, string> = {};
     for (let i = 0; i + 1 < fields.length; i += 2) map[fields[i] as string] = fields[i + 1] as string;
-    return { id, taskId: map['task'] ?? '', agentId: map['agent'] ?? '', domain: map['domain'] ?? '', line: map['line'] ?? '' };
+    return { id, taskId: map['task'] ?? '', agentId: map['agent'] ?? '', domain: map['domain'] ?? '', line: map['line'] ?? '', ...(map['output'] ? { output: true } : {}) };
   });
 }

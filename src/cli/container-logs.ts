@@ -12,6 +12,8 @@ type DockerApi = typeof DockerSpawnerModule;
 const CATCH_UP_LINES = 200;
 // A container that starts while following is shown from its first line, up to this many.
 const NEW_CONTAINER_LINES = 1_000;
+// With a filter, -n counts kept lines: each container's last this many are read to find them.
+const FILTERED_READ_LINES = 10_000;
 
 export interface FollowContainersOptions {
   /** The `-n` the first read used. */
@@ -44,17 +46,17 @@ export class ContainerLogs {
   }
 
   /**
-   * The last `tail` lines of every network container, stopped ones included (their last words are
-   * often the point), as one group per container stream, each oldest first.
+   * The last `tail` lines that `keep` keeps of every network container, stopped ones included (their
+   * last words are often the point), as one group per container stream, each oldest first.
    */
-  async recent(tail: number): Promise<LogLine[][]> {
+  async recent(tail: number, keep?: (line: LogLine) => boolean): Promise<LogLine[][]> {
     const containers = await this.api.listNetworkContainers(this.docker, { all: true, ...(this.networkId ? { networkId: this.networkId } : {}) });
     const lines: LogLine[] = [];
     await Promise.all(containers.map(async (container) => {
       this.known.add(container.id);
       if (tail <= 0) return;
       try {
-        await this.api.followContainerOutput(this.docker, container, { tail, follow: false, onLine: (output) => lines.push(fromContainerLine(output)) });
+        await this.api.followContainerOutput(this.docker, container, { tail: keep ? Math.max(tail, FILTERED_READ_LINES) : tail, follow: false, onLine: (output) => lines.push(fromContainerLine(output)) });
       } catch (error) {
         // Removed between the listing and the read, or a log driver that cannot be read back.
         this.logger.debug({ containerId: container.id.slice(0, 12), err: (error as Error).message }, 'docker: container output not readable');
@@ -62,7 +64,7 @@ export class ContainerLogs {
     }));
     const groups = groupBySource(lines);
     for (const group of groups) for (const line of group) this.seen.take(sourceKey(line), line.time);
-    return groups;
+    return keep ? groups.map((group) => group.filter(keep).slice(-tail)).filter((group) => group.length > 0) : groups;
   }
 
   /** Follows the running containers until `signal` aborts; a container that ends ends its stream quietly. */

@@ -18,6 +18,8 @@ export interface LogLine {
   taskId?: string;
   /** Redis: `[<ISO>] <agent>: <message>`. Docker: the text the container printed. */
   line: string;
+  /** Redis only: a line the agent printed (its pino output), not a task log line. */
+  output?: boolean;
   /** Docker only: the container's name and id, and which of its streams printed the line. */
   container?: { id: string; name: string; stream: 'stdout' | 'stderr' };
 }
@@ -40,6 +42,7 @@ export function fromLogEntry(entry: LogEntry): LogLine {
     domain: entry.domain || domainOf(agentId),
     taskId: entry.taskId,
     line: entry.line,
+    ...(entry.output ? { output: true } : {}),
   };
 }
 
@@ -103,9 +106,14 @@ export function lineFilter(options: LineFilterOptions): (line: LogLine) => boole
     if (domains && !main && line.domain === 'main') return false;
     if (container && !(line.agentId.startsWith(container) || line.domain === container || line.container?.name === container)) return false;
     if (task && line.source === 'docker' && !mentionsTask(line, task)) return false;
-    if (pattern && !pattern.test(line.source === 'docker' ? formatLogLine(line.line, false) : line.line) && !pattern.test(line.taskId ?? '')) return false;
+    if (pattern && !pattern.test(printed(line) ? formatLogLine(line.line, false) : line.line) && !pattern.test(line.taskId ?? '')) return false;
     return true;
   };
+}
+
+/** True for what an agent printed (a container's output, or a process agent's kept in Redis), usually pino JSON. */
+function printed(line: LogLine): boolean {
+  return line.source === 'docker' || line.output === true;
 }
 
 /** True when a line belongs to the task: its `taskId` is the task or a sub-task of it, or its text names it. */
@@ -168,7 +176,7 @@ export interface FormatOptions {
 export function formatLine(line: LogLine, options: FormatOptions): string {
   const name = line.agentId || line.container?.name || 'task';
   const prefix = (options.paintAgent ?? ((_id: string, text: string) => text))(name, name.padEnd(18));
-  if (line.source === 'redis') return `${prefix} ${options.showTask ? `${(line.taskId ?? '').slice(0, 8)} ` : ''}${line.line}`;
+  if (!printed(line)) return `${prefix} ${options.showTask ? `${(line.taskId ?? '').slice(0, 8)} ` : ''}${line.line}`;
   const fields = parsePino(line.line);
   if (!fields) return `${prefix} ${line.line}`;
   if (fields['agentId'] === line.agentId) {

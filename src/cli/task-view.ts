@@ -1,9 +1,12 @@
 import type { Redis } from 'ioredis';
 import { sleep } from '../../lib/clock.js';
 import { ExitCode } from '../../lib/errors.js';
+import { formatLogLine } from '../../lib/logger.js';
 import { FailureCode, readFailure } from '../../lib/protocol/failure.js';
 import type { TaskResult } from '../../lib/protocol/result.js';
 import { isTerminal } from '../../lib/protocol/result.js';
+import type { StartFailure } from '../../lib/redis/domain-starts.js';
+import { readStartFailures } from '../../lib/redis/domain-starts.js';
 import type { Keys } from '../../lib/redis/keys.js';
 import { PlanStore } from '../../lib/redis/plan-store.js';
 import { readResultStatuses } from '../../lib/redis/result-fields.js';
@@ -61,6 +64,8 @@ export interface FollowOptions {
   children?: boolean;
   pollMs?: number;
   signal?: AbortSignal;
+  /** Called once with each start failure of a domain the task waits for (`startFailuresFor`). */
+  onStartFailure?: (failure: StartFailure) => void;
 }
 
 /**
@@ -72,6 +77,8 @@ export async function followTask(redis: Redis, keys: Keys, taskId: string, optio
   const seen = new Map<string, number>();
   let status = '';
   let result: TaskResult | undefined;
+  let nextFailureLook = 0;
+  const told = new Set<string>();
   const readNew = async (id: string, into: { line: string; id: string }[]) => {
     const from = seen.get(id) ?? 0;
     const lines = await readTaskLogs(redis, keys, id, from);
@@ -102,6 +109,15 @@ export async function followTask(redis: Redis, keys: Keys, taskId: string, optio
       options.onStatus?.(status);
     }
     if (result && isTerminal(result.status)) return result;
+    if (options.onStartFailure && Date.now() >= nextFailureLook) {
+      // 1 s: a domain is retried after a backoff of seconds, so a failure is never missed for long.
+      nextFailureLook = Date.now() + 1_000;
+      for (const failure of await startFailuresFor(redis, keys, taskId, result).catch(() => [])) {
+        if (told.has(`${failure.domain}@${failure.at}`)) continue;
+        told.add(`${failure.domain}@${failure.at}`);
+        options.onStartFailure(failure);
+      }
+    }
     if (Date.now() >= deadline) return result;
     await sleep(options.pollMs ?? 200, options.signal);
   }
@@ -124,11 +140,32 @@ export async function childStatuses(redis: Redis, keys: Keys, taskId: string, re
   });
 }
 
-async function childIds(redis: Redis, keys: Keys, taskId: string, result: TaskResult | undefined): Promise<string[]> {
+/** The ids of a task's sub-tasks: from its result once it ended, else from its plan. */
+export async function childIds(redis: Redis, keys: Keys, taskId: string, result: TaskResult | undefined): Promise<string[]> {
   const children = result?.output?.['children'];
   if (children && typeof children === 'object') return Object.keys(children);
   const plan = (await new PlanStore(redis, keys).read(taskId)) as { steps?: { domain: string }[] } | undefined;
   if (!plan) return [];
   const steps = plan.steps ?? [];
   return steps.map((s) => childTaskId(taskId, s.domain));
+}
+
+/**
+ * The last start failures of the domains a task waits for (its own while pending; those of its
+ * pending sub-tasks), so a task that does not move says why: the domain cannot start.
+ */
+export async function startFailuresFor(redis: Redis, keys: Keys, taskId: string, result: TaskResult | undefined): Promise<StartFailure[]> {
+  if (!result || isTerminal(result.status)) return [];
+  const domains = new Set<string>();
+  if (result.status === 'pending' && result.domain) domains.add(result.domain);
+  for (const child of await childStatuses(redis, keys, taskId, result)) {
+    if (child.status === 'pending' || child.status === 'not queued yet') domains.add(child.task_id.slice(taskId.length + 1));
+  }
+  return readStartFailures(redis, keys, [...domains]);
+}
+
+/** A start failure for a person: which domain, when and why, then the agent's last lines. */
+export function describeStartFailure(failure: StartFailure, lines = 5): string {
+  const shown = failure.lines.slice(-lines).map((line) => `    ${dim('| ')}${line.startsWith('{') ? formatLogLine(line, false) : line}`);
+  return [`  domain ${failure.domain} cannot start: ${failure.reason} (agent ${failure.agentId}, ${failure.at})`, ...shown].join('\n');
 }

@@ -3,6 +3,9 @@ import type { Clock } from '../../lib/clock.js';
 import { sleep, systemClock } from '../../lib/clock.js';
 import type { Config } from '../../lib/config.js';
 import type { Logger } from '../../lib/logger.js';
+import { knownSecrets, redactText } from '../../lib/logger.js';
+import { clearStartFailure, recordStartFailure } from '../../lib/redis/domain-starts.js';
+import { appendAgentOutput } from '../../lib/redis/task-store.js';
 import type { HeartbeatRegistry } from '../../lib/redis/heartbeat-registry.js';
 import type { Keys } from '../../lib/redis/keys.js';
 import { domainsWithPendingQueues } from '../../lib/redis/queue-counts.js';
@@ -70,6 +73,7 @@ export class DomainSupervisor {
   readonly readyTimesMs: number[] = [];
   /** Spawns that reached their first heartbeat since start. */
   readyCount = 0;
+  private secrets: string[] | undefined;
 
   constructor(private readonly options: DomainSupervisorOptions) {
     this.clock = options.clock ?? systemClock;
@@ -150,7 +154,7 @@ export class DomainSupervisor {
       });
     } catch (error) {
       s.starting.delete(agentId);
-      this.recordFailure(domain, agentId, (error as Error).message);
+      this.recordFailure(domain, agentId, (error as Error).message, await o.spawner.lastLines(agentId, 20).catch(() => []));
       return;
     }
     void this.watchReady(domain, agentId, startedAt);
@@ -171,7 +175,18 @@ export class DomainSupervisor {
     const lines = await o.spawner.lastLines(agentId, 20).catch(() => []);
     s.starting.delete(agentId);
     await o.spawner.stop(agentId, 2_000).catch(() => undefined);
-    this.recordFailure(domain, agentId, `no heartbeat within ${o.spawnTimeoutMs} ms; last output: ${lines.join(' | ') || '(none)'}`);
+    this.recordFailure(domain, agentId, `no heartbeat within ${o.spawnTimeoutMs} ms; last output: ${lines.join(' | ') || '(none)'}`, lines);
+  }
+
+  /**
+   * A line a domain agent printed, added to the log stream so `dan logs` shows the output of agents
+   * run as processes (spawn, crash, config errors) as it shows containers'. Scrubbed of secrets, as
+   * `dan up` scrubs what it echoes; best effort, like any log line.
+   */
+  recordAgentOutput(agentId: string, line: string): void {
+    const domain = this.options.spawner.list().find((a) => a.agentId === agentId)?.domain ?? agentId.replace(/-[0-9a-f]{8}$/, '');
+    this.secrets ??= knownSecrets();
+    void appendAgentOutput(this.options.redis, this.options.keys, { agentId, domain, line: redactText(line, this.secrets) }).catch(() => undefined);
   }
 
   /** Ready means the first heartbeat; whichever of the tick and the watcher sees it first records it. */
@@ -186,22 +201,37 @@ export class DomainSupervisor {
     this.readyTimesMs.push(ms);
     if (this.readyTimesMs.length > 100) this.readyTimesMs.shift();
     this.options.logger.info({ domain, agentId, ms }, 'domain agent ready');
+    void clearStartFailure(this.options.redis, this.options.keys, domain).catch(() => undefined);
     this.options.onEvent?.({ type: 'ready', domain, agentId, ms });
   }
 
-  private recordFailure(domain: string, agentId: string, error: string): void {
+  private recordFailure(domain: string, agentId: string, error: string, lines: string[]): void {
     const s = this.domainState(domain);
     s.failures += 1;
     const backoff = restartBackoffMs(s.failures);
     s.notBefore = this.clock.now() + backoff;
     this.options.logger.error({ domain, agentId, err: error, backoffMs: backoff }, 'domain agent failed to start');
     this.options.onEvent?.({ type: 'spawn_failed', domain, agentId, error });
+    this.publishStartFailure(domain, agentId, error, lines);
+  }
+
+  /**
+   * Keeps the failure in Redis for `dan status`, `dan send --wait` and `dan agents`, which run
+   * elsewhere and may never see this process's console. Best effort: with Redis away, only the
+   * log line above tells.
+   */
+  private publishStartFailure(domain: string, agentId: string, reason: string, lines: string[]): void {
+    const secrets = knownSecrets();
+    const failure = { domain, agentId, at: new Date(this.clock.now()).toISOString(), reason: redactText(reason, secrets), lines: lines.map((line) => redactText(line, secrets)) };
+    void recordStartFailure(this.options.redis, this.options.keys, failure).catch((err: Error) => {
+      this.options.logger.debug({ domain, err: err.message }, 'could not record the start failure in Redis');
+    });
   }
 
   private async handleExit(exit: AgentExit): Promise<void> {
     const o = this.options;
     const s = this.domainState(exit.domain);
-    s.starting.delete(exit.agentId);
+    const wasStarting = s.starting.delete(exit.agentId);
     const wasReady = s.ready.delete(exit.agentId);
     o.onEvent?.({ type: 'agent_exited', domain: exit.domain, agentId: exit.agentId, code: exit.code, signal: exit.signal });
     if (exit.code === 0) {
@@ -216,6 +246,11 @@ export class DomainSupervisor {
     s.failures = wasReady ? 1 : s.failures + 1;
     s.notBefore = this.clock.now() + restartBackoffMs(s.failures);
     o.logger.warn({ domain: exit.domain, agentId: exit.agentId, code: exit.code, signal: exit.signal }, 'domain agent exited unexpectedly');
+    if (wasStarting) {
+      // A crash before the first heartbeat (a bad setting, a broken domain.md): its last words say why.
+      const lines = await o.spawner.lastLines(exit.agentId, 20).catch(() => []);
+      this.publishStartFailure(exit.domain, exit.agentId, `exited before its first heartbeat (${exit.signal ?? `code ${exit.code}`})`, lines);
+    }
     await this.cleanUpAfter(exit);
   }
 

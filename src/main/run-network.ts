@@ -6,7 +6,7 @@ import { createModelAccess, modelEnv } from '../../lib/llm/create-llm-client.js'
 import { loadAgentCatalog } from '../../lib/agents/agent-catalog.js';
 import { createSpawner } from '../../lib/spawner/create-spawner.js';
 import type { Spawner } from '../../lib/spawner/spawner.js';
-import type { SupervisorEvent } from './domain-supervisor.js';
+import type { DomainSupervisor, SupervisorEvent } from './domain-supervisor.js';
 import type { RunningMain } from './main-orchestrator.js';
 import { startMainOrchestrator } from './main-orchestrator.js';
 import { networkEnv } from './network-env.js';
@@ -38,8 +38,18 @@ export interface RunNetworkOptions {
 export async function runNetwork(options: RunNetworkOptions): Promise<RunningNetwork> {
   const { config, logger } = options;
   const catalog = loadAgentCatalog(config.agentsDir);
+  // Process agents' output goes to the log stream too (containers' is read from Docker); lines
+  // printed before the supervisor exists wait for it, up to a bound.
+  const sink: { supervisor?: DomainSupervisor } = {};
+  const early: [string, string][] = [];
+  const onLine = (agentId: string, line: string): void => {
+    options.onAgentLine?.(agentId, line);
+    if (config.spawner !== 'process') return;
+    if (sink.supervisor) sink.supervisor.recordAgentOutput(agentId, line);
+    else if (early.length < 1_000) early.push([agentId, line]);
+  };
   // The spawner first: a missing Docker engine or image is reported before anything else starts.
-  const spawner = await createSpawner({ config, logger, catalog, ...(options.onAgentLine ? { onLine: options.onAgentLine } : {}) });
+  const spawner = await createSpawner({ config, logger, catalog, onLine });
   let model: ModelAccess;
   try {
     model = await createModelAccess(config, logger);
@@ -65,6 +75,8 @@ export async function runNetwork(options: RunNetworkOptions): Promise<RunningNet
     await model.close();
     throw error;
   }
+  sink.supervisor = main.supervisor;
+  for (const [agentId, line] of early.splice(0)) main.supervisor.recordAgentOutput(agentId, line);
   return {
     main, model, spawner,
     stop: async () => {

@@ -134,7 +134,16 @@ describeDocker('dan logs with agents in containers', () => {
     const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
     try {
       const lateId = randomBytes(4).toString('hex');
-      await new Promise((resolve) => setTimeout(resolve, 1_000));
+      // Ready means its first read is done: only then is a container started, or a line added, new
+      // to it (-n 0 skips what was there before). A marker line shows that: the Redis lines are
+      // followed only after both first reads. Each try adds a new marker, since one added before
+      // the first read is skipped.
+      const marker = `marker-${randomBytes(4).toString('hex')}`;
+      await until('dan logs to follow', async () => {
+        if (stdout.includes(marker)) return true;
+        await appendLog(redis.redis, keys, { taskId, agentId: mainId, domain: 'main', message: marker });
+        return false;
+      }, 60_000);
       const late = await docker.createContainer({
         name: `dan-test-late-${session}`, Image: await busyboxImage(),
         Cmd: ['sh', '-c', `${pino({ agentId: `frontend-${lateId}`, domain: 'frontend', msg: `late container ${session}` })}; exec sleep 600`],
@@ -143,14 +152,14 @@ describeDocker('dan logs with agents in containers', () => {
       });
       await late.start();
       await appendLog(redis.redis, keys, { taskId, agentId: mainId, domain: 'main', message: `while following ${session}` });
-      await until('both new lines', async () => stdout.includes('late container') && stdout.includes('while following'), 10_000);
+      await until('both new lines', async () => stdout.includes('late container') && stdout.includes('while following'), 60_000);
       // -n 0: nothing from before the command started.
       expect(ours(parse(stdout)).map((line) => `${line.source}:${line.agent_id}`).sort()).toEqual([`docker:frontend-${lateId}`, `redis:${mainId}`]);
     } finally {
       child.kill('SIGINT');
     }
     expect(await exited).toBe(0);
-  });
+  }, 150_000);
 });
 
 describe('dan logs without a Docker engine', () => {

@@ -1,10 +1,12 @@
 import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
+import { readStartFailures } from '../../../lib/redis/domain-starts.js';
 import { HeartbeatRegistry } from '../../../lib/redis/heartbeat-registry.js';
 import { deadLetterCount } from '../../../lib/redis/queue-counts.js';
 import { leasedCount, queueDepth } from '../../../lib/redis/task-queue.js';
 import type { GlobalArgs } from '../cli-context.js';
 import { cliContext, cliRedis, colourFor, dim, printJson } from '../cli-context.js';
 import { knownDomains } from '../known-domains.js';
+import { describeStartFailure } from '../task-view.js';
 
 export const agentsCommand: CommandModule<GlobalArgs, GlobalArgs> = {
   command: 'agents',
@@ -22,8 +24,9 @@ export const agentsCommand: CommandModule<GlobalArgs, GlobalArgs> = {
         running: await leasedCount(redis, keys, domain),
         dead: await deadLetterCount(redis, keys, domain),
       })));
+      const startFailures = await readStartFailures(redis, keys, domains);
       if (ctx.json) {
-        printJson({ agents, queues });
+        printJson({ agents, queues, start_failures: startFailures });
         return;
       }
       if (agents.length === 0) process.stdout.write("no agents registered (start the network with 'dan up')\n");
@@ -36,6 +39,8 @@ export const agentsCommand: CommandModule<GlobalArgs, GlobalArgs> = {
       }
       process.stdout.write(`\n${'QUEUE'.padEnd(12)} ${'PENDING'.padStart(8)} ${'RUNNING'.padStart(8)} ${'DEAD'.padStart(6)}\n`);
       for (const q of queues) process.stdout.write(`${q.domain.padEnd(12)} ${String(q.pending).padStart(8)} ${String(q.running).padStart(8)} ${String(q.dead).padStart(6)}\n`);
+      // Domains whose last agent did not come up: why their queue does not move.
+      if (startFailures.length > 0) process.stdout.write(`\n${startFailures.map((failure) => describeStartFailure(failure)).join('\n')}\n`);
     } finally {
       redis.disconnect();
     }

@@ -1,16 +1,13 @@
 import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
-import { sleep } from '../../../lib/clock.js';
-import type { Redis } from '../../../lib/redis/connection.js';
-import type { Keys } from '../../../lib/redis/keys.js';
-import { readResultStatus, taskLogLength } from '../../../lib/redis/result-fields.js';
+import { InvalidInputError } from '../../../lib/errors.js';
+import { readResultStatus } from '../../../lib/redis/result-fields.js';
 import type { LogEntry } from '../../../lib/redis/task-store.js';
-import { readLogStream, readTaskLogs, tailLogStream } from '../../../lib/redis/task-store.js';
-import { isTerminal } from '../../../lib/protocol/result.js';
 import type { CliContext, GlobalArgs } from '../cli-context.js';
 import { cliContext, cliRedis, colourFor } from '../cli-context.js';
 import { ContainerLogs } from '../container-logs.js';
 import type { LineFilterOptions, LogLine } from '../log-lines.js';
 import { formatLine, fromLogEntry, groupBySource, jsonLine, lineFilter, mergeByTime } from '../log-lines.js';
+import { redisLogs, resolveTaskId } from '../redis-logs.js';
 
 const SOURCES = ['all', 'redis', 'docker'] as const;
 
@@ -30,62 +27,6 @@ interface LogsArgs extends GlobalArgs {
 export function logFilter(args: LineFilterOptions): (entry: LogEntry) => boolean {
   const keep = lineFilter(args);
   return (entry) => keep(fromLogEntry(entry));
-}
-
-/** The task log lines in Redis: the network-wide stream, or one task's list. */
-interface RedisLogs {
-  recent(count: number): Promise<LogLine[]>;
-  /** Resolves when `signal` aborts, or (one task) when the task has ended and its lines are read. */
-  follow(signal: AbortSignal, onLine: (line: LogLine) => void): Promise<void>;
-}
-
-function redisLogs(redis: Redis, keys: Keys, taskId: string | undefined): RedisLogs {
-  if (taskId) {
-    let seen = 0;
-    return {
-      async recent(count) {
-        seen = Math.max(0, (await taskLogLength(redis, keys, taskId)) - Math.max(0, count));
-        const lines = await readTaskLogs(redis, keys, taskId, seen);
-        seen += lines.length;
-        return lines.map((line) => fromLogEntry({ taskId, agentId: '', domain: '', line }));
-      },
-      async follow(signal, onLine) {
-        while (!signal.aborted) {
-          const lines = await readTaskLogs(redis, keys, taskId, seen);
-          seen += lines.length;
-          for (const line of lines) onLine(fromLogEntry({ taskId, agentId: '', domain: '', line }));
-          if (lines.length === 0 && isTerminal(await readResultStatus(redis, keys, taskId))) return;
-          await sleep(250, signal);
-        }
-      },
-    };
-  }
-  // '0': the stream was empty, so everything added from now on is new.
-  let last = '0';
-  return {
-    async recent(count) {
-      // At least one entry, to know where following starts even with -n 0.
-      const entries = await tailLogStream(redis, keys, Math.max(1, count));
-      last = entries.at(-1)?.id ?? last;
-      return (count > 0 ? entries.slice(-count) : []).map(fromLogEntry);
-    },
-    async follow(signal, onLine) {
-      while (!signal.aborted) {
-        let entries;
-        try {
-          entries = await readLogStream(redis, keys, last, 1_000);
-        } catch {
-          // Redis is away: the connection reconnects by itself; go on from the last line seen.
-          await sleep(500, signal);
-          continue;
-        }
-        for (const entry of entries) {
-          onLine(fromLogEntry(entry));
-          last = entry.id ?? last;
-        }
-      }
-    },
-  };
 }
 
 /** The containers' output, or undefined when no engine answers and the Redis lines are enough. */
@@ -128,10 +69,10 @@ export const logsCommand: CommandModule<GlobalArgs, LogsArgs> = {
   command: 'logs',
   describe: "Show the network's task log lines and its containers' output, merged in time order",
   builder: (yargs: Argv<GlobalArgs>) => yargs
-    .option('task', { alias: 't', type: 'string', describe: 'Only this task (container lines that mention it or its sub-tasks)' })
+    .option('task', { alias: 't', type: 'string', describe: 'Only this task (id or unique prefix) and its sub-tasks; ends with its status' })
     .option('follow', { alias: 'f', type: 'boolean', default: true, describe: 'Keep following new lines (--no-follow to stop after the recent ones)' })
     .option('grep', { alias: 'g', type: 'string', describe: 'Only lines matching this pattern (case-insensitive)' })
-    .option('lines', { alias: 'n', type: 'number', default: 100, describe: 'Recent lines to show first, per source (Redis, and each container)' })
+    .option('lines', { alias: 'n', type: 'number', default: 100, describe: 'Recent lines to show first, per source (Redis, and each container), counted after the other filters' })
     .option('main', { alias: 'm', type: 'boolean', default: false, describe: "Only the main orchestrator's lines" })
     .option('domains', { alias: 'd', type: 'boolean', default: false, describe: "Only the domain agents' lines" })
     .option('container', { alias: 'c', type: 'string', describe: 'Only this agent (id or prefix), domain, or container name' })
@@ -145,13 +86,21 @@ export const logsCommand: CommandModule<GlobalArgs, LogsArgs> = {
     ].join('\n')) as Argv<LogsArgs>,
   handler: async (argv: ArgumentsCamelCase<LogsArgs>) => {
     const ctx = cliContext(argv);
-    const keep = lineFilter(argv);
+    if (!Number.isInteger(argv.lines) || argv.lines < 0) throw new InvalidInputError(`-n/--lines must be a whole number of lines (0 or more), got '${String(argv.lines)}'`);
+    lineFilter(argv); // a --grep that is not a pattern fails here, before anything connects
     const colour = Boolean(process.stdout.isTTY) && !process.env['NO_COLOR'];
     const print = (line: LogLine): void => {
       if (!keep(line)) return;
       process.stdout.write(`${ctx.json ? jsonLine(line) : formatLine(line, { colour, showTask: !argv.task, paintAgent: colourFor })}\n`);
     };
     const connection = argv.source === 'docker' ? undefined : await cliRedis(ctx);
+    // The whole id from here on, so container lines that name it (or its sub-tasks) are found too.
+    const taskId = connection && argv.task !== undefined ? await resolveTaskId(connection.redis, connection.keys, argv.task).catch((error: unknown) => {
+      connection.redis.disconnect();
+      throw error;
+    }) : argv.task;
+    const keep = lineFilter({ ...argv, ...(taskId !== undefined ? { task: taskId } : {}) });
+    const filtered = Boolean(argv.main || argv.domains || argv.grep || argv.container || taskId);
     const stop = new AbortController();
     const onSignal = (): void => stop.abort();
     process.once('SIGINT', onSignal);
@@ -159,20 +108,33 @@ export const logsCommand: CommandModule<GlobalArgs, LogsArgs> = {
     // A blocked stream read ends at once when the connection closes.
     stop.signal.addEventListener('abort', () => connection?.redis.disconnect(), { once: true });
     const live = reorderBuffer(print);
+    /** With --task, the last line says where the task stands, so a follow that ends says why. */
+    const readStatus = async (): Promise<string | undefined> =>
+      connection && taskId !== undefined ? readResultStatus(connection.redis, connection.keys, taskId) : undefined;
+    let ended: string | undefined;
+    const printStatus = (status: string | undefined): void => {
+      if (status === undefined || taskId === undefined) return;
+      process.stdout.write(`${ctx.json ? JSON.stringify({ source: 'status', task_id: taskId, status, line: `task ${taskId}: ${status}` }) : `task ${taskId}: ${status}`}\n`);
+    };
     try {
-      const fromRedis = connection && redisLogs(connection.redis, connection.keys, argv.task);
+      const fromRedis = connection && redisLogs(connection.redis, connection.keys, taskId);
       const docker = await containerLogs(ctx, argv);
-      const first = await Promise.all([fromRedis?.recent(argv.lines) ?? [], docker?.recent(argv.lines) ?? []]);
+      const first = await Promise.all([fromRedis?.recent(argv.lines, keep) ?? [], docker?.recent(argv.lines, filtered ? keep : undefined) ?? []]);
       mergeByTime([first[0], ...first[1]]).forEach(print);
-      if (!argv.follow) return;
+      if (!argv.follow) {
+        printStatus(await readStatus());
+        return;
+      }
       await Promise.all([
         // One task: following ends when the task has ended.
-        fromRedis?.follow(stop.signal, live.push).then(() => stop.abort()),
+        // Read before the abort closes the connection; a Ctrl-C shows no status.
+        fromRedis?.follow(stop.signal, live.push).then(async () => { ended = await readStatus(); stop.abort(); }),
         docker?.follow({ tail: argv.lines, signal: stop.signal, onLine: live.push }),
       ]).catch((error: unknown) => {
         if (!stop.signal.aborted) throw error;
       });
       live.flush();
+      printStatus(ended);
     } finally {
       process.off('SIGINT', onSignal);
       process.off('SIGTERM', onSignal);

@@ -9,7 +9,7 @@ import { submitTask } from '../../../lib/redis/task-store.js';
 import type { GlobalArgs } from '../cli-context.js';
 import { cliContext, cliRedis, colourFor, printJson, statusColour } from '../cli-context.js';
 import { knownDomains } from '../known-domains.js';
-import { describeResult, followTask, waitExitCode } from '../task-view.js';
+import { describeResult, describeStartFailure, followTask, waitExitCode } from '../task-view.js';
 
 interface SendArgs extends GlobalArgs {
   domain: string;
@@ -103,6 +103,7 @@ export const sendCommand: CommandModule<GlobalArgs, SendArgs> = {
         children: true,
         onLine: (line, id) => { if (!ctx.json) process.stderr.write(`${colourFor(id, id === taskId ? 'task' : id.slice(taskId.length + 1))} ${line}\n`); },
         onStatus: (status) => { if (!ctx.json) process.stderr.write(`status: ${statusColour(status)}\n`); },
+        onStartFailure: (failure) => { if (!ctx.json) process.stderr.write(`${describeStartFailure(failure)}\n`); },
       });
       clearTimeout(hint);
       if (ctx.json) printJson(result ? { task_id: taskId, status: result.status, output: result.output ?? null, error: result.error ?? null } : { task_id: taskId, status: 'unknown' });

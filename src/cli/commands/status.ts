@@ -4,7 +4,8 @@ import { isTerminal } from '../../../lib/protocol/result.js';
 import { getResult, readTaskLogs } from '../../../lib/redis/task-store.js';
 import type { GlobalArgs } from '../cli-context.js';
 import { cliContext, cliRedis, dim, printJson, statusColour } from '../cli-context.js';
-import { childStatuses, describeResult, followTask } from '../task-view.js';
+import { resolveTaskId } from '../redis-logs.js';
+import { childStatuses, describeResult, describeStartFailure, followTask, startFailuresFor } from '../task-view.js';
 
 interface StatusArgs extends GlobalArgs {
   id: string;
@@ -25,19 +26,27 @@ export const statusCommand: CommandModule<GlobalArgs, StatusArgs> = {
     const ctx = cliContext(argv);
     const { redis, keys } = await cliRedis(ctx);
     try {
-      let result = await getResult(redis, keys, argv.id);
+      // A prefix (the 8 characters `dan logs` prints) names its one task; a whole id is taken as typed.
+      const id = (await getResult(redis, keys, argv.id)) ? argv.id : await resolveTaskId(redis, keys, argv.id).catch((error: unknown) => {
+        // Ambiguous is said as such; unknown keeps the message below.
+        if (error instanceof DanError && error.code === 'not_found') return argv.id;
+        throw error;
+      });
+      let result = await getResult(redis, keys, id);
       if (!result) throw new DanError('not_found', `no task '${argv.id}' (it never existed, or its result expired after the retention period)`, { exitCode: ExitCode.failed });
-      if (argv.wait && !isTerminal(result.status)) result = await followTask(redis, keys, argv.id, { timeoutMs: argv.timeout * 1000 }) ?? result;
-      const logs = await readTaskLogs(redis, keys, argv.id, -Math.max(0, argv.logs));
-      const children = await childStatuses(redis, keys, argv.id, result);
+      if (argv.wait && !isTerminal(result.status)) result = await followTask(redis, keys, id, { timeoutMs: argv.timeout * 1000 }) ?? result;
+      const logs = await readTaskLogs(redis, keys, id, -Math.max(0, argv.logs));
+      const children = await childStatuses(redis, keys, id, result);
+      const startFailures = await startFailuresFor(redis, keys, id, result);
       if (ctx.json) {
-        printJson({ task_id: result.taskId, status: result.status, output: result.output ?? null, error: result.error ?? null, started_at: result.startedAt ?? null, completed_at: result.completedAt ?? null, domain: result.domain ?? null, attempts: result.attempts ?? null, retry_at: result.raw['retry_at'] ?? null, children, logs });
+        printJson({ task_id: result.taskId, status: result.status, output: result.output ?? null, error: result.error ?? null, started_at: result.startedAt ?? null, completed_at: result.completedAt ?? null, domain: result.domain ?? null, attempts: result.attempts ?? null, retry_at: result.raw['retry_at'] ?? null, children, logs, start_failures: startFailures });
       } else {
         process.stdout.write(`${describeResult(result)}\n`);
         // A finished parent lists its sub-tasks in its output; a running one only has its plan.
         if (!isTerminal(result.status)) {
           for (const c of children) process.stdout.write(`  sub-task ${c.task_id}: ${statusColour(c.status)}${c.error ? ` - ${c.error}` : ''}\n`);
         }
+        for (const failure of startFailures) process.stdout.write(`${describeStartFailure(failure)}\n`);
         if (argv.logs > 0) for (const line of logs) process.stdout.write(`${dim('  | ')}${line}\n`);
       }
       if (result.status === 'failed' || (argv.wait && !isTerminal(result.status))) process.exitCode = ExitCode.failed;
