@@ -1,11 +1,13 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdirSync } from 'node:fs';
+import { chmodSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { sleep } from '../../lib/clock.js';
 import { DanError, RedisUnreachableError } from '../../lib/errors.js';
 import type { Logger } from '../../lib/logger.js';
+import { aclFileText, generatePasswords, urlForRole } from '../../lib/redis/acl.js';
 import { connectRedis } from '../../lib/redis/connection.js';
+import { REDIS_AUTH_FILE, removeRedisAuth, writeRedisAuth } from './redis-auth-file.js';
 
 export interface LocalRedis {
   url: string;
@@ -33,11 +35,14 @@ export function freePort(): Promise<number> {
 /**
  * Starts a private `redis-server` on 127.0.0.1 as a child of this process. `dataDir` turns on
  * append-only persistence there (so queued tasks survive a restart); without it nothing is saved.
+ * `aclFile` loads users and passwords from that file (never from the command line, which `ps`
+ * shows every local user); `probeUrl` is then a URL with credentials to check it answers.
  */
-export async function startRedisServer(port: number, logger: Logger, dataDir?: string): Promise<LocalRedis> {
+export async function startRedisServer(port: number, logger: Logger, dataDir?: string, auth?: { aclFile: string; probeUrl: string }): Promise<LocalRedis> {
   const args = ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--maxmemory-policy', 'noeviction'];
+  if (auth) args.push('--aclfile', path.resolve(auth.aclFile));
   if (dataDir) {
-    mkdirSync(dataDir, { recursive: true });
+    mkdirSync(dataDir, { recursive: true, mode: 0o700 });
     args.push('--dir', dataDir, '--appendonly', 'yes');
   } else {
     args.push('--appendonly', 'no');
@@ -48,7 +53,7 @@ export async function startRedisServer(port: number, logger: Logger, dataDir?: s
   child.once('exit', () => { exited = true; });
   for (let i = 0; i < 100 && !exited; i++) {
     try {
-      const probe = await connectRedis(url, { failFast: true, connectTimeoutMs: 500 });
+      const probe = await connectRedis(auth?.probeUrl ?? url, { failFast: true, connectTimeoutMs: 500 });
       probe.disconnect();
       logger.info({ url, dataDir: dataDir ?? '(memory only)' }, 'started a private redis-server');
       return {
@@ -70,8 +75,11 @@ export async function startRedisServer(port: number, logger: Logger, dataDir?: s
 /**
  * Connects to REDIS_URL; if nothing answers there, the URL points at this machine, and
  * `redis-server` is installed, starts a private one on that port (persisting to `.dan/redis`).
+ * That one is never open: each kind of user (lib/redis/acl.ts) gets a fresh password, kept in
+ * `.dan/redis-auth.json` (0600, removed on stop) for the other `dan` commands run here, and the
+ * URL returned is the agents' one.
  */
-export async function ensureRedis(url: string, logger: Logger, allowStart = true): Promise<LocalRedis> {
+export async function ensureRedis(url: string, logger: Logger, allowStart = true, keyPrefix = ''): Promise<LocalRedis> {
   try {
     const probe = await connectRedis(url, { failFast: true, connectTimeoutMs: 2_000 });
     probe.disconnect();
@@ -84,7 +92,32 @@ export async function ensureRedis(url: string, logger: Logger, allowStart = true
     if (!allowStart || !local || parsed.password || !redisServerOnPath()) throw error instanceof RedisUnreachableError ? error : new RedisUnreachableError(url, error);
     const port = Number(parsed.port || 6379);
     logger.warn({ url }, 'nothing answers at REDIS_URL; starting a private redis-server there');
-    const started = await startRedisServer(port, logger, path.resolve('.dan', 'redis'));
-    return { ...started, url };
+    return startPrivateRedis(url, port, logger, keyPrefix);
   }
+}
+
+async function startPrivateRedis(url: string, port: number, logger: Logger, keyPrefix: string): Promise<LocalRedis> {
+  const passwords = generatePasswords();
+  const dataDir = path.resolve('.dan', 'redis');
+  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  // `.dan` holds the passwords, the append-only file and the ELF memory: its owner's only.
+  chmodSync(path.dirname(dataDir), 0o700);
+  chmodSync(dataDir, 0o700);
+  const aclFile = path.join(dataDir, 'users.acl');
+  rmSync(aclFile, { force: true });
+  writeFileSync(aclFile, aclFileText(passwords, keyPrefix), { mode: 0o600 });
+  const plain = new URL(url);
+  plain.username = '';
+  plain.password = '';
+  const base = plain.toString().replace(/\/$/, '');
+  const started = await startRedisServer(port, logger, dataDir, { aclFile, probeUrl: urlForRole(base, 'admin', passwords.admin) });
+  writeRedisAuth({ pid: process.pid, url: base, passwords });
+  logger.info({ file: REDIS_AUTH_FILE }, "the private redis-server requires passwords; 'dan' commands run in this folder read them from the file");
+  return {
+    url: urlForRole(base, 'agent', passwords.agent), started: true,
+    stop: async () => {
+      removeRedisAuth();
+      await started.stop();
+    },
+  };
 }

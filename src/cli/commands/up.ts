@@ -21,7 +21,7 @@ export const upCommand: CommandModule<GlobalArgs, UpArgs> = {
   handler: async (argv: ArgumentsCamelCase<UpArgs>) => {
     // No base agent id: every line names the agent it is about (main or a domain).
     const ctx = cliContext(argv, 'info', {}, argv.spawner ? { DAN_SPAWNER: argv.spawner } : {});
-    const redis = await ensureRedis(ctx.config.redisUrl, ctx.logger, argv.startRedis);
+    const redis = await ensureRedis(ctx.config.redisUrl, ctx.logger, argv.startRedis, ctx.config.keyPrefix);
     // Loaded here, not at start-up: every other command would otherwise pay for the model SDK.
     const { echoAgentLine, runNetwork } = await import('../../main/run-network.js');
     const network = await runNetwork({
