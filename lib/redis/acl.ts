@@ -39,7 +39,10 @@ export function aclRules(role: RedisRole, prefix = ''): string[] {
       return ['resetkeys', `~${all}`, 'resetchannels', `&${all}`, ...(prefix ? [`&${notifications}`] : []), '-@all', '+@all', ...CONNECT];
     case 'client':
       return [
-        'resetkeys', `%R~${all}`, `%W~${keys.pending('')}*`, `%W~${keys.result('')}*`,
+        // Redis checks every key a script names as read and written by one pattern (so `~`, not
+        // `%W~`): the submit script also names the notification channel and a task's children
+        // key (written only for sub-tasks, which clients do not send, and SADD is not theirs).
+        'resetkeys', `%R~${all}`, `~${keys.pending('')}*`, `~${keys.result('')}*`, `~${keys.children('')}*`, `~${notifications}`,
         'resetchannels', `&${notifications}`, `&${keys.result('')}*`,
         '-@all', '+@read', ...CONNECT,
         '+lpush', '+hset', '+publish', '+subscribe', '+unsubscribe', '+psubscribe', '+punsubscribe',

@@ -32,9 +32,7 @@ const COMMAND_ROLES: Readonly<Record<string, RedisRole>> = { up: 'agent', send: 
 
 /** Config from the environment with the command line's `--redis`, `--prefix` and a command's own `settings` winning. */
 export function cliContext(argv: ArgumentsCamelCase<GlobalArgs>, logLevel?: string, base: Record<string, unknown> = { agentId: 'cli' }, settings: Record<string, string> = {}): CliContext {
-  const overrides: Record<string, string> = { ...settings };
-  if (argv.redis) overrides['REDIS_URL'] = argv.redis;
-  if (argv.prefix !== undefined) overrides['DAN_KEY_PREFIX'] = argv.prefix;
+  const overrides = cliOverrides(argv, settings);
   const explicitUrl = argv.redis || process.env['REDIS_URL'] || undefined;
   const role = COMMAND_ROLES[String(argv._[0] ?? '')] ?? 'admin';
   const defaults = loadConfig(process.env, overrides);
@@ -43,6 +41,14 @@ export function cliContext(argv: ArgumentsCamelCase<GlobalArgs>, logLevel?: stri
   // The password of a --redis URL is not in the environment: name it to the logger's redaction.
   const logger = createLogger({ level: logLevel ?? (process.env['DAN_LOG_LEVEL'] ? config.logLevel : 'warn'), base, secrets: knownSecrets({ REDIS_URL: config.redisUrl }) });
   return { config, logger, json: Boolean(argv.json) };
+}
+
+/** The settings the command line sets: `--redis`, `--prefix` and a command's own `settings`. */
+export function cliOverrides(argv: ArgumentsCamelCase<GlobalArgs>, settings: Record<string, string> = {}): Record<string, string> {
+  const overrides: Record<string, string> = { ...settings };
+  if (argv.redis) overrides['REDIS_URL'] = argv.redis;
+  if (argv.prefix !== undefined) overrides['DAN_KEY_PREFIX'] = argv.prefix;
+  return overrides;
 }
 
 /** A short-lived client connection: fails at once (exit 3) with the URL and how to start Redis. */
