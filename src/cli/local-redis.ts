@@ -13,6 +13,8 @@ export interface LocalRedis {
   url: string;
   /** True when this process started the server (and stops it on `stop`). */
   started: boolean;
+  /** The server's process id, when this process started it. */
+  pid?: number;
   stop(): Promise<void>;
 }
 
@@ -57,7 +59,7 @@ export async function startRedisServer(port: number, logger: Logger, dataDir?: s
       probe.disconnect();
       logger.info({ url, dataDir: dataDir ?? '(memory only)' }, 'started a private redis-server');
       return {
-        url, started: true,
+        url, started: true, ...(child.pid === undefined ? {} : { pid: child.pid }),
         stop: async () => {
           if (exited) return;
           child.kill('SIGTERM');
@@ -111,7 +113,7 @@ async function startPrivateRedis(url: string, port: number, logger: Logger, keyP
   plain.password = '';
   const base = plain.toString().replace(/\/$/, '');
   const started = await startRedisServer(port, logger, dataDir, { aclFile, probeUrl: urlForRole(base, 'admin', passwords.admin) });
-  writeRedisAuth({ pid: process.pid, url: base, passwords });
+  writeRedisAuth({ pid: started.pid ?? process.pid, url: base, passwords });
   logger.info({ file: REDIS_AUTH_FILE }, "the private redis-server requires passwords; 'dan' commands run in this folder read them from the file");
   return {
     url: urlForRole(base, 'agent', passwords.agent), started: true,

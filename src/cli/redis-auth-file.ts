@@ -10,7 +10,11 @@ import { REDIS_ROLES, urlForRole, type RedisPasswords, type RedisRole } from '..
 export const REDIS_AUTH_FILE = path.join('.dan', 'redis-auth.json');
 
 export interface RedisAuth {
-  /** The `dan up` process that owns the server: a file whose process is gone is stale and ignored. */
+  /**
+   * The redis-server process: a file whose server is gone is stale and ignored. The server's, not
+   * `dan up`'s: a server that outlived a killed `dan up` still needs its passwords (the next
+   * `dan up` here takes over through them).
+   */
   pid: number;
   /** The server's URL without credentials. */
   url: string;
@@ -30,7 +34,7 @@ export function removeRedisAuth(file = REDIS_AUTH_FILE): void {
   rmSync(file, { force: true });
 }
 
-/** The file's content when it exists, is well formed and its `dan up` still runs; else undefined. */
+/** The file's content when it exists, is well formed and its redis-server still runs; else undefined. */
 export function readRedisAuth(file = REDIS_AUTH_FILE): RedisAuth | undefined {
   let raw: unknown;
   try {
