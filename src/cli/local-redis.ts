@@ -5,7 +5,7 @@ import path from 'node:path';
 import { sleep } from '../../lib/clock.js';
 import { DanError, RedisUnreachableError } from '../../lib/errors.js';
 import type { Logger } from '../../lib/logger.js';
-import { aclFileText, generatePasswords, urlForRole } from '../../lib/redis/acl.js';
+import { aclFileText, generatePasswords, urlForRole, type RedisPasswords } from '../../lib/redis/acl.js';
 import { connectRedis } from '../../lib/redis/connection.js';
 import { REDIS_AUTH_FILE, removeRedisAuth, writeRedisAuth } from './redis-auth-file.js';
 
@@ -94,29 +94,36 @@ export async function ensureRedis(url: string, logger: Logger, allowStart = true
     if (!allowStart || !local || parsed.password || !redisServerOnPath()) throw error instanceof RedisUnreachableError ? error : new RedisUnreachableError(url, error);
     const port = Number(parsed.port || 6379);
     logger.warn({ url }, 'nothing answers at REDIS_URL; starting a private redis-server there');
-    return startPrivateRedis(url, port, logger, keyPrefix);
+    return startPrivateRedis(port, logger, keyPrefix);
   }
 }
 
-async function startPrivateRedis(url: string, port: number, logger: Logger, keyPrefix: string): Promise<LocalRedis> {
+/**
+ * Starts a private `redis-server` that is never open: each kind of user gets a fresh password,
+ * loaded from an ACL file in `dir` (0700). The URL returned is the agents' one; `passwords` are for
+ * whoever must hand them on (the password file of `dan up`). Without `persist`, nothing is saved.
+ */
+export async function startLockedRedisServer(port: number, logger: Logger, options: { dir: string; persist: boolean; keyPrefix?: string }): Promise<LocalRedis & { passwords: RedisPasswords; baseUrl: string }> {
   const passwords = generatePasswords();
-  const dataDir = path.resolve('.dan', 'redis');
-  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
-  // `.dan` holds the passwords, the append-only file and the ELF memory: its owner's only.
-  chmodSync(path.dirname(dataDir), 0o700);
-  chmodSync(dataDir, 0o700);
-  const aclFile = path.join(dataDir, 'users.acl');
+  mkdirSync(options.dir, { recursive: true, mode: 0o700 });
+  chmodSync(options.dir, 0o700);
+  const aclFile = path.join(options.dir, 'users.acl');
   rmSync(aclFile, { force: true });
-  writeFileSync(aclFile, aclFileText(passwords, keyPrefix), { mode: 0o600 });
-  const plain = new URL(url);
-  plain.username = '';
-  plain.password = '';
-  const base = plain.toString().replace(/\/$/, '');
-  const started = await startRedisServer(port, logger, dataDir, { aclFile, probeUrl: urlForRole(base, 'admin', passwords.admin) });
-  writeRedisAuth({ pid: started.pid ?? process.pid, url: base, passwords });
+  writeFileSync(aclFile, aclFileText(passwords, options.keyPrefix ?? ''), { mode: 0o600 });
+  const baseUrl = `redis://127.0.0.1:${port}`;
+  const started = await startRedisServer(port, logger, options.persist ? options.dir : undefined, { aclFile, probeUrl: urlForRole(baseUrl, 'admin', passwords.admin) });
+  return { ...started, url: urlForRole(baseUrl, 'agent', passwords.agent), passwords, baseUrl };
+}
+
+async function startPrivateRedis(port: number, logger: Logger, keyPrefix: string): Promise<LocalRedis> {
+  // `.dan` holds the passwords, the append-only file and the ELF memory: its owner's only.
+  mkdirSync('.dan', { recursive: true, mode: 0o700 });
+  chmodSync('.dan', 0o700);
+  const started = await startLockedRedisServer(port, logger, { dir: path.resolve('.dan', 'redis'), persist: true, keyPrefix });
+  writeRedisAuth({ pid: started.pid ?? process.pid, url: started.baseUrl, passwords: started.passwords });
   logger.info({ file: REDIS_AUTH_FILE }, "the private redis-server requires passwords; 'dan' commands run in this folder read them from the file");
   return {
-    url: urlForRole(base, 'agent', passwords.agent), started: true,
+    url: started.url, started: true,
     stop: async () => {
       removeRedisAuth();
       await started.stop();
