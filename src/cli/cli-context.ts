@@ -4,8 +4,10 @@ import type { Config } from '../../lib/config.js';
 import { loadConfig } from '../../lib/config.js';
 import type { Logger } from '../../lib/logger.js';
 import { createLogger, knownSecrets } from '../../lib/logger.js';
+import type { RedisRole } from '../../lib/redis/acl.js';
 import { connectRedis } from '../../lib/redis/connection.js';
 import { Keys } from '../../lib/redis/keys.js';
+import { readRedisAuth, resolveRedisUrl } from './redis-auth-file.js';
 
 /** Options every command takes. */
 export interface GlobalArgs {
@@ -20,15 +22,33 @@ export interface CliContext {
   json: boolean;
 }
 
+/**
+ * The Redis user each command connects as when it finds the private Redis of a `dan up` run in
+ * this folder (README "Who may do what on Redis"): `up` runs agents, `send`, `status`, `logs` and
+ * `agents` submit and read, `inspect` only looks; the rest (cancel, dead letters, farm, elf) are
+ * the operator's.
+ */
+const COMMAND_ROLES: Readonly<Record<string, RedisRole>> = { up: 'agent', send: 'client', status: 'client', logs: 'client', agents: 'client', inspect: 'viewer' };
+
 /** Config from the environment with the command line's `--redis`, `--prefix` and a command's own `settings` winning. */
 export function cliContext(argv: ArgumentsCamelCase<GlobalArgs>, logLevel?: string, base: Record<string, unknown> = { agentId: 'cli' }, settings: Record<string, string> = {}): CliContext {
-  const overrides: Record<string, string> = { ...settings };
-  if (argv.redis) overrides['REDIS_URL'] = argv.redis;
-  if (argv.prefix !== undefined) overrides['DAN_KEY_PREFIX'] = argv.prefix;
-  const config = loadConfig(process.env, overrides);
+  const overrides = cliOverrides(argv, settings);
+  const explicitUrl = argv.redis || process.env['REDIS_URL'] || undefined;
+  const role = COMMAND_ROLES[String(argv._[0] ?? '')] ?? 'admin';
+  const defaults = loadConfig(process.env, overrides);
+  const redisUrl = resolveRedisUrl(explicitUrl, defaults.redisUrl, role, readRedisAuth());
+  const config = redisUrl === defaults.redisUrl ? defaults : loadConfig(process.env, { ...overrides, REDIS_URL: redisUrl });
   // The password of a --redis URL is not in the environment: name it to the logger's redaction.
   const logger = createLogger({ level: logLevel ?? (process.env['DAN_LOG_LEVEL'] ? config.logLevel : 'warn'), base, secrets: knownSecrets({ REDIS_URL: config.redisUrl }) });
   return { config, logger, json: Boolean(argv.json) };
+}
+
+/** The settings the command line sets: `--redis`, `--prefix` and a command's own `settings`. */
+export function cliOverrides(argv: ArgumentsCamelCase<GlobalArgs>, settings: Record<string, string> = {}): Record<string, string> {
+  const overrides: Record<string, string> = { ...settings };
+  if (argv.redis) overrides['REDIS_URL'] = argv.redis;
+  if (argv.prefix !== undefined) overrides['DAN_KEY_PREFIX'] = argv.prefix;
+  return overrides;
 }
 
 /** A short-lived client connection: fails at once (exit 3) with the URL and how to start Redis. */

@@ -42,26 +42,38 @@ export function findRedisCommander(pathVar = process.env['PATH'] ?? ''): RedisCo
   return { program: 'npx', args: ['--yes', `redis-commander@${REDIS_COMMANDER_VERSION}`], via: 'npx' };
 }
 
+/** How to start Redis Commander for one Redis: its arguments, and what goes into its environment. */
+export interface RedisCommanderLaunch {
+  args: string[];
+  env: Record<string, string>;
+}
+
 /**
- * Redis Commander's arguments for a Redis URL: host, port, user, password, database and TLS
- * (`rediss://`), listening on 127.0.0.1 only (it has no login), showing only this network's keys
- * when a key prefix is set, and neither reading nor writing its own saved connections. The password
- * travels as an argument because Redis Commander reads it nowhere else.
+ * Redis Commander's arguments and environment for a Redis URL: host, port, user, password,
+ * database and TLS (`rediss://`), listening on 127.0.0.1 only (it has no login), showing only this
+ * network's keys when a key prefix is set, and never writing its saved connections. A URL with
+ * credentials becomes a connection in NODE_CONFIG (the configuration Redis Commander reads through
+ * node-config), never an argument: `ps` shows arguments to every local user.
  */
-export function redisCommanderArgs(redisUrl: string, port: number, keyPrefix = ''): string[] {
+export function redisCommanderLaunch(redisUrl: string, port: number, keyPrefix = ''): RedisCommanderLaunch {
   const url = new URL(redisUrl);
-  const args = [
-    '--redis-host', url.hostname.replace(/^\[(.*)\]$/, '$1') || 'localhost',
-    '--redis-port', url.port || '6379',
-  ];
-  if (url.username) args.push('--redis-username', decodeURIComponent(url.username));
-  if (url.password) args.push('--redis-password', decodeURIComponent(url.password));
+  const host = url.hostname.replace(/^\[(.*)\]$/, '$1') || 'localhost';
+  const redisPort = url.port || '6379';
   const db = url.pathname.replace(/^\//, '');
+  const tail = [...(keyPrefix ? ['--root-pattern', `${keyPrefix}*`] : []), '--redis-label', 'dan', '--address', '127.0.0.1', '--port', String(port), '--nosave'];
+  if (url.username || url.password) {
+    const connection = {
+      label: 'dan', host, port: Number(redisPort), dbIndex: Number(db || 0),
+      ...(url.username ? { username: decodeURIComponent(url.username) } : {}),
+      password: decodeURIComponent(url.password),
+      ...(url.protocol === 'rediss:' ? { tls: true } : {}),
+    };
+    return { args: tail, env: { NODE_CONFIG: JSON.stringify({ connections: [connection] }) } };
+  }
+  const args = ['--redis-host', host, '--redis-port', redisPort];
   if (db) args.push('--redis-db', db);
   if (url.protocol === 'rediss:') args.push('--redis-tls');
-  if (keyPrefix) args.push('--root-pattern', `${keyPrefix}*`);
-  args.push('--redis-label', 'dan', '--address', '127.0.0.1', '--port', String(port), '--nosave', '--noload');
-  return args;
+  return { args: [...args, ...tail, '--noload'], env: {} };
 }
 
 /** True when nothing listens on 127.0.0.1:port. */
@@ -112,9 +124,9 @@ export async function startRedisCommander(options: {
     throw new DanError('ui_port_busy', `cannot start Redis Commander: port ${port} on 127.0.0.1 is in use (Redis Commander may already run there: open http://127.0.0.1:${port}); choose another with --port, or --port 0 for a free one`);
   }
   const command = findRedisCommander();
-  const args = [...command.args, ...redisCommanderArgs(options.redisUrl, port, options.keyPrefix)];
+  const launch = redisCommanderLaunch(options.redisUrl, port, options.keyPrefix);
   logger.debug({ program: command.program, via: command.via, port }, 'starting redis-commander');
-  const child = spawn(command.program, args, { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+  const child = spawn(command.program, [...command.args, ...launch.args], { stdio: ['ignore', 'pipe', 'pipe'], detached: true, env: { ...process.env, ...launch.env } });
   const output: string[] = [];
   const keep = (chunk: Buffer) => {
     for (const line of chunk.toString('utf8').split('\n').filter((l) => l.trim())) {

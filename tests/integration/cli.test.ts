@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -153,7 +153,8 @@ describe('dan CLI', () => {
       for (let i = 0; i < 400 && !log.includes('network up'); i++) await new Promise((r) => setTimeout(r, 25));
       expect(log).toContain('starting a private redis-server');
       expect(log).toContain('no ANTHROPIC_API_KEY: model answers are scripted');
-      const sent = await run(process.execPath, [bin, 'send', 'main', 'Add user registration: a POST /api/users endpoint and a signup form', '--wait', '--json'], upEnv);
+      // In dan up's folder: its private Redis has passwords, which `dan` finds there.
+      const sent = await runProcess(process.execPath, [bin, 'send', 'main', 'Add user registration: a POST /api/users endpoint and a signup form', '--wait', '--json'], { env: upEnv, cwd, timeoutMs: 90_000 });
       expect(sent.code, sent.stderr).toBe(0);
       expect(JSON.parse(sent.stdout).output.domains_used).toEqual(['backend', 'frontend']);
       expect(log).toMatch(/"msg":"domain orchestrator ready"/);
@@ -184,13 +185,14 @@ describe('dan CLI', () => {
     const second = await startUp();
     try {
       expect(second.log).toContain('taking over');
-      const sent = await run(process.execPath, [bin, 'send', 'main', 'hello again', '--type', 'echo', '--wait'], upEnv);
+      const sent = await runProcess(process.execPath, [bin, 'send', 'main', 'hello again', '--type', 'echo', '--wait'], { env: upEnv, cwd, timeoutMs: 90_000 });
       expect(sent.code, sent.stderr).toBe(0);
     } finally {
       second.child.kill('SIGTERM');
       expect(await second.exited).toBe(0);
-      // The first run's private redis-server outlived its SIGKILLed parent: stop it.
-      await run('redis-cli', ['-p', String(port), 'shutdown', 'nosave'], upEnv);
+      // The first run's private redis-server outlived its SIGKILLed parent: stop it, as its admin.
+      const { passwords } = JSON.parse(readFileSync(path.join(cwd, '.dan', 'redis-auth.json'), 'utf8')) as { passwords: { admin: string } };
+      await run('redis-cli', ['-p', String(port), 'shutdown', 'nosave'], { ...upEnv, REDISCLI_AUTH: passwords.admin });
       rmSync(cwd, { recursive: true, force: true });
     }
   });

@@ -3,34 +3,34 @@ import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { composeTarget, parseComposeProjects, parsePublishedPort } from '../../src/cli/compose-ui.js';
-import { REDIS_COMMANDER_VERSION, findRedisCommander, redisCommanderArgs } from '../../src/cli/redis-commander.js';
+import { REDIS_COMMANDER_VERSION, findRedisCommander, redisCommanderLaunch } from '../../src/cli/redis-commander.js';
 
 const option = (args: string[], name: string) => (args.includes(name) ? args[args.indexOf(name) + 1] : undefined);
 
 describe('dan inspect: Redis Commander arguments from REDIS_URL', () => {
   it('passes host and port, listens on loopback only, and keeps no saved connections', () => {
-    const args = redisCommanderArgs('redis://localhost:6380', 9000);
+    const { args, env } = redisCommanderLaunch('redis://localhost:6380', 9000);
     expect(option(args, '--redis-host')).toBe('localhost');
     expect(option(args, '--redis-port')).toBe('6380');
     expect(option(args, '--address')).toBe('127.0.0.1');
     expect(option(args, '--port')).toBe('9000');
     expect(args).toEqual(expect.arrayContaining(['--nosave', '--noload']));
     for (const absent of ['--redis-password', '--redis-username', '--redis-db', '--redis-tls', '--root-pattern']) expect(args).not.toContain(absent);
+    expect(env).toEqual({});
   });
 
-  it('takes user, password (decoded), database and TLS from the URL, with the default port', () => {
-    const args = redisCommanderArgs('rediss://app:p%40ss%3Aword@redis.example:6390/2', 8081);
-    expect(option(args, '--redis-username')).toBe('app');
-    expect(option(args, '--redis-password')).toBe('p@ss:word');
-    expect(option(args, '--redis-db')).toBe('2');
-    expect(args).toContain('--redis-tls');
-    expect(option(redisCommanderArgs('redis://:secret@10.0.0.5', 8081), '--redis-port')).toBe('6379');
-    expect(option(redisCommanderArgs('redis://:secret@10.0.0.5', 8081), '--redis-password')).toBe('secret');
-    expect(option(redisCommanderArgs('redis://[::1]:6379', 8081), '--redis-host')).toBe('::1');
+  it('takes user, password (decoded), database and TLS from the URL into its environment, never its arguments (audit M8: ps shows arguments)', () => {
+    const { args, env } = redisCommanderLaunch('rediss://app:p%40ss%3Aword@redis.example:6390/2', 8081);
+    expect(args.join(' ')).not.toMatch(/p@ss|p%40ss|--redis-password/);
+    expect(JSON.parse(env['NODE_CONFIG'] ?? '{}')).toEqual({ connections: [{ label: 'dan', host: 'redis.example', port: 6390, dbIndex: 2, username: 'app', password: 'p@ss:word', tls: true }] });
+    const plain = redisCommanderLaunch('redis://:secret@10.0.0.5', 8081);
+    expect(plain.args).not.toContain('secret');
+    expect(JSON.parse(plain.env['NODE_CONFIG'] ?? '{}')).toMatchObject({ connections: [{ host: '10.0.0.5', port: 6379, password: 'secret' }] });
+    expect(option(redisCommanderLaunch('redis://[::1]:6379', 8081).args, '--redis-host')).toBe('::1');
   });
 
   it("shows only this network's keys when a key prefix is set", () => {
-    expect(option(redisCommanderArgs('redis://localhost:6379', 8081, 'team-a:'), '--root-pattern')).toBe('team-a:*');
+    expect(option(redisCommanderLaunch('redis://localhost:6379', 8081, 'team-a:').args, '--root-pattern')).toBe('team-a:*');
   });
 });
 

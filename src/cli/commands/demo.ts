@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
@@ -11,7 +11,7 @@ import { submitTask } from '../../../lib/redis/task-store.js';
 import type { SupervisorEvent } from '../../main/domain-supervisor.js';
 import type { GlobalArgs } from '../cli-context.js';
 import { colourFor, dim, printJson } from '../cli-context.js';
-import { freePort, redisServerOnPath, startRedisServer } from '../local-redis.js';
+import { freePort, redisServerOnPath, startLockedRedisServer } from '../local-redis.js';
 import { describeResult, followTask } from '../task-view.js';
 
 interface DemoArgs extends GlobalArgs {
@@ -60,7 +60,9 @@ export const demoCommand: CommandModule<GlobalArgs, DemoArgs> = {
     const say = (text: string) => { if (!argv.json) process.stderr.write(`${text}\n`); };
     const logger = createLogger({ level: argv.verbose ? 'info' : 'warn', base: { agentId: 'demo' } });
     const workspace = path.resolve(argv.workspace ?? mkdtempSync(path.join(os.tmpdir(), 'dan-demo-')));
-    const redisServer = await startRedisServer(await freePort(), logger);
+    // Never open, even for a demo: a local user could otherwise push tasks to its agents.
+    const redisDir = mkdtempSync(path.join(os.tmpdir(), 'dan-demo-redis-'));
+    const redisServer = await startLockedRedisServer(await freePort(), logger, { dir: redisDir, persist: false });
     const config = loadConfig({ ...process.env, ANTHROPIC_API_KEY: '' }, {
       REDIS_URL: redisServer.url, DAN_WORKSPACE: workspace, DAN_LLM: 'local', DAN_KEY_PREFIX: '', DAN_DOMAIN_IDLE_MS: '60000',
       DAN_LOG_LEVEL: argv.verbose ? 'info' : 'warn',
@@ -68,7 +70,7 @@ export const demoCommand: CommandModule<GlobalArgs, DemoArgs> = {
       // the workspace, where workers could touch it).
       DAN_ELF_DIR: process.env['DAN_ELF_DIR'] || mkdtempSync(path.join(os.tmpdir(), 'dan-demo-elf-')),
     });
-    say(`dan demo: Redis ${redisServer.url} (private), workspace ${workspace}, ELF memory ${config.elf.dir}`);
+    say(`dan demo: Redis ${redisServer.baseUrl} (private, with passwords), workspace ${workspace}, ELF memory ${config.elf.dir}`);
     const { runNetwork } = await import('../../main/run-network.js');
     const network = await runNetwork({
       config, logger, redisUrl: redisServer.url,
@@ -98,6 +100,7 @@ export const demoCommand: CommandModule<GlobalArgs, DemoArgs> = {
       say('shutting down the network');
       await network.stop();
       await redisServer.stop();
+      rmSync(redisDir, { recursive: true, force: true });
     }
   },
 };

@@ -145,14 +145,17 @@ async function attach(argv: ArgumentsCamelCase<FarmArgs>): Promise<void> {
   if (names.length === 0) throw new DanError('not_found', `farm ${argv.id} has no agents yet: it may still be queued or refused (dan status ${argv.id})`, { exitCode: ExitCode.failed });
   const session = `dan-farm-${argv.id!.slice(0, 8)}`;
   const cli = process.argv[1] ?? 'dan';
-  const env = [`REDIS_URL=${ctx.config.redisUrl}`, `DAN_KEY_PREFIX=${ctx.config.keyPrefix}`];
+  // The REDIS_URL as given, never one filled in from dan up's password file: a pane's command line
+  // shows in `ps`, and a pane started in this folder finds the file itself.
+  const givenUrl = argv.redis || process.env['REDIS_URL'];
+  const env = [...(givenUrl ? [`REDIS_URL=${givenUrl}`] : []), `DAN_KEY_PREFIX=${ctx.config.keyPrefix}`];
   const paneCommand = (name: string) => ['env', ...env, process.execPath, cli, 'farm', 'watch', argv.id!, name].map(shellQuote).join(' ');
   const tmux = (...args: string[]) => spawnSync('tmux', args, { encoding: 'utf8' });
   tmux('kill-session', '-t', session);
-  const created = tmux('new-session', '-d', '-s', session, '-x', '200', '-y', '50', paneCommand(names[0]!));
+  const created = tmux('new-session', '-d', '-s', session, '-c', process.cwd(), '-x', '200', '-y', '50', paneCommand(names[0]!));
   if (created.status !== 0) throw new DanError('tmux_failed', `tmux could not start a session: ${created.stderr.trim()}`);
   for (const name of names.slice(1)) {
-    tmux('split-window', '-t', session, paneCommand(name));
+    tmux('split-window', '-t', session, '-c', process.cwd(), paneCommand(name));
     tmux('select-layout', '-t', session, 'tiled');
   }
   // Read-only: no pane takes input, and the client attaches with -r.

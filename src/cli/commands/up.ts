@@ -1,7 +1,8 @@
 import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
 import { DanError, redactUrl } from '../../../lib/errors.js';
 import type { GlobalArgs } from '../cli-context.js';
-import { cliContext } from '../cli-context.js';
+import { cliContext, cliOverrides } from '../cli-context.js';
+import { loadConfig } from '../../../lib/config.js';
 import { ensureRedis } from '../local-redis.js';
 import { exitIfStuck, stopProblemsMessage } from '../../../lib/runtime/agent-lifecycle.js';
 
@@ -20,12 +21,15 @@ export const upCommand: CommandModule<GlobalArgs, UpArgs> = {
     .option('quiet', { alias: 'q', type: 'boolean', default: false, describe: "Do not echo the domain agents' log lines" }) as unknown as Argv<UpArgs>,
   handler: async (argv: ArgumentsCamelCase<UpArgs>) => {
     // No base agent id: every line names the agent it is about (main or a domain).
-    const ctx = cliContext(argv, 'info', {}, argv.spawner ? { DAN_SPAWNER: argv.spawner } : {});
-    const redis = await ensureRedis(ctx.config.redisUrl, ctx.logger, argv.startRedis);
+    const settings: Record<string, string> = argv.spawner ? { DAN_SPAWNER: argv.spawner } : {};
+    const ctx = cliContext(argv, 'info', {}, settings);
+    const redis = await ensureRedis(ctx.config.redisUrl, ctx.logger, argv.startRedis, ctx.config.keyPrefix);
+    // A private Redis it started has passwords: main and its domains connect as its `agent` user.
+    const config = redis.url === ctx.config.redisUrl ? ctx.config : loadConfig(process.env, { ...cliOverrides(argv, settings), REDIS_URL: redis.url });
     // Loaded here, not at start-up: every other command would otherwise pay for the model SDK.
     const { echoAgentLine, runNetwork } = await import('../../main/run-network.js');
     const network = await runNetwork({
-      config: ctx.config, logger: ctx.logger, redisUrl: redis.url,
+      config, logger: ctx.logger, redisUrl: redis.url,
       ...(argv.quiet ? {} : { onAgentLine: (_agentId: string, line: string) => echoAgentLine(line) }),
     });
     ctx.logger.info({ redis: redactUrl(redis.url), agentId: network.main.agentId }, "network up: send work with 'dan send main \"...\"'; Ctrl-C stops it");

@@ -1,0 +1,81 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { Keys } from './keys.js';
+
+/**
+ * The kinds of Redis user of a network, and the Redis user name of each. `admin` is Redis' own
+ * `default` user, so `redis-cli` with REDISCLI_AUTH (no user name) is the operator.
+ */
+export const REDIS_USERS = { admin: 'default', agent: 'agent', client: 'client', viewer: 'viewer' } as const;
+export type RedisRole = keyof typeof REDIS_USERS;
+export const REDIS_ROLES = Object.keys(REDIS_USERS) as RedisRole[];
+export type RedisPasswords = Record<RedisRole, string>;
+
+// Commands every user needs to connect the way ioredis does: its ready check runs INFO (in
+// @dangerous), and connection names show agents apart in CLIENT LIST.
+const CONNECT = ['+@connection', '-@dangerous', '+info', '+client|setname', '+client|getname', '+client|id'];
+
+/**
+ * The ACL rules of one role for a network whose keys start with `prefix`, as `ACL SETUSER` takes
+ * them (without the user name, the password and `on`):
+ * - admin: everything (only `dan up` itself and its operator hold it);
+ * - agent: every command on the network's keys and channels, except the @dangerous ones
+ *   (FLUSHALL, CONFIG, DEBUG, SHUTDOWN, ACL, KEYS, MONITOR, ...);
+ * - client: reads the network's keys; writes only what protocol.md lets a client write (push to
+ *   `tasks:pending:*`, fill `results:*`, publish on `notifications:*`). It may run scripts, but a
+ *   script's commands are checked against the same rules, so a script can do nothing more;
+ * - viewer: reads only (Redis Commander, dashboards).
+ * PSUBSCRIBE patterns must equal an allowed channel pattern, so the notification pattern agents
+ * subscribe to is named as it is.
+ */
+export function aclRules(role: RedisRole, prefix = ''): string[] {
+  const keys = new Keys(prefix);
+  const all = `${prefix}*`;
+  const notifications = `${keys.notifications('')}*`;
+  switch (role) {
+    case 'admin':
+      return ['~*', '&*', '+@all'];
+    case 'agent':
+      // With no prefix, `&*` allows every channel, and Redis refuses a pattern after it.
+      return ['resetkeys', `~${all}`, 'resetchannels', `&${all}`, ...(prefix ? [`&${notifications}`] : []), '-@all', '+@all', ...CONNECT];
+    case 'client':
+      return [
+        // Redis checks every key a script names as read and written by one pattern (so `~`, not
+        // `%W~`): the submit script also names the notification channel and a task's children
+        // key (written only for sub-tasks, which clients do not send, and SADD is not theirs).
+        'resetkeys', `%R~${all}`, `~${keys.pending('')}*`, `~${keys.result('')}*`, `~${keys.children('')}*`, `~${notifications}`,
+        'resetchannels', `&${notifications}`, `&${keys.result('')}*`,
+        '-@all', '+@read', ...CONNECT,
+        '+lpush', '+hset', '+publish', '+subscribe', '+unsubscribe', '+psubscribe', '+punsubscribe',
+        '+eval', '+evalsha', '+eval_ro', '+evalsha_ro', '+script|load', '+script|exists',
+      ];
+    case 'viewer':
+      return [
+        'resetkeys', `%R~${all}`, 'resetchannels', `&${all}`,
+        '-@all', '+@read', ...CONNECT, '+subscribe', '+unsubscribe', '+psubscribe', '+punsubscribe',
+      ];
+  }
+}
+
+/** A fresh password per role: 24 random bytes as hex (URL-safe, so it goes into a REDIS_URL as is). */
+export function generatePasswords(): RedisPasswords {
+  const passwords = {} as RedisPasswords;
+  for (const role of REDIS_ROLES) passwords[role] = randomBytes(24).toString('hex');
+  return passwords;
+}
+
+/**
+ * The text of a redis-server `aclfile` for the four roles. Passwords are stored as SHA-256 hashes
+ * (`#...`), so the file tells nobody a password; it is still written 0600.
+ */
+export function aclFileText(passwords: RedisPasswords, prefix = ''): string {
+  const hash = (password: string): string => createHash('sha256').update(password).digest('hex');
+  return REDIS_ROLES.map((role) => ['user', REDIS_USERS[role], 'reset', 'on', `#${hash(passwords[role])}`, ...aclRules(role, prefix)].join(' ')).join('\n') + '\n';
+}
+
+/** `url` with the user and password of `role` in place of any it had. */
+export function urlForRole(url: string, role: RedisRole, password: string): string {
+  const parsed = new URL(url);
+  parsed.username = role === 'admin' ? '' : REDIS_USERS[role];
+  parsed.password = password;
+  return parsed.toString().replace(/\/$/, '');
+}
