@@ -223,7 +223,7 @@ async function checkRequest(ctx: TaskContext, deps: FarmHandlerDeps): Promise<Ch
   const root = await repositoryRoot(request.path);
   if (!root) reasons.push(`${request.path} is not a git repository (or does not exist): run 'git init && git add -A && git commit -m start' in it, or give the repository's folder as path`);
   const outside = farmPathOutsideRoots(root ? [request.path, root] : [request.path], [config.workspace, ...config.farm.roots]);
-  if (outside) return refuse([outside]);
+  if (outside) reasons.push(outside);
   const sandbox = commandSandbox(config.sandbox, deps.logger);
   if (request.problemsCommand && sandbox instanceof RefusingSandbox) reasons.push(`the problems command cannot run: ${sandbox.reason}; install bubblewrap, or set DAN_SANDBOX=off to run commands unconfined`);
   const base = root ? await headCommit(root) : undefined;
