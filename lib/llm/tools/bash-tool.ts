@@ -31,7 +31,8 @@ export function createBashTool(): WorkerTool {
       name: 'Bash',
       description:
         'Runs a bash command in the workspace root and returns its output (stdout and stderr together) and exit code. ' +
-        'Use it to install dependencies, build, run tests and use git. timeout is in milliseconds; long output is truncated. ' +
+        'Use it to build, run tests and use git. It runs in a sandbox: only the workspace is writable and there is no network, ' +
+        'so dependencies must already be installed. timeout is in milliseconds; long output is truncated. ' +
         'Commands left running in the background are stopped when the command ends.',
       input_schema: {
         type: 'object',
