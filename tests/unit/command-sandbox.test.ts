@@ -1,12 +1,16 @@
-import { mkdirSync, mkdtempSync, realpathSync, rmSync, symlinkSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, realpathSync, rmSync, symlinkSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { farmPathOutsideRoots } from '../../lib/farm/farm-request.js';
+import { runProblemsCommand } from '../../lib/farm/problems-command.js';
+import { createBashTool } from '../../lib/llm/tools/bash-tool.js';
 import { bubblewrapArgs } from '../../lib/sandbox/bubblewrap-sandbox.js';
 import { sandboxEnvironment, SandboxUnavailableError } from '../../lib/sandbox/command-sandbox.js';
 import { chooseSandbox } from '../../lib/sandbox/resolve-sandbox.js';
 import { RefusingSandbox } from '../../lib/sandbox/unsandboxed-runner.js';
+import { FileTracker } from '../../lib/workspace/file-tracker.js';
+import { WorkspaceJail } from '../../lib/workspace/workspace-jail.js';
 
 describe('chooseSandbox', () => {
   const works = { bubblewrapProblem: undefined, inContainer: false };
@@ -43,6 +47,27 @@ describe('a refused command', () => {
     })();
     expect(error).toBeInstanceOf(SandboxUnavailableError);
     expect(String((error as Error).message)).toMatch(/apt-get install bubblewrap.*DAN_SANDBOX=off/);
+  });
+});
+
+describe('commands where no sandbox can be had', () => {
+  const refusing = new RefusingSandbox('bwrap could not be started');
+
+  it('Bash answers the model with the reason and the fix, and runs nothing', async () => {
+    const root = realpathSync(mkdtempSync(path.join(os.tmpdir(), 'dan-refused-')));
+    try {
+      const ctx = { jail: new WorkspaceJail(root), tracker: new FileTracker(), bashTimeoutMs: 10_000, maxOutputBytes: 10_000, sandbox: refusing };
+      await expect(createBashTool().run({ command: 'touch ran' }, ctx)).rejects.toThrow(/bash could not be started: commands are refused: bwrap could not be started.*DAN_SANDBOX=off/);
+      expect(existsSync(path.join(root, 'ran'))).toBe(false);
+    } finally {
+      rmSync(root, { recursive: true, force: true });
+    }
+  });
+
+  it('a problems command is reported as unable to run, with the fix', async () => {
+    const run = await runProblemsCommand('npm run lint', os.tmpdir(), 10_000, { sandbox: refusing });
+    expect(run).toMatchObject({ exitCode: null, problems: [], missing: true });
+    expect(run.output).toContain('apt-get install bubblewrap');
   });
 });
 
