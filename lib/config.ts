@@ -78,6 +78,8 @@ function buildConfig(c: Settings, env: NodeJS.ProcessEnv) {
       contextTokens: c.DAN_FARM_CONTEXT_TOKENS,
       lockMs: c.DAN_FARM_LOCK_MS,
       problemsTimeoutMs: c.DAN_FARM_PROBLEMS_TIMEOUT_MS,
+      /** Folders a farm's path may be under besides the workspace (absolute). */
+      roots: (c.DAN_FARM_ROOTS ?? '').split(path.delimiter).filter((dir) => dir.trim() !== '').map((dir) => path.resolve(dir.trim())),
     },
     leaseMs: c.DAN_LEASE_MS,
     maxAttempts: c.DAN_MAX_ATTEMPTS,
@@ -116,6 +118,8 @@ function buildConfig(c: Settings, env: NodeJS.ProcessEnv) {
       maxRetries: c.DAN_LLM_MAX_RETRIES,
     },
     bashTimeoutMs: c.DAN_BASH_TIMEOUT_MS,
+    /** How Bash and problems commands are confined (lib/sandbox). */
+    sandbox: c.DAN_SANDBOX,
     workersPerTask: c.DAN_WORKERS_PER_TASK,
     agentRole: c.AGENT_ROLE,
     agentId: c.AGENT_ID,

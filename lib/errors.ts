@@ -50,6 +50,7 @@ export const OperatorErrorCode = {
   toolError: 'tool_error',
   unknownTool: 'unknown_tool',
   pathOutsideWorkspace: 'path_outside_workspace',
+  sandboxUnavailable: 'sandbox_unavailable',
 } as const;
 
 /** One of the `OperatorErrorCode` values. */

@@ -2,6 +2,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { z } from 'zod';
 import { parseMemorySize } from '../agents/agent-definitions.js';
+import { SANDBOX_MODES } from '../sandbox/command-sandbox.js';
 
 /**
  * How a setting reaches the agents a spawner starts, declared once per setting so the environment
@@ -88,6 +89,8 @@ export const SETTINGS = {
   DAN_FARM_CONTEXT_TOKENS: setting(count(160_000), 'forward'),
   DAN_FARM_LOCK_MS: setting(count(30_000), 'forward'),
   DAN_FARM_PROBLEMS_TIMEOUT_MS: setting(count(600_000), 'forward'),
+  // More folders a farm's path may be under, besides DAN_WORKSPACE (':'-separated).
+  DAN_FARM_ROOTS: setting(z.string().optional(), 'forward'),
   DAN_LEASE_MS: setting(ms(30_000), 'forward'),
   DAN_MAX_ATTEMPTS: setting(count(3), 'forward'),
   DAN_RETRY_BASE_MS: setting(ms(1_000), 'forward'),
@@ -119,6 +122,7 @@ export const SETTINGS = {
   DAN_LLM_MAX_RETRIES: setting(z.coerce.number().int().min(0).max(10).default(2), 'forward'),
   DAN_MAX_TOKENS: setting(count(8192), 'forward'),
   DAN_BASH_TIMEOUT_MS: setting(ms(120_000), 'forward'),
+  DAN_SANDBOX: setting(z.enum(SANDBOX_MODES).default('auto'), 'forward'),
   DAN_WORKERS_PER_TASK: setting(count(3), 'forward'),
 
   AGENT_ROLE: setting(z.enum(['main', 'domain', 'worker']).optional(), 'per-agent'),

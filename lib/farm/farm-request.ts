@@ -1,4 +1,4 @@
-import { existsSync, statSync } from 'node:fs';
+import { existsSync, realpathSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
 
@@ -73,4 +73,37 @@ export function parseFarmRequest(context: Record<string, unknown>, defaults: Far
 export function programExists(program: string, envPath = process.env['PATH'] ?? ''): boolean {
   if (program.includes('/')) return existsSync(program) && statSync(program).isFile();
   return envPath.split(':').some((dir) => dir !== '' && existsSync(path.join(dir, program)));
+}
+
+/**
+ * Why a farm may not work on these folders (its path and its repository's root), or undefined when
+ * each is under one of `roots` once symlinks and `..` are resolved. The farm runs a task's problems
+ * command there and writes branches into the repository, so a task must not choose any repository the
+ * agent's user can reach. A folder that does not exist is left to the repository check.
+ */
+export function farmPathOutsideRoots(dirs: readonly string[], roots: readonly string[]): string | undefined {
+  const realRoots = roots.flatMap((root) => {
+    try {
+      return [realpathSync(root)];
+    } catch {
+      return [];
+    }
+  });
+  for (const dir of dirs) {
+    let real: string;
+    try {
+      real = realpathSync(dir);
+    } catch {
+      continue;
+    }
+    if (!realRoots.some((root) => isUnder(real, root))) {
+      return `path ${dir} (${real}) is outside the folders a farm may work on (${roots.join(', ')}): move the repository under DAN_WORKSPACE, or add its folder to DAN_FARM_ROOTS`;
+    }
+  }
+  return undefined;
+}
+
+function isUnder(child: string, parent: string): boolean {
+  const relative = path.relative(parent, child);
+  return relative === '' || (!relative.startsWith('..') && !path.isAbsolute(relative));
 }

@@ -1,4 +1,5 @@
-import { spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import { killCommand, type CommandSandbox } from '../sandbox/command-sandbox.js';
 import type { Problem } from './problems.js';
 import { parseProblems } from './problems.js';
 
@@ -11,31 +12,54 @@ export interface ProblemsRun {
   missing: boolean;
 }
 
+/** Where a problems command runs: its sandbox, and folders it may read besides its own. */
+export interface ProblemsCommandPlace {
+  sandbox: CommandSandbox;
+  /** A worktree's repository `.git` folder, so git works in the worktree (read-only). */
+  readOnly?: readonly string[];
+}
+
 // 64 MiB: a lint run over a large repository; anything beyond is cut, not a reason to fail.
 const MAX_OUTPUT = 64 * 1024 * 1024;
 
 /**
- * Runs a problems command (`npm run lint`, `npx tsc --noEmit`, ...) with `sh -c` in `cwd` and parses
- * what it printed. Linters exit non-zero when they find problems, so the exit code alone says nothing.
+ * Runs a problems command (`npm run lint`, `npx tsc --noEmit`, ...) with `sh -c` in `cwd`, in the
+ * command sandbox, and parses what it printed. The command comes from a task, so it gets only `cwd`
+ * and the toolchain; it and all it started are killed when it ends, times out or the task stops.
+ * Linters exit non-zero when they find problems, so the exit code alone says nothing.
  */
-export function runProblemsCommand(command: string, cwd: string, timeoutMs: number, signal?: AbortSignal): Promise<ProblemsRun> {
+export function runProblemsCommand(command: string, cwd: string, timeoutMs: number, place: ProblemsCommandPlace, signal?: AbortSignal): Promise<ProblemsRun> {
   return new Promise((resolve) => {
-    const child = spawn('sh', ['-c', command], { cwd, env: { ...process.env, FORCE_COLOR: '0', NO_COLOR: '1', CI: '1' }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let child: ChildProcess;
+    try {
+      child = place.sandbox.spawn({
+        argv: ['sh', '-c', command],
+        cwd,
+        readOnly: place.readOnly ?? [],
+        env: { FORCE_COLOR: '0', NO_COLOR: '1', CI: '1' },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+    } catch (error) {
+      resolve({ exitCode: null, output: error instanceof Error ? error.message : String(error), problems: [], missing: true });
+      return;
+    }
     let output = '';
     const add = (data: Buffer) => { if (output.length < MAX_OUTPUT) output += data.toString('utf8'); };
-    child.stdout.on('data', add);
-    child.stderr.on('data', add);
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-    const abort = () => child.kill('SIGKILL');
-    signal?.addEventListener('abort', abort, { once: true });
+    child.stdout?.on('data', add);
+    child.stderr?.on('data', add);
+    const kill = () => killCommand(child);
+    const timer = setTimeout(kill, timeoutMs);
+    signal?.addEventListener('abort', kill, { once: true });
+    // What the command left running in the background goes with it.
+    child.once('exit', kill);
     child.once('error', (error) => {
       clearTimeout(timer);
-      signal?.removeEventListener('abort', abort);
+      signal?.removeEventListener('abort', kill);
       resolve({ exitCode: null, output: error.message, problems: [], missing: true });
     });
     child.once('close', (code) => {
       clearTimeout(timer);
-      signal?.removeEventListener('abort', abort);
+      signal?.removeEventListener('abort', kill);
       resolve({ exitCode: code, output, problems: parseProblems(output, cwd), missing: code === 127 });
     });
   });

@@ -7,9 +7,10 @@ import type { HealthPolicy, RunEnd } from '../../lib/farm/farm-health.js';
 import { isStuck, nextStep } from '../../lib/farm/farm-health.js';
 import type { FarmStore } from '../../lib/farm/farm-store.js';
 import type { Problem } from '../../lib/farm/problems.js';
-import { runProblemsCommand } from '../../lib/farm/problems-command.js';
+import { runProblemsCommand, type ProblemsCommandPlace } from '../../lib/farm/problems-command.js';
 import type { Logger } from '../../lib/logger.js';
 import type { Task } from '../../lib/protocol/task.js';
+import { commandSandbox } from '../../lib/sandbox/resolve-sandbox.js';
 import type { EditGuard, WorkerEvent, WorkerRuntime } from '../worker/worker-runtime.js';
 import { chunkPrompt } from './farm-prompt.js';
 
@@ -31,6 +32,8 @@ export interface FarmAgentOptions {
   chunkCount: number;
   problemsCommand: string | undefined;
   problemsTimeoutMs: number;
+  /** Where the problems command runs; absent: this process's `DAN_SANDBOX=auto` sandbox, the worktree only. */
+  problemsPlace?: ProblemsCommandPlace;
   /** Handed back this many times, a chunk is given up. */
   maxChunkAttempts: number;
   memory: string | undefined;
@@ -210,7 +213,7 @@ export class FarmAgent {
   /** What is left of a chunk: the problems command again, in this worktree, on the chunk's files. */
   private async rest(chunk: Chunk): Promise<Problem[]> {
     if (!this.o.problemsCommand) return chunk.problems;
-    const run = await runProblemsCommand(this.o.problemsCommand, this.o.worktree, this.o.problemsTimeoutMs, this.o.signal);
+    const run = await runProblemsCommand(this.o.problemsCommand, this.o.worktree, this.o.problemsTimeoutMs, this.o.problemsPlace ?? { sandbox: commandSandbox('auto', this.o.logger) }, this.o.signal);
     const files = new Set(chunk.files);
     return run.problems.filter((p) => files.has(p.file));
   }

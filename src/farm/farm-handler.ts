@@ -9,7 +9,7 @@ import type { Chunk } from '../../lib/farm/chunks.js';
 import { chunkProblems } from '../../lib/farm/chunks.js';
 import { addWorktree, git, headCommit, mergeBranches, removeWorktree, repositoryRoot } from '../../lib/farm/farm-git.js';
 import type { FarmRequest, FarmRuntime } from '../../lib/farm/farm-request.js';
-import { parseFarmRequest, programExists } from '../../lib/farm/farm-request.js';
+import { farmPathOutsideRoots, parseFarmRequest, programExists } from '../../lib/farm/farm-request.js';
 import { FarmStore } from '../../lib/farm/farm-store.js';
 import type { Problem } from '../../lib/farm/problems.js';
 import { parseProblems } from '../../lib/farm/problems.js';
@@ -18,6 +18,8 @@ import type { LlmClient } from '../../lib/llm/llm-client.js';
 import type { Logger } from '../../lib/logger.js';
 import { FailureCode } from '../../lib/protocol/failure.js';
 import type { Keys } from '../../lib/redis/keys.js';
+import { commandSandbox } from '../../lib/sandbox/resolve-sandbox.js';
+import { RefusingSandbox } from '../../lib/sandbox/unsandboxed-runner.js';
 import type { TaskContext, TaskHandler } from '../../lib/runtime/task-consumer.js';
 import { TaskFailedError } from '../../lib/runtime/task-consumer.js';
 import type { WorkerLifecycle } from '../domain/domain-handler.js';
@@ -60,6 +62,8 @@ export function createFarmHandler(deps: FarmHandlerDeps): TaskHandler {
     const { task } = ctx;
     const request = await checkRequest(ctx, deps);
     const root = request.root;
+    // Worktrees keep their git data in the repository's .git: readable, so git works in them.
+    const inWorktree = { sandbox: commandSandbox(config.sandbox, deps.logger), readOnly: [path.join(root, '.git')] };
     const store = new FarmStore(deps.redis, deps.keys, task.taskId);
     const base = request.base;
     await store.create({
@@ -119,7 +123,7 @@ export function createFarmHandler(deps: FarmHandlerDeps): TaskHandler {
             domain: deps.domain, worker: worker(deps),
             guard: farmEditGuard(guardSettings, { script: hookScript, env: { REDIS_URL: config.redisUrl, DAN_KEY_PREFIX: config.keyPrefix } }),
             policy: config.farm, leaseMs: config.leaseMs, lockMs: config.farm.lockMs, chunkCount: chunks.length,
-            problemsCommand: request.problemsCommand, problemsTimeoutMs: config.farm.problemsTimeoutMs, maxChunkAttempts: MAX_CHUNK_ATTEMPTS,
+            problemsCommand: request.problemsCommand, problemsTimeoutMs: config.farm.problemsTimeoutMs, problemsPlace: inWorktree, maxChunkAttempts: MAX_CHUNK_ATTEMPTS,
             memory: memory?.text, signal: stop.signal, log: ctx.log, logger: deps.logger,
           }).run();
         } finally {
@@ -143,7 +147,7 @@ export function createFarmHandler(deps: FarmHandlerDeps): TaskHandler {
     await addWorktree(root, resultDir, resultBranch, base);
     const withChanges = reports.filter((r) => r.chunks_done.length > 0).map((r) => r.branch);
     const merge = await mergeBranches(resultDir, withChanges);
-    const after = request.problemsCommand ? await runProblemsCommand(request.problemsCommand, resultDir, config.farm.problemsTimeoutMs) : undefined;
+    const after = request.problemsCommand ? await runProblemsCommand(request.problemsCommand, resultDir, config.farm.problemsTimeoutMs, inWorktree) : undefined;
     const diff = (await git(root, ['diff', '--name-status', base, resultBranch])).split('\n').filter((l) => l !== '');
     const created = diff.filter((l) => l.startsWith('A')).map((l) => l.split('\t').at(-1) ?? '').sort();
     const modified = diff.filter((l) => !l.startsWith('A')).map((l) => l.split('\t').at(-1) ?? '').sort();
@@ -218,6 +222,10 @@ async function checkRequest(ctx: TaskContext, deps: FarmHandlerDeps): Promise<Ch
   const reasons: string[] = [];
   const root = await repositoryRoot(request.path);
   if (!root) reasons.push(`${request.path} is not a git repository (or does not exist): run 'git init && git add -A && git commit -m start' in it, or give the repository's folder as path`);
+  const outside = farmPathOutsideRoots(root ? [request.path, root] : [request.path], [config.workspace, ...config.farm.roots]);
+  if (outside) reasons.push(outside);
+  const sandbox = commandSandbox(config.sandbox, deps.logger);
+  if (request.problemsCommand && sandbox instanceof RefusingSandbox) reasons.push(`the problems command cannot run: ${sandbox.reason}; install bubblewrap, or set DAN_SANDBOX=off to run commands unconfined`);
   const base = root ? await headCommit(root) : undefined;
   if (root && !base) reasons.push(`${root} has no commit yet: commit your work first ('git add -A && git commit -m start'); agents branch from HEAD`);
   if (request.runtime === 'claude-code') {
@@ -233,7 +241,7 @@ type FoundWork = { kind: 'nothing' } | { kind: 'work'; chunks: Chunk[]; problems
 async function findWork(ctx: TaskContext, deps: FarmHandlerDeps, request: CheckedRequest): Promise<FoundWork> {
   const { config } = deps;
   if (request.problemsCommand) {
-    const run = await runProblemsCommand(request.problemsCommand, request.root, config.farm.problemsTimeoutMs, ctx.signal);
+    const run = await runProblemsCommand(request.problemsCommand, request.root, config.farm.problemsTimeoutMs, { sandbox: commandSandbox(config.sandbox, deps.logger) }, ctx.signal);
     await ctx.log(`farm: \`${request.problemsCommand}\` exited ${run.exitCode ?? 'by a signal'} with ${run.problems.length} problem(s)`);
     if (run.missing) {
       throw new TaskFailedError(`farm refused: the problems command \`${request.problemsCommand}\` was not found (${outputTail(run.output, 1)}): check its spelling, install the tool, and try it in ${request.root} yourself`,

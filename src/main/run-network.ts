@@ -11,6 +11,7 @@ import type { RunningMain } from './main-orchestrator.js';
 import { startMainOrchestrator } from './main-orchestrator.js';
 import { networkEnv } from './network-env.js';
 import { hostBashWarning } from '../../lib/workspace/workspace-jail.js';
+import { commandSandbox } from '../../lib/sandbox/resolve-sandbox.js';
 
 export interface RunningNetwork {
   main: RunningMain;
@@ -59,7 +60,9 @@ export async function runNetwork(options: RunNetworkOptions): Promise<RunningNet
   }
   logger.info(`model: ${model.description}`);
   logger.info({ spawner: spawner.kind, ...(spawner.kind === 'docker' ? { image: config.docker.image, network: config.docker.network } : {}) }, 'domains start on demand');
-  const bashWarning = hostBashWarning(catalog.domains, spawner.kind);
+  // Domains on this host share its sandbox: said once at start; Bash reaches the user's rights only where it is off.
+  const sandbox = spawner.kind === 'docker' ? undefined : commandSandbox(config.sandbox, logger);
+  const bashWarning = sandbox?.kind === 'bubblewrap' || sandbox?.kind === 'refused' ? undefined : hostBashWarning(catalog.domains, spawner.kind);
   if (bashWarning) logger.warn(bashWarning);
   let main: RunningMain;
   try {

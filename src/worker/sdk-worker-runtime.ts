@@ -13,10 +13,12 @@ import type { EditGuard, WorkerJob, WorkerResult, WorkerRuntime } from './worker
 import { turnEvent } from './worker-runtime.js';
 import type { WorkerTool } from '../../lib/llm/tools/worker-tool.js';
 import { ToolError } from '../../lib/llm/tools/tool-error.js';
+import type { CommandSandbox } from '../../lib/sandbox/command-sandbox.js';
+import { commandSandbox } from '../../lib/sandbox/resolve-sandbox.js';
 
 export interface SdkWorkerRuntimeOptions {
   llm: LlmClient;
-  config: Pick<Config, 'llm' | 'workspace' | 'bashTimeoutMs'>;
+  config: Pick<Config, 'llm' | 'workspace' | 'bashTimeoutMs' | 'sandbox'>;
   logger: Logger;
 }
 
@@ -60,7 +62,12 @@ function guardTools(tools: WorkerTool[], guard: EditGuard | undefined): WorkerTo
 export class SdkWorkerRuntime implements WorkerRuntime {
   readonly name = 'sdk';
 
-  constructor(private readonly options: SdkWorkerRuntimeOptions) {}
+  /** Decided (and logged) when the runtime is made, so a domain says at start how its commands are confined. */
+  private readonly sandbox: CommandSandbox;
+
+  constructor(private readonly options: SdkWorkerRuntimeOptions) {
+    this.sandbox = commandSandbox(options.config.sandbox, options.logger);
+  }
 
   async run(job: WorkerJob): Promise<WorkerResult> {
     const { config, llm, logger } = this.options;
@@ -76,7 +83,7 @@ export class SdkWorkerRuntime implements WorkerRuntime {
       maxTurns: config.llm.maxTurns,
       maxTokens: config.llm.maxTokens,
       signal: job.signal,
-      toolContext: { jail, tracker, bashTimeoutMs: config.bashTimeoutMs, maxOutputBytes: MAX_TOOL_OUTPUT_BYTES, logger },
+      toolContext: { jail, tracker, bashTimeoutMs: config.bashTimeoutMs, maxOutputBytes: MAX_TOOL_OUTPUT_BYTES, sandbox: this.sandbox, logger },
       metadata: { user_id: job.agentId },
       onEvent: (event) => {
         if (event.type === 'tool_called') job.progress(`${event.tool} ${event.summary}`);

@@ -22,7 +22,7 @@ const slow: Rule = { name: 'slow-farm', when: { system: '^Domain: farm$', anyTex
 beforeAll(async () => {
   farmDir = mkdtempSync(path.join(os.tmpdir(), 'dan-farm-wt-'));
   // ELF on: the farm asks it for context, and it records the farm's outcome like any task's.
-  network = await startTestNetwork({ rules: farmRules([slow]), env: { DAN_FARM_DIR: farmDir } });
+  network = await startTestNetwork({ rules: farmRules([slow]), env: { DAN_FARM_DIR: farmDir, DAN_FARM_ROOTS: os.tmpdir() } });
 }, 60_000);
 
 afterAll(async () => {

@@ -35,7 +35,7 @@ describe('farm health', () => {
     cleanup.push(repo, farmDir);
     network = await startTestNetwork({
       rules: farmRules([slowFirstCall('agent-1', 8_000), slowFirstCall('agent-2', 60_000)]),
-      env: { DAN_FARM_DIR: farmDir, DAN_ELF: 'off', DAN_FARM_RESTART_BASE_MS: '300', DAN_FARM_RESTART_MAX_MS: '1000', DAN_FARM_STUCK_MS: '5000', DAN_FARM_MAX_RESTARTS: '3' },
+      env: { DAN_FARM_DIR: farmDir, DAN_FARM_ROOTS: os.tmpdir(), DAN_ELF: 'off', DAN_FARM_RESTART_BASE_MS: '300', DAN_FARM_RESTART_MAX_MS: '1000', DAN_FARM_STUCK_MS: '5000', DAN_FARM_MAX_RESTARTS: '3' },
     });
     const { redis, keys } = network;
     const { taskId } = await submitTask(redis, keys, {
@@ -88,7 +88,7 @@ describe('farm health', () => {
     };
     network = await startTestNetwork({
       rules: farmRules([broken]),
-      env: { DAN_FARM_DIR: farmDir, DAN_ELF: 'off', DAN_FARM_RESTART_BASE_MS: '100', DAN_FARM_RESTART_MAX_MS: '200', DAN_FARM_MAX_RESTARTS: '1' },
+      env: { DAN_FARM_DIR: farmDir, DAN_FARM_ROOTS: os.tmpdir(), DAN_ELF: 'off', DAN_FARM_RESTART_BASE_MS: '100', DAN_FARM_RESTART_MAX_MS: '200', DAN_FARM_MAX_RESTARTS: '1' },
     });
     const { redis, keys } = network;
     const { taskId } = await submitTask(redis, keys, {

@@ -1,4 +1,5 @@
-import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, realpathSync, rmSync, symlinkSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -19,7 +20,11 @@ beforeAll(async () => {
   notRepo = mkdtempSync(path.join(os.tmpdir(), 'dan-not-a-repo-'));
   farmDir = mkdtempSync(path.join(os.tmpdir(), 'dan-farm-wt-'));
   // No Claude Code CLI on this network's farm host.
-  network = await startTestNetwork({ rules: farmRules(), env: { DAN_FARM_DIR: farmDir, DAN_ELF: 'off', DAN_CLAUDE_PATH: '/nonexistent/bin/claude', DAN_FARM_MAX_AGENTS: '6' } });
+  network = await startTestNetwork({ rules: farmRules(), env: {
+    DAN_FARM_DIR: farmDir, DAN_ELF: 'off', DAN_CLAUDE_PATH: '/nonexistent/bin/claude', DAN_FARM_MAX_AGENTS: '6',
+    // The fixtures live in the temporary folder, outside the network's workspace; the victim repository of the path tests is not listed.
+    DAN_FARM_ROOTS: [repo, notRepo].join(path.delimiter),
+  } });
 }, 60_000);
 
 afterAll(async () => {
@@ -67,6 +72,25 @@ describe('farm bad input, refused with reason and fix before any agent starts', 
     const error = await refusal({ path: repo, agent_count: 2, problems_command: 'node check.mjs' });
     expect(error).toContain('the Claude Code CLI (/nonexistent/bin/claude) is not installed');
     expect(error).toContain('use the SDK runtime');
+  }, 120_000);
+
+  it('a path out of its roots, by .. or by a symlink (audit #68)', async () => {
+    const victim = farmRepo();
+    try {
+      const relative = path.relative(network.workspace, victim);
+      expect(relative.startsWith('..')).toBe(true);
+      const byDots = await refusal({ path: relative, agent_count: 1, problems_command: 'id > escaped.txt', runtime: 'sdk' });
+      expect(byDots).toContain(`is outside the folders a farm may work on`);
+      expect(byDots).toContain('add its folder to DAN_FARM_ROOTS');
+      symlinkSync(victim, path.join(network.workspace, 'victim-link'));
+      const byLink = await refusal({ path: 'victim-link', agent_count: 1, problems_command: 'id > escaped.txt', runtime: 'sdk' });
+      expect(byLink).toContain(`(${realpathSync(victim)}) is outside the folders a farm may work on`);
+      // Refused before anything ran there: no command output, no farm branch.
+      expect(existsSync(path.join(victim, 'escaped.txt'))).toBe(false);
+      expect(execFileSync('git', ['branch', '--list', 'dan-farm/*'], { cwd: victim, encoding: 'utf8' })).toBe('');
+    } finally {
+      rmSync(victim, { recursive: true, force: true });
+    }
   }, 120_000);
 
   it('a task that tries to choose the program agents run', async () => {

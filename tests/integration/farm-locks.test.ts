@@ -72,7 +72,7 @@ describe('farm file locks', () => {
     const repo = sharedFileRepo();
     const farmDir = mkdtempSync(path.join(os.tmpdir(), 'dan-farm-wt-'));
     cleanup.push(repo, farmDir);
-    network = await startTestNetwork({ rules: farmRules(sharedRules), env: { DAN_FARM_DIR: farmDir, DAN_ELF: 'off' } });
+    network = await startTestNetwork({ rules: farmRules(sharedRules), env: { DAN_FARM_DIR: farmDir, DAN_FARM_ROOTS: os.tmpdir(), DAN_ELF: 'off' } });
     const { redis, keys } = network;
     const { taskId } = await submitTask(redis, keys, {
       domain: 'farm', description: 'Fix every lint problem',
@@ -116,7 +116,7 @@ describe('farm file locks', () => {
       { name: 'peek-write', when: { system: '^Domain: farm$', lastUser: 'outside your worktree' }, reply: { tool_use: [{ name: 'Write', input: { file_path: outside, content: 'x' } }] } },
       { name: 'peek-read', when: { system: '^Domain: farm$', anyText: '^Task: Peek outside', hasToolResult: false }, reply: { tool_use: [{ name: 'Read', input: { file_path: '/etc/hostname' } }] } },
     ];
-    network = await startTestNetwork({ rules: farmRules(peek), env: { DAN_FARM_DIR: farmDir, DAN_ELF: 'off', DAN_FARM_MAX_RESTARTS: '0' } });
+    network = await startTestNetwork({ rules: farmRules(peek), env: { DAN_FARM_DIR: farmDir, DAN_FARM_ROOTS: os.tmpdir(), DAN_ELF: 'off', DAN_FARM_MAX_RESTARTS: '0' } });
     const { redis, keys } = network;
     const { taskId } = await submitTask(redis, keys, {
       domain: 'farm', description: 'Peek outside the repository',

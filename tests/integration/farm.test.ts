@@ -20,7 +20,8 @@ afterEach(async () => {
 function farmEnv(extra: Record<string, string> = {}): Record<string, string> {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'dan-farm-wt-'));
   cleanup.push(dir);
-  return { DAN_FARM_DIR: dir, DAN_ELF: 'off', DAN_FARM_RESTART_BASE_MS: '500', DAN_FARM_RESTART_MAX_MS: '2000', DAN_DOMAIN_IDLE_MS: '60000', ...extra };
+  // DAN_FARM_ROOTS: the fixture repositories live in the temporary folder, outside the network's workspace.
+  return { DAN_FARM_DIR: dir, DAN_FARM_ROOTS: os.tmpdir(), DAN_ELF: 'off', DAN_FARM_RESTART_BASE_MS: '500', DAN_FARM_RESTART_MAX_MS: '2000', DAN_DOMAIN_IDLE_MS: '60000', ...extra };
 }
 
 /**

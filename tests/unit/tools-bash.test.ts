@@ -1,4 +1,4 @@
-import { existsSync, mkdtempSync, readFileSync, realpathSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
@@ -31,15 +31,23 @@ async function failure(input: Record<string, unknown>, context: ToolContext = ct
   throw new Error('the command succeeded');
 }
 
-/** A pid that is gone or a zombie counts as dead: a zombie runs nothing. */
-function isAlive(pid: number): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2).charAt(0) !== 'Z';
-  } catch {
-    return false;
-  }
+/**
+ * Whether a `sleep <seconds>` runs anywhere on this machine. Found by its command line, not a pid: a
+ * pid printed inside the sandbox is one of its own pid namespace. A zombie runs nothing.
+ */
+function sleepRuns(seconds: number): boolean {
+  return readdirSync('/proc').filter((name) => /^\d+$/.test(name)).some((pid) => {
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      return readFileSync(`/proc/${pid}/cmdline`, 'utf8') === `sleep\0${seconds}\0` && stat.slice(stat.lastIndexOf(')') + 2).charAt(0) !== 'Z';
+    } catch {
+      return false;
+    }
+  });
 }
+
+/** A sleep length no other test on the machine uses at the same time. */
+const uniqueSeconds = () => 100_000 + Math.floor(Math.random() * 800_000);
 
 describe('Bash', () => {
   it('runs in the workspace root and reports the exit code', async () => {
@@ -76,15 +84,15 @@ describe('Bash', () => {
     expect(result.endsWith('LAST\n[exit code 0]')).toBe(true);
   });
 
-  it('hides credentials from the command environment', async () => {
+  it('hides credentials, and the rest of the agent\'s environment, from the command', async () => {
     const names = ['ANTHROPIC_API_KEY', 'REDIS_URL', 'REDIS_PASSWORD', 'GITHUB_TOKEN', 'AWS_SECRET', 'STRIPE_KEY'];
     const saved = new Map(names.concat('DAN_VISIBLE').map((name) => [name, process.env[name]]));
     for (const name of names) process.env[name] = 'leaked-value';
     process.env['DAN_VISIBLE'] = 'shown';
     try {
       // Filtered so a large environment cannot push the lines we look for out of the output cap.
-      const result = await bash({ command: "env | grep -E 'leaked-value|DAN_VISIBLE'" });
-      expect(result).toBe('DAN_VISIBLE=shown\n[exit code 0]');
+      const result = await bash({ command: "env | grep -E 'leaked-value|DAN_VISIBLE' || echo none" });
+      expect(result).toBe('none\n[exit code 0]');
     } finally {
       for (const [name, value] of saved) {
         if (value === undefined) delete process.env[name];
@@ -96,26 +104,27 @@ describe('Bash', () => {
   it('kills the command and what it started when the task is aborted', async () => {
     const controller = new AbortController();
     const pidFile = path.join(root, 'sleep.pid');
-    const running = bash({ command: `sleep 30 & echo $! > ${pidFile}; wait` }, { ...ctx, signal: controller.signal });
+    const seconds = uniqueSeconds();
+    const running = bash({ command: `sleep ${seconds} & echo $! > ${pidFile}; wait` }, { ...ctx, signal: controller.signal });
     const settled = running.then(
       () => 'resolved',
       (error: unknown) => error,
     );
     await vi.waitFor(() => expect(existsSync(pidFile) && readFileSync(pidFile, 'utf8').trim() !== '').toBe(true), { timeout: 10_000 });
-    const pid = Number(readFileSync(pidFile, 'utf8'));
-    expect(isAlive(pid)).toBe(true);
+    await vi.waitFor(() => expect(sleepRuns(seconds)).toBe(true), { timeout: 10_000 });
 
     controller.abort();
     const outcome = await settled;
     expect(outcome).toMatchObject({ code: 'aborted', name: 'AbortError' });
-    await vi.waitFor(() => expect(isAlive(pid)).toBe(false), { timeout: 10_000 });
+    await vi.waitFor(() => expect(sleepRuns(seconds)).toBe(false), { timeout: 10_000 });
   });
 
   it('kills what a command left running in the background once it exits', async () => {
     const pidFile = path.join(root, 'bg.pid');
-    expect(await bash({ command: `sleep 30 > /dev/null & echo $! > ${pidFile}` })).toBe('(no output)\n[exit code 0]');
-    const pid = Number(readFileSync(pidFile, 'utf8'));
-    await vi.waitFor(() => expect(isAlive(pid)).toBe(false), { timeout: 10_000 });
+    const seconds = uniqueSeconds();
+    expect(await bash({ command: `sleep ${seconds} > /dev/null & echo $! > ${pidFile}` })).toBe('(no output)\n[exit code 0]');
+    expect(readFileSync(pidFile, 'utf8').trim()).not.toBe('');
+    await vi.waitFor(() => expect(sleepRuns(seconds)).toBe(false), { timeout: 10_000 });
   });
 });
 

@@ -1,7 +1,8 @@
-import { spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { z } from 'zod';
 import { OutputCollector } from './output-collector.js';
-import { scrubEnvironment } from './scrub-environment.js';
+import { killCommand } from '../../sandbox/command-sandbox.js';
+import { commandSandbox } from '../../sandbox/resolve-sandbox.js';
 import { AbortedError, ToolError, throwIfAborted } from './tool-error.js';
 import { parseToolInput, type ToolContext, type WorkerTool } from './worker-tool.js';
 
@@ -17,12 +18,12 @@ const inputSchema = z.object({
 const PIPE_DRAIN_MS = 200;
 
 /**
- * Bash: runs `bash -c <command>` in the workspace root, in its own process group, with credentials
- * removed from the environment. Time is bounded by `min(timeout, bashTimeoutMs)`; on timeout, abort,
- * or once the command exits, the whole group is killed so nothing it started keeps running. Output
- * (stdout and stderr interleaved) is cut to `maxOutputBytes`. A non-zero exit is a `ToolError`.
- * The jail cannot see inside a command: Bash may touch any file the worker's user can, and the
- * files it creates or changes are not recorded in the tracker.
+ * Bash: runs `bash -c <command>` in the workspace root, in the command sandbox (`ctx.sandbox`): it sees
+ * the workspace and the toolchain, a minimal environment, no network and none of the agent's
+ * processes. Time is bounded by `min(timeout, bashTimeoutMs)`; on timeout, abort, or once the command
+ * exits, the sandbox is killed with everything in it. Output (stdout and stderr interleaved) is cut
+ * to `maxOutputBytes`. A non-zero exit is a `ToolError`. The files a command creates or changes are
+ * not recorded in the tracker.
  */
 export function createBashTool(): WorkerTool {
   return {
@@ -30,7 +31,8 @@ export function createBashTool(): WorkerTool {
       name: 'Bash',
       description:
         'Runs a bash command in the workspace root and returns its output (stdout and stderr together) and exit code. ' +
-        'Use it to install dependencies, build, run tests and use git. timeout is in milliseconds; long output is truncated. ' +
+        'Use it to build, run tests and use git. It runs in a sandbox: only the workspace is writable and there is no network, ' +
+        'so dependencies must already be installed. timeout is in milliseconds; long output is truncated. ' +
         'Commands left running in the background are stopped when the command ends.',
       input_schema: {
         type: 'object',
@@ -74,26 +76,24 @@ function runCommand(command: string, ctx: ToolContext, timeoutMs: number): Promi
   return new Promise<CommandOutcome>((resolve, reject) => {
     // The outer bash points stderr at the stdout pipe, then becomes the user's `bash -c` (same pid,
     // same group), so both streams arrive interleaved in one pipe in the order they were written.
-    const child = spawn('bash', ['-c', 'exec 2>&1; exec bash -c "$1"', 'bash', command], {
-      cwd: ctx.jail.root,
-      env: scrubEnvironment(process.env),
-      detached: true,
-      stdio: ['ignore', 'pipe', 'ignore'],
-    });
+    let child: ChildProcess;
+    try {
+      child = (ctx.sandbox ?? commandSandbox('auto', ctx.logger)).spawn({
+        argv: ['bash', '-c', 'exec 2>&1; exec bash -c "$1"', 'bash', command],
+        cwd: ctx.jail.root,
+        stdio: ['ignore', 'pipe', 'ignore'],
+      });
+    } catch (error) {
+      reject(new ToolError(`bash could not be started: ${error instanceof Error ? error.message : String(error)}`, { cause: error }));
+      return;
+    }
     const collector = new OutputCollector(ctx.maxOutputBytes);
     let timedOut = false;
     let settled = false;
     let exit: { code: number | null; signal: NodeJS.Signals | null } | undefined;
     let drainTimer: NodeJS.Timeout | undefined;
 
-    const killGroup = (): void => {
-      if (child.pid === undefined) return;
-      try {
-        process.kill(-child.pid, 'SIGKILL');
-      } catch {
-        // ESRCH: the group is already gone.
-      }
-    };
+    const killGroup = (): void => killCommand(child);
     const cutPipeSoon = (): void => {
       drainTimer ??= setTimeout(() => child.stdout?.destroy(), PIPE_DRAIN_MS);
     };

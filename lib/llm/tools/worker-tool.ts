@@ -1,5 +1,6 @@
 import type { z } from 'zod';
 import type { Logger } from '../../logger.js';
+import type { CommandSandbox } from '../../sandbox/command-sandbox.js';
 import type { FileTracker } from '../../workspace/file-tracker.js';
 import type { WorkspaceJail } from '../../workspace/workspace-jail.js';
 import type { ToolDefinition } from '../types.js';
@@ -17,6 +18,8 @@ export interface ToolContext {
   bashTimeoutMs: number;
   /** Upper bound of the text one tool call returns to the model. */
   maxOutputBytes: number;
+  /** Where Bash runs its commands; absent: this process's `DAN_SANDBOX=auto` sandbox. */
+  sandbox?: CommandSandbox;
   logger?: Logger;
 }
 
