@@ -1,11 +1,11 @@
 import type { Clock } from '../clock.js';
-import { DanError, ExitCode } from '../errors.js';
+import { DanError, ExitCode, InvalidInputError } from '../errors.js';
 import {
   applyUpdate, DAILY_UPDATE_LIMIT, decayedConfidence, DORMANT_BELOW, GOLDEN_EXIT_CONFIDENCE, isDormant, isGolden, utcDayStart, type UpdateKind,
 } from './elf-confidence.js';
 import type { ElfDatabase } from './elf-database.js';
 import * as input from './elf-input.js';
-import type { Heuristic, HeuristicHit, HeuristicInput, HeuristicSource, HeuristicUpdateResult, ListHeuristicsOptions } from './elf-types.js';
+import type { Heuristic, HeuristicHit, HeuristicInput, HeuristicSource, HeuristicState, HeuristicUpdateResult, ListHeuristicsOptions } from './elf-types.js';
 
 interface HeuristicRow {
   id: number;
@@ -13,6 +13,8 @@ interface HeuristicRow {
   rule: string;
   context: string;
   source: HeuristicSource;
+  origin: string;
+  state: HeuristicState;
   confidence: number;
   validations: number;
   violations: number;
@@ -36,26 +38,52 @@ export class ElfHeuristicStore {
     db.defineFunction('elf_confidence', (stored: number, lastUsedAt: number, now: number) => decayedConfidence(stored, lastUsedAt, now));
   }
 
-  /** Records a heuristic, or returns the one of the same domain whose rule differs only in case and spacing. */
+  /**
+   * Records a heuristic, or returns the one of the same domain whose rule differs only in case and
+   * spacing. A person's rule is approved at once (and a person recording a candidate's rule approves
+   * it); a model's or a postmortem's is a candidate, which no prompt sees until a person approves it.
+   */
   record(raw: HeuristicInput): { heuristic: Heuristic; created: boolean } {
     const domain = input.domain(raw.domain, 'domain', { allowAll: true });
     const rule = input.text(raw.rule, 'rule', { max: input.RULE_MAX_CHARS, required: true });
     const context = input.text(raw.context, 'context', { max: input.CONTEXT_MAX_CHARS });
     const source = input.source(raw.source);
     const confidence = input.confidence(raw.confidence);
+    const origin = input.text(raw.origin, 'origin', { max: 300 }) || (source === 'person' ? 'human' : source);
+    const state: HeuristicState = source === 'person' ? 'approved' : 'candidate';
     const now = this.clock.now();
     const key = input.ruleKey(rule);
     return this.db.transaction(() => {
       const existing = this.db.get<{ id: number }>('SELECT id FROM heuristics WHERE domain = ? AND rule_key = ?', [domain, key]);
-      if (existing) return { heuristic: this.get(existing.id), created: false };
+      if (existing) {
+        if (state === 'approved') this.db.run("UPDATE heuristics SET state = 'approved' WHERE id = ?", [existing.id]);
+        return { heuristic: this.get(existing.id), created: false };
+      }
       const { lastInsertRowid } = this.db.run(
-        `INSERT INTO heuristics (domain, rule, rule_key, context, source, confidence, created_at, last_used_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-        [domain, rule, key, context, source, confidence, now, now],
+        `INSERT INTO heuristics (domain, rule, rule_key, context, source, origin, state, confidence, created_at, last_used_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        [domain, rule, key, context, source, origin, state, confidence, now, now],
       );
       this.db.run('INSERT INTO heuristics_fts (rowid, rule, context) VALUES (?, ?, ?)', [lastInsertRowid, rule, context]);
       return { heuristic: this.get(lastInsertRowid), created: true };
     });
+  }
+
+  /** A person's approval of a candidate: from now on it may be injected and credited. */
+  approve(id: number): Heuristic {
+    this.row(id);
+    this.db.run("UPDATE heuristics SET state = 'approved' WHERE id = ?", [id]);
+    return this.get(id);
+  }
+
+  /** A person's refusal of a candidate: it is deleted (an approved rule is kept; violate it instead). */
+  reject(id: number): Heuristic {
+    const heuristic = this.get(id);
+    if (heuristic.state !== 'candidate') {
+      throw new InvalidInputError(`heuristic ${id} is approved, not a candidate: lower it with 'dan elf violate ${id}'`);
+    }
+    this.db.run('DELETE FROM heuristics WHERE id = ?', [id]);
+    return heuristic;
   }
 
   /** The heuristic as of now; an unknown id is a `not_found` error. */
@@ -74,6 +102,10 @@ export class ElfHeuristicStore {
     return this.db.transaction(() => {
       const row = this.row(id);
       const now = this.clock.now();
+      // A candidate's confidence cannot be raised by the tasks of whoever proposed it.
+      if (row.state !== 'approved') {
+        return refused(kind, 'candidate', `heuristic ${id} is a candidate: a person approves it first with 'dan elf approve ${id}'`, toHeuristic(row, now));
+      }
       if (task !== undefined && this.db.get('SELECT 1 FROM heuristic_credits WHERE heuristic_id = ? AND task_id = ?', [id, task])) {
         return refused(kind, 'already_credited', `task ${task} already credited heuristic ${id}`, toHeuristic(row, now));
       }
@@ -114,7 +146,7 @@ export class ElfHeuristicStore {
     }
   }
 
-  /** Most confident first; dormant ones only with `includeDormant`. */
+  /** Most confident first; dormant ones only with `includeDormant`; candidates and approved ones unless `state` says. */
   list(options: ListHeuristicsOptions = {}): Heuristic[] {
     const domain = options.domain === undefined ? null : input.domain(options.domain, 'domain', { allowAll: true });
     const limit = input.positiveInt(options.limit, 'limit', { fallback: 100, max: 10_000 });
@@ -124,18 +156,19 @@ export class ElfHeuristicStore {
        WHERE (@domain IS NULL OR h.domain = @domain)
          AND (@dormant = 1 OR ${CURRENT} >= ${DORMANT_BELOW})
          AND (@golden = 0 OR ${CURRENT_GOLDEN})
+         AND (@state IS NULL OR h.state = @state)
        ORDER BY ${CURRENT} DESC, h.id LIMIT @limit`,
-      { domain, dormant: options.includeDormant ? 1 : 0, golden: options.goldenOnly ? 1 : 0, limit, now },
+      { domain, dormant: options.includeDormant ? 1 : 0, golden: options.goldenOnly ? 1 : 0, state: options.state ?? null, limit, now },
     );
     return rows.map((row) => toHeuristic(row, now));
   }
 
-  /** Golden, non-dormant heuristics that apply to `domain` (its own and `*`), most confident first. */
+  /** Golden, non-dormant, approved heuristics that apply to `domain` (its own and `*`), most confident first. */
   goldenFor(domain: string, limit: number): Heuristic[] {
     const now = this.clock.now();
     return this.db
       .all<HeuristicRow>(
-        `SELECT h.* FROM heuristics h WHERE h.golden = 1 AND h.domain IN (@domain, '*') AND ${CURRENT_GOLDEN}
+        `SELECT h.* FROM heuristics h WHERE h.golden = 1 AND h.state = 'approved' AND h.domain IN (@domain, '*') AND ${CURRENT_GOLDEN}
          ORDER BY ${CURRENT} DESC, h.validations DESC, h.id LIMIT @limit`,
         { domain, limit, now },
       )
@@ -146,9 +179,9 @@ export class ElfHeuristicStore {
    * Full-text hits for an `ftsQuery` expression, best first by bm25 relevance times confidence,
    * computed in SQL so only `limit` rows leave SQLite. `domain` includes the `*` rules. Sorting on
    * the product (not on FTS5's `rank`) also keeps FTS5 from sorting every match itself, which was
-   * three times slower.
+   * three times slower. Candidates only with `includeCandidates`.
    */
-  search(match: string, options: { domain?: string | null; limit: number; includeDormant?: boolean; excludeGolden?: boolean }): HeuristicHit[] {
+  search(match: string, options: { domain?: string | null; limit: number; includeDormant?: boolean; excludeGolden?: boolean; includeCandidates?: boolean }): HeuristicHit[] {
     if (!match) return [];
     const now = this.clock.now();
     const rows = this.db.all<HeuristicRow & { score: number }>(
@@ -158,8 +191,12 @@ export class ElfHeuristicStore {
          AND (@domain IS NULL OR h.domain IN (@domain, '*'))
          AND (@dormant = 1 OR ${CURRENT} >= ${DORMANT_BELOW})
          AND (@noGolden = 0 OR NOT ${CURRENT_GOLDEN})
+         AND (@candidates = 1 OR h.state = 'approved')
        ORDER BY score DESC, h.id LIMIT @limit`,
-      { match, domain: options.domain ?? null, dormant: options.includeDormant ? 1 : 0, noGolden: options.excludeGolden ? 1 : 0, limit: options.limit, now },
+      {
+        match, domain: options.domain ?? null, dormant: options.includeDormant ? 1 : 0, noGolden: options.excludeGolden ? 1 : 0,
+        candidates: options.includeCandidates ? 1 : 0, limit: options.limit, now,
+      },
     );
     return rows.map(({ score, ...row }) => ({ heuristic: toHeuristic(row, now), score }));
   }
@@ -188,6 +225,8 @@ function toHeuristic(row: HeuristicRow, now: number): Heuristic {
     rule: row.rule,
     context: row.context,
     source: row.source,
+    origin: row.origin,
+    state: row.state,
     confidence,
     validations: row.validations,
     violations: row.violations,

@@ -1,11 +1,14 @@
 import { InvalidInputError } from '../errors.js';
 import { isSafeDomainName } from '../protocol/agent.js';
+import { scrubText } from '../scrub.js';
 import { CONFIDENCE_DEFAULT, clampConfidence } from './elf-confidence.js';
 import { HEURISTIC_SOURCES, OUTCOME_STATUSES, type HeuristicSource, type OutcomeStatus } from './elf-types.js';
 
 /**
  * Checks of everything that reaches ELF memory from a person, a model or the bus. Values arrive
  * as unknown JSON, so each check looks at the type too; every error names the field and the reason.
+ * Every text that passes is scrubbed (`scrubText`): the database outlives the task and its text is
+ * shown to later tasks, so a secret a worker echoed must not land in it.
  */
 
 export const RULE_MAX_CHARS = 500;
@@ -23,13 +26,13 @@ export function text(value: unknown, field: string, options: { max: number; requ
   const trimmed = value.trim();
   if (options.required && trimmed.length === 0) throw new InvalidInputError(`${field} must not be empty`);
   if (trimmed.length > options.max) throw new InvalidInputError(`${field} is ${trimmed.length} characters long; at most ${options.max} are allowed`);
-  return trimmed;
+  return scrubText(trimmed);
 }
 
 /** Shortens text that may be long by nature (an error with a stack) instead of refusing it. */
 export function shortened(value: unknown, max = OUTCOME_TEXT_MAX_CHARS): string {
   if (typeof value !== 'string') return '';
-  const trimmed = value.trim();
+  const trimmed = scrubText(value.trim());
   return trimmed.length <= max ? trimmed : `${trimmed.slice(0, max - 1)}…`;
 }
 
@@ -94,7 +97,7 @@ export function stringList(value: unknown, field: string, options: { maxItems?: 
     if (typeof item !== 'string') throw new InvalidInputError(`${field}[${i}] must be a string`);
     const trimmed = item.trim();
     if (trimmed.length > maxChars) throw new InvalidInputError(`${field}[${i}] is longer than ${maxChars} characters`);
-    if (trimmed) out.add(trimmed);
+    if (trimmed) out.add(scrubText(trimmed));
   });
   return [...out];
 }

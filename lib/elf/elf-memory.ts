@@ -119,6 +119,16 @@ export class ElfMemory {
     return this.heuristics.record(h);
   }
 
+  /** A person approves a candidate: it may now be injected into prompts and credited by outcomes. */
+  approve(id: number): Heuristic {
+    return this.heuristics.approve(id);
+  }
+
+  /** A person rejects a candidate: it is deleted. */
+  reject(id: number): Heuristic {
+    return this.heuristics.reject(id);
+  }
+
   getHeuristic(id: number): Heuristic {
     return this.heuristics.get(id);
   }
@@ -165,20 +175,21 @@ export class ElfMemory {
   }
 
   /** Full-text search over heuristics (relevance × confidence) and outcomes (relevance); any text is safe. */
-  search(text: string, options: { domain?: string; limit?: number; includeDormant?: boolean } = {}): SearchResult {
+  search(text: string, options: { domain?: string; limit?: number; includeDormant?: boolean; includeCandidates?: boolean } = {}): SearchResult {
     const query = input.text(text, 'text', { max: 10_000 });
     const domain = options.domain === undefined ? null : input.domain(options.domain);
     const limit = input.positiveInt(options.limit, 'limit', { fallback: 10, max: 100 });
     const match = ftsQuery(query);
     return {
-      heuristics: this.heuristics.search(match, { domain, limit, includeDormant: options.includeDormant ?? false }),
+      heuristics: this.heuristics.search(match, { domain, limit, includeDormant: options.includeDormant ?? false, includeCandidates: options.includeCandidates ?? false }),
       outcomes: this.outcomes.search(match, { domain, limit }),
     };
   }
 
   /**
    * The memory to inject into a worker's prompt, within `budgetTokens` counted by `countTokens`:
-   * golden rules, then relevant non-dormant heuristics with their confidence, then similar past
+   * golden rules, then relevant non-dormant approved heuristics with their confidence (candidates
+   * never: see `ElfHeuristicStore.record`), then similar past
    * failures in the domain, then hot files (the named ones first). With `taskId`, the injection is
    * recorded and its heuristics marked used.
    */
@@ -244,7 +255,7 @@ export class ElfMemory {
     return { id: lastInsertRowid };
   }
 
-  /** Records a postmortem and its proposed rules as heuristics (source `postmortem`); all or nothing. */
+  /** Records a postmortem and its proposed rules as candidate heuristics (source `postmortem`); all or nothing. */
   recordPostmortem(p: PostmortemInput): { id: number; heuristicIds: number[] } {
     const taskId = input.taskId(p.taskId);
     const domain = input.domain(p.domain);
@@ -253,7 +264,7 @@ export class ElfMemory {
     const rules = (p.proposedRules ?? []).map((rule, i) => input.text(rule, `proposedRules[${i}]`, { max: input.RULE_MAX_CHARS, required: true }));
     const context = input.shortened(`After task ${taskId} failed: ${error}`, input.CONTEXT_MAX_CHARS);
     return this.db.transaction(() => {
-      const heuristicIds = rules.map((rule) => this.heuristics.record({ domain, rule, context, source: 'postmortem' }).heuristic.id);
+      const heuristicIds = rules.map((rule) => this.heuristics.record({ domain, rule, context, source: 'postmortem', origin: `postmortem:${taskId}` }).heuristic.id);
       const { lastInsertRowid } = this.db.run(
         'INSERT INTO postmortems (task_id, domain, error, analysis, heuristic_ids, created_at) VALUES (?, ?, ?, ?, ?, ?)',
         [taskId, domain, error, analysis, JSON.stringify(heuristicIds), this.options.clock.now()],

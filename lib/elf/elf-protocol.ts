@@ -4,6 +4,7 @@ import { z } from 'zod';
 export const ELF_OPS = [
   'context', 'injections', 'search', 'stats', 'heuristics', 'golden', 'hotspots',
   'record_heuristic', 'validate', 'violate', 'contradict', 'record_outcome', 'record_plan', 'record_postmortem', 'query',
+  'approve', 'reject',
 ] as const;
 export type ElfOp = (typeof ELF_OPS)[number];
 

@@ -161,5 +161,17 @@ CREATE TRIGGER failures_fts_delete AFTER DELETE ON outcomes WHEN old.status = 'f
 END;
 `;
 
+// Where each heuristic came from and whether it may reach a prompt. A lesson a model or a postmortem
+// proposed is a `candidate` until a person approves it; rows of older databases get the same rule,
+// so a lesson a hostile model wrote before the upgrade is not injected after it either (a person's
+// are approved). `origin`: `human`, `model:<task id>/<worker>` or `postmortem:<task id>`; older rows
+// only know their source.
+const V2 = `
+ALTER TABLE heuristics ADD COLUMN origin TEXT NOT NULL DEFAULT '';
+ALTER TABLE heuristics ADD COLUMN state TEXT NOT NULL DEFAULT 'candidate' CHECK (state IN ('candidate', 'approved'));
+UPDATE heuristics SET origin = CASE source WHEN 'person' THEN 'human' ELSE source END;
+UPDATE heuristics SET state = 'approved' WHERE source = 'person';
+`;
+
 /** The schema of this version of dan, oldest step first. Never edit a released step: add one. */
-export const ELF_MIGRATIONS: readonly ElfMigration[] = [{ version: 1, sql: V1 }];
+export const ELF_MIGRATIONS: readonly ElfMigration[] = [{ version: 1, sql: V1 }, { version: 2, sql: V2 }];

@@ -5,6 +5,13 @@ import type { UpdateKind } from './elf-confidence.js';
 export const HEURISTIC_SOURCES = ['model', 'person', 'postmortem'] as const;
 export type HeuristicSource = (typeof HEURISTIC_SOURCES)[number];
 
+/**
+ * `candidate`: proposed by a model or a postmortem, kept and searchable by a person, never injected
+ * into a prompt nor credited; `approved`: recorded or approved by a person (`dan elf approve`).
+ */
+export const HEURISTIC_STATES = ['candidate', 'approved'] as const;
+export type HeuristicState = (typeof HEURISTIC_STATES)[number];
+
 export const OUTCOME_STATUSES = ['completed', 'failed'] as const;
 export type OutcomeStatus = (typeof OUTCOME_STATUSES)[number];
 
@@ -13,6 +20,8 @@ export interface HeuristicInput {
   rule: string;
   context?: string;
   source: HeuristicSource;
+  /** Who proposed it: `human`, `model:<task id>/<worker>`, `postmortem:<task id>`; the source alone when absent. */
+  origin?: string;
   /** In [0, 1]; stored clamped to [0.05, 0.95]; 0.5 when absent. */
   confidence?: number;
 }
@@ -24,6 +33,9 @@ export interface Heuristic {
   rule: string;
   context: string;
   source: HeuristicSource;
+  origin: string;
+  /** Only `approved` heuristics are injected into prompts and credited by outcomes. */
+  state: HeuristicState;
   /** As of now: idle decay applied. */
   confidence: number;
   validations: number;
@@ -37,7 +49,7 @@ export interface Heuristic {
 }
 
 /** Why an update changed nothing: the heuristic took its 5 updates today (UTC), or this task already credited it. */
-export type UpdateRefusal = 'daily_limit' | 'already_credited';
+export type UpdateRefusal = 'daily_limit' | 'already_credited' | 'candidate';
 
 export interface HeuristicUpdateResult {
   applied: boolean;
@@ -170,5 +182,7 @@ export interface ListHeuristicsOptions {
   domain?: string;
   includeDormant?: boolean;
   goldenOnly?: boolean;
+  /** Only heuristics in this state. */
+  state?: HeuristicState;
   limit?: number;
 }

@@ -1,5 +1,6 @@
 import type { Redis } from 'ioredis';
 import type { Keys } from '../redis/keys.js';
+import { scrubText } from '../scrub.js';
 import type { Chunk } from './chunks.js';
 import { FarmKeys, farmIndexKey } from './farm-keys.js';
 import { claimChunkScript, editLockScript, releaseLocksScript, renewScript } from './farm-scripts.js';
@@ -179,7 +180,8 @@ export class FarmStore {
   }
 
   /** One line of an agent's live output: its stream (for attach) and its last event (for status). */
-  async agentLine(agent: string, line: string, now = Date.now()): Promise<void> {
+  async agentLine(agent: string, raw: string, now = Date.now()): Promise<void> {
+    const line = scrubText(raw);
     await this.redis.multi()
       .xadd(this.keys.agentStream(agent), 'MAXLEN', '~', AGENT_STREAM_MAX, '*', 'line', line)
       .hset(this.keys.agent(agent), { last_event: line.slice(0, 200), last_event_at: new Date(now).toISOString() })
@@ -202,7 +204,7 @@ export class FarmStore {
   }
 
   async event(fields: Record<string, string>): Promise<void> {
-    await this.redis.xadd(this.keys.events(), 'MAXLEN', '~', 10_000, '*', ...Object.entries(fields).flat());
+    await this.redis.xadd(this.keys.events(), 'MAXLEN', '~', 10_000, '*', ...Object.entries(fields).flat().map(scrubText));
   }
 
   async events(): Promise<FarmEvent[]> {

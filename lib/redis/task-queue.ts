@@ -4,6 +4,7 @@ import type { Clock } from '../clock.js';
 import type { Config } from '../config.js';
 import { isoNow, systemClock } from '../clock.js';
 import { oneLine } from '../errors.js';
+import { scrubJson, scrubText } from '../scrub.js';
 import type { FailureCode } from '../protocol/failure.js';
 import type { Priority } from '../protocol/task.js';
 import type { Keys } from './keys.js';
@@ -162,12 +163,13 @@ export class TaskQueue {
   async finish(task: ClaimedTask, input: FinishInput): Promise<boolean> {
     const k = this.keys;
     const now = isoNow(this.clock);
-    const error = input.status === 'failed' ? oneLine(input.error ?? 'failed') : '';
-    const logLine = input.logLine === undefined ? '' : `[${now}] ${oneLine(input.logLine)}`;
+    // Scrubbed here, the one place results, their events and last log lines are written from.
+    const error = input.status === 'failed' ? scrubText(oneLine(input.error ?? 'failed')) : '';
+    const logLine = input.logLine === undefined ? '' : `[${now}] ${scrubText(oneLine(input.logLine))}`;
     const done = await finishScript.run(this.redis, {
       keys: { task: k.task(task.taskId), active: k.active(task.domain), leases: k.leases(task.domain), events: k.events(), logStream: k.logStream() },
       args: {
-        taskId: task.taskId, token: task.token, status: input.status, output: JSON.stringify(input.output), error, nowIso: now,
+        taskId: task.taskId, token: task.token, status: input.status, output: scrubJson(input.output), error, nowIso: now,
         retentionS: this.retentionSeconds, domain: task.domain, logLine, agentId: this.options.agentId, keyPrefix: k.prefix,
       },
     });
@@ -184,7 +186,7 @@ export class TaskQueue {
     const outcome = Number(await retryScript.run(this.redis, {
       keys: { task: k.task(task.taskId), active: k.active(d), leases: k.leases(d), delayed: k.delayed(d), events: k.events(), logStream: k.logStream() },
       args: {
-        taskId: task.taskId, token: task.token, reason: oneLine(reason), finalOutput: JSON.stringify(finalOutput), nowIso: isoNow(this.clock),
+        taskId: task.taskId, token: task.token, reason: scrubText(oneLine(reason)), finalOutput: scrubJson(finalOutput), nowIso: isoNow(this.clock),
         retentionS: this.retentionSeconds, domain: d, defaultMaxAttempts: this.options.maxAttempts, ...this.retryArgs, keyPrefix: k.prefix,
       },
     }));
@@ -218,7 +220,7 @@ export class TaskQueue {
       keys: { leases: k.leases(d), active: k.active(d), delayed: k.delayed(d), events: k.events(), logStream: k.logStream() },
       args: {
         mode, agentId, nowIso: isoNow(this.clock), retentionS: this.retentionSeconds, domain: d, defaultMaxAttempts: this.options.maxAttempts,
-        reason: oneLine(reason), ...this.retryArgs, keyPrefix: k.prefix,
+        reason: scrubText(oneLine(reason)), ...this.retryArgs, keyPrefix: k.prefix,
       },
     })) as [number, number];
     return { requeued: Number(requeued), failed: Number(failed) };
@@ -233,7 +235,7 @@ export class TaskQueue {
     const d = this.domain;
     return Number(await deadLetterQueueScript.run(this.redis, {
       keys: { pending: k.pending(d), dead: k.dead(d), events: k.events() },
-      args: { reason: oneLine(reason), failureCode: code, nowIso: isoNow(this.clock), retentionS: this.retentionSeconds, domain: d, max, keyPrefix: k.prefix },
+      args: { reason: scrubText(oneLine(reason)), failureCode: code, nowIso: isoNow(this.clock), retentionS: this.retentionSeconds, domain: d, max, keyPrefix: k.prefix },
     }));
   }
 }
@@ -253,8 +255,8 @@ export async function cancelTask(
 ): Promise<CancelOutcome> {
   const clock = options.clock ?? systemClock;
   const now = isoNow(clock);
-  const error = oneLine(options.error ?? 'cancelled');
-  const line = `[${now}] ${options.by}: cancelled${options.reason ? `: ${oneLine(options.reason)}` : ''}`;
+  const error = scrubText(oneLine(options.error ?? 'cancelled'));
+  const line = `[${now}] ${options.by}: cancelled${options.reason ? `: ${scrubText(oneLine(options.reason))}` : ''}`;
   const reply = (await cancelScript.run(redis, {
     keys: { result: keys.result(taskId), events: keys.events(), logStream: keys.logStream(), cancelChannel: keys.cancelChannel() },
     args: { taskId, error, logLine: line, nowIso: now, retentionS: Math.ceil(options.retentionMs / 1000), keyPrefix: keys.prefix, by: options.by },

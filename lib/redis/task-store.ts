@@ -3,6 +3,7 @@ import type { Redis } from 'ioredis';
 import type { Clock } from '../clock.js';
 import { isoNow, systemClock } from '../clock.js';
 import { oneLine } from '../errors.js';
+import { scrubText } from '../scrub.js';
 import type { TaskResult } from '../protocol/result.js';
 import { readResultHash } from '../protocol/result.js';
 import { InvalidInputError } from '../errors.js';
@@ -57,7 +58,7 @@ export interface LogEntry {
 export async function appendLog(
   redis: Redis, keys: Keys, entry: { taskId: string; agentId: string; domain: string; message: string }, clock: Clock = systemClock,
 ): Promise<void> {
-  const line = `[${isoNow(clock)}] ${entry.agentId}: ${oneLine(entry.message)}`;
+  const line = `[${isoNow(clock)}] ${entry.agentId}: ${scrubText(oneLine(entry.message))}`;
   // Two plain commands, not a MULTI-less pipeline: an explicit pipeline is a socket write of its own,
   // while these join whatever else this tick sends (the connection's auto-pipelining), and that one
   // write per log line had been a fifth of the main orchestrator's busy time.

@@ -10,7 +10,7 @@ export interface DomainMemory {
   /** Context for one worker on one task; `note` is the line for the task's log. */
   context(task: Task, worker: WorkerDefinition): Promise<{ text: string; note: string }>;
   /** The `elf_record_heuristic` tool's action for a worker of this domain. */
-  recorder(task: Task): RecordHeuristic;
+  recorder(task: Task, worker: string): RecordHeuristic;
 }
 
 /** The client id whose memory a task uses: `metadata.client_id`, else `default`. */
@@ -45,12 +45,12 @@ export function elfDomainMemory(client: ElfClient, domain: string, options: { bu
         return { text: '', note: `ELF: no context (${toFailure(error).message}); going on without memory` };
       }
     },
-    recorder(task) {
+    recorder(task, worker) {
       return async ({ rule, context }) => {
         const recorded = await client.call<{ id: number; confidence: number }>('record_heuristic', {
-          domain, rule, ...(context ? { context } : {}), source: 'model', task_id: task.taskId,
+          domain, rule, ...(context ? { context } : {}), source: 'model', task_id: task.taskId, agent: worker,
         }, { clientId: clientOf(task), timeoutMs: options.timeoutMs });
-        return `recorded as heuristic ${recorded.id} (confidence ${recorded.confidence.toFixed(2)})`;
+        return `recorded as candidate heuristic ${recorded.id}: later tasks see it once a person approves it`;
       };
     },
   };

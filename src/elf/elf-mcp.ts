@@ -8,7 +8,7 @@ import { z } from 'zod';
 import { packageRoot } from '../../lib/config.js';
 import { DanError } from '../../lib/errors.js';
 import type { ElfOp } from '../../lib/elf/elf-protocol.js';
-import { HEURISTIC_SOURCES, OUTCOME_STATUSES } from '../../lib/elf/elf-types.js';
+import { OUTCOME_STATUSES } from '../../lib/elf/elf-types.js';
 import type { Logger } from '../../lib/logger.js';
 
 /** What the MCP server needs of `ElfClient`: one call per tool. */
@@ -22,6 +22,8 @@ export interface ElfMcpOptions {
   clientId: string;
   timeoutMs: number;
   logger: Logger;
+  /** The worker whose lessons this server records (their origin); `claude-code` when unknown. */
+  agent?: string;
 }
 
 export interface ElfMcpRunOptions extends ElfMcpOptions {
@@ -55,12 +57,11 @@ const TOOLS = {
   },
   elf_record_heuristic: {
     op: 'record_heuristic',
-    description: 'Write down a rule learned from work in a domain. A rule already known (same text) returns its id.',
+    description: 'Propose a rule learned from work in a domain. It is kept as a candidate, shown to later tasks only once a person approves it. A rule already known (same text) returns its id.',
     input: {
       domain, rule: z.string().describe('The rule, one or two sentences (at most 500 characters)'),
       context: z.string().optional().describe('When or why the rule applies'),
       confidence: z.number().optional().describe('Initial confidence from 0 to 1 (default 0.5)'),
-      source: z.enum(HEURISTIC_SOURCES).optional().describe("Who learned it (default 'model')"),
       task_id: taskId,
     },
   },
@@ -112,7 +113,9 @@ export function createElfMcpServer(options: ElfMcpOptions): McpServer {
   for (const name of ELF_MCP_TOOLS) {
     const tool = TOOLS[name];
     server.registerTool(name, { description: tool.description, inputSchema: tool.input as z.ZodRawShape }, async (args: Record<string, unknown>) => {
-      const forwarded = name === 'elf_record_heuristic' ? { source: 'model', ...args } : args;
+      // Whatever the caller sends, a rule recorded here is a model's (a candidate): a model cannot
+      // present its own lesson as a person's and have it injected into other tasks' prompts.
+      const forwarded = name === 'elf_record_heuristic' ? { ...args, source: 'model', agent: options.agent ?? 'claude-code' } : args;
       return forward(options, name, tool.op, forwarded);
     });
   }

@@ -19,7 +19,8 @@ Answer with only a JSON object: {"analysis": "...", "rules": ["...", "..."]}.`;
 
 /**
  * A postmortem of a failed task: the model explains the failure and proposes lessons, which are
- * recorded as heuristics (source `postmortem`, starting confidence) for the domain. Returns the ids,
+ * recorded as candidate heuristics (source `postmortem`, starting confidence) for the domain, which a
+ * person approves before any prompt sees them. Returns the ids,
  * or the reason nothing was recorded (a model answer that is not the JSON asked for).
  */
 export async function runPostmortem(

@@ -3,7 +3,7 @@ import { InvalidInputError } from '../../lib/errors.js';
 import type { Logger } from '../../lib/logger.js';
 import type { ElfRequest } from '../../lib/elf/elf-protocol.js';
 import type { ElfStores } from '../../lib/elf/elf-stores.js';
-import { HEURISTIC_SOURCES, OUTCOME_STATUSES } from '../../lib/elf/elf-types.js';
+import { HEURISTIC_SOURCES, HEURISTIC_STATES, OUTCOME_STATUSES, type HeuristicSource } from '../../lib/elf/elf-types.js';
 
 const id = z.coerce.number().int().positive();
 const limit = z.coerce.number().int().positive().max(500).optional();
@@ -13,13 +13,15 @@ const files = z.array(z.string()).max(200).optional();
 const argSchemas = {
   context: z.object({ domain: z.string(), task: z.string().max(50_000), files, task_id: z.string().optional(), worker: z.string().optional(), budget_tokens: z.coerce.number().int().positive().max(100_000).optional() }),
   injections: z.object({ task_id: z.string().min(1) }),
-  search: z.object({ text: z.string().min(1).max(2_000), domain: z.string().optional(), limit, include_dormant: z.boolean().optional() }),
+  search: z.object({ text: z.string().min(1).max(2_000), domain: z.string().optional(), limit, include_dormant: z.boolean().optional(), include_candidates: z.boolean().optional() }),
   query: z.object({ text: z.string().min(1).max(2_000), domain: z.string().optional(), limit }),
   stats: z.object({}),
-  heuristics: z.object({ domain: z.string().optional(), include_dormant: z.boolean().optional(), limit }),
+  heuristics: z.object({ domain: z.string().optional(), include_dormant: z.boolean().optional(), state: z.enum(HEURISTIC_STATES).optional(), limit }),
   golden: z.object({ domain: z.string().optional(), limit }),
   hotspots: z.object({ domain: z.string().optional(), limit }),
-  record_heuristic: z.object({ domain: z.string(), rule: z.string(), context: z.string().optional(), source: z.enum(HEURISTIC_SOURCES).default('person'), confidence: z.number().optional(), task_id: z.string().optional() }),
+  record_heuristic: z.object({ domain: z.string(), rule: z.string(), context: z.string().optional(), source: z.enum(HEURISTIC_SOURCES).default('person'), confidence: z.number().optional(), task_id: z.string().max(200).optional(), agent: z.string().max(100).optional() }),
+  approve: z.object({ id }),
+  reject: z.object({ id }),
   validate: z.object({ id, task_id: z.string().optional() }),
   violate: z.object({ id, task_id: z.string().optional() }),
   contradict: z.object({ id, task_id: z.string().optional() }),
@@ -37,6 +39,12 @@ function parseArgs<K extends keyof typeof argSchemas>(op: K, args: unknown): z.i
   throw new InvalidInputError(`${op}: ${parsed.error.issues.map((i) => `${i.path.join('.') || 'args'}: ${i.message}`).join('; ')}`);
 }
 
+/** Where a heuristic came from, as stored: `human`, `model:<task id>/<agent>` or `postmortem:<task id>`. */
+export function originOf(source: HeuristicSource, taskId: string | undefined, agent: string | undefined): string {
+  if (source === 'person') return 'human';
+  return source === 'model' ? `model:${taskId ?? 'unknown-task'}/${agent ?? 'unknown-agent'}` : `postmortem:${taskId ?? 'unknown-task'}`;
+}
+
 /** Answers one request from the memory of its client. Errors carry the field and the reason. */
 export async function handleElfRequest(request: ElfRequest, deps: { stores: ElfStores; logger: Logger }): Promise<unknown> {
   const memory = deps.stores.get(request.client_id);
@@ -51,7 +59,10 @@ export async function handleElfRequest(request: ElfRequest, deps: { stores: ElfS
     }
     case 'search': {
       const a = parseArgs('search', request.args);
-      return memory.search(a.text, { ...(a.domain ? { domain: a.domain } : {}), ...(a.limit ? { limit: a.limit } : {}), ...(a.include_dormant ? { includeDormant: true } : {}) });
+      return memory.search(a.text, {
+        ...(a.domain ? { domain: a.domain } : {}), ...(a.limit ? { limit: a.limit } : {}), ...(a.include_dormant ? { includeDormant: true } : {}),
+        ...(a.include_candidates ? { includeCandidates: true } : {}),
+      });
     }
     case 'query': {
       const a = parseArgs('query', request.args);
@@ -62,7 +73,7 @@ export async function handleElfRequest(request: ElfRequest, deps: { stores: ElfS
       return { client_id: request.client_id, ...memory.stats() };
     case 'heuristics': {
       const a = parseArgs('heuristics', request.args);
-      return memory.listHeuristics({ ...(a.domain ? { domain: a.domain } : {}), ...(a.include_dormant ? { includeDormant: true } : {}), ...(a.limit ? { limit: a.limit } : {}) });
+      return memory.listHeuristics({ ...(a.domain ? { domain: a.domain } : {}), ...(a.include_dormant ? { includeDormant: true } : {}), ...(a.state ? { state: a.state } : {}), ...(a.limit ? { limit: a.limit } : {}) });
     }
     case 'golden': {
       const a = parseArgs('golden', request.args);
@@ -74,9 +85,19 @@ export async function handleElfRequest(request: ElfRequest, deps: { stores: ElfS
     }
     case 'record_heuristic': {
       const a = parseArgs('record_heuristic', request.args);
-      const { heuristic, created } = memory.recordHeuristic({ domain: a.domain, rule: a.rule, source: a.source, ...(a.context ? { context: a.context } : {}), ...(a.confidence !== undefined ? { confidence: a.confidence } : {}) });
+      const { heuristic, created } = memory.recordHeuristic({
+        domain: a.domain, rule: a.rule, source: a.source, origin: originOf(a.source, a.task_id, a.agent),
+        ...(a.context ? { context: a.context } : {}), ...(a.confidence !== undefined ? { confidence: a.confidence } : {}),
+      });
       deps.logger.info({ client: request.client_id, id: heuristic.id, domain: heuristic.domain, created, task: a.task_id }, created ? 'heuristic recorded' : 'heuristic already known');
       return { id: heuristic.id, confidence: heuristic.confidence, created, heuristic };
+    }
+    case 'approve':
+    case 'reject': {
+      const a = parseArgs(request.op, request.args);
+      const heuristic = memory[request.op](a.id);
+      deps.logger.info({ client: request.client_id, id: heuristic.id, domain: heuristic.domain, origin: heuristic.origin }, request.op === 'approve' ? 'heuristic approved' : 'candidate heuristic rejected');
+      return heuristic;
     }
     case 'validate':
     case 'violate':

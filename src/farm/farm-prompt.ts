@@ -1,3 +1,4 @@
+import { memoryBlock } from '../../lib/elf/elf-context.js';
 import type { Chunk } from '../../lib/farm/chunks.js';
 import type { Problem } from '../../lib/farm/problems.js';
 
@@ -31,6 +32,6 @@ export function chunkPrompt(input: ChunkPromptInput): string {
     parts.push('', `Problems to fix${input.problemsCommand ? ` (reported by \`${input.problemsCommand}\`)` : ''}:`);
     for (const p of input.problems) parts.push(`- ${p.file}:${p.line}${p.column !== undefined ? `:${p.column}` : ''}: ${p.message}`);
   }
-  if (input.memory && input.memory.trim() !== '') parts.push('', 'What the network has learned from earlier tasks (follow it unless the task says otherwise):', input.memory.trim());
+  if (input.memory && input.memory.trim() !== '') parts.push('', memoryBlock(input.memory));
   return parts.join('\n');
 }

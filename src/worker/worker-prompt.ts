@@ -1,4 +1,5 @@
 import type { DomainDefinition, WorkerDefinition } from '../../lib/agents/agent-definitions.js';
+import { memoryBlock } from '../../lib/elf/elf-context.js';
 import type { Task } from '../../lib/protocol/task.js';
 import type { PriorWork } from './worker-runtime.js';
 
@@ -47,6 +48,6 @@ export function workerPrompt(task: Task, prior: PriorWork[], memory?: string): s
   }
   const contextKeys = Object.keys(context).filter((k) => k !== 'parent_task_id');
   if (contextKeys.length > 0) parts.push('', 'Context (JSON):', JSON.stringify(Object.fromEntries(contextKeys.map((k) => [k, context[k]])), null, 2));
-  if (memory && memory.trim() !== '') parts.push('', "What the network has learned from earlier tasks (follow it unless the task says otherwise):", memory.trim());
+  if (memory && memory.trim() !== '') parts.push('', memoryBlock(memory));
   return parts.join('\n');
 }

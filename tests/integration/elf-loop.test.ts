@@ -43,7 +43,7 @@ const rules = [
 ];
 
 describe('the ELF learning loop', () => {
-  it('learns from a failure, injects the lesson into the next task of the domain, and credits it when that task completes', async () => {
+  it('learns from a failure, injects the lessons a person approved into the next task of the domain, and credits them when that task completes', async () => {
     network = await startTestNetwork({ rules });
     const { redis, keys, model } = network;
     const memory = await elfOf(network);
@@ -61,7 +61,10 @@ describe('the ELF learning loop', () => {
     const noted = await submitTask(redis, keys, { domain: 'backend', description: 'Write down the seeding lesson for the database' });
     expect((await network.waitFor(noted.taskId))['status']).toBe('completed');
     const recorded = await until('the lesson in memory', async () => (await memory.call<Heuristic[]>('heuristics', { domain: 'backend' })).find((h) => h.source === 'model'));
-    expect(recorded).toMatchObject({ rule: lesson, confidence: 0.5 });
+    expect(recorded).toMatchObject({ rule: lesson, confidence: 0.5, state: 'candidate' });
+    // Proposed by a model and by a postmortem, the lessons reach prompts only once a person approves them.
+    await memory.call('approve', { id: recorded.id });
+    await memory.call('approve', { id: postmortem.id });
 
     model.clearRequests();
     const next = await submitTask(redis, keys, { domain: 'backend', description: 'Seed the users table with demo accounts' });
@@ -71,7 +74,8 @@ describe('the ELF learning loop', () => {
     const seeded = prompts.find((p) => p.includes('Seed the users table with demo accounts'));
     expect(seeded).toBeDefined();
     expect(seeded).toContain(lesson);
-    expect(seeded).toContain('relation \\"users\\" does not exist');
+    // Quoted in the prompt as data ("relation \"users\" ..."), then escaped again by JSON.stringify above.
+    expect(seeded).toContain('relation \\\\\\"users\\\\\\" does not exist');
     expect((await redis.lrange(keys.logs(next.taskId), 0, -1)).join('\n')).toMatch(/ELF: [12] heuristic\(s\) in \d+ tokens injected/);
     // The exact text injected is kept with the task.
     const [injected] = await memory.call<Injection[]>('injections', { task_id: next.taskId });

@@ -5,8 +5,9 @@ import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { packageRoot } from '../../lib/config.js';
 import type { TestNetwork } from '../support/network.js';
-import { startTestNetwork } from '../support/network.js';
+import { cliEnv, startTestNetwork } from '../support/network.js';
 import { uniquePrefix } from '../support/redis.js';
+import { runProcess } from '../support/run-process.js';
 import { until } from '../support/until.js';
 
 const bin = path.join(packageRoot(), 'dist/src/cli/main.js');
@@ -66,8 +67,13 @@ describe('dan elf mcp', () => {
 
   it('records a heuristic, finds it, validates it by the formula, and counts it', async () => {
     const rule = 'Return 404 with a JSON error body when a user id is unknown';
-    const recorded = jsonOf<{ id: number; created: boolean; heuristic: { source: string } }>(await call('elf_record_heuristic', { domain: 'backend', rule }));
-    expect(recorded).toMatchObject({ created: true, heuristic: { source: 'model' } });
+    // A model cannot pass its lesson off as a person's: it is a candidate, which no model sees until a person approves it.
+    const recorded = jsonOf<{ id: number; created: boolean; heuristic: { source: string } }>(await call('elf_record_heuristic', { domain: 'backend', rule, source: 'person' }));
+    expect(recorded).toMatchObject({ created: true, heuristic: { source: 'model', state: 'candidate' } });
+    expect(jsonOf<{ heuristics: unknown[] }>(await call('elf_search', { text: 'unknown user id' })).heuristics).toEqual([]);
+    // A person approves it with the CLI (asynchronously: ELF runs in this test's process).
+    const approved = await runProcess(process.execPath, [bin, 'elf', 'approve', String(recorded.id), '--client', 'mcp-test'], { env: cliEnv(network), timeoutMs: 60_000 });
+    expect(approved.stdout, approved.stderr).toContain(`approved heuristic ${recorded.id} (backend, from model:unknown-task/claude-code)`);
 
     const found = jsonOf<{ heuristics: { heuristic: { id: number; rule: string } }[] }>(await call('elf_search', { text: 'unknown user id' }));
     expect(found.heuristics.map((h) => h.heuristic)).toContainEqual(expect.objectContaining({ id: recorded.id, rule }));

@@ -41,7 +41,8 @@ describe('ELF context for a worker', () => {
     makeGolden('backend', 'Every endpoint validates its input');
     makeGolden('frontend', 'Every form field has a label');
     for (let i = 0; i < 30; i++) {
-      memory.recordHeuristic({ domain: 'backend', rule: `For the users endpoint, check case ${i} of the signup payload carefully`, source: 'model', confidence: 0.3 + (i % 10) / 20 });
+      const { heuristic } = memory.recordHeuristic({ domain: 'backend', rule: `For the users endpoint, check case ${i} of the signup payload carefully`, source: 'model', confidence: 0.3 + (i % 10) / 20 });
+      memory.approve(heuristic.id);
     }
     for (let i = 0; i < 5; i++) {
       memory.recordOutcome({
@@ -62,15 +63,15 @@ describe('ELF context for a worker', () => {
     const at = Object.values(SECTION_HEADERS).map((header) => context.text.indexOf(header));
     expect(at.every((i) => i >= 0)).toBe(true);
     expect([...at].sort((a, b) => a - b)).toEqual(at);
-    expect(context.text).toContain('- Never commit secrets to the repository');
-    expect(context.text).toContain('- Every endpoint validates its input');
+    expect(context.text).toContain('- "Never commit secrets to the repository"');
+    expect(context.text).toContain('- "Every endpoint validates its input"');
     expect(context.text).not.toContain('form field');
-    expect(context.text).toMatch(/- \(0\.\d\d\) For the users endpoint, check case \d+/);
-    expect(context.text).toMatch(/-> failed: ValidationError: payload field \d missing/);
+    expect(context.text).toMatch(/- \(0\.\d\d\) "For the users endpoint, check case \d+/);
+    expect(context.text).toMatch(/-> failed: "ValidationError: payload field \d missing"/);
     // The named file first (it is hot), then the domain's hottest.
     const hot = context.text.slice(context.text.indexOf(SECTION_HEADERS.hotFiles)).split('\n').slice(1);
-    expect(hot[0]).toMatch(/^- src\/db\/schema\.ts \(heat 1\.0\)$/);
-    expect(hot[1]).toMatch(/^- src\/api\/users\.ts \(heat 5\.0, 5 recent failed tasks\)$/);
+    expect(hot[0]).toMatch(/^- "src\/db\/schema\.ts" \(heat 1\.0\)$/);
+    expect(hot[1]).toMatch(/^- "src\/api\/users\.ts" \(heat 5\.0, 5 recent failed tasks\)$/);
     // Golden first, then the relevant ones by relevance times confidence.
     expect(context.heuristicIds.length).toBe(2 + 10);
   });
@@ -121,9 +122,9 @@ describe('ELF context for a worker', () => {
     memory.recordHeuristic({ domain: 'backend', rule: 'Short payments rule', source: 'person', confidence: 0.3 });
     const full = memory.buildContext({ domain: 'backend', task: 'payments' });
     expect(full.heuristicIds).toHaveLength(2);
-    const tight = memory.buildContext({ domain: 'backend', task: 'payments', budgetTokens: 30 });
+    const tight = memory.buildContext({ domain: 'backend', task: 'payments', budgetTokens: 40 });
     expect(tight.heuristicIds).toHaveLength(1);
     expect(tight.text).toContain('Short payments rule');
-    expect(tight.tokens).toBeLessThanOrEqual(30);
+    expect(tight.tokens).toBeLessThanOrEqual(40);
   });
 });

@@ -198,6 +198,7 @@ describe('ELF memory', () => {
 
     it('violates the injected heuristics of a failed task', () => {
       const h = memory.recordHeuristic({ domain: 'backend', rule: 'Run migrations in a transaction', source: 'model' }).heuristic;
+      memory.approve(h.id);
       memory.buildContext({ domain: 'backend', task: 'add a migration', taskId: 'task-8', worker: 'db' });
       memory.buildContext({ domain: 'backend', task: 'migration for users', taskId: 'task-8', worker: 'api' });
       expect(memory.creditTask('task-8', 'failed')).toEqual([h.id]);
@@ -205,7 +206,7 @@ describe('ELF memory', () => {
     });
 
     it('does not record anything without a task id', () => {
-      memory.recordHeuristic({ domain: 'backend', rule: 'Run migrations in a transaction', source: 'model' });
+      memory.approve(memory.recordHeuristic({ domain: 'backend', rule: 'Run migrations in a transaction', source: 'model' }).heuristic.id);
       expect(memory.buildContext({ domain: 'backend', task: 'migration' }).heuristicIds).toHaveLength(1);
       expect(memory.stats().injections).toBe(0);
     });

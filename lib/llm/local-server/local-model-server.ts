@@ -3,6 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { z } from 'zod';
 import { DanError } from '../../errors.js';
 import { silentLogger, type Logger } from '../../logger.js';
+import { scrubValue } from '../../scrub.js';
 import { countRequestTokens } from '../token-count.js';
 import type { LlmRequest } from '../types.js';
 import { streamEvents } from './build-response.js';
@@ -232,7 +233,9 @@ export class LocalModelServer {
     sendApiError(res, 404, 'not_found_error', `the local model server has no route ${method} ${pathname}`);
   }
 
-  private store(record: RecordedRequest): void {
+  /** Keeps a request, its body scrubbed: the recording is readable on `/_dan/requests` and may go to a file. */
+  private store(raw: RecordedRequest): void {
+    const record = { ...raw, body: scrubValue(raw.body) };
     this.recorded.push(record);
     const max = this.options.maxRecorded ?? 10_000;
     if (this.recorded.length > max) this.recorded.splice(0, this.recorded.length - max);

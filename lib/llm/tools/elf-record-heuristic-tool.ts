@@ -13,16 +13,18 @@ export type RecordHeuristic = (input: { rule: string; context?: string }) => Pro
 
 /**
  * elf_record_heuristic: lets the model write down something it learned that later tasks of this
- * domain should know ("run migrations before seeding"). It starts with middling confidence and rises
- * or falls with the outcomes of the tasks it is shown to.
+ * domain should know ("run migrations before seeding"). It is kept as a candidate, with the task and
+ * worker it came from, and reaches later prompts only once a person approves it: a model's word alone
+ * must not steer other tasks. Approved, it rises or falls with the outcomes of the tasks it is shown to.
  */
 export function createElfRecordHeuristicTool(record: RecordHeuristic): WorkerTool {
   return {
     definition: {
       name: 'elf_record_heuristic',
       description:
-        "Records a lesson for later tasks of this domain in the network's memory: one sentence that would have helped you, " +
-        'such as a convention of this codebase or the cause of an error you fixed. Not for facts about this task alone.',
+        "Proposes a lesson for later tasks of this domain to the network's memory: one sentence that would have helped you, " +
+        'such as a convention of this codebase or the cause of an error you fixed. A person reviews it before later tasks see it. ' +
+        'Not for facts about this task alone.',
       input_schema: {
         type: 'object',
         properties: {

@@ -15,7 +15,8 @@ interface ElfArgs extends GlobalArgs {
   limit?: number;
 }
 
-interface HeuristicsArgs extends ElfArgs { all: boolean }
+interface HeuristicsArgs extends ElfArgs { all: boolean; candidates: boolean }
+interface IdArgs extends ElfArgs { id: number }
 interface SearchArgs extends ElfArgs { text: string[] }
 interface RecordArgs extends ElfArgs { rule: string[]; context?: string; confidence?: number }
 interface UpdateArgs extends ElfArgs { id: number; task?: string }
@@ -104,7 +105,8 @@ function heuristicTable(list: Heuristic[], empty: string): void {
   for (const h of list) {
     const mark = h.golden ? '*' : ' ';
     const dormant = h.dormant ? dim(' (dormant)') : '';
-    out(`${String(h.id).padStart(5)}  ${h.domain.padEnd(width)}  ${h.confidence.toFixed(2)}  ${`${h.validations}/${h.violations}`.padEnd(7)}  ${mark}  ${h.rule}${dormant}`);
+    const candidate = h.state === 'candidate' ? dim(` (candidate from ${h.origin}: 'dan elf approve ${h.id}' to use it)`) : '';
+    out(`${String(h.id).padStart(5)}  ${h.domain.padEnd(width)}  ${h.confidence.toFixed(2)}  ${`${h.validations}/${h.violations}`.padEnd(7)}  ${mark}  ${h.rule}${dormant}${candidate}`);
   }
 }
 
@@ -131,10 +133,12 @@ const stats = sub('stats', 'Counts of the memory: outcomes, heuristics, golden, 
   out(`database      ${kib(s.databaseBytes)}`);
 });
 
-const heuristics = sub<HeuristicsArgs>('heuristics', 'List heuristics with their confidence (--all: dormant ones too)',
-  (y) => limitOption(domainOption(y)).option('all', { alias: 'a', type: 'boolean', default: false, describe: 'Include dormant heuristics (confidence below 0.2)' }) as Argv<HeuristicsArgs>,
+const heuristics = sub<HeuristicsArgs>('heuristics', 'List heuristics with their confidence (--all: dormant ones too; --candidates: only those awaiting approval)',
+  (y) => limitOption(domainOption(y))
+    .option('all', { alias: 'a', type: 'boolean', default: false, describe: 'Include dormant heuristics (confidence below 0.2)' })
+    .option('candidates', { type: 'boolean', default: false, describe: 'Only lessons proposed by models or postmortems, not yet approved' }) as Argv<HeuristicsArgs>,
   async (call, argv, ctx) => {
-    const list = await call<Heuristic[]>('heuristics', { ...filters(argv), ...(argv.all ? { include_dormant: true } : {}) });
+    const list = await call<Heuristic[]>('heuristics', { ...filters(argv), ...(argv.all ? { include_dormant: true } : {}), ...(argv.candidates ? { state: 'candidate' } : {}) });
     if (ctx.json) return printJson(list);
     heuristicTable(list, "no heuristics yet (record one with 'dan elf record <domain> <rule>')");
   });
@@ -148,11 +152,11 @@ const golden = sub('golden', 'List golden rules: confidence >= 0.9, validated at
 const search = sub<SearchArgs>('search <text...>', 'Full-text search over heuristics and past tasks',
   (y) => limitOption(domainOption(y)).positional('text', { type: 'string', array: true, demandOption: true, describe: 'What to look for' }) as Argv<SearchArgs>,
   async (call, argv, ctx) => {
-    const found = await call<SearchResult>('search', { text: argv.text.join(' '), ...filters(argv) });
+    const found = await call<SearchResult>('search', { text: argv.text.join(' '), ...filters(argv), include_candidates: true });
     if (ctx.json) return printJson(found);
     out(found.heuristics.length > 0 ? 'rules:' : 'rules: none match');
     for (const { heuristic: h, score } of found.heuristics) {
-      out(`  ${String(h.id).padStart(5)}  ${h.golden ? '[golden] ' : ''}${h.rule} ${dim(`(${h.domain}, confidence ${h.confidence.toFixed(2)}, score ${formatScore(score)})`)}`);
+      out(`  ${String(h.id).padStart(5)}  ${h.golden ? '[golden] ' : ''}${h.state === 'candidate' ? '[candidate] ' : ''}${h.rule} ${dim(`(${h.domain}, confidence ${h.confidence.toFixed(2)}, score ${formatScore(score)})`)}`);
     }
     out(found.outcomes.length > 0 ? 'past tasks:' : 'past tasks: none match');
     for (const { outcome: o } of found.outcomes) {
@@ -199,6 +203,18 @@ const record = sub<RecordArgs>('record <domain> <rule...>', "Record a heuristic 
     out(`${recorded.created ? 'recorded heuristic' : 'already known: heuristic'} ${recorded.id} (${recorded.heuristic.domain}, confidence ${recorded.confidence.toFixed(2)})`);
   });
 
+/** `dan elf approve|reject <id>`: a person's word on a candidate lesson. */
+function judge(op: 'approve' | 'reject', describe: string): CommandModule<GlobalArgs, IdArgs> {
+  return sub<IdArgs>(`${op} <id>`, describe,
+    (y) => y.positional('id', { type: 'number', demandOption: true, describe: 'Heuristic id (see dan elf heuristics --candidates)' }) as Argv<IdArgs>,
+    async (call, argv, ctx) => {
+      if (!Number.isSafeInteger(argv.id) || argv.id <= 0) throw new InvalidInputError(`the heuristic id must be a positive integer, got ${String(argv.id)}`);
+      const h = await call<Heuristic>(op, { id: argv.id });
+      if (ctx.json) return printJson(h);
+      out(op === 'approve' ? `approved heuristic ${h.id} (${h.domain}, from ${h.origin}): later tasks may see it` : `rejected and deleted heuristic ${h.id} (${h.domain}, from ${h.origin})`);
+    });
+}
+
 function update(op: 'validate' | 'violate', describe: string): CommandModule<GlobalArgs, UpdateArgs> {
   return sub<UpdateArgs>(`${op} <id>`, describe,
     (y) => y
@@ -242,7 +258,7 @@ const mcp: CommandModule<GlobalArgs, ElfArgs> = {
 /** `dan elf ...`: the ELF memory for people (and, with `mcp`, for MCP clients). */
 export const elfCommand: CommandModule<GlobalArgs, GlobalArgs> = {
   command: 'elf',
-  describe: 'Read and teach the ELF memory: stats, heuristics, golden, search, hotspots, injections, record, validate, violate, mcp',
+  describe: 'Read and teach the ELF memory: stats, heuristics, golden, search, hotspots, injections, record, validate, violate, approve, reject, mcp',
   builder: (yargs: Argv<GlobalArgs>) => yargs
     .command(stats as never)
     .command(heuristics as never)
@@ -253,6 +269,8 @@ export const elfCommand: CommandModule<GlobalArgs, GlobalArgs> = {
     .command(record as never)
     .command(update('validate', 'A heuristic helped: confidence c becomes c + 0.1(1 - c)') as never)
     .command(update('violate', 'A heuristic misled: confidence c becomes c - 0.1c') as never)
+    .command(judge('approve', 'Approve a candidate lesson a model or a postmortem proposed: only approved lessons reach prompts') as never)
+    .command(judge('reject', 'Reject (delete) a candidate lesson') as never)
     .command(mcp as never)
     .demandCommand(1, 'name an elf command; see dan elf --help'),
   handler: () => undefined,
