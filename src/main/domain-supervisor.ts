@@ -64,6 +64,8 @@ export class DomainSupervisor {
   private readonly clock: Clock;
   private lastSweep = Number.NEGATIVE_INFINITY;
   private lastScan = Number.NEGATIVE_INFINITY;
+  /** What an earlier main recorded as spawned is forgotten before this one records anything. */
+  private spawnedCleared = false;
   /** Agents that died while Redis was away: deregistered and their tasks handed back on a later tick. */
   private readonly pendingCleanups: AgentExit[] = [];
   /** Spawn-to-first-heartbeat times of the last 100 spawns, for measurements. */
@@ -103,6 +105,12 @@ export class DomainSupervisor {
     const o = this.options;
     const now = this.clock.now();
     const domains = o.domains();
+    if (!this.spawnedCleared) {
+      await o.registry.clearSpawned();
+      this.spawnedCleared = true;
+      // Adopted agents may have come up before the clear.
+      for (const s of this.state.values()) for (const id of s.ready) await o.registry.recordSpawned(id);
+    }
     // First, since right after an outage a registered agent counts as live until it can beat again.
     for (const exit of this.pendingCleanups.splice(0)) await this.cleanUpAfter(exit);
     if (now - this.lastSweep >= o.sweepEveryMs) {
@@ -118,8 +126,8 @@ export class DomainSupervisor {
     const loads = [];
     for (const domain of domains) {
       const s = this.domainState(domain);
-      const [depth, live] = await Promise.all([queueDepth(o.redis, o.keys, domain), o.registry.liveDomainAgents(domain)]);
-      for (const id of live) if (s.starting.has(id)) this.markReady(domain, id);
+      const [depth, registered] = await Promise.all([queueDepth(o.redis, o.keys, domain), o.registry.liveDomainAgents(domain)]);
+      const live = this.explainedOf(domain, registered);
       loads.push({ domain, depth, live: live.length, starting: s.starting.size, notBefore: s.notBefore });
     }
     for (const domain of domainsToSpawn(loads, o.limits, this.clock.now())) {
@@ -128,10 +136,20 @@ export class DomainSupervisor {
     }
     for (const domain of o.resident ?? []) {
       const s = this.domainState(domain);
-      const live = await o.registry.liveDomainAgents(domain);
-      for (const id of live) if (s.starting.has(id)) this.markReady(domain, id);
+      const live = this.explainedOf(domain, await o.registry.liveDomainAgents(domain));
       if (live.length === 0 && s.starting.size === 0 && this.clock.now() >= s.notBefore) await this.spawn(domain, 0);
     }
+  }
+
+  /**
+   * Of the agents the registry holds for a domain, the ones this supervisor's spawner started or adopted.
+   * Anyone who reaches Redis can register an agent and keep its heartbeat fresh; counting such an agent
+   * would leave the domain's work waiting for an agent that never takes it. `dan agents` shows the rest.
+   */
+  private explainedOf(domain: string, registered: string[]): string[] {
+    const s = this.domainState(domain);
+    for (const id of registered) if (s.starting.has(id)) this.markReady(domain, id);
+    return registered.filter((id) => s.ready.has(id));
   }
 
   private async spawn(domain: string, depth: number): Promise<void> {
@@ -181,6 +199,7 @@ export class DomainSupervisor {
     if (startedAt === undefined) return;
     s.starting.delete(agentId);
     s.ready.add(agentId);
+    void this.options.registry.recordSpawned(agentId).catch(() => undefined);
     const ms = this.clock.now() - startedAt;
     this.readyCount += 1;
     this.readyTimesMs.push(ms);
@@ -203,6 +222,7 @@ export class DomainSupervisor {
     const s = this.domainState(exit.domain);
     s.starting.delete(exit.agentId);
     const wasReady = s.ready.delete(exit.agentId);
+    if (wasReady) void o.registry.forgetSpawned(exit.agentId).catch(() => undefined);
     o.onEvent?.({ type: 'agent_exited', domain: exit.domain, agentId: exit.agentId, code: exit.code, signal: exit.signal });
     if (exit.code === 0) {
       s.failures = 0;
@@ -240,6 +260,7 @@ export class DomainSupervisor {
         const domain = agent.role === 'main' ? 'main' : agent.domain_type;
         requeued = (await this.queue(domain).reclaimOwnedBy(agent.agent_id, `agent ${agent.agent_id} stopped heartbeating`)).requeued;
       }
+      if (this.state.get(agent.domain_type)?.ready.delete(agent.agent_id)) await o.registry.forgetSpawned(agent.agent_id);
       o.logger.warn({ agentId: agent.agent_id, domain: agent.domain_type, requeued }, 'swept an agent whose heartbeat lapsed');
       o.onEvent?.({ type: 'agent_swept', domain: agent.domain_type, agentId: agent.agent_id, requeued });
     }
