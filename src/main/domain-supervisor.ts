@@ -66,6 +66,8 @@ export class DomainSupervisor {
   private lastScan = Number.NEGATIVE_INFINITY;
   /** What an earlier main recorded as spawned is forgotten before this one records anything. */
   private spawnedCleared = false;
+  /** When the spawner was last asked to vouch for each unexplained agent. */
+  private readonly lastAdoptAsk = new Map<string, number>();
   /** Agents that died while Redis was away: deregistered and their tasks handed back on a later tick. */
   private readonly pendingCleanups: AgentExit[] = [];
   /** Spawn-to-first-heartbeat times of the last 100 spawns, for measurements. */
@@ -127,7 +129,7 @@ export class DomainSupervisor {
     for (const domain of domains) {
       const s = this.domainState(domain);
       const [depth, registered] = await Promise.all([queueDepth(o.redis, o.keys, domain), o.registry.liveDomainAgents(domain)]);
-      const live = this.explainedOf(domain, registered);
+      const live = await this.explainedOf(domain, registered);
       loads.push({ domain, depth, live: live.length, starting: s.starting.size, notBefore: s.notBefore });
     }
     for (const domain of domainsToSpawn(loads, o.limits, this.clock.now())) {
@@ -136,7 +138,7 @@ export class DomainSupervisor {
     }
     for (const domain of o.resident ?? []) {
       const s = this.domainState(domain);
-      const live = this.explainedOf(domain, await o.registry.liveDomainAgents(domain));
+      const live = await this.explainedOf(domain, await o.registry.liveDomainAgents(domain));
       if (live.length === 0 && s.starting.size === 0 && this.clock.now() >= s.notBefore) await this.spawn(domain, 0);
     }
   }
@@ -146,10 +148,30 @@ export class DomainSupervisor {
    * Anyone who reaches Redis can register an agent and keep its heartbeat fresh; counting such an agent
    * would leave the domain's work waiting for an agent that never takes it. `dan agents` shows the rest.
    */
-  private explainedOf(domain: string, registered: string[]): string[] {
+  private async explainedOf(domain: string, registered: string[]): Promise<string[]> {
     const s = this.domainState(domain);
-    for (const id of registered) if (s.starting.has(id)) this.markReady(domain, id);
+    for (const id of registered) {
+      if (s.starting.has(id)) this.markReady(domain, id);
+      else if (!s.ready.has(id)) await this.tryAdoptLate(domain, id);
+    }
     return registered.filter((id) => s.ready.has(id));
+  }
+
+  /** Asks the spawner to vouch for an agent nobody started; one that cannot is asked again after a while. */
+  private async tryAdoptLate(domain: string, agentId: string): Promise<void> {
+    const adoptLate = this.options.spawner.adoptLate?.bind(this.options.spawner);
+    const now = this.clock.now();
+    // One engine query per unexplained agent every 10 s at most: a hand-made agent stays unexplained.
+    if (!adoptLate || now - (this.lastAdoptAsk.get(agentId) ?? Number.NEGATIVE_INFINITY) < 10_000) return;
+    this.lastAdoptAsk.set(agentId, now);
+    if (this.lastAdoptAsk.size > 1_000) this.lastAdoptAsk.clear();
+    const agent = await adoptLate(agentId).catch(() => undefined);
+    if (agent?.domain !== domain) return;
+    this.lastAdoptAsk.delete(agentId);
+    // Already up (it heartbeats): counted at once, without a spawn-to-ready time of its own.
+    this.domainState(domain).ready.add(agentId);
+    await this.options.registry.recordSpawned(agentId).catch(() => undefined);
+    this.options.logger.info({ domain, agentId }, 'adopted a domain agent started after this main orchestrator');
   }
 
   private async spawn(domain: string, depth: number): Promise<void> {
