@@ -23,6 +23,8 @@ function buildConfig(c: Settings, env: NodeJS.ProcessEnv) {
     keyPrefix: c.DAN_KEY_PREFIX,
     agentsDir: c.DAN_AGENTS_DIR ?? path.join(packageRoot(), 'agents'),
     workspace: c.DAN_WORKSPACE,
+    /** More folders (absolute) a task's `context.workspace` may name; see lib/workspace/task-workspace.ts. */
+    workspaceRoots: (c.DAN_WORKSPACE_ROOTS ?? '').split(path.delimiter).filter((p) => p.trim() !== '').map((p) => path.resolve(p)),
     logLevel: c.DAN_LOG_LEVEL,
     router: c.DAN_ROUTER,
     workerSelector: c.DAN_WORKER_SELECTOR,

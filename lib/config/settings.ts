@@ -50,6 +50,8 @@ export const SETTINGS = {
   DAN_KEY_PREFIX: setting(z.string().default(''), 'forward'),
   DAN_AGENTS_DIR: setting(z.string().transform(absolute).optional(), 'host-path'),
   DAN_WORKSPACE: setting(hostPath(() => 'workspace'), 'host-path'),
+  // More folders a task's context.workspace may name, besides DAN_WORKSPACE (path-list separated: ':').
+  DAN_WORKSPACE_ROOTS: setting(z.string().optional(), 'forward'),
   DAN_LOG_LEVEL: setting(z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'), 'forward'),
 
   DAN_ROUTER: setting(z.enum(['score', 'llm']).default('score'), 'main'),

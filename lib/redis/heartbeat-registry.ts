@@ -21,6 +21,11 @@ export interface RegisterInput {
 
 export interface AgentView extends AgentInfo {
   alive: boolean;
+  /**
+   * A domain agent with a live heartbeat that the running main orchestrator neither started nor adopted
+   * (registered by hand, or left by an earlier main): it does not count toward its domain's agents.
+   */
+  unexplained: boolean;
 }
 
 /**
@@ -136,10 +141,34 @@ export class HeartbeatRegistry {
     return this.clock.now() - this.reconnectedAt < this.reconnectGraceMs;
   }
 
-  /** Every registered agent with its info and whether its heartbeat is current. */
-  async list(): Promise<AgentView[]> {
-    const ids = (await this.redis.smembers(this.keys.agentsAll())).sort();
+  /** Records that the main orchestrator's spawner started (or adopted) this domain agent and it is up. */
+  async recordSpawned(agentId: string): Promise<void> {
+    await this.redis.sadd(this.keys.agentsSpawned(), agentId);
+  }
+
+  /** Forgets a spawned agent that exited or was swept. */
+  async forgetSpawned(agentId: string): Promise<void> {
+    await this.redis.srem(this.keys.agentsSpawned(), agentId);
+  }
+
+  /** A starting main orchestrator forgets what an earlier one spawned; it records what it adopts. */
+  async clearSpawned(): Promise<void> {
+    await this.redis.del(this.keys.agentsSpawned());
+  }
+
+  /**
+   * Every registered agent with its info and whether its heartbeat is current. With `domains`, agents
+   * found only in those domains' sets are listed too (a hand-made registration need not reach
+   * `agents:all`), and live domain agents the running main did not start are marked `unexplained`.
+   */
+  async list(domains: string[] = []): Promise<AgentView[]> {
+    const k = this.keys;
+    const ids = (await this.redis.sunion(k.agentsAll(), ...domains.map((d) => k.agentsOfDomain(d)))).sort();
     if (ids.length === 0) return [];
+    const [spawned, main] = domains.length > 0
+      ? await Promise.all([this.redis.smembers(k.agentsSpawned()), this.mainAgentId()])
+      : [[], undefined];
+    const explained = new Set(spawned);
     const pipeline = this.redis.pipeline();
     for (const id of ids) pipeline.hgetall(this.keys.agentInfo(id)).exists(this.keys.heartbeat(id));
     const replies = (await pipeline.exec()) ?? [];
@@ -157,6 +186,8 @@ export class HeartbeatRegistry {
         parent_agent: info['parent_agent'],
         task_id: info['task_id'],
         alive: replies[2 * i + 1]?.[1] === 1,
+        // Judged only while a main orchestrator is registered: without one, nothing is spawned at all.
+        unexplained: main !== undefined && info['role'] !== 'main' && info['role'] !== 'worker' && replies[2 * i + 1]?.[1] === 1 && !explained.has(id),
       };
     });
   }

@@ -96,6 +96,8 @@ export class Keys {
   heartbeat(agentId: string): string { return fillKey(this.prefix, 'heartbeat', agentId); }
 
   // --- ours ---------------------------------------------------------------------------------
+  /** SET of the domain agents the main orchestrator's spawner started or adopted, for `dan agents`. */
+  agentsSpawned(): string { return `${this.prefix}dan:agents:spawned`; }
   /** LIST: tasks moved off `tasks:pending` by a blocked consumer, not yet sorted by priority. */
   ingest(domain: string): string { return fillKey(this.prefix, 'ingest', domain); }
   /** LIST per priority: validated-as-JSON tasks waiting to be claimed, FIFO within a priority. */

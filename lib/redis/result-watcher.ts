@@ -1,6 +1,6 @@
 import type { Redis } from 'ioredis';
 import type { TaskResult } from '../protocol/result.js';
-import { isTerminal, readResultHash } from '../protocol/result.js';
+import { isTerminal } from '../protocol/result.js';
 import type { Keys } from './keys.js';
 import { getResult } from './task-store.js';
 
@@ -15,8 +15,8 @@ interface Waiter {
  * that happened first is not missed, and re-reads all waited tasks every `recheckMs` in case a
  * message was lost while the connection was down.
  *
- * The end message carries what the parent needs (`status`, `output`, `completed_at`, `error`), so a
- * waiter resolves from it without reading the hash again. Subscribes and unsubscribes made in the
+ * A message only wakes the watcher: anyone who reaches Redis can PUBLISH on a task's channel, so the
+ * result is always read from the task's hash, which only the queue's scripts end. Subscribes and unsubscribes made in the
  * same turn of the event loop go out as one command each: a busy main orchestrator waiting on many
  * sub-tasks pays one round trip per batch, not per task.
  */
@@ -37,10 +37,8 @@ export class ResultWatcher {
     subscriber.on('message', (channel: string, message: string) => {
       if (!channel.startsWith(this.keys.resultPrefix())) return;
       const taskId = channel.slice(this.keys.resultPrefix().length);
-      if (!this.waiters.has(taskId)) return;
-      const result = fromMessage(taskId, message);
-      if (result) this.settle(taskId, result);
-      else void this.check(taskId);
+      if (!this.waiters.has(taskId) || !announcesEnd(message)) return;
+      void this.check(taskId);
     });
     this.timer = setInterval(() => { for (const id of this.waiters.keys()) void this.check(id); }, recheckMs);
     this.timer.unref();
@@ -131,21 +129,12 @@ export class ResultWatcher {
   }
 }
 
-/** The result an end message describes (protocol.md: status, output, completed_at, error), when it is an end. */
-function fromMessage(taskId: string, message: string): TaskResult | undefined {
-  let parsed: unknown;
+/** Whether a message on a result channel says the task ended (protocol.md: its `status`); other messages are ignored. */
+function announcesEnd(message: string): boolean {
   try {
-    parsed = JSON.parse(message);
+    const parsed: unknown = JSON.parse(message);
+    return parsed !== null && typeof parsed === 'object' && isTerminal(String((parsed as Record<string, unknown>)['status']));
   } catch {
-    return undefined;
+    return false;
   }
-  if (parsed === null || typeof parsed !== 'object') return undefined;
-  const { status, output, completed_at: completedAt, error } = parsed as Record<string, unknown>;
-  if (typeof status !== 'string' || !isTerminal(status)) return undefined;
-  const hash: Record<string, string> = { task_id: taskId, status };
-  if (typeof output === 'string') hash['output'] = output;
-  else if (output !== undefined) hash['output'] = JSON.stringify(output);
-  if (typeof completedAt === 'string') hash['completed_at'] = completedAt;
-  if (typeof error === 'string') hash['error'] = error;
-  return readResultHash(taskId, hash);
 }

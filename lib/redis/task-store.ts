@@ -18,7 +18,8 @@ export type SubmitInput = Omit<NewTaskInput, 'taskId' | 'timestamp'> & { taskId?
 
 /**
  * Queues a task the way protocol.md tells outside clients to, in one atomic step (see lua/submit-4.lua).
- * An id that breaks the id rule (lib/protocol/task.ts) is refused here, before any key is written.
+ * An id that breaks the id rule (lib/protocol/task.ts) is refused here, before any key is written; so is
+ * an id that already has a result, since the new task would overwrite another's result or run twice.
  */
 export async function submitTask(
   redis: Redis, keys: Keys, input: SubmitInput, clock: Clock = systemClock, retentionMs = DEFAULT_RETENTION_MS,
@@ -28,10 +29,11 @@ export async function submitTask(
   if (problem !== undefined) throw new InvalidInputError(`${problem}; pick another id, or leave it out and a UUID is used`);
   const raw = buildTaskJson({ ...input, taskId, timestamp: isoNow(clock) });
   const parent = input.parentId ?? '';
-  await submitScript.run(redis, {
+  const [queued, status] = (await submitScript.run(redis, {
     keys: { result: keys.result(taskId), pending: keys.pending(input.domain), notifications: keys.notifications(input.domain), children: keys.children(parent || taskId) },
     args: { taskId, raw, domain: input.domain, parentId: parent, childrenTtlMs: retentionMs },
-  });
+  })) as [number, string?];
+  if (queued !== 1) throw new InvalidInputError(`task id ${taskId} is already used (status ${status ?? 'unknown'}): choose another id`);
   return { taskId, raw };
 }
 

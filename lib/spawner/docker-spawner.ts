@@ -272,6 +272,25 @@ export class DockerSpawner implements Spawner {
     return this.adopted.map((agent) => ({ ...agent }));
   }
 
+  /**
+   * A running managed container of this network for `agentId` that this spawner did not start, such as a
+   * compose domain brought up after main: adopted now. The engine vouches for it, not Redis, so an agent
+   * registered by hand is never taken for one.
+   */
+  async adoptLate(agentId: string): Promise<SpawnedAgent | undefined> {
+    if (this.closed || this.tracked.has(agentId)) return undefined;
+    const found = await this.docker.listContainers({ filters: { label: [`${LABELS.managed}=true`, `${LABELS.network}=${this.options.networkId}`] } });
+    for (const info of found) {
+      const c = describe(info);
+      if (c.agentId !== agentId || info.State !== 'running' || !isSafeDomainName(c.domain) || this.tracked.has(agentId)) continue;
+      const agent: SpawnedAgent = { agentId, domain: c.domain, handle: c.id, startedAt: Date.now() };
+      this.track(agent, this.docker.getContainer(c.id), c.composeOwned, 50);
+      this.logger.info({ agentId, domain: c.domain, containerId: c.id.slice(0, 12), compose: c.composeOwned }, 'docker: adopted a container started after this spawner');
+      return { ...agent };
+    }
+    return undefined;
+  }
+
   async spawn(request: SpawnRequest): Promise<SpawnedAgent> {
     const { domain, agentId } = request;
     if (!isSafeDomainName(domain)) throw new InvalidInputError(`cannot start a container for domain '${domain}': a domain name is lower-case letters, digits and '-', starting with a letter`);

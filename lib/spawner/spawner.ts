@@ -46,6 +46,12 @@ export interface Spawner {
    * orchestrator, or started by compose), which it now manages; not yet known to be ready.
    */
   adopt?(): SpawnedAgent[];
+  /**
+   * A running agent this spawner did not start but can vouch for from outside Redis (a container of this
+   * network started after it), now managed like an adopted one; undefined when there is none. Asked about
+   * registered agents nobody started, so a hand-made registration is never counted as an agent.
+   */
+  adoptLate?(agentId: string): Promise<SpawnedAgent | undefined>;
   /** Stops everything it started and releases resources. */
   close(graceMs?: number): Promise<void>;
 }

@@ -67,6 +67,10 @@ export class DomainSupervisor {
   private readonly clock: Clock;
   private lastSweep = Number.NEGATIVE_INFINITY;
   private lastScan = Number.NEGATIVE_INFINITY;
+  /** What an earlier main recorded as spawned is forgotten before this one records anything. */
+  private spawnedCleared = false;
+  /** When the spawner was last asked to vouch for each unexplained agent. */
+  private readonly lastAdoptAsk = new Map<string, number>();
   /** Agents that died while Redis was away: deregistered and their tasks handed back on a later tick. */
   private readonly pendingCleanups: AgentExit[] = [];
   /** Spawn-to-first-heartbeat times of the last 100 spawns, for measurements. */
@@ -107,6 +111,12 @@ export class DomainSupervisor {
     const o = this.options;
     const now = this.clock.now();
     const domains = o.domains();
+    if (!this.spawnedCleared) {
+      await o.registry.clearSpawned();
+      this.spawnedCleared = true;
+      // Adopted agents may have come up before the clear.
+      for (const s of this.state.values()) for (const id of s.ready) await o.registry.recordSpawned(id);
+    }
     // First, since right after an outage a registered agent counts as live until it can beat again.
     for (const exit of this.pendingCleanups.splice(0)) await this.cleanUpAfter(exit);
     if (now - this.lastSweep >= o.sweepEveryMs) {
@@ -122,8 +132,8 @@ export class DomainSupervisor {
     const loads = [];
     for (const domain of domains) {
       const s = this.domainState(domain);
-      const [depth, live] = await Promise.all([queueDepth(o.redis, o.keys, domain), o.registry.liveDomainAgents(domain)]);
-      for (const id of live) if (s.starting.has(id)) this.markReady(domain, id);
+      const [depth, registered] = await Promise.all([queueDepth(o.redis, o.keys, domain), o.registry.liveDomainAgents(domain)]);
+      const live = await this.explainedOf(domain, registered);
       loads.push({ domain, depth, live: live.length, starting: s.starting.size, notBefore: s.notBefore });
     }
     for (const domain of domainsToSpawn(loads, o.limits, this.clock.now())) {
@@ -132,10 +142,40 @@ export class DomainSupervisor {
     }
     for (const domain of o.resident ?? []) {
       const s = this.domainState(domain);
-      const live = await o.registry.liveDomainAgents(domain);
-      for (const id of live) if (s.starting.has(id)) this.markReady(domain, id);
+      const live = await this.explainedOf(domain, await o.registry.liveDomainAgents(domain));
       if (live.length === 0 && s.starting.size === 0 && this.clock.now() >= s.notBefore) await this.spawn(domain, 0);
     }
+  }
+
+  /**
+   * Of the agents the registry holds for a domain, the ones this supervisor's spawner started or adopted.
+   * Anyone who reaches Redis can register an agent and keep its heartbeat fresh; counting such an agent
+   * would leave the domain's work waiting for an agent that never takes it. `dan agents` shows the rest.
+   */
+  private async explainedOf(domain: string, registered: string[]): Promise<string[]> {
+    const s = this.domainState(domain);
+    for (const id of registered) {
+      if (s.starting.has(id)) this.markReady(domain, id);
+      else if (!s.ready.has(id)) await this.tryAdoptLate(domain, id);
+    }
+    return registered.filter((id) => s.ready.has(id));
+  }
+
+  /** Asks the spawner to vouch for an agent nobody started; one that cannot is asked again after a while. */
+  private async tryAdoptLate(domain: string, agentId: string): Promise<void> {
+    const adoptLate = this.options.spawner.adoptLate?.bind(this.options.spawner);
+    const now = this.clock.now();
+    // One engine query per unexplained agent every 10 s at most: a hand-made agent stays unexplained.
+    if (!adoptLate || now - (this.lastAdoptAsk.get(agentId) ?? Number.NEGATIVE_INFINITY) < 10_000) return;
+    this.lastAdoptAsk.set(agentId, now);
+    if (this.lastAdoptAsk.size > 1_000) this.lastAdoptAsk.clear();
+    const agent = await adoptLate(agentId).catch(() => undefined);
+    if (agent?.domain !== domain) return;
+    this.lastAdoptAsk.delete(agentId);
+    // Already up (it heartbeats): counted at once, without a spawn-to-ready time of its own.
+    this.domainState(domain).ready.add(agentId);
+    await this.options.registry.recordSpawned(agentId).catch(() => undefined);
+    this.options.logger.info({ domain, agentId }, 'adopted a domain agent started after this main orchestrator');
   }
 
   private async spawn(domain: string, depth: number): Promise<void> {
@@ -196,6 +236,7 @@ export class DomainSupervisor {
     if (startedAt === undefined) return;
     s.starting.delete(agentId);
     s.ready.add(agentId);
+    void this.options.registry.recordSpawned(agentId).catch(() => undefined);
     const ms = this.clock.now() - startedAt;
     this.readyCount += 1;
     this.readyTimesMs.push(ms);
@@ -233,6 +274,7 @@ export class DomainSupervisor {
     const s = this.domainState(exit.domain);
     const wasStarting = s.starting.delete(exit.agentId);
     const wasReady = s.ready.delete(exit.agentId);
+    if (wasReady) void o.registry.forgetSpawned(exit.agentId).catch(() => undefined);
     o.onEvent?.({ type: 'agent_exited', domain: exit.domain, agentId: exit.agentId, code: exit.code, signal: exit.signal });
     if (exit.code === 0) {
       s.failures = 0;
@@ -275,6 +317,7 @@ export class DomainSupervisor {
         const domain = agent.role === 'main' ? 'main' : agent.domain_type;
         requeued = (await this.queue(domain).reclaimOwnedBy(agent.agent_id, `agent ${agent.agent_id} stopped heartbeating`)).requeued;
       }
+      if (this.state.get(agent.domain_type)?.ready.delete(agent.agent_id)) await o.registry.forgetSpawned(agent.agent_id);
       o.logger.warn({ agentId: agent.agent_id, domain: agent.domain_type, requeued }, 'swept an agent whose heartbeat lapsed');
       o.onEvent?.({ type: 'agent_swept', domain: agent.domain_type, agentId: agent.agent_id, requeued });
     }

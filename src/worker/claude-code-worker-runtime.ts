@@ -13,7 +13,7 @@ import { workerAnswerSchema } from '../../lib/llm/final-answer.js';
 import { walkFiles } from '../../lib/llm/tools/walk-files.js';
 import { emptyUsage } from '../../lib/protocol/result.js';
 import { readLines } from '../../lib/spawner/output-lines.js';
-import { taskWorkspace } from './sdk-worker-runtime.js';
+import { taskWorkspace } from '../../lib/workspace/task-workspace.js';
 import { workerPrompt, workerSystemPrompt } from './worker-prompt.js';
 import type { EditGuard, WorkerJob, WorkerResult, WorkerRuntime } from './worker-runtime.js';
 import { turnEvent } from './worker-runtime.js';
@@ -27,7 +27,7 @@ export interface McpServer {
 }
 
 export interface ClaudeCodeRuntimeOptions {
-  config: Pick<Config, 'llm' | 'workspace' | 'claudePath'>;
+  config: Pick<Config, 'llm' | 'workspace' | 'workspaceRoots' | 'claudePath'>;
   logger: Logger;
   /** What tells the CLI where its model is: ANTHROPIC_BASE_URL and ANTHROPIC_API_KEY. */
   modelEnv: Record<string, string>;
@@ -78,7 +78,7 @@ export class ClaudeCodeWorkerRuntime implements WorkerRuntime {
 
   async run(job: WorkerJob): Promise<WorkerResult> {
     const { config, logger } = this.options;
-    const jail = job.workspace ? new WorkspaceJail(job.workspace) : taskWorkspace(config.workspace, job.task.context);
+    const jail = job.workspace ? new WorkspaceJail(job.workspace) : taskWorkspace(config.workspace, job.task.context, config.workspaceRoots);
     const model = resolveModel(config, job.worker.model);
     const before = await snapshot(jail.root);
     const clientId = typeof job.task.metadata['client_id'] === 'string' ? job.task.metadata['client_id'] : 'default';

@@ -1,12 +1,12 @@
 import type { Config } from '../../lib/config.js';
 import { resolveModel } from '../../lib/config.js';
-import { InvalidInputError } from '../../lib/errors.js';
 import type { Logger } from '../../lib/logger.js';
 import { runToolLoopWithAnswer, workerAnswerSchema } from '../../lib/llm/final-answer.js';
 import type { LlmClient } from '../../lib/llm/llm-client.js';
 import { createTools } from '../../lib/llm/tools/create-tools.js';
 import { FileTracker } from '../../lib/workspace/file-tracker.js';
 import { WorkspaceJail } from '../../lib/workspace/workspace-jail.js';
+import { taskWorkspace } from '../../lib/workspace/task-workspace.js';
 import { createElfRecordHeuristicTool } from '../../lib/llm/tools/elf-record-heuristic-tool.js';
 import { workerPrompt, workerSystemPrompt } from './worker-prompt.js';
 import type { EditGuard, WorkerJob, WorkerResult, WorkerRuntime } from './worker-runtime.js';
@@ -18,21 +18,12 @@ import { commandSandbox } from '../../lib/sandbox/resolve-sandbox.js';
 
 export interface SdkWorkerRuntimeOptions {
   llm: LlmClient;
-  config: Pick<Config, 'llm' | 'workspace' | 'bashTimeoutMs' | 'sandbox'>;
+  config: Pick<Config, 'llm' | 'workspace' | 'workspaceRoots' | 'bashTimeoutMs' | 'sandbox'>;
   logger: Logger;
 }
 
 // 30 KiB: enough for a screenful of build output, small next to a model's context.
 const MAX_TOOL_OUTPUT_BYTES = 30 * 1024;
-
-/** The workspace a task works in: the configured root, or `context.workspace` below it. */
-export function taskWorkspace(root: string, context: Record<string, unknown>): WorkspaceJail {
-  const rootJail = new WorkspaceJail(root);
-  const sub = context['workspace'];
-  if (sub === undefined) return rootJail;
-  if (typeof sub !== 'string' || sub.trim() === '') throw new InvalidInputError('payload.context.workspace must be a folder path inside the workspace');
-  return new WorkspaceJail(rootJail.resolve(sub));
-}
 
 /** With an edit guard: no shell (its writes could not be checked), and Write and Edit ask the guard before and after. */
 function guardTools(tools: WorkerTool[], guard: EditGuard | undefined): WorkerTool[] {
@@ -71,7 +62,7 @@ export class SdkWorkerRuntime implements WorkerRuntime {
 
   async run(job: WorkerJob): Promise<WorkerResult> {
     const { config, llm, logger } = this.options;
-    const jail = job.workspace ? new WorkspaceJail(job.workspace) : taskWorkspace(config.workspace, job.task.context);
+    const jail = job.workspace ? new WorkspaceJail(job.workspace) : taskWorkspace(config.workspace, job.task.context, config.workspaceRoots);
     const tracker = new FileTracker();
     const model = resolveModel(config, job.worker.model);
     const result = await runToolLoopWithAnswer({

@@ -25,6 +25,12 @@ class RecordingSpawner implements Spawner {
   lastLines(): Promise<string[]> { return Promise.resolve([]); }
   onExit(listener: (exit: AgentExit) => void): void { this.listener = listener; }
   exited(exit: AgentExit): void { this.listener?.(exit); }
+  /** Agents it vouches for although it did not start them (as Docker does for a container of the network). */
+  readonly vouchesFor = new Set<string>();
+  adoptLate(agentId: string): Promise<SpawnedAgent | undefined> {
+    const domain = agentId.slice(0, agentId.lastIndexOf('-'));
+    return Promise.resolve(this.vouchesFor.has(agentId) ? { agentId, domain, handle: '2', startedAt: Date.now() } : undefined);
+  }
   close(): Promise<void> { return Promise.resolve(); }
 }
 
@@ -80,6 +86,34 @@ describe('DomainSupervisor', () => {
     expect(await queueDepth(redis, keys, 'backend')).toBe(1);
     expect(spawner.requests.map((r) => r.domain)).toEqual(['backend']);
     expect(spawner.requests[0]?.agentId).not.toBe('backend-dead0001');
+  });
+
+  it('starts an agent for waiting work although a hand-made agent heartbeats for the domain, and counts one its spawner vouches for', async () => {
+    const clock = new MovableClock(Date.now());
+    const registry = new HeartbeatRegistry(redis, keys, 30_000, clock);
+    const spawner = new RecordingSpawner();
+    const supervisor = new DomainSupervisor({
+      redis, keys, registry, spawner, logger: pino({ level: 'silent' }), clock, domains: () => ['backend', 'devops'], agentEnv: {},
+      limits: { maxDomainAgents: 4, maxInstancesPerDomain: 1, domainConcurrency: 4 }, spawnTimeoutMs: 60_000, sweepEveryMs: 60_000, scanEveryMs: 60_000,
+      queue: queueSettings,
+    });
+    // Registered by hand, with a fresh heartbeat: nobody started it, and nothing vouches for it.
+    await registry.register({ agentId: 'backend-0badc0de', role: 'domain', domain: 'backend' });
+    // A container of the network started after this main (compose's always-on domains): the spawner vouches for it.
+    await registry.register({ agentId: 'devops-00000003', role: 'domain', domain: 'devops' });
+    spawner.vouchesFor.add('devops-00000003');
+    await submitTask(redis, keys, { taskId: 'waiting-1', domain: 'backend', description: 'x' });
+    await submitTask(redis, keys, { taskId: 'waiting-2', domain: 'devops', description: 'x' });
+
+    await supervisor.tick();
+    expect(spawner.requests.map((r) => r.domain)).toEqual(['backend']);
+    expect(await redis.smembers(keys.agentsSpawned())).toEqual(['devops-00000003']);
+    const listed = await registry.list(['backend', 'devops']);
+    expect(listed.map((a) => [a.agent_id, a.unexplained])).toEqual([['backend-0badc0de', false], ['devops-00000003', false]]);
+    // Judged once a main is registered: the hand-made one is unexplained, the vouched-for one is not.
+    await registry.register({ agentId: 'main-00000000', role: 'main', domain: 'main' });
+    const judged = await registry.list(['backend', 'devops']);
+    expect(judged.filter((a) => a.role === 'domain').map((a) => [a.agent_id, a.unexplained])).toEqual([['backend-0badc0de', true], ['devops-00000003', false]]);
   });
 
   it('gives every agent one whole heartbeat expiry to beat again after an outage (at least 2 s)', () => {

@@ -34,16 +34,25 @@ afterAll(async () => {
 });
 
 describe('ResultWatcher', () => {
-  it('resolves with what the end message carries, and leaves the channel', async () => {
+  it('resolves with the result hash once an end message wakes it, and leaves the channel', async () => {
     await redis.hset(keys.result('w-1'), 'task_id', 'w-1', 'status', 'in_progress');
     const waiting = watcher.wait('w-1');
     await until('the watcher to subscribe', async () => (await subscribers('w-1')) === 1);
-    // The message alone ends the wait: the hash still says in_progress when it is published.
-    await redis.publish(keys.resultChannel('w-1'), JSON.stringify({ status: 'completed', output: '{"summary":"from the message"}', completed_at: '2026-01-01T00:00:00.000Z' }));
+    await end('w-1', { summary: 'from the hash' });
     const result = await waiting;
     expect(result.status).toBe('completed');
-    expect(result.output).toEqual({ summary: 'from the message' });
+    expect(result.output).toEqual({ summary: 'from the hash' });
     await until('the watcher to unsubscribe', async () => (await subscribers('w-1')) === 0);
+  });
+
+  it('is not ended by a forged end message while the hash says the task still runs', async () => {
+    await redis.hset(keys.result('w-forged'), 'task_id', 'w-forged', 'status', 'in_progress');
+    const waiting = watcher.wait('w-forged');
+    await until('the watcher to subscribe', async () => (await subscribers('w-forged')) === 1);
+    // Anyone who reaches Redis can publish this; only the hash says how the task ended.
+    await redis.publish(keys.resultChannel('w-forged'), JSON.stringify({ status: 'completed', output: '{"summary":"FORGED"}', completed_at: '2026-01-01T00:00:00.000Z' }));
+    await end('w-forged', { summary: 'genuine' });
+    expect((await waiting).output).toEqual({ summary: 'genuine' });
   });
 
   it('ignores a message that is not an end and waits for the real one', async () => {

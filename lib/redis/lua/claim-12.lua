@@ -17,8 +17,9 @@
 -- and the pending queue into per-priority ready lists, dead-lettering what is not a JSON object, has a
 -- task id that breaks the id rule, or does not fit under the depth limit, and giving an id to what has
 -- none (spliced into the text, so the same id survives a retry); (4) pop from the ready lists high,
--- normal, low. A task whose result has already ended (cancelled, or dead-lettered and pushed again) is
--- dropped; one whose `results` hash a raw client has not written yet waits up to the grace, so the
+-- normal, low. A task whose id another task holds (its result ended, runs, or waits for a retry) is
+-- dead-lettered with the reason "task id already used", that task's result untouched; one cancelled while
+-- it waited is dropped; one whose `results` hash a raw client has not written yet waits up to the grace, so the
 -- client's `status pending` cannot land on top of ours. Each claimed task gets its `results` hash set to
 -- in_progress, its raw text pushed to tasks:active, and a lease.
 local count = tonumber(A.count)
@@ -135,6 +136,33 @@ for priority, list in pairs(buckets) do
   if #list > 0 then redis.call('RPUSH', ready_key[priority], unpack(list)) end
 end
 
+-- Why a popped task's id belongs to another task, or nil when the task may run. An ended result that
+-- was not cancelled, a running one, or one waiting for its retry (the genuine copy is still in the delayed
+-- set) means a second task reuses the id; running it would overwrite the first's result or run it twice.
+-- A `pending` result with no attempts is a raw client's own HSET around its push, not a reuse.
+local function id_in_use(id, status, attempts)
+  if status == 'in_progress' then return 'running' end
+  if status == 'pending' and attempts > 0 and redis.call('ZSCORE', K.delayed, id) then return 'waiting for a retry' end
+  if status == 'completed' then return 'completed' end
+  if status == 'failed' then
+    local output = redis.call('HGET', KEY.result(id), 'output') or ''
+    if not string.find(output, '"code":"cancelled"', 1, true) then return 'failed' end
+  end
+  return nil
+end
+
+-- Dead-letters a task whose id another task holds, leaving that task's result as it is: the entry says
+-- so (`id_in_use`), and retrying it is refused for the same reason.
+local function refuse_reused_id(raw, id, status)
+  local reason = 'task id already used (status ' .. status .. '): send it again with another id'
+  local entry_id = string.sub(redis.sha1hex(raw .. reason .. now_iso .. tostring(now) .. redis.call('LLEN', K.dead)), 1, 16)
+  redis.call('LPUSH', K.dead, cjson.encode({ id = entry_id, reason = reason, raw = raw, domain = domain,
+    dead_lettered_at = now_iso, task_id = id, id_in_use = true }))
+  redis.call('XADD', K.events, 'MAXLEN', '~', 10000, '*', 'type', 'task.dead_lettered', 'task_id', id, 'domain', domain,
+    'reason', reason, 'at', now_iso)
+  task_log(id, agent, domain, '[' .. now_iso .. '] ' .. agent .. ': refused another task with this id: ' .. reason)
+end
+
 local out, active, leases = {}, {}, {}
 local deferred = 0
 for _, priority in ipairs({ 'high', 'normal', 'low' }) do
@@ -149,7 +177,10 @@ for _, priority in ipairs({ 'high', 'normal', 'low' }) do
       local rkey = KEY.result(id)
       local r = redis.call('HMGET', rkey, 'status', 'attempts')
       local status = r[1]
-      if status == 'completed' or status == 'failed' then
+      local used = id_in_use(id, status, tonumber(r[2]) or 0)
+      if used then
+        refuse_reused_id(raw, id, used)
+      elseif status == 'completed' or status == 'failed' then
         -- Ended while it waited (cancelled): nothing to run. Its attempt record goes too.
         redis.call('DEL', KEY.task(id))
       else

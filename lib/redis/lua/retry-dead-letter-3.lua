@@ -25,6 +25,9 @@ if not runnable then return -1 end
 if redis.call('LREM', K.dead, 1, entry) == 0 then return 0 end
 redis.call('LPUSH', K.pending, raw)
 local id = A.taskId
+-- Dead-lettered because another task holds its id: that task's result is not this one's to reset. It
+-- goes back as pushed; a consumer refuses it again while the id is held, and runs it once it is free.
+if ok and type(envelope) == 'table' and envelope.id_in_use == true then id = '' end
 if id ~= '' then
   local rkey, lkey = KEY.result(id), KEY.logs(id)
   -- The failure the dead-lettering wrote no longer holds; the task is waiting again, kept until it ends.

@@ -6,6 +6,10 @@
 -- KEYS (K.<name>): result (results:{id}), pending (tasks:pending:{d}), notifications (notifications:{d}),
 --   children (dan:children:{parent}, or any key when there is no parent)
 -- ARGV (A.<name>): taskId, raw (task JSON), domain, parentId ('' for none), childrenTtlMs
+-- Returns: {1} queued; {0, status} nothing written, because `results:{id}` exists: the id belongs to a
+--   task sent before (its status, 'unknown' when the hash has none), and a second one would overwrite it.
+local used = redis.call('HGET', K.result, 'status')
+if used or redis.call('EXISTS', K.result) == 1 then return { 0, used or 'unknown' } end
 if A.parentId ~= '' then
   redis.call('HSET', K.result, 'task_id', A.taskId, 'status', 'pending', 'domain', A.domain, 'parent_id', A.parentId)
   redis.call('SADD', K.children, A.taskId)
@@ -15,4 +19,4 @@ else
 end
 redis.call('LPUSH', K.pending, A.raw)
 redis.call('PUBLISH', K.notifications, A.raw)
-return 1
+return { 1 }

@@ -16,8 +16,9 @@ export const agentsCommand: CommandModule<GlobalArgs, GlobalArgs> = {
     const ctx = cliContext(argv);
     const { redis, keys } = await cliRedis(ctx);
     try {
-      const agents = await new HeartbeatRegistry(redis, keys, ctx.config.heartbeatTtlMs).list();
-      const domains = ['main', ...(await knownDomains(redis, keys, ctx.config))];
+      const known = await knownDomains(redis, keys, ctx.config);
+      const agents = await new HeartbeatRegistry(redis, keys, ctx.config.heartbeatTtlMs).list(known);
+      const domains = ['main', ...known];
       const queues = await Promise.all(domains.map(async (domain) => ({
         domain,
         pending: await queueDepth(redis, keys, domain),
@@ -34,7 +35,8 @@ export const agentsCommand: CommandModule<GlobalArgs, GlobalArgs> = {
         process.stdout.write(`${'AGENT'.padEnd(34)} ${'ROLE'.padEnd(7)} ${'DOMAIN'.padEnd(10)} ${'STATUS'.padEnd(8)} LAST HEARTBEAT\n`);
         for (const a of agents) {
           const alive = a.alive ? '' : dim(' (heartbeat lapsed)');
-          process.stdout.write(`${colourFor(a.agent_id, a.agent_id.padEnd(34))} ${a.role.padEnd(7)} ${a.domain_type.padEnd(10)} ${a.status.padEnd(8)} ${a.last_heartbeat}${alive}\n`);
+          const unexplained = a.unexplained ? ' (unexplained: the main orchestrator did not start it, and does not count it)' : '';
+          process.stdout.write(`${colourFor(a.agent_id, a.agent_id.padEnd(34))} ${a.role.padEnd(7)} ${a.domain_type.padEnd(10)} ${a.status.padEnd(8)} ${a.last_heartbeat}${alive}${unexplained}\n`);
         }
       }
       process.stdout.write(`\n${'QUEUE'.padEnd(12)} ${'PENDING'.padStart(8)} ${'RUNNING'.padStart(8)} ${'DEAD'.padStart(6)}\n`);

@@ -1,0 +1,60 @@
+import { existsSync, mkdirSync, mkdtempSync, realpathSync, rmSync, symlinkSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { taskWorkspace } from '../../lib/workspace/task-workspace.js';
+
+let base: string;
+let root: string;
+
+beforeEach(() => {
+  base = realpathSync(mkdtempSync(path.join(os.tmpdir(), 'dan-task-ws-')));
+  root = path.join(base, 'ws');
+  mkdirSync(path.join(root, 'project'), { recursive: true });
+  mkdirSync(path.join(base, 'outside'), { recursive: true });
+  mkdirSync(path.join(base, 'allowed', 'repo'), { recursive: true });
+});
+afterEach(() => rmSync(base, { recursive: true, force: true }));
+
+const refusal = (context: Record<string, unknown>, roots: string[] = []): string => {
+  try {
+    taskWorkspace(root, context, roots);
+  } catch (error) {
+    return (error as Error).message;
+  }
+  throw new Error('the workspace was accepted');
+};
+
+describe("a task's workspace (context.workspace)", () => {
+  it('is the root, or a folder below it', () => {
+    expect(taskWorkspace(root, {}).root).toBe(root);
+    expect(taskWorkspace(root, { workspace: 'project' }).root).toBe(path.join(root, 'project'));
+    expect(taskWorkspace(root, { workspace: path.join(root, 'project') }).root).toBe(path.join(root, 'project'));
+  });
+
+  it('refuses an escape by ..', () => {
+    expect(refusal({ workspace: '../outside' })).toBe(`path '../outside' resolves outside the workspace ${root}; use a path inside it`);
+    expect(refusal({ workspace: 'project/../../outside' })).toMatch(/resolves outside the workspace/);
+    expect(refusal({ workspace: path.join(base, 'outside') })).toMatch(/resolves outside the workspace/);
+  });
+
+  it('refuses an escape by a symbolic link inside the root', () => {
+    symlinkSync(path.join(base, 'outside'), path.join(root, 'linkdir'));
+    expect(refusal({ workspace: 'linkdir' })).toMatch(/resolves outside the workspace .*through a symbolic link/);
+  });
+
+  it('accepts a folder under a root DAN_WORKSPACE_ROOTS allows, and nothing outside it', () => {
+    const allowed = path.join(base, 'allowed');
+    expect(taskWorkspace(root, { workspace: path.join(allowed, 'repo') }, [allowed]).root).toBe(path.join(allowed, 'repo'));
+    expect(refusal({ workspace: path.join(base, 'outside') }, [allowed])).toBe(
+      `path '${path.join(base, 'outside')}' resolves outside the workspace ${root} or the other folders DAN_WORKSPACE_ROOTS allows (${allowed}); use a path inside it`);
+    symlinkSync(path.join(base, 'outside'), path.join(allowed, 'escape'));
+    expect(refusal({ workspace: path.join(allowed, 'escape') }, [allowed])).toMatch(/resolves outside the workspace/);
+  });
+
+  it('does not create an allowed root that does not exist', () => {
+    const missing = path.join(base, 'missing');
+    expect(refusal({ workspace: path.join(missing, 'x') }, [missing])).toMatch(/resolves outside the workspace/);
+    expect(existsSync(missing)).toBe(false);
+  });
+});
