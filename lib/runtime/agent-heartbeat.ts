@@ -16,6 +16,8 @@ export type Rejoin = () => Promise<boolean>;
  */
 export class AgentHeartbeat {
   private readonly members = new Map<string, string>();
+  /** Workers that ended while Redis did not answer: their deregistration is tried again at every beat. */
+  private readonly leaving = new Map<string, () => Promise<void>>();
   private timer: NodeJS.Timeout | undefined;
   private beating = false;
   private again = false;
@@ -55,6 +57,25 @@ export class AgentHeartbeat {
   }
 
   /**
+   * A worker ended: it leaves the beat and is deregistered. When Redis does not take the deregistration
+   * (an outage), it is tried again at every beat until it does, so a finished worker is never left
+   * registered with no heartbeat, for a sweep to find long after.
+   */
+  async release(agentId: string, deregister: () => Promise<void>): Promise<void> {
+    this.remove(agentId);
+    try {
+      await deregister();
+    } catch {
+      this.leaving.set(agentId, deregister);
+    }
+  }
+
+  /** How many ended workers still wait for their deregistration (Redis did not answer). */
+  get releasesPending(): number {
+    return this.leaving.size;
+  }
+
+  /**
    * One beat for every member. `urgent`: if a beat is still under way (queued while Redis was away),
    * run another right after it rather than skipping.
    */
@@ -67,6 +88,10 @@ export class AgentHeartbeat {
     try {
       const agents = [...this.members].map(([agentId, status]) => ({ agentId, status }));
       const gone = await this.registry.heartbeat(agents);
+      for (const [agentId, deregister] of [...this.leaving]) {
+        await deregister();
+        this.leaving.delete(agentId);
+      }
       for (const id of gone) {
         if (id !== this.agentId) {
           this.members.delete(id);

@@ -96,10 +96,7 @@ export function createDomainLifecycle(options: DomainOrchestratorOptions): Agent
           await registry.register({ agentId: workerId, role: 'worker', domain: domain.name, status: 'busy', extra: { parent_agent: agentId, task_id: task.taskId, worker: worker.name } });
           heartbeat.add(workerId);
         },
-        finished: async (workerId: string) => {
-          heartbeat.remove(workerId);
-          await registry.deregister(workerId, 'worker', domain.name).catch(() => undefined);
-        },
+        finished: (workerId: string) => heartbeat.release(workerId, () => registry.deregister(workerId, 'worker', domain.name)),
       };
       const memory = elf ? elfDomainMemory(elf, domain.name, { budgetTokens: config.elf.budgetTokens, timeoutMs: config.elf.timeoutMs }) : undefined;
       // The domain's kind says how it works a task: waves of its workers, an agent farm, ...
