@@ -47,7 +47,7 @@ export async function createModelAccess(config: Config, logger: Logger, env: Nod
     };
   }
   const rules = config.llm.rulesFile ? (await loadRulesFile(config.llm.rulesFile)).rules : undefined;
-  const server = new LocalModelServer({ ...(rules ? { rules } : {}), logger });
+  const server = new LocalModelServer({ ...(rules ? { rules } : {}), logger, maxBodyBytes: config.llm.localMaxBodyBytes });
   const [host, port] = splitListen(config.llm.localListen);
   const listening = await server.start({ host, port });
   const url = config.llm.localAdvertise ?? listening;
