@@ -118,6 +118,8 @@ function buildConfig(c: Settings, env: NodeJS.ProcessEnv) {
       maxTokens: c.DAN_MAX_TOKENS,
       /** Quick retries of one model call inside the SDK; past them the task itself is retried with backoff. */
       maxRetries: c.DAN_LLM_MAX_RETRIES,
+      /** Model replies over this many bytes fail the call (0: no limit). */
+      maxReplyBytes: c.DAN_MAX_MODEL_REPLY_BYTES,
     },
     bashTimeoutMs: c.DAN_BASH_TIMEOUT_MS,
     workersPerTask: c.DAN_WORKERS_PER_TASK,

@@ -124,6 +124,8 @@ export const SETTINGS = {
   DAN_MAX_TURNS: setting(count(20), 'forward'),
   DAN_LLM_MAX_RETRIES: setting(z.coerce.number().int().min(0).max(10).default(2), 'forward'),
   DAN_MAX_TOKENS: setting(count(8192), 'forward'),
+  // 16 MiB: a reply far larger than any max_tokens allows comes from a broken or hostile server.
+  DAN_MAX_MODEL_REPLY_BYTES: setting(ms(16 * 1024 * 1024), 'forward'),
   DAN_BASH_TIMEOUT_MS: setting(ms(120_000), 'forward'),
   DAN_WORKERS_PER_TASK: setting(count(3), 'forward'),
 

@@ -32,7 +32,7 @@ export async function createModelAccess(config: Config, logger: Logger, env: Nod
     }
     const baseURL = config.llm.baseUrl;
     return {
-      client: anthropicClient({ apiKey, ...(baseURL ? { baseURL } : {}), logger, maxRetries: config.llm.maxRetries }),
+      client: anthropicClient({ apiKey, ...(baseURL ? { baseURL } : {}), logger, maxRetries: config.llm.maxRetries, maxReplyBytes: config.llm.maxReplyBytes }),
       description: `Anthropic API${baseURL ? ` at ${baseURL}` : ''}`,
       localUrl: undefined,
       close: async () => undefined,
@@ -40,7 +40,7 @@ export async function createModelAccess(config: Config, logger: Logger, env: Nod
   }
   if (config.llm.localUrl) {
     return {
-      client: anthropicClient({ apiKey: LOCAL_MODEL_KEY, baseURL: config.llm.localUrl, logger, maxRetries: config.llm.maxRetries }),
+      client: anthropicClient({ apiKey: LOCAL_MODEL_KEY, baseURL: config.llm.localUrl, logger, maxRetries: config.llm.maxRetries, maxReplyBytes: config.llm.maxReplyBytes }),
       description: `local scripted model server at ${config.llm.localUrl}`,
       localUrl: config.llm.localUrl,
       close: async () => undefined,
@@ -53,7 +53,7 @@ export async function createModelAccess(config: Config, logger: Logger, env: Nod
   const url = config.llm.localAdvertise ?? listening;
   logger.info({ url: listening, ...(url !== listening ? { agentsUse: url } : {}), rules: config.llm.rulesFile ?? 'default' }, 'no ANTHROPIC_API_KEY: model answers are scripted by the local model server');
   return {
-    client: anthropicClient({ apiKey: LOCAL_MODEL_KEY, baseURL: listening, logger, maxRetries: config.llm.maxRetries }),
+    client: anthropicClient({ apiKey: LOCAL_MODEL_KEY, baseURL: listening, logger, maxRetries: config.llm.maxRetries, maxReplyBytes: config.llm.maxReplyBytes }),
     description: `local scripted model server at ${listening} (no ANTHROPIC_API_KEY; answers are scripted, rules: ${config.llm.rulesFile ?? 'default'})`,
     localUrl: url,
     close: () => server.stop(),
