@@ -61,8 +61,11 @@ export const sendCommand: CommandModule<GlobalArgs, SendArgs> = {
     const context = parseContext(argv.context);
     const idProblem = argv.id ? taskIdProblem(argv.id) : undefined;
     if (idProblem !== undefined) throw new InvalidInputError(`--id: ${idProblem}; pick another id, or leave --id out for a UUID`);
-    if (argv.maxAttempts !== undefined && !(Number.isInteger(argv.maxAttempts) && argv.maxAttempts > 0 && argv.maxAttempts <= MAX_ATTEMPTS_CAP)) {
-      throw new InvalidInputError(`--max-attempts must be a whole number from 1 to ${MAX_ATTEMPTS_CAP}, got ${argv.maxAttempts}`);
+    if (argv.maxAttempts !== undefined && !(Number.isInteger(argv.maxAttempts) && argv.maxAttempts > 0)) {
+      throw new InvalidInputError(`--max-attempts must be a whole number of at least 1, got ${argv.maxAttempts}`);
+    }
+    if (argv.maxAttempts !== undefined && argv.maxAttempts > MAX_ATTEMPTS_CAP) {
+      throw new InvalidInputError(`--max-attempts must be at most ${MAX_ATTEMPTS_CAP}, got ${argv.maxAttempts}`);
     }
     const task = {
       domain: argv.domain, description: argv.description, type: argv.type, source: 'cli',
