@@ -90,6 +90,8 @@ function buildConfig(c: Settings, env: NodeJS.ProcessEnv) {
     retryMaxMs: Math.max(c.DAN_RETRY_MAX_MS, c.DAN_RETRY_BASE_MS),
     /** Most tasks that may wait in one domain's queue (0: no limit). */
     maxQueueDepth: c.DAN_MAX_QUEUE_DEPTH,
+    /** Sizes a task may have (0: no limit): checked by `dan send`, the claim script and the task parser. */
+    taskLimits: { maxTaskBytes: c.DAN_MAX_TASK_BYTES, maxDescriptionBytes: c.DAN_MAX_DESCRIPTION_BYTES, maxContextBytes: c.DAN_MAX_CONTEXT_BYTES },
     retentionMs: c.DAN_RETENTION_MS,
     heartbeatIntervalMs: c.DAN_HEARTBEAT_INTERVAL_MS,
     heartbeatTtlMs: c.DAN_HEARTBEAT_TTL_MS,
@@ -112,12 +114,16 @@ function buildConfig(c: Settings, env: NodeJS.ProcessEnv) {
       localListen: c.DAN_LOCAL_LLM_LISTEN,
       /** The URL spawned agents use to reach that server, when it is not the address it listens on. */
       localAdvertise: c.DAN_LOCAL_LLM_ADVERTISE,
+      /** Request bodies the local model server reads at most; larger ones get 413. */
+      localMaxBodyBytes: c.DAN_LOCAL_LLM_MAX_BODY_BYTES,
       models: { sonnet: c.DAN_MODEL_SONNET, opus: c.DAN_MODEL_OPUS, haiku: c.DAN_MODEL_HAIKU },
       defaultModel: c.DAN_DEFAULT_MODEL,
       maxTurns: c.DAN_MAX_TURNS,
       maxTokens: c.DAN_MAX_TOKENS,
       /** Quick retries of one model call inside the SDK; past them the task itself is retried with backoff. */
       maxRetries: c.DAN_LLM_MAX_RETRIES,
+      /** Model replies over this many bytes fail the call (0: no limit). */
+      maxReplyBytes: c.DAN_MAX_MODEL_REPLY_BYTES,
     },
     bashTimeoutMs: c.DAN_BASH_TIMEOUT_MS,
     /** How Bash and problems commands are confined (lib/sandbox). */

@@ -1,3 +1,5 @@
+import { splitAtColon, splitOnSeparators, trailingPunctuationLength } from './clause-scan.js';
+
 /** One piece of a task description that can be sent to a single domain. */
 export interface TaskClause {
   text: string;
@@ -20,15 +22,16 @@ export interface TaskSentence {
   text: string;
 }
 
+// Anchored, with no quantified group that can overlap the next: linear. Every other cut is a scan.
 const BULLET = /^\s*(?:[-*\u2022]|\d+[.)])\s+/;
-const CLAUSE_SEPARATOR = /(\s*,\s+(?:and\s+)?|\s*;\s*(?:and\s+)?|\s+(?:and|&)\s+)/i;
 
 /**
  * Cuts a task description into sentences (on sentence ends and line breaks, with list bullets
  * removed) and each sentence into clauses (on commas, semicolons, `and`, `&`). Text before a colon
  * is kept as the sentence's head, so "Add user registration: a POST endpoint and a signup form" gives
  * two clauses that both keep "Add user registration" as their context; a line ending in a colon
- * heads the bullet lines under it the same way.
+ * heads the bullet lines under it the same way. Time is linear in the description's length, which
+ * anyone who can submit a task chooses.
  */
 export function splitTaskClauses(description: string): TaskSentence[] {
   const sentences: TaskSentence[] = [];
@@ -44,8 +47,7 @@ export function splitTaskClauses(description: string): TaskSentence[] {
     }
     if (!isBullet) listHead = undefined;
     for (const piece of line.split(/(?<=[.!?])\s+/)) {
-      const endMatch = /[.!?]+$/.exec(piece);
-      const end = endMatch?.[0] ?? '';
+      const end = piece.slice(piece.length - trailingPunctuationLength(piece));
       const text = piece.slice(0, piece.length - end.length).trim();
       if (text === '') continue;
       sentences.push(splitSentence(text, end, sentences.length, listHead));
@@ -55,10 +57,10 @@ export function splitTaskClauses(description: string): TaskSentence[] {
 }
 
 function splitSentence(text: string, end: string, sentence: number, listHead: string | undefined): TaskSentence {
-  const colon = /^(.+?):\s+(\S.*)$/.exec(text);
-  const head = colon?.[1]?.trim() ?? listHead;
-  const body = colon?.[2] ?? text;
-  const parts = body.split(CLAUSE_SEPARATOR);
+  const colon = splitAtColon(text);
+  const head = colon?.head.trim() ?? listHead;
+  const body = colon?.body ?? text;
+  const parts = splitOnSeparators(body);
   const clauses: TaskClause[] = [];
   const separators: string[] = [];
   let pendingSeparator = '';

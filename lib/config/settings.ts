@@ -98,6 +98,10 @@ export const SETTINGS = {
   DAN_RETRY_BASE_MS: setting(ms(1_000), 'forward'),
   DAN_RETRY_MAX_MS: setting(ms(60_000), 'forward'),
   DAN_MAX_QUEUE_DEPTH: setting(ms(10_000), 'forward'),
+  // Sizes of one task in bytes (0: no limit): 1 MB raw text, 64 KB description, 256 KB context.
+  DAN_MAX_TASK_BYTES: setting(ms(1024 * 1024), 'forward'),
+  DAN_MAX_DESCRIPTION_BYTES: setting(ms(64 * 1024), 'forward'),
+  DAN_MAX_CONTEXT_BYTES: setting(ms(256 * 1024), 'forward'),
   DAN_RETENTION_MS: setting(ms(7 * 24 * 3600 * 1000), 'forward'),
   DAN_HEARTBEAT_INTERVAL_MS: setting(ms(10_000), 'forward'),
   DAN_HEARTBEAT_TTL_MS: setting(ms(30_000), 'forward'),
@@ -115,6 +119,8 @@ export const SETTINGS = {
   DAN_LLM_URL: setting(z.string().optional(), 'model'),
   DAN_MOCK_LLM_RULES: setting(z.string().optional(), 'main'),
   DAN_LOCAL_LLM_LISTEN: setting(z.string().regex(/^[^:\s]+:\d{1,5}$/, { error: 'must be host:port, such as 0.0.0.0:4010' }).optional(), 'main'),
+  // 32 MiB, the real API's request limit.
+  DAN_LOCAL_LLM_MAX_BODY_BYTES: setting(count(32 * 1024 * 1024), 'main'),
   DAN_LOCAL_LLM_ADVERTISE: setting(z.string().url({ error: 'must be a URL, such as http://main-orchestrator:4010' }).optional(), 'main'),
   DAN_MODEL_SONNET: setting(z.string().default('claude-sonnet-5-5'), 'forward'),
   DAN_MODEL_OPUS: setting(z.string().default('claude-opus-5-5'), 'forward'),
@@ -123,6 +129,8 @@ export const SETTINGS = {
   DAN_MAX_TURNS: setting(count(20), 'forward'),
   DAN_LLM_MAX_RETRIES: setting(z.coerce.number().int().min(0).max(10).default(2), 'forward'),
   DAN_MAX_TOKENS: setting(count(8192), 'forward'),
+  // 16 MiB: a reply far larger than any max_tokens allows comes from a broken or hostile server.
+  DAN_MAX_MODEL_REPLY_BYTES: setting(ms(16 * 1024 * 1024), 'forward'),
   DAN_BASH_TIMEOUT_MS: setting(ms(120_000), 'forward'),
   DAN_SANDBOX: setting(z.enum(SANDBOX_MODES).default('auto'), 'forward'),
   DAN_WORKERS_PER_TASK: setting(count(3), 'forward'),

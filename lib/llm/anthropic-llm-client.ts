@@ -1,9 +1,13 @@
 import Anthropic, { APIConnectionError, APIConnectionTimeoutError, APIError, APIUserAbortError } from '@anthropic-ai/sdk';
 import type { Message as SdkMessage, MessageCreateParamsNonStreaming } from '@anthropic-ai/sdk/resources/messages/messages';
 import { silentLogger, type Logger } from '../logger.js';
+import { boundedFetch } from './bounded-fetch.js';
 import type { LlmClient } from './llm-client.js';
 import { LlmError, LlmErrorCode } from './llm-error.js';
 import type { LlmCallOptions, LlmRequest, LlmResponse, StopReason, TextBlock, ToolUseBlock } from './types.js';
+
+/** 16 MiB: 128k output tokens are well under 1 MB of JSON; far more is a broken or hostile server. */
+const DEFAULT_MAX_REPLY_BYTES = 16 * 1024 * 1024;
 
 /** Used when neither the options nor ANTHROPIC_BASE_URL name a server. */
 export const ANTHROPIC_DEFAULT_BASE_URL = 'https://api.anthropic.com';
@@ -20,6 +24,8 @@ export interface AnthropicLlmClientOptions {
   timeoutMs?: number;
   /** Stream the answer and assemble it; needed for very large `max_tokens`, where the API refuses to wait. Default false. */
   streaming?: boolean;
+  /** Replies over this many bytes fail, not retried (DAN_MAX_MODEL_REPLY_BYTES; 0: no limit). Default 16 MiB. */
+  maxReplyBytes?: number;
   logger?: Logger;
 }
 
@@ -29,6 +35,7 @@ interface ResolvedOptions {
   maxRetries: number;
   timeoutMs: number;
   streaming: boolean;
+  maxReplyBytes: number;
   logger: Logger;
 }
 
@@ -51,6 +58,7 @@ export class AnthropicLlmClient implements LlmClient {
       baseURL: this.options.baseURL,
       maxRetries: this.options.maxRetries,
       timeout: this.options.timeoutMs,
+      fetch: boundedFetch(this.options.maxReplyBytes),
       logLevel: 'warn',
       logger: {
         error: (message, ...rest) => logger.error({ details: rest }, message),
@@ -105,6 +113,7 @@ function resolveOptions(options: AnthropicLlmClientOptions, env: NodeJS.ProcessE
     maxRetries,
     timeoutMs,
     streaming: options.streaming ?? false,
+    maxReplyBytes: options.maxReplyBytes ?? DEFAULT_MAX_REPLY_BYTES,
     logger: options.logger ?? silentLogger,
   };
 }

@@ -32,7 +32,7 @@ export async function createModelAccess(config: Config, logger: Logger, env: Nod
     }
     const baseURL = config.llm.baseUrl;
     return {
-      client: anthropicClient({ apiKey, ...(baseURL ? { baseURL } : {}), logger, maxRetries: config.llm.maxRetries }),
+      client: anthropicClient({ apiKey, ...(baseURL ? { baseURL } : {}), logger, maxRetries: config.llm.maxRetries, maxReplyBytes: config.llm.maxReplyBytes }),
       description: `Anthropic API${baseURL ? ` at ${baseURL}` : ''}`,
       localUrl: undefined,
       close: async () => undefined,
@@ -40,20 +40,20 @@ export async function createModelAccess(config: Config, logger: Logger, env: Nod
   }
   if (config.llm.localUrl) {
     return {
-      client: anthropicClient({ apiKey: LOCAL_MODEL_KEY, baseURL: config.llm.localUrl, logger, maxRetries: config.llm.maxRetries }),
+      client: anthropicClient({ apiKey: LOCAL_MODEL_KEY, baseURL: config.llm.localUrl, logger, maxRetries: config.llm.maxRetries, maxReplyBytes: config.llm.maxReplyBytes }),
       description: `local scripted model server at ${config.llm.localUrl}`,
       localUrl: config.llm.localUrl,
       close: async () => undefined,
     };
   }
   const rules = config.llm.rulesFile ? (await loadRulesFile(config.llm.rulesFile)).rules : undefined;
-  const server = new LocalModelServer({ ...(rules ? { rules } : {}), logger });
+  const server = new LocalModelServer({ ...(rules ? { rules } : {}), logger, maxBodyBytes: config.llm.localMaxBodyBytes });
   const [host, port] = splitListen(config.llm.localListen);
   const listening = await server.start({ host, port });
   const url = config.llm.localAdvertise ?? listening;
   logger.info({ url: listening, ...(url !== listening ? { agentsUse: url } : {}), rules: config.llm.rulesFile ?? 'default' }, 'no ANTHROPIC_API_KEY: model answers are scripted by the local model server');
   return {
-    client: anthropicClient({ apiKey: LOCAL_MODEL_KEY, baseURL: listening, logger, maxRetries: config.llm.maxRetries }),
+    client: anthropicClient({ apiKey: LOCAL_MODEL_KEY, baseURL: listening, logger, maxRetries: config.llm.maxRetries, maxReplyBytes: config.llm.maxReplyBytes }),
     description: `local scripted model server at ${listening} (no ANTHROPIC_API_KEY; answers are scripted, rules: ${config.llm.rulesFile ?? 'default'})`,
     localUrl: url,
     close: () => server.stop(),

@@ -5,6 +5,24 @@ export const PRIORITIES = ['high', 'normal', 'low'] as const;
 export type Priority = (typeof PRIORITIES)[number];
 
 export const DEFAULT_TIMEOUT_SECONDS = 300;
+/** 7 days: a longer timer overflows setTimeout (about 24.8 days) long before it is useful. */
+export const MAX_TIMEOUT_SECONDS = 7 * 24 * 3600;
+/** Attempts one task may ask for: each is a full run, and a model that always fails must stop somewhere. */
+export const MAX_ATTEMPTS_CAP = 20;
+
+/**
+ * Sizes a task may have, in UTF-8 bytes: text from anyone who can push to Redis is copied into logs,
+ * prompts and memory, so it is refused once, where it is parsed, rather than carried everywhere.
+ * From DAN_MAX_TASK_BYTES, DAN_MAX_DESCRIPTION_BYTES and DAN_MAX_CONTEXT_BYTES (0: no limit).
+ */
+export interface TaskLimits {
+  maxTaskBytes: number;
+  maxDescriptionBytes: number;
+  maxContextBytes: number;
+}
+
+/** The settings' defaults: 1 MB raw task, 64 KB description, 256 KB context. */
+export const DEFAULT_TASK_LIMITS: TaskLimits = { maxTaskBytes: 1024 * 1024, maxDescriptionBytes: 64 * 1024, maxContextBytes: 256 * 1024 };
 
 const jsonObject = z.record(z.string(), z.unknown());
 
@@ -65,9 +83,16 @@ export const taskPayloadSchema = z.looseObject({
 
 export const taskMetadataSchema = z.looseObject({
   priority: z.enum(PRIORITIES, { error: 'must be low, normal or high' }).optional(),
-  timeout_seconds: z.number({ error: 'must be a number' }).positive({ error: 'must be a positive number of seconds' }).optional(),
+  timeout_seconds: z.number({ error: 'must be a number' })
+    .positive({ error: 'must be a positive number of seconds' })
+    .max(MAX_TIMEOUT_SECONDS, { error: `must be at most ${MAX_TIMEOUT_SECONDS} seconds (7 days)` })
+    .optional(),
   parent_id: z.string().optional(),
-  max_attempts: z.number().int().positive().optional(),
+  max_attempts: z.number({ error: 'must be a number' })
+    .int({ error: 'must be a whole number' })
+    .positive({ error: 'must be at least 1' })
+    .max(MAX_ATTEMPTS_CAP, { error: `must be at most ${MAX_ATTEMPTS_CAP}` })
+    .optional(),
   client_id: z.string().optional(),
   /** Absolute end (ISO-8601) inherited from a parent: the task fails by then whatever its own timeout. */
   deadline: z.iso.datetime({ offset: true, error: 'must be an ISO-8601 time such as 2026-01-01T00:00:00Z' }).optional(),
@@ -113,11 +138,30 @@ export type ParseOutcome =
   /** An object with a field that cannot be used: the task fails with this reason. */
   | { kind: 'invalid'; reason: string; taskId: string };
 
+const bytes = (text: string): number => Buffer.byteLength(text, 'utf8');
+
+/** Why a task breaks `limits`, naming the limit and its setting; undefined when it fits. */
+function sizeProblem(raw: string, wire: WireTask, limits: TaskLimits): string | undefined {
+  const over = (what: string, size: number, max: number, setting: string): string | undefined =>
+    max > 0 && size > max ? `${what} is ${size} bytes, over the ${max}-byte limit (${setting}); send less, or raise ${setting}` : undefined;
+  const description = wire.payload?.description;
+  const context = wire.payload?.context;
+  return over('the task', bytes(raw), limits.maxTaskBytes, 'DAN_MAX_TASK_BYTES')
+    ?? (description === undefined ? undefined : over('payload.description', bytes(description), limits.maxDescriptionBytes, 'DAN_MAX_DESCRIPTION_BYTES'))
+    ?? (context === undefined ? undefined : over('payload.context', bytes(JSON.stringify(context)), limits.maxContextBytes, 'DAN_MAX_CONTEXT_BYTES'));
+}
+
 /**
  * Parses the raw text a client pushed. `fallbackId` is the id the queue assigned when the JSON had
- * none (the result is still recorded under it).
+ * none (the result is still recorded under it). A task over `limits` is invalid, with the limit named.
  */
-export function parseTask(raw: string, fallbackId?: string): ParseOutcome {
+export function parseTask(raw: string, fallbackId?: string, limits: TaskLimits = DEFAULT_TASK_LIMITS): ParseOutcome {
+  if (limits.maxTaskBytes > 0 && raw.length > limits.maxTaskBytes) {
+    // Refused before JSON.parse, so an oversized text costs no more than its length check.
+    const reason = `invalid task: ${sizeProblem(raw, {}, limits) ?? 'too large'}`;
+    const taskId = recoverTaskId(raw.slice(0, 4096)) ?? fallbackId;
+    return taskId === undefined ? { kind: 'malformed', reason, taskId } : { kind: 'invalid', reason, taskId };
+  }
   let value: unknown;
   try {
     value = JSON.parse(raw);
@@ -129,6 +173,10 @@ export function parseTask(raw: string, fallbackId?: string): ParseOutcome {
     return { kind: 'malformed', reason: `task JSON must be an object, got ${what}`, taskId: undefined };
   }
   const idValue = (value as Record<string, unknown>)['task_id'];
+  if (idValue !== undefined && idValue !== null && typeof idValue !== 'string') {
+    // A number would be answered under another id, and the client would wait for its own forever.
+    return { kind: 'malformed', reason: `task_id must be a string, got ${typeof idValue}: ${TASK_ID_RULE_TEXT}`, taskId: undefined };
+  }
   // A bad id names no result the queue may write: the input is refused as a whole.
   const idProblem = typeof idValue === 'string' && idValue.length > 0 ? taskIdProblem(idValue) : undefined;
   if (idProblem !== undefined) return { kind: 'malformed', reason: idProblem, taskId: undefined };
@@ -141,6 +189,8 @@ export function parseTask(raw: string, fallbackId?: string): ParseOutcome {
   }
   const wire = parsed.data;
   if (taskId === undefined) return { kind: 'malformed', reason: 'task has no task_id and none was assigned', taskId: undefined };
+  const tooLarge = sizeProblem(raw, wire, limits);
+  if (tooLarge !== undefined) return { kind: 'invalid', reason: `invalid task: ${tooLarge}`, taskId };
   const type = wire.type ?? 'task_assignment';
   const description = wire.payload?.description?.trim() ?? '';
   if (type !== 'echo' && description.length === 0) {

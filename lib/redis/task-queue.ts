@@ -6,7 +6,7 @@ import { isoNow, systemClock } from '../clock.js';
 import { oneLine } from '../errors.js';
 import { scrubJson, scrubText } from '../scrub.js';
 import type { FailureCode } from '../protocol/failure.js';
-import type { Priority } from '../protocol/task.js';
+import { DEFAULT_TASK_LIMITS, type Priority, type TaskLimits } from '../protocol/task.js';
 import type { Keys } from './keys.js';
 import {
   cancelScript, claimScript, deadLetterQueueScript, finishScript, reclaimScript, renewScript, retryScript,
@@ -26,11 +26,13 @@ const DEFAULT_HOUSEKEEPING_MS = 200;
 
 /** A domain's queue settings from the network's configuration, for the agent `agentId`. */
 export function queueOptions(
-  config: Pick<Config, 'leaseMs' | 'retentionMs' | 'maxAttempts' | 'retryBaseMs' | 'retryMaxMs' | 'maxQueueDepth'>, domain: string, agentId: string,
+  config: Pick<Config, 'leaseMs' | 'retentionMs' | 'maxAttempts' | 'retryBaseMs' | 'retryMaxMs' | 'maxQueueDepth'> & Partial<Pick<Config, 'taskLimits'>>,
+  domain: string, agentId: string,
 ): TaskQueueOptions {
   return {
     domain, agentId, leaseMs: config.leaseMs, retentionMs: config.retentionMs, maxAttempts: config.maxAttempts,
     retryBaseMs: config.retryBaseMs, retryMaxMs: config.retryMaxMs, maxQueueDepth: config.maxQueueDepth,
+    ...(config.taskLimits ? { taskLimits: config.taskLimits } : {}),
   };
 }
 
@@ -56,6 +58,8 @@ export interface TaskQueueOptions {
   retryMaxMs?: number;
   /** Most tasks that may wait in the domain; raw pushes past it are dead-lettered (0: no limit). */
   maxQueueDepth?: number;
+  /** Sizes a task may have: raw pushes over `maxTaskBytes` are dead-lettered, the rest checked when parsed. */
+  taskLimits?: TaskLimits;
   /**
    * How often a claim also looks for lapsed leases and due retries (each look costs Redis two reads;
    * a retry this queue knows to be due is looked for at once). Default 200 ms.
@@ -80,6 +84,8 @@ export interface FinishInput {
  */
 export class TaskQueue {
   readonly domain: string;
+  /** What the consumer parsing this queue's tasks holds them to. */
+  readonly taskLimits: TaskLimits;
   private readonly clock: Clock;
   private readonly drainMax: number;
   private claims = 0;
@@ -90,6 +96,7 @@ export class TaskQueue {
 
   constructor(private readonly redis: Redis, private readonly keys: Keys, private readonly options: TaskQueueOptions) {
     this.domain = options.domain;
+    this.taskLimits = options.taskLimits ?? DEFAULT_TASK_LIMITS;
     this.clock = options.clock ?? systemClock;
     this.drainMax = options.drainMax ?? 1000;
   }
@@ -138,7 +145,7 @@ export class TaskQueue {
       args: {
         count, agentId: this.options.agentId, leaseMs: this.options.leaseMs, keyPrefix: k.prefix, domain: d, drainMax: this.drainMax,
         defaultMaxAttempts: this.options.maxAttempts, nowIso: isoNow(this.clock), retentionS: this.retentionSeconds, tokenPrefix,
-        graceMs: RAW_CLIENT_GRACE_MS, ...this.retryArgs, maxDepth: this.options.maxQueueDepth ?? 0,
+        graceMs: RAW_CLIENT_GRACE_MS, ...this.retryArgs, maxDepth: this.options.maxQueueDepth ?? 0, maxTaskBytes: this.taskLimits.maxTaskBytes,
         housekeeping: housekeeping ? '1' : '0', ingestMayHold: ingest ? '1' : '0',
       },
     })) as [[string, string, number, string, Priority][], number, number];

@@ -169,7 +169,7 @@ export class TaskConsumer {
         .catch((error: Error) => logger.warn({ taskId: claimed.taskId, err: error.message }, 'could not write a task log line'));
     let timer: NodeJS.Timeout | undefined;
     try {
-      const parsed = parseTask(claimed.raw, claimed.taskId);
+      const parsed = parseTask(claimed.raw, claimed.taskId, queue.taskLimits);
       if (parsed.kind !== 'ok') {
         logger.warn({ taskId: claimed.taskId, domain: claimed.domain, reason: parsed.reason }, 'task rejected');
         await queue.finish(claimed, { status: 'failed', output: failedOutput({ error: parsed.reason }, FailureCode.invalidTask), error: parsed.reason, logLine: `${agentId}: rejected: ${parsed.reason}` });
@@ -178,7 +178,9 @@ export class TaskConsumer {
       const task = parsed.task;
       const deadline = Math.min(started + task.timeoutSeconds * 1000, task.deadlineMs ?? Infinity);
       if (deadline <= started) {
-        const message = `its deadline ${new Date(task.deadlineMs ?? started).toISOString()} (from its parent's timeout) passed before it started`;
+        const message = task.deadlineMs === undefined || task.deadlineMs > started + task.timeoutSeconds * 1000
+          ? `its timeout of ${task.timeoutSeconds} s is too short to start it; give metadata.timeout_seconds of at least 1`
+          : `its deadline ${new Date(task.deadlineMs).toISOString()} (from its parent's timeout) passed before it started`;
         await queue.finish(claimed, { status: 'failed', output: failedOutput({ error: message }, FailureCode.timedOut), error: message, logLine: `${agentId}: not started: ${message}` });
         logger.warn({ taskId: task.taskId, domain: claimed.domain }, 'task not started: deadline passed');
         return;

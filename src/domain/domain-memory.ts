@@ -4,6 +4,9 @@ import type { ElfContext } from '../../lib/elf/elf-protocol.js';
 import { toFailure } from '../../lib/errors.js';
 import type { RecordHeuristic } from '../../lib/llm/tools/elf-record-heuristic-tool.js';
 import type { Task } from '../../lib/protocol/task.js';
+import { filesNamed } from './files-named.js';
+
+export { filesNamed };
 
 /** What a domain asks of the network's memory for its workers. */
 export interface DomainMemory {
@@ -17,12 +20,6 @@ export interface DomainMemory {
 export function clientOf(task: Task): string {
   const id = task.metadata['client_id'];
   return typeof id === 'string' && id !== '' ? id : 'default';
-}
-
-/** Workspace paths a task's text names (`src/api/users.ts`, `package.json`), for hot-file context. */
-export function filesNamed(text: string): string[] {
-  const found = text.match(/(?:[\w.-]+\/)*[\w-]+\.[A-Za-z][\w]{0,9}\b/g) ?? [];
-  return [...new Set(found.filter((f) => !/^\d/.test(f) && !/^(e\.g|i\.e)\./.test(f)))].slice(0, 20);
 }
 
 /**

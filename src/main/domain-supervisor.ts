@@ -15,6 +15,9 @@ import { instanceSuffix } from '../../lib/spawner/spawner.js';
 import type { SpawnLimits } from './spawn-policy.js';
 import { domainsToSpawn, restartBackoffMs } from './spawn-policy.js';
 
+/** 2 s for a swept agent to take SIGTERM: a healthy one has long stopped; a wedged one never will. */
+const SWEPT_AGENT_GRACE_MS = 2_000;
+
 export interface DomainSupervisorOptions {
   redis: Redis;
   keys: Keys;
@@ -319,6 +322,11 @@ export class DomainSupervisor {
       }
       if (this.state.get(agent.domain_type)?.ready.delete(agent.agent_id)) await o.registry.forgetSpawned(agent.agent_id);
       o.logger.warn({ agentId: agent.agent_id, domain: agent.domain_type, requeued }, 'swept an agent whose heartbeat lapsed');
+      // Its process may still run: wedged in a loop that never yields (so it ignores SIGTERM), or
+      // stopped. Left alone it would spin at full CPU, or wake and finish work already handed to
+      // another agent; stop it, killed after the grace. Not awaited: the tick goes on meanwhile.
+      o.spawner.stop(agent.agent_id, SWEPT_AGENT_GRACE_MS).catch((error: Error) =>
+        o.logger.warn({ agentId: agent.agent_id, err: error.message }, 'could not stop a swept agent'));
       o.onEvent?.({ type: 'agent_swept', domain: agent.domain_type, agentId: agent.agent_id, requeued });
     }
   }

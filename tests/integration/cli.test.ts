@@ -98,6 +98,18 @@ describe('dan CLI', () => {
     expect(negative.stderr).toMatch(/--timeout must be a positive number of seconds/);
   });
 
+  it('refuses a timeout over 7 days, attempts over 20 and a description over its cap with exit 2 (audit #36, #37)', async () => {
+    const long = await dan(['send', 'backend', 'x', '-t', '3000000']);
+    expect(long.code).toBe(2);
+    expect(long.stderr).toContain('--timeout must be at most 604800 seconds (7 days), got 3000000');
+    const attempts = await dan(['send', 'backend', 'x', '--max-attempts', '1000000000']);
+    expect(attempts.code).toBe(2);
+    expect(attempts.stderr).toContain('--max-attempts must be at most 20, got 1000000000');
+    const big = await dan(['send', 'backend', 'y'.repeat(200)], { DAN_MAX_DESCRIPTION_BYTES: '100' });
+    expect(big.code).toBe(2);
+    expect(big.stderr).toContain('payload.description is 200 bytes, over the 100-byte limit (DAN_MAX_DESCRIPTION_BYTES); send less, or raise DAN_MAX_DESCRIPTION_BYTES');
+  });
+
   it('says which Redis URL did not answer and exits 3', async () => {
     const run = await dan(['send', 'backend', 'x'], { REDIS_URL: 'redis://127.0.0.1:1' });
     expect(run.code).toBe(3);

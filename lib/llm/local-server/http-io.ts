@@ -4,17 +4,37 @@ import type { StreamEvent } from './build-response.js';
 /** 32 MiB: the real API's request limit; larger bodies get 413 instead of filling memory. */
 export const MAX_BODY_BYTES = 32 * 1024 * 1024;
 
-/** The body as text, or `undefined` when it is larger than `MAX_BODY_BYTES`. */
-export async function readBody(req: IncomingMessage): Promise<string | undefined> {
-  const parts: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req) {
-    const buffer = chunk as Buffer;
-    size += buffer.length;
-    if (size > MAX_BODY_BYTES) return undefined;
-    parts.push(buffer);
-  }
-  return Buffer.concat(parts).toString('utf8');
+/**
+ * The body as text, or `undefined` as soon as it is known to be larger than `maxBytes` (from its
+ * Content-Length, or once that much has arrived): the rest is not read, so an unauthenticated client
+ * cannot make the server hold more than `maxBytes` of one request. Answer it 413 with
+ * `connection: close`.
+ */
+export function readBody(req: IncomingMessage, maxBytes = MAX_BODY_BYTES): Promise<string | undefined> {
+  return new Promise<string | undefined>((resolve, reject) => {
+    const declared = Number(req.headers['content-length']);
+    if (Number.isFinite(declared) && declared > maxBytes) {
+      req.pause();
+      resolve(undefined);
+      return;
+    }
+    const parts: Buffer[] = [];
+    let size = 0;
+    const onData = (chunk: Buffer): void => {
+      size += chunk.length;
+      if (size > maxBytes) {
+        req.off('data', onData);
+        req.pause();
+        parts.length = 0;
+        resolve(undefined);
+        return;
+      }
+      parts.push(chunk);
+    };
+    req.on('data', onData);
+    req.once('end', () => resolve(Buffer.concat(parts).toString('utf8')));
+    req.once('error', reject);
+  });
 }
 
 /** A JSON answer with its length set, so keep-alive clients know where it ends. */

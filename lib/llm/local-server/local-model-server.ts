@@ -8,7 +8,7 @@ import { countRequestTokens } from '../token-count.js';
 import type { LlmRequest } from '../types.js';
 import { streamEvents } from './build-response.js';
 import { defaultRules } from './default-rules.js';
-import { baseUrl, readBody, redactedHeaders, sendApiError, sendEvents, sendJson } from './http-io.js';
+import { baseUrl, MAX_BODY_BYTES, readBody, redactedHeaders, sendApiError, sendEvents, sendJson } from './http-io.js';
 import type { Rule } from './rules.js';
 import { ScriptedModel, type ScriptedAnswer } from './scripted-model.js';
 
@@ -37,7 +37,14 @@ export interface LocalModelServerOptions {
   onRequest?: (request: RecordedRequest) => void;
   /** Oldest recordings are dropped past this many; default 10 000. */
   maxRecorded?: number;
+  /** Oldest recordings are also dropped past this many bytes of bodies in all; default 64 MiB. */
+  maxRecordedBytes?: number;
+  /** Larger request bodies are answered 413 unread (DAN_LOCAL_LLM_MAX_BODY_BYTES); default 32 MiB. */
+  maxBodyBytes?: number;
 }
+
+// 64 MiB of recorded bodies: tests read a few requests back, and the server may face anyone on loopback.
+const DEFAULT_MAX_RECORDED_BYTES = 64 * 1024 * 1024;
 
 /** Where the server listens. */
 export interface LocalModelServerStartOptions {
@@ -71,6 +78,9 @@ export class LocalModelServer {
   private readonly model: ScriptedModel;
   private readonly logger: Logger;
   private readonly recorded: RecordedRequest[] = [];
+  /** Body sizes of `recorded`, in step with it, and their sum. */
+  private readonly recordedSizes: number[] = [];
+  private recordedBytes = 0;
   private server: http.Server | undefined;
   private address: string | undefined;
   private requestCount = 0;
@@ -92,6 +102,8 @@ export class LocalModelServer {
 
   clearRequests(): void {
     this.recorded.length = 0;
+    this.recordedSizes.length = 0;
+    this.recordedBytes = 0;
   }
 
   /** Replaces the rules; `times` counts start over. */
@@ -141,7 +153,8 @@ export class LocalModelServer {
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://local');
     const method = req.method ?? 'GET';
-    const text = await readBody(req);
+    const maxBodyBytes = this.options.maxBodyBytes ?? MAX_BODY_BYTES;
+    const text = await readBody(req, maxBodyBytes);
     if (url.pathname.startsWith('/_dan/')) return this.handleControl(method, url.pathname, res);
 
     this.requestCount += 1;
@@ -156,19 +169,23 @@ export class LocalModelServer {
     };
     const headers = { 'request-id': `req_local_${String(this.requestCount).padStart(6, '0')}` };
     try {
-      this.route(method, url.pathname, text, record, res, headers);
+      if (text === undefined) {
+        sendApiError(res, 413, 'request_too_large', `request body is larger than ${maxBodyBytes} bytes (DAN_LOCAL_LLM_MAX_BODY_BYTES)`,
+          { ...headers, connection: 'close' });
+      } else {
+        this.route(method, url.pathname, text, record, res, headers);
+      }
     } catch (error) {
       this.logger.error({ err: error, path: url.pathname }, 'local model server failed a request');
       if (!res.headersSent) sendApiError(res, 500, 'api_error', `local model server error: ${(error as Error).message}`, headers);
       else res.end();
     } finally {
       record.status = res.statusCode;
-      this.store(record);
+      this.store(record, text?.length ?? 0);
     }
   }
 
   private route(method: string, pathname: string, text: string | undefined, record: RecordedRequest, res: ServerResponse, headers: Record<string, string>): void {
-    if (text === undefined) return sendApiError(res, 413, 'request_too_large', 'request body is larger than 32 MiB', headers);
     const route = `${method} ${pathname}`;
     // `/api/hello` is the connectivity check the Claude Code CLI makes before its first request.
     if ((method === 'GET' || method === 'HEAD') && (pathname === '/' || pathname === '/api/hello')) {
@@ -234,11 +251,17 @@ export class LocalModelServer {
   }
 
   /** Keeps a request, its body scrubbed: the recording is readable on `/_dan/requests` and may go to a file. */
-  private store(raw: RecordedRequest): void {
+  private store(raw: RecordedRequest, size: number): void {
     const record = { ...raw, body: scrubValue(raw.body) };
     this.recorded.push(record);
+    this.recordedSizes.push(size);
+    this.recordedBytes += size;
     const max = this.options.maxRecorded ?? 10_000;
-    if (this.recorded.length > max) this.recorded.splice(0, this.recorded.length - max);
+    const maxBytes = this.options.maxRecordedBytes ?? DEFAULT_MAX_RECORDED_BYTES;
+    while (this.recorded.length > max || (this.recordedBytes > maxBytes && this.recorded.length > 0)) {
+      this.recorded.shift();
+      this.recordedBytes -= this.recordedSizes.shift() ?? 0;
+    }
     this.options.onRequest?.({ ...record });
   }
 }

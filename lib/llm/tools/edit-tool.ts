@@ -1,8 +1,11 @@
-import { readFile, writeFile } from 'node:fs/promises';
 import { z } from 'zod';
-import { looksBinary, statIfExists, toToolError } from './file-access.js';
+import { looksBinary, statIfExists } from './file-access.js';
+import { notRegularFile, readRegularFile, writeRegularFile } from './regular-file.js';
 import { ToolError } from './tool-error.js';
-import { parseToolInput, type ToolContext, type WorkerTool } from './worker-tool.js';
+import { formatBytes, parseToolInput, type ToolContext, type WorkerTool } from './worker-tool.js';
+
+// As for Read: a larger file is not loaded, twice over, into the agent's memory.
+const MAX_FILE_BYTES = 20 * 1024 * 1024;
 
 const inputSchema = z.object({
   file_path: z.string().min(1),
@@ -46,12 +49,9 @@ async function edit(input: z.infer<typeof inputSchema>, ctx: ToolContext): Promi
   const info = await statIfExists(file);
   if (!info) throw new ToolError(`file does not exist: ${shown}; use Write to create it, or Glob to find the right path`);
   if (info.isDirectory()) throw new ToolError(`${shown} is a folder, not a file`);
-  let raw: Buffer;
-  try {
-    raw = await readFile(file);
-  } catch (error) {
-    throw toToolError(error, shown);
-  }
+  if (!info.isFile()) throw notRegularFile(shown, info);
+  if (info.size > MAX_FILE_BYTES) throw new ToolError(`${shown} is ${formatBytes(info.size)}, too large to Edit; change it with Bash (sed -i)`);
+  const raw = await readRegularFile(file, shown);
   if (looksBinary(raw)) throw new ToolError(`${shown} is a binary file; Edit changes text files only`);
   const content = raw.toString('utf8');
 
@@ -66,11 +66,7 @@ async function edit(input: z.infer<typeof inputSchema>, ctx: ToolContext): Promi
   }
   // split/join rather than String.replace: `$&` and friends in new_string must stay literal.
   const updated = content.split(input.old_string).join(input.new_string);
-  try {
-    await writeFile(file, updated, 'utf8');
-  } catch (error) {
-    throw toToolError(error, shown);
-  }
+  await writeRegularFile(file, updated, shown);
   const relative = ctx.jail.relative(file);
   ctx.tracker.recordWrite(relative, true);
   return `Edited ${relative}: replaced ${count} occurrence${count === 1 ? '' : 's'}`;

@@ -1,8 +1,9 @@
-import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { z } from 'zod';
+import { BoundedRegex } from './bounded-regex.js';
 import { looksBinary, statIfExists } from './file-access.js';
 import { globToRegExp } from './glob-pattern.js';
+import { readRegularFile } from './regular-file.js';
 import { ToolError, throwIfAborted } from './tool-error.js';
 import { walkFiles } from './walk-files.js';
 import { parseToolInput, type ToolContext, type WorkerTool } from './worker-tool.js';
@@ -19,10 +20,13 @@ const MAX_LINE_CHARS = 300;
 // Generated bundles and data dumps; searching them costs time and says little.
 const MAX_FILE_BYTES = 5 * 1024 * 1024;
 const MAX_WALK_ENTRIES = 100_000;
+// 5 s for one file of at most 5 MB: a sane pattern takes milliseconds; past that it is backtracking.
+const PATTERN_TIME_LIMIT_MS = 5000;
 
 /**
  * Grep: searches file contents with a JavaScript regular expression, one `path:line: text` per
  * matching line. Binary files, files over 5 MB, node_modules and .git are skipped; matches are capped.
+ * The pattern runs in a worker thread with a time limit (see `BoundedRegex`).
  */
 export function createGrepTool(): WorkerTool {
   return {
@@ -48,9 +52,9 @@ export function createGrepTool(): WorkerTool {
 }
 
 async function grep(input: z.infer<typeof inputSchema>, ctx: ToolContext): Promise<string> {
-  let regex: RegExp;
+  const flags = input['-i'] === true ? 'i' : '';
   try {
-    regex = new RegExp(input.pattern, input['-i'] === true ? 'i' : '');
+    new RegExp(input.pattern, flags);
   } catch (error) {
     throw new ToolError(`pattern is not a valid JavaScript regular expression: ${(error as Error).message}`);
   }
@@ -79,26 +83,32 @@ async function grep(input: z.infer<typeof inputSchema>, ctx: ToolContext): Promi
   let bytes = 0;
   let total = 0;
   let full = false;
-  for (const file of files) {
-    throwIfAborted(ctx.signal, 'the search');
-    const content = await readSearchable(file, ctx);
-    if (content === undefined) continue;
-    const shown = ctx.jail.relative(file);
-    const fileLines = content.split(/\r?\n/);
-    for (let index = 0; index < fileLines.length; index += 1) {
-      const text = fileLines[index] ?? '';
-      if (!regex.test(text)) continue;
-      total += 1;
-      if (full) continue;
-      const cut = text.length > MAX_LINE_CHARS ? `${text.slice(0, MAX_LINE_CHARS)}...` : text;
-      const line = `${shown}:${index + 1}: ${cut}`;
-      bytes += Buffer.byteLength(line, 'utf8') + 1;
-      if (lines.length >= MAX_MATCHES || bytes > ctx.maxOutputBytes) {
-        full = true;
-        continue;
+  const regex = new BoundedRegex(input.pattern, flags, { timeLimitMs: PATTERN_TIME_LIMIT_MS, signal: ctx.signal });
+  try {
+    for (const file of files) {
+      throwIfAborted(ctx.signal, 'the search');
+      const content = await readSearchable(file, ctx);
+      if (content === undefined) continue;
+      const found = await regex.match(content, MAX_MATCHES);
+      total += found.count;
+      if (found.count > found.first.length) full = true;
+      if (found.first.length === 0) continue;
+      const shown = ctx.jail.relative(file);
+      const fileLines = content.split(/\r?\n/);
+      for (const index of found.first) {
+        const text = fileLines[index] ?? '';
+        const cut = text.length > MAX_LINE_CHARS ? `${text.slice(0, MAX_LINE_CHARS)}...` : text;
+        const line = `${shown}:${index + 1}: ${cut}`;
+        bytes += Buffer.byteLength(line, 'utf8') + 1;
+        if (lines.length >= MAX_MATCHES || bytes > ctx.maxOutputBytes) {
+          full = true;
+          break;
+        }
+        lines.push(line);
       }
-      lines.push(line);
     }
+  } finally {
+    await regex.close();
   }
   if (full) notes.push(`[showing ${lines.length} of ${total} matching lines; use a narrower pattern, path or glob]`);
   if (lines.length === 0) return ['No matches found', ...notes].join('\n');
@@ -114,7 +124,7 @@ async function readSearchable(file: string, ctx: ToolContext): Promise<string | 
     const real = ctx.jail.resolve(file);
     const info = await statIfExists(real);
     if (!info?.isFile() || info.size > MAX_FILE_BYTES) return undefined;
-    const content = await readFile(real);
+    const content = await readRegularFile(real, file);
     return looksBinary(content) ? undefined : content.toString('utf8');
   } catch {
     return undefined;

@@ -1,6 +1,6 @@
-import { readFile } from 'node:fs/promises';
 import { z } from 'zod';
-import { looksBinary, statIfExists, toToolError } from './file-access.js';
+import { looksBinary, statIfExists } from './file-access.js';
+import { notRegularFile, readRegularFile } from './regular-file.js';
 import { ToolError } from './tool-error.js';
 import { cutToBytes, formatBytes, parseToolInput, type ToolContext, type WorkerTool } from './worker-tool.js';
 
@@ -46,15 +46,11 @@ async function read(input: z.infer<typeof inputSchema>, ctx: ToolContext): Promi
   const info = await statIfExists(file);
   if (!info) throw new ToolError(`file does not exist: ${input.file_path}; use Glob to find the right path`);
   if (info.isDirectory()) throw new ToolError(`${input.file_path} is a folder, not a file; use Glob to list its files`);
+  if (!info.isFile()) throw notRegularFile(input.file_path, info);
   if (info.size > MAX_FILE_BYTES) {
     throw new ToolError(`${input.file_path} is ${formatBytes(info.size)}, too large to Read; use Grep, or Bash with sed -n or head`);
   }
-  let content: Buffer;
-  try {
-    content = await readFile(file);
-  } catch (error) {
-    throw toToolError(error, input.file_path);
-  }
+  const content = await readRegularFile(file, input.file_path);
   if (looksBinary(content)) throw new ToolError(`${input.file_path} is a binary file (${formatBytes(content.length)}); Read shows text files only`);
   ctx.tracker.recordRead(ctx.jail.relative(file));
   if (content.length === 0) return `(${input.file_path} is empty)`;

@@ -1,7 +1,8 @@
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { z } from 'zod';
 import { statIfExists, toToolError } from './file-access.js';
+import { notRegularFile, writeRegularFile } from './regular-file.js';
 import { ToolError } from './tool-error.js';
 import { formatBytes, parseToolInput, type ToolContext, type WorkerTool } from './worker-tool.js';
 
@@ -38,12 +39,13 @@ async function write(input: z.infer<typeof inputSchema>, ctx: ToolContext): Prom
   const file = ctx.jail.resolve(input.file_path);
   const before = await statIfExists(file);
   if (before?.isDirectory()) throw new ToolError(`${input.file_path} is a folder; give the path of a file inside it`);
+  if (before !== undefined && !before.isFile()) throw notRegularFile(input.file_path, before);
   try {
     await mkdir(path.dirname(file), { recursive: true });
-    await writeFile(file, input.content, 'utf8');
   } catch (error) {
     throw toToolError(error, input.file_path);
   }
+  await writeRegularFile(file, input.content, input.file_path);
   const relative = ctx.jail.relative(file);
   ctx.tracker.recordWrite(relative, before !== undefined);
   const size = formatBytes(Buffer.byteLength(input.content, 'utf8'));

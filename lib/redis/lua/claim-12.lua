@@ -7,7 +7,8 @@
 --   raw items sorted per call), defaultMaxAttempts, nowIso (for display), retentionS, tokenPrefix (of lease
 --   tokens), graceMs (for a raw client's result HSET), retryBaseMs, retryMaxMs, maxDepth (most tasks waiting
 --   in the domain, 0: no limit), housekeeping ('1': look for lapsed leases and due retries; a consumer asks
---   a few times a second, not on every call), ingestMayHold ('1': a blocked wait moved a task there)
+--   a few times a second, not on every call), ingestMayHold ('1': a blocked wait moved a task there),
+--   maxTaskBytes (DAN_MAX_TASK_BYTES: larger raw text is dead-lettered unread, 0: no limit)
 -- Returns: {claimed, deferred, next_due}: claimed is a list of {task id, raw, attempt, lease token,
 -- priority}; deferred counts tasks held back because their `results` hash does not exist yet; next_due
 -- is how many ms until the next delayed retry is due (-1: none, or not looked at).
@@ -15,7 +16,7 @@
 -- Steps: (1) end up to 16 lapsed leases (retried with backoff, or failed when out of attempts);
 -- (2) move due retries from the delayed set to the ready lists; (3) move raw input from the ingest list
 -- and the pending queue into per-priority ready lists, dead-lettering what is not a JSON object, has a
--- task id that breaks the id rule, or does not fit under the depth limit, and giving an id to what has
+-- task id that is not a string or breaks the id rule, is over the size limit, or does not fit under the depth limit, and giving an id to what has
 -- none (spliced into the text, so the same id survives a retry); (4) pop from the ready lists high,
 -- normal, low. A task whose id another task holds (its result ended, runs, or waits for a retry) is
 -- dead-lettered with the reason "task id already used", that task's result untouched; one cancelled while
@@ -31,6 +32,9 @@ local default_max = tonumber(A.defaultMaxAttempts)
 local now_iso, retention_s, token_base = A.nowIso, tonumber(A.retentionS), A.tokenPrefix
 local grace_ms = tonumber(A.graceMs)
 local max_depth = tonumber(A.maxDepth)
+local max_task_bytes = tonumber(A.maxTaskBytes)
+-- 4 KB of an oversized task is kept in its dead letter: enough to see what it was and whose.
+local KEPT_OF_OVERSIZED = 4096
 -- Strict JSON: Redis' decoder otherwise takes NaN, Infinity and hex numbers, which JSON.parse (and so
 -- every consumer) refuses; such text must be dead-lettered here, not claimed and failed later.
 cjson.decode_invalid_numbers(false)
@@ -74,6 +78,13 @@ end
 local buckets = { high = {}, normal = {}, low = {} }
 local room = -1
 local function sort_in(raw)
+  if max_task_bytes > 0 and #raw > max_task_bytes then
+    -- Refused before decoding: its size alone makes it too costly to log, route and hand to a model.
+    dead_letter(K.dead, K.events, string.sub(raw, 1, KEPT_OF_OVERSIZED), 'task is ' .. #raw .. ' bytes, over the ' ..
+      max_task_bytes .. '-byte limit (DAN_MAX_TASK_BYTES); its first ' .. KEPT_OF_OVERSIZED ..
+      ' bytes are kept here; send less, or raise DAN_MAX_TASK_BYTES', 'invalid_task', domain, now_iso, retention_s)
+    return
+  end
   if not string.find(raw, '^%s*{') then
     dead_letter(K.dead, K.events, raw, 'task JSON must be an object', 'invalid_task', domain, now_iso, retention_s)
     return
@@ -81,6 +92,13 @@ local function sort_in(raw)
   local ok, obj = pcall(cjson.decode, raw)
   if not ok or type(obj) ~= 'table' then
     dead_letter(K.dead, K.events, raw, 'not JSON: ' .. tostring(obj), 'invalid_task', domain, now_iso, retention_s)
+    return
+  end
+  local id_type = type(obj.task_id)
+  if id_type == 'number' or id_type == 'boolean' or id_type == 'table' then
+    -- Given a new id, it would run where its client never looks: refused, naming the rule.
+    dead_letter(K.dead, K.events, raw, 'task_id must be a string, got ' .. (id_type == 'table' and 'an object' or 'a ' .. id_type) ..
+      ': ' .. TASK_ID_RULE_TEXT, 'invalid_task', domain, now_iso, retention_s)
     return
   end
   if type(obj.task_id) == 'string' and obj.task_id ~= '' and not valid_task_id(obj.task_id) then
@@ -212,8 +230,10 @@ for _, priority in ipairs({ 'high', 'normal', 'low' }) do
           table.insert(leases, id)
           table.insert(out, { id, raw, attempt, token, priority })
           local what = obj.type == 'echo' and 'echo task' or 'task'
-          local description = type(obj.payload) == 'table' and type(obj.payload.description) == 'string'
-            and string.gsub(obj.payload.description, '%s*[\r\n]+%s*', ' ') or '(no description)'
+          -- The first 500 bytes: a log line is read by people, and a long description is in the task itself.
+          local text = type(obj.payload) == 'table' and type(obj.payload.description) == 'string' and obj.payload.description
+          local description = text and string.gsub(#text > 500 and string.sub(text, 1, 500) .. '...' or text, '%s*[\r\n]+%s*', ' ')
+            or '(no description)'
           task_log(id, agent, domain, '[' .. now_iso .. '] ' .. agent .. ': claimed ' .. what ..
             ' (attempt ' .. attempt .. ' of ' .. max_attempts .. ', priority ' .. priority .. '): ' .. description)
         end

@@ -4,7 +4,7 @@ import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
 import { createLogger, type Logger } from '../../../lib/logger.js';
 import { LocalModelServer, type RecordedRequest } from '../../../lib/llm/local-server/local-model-server.js';
 import { loadRulesFile } from '../../../lib/llm/local-server/rules.js';
-import type { GlobalArgs } from '../cli-context.js';
+import { cliContext, type GlobalArgs } from '../cli-context.js';
 
 /** 8790: a fixed default so that DAN_LLM_URL and demo scripts can name it; `--port 0` takes a free one. */
 export const MOCK_LLM_DEFAULT_PORT = 8790;
@@ -28,6 +28,8 @@ export interface MockLlmOptions {
   logger?: Logger;
   /** Where the start-up line goes; default stdout. */
   out?: NodeJS.WritableStream;
+  /** Request bodies over this are answered 413 unread (DAN_LOCAL_LLM_MAX_BODY_BYTES); default 32 MiB. */
+  maxBodyBytes?: number;
 }
 
 /** A started `dan mock-llm`. */
@@ -54,6 +56,7 @@ export async function startMockLlm(options: MockLlmOptions): Promise<RunningMock
   const server = new LocalModelServer({
     ...(loaded ? { rules: loaded.rules } : {}),
     ...(options.logger ? { logger: options.logger } : {}),
+    ...(options.maxBodyBytes !== undefined ? { maxBodyBytes: options.maxBodyBytes } : {}),
     ...(record ? { onRequest: (request: RecordedRequest) => record.write(`${JSON.stringify(request)}\n`) } : {}),
   });
   let url: string;
@@ -103,6 +106,7 @@ export const mockLlmCommand: CommandModule<GlobalArgs, MockLlmArgs> = {
       record: argv.record,
       json: Boolean(argv.json),
       logger,
+      maxBodyBytes: cliContext(argv).config.llm.localMaxBodyBytes,
     });
     await new Promise<void>((resolve) => {
       const onSignal = (): void => {

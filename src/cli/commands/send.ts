@@ -1,7 +1,7 @@
 import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
 import { DanError, ExitCode, InvalidInputError, QueueFullError } from '../../../lib/errors.js';
 import type { Priority } from '../../../lib/protocol/task.js';
-import { DEFAULT_TIMEOUT_SECONDS, PRIORITIES, taskIdProblem } from '../../../lib/protocol/task.js';
+import { buildTaskJson, DEFAULT_TIMEOUT_SECONDS, MAX_ATTEMPTS_CAP, MAX_TIMEOUT_SECONDS, parseTask, PRIORITIES, taskIdProblem } from '../../../lib/protocol/task.js';
 import { HeartbeatRegistry } from '../../../lib/redis/heartbeat-registry.js';
 import { readResultStatus } from '../../../lib/redis/result-fields.js';
 import { queueDepth } from '../../../lib/redis/task-queue.js';
@@ -56,6 +56,7 @@ export const sendCommand: CommandModule<GlobalArgs, SendArgs> = {
   handler: async (argv: ArgumentsCamelCase<SendArgs>) => {
     const ctx = cliContext(argv);
     if (!Number.isFinite(argv.timeout) || argv.timeout <= 0) throw new InvalidInputError(`--timeout must be a positive number of seconds, got ${argv.timeout}`);
+    if (argv.timeout > MAX_TIMEOUT_SECONDS) throw new InvalidInputError(`--timeout must be at most ${MAX_TIMEOUT_SECONDS} seconds (7 days), got ${argv.timeout}`);
     if (argv.description.trim() === '' && argv.type !== 'echo') throw new InvalidInputError('the description must not be empty');
     const context = parseContext(argv.context);
     const idProblem = argv.id ? taskIdProblem(argv.id) : undefined;
@@ -63,6 +64,17 @@ export const sendCommand: CommandModule<GlobalArgs, SendArgs> = {
     if (argv.maxAttempts !== undefined && !(Number.isInteger(argv.maxAttempts) && argv.maxAttempts > 0)) {
       throw new InvalidInputError(`--max-attempts must be a whole number of at least 1, got ${argv.maxAttempts}`);
     }
+    if (argv.maxAttempts !== undefined && argv.maxAttempts > MAX_ATTEMPTS_CAP) {
+      throw new InvalidInputError(`--max-attempts must be at most ${MAX_ATTEMPTS_CAP}, got ${argv.maxAttempts}`);
+    }
+    const task = {
+      domain: argv.domain, description: argv.description, type: argv.type, source: 'cli',
+      requirements: argv.requirement ?? [], context, priority: argv.priority, timeoutSeconds: argv.timeout,
+      ...(argv.maxAttempts !== undefined ? { extraMetadata: { max_attempts: argv.maxAttempts } } : {}),
+    };
+    // The sizes the network holds tasks to (DAN_MAX_*_BYTES), checked before anything is queued.
+    const preview = parseTask(buildTaskJson({ ...task, taskId: argv.id ?? 'preview', timestamp: new Date().toISOString() }), undefined, ctx.config.taskLimits);
+    if (preview.kind !== 'ok') throw new InvalidInputError(preview.reason.replace(/^invalid task: /, ''));
     const { redis, keys } = await cliRedis(ctx);
     try {
       if (argv.domain !== 'main') {
@@ -77,12 +89,7 @@ export const sendCommand: CommandModule<GlobalArgs, SendArgs> = {
         const depth = await queueDepth(redis, keys, argv.domain);
         if (depth >= max) throw new QueueFullError(argv.domain, depth, max);
       }
-      const { taskId } = await submitTask(redis, keys, {
-        ...(argv.id ? { taskId: argv.id } : {}),
-        domain: argv.domain, description: argv.description, type: argv.type, source: 'cli',
-        requirements: argv.requirement ?? [], context, priority: argv.priority, timeoutSeconds: argv.timeout,
-        ...(argv.maxAttempts !== undefined ? { extraMetadata: { max_attempts: argv.maxAttempts } } : {}),
-      }, undefined, ctx.config.retentionMs);
+      const { taskId } = await submitTask(redis, keys, { ...(argv.id ? { taskId: argv.id } : {}), ...task }, undefined, ctx.config.retentionMs);
       if (!argv.wait) {
         if (ctx.json) printJson({ task_id: taskId, domain: argv.domain, status: 'pending' });
         else process.stdout.write(`${taskId}\n`);
