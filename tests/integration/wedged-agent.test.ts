@@ -42,6 +42,8 @@ describe('a domain agent that stops heartbeating while its process lives', () =>
       const workers = (await redis.smembers(keys.agentsWorkers())).filter((id) => id.startsWith(`${result['agent_id']}-`));
       return result['status'] === 'in_progress' && workers.length > 0 ? result['agent_id'] : undefined;
     });
+    // Stopped only once its model call is out: that call takes the slow reply, and the replacement's does not.
+    await until('the model call of attempt 1 to arrive', async () => network.model.requests.some((r) => JSON.stringify(r.body).includes('wedge')));
     const pid = Number(await redis.hget(keys.agentInfo(agentId), 'pid'));
     stoppedPid = pid;
     process.kill(pid, 'SIGSTOP');
