@@ -1,4 +1,4 @@
-import { existsSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
@@ -6,7 +6,7 @@ import { packageRoot } from '../../lib/config.js';
 import { runProblemsCommand } from '../../lib/farm/problems-command.js';
 import { BubblewrapSandbox } from '../../lib/sandbox/bubblewrap-sandbox.js';
 import { testRedisUrl } from '../support/redis.js';
-import { runProcess } from '../support/run-process.js';
+import { runProcess, sleepRuns } from '../support/run-process.js';
 
 // The audit's reproductions (H6, H7, M2, C1), replayed against the real Bash tool and problems
 // command in real bubblewrap. A stand-in agent process holds the secrets in its environment, as an
@@ -47,17 +47,6 @@ async function bashInAgent(command: string): Promise<string> {
   return run.stdout;
 }
 
-/** Whether a `sleep <seconds>` runs anywhere on this machine (by its command line; zombies run nothing). */
-function sleepRuns(seconds: number): boolean {
-  return readdirSync('/proc').filter((name) => /^\d+$/.test(name)).some((pid) => {
-    try {
-      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-      return readFileSync(`/proc/${pid}/cmdline`, 'utf8') === `sleep\0${seconds}\0` && stat.slice(stat.lastIndexOf(')') + 2).charAt(0) !== 'Z';
-    } catch {
-      return false;
-    }
-  });
-}
 
 describe('a hostile model\'s Bash, in the sandbox', () => {
   it('cannot read the agent\'s secrets through /proc (H6)', async () => {

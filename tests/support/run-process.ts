@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
 
 export interface ProcessRun {
   code: number | null;
@@ -31,4 +32,19 @@ export function processGone(pid: number): boolean {
   } catch {
     return true;
   }
+}
+
+/**
+ * Whether a `sleep <seconds>` runs anywhere on this machine, found by its command line: a pid printed
+ * inside a sandbox is one of its own pid namespace. A zombie runs nothing.
+ */
+export function sleepRuns(seconds: number): boolean {
+  return readdirSync('/proc').filter((name) => /^\d+$/.test(name)).some((pid) => {
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      return readFileSync(`/proc/${pid}/cmdline`, 'utf8') === `sleep\0${seconds}\0` && stat.slice(stat.lastIndexOf(')') + 2).charAt(0) !== 'Z';
+    } catch {
+      return false;
+    }
+  });
 }

@@ -1,4 +1,4 @@
-import { existsSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, realpathSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
@@ -8,6 +8,7 @@ import { ToolError } from '../../lib/llm/tools/tool-error.js';
 import type { ToolContext } from '../../lib/llm/tools/worker-tool.js';
 import { FileTracker } from '../../lib/workspace/file-tracker.js';
 import { WorkspaceJail } from '../../lib/workspace/workspace-jail.js';
+import { sleepRuns } from '../support/run-process.js';
 
 let root: string;
 let ctx: ToolContext;
@@ -29,21 +30,6 @@ async function failure(input: Record<string, unknown>, context: ToolContext = ct
     throw error;
   }
   throw new Error('the command succeeded');
-}
-
-/**
- * Whether a `sleep <seconds>` runs anywhere on this machine. Found by its command line, not a pid: a
- * pid printed inside the sandbox is one of its own pid namespace. A zombie runs nothing.
- */
-function sleepRuns(seconds: number): boolean {
-  return readdirSync('/proc').filter((name) => /^\d+$/.test(name)).some((pid) => {
-    try {
-      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-      return readFileSync(`/proc/${pid}/cmdline`, 'utf8') === `sleep\0${seconds}\0` && stat.slice(stat.lastIndexOf(')') + 2).charAt(0) !== 'Z';
-    } catch {
-      return false;
-    }
-  });
 }
 
 /** A sleep length no other test on the machine uses at the same time. */
