@@ -32,8 +32,12 @@ export async function linkDependencies(root: string, worktree: string): Promise<
     const target = path.join(root, folder);
     const link = path.join(worktree, folder);
     if (lstatSync(link, { throwIfNoEntry: false }) || !lstatSync(path.dirname(link), { throwIfNoEntry: false })?.isDirectory()) continue;
-    symlinkSync(target, link, 'dir');
-    linked.push(target);
+    try {
+      symlinkSync(target, link, 'dir');
+      linked.push(target);
+    } catch {
+      // Not linked: a command that needs it cannot run, and the farm reports the count as unknown.
+    }
   }
   return linked;
 }

@@ -1,4 +1,5 @@
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -90,8 +91,11 @@ describe('a farm reports only work it did', () => {
     expect(output.problems_after).toBe(2);
     expect(output.problems_left.map((p: { file: string }) => p.file)).toEqual(['src/cart.js', 'src/cart.js']);
     expect(output.summary).toContain('problems 8 -> 2');
-    // The user's dependencies are untouched and nothing of them went into the result.
+    // The user's dependencies are still there (removing the result worktree removed only the link),
+    // and nothing of them went into the result.
+    expect(existsSync(path.join(dir, 'node_modules', '.bin', 'check.cjs'))).toBe(true);
     expect(output.files_created).toEqual([]);
+    expect(execFileSync('git', ['ls-tree', '-r', '--name-only', output.result_branch], { cwd: dir, encoding: 'utf8' })).not.toContain('node_modules');
   }, 360_000);
 
   it('ends failed with verification_unavailable when the problems command cannot run on the result', async () => {
