@@ -104,7 +104,12 @@ export class FarmStore {
   /** A chunk is over: done (with what is left) or given up; its lease goes. */
   async endChunk(id: string, fields: Record<string, string | number>): Promise<void> {
     // Out of the queue too: a lease that lapsed while the agent was still on it put it back there.
-    await this.redis.multi().zrem(this.keys.leases(), id).lrem(this.keys.queue(), 0, id).hset(this.keys.chunk(id), fields).exec();
+    const step = this.redis.multi().zrem(this.keys.leases(), id).lrem(this.keys.queue(), 0, id).hset(this.keys.chunk(id), fields);
+    // The farm's counters move as chunks end, so `dan farm status` shows progress while the farm runs;
+    // the farm writes the exact counts again when it ends.
+    if (fields['status'] === 'done') step.hincrby(this.keys.farm(), 'chunks_done', 1);
+    if (fields['status'] === 'given_up') step.hincrby(this.keys.farm(), 'chunks_given_up', 1);
+    await step.exec();
   }
 
   /**

@@ -65,6 +65,19 @@ export function runProblemsCommand(command: string, cwd: string, timeoutMs: numb
   });
 }
 
+/**
+ * Why a run's problem count cannot be believed, or undefined when it can. A command that was not
+ * found, was killed (timeout, signal), or exited non-zero without one problem the farm can read did
+ * not check anything: its count is unknown, never zero (a missing `tsc` prints nothing to parse).
+ * Exit 0 with nothing to read is a clean run; problems read are counted whatever the exit code.
+ */
+export function unknownCountReason(run: ProblemsRun): string | undefined {
+  if (run.missing) return `it was not found or could not start (${outputTail(run.output, 1)})`;
+  if (run.exitCode === null) return 'it was killed (a timeout or a signal) before it finished';
+  if (run.exitCode !== 0 && run.problems.length === 0) return `it exited ${run.exitCode} without a problem the farm can read: ${outputTail(run.output)}`;
+  return undefined;
+}
+
 /** The last few lines of a command's output, on one line, for an error message. */
 export function outputTail(output: string, lines = 3): string {
   return output.trim().split(/\r?\n/).slice(-lines).join(' | ').slice(0, 400) || '(no output)';

@@ -46,6 +46,8 @@ export const FailureCode = {
   childFailed: 'child_failed',
   /** A farm ran and did not reach its goal. */
   farmFailed: 'farm_failed',
+  /** A farm ran, but its problems command could not run on the result: nobody knows what is left. */
+  verificationUnavailable: 'verification_unavailable',
   /** A bug of ours: the message is all we know. */
   internal: 'internal',
 
@@ -80,6 +82,8 @@ export function asFailureCode(code: unknown): FailureCode {
  */
 const NOT_ABOUT_THE_WORK: ReadonlySet<FailureCode> = new Set<FailureCode>([
   FailureCode.invalidTask, FailureCode.queueFull, FailureCode.unknownDomain, FailureCode.badConfig, FailureCode.farmRefused,
+  // The check could not run: that says nothing about what the agents did.
+  FailureCode.verificationUnavailable,
   FailureCode.cancelled, FailureCode.leaseExpired, FailureCode.workerCrashed, FailureCode.aborted,
   ...Object.values(LlmErrorCode),
 ]);

@@ -7,7 +7,7 @@ import type { HealthPolicy, RunEnd } from '../../lib/farm/farm-health.js';
 import { isStuck, nextStep } from '../../lib/farm/farm-health.js';
 import type { FarmStore } from '../../lib/farm/farm-store.js';
 import type { Problem } from '../../lib/farm/problems.js';
-import { runProblemsCommand, type ProblemsCommandPlace } from '../../lib/farm/problems-command.js';
+import { runProblemsCommand, unknownCountReason, type ProblemsCommandPlace } from '../../lib/farm/problems-command.js';
 import type { Logger } from '../../lib/logger.js';
 import type { Task } from '../../lib/protocol/task.js';
 import { commandSandbox } from '../../lib/sandbox/resolve-sandbox.js';
@@ -214,6 +214,8 @@ export class FarmAgent {
   private async rest(chunk: Chunk): Promise<Problem[]> {
     if (!this.o.problemsCommand) return chunk.problems;
     const run = await runProblemsCommand(this.o.problemsCommand, this.o.worktree, this.o.problemsTimeoutMs, this.o.problemsPlace ?? { sandbox: commandSandbox('auto', this.o.logger) }, this.o.signal);
+    // A run that could not check anything leaves the chunk's problems as they were, not none.
+    if (unknownCountReason(run)) return chunk.problems;
     const files = new Set(chunk.files);
     return run.problems.filter((p) => files.has(p.file));
   }

@@ -13,7 +13,8 @@ import { farmPathOutsideRoots, parseFarmRequest, programExists } from '../../lib
 import { FarmStore } from '../../lib/farm/farm-store.js';
 import type { Problem } from '../../lib/farm/problems.js';
 import { parseProblems } from '../../lib/farm/problems.js';
-import { outputTail, runProblemsCommand } from '../../lib/farm/problems-command.js';
+import { outputTail, runProblemsCommand, unknownCountReason } from '../../lib/farm/problems-command.js';
+import { linkDependencies } from '../../lib/farm/dependency-folders.js';
 import type { LlmClient } from '../../lib/llm/llm-client.js';
 import type { Logger } from '../../lib/logger.js';
 import { FailureCode } from '../../lib/protocol/failure.js';
@@ -147,7 +148,13 @@ export function createFarmHandler(deps: FarmHandlerDeps): TaskHandler {
     await addWorktree(root, resultDir, resultBranch, base);
     const withChanges = reports.filter((r) => r.chunks_done.length > 0).map((r) => r.branch);
     const merge = await mergeBranches(resultDir, withChanges);
-    const after = request.problemsCommand ? await runProblemsCommand(request.problemsCommand, resultDir, config.farm.problemsTimeoutMs, inWorktree) : undefined;
+    // The re-run sees what the first run saw: the repository's ignored dependency folders (read-only).
+    const dependencies = request.problemsCommand ? await linkDependencies(root, resultDir) : [];
+    const after = request.problemsCommand
+      ? await runProblemsCommand(request.problemsCommand, resultDir, config.farm.problemsTimeoutMs, { ...inWorktree, readOnly: [...inWorktree.readOnly, ...dependencies] })
+      : undefined;
+    const unverified = after ? unknownCountReason(after) : undefined;
+    if (after) await ctx.log(`farm: \`${request.problemsCommand}\` on the result exited ${after.exitCode ?? 'by a signal'} with ${unverified ? 'an unknown number of problems' : `${after.problems.length} problem(s)`}`);
     const diff = (await git(root, ['diff', '--name-status', base, resultBranch])).split('\n').filter((l) => l !== '');
     const created = diff.filter((l) => l.startsWith('A')).map((l) => l.split('\t').at(-1) ?? '').sort();
     const modified = diff.filter((l) => !l.startsWith('A')).map((l) => l.split('\t').at(-1) ?? '').sort();
@@ -160,14 +167,16 @@ export function createFarmHandler(deps: FarmHandlerDeps): TaskHandler {
     const givenUp = chunkStates.filter((c) => c['status'] === 'given_up').map((c) => c['id'] ?? '');
     const tokensIn = reports.reduce((sum, r) => sum + r.tokens_in, 0);
     const tokensOut = reports.reduce((sum, r) => sum + r.tokens_out, 0);
-    const problemsAfter = after ? after.problems.length : undefined;
+    // Unknown is never zero: a check that could not run says nothing about what is left.
+    const problemsAfter = after && !unverified ? after.problems.length : undefined;
     const output = {
-      summary: summaryOf(found.problems.length, problemsAfter, done, chunks.length, givenUp.length, merge.conflicts.length, resultBranch),
+      summary: summaryOf(found.problems.length, after ? problemsAfter ?? 'unknown' : undefined, done, chunks.length, givenUp.length, merge.conflicts.length, resultBranch),
       files_created: created,
       files_modified: modified,
       problems_before: found.problems.length,
       problems_after: problemsAfter ?? null,
-      problems_left: after ? after.problems.slice(0, 50) : [],
+      problems_left: after && !unverified ? after.problems.slice(0, 50) : [],
+      ...(unverified ? { verification: `\`${request.problemsCommand}\` could not check the result: ${unverified}` } : {}),
       agents: Object.fromEntries(reports.map((r) => [r.name, r])),
       chunks: { total: chunks.length, done, given_up: givenUp.length, given_up_ids: givenUp },
       branches: reports.map((r) => r.branch),
@@ -181,14 +190,16 @@ export function createFarmHandler(deps: FarmHandlerDeps): TaskHandler {
     };
     const failure = stoppedBy
       ?? (givenUp.length > 0 ? `${givenUp.length} chunk(s) given up: ${givenUp.join(', ')}` : undefined)
-      ?? (merge.conflicts.length > 0 ? `merge conflicts: ${merge.conflicts.map((c) => `${c.branch} (${c.files.join(', ')})`).join('; ')}` : undefined);
+      ?? (merge.conflicts.length > 0 ? `merge conflicts: ${merge.conflicts.map((c) => `${c.branch} (${c.files.join(', ')})`).join('; ')}` : undefined)
+      ?? (unverified ? `could not verify the result: \`${request.problemsCommand}\` ${unverified}; run it on branch ${resultBranch} yourself, with the repository's dependencies installed` : undefined);
+    const failureCode = stoppedBy ? stopCode : givenUp.length > 0 || merge.conflicts.length > 0 ? FailureCode.farmFailed : FailureCode.verificationUnavailable;
     await store.update({
-      status: failure ? 'failed' : 'completed', problems_after: problemsAfter ?? '', chunks_done: done, chunks_given_up: givenUp.length,
+      status: failure ? 'failed' : 'completed', problems_after: problemsAfter ?? (unverified ? 'unknown' : ''), chunks_done: done, chunks_given_up: givenUp.length,
       result_branch: resultBranch, conflicts: merge.conflicts.length, ended_at: new Date().toISOString(), ...(failure ? { error: failure } : {}),
     });
     await store.expire(config.retentionMs);
     await ctx.log(`farm ${task.taskId}: ${output.summary}`);
-    if (failure) throw new TaskFailedError(`farm ${failure}`, output, stoppedBy ? stopCode : FailureCode.farmFailed);
+    if (failure) throw new TaskFailedError(`farm ${failure}`, output, failureCode);
     return output;
   };
 }
@@ -199,7 +210,7 @@ function worker(deps: FarmHandlerDeps) {
   return found;
 }
 
-function summaryOf(before: number, after: number | undefined, done: number, total: number, givenUp: number, conflicts: number, branch: string): string {
+function summaryOf(before: number, after: number | 'unknown' | undefined, done: number, total: number, givenUp: number, conflicts: number, branch: string): string {
   const counts = after === undefined ? `${done} of ${total} part(s) done` : `problems ${before} -> ${after}; ${done} of ${total} chunk(s) done`;
   return `${counts}${givenUp ? `, ${givenUp} given up` : ''}${conflicts ? `, ${conflicts} merge conflict(s)` : ''}; result on branch ${branch} (nothing pushed)`;
 }
