@@ -8,8 +8,8 @@
 -- ARGV (A.<name>): taskId, raw (task JSON), domain, parentId ('' for none), childrenTtlMs
 -- Returns: {1} queued; {0, status} nothing written, because `results:{id}` exists: the id belongs to a
 --   task sent before (its status, 'unknown' when the hash has none), and a second one would overwrite it.
-local used = redis.call('HGET', K.result, 'status')
-if used or redis.call('EXISTS', K.result) == 1 then return { 0, used or 'unknown' } end
+-- One EXISTS on the path every fresh task takes; the status is read only for the refusal.
+if redis.call('EXISTS', K.result) == 1 then return { 0, redis.call('HGET', K.result, 'status') or 'unknown' } end
 if A.parentId ~= '' then
   redis.call('HSET', K.result, 'task_id', A.taskId, 'status', 'pending', 'domain', A.domain, 'parent_id', A.parentId)
   redis.call('SADD', K.children, A.taskId)
