@@ -28,7 +28,7 @@ beforeEach(() => {
 
 afterEach(() => rmSync(root, { recursive: true, force: true }));
 
-describe('file tools and a named pipe (audit H5, ATKA05)', () => {
+describe('file tools and a named pipe (audit H5, ATKA05) [audit #78]', () => {
   it('Read of a pipe with no writer is a tool error, and later reads still work', async () => {
     // Four blocked Reads took all four threadpool threads before: do five.
     for (let i = 0; i < 5; i += 1) {
@@ -55,7 +55,7 @@ describe('file tools and a named pipe (audit H5, ATKA05)', () => {
   }, HANG);
 });
 
-describe('Grep and a pattern that backtracks (audit H4, ATKA06)', () => {
+describe('Grep and a pattern that backtracks (audit H4, ATKA06) [audit #79]', () => {
   it('gives up on ^(a+)+$ over 40 a and a ! with a tool error, and the agent goes on', async () => {
     writeFileSync(path.join(root, 'evil.txt'), `${'a'.repeat(40)}!\n`);
     await expect(createGrepTool().run({ pattern: '^(a+)+$', path: 'evil.txt' }, ctx)).rejects.toThrow(/^pattern too slow: /);
