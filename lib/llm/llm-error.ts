@@ -27,7 +27,9 @@ export interface LlmErrorOptions {
 /**
  * A model call that failed, whichever client made it. Callers (the tool-use loop, the task
  * runner) decide on `retryable` and report `code`; the message says what to do next.
- * Build one with the static helpers so the wording stays the same across clients.
+ * Build one with the static helpers so the wording stays the same across clients. A retryable
+ * message says "retried while the task has attempts left", not "the call is retried": the same text
+ * ends the final error after the last attempt (`gave up after 3 attempts; the last ended: ...`).
  */
 export class LlmError extends DanError {
   readonly status: number | undefined;
@@ -64,7 +66,7 @@ export class LlmError extends DanError {
   static timeout(baseUrl: string, timeoutMs: number, cause?: unknown): LlmError {
     return new LlmError(
       LlmErrorCode.timeout,
-      `the model API at ${baseUrl} did not answer within ${timeoutMs} ms: it is retried; raise the timeout if long answers are expected`,
+      `the model API at ${baseUrl} did not answer within ${timeoutMs} ms: retried while the task has attempts left; raise the timeout if long answers are expected`,
       { retryable: true, cause },
     );
   }
@@ -92,20 +94,20 @@ function describeStatus(status: number, what: string, where: string): [LlmErrorC
         `the model API${where} answered not found (${what}): check the model id (DAN_MODEL_SONNET, DAN_MODEL_OPUS, DAN_MODEL_HAIKU) and ANTHROPIC_BASE_URL`,
       ];
     case 408:
-      return [LlmErrorCode.timeout, `the model API timed out the request (${what}): it is retried`];
+      return [LlmErrorCode.timeout, `the model API timed out the request (${what}): retried while the task has attempts left`];
     case 413:
       return [LlmErrorCode.tooLarge, `the request is too large for the model API (${what}): shorten the task or its context`];
     case 429:
       return [
         LlmErrorCode.rateLimited,
-        `the model API is rate limiting this key (${what}): the call is retried; lower DAN_DOMAIN_CONCURRENCY or DAN_MAIN_CONCURRENCY if it keeps happening`,
+        `the model API is rate limiting this key (${what}): retried while the task has attempts left; lower DAN_DOMAIN_CONCURRENCY or DAN_MAIN_CONCURRENCY if it keeps happening`,
       ];
     case 503:
     case 529:
-      return [LlmErrorCode.overloaded, `the model API${where} is overloaded (${what}): the call is retried later`];
+      return [LlmErrorCode.overloaded, `the model API${where} is overloaded (${what}): retried later while the task has attempts left`];
     default:
-      if (status >= 500) return [LlmErrorCode.server, `the model API${where} failed (${what}): the call is retried`];
-      if (status === 409) return [LlmErrorCode.other, `the model API reported a conflict (${what}): the call is retried`];
+      if (status >= 500) return [LlmErrorCode.server, `the model API${where} failed (${what}): retried while the task has attempts left`];
+      if (status === 409) return [LlmErrorCode.other, `the model API reported a conflict (${what}): retried while the task has attempts left`];
       return [LlmErrorCode.other, `the model API${where} answered ${what}`];
   }
 }
