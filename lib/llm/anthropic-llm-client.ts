@@ -156,6 +156,15 @@ export function toLlmError(error: unknown, baseURL: string, timeoutMs: number): 
     return LlmError.fromStatus(error.status, detail, { ...(error.type ? { errorType: error.type } : {}), baseUrl: baseURL, cause: error });
   }
   if (error instanceof Error && error.name === 'AbortError') return LlmError.aborted(error);
+  // A 200 whose body does not parse: whatever answers at the URL is not a Messages API (a proxy, a
+  // web page), so trying again would get the same.
+  if (error instanceof SyntaxError) {
+    return new LlmError(
+      LlmErrorCode.other,
+      `the model API at ${baseURL} answered with a body that is not a Messages API reply (${error.message}): check that ANTHROPIC_BASE_URL (or DAN_LLM_URL) points at the Messages API`,
+      { retryable: false, cause: error },
+    );
+  }
   const message = error instanceof Error ? error.message : String(error);
   return new LlmError(LlmErrorCode.other, `the model call failed: ${message}`, { cause: error });
 }
