@@ -27,7 +27,7 @@ async function hugeModel(size: number, declareLength: boolean): Promise<{ url: s
 const ask = (url: string, maxReplyBytes: number) => new AnthropicLlmClient({ apiKey: 'test', baseURL: url, maxRetries: 2, maxReplyBytes })
   .createMessage({ model: 'claude-sonnet-5-5', max_tokens: 100, messages: [{ role: 'user', content: 'hi' }] });
 
-describe('model replies over DAN_MAX_MODEL_REPLY_BYTES', () => {
+describe('model replies over DAN_MAX_MODEL_REPLY_BYTES [audit #77]', () => {
   it.each([true, false])('fail once, not retried, naming the setting (Content-Length given: %s)', async (declareLength) => {
     const model = await hugeModel(2 * 1024 * 1024, declareLength);
     const call = ask(model.url, 64 * 1024);
