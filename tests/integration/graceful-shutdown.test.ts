@@ -163,7 +163,7 @@ describe('graceful shutdown of the main orchestrator: dan up, and the main agent
     return (await Promise.all(ids.map((id) => redis.hget(keys.agentInfo(id), 'pid')))).map(Number);
   };
 
-  it('dan up on SIGTERM hands back its work, stops the domains it spawned and exits 0; the main agent process finishes the task', async () => {
+  it('[audit #84] dan up on SIGTERM hands back its work, stops the domains it spawned and exits 0; the main agent process finishes the task', async () => {
     const up = start([path.join(root, 'dist/src/cli/main.js'), 'up', '--no-start-redis']);
     await until('dan up to be up', async () => up.log.includes('network up'), 60_000);
     const taskId = await pushTask(redis, keys, 'main', 'longjob: list the files');

@@ -3,6 +3,7 @@ import { mkdtempSync, readFileSync, realpathSync, rmSync, writeFileSync } from '
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { createBashTool } from '../../lib/llm/tools/bash-tool.js';
 import { createEditTool } from '../../lib/llm/tools/edit-tool.js';
 import { createGlobTool } from '../../lib/llm/tools/glob-tool.js';
 import { createGrepTool } from '../../lib/llm/tools/grep-tool.js';
@@ -69,4 +70,15 @@ describe('Grep and a pattern that backtracks (audit H4, ATKA06) [audit #79]', ()
     setTimeout(() => controller.abort(), 200);
     await expect(search).rejects.toThrow('the search was aborted');
   }, HANG);
+});
+
+describe('Bash and endless output (audit ATKA03) [audit #73]', () => {
+  it('drains yes | head -c to its end and gives the model only the cut, with the count', async () => {
+    // The audit's command with 200 MB rather than 2 GB (which took 20 s here): what the tool holds is
+    // its head and tail whatever the size, and 200 MB is already 20,000 times its limit. The network
+    // replay in tests/security/hostile-model.test.ts sends the 2 GB command itself.
+    const output = await createBashTool().run({ command: `yes ${'A'.repeat(55)} | head -c 200000000` }, { ...ctx, bashTimeoutMs: 120_000 });
+    expect(output).toMatch(/\[output truncated: \d+ of 200000000 bytes left out; redirect to a file and use Grep or Read to see more\]/);
+    expect(Buffer.byteLength(output)).toBeLessThan(ctx.maxOutputBytes + 1_000);
+  }, 120_000);
 });
