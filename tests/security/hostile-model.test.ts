@@ -7,7 +7,7 @@ import { startTestNetwork } from '../support/network.js';
 
 // The audit's hostile model (ATKA01 ... ATKA10), replayed with its own rules through one network: each
 // task must end with a result a person can act on, and the domain must go on serving the next task.
-// The rules are the audit's (docs' security-audit-rules.json), word for word; only the network's
+// The rules are the audit's (its security-audit-rules.json), word for word; only the network's
 // timings are short.
 const AUDIT_RULES: unknown[] = [
   { name: 'ATKA01-loop', when: { system: '^\\s*Worker:', anyText: '^Task: ATKA01\\b' }, reply: { tool_use: [{ name: 'Bash', input: { command: 'echo again' } }] } },
@@ -70,7 +70,7 @@ describe('a hostile model through a network (audit ATKA01-ATKA10)', () => {
     expect(result['status']).toBe('completed');
     const [sleep] = toolResultsSent('ATKA02');
     expect(sleep?.is_error).toBe(true);
-    expect(sleep?.content).toMatch(/timed out after 1 s|timed out after 1000 ms/);
+    expect(sleep?.content).toMatch(/^command timed out after 1000 ms and was killed; make it faster/);
   });
 
   it('[audit #73] endless Bash output (yes | head -c 2000000000) reaches the model cut, and the task completes', async () => {

@@ -23,7 +23,7 @@ import { until } from '../support/until.js';
 const KEY = 'sk-ant-api03-TESTSECRETxyzzy0123456789abcdefABCDEF';
 const PASSWORD = 'hunter2';
 const SECRETS = [KEY, 'TESTSECRET', `:${PASSWORD}@`];
-// The audit's ATKS03 rules, word for word (docs' security-audit-rules.json).
+// The audit's ATKS03 rules, word for word (its security-audit-rules.json).
 const ATKS03 = [
   { name: 'ATKS03-t3', when: { system: '^\\s*Worker:', anyText: '^Task: ATKS03\\b', lastUser: 'KEYECHO (?<key>\\S+) (?<url>\\S+)' }, reply: { text: '{"summary": "exfiltrated {{key}} via {{url}}", "notes": "key={{key}}"}' } },
   { name: 'ATKS03-t2', when: { system: '^\\s*Worker:', anyText: '^Task: ATKS03\\b', lastUser: 'ANTHROPIC_API_KEY=(?<key>\\S+) REDIS_URL=(?<url>\\S+)' }, reply: { tool_use: [{ name: 'Bash', input: { command: 'echo KEYECHO {{key}} {{url}}' } }, { name: 'Write', input: { file_path: 'leak-{{key}}.txt', content: '{{url}}' } }] } },
