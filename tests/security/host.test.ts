@@ -110,7 +110,7 @@ describe.skipIf(!redisServerOnPath())('dan up on a shared host (no API key, no R
     expect(cleared.stdout).not.toMatch(/cleared/);
   });
 
-  it('[audit #53 #60] dan inspect --local: no password on the command line ps shows; the UI on loopback, as the read-only viewer', async () => {
+  it('[audit #53 #60] dan inspect --local: no password on the command line ps shows; the UI on loopback, behind a login, as the read-only viewer', async () => {
     // The audit's stand-in: a redis-commander on the PATH that serves a page on --address:--port.
     const fakeBin = path.join(dir, 'fake-bin');
     mkdirSync(fakeBin, { mode: 0o755 });
@@ -127,18 +127,23 @@ describe.skipIf(!redisServerOnPath())('dan up on a shared host (no API key, no R
     try {
       await until('dan inspect to print the url', async () => out.includes(`http://127.0.0.1:${uiPort}`) || inspect.exitCode !== null, 30_000);
       expect(out).toContain(`Redis Commander: http://127.0.0.1:${uiPort}`);
+      const uiPassword = /log in as dan, password (\S+)\)/.exec(out)?.[1] ?? '';
+      expect(uiPassword).not.toBe('');
       const ps = await asNobody('ps', ['-eo', 'args']);
       const standIn = ps.stdout.split('\n').find((line) => line.includes(path.join(fakeBin, 'redis-commander')));
       expect(standIn).toContain(`--address 127.0.0.1 --port ${uiPort}`);
-      for (const password of Object.values(auth().passwords)) expect(ps.stdout).not.toContain(password);
+      for (const password of [...Object.values(auth().passwords), uiPassword]) expect(ps.stdout).not.toContain(password);
       expect(ps.stdout).not.toMatch(/--redis-password/);
       // Its credentials are in its environment, which only its own user may read...
       const pid = processTree(inspect.pid as number).find((p) => readFileSync(`/proc/${p}/cmdline`, 'utf8').includes('fake-bin'));
       const environ = await asNobody('cat', [`/proc/${pid}/environ`]);
       expect(environ.stdout).toBe('');
-      // ...and they are the viewer's, which may read and never write.
+      // ...they are the viewer's, which may read and never write, and the page asks for the login printed.
       const config = /NODE_CONFIG=([^\0]*)/.exec(readFileSync(`/proc/${pid}/environ`, 'utf8'))?.[1] ?? '';
-      expect(JSON.parse(config)).toMatchObject({ connections: [{ username: 'viewer', password: auth().passwords.viewer }] });
+      expect(JSON.parse(config)).toMatchObject({
+        server: { httpAuth: { username: 'dan', password: uiPassword } },
+        connections: [{ username: 'viewer', password: auth().passwords.viewer }],
+      });
       const sockets = listeningSockets(processTree(inspect.pid as number));
       expect(sockets.map((s) => s.port)).toContain(uiPort);
       for (const socket of sockets) expect(LOOPBACK).toContain(socket.address);
