@@ -1,4 +1,4 @@
-import { mkdirSync, statSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, statSync } from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { DanError } from '../errors.js';
@@ -44,7 +44,11 @@ export class ElfDatabase {
     const busyTimeoutMs = Math.max(0, Math.floor(options.busyTimeoutMs ?? 5_000));
     let db: Database.Database;
     try {
-      mkdirSync(path.dirname(resolved), { recursive: true });
+      // Lessons, outcomes and trails hold task text: the owner's only, whatever the umask. Folders
+      // made here are 0700; a new file is made 0600 before SQLite opens it, and SQLite gives its
+      // -wal and -shm files the mode of the database file.
+      mkdirSync(path.dirname(resolved), { recursive: true, mode: 0o700 });
+      closeSync(openSync(resolved, 'a', 0o600));
       db = new Database(resolved, { timeout: busyTimeoutMs });
     } catch (error) {
       throw unusable(resolved, error);

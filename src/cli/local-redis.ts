@@ -49,7 +49,9 @@ export async function startRedisServer(port: number, logger: Logger, dataDir?: s
   } else {
     args.push('--appendonly', 'no');
   }
-  const child: ChildProcess = spawn('redis-server', args, { stdio: 'ignore' });
+  // umask 077: the append-only files hold every task's text, and redis-server creates them with
+  // 0644 under the usual umask; through `exec` the child is still redis-server itself.
+  const child: ChildProcess = spawn('sh', ['-c', 'umask 077 && exec redis-server "$@"', 'redis-server', ...args], { stdio: 'ignore' });
   const url = `redis://127.0.0.1:${port}`;
   let exited = false;
   child.once('exit', () => { exited = true; });

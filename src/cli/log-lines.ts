@@ -2,6 +2,7 @@ import { InvalidInputError } from '../../lib/errors.js';
 import { formatLogLine } from '../../lib/logger.js';
 import type { LogEntry } from '../../lib/redis/task-store.js';
 import type { ContainerLine } from '../../lib/spawner/docker-spawner.js';
+import { visibleText } from './visible-text.js';
 
 /**
  * One line `dan logs` shows, from either place lines live: a task log line from Redis, or a line a
@@ -174,16 +175,17 @@ export interface FormatOptions {
  * `formatLogLine` shows pino lines (without repeating the agent the prefix already names).
  */
 export function formatLine(line: LogLine, options: FormatOptions): string {
-  const name = line.agentId || line.container?.name || 'task';
+  const name = visibleText(line.agentId || line.container?.name || 'task');
   const prefix = (options.paintAgent ?? ((_id: string, text: string) => text))(name, name.padEnd(18));
-  if (!printed(line)) return `${prefix} ${options.showTask ? `${(line.taskId ?? '').slice(0, 8)} ` : ''}${line.line}`;
+  // Lines hold text anyone who submits a task wrote: terminal controls are shown, never sent raw.
+  if (!printed(line)) return `${prefix} ${options.showTask ? `${visibleText((line.taskId ?? '').slice(0, 8))} ` : ''}${visibleText(line.line)}`;
   const fields = parsePino(line.line);
-  if (!fields) return `${prefix} ${line.line}`;
+  if (!fields) return `${prefix} ${visibleText(line.line)}`;
   if (fields['agentId'] === line.agentId) {
     delete fields['agentId'];
     if (typeof fields['domain'] === 'string' && line.agentId.startsWith(fields['domain'])) delete fields['domain'];
   }
-  return `${prefix} ${formatLogLine(JSON.stringify(fields), options.colour)}`;
+  return `${prefix} ${formatLogLine(JSON.stringify(fields, (_key, value: unknown) => (typeof value === 'string' ? visibleText(value) : value)), options.colour)}`;
 }
 
 /** The `--json` form: one object per line, the same fields for both sources. */

@@ -49,17 +49,28 @@ export interface RedisCommanderLaunch {
 }
 
 /**
+ * The login Redis Commander asks for before it shows or runs anything (its `server.httpAuth`): its
+ * page on 127.0.0.1 is reachable by every local user, and it holds a Redis password.
+ */
+export interface RedisCommanderLogin {
+  username: string;
+  password: string;
+}
+
+/**
  * Redis Commander's arguments and environment for a Redis URL: host, port, user, password,
  * database and TLS (`rediss://`), listening on 127.0.0.1 only (it has no login), showing only this
  * network's keys when a key prefix is set, and never writing its saved connections. A URL with
  * credentials becomes a connection in NODE_CONFIG (the configuration Redis Commander reads through
  * node-config), never an argument: `ps` shows arguments to every local user.
  */
-export function redisCommanderLaunch(redisUrl: string, port: number, keyPrefix = ''): RedisCommanderLaunch {
+export function redisCommanderLaunch(redisUrl: string, port: number, keyPrefix = '', login?: RedisCommanderLogin): RedisCommanderLaunch {
   const url = new URL(redisUrl);
   const host = url.hostname.replace(/^\[(.*)\]$/, '$1') || 'localhost';
   const redisPort = url.port || '6379';
   const db = url.pathname.replace(/^\//, '');
+  // Redis Commander reads the login from its configuration (NODE_CONFIG), never from arguments here.
+  const server = login ? { server: { httpAuth: { username: login.username, password: login.password } } } : {};
   const tail = [...(keyPrefix ? ['--root-pattern', `${keyPrefix}*`] : []), '--redis-label', 'dan', '--address', '127.0.0.1', '--port', String(port), '--nosave'];
   if (url.username || url.password) {
     const connection = {
@@ -68,12 +79,12 @@ export function redisCommanderLaunch(redisUrl: string, port: number, keyPrefix =
       password: decodeURIComponent(url.password),
       ...(url.protocol === 'rediss:' ? { tls: true } : {}),
     };
-    return { args: tail, env: { NODE_CONFIG: JSON.stringify({ connections: [connection] }) } };
+    return { args: tail, env: { NODE_CONFIG: JSON.stringify({ ...server, connections: [connection] }) } };
   }
   const args = ['--redis-host', host, '--redis-port', redisPort];
   if (db) args.push('--redis-db', db);
   if (url.protocol === 'rediss:') args.push('--redis-tls');
-  return { args: [...args, ...tail, '--noload'], env: {} };
+  return { args: [...args, ...tail, '--noload'], env: login ? { NODE_CONFIG: JSON.stringify(server) } : {} };
 }
 
 /** True when nothing listens on 127.0.0.1:port. */
@@ -114,6 +125,8 @@ export async function startRedisCommander(options: {
   port: number;
   keyPrefix: string;
   logger: Logger;
+  /** The login its page asks for; without one, anyone who reaches the port may use it. */
+  login?: RedisCommanderLogin;
   /** Stops the start-up; the result is then undefined. */
   signal?: AbortSignal;
   /** Called once when the page has not answered after 3 s (npx downloading, usually). */
@@ -124,7 +137,7 @@ export async function startRedisCommander(options: {
     throw new DanError('ui_port_busy', `cannot start Redis Commander: port ${port} on 127.0.0.1 is in use (Redis Commander may already run there: open http://127.0.0.1:${port}); choose another with --port, or --port 0 for a free one`);
   }
   const command = findRedisCommander();
-  const launch = redisCommanderLaunch(options.redisUrl, port, options.keyPrefix);
+  const launch = redisCommanderLaunch(options.redisUrl, port, options.keyPrefix, options.login);
   logger.debug({ program: command.program, via: command.via, port }, 'starting redis-commander');
   const child = spawn(command.program, [...command.args, ...launch.args], { stdio: ['ignore', 'pipe', 'pipe'], detached: true, env: { ...process.env, ...launch.env } });
   const output: string[] = [];

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
@@ -9,6 +10,7 @@ import { cliEnv, startTestNetwork } from '../support/network.js';
 import { uniquePrefix } from '../support/redis.js';
 import { runProcess } from '../support/run-process.js';
 import { until } from '../support/until.js';
+import { listeningSockets, processTree } from '../security/host-kit.js';
 
 const bin = path.join(packageRoot(), 'dist/src/cli/main.js');
 let network: TestNetwork;
@@ -125,6 +127,20 @@ describe('dan elf mcp', () => {
     } finally {
       await lonely.close();
     }
+  });
+
+  it('[audit #61] speaks MCP over stdio only: its process listens on no socket', async () => {
+    const { tools } = await client.listTools();
+    expect(tools.length).toBeGreaterThan(0);
+    const servers = processTree(process.pid).filter((pid) => {
+      try {
+        return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').join(' ').includes(`${bin} elf mcp`);
+      } catch {
+        return false;
+      }
+    });
+    expect(servers.length).toBeGreaterThan(0);
+    expect(listeningSockets(servers)).toEqual([]);
   });
 
   it('writes nothing but protocol messages to stdout', () => {

@@ -74,7 +74,7 @@ describe('farm bad input, refused with reason and fix before any agent starts', 
     expect(error).toContain('use the SDK runtime');
   }, 120_000);
 
-  it('a path out of its roots, by .. or by a symlink (audit #68)', async () => {
+  it('a path out of its roots, by .. or by a symlink [audit #68]', async () => {
     const victim = farmRepo();
     try {
       const relative = path.relative(network.workspace, victim);
@@ -90,6 +90,53 @@ describe('farm bad input, refused with reason and fix before any agent starts', 
       expect(execFileSync('git', ['branch', '--list', 'dan-farm/*'], { cwd: victim, encoding: 'utf8' })).toBe('');
     } finally {
       rmSync(victim, { recursive: true, force: true });
+    }
+  }, 120_000);
+
+  it('[audit #67] a path of the system, /etc: refused, and nothing runs there', async () => {
+    const error = await refusal({ path: '/etc', agent_count: 1, problems_command: 'id > escaped.txt', runtime: 'sdk' });
+    expect(error).toContain('is outside the folders a farm may work on');
+    expect(existsSync('/etc/escaped.txt')).toBe(false);
+  }, 120_000);
+
+  it('[audit #70] a repository outside the roots, named by its absolute path with problems given: no branch is written into it', async () => {
+    const victim = farmRepo();
+    try {
+      const refs = () => execFileSync('git', ['for-each-ref', '--format=%(refname)'], { cwd: victim, encoding: 'utf8' });
+      const before = refs();
+      const error = await refusal({ path: victim, agent_count: 1, runtime: 'sdk', problems: ['a.ts:1: fix this'] });
+      expect(error).toContain(`(${realpathSync(victim)}) is outside the folders a farm may work on`);
+      expect(refs()).toBe(before);
+      expect(execFileSync('git', ['worktree', 'list'], { cwd: victim, encoding: 'utf8' }).trim().split('\n')).toHaveLength(1);
+    } finally {
+      rmSync(victim, { recursive: true, force: true });
+    }
+  }, 120_000);
+
+  it("[audit #69] a problems command that writes outside and prints the agent's secrets: it runs in the sandbox, and no secret reaches the result or the logs", async () => {
+    const secret = 'sk-ant-api03-TESTSECRETxyzzy0123456789abcdefABCDEF';
+    const outside = mkdtempSync(path.join(os.tmpdir(), 'dan-farm-outside-'));
+    const saved = { key: process.env['ANTHROPIC_API_KEY'], url: process.env['REDIS_URL'] };
+    // The farm agent runs in this process (the in-process spawner): its environment holds the secrets, as a domain's does.
+    process.env['ANTHROPIC_API_KEY'] = secret;
+    process.env['REDIS_URL'] = network.config.redisUrl;
+    try {
+      const target = path.join(outside, 'farm-rce.txt');
+      const command = `id > ${target}; printenv ANTHROPIC_API_KEY; printenv REDIS_URL; exit 1`;
+      const { taskId } = await submitTask(network.redis, network.keys, { domain: 'farm', description: 'Fix every type error', context: { path: repo, agent_count: 1, runtime: 'sdk', problems_command: command }, timeoutSeconds: 120 });
+      const hash = await network.waitFor(taskId, 90_000);
+      expect(hash['status']).toBe('failed');
+      expect(hash['error']).toContain('failed (exit 1) without problems the farm can read');
+      const stored = JSON.stringify([hash, await network.redis.lrange(network.keys.logs(taskId), 0, -1)]);
+      expect(stored).not.toContain(secret);
+      expect(stored).not.toContain(network.config.redisUrl);
+      expect(existsSync(target)).toBe(false);
+    } finally {
+      for (const [name, value] of [['ANTHROPIC_API_KEY', saved.key], ['REDIS_URL', saved.url]] as const) {
+        if (value === undefined) delete process.env[name];
+        else process.env[name] = value;
+      }
+      rmSync(outside, { recursive: true, force: true });
     }
   }, 120_000);
 

@@ -28,7 +28,8 @@ function workerRequest(task: string): LlmRequest {
 }
 
 describe('LocalModelServer through AnthropicLlmClient (the real SDK)', () => {
-  const server = new LocalModelServer();
+  // serveRequests: one test reads the recording over HTTP, which a server serves only when asked.
+  const server = new LocalModelServer({ serveRequests: true });
   let url = '';
   let client: AnthropicLlmClient;
 

@@ -75,4 +75,18 @@ describe('dan logs', () => {
     expect(followed.stdout).toMatch(/followed with -f/);
     expect(followed.stdout).toMatch(/task follow-task: completed$/m);
   });
+
+  it('[audit #83] shows the terminal escapes and bidi marks of a task\'s text written out, never raw', async () => {
+    // The audit's description: clear the screen, paint red, retitle the terminal (OSC ... BEL), reverse the line.
+    const hostile = 'api endpoint \u001b[2J\u001b[31mRED\u001b]0;PWNED-TITLE\u0007 \u202eesrever\u009b31m';
+    const sent = await dan(['send', 'backend', hostile, '--type', 'echo']);
+    expect(sent.code, sent.stderr).toBe(0);
+    const taskId = sent.stdout.trim();
+    await network.waitFor(taskId);
+    const run = await dan(['logs', '--task', taskId, '--no-follow', '--source', 'redis']);
+    expect(run.code, run.stderr).toBe(0);
+    expect(run.stdout).toContain('\\x1b[2J\\x1b[31mRED\\x1b]0;PWNED-TITLE\\x07 \\u202eesrever\\x9b31m');
+    for (const raw of ['\u001b', '\u0007', '\u009b', '\u202e']) expect(run.stdout).not.toContain(raw);
+    expect(run.stdout.trim().split('\n').at(-1)).toBe(`task ${taskId}: completed`);
+  });
 });

@@ -29,6 +29,19 @@ describe('dan inspect: Redis Commander arguments from REDIS_URL', () => {
     expect(option(redisCommanderLaunch('redis://[::1]:6379', 8081).args, '--redis-host')).toBe('::1');
   });
 
+  it('[audit #60] puts the login of the page into its configuration, never its arguments, with or without Redis credentials', () => {
+    const login = { username: 'dan', password: 'ui-pass-123' };
+    const plain = redisCommanderLaunch('redis://localhost:6379', 8081, '', login);
+    expect(plain.args.join(' ')).not.toMatch(/ui-pass-123|--http-auth/);
+    expect(JSON.parse(plain.env['NODE_CONFIG'] ?? '{}')).toEqual({ server: { httpAuth: { username: 'dan', password: 'ui-pass-123' } } });
+    const withPassword = redisCommanderLaunch('redis://viewer:secret@127.0.0.1:6390', 8081, '', login);
+    expect(withPassword.args.join(' ')).not.toMatch(/ui-pass-123|secret/);
+    expect(JSON.parse(withPassword.env['NODE_CONFIG'] ?? '{}')).toMatchObject({
+      server: { httpAuth: { username: 'dan', password: 'ui-pass-123' } },
+      connections: [{ username: 'viewer', password: 'secret' }],
+    });
+  });
+
   it("shows only this network's keys when a key prefix is set", () => {
     expect(option(redisCommanderLaunch('redis://localhost:6379', 8081, 'team-a:').args, '--root-pattern')).toBe('team-a:*');
   });

@@ -41,6 +41,13 @@ export interface LocalModelServerOptions {
   maxRecordedBytes?: number;
   /** Larger request bodies are answered 413 unread (DAN_LOCAL_LLM_MAX_BODY_BYTES); default 32 MiB. */
   maxBodyBytes?: number;
+  /**
+   * Serve `GET/DELETE /_dan/requests` (every recorded prompt) over HTTP. Off by default: the port has
+   * no authentication and any local user (any container, on the compose network) can reach it, so the
+   * network's own server keeps its recording in memory (`requests`). `dan mock-llm` and tests that
+   * read the recording over HTTP turn it on.
+   */
+  serveRequests?: boolean;
 }
 
 // 64 MiB of recorded bodies: tests read a few requests back, and the server may face anyone on loopback.
@@ -71,8 +78,8 @@ const messagesSchema = countSchema.extend({ max_tokens: z.number().int().positiv
  * A local server that speaks the Anthropic Messages API and answers from scripted rules: the
  * offline demo's model, and a stand-in for users' own tests of anything that talks to Claude
  * (our `AnthropicLlmClient`, the official SDKs, the Claude Code CLI). It records every request
- * so tests can assert what a client sent (the control routes under `/_dan/` are not recorded).
- * No authentication: any key is accepted.
+ * so tests can assert what a client sent (the control routes under `/_dan/` are not recorded; they
+ * answer only with `serveRequests`). No authentication: any key is accepted.
  */
 export class LocalModelServer {
   private readonly model: ScriptedModel;
@@ -241,6 +248,8 @@ export class LocalModelServer {
   }
 
   private handleControl(method: string, pathname: string, res: ServerResponse): void {
+    // Without serveRequests the route does not exist, the same answer as any unknown path.
+    if (this.options.serveRequests !== true) return sendApiError(res, 404, 'not_found_error', `the local model server has no route ${method} ${pathname}`);
     if (pathname === '/_dan/requests' && method === 'GET') return sendJson(res, 200, this.requests);
     if (pathname === '/_dan/requests' && method === 'DELETE') {
       const cleared = this.recorded.length;

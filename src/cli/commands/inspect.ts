@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
 import { DanError, InvalidInputError } from '../../../lib/errors.js';
 import type { GlobalArgs } from '../cli-context.js';
@@ -6,7 +7,7 @@ import { cliContext, cliRedis } from '../cli-context.js';
 import type { ComposeProject } from '../compose-ui.js';
 import { COMPOSE_UI, composeTarget, runningComposeMain, startComposeUi } from '../compose-ui.js';
 import { freePort } from '../local-redis.js';
-import { REDIS_COMMANDER_VERSION, startRedisCommander } from '../redis-commander.js';
+import { REDIS_COMMANDER_VERSION, startRedisCommander, type RedisCommanderLogin } from '../redis-commander.js';
 
 interface InspectArgs extends GlobalArgs {
   local?: boolean;
@@ -55,7 +56,8 @@ export const inspectCommand: CommandModule<GlobalArgs, InspectArgs> = {
       `and prints http://localhost:${COMPOSE_UI.port}; the service keeps running.`,
       '',
       'Local: otherwise (no Docker, or --local), runs the redis-commander npm package against REDIS_URL',
-      '(host, port, user, password, database; TLS for rediss://) on 127.0.0.1 and --port, installed or',
+      '(host, port, user, password, database; TLS for rediss://) on 127.0.0.1 and --port, behind a login made',
+      'for the run (printed with the URL; in --json as username and password), installed or',
       `through 'npx --yes redis-commander@${REDIS_COMMANDER_VERSION}'; prints the URL once it answers, and stops it on Ctrl-C.`,
       '',
       '--json prints {"url", "mode"}. Exit codes: 0 ok, 1 Redis Commander could not be started, 3 Redis unreachable.',
@@ -65,8 +67,9 @@ export const inspectCommand: CommandModule<GlobalArgs, InspectArgs> = {
     if (!Number.isInteger(argv.port) || argv.port < 0 || argv.port > 65_535) throw new InvalidInputError(`--port must be a port number (0 for a free one), not ${argv.port}`);
     // Redis first: a UI on a Redis that does not answer helps nobody (exit 3, naming the URL).
     (await cliRedis(ctx)).redis.disconnect();
-    const report = (url: string, mode: 'compose' | 'local', note: string) => {
-      process.stdout.write(ctx.json ? `${JSON.stringify({ url, mode })}\n` : `Redis Commander: ${url} (${note})\n`);
+    const report = (url: string, mode: 'compose' | 'local', note: string, login?: RedisCommanderLogin) => {
+      const shown = login ? `${note}; log in as ${login.username}, password ${login.password}` : note;
+      process.stdout.write(ctx.json ? `${JSON.stringify({ url, mode, ...login })}\n` : `Redis Commander: ${url} (${shown})\n`);
       if (argv.open) openBrowser(url);
     };
 
@@ -81,8 +84,12 @@ export const inspectCommand: CommandModule<GlobalArgs, InspectArgs> = {
     const onSignal = (): void => stop.abort();
     process.on('SIGINT', onSignal);
     process.on('SIGTERM', onSignal);
+    // A fresh login per run: the page on 127.0.0.1 is open to every local user, and it reads Redis
+    // with the credentials of REDIS_URL (or the viewer's, on the private Redis of `dan up`).
+    const login: RedisCommanderLogin = { username: 'dan', password: randomBytes(18).toString('base64url') };
     try {
       const ui = await startRedisCommander({
+        login,
         redisUrl: ctx.config.redisUrl,
         port: argv.port === 0 ? await freePort() : argv.port,
         keyPrefix: ctx.config.keyPrefix,
@@ -91,7 +98,7 @@ export const inspectCommand: CommandModule<GlobalArgs, InspectArgs> = {
         onSlowStart: (command) => process.stderr.write(`dan inspect: starting Redis Commander${command.via === 'npx' ? ' with npx (the first run downloads it)' : ''}...\n`),
       });
       if (!ui) return;
-      report(ui.url, 'local', 'Ctrl-C stops it');
+      report(ui.url, 'local', 'Ctrl-C stops it', login);
       const stopped = stop.signal.aborted ? Promise.resolve('') : new Promise<string>((resolve) => stop.signal.addEventListener('abort', () => resolve(''), { once: true }));
       const reason = await Promise.race([stopped, ui.exited]);
       await ui.stop();

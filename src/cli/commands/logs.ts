@@ -8,6 +8,7 @@ import { ContainerLogs } from '../container-logs.js';
 import type { LineFilterOptions, LogLine } from '../log-lines.js';
 import { formatLine, fromLogEntry, groupBySource, jsonLine, lineFilter, mergeByTime } from '../log-lines.js';
 import { redisLogs, resolveTaskId } from '../redis-logs.js';
+import { visibleText } from '../visible-text.js';
 
 const SOURCES = ['all', 'redis', 'docker'] as const;
 
@@ -114,7 +115,7 @@ export const logsCommand: CommandModule<GlobalArgs, LogsArgs> = {
     let ended: string | undefined;
     const printStatus = (status: string | undefined): void => {
       if (status === undefined || taskId === undefined) return;
-      process.stdout.write(`${ctx.json ? JSON.stringify({ source: 'status', task_id: taskId, status, line: `task ${taskId}: ${status}` }) : `task ${taskId}: ${status}`}\n`);
+      process.stdout.write(`${ctx.json ? JSON.stringify({ source: 'status', task_id: taskId, status, line: `task ${taskId}: ${status}` }) : `task ${visibleText(taskId)}: ${visibleText(status)}`}\n`);
     };
     try {
       const fromRedis = connection && redisLogs(connection.redis, connection.keys, taskId);

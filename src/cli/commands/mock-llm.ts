@@ -54,6 +54,8 @@ export async function startMockLlm(options: MockLlmOptions): Promise<RunningMock
     record = createWriteStream(options.record, { flags: 'a' });
   }
   const server = new LocalModelServer({
+    // A tool its user runs to see what clients send: the recording is its point (GET /_dan/requests).
+    serveRequests: true,
     ...(loaded ? { rules: loaded.rules } : {}),
     ...(options.logger ? { logger: options.logger } : {}),
     ...(options.maxBodyBytes !== undefined ? { maxBodyBytes: options.maxBodyBytes } : {}),
