@@ -78,6 +78,8 @@ export interface OutcomeInput {
   description?: string;
   /** ISO-8601 or epoch ms; now when absent. Trails are deposited at this time. */
   finishedAt?: string | number;
+  /** The repository the task worked in (see `repositoryOf`); its trails are kept under it. '' when absent. */
+  repository?: string;
 }
 
 export interface Outcome {
@@ -132,6 +134,8 @@ export interface ContextRequest {
   /** When given, the injection is recorded for this task and its heuristics marked used. */
   taskId?: string;
   worker?: string;
+  /** The repository the task works in: only its trails (hot files) are shown. '' when absent. */
+  repository?: string;
 }
 
 export interface ElfContextResult {
