@@ -48,8 +48,11 @@ export interface Heuristic {
   lastUpdatedAt: string | null;
 }
 
-/** Why an update changed nothing: the heuristic took its 5 updates today (UTC), or this task already credited it. */
-export type UpdateRefusal = 'daily_limit' | 'already_credited' | 'candidate';
+/**
+ * Why an update changed nothing: the heuristic took its 5 updates today (UTC), this task already
+ * credited it, it is a candidate, or (a model's contradiction) it waits for the task's outcome.
+ */
+export type UpdateRefusal = 'daily_limit' | 'already_credited' | 'candidate' | 'pending_outcome';
 
 export interface HeuristicUpdateResult {
   applied: boolean;
