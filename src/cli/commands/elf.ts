@@ -167,7 +167,7 @@ const search = sub<SearchArgs>('search <text...>', 'Full-text search over heuris
   });
 
 const hotspots = sub<HotspotsArgs>('hotspots', 'Files ranked by trail strength (tasks that read or wrote them, decaying)',
-  (y) => limitOption(domainOption(y)).option('repository', { alias: 'r', type: 'string', describe: "Only this repository's trails (a task's context.path or context.workspace; '' for tasks that named none)" }) as Argv<HotspotsArgs>,
+  (y) => limitOption(domainOption(y)).option('repository', { type: 'string', describe: "Only this repository's trails (a task's context.path or context.workspace; '' for tasks that named none)" }) as Argv<HotspotsArgs>,
   async (call, argv, ctx) => {
     const list = await call<Hotspot[]>('hotspots', { ...filters(argv), ...(argv.repository !== undefined ? { repository: argv.repository } : {}) });
     if (ctx.json) return printJson(list);
