@@ -1,6 +1,5 @@
 import path from 'node:path';
-import { systemClock, type Clock } from '../clock.js';
-import { DanError, InvalidInputError } from '../errors.js';
+import { DanError } from '../errors.js';
 import type { UpdateKind } from './elf-confidence.js';
 import {
   failureItem, fitSections, goldenItem, heuristicItem, hotFileItem, SECTION_HEADERS, type ContextSection,
@@ -9,7 +8,9 @@ import { ElfClaimStore, type ContradictionClaim } from './elf-claim-store.js';
 import { ElfDatabase } from './elf-database.js';
 import { ftsQuery } from './elf-fts.js';
 import { ElfHeuristicStore } from './elf-heuristic-store.js';
+import { ElfInjectionStore } from './elf-injection-store.js';
 import * as input from './elf-input.js';
+import { resolveElfMemoryOptions, type ElfMemoryOptions, type ResolvedElfMemoryOptions } from './elf-memory-options.js';
 import { ElfOutcomeStore } from './elf-outcome-store.js';
 import { normalizeRepository } from './elf-repository.js';
 import { ElfTrailStore } from './elf-trail-store.js';
@@ -18,33 +19,7 @@ import type {
   ListHeuristicsOptions, Outcome, OutcomeInput, OutcomeStatus, PlanInput, PostmortemInput, SearchResult,
 } from './elf-types.js';
 
-export interface ElfMemoryOptions {
-  clock?: Clock;
-  /** Half-life of a trail deposit's strength; 24 h by default. */
-  trailHalfLifeMs?: number;
-  /** How far back a failed task counts as a recent failure of a hot file; 7 days by default. */
-  recentFailureMs?: number;
-  /** A named file is shown as hot from this current strength: 0.25 is one write two half-lives ago. */
-  hotFileMinStrength?: number;
-  busyTimeoutMs?: number;
-}
-
-export type ResolvedElfMemoryOptions = Required<ElfMemoryOptions>;
-
-export function resolveElfMemoryOptions(options: ElfMemoryOptions = {}): ResolvedElfMemoryOptions {
-  const positive = (value: number | undefined, fallback: number, field: string): number => {
-    const v = value ?? fallback;
-    if (!Number.isFinite(v) || v <= 0) throw new InvalidInputError(`${field} must be a positive number, got ${v}`);
-    return v;
-  };
-  return {
-    clock: options.clock ?? systemClock,
-    trailHalfLifeMs: positive(options.trailHalfLifeMs, 24 * 3_600_000, 'trailHalfLifeMs'),
-    recentFailureMs: positive(options.recentFailureMs, 7 * 86_400_000, 'recentFailureMs'),
-    hotFileMinStrength: positive(options.hotFileMinStrength, 0.25, 'hotFileMinStrength'),
-    busyTimeoutMs: positive(options.busyTimeoutMs, 5_000, 'busyTimeoutMs'),
-  };
-}
+export { resolveElfMemoryOptions, type ElfMemoryOptions, type ResolvedElfMemoryOptions } from './elf-memory-options.js';
 
 export const DEFAULT_CONTEXT_BUDGET_TOKENS = 1_500;
 /** Candidates per section of a context; the budget usually ends the list first. */
@@ -65,6 +40,7 @@ export class ElfMemory {
   private readonly outcomes: ElfOutcomeStore;
   private readonly trails: ElfTrailStore;
   private readonly claims: ElfClaimStore;
+  private readonly injections: ElfInjectionStore;
 
   constructor(
     private readonly db: ElfDatabase,
@@ -76,6 +52,7 @@ export class ElfMemory {
     this.outcomes = new ElfOutcomeStore(db, clock);
     this.trails = new ElfTrailStore(db, clock, this.options.trailHalfLifeMs, this.options.recentFailureMs);
     this.claims = new ElfClaimStore(db, clock);
+    this.injections = new ElfInjectionStore(db, clock);
   }
 
   /** Opens (creating and migrating) the database at `file`; `elf_db_corrupt` if the file is damaged. */
@@ -160,7 +137,7 @@ export class ElfMemory {
    */
   claimContradiction(claim: ContradictionClaim): Heuristic {
     const task = input.taskId(claim.taskId);
-    return this.db.transaction(() => this.heuristics.get(this.claims.claim(claim, this.injectedIds(task))));
+    return this.db.transaction(() => this.heuristics.get(this.claims.claim(claim, this.injections.shownTo(task))));
   }
 
   /**
@@ -174,7 +151,7 @@ export class ElfMemory {
     const completed = input.status(status) === 'completed';
     return this.db.transaction(() => {
       const credited: number[] = [];
-      for (const id of this.injectedIds(task)) {
+      for (const id of this.injections.shownTo(task)) {
         const kind: UpdateKind = !completed ? 'violation' : this.claims.claimed(id, task) ? 'contradiction' : 'validation';
         try {
           if (this.heuristics.update(id, kind, task).applied) credited.push(id);
@@ -244,10 +221,7 @@ export class ElfMemory {
     const result: ElfContextResult = { text: fitted.text, heuristicIds: fitted.heuristicIds, tokens: fitted.tokens };
     if (taskId !== undefined) {
       this.db.transaction(() => {
-        this.db.run(
-          'INSERT INTO injections (task_id, domain, worker, text, heuristic_ids, tokens, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)',
-          [taskId, domain, worker, result.text, JSON.stringify(result.heuristicIds), result.tokens, this.options.clock.now()],
-        );
+        this.injections.record(taskId, domain, worker, result);
         this.heuristics.markUsed(result.heuristicIds);
       });
     }
@@ -256,19 +230,7 @@ export class ElfMemory {
 
   /** What was injected for a task, oldest first. */
   injectionsFor(taskId: string): Injection[] {
-    const rows = this.db.all<{ task_id: string; domain: string; worker: string; text: string; heuristic_ids: string; tokens: number; created_at: number }>(
-      'SELECT * FROM injections WHERE task_id = ? ORDER BY id',
-      [input.taskId(taskId)],
-    );
-    return rows.map((row) => ({
-      taskId: row.task_id,
-      domain: row.domain,
-      worker: row.worker,
-      text: row.text,
-      heuristicIds: idList(row.heuristic_ids),
-      tokens: row.tokens,
-      createdAt: new Date(row.created_at).toISOString(),
-    }));
+    return this.injections.forTask(input.taskId(taskId));
   }
 
   recordPlan(plan: PlanInput): { id: number } {
@@ -322,11 +284,6 @@ export class ElfMemory {
     this.db.close();
   }
 
-  private injectedIds(taskId: string): number[] {
-    const rows = this.db.all<{ heuristic_ids: string }>('SELECT heuristic_ids FROM injections WHERE task_id = ? ORDER BY id', [taskId]);
-    return [...new Set(rows.flatMap((row) => idList(row.heuristic_ids)))];
-  }
-
   /** The named files that are hot, then the domain's hottest, of this repository only, each at least `hotFileMinStrength`. */
   private hotFiles(domain: string, repository: string, files: readonly string[]): Hotspot[] {
     const min = this.options.hotFileMinStrength;
@@ -341,10 +298,4 @@ export class ElfMemory {
 /** A repository as given (see `repositoryOf`), checked and tidied; '' when absent. */
 function repositoryKey(value: unknown): string {
   return normalizeRepository(input.text(value, 'repository', { max: 1_000 }));
-}
-
-/** A JSON array of heuristic ids written by this module. */
-function idList(json: string): number[] {
-  const parsed: unknown = JSON.parse(json);
-  return Array.isArray(parsed) ? parsed.filter((id): id is number => Number.isSafeInteger(id)) : [];
 }
