@@ -163,14 +163,17 @@ export class ElfHeuristicStore {
     return rows.map((row) => toHeuristic(row, now));
   }
 
-  /** Golden, non-dormant, approved heuristics that apply to `domain` (its own and `*`), most confident first. */
-  goldenFor(domain: string, limit: number): Heuristic[] {
+  /**
+   * Golden, non-dormant, approved heuristics of every domain, most confident first: a rule that
+   * earned golden reaches every future agent, as the memory promises, not only its own domain's.
+   */
+  goldenRules(limit: number): Heuristic[] {
     const now = this.clock.now();
     return this.db
       .all<HeuristicRow>(
-        `SELECT h.* FROM heuristics h WHERE h.golden = 1 AND h.state = 'approved' AND h.domain IN (@domain, '*') AND ${CURRENT_GOLDEN}
+        `SELECT h.* FROM heuristics h WHERE h.golden = 1 AND h.state = 'approved' AND ${CURRENT_GOLDEN}
          ORDER BY ${CURRENT} DESC, h.validations DESC, h.id LIMIT @limit`,
-        { domain, limit, now },
+        { limit, now },
       )
       .map((row) => toHeuristic(row, now));
   }

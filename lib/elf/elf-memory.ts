@@ -1,48 +1,25 @@
 import path from 'node:path';
-import { systemClock, type Clock } from '../clock.js';
-import { DanError, InvalidInputError } from '../errors.js';
+import { DanError } from '../errors.js';
 import type { UpdateKind } from './elf-confidence.js';
 import {
   failureItem, fitSections, goldenItem, heuristicItem, hotFileItem, SECTION_HEADERS, type ContextSection,
 } from './elf-context.js';
+import { ElfClaimStore, type ContradictionClaim } from './elf-claim-store.js';
 import { ElfDatabase } from './elf-database.js';
 import { ftsQuery } from './elf-fts.js';
 import { ElfHeuristicStore } from './elf-heuristic-store.js';
+import { ElfInjectionStore } from './elf-injection-store.js';
 import * as input from './elf-input.js';
+import { resolveElfMemoryOptions, type ElfMemoryOptions, type ResolvedElfMemoryOptions } from './elf-memory-options.js';
 import { ElfOutcomeStore } from './elf-outcome-store.js';
+import { normalizeRepository } from './elf-repository.js';
 import { ElfTrailStore } from './elf-trail-store.js';
 import type {
   ContextRequest, ElfContextResult, ElfStats, Heuristic, HeuristicInput, HeuristicUpdateResult, Hotspot, Injection,
   ListHeuristicsOptions, Outcome, OutcomeInput, OutcomeStatus, PlanInput, PostmortemInput, SearchResult,
 } from './elf-types.js';
 
-export interface ElfMemoryOptions {
-  clock?: Clock;
-  /** Half-life of a trail deposit's strength; 24 h by default. */
-  trailHalfLifeMs?: number;
-  /** How far back a failed task counts as a recent failure of a hot file; 7 days by default. */
-  recentFailureMs?: number;
-  /** A named file is shown as hot from this current strength: 0.25 is one write two half-lives ago. */
-  hotFileMinStrength?: number;
-  busyTimeoutMs?: number;
-}
-
-export type ResolvedElfMemoryOptions = Required<ElfMemoryOptions>;
-
-export function resolveElfMemoryOptions(options: ElfMemoryOptions = {}): ResolvedElfMemoryOptions {
-  const positive = (value: number | undefined, fallback: number, field: string): number => {
-    const v = value ?? fallback;
-    if (!Number.isFinite(v) || v <= 0) throw new InvalidInputError(`${field} must be a positive number, got ${v}`);
-    return v;
-  };
-  return {
-    clock: options.clock ?? systemClock,
-    trailHalfLifeMs: positive(options.trailHalfLifeMs, 24 * 3_600_000, 'trailHalfLifeMs'),
-    recentFailureMs: positive(options.recentFailureMs, 7 * 86_400_000, 'recentFailureMs'),
-    hotFileMinStrength: positive(options.hotFileMinStrength, 0.25, 'hotFileMinStrength'),
-    busyTimeoutMs: positive(options.busyTimeoutMs, 5_000, 'busyTimeoutMs'),
-  };
-}
+export { resolveElfMemoryOptions, type ElfMemoryOptions, type ResolvedElfMemoryOptions } from './elf-memory-options.js';
 
 export const DEFAULT_CONTEXT_BUDGET_TOKENS = 1_500;
 /** Candidates per section of a context; the budget usually ends the list first. */
@@ -62,6 +39,8 @@ export class ElfMemory {
   private readonly heuristics: ElfHeuristicStore;
   private readonly outcomes: ElfOutcomeStore;
   private readonly trails: ElfTrailStore;
+  private readonly claims: ElfClaimStore;
+  private readonly injections: ElfInjectionStore;
 
   constructor(
     private readonly db: ElfDatabase,
@@ -72,6 +51,8 @@ export class ElfMemory {
     this.heuristics = new ElfHeuristicStore(db, clock);
     this.outcomes = new ElfOutcomeStore(db, clock);
     this.trails = new ElfTrailStore(db, clock, this.options.trailHalfLifeMs, this.options.recentFailureMs);
+    this.claims = new ElfClaimStore(db, clock);
+    this.injections = new ElfInjectionStore(db, clock);
   }
 
   /** Opens (creating and migrating) the database at `file`; `elf_db_corrupt` if the file is damaged. */
@@ -98,12 +79,13 @@ export class ElfMemory {
   /** Records a finished task once per task id (true when new) and deposits a trail for each file it touched. */
   recordOutcome(raw: OutcomeInput): boolean {
     const o = this.outcomes.check(raw);
+    const repository = repositoryKey(raw.repository);
     return this.db.transaction(() => {
       if (!this.outcomes.insert(o)) return false;
       const written = new Set([...o.filesCreated, ...o.filesModified]);
       const read = o.filesRead.filter((file) => !written.has(file));
       const failed = o.status === 'failed';
-      const deposit = { domain: o.domain, taskId: o.taskId, outcome: o.status, failed, atMs: o.finishedAtMs };
+      const deposit = { domain: o.domain, repository, taskId: o.taskId, outcome: o.status, failed, atMs: o.finishedAtMs };
       for (const file of written) this.trails.deposit({ ...deposit, file, strength: TRAIL_STRENGTH.written });
       for (const file of read) this.trails.deposit({ ...deposit, file, strength: TRAIL_STRENGTH.read });
       return true;
@@ -150,15 +132,27 @@ export class ElfMemory {
   }
 
   /**
+   * A worker of a running task says a rule it was shown did not hold: stored until the task's outcome
+   * decides (see `creditTask`). Refused for a rule the task was not shown. Returns the rule as of now.
+   */
+  claimContradiction(claim: ContradictionClaim): Heuristic {
+    const task = input.taskId(claim.taskId);
+    return this.db.transaction(() => this.heuristics.get(this.claims.claim(claim, this.injections.shownTo(task))));
+  }
+
+  /**
    * When a task ends: validates (completed) or violates (failed) the heuristics injected into its
-   * prompts, each once per task. Returns the ids whose confidence changed.
+   * prompts, each once per task. A rule a worker of the task said did not hold is contradicted
+   * instead when the task completes: the outcome confirms the worker's word. Returns the ids whose
+   * confidence changed.
    */
   creditTask(taskId: string, status: OutcomeStatus): number[] {
     const task = input.taskId(taskId);
-    const kind: UpdateKind = input.status(status) === 'completed' ? 'validation' : 'violation';
+    const completed = input.status(status) === 'completed';
     return this.db.transaction(() => {
       const credited: number[] = [];
-      for (const id of this.injectedIds(task)) {
+      for (const id of this.injections.shownTo(task)) {
+        const kind: UpdateKind = !completed ? 'violation' : this.claims.claimed(id, task) ? 'contradiction' : 'validation';
         try {
           if (this.heuristics.update(id, kind, task).applied) credited.push(id);
         } catch (error) {
@@ -169,9 +163,16 @@ export class ElfMemory {
     });
   }
 
-  hotspots(options: { domain?: string; limit?: number } = {}): Hotspot[] {
+  /** Hot files of a domain (all when absent) and, with `repository`, of that repository only. */
+  hotspots(options: { domain?: string; repository?: string; limit?: number } = {}): Hotspot[] {
     const domain = options.domain === undefined ? null : input.domain(options.domain);
-    return this.trails.hotspots({ domain, limit: input.positiveInt(options.limit, 'limit', { fallback: 10, max: 1_000 }) });
+    const repository = options.repository === undefined ? null : repositoryKey(options.repository);
+    return this.trails.hotspots({ domain, repository }, input.positiveInt(options.limit, 'limit', { fallback: 10, max: 1_000 }));
+  }
+
+  /** Golden rules of every domain, most confident first: what every context starts with. */
+  goldenRules(limit: number = CONTEXT_LIMITS.golden): Heuristic[] {
+    return this.heuristics.goldenRules(input.positiveInt(limit, 'limit', { fallback: CONTEXT_LIMITS.golden, max: 500 }));
   }
 
   /** Full-text search over heuristics (relevance × confidence) and outcomes (relevance); any text is safe. */
@@ -190,11 +191,14 @@ export class ElfMemory {
    * The memory to inject into a worker's prompt, within `budgetTokens` counted by `countTokens`:
    * golden rules, then relevant non-dormant approved heuristics with their confidence (candidates
    * never: see `ElfHeuristicStore.record`), then similar past
-   * failures in the domain, then hot files (the named ones first). With `taskId`, the injection is
-   * recorded and its heuristics marked used.
+   * failures in the domain, then hot files of the task's repository (the named ones first). Golden
+   * rules come from every domain. Domain `*` is a worker of no particular domain (`elf_query` without
+   * one): lessons of every domain, no similar failures. With `taskId`, the injection is recorded and
+   * its heuristics marked used.
    */
   buildContext(request: ContextRequest): ElfContextResult {
-    const domain = input.domain(request.domain);
+    const domain = input.domain(request.domain, 'domain', { allowAll: true });
+    const repository = repositoryKey(request.repository);
     const task = input.text(request.task, 'task', { max: 100_000 });
     const files = input.stringList(request.files, 'files');
     const budget = input.positiveInt(request.budgetTokens, 'budgetTokens', { fallback: DEFAULT_CONTEXT_BUDGET_TOKENS, max: 200_000 });
@@ -203,23 +207,21 @@ export class ElfMemory {
     const names = files.map((file) => path.basename(file).replace(/\.[^.]*$/, '')).join(' ');
     const match = ftsQuery(`${task} ${names}`);
 
-    const golden = this.heuristics.goldenFor(domain, CONTEXT_LIMITS.golden);
-    const relevant = this.heuristics.search(match, { domain, limit: CONTEXT_LIMITS.heuristics, excludeGolden: true });
-    const failures = this.outcomes.similarFailures(match, { domain, limit: CONTEXT_LIMITS.failures, window: FAILURE_WINDOW });
+    const golden = this.heuristics.goldenRules(CONTEXT_LIMITS.golden);
+    const everyDomain = domain === input.ALL_DOMAINS;
+    const relevant = this.heuristics.search(match, { domain: everyDomain ? null : domain, limit: CONTEXT_LIMITS.heuristics, excludeGolden: true });
+    const failures = everyDomain ? [] : this.outcomes.similarFailures(match, { domain, limit: CONTEXT_LIMITS.failures, window: FAILURE_WINDOW });
     const sections: ContextSection[] = [
       { header: SECTION_HEADERS.golden, items: golden.map(goldenItem) },
       { header: SECTION_HEADERS.heuristics, items: relevant.map((hit) => heuristicItem(hit.heuristic)) },
       { header: SECTION_HEADERS.failures, items: failures.map((hit) => failureItem(hit.outcome)) },
-      { header: SECTION_HEADERS.hotFiles, items: this.hotFiles(domain, files).map(hotFileItem) },
+      { header: SECTION_HEADERS.hotFiles, items: this.hotFiles(domain, repository, files).map(hotFileItem) },
     ];
     const fitted = fitSections(sections, budget);
     const result: ElfContextResult = { text: fitted.text, heuristicIds: fitted.heuristicIds, tokens: fitted.tokens };
     if (taskId !== undefined) {
       this.db.transaction(() => {
-        this.db.run(
-          'INSERT INTO injections (task_id, domain, worker, text, heuristic_ids, tokens, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)',
-          [taskId, domain, worker, result.text, JSON.stringify(result.heuristicIds), result.tokens, this.options.clock.now()],
-        );
+        this.injections.record(taskId, domain, worker, result);
         this.heuristics.markUsed(result.heuristicIds);
       });
     }
@@ -228,19 +230,7 @@ export class ElfMemory {
 
   /** What was injected for a task, oldest first. */
   injectionsFor(taskId: string): Injection[] {
-    const rows = this.db.all<{ task_id: string; domain: string; worker: string; text: string; heuristic_ids: string; tokens: number; created_at: number }>(
-      'SELECT * FROM injections WHERE task_id = ? ORDER BY id',
-      [input.taskId(taskId)],
-    );
-    return rows.map((row) => ({
-      taskId: row.task_id,
-      domain: row.domain,
-      worker: row.worker,
-      text: row.text,
-      heuristicIds: idList(row.heuristic_ids),
-      tokens: row.tokens,
-      createdAt: new Date(row.created_at).toISOString(),
-    }));
+    return this.injections.forTask(input.taskId(taskId));
   }
 
   recordPlan(plan: PlanInput): { id: number } {
@@ -294,23 +284,18 @@ export class ElfMemory {
     this.db.close();
   }
 
-  private injectedIds(taskId: string): number[] {
-    const rows = this.db.all<{ heuristic_ids: string }>('SELECT heuristic_ids FROM injections WHERE task_id = ? ORDER BY id', [taskId]);
-    return [...new Set(rows.flatMap((row) => idList(row.heuristic_ids)))];
-  }
-
-  /** The named files that are hot, then the domain's hottest, each at least `hotFileMinStrength`. */
-  private hotFiles(domain: string, files: readonly string[]): Hotspot[] {
+  /** The named files that are hot, then the domain's hottest, of this repository only, each at least `hotFileMinStrength`. */
+  private hotFiles(domain: string, repository: string, files: readonly string[]): Hotspot[] {
     const min = this.options.hotFileMinStrength;
-    const named = this.trails.heatOf(domain, files).filter((h) => h.strength >= min);
+    const scope = { domain, repository };
+    const named = this.trails.heatOf(scope, files).filter((h) => h.strength >= min);
     const seen = new Set(named.map((h) => h.file));
-    const others = this.trails.hotspots({ domain, limit: CONTEXT_LIMITS.hotFiles }).filter((h) => h.strength >= min && !seen.has(h.file));
+    const others = this.trails.hotspots(scope, CONTEXT_LIMITS.hotFiles).filter((h) => h.strength >= min && !seen.has(h.file));
     return [...named, ...others].slice(0, CONTEXT_LIMITS.hotFiles);
   }
 }
 
-/** A JSON array of heuristic ids written by this module. */
-function idList(json: string): number[] {
-  const parsed: unknown = JSON.parse(json);
-  return Array.isArray(parsed) ? parsed.filter((id): id is number => Number.isSafeInteger(id)) : [];
+/** A repository as given (see `repositoryOf`), checked and tidied; '' when absent. */
+function repositoryKey(value: unknown): string {
+  return normalizeRepository(input.text(value, 'repository', { max: 1_000 }));
 }

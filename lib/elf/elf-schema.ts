@@ -173,5 +173,27 @@ UPDATE heuristics SET origin = CASE source WHEN 'person' THEN 'human' ELSE sourc
 UPDATE heuristics SET state = 'approved' WHERE source = 'person';
 `;
 
+// Trails per repository, and contradictions a worker reports. A deposit names the repository its task
+// worked in (`context.path` or `context.workspace`, '' when the task named none) and is summed, besides
+// the domain and '*' scopes people list, into `<domain>@<repository>` and `*@<repository>` scopes, which
+// are the only ones a context reads: one repository's files never reach work on another. The trails of
+// an older database are of an unknown repository: they go to the '' repository, which serves tasks that
+// name none, as they did before.
+// A claim: a worker shown a rule says it did not hold for its task; the task's outcome decides (see
+// ElfMemory.creditTask).
+const V3 = `
+ALTER TABLE trails ADD COLUMN repository TEXT NOT NULL DEFAULT '';
+INSERT INTO trail_heat (scope, file, strength, ref_at, heat_key, deposits, failures, last_deposit_at)
+  SELECT scope || '@', file, strength, ref_at, heat_key, deposits, failures, last_deposit_at FROM trail_heat WHERE instr(scope, '@') = 0;
+CREATE TABLE heuristic_claims (
+  heuristic_id INTEGER NOT NULL REFERENCES heuristics (id) ON DELETE CASCADE,
+  task_id TEXT NOT NULL,
+  reason TEXT NOT NULL DEFAULT '',
+  origin TEXT NOT NULL DEFAULT '',
+  at INTEGER NOT NULL,
+  PRIMARY KEY (heuristic_id, task_id)
+) WITHOUT ROWID;
+`;
+
 /** The schema of this version of dan, oldest step first. Never edit a released step: add one. */
-export const ELF_MIGRATIONS: readonly ElfMigration[] = [{ version: 1, sql: V1 }, { version: 2, sql: V2 }];
+export const ELF_MIGRATIONS: readonly ElfMigration[] = [{ version: 1, sql: V1 }, { version: 2, sql: V2 }, { version: 3, sql: V3 }];

@@ -5,6 +5,8 @@ import type { Hotspot } from './elf-types.js';
 export interface Deposit {
   file: string;
   domain: string;
+  /** The repository the task worked in; '' when it named none. */
+  repository: string;
   taskId: string;
   outcome: string;
   failed: boolean;
@@ -22,6 +24,18 @@ interface HeatRow {
 }
 
 const ALL_SCOPES = '*';
+
+/** Which deposits a ranking sums: a domain's (or '*': all), and with `repository` only that repository's. */
+export interface TrailScope {
+  domain: string | null;
+  repository?: string | null;
+}
+
+// `<domain>@<repository>`: domain names never hold '@', so the first one separates the two.
+function scopeKey({ domain, repository }: TrailScope): string {
+  const d = domain ?? ALL_SCOPES;
+  return repository === undefined || repository === null ? d : `${d}@${repository}`;
+}
 
 /**
  * Pheromone trails: every deposit is kept in `trails`, and each file's decayed sum is kept in
@@ -48,30 +62,32 @@ export class ElfTrailStore {
   /** Records one deposit; the caller holds the transaction. */
   deposit(d: Deposit): void {
     this.db.run(
-      'INSERT INTO trails (file, domain, task_id, outcome, failed, strength, deposited_at) VALUES (?, ?, ?, ?, ?, ?, ?)',
-      [d.file, d.domain, d.taskId, d.outcome, d.failed ? 1 : 0, d.strength, d.atMs],
+      'INSERT INTO trails (file, domain, repository, task_id, outcome, failed, strength, deposited_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+      [d.file, d.domain, d.repository, d.taskId, d.outcome, d.failed ? 1 : 0, d.strength, d.atMs],
     );
-    for (const scope of [d.domain, ALL_SCOPES]) this.addHeat(scope, d);
+    for (const domain of [d.domain, ALL_SCOPES]) {
+      for (const repository of [null, d.repository]) this.addHeat(scopeKey({ domain, repository }), d);
+    }
   }
 
-  /** Files by current strength, hottest first; `domain` limits to deposits made by that domain's tasks. */
-  hotspots(options: { domain?: string | null; limit: number }): Hotspot[] {
+  /** Files by current strength, hottest first, of the deposits `scope` names. */
+  hotspots(scope: TrailScope, limit: number): Hotspot[] {
     const rows = this.db.all<HeatRow>(
       'SELECT file, strength, ref_at, deposits, failures, last_deposit_at FROM trail_heat WHERE scope = ? ORDER BY heat_key DESC LIMIT ?',
-      [options.domain ?? ALL_SCOPES, options.limit],
+      [scopeKey(scope), limit],
     );
-    return rows.map((row) => this.toHotspot(row, options.domain ?? null));
+    return rows.map((row) => this.toHotspot(row, scope));
   }
 
-  /** The current heat of the given files in `domain`, in the given order; files never touched are left out. */
-  heatOf(domain: string, files: readonly string[]): Hotspot[] {
+  /** The current heat of the given files in `scope`, in the given order; files never touched are left out. */
+  heatOf(scope: TrailScope, files: readonly string[]): Hotspot[] {
     const out: Hotspot[] = [];
     for (const file of files) {
       const row = this.db.get<HeatRow>(
         'SELECT file, strength, ref_at, deposits, failures, last_deposit_at FROM trail_heat WHERE scope = ? AND file = ?',
-        [domain, file],
+        [scopeKey(scope), file],
       );
-      if (row) out.push(this.toHotspot(row, domain));
+      if (row) out.push(this.toHotspot(row, scope));
     }
     return out;
   }
@@ -102,11 +118,14 @@ export class ElfTrailStore {
     );
   }
 
-  private toHotspot(row: HeatRow, domain: string | null): Hotspot {
+  private toHotspot(row: HeatRow, scope: TrailScope): Hotspot {
     const now = this.clock.now();
+    const domain = scope.domain === ALL_SCOPES ? null : scope.domain;
+    const repository = scope.repository ?? null;
     const failures = row.failures === 0 ? 0 : (this.db.get<{ n: number }>(
-      'SELECT count(*) AS n FROM trails WHERE file = ? AND deposited_at >= ? AND failed = 1 AND (? IS NULL OR domain = ?)',
-      [row.file, now - this.recentFailureMs, domain, domain],
+      `SELECT count(*) AS n FROM trails WHERE file = ? AND deposited_at >= ? AND failed = 1 AND (? IS NULL OR domain = ?)
+         AND (? IS NULL OR repository = ?)`,
+      [row.file, now - this.recentFailureMs, domain, domain, repository, repository],
     )?.n ?? 0);
     return {
       file: row.file,

@@ -48,8 +48,11 @@ export interface Heuristic {
   lastUpdatedAt: string | null;
 }
 
-/** Why an update changed nothing: the heuristic took its 5 updates today (UTC), or this task already credited it. */
-export type UpdateRefusal = 'daily_limit' | 'already_credited' | 'candidate';
+/**
+ * Why an update changed nothing: the heuristic took its 5 updates today (UTC), this task already
+ * credited it, it is a candidate, or (a model's contradiction) it waits for the task's outcome.
+ */
+export type UpdateRefusal = 'daily_limit' | 'already_credited' | 'candidate' | 'pending_outcome';
 
 export interface HeuristicUpdateResult {
   applied: boolean;
@@ -78,6 +81,8 @@ export interface OutcomeInput {
   description?: string;
   /** ISO-8601 or epoch ms; now when absent. Trails are deposited at this time. */
   finishedAt?: string | number;
+  /** The repository the task worked in (see `repositoryOf`); its trails are kept under it. '' when absent. */
+  repository?: string;
 }
 
 export interface Outcome {
@@ -132,6 +137,8 @@ export interface ContextRequest {
   /** When given, the injection is recorded for this task and its heuristics marked used. */
   taskId?: string;
   worker?: string;
+  /** The repository the task works in: only its trails (hot files) are shown. '' when absent. */
+  repository?: string;
 }
 
 export interface ElfContextResult {

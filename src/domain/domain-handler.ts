@@ -81,7 +81,7 @@ export function createDomainHandler(deps: DomainHandlerDeps): TaskHandler {
             worker, domain: deps.domain, task, agentId: workerAgentId, prior: [...prior], signal: ctx.signal,
             progress: (message) => void ctx.log(`${workerAgentId}: ${message}`),
             ...(memory?.text ? { memory: memory.text } : {}),
-            ...(deps.memory ? { recordHeuristic: deps.memory.recorder(task, worker.name) } : {}),
+            ...(deps.memory ? { recordHeuristic: deps.memory.recorder(task, worker.name), contradictHeuristic: deps.memory.contradictor(task, worker.name) } : {}),
           });
           await ctx.log(`${workerAgentId} done in ${result.turns} turn(s): ${oneLine(result.summary)}`);
           return { worker, result };

@@ -1,7 +1,9 @@
 import type { WorkerDefinition } from '../../lib/agents/agent-definitions.js';
 import type { ElfClient } from '../../lib/elf/elf-client.js';
 import type { ElfContext } from '../../lib/elf/elf-protocol.js';
+import { repositoryOf } from '../../lib/elf/elf-repository.js';
 import { toFailure } from '../../lib/errors.js';
+import type { ContradictHeuristic } from '../../lib/llm/tools/elf-contradict-heuristic-tool.js';
 import type { RecordHeuristic } from '../../lib/llm/tools/elf-record-heuristic-tool.js';
 import type { Task } from '../../lib/protocol/task.js';
 import { filesNamed } from './files-named.js';
@@ -14,6 +16,8 @@ export interface DomainMemory {
   context(task: Task, worker: WorkerDefinition): Promise<{ text: string; note: string }>;
   /** The `elf_record_heuristic` tool's action for a worker of this domain. */
   recorder(task: Task, worker: string): RecordHeuristic;
+  /** The `elf_contradict_heuristic` tool's action: a claim the task's outcome decides. */
+  contradictor(task: Task, worker: string): ContradictHeuristic;
 }
 
 /** The client id whose memory a task uses: `metadata.client_id`, else `default`. */
@@ -35,6 +39,7 @@ export function elfDomainMemory(client: ElfClient, domain: string, options: { bu
       try {
         const context = await client.call<ElfContext>('context', {
           domain, task: text, files: filesNamed(text), task_id: task.taskId, worker: worker.name, budget_tokens: options.budgetTokens,
+          repository: repositoryOf(task.context),
         }, { clientId: clientOf(task), timeoutMs: options.timeoutMs });
         if (context.text === '') return { text: '', note: 'ELF: nothing in memory for this yet' };
         return { text: context.text, note: `ELF: ${context.heuristicIds.length} heuristic(s) in ${context.tokens} tokens injected for ${worker.name}` };
@@ -48,6 +53,14 @@ export function elfDomainMemory(client: ElfClient, domain: string, options: { bu
           domain, rule, ...(context ? { context } : {}), source: 'model', task_id: task.taskId, agent: worker,
         }, { clientId: clientOf(task), timeoutMs: options.timeoutMs });
         return `recorded as candidate heuristic ${recorded.id}: later tasks see it once a person approves it`;
+      };
+    },
+    contradictor(task, worker) {
+      return async ({ rule, reason }) => {
+        const claimed = await client.call<{ heuristic: { id: number } }>('contradict', {
+          rule, ...(reason ? { reason } : {}), source: 'model', task_id: task.taskId, agent: worker,
+        }, { clientId: clientOf(task), timeoutMs: options.timeoutMs });
+        return `noted against heuristic ${claimed.heuristic.id}: it is lowered if this task completes`;
       };
     },
   };

@@ -77,8 +77,8 @@ export function createDomainLifecycle(options: DomainOrchestratorOptions): Agent
           runtime = new ClaudeCodeWorkerRuntime({
             config, logger, modelEnv: cliModelEnv(await options.modelAccess(), config),
             ...(config.elf.enabled ? {
-              elfMcp: (clientId: string) => ({
-                command: process.execPath, args: [cli, 'elf', 'mcp', '--client', clientId],
+              elfMcp: (clientId: string, worker: { taskId: string; agent: string }) => ({
+                command: process.execPath, args: [cli, 'elf', 'mcp', '--client', clientId, '--task', worker.taskId, '--agent', worker.agent],
                 env: { REDIS_URL: config.redisUrl, DAN_KEY_PREFIX: config.keyPrefix, PATH: process.env['PATH'] ?? '' },
               }),
             } : {}),

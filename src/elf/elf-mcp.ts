@@ -24,6 +24,8 @@ export interface ElfMcpOptions {
   logger: Logger;
   /** The worker whose lessons this server records (their origin); `claude-code` when unknown. */
   agent?: string;
+  /** The task the worker works on: its lessons and contradictions are recorded under it, whatever the model sends. */
+  taskId?: string;
 }
 
 export interface ElfMcpRunOptions extends ElfMcpOptions {
@@ -47,8 +49,12 @@ const files = z.array(z.string()).optional();
 const TOOLS = {
   elf_query: {
     op: 'query',
-    description: 'Ask the memory what the network knows about a subject: matching rules (with confidence) and past tasks.',
-    input: { text: z.string().describe('Question or keywords'), domain: domain.optional(), limit },
+    description: 'Ask the memory what a worker of a domain would be given for this work: the golden rules, the memory block '
+      + '(golden rules, relevant lessons, similar failures, hot files of the repository) exactly as a prompt carries it, then matching rules and past tasks.',
+    input: {
+      text: z.string().describe('The task, a question or keywords'), domain: domain.optional(), limit, files: files.describe('Files the work is about'),
+      repository: z.string().optional().describe("The repository worked in, as the task's context.path or context.workspace names it"),
+    },
   },
   elf_search: {
     op: 'search',
@@ -84,6 +90,15 @@ const TOOLS = {
     description: 'A heuristic misled: confidence c becomes c - 0.1c. At most 5 updates a day, once per task.',
     input: { id, task_id: taskId },
   },
+  elf_contradict_heuristic: {
+    op: 'contradict',
+    description: 'A rule you were shown did not hold for your task: name it by id or by its text. It is lowered '
+      + '(c becomes c - 0.15c) only if your task then completes; if it fails, nothing changes.',
+    input: {
+      id: id.optional(), rule: z.string().optional().describe('The rule as your memory block shows it, when you have no id'),
+      task_id: z.string().optional().describe('The task you are working on (set for you when dan runs this server for a worker)'), reason: z.string().optional().describe('Why it did not hold'),
+    },
+  },
   elf_record_plan: {
     op: 'record_plan',
     description: 'Record the plan made for a task.',
@@ -115,7 +130,9 @@ export function createElfMcpServer(options: ElfMcpOptions): McpServer {
     server.registerTool(name, { description: tool.description, inputSchema: tool.input as z.ZodRawShape }, async (args: Record<string, unknown>) => {
       // Whatever the caller sends, a rule recorded here is a model's (a candidate): a model cannot
       // present its own lesson as a person's and have it injected into other tasks' prompts.
-      const forwarded = name === 'elf_record_heuristic' ? { ...args, source: 'model', agent: options.agent ?? 'claude-code' } : args;
+      // Likewise a contradiction from here is a model's claim, which the task's outcome decides.
+      const byModel = name === 'elf_record_heuristic' || name === 'elf_contradict_heuristic';
+      const forwarded = byModel ? { ...args, ...(options.taskId ? { task_id: options.taskId } : {}), source: 'model', agent: options.agent ?? 'claude-code' } : args;
       return forward(options, name, tool.op, forwarded);
     });
   }

@@ -1,6 +1,7 @@
 import type { Redis } from 'ioredis';
 import { toFailure } from '../../lib/errors.js';
 import type { Logger } from '../../lib/logger.js';
+import { repositoryOf } from '../../lib/elf/elf-repository.js';
 import type { ElfStores } from '../../lib/elf/elf-stores.js';
 import { readFailure, teachesAboutWork } from '../../lib/protocol/failure.js';
 import type { Keys } from '../../lib/redis/keys.js';
@@ -65,6 +66,8 @@ export async function recordFinishedTask(
       inputTokens: count(output.usage?.input_tokens),
       outputTokens: count(output.usage?.output_tokens),
       ...(fields['at'] ? { finishedAt: fields['at'] } : {}),
+      // The same rule the worker's context used, so its trails land where later contexts look.
+      repository: repositoryOf({ path: fields['context_path'], workspace: fields['context_workspace'] }),
     });
     // A task a person cancelled, input refused before any work, or a failure of the infrastructure (see
     // teachesAboutWork) says nothing about its approach: nothing to learn or blame. A failure without a

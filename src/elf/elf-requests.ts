@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { InvalidInputError } from '../../lib/errors.js';
 import type { Logger } from '../../lib/logger.js';
 import type { ElfRequest } from '../../lib/elf/elf-protocol.js';
+import { memoryBlock } from '../../lib/elf/elf-context.js';
 import type { ElfStores } from '../../lib/elf/elf-stores.js';
 import { HEURISTIC_SOURCES, HEURISTIC_STATES, OUTCOME_STATUSES, type HeuristicSource } from '../../lib/elf/elf-types.js';
 
@@ -11,20 +12,31 @@ const files = z.array(z.string()).max(200).optional();
 
 /** The arguments of every operation, checked before the memory is touched. */
 const argSchemas = {
-  context: z.object({ domain: z.string(), task: z.string().max(50_000), files, task_id: z.string().optional(), worker: z.string().optional(), budget_tokens: z.coerce.number().int().positive().max(100_000).optional() }),
+  context: z.object({
+    domain: z.string(), task: z.string().max(50_000), files, task_id: z.string().optional(), worker: z.string().optional(),
+    budget_tokens: z.coerce.number().int().positive().max(100_000).optional(), repository: z.string().max(1_000).optional(),
+  }),
   injections: z.object({ task_id: z.string().min(1) }),
   search: z.object({ text: z.string().min(1).max(2_000), domain: z.string().optional(), limit, include_dormant: z.boolean().optional(), include_candidates: z.boolean().optional() }),
-  query: z.object({ text: z.string().min(1).max(2_000), domain: z.string().optional(), limit }),
+  query: z.object({
+    text: z.string().min(1).max(2_000), domain: z.string().optional(), limit, files, repository: z.string().max(1_000).optional(),
+    budget_tokens: z.coerce.number().int().positive().max(100_000).optional(),
+  }),
   stats: z.object({}),
   heuristics: z.object({ domain: z.string().optional(), include_dormant: z.boolean().optional(), state: z.enum(HEURISTIC_STATES).optional(), limit }),
   golden: z.object({ domain: z.string().optional(), limit }),
-  hotspots: z.object({ domain: z.string().optional(), limit }),
+  hotspots: z.object({ domain: z.string().optional(), repository: z.string().max(1_000).optional(), limit }),
   record_heuristic: z.object({ domain: z.string(), rule: z.string(), context: z.string().optional(), source: z.enum(HEURISTIC_SOURCES).default('person'), confidence: z.number().optional(), task_id: z.string().max(200).optional(), agent: z.string().max(100).optional() }),
   approve: z.object({ id }),
   reject: z.object({ id }),
   validate: z.object({ id, task_id: z.string().optional() }),
   violate: z.object({ id, task_id: z.string().optional() }),
-  contradict: z.object({ id, task_id: z.string().optional() }),
+  // From a model (source `model`, set by the MCP server and the worker tool) with a task: a claim the
+  // task's outcome decides. From a person: applied at once, like validate and violate.
+  contradict: z.object({
+    id: id.optional(), rule: z.string().max(1_000).optional(), task_id: z.string().optional(), reason: z.string().max(2_000).optional(),
+    source: z.enum(HEURISTIC_SOURCES).default('person'), agent: z.string().max(100).optional(),
+  }),
   record_outcome: z.object({
     task_id: z.string().min(1), domain: z.string(), status: z.enum(OUTCOME_STATUSES), error: z.string().optional(), description: z.string().optional(),
     workers: z.array(z.string()).optional(), files_created: files, files_modified: files, files_read: files, duration_ms: z.number().nonnegative().optional(),
@@ -51,7 +63,10 @@ export async function handleElfRequest(request: ElfRequest, deps: { stores: ElfS
   switch (request.op) {
     case 'context': {
       const a = parseArgs('context', request.args);
-      return memory.buildContext({ domain: a.domain, task: a.task, files: a.files ?? [], ...(a.budget_tokens ? { budgetTokens: a.budget_tokens } : {}), ...(a.task_id ? { taskId: a.task_id } : {}), ...(a.worker ? { worker: a.worker } : {}) });
+      return memory.buildContext({
+        domain: a.domain, task: a.task, files: a.files ?? [], ...(a.budget_tokens ? { budgetTokens: a.budget_tokens } : {}),
+        ...(a.task_id ? { taskId: a.task_id } : {}), ...(a.worker ? { worker: a.worker } : {}), ...(a.repository !== undefined ? { repository: a.repository } : {}),
+      });
     }
     case 'injections': {
       const a = parseArgs('injections', request.args);
@@ -65,8 +80,16 @@ export async function handleElfRequest(request: ElfRequest, deps: { stores: ElfS
       });
     }
     case 'query': {
+      // What a worker of the domain would be given for this text (nothing recorded), then the search.
       const a = parseArgs('query', request.args);
-      return memory.search(a.text, { ...(a.domain ? { domain: a.domain } : {}), limit: a.limit ?? 10 });
+      const context = memory.buildContext({
+        domain: a.domain ?? '*', task: a.text, files: a.files ?? [], ...(a.budget_tokens ? { budgetTokens: a.budget_tokens } : {}),
+        ...(a.repository !== undefined ? { repository: a.repository } : {}),
+      });
+      return {
+        golden: memory.goldenRules(), context: { ...context, block: context.text === '' ? '' : memoryBlock(context.text) },
+        ...memory.search(a.text, { ...(a.domain ? { domain: a.domain } : {}), limit: a.limit ?? 10 }),
+      };
     }
     case 'stats':
       parseArgs('stats', request.args);
@@ -81,7 +104,7 @@ export async function handleElfRequest(request: ElfRequest, deps: { stores: ElfS
     }
     case 'hotspots': {
       const a = parseArgs('hotspots', request.args);
-      return memory.hotspots({ ...(a.domain ? { domain: a.domain } : {}), ...(a.limit ? { limit: a.limit } : {}) });
+      return memory.hotspots({ ...(a.domain ? { domain: a.domain } : {}), ...(a.repository !== undefined ? { repository: a.repository } : {}), ...(a.limit ? { limit: a.limit } : {}) });
     }
     case 'record_heuristic': {
       const a = parseArgs('record_heuristic', request.args);
@@ -100,10 +123,23 @@ export async function handleElfRequest(request: ElfRequest, deps: { stores: ElfS
       return heuristic;
     }
     case 'validate':
-    case 'violate':
-    case 'contradict': {
+    case 'violate': {
       const a = parseArgs(request.op, request.args);
       return memory[request.op](a.id, a.task_id);
+    }
+    case 'contradict': {
+      const a = parseArgs('contradict', request.args);
+      if (a.source !== 'person') {
+        if (!a.task_id) throw new InvalidInputError("contradict: a model names the task it works on (task_id); the task's outcome then decides");
+        const heuristic = memory.claimContradiction({
+          taskId: a.task_id, ...(a.id !== undefined ? { id: a.id } : {}), ...(a.rule !== undefined ? { rule: a.rule } : {}),
+          ...(a.reason ? { reason: a.reason } : {}), origin: originOf('model', a.task_id, a.agent),
+        });
+        deps.logger.info({ client: request.client_id, id: heuristic.id, task: a.task_id }, 'contradiction claimed; the task outcome decides');
+        return { applied: false, kind: 'contradiction', reason: 'pending_outcome', message: `heuristic ${heuristic.id} is contradicted if task ${a.task_id} completes`, heuristic };
+      }
+      if (a.id === undefined) throw new InvalidInputError("contradict: id is required (see 'dan elf heuristics')");
+      return memory.contradict(a.id, a.task_id);
     }
     case 'record_outcome': {
       const a = parseArgs('record_outcome', request.args);

@@ -7,6 +7,8 @@ import type { HealthPolicy, RunEnd } from '../../lib/farm/farm-health.js';
 import { isStuck, nextStep } from '../../lib/farm/farm-health.js';
 import type { FarmStore } from '../../lib/farm/farm-store.js';
 import type { Problem } from '../../lib/farm/problems.js';
+import type { ContradictHeuristic } from '../../lib/llm/tools/elf-contradict-heuristic-tool.js';
+import type { RecordHeuristic } from '../../lib/llm/tools/elf-record-heuristic-tool.js';
 import { runProblemsCommand, unknownCountReason, type ProblemsCommandPlace } from '../../lib/farm/problems-command.js';
 import type { Logger } from '../../lib/logger.js';
 import type { Task } from '../../lib/protocol/task.js';
@@ -37,6 +39,10 @@ export interface FarmAgentOptions {
   /** Handed back this many times, a chunk is given up. */
   maxChunkAttempts: number;
   memory: string | undefined;
+  /** Present when ELF is on: the agent gets `elf_record_heuristic` to write down a lesson mid-task, as a worker does. */
+  recordHeuristic?: RecordHeuristic;
+  /** With `recordHeuristic`: `elf_contradict_heuristic`, for a lesson of the memory block that did not hold. */
+  contradictHeuristic?: ContradictHeuristic;
   /** Fires when the farm stops (dan farm stop, cancel, timeout). */
   signal: AbortSignal;
   log(message: string): Promise<void>;
@@ -179,6 +185,8 @@ export class FarmAgent {
       const result = await this.o.runtime.run({
         worker: this.o.worker, domain: this.o.domain, task: this.o.task, agentId: name, prior: [], signal: controller.signal,
         workspace: this.o.worktree, editGuard: this.o.guard,
+        ...(this.o.recordHeuristic ? { recordHeuristic: this.o.recordHeuristic } : {}),
+        ...(this.o.contradictHeuristic ? { contradictHeuristic: this.o.contradictHeuristic } : {}),
         prompt: chunkPrompt({
           task: this.o.task.description, agent: name, farmId: this.o.farmId, worktree: this.o.worktree, chunk, chunkCount: this.o.chunkCount,
           problems, problemsCommand: this.o.problemsCommand, memory: this.o.memory, renewal,

@@ -126,6 +126,8 @@ export function createFarmHandler(deps: FarmHandlerDeps): TaskHandler {
             policy: config.farm, leaseMs: config.leaseMs, lockMs: config.farm.lockMs, chunkCount: chunks.length,
             problemsCommand: request.problemsCommand, problemsTimeoutMs: config.farm.problemsTimeoutMs, problemsPlace: inWorktree, maxChunkAttempts: MAX_CHUNK_ATTEMPTS,
             memory: memory?.text, signal: stop.signal, log: ctx.log, logger: deps.logger,
+            // A lesson an agent records is a candidate with the farm task and the agent as its origin.
+            ...(deps.memory ? { recordHeuristic: deps.memory.recorder(task, name), contradictHeuristic: deps.memory.contradictor(task, name) } : {}),
           }).run();
         } finally {
           await deps.lifecycle.finished(registryId);

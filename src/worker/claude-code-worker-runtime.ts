@@ -31,8 +31,11 @@ export interface ClaudeCodeRuntimeOptions {
   logger: Logger;
   /** What tells the CLI where its model is: ANTHROPIC_BASE_URL and ANTHROPIC_API_KEY. */
   modelEnv: Record<string, string>;
-  /** The ELF memory's MCP server, given to every worker of a task while ELF is on. */
-  elfMcp?: (clientId: string) => McpServer;
+  /**
+   * The ELF memory's MCP server, given to every worker of a task while ELF is on; it records the
+   * worker's lessons and contradictions under this task and worker.
+   */
+  elfMcp?: (clientId: string, worker: { taskId: string; agent: string }) => McpServer;
   /** The `claude` program; default: DAN_CLAUDE_PATH, the package's own, else `claude` on the PATH. */
   claudePath?: string;
 }
@@ -82,7 +85,7 @@ export class ClaudeCodeWorkerRuntime implements WorkerRuntime {
     const model = resolveModel(config, job.worker.model);
     const before = await snapshot(jail.root);
     const clientId = typeof job.task.metadata['client_id'] === 'string' ? job.task.metadata['client_id'] : 'default';
-    const mcp = job.recordHeuristic && this.options.elfMcp ? this.options.elfMcp(clientId) : undefined;
+    const mcp = job.recordHeuristic && this.options.elfMcp ? this.options.elfMcp(clientId, { taskId: job.task.taskId, agent: job.worker.name }) : undefined;
     const args = [
       '-p', job.prompt ?? workerPrompt(job.task, job.prior, job.memory),
       '--output-format', 'stream-json', '--verbose',
@@ -90,7 +93,7 @@ export class ClaudeCodeWorkerRuntime implements WorkerRuntime {
       '--model', model,
       '--max-turns', String(config.llm.maxTurns),
       '--append-system-prompt', workerSystemPrompt(job.domain, job.worker, jail.root),
-      ...(mcp ? ['--mcp-config', mcpConfigFile(this.home, mcp), '--allowedTools', 'mcp__elf__elf_record_heuristic,mcp__elf__elf_search,mcp__elf__elf_query'] : []),
+      ...(mcp ? ['--mcp-config', mcpConfigFile(this.home, mcp), '--allowedTools', 'mcp__elf__elf_record_heuristic,mcp__elf__elf_contradict_heuristic,mcp__elf__elf_search,mcp__elf__elf_query'] : []),
       ...(job.editGuard ? guardArgs(job.editGuard) : []),
     ];
     const env: Record<string, string> = {

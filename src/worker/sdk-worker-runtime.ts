@@ -7,6 +7,7 @@ import { createTools } from '../../lib/llm/tools/create-tools.js';
 import { FileTracker } from '../../lib/workspace/file-tracker.js';
 import { WorkspaceJail } from '../../lib/workspace/workspace-jail.js';
 import { taskWorkspace } from '../../lib/workspace/task-workspace.js';
+import { createElfContradictHeuristicTool } from '../../lib/llm/tools/elf-contradict-heuristic-tool.js';
 import { createElfRecordHeuristicTool } from '../../lib/llm/tools/elf-record-heuristic-tool.js';
 import { workerPrompt, workerSystemPrompt } from './worker-prompt.js';
 import type { EditGuard, WorkerJob, WorkerResult, WorkerRuntime } from './worker-runtime.js';
@@ -70,7 +71,11 @@ export class SdkWorkerRuntime implements WorkerRuntime {
       model,
       system: workerSystemPrompt(job.domain, job.worker, jail.root),
       prompt: job.prompt ?? workerPrompt(job.task, job.prior, job.memory),
-      tools: guardTools([...createTools(job.worker.tools), ...(job.recordHeuristic ? [createElfRecordHeuristicTool(job.recordHeuristic)] : [])], job.editGuard),
+      tools: guardTools([
+        ...createTools(job.worker.tools),
+        ...(job.recordHeuristic ? [createElfRecordHeuristicTool(job.recordHeuristic)] : []),
+        ...(job.contradictHeuristic ? [createElfContradictHeuristicTool(job.contradictHeuristic)] : []),
+      ], job.editGuard),
       maxTurns: config.llm.maxTurns,
       maxTokens: config.llm.maxTokens,
       signal: job.signal,

@@ -1,5 +1,6 @@
 import type { DomainDefinition, WorkerDefinition } from '../../lib/agents/agent-definitions.js';
 import type { TokenUsage } from '../../lib/protocol/result.js';
+import type { ContradictHeuristic } from '../../lib/llm/tools/elf-contradict-heuristic-tool.js';
 import type { RecordHeuristic } from '../../lib/llm/tools/elf-record-heuristic-tool.js';
 import type { Task } from '../../lib/protocol/task.js';
 
@@ -25,6 +26,8 @@ export interface WorkerJob {
   memory?: string;
   /** Stores a lesson in the memory; present when ELF is on (the worker gets `elf_record_heuristic`). */
   recordHeuristic?: RecordHeuristic;
+  /** Claims a shown lesson did not hold; present with `recordHeuristic` (the worker gets `elf_contradict_heuristic`). */
+  contradictHeuristic?: ContradictHeuristic;
   /** The folder to work in instead of the task's workspace (a farm agent's git worktree). */
   workspace?: string;
   /** The first message, instead of the one built from the task. */

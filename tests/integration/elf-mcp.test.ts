@@ -57,10 +57,10 @@ afterAll(async () => {
 });
 
 describe('dan elf mcp', () => {
-  it('lists the nine ELF tools', async () => {
+  it('lists the ten ELF tools', async () => {
     const { tools } = await client.listTools();
     expect(tools.map((t) => t.name).sort()).toEqual([
-      'elf_query', 'elf_record_heuristic', 'elf_record_outcome', 'elf_record_plan', 'elf_record_postmortem',
+      'elf_contradict_heuristic', 'elf_query', 'elf_record_heuristic', 'elf_record_outcome', 'elf_record_plan', 'elf_record_postmortem',
       'elf_search', 'elf_stats', 'elf_validate_heuristic', 'elf_violate_heuristic',
     ]);
     const record = tools.find((t) => t.name === 'elf_record_heuristic');
@@ -120,7 +120,7 @@ describe('dan elf mcp', () => {
     const lonely = await connect({ DAN_KEY_PREFIX: uniquePrefix('noelf') }, ['--timeout', '500']);
     try {
       const { tools } = await lonely.listTools();
-      expect(tools).toHaveLength(9);
+      expect(tools).toHaveLength(10);
       const result = (await lonely.callTool({ name: 'elf_stats', arguments: {} })) as CallToolResult;
       expect(result.isError).toBe(true);
       expect(textOf(result)).toBe("the ELF memory is not running (no answer to 'stats' within 500 ms): 'dan up' starts it unless DAN_ELF=off");

@@ -44,7 +44,8 @@ local function iso_from_ms(ms)
     math.floor((rem % 3600) / 60), rem % 60, ms % 1000)
 end
 
--- What the task.finished event carries of the task itself (for ELF): client, parent, description.
+-- What the task.finished event carries of the task itself (for ELF): client, parent, description, and
+-- context.path and context.workspace, which name the repository its trails belong to (repositoryOf).
 local function task_facts(raw)
   if not raw then return {} end
   local ok, task = pcall(cjson.decode, raw)
@@ -59,6 +60,9 @@ local function task_facts(raw)
     table.insert(facts, 'description'); table.insert(facts, string.sub(payload.description, 1, 1000))
   end
   if context.inject_elf_context == false then table.insert(facts, 'elf'); table.insert(facts, 'off') end
+  for _, name in ipairs({ 'path', 'workspace' }) do
+    if type(context[name]) == 'string' then table.insert(facts, 'context_' .. name); table.insert(facts, string.sub(context[name], 1, 1000)) end
+  end
   return facts
 end
 

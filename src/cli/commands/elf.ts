@@ -20,6 +20,8 @@ interface IdArgs extends ElfArgs { id: number }
 interface SearchArgs extends ElfArgs { text: string[] }
 interface RecordArgs extends ElfArgs { rule: string[]; context?: string; confidence?: number }
 interface UpdateArgs extends ElfArgs { id: number; task?: string }
+interface HotspotsArgs extends ElfArgs { repository?: string }
+interface McpArgs extends ElfArgs { task?: string; agent?: string }
 
 type Call = <T>(op: ElfOp, args?: Record<string, unknown>) => Promise<T>;
 
@@ -164,14 +166,16 @@ const search = sub<SearchArgs>('search <text...>', 'Full-text search over heuris
     }
   });
 
-const hotspots = sub('hotspots', 'Files ranked by trail strength (tasks that read or wrote them, decaying)', (y) => limitOption(domainOption(y)), async (call, argv, ctx) => {
-  const list = await call<Hotspot[]>('hotspots', filters(argv));
-  if (ctx.json) return printJson(list);
-  if (list.length === 0) return out('no trails yet: files appear here once tasks have read or written them');
-  const width = Math.max(4, ...list.map((h) => h.file.length));
-  out(`${'FILE'.padEnd(width)}  STRENGTH  DEPOSITS  RECENT FAILURES`);
-  for (const h of list) out(`${h.file.padEnd(width)}  ${h.strength.toFixed(2).padStart(8)}  ${String(h.deposits).padStart(8)}  ${String(h.recentFailures).padStart(15)}`);
-});
+const hotspots = sub<HotspotsArgs>('hotspots', 'Files ranked by trail strength (tasks that read or wrote them, decaying)',
+  (y) => limitOption(domainOption(y)).option('repository', { type: 'string', describe: "Only this repository's trails (a task's context.path or context.workspace; '' for tasks that named none)" }) as Argv<HotspotsArgs>,
+  async (call, argv, ctx) => {
+    const list = await call<Hotspot[]>('hotspots', { ...filters(argv), ...(argv.repository !== undefined ? { repository: argv.repository } : {}) });
+    if (ctx.json) return printJson(list);
+    if (list.length === 0) return out('no trails yet: files appear here once tasks have read or written them');
+    const width = Math.max(4, ...list.map((h) => h.file.length));
+    out(`${'FILE'.padEnd(width)}  STRENGTH  DEPOSITS  RECENT FAILURES`);
+    for (const h of list) out(`${h.file.padEnd(width)}  ${h.strength.toFixed(2).padStart(8)}  ${String(h.deposits).padStart(8)}  ${String(h.recentFailures).padStart(15)}`);
+  });
 
 interface InjectionsArgs extends ElfArgs { task: string }
 
@@ -215,7 +219,7 @@ function judge(op: 'approve' | 'reject', describe: string): CommandModule<Global
     });
 }
 
-function update(op: 'validate' | 'violate', describe: string): CommandModule<GlobalArgs, UpdateArgs> {
+function update(op: 'validate' | 'violate' | 'contradict', describe: string): CommandModule<GlobalArgs, UpdateArgs> {
   return sub<UpdateArgs>(`${op} <id>`, describe,
     (y) => y
       .positional('id', { type: 'number', demandOption: true, describe: 'Heuristic id' })
@@ -225,20 +229,22 @@ function update(op: 'validate' | 'violate', describe: string): CommandModule<Glo
       const result = await call<HeuristicUpdateResult>(op, { id: argv.id, ...(argv.task ? { task_id: argv.task } : {}) });
       const h = result.heuristic;
       if (ctx.json) printJson(result);
-      else if (result.applied) out(`heuristic ${h.id}: confidence ${h.confidence.toFixed(2)} (validations ${h.validations}, violations ${h.violations}${h.golden ? ', golden' : ''})`);
+      else if (result.applied) out(`heuristic ${h.id}: confidence ${h.confidence.toFixed(2)} (validations ${h.validations}, violations ${h.violations}${op === 'contradict' ? `, contradictions ${h.contradictions}` : ''}${h.golden ? ', golden' : ''})`);
       else process.stderr.write(`not applied: ${result.message ?? result.reason ?? 'no change'}\n`);
       if (!result.applied) process.exitCode = ExitCode.failed;
     });
 }
 
 /** `dan elf mcp`: the MCP server on stdio. The SDK is loaded only for this subcommand. */
-const mcp: CommandModule<GlobalArgs, ElfArgs> = {
+const mcp: CommandModule<GlobalArgs, McpArgs> = {
   command: 'mcp',
   describe: 'Run the ELF MCP server on stdio (tools elf_query, elf_search, elf_record_heuristic, ...)',
   builder: (yargs: Argv<GlobalArgs>) => yargs
     .option('client', { type: 'string', default: process.env['DAN_ELF_CLIENT'] || 'default', describe: 'Whose memory (default: $DAN_ELF_CLIENT or default)' })
-    .option('timeout', { type: 'number', default: 5_000, describe: 'Milliseconds to wait for ELF to answer each tool call' }) as Argv<ElfArgs>,
-  handler: async (argv: ArgumentsCamelCase<ElfArgs>) => {
+    .option('timeout', { type: 'number', default: 5_000, describe: 'Milliseconds to wait for ELF to answer each tool call' })
+    .option('task', { type: 'string', describe: "The task the MCP client works on: its lessons and contradictions are recorded under it" })
+    .option('agent', { type: 'string', describe: 'The worker using the server, recorded as the origin of its lessons (default claude-code)' }) as Argv<McpArgs>,
+  handler: async (argv: ArgumentsCamelCase<McpArgs>) => {
     const { runElfMcpServer } = await import('../../elf/elf-mcp.js');
     const { ctx, client, close } = await openElf(argv, 'mcp');
     const abort = new AbortController();
@@ -246,7 +252,10 @@ const mcp: CommandModule<GlobalArgs, ElfArgs> = {
     process.once('SIGINT', onSignal);
     process.once('SIGTERM', onSignal);
     try {
-      await runElfMcpServer({ elf: client, clientId: argv.client, timeoutMs: argv.timeout, logger: ctx.logger, signal: abort.signal });
+      await runElfMcpServer({
+        elf: client, clientId: argv.client, timeoutMs: argv.timeout, logger: ctx.logger, signal: abort.signal,
+        ...(argv.task ? { taskId: argv.task } : {}), ...(argv.agent ? { agent: argv.agent } : {}),
+      });
     } finally {
       close();
       process.off('SIGINT', onSignal);
@@ -258,7 +267,7 @@ const mcp: CommandModule<GlobalArgs, ElfArgs> = {
 /** `dan elf ...`: the ELF memory for people (and, with `mcp`, for MCP clients). */
 export const elfCommand: CommandModule<GlobalArgs, GlobalArgs> = {
   command: 'elf',
-  describe: 'Read and teach the ELF memory: stats, heuristics, golden, search, hotspots, injections, record, validate, violate, approve, reject, mcp',
+  describe: 'Read and teach the ELF memory: stats, heuristics, golden, search, hotspots, injections, record, validate, violate, contradict, approve, reject, mcp',
   builder: (yargs: Argv<GlobalArgs>) => yargs
     .command(stats as never)
     .command(heuristics as never)
@@ -269,6 +278,7 @@ export const elfCommand: CommandModule<GlobalArgs, GlobalArgs> = {
     .command(record as never)
     .command(update('validate', 'A heuristic helped: confidence c becomes c + 0.1(1 - c)') as never)
     .command(update('violate', 'A heuristic misled: confidence c becomes c - 0.1c') as never)
+    .command(update('contradict', 'A heuristic is wrong, shown by a task that went against it and succeeded: confidence c becomes c - 0.15c') as never)
     .command(judge('approve', 'Approve a candidate lesson a model or a postmortem proposed: only approved lessons reach prompts') as never)
     .command(judge('reject', 'Reject (delete) a candidate lesson') as never)
     .command(mcp as never)
