@@ -9,6 +9,9 @@
 -- Returns: 1 finished, 0 lease lost (nothing written).
 LOG.stream = K.logStream
 local f = redis.call('HMGET', K.task, 'raw', 'token', 'attempts', 'history', 'started_at')
+if not f[2] and reclaim_own_record(K.leases, K.active, A.taskId, A.domain, A.token) then
+  f = redis.call('HMGET', K.task, 'raw', 'token', 'attempts', 'history', 'started_at')
+end
 if not f[2] or f[2] ~= A.token then return 0 end
 redis.call('LREM', K.active, 1, f[1])
 redis.call('ZREM', K.leases, A.taskId)

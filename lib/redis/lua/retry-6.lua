@@ -8,7 +8,9 @@
 --   retentionS, domain, defaultMaxAttempts, retryBaseMs, retryMaxMs, keyPrefix
 -- Returns: 1 requeued, 2 failed (out of attempts), 0 lease lost (nothing written).
 LOG.stream = K.logStream
-if redis.call('HGET', K.task, 'token') ~= A.token then return 0 end
+local held = redis.call('HGET', K.task, 'token')
+if not held and reclaim_own_record(K.leases, K.active, A.taskId, A.domain, A.token) then held = A.token end
+if held ~= A.token then return 0 end
 local Q = { active = K.active, leases = K.leases, delayed = K.delayed, events = K.events, domain = A.domain,
   now_iso = A.nowIso, retention = tonumber(A.retentionS), default_max = tonumber(A.defaultMaxAttempts),
   base = tonumber(A.retryBaseMs), cap = tonumber(A.retryMaxMs) }
