@@ -83,6 +83,37 @@ describe('raw pushes with hostile ids', () => {
   });
 });
 
+describe('raw pushes reusing a finished task\'s id', () => {
+  async function finished(id: string): Promise<Record<string, string>> {
+    await submitTask(redis, keys, { taskId: id, domain: 'backend', type: 'echo', description: 'first' });
+    const [first] = await queue().claim(1);
+    await queue().finish(first!, { status: 'completed', output: { summary: 'first run' } });
+    return redis.hgetall(keys.result(id));
+  }
+
+  it('dead-letters a raw push with no HSET that reuses a completed id, naming it, and leaves that result alone [audit #24]', async () => {
+    const before = await finished('innocent-1');
+    await redis.lpush(keys.pending('backend'), echo('innocent-1', 'again'));
+    expect(await claimAll(queue())).toEqual([]);
+    expect((await deadLetters())[0]).toMatchObject({ raw: echo('innocent-1', 'again'), reason: 'task id already used (status completed): send it again with another id' });
+    expect(await redis.hgetall(keys.result('innocent-1'))).toEqual(before);
+  });
+
+  it('runs a reused id whose client wrote status pending after its LPUSH, rather than leaving the result pending [audit #25]', async () => {
+    await finished('innocent-2');
+    await redis.lpush(keys.pending('backend'), echo('innocent-2', 'again'));
+    // The consumer looks before the client's HSET lands: the race the audit lost.
+    expect(await queue().claim(1)).toEqual([]);
+    await redis.hset(keys.result('innocent-2'), 'task_id', 'innocent-2', 'status', 'pending');
+    const [again] = await claimAll(queue());
+    expect(again).toMatchObject({ taskId: 'innocent-2', raw: echo('innocent-2', 'again') });
+    expect(await queue().finish(again!, { status: 'completed', output: { summary: 'second run' } })).toBe(true);
+    expect(await redis.hget(keys.result('innocent-2'), 'status')).toBe('completed');
+    expect(await redis.hget(keys.result('innocent-2'), 'output')).toContain('second run');
+    expect(await deadLetters()).toEqual([]);
+  });
+});
+
 describe('oversized and malformed raw pushes', () => {
   it('refuses a 5 MB echo under the default cap, and no log line or event carries its text [audit #27]', async () => {
     const raw = echo('huge-echo', 'E'.repeat(5_000_000));

@@ -20,7 +20,8 @@
 -- task id that is not a string or breaks the id rule, is over the size limit, or does not fit under the depth limit, and giving an id to what has
 -- none (spliced into the text, so the same id survives a retry); (4) pop from the ready lists high,
 -- normal, low. A task whose id another task holds (its result ended, runs, or waits for a retry) is
--- dead-lettered with the reason "task id already used", that task's result untouched; one cancelled while
+-- dead-lettered with the reason "task id already used", that task's result untouched (an ended one waits up to
+-- the grace first: a raw client's HSET of status pending meanwhile asks for it to run again); one cancelled while
 -- it waited is dropped; one whose `results` hash a raw client has not written yet waits up to the grace, so the
 -- client's `status pending` cannot land on top of ours. Each claimed task gets its `results` hash set to
 -- in_progress, its raw text pushed to tasks:active, and a lease.
@@ -82,12 +83,15 @@ local room = -1
 -- status pending) waits for that write as a valid task does, up to the grace: the failed result written
 -- with its dead letter must not be turned back to `pending` by the client's late HSET. Held input goes
 -- back to the ingest list and counts as deferred, so the consumer asks again shortly.
-local held = {}
-local function held_for_client(raw, id)
-  if not id or redis.call('EXISTS', KEY.result(id)) == 1 then return false end
+-- Whether task `id` was first seen less than the grace ago (its client may still write its result).
+local function first_seen_within_grace(id)
   local seen_key = KEY.seen(id)
   redis.call('SET', seen_key, now, 'NX', 'PX', 60000)
-  if now - tonumber(redis.call('GET', seen_key)) >= grace_ms then return false end
+  return now - tonumber(redis.call('GET', seen_key)) < grace_ms
+end
+local held = {}
+local function held_for_client(raw, id)
+  if not id or redis.call('EXISTS', KEY.result(id)) == 1 or not first_seen_within_grace(id) then return false end
   table.insert(held, raw)
   return true
 end
@@ -221,7 +225,13 @@ for _, priority in ipairs({ 'high', 'normal', 'low' }) do
       local r = redis.call('HMGET', rkey, 'status', 'attempts')
       local status = r[1]
       local used = id_in_use(id, status, tonumber(r[2]) or 0)
-      if used then
+      -- A raw client reusing an ended id LPUSHes, then HSETs status pending: refused before that HSET
+      -- lands, the task would be gone and its result left `pending` for good. So it waits up to the grace
+      -- too: if the client's HSET came, the client asked for it to run again, and it runs; if not, refused.
+      local client_may_write = (used == 'completed' or used == 'failed') and first_seen_within_grace(id)
+      if client_may_write then
+        table.insert(wait, raw)
+      elseif used then
         refuse_reused_id(raw, id, used)
       elseif status == 'completed' or status == 'failed' then
         -- Ended while it waited (cancelled): nothing to run. Its attempt record goes too.
@@ -229,12 +239,7 @@ for _, priority in ipairs({ 'high', 'normal', 'low' }) do
       else
         -- A raw client LPUSHes, then HSETs status pending. Taking the task before that HSET would let
         -- it overwrite our in_progress (or, for a fast task, our completed). Wait briefly for it.
-        local hold = false
-        if not status then
-          local seen_key = KEY.seen(id)
-          redis.call('SET', seen_key, now, 'NX', 'PX', 60000)
-          hold = now - tonumber(redis.call('GET', seen_key)) < grace_ms
-        end
+        local hold = not status and first_seen_within_grace(id)
         if hold then
           table.insert(wait, raw)
         else
