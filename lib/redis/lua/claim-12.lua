@@ -10,9 +10,9 @@
 --   a few times a second, not on every call), ingestMayHold ('1': a blocked wait moved a task there),
 --   maxTaskBytes (DAN_MAX_TASK_BYTES: larger raw text is dead-lettered unread, 0: no limit)
 -- Returns: {claimed, deferred, next_due}: claimed is a list of {task id, raw, attempt, lease token,
--- priority}; deferred counts tasks (and refused input) held back because their `results` hash does not
--- exist yet; next_due
--- is how many ms until the next delayed retry is due (-1: none, or not looked at).
+-- priority}; deferred counts tasks (and refused input) held back for a raw client's result HSET (see
+-- first_seen_within_grace); next_due is how many ms until the next delayed retry is due (-1: none, or not
+-- looked at).
 --
 -- Steps: (1) end up to 16 lapsed leases (retried with backoff, or failed when out of attempts);
 -- (2) move due retries from the delayed set to the ready lists; (3) move raw input from the ingest list
@@ -79,16 +79,16 @@ end
 
 local buckets = { high = {}, normal = {}, low = {} }
 local room = -1
--- Input refused below whose client may be about to write `results:<id>` (protocol.md: LPUSH, then HSET
--- status pending) waits for that write as a valid task does, up to the grace: the failed result written
--- with its dead letter must not be turned back to `pending` by the client's late HSET. Held input goes
--- back to the ingest list and counts as deferred, so the consumer asks again shortly.
 -- Whether task `id` was first seen less than the grace ago (its client may still write its result).
 local function first_seen_within_grace(id)
   local seen_key = KEY.seen(id)
   redis.call('SET', seen_key, now, 'NX', 'PX', 60000)
   return now - tonumber(redis.call('GET', seen_key)) < grace_ms
 end
+-- Input refused below whose client may be about to write `results:<id>` (protocol.md: LPUSH, then HSET
+-- status pending) waits for that write as a valid task does, up to the grace: the failed result written
+-- with its dead letter must not be turned back to `pending` by the client's late HSET. Held input goes
+-- back to the ingest list and counts as deferred, so the consumer asks again shortly.
 local held = {}
 local function held_for_client(raw, id)
   if not id or redis.call('EXISTS', KEY.result(id)) == 1 or not first_seen_within_grace(id) then return false end
