@@ -1,6 +1,7 @@
 -- finish: ends a leased task, only if the caller still holds its lease (the token matches), so an
 -- agent whose lease lapsed cannot overwrite the result of the attempt that replaced it. A failure of a
--- task that had earlier attempts carries their history in `output.attempt_history`.
+-- task that had earlier attempts carries their history in `output.attempt_history`. A holder whose attempt
+-- record was deleted under it (the lease still its own) gets it rebuilt first (reclaim_own_record).
 --
 -- KEYS (K.<name>): task (dan:task:{id}), active (tasks:active:{d}), leases (dan:leases:{d}),
 --   events (dan:events), logStream (dan:logs)

@@ -1,6 +1,7 @@
 -- retry: ends the caller's attempt at a task with a failure that may pass (a rate-limited or failing
 -- model API, a crashed worker): the task waits in dan:delayed:{d} with backoff and runs again, or fails
--- with its attempt history once its attempts are spent. Only the lease holder may do this.
+-- with its attempt history once its attempts are spent. Only the lease holder may do this (its attempt
+-- record, if deleted under it, is rebuilt first: reclaim_own_record).
 --
 -- KEYS (K.<name>): task (dan:task:{id}), active (tasks:active:{d}), leases (dan:leases:{d}),
 --   delayed (dan:delayed:{d}), events (dan:events), logStream (dan:logs)
