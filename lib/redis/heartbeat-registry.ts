@@ -193,6 +193,18 @@ export class HeartbeatRegistry {
   }
 
   /**
+   * Whether an agent's last recorded beat is a whole expiry old, so its missing heartbeat key lapsed.
+   * A key that is gone sooner was deleted (by hand, or by a tool cleaning keys) while the agent still
+   * beats: its next beat re-creates the key, and sweeping it meanwhile would hand its running tasks to
+   * a second agent. A beat time that cannot be read, or lies ahead by more than an expiry, proves nothing.
+   */
+  private beatLapsed(lastHeartbeat: string): boolean {
+    const at = Date.parse(lastHeartbeat);
+    const age = this.clock.now() - at;
+    return Number.isNaN(at) || age >= this.ttlMs || age < -this.ttlMs;
+  }
+
+  /**
    * Removes agents whose heartbeat expired and returns them, so the caller can hand their leased
    * tasks back. Safe to run from several places: deregistering twice is harmless. Right after a Redis
    * outage it removes nobody (see `reconnectGraceMs`): a heartbeat that lapsed while Redis was away
@@ -203,7 +215,7 @@ export class HeartbeatRegistry {
     const listed = await this.list();
     // Asked while Redis was away, answered once it was back: the answer is from before anyone beat.
     if (this.inReconnectGrace()) return [];
-    const dead = listed.filter((agent) => !agent.alive);
+    const dead = listed.filter((agent) => !agent.alive && this.beatLapsed(agent.last_heartbeat));
     for (const agent of dead) await this.deregister(agent.agent_id, agent.role, agent.domain_type);
     // An id whose info hash is gone was being deregistered by its own agent between the two reads
     // above: tidied up, but not reported as a dead agent.

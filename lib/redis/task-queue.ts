@@ -149,6 +149,8 @@ export class TaskQueue {
         housekeeping: housekeeping ? '1' : '0', ingestMayHold: ingest ? '1' : '0',
       },
     })) as [[string, string, number, string, Priority][], number, number];
+    // Refused input held for its client's result hash went back to the ingest list: read it next time.
+    if (Number(deferred) > 0) this.ingestMayHold = true;
     return {
       tasks: rows.map(([taskId, raw, attempt, token, priority]) => ({ taskId, raw, attempt: Number(attempt), token, priority, domain: d })),
       deferred: Number(deferred),
@@ -204,8 +206,8 @@ export class TaskQueue {
   async renew(tasks: ClaimedTask[]): Promise<string[]> {
     if (tasks.length === 0) return [];
     return (await renewScript.run(this.redis, {
-      keys: { leases: this.keys.leases(this.domain) },
-      args: { leaseMs: this.options.leaseMs, keyPrefix: this.keys.prefix },
+      keys: { leases: this.keys.leases(this.domain), active: this.keys.active(this.domain) },
+      args: { leaseMs: this.options.leaseMs, keyPrefix: this.keys.prefix, domain: this.domain },
       rest: tasks.flatMap((task) => [task.taskId, task.token]),
     })) as string[];
   }

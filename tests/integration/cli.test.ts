@@ -98,7 +98,7 @@ describe('dan CLI', () => {
     expect(negative.stderr).toMatch(/--timeout must be a positive number of seconds/);
   });
 
-  it('refuses a timeout over 7 days, attempts over 20 and a description over its cap with exit 2 (audit #36, #37)', async () => {
+  it('refuses a timeout over 7 days, attempts over 20 and a description over its cap with exit 2 [audit #36 #37]', async () => {
     const long = await dan(['send', 'backend', 'x', '-t', '3000000']);
     expect(long.code).toBe(2);
     expect(long.stderr).toContain('--timeout must be at most 604800 seconds (7 days), got 3000000');

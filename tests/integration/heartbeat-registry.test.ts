@@ -48,14 +48,44 @@ describe('HeartbeatRegistry', () => {
   });
 
   it('sweeps agents whose heartbeat expired and leaves live ones', async () => {
-    const registry = new HeartbeatRegistry(redis, keys, 30_000);
+    const clock = new MovableClock(Date.now());
+    const registry = new HeartbeatRegistry(redis, keys, 30_000, clock);
     await registry.register({ agentId: 'devops-live0001', role: 'domain', domain: 'devops' });
     await registry.register({ agentId: 'devops-dead0001', role: 'domain', domain: 'devops' });
     await redis.del(keys.heartbeat('devops-dead0001'));
+    // A whole expiry after its last beat: the key lapsed rather than being deleted under a live agent.
+    clock.advance(30_000);
+    await registry.heartbeat([{ agentId: 'devops-live0001', status: 'idle' }]);
     const swept = await registry.sweep();
     expect(swept.map((a) => a.agent_id)).toEqual(['devops-dead0001']);
     expect(await registry.liveDomainAgents('devops')).toEqual(['devops-live0001']);
     expect(await redis.smembers(keys.agentsOfDomain('devops'))).toEqual(['devops-live0001']);
+  });
+});
+
+describe('a heartbeat key deleted under a live agent [audit #47]', () => {
+  it('is not swept before its last beat could lapse, and its next beat makes it live again', async () => {
+    const clock = new MovableClock(Date.now());
+    const registry = new HeartbeatRegistry(redis, keys, 30_000, clock);
+    await registry.register({ agentId: 'backend-11111111', role: 'domain', domain: 'backend' });
+    await redis.del(keys.heartbeat('backend-11111111'));
+    clock.advance(10_000);
+    expect(await registry.sweep()).toEqual([]);
+    expect(await redis.sismember(keys.agentsOfDomain('backend'), 'backend-11111111')).toBe(1);
+    expect(await registry.heartbeat([{ agentId: 'backend-11111111', status: 'busy' }])).toEqual([]);
+    expect(await registry.liveDomainAgents('backend')).toEqual(['backend-11111111']);
+  });
+
+  it('is swept once a whole expiry passed without a beat, and so is a beat time in the future', async () => {
+    const clock = new MovableClock(Date.now());
+    const registry = new HeartbeatRegistry(redis, keys, 30_000, clock);
+    await registry.register({ agentId: 'backend-22222222', role: 'domain', domain: 'backend' });
+    await registry.register({ agentId: 'backend-33333333', role: 'domain', domain: 'backend' });
+    await redis.del(keys.heartbeat('backend-22222222'), keys.heartbeat('backend-33333333'));
+    await redis.hset(keys.agentInfo('backend-33333333'), 'last_heartbeat', '2999-01-01T00:00:00.000Z');
+    expect((await registry.sweep()).map((a) => a.agent_id)).toEqual(['backend-33333333']);
+    clock.advance(30_000);
+    expect((await registry.sweep()).map((a) => a.agent_id)).toEqual(['backend-22222222']);
   });
 });
 
@@ -74,6 +104,8 @@ describe('after a Redis outage', () => {
     expect(await registry.liveDomainAgents('backend')).toEqual(['backend-0000000a']);
     clock.advance(2_000);
     expect(await registry.liveDomainAgents('backend')).toEqual([]);
+    // Its last beat is a whole expiry (3 s) old only now: the key lapsed, it was not deleted under it.
+    clock.advance(1_000);
     expect((await registry.sweep()).map((a) => a.agent_id)).toEqual(['backend-0000000a']);
     expect(await redis.exists(keys.agentInfo('backend-0000000a'))).toBe(0);
   });

@@ -36,7 +36,7 @@ beforeAll(async () => {
 afterAll(async () => { await network.stop(); });
 
 describe('messages are checked, not believed', () => {
-  it('starts backend for a waiting task although a hand-made agent heartbeats for it, and dan agents shows that agent as unexplained', async () => {
+  it('starts backend for a waiting task although a hand-made agent heartbeats for it, and dan agents shows that agent as unexplained [audit #43]', async () => {
     const { keys } = network;
     const ghost = 'backend-deadbeef';
     const now = new Date().toISOString();
@@ -62,7 +62,7 @@ describe('messages are checked, not believed', () => {
     }
   });
 
-  it('does not complete a routed parent on a forged PUBLISH while its sub-task still runs', async () => {
+  it('does not complete a routed parent on a forged PUBLISH while its sub-task still runs [audit #42]', async () => {
     const { redis, keys } = network;
     const { taskId: parent } = await submitTask(redis, keys, { domain: 'main', description: 'SLOWGENUINE api endpoint' });
     const child = childTaskId(parent, 'backend');
@@ -94,7 +94,7 @@ describe('messages are checked, not believed', () => {
     expect(await network.redis.hgetall(network.keys.result('reused-send-1'))).toEqual(before);
   });
 
-  it('dead-letters a raw push that reuses an ended id with the reason, and leaves the first result as it was', async () => {
+  it('dead-letters a raw push that reuses an ended id with the reason, and leaves the first result as it was [audit #24]', async () => {
     const { keys } = network;
     const first = await dan(['send', 'devops', 'first raw', '--type', 'echo', '--id', 'reused-raw-1', '--wait']);
     expect(first.code).toBe(0);
@@ -108,7 +108,7 @@ describe('messages are checked, not believed', () => {
     expect(await network.redis.hgetall(keys.result('reused-raw-1'))).toEqual(before);
   });
 
-  it('runs one of two raw tasks pushed together with one fresh id, dead-letters the other, and leaves nothing in tasks:active', async () => {
+  it('runs one of two raw tasks pushed together with one fresh id, dead-letters the other, and leaves nothing in tasks:active [audit #26]', async () => {
     const { keys } = network;
     const raws = ['first copy', 'second copy'].map((description) => JSON.stringify({ task_id: 'dup-live-1', type: 'echo', payload: { description } }));
     cli('LPUSH', keys.pending('devops'), ...raws);

@@ -151,6 +151,8 @@ describe('retries with backoff', () => {
       await redis.lpush(keys.pending('backend'), raw);
     }
     expect(await queue().claim(5)).toEqual([]);
+    // No client writes their results: each waits for that write up to the grace, then is dead-lettered.
+    await until('the grace for their clients to pass', async () => (await queue().claimBatch(5)).deferred === 0);
     const dead = (await redis.lrange(keys.dead('backend'), 0, -1)).map((d) => JSON.parse(d) as { task_id: string; reason: string });
     expect(dead.map((d) => d.task_id).sort()).toEqual(['hex-1', 'inf-1', 'nan-1']);
     expect(dead.every((d) => d.reason.startsWith('not JSON'))).toBe(true);

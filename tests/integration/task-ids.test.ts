@@ -51,6 +51,8 @@ describe('task ids that would collide with other keys', () => {
     cli('PUBLISH', keys.notifications('devops'), good);
     const hash = await network.waitFor('after-bad-ids.1');
     expect(hash['status']).toBe('completed');
+    // Its client never writes results:broken-good-id: the broken text waits for that write up to the grace.
+    await network.waitFor('broken-good-id');
 
     const dead = (await redis.lrange(keys.dead('devops'), 0, -1)).map((s) => JSON.parse(s) as Record<string, unknown>);
     expect(dead.map((d) => d['raw']).sort()).toEqual([...raws, broken].sort());

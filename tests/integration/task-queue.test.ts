@@ -4,6 +4,7 @@ import { Keys } from '../../lib/redis/keys.js';
 import { RAW_CLIENT_GRACE_MS, TaskQueue, queueDepth } from '../../lib/redis/task-queue.js';
 import { submitTask } from '../../lib/redis/task-store.js';
 import { connectTestRedis, uniquePrefix } from '../support/redis.js';
+import { until } from '../support/until.js';
 
 let redis: Redis;
 let cleanup: () => Promise<void>;
@@ -75,6 +76,8 @@ describe('TaskQueue against a real Redis', () => {
 
     const claimed = await queue().claim(5);
     expect(claimed.map((t) => t.taskId)).toEqual(['good-1']);
+    // broken-7 names a result its client has not written: it waits for that write up to the grace first.
+    await until('the grace for broken-7 to pass', async () => (await queue().claimBatch(5)).deferred === 0);
     const dead = (await redis.lrange(keys.dead('backend'), 0, -1)).map((s) => JSON.parse(s));
     expect(dead.map((d) => d.raw).sort()).toEqual(['this is not json', '[1,2,3]', '{"task_id": "broken-7", "payload": '].sort());
     expect(dead.every((d) => typeof d.reason === 'string' && d.reason.length > 0)).toBe(true);

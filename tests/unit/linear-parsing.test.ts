@@ -11,7 +11,7 @@ const LINEAR = 20_000;
 const MB = 1024 * 1024;
 
 describe('filesNamed on hostile text', () => {
-  it('finds no file in 5 MB of one letter (audit H2)', () => {
+  it('finds no file in 5 MB of one letter (audit H2) [audit #28]', () => {
     expect(filesNamed(`api endpoint ${'D'.repeat(5 * MB)}`)).toEqual([]);
   }, LINEAR);
 
@@ -26,7 +26,7 @@ describe('filesNamed on hostile text', () => {
 });
 
 describe('splitTaskClauses on hostile text', () => {
-  it('keeps a 60 KB run of spaces as one clause (audit H3)', () => {
+  it('keeps a 60 KB run of spaces as one clause (audit H3) [audit #29]', () => {
     const text = `api endpoint${' '.repeat(60_000)}x`;
     expect(splitTaskClauses(text).map((s) => s.clauses.map((c) => c.text))).toEqual([[text]]);
   }, LINEAR);
@@ -45,7 +45,7 @@ describe('splitTaskClauses on hostile text', () => {
     ]);
   }, LINEAR);
 
-  it('routes a task to main holding 60 KB of spaces (audit H3)', () => {
+  it('routes a task to main holding 60 KB of spaces (audit H3) [audit #29]', () => {
     const catalog = loadAgentCatalog(path.resolve(import.meta.dirname, '../../agents'));
     const plan = planTask({ description: `api endpoint${' '.repeat(60_000)}x`, requirements: [] }, catalog);
     expect(plan.steps.map((s) => s.domain)).toEqual(['backend']);

@@ -10,8 +10,9 @@
 --   a few times a second, not on every call), ingestMayHold ('1': a blocked wait moved a task there),
 --   maxTaskBytes (DAN_MAX_TASK_BYTES: larger raw text is dead-lettered unread, 0: no limit)
 -- Returns: {claimed, deferred, next_due}: claimed is a list of {task id, raw, attempt, lease token,
--- priority}; deferred counts tasks held back because their `results` hash does not exist yet; next_due
--- is how many ms until the next delayed retry is due (-1: none, or not looked at).
+-- priority}; deferred counts tasks (and refused input) held back for a raw client's result HSET (see
+-- first_seen_within_grace); next_due is how many ms until the next delayed retry is due (-1: none, or not
+-- looked at).
 --
 -- Steps: (1) end up to 16 lapsed leases (retried with backoff, or failed when out of attempts);
 -- (2) move due retries from the delayed set to the ready lists; (3) move raw input from the ingest list
@@ -19,7 +20,8 @@
 -- task id that is not a string or breaks the id rule, is over the size limit, or does not fit under the depth limit, and giving an id to what has
 -- none (spliced into the text, so the same id survives a retry); (4) pop from the ready lists high,
 -- normal, low. A task whose id another task holds (its result ended, runs, or waits for a retry) is
--- dead-lettered with the reason "task id already used", that task's result untouched; one cancelled while
+-- dead-lettered with the reason "task id already used", that task's result untouched (an ended one waits up to
+-- the grace first: a raw client's HSET of status pending meanwhile asks for it to run again); one cancelled while
 -- it waited is dropped; one whose `results` hash a raw client has not written yet waits up to the grace, so the
 -- client's `status pending` cannot land on top of ours. Each claimed task gets its `results` hash set to
 -- in_progress, its raw text pushed to tasks:active, and a lease.
@@ -77,8 +79,25 @@ end
 
 local buckets = { high = {}, normal = {}, low = {} }
 local room = -1
+-- Whether task `id` was first seen less than the grace ago (its client may still write its result).
+local function first_seen_within_grace(id)
+  local seen_key = KEY.seen(id)
+  redis.call('SET', seen_key, now, 'NX', 'PX', 60000)
+  return now - tonumber(redis.call('GET', seen_key)) < grace_ms
+end
+-- Input refused below whose client may be about to write `results:<id>` (protocol.md: LPUSH, then HSET
+-- status pending) waits for that write as a valid task does, up to the grace: the failed result written
+-- with its dead letter must not be turned back to `pending` by the client's late HSET. Held input goes
+-- back to the ingest list and counts as deferred, so the consumer asks again shortly.
+local held = {}
+local function held_for_client(raw, id)
+  if not id or redis.call('EXISTS', KEY.result(id)) == 1 or not first_seen_within_grace(id) then return false end
+  table.insert(held, raw)
+  return true
+end
 local function sort_in(raw)
   if max_task_bytes > 0 and #raw > max_task_bytes then
+    if held_for_client(raw, recover_id(string.sub(raw, 1, KEPT_OF_OVERSIZED))) then return end
     -- Refused before decoding: its size alone makes it too costly to log, route and hand to a model.
     dead_letter(K.dead, K.events, string.sub(raw, 1, KEPT_OF_OVERSIZED), 'task is ' .. #raw .. ' bytes, over the ' ..
       max_task_bytes .. '-byte limit (DAN_MAX_TASK_BYTES); its first ' .. KEPT_OF_OVERSIZED ..
@@ -86,19 +105,26 @@ local function sort_in(raw)
     return
   end
   if not string.find(raw, '^%s*{') then
+    if held_for_client(raw, recover_id(raw)) then return end
     dead_letter(K.dead, K.events, raw, 'task JSON must be an object', 'invalid_task', domain, now_iso, retention_s)
     return
   end
   local ok, obj = pcall(cjson.decode, raw)
   if not ok or type(obj) ~= 'table' then
+    if held_for_client(raw, recover_id(raw)) then return end
     dead_letter(K.dead, K.events, raw, 'not JSON: ' .. tostring(obj), 'invalid_task', domain, now_iso, retention_s)
     return
   end
   local id_type = type(obj.task_id)
   if id_type == 'number' or id_type == 'boolean' or id_type == 'table' then
-    -- Given a new id, it would run where its client never looks: refused, naming the rule.
+    -- Given a new id, it would run where its client never looks: refused, naming the rule. A whole number's
+    -- client most likely waits on results:<its decimal text> (what JavaScript, Python and redis-cli build
+    -- from it), so that result says why; 1e15 and up print differently in each, so they name no key.
+    local n = obj.task_id
+    local named = id_type == 'number' and n >= 0 and n < 1e15 and n == math.floor(n) and string.format('%d', n) or nil
+    if held_for_client(raw, named) then return end
     dead_letter(K.dead, K.events, raw, 'task_id must be a string, got ' .. (id_type == 'table' and 'an object' or 'a ' .. id_type) ..
-      ': ' .. TASK_ID_RULE_TEXT, 'invalid_task', domain, now_iso, retention_s)
+      ': ' .. TASK_ID_RULE_TEXT .. '; send it again with the id in quotes', 'invalid_task', domain, now_iso, retention_s, named)
     return
   end
   if type(obj.task_id) == 'string' and obj.task_id ~= '' and not valid_task_id(obj.task_id) then
@@ -109,6 +135,7 @@ local function sort_in(raw)
     return
   end
   if room == 0 then
+    if held_for_client(raw, recover_id(raw)) then return end
     dead_letter(K.dead, K.events, raw, 'queue full: ' .. max_depth .. ' tasks already wait in ' .. domain ..
       ' (DAN_MAX_QUEUE_DEPTH); send it again once the queue drains', 'queue_full', domain, now_iso, retention_s)
     return
@@ -153,6 +180,8 @@ end
 for priority, list in pairs(buckets) do
   if #list > 0 then redis.call('RPUSH', ready_key[priority], unpack(list)) end
 end
+-- Back where the next claim pops first, in the order they came.
+for i = #held, 1, -1 do redis.call('RPUSH', K.ingest, held[i]) end
 
 -- Why a popped task's id belongs to another task, or nil when the task may run. An ended result that
 -- was not cancelled, a running one, or one waiting for its retry (the genuine copy is still in the delayed
@@ -196,7 +225,13 @@ for _, priority in ipairs({ 'high', 'normal', 'low' }) do
       local r = redis.call('HMGET', rkey, 'status', 'attempts')
       local status = r[1]
       local used = id_in_use(id, status, tonumber(r[2]) or 0)
-      if used then
+      -- A raw client reusing an ended id LPUSHes, then HSETs status pending: refused before that HSET
+      -- lands, the task would be gone and its result left `pending` for good. So it waits up to the grace
+      -- too: if the client's HSET came, the client asked for it to run again, and it runs; if not, refused.
+      local client_may_write = (used == 'completed' or used == 'failed') and first_seen_within_grace(id)
+      if client_may_write then
+        table.insert(wait, raw)
+      elseif used then
         refuse_reused_id(raw, id, used)
       elseif status == 'completed' or status == 'failed' then
         -- Ended while it waited (cancelled): nothing to run. Its attempt record goes too.
@@ -204,12 +239,7 @@ for _, priority in ipairs({ 'high', 'normal', 'low' }) do
       else
         -- A raw client LPUSHes, then HSETs status pending. Taking the task before that HSET would let
         -- it overwrite our in_progress (or, for a fast task, our completed). Wait briefly for it.
-        local hold = false
-        if not status then
-          local seen_key = KEY.seen(id)
-          redis.call('SET', seen_key, now, 'NX', 'PX', 60000)
-          hold = now - tonumber(redis.call('GET', seen_key)) < grace_ms
-        end
+        local hold = not status and first_seen_within_grace(id)
         if hold then
           table.insert(wait, raw)
         else
@@ -248,4 +278,4 @@ if #active > 0 then
   redis.call('LPUSH', K.active, unpack(active))
   redis.call('ZADD', K.leases, unpack(leases))
 end
-return { out, deferred, next_due }
+return { out, deferred + #held, next_due }

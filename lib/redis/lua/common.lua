@@ -98,9 +98,10 @@ local function recover_id(raw)
 end
 
 -- Moves raw input that cannot be run into tasks:dead:{domain}, the reason kept next to it; marks the
--- task failed (output.failure.code = code) when an id can be recovered from the text.
-local function dead_letter(dead_key, events_key, raw, reason, code, domain, now_iso, retention_s)
-  local id = recover_id(raw)
+-- task failed (output.failure.code = code) when an id can be recovered from the text, or when the caller
+-- names the key its client waits on (`named_id`, such as the decimal text of a numeric task_id).
+local function dead_letter(dead_key, events_key, raw, reason, code, domain, now_iso, retention_s, named_id)
+  local id = recover_id(raw) or named_id
   local entry_id = string.sub(redis.sha1hex(raw .. reason .. now_iso .. tostring(CLOCK.us) .. redis.call('LLEN', dead_key)), 1, 16)
   local envelope = { id = entry_id, reason = reason, raw = raw, domain = domain, dead_lettered_at = now_iso }
   if id then envelope.task_id = id end
@@ -144,6 +145,38 @@ local function backoff_ms(attempts, base, cap)
   return math.floor(d / 2 + (d / 2) * jitter)
 end
 
+-- Rebuilds the attempt record (dan:task:{id}) of a task that runs but whose record was deleted under it
+-- (by hand, or by a tool that cleans keys): from its raw text in tasks:active and its result hash, so the
+-- task ends, or runs again, instead of staying in_progress forever. Only while its result says it runs.
+-- Returns the raw text, or nil (not running, or not among the first 1000 entries of the active list).
+local function rebuild_record(active_key, id, domain, token)
+  local r = redis.call('HMGET', KEY.result(id), 'status', 'attempts', 'agent_id', 'started_at')
+  if r[1] ~= 'in_progress' then return nil end
+  for _, raw in ipairs(redis.call('LRANGE', active_key, 0, 999)) do
+    if string.find(raw, id, 1, true) then
+      local ok, task = pcall(cjson.decode, raw)
+      if ok and type(task) == 'table' and task.task_id == id then
+        local md = type(task.metadata) == 'table' and task.metadata or {}
+        local priority = (md.priority == 'high' or md.priority == 'low') and md.priority or 'normal'
+        redis.call('HSET', KEY.task(id), 'raw', raw, 'domain', domain, 'owner', r[3] or '', 'token', token,
+          'attempts', tonumber(r[2]) or 1, 'priority', priority, 'started_at', r[4] or '')
+        if type(md.max_attempts) == 'number' then redis.call('HSET', KEY.task(id), 'max_attempts', md.max_attempts) end
+        return raw
+      end
+    end
+  end
+  return nil
+end
+
+-- For a lease holder whose attempt record is gone: rebuilds it when the lease is still in leases_key and
+-- the result names the agent whose token this is (tokens start with '<agent id>:'). Returns true if so.
+local function reclaim_own_record(leases_key, active_key, id, domain, token)
+  if redis.call('EXISTS', KEY.task(id)) == 1 or not redis.call('ZSCORE', leases_key, id) then return false end
+  local agent = redis.call('HGET', KEY.result(id), 'agent_id')
+  if not agent or string.sub(token, 1, #agent + 1) ~= agent .. ':' then return false end
+  return rebuild_record(active_key, id, domain, token) ~= nil
+end
+
 -- Ends a leased task's current attempt with a retryable reason: into dan:delayed:{domain} with backoff,
 -- or failed with its attempt history once its attempts are spent. Q holds the script's keys and settings:
 -- active, leases, delayed, events, domain, now_iso, retention, default_max, base, cap, and optionally
@@ -152,6 +185,9 @@ end
 local function retry_or_fail(id, reason, Q, output)
   local tkey = KEY.task(id)
   local f = redis.call('HMGET', tkey, 'raw', 'attempts', 'max_attempts', 'owner', 'started_at', 'history')
+  if not f[1] and rebuild_record(Q.active, id, Q.domain, '') then
+    f = redis.call('HMGET', tkey, 'raw', 'attempts', 'max_attempts', 'owner', 'started_at', 'history')
+  end
   redis.call('ZREM', Q.leases, id)
   local raw = f[1]
   if not raw then return 0 end

@@ -1,6 +1,7 @@
 -- finish: ends a leased task, only if the caller still holds its lease (the token matches), so an
 -- agent whose lease lapsed cannot overwrite the result of the attempt that replaced it. A failure of a
--- task that had earlier attempts carries their history in `output.attempt_history`.
+-- task that had earlier attempts carries their history in `output.attempt_history`. A holder whose attempt
+-- record was deleted under it (the lease still its own) gets it rebuilt first (reclaim_own_record).
 --
 -- KEYS (K.<name>): task (dan:task:{id}), active (tasks:active:{d}), leases (dan:leases:{d}),
 --   events (dan:events), logStream (dan:logs)
@@ -9,6 +10,9 @@
 -- Returns: 1 finished, 0 lease lost (nothing written).
 LOG.stream = K.logStream
 local f = redis.call('HMGET', K.task, 'raw', 'token', 'attempts', 'history', 'started_at')
+if not f[2] and reclaim_own_record(K.leases, K.active, A.taskId, A.domain, A.token) then
+  f = redis.call('HMGET', K.task, 'raw', 'token', 'attempts', 'history', 'started_at')
+end
 if not f[2] or f[2] ~= A.token then return 0 end
 redis.call('LREM', K.active, 1, f[1])
 redis.call('ZREM', K.leases, A.taskId)

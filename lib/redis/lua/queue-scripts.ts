@@ -31,10 +31,10 @@ export const retryScript = new LuaFileScript({
 });
 
 export const renewScript = new LuaFileScript({
-  file: 'renew-1.lua',
+  file: 'renew-2.lua',
   common: true,
-  keys: ['leases'],
-  args: ['leaseMs', 'keyPrefix'],
+  keys: ['leases', 'active'],
+  args: ['leaseMs', 'keyPrefix', 'domain'],
 });
 
 export const reclaimScript = new LuaFileScript({
