@@ -122,10 +122,18 @@ const TOOLS = {
 export type ElfMcpToolName = keyof typeof TOOLS;
 export const ELF_MCP_TOOLS = Object.keys(TOOLS) as ElfMcpToolName[];
 
-/** The MCP server with every ELF tool registered, not yet connected to a transport. */
+/**
+ * What a server run for one worker's task (`--task`) offers: reading memory, proposing a lesson and
+ * claiming a contradiction, each of which only its task's outcome can turn into a change. Recording
+ * outcomes, plans and postmortems, and raising or lowering a rule outright, are the network's and a
+ * person's: a model given them could settle another task's outcome first or push a rule up itself.
+ */
+export const ELF_MCP_WORKER_TOOLS: readonly ElfMcpToolName[] = ['elf_query', 'elf_search', 'elf_record_heuristic', 'elf_contradict_heuristic', 'elf_stats'];
+
+/** The MCP server with its ELF tools registered (a worker's set when it serves one task), not yet connected to a transport. */
 export function createElfMcpServer(options: ElfMcpOptions): McpServer {
   const server = new McpServer({ name: 'dan-elf', version: packageVersion() });
-  for (const name of ELF_MCP_TOOLS) {
+  for (const name of options.taskId ? ELF_MCP_WORKER_TOOLS : ELF_MCP_TOOLS) {
     const tool = TOOLS[name];
     server.registerTool(name, { description: tool.description, inputSchema: tool.input as z.ZodRawShape }, async (args: Record<string, unknown>) => {
       // Whatever the caller sends, a rule recorded here is a model's (a candidate): a model cannot

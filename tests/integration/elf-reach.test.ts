@@ -87,7 +87,8 @@ describe('the contradicted-rule path', () => {
     const mcp = await connectMcp(['--task', taskId, '--agent', 'db']);
     try {
       const { tools } = await mcp.listTools();
-      expect(tools.map((t) => t.name)).toContain('elf_contradict_heuristic');
+      // A worker's server offers what a worker may do, and nothing that settles outcomes or moves a rule outright.
+      expect(tools.map((t) => t.name).sort()).toEqual(['elf_contradict_heuristic', 'elf_query', 'elf_record_heuristic', 'elf_search', 'elf_stats']);
       const claimed = jsonOf<HeuristicUpdateResult>(await mcp.callTool({ name: 'elf_contradict_heuristic', arguments: { id: ruleId } }) as CallToolResult);
       expect(claimed).toMatchObject({ applied: false, reason: 'pending_outcome', heuristic: { id: ruleId, contradictions: 2 } });
 
