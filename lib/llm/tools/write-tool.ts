@@ -45,7 +45,7 @@ async function write(input: z.infer<typeof inputSchema>, ctx: ToolContext): Prom
   } catch (error) {
     throw toToolError(error, input.file_path);
   }
-  await writeRegularFile(file, input.content, input.file_path);
+  await writeRegularFile(file, input.content, input.file_path, ctx.jail);
   const relative = ctx.jail.relative(file);
   ctx.tracker.recordWrite(relative, before !== undefined);
   const size = formatBytes(Buffer.byteLength(input.content, 'utf8'));
