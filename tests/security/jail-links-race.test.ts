@@ -74,10 +74,11 @@ describe('a folder swapped for a symbolic link while the tools use it (ATKJ11) [
     expect(seen.inside).toBeGreaterThan(0);
   });
 
-  it('never changes the outside folder, in many Writes of rdir/secret.txt and rdir/new.txt', async () => {
+  it('never changes the outside folder, in many Writes of rdir/secret.txt, rdir/new.txt and rdir/sub/new.txt', async () => {
+    const targets = ['rdir/secret.txt', 'rdir/new.txt', 'rdir/sub/new.txt'];
     let written = 0;
     for (let i = 0; i < RACE_CALLS / 2; i += 1) {
-      const answer = await kit.call('Write', { file_path: i % 2 === 0 ? 'rdir/secret.txt' : 'rdir/new.txt', content: 'WRITTEN-INSIDE\n' });
+      const answer = await kit.call('Write', { file_path: targets[i % targets.length]!, content: 'WRITTEN-INSIDE\n' });
       if (!answer.refused) written += 1;
     }
     flipper.kill('SIGKILL');
