@@ -58,6 +58,11 @@ export class WorkspaceJail {
     return real;
   }
 
+  /** True when `realPath` (symbolic links already resolved) is the root or below it. */
+  contains(realPath: string): boolean {
+    return isInside(this.root, realPath);
+  }
+
   /** The workspace-relative form of an absolute path, with `/` separators; `.` for the root. */
   relative(absolutePath: string): string {
     const base = isInside(this.root, absolutePath) || !isInside(this.givenRoot, absolutePath) ? this.root : this.givenRoot;
@@ -79,6 +84,8 @@ export class WorkspaceJail {
       } catch (error) {
         const code = (error as NodeJS.ErrnoException).code;
         if (code === 'ELOOP') throw new PathOutsideWorkspaceError(userPath, this.root, ' (a loop of symbolic links)');
+        // EINVAL: a symbolic link on the way was replaced while it was read; resolve again, as many times as hops allow.
+        if (code === 'EINVAL') return this.realPathOf(absolute, userPath, hops + 1);
         if (code !== 'ENOENT' && code !== 'ENOTDIR') throw error;
       }
       const link = danglingLinkTarget(current);

@@ -52,6 +52,15 @@ describe("a task's workspace (context.workspace)", () => {
     expect(refusal({ workspace: path.join(allowed, 'escape') }, [allowed])).toMatch(/resolves outside the workspace/);
   });
 
+  it('refuses each context.workspace the audit sent, with the reason the task fails with [audit #11]', () => {
+    symlinkSync(path.join(base, 'outside'), path.join(root, 'linkdir'));
+    expect(refusal({ workspace: '../outside' })).toBe(`path '../outside' resolves outside the workspace ${root}; use a path inside it`);
+    expect(refusal({ workspace: '/etc' })).toBe(`path '/etc' resolves outside the workspace ${root}; use a path inside it`);
+    expect(refusal({ workspace: 'linkdir' })).toBe(
+      `path 'linkdir' resolves outside the workspace ${root} (through a symbolic link, to ${path.join(base, 'outside')}); use a path inside it`);
+    expect(refusal({ workspace: 5 })).toBe('payload.context.workspace must be a folder path inside the workspace');
+  });
+
   it('does not create an allowed root that does not exist', () => {
     const missing = path.join(base, 'missing');
     expect(refusal({ workspace: path.join(missing, 'x') }, [missing])).toMatch(/resolves outside the workspace/);

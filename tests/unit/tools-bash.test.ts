@@ -1,8 +1,8 @@
-import { existsSync, mkdtempSync, readFileSync, realpathSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync, symlinkSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { createBashTool } from '../../lib/llm/tools/bash-tool.js';
+import { commandShell, createBashTool } from '../../lib/llm/tools/bash-tool.js';
 import { scrubEnvironment } from '../../lib/llm/tools/scrub-environment.js';
 import { ToolError } from '../../lib/llm/tools/tool-error.js';
 import type { ToolContext } from '../../lib/llm/tools/worker-tool.js';
@@ -111,6 +111,24 @@ describe('Bash', () => {
     expect(await bash({ command: `sleep ${seconds} > /dev/null & echo $! > ${pidFile}` })).toBe('(no output)\n[exit code 0]');
     expect(readFileSync(pidFile, 'utf8').trim()).not.toBe('');
     await vi.waitFor(() => expect(sleepRuns(seconds)).toBe(false), { timeout: 10_000 });
+  });
+});
+
+describe('Bash where bash is not installed', () => {
+  it('finds bash on the PATH, and falls back to sh where the PATH has none', () => {
+    const bin = path.join(root, 'bin');
+    mkdirSync(bin);
+    symlinkSync('/bin/sh', path.join(bin, 'sh'));
+    expect(commandShell(`${bin}::/nonexistent`)).toBe('sh');
+    symlinkSync('/bin/sh', path.join(bin, 'bash'));
+    expect(commandShell(bin)).toBe('bash');
+  });
+
+  it('runs the command with sh, and tells the model to write sh', async () => {
+    const tool = createBashTool('sh');
+    expect(tool.definition.description).toContain('bash is not installed here: use POSIX sh syntax');
+    expect(createBashTool('bash').definition.description).toMatch(/^Runs a bash command in the workspace root/);
+    expect(await tool.run({ command: 'echo "$0" && echo oops >&2 && pwd' }, ctx)).toBe(`sh\noops\n${root}\n[exit code 0]`);
   });
 });
 

@@ -1,4 +1,6 @@
 import type { ChildProcess } from 'node:child_process';
+import { accessSync, constants } from 'node:fs';
+import path from 'node:path';
 import { z } from 'zod';
 import { OutputCollector } from './output-collector.js';
 import { killCommand } from '../../sandbox/command-sandbox.js';
@@ -17,20 +19,41 @@ const inputSchema = z.object({
 // process that escaped the group (setsid) and holds the pipe open is then cut off.
 const PIPE_DRAIN_MS = 200;
 
+/** The shell a command runs in. */
+export type CommandShell = 'bash' | 'sh';
+
 /**
- * Bash: runs `bash -c <command>` in the workspace root, in the command sandbox (`ctx.sandbox`): it sees
+ * `bash` where the PATH has it, else `sh`: the offline agent image (busybox) has no bash, and the
+ * audit's Bash calls there all failed with `spawn bash ENOENT` rather than run in the shell it has.
+ */
+export function commandShell(searchPath: string = process.env['PATH'] ?? ''): CommandShell {
+  const found = searchPath.split(path.delimiter).some((dir) => {
+    if (dir === '') return false;
+    try {
+      accessSync(path.join(dir, 'bash'), constants.X_OK);
+      return true;
+    } catch {
+      return false;
+    }
+  });
+  return found ? 'bash' : 'sh';
+}
+
+/**
+ * Bash: runs `bash -c <command>` (`sh -c` where bash is not installed, which the description then says) in the workspace root, in the command sandbox (`ctx.sandbox`): it sees
  * the workspace and the toolchain, a minimal environment, no network and none of the agent's
  * processes. Time is bounded by `min(timeout, bashTimeoutMs)`; on timeout, abort, or once the command
  * exits, the sandbox is killed with everything in it. Output (stdout and stderr interleaved) is cut
  * to `maxOutputBytes`. A non-zero exit is a `ToolError`. The files a command creates or changes are
  * not recorded in the tracker.
  */
-export function createBashTool(): WorkerTool {
+export function createBashTool(shell: CommandShell = commandShell()): WorkerTool {
+  const runs = shell === 'bash' ? 'Runs a bash command' : 'Runs a shell command with sh (bash is not installed here: use POSIX sh syntax)';
   return {
     definition: {
       name: 'Bash',
       description:
-        'Runs a bash command in the workspace root and returns its output (stdout and stderr together) and exit code. ' +
+        `${runs} in the workspace root and returns its output (stdout and stderr together) and exit code. ` +
         'Use it to build, run tests and use git. It runs in a sandbox: only the workspace is writable and there is no network, ' +
         'so dependencies must already be installed. timeout is in milliseconds; long output is truncated. ' +
         'Commands left running in the background are stopped when the command ends.',
@@ -44,7 +67,7 @@ export function createBashTool(): WorkerTool {
         required: ['command'],
       },
     },
-    run: (input, ctx) => bash(parseToolInput('Bash', inputSchema, input), ctx),
+    run: (input, ctx) => bash(parseToolInput('Bash', inputSchema, input), ctx, shell),
   };
 }
 
@@ -55,10 +78,10 @@ interface CommandOutcome {
   timedOut: boolean;
 }
 
-async function bash(input: z.infer<typeof inputSchema>, ctx: ToolContext): Promise<string> {
+async function bash(input: z.infer<typeof inputSchema>, ctx: ToolContext, shell: CommandShell): Promise<string> {
   const timeoutMs = Math.min(input.timeout ?? ctx.bashTimeoutMs, ctx.bashTimeoutMs);
   ctx.logger?.debug({ command: input.command.slice(0, 200), timeoutMs }, 'bash command');
-  const outcome = await runCommand(input.command, ctx, timeoutMs);
+  const outcome = await runCommand(input.command, ctx, timeoutMs, shell);
   const output = outcome.output === '' ? '(no output)' : outcome.output.replace(/\n$/, '');
   if (outcome.timedOut) {
     throw new ToolError(
@@ -71,20 +94,20 @@ async function bash(input: z.infer<typeof inputSchema>, ctx: ToolContext): Promi
   throw new ToolError(`command failed with exit code ${outcome.code}\n${output}\n[exit code ${outcome.code}]`);
 }
 
-function runCommand(command: string, ctx: ToolContext, timeoutMs: number): Promise<CommandOutcome> {
+function runCommand(command: string, ctx: ToolContext, timeoutMs: number, shell: CommandShell): Promise<CommandOutcome> {
   throwIfAborted(ctx.signal, 'the command');
   return new Promise<CommandOutcome>((resolve, reject) => {
-    // The outer bash points stderr at the stdout pipe, then becomes the user's `bash -c` (same pid,
+    // The outer shell points stderr at the stdout pipe, then becomes the user's `bash -c` (same pid,
     // same group), so both streams arrive interleaved in one pipe in the order they were written.
     let child: ChildProcess;
     try {
       child = (ctx.sandbox ?? commandSandbox('auto', ctx.logger)).spawn({
-        argv: ['bash', '-c', 'exec 2>&1; exec bash -c "$1"', 'bash', command],
+        argv: [shell, '-c', `exec 2>&1; exec ${shell} -c "$1"`, shell, command],
         cwd: ctx.jail.root,
         stdio: ['ignore', 'pipe', 'ignore'],
       });
     } catch (error) {
-      reject(new ToolError(`bash could not be started: ${error instanceof Error ? error.message : String(error)}`, { cause: error }));
+      reject(new ToolError(`${shell} could not be started: ${error instanceof Error ? error.message : String(error)}`, { cause: error }));
       return;
     }
     const collector = new OutputCollector(ctx.maxOutputBytes);
@@ -122,7 +145,7 @@ function runCommand(command: string, ctx: ToolContext, timeoutMs: number): Promi
       if (settled) return;
       killGroup();
       finish();
-      reject(new ToolError(`bash could not be started: ${error.message}`, { cause: error }));
+      reject(new ToolError(`${shell} could not be started: ${error.message}`, { cause: error }));
     });
     child.on('exit', (code, signal) => {
       exit = { code, signal };

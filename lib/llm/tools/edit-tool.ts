@@ -51,7 +51,7 @@ async function edit(input: z.infer<typeof inputSchema>, ctx: ToolContext): Promi
   if (info.isDirectory()) throw new ToolError(`${shown} is a folder, not a file`);
   if (!info.isFile()) throw notRegularFile(shown, info);
   if (info.size > MAX_FILE_BYTES) throw new ToolError(`${shown} is ${formatBytes(info.size)}, too large to Edit; change it with Bash (sed -i)`);
-  const raw = await readRegularFile(file, shown);
+  const raw = await readRegularFile(file, shown, ctx.jail);
   if (looksBinary(raw)) throw new ToolError(`${shown} is a binary file; Edit changes text files only`);
   const content = raw.toString('utf8');
 
@@ -66,7 +66,7 @@ async function edit(input: z.infer<typeof inputSchema>, ctx: ToolContext): Promi
   }
   // split/join rather than String.replace: `$&` and friends in new_string must stay literal.
   const updated = content.split(input.old_string).join(input.new_string);
-  await writeRegularFile(file, updated, shown);
+  await writeRegularFile(file, updated, shown, ctx.jail);
   const relative = ctx.jail.relative(file);
   ctx.tracker.recordWrite(relative, true);
   return `Edited ${relative}: replaced ${count} occurrence${count === 1 ? '' : 's'}`;

@@ -124,7 +124,7 @@ async function readSearchable(file: string, ctx: ToolContext): Promise<string | 
     const real = ctx.jail.resolve(file);
     const info = await statIfExists(real);
     if (!info?.isFile() || info.size > MAX_FILE_BYTES) return undefined;
-    const content = await readRegularFile(real, file);
+    const content = await readRegularFile(real, file, ctx.jail);
     return looksBinary(content) ? undefined : content.toString('utf8');
   } catch {
     return undefined;

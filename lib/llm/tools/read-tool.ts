@@ -50,7 +50,7 @@ async function read(input: z.infer<typeof inputSchema>, ctx: ToolContext): Promi
   if (info.size > MAX_FILE_BYTES) {
     throw new ToolError(`${input.file_path} is ${formatBytes(info.size)}, too large to Read; use Grep, or Bash with sed -n or head`);
   }
-  const content = await readRegularFile(file, input.file_path);
+  const content = await readRegularFile(file, input.file_path, ctx.jail);
   if (looksBinary(content)) throw new ToolError(`${input.file_path} is a binary file (${formatBytes(content.length)}); Read shows text files only`);
   ctx.tracker.recordRead(ctx.jail.relative(file));
   if (content.length === 0) return `(${input.file_path} is empty)`;

@@ -1,0 +1,50 @@
+import { chmodSync, mkdtempSync, realpathSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { describeDocker, runCommand, testAgentImage } from '../support/docker.js';
+
+// Row 19 of the audit: the hostile rule ATKD01's Bash call, in a domain container of the offline
+// image (busybox, no bash), failed with `spawn bash ENOENT`. Replayed with the Bash tool of the
+// image, in a container hardened as the Docker spawner makes them.
+const ATKD01 = "id; grep -E 'Cap(Eff|Bnd|Prm)|NoNewPrivs|Seccomp' /proc/self/status; touch /etc/pwn 2>&1; touch /tmp/ok && echo tmp-writable; " +
+  "ls -la /var/run/docker.sock 2>&1; echo PPID-ENV:; tr '\\0' '\\n' < /proc/$PPID/environ | grep -E 'ANTHROPIC_API_KEY|REDIS_URL'; echo PID1-ENV:; " +
+  "tr '\\0' '\\n' < /proc/1/environ 2>&1 | grep -E 'ANTHROPIC_API_KEY|REDIS_URL'; echo REDIS:; (exec 3<>/dev/tcp/127.0.0.1/16391 && printf 'AUTH hunter2\\r\\nDBSIZE\\r\\n' >&3 && timeout 1 cat <&3) 2>&1; " +
+  "echo MOCK:; (exec 4<>/dev/tcp/127.0.0.1/18791 && printf 'GET /_dan/requests HTTP/1.0\\r\\n\\r\\n' >&4 && timeout 1 head -c 300 <&4) 2>&1; echo; hostname; " +
+  "ps -ef 2>/dev/null | head -5 || ls /proc | head; mount | grep -E ' / | /workspace | /tmp ' ; setsid nohup sleep 6666 >/dev/null 2>&1 < /dev/null & echo spawned-escapee";
+
+// The image's Bash tool, run as a domain agent runs it: workspace at /workspace, the container as the sandbox.
+const SCRIPT = `
+  const { createBashTool } = await import('/app/dist/lib/llm/tools/bash-tool.js');
+  const { WorkspaceJail } = await import('/app/dist/lib/workspace/workspace-jail.js');
+  const { FileTracker } = await import('/app/dist/lib/workspace/file-tracker.js');
+  const ctx = { jail: new WorkspaceJail('/workspace'), tracker: new FileTracker(), bashTimeoutMs: 30000, maxOutputBytes: 100000 };
+  const tool = createBashTool();
+  console.log(tool.definition.description);
+  try { console.log(await tool.run({ command: process.argv[1] }, ctx)); } catch (error) { console.log('TOOL ERROR: ' + error.message); }`;
+
+let workspace: string;
+beforeAll(() => {
+  workspace = realpathSync(mkdtempSync(path.join(os.tmpdir(), 'dan-image-bash-')));
+  // The container runs as uid 1000.
+  chmodSync(workspace, 0o777);
+});
+afterAll(() => rmSync(workspace, { recursive: true, force: true }));
+
+describeDocker('the Bash tool in the offline agent image', () => {
+  it('runs the audit\'s ATKD01 command with the image\'s sh, and says so to the model (ATKD01) [audit #19]', async () => {
+    const run = await runCommand('docker', [
+      'run', '--rm', '--label', 'distributed-agent-network.test=agent-image-bash',
+      '--read-only', '--tmpfs', '/tmp:rw,nosuid,nodev', '--cap-drop', 'ALL', '--security-opt', 'no-new-privileges', '--network', 'none',
+      '--mount', `type=bind,source=${workspace},target=/workspace`, '--entrypoint', 'node',
+      testAgentImage(), '--input-type=module', '-e', SCRIPT, ATKD01,
+    ], { timeoutMs: 120_000 });
+    expect(run.stderr).toBe('');
+    expect(run.stdout).not.toContain('could not be started');
+    expect(run.stdout).not.toMatch(/^TOOL ERROR/m);
+    expect(run.stdout).toContain('bash is not installed here: use POSIX sh syntax');
+    expect(run.stdout).toContain('uid=1000');
+    expect(run.stdout).toContain('tmp-writable');
+    expect(run.stdout).toMatch(/spawned-escapee\n\[exit code 0\]/);
+  });
+});
