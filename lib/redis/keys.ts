@@ -22,6 +22,7 @@ export const KEY_TEMPLATES = {
   delayed: 'dan:delayed:{}',
   task: 'dan:task:{}',
   seen: 'dan:task:{}:seen',
+  heldReuse: 'dan:task:{}:held-reuse',
   children: 'dan:children:{}',
   plan: 'dan:plan:{}',
   domainStart: 'dan:domain:{}:start',

@@ -99,18 +99,28 @@ describe('raw pushes reusing a finished task\'s id', () => {
     expect(await redis.hgetall(keys.result('innocent-1'))).toEqual(before);
   });
 
-  it('runs a reused id whose client wrote status pending after its LPUSH, rather than leaving the result pending [audit #25]', async () => {
+  it('refuses a reused id whose client wrote status pending after its LPUSH, telling that client why in the result [audit #25]', async () => {
     await finished('innocent-2');
+    const reason = 'task id already used (status completed): send it again with another id';
     await redis.lpush(keys.pending('backend'), echo('innocent-2', 'again'));
     // The consumer looks before the client's HSET lands: the race the audit lost.
     expect(await queue().claim(1)).toEqual([]);
     await redis.hset(keys.result('innocent-2'), 'task_id', 'innocent-2', 'status', 'pending');
-    const [again] = await claimAll(queue());
-    expect(again).toMatchObject({ taskId: 'innocent-2', raw: echo('innocent-2', 'again') });
-    expect(await queue().finish(again!, { status: 'completed', output: { summary: 'second run' } })).toBe(true);
-    expect(await redis.hget(keys.result('innocent-2'), 'status')).toBe('completed');
-    expect(await redis.hget(keys.result('innocent-2'), 'output')).toContain('second run');
-    expect(await deadLetters()).toEqual([]);
+    expect(await claimAll(queue())).toEqual([]);
+
+    const dead = await deadLetters();
+    expect(dead).toHaveLength(1);
+    expect(dead[0]).toMatchObject({ raw: echo('innocent-2', 'again'), reason, task_id: 'innocent-2', id_in_use: true });
+    const result = await redis.hgetall(keys.result('innocent-2'));
+    expect(result['status']).toBe('failed');
+    expect(result['error']).toContain(reason);
+    expect(JSON.parse(result['output'] ?? '{}')).toMatchObject({ failure: { code: 'invalid_task', retryable: false } });
+    expect(await redis.llen(keys.active('backend'))).toBe(0);
+    expect(await redis.exists(keys.task('innocent-2'))).toBe(0);
+    const log = await redis.lrange(keys.logs('innocent-2'), 0, -1);
+    expect(log.filter((line) => line.includes(': claimed echo task'))).toHaveLength(1);
+    expect(log.some((line) => line.includes(`refused another task with this id: ${reason}`))).toBe(true);
+    expect((await allLogLines('innocent-2')).some((line) => line.includes('attempt 2'))).toBe(false);
   });
 });
 

@@ -21,7 +21,8 @@
 -- none (spliced into the text, so the same id survives a retry); (4) pop from the ready lists high,
 -- normal, low. A task whose id another task holds (its result ended, runs, or waits for a retry) is
 -- dead-lettered with the reason "task id already used", that task's result untouched (an ended one waits up to
--- the grace first: a raw client's HSET of status pending meanwhile asks for it to run again); one cancelled while
+-- the grace first: if a raw client's HSET of status pending lands meanwhile, that result says failed with the
+-- reason, so the client is told rather than left waiting, and the task does not run twice); one cancelled while
 -- it waited is dropped; one whose `results` hash a raw client has not written yet waits up to the grace, so the
 -- client's `status pending` cannot land on top of ours. Each claimed task gets its `results` hash set to
 -- in_progress, its raw text pushed to tasks:active, and a lease.
@@ -198,15 +199,24 @@ local function id_in_use(id, status, attempts)
   return nil
 end
 
--- Dead-letters a task whose id another task holds, leaving that task's result as it is: the entry says
--- so (`id_in_use`), and retrying it is refused for the same reason.
-local function refuse_reused_id(raw, id, status)
+-- Dead-letters a task whose id another task holds: the entry says so (`id_in_use`), and retrying it is
+-- refused for the same reason. That task's result stays as it is, unless `client_wrote` (its raw client's
+-- HSET of status pending already replaced it): then it says failed with the reason, as dead_letter writes
+-- it, so the client waiting on it learns why instead of seeing `pending` for good.
+local function refuse_reused_id(raw, id, status, client_wrote)
   local reason = 'task id already used (status ' .. status .. '): send it again with another id'
   local entry_id = string.sub(redis.sha1hex(raw .. reason .. now_iso .. tostring(now) .. redis.call('LLEN', K.dead)), 1, 16)
   redis.call('LPUSH', K.dead, cjson.encode({ id = entry_id, reason = reason, raw = raw, domain = domain,
     dead_lettered_at = now_iso, task_id = id, id_in_use = true }))
-  redis.call('XADD', K.events, 'MAXLEN', '~', 10000, '*', 'type', 'task.dead_lettered', 'task_id', id, 'domain', domain,
-    'reason', reason, 'at', now_iso)
+  redis.call('DEL', KEY.heldReuse(id))
+  if client_wrote then
+    local err = 'dead-lettered: ' .. reason
+    finish_result(K.events, id, 'failed', cjson.encode({ error = err, dead_letter_id = entry_id, failure = failure('invalid_task') }),
+      err, now_iso, retention_s, domain, 0)
+  else
+    redis.call('XADD', K.events, 'MAXLEN', '~', 10000, '*', 'type', 'task.dead_lettered', 'task_id', id, 'domain', domain,
+      'reason', reason, 'at', now_iso)
+  end
   task_log(id, agent, domain, '[' .. now_iso .. '] ' .. agent .. ': refused another task with this id: ' .. reason)
 end
 
@@ -226,13 +236,18 @@ for _, priority in ipairs({ 'high', 'normal', 'low' }) do
       local status = r[1]
       local used = id_in_use(id, status, tonumber(r[2]) or 0)
       -- A raw client reusing an ended id LPUSHes, then HSETs status pending: refused before that HSET
-      -- lands, the task would be gone and its result left `pending` for good. So it waits up to the grace
-      -- too: if the client's HSET came, the client asked for it to run again, and it runs; if not, refused.
+      -- lands, its result would be left `pending` for good. So it waits up to the grace too, the ended
+      -- status noted (same lifetime as the seen key): if the client's HSET came, it is refused all the
+      -- same, with its result failed; if not, refused with the ended result left alone.
       local client_may_write = (used == 'completed' or used == 'failed') and first_seen_within_grace(id)
+      local held_status = not used and status == 'pending' and redis.call('GET', KEY.heldReuse(id))
       if client_may_write then
+        redis.call('SET', KEY.heldReuse(id), used, 'NX', 'PX', 60000)
         table.insert(wait, raw)
+      elseif held_status then
+        refuse_reused_id(raw, id, held_status, true)
       elseif used then
-        refuse_reused_id(raw, id, used)
+        refuse_reused_id(raw, id, used, false)
       elseif status == 'completed' or status == 'failed' then
         -- Ended while it waited (cancelled): nothing to run. Its attempt record goes too.
         redis.call('DEL', KEY.task(id))
