@@ -2,6 +2,7 @@ import Docker from 'dockerode';
 import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { PassThrough } from 'node:stream';
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { loadConfig } from '../../lib/config.js';
@@ -23,11 +24,13 @@ const docker = new Docker();
 async function execIn(containerId: string, command: string): Promise<string> {
   const exec = await docker.getContainer(containerId).exec({ Cmd: ['sh', '-c', command], AttachStdout: true, AttachStderr: true });
   const stream = await exec.start({});
+  const out = new PassThrough();
   const parts: Buffer[] = [];
-  stream.on('data', (chunk: Buffer) => parts.push(chunk));
+  out.on('data', (chunk: Buffer) => parts.push(chunk));
+  // stdout and stderr come multiplexed in frames; both are kept, without the frame headers.
+  docker.modem.demuxStream(stream, out, out);
   await new Promise((resolve) => stream.on('end', resolve));
-  // The multiplexed stream's 8-byte frame headers carry no text worth keeping.
-  return Buffer.concat(parts).toString('latin1').replace(/[\0-\x08]/g, '');
+  return Buffer.concat(parts).toString('utf8');
 }
 
 describeDocker('a domain container behind the model gateway', () => {
