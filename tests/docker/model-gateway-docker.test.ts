@@ -114,7 +114,7 @@ describeDocker('a domain container behind the model gateway', () => {
   // network by default with Redis and the gateway reachable on it (DAN_GATEWAY_ADVERTISE), which compose does.
   it.skip('[audit #18] a domain container on the default network cannot reach the host\'s loopback listeners', async () => {
     const port = new URL(testRedisUrl()).port;
-    const probe = await execIn(containerId, `node -e "require('net').connect(${port}, '127.0.0.1').on('connect', () => console.log('REACHED')).on('error', () => console.log('REFUSED'))"`);
+    const probe = await execIn(containerId, `node -e "const s = require('net').connect(${port}, '127.0.0.1'); s.on('connect', () => { console.log('REACHED'); s.destroy(); }); s.on('error', () => console.log('REFUSED'))"`);
     expect(probe).toContain('REFUSED');
   });
 });
