@@ -14,6 +14,7 @@ import { Keys } from '../../lib/redis/keys.js';
 import { ResultWatcher } from '../../lib/redis/result-watcher.js';
 import { submitTask } from '../../lib/redis/task-store.js';
 import { runNetwork, type RunningNetwork } from '../../src/main/run-network.js';
+import { runProcess } from '../support/run-process.js';
 import { connectTestRedis, testRedisUrl, uniquePrefix } from '../support/redis.js';
 
 // Audit H6 and M1: every agent had ANTHROPIC_API_KEY in its environment, readable by its workers' commands.
@@ -157,6 +158,24 @@ describe('the model gateway in a network whose main holds a real key', () => {
     expect(seen).toContain('ANTHROPIC_API_KEY=dan-gw-');
     expect(seen).not.toContain('TESTSECRET');
   }, 90_000);
+
+  it('serves the Claude Code CLI with a token, as a claude-code worker runs it', async () => {
+    const { token } = await network.gateway.tokens.issue('cli-check');
+    const home = mkdtempSync(path.join(os.tmpdir(), 'dan-gw-home-'));
+    const cli = (key: string) => runProcess(path.resolve('node_modules/.bin/claude'), ['-p', 'say hi', '--output-format', 'json'], {
+      env: { PATH: process.env['PATH'], HOME: home, ANTHROPIC_BASE_URL: network.gateway.url, ANTHROPIC_API_KEY: key }, timeoutMs: 90_000,
+    });
+    try {
+      const calls = upstream.keys.length;
+      const ok = await cli(token);
+      expect(ok.code, ok.stderr).toBe(0);
+      expect(upstream.keys.length).toBeGreaterThan(calls);
+      expect(new Set(upstream.keys)).toEqual(new Set([REAL_KEY]));
+    } finally {
+      await network.gateway.tokens.revokeAgent('cli-check');
+      rmSync(home, { recursive: true, force: true });
+    }
+  }, 120_000);
 
   it('answers a made-up token 401 naming the fix, and the agent\'s own token 401 once the agent is stopped', async () => {
     const [agent] = network.spawner.list();
