@@ -177,6 +177,22 @@ describe('the model gateway in a network whose main holds a real key', () => {
     }
   }, 120_000);
 
+  it('dan gateway lists live tokens without showing them, and --revoke ends one at once', async () => {
+    const { token } = await network.gateway.tokens.issue('leaked-0000beef');
+    const env = { PATH: process.env['PATH'], HOME: process.env['HOME'], NO_COLOR: '1', REDIS_URL: testRedisUrl(), DAN_KEY_PREFIX: prefix };
+    const dan = (args: string[]) => runProcess(process.execPath, [path.resolve('dist/src/cli/main.js'), ...args], { env, timeoutMs: 30_000 });
+    const listed = await dan(['gateway', '--json']);
+    expect(listed.code, listed.stderr).toBe(0);
+    const rows = JSON.parse(listed.stdout) as Array<{ id: string; agent_id: string; issued_at: string }>;
+    expect(rows.map((r) => r.agent_id)).toEqual(expect.arrayContaining(['leaked-0000beef', network.spawner.list()[0]!.agentId]));
+    expect(listed.stdout).not.toContain(token);
+    expect((await callGateway(network.gateway.url, token)).status).toBe(200);
+    const revoked = await dan(['gateway', '--revoke', 'leaked-0000beef']);
+    expect(revoked.code, revoked.stderr).toBe(0);
+    expect(revoked.stdout).toBe('revoked 1 token(s) of leaked-0000beef\n');
+    expect((await callGateway(network.gateway.url, token)).status).toBe(401);
+  }, 60_000);
+
   it('answers a made-up token 401 naming the fix, and the agent\'s own token 401 once the agent is stopped', async () => {
     const [agent] = network.spawner.list();
     const token = environOf(agent!.handle)['ANTHROPIC_API_KEY']!;
