@@ -42,6 +42,10 @@ export async function startGateway(config: Config, logger: Logger, redisUrl: str
     throw error;
   }
   const url = config.llm.gateway.advertise ?? listening;
+  if (config.spawner === 'docker' && config.docker.network !== 'host' && !config.llm.gateway.advertise) {
+    logger.warn({ url, network: config.docker.network },
+      `domain containers on Docker network ${config.docker.network} cannot reach the model gateway at ${url}: set DAN_GATEWAY_LISTEN=0.0.0.0:4011 and DAN_GATEWAY_ADVERTISE=http://<this host on that network>:4011 (compose does), or DAN_DOCKER_NETWORK=host`);
+  }
   logger.info({ url: listening, ...(url !== listening ? { agentsUse: url } : {}) }, 'agents reach the model through the model gateway, each with its own token');
   return {
     url, tokens,
