@@ -93,7 +93,7 @@ export class TokenIssuingSpawner implements Spawner {
       const revoked = await this.options.tokens.revokeAgent(agentId);
       if (revoked > 0) this.logger.debug({ agentId, revoked }, 'model gateway token revoked');
     } catch (error) {
-      this.logger.warn({ err: error, agentId }, "could not revoke the agent's model gateway token; it stays live until the network stops");
+      this.logger.warn({ err: error, agentId }, "could not revoke the agent's model gateway token; it stays live until 'dan gateway --revoke <agent>' is run");
     }
   }
 }
