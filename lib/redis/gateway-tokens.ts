@@ -59,6 +59,18 @@ export class GatewayTokens implements TokenCheck {
     return this.redis.hdel(this.keys.gatewayTokens(), ...hashes);
   }
 
+  /**
+   * Revokes the tokens of agents with no heartbeat: ones a previous main issued and could not revoke
+   * (it crashed, or Redis was away when it stopped), whose agents are gone. Run when a main starts;
+   * agents it adopts still beat, so their tokens stay. Resolves with how many were revoked.
+   */
+  async revokeOrphans(): Promise<number> {
+    const entries = await this.entries();
+    const beating = await Promise.all(entries.map(([, r]) => this.redis.exists(this.keys.heartbeat(r.agentId))));
+    const orphans = entries.filter((_, i) => beating[i] === 0).map(([hash]) => hash);
+    return orphans.length === 0 ? 0 : this.redis.hdel(this.keys.gatewayTokens(), ...orphans);
+  }
+
   /** Live tokens, oldest first, for `dan gateway` and for revoking all of a network's at its stop. */
   async list(): Promise<GatewayToken[]> {
     return (await this.entries()).map(([, record]) => record).sort((a, b) => a.issuedAt - b.issuedAt);

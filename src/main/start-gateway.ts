@@ -33,6 +33,11 @@ function splitListen(listen: string | undefined): [string, number] {
 export async function startGateway(config: Config, logger: Logger, redisUrl: string, model: ModelAccess, spawner: Spawner): Promise<RunningGateway> {
   const redis = await connectRedis(redisUrl, { name: 'dan-model-gateway', logger });
   const tokens = new GatewayTokens(redis, new Keys(config.keyPrefix));
+  const orphans = await tokens.revokeOrphans().catch((error: Error) => {
+    redis.disconnect();
+    throw error;
+  });
+  if (orphans > 0) logger.info({ revoked: orphans }, 'revoked model gateway tokens of agents that are gone');
   const gateway = new ModelGateway({ upstream: model.upstream, tokens, maxBodyBytes: config.llm.gateway.maxBodyBytes, logger });
   let listening: string;
   try {

@@ -10,6 +10,7 @@ import { defaultRules } from '../../lib/llm/local-server/default-rules.js';
 import { LocalModelServer } from '../../lib/llm/local-server/local-model-server.js';
 import type { Rule } from '../../lib/llm/local-server/rules.js';
 import { silentLogger } from '../../lib/logger.js';
+import { GatewayTokens } from '../../lib/redis/gateway-tokens.js';
 import { Keys } from '../../lib/redis/keys.js';
 import { ResultWatcher } from '../../lib/redis/result-watcher.js';
 import { submitTask } from '../../lib/redis/task-store.js';
@@ -85,6 +86,7 @@ describe('the model gateway in a network whose main holds a real key', () => {
   let upstream: Awaited<ReturnType<typeof startRecordingUpstream>>;
   let network: RunningNetwork;
   let workspace: string;
+  let orphan: string;
 
   beforeAll(async () => {
     ({ redis, cleanup } = await connectTestRedis(prefix));
@@ -102,6 +104,8 @@ describe('the model gateway in a network whose main holds a real key', () => {
       DAN_SPAWN_TIMEOUT_MS: '20000', DAN_DOMAIN_IDLE_MS: '600000', DAN_SHUTDOWN_GRACE_MS: '2000',
     };
     const config = loadConfig({}, env);
+    // A token a crashed main left behind, of an agent long gone: the next main's start revokes it.
+    orphan = (await new GatewayTokens(redis, keys).issue('backend-0rphan00')).token;
     network = await runNetwork({ config, logger: silentLogger, redisUrl: config.redisUrl, env: { ...process.env, ...env } });
   }, 60_000);
 
@@ -199,6 +203,7 @@ describe('the model gateway in a network whose main holds a real key', () => {
     const madeUp = await callGateway(network.gateway.url, `dan-gw-${'0'.repeat(64)}`);
     expect(madeUp.status).toBe(401);
     expect(madeUp.message).toMatch(/unknown or revoked.*start the agent again/);
+    expect((await callGateway(network.gateway.url, orphan)).status).toBe(401);
     expect((await callGateway(network.gateway.url, token)).status).toBe(200);
     const calls = upstream.keys.length;
     await network.spawner.stop(agent!.agentId, 2_000);
