@@ -116,6 +116,8 @@ function buildConfig(c: Settings, env: NodeJS.ProcessEnv) {
       localAdvertise: c.DAN_LOCAL_LLM_ADVERTISE,
       /** Request bodies the local model server reads at most; larger ones get 413. */
       localMaxBodyBytes: c.DAN_LOCAL_LLM_MAX_BODY_BYTES,
+      /** The model gateway: where it listens (default 127.0.0.1 on a free port), the URL agents are given, its body cap. */
+      gateway: { listen: c.DAN_GATEWAY_LISTEN, advertise: c.DAN_GATEWAY_ADVERTISE, maxBodyBytes: c.DAN_GATEWAY_MAX_BODY_BYTES },
       models: { sonnet: c.DAN_MODEL_SONNET, opus: c.DAN_MODEL_OPUS, haiku: c.DAN_MODEL_HAIKU },
       defaultModel: c.DAN_DEFAULT_MODEL,
       maxTurns: c.DAN_MAX_TURNS,

@@ -122,6 +122,11 @@ export const SETTINGS = {
   // 32 MiB, the real API's request limit.
   DAN_LOCAL_LLM_MAX_BODY_BYTES: setting(count(32 * 1024 * 1024), 'main'),
   DAN_LOCAL_LLM_ADVERTISE: setting(z.string().url({ error: 'must be a URL, such as http://main-orchestrator:4010' }).optional(), 'main'),
+  // The model gateway: agents reach the model only through it, with a token; the key stays in main.
+  DAN_GATEWAY_LISTEN: setting(z.string().regex(/^[^:\s]+:\d{1,5}$/, { error: 'must be host:port, such as 0.0.0.0:4011' }).optional(), 'main'),
+  DAN_GATEWAY_ADVERTISE: setting(z.string().url({ error: 'must be a URL, such as http://main-orchestrator:4011' }).optional(), 'main'),
+  // 32 MiB, the real API's request limit.
+  DAN_GATEWAY_MAX_BODY_BYTES: setting(count(32 * 1024 * 1024), 'main'),
   DAN_MODEL_SONNET: setting(z.string().default('claude-sonnet-5-5'), 'forward'),
   DAN_MODEL_OPUS: setting(z.string().default('claude-opus-5-5'), 'forward'),
   DAN_MODEL_HAIKU: setting(z.string().default('claude-haiku-5-5'), 'forward'),

@@ -5,6 +5,10 @@ import type { AnthropicLlmClientOptions } from './anthropic-llm-client.js';
 import type { LlmClient } from './llm-client.js';
 import { LocalModelServer } from './local-server/local-model-server.js';
 import { loadRulesFile } from './local-server/rules.js';
+import type { Upstream } from './model-gateway-forward.js';
+
+// The same as ANTHROPIC_DEFAULT_BASE_URL, not imported from the adapter: the SDK loads on the first call only.
+const PUBLIC_API = 'https://api.anthropic.com';
 
 /** The key the local server is called with: it accepts any, and this one says what it is. */
 export const LOCAL_MODEL_KEY = 'local-scripted-model';
@@ -15,6 +19,8 @@ export interface ModelAccess {
   description: string;
   /** The URL domain agents should use when this process started the local server. */
   localUrl: string | undefined;
+  /** Where the model gateway sends agents' calls, with the key it alone holds: one path for the API and the local server. */
+  upstream: Upstream;
   close(): Promise<void>;
 }
 
@@ -35,6 +41,7 @@ export async function createModelAccess(config: Config, logger: Logger, env: Nod
       client: anthropicClient({ apiKey, ...(baseURL ? { baseURL } : {}), logger, maxRetries: config.llm.maxRetries, maxReplyBytes: config.llm.maxReplyBytes }),
       description: `Anthropic API${baseURL ? ` at ${baseURL}` : ''}`,
       localUrl: undefined,
+      upstream: { baseUrl: baseURL ?? PUBLIC_API, apiKey },
       close: async () => undefined,
     };
   }
@@ -43,6 +50,7 @@ export async function createModelAccess(config: Config, logger: Logger, env: Nod
       client: anthropicClient({ apiKey: LOCAL_MODEL_KEY, baseURL: config.llm.localUrl, logger, maxRetries: config.llm.maxRetries, maxReplyBytes: config.llm.maxReplyBytes }),
       description: `local scripted model server at ${config.llm.localUrl}`,
       localUrl: config.llm.localUrl,
+      upstream: { baseUrl: config.llm.localUrl, apiKey: LOCAL_MODEL_KEY },
       close: async () => undefined,
     };
   }
@@ -56,6 +64,7 @@ export async function createModelAccess(config: Config, logger: Logger, env: Nod
     client: anthropicClient({ apiKey: LOCAL_MODEL_KEY, baseURL: listening, logger, maxRetries: config.llm.maxRetries, maxReplyBytes: config.llm.maxReplyBytes }),
     description: `local scripted model server at ${listening} (no ANTHROPIC_API_KEY; answers are scripted, rules: ${config.llm.rulesFile ?? 'default'})`,
     localUrl: url,
+    upstream: { baseUrl: listening, apiKey: LOCAL_MODEL_KEY },
     close: () => server.stop(),
   };
 }

@@ -132,6 +132,9 @@ export class Keys {
   /** HASH of a domain's last start failure (at, agent, reason, lines), expiring; gone once an agent is ready. */
   domainStart(domain: string): string { return fillKey(this.prefix, 'domainStart', domain); }
 
+  /** HASH sha256(token) -> JSON {agentId, issuedAt}: the model gateway's live tokens, never the tokens themselves. */
+  gatewayTokens(): string { return `${this.prefix}dan:gateway:tokens`; }
+
   /** Glob for every pending queue, to find pushes to domains nobody serves. */
   pendingPattern(): string { return `${this.pending('')}*`; }
   domainFromPending(key: string): string { return key.slice(this.pending('').length); }

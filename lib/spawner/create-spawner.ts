@@ -6,6 +6,7 @@ import type { Config } from '../config.js';
 import type { Logger } from '../logger.js';
 import { ProcessSpawner } from './process-spawner.js';
 import type { Spawner } from './spawner.js';
+import { MODEL_SECRETS } from './token-issuing-spawner.js';
 
 export interface CreateSpawnerOptions {
   config: Config;
@@ -24,12 +25,12 @@ export interface CreateSpawnerOptions {
 export async function createSpawner(options: CreateSpawnerOptions): Promise<Spawner> {
   const { config, logger, catalog } = options;
   const onLine = options.onLine ? { onLine: options.onLine } : {};
-  if (config.spawner === 'process') return new ProcessSpawner({ logger, ...onLine });
+  // The model key stays in this process: agents get a gateway token instead (TokenIssuingSpawner).
+  if (config.spawner === 'process') return new ProcessSpawner({ logger, baseEnv: withoutModelSecrets(options.env ?? process.env), ...onLine });
   const { DockerSpawner, networkIdentity } = await import('./docker-spawner.js');
   const d = config.docker;
   // A bind-mounted folder that does not exist would be created by Docker, owned by root.
   for (const folder of [d.workspace, d.elfStore]) if (path.isAbsolute(folder)) mkdirSync(folder, { recursive: true });
-  const apiKey = (options.env ?? process.env)['ANTHROPIC_API_KEY'];
   return DockerSpawner.start({
     networkId: networkIdentity(config.redisUrl, config.keyPrefix, d.networkId),
     image: d.image,
@@ -42,8 +43,14 @@ export async function createSpawner(options: CreateSpawnerOptions): Promise<Spaw
     elfStore: d.elfStore,
     ...(d.agentsDir ? { agentsDir: d.agentsDir } : {}),
     mountsFor: (domain) => kindOf(catalog.domain(domain)).mounts,
-    ...(apiKey ? { secretEnv: { ANTHROPIC_API_KEY: apiKey } } : {}),
     logger,
     ...onLine,
   });
+}
+
+/** `env` without the model key or login, which only the model gateway in this process may hold. */
+export function withoutModelSecrets(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  const kept: NodeJS.ProcessEnv = { ...env };
+  for (const name of MODEL_SECRETS) delete kept[name];
+  return kept;
 }

@@ -11,6 +11,7 @@ import { deadLetterCommand } from './commands/dead-letter.js';
 import { demoCommand } from './commands/demo.js';
 import { elfCommand } from './commands/elf.js';
 import { farmCommand } from './commands/farm.js';
+import { gatewayCommand } from './commands/gateway.js';
 import { inspectCommand } from './commands/inspect.js';
 import { logsCommand } from './commands/logs.js';
 import { mockLlmCommand } from './commands/mock-llm.js';
@@ -45,6 +46,7 @@ async function main(): Promise<void> {
     .command(elfCommand as never)
     .command(farmCommand as never)
     .command(deadLetterCommand as never)
+    .command(gatewayCommand as never)
     .demandCommand(1, 'name a command; see dan --help')
     .strict()
     .recommendCommands()

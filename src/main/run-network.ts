@@ -2,7 +2,7 @@ import type { Config } from '../../lib/config.js';
 import type { Logger } from '../../lib/logger.js';
 import { formatLogLine, knownSecrets, redactText, resolveFormat } from '../../lib/logger.js';
 import type { ModelAccess } from '../../lib/llm/create-llm-client.js';
-import { createModelAccess, modelEnv } from '../../lib/llm/create-llm-client.js';
+import { createModelAccess } from '../../lib/llm/create-llm-client.js';
 import { loadAgentCatalog } from '../../lib/agents/agent-catalog.js';
 import { createSpawner } from '../../lib/spawner/create-spawner.js';
 import type { Spawner } from '../../lib/spawner/spawner.js';
@@ -10,6 +10,7 @@ import type { DomainSupervisor, SupervisorEvent } from './domain-supervisor.js';
 import type { RunningMain } from './main-orchestrator.js';
 import { startMainOrchestrator } from './main-orchestrator.js';
 import { networkEnv } from './network-env.js';
+import { startGateway, type RunningGateway } from './start-gateway.js';
 import { hostBashWarning } from '../../lib/workspace/workspace-jail.js';
 import { commandSandbox } from '../../lib/sandbox/resolve-sandbox.js';
 
@@ -17,6 +18,7 @@ export interface RunningNetwork {
   main: RunningMain;
   spawner: Spawner;
   model: ModelAccess;
+  gateway: RunningGateway;
   stop(): Promise<void>;
 }
 
@@ -29,6 +31,8 @@ export interface RunNetworkOptions {
   onEvent?: (event: SupervisorEvent) => void;
   /** Each output line of a spawned domain agent (JSON log lines), e.g. to show them formatted. */
   onAgentLine?: (agentId: string, line: string) => void;
+  /** Where the model key is read; default: this process's environment. */
+  env?: NodeJS.ProcessEnv;
 }
 
 /**
@@ -50,14 +54,23 @@ export async function runNetwork(options: RunNetworkOptions): Promise<RunningNet
     else if (early.length < 1_000) early.push([agentId, line]);
   };
   // The spawner first: a missing Docker engine or image is reported before anything else starts.
-  const spawner = await createSpawner({ config, logger, catalog, onLine });
+  const bareSpawner = await createSpawner({ config, logger, catalog, onLine, ...(options.env ? { env: options.env } : {}) });
   let model: ModelAccess;
+  let gateway: RunningGateway;
   try {
-    model = await createModelAccess(config, logger);
+    model = await createModelAccess(config, logger, options.env ?? process.env);
   } catch (error) {
-    await spawner.close(0).catch(() => undefined);
+    await bareSpawner.close(0).catch(() => undefined);
     throw error;
   }
+  try {
+    gateway = await startGateway(config, logger, options.redisUrl, model, bareSpawner);
+  } catch (error) {
+    await bareSpawner.close(0).catch(() => undefined);
+    await model.close();
+    throw error;
+  }
+  const spawner = gateway.spawner;
   logger.info(`model: ${model.description}`);
   logger.info({ spawner: spawner.kind, ...(spawner.kind === 'docker' ? { image: config.docker.image, network: config.docker.network } : {}) }, 'domains start on demand');
   // Domains on this host share its sandbox: said once at start; Bash reaches the user's rights only where it is off.
@@ -69,21 +82,24 @@ export async function runNetwork(options: RunNetworkOptions): Promise<RunningNet
     main = await startMainOrchestrator({
       config, logger, spawner, catalog,
       ...(options.agentId ? { agentId: options.agentId } : {}),
-      agentEnv: { ...networkEnv(config, options.redisUrl), ...modelEnv(model, config) },
+      // The model settings (the gateway's URL and the agent's own token) are added per agent by the spawner.
+      agentEnv: networkEnv(config, options.redisUrl),
       llm: async () => model.client,
       ...(options.onEvent ? { onEvent: options.onEvent } : {}),
     });
   } catch (error) {
     await spawner.close(0).catch(() => undefined);
+    await gateway.stop();
     await model.close();
     throw error;
   }
   sink.supervisor = main.supervisor;
   for (const [agentId, line] of early.splice(0)) main.supervisor.recordAgentOutput(agentId, line);
   return {
-    main, model, spawner,
+    main, model, spawner, gateway,
     stop: async () => {
       await main.stop();
+      await gateway.stop();
       await model.close();
     },
   };

@@ -39,4 +39,16 @@ describe('the local model server and large bodies', () => {
     for (let i = 0; i < 5; i += 1) expect((await post(url, 40 * 1024, true)).status).toBe(400);
     expect(server.requests).toHaveLength(2);
   });
+
+  it('[audit #59] ten 30 MB bodies from anyone on loopback: each answered 400, and at most 64 MiB of them kept', async () => {
+    server = new LocalModelServer();
+    const url = await server.start();
+    for (let i = 0; i < 10; i += 1) {
+      const answer = await post(url, 30 * 1024 * 1024, true);
+      expect(answer.status).toBe(400);
+    }
+    const kept = server.requests.reduce((sum, r) => sum + (typeof r.body === 'string' ? r.body.length : 0), 0);
+    expect(kept).toBeLessThanOrEqual(64 * 1024 * 1024);
+    expect(server.requests.length).toBeLessThan(10);
+  }, 60_000);
 });

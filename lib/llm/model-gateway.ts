@@ -1,0 +1,120 @@
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { DanError } from '../errors.js';
+import { silentLogger, type Logger } from '../logger.js';
+import type { TokenCheck } from '../redis/gateway-tokens.js';
+import { baseUrl, sendApiError } from './local-server/http-io.js';
+import { forwardRequest, type Upstream } from './model-gateway-forward.js';
+
+/** 32 MiB: the real API's request limit. */
+export const GATEWAY_MAX_BODY_BYTES = 32 * 1024 * 1024;
+
+export interface ModelGatewayOptions {
+  /** Where calls go on, and the key they go with: the only place that key is used. */
+  upstream: Upstream;
+  /** Whether a bearer's token is live. */
+  tokens: TokenCheck;
+  /** Request bodies forwarded at most; larger ones are answered 413. Default 32 MiB. */
+  maxBodyBytes?: number;
+  logger?: Logger;
+}
+
+/**
+ * The calls the Anthropic SDK and the Claude Code CLI make (`?beta=true` and other queries pass):
+ * messages, streamed or not, token counts, and the model list. Anything else is not the model's.
+ */
+const FORWARDED = [
+  { method: 'POST', path: /^\/v1\/messages(\/count_tokens)?$/ },
+  { method: 'GET', path: /^\/v1\/models(\/[A-Za-z0-9._:@-]+)?$/ },
+] as const;
+
+/** The token a request bears: `x-api-key` (the SDK, the CLI) or `Authorization: Bearer`. */
+export function bearerToken(headers: http.IncomingHttpHeaders): string | undefined {
+  const key = headers['x-api-key'];
+  if (typeof key === 'string' && key !== '') return key;
+  const auth = headers.authorization;
+  const match = typeof auth === 'string' ? /^Bearer\s+(\S+)$/i.exec(auth) : null;
+  return match?.[1];
+}
+
+/**
+ * The one door to the model for the agents a main orchestrator spawns. It holds the model key (or
+ * the local model server's address) and forwards an agent's call only when it bears a token the
+ * network issued and has not revoked, so an agent, and whatever runs inside it, never sees the key:
+ * a leaked token is worth that network's calls while its agent lives, and nothing else.
+ */
+export class ModelGateway {
+  private readonly logger: Logger;
+  private readonly maxBodyBytes: number;
+  private server: http.Server | undefined;
+  private address: string | undefined;
+
+  constructor(private readonly options: ModelGatewayOptions) {
+    this.logger = options.logger ?? silentLogger;
+    this.maxBodyBytes = options.maxBodyBytes ?? GATEWAY_MAX_BODY_BYTES;
+  }
+
+  /** The base URL once started (`http://127.0.0.1:PORT`). */
+  get url(): string | undefined {
+    return this.address;
+  }
+
+  async start(host = '127.0.0.1', port = 0): Promise<string> {
+    if (this.address) return this.address;
+    const server = http.createServer((req, res) => {
+      this.handle(req, res).catch((error: unknown) => {
+        this.logger.warn({ err: error }, 'model gateway request failed');
+        if (!res.headersSent) sendApiError(res, 502, 'api_error', `the model gateway failed: ${(error as Error).message}`, { connection: 'close' });
+        else res.destroy();
+      });
+    });
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', (error: NodeJS.ErrnoException) => {
+        reject(error.code === 'EADDRINUSE'
+          ? new DanError('port_in_use', `port ${port} on ${host} is in use: set DAN_GATEWAY_LISTEN to another host:port, or leave it unset for a free port`, { cause: error })
+          : error);
+      });
+      server.listen(port, host, () => resolve());
+    });
+    this.server = server;
+    this.address = baseUrl(host, (server.address() as AddressInfo).port);
+    this.logger.info({ url: this.address }, 'model gateway listening');
+    return this.address;
+  }
+
+  async stop(): Promise<void> {
+    const server = this.server;
+    if (!server) return;
+    this.server = undefined;
+    this.address = undefined;
+    server.closeAllConnections();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  }
+
+  private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    // Refusals close the connection: the body they did not read is not worth reading.
+    const refuse = (status: number, type: string, message: string): void => sendApiError(res, status, type, message, { connection: 'close' });
+    const token = bearerToken(req.headers);
+    if (token === undefined) {
+      refuse(401, 'authentication_error', 'the model gateway needs a token (x-api-key or Authorization: Bearer): agents get theirs in ANTHROPIC_API_KEY from the main orchestrator that spawns them; start agents with dan up');
+      return;
+    }
+    const record = await this.options.tokens.check(token);
+    if (!record) {
+      refuse(401, 'authentication_error', 'the model gateway token is unknown or revoked (a token lives as long as the agent it was issued to): let the main orchestrator start the agent again, which issues a new one');
+      return;
+    }
+    const [pathname] = (req.url ?? '/').split('?');
+    if (!FORWARDED.some((f) => f.method === req.method && f.path.test(pathname ?? ''))) {
+      refuse(404, 'not_found_error', `the model gateway forwards only POST /v1/messages, POST /v1/messages/count_tokens and GET /v1/models, not ${req.method ?? '?'} ${pathname ?? ''}`);
+      return;
+    }
+    const declared = Number(req.headers['content-length']);
+    if (Number.isFinite(declared) && declared > this.maxBodyBytes) {
+      refuse(413, 'request_too_large', `request body is larger than ${this.maxBodyBytes} bytes (DAN_GATEWAY_MAX_BODY_BYTES)`);
+      return;
+    }
+    const status = await forwardRequest(req, res, { upstream: this.options.upstream, maxBodyBytes: this.maxBodyBytes, refuse });
+    this.logger.debug({ agentId: record.agentId, token: record.id, method: req.method, path: pathname, status }, 'model call forwarded');
+  }
+}

@@ -1,0 +1,99 @@
+import { createHash, randomBytes } from 'node:crypto';
+import type { Redis } from 'ioredis';
+import type { Keys } from './keys.js';
+
+/** What the model gateway knows of one live token: never the token itself. */
+export interface GatewayToken {
+  /** The first 12 hex of the token's hash: names it in listings and logs without revealing it. */
+  id: string;
+  agentId: string;
+  issuedAt: number;
+}
+
+/** Where the model gateway asks whether a token is live; Redis in a network, a map in unit tests. */
+export interface TokenCheck {
+  /** The token's record, or undefined when it was never issued or has been revoked. */
+  check(token: string): Promise<GatewayToken | undefined>;
+}
+
+/** Tokens start with this, so a person (and the log scrubber) can tell one from an API key. */
+export const GATEWAY_TOKEN_PREFIX = 'dan-gw-';
+
+/** A new token: 32 random bytes, 256 bits no caller can guess. */
+export function newGatewayToken(): string {
+  return `${GATEWAY_TOKEN_PREFIX}${randomBytes(32).toString('hex')}`;
+}
+
+/** The hash under which a token is stored: whoever reads Redis learns which tokens exist, not what they are. */
+export function tokenHash(token: string): string {
+  return createHash('sha256').update(token).digest('hex');
+}
+
+/**
+ * The model gateway's tokens in Redis (`dan:gateway:tokens`, one hash field per token hash), so a
+ * gateway in another process could check them too. Issued per agent when it is spawned; revoked when
+ * it is stopped, exits or is swept, and all at once when the network stops.
+ */
+export class GatewayTokens implements TokenCheck {
+  constructor(private readonly redis: Redis, private readonly keys: Keys, private readonly clock: () => number = Date.now) {}
+
+  /** Issues a token for `agentId`; the caller hands it to that agent only. */
+  async issue(agentId: string): Promise<{ token: string; record: GatewayToken }> {
+    const token = newGatewayToken();
+    const hash = tokenHash(token);
+    const record: GatewayToken = { id: hash.slice(0, 12), agentId, issuedAt: this.clock() };
+    await this.redis.hset(this.keys.gatewayTokens(), hash, JSON.stringify({ agentId, issuedAt: record.issuedAt }));
+    return { token, record };
+  }
+
+  async check(token: string): Promise<GatewayToken | undefined> {
+    const hash = tokenHash(token);
+    const raw = await this.redis.hget(this.keys.gatewayTokens(), hash);
+    return raw === null ? undefined : parseRecord(hash, raw);
+  }
+
+  /** Revokes every token of `agentId`; resolves with how many there were. */
+  async revokeAgent(agentId: string): Promise<number> {
+    const hashes = (await this.entries()).filter(([, record]) => record.agentId === agentId).map(([hash]) => hash);
+    if (hashes.length === 0) return 0;
+    return this.redis.hdel(this.keys.gatewayTokens(), ...hashes);
+  }
+
+  /**
+   * Revokes the tokens of agents with no heartbeat: ones a previous main issued and could not revoke
+   * (it crashed, or Redis was away when it stopped), whose agents are gone. Run when a main starts;
+   * agents it adopts still beat, so their tokens stay. Resolves with how many were revoked.
+   */
+  async revokeOrphans(): Promise<number> {
+    const entries = await this.entries();
+    const beating = await Promise.all(entries.map(([, r]) => this.redis.exists(this.keys.heartbeat(r.agentId))));
+    const orphans = entries.filter((_, i) => beating[i] === 0).map(([hash]) => hash);
+    return orphans.length === 0 ? 0 : this.redis.hdel(this.keys.gatewayTokens(), ...orphans);
+  }
+
+  /** Live tokens, oldest first, for `dan gateway` and for revoking all of a network's at its stop. */
+  async list(): Promise<GatewayToken[]> {
+    return (await this.entries()).map(([, record]) => record).sort((a, b) => a.issuedAt - b.issuedAt);
+  }
+
+  private async entries(): Promise<Array<[string, GatewayToken]>> {
+    const all = await this.redis.hgetall(this.keys.gatewayTokens());
+    const out: Array<[string, GatewayToken]> = [];
+    for (const [hash, raw] of Object.entries(all)) {
+      const record = parseRecord(hash, raw);
+      if (record) out.push([hash, record]);
+    }
+    return out;
+  }
+}
+
+/** A stored record, or undefined for a field nobody issued in this shape (it then counts as no token). */
+function parseRecord(hash: string, raw: string): GatewayToken | undefined {
+  try {
+    const value = JSON.parse(raw) as { agentId?: unknown; issuedAt?: unknown };
+    if (typeof value.agentId !== 'string' || typeof value.issuedAt !== 'number') return undefined;
+    return { id: hash.slice(0, 12), agentId: value.agentId, issuedAt: value.issuedAt };
+  } catch {
+    return undefined;
+  }
+}

@@ -1,0 +1,99 @@
+import type { Logger } from '../logger.js';
+import { silentLogger } from '../logger.js';
+import type { AgentExit, SpawnedAgent, SpawnRequest, Spawner } from './spawner.js';
+
+/** The part of the gateway's token store a spawner uses. */
+export interface TokenIssuer {
+  issue(agentId: string): Promise<{ token: string }>;
+  revokeAgent(agentId: string): Promise<number>;
+}
+
+export interface TokenIssuingSpawnerOptions {
+  /** The URL agents reach the model gateway at. */
+  gatewayUrl: string;
+  tokens: TokenIssuer;
+  logger?: Logger;
+}
+
+/**
+ * Model settings that must never reach an agent from the spawner's own environment: the key (or a
+ * login) the gateway alone holds, and the direct address of a model server that skips the gateway.
+ */
+export const MODEL_SECRETS = ['ANTHROPIC_API_KEY', 'ANTHROPIC_AUTH_TOKEN', 'CLAUDE_CODE_OAUTH_TOKEN'] as const;
+
+/**
+ * Wraps a spawner so that every agent it starts calls the model through the gateway: the agent gets
+ * `ANTHROPIC_BASE_URL=<gateway>` and `ANTHROPIC_API_KEY=<a token issued for it alone>`, never the key,
+ * and its token is revoked when it is stopped (released, swept), when it exits, and when the spawner
+ * closes with the network. The Claude Code CLI reads the same two variables, so it goes through too.
+ */
+export class TokenIssuingSpawner implements Spawner {
+  readonly kind: Spawner['kind'];
+  private readonly logger: Logger;
+  /** Agents this spawner issued a token to and has not yet revoked. */
+  private readonly issued = new Set<string>();
+
+  constructor(private readonly inner: Spawner, private readonly options: TokenIssuingSpawnerOptions) {
+    this.kind = inner.kind;
+    this.logger = options.logger ?? silentLogger;
+    inner.onExit((exit) => void this.revoke(exit.agentId));
+    if (inner.adopt) this.adopt = () => inner.adopt?.() ?? [];
+    if (inner.adoptLate) this.adoptLate = (agentId) => inner.adoptLate?.(agentId) ?? Promise.resolve(undefined);
+  }
+
+  adopt?: () => SpawnedAgent[];
+  adoptLate?: (agentId: string) => Promise<SpawnedAgent | undefined>;
+
+  async spawn(request: SpawnRequest): Promise<SpawnedAgent> {
+    const { token } = await this.options.tokens.issue(request.agentId);
+    this.issued.add(request.agentId);
+    const env: Record<string, string> = { ...request.env };
+    for (const name of [...MODEL_SECRETS, 'DAN_LLM_URL']) delete env[name];
+    Object.assign(env, { DAN_LLM: 'anthropic', ANTHROPIC_BASE_URL: this.options.gatewayUrl, ANTHROPIC_API_KEY: token });
+    try {
+      return await this.inner.spawn({ ...request, env });
+    } catch (error) {
+      await this.revoke(request.agentId);
+      throw error;
+    }
+  }
+
+  async stop(agentId: string, graceMs?: number): Promise<void> {
+    try {
+      await this.inner.stop(agentId, graceMs);
+    } finally {
+      await this.revoke(agentId);
+    }
+  }
+
+  list(): SpawnedAgent[] {
+    return this.inner.list();
+  }
+
+  lastLines(agentId: string, count?: number): Promise<string[]> {
+    return this.inner.lastLines(agentId, count);
+  }
+
+  onExit(listener: (exit: AgentExit) => void): void {
+    this.inner.onExit(listener);
+  }
+
+  /** Stops every agent, then revokes every token this spawner issued: a stopped network's tokens open nothing. */
+  async close(graceMs?: number): Promise<void> {
+    try {
+      await this.inner.close(graceMs);
+    } finally {
+      await Promise.all([...this.issued].map((agentId) => this.revoke(agentId)));
+    }
+  }
+
+  private async revoke(agentId: string): Promise<void> {
+    this.issued.delete(agentId);
+    try {
+      const revoked = await this.options.tokens.revokeAgent(agentId);
+      if (revoked > 0) this.logger.debug({ agentId, revoked }, 'model gateway token revoked');
+    } catch (error) {
+      this.logger.warn({ err: error, agentId }, "could not revoke the agent's model gateway token; it stays live until 'dan gateway --revoke <agent>' is run");
+    }
+  }
+}
