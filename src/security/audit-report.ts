@@ -27,8 +27,11 @@ export interface TestOutcome {
   failure?: string;
 }
 
-/** held: every replaying test passed; not_held: one failed; not_tried: no test ran it (none, or skipped). */
-export type AttemptStatus = 'held' | 'not_held' | 'not_tried';
+/**
+ * held: every replaying test passed; not_held: one failed; partly_tried: some passed and the others were
+ * skipped (a part of the attempt is not replayed, so it cannot be called held); not_tried: no test ran it.
+ */
+export type AttemptStatus = 'held' | 'not_held' | 'partly_tried' | 'not_tried';
 
 export interface AttemptResult {
   number: number;
@@ -44,6 +47,7 @@ export interface SecurityReport {
   tried: number;
   held: number;
   notHeld: number;
+  partlyTried: number;
   notTried: number;
   /** Tags that name no attempt of the audit: a typo in a test name, reported rather than ignored. */
   unknownTags: { file: string; name: string; number: number }[];
@@ -88,6 +92,7 @@ export function buildSecurityReport(attempts: readonly AuditAttempt[], outcomes:
     tried: results.length - count('not_tried'),
     held: count('held'),
     notHeld: count('not_held'),
+    partlyTried: count('partly_tried'),
     notTried: count('not_tried'),
     unknownTags,
     results,
@@ -96,8 +101,9 @@ export function buildSecurityReport(attempts: readonly AuditAttempt[], outcomes:
 
 function statusOf(tests: AttemptResult['tests']): AttemptStatus {
   if (tests.some((t) => t.status === 'failed')) return 'not_held';
-  if (tests.some((t) => t.status === 'passed')) return 'held';
-  return 'not_tried';
+  const passed = tests.some((t) => t.status === 'passed');
+  if (passed && tests.some((t) => t.status === 'skipped')) return 'partly_tried';
+  return passed ? 'held' : 'not_tried';
 }
 
 /** The runner's JSON report (jest-compatible, as vitest writes it) reduced to outcomes. */
@@ -116,7 +122,7 @@ export function outcomesFromRunnerReport(report: unknown): TestOutcome[] {
   return outcomes;
 }
 
-const STATUS_WORDS: Record<AttemptStatus, string> = { held: 'held', not_held: 'NOT HELD', not_tried: 'not tried' };
+const STATUS_WORDS: Record<AttemptStatus, string> = { held: 'held', not_held: 'NOT HELD', partly_tried: 'partly', not_tried: 'not tried' };
 
 /** The table a person reads: one line per attempt, then the totals and what needs doing. */
 export function formatSecurityReport(report: SecurityReport, root: string): string {
@@ -133,10 +139,14 @@ export function formatSecurityReport(report: SecurityReport, root: string): stri
     if (r.status === 'not_held') {
       for (const t of r.tests.filter((x) => x.status === 'failed')) lines.push(`       failed: ${relative(t.file, root)} > ${t.name}${t.failure ? `: ${t.failure}` : ''}`);
     }
+    if (r.status === 'partly_tried') {
+      for (const t of r.tests.filter((x) => x.status === 'skipped')) lines.push(`       skipped: ${relative(t.file, root)} > ${t.name}`);
+    }
   }
   for (const u of report.unknownTags) lines.push(`unknown tag [audit #${u.number}] in ${relative(u.file, root)} > ${u.name}: the audit has no such attempt`);
   lines.push('');
-  lines.push(`${report.attempts} attempts: ${report.tried} tried, ${report.held} held, ${report.notHeld} not held, ${report.notTried} not tried`);
+  lines.push(`${report.attempts} attempts: ${report.tried} tried, ${report.held} held, ${report.notHeld} not held, ` +
+    `${report.partlyTried} partly tried, ${report.notTried} not tried`);
   return `${lines.join('\n')}\n`;
 }
 
@@ -150,5 +160,5 @@ function relative(file: string, root: string): string {
  */
 export function securityExitCode(report: SecurityReport, requireEveryAttempt: boolean): number {
   if (report.notHeld > 0 || report.unknownTags.length > 0) return 1;
-  return requireEveryAttempt && report.notTried > 0 ? 1 : 0;
+  return requireEveryAttempt && report.notTried + report.partlyTried > 0 ? 1 : 0;
 }

@@ -7,6 +7,7 @@ const attempts: AuditAttempt[] = [
   { number: 1, section: 'Jail', attempt: 'Read ../etc/passwd', auditResult: 'refused', auditSeverity: 'ok' },
   { number: 2, section: 'Jail', attempt: 'hard link', auditResult: 'leaked', auditSeverity: 'low' },
   { number: 3, section: 'Redis', attempt: 'colliding id', auditResult: 'lost', auditSeverity: 'high' },
+  { number: 4, section: 'Redis', attempt: 'forged publish', auditResult: 'integrity', auditSeverity: 'medium' },
 ];
 
 const outcome = (fullName: string, status: TestOutcome['status']): TestOutcome => ({ file: '/repo/tests/x.test.ts', fullName, status });
@@ -25,14 +26,18 @@ describe('security report', () => {
       outcome('b [audit #1 #2]', 'passed'),
       outcome('c [audit #2]', 'failed'),
       outcome('d [audit #3]', 'skipped'),
+      outcome('e [audit #4]', 'passed'),
+      outcome('f [audit #4]', 'skipped'),
     ]);
-    expect(report.results.map((r) => [r.number, r.status])).toEqual([[1, 'held'], [2, 'not_held'], [3, 'not_tried']]);
-    expect({ tried: report.tried, held: report.held, notHeld: report.notHeld, notTried: report.notTried }).toEqual({ tried: 2, held: 1, notHeld: 1, notTried: 1 });
+    expect(report.results.map((r) => [r.number, r.status])).toEqual([[1, 'held'], [2, 'not_held'], [3, 'not_tried'], [4, 'partly_tried']]);
+    expect({ tried: report.tried, held: report.held, notHeld: report.notHeld, partlyTried: report.partlyTried, notTried: report.notTried })
+      .toEqual({ tried: 3, held: 1, notHeld: 1, partlyTried: 1, notTried: 1 });
+    expect(formatSecurityReport(report, '/repo')).toContain('skipped: tests/x.test.ts > f [audit #4]');
     expect(securityExitCode(report, false)).toBe(1);
   });
 
   it('a tag naming no attempt is reported, and fails the run', () => {
-    const report = buildSecurityReport(attempts, [outcome('x [audit #1]', 'passed'), outcome('y [audit #2]', 'passed'), outcome('z [audit #3 #99]', 'passed')]);
+    const report = buildSecurityReport(attempts, [outcome('x [audit #1]', 'passed'), outcome('y [audit #2 #4]', 'passed'), outcome('z [audit #3 #99]', 'passed')]);
     expect(report.unknownTags).toEqual([{ file: '/repo/tests/x.test.ts', name: 'z [audit #3 #99]', number: 99 }]);
     expect(securityExitCode(report, true)).toBe(1);
     expect(formatSecurityReport(report, '/repo')).toContain('unknown tag [audit #99] in tests/x.test.ts');
@@ -42,7 +47,7 @@ describe('security report', () => {
     const report = buildSecurityReport(attempts, [outcome('x [audit #1 #2]', 'passed')]);
     expect(securityExitCode(report, false)).toBe(0);
     expect(securityExitCode(report, true)).toBe(1);
-    expect(formatSecurityReport(report, '/repo')).toContain('3 attempts: 2 tried, 2 held, 0 not held, 1 not tried');
+    expect(formatSecurityReport(report, '/repo')).toContain('4 attempts: 2 tried, 2 held, 0 not held, 0 partly tried, 2 not tried');
   });
 
   it('reads the runner JSON report, with the failure line of a failed test', () => {
