@@ -16,7 +16,7 @@ async function composeConfig(extra: Record<string, string>): Promise<string> {
 /** One service's environment lines (`NAME: value`) in `docker-compose config` output. */
 function serviceEnv(config: string, service: string): string[] {
   const start = config.indexOf(`\n  ${service}:\n`);
-  const end = config.slice(start + 1).search(/\n  [a-z-]+:\n/);
+  const end = config.slice(start + 1).search(/\n {2}[a-z-]+:\n/);
   const block = config.slice(start, end < 0 ? undefined : start + 1 + end);
   const env = block.slice(block.indexOf('    environment:'));
   return env.split('\n').slice(1).filter((line) => line.startsWith('      ') && !line.startsWith('        ')).map((line) => line.trim());

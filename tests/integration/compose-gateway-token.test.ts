@@ -1,7 +1,6 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../lib/config.js';
 import { silentLogger } from '../../lib/logger.js';
@@ -27,7 +26,6 @@ async function callGateway(url: string, token: string): Promise<{ status: number
 
 describe("compose's standing token for the always-on domains", () => {
   const prefix = uniquePrefix('gwc');
-  let redis: Redis;
   let cleanup: () => Promise<void>;
   let workspace: string;
   let network: RunningNetwork | undefined;
@@ -49,7 +47,7 @@ describe("compose's standing token for the always-on domains", () => {
   });
 
   beforeAll(async () => {
-    ({ redis, cleanup } = await connectTestRedis(prefix));
+    ({ cleanup } = await connectTestRedis(prefix));
     workspace = mkdtempSync(path.join(os.tmpdir(), 'dan-gwc-ws-'));
   });
 
