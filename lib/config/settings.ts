@@ -127,6 +127,9 @@ export const SETTINGS = {
   DAN_GATEWAY_ADVERTISE: setting(z.string().url({ error: 'must be a URL, such as http://main-orchestrator:4011' }).optional(), 'main'),
   // 32 MiB, the real API's request limit.
   DAN_GATEWAY_MAX_BODY_BYTES: setting(count(32 * 1024 * 1024), 'main'),
+  // A standing token for agents main does not spawn (compose's always-on domains); 32 characters at least,
+  // so it cannot be guessed. Read from the environment where it is registered, never kept in the Config.
+  DAN_GATEWAY_COMPOSE_TOKEN: setting(z.string().min(32, { error: 'must be 32 characters at least: openssl rand -hex 32 makes one' }).optional(), 'main'),
   DAN_MODEL_SONNET: setting(z.string().default('claude-sonnet-5-5'), 'forward'),
   DAN_MODEL_OPUS: setting(z.string().default('claude-opus-5-5'), 'forward'),
   DAN_MODEL_HAIKU: setting(z.string().default('claude-haiku-5-5'), 'forward'),

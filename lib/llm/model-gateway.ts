@@ -101,7 +101,7 @@ export class ModelGateway {
     }
     const record = await this.options.tokens.check(token);
     if (!record) {
-      refuse(401, 'authentication_error', 'the model gateway token is unknown or revoked (a token lives as long as the agent it was issued to): let the main orchestrator start the agent again, which issues a new one');
+      refuse(401, 'authentication_error', 'the model gateway token is unknown or revoked (a token lives as long as the agent it was issued to): let the main orchestrator start the agent again, which issues a new one (for the always-on domains of compose: set a new DAN_GATEWAY_COMPOSE_TOKEN in .env and recreate main and them)');
       return;
     }
     const [pathname] = (req.url ?? '/').split('?');

@@ -8,6 +8,8 @@ export interface GatewayToken {
   id: string;
   agentId: string;
   issuedAt: number;
+  /** Set by a person for agents main does not spawn (compose's always-on domains), not issued per agent. */
+  standing: boolean;
 }
 
 /** Where the model gateway asks whether a token is live; Redis in a network, a map in unit tests. */
@@ -41,7 +43,7 @@ export class GatewayTokens implements TokenCheck {
   async issue(agentId: string): Promise<{ token: string; record: GatewayToken }> {
     const token = newGatewayToken();
     const hash = tokenHash(token);
-    const record: GatewayToken = { id: hash.slice(0, 12), agentId, issuedAt: this.clock() };
+    const record: GatewayToken = { id: hash.slice(0, 12), agentId, issuedAt: this.clock(), standing: false };
     await this.redis.hset(this.keys.gatewayTokens(), hash, JSON.stringify({ agentId, issuedAt: record.issuedAt }));
     return { token, record };
   }
@@ -52,20 +54,48 @@ export class GatewayTokens implements TokenCheck {
     return raw === null ? undefined : parseRecord(hash, raw);
   }
 
-  /** Revokes every token of `agentId`; resolves with how many there were. */
+  /**
+   * Registers a standing token under `agentId`: one a person chose (compose's DAN_GATEWAY_COMPOSE_TOKEN)
+   * for agents main does not spawn, registered each time a main starts. Resolves with 'revoked' instead
+   * when it was revoked with `dan gateway --revoke`: a leaked one stays dead until a new one is set.
+   */
+  async registerStanding(agentId: string, token: string): Promise<GatewayToken | 'revoked'> {
+    const hash = tokenHash(token);
+    if (await this.redis.sismember(this.keys.gatewayRevoked(), hash) === 1) return 'revoked';
+    const issuedAt = this.clock();
+    await this.redis.hset(this.keys.gatewayTokens(), hash, JSON.stringify({ agentId, issuedAt, standing: true }));
+    return { id: hash.slice(0, 12), agentId, issuedAt, standing: true };
+  }
+
+  /** Takes a standing token out when its main stops, without revoking it: the next main registers it again. */
+  async withdrawStanding(token: string): Promise<void> {
+    await this.redis.hdel(this.keys.gatewayTokens(), tokenHash(token));
+  }
+
+  /**
+   * Revokes every token of `agentId`; resolves with how many there were. A standing token's hash is
+   * also kept as revoked, in the same transaction, so no main registers it again.
+   */
   async revokeAgent(agentId: string): Promise<number> {
-    const hashes = (await this.entries()).filter(([, record]) => record.agentId === agentId).map(([hash]) => hash);
-    if (hashes.length === 0) return 0;
-    return this.redis.hdel(this.keys.gatewayTokens(), ...hashes);
+    const matching = (await this.entries()).filter(([, record]) => record.agentId === agentId);
+    if (matching.length === 0) return 0;
+    const standing = matching.filter(([, record]) => record.standing).map(([hash]) => hash);
+    const tx = this.redis.multi().hdel(this.keys.gatewayTokens(), ...matching.map(([hash]) => hash));
+    if (standing.length > 0) tx.sadd(this.keys.gatewayRevoked(), ...standing);
+    const replies = await tx.exec();
+    const [error, removed] = replies?.[0] ?? [new Error('the revoking transaction was discarded: run dan gateway --revoke again'), 0];
+    if (error) throw error;
+    return Number(removed);
   }
 
   /**
    * Revokes the tokens of agents with no heartbeat: ones a previous main issued and could not revoke
    * (it crashed, or Redis was away when it stopped), whose agents are gone. Run when a main starts;
-   * agents it adopts still beat, so their tokens stay. Resolves with how many were revoked.
+   * agents it adopts still beat, so their tokens stay, and standing tokens belong to no one agent's
+   * heartbeat. Resolves with how many were revoked.
    */
   async revokeOrphans(): Promise<number> {
-    const entries = await this.entries();
+    const entries = (await this.entries()).filter(([, record]) => !record.standing);
     const beating = await Promise.all(entries.map(([, r]) => this.redis.exists(this.keys.heartbeat(r.agentId))));
     const orphans = entries.filter((_, i) => beating[i] === 0).map(([hash]) => hash);
     return orphans.length === 0 ? 0 : this.redis.hdel(this.keys.gatewayTokens(), ...orphans);
@@ -90,9 +120,9 @@ export class GatewayTokens implements TokenCheck {
 /** A stored record, or undefined for a field nobody issued in this shape (it then counts as no token). */
 function parseRecord(hash: string, raw: string): GatewayToken | undefined {
   try {
-    const value = JSON.parse(raw) as { agentId?: unknown; issuedAt?: unknown };
+    const value = JSON.parse(raw) as { agentId?: unknown; issuedAt?: unknown; standing?: unknown };
     if (typeof value.agentId !== 'string' || typeof value.issuedAt !== 'number') return undefined;
-    return { id: hash.slice(0, 12), agentId: value.agentId, issuedAt: value.issuedAt };
+    return { id: hash.slice(0, 12), agentId: value.agentId, issuedAt: value.issuedAt, standing: value.standing === true };
   } catch {
     return undefined;
   }

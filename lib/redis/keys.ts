@@ -132,8 +132,10 @@ export class Keys {
   /** HASH of a domain's last start failure (at, agent, reason, lines), expiring; gone once an agent is ready. */
   domainStart(domain: string): string { return fillKey(this.prefix, 'domainStart', domain); }
 
-  /** HASH sha256(token) -> JSON {agentId, issuedAt}: the model gateway's live tokens, never the tokens themselves. */
+  /** HASH sha256(token) -> JSON {agentId, issuedAt, standing?}: the model gateway's live tokens, never the tokens themselves. */
   gatewayTokens(): string { return `${this.prefix}dan:gateway:tokens`; }
+  /** SET of sha256(token) of standing tokens revoked with `dan gateway --revoke`: a main that starts never registers them again. */
+  gatewayRevoked(): string { return `${this.prefix}dan:gateway:revoked`; }
 
   /** Glob for every pending queue, to find pushes to domains nobody serves. */
   pendingPattern(): string { return `${this.pending('')}*`; }

@@ -64,7 +64,7 @@ export async function runNetwork(options: RunNetworkOptions): Promise<RunningNet
     throw error;
   }
   try {
-    gateway = await startGateway(config, logger, options.redisUrl, model, bareSpawner);
+    gateway = await startGateway(config, logger, options.redisUrl, model, bareSpawner, options.env ?? process.env);
   } catch (error) {
     await bareSpawner.close(0).catch(() => undefined);
     await model.close();

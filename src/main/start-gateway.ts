@@ -18,6 +18,9 @@ export interface RunningGateway {
   stop(): Promise<void>;
 }
 
+/** Whom compose's standing token (DAN_GATEWAY_COMPOSE_TOKEN) is listed as, and revoked by: `dan gateway --revoke compose-domains`. */
+export const COMPOSE_DOMAINS_AGENT = 'compose-domains';
+
 /** `host:port` as [host, port]; by default 127.0.0.1 on a free port. */
 function splitListen(listen: string | undefined): [string, number] {
   if (!listen) return ['127.0.0.1', 0];
@@ -28,16 +31,21 @@ function splitListen(listen: string | undefined): [string, number] {
 /**
  * Starts the model gateway of a network: the one place its model key is used. Domain agents, and
  * the workers and Claude Code CLIs they run, reach the model through it with a token issued when the
- * agent is spawned, so none of them ever holds the key.
+ * agent is spawned, so none of them ever holds the key. Domains main does not spawn (compose's
+ * always-on ones) use the standing token DAN_GATEWAY_COMPOSE_TOKEN of `env`, registered here.
  */
-export async function startGateway(config: Config, logger: Logger, redisUrl: string, model: ModelAccess, spawner: Spawner): Promise<RunningGateway> {
+export async function startGateway(config: Config, logger: Logger, redisUrl: string, model: ModelAccess, spawner: Spawner, env: NodeJS.ProcessEnv = process.env): Promise<RunningGateway> {
   const redis = await connectRedis(redisUrl, { name: 'dan-model-gateway', logger });
   const tokens = new GatewayTokens(redis, new Keys(config.keyPrefix));
-  const orphans = await tokens.revokeOrphans().catch((error: Error) => {
+  const composeToken = env['DAN_GATEWAY_COMPOSE_TOKEN'] || undefined;
+  try {
+    const orphans = await tokens.revokeOrphans();
+    if (orphans > 0) logger.info({ revoked: orphans }, 'revoked model gateway tokens of agents that are gone');
+    if (composeToken) await registerComposeToken(tokens, composeToken, logger);
+  } catch (error) {
     redis.disconnect();
     throw error;
-  });
-  if (orphans > 0) logger.info({ revoked: orphans }, 'revoked model gateway tokens of agents that are gone');
+  }
   const gateway = new ModelGateway({ upstream: model.upstream, tokens, maxBodyBytes: config.llm.gateway.maxBodyBytes, logger });
   let listening: string;
   try {
@@ -57,7 +65,21 @@ export async function startGateway(config: Config, logger: Logger, redisUrl: str
     spawner: new TokenIssuingSpawner(spawner, { gatewayUrl: url, tokens, logger }),
     stop: async () => {
       await gateway.stop();
+      if (composeToken) await tokens.withdrawStanding(composeToken).catch((error: Error) => logger.warn({ err: error }, 'could not withdraw the compose domains\' model gateway token; the next main registers it again'));
       await redis.quit().catch(() => redis.disconnect());
     },
   };
+}
+
+/**
+ * Registers compose's standing token, or says why not: one revoked with `dan gateway --revoke` stays
+ * revoked (it may have leaked), and main runs on without it, for the domains it spawns itself.
+ */
+async function registerComposeToken(tokens: GatewayTokens, token: string, logger: Logger): Promise<void> {
+  const record = await tokens.registerStanding(COMPOSE_DOMAINS_AGENT, token);
+  if (record === 'revoked') {
+    logger.error(`DAN_GATEWAY_COMPOSE_TOKEN was revoked (dan gateway --revoke ${COMPOSE_DOMAINS_AGENT}), so compose's always-on domains get 401 from the model gateway: set a new one in .env (openssl rand -hex 32) and run 'docker compose --profile domains up -d'`);
+    return;
+  }
+  logger.info({ tokenId: record.id, agentId: COMPOSE_DOMAINS_AGENT }, "compose's always-on domains reach the model through the gateway with DAN_GATEWAY_COMPOSE_TOKEN");
 }

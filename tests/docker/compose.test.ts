@@ -38,7 +38,7 @@ describeDocker('docker-compose with the local images', () => {
       PATH: process.env['PATH'], HOME: process.env['HOME'],
       REDIS_IMAGE: process.env['DAN_REDIS_IMAGE'] || 'dan/redis:local', DAN_AGENT_IMAGE: testAgentImage(),
       REDIS_PORT: String(redisPort), REDIS_PASSWORD: password, DAN_LOCAL_LLM_PORT: String(await freePort()), DAN_GATEWAY_PORT: String(await freePort()),
-      DOCKER_GID: String(statSync('/var/run/docker.sock').gid), DAN_NETWORK_ID: networkId,
+      DOCKER_GID: String(statSync('/var/run/docker.sock').gid), DAN_NETWORK_ID: networkId, DAN_GATEWAY_COMPOSE_TOKEN: `compose-token-${run}`.padEnd(40, '0'),
       DAN_NETWORK: `${project}-net`, DAN_WORKSPACE_VOLUME: `${project}-workspace`, DAN_ELF_VOLUME: `${project}-elf`,
     };
     const up = await compose(['up', '-d', '--no-build']);

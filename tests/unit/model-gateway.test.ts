@@ -11,7 +11,7 @@ const REAL_KEY = 'sk-ant-api03-TESTSECRET-unit';
 class MapTokens implements TokenCheck {
   readonly live = new Map<string, GatewayToken>();
   add(token: string, agentId: string): void {
-    this.live.set(tokenHash(token), { id: tokenHash(token).slice(0, 12), agentId, issuedAt: 1 });
+    this.live.set(tokenHash(token), { id: tokenHash(token).slice(0, 12), agentId, issuedAt: 1, standing: false });
   }
   async check(token: string): Promise<GatewayToken | undefined> {
     return this.live.get(tokenHash(token));
