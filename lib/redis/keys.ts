@@ -60,6 +60,8 @@ export type KeyTemplate = keyof typeof KEY_TEMPLATES;
  * farm) may do with them: `none` (the gateway's token hashes: whoever can add one mints a token)
  * or `read`. Every other template is the agents' to read and write; lib/redis/acl.ts builds the
  * agent user's key patterns from this, so a new key family reaches agents by being a template.
+ * A key marked here must lie outside every other template's pattern (a `{}` becomes `*`, which
+ * spans `:`): tests/unit/agent-key-patterns.test.ts checks it.
  */
 export const MAIN_ONLY_KEYS: Readonly<Partial<Record<KeyTemplate, 'none' | 'read'>>> = {
   gatewayTokens: 'none',
