@@ -38,5 +38,5 @@ export class FarmKeys {
 
 /** ZSET of every farm id by start time, for `dan farm status` without an id. */
 export function farmIndexKey(keys: Keys): string {
-  return `${keys.prefix}dan:farms`;
+  return fillKey(keys.prefix, 'farms');
 }

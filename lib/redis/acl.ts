@@ -1,11 +1,12 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { Keys } from './keys.js';
+import { KEY_TEMPLATES, Keys, MAIN_ONLY_KEYS, type KeyTemplate } from './keys.js';
 
 /**
  * The kinds of Redis user of a network, and the Redis user name of each. `admin` is Redis' own
- * `default` user, so `redis-cli` with REDISCLI_AUTH (no user name) is the operator.
+ * `default` user, so `redis-cli` with REDISCLI_AUTH (no user name) is the operator. `main` is the
+ * main orchestrator (and its model gateway), `agent` every domain agent it starts.
  */
-export const REDIS_USERS = { admin: 'default', agent: 'agent', client: 'client', viewer: 'viewer' } as const;
+export const REDIS_USERS = { admin: 'default', main: 'main', agent: 'agent', client: 'client', viewer: 'viewer' } as const;
 export type RedisRole = keyof typeof REDIS_USERS;
 export const REDIS_ROLES = Object.keys(REDIS_USERS) as RedisRole[];
 export type RedisPasswords = Record<RedisRole, string>;
@@ -18,8 +19,11 @@ const CONNECT = ['+@connection', '-@dangerous', '+info', '+client|setname', '+cl
  * The ACL rules of one role for a network whose keys start with `prefix`, as `ACL SETUSER` takes
  * them (without the user name, the password and `on`):
  * - admin: everything (only `dan up` itself and its operator hold it);
- * - agent: every command on the network's keys and channels, except the @dangerous ones
+ * - main: every command on the network's keys and channels, except the @dangerous ones
  *   (FLUSHALL, CONFIG, DEBUG, SHUTDOWN, ACL, KEYS, MONITOR, ...);
+ * - agent: the same commands, on the keys of `agentKeyPatterns` only: never the model gateway's
+ *   tokens, and only reads of the other keys main alone writes (a hostile worker can read an
+ *   agent's password, and must not mint itself a gateway token with it);
  * - client: reads the network's keys; writes only what protocol.md lets a client write (push to
  *   `tasks:pending:*`, fill `results:*`, publish on `notifications:*`). It may run scripts, but a
  *   script's commands are checked against the same rules, so a script can do nothing more;
@@ -34,9 +38,12 @@ export function aclRules(role: RedisRole, prefix = ''): string[] {
   switch (role) {
     case 'admin':
       return ['~*', '&*', '+@all'];
-    case 'agent':
+    case 'main':
+    case 'agent': {
+      const keyRules = role === 'main' ? [`~${all}`] : agentKeyPatterns(prefix);
       // With no prefix, `&*` allows every channel, and Redis refuses a pattern after it.
-      return ['resetkeys', `~${all}`, 'resetchannels', `&${all}`, ...(prefix ? [`&${notifications}`] : []), '-@all', '+@all', ...CONNECT];
+      return ['resetkeys', ...keyRules, 'resetchannels', `&${all}`, ...(prefix ? [`&${notifications}`] : []), '-@all', '+@all', ...CONNECT];
+    }
     case 'client':
       return [
         // Redis checks every key a script names as read and written by one pattern (so `~`, not
@@ -56,6 +63,26 @@ export function aclRules(role: RedisRole, prefix = ''): string[] {
   }
 }
 
+/** `text` with Redis' glob characters escaped, so a prefix or a template matches only itself. */
+function globLiteral(text: string): string {
+  return text.replace(/[*?[\]\\]/g, '\\$&');
+}
+
+/**
+ * The key patterns of the `agent` user, as ACL rules: one per template of lib/redis/keys.ts with each
+ * part as `*`, `%R~` for the keys main alone writes and none for those agents must not touch
+ * (`MAIN_ONLY_KEYS`). Redis ACLs have no deny patterns, so this allow-list is the only way to keep
+ * a key from agents while they keep the rest of the layout, and it follows the templates on its own.
+ */
+export function agentKeyPatterns(prefix = ''): string[] {
+  return (Object.keys(KEY_TEMPLATES) as KeyTemplate[]).flatMap((name) => {
+    const access = MAIN_ONLY_KEYS[name];
+    if (access === 'none') return [];
+    const pattern = KEY_TEMPLATES[name].split('{}').map(globLiteral).join('*');
+    return [`${access === 'read' ? '%R~' : '~'}${globLiteral(prefix)}${pattern}`];
+  });
+}
+
 /** A fresh password per role: 24 random bytes as hex (URL-safe, so it goes into a REDIS_URL as is). */
 export function generatePasswords(): RedisPasswords {
   const passwords = {} as RedisPasswords;
@@ -64,7 +91,7 @@ export function generatePasswords(): RedisPasswords {
 }
 
 /**
- * The text of a redis-server `aclfile` for the four roles. Passwords are stored as SHA-256 hashes
+ * The text of a redis-server `aclfile` for the five roles. Passwords are stored as SHA-256 hashes
  * (`#...`), so the file tells nobody a password; it is still written 0600.
  */
 export function aclFileText(passwords: RedisPasswords, prefix = ''): string {

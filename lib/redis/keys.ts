@@ -36,9 +36,39 @@ export const KEY_TEMPLATES = {
   farmAgentStream: 'dan:farm:{}:agent:{}:stream',
   farmEvents: 'dan:farm:{}:events',
   farmAgents: 'dan:farm:{}:agents',
+  farms: 'dan:farms',
+  agentsAll: 'agents:all',
+  agentsDomains: 'agents:domains',
+  agentsWorkers: 'agents:workers',
+  agentsMain: 'agents:main',
+  agentsSpawned: 'dan:agents:spawned',
+  ready: 'dan:ready:{}:{}',
+  cancelChannel: 'dan:cancel',
+  events: 'dan:events',
+  logStream: 'dan:logs',
+  idCounter: 'dan:seq',
+  elfRequests: 'dan:elf:requests',
+  elfReplies: 'dan:elf:reply:{}',
+  domainCatalog: 'dan:domains',
+  gatewayTokens: 'dan:gateway:tokens',
+  gatewayRevoked: 'dan:gateway:revoked',
 } as const;
 
 export type KeyTemplate = keyof typeof KEY_TEMPLATES;
+
+/**
+ * The keys only the main orchestrator writes, and what the `agent` Redis user (domain agents, ELF,
+ * farm) may do with them: `none` (the gateway's token hashes: whoever can add one mints a token)
+ * or `read`. Every other template is the agents' to read and write; lib/redis/acl.ts builds the
+ * agent user's key patterns from this, so a new key family reaches agents by being a template.
+ * A key marked here must lie outside every other template's pattern (a `{}` becomes `*`, which
+ * spans `:`): tests/unit/agent-key-patterns.test.ts checks it.
+ */
+export const MAIN_ONLY_KEYS: Readonly<Partial<Record<KeyTemplate, 'none' | 'read'>>> = {
+  gatewayTokens: 'none',
+  gatewayRevoked: 'none',
+  agentsSpawned: 'read',
+};
 
 /** One string per `{}` of a template, so a call with too few or too many parts does not compile. */
 type PartsOf<T extends string> = T extends `${string}{}${infer Rest}` ? [string, ...PartsOf<Rest>] : [];
@@ -88,21 +118,21 @@ export class Keys {
   resultChannel(taskId: string): string { return this.result(taskId); }
   notifications(domain: string): string { return fillKey(this.prefix, 'notifications', domain); }
 
-  agentsAll(): string { return `${this.prefix}agents:all`; }
-  agentsDomains(): string { return `${this.prefix}agents:domains`; }
+  agentsAll(): string { return fillKey(this.prefix, 'agentsAll'); }
+  agentsDomains(): string { return fillKey(this.prefix, 'agentsDomains'); }
   agentsOfDomain(domain: string): string { return fillKey(this.prefix, 'agentsOfDomain', domain); }
-  agentsWorkers(): string { return `${this.prefix}agents:workers`; }
-  agentsMain(): string { return `${this.prefix}agents:main`; }
+  agentsWorkers(): string { return fillKey(this.prefix, 'agentsWorkers'); }
+  agentsMain(): string { return fillKey(this.prefix, 'agentsMain'); }
   agentInfo(agentId: string): string { return fillKey(this.prefix, 'agentInfo', agentId); }
   heartbeat(agentId: string): string { return fillKey(this.prefix, 'heartbeat', agentId); }
 
   // --- ours ---------------------------------------------------------------------------------
   /** SET of the domain agents the main orchestrator's spawner started or adopted, for `dan agents`. */
-  agentsSpawned(): string { return `${this.prefix}dan:agents:spawned`; }
+  agentsSpawned(): string { return fillKey(this.prefix, 'agentsSpawned'); }
   /** LIST: tasks moved off `tasks:pending` by a blocked consumer, not yet sorted by priority. */
   ingest(domain: string): string { return fillKey(this.prefix, 'ingest', domain); }
   /** LIST per priority: validated-as-JSON tasks waiting to be claimed, FIFO within a priority. */
-  ready(domain: string, priority: Priority): string { return `${this.prefix}dan:ready:${domain}:${priority}`; }
+  ready(domain: string, priority: Priority): string { return fillKey(this.prefix, 'ready', domain, priority); }
   /** ZSET task id -> lease expiry (ms since epoch) of tasks being worked on in a domain. */
   leases(domain: string): string { return fillKey(this.prefix, 'leases', domain); }
   /** ZSET task id -> when (ms since epoch) its next attempt is due, after a retryable failure. */
@@ -114,28 +144,28 @@ export class Keys {
   /** SET of the sub-task ids a task queued, so cancelling it reaches them. */
   children(taskId: string): string { return fillKey(this.prefix, 'children', taskId); }
   /** Channel on which a cancelled task's id is published, so the agent running it aborts its worker. */
-  cancelChannel(): string { return `${this.prefix}dan:cancel`; }
+  cancelChannel(): string { return fillKey(this.prefix, 'cancelChannel'); }
   /** STRING: the plan the main orchestrator made for a task, so a restarted main resumes it unchanged. */
   plan(taskId: string): string { return fillKey(this.prefix, 'plan', taskId); }
   /** STREAM of task lifecycle events (finished, dead-lettered); what ELF and dashboards follow. */
-  events(): string { return `${this.prefix}dan:events`; }
+  events(): string { return fillKey(this.prefix, 'events'); }
   /** STREAM of every task log line with its task, agent and domain, for `dan logs --follow`. */
-  logStream(): string { return `${this.prefix}dan:logs`; }
+  logStream(): string { return fillKey(this.prefix, 'logStream'); }
   /** Counter behind ids the queue assigns to tasks that came without one. */
-  idCounter(): string { return `${this.prefix}dan:seq`; }
-  /** HASH domain -> JSON of the domains the main orchestrator knows (for `dan send` validation). */
+  idCounter(): string { return fillKey(this.prefix, 'idCounter'); }
   /** Requests to the ELF memory (a list; the ELF process pops them). */
-  elfRequests(): string { return `${this.prefix}dan:elf:requests`; }
+  elfRequests(): string { return fillKey(this.prefix, 'elfRequests'); }
   /** Channel on which ELF publishes the replies to one caller. */
-  elfReplies(callerId: string): string { return `${this.prefix}dan:elf:reply:${callerId}`; }
-  domainCatalog(): string { return `${this.prefix}dan:domains`; }
+  elfReplies(callerId: string): string { return fillKey(this.prefix, 'elfReplies', callerId); }
+  /** HASH domain -> JSON of the domains the main orchestrator knows (for `dan send` validation). */
+  domainCatalog(): string { return fillKey(this.prefix, 'domainCatalog'); }
   /** HASH of a domain's last start failure (at, agent, reason, lines), expiring; gone once an agent is ready. */
   domainStart(domain: string): string { return fillKey(this.prefix, 'domainStart', domain); }
 
   /** HASH sha256(token) -> JSON {agentId, issuedAt, standing?}: the model gateway's live tokens, never the tokens themselves. */
-  gatewayTokens(): string { return `${this.prefix}dan:gateway:tokens`; }
+  gatewayTokens(): string { return fillKey(this.prefix, 'gatewayTokens'); }
   /** SET of sha256(token) of standing tokens revoked with `dan gateway --revoke`: a main that starts never registers them again. */
-  gatewayRevoked(): string { return `${this.prefix}dan:gateway:revoked`; }
+  gatewayRevoked(): string { return fillKey(this.prefix, 'gatewayRevoked'); }
 
   /** Glob for every pending queue, to find pushes to domains nobody serves. */
   pendingPattern(): string { return `${this.pending('')}*`; }

@@ -11,6 +11,11 @@ import { REDIS_AUTH_FILE, removeRedisAuth, writeRedisAuth } from './redis-auth-f
 
 export interface LocalRedis {
   url: string;
+  /**
+   * The URL the domain agents get, when it is not `url`: on a private server `url` is the main
+   * orchestrator's user and this the restricted `agent` user (lib/redis/acl.ts).
+   */
+  agentUrl?: string;
   /** True when this process started the server (and stops it on `stop`). */
   started: boolean;
   /** The server's process id, when this process started it. */
@@ -80,8 +85,8 @@ export async function startRedisServer(port: number, logger: Logger, dataDir?: s
  * Connects to REDIS_URL; if nothing answers there, the URL points at this machine, and
  * `redis-server` is installed, starts a private one on that port (persisting to `.dan/redis`).
  * That one is never open: each kind of user (lib/redis/acl.ts) gets a fresh password, kept in
- * `.dan/redis-auth.json` (0600, removed on stop) for the other `dan` commands run here, and the
- * URL returned is the agents' one.
+ * `.dan/redis-auth.json` (0600, removed on stop) for the other `dan` commands run here; the
+ * URL returned is the main orchestrator's, `agentUrl` its domain agents'.
  */
 export async function ensureRedis(url: string, logger: Logger, allowStart = true, keyPrefix = ''): Promise<LocalRedis> {
   try {
@@ -102,10 +107,11 @@ export async function ensureRedis(url: string, logger: Logger, allowStart = true
 
 /**
  * Starts a private `redis-server` that is never open: each kind of user gets a fresh password,
- * loaded from an ACL file in `dir` (0700). The URL returned is the agents' one; `passwords` are for
+ * loaded from an ACL file in `dir` (0700). The URL returned is the main orchestrator's and
+ * `agentUrl` its domain agents'; `passwords` are for
  * whoever must hand them on (the password file of `dan up`). Without `persist`, nothing is saved.
  */
-export async function startLockedRedisServer(port: number, logger: Logger, options: { dir: string; persist: boolean; keyPrefix?: string }): Promise<LocalRedis & { passwords: RedisPasswords; baseUrl: string }> {
+export async function startLockedRedisServer(port: number, logger: Logger, options: { dir: string; persist: boolean; keyPrefix?: string }): Promise<LocalRedis & { agentUrl: string; passwords: RedisPasswords; baseUrl: string }> {
   const passwords = generatePasswords();
   mkdirSync(options.dir, { recursive: true, mode: 0o700 });
   chmodSync(options.dir, 0o700);
@@ -114,7 +120,7 @@ export async function startLockedRedisServer(port: number, logger: Logger, optio
   writeFileSync(aclFile, aclFileText(passwords, options.keyPrefix ?? ''), { mode: 0o600 });
   const baseUrl = `redis://127.0.0.1:${port}`;
   const started = await startRedisServer(port, logger, options.persist ? options.dir : undefined, { aclFile, probeUrl: urlForRole(baseUrl, 'admin', passwords.admin) });
-  return { ...started, url: urlForRole(baseUrl, 'agent', passwords.agent), passwords, baseUrl };
+  return { ...started, url: urlForRole(baseUrl, 'main', passwords.main), agentUrl: urlForRole(baseUrl, 'agent', passwords.agent), passwords, baseUrl };
 }
 
 async function startPrivateRedis(port: number, logger: Logger, keyPrefix: string): Promise<LocalRedis> {
@@ -125,7 +131,7 @@ async function startPrivateRedis(port: number, logger: Logger, keyPrefix: string
   writeRedisAuth({ pid: started.pid ?? process.pid, url: started.baseUrl, passwords: started.passwords });
   logger.info({ file: REDIS_AUTH_FILE }, "the private redis-server requires passwords; 'dan' commands run in this folder read them from the file");
   return {
-    url: started.url, started: true,
+    url: started.url, agentUrl: started.agentUrl, started: true,
     stop: async () => {
       removeRedisAuth();
       await started.stop();

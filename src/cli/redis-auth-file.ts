@@ -1,6 +1,6 @@
 import { chmodSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { REDIS_ROLES, urlForRole, type RedisPasswords, type RedisRole } from '../../lib/redis/acl.js';
+import { REDIS_ROLES, REDIS_USERS, urlForRole, type RedisPasswords, type RedisRole } from '../../lib/redis/acl.js';
 
 /**
  * Where `dan up` leaves the address and passwords of the private Redis it started, so every `dan`
@@ -82,4 +82,21 @@ export function resolveRedisUrl(explicit: string | undefined, configured: string
   const samePort = (given.port || '6379') === (theirs.port || '6379');
   if (!LOCAL_HOSTS.has(given.hostname) || !samePort || given.protocol !== theirs.protocol) return explicit;
   return urlForRole(explicit, role, auth.passwords[role]);
+}
+
+/**
+ * The URL domain agents get when the main orchestrator connects at `mainUrl`: the restricted `agent`
+ * user's when `mainUrl` is the `main` user of the file's server (a `dan up` taking over a server
+ * an earlier one left running); otherwise `mainUrl` itself (a Redis with one password for all).
+ */
+export function agentUrlFor(mainUrl: string, auth: RedisAuth | undefined): string {
+  if (!auth) return mainUrl;
+  let parsed: URL;
+  try {
+    parsed = new URL(mainUrl);
+  } catch {
+    return mainUrl;
+  }
+  const isMain = decodeURIComponent(parsed.username) === REDIS_USERS.main && decodeURIComponent(parsed.password) === auth.passwords.main;
+  return isMain ? urlForRole(mainUrl, 'agent', auth.passwords.agent) : mainUrl;
 }

@@ -26,6 +26,12 @@ export interface RunNetworkOptions {
   config: Config;
   logger: Logger;
   redisUrl: string;
+  /**
+   * The Redis URL the domain agents get; default `redisUrl`. `dan up`'s private Redis gives them a
+   * user of their own that cannot touch the model gateway's tokens (lib/redis/acl.ts); compose runs
+   * one password for every container.
+   */
+  agentRedisUrl?: string;
   /** The main orchestrator's id; default `main-{8 hex}`. */
   agentId?: string;
   onEvent?: (event: SupervisorEvent) => void;
@@ -83,7 +89,7 @@ export async function runNetwork(options: RunNetworkOptions): Promise<RunningNet
       config, logger, spawner, catalog,
       ...(options.agentId ? { agentId: options.agentId } : {}),
       // The model settings (the gateway's URL and the agent's own token) are added per agent by the spawner.
-      agentEnv: networkEnv(config, options.redisUrl),
+      agentEnv: networkEnv(config, options.agentRedisUrl ?? options.redisUrl),
       llm: async () => model.client,
       ...(options.onEvent ? { onEvent: options.onEvent } : {}),
     });

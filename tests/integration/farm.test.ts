@@ -25,13 +25,13 @@ function farmEnv(extra: Record<string, string> = {}): Record<string, string> {
 }
 
 /**
- * Starts a network, sends one farm task on a fresh copy of the fixture repository, waits for it, and
- * checks that it completed. Returns what the test goes on to inspect.
+ * Starts a network, its farm agents on the restricted Redis user of `dan up`'s private Redis, sends
+ * one farm task on a fresh copy of the fixture repository, waits for it, and checks that it completed. Returns what the test goes on to inspect.
  */
 async function runFarmTask(description: string, context: Record<string, unknown>) {
   const repo = farmRepo();
   cleanup.push(repo);
-  const net = await startTestNetwork({ rules: farmRules(), env: farmEnv() });
+  const net = await startTestNetwork({ rules: farmRules(), env: farmEnv(), restrictedAgents: true });
   network = net;
   const { redis, keys } = net;
   const { taskId } = await submitTask(redis, keys, { domain: 'farm', description, context: { path: repo, ...context }, timeoutSeconds: 600 });

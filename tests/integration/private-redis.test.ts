@@ -14,7 +14,9 @@ import { until } from '../support/until.js';
 /**
  * The private Redis `dan up` starts is never open (audit C1): every connection needs a password,
  * the passwords sit in a file only its user reads, other `dan` commands in the folder find it with
- * no REDIS_URL, and each kind of user (agent, client, viewer) may do only its part.
+ * no REDIS_URL, and each kind of user (main, agent, client, viewer) may do only its part. The
+ * network runs whole (main, its domains, the ELF memory) with the domains and ELF on the restricted
+ * `agent` user, which cannot reach the model gateway's tokens.
  */
 
 const bin = path.join(packageRoot(), 'dist/src/cli/main.js');
@@ -28,7 +30,7 @@ const opened: Redis[] = [];
 function env(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
   return {
     PATH: process.env['PATH'], HOME: process.env['HOME'], NO_COLOR: '1', DAN_LOG_FORMAT: 'json',
-    DAN_KEY_PREFIX: '', ANTHROPIC_API_KEY: '', DAN_LLM: 'local', DAN_ELF: 'off',
+    DAN_KEY_PREFIX: '', ANTHROPIC_API_KEY: '', DAN_LLM: 'local', DAN_ELF: 'on',
     DAN_WORKSPACE: path.join(dir, 'workspace'), DAN_SHUTDOWN_GRACE_MS: '3000', ...extra,
   };
 }
@@ -115,4 +117,39 @@ describe.skipIf(!redisServerOnPath())("dan up's private Redis", () => {
       expect(await refusal(agent.call(command[0] as string, ...command.slice(1))), command.join(' ')).toMatch(/NOPERM/);
     }
   });
+
+  it("keeps the model gateway's tokens from the agent user, which domains and ELF run on, and to main", async () => {
+    const agent = await as('agent');
+    const tokens = 'dan:gateway:tokens';
+    const admin = await as('admin');
+    const before = await admin.hgetall(tokens);
+    // main issued a token to each domain agent it started: its own user writes there.
+    expect(Object.keys(before).length).toBeGreaterThan(0);
+    expect(await refusal(agent.hset(tokens, 'forged-hash', JSON.stringify({ agentId: 'impostor', issuedAt: 0 })))).toMatch(/NOPERM/);
+    expect(await refusal(agent.sadd(tokens, 'forged-hash'))).toMatch(/NOPERM/);
+    expect(await refusal(agent.del(tokens))).toMatch(/NOPERM/);
+    expect(await refusal(agent.hgetall(tokens))).toMatch(/NOPERM/);
+    expect(await refusal(agent.eval("return redis.call('HSET', KEYS[1], 'forged-hash', '{}')", 1, tokens))).toMatch(/NOPERM|can't run this command/);
+    expect(await admin.hgetall(tokens)).toEqual(before);
+    // What main alone writes, agents read and cannot change.
+    expect(await agent.smembers('dan:agents:spawned')).not.toHaveLength(0);
+    expect(await refusal(agent.sadd('dan:agents:spawned', 'impostor'))).toMatch(/NOPERM/);
+    // The agents of the task above (backend, ELF) are connected as `agent`, main as `main`.
+    const clients = String(await admin.call('CLIENT', 'LIST')).split('\n').filter(Boolean);
+    const userOf = (name: RegExp): string[] => [...new Set(clients.filter((line) => name.test(/ name=(\S*)/.exec(line)?.[1] ?? '')).map((line) => / user=(\S*)/.exec(line)?.[1]))] as string[];
+    expect(userOf(/^main-/)).toEqual(['main']);
+    expect(userOf(/^(backend|elf)-/)).toEqual(['agent']);
+  });
+
+  it('completes a task sent straight to a domain, and ELF records its outcome, with agents on the restricted user', async () => {
+    const sent = await runProcess(process.execPath, [bin, 'send', 'backend', 'Create a health endpoint', '--wait', '-t', '120'], { cwd: dir, env: env(), timeoutMs: 120_000 });
+    expect(sent.code, sent.stderr).toBe(0);
+    expect(sent.stdout).toMatch(/completed/);
+    const stats = await until('ELF to record the outcomes', async () => {
+      const run = await runProcess(process.execPath, [bin, 'elf', 'stats', '--json'], { cwd: dir, env: env() });
+      const parsed = run.code === 0 ? JSON.parse(run.stdout) as { outcomes: { byStatus: Record<string, number> } } : undefined;
+      return (parsed?.outcomes.byStatus['completed'] ?? 0) >= 2 ? parsed : undefined;
+    }, 30_000);
+    expect(stats.outcomes.byStatus['completed']).toBeGreaterThanOrEqual(2);
+  }, 150_000);
 });

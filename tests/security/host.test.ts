@@ -154,7 +154,7 @@ describe.skipIf(!redisServerOnPath())('dan up on a shared host (no API key, no R
 });
 
 describe('dan up with an API key and a Redis that runs', () => {
-  it('[audit #55] opens no listening socket at all', async () => {
+  it('[audit #55] listens on nothing but its model gateway, on 127.0.0.1', async () => {
     const prefix = uniquePrefix('host');
     const workspace = mkdtempSync(path.join(os.tmpdir(), 'dan-host-key-'));
     // The key is never used: no task is sent, and the base URL leads nowhere.
@@ -173,7 +173,10 @@ describe('dan up with an API key and a Redis that runs', () => {
     try {
       await until('dan up to be up', async () => log.includes('network up') || keyed.exitCode !== null, 60_000);
       expect(log).toContain('network up');
-      expect(listeningSockets(processTree(keyed.pid as number))).toEqual([]);
+      // The one door agents use to reach the model; the key itself stays in this process.
+      const gateway = /"url":"http:\/\/127\.0\.0\.1:(\d+)"[^\n]*"msg":"model gateway listening"/.exec(log);
+      expect(gateway, log).not.toBeNull();
+      expect(listeningSockets(processTree(keyed.pid as number))).toEqual([{ address: '127.0.0.1', port: Number(gateway?.[1]) }]);
     } finally {
       keyed.kill('SIGTERM');
       expect(await exited).toBe(0);

@@ -19,6 +19,7 @@ import type { RunningMain } from '../../src/main/main-orchestrator.js';
 import { startMainOrchestrator } from '../../src/main/main-orchestrator.js';
 import { startAgentInProcess } from './in-process-agent.js';
 import { connectTestRedis, testRedisUrl, uniquePrefix } from './redis.js';
+import { createAgentRedisUser } from './agent-redis-user.js';
 
 export interface TestNetwork {
   config: Config;
@@ -50,6 +51,11 @@ export interface TestNetworkOptions {
   spawner?: 'process' | 'in-process';
   /** Any other spawner of domain agents (containers); wins over `spawner`. */
   createSpawner?: (config: Config) => Promise<Spawner>;
+  /**
+   * Domain agents (and ELF, farm) connect as a user with the `agent` rules of `dan up`'s private
+   * Redis, which keep them from the keys main alone writes; main keeps the test Redis' own user.
+   */
+  restrictedAgents?: boolean;
 }
 
 /**
@@ -77,6 +83,7 @@ export async function startTestNetwork(options: TestNetworkOptions = {}): Promis
     ...options.env,
   });
   const keys = new Keys(prefix);
+  const agentUser = options.restrictedAgents ? await createAgentRedisUser(redis, config.redisUrl, prefix) : undefined;
   const events: SupervisorEvent[] = [];
   const baseEnv = { PATH: process.env['PATH'] ?? '', HOME: process.env['HOME'] ?? '' };
   const spawner = options.createSpawner
@@ -86,7 +93,7 @@ export async function startTestNetwork(options: TestNetworkOptions = {}): Promis
       : new InProcessSpawner({ start: startAgentInProcess, logger: silentLogger, baseEnv });
   const main = await startMainOrchestrator({
     config, logger: silentLogger, spawner,
-    agentEnv: { ...networkEnv(config, config.redisUrl), DAN_LLM: 'local', DAN_LLM_URL: modelUrl },
+    agentEnv: { ...networkEnv(config, agentUser?.url ?? config.redisUrl), DAN_LLM: 'local', DAN_LLM_URL: modelUrl },
     llm: async () => new AnthropicLlmClient({ apiKey: 'test', baseURL: modelUrl }),
     onEvent: (event) => events.push(event),
   });
@@ -104,6 +111,7 @@ export async function startTestNetwork(options: TestNetworkOptions = {}): Promis
       subscriber.disconnect();
       await main.stop();
       await model.stop();
+      await agentUser?.remove();
       await cleanup();
       rmSync(workspace, { recursive: true, force: true });
       rmSync(agentsDir, { recursive: true, force: true });

@@ -73,7 +73,7 @@ export const demoCommand: CommandModule<GlobalArgs, DemoArgs> = {
     say(`dan demo: Redis ${redisServer.baseUrl} (private, with passwords), workspace ${workspace}, ELF memory ${config.elf.dir}`);
     const { runNetwork } = await import('../../main/run-network.js');
     const network = await runNetwork({
-      config, logger, redisUrl: redisServer.url,
+      config, logger, redisUrl: redisServer.url, agentRedisUrl: redisServer.agentUrl,
       onEvent: (event) => { const text = describeEvent(event); if (text) say(colourFor('supervisor', text)); },
       ...(argv.verbose ? { onAgentLine: (_id: string, line: string) => say(dim(line)) } : {}),
     });

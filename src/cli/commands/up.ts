@@ -4,6 +4,7 @@ import type { GlobalArgs } from '../cli-context.js';
 import { cliContext, cliOverrides } from '../cli-context.js';
 import { loadConfig } from '../../../lib/config.js';
 import { ensureRedis } from '../local-redis.js';
+import { agentUrlFor, readRedisAuth } from '../redis-auth-file.js';
 import { exitIfStuck, stopProblemsMessage } from '../../../lib/runtime/agent-lifecycle.js';
 
 interface UpArgs extends GlobalArgs {
@@ -24,12 +25,14 @@ export const upCommand: CommandModule<GlobalArgs, UpArgs> = {
     const settings: Record<string, string> = argv.spawner ? { DAN_SPAWNER: argv.spawner } : {};
     const ctx = cliContext(argv, 'info', {}, settings);
     const redis = await ensureRedis(ctx.config.redisUrl, ctx.logger, argv.startRedis, ctx.config.keyPrefix);
-    // A private Redis it started has passwords: main and its domains connect as its `agent` user.
+    // A private Redis has passwords: main connects as its `main` user, its domains as `agent`, which
+    // cannot reach the model gateway's tokens.
+    const agentRedisUrl = redis.agentUrl ?? agentUrlFor(redis.url, readRedisAuth());
     const config = redis.url === ctx.config.redisUrl ? ctx.config : loadConfig(process.env, { ...cliOverrides(argv, settings), REDIS_URL: redis.url });
     // Loaded here, not at start-up: every other command would otherwise pay for the model SDK.
     const { echoAgentLine, runNetwork } = await import('../../main/run-network.js');
     const network = await runNetwork({
-      config, logger: ctx.logger, redisUrl: redis.url,
+      config, logger: ctx.logger, redisUrl: redis.url, agentRedisUrl,
       ...(argv.quiet ? {} : { onAgentLine: (_agentId: string, line: string) => echoAgentLine(line) }),
     });
     ctx.logger.info({ redis: redactUrl(redis.url), agentId: network.main.agentId }, "network up: send work with 'dan send main \"...\"'; Ctrl-C stops it");
