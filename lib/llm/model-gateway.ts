@@ -1,9 +1,7 @@
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { DanError } from '../errors.js';
 import { silentLogger, type Logger } from '../logger.js';
 import type { TokenCheck } from '../redis/gateway-tokens.js';
-import { baseUrl, sendApiError } from './local-server/http-io.js';
+import { closeServer, listenOn, sendApiError } from './local-server/http-io.js';
 import { forwardRequest, type Upstream } from './model-gateway-forward.js';
 
 /** 32 MiB: the real API's request limit. */
@@ -68,18 +66,11 @@ export class ModelGateway {
         else res.destroy();
       });
     });
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', (error: NodeJS.ErrnoException) => {
-        reject(error.code === 'EADDRINUSE'
-          ? new DanError('port_in_use', `port ${port} on ${host} is in use: set DAN_GATEWAY_LISTEN to another host:port, or leave it unset for a free port`, { cause: error })
-          : error);
-      });
-      server.listen(port, host, () => resolve());
-    });
+    const address = await listenOn(server, host, port, 'set DAN_GATEWAY_LISTEN to another host:port, or leave it unset for a free port');
     this.server = server;
-    this.address = baseUrl(host, (server.address() as AddressInfo).port);
-    this.logger.info({ url: this.address }, 'model gateway listening');
-    return this.address;
+    this.address = address;
+    this.logger.info({ url: address }, 'model gateway listening');
+    return address;
   }
 
   async stop(): Promise<void> {
@@ -87,8 +78,7 @@ export class ModelGateway {
     if (!server) return;
     this.server = undefined;
     this.address = undefined;
-    server.closeAllConnections();
-    await new Promise<void>((resolve) => server.close(() => resolve()));
+    await closeServer(server);
   }
 
   private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {

@@ -1,4 +1,6 @@
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { DanError } from '../../errors.js';
 import type { StreamEvent } from './build-response.js';
 
 /** 32 MiB: the real API's request limit; larger bodies get 413 instead of filling memory. */
@@ -75,4 +77,28 @@ const SECRET_HEADERS = new Set(['x-api-key', 'authorization', 'proxy-authorizati
 export function baseUrl(host: string, port: number): string {
   if (host === '0.0.0.0' || host === '::' || host === '') return `http://127.0.0.1:${port}`;
   return host.includes(':') ? `http://[${host}]:${port}` : `http://${host}:${port}`;
+}
+
+/**
+ * Starts `server` on host:port and gives the URL clients use. A port in use is a DanError naming
+ * `portFix`, the setting or flag that picks another; other listen errors pass through as they are.
+ */
+export async function listenOn(server: Server, host: string, port: number, portFix: string): Promise<string> {
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', (error: NodeJS.ErrnoException) => {
+      reject(error.code === 'EADDRINUSE'
+        ? new DanError('port_in_use', `port ${port} on ${host} is in use: ${portFix}`, { cause: error })
+        : error);
+    });
+    server.listen(port, host, () => resolve());
+  });
+  return baseUrl(host, (server.address() as AddressInfo).port);
+}
+
+/** Closes the listener and every open connection (keep-alive and streaming clients included). */
+export async function closeServer(server: Server): Promise<void> {
+  await new Promise<void>((resolve) => {
+    server.close(() => resolve());
+    server.closeAllConnections();
+  });
 }

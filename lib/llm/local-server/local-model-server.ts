@@ -1,14 +1,12 @@
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { z } from 'zod';
-import { DanError } from '../../errors.js';
 import { silentLogger, type Logger } from '../../logger.js';
 import { scrubValue } from '../../scrub.js';
 import { countRequestTokens } from '../token-count.js';
 import type { LlmRequest } from '../types.js';
 import { streamEvents } from './build-response.js';
 import { defaultRules } from './default-rules.js';
-import { baseUrl, MAX_BODY_BYTES, readBody, redactedHeaders, sendApiError, sendEvents, sendJson } from './http-io.js';
+import { closeServer, listenOn, MAX_BODY_BYTES, readBody, redactedHeaders, sendApiError, sendEvents, sendJson } from './http-io.js';
 import type { Rule } from './rules.js';
 import { ScriptedModel, type ScriptedAnswer } from './scripted-model.js';
 
@@ -129,20 +127,11 @@ export class LocalModelServer {
         res.destroy();
       });
     });
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', (error: NodeJS.ErrnoException) => {
-        reject(
-          error.code === 'EADDRINUSE'
-            ? new DanError('port_in_use', `port ${port} on ${host} is in use: pass another --port, or --port 0 for a free one`, { cause: error })
-            : error,
-        );
-      });
-      server.listen(port, host, () => resolve());
-    });
+    const address = await listenOn(server, host, port, 'pass another --port, or --port 0 for a free one');
     this.server = server;
-    this.address = baseUrl(host, (server.address() as AddressInfo).port);
-    this.logger.info({ url: this.address }, 'local model server listening');
-    return this.address;
+    this.address = address;
+    this.logger.info({ url: address }, 'local model server listening');
+    return address;
   }
 
   /** Closes the listener and every open connection (keep-alive clients included). */
@@ -151,10 +140,7 @@ export class LocalModelServer {
     if (!server) return;
     this.server = undefined;
     this.address = undefined;
-    await new Promise<void>((resolve) => {
-      server.close(() => resolve());
-      server.closeAllConnections();
-    });
+    await closeServer(server);
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
