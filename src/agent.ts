@@ -7,6 +7,7 @@ import { DanError } from '../lib/errors.js';
 import { createLogger, knownSecrets, redactText, type Logger } from '../lib/logger.js';
 import { exitIfStuck, stopProblemsMessage } from '../lib/runtime/agent-lifecycle.js';
 import { ownContainerId } from '../lib/runtime/container-id.js';
+import { switchToRunAs } from '../lib/runtime/run-as.js';
 import { instanceSuffix } from '../lib/spawner/spawner.js';
 import { startAgent } from './start-agent.js';
 
@@ -23,6 +24,8 @@ import { startAgent } from './start-agent.js';
 const PARENT_PID = Number(process.env['DAN_PARENT_PID']) || process.ppid;
 
 async function main(): Promise<void> {
+  // Before anything is read or connected: a container's agent starts as root only to become DAN_RUN_AS.
+  switchToRunAs(process.env, () => ownContainerId() !== undefined);
   const config = loadConfig();
   if (config.agentRole === 'main') return runMain(config);
   if (config.agentRole !== 'domain') {

@@ -146,6 +146,8 @@ export const SETTINGS = {
   AGENT_ROLE: setting(z.enum(['main', 'domain', 'worker']).optional(), 'per-agent'),
   AGENT_ID: setting(z.string().optional(), 'per-agent'),
   DOMAIN_TYPE: setting(z.string().optional(), 'per-agent'),
+  // uid:gid a container agent started as root switches to before anything else (lib/runtime/run-as.ts).
+  DAN_RUN_AS: setting(z.string().regex(/^\d+:\d+$/, { error: 'must be uid:gid in digits, e.g. 1000:1000' }).optional(), 'per-agent'),
 } as const;
 
 export type SettingName = keyof typeof SETTINGS;

@@ -81,6 +81,19 @@ export const CONTAINER_AGENTS_DIR = '/data/agents';
 export const CONTAINER_ELF_DIR = '/data/elf';
 
 /**
+ * How a domain container starts so that the commands its agent runs cannot read the agent's secrets:
+ * as root with only SETUID and SETGID, and DAN_RUN_AS set to `user`, which the agent switches to
+ * before anything else (lib/runtime/run-as.ts); the switch makes its /proc entries unreadable to that
+ * uid. A `user` not written as uid:gid in digits (a name, a uid alone) starts the container as that
+ * user directly, as before: its commands can then read the agent's environment.
+ */
+function startUser(user: string, env: Record<string, string>): { user: string; capAdd: string[] } {
+  if (!/^\d+:\d+$/.test(user) || user.startsWith('0:')) return { user, capAdd: [] };
+  env['DAN_RUN_AS'] = user;
+  return { user: '0:0', capAdd: ['SETUID', 'SETGID'] };
+}
+
+/**
  * The value of the network label: `DAN_NETWORK_ID` when set (compose sets it, so the domains it
  * starts and the ones main starts agree), else the Redis host, port, database and key prefix.
  */
@@ -398,11 +411,12 @@ export class DockerSpawner implements Spawner {
       mounts.push(mount(o.elfStore, CONTAINER_ELF_DIR));
       env['DAN_ELF_DIR'] = CONTAINER_ELF_DIR;
     }
+    const { user, capAdd } = startUser(o.user, env);
     return {
       name,
       Hostname: agentId,
       Image: o.image,
-      User: o.user,
+      User: user,
       Env: Object.entries(env).map(([key, value]) => `${key}=${value}`),
       Labels: { [LABELS.domain]: domain, [LABELS.domainId]: domainId, [LABELS.managed]: 'true', [LABELS.role]: 'domain', [LABELS.network]: o.networkId },
       HostConfig: {
@@ -412,6 +426,7 @@ export class DockerSpawner implements Spawner {
         NanoCpus: Math.round(limits.cpus * 1e9),
         PidsLimit: limits.pids,
         CapDrop: ['ALL'],
+        CapAdd: capAdd,
         SecurityOpt: ['no-new-privileges'],
         ReadonlyRootfs: true,
         Tmpfs: { '/tmp': `rw,nosuid,nodev,size=${o.tmpfsBytes}` },
