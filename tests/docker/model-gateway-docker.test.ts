@@ -3,7 +3,7 @@ import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { PassThrough } from 'node:stream';
-import type { Redis } from 'ioredis';
+import { Redis } from 'ioredis';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { loadConfig } from '../../lib/config.js';
 import { LocalModelServer } from '../../lib/llm/local-server/local-model-server.js';
@@ -12,17 +12,24 @@ import { Keys } from '../../lib/redis/keys.js';
 import { ResultWatcher } from '../../lib/redis/result-watcher.js';
 import { submitTask } from '../../lib/redis/task-store.js';
 import { LABELS } from '../../lib/spawner/docker-spawner.js';
+import { freePort, startLockedRedisServer } from '../../src/cli/local-redis.js';
 import { runNetwork, type RunningNetwork } from '../../src/main/run-network.js';
 import { describeDocker, testAgentImage } from '../support/docker.js';
-import { connectTestRedis, testRedisUrl, uniquePrefix } from '../support/redis.js';
+import { uniquePrefix } from '../support/redis.js';
 
-// Audit M1 (rows 17, 18): a domain container's /proc/1/environ, readable by its own uid, held the API key.
+// Audit M1 (rows 17, 18): a domain container's /proc/1/environ, readable by its own uid, held the API key,
+// and the agent's REDIS_URL, whose password then opened the host's Redis (`nc 127.0.0.1 PORT`, DBSIZE).
 const REAL_KEY = 'sk-ant-api03-TESTSECRET-docker-0123456789';
 const docker = new Docker();
 
-/** Runs `command` in the container as its own user (uid 1000), as a worker's Bash would; its output. */
+/**
+ * Runs `command` in the container as a worker's Bash runs there: uid 1000 with the minimal environment
+ * (lib/sandbox sandboxEnvironment), not the container's, which `docker exec` would otherwise pass on.
+ * Its output and errors.
+ */
 async function execIn(containerId: string, command: string): Promise<string> {
-  const exec = await docker.getContainer(containerId).exec({ Cmd: ['sh', '-c', command], AttachStdout: true, AttachStderr: true });
+  const minimalEnv = ['PATH=/usr/local/bin:/usr/bin:/bin', 'HOME=/workspace', 'TMPDIR=/tmp'];
+  const exec = await docker.getContainer(containerId).exec({ Cmd: ['env', '-i', ...minimalEnv, 'sh', '-c', command], User: '1000:1000', AttachStdout: true, AttachStderr: true });
   const stream = await exec.start({});
   const out = new PassThrough();
   const parts: Buffer[] = [];
@@ -33,27 +40,38 @@ async function execIn(containerId: string, command: string): Promise<string> {
   return Buffer.concat(parts).toString('utf8');
 }
 
+// The agent's process (not tini, PID 1, whose command line names it too); `agen[t]` keeps this
+// script's own command line from matching.
+const AGENT_PID = 'for p in /proc/[0-9]*; do [ "$p" != /proc/1 ] && grep -q "dist/src/agen[t]\\.js" $p/cmdline 2>/dev/null && echo ${p#/proc/}; done | head -n 1';
+
 describeDocker('a domain container behind the model gateway', () => {
   const prefix = uniquePrefix('gwd');
   const keys = new Keys(prefix);
+  // Redis as `dan up` runs it: no open default user, a main and an agent user with passwords of their own.
+  let lockedRedis: Awaited<ReturnType<typeof startLockedRedisServer>>;
+  let redisPort: string;
   let redis: Redis;
-  let cleanup: () => Promise<void>;
   let model: LocalModelServer;
   let network: RunningNetwork;
   let workspace: string;
+  let redisDir: string;
   let containerId: string;
+  let gatewayToken: string;
 
   beforeAll(async () => {
     await docker.getImage(testAgentImage()).inspect().catch(() => {
       throw new Error(`the agent image ${testAgentImage()} is missing: run scripts/build-local-images.sh`);
     });
-    ({ redis, cleanup } = await connectTestRedis(prefix));
+    redisDir = mkdtempSync(path.join(os.tmpdir(), 'dan-gwd-redis-'));
+    lockedRedis = await startLockedRedisServer(await freePort(), silentLogger, { dir: redisDir, persist: false, keyPrefix: prefix });
+    redisPort = new URL(lockedRedis.url).port;
+    redis = new Redis(lockedRedis.url, { maxRetriesPerRequest: 1 });
     model = new LocalModelServer();
     await model.start();
     workspace = mkdtempSync(path.join(os.tmpdir(), 'dan-gwd-ws-'));
     chmodSync(workspace, 0o777);
     const env: Record<string, string> = {
-      REDIS_URL: testRedisUrl(), DAN_KEY_PREFIX: prefix, DAN_WORKSPACE: workspace, DAN_SPAWNER: 'docker',
+      REDIS_URL: lockedRedis.url, DAN_KEY_PREFIX: prefix, DAN_WORKSPACE: workspace, DAN_SPAWNER: 'docker',
       DAN_AGENT_IMAGE: testAgentImage(), DAN_DOCKER_NETWORK: 'host', DAN_NETWORK_ID: `gwd-${prefix}`,
       // The real key, and the model API it opens (the local model server takes any key).
       ANTHROPIC_API_KEY: REAL_KEY, ANTHROPIC_BASE_URL: model.url!, DAN_ELF: 'off', DAN_LOG_LEVEL: 'warn',
@@ -61,7 +79,7 @@ describeDocker('a domain container behind the model gateway', () => {
       DAN_SPAWN_TIMEOUT_MS: '60000', DAN_DOMAIN_IDLE_MS: '600000', DAN_SHUTDOWN_GRACE_MS: '3000',
     };
     const config = loadConfig({}, env);
-    network = await runNetwork({ config, logger: silentLogger, redisUrl: config.redisUrl, env: { ...process.env, ...env } });
+    network = await runNetwork({ config, logger: silentLogger, redisUrl: lockedRedis.url, agentRedisUrl: lockedRedis.agentUrl, env: { ...process.env, ...env } });
     const subscriber = redis.duplicate();
     const watcher = new ResultWatcher(redis, subscriber, keys, 500);
     try {
@@ -75,45 +93,81 @@ describeDocker('a domain container behind the model gateway', () => {
       watcher.close();
       subscriber.disconnect();
     }
+    const info = await docker.getContainer(containerId).inspect();
+    gatewayToken = (info.Config.Env.find((line) => line.startsWith('ANTHROPIC_API_KEY=')) ?? '').slice('ANTHROPIC_API_KEY='.length);
   }, 180_000);
 
   afterAll(async () => {
     await network?.stop();
     await model?.stop();
-    await cleanup?.();
+    redis?.disconnect();
+    await lockedRedis?.stop();
     rmSync(workspace, { recursive: true, force: true });
+    rmSync(redisDir, { recursive: true, force: true });
   }, 60_000);
 
-  it('[audit #17] runs as uid 1000 with no capabilities, no new privileges, seccomp, a read-only root and no Docker socket', async () => {
+  it('[audit #17] the agent runs as uid 1000 with no capabilities, no new privileges, seccomp, a read-only root and no Docker socket', async () => {
     const info = await docker.getContainer(containerId).inspect();
-    expect(info.Config.User).toBe('1000:1000');
+    // Started as root with SETUID and SETGID alone, so that the agent can switch to DAN_RUN_AS at once.
+    expect(info.Config.User).toBe('0:0');
+    expect(info.Config.Env).toContain('DAN_RUN_AS=1000:1000');
+    expect(((info.HostConfig.CapAdd ?? []) as string[]).map((cap) => cap.replace(/^CAP_/, '')).sort()).toEqual(['SETGID', 'SETUID']);
+    expect(info.HostConfig.CapDrop).toEqual(['ALL']);
     expect(info.HostConfig.ReadonlyRootfs).toBe(true);
     expect(info.HostConfig.PidsLimit).toBe(256);
     expect(info.HostConfig.Memory).toBe(1024 ** 3);
     expect(Object.keys(info.HostConfig.Tmpfs ?? {})).toEqual(['/tmp']);
     expect(info.Mounts.some((m) => m.Source.includes('docker.sock'))).toBe(false);
-    const status = await execIn(containerId, 'id -u; grep -E "^(CapEff|NoNewPrivs|Seccomp):" /proc/self/status; ls /var/run/docker.sock 2>&1');
-    expect(status).toMatch(/^1000$/m);
-    expect(status).toMatch(/^CapEff:\s+0+$/m);
-    expect(status).toMatch(/^NoNewPrivs:\s+1$/m);
-    expect(status).toMatch(/^Seccomp:\s+2$/m);
-    expect(status).toMatch(/No such file/);
+    const agent = await execIn(containerId, `pid=$(${AGENT_PID}); echo "agent $pid"; grep -E "^(Uid|Gid|CapEff|CapPrm|NoNewPrivs):" /proc/$pid/status`);
+    expect(agent).toMatch(/^agent \d+$/m);
+    expect(agent).toMatch(/^Uid:\s+1000\s+1000\s+1000\s+1000$/m);
+    expect(agent).toMatch(/^Gid:\s+1000\s+1000\s+1000\s+1000$/m);
+    expect(agent).toMatch(/^CapEff:\s+0+$/m);
+    expect(agent).toMatch(/^CapPrm:\s+0+$/m);
+    expect(agent).toMatch(/^NoNewPrivs:\s+1$/m);
+    const command = await execIn(containerId, 'id -u; grep -E "^(CapEff|NoNewPrivs|Seccomp):" /proc/self/status; ls /var/run/docker.sock 2>&1');
+    expect(command).toMatch(/^1000$/m);
+    expect(command).toMatch(/^CapEff:\s+0+$/m);
+    expect(command).toMatch(/^NoNewPrivs:\s+1$/m);
+    expect(command).toMatch(/^Seccomp:\s+2$/m);
+    expect(command).toMatch(/No such file/);
   });
 
-  it('[audit #18] /proc/1/environ and docker inspect show a gateway token, never the API key, and the model works with it', async () => {
-    const environ = await execIn(containerId, "tr '\\0' '\\n' < /proc/1/environ; for p in /proc/[0-9]*; do tr '\\0' '\\n' < $p/environ 2>/dev/null; done");
-    expect(environ).toMatch(/^ANTHROPIC_API_KEY=dan-gw-[0-9a-f]{64}$/m);
-    expect(environ).toContain(`ANTHROPIC_BASE_URL=${network.gateway.url}`);
-    expect(environ).not.toContain('TESTSECRET');
+  it('[audit #18] the container holds a gateway token, never the API key, and the model works with it', async () => {
+    expect(gatewayToken).toMatch(/^dan-gw-[0-9a-f]{64}$/);
     const info = await docker.getContainer(containerId).inspect();
+    expect(info.Config.Env).toContain(`ANTHROPIC_BASE_URL=${network.gateway.url}`);
     expect(JSON.stringify(info.Config.Env)).not.toContain('TESTSECRET');
   });
 
-  // not held yet: DAN_DOCKER_NETWORK defaults to `host`, so a container reaches the host's loopback Redis
-  // (with its agent's own REDIS_URL password) and every loopback listener; holding it needs a bridge
-  // network by default with Redis and the gateway reachable on it (DAN_GATEWAY_ADVERTISE), which compose does.
+  it('[audit #18] a command as uid 1000 cannot read the environment of PID 1 or of the agent', async () => {
+    const denied = await execIn(containerId, `cat /proc/1/environ; cat /proc/$(${AGENT_PID})/environ`);
+    expect(denied.match(/Permission denied/g)).toHaveLength(2);
+  });
+
+  it('[audit #18] no secret of the agent (gateway token, Redis passwords) is anywhere a uid-1000 command reads: environ and cmdline of every process, /tmp, the workspace', async () => {
+    const seen = await execIn(containerId, "for p in /proc/[0-9]*; do cat $p/environ $p/cmdline 2>/dev/null; done | tr '\\0' '\\n'; find /tmp /workspace -type f -exec cat {} + 2>/dev/null");
+    // What the loop does read: its own shell's environment and the agent's command line.
+    expect(seen).toContain('TMPDIR=/tmp');
+    expect(seen).toContain('/app/dist/src/agent.js');
+    for (const secret of [gatewayToken, lockedRedis.passwords.agent, lockedRedis.passwords.main, lockedRedis.passwords.admin]) {
+      expect(secret.length).toBeGreaterThan(16);
+      expect(seen).not.toContain(secret);
+    }
+  });
+
+  it('[audit #18] the host Redis, reachable on loopback, answers a command without the password with NOAUTH', async () => {
+    const reply = await execIn(containerId, `node -e "const s = require('net').connect(${redisPort}, '127.0.0.1', () => s.write('DBSIZE\\r\\n')); s.on('data', (d) => { process.stdout.write(d); s.end(); }); s.on('error', (e) => console.log(e.message))"`);
+    expect(reply).toMatch(/^-NOAUTH/m);
+  });
+
+  // Not held yet: with DAN_DOCKER_NETWORK=host (the default of `dan up --spawner docker`) a container
+  // reaches every loopback listener of the host; Redis wants a password the container's commands
+  // cannot read (above), but a listener without authentication (here the local model server, which
+  // the gateway fronts) answers them. Holding it needs a bridge network by default with Redis and the
+  // gateway reachable on it (DAN_GATEWAY_ADVERTISE), as compose does.
   it.skip('[audit #18] a domain container on the default network cannot reach the host\'s loopback listeners', async () => {
-    const port = new URL(testRedisUrl()).port;
+    const port = new URL(model.url!).port;
     const probe = await execIn(containerId, `node -e "const s = require('net').connect(${port}, '127.0.0.1'); s.on('connect', () => { console.log('REACHED'); s.destroy(); }); s.on('error', () => console.log('REFUSED'))"`);
     expect(probe).toContain('REFUSED');
   });
