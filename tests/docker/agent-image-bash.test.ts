@@ -13,8 +13,14 @@ const ATKD01 = "id; grep -E 'Cap(Eff|Bnd|Prm)|NoNewPrivs|Seccomp' /proc/self/sta
   "echo MOCK:; (exec 4<>/dev/tcp/127.0.0.1/18791 && printf 'GET /_dan/requests HTTP/1.0\\r\\n\\r\\n' >&4 && timeout 1 head -c 300 <&4) 2>&1; echo; hostname; " +
   "ps -ef 2>/dev/null | head -5 || ls /proc | head; mount | grep -E ' / | /workspace | /tmp ' ; setsid nohup sleep 6666 >/dev/null 2>&1 < /dev/null & echo spawned-escapee";
 
-// The image's Bash tool, run as a domain agent runs it: workspace at /workspace, the container as the sandbox.
+// What the agent's environment holds in a domain container; the command must see neither.
+const SECRETS = { REDIS_URL: 'redis://agent:redis-password-not-for-commands@127.0.0.1:16391', ANTHROPIC_API_KEY: 'dan-gw-token-not-for-commands' };
+
+// The image's Bash tool, run as a domain agent runs it: started as root, switched to DAN_RUN_AS first
+// (src/agent.ts), workspace at /workspace, the container as the sandbox.
 const SCRIPT = `
+  const { switchToRunAs } = await import('/app/dist/lib/runtime/run-as.js');
+  switchToRunAs(process.env, () => true);
   const { createBashTool } = await import('/app/dist/lib/llm/tools/bash-tool.js');
   const { WorkspaceJail } = await import('/app/dist/lib/workspace/workspace-jail.js');
   const { FileTracker } = await import('/app/dist/lib/workspace/file-tracker.js');
@@ -26,7 +32,7 @@ const SCRIPT = `
 let workspace: string;
 beforeAll(() => {
   workspace = realpathSync(mkdtempSync(path.join(os.tmpdir(), 'dan-image-bash-')));
-  // The container runs as uid 1000.
+  // The agent runs as uid 1000.
   chmodSync(workspace, 0o777);
 });
 afterAll(() => rmSync(workspace, { recursive: true, force: true }));
@@ -36,6 +42,8 @@ describeDocker('the Bash tool in the offline agent image', () => {
     const run = await runCommand('docker', [
       'run', '--rm', '--label', 'distributed-agent-network.test=agent-image-bash',
       '--read-only', '--tmpfs', '/tmp:rw,nosuid,nodev', '--cap-drop', 'ALL', '--security-opt', 'no-new-privileges', '--network', 'none',
+      '--user', '0:0', '--cap-add', 'SETUID', '--cap-add', 'SETGID', '-e', 'DAN_RUN_AS=1000:1000',
+      ...Object.entries(SECRETS).flatMap(([name, value]) => ['-e', `${name}=${value}`]),
       '--mount', `type=bind,source=${workspace},target=/workspace`, '--entrypoint', 'node',
       testAgentImage(), '--input-type=module', '-e', SCRIPT, ATKD01,
     ], { timeoutMs: 120_000 });
@@ -44,6 +52,10 @@ describeDocker('the Bash tool in the offline agent image', () => {
     expect(run.stdout).not.toMatch(/^TOOL ERROR/m);
     expect(run.stdout).toContain('bash is not installed here: use POSIX sh syntax');
     expect(run.stdout).toContain('uid=1000');
+    // The agent's /proc/<pid>/environ (here also PID 1) is closed to its commands (audit #18).
+    expect(run.stdout).toMatch(/^CapEff:\s+0+$/m);
+    for (const secret of Object.values(SECRETS)) expect(run.stdout).not.toContain(secret);
+    expect(run.stdout).toMatch(/PPID-ENV:\n.*Permission denied/);
     expect(run.stdout).toContain('tmp-writable');
     expect(run.stdout).toMatch(/spawned-escapee\n\[exit code 0\]/);
   });
