@@ -69,12 +69,15 @@ describeDocker('the Docker spawner against a real engine', () => {
     expect(info.Config.Hostname).toBe(agentId);
     expect(info.Config.Labels).toMatchObject({ [LABELS.domain]: 'backend', [LABELS.domainId]: agentId.slice(-8), [LABELS.managed]: 'true', [LABELS.network]: networkIdentity(network.config.redisUrl, network.config.keyPrefix) });
     expect(info.Config.Env).toEqual(expect.arrayContaining(['AGENT_ROLE=domain', `AGENT_ID=${agentId}`, 'DOMAIN_TYPE=backend', `REDIS_URL=${network.config.redisUrl}`]));
-    expect(info.Config.User).toBe('1000:1000');
+    // Started as root with SETUID and SETGID alone, which the agent gives up by switching to
+    // DAN_RUN_AS before anything else (audit row 18; model-gateway-docker.test.ts checks the result).
+    expect(info.Config.User).toBe('0:0');
+    expect(info.Config.Env).toContain('DAN_RUN_AS=1000:1000');
     expect(info.HostConfig.Memory).toBe(1024 ** 3);
-    // No swap beyond the memory limit, never privileged, no capability added back.
+    // No swap beyond the memory limit, never privileged, no capability added back but those two.
     expect(info.HostConfig.MemorySwap).toBe(1024 ** 3);
     expect(info.HostConfig.Privileged).toBe(false);
-    expect(info.HostConfig.CapAdd ?? []).toEqual([]);
+    expect(((info.HostConfig.CapAdd ?? []) as string[]).map((cap) => cap.replace(/^CAP_/, '')).sort()).toEqual(['SETGID', 'SETUID']);
     expect(info.HostConfig.NanoCpus).toBe(500_000_000);
     expect(info.HostConfig.PidsLimit).toBe(256);
     expect(info.HostConfig.CapDrop).toEqual(['ALL']);
