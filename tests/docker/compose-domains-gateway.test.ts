@@ -6,7 +6,7 @@ import { afterAll, expect, it } from 'vitest';
 import { packageRoot } from '../../lib/config.js';
 import { freePort } from '../../src/cli/local-redis.js';
 import { LABELS } from '../../lib/spawner/docker-spawner.js';
-import { describeDocker, testAgentImage } from '../support/docker.js';
+import { describeDocker, execAsCommand, testAgentImage } from '../support/docker.js';
 import { runProcess } from '../support/run-process.js';
 
 const root = packageRoot();
@@ -55,6 +55,13 @@ describeDocker("compose's always-on backend domain and the model gateway", () =>
     const envOf = (await docker.getContainer(backend!.Id).inspect()).Config.Env;
     expect(envOf).toContain(`ANTHROPIC_API_KEY=${composeToken}`);
     expect(envOf.filter((line) => line.startsWith('DAN_LLM_URL='))).toEqual([]);
+    // Its agent switched from root to DAN_RUN_AS at start, so a command as uid 1000 reads neither the
+    // token nor the Redis password from any process's environment (audit row 18).
+    const seen = await execAsCommand(backend!.Id, "for p in /proc/[0-9]*; do cat $p/environ 2>/dev/null; done | tr '\\0' '\\n'; cat /proc/1/environ");
+    expect(seen).toContain('TMPDIR=/tmp');
+    expect(seen).toContain('Permission denied');
+    expect(seen).not.toContain(composeToken);
+    expect(seen).not.toContain(password);
     const listed = await dan(['gateway', '--json']);
     expect((JSON.parse(listed.stdout) as Array<{ agent_id: string }>).map((r) => r.agent_id)).toContain('compose-domains');
     expect(listed.stdout).not.toContain(composeToken);

@@ -2,7 +2,6 @@ import Docker from 'dockerode';
 import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { PassThrough } from 'node:stream';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { loadConfig } from '../../lib/config.js';
@@ -14,7 +13,7 @@ import { submitTask } from '../../lib/redis/task-store.js';
 import { LABELS } from '../../lib/spawner/docker-spawner.js';
 import { freePort, startLockedRedisServer } from '../../src/cli/local-redis.js';
 import { runNetwork, type RunningNetwork } from '../../src/main/run-network.js';
-import { describeDocker, testAgentImage } from '../support/docker.js';
+import { describeDocker, execAsCommand, testAgentImage } from '../support/docker.js';
 import { uniquePrefix } from '../support/redis.js';
 
 // Audit M1 (rows 17, 18): a domain container's /proc/1/environ, readable by its own uid, held the API key,
@@ -22,23 +21,8 @@ import { uniquePrefix } from '../support/redis.js';
 const REAL_KEY = 'sk-ant-api03-TESTSECRET-docker-0123456789';
 const docker = new Docker();
 
-/**
- * Runs `command` in the container as a worker's Bash runs there: uid 1000 with the minimal environment
- * (lib/sandbox sandboxEnvironment), not the container's, which `docker exec` would otherwise pass on.
- * Its output and errors.
- */
-async function execIn(containerId: string, command: string): Promise<string> {
-  const minimalEnv = ['PATH=/usr/local/bin:/usr/bin:/bin', 'HOME=/workspace', 'TMPDIR=/tmp'];
-  const exec = await docker.getContainer(containerId).exec({ Cmd: ['env', '-i', ...minimalEnv, 'sh', '-c', command], User: '1000:1000', AttachStdout: true, AttachStderr: true });
-  const stream = await exec.start({});
-  const out = new PassThrough();
-  const parts: Buffer[] = [];
-  out.on('data', (chunk: Buffer) => parts.push(chunk));
-  // stdout and stderr come multiplexed in frames; both are kept, without the frame headers.
-  docker.modem.demuxStream(stream, out, out);
-  await new Promise((resolve) => stream.on('end', resolve));
-  return Buffer.concat(parts).toString('utf8');
-}
+/** Runs `command` in the container as uid 1000 with the minimal environment, as a worker's Bash runs there. */
+const execIn = execAsCommand;
 
 // The agent's process (not tini, PID 1, whose command line names it too); `agen[t]` keeps this
 // script's own command line from matching.

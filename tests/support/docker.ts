@@ -1,6 +1,7 @@
 import { mkdtempSync, mkdirSync, rmSync, symlinkSync, copyFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { PassThrough } from 'node:stream';
 import { describe, it } from 'vitest';
 import { runProcess } from './run-process.js';
 import { connectDocker } from '../../lib/spawner/docker-spawner.js';
@@ -84,4 +85,23 @@ export async function removeContainers(label: string): Promise<void> {
   await Promise.all(found.map((info) => docker.getContainer(info.Id).remove({ force: true }).catch((error: { statusCode?: number }) => {
     if (error.statusCode !== 404) throw error;
   })));
+}
+
+/**
+ * Runs `command` in a container as a worker's Bash runs there: uid 1000 with the minimal environment
+ * (lib/sandbox sandboxEnvironment), not the container's, which `docker exec` would otherwise pass on.
+ * Resolves with its output and errors together.
+ */
+export async function execAsCommand(containerId: string, command: string): Promise<string> {
+  const docker = await connectDocker();
+  const minimalEnv = ['PATH=/usr/local/bin:/usr/bin:/bin', 'HOME=/workspace', 'TMPDIR=/tmp'];
+  const exec = await docker.getContainer(containerId).exec({ Cmd: ['env', '-i', ...minimalEnv, 'sh', '-c', command], User: '1000:1000', AttachStdout: true, AttachStderr: true });
+  const stream = await exec.start({});
+  const out = new PassThrough();
+  const parts: Buffer[] = [];
+  out.on('data', (chunk: Buffer) => parts.push(chunk));
+  // stdout and stderr come multiplexed in frames; both are kept, without the frame headers.
+  docker.modem.demuxStream(stream, out, out);
+  await new Promise((resolve) => stream.on('end', resolve));
+  return Buffer.concat(parts).toString('utf8');
 }
