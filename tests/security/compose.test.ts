@@ -28,7 +28,8 @@ interface Service {
 }
 
 const PASSWORD = 'compose-audit-pw-0123456789';
-const VARIABLES = { REDIS_PASSWORD: PASSWORD, DOCKER_GID: '998' };
+const TOKEN = { DAN_GATEWAY_COMPOSE_TOKEN: 'compose-audit-token-0123456789' };
+const VARIABLES = { REDIS_PASSWORD: PASSWORD, DOCKER_GID: '998', ...TOKEN };
 const MAIN_FILES = ['-f', 'docker-compose.yml', '-f', 'docker-compose.override.yml'];
 const HOST_FILES = ['-f', 'docker-compose.yml', '-f', 'docker-compose.host.yml'];
 const DOMAINS = ['backend', 'frontend', 'devops'];
@@ -62,7 +63,7 @@ const mountsSocket = (service: Service): boolean =>
 
 describe.skipIf(!composeOnPath)('compose as docker-compose config renders it', () => {
   it('[audit #62] Redis refuses to start without a password, requires it, and is published on 127.0.0.1 only', async () => {
-    const open = await config(MAIN_FILES, { DOCKER_GID: '998' });
+    const open = await config(MAIN_FILES, { DOCKER_GID: '998', ...TOKEN });
     expect(open.code).not.toBe(0);
     expect(open.stderr).toContain('set REDIS_PASSWORD in .env');
     for (const files of [MAIN_FILES, HOST_FILES]) {
@@ -82,7 +83,7 @@ describe.skipIf(!composeOnPath)('compose as docker-compose config renders it', (
   });
 
   it('[audit #63] the main orchestrator, which holds the Docker socket, is hardened and gets the socket\'s group only', async () => {
-    const noGroup = await config(MAIN_FILES, { REDIS_PASSWORD: PASSWORD });
+    const noGroup = await config(MAIN_FILES, { REDIS_PASSWORD: PASSWORD, ...TOKEN });
     expect(noGroup.code).not.toBe(0);
     expect(noGroup.stderr).toContain('set DOCKER_GID in .env to the group that owns the Docker socket');
     for (const files of [MAIN_FILES, HOST_FILES]) {
@@ -99,18 +100,20 @@ describe.skipIf(!composeOnPath)('compose as docker-compose config renders it', (
     }
   });
 
-  it('[audit #64] the always-on domains run read-only, without capabilities or the socket, within limits', async () => {
+  it('[audit #64] the always-on domains run read-only, their agents as uid 1000 without capabilities, without the socket, within limits', async () => {
     for (const files of [MAIN_FILES, HOST_FILES]) {
       const all = await services(files);
       for (const name of DOMAINS) {
         const domain = all[name] as Service;
         expect(domain.read_only, name).toBe(true);
         expect(domain.cap_drop, name).toEqual(['ALL']);
-        expect(domain.cap_add ?? [], name).toEqual([]);
+        // Root with SETUID and SETGID alone, only for the agent to switch to DAN_RUN_AS, a non-root
+        // user, before anything else; that drops the two and keeps its environment from its commands (#18).
+        expect([...(domain.cap_add ?? [])].sort(), name).toEqual(['SETGID', 'SETUID']);
+        expect(domain.user, name).toBe('0:0');
+        expect(domain.environment?.['DAN_RUN_AS'], name).toMatch(/^[1-9]\d*:[1-9]\d*$/);
         expect(domain.security_opt, name).toContain('no-new-privileges:true');
         expect(domain.privileged ?? false, name).toBe(false);
-        // The image's user (1000) applies: compose must not switch it back to root.
-        expect(domain.user ?? '1000', name).not.toMatch(/^(0|root)\b/);
         expect(domain.mem_limit, name).toBeDefined();
         expect(domain.pids_limit, name).toBe(256);
         expect(mountsSocket(domain), name).toBe(false);
