@@ -3,7 +3,7 @@ import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { Keys } from '../../lib/redis/keys.js';
 import { connectTestRedis, testRedisUrl, uniquePrefix } from '../support/redis.js';
-import { describeDocker, testAgentImage } from '../support/docker.js';
+import { describeDocker, runCommand, testAgentImage } from '../support/docker.js';
 import { until } from '../support/until.js';
 
 const docker = new Docker();
@@ -45,5 +45,15 @@ describeDocker('the agent image', () => {
     } finally {
       await container.remove({ force: true }).catch(() => undefined);
     }
+  });
+
+  it('refuses to run a domain agent as root in a container without DAN_RUN_AS, naming the setting, before it connects anywhere', async () => {
+    const run = await runCommand('docker', [
+      'run', '--rm', '--label', 'distributed-agent-network.test=agent-image', '--user', '0:0', '--network', 'none',
+      '-e', 'AGENT_ROLE=domain', '-e', 'DOMAIN_TYPE=backend', '-e', 'REDIS_URL=redis://127.0.0.1:1', testAgentImage(),
+    ], { timeoutMs: 60_000 });
+    expect(run.code).toBe(2);
+    expect(run.stderr).toContain('runs as root in a container');
+    expect(run.stderr).toContain('DAN_RUN_AS=1000:1000');
   });
 });
