@@ -84,8 +84,9 @@ export const CONTAINER_ELF_DIR = '/data/elf';
  * How a domain container starts so that the commands its agent runs cannot read the agent's secrets:
  * as root with only SETUID and SETGID, and DAN_RUN_AS set to `user`, which the agent switches to
  * before anything else (lib/runtime/run-as.ts); the switch makes its /proc entries unreadable to that
- * uid. A `user` not written as uid:gid in digits (a name, a uid alone) starts the container as that
- * user directly, as before: its commands can then read the agent's environment.
+ * uid. Adds DAN_RUN_AS to `env`. A `user` not written as uid:gid in digits (a name, a uid alone)
+ * starts the container as that user directly, as before: its commands can then read the agent's
+ * environment. Root (`0:...`) is passed on as asked, and the agent then refuses to start.
  */
 function startUser(user: string, env: Record<string, string>): { user: string; capAdd: string[] } {
   if (!/^\d+:\d+$/.test(user) || user.startsWith('0:')) return { user, capAdd: [] };
