@@ -96,8 +96,8 @@ export function runCheck(command: string, round: number, place: CheckPlace, sign
     });
     child.once('close', () => {
       const output = collector.text();
-      if (ending === 'timeout') finish(ended(null, `${output}\n[killed after ${place.timeoutMs} ms: DAN_CHECK_TIMEOUT_MS]`, 'timeout'));
-      else if (ending === 'stopped') finish(ended(null, `${output}\n[stopped: the task ended]`, 'stopped'));
+      if (ending === 'timeout') finish(ended(null, `${output.trimEnd()}\n[killed after ${place.timeoutMs} ms: DAN_CHECK_TIMEOUT_MS]`, 'timeout'));
+      else if (ending === 'stopped') finish(ended(null, `${output.trimEnd()}\n[stopped: the task ended]`, 'stopped'));
       else finish(ended(exitCode, output, exitCode === 127 ? 'not_found' : undefined));
     });
   });
