@@ -128,8 +128,10 @@ function buildConfig(c: Settings, env: NodeJS.ProcessEnv) {
       maxReplyBytes: c.DAN_MAX_MODEL_REPLY_BYTES,
     },
     bashTimeoutMs: c.DAN_BASH_TIMEOUT_MS,
-    /** How Bash and problems commands are confined (lib/sandbox). */
+    /** How Bash, problems commands and checks are confined (lib/sandbox). */
     sandbox: c.DAN_SANDBOX,
+    /** A task's checks (lib/checks): each one's time and kept output, and the worker rounds they allow. */
+    checks: { timeoutMs: c.DAN_CHECK_TIMEOUT_MS, maxOutputBytes: c.DAN_CHECK_MAX_OUTPUT_BYTES, rounds: c.DAN_VERIFY_ROUNDS },
     workersPerTask: c.DAN_WORKERS_PER_TASK,
     agentRole: c.AGENT_ROLE,
     agentId: c.AGENT_ID,

@@ -108,6 +108,7 @@ function loadDomain(folder: string, name: string): DomainDefinition {
     workers,
   };
   if (fields.model !== undefined) domain.model = fields.model;
+  if (fields.verify.length > 0) domain.verify = fields.verify;
   return domain;
 }
 

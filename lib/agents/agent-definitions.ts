@@ -49,6 +49,8 @@ export interface DomainDefinition {
   handler?: DomainHandlerKind;
   /** Limits of this domain's containers (Docker spawner), overriding the network's defaults. */
   container: ContainerLimits;
+  /** Checks run in a task's workspace after its workers (`verify:`); a task may add to or replace them. Absent: none. */
+  verify?: string[];
   /** The Markdown body: the domain orchestrator's instructions. */
   prompt: string;
   file: string;
@@ -129,6 +131,11 @@ export const domainFieldsSchema = z.strictObject({
     .optional(),
   container_cpus: z.coerce.number({ error: 'must be a number of CPUs, such as 0.5 or 2' }).positive({ error: 'must be more than 0' }).optional(),
   container_pids: z.coerce.number({ error: 'must be a whole number' }).int({ error: 'must be a whole number' }).min(16, { error: 'must be at least 16' }).optional(),
+  // A command may hold commas (`npm test -- --a,b`): one text is one command, never split like other lists.
+  verify: z.preprocess(
+    (value) => (value === undefined || value === null ? [] : typeof value === 'string' ? [value] : value),
+    z.array(word, { error: 'must be a command, or lines of "- <command>"' }),
+  ),
 });
 
 /** Front matter of `<domain>/workers/<name>.md`; `model` defaults to the configured default model. */

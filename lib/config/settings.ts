@@ -141,6 +141,12 @@ export const SETTINGS = {
   DAN_MAX_MODEL_REPLY_BYTES: setting(ms(16 * 1024 * 1024), 'forward'),
   DAN_BASH_TIMEOUT_MS: setting(ms(120_000), 'forward'),
   DAN_SANDBOX: setting(z.enum(SANDBOX_MODES).default('auto'), 'forward'),
+  // 10 minutes: a type check and a test suite of a mid-sized project; a hung check ends there.
+  DAN_CHECK_TIMEOUT_MS: setting(count(600_000), 'forward'),
+  // 1 MiB of a check's output kept (its first and last halves); the rest is counted, not kept.
+  DAN_CHECK_MAX_OUTPUT_BYTES: setting(count(1024 * 1024), 'forward'),
+  // Worker rounds of a task with checks, the first included: 3 is the first try and two repairs.
+  DAN_VERIFY_ROUNDS: setting(count(3), 'forward'),
   DAN_WORKERS_PER_TASK: setting(count(3), 'forward'),
 
   AGENT_ROLE: setting(z.enum(['main', 'domain', 'worker']).optional(), 'per-agent'),

@@ -46,8 +46,10 @@ export const FailureCode = {
   childFailed: 'child_failed',
   /** A farm ran and did not reach its goal. */
   farmFailed: 'farm_failed',
-  /** A farm ran, but its problems command could not run on the result: nobody knows what is left. */
+  /** A farm ran, but its problems command could not run on the result: nobody knows what is left; or a task's checks cannot run here (no sandbox). */
   verificationUnavailable: 'verification_unavailable',
+  /** A check (`verify:` of the domain, `metadata.verify` of the task) still failed after the last worker round. */
+  verificationFailed: 'verification_failed',
   /** A bug of ours: the message is all we know. */
   internal: 'internal',
 

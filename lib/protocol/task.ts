@@ -81,6 +81,15 @@ export const taskPayloadSchema = z.looseObject({
   context: jsonObject.optional(),
 });
 
+/**
+ * How a task's own checks (`metadata.verify`) combine with its domain's (`verify:` in domain.md):
+ * `add` (the default) runs the domain's, then the task's; `replace` runs the task's alone.
+ */
+export const VERIFY_MODES = ['add', 'replace'] as const;
+export type VerifyMode = (typeof VERIFY_MODES)[number];
+/** Checks one task may name: each is a command run after every worker round. */
+export const MAX_TASK_CHECKS = 20;
+
 export const taskMetadataSchema = z.looseObject({
   priority: z.enum(PRIORITIES, { error: 'must be low, normal or high' }).optional(),
   timeout_seconds: z.number({ error: 'must be a number' })
@@ -96,6 +105,11 @@ export const taskMetadataSchema = z.looseObject({
   client_id: z.string().optional(),
   /** Absolute end (ISO-8601) inherited from a parent: the task fails by then whatever its own timeout. */
   deadline: z.iso.datetime({ offset: true, error: 'must be an ISO-8601 time such as 2026-01-01T00:00:00Z' }).optional(),
+  /** Commands run in the task's workspace after its workers (see `verify_mode`). */
+  verify: z.array(z.string({ error: 'items must be commands (text)' }).trim().min(1, { error: 'items must not be empty' }), { error: 'must be a list of commands' })
+    .max(MAX_TASK_CHECKS, { error: `must name at most ${MAX_TASK_CHECKS} checks` })
+    .optional(),
+  verify_mode: z.enum(VERIFY_MODES, { error: 'must be add or replace' }).optional(),
 });
 
 /** A task exactly as protocol.md describes it; every field may be missing on the wire. */

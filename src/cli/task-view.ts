@@ -13,6 +13,8 @@ import { readResultStatuses } from '../../lib/redis/result-fields.js';
 import { getResult, readTaskLogs } from '../../lib/redis/task-store.js';
 import { childTaskId } from '../main/delegation.js';
 import { dim, statusColour } from './cli-context.js';
+import type { CheckRun } from '../../lib/checks/check-runner.js';
+import { checkEnding } from '../../lib/checks/task-checks.js';
 
 /** A human rendering of a result hash: status, error, summary, files, and each sub-task or worker. */
 export function describeResult(result: TaskResult): string {
@@ -27,6 +29,7 @@ export function describeResult(result: TaskResult): string {
   if (list('workers_used').length) lines.push(`  workers: ${list('workers_used').join(', ')}`);
   for (const f of list('files_created')) lines.push(`  + ${f}`);
   for (const f of list('files_modified')) lines.push(`  ~ ${f}`);
+  lines.push(...describeChecks(out['checks']));
   const children = out['children'];
   if (children && typeof children === 'object') {
     for (const [id, child] of Object.entries(children as Record<string, { domain?: string; status?: string; error?: string }>)) {
@@ -40,6 +43,15 @@ export function describeResult(result: TaskResult): string {
   const times = [result.startedAt && `started ${result.startedAt}`, result.completedAt && `ended ${result.completedAt}`, result.attempts && result.attempts > 1 ? `attempts ${result.attempts}` : undefined].filter(Boolean);
   if (times.length) lines.push(dim(`  ${times.join(', ')}`));
   return lines.join('\n');
+}
+
+/** One line per check that ran: how it ended, how long it took, in which round, and its command. */
+export function describeChecks(checks: unknown): string[] {
+  if (!Array.isArray(checks)) return [];
+  return (checks as Partial<CheckRun>[]).map((c) => {
+    const how = c.ok ? 'passed' : `FAILED, ${checkEnding({ exit_code: c.exit_code ?? null, ...(c.ended ? { ended: c.ended } : {}) })}`;
+    return `  check ${how} (${((c.duration_ms ?? 0) / 1000).toFixed(1)} s, round ${c.round ?? '?'}): ${c.command ?? '?'}`;
+  });
 }
 
 /**

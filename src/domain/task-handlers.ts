@@ -11,6 +11,9 @@ import type { WorkerRuntime } from '../worker/worker-runtime.js';
 import type { DomainHandlerDeps } from './domain-handler.js';
 import { createDomainHandler } from './domain-handler.js';
 import { selectWorkers, selectWorkersWithModel } from './worker-selection.js';
+import { createVerifiedHandler } from './verified-handler.js';
+import { commandSandbox } from '../../lib/sandbox/resolve-sandbox.js';
+import { taskWorkspace } from '../../lib/workspace/task-workspace.js';
 
 /** What a domain orchestrator hands the handler of its domain's kind. */
 export interface TaskHandlerInputs {
@@ -32,12 +35,21 @@ export interface TaskHandlerInputs {
  * here (the memory) runs as its own agent instead (see src/agent-kinds.ts).
  */
 export const TASK_HANDLERS: Partial<Record<DomainKindName, (inputs: TaskHandlerInputs) => Promise<TaskHandler>>> = {
-  workers: async (i) => createDomainHandler({
-    domain: i.domain, catalog: i.catalog, agentId: i.agentId, logger: i.logger, runtime: () => i.runtime(), lifecycle: i.lifecycle,
-    ...(i.memory ? { memory: i.memory } : {}),
-    select: async (task, signal) => i.config.workerSelector === 'llm'
-      ? selectWorkersWithModel({ client: await i.llm(), model: resolveModel(i.config, i.domain.model), domain: i.domain, task, maxWorkers: i.config.workersPerTask, signal })
-      : selectWorkers(task, i.domain, i.config.workersPerTask),
+  workers: async (i) => createVerifiedHandler({
+    workers: createDomainHandler({
+      domain: i.domain, catalog: i.catalog, agentId: i.agentId, logger: i.logger, runtime: () => i.runtime(), lifecycle: i.lifecycle,
+      ...(i.memory ? { memory: i.memory } : {}),
+      select: async (task, signal) => i.config.workerSelector === 'llm'
+        ? selectWorkersWithModel({ client: await i.llm(), model: resolveModel(i.config, i.domain.model), domain: i.domain, task, maxWorkers: i.config.workersPerTask, signal })
+        : selectWorkers(task, i.domain, i.config.workersPerTask),
+    }),
+    domainChecks: i.domain.verify ?? [],
+    rounds: i.config.checks.rounds,
+    // The checks see what the workers saw: the task's workspace.
+    place: (task) => ({
+      sandbox: commandSandbox(i.config.sandbox, i.logger), cwd: taskWorkspace(i.config.workspace, task.context, i.config.workspaceRoots).root,
+      timeoutMs: i.config.checks.timeoutMs, maxOutputBytes: i.config.checks.maxOutputBytes,
+    }),
   }),
   // Loaded only by a farm domain: the farm's git and chunking code stays out of other domains.
   farm: async (i) => (await import('../farm/farm-handler.js')).createFarmHandler({

@@ -2,6 +2,7 @@ import type { DomainDefinition, WorkerDefinition } from '../../lib/agents/agent-
 import { memoryBlock } from '../../lib/elf/elf-context.js';
 import type { Task } from '../../lib/protocol/task.js';
 import type { PriorWork } from './worker-runtime.js';
+import type { FailedCheck } from '../../lib/checks/task-checks.js';
 
 /**
  * The stable part of a worker's prompt: its definition, its domain's, and the house rules. It does
@@ -34,7 +35,7 @@ export function workerSystemPrompt(domain: DomainDefinition, worker: WorkerDefin
 export function workerPrompt(task: Task, prior: PriorWork[], memory?: string): string {
   const parts = [`Task: ${task.description}`];
   if (task.requirements.length > 0) parts.push('', 'Requirements:', ...task.requirements.map((r) => `- ${r}`));
-  const { depends_on_results: earlier, ...context } = task.context;
+  const { depends_on_results: earlier, failed_checks: failed, ...context } = task.context;
   if (earlier && typeof earlier === 'object') {
     parts.push('', 'Done before this task (by other domains):');
     for (const [domain, value] of Object.entries(earlier as Record<string, { summary?: string; files_created?: string[] }>)) {
@@ -46,8 +47,21 @@ export function workerPrompt(task: Task, prior: PriorWork[], memory?: string): s
     parts.push('', 'Done by other workers of this task:');
     for (const p of prior) parts.push(`- ${p.worker}: ${p.summary}${p.files_created.length ? ` Files: ${p.files_created.join(', ')}.` : ''}`);
   }
+  if (Array.isArray(failed) && failed.length > 0) parts.push('', ...failedChecksBlock(failed as FailedCheck[]));
   const contextKeys = Object.keys(context).filter((k) => k !== 'parent_task_id');
   if (contextKeys.length > 0) parts.push('', 'Context (JSON):', JSON.stringify(Object.fromEntries(contextKeys.map((k) => [k, context[k]])), null, 2));
   if (memory && memory.trim() !== '') parts.push('', memoryBlock(memory));
   return parts.join('\n');
+}
+
+/**
+ * A repair round's news: the checks that failed after the last round, each with its exit code and the
+ * tail of its output. The first line is what the local model server's rules key on.
+ */
+function failedChecksBlock(failed: readonly FailedCheck[]): string[] {
+  const lines = ['Checks that failed after the last round (the work is done only when every check passes; fix the cause, not the check):'];
+  for (const f of failed) {
+    lines.push(`- \`${f.command}\` ended with ${f.exit_code === null ? 'no exit code (killed or not started)' : `exit code ${f.exit_code}`}; the end of its output:`, '```', f.output_tail, '```');
+  }
+  return lines;
 }

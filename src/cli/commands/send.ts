@@ -22,6 +22,8 @@ interface SendArgs extends GlobalArgs {
   type: string;
   id?: string;
   maxAttempts?: number;
+  verify?: string[];
+  verifyReplace?: boolean;
 }
 
 /** Parses `-c`: it must be a JSON object. */
@@ -51,8 +53,11 @@ export const sendCommand: CommandModule<GlobalArgs, SendArgs> = {
     .option('type', { type: 'string', default: 'task_assignment', describe: "Task type; 'echo' returns the payload without any model" })
     .option('id', { type: 'string', describe: "Task id to use (default: a new UUID): 1-128 of A-Z a-z 0-9 _ . -, not starting with '.' or '-'" })
     .option('max-attempts', { type: 'number', describe: 'Attempts before a retryable failure is final (default: $DAN_MAX_ATTEMPTS, 3)' })
+    .option('verify', { type: 'string', array: true, describe: "A check run in the task's workspace after its workers, e.g. 'npm test' (repeatable); added to the domain's verify:" })
+    .option('verify-replace', { type: 'boolean', default: false, describe: "Run only the --verify checks, not the domain's (with no --verify: no checks at all)" })
     .example('$0 send main "Add user registration: a POST /api/users endpoint and a signup form" --wait', 'route across domains and wait')
-    .example('$0 send backend "Create a health endpoint" -p high -t 120 --wait', 'straight to a domain') as Argv<SendArgs>,
+    .example('$0 send backend "Create a health endpoint" -p high -t 120 --wait', 'straight to a domain')
+    .example('$0 send backend "Add a sum function" --verify "npx tsc --noEmit" --verify "npm test" --wait', 'completed only when both checks pass') as Argv<SendArgs>,
   handler: async (argv: ArgumentsCamelCase<SendArgs>) => {
     const ctx = cliContext(argv);
     if (!Number.isFinite(argv.timeout) || argv.timeout <= 0) throw new InvalidInputError(`--timeout must be a positive number of seconds, got ${argv.timeout}`);
@@ -67,14 +72,23 @@ export const sendCommand: CommandModule<GlobalArgs, SendArgs> = {
     if (argv.maxAttempts !== undefined && argv.maxAttempts > MAX_ATTEMPTS_CAP) {
       throw new InvalidInputError(`--max-attempts must be at most ${MAX_ATTEMPTS_CAP}, got ${argv.maxAttempts}`);
     }
+    if (argv.domain === 'main' && (argv.verify !== undefined || argv.verifyReplace === true)) {
+      // Main splits a task into sub-tasks of several domains; one check over all of them is not run yet.
+      throw new InvalidInputError("--verify needs a domain: checks run in the domain that did the work; send the task to a domain (dan send backend ...), or declare verify: in the domains' domain.md");
+    }
+    const extraMetadata = {
+      ...(argv.maxAttempts !== undefined ? { max_attempts: argv.maxAttempts } : {}),
+      ...(argv.verify !== undefined ? { verify: argv.verify } : {}),
+      ...(argv.verifyReplace === true ? { verify: argv.verify ?? [], verify_mode: 'replace' } : {}),
+    };
     const task = {
       domain: argv.domain, description: argv.description, type: argv.type, source: 'cli',
       requirements: argv.requirement ?? [], context, priority: argv.priority, timeoutSeconds: argv.timeout,
-      ...(argv.maxAttempts !== undefined ? { extraMetadata: { max_attempts: argv.maxAttempts } } : {}),
+      ...(Object.keys(extraMetadata).length > 0 ? { extraMetadata } : {}),
     };
     // The sizes the network holds tasks to (DAN_MAX_*_BYTES), checked before anything is queued.
     const preview = parseTask(buildTaskJson({ ...task, taskId: argv.id ?? 'preview', timestamp: new Date().toISOString() }), undefined, ctx.config.taskLimits);
-    if (preview.kind !== 'ok') throw new InvalidInputError(preview.reason.replace(/^invalid task: /, ''));
+    if (preview.kind !== 'ok') throw new InvalidInputError(preview.reason.replace(/^invalid task: /, '').replace(/^metadata\.verify/, '--verify'));
     const { redis, keys } = await cliRedis(ctx);
     try {
       if (argv.domain !== 'main') {

@@ -1,0 +1,141 @@
+import { cpSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { packageRoot } from '../../lib/config.js';
+import type { Rule } from '../../lib/llm/local-server/rules.js';
+import type { TestNetwork } from '../support/network.js';
+import { cliEnv, startTestNetwork } from '../support/network.js';
+import { runProcess } from '../support/run-process.js';
+
+const bin = path.join(packageRoot(), 'dist/src/cli/main.js');
+const CHECK = 'cat sum.js && grep -q fixed sum.js';
+let network: TestNetwork;
+
+/**
+ * A worker that writes `sum.js` as "broken" on a first try; on a task marked "repairable" it writes
+ * "fixed" once the failed check's output comes back, and on any other it never learns.
+ */
+const rules: Rule[] = [
+  {
+    name: 'fix once the check failed',
+    when: { lastUser: '^Task: repairable[\\s\\S]*Checks that failed after the last round', hasToolResult: false, tool: 'Write' },
+    reply: { tool_use: [{ name: 'Write', input: { file_path: 'sum.js', content: 'module.exports = (a, b) => a + b; // fixed\n' } }] },
+  },
+  {
+    name: 'first try: broken code',
+    when: { lastUser: '^Task: ', hasToolResult: false, tool: 'Write' },
+    reply: { tool_use: [{ name: 'Write', input: { file_path: 'sum.js', content: 'module.exports = (a, b) => a - b; // broken\n' } }] },
+  },
+  {
+    name: 'done',
+    when: { hasToolResult: true },
+    reply: { text: '{"summary": "wrote sum.js", "files_created": ["sum.js"], "files_modified": []}' },
+  },
+];
+
+/** A task's own folder of the test workspace, so the tasks' sum.js files stay apart. */
+function folder(name: string): string {
+  const dir = path.join(network.workspace, name);
+  mkdirSync(dir, { recursive: true });
+  return dir;
+}
+
+const dan = (args: string[]) => runProcess(process.execPath, [bin, ...args], { env: cliEnv(network), timeoutMs: 90_000 });
+
+/** The task's result as `dan status --json` prints it (it exits 1 for a failed task). */
+async function status(taskId: string): Promise<{ status: string; error?: string; output: Record<string, unknown> }> {
+  const run = await dan(['status', taskId, '--json']);
+  return JSON.parse(run.stdout) as { status: string; error?: string; output: Record<string, unknown> };
+}
+
+/** What the model was asked that contains `text`. */
+function asked(text: string): boolean {
+  return network.model.requests.some((r) => r.path.startsWith('/v1/messages') && JSON.stringify(r.body).includes(text));
+}
+
+beforeAll(async () => {
+  network = await startTestNetwork({
+    rules,
+    env: { DAN_WORKERS_PER_TASK: '1', DAN_VERIFY_ROUNDS: '2' },
+    // A domain like backend whose domain.md declares the check itself.
+    prepareAgents: (dir) => {
+      cpSync(path.join(dir, 'backend'), path.join(dir, 'checked'), { recursive: true });
+      const file = path.join(dir, 'checked', 'domain.md');
+      const text = readFileSync(file, 'utf8').replace(/^name: backend$/m, 'name: checked').replace(/^fallback: true$/m, 'fallback: false');
+      writeFileSync(file, text.replace(/^---\n/, `---\nverify:\n  - ${CHECK}\n`));
+    },
+  });
+});
+afterAll(async () => { await network.stop(); });
+
+describe('dan send --verify', () => {
+  it('sends a failing check back to the workers, and completes once their repair passes it', async () => {
+    const dir = folder('repaired');
+    const run = await dan(['send', 'backend', 'repairable: add a sum function', '--id', 'verify-repaired', '-c', '{"workspace": "repaired"}', '--verify', CHECK, '--wait']);
+    expect(run.stderr).toMatch(/check failed \(exit 1, \d+ ms\): cat sum\.js/);
+    expect(run.code).toBe(0);
+    expect(run.stdout).toMatch(/completed \(backend\)/);
+    expect(run.stdout).toMatch(/check FAILED, exit 1 \(\d+\.\d s, round 1\): cat sum\.js && grep -q fixed sum\.js/);
+    expect(run.stdout).toMatch(/check passed \(\d+\.\d s, round 2\): cat sum\.js/);
+    expect(readFileSync(path.join(dir, 'sum.js'), 'utf8')).toMatch(/fixed/);
+    // The second round's workers were shown the check, its exit code and its output.
+    expect(asked('`cat sum.js && grep -q fixed sum.js` ended with exit code 1')).toBe(true);
+    expect(asked('module.exports = (a, b) => a - b; // broken')).toBe(true);
+    const result = await status('verify-repaired');
+    expect(result.status).toBe('completed');
+    expect(result.output).toMatchObject({ rounds: 2, files_created: ['sum.js'] });
+    expect(result.output['checks']).toEqual([
+      { command: CHECK, exit_code: 1, ok: false, round: 1, duration_ms: expect.any(Number), output_tail: 'module.exports = (a, b) => a - b; // broken' },
+      { command: CHECK, exit_code: 0, ok: true, round: 2, duration_ms: expect.any(Number), output_tail: 'module.exports = (a, b) => a + b; // fixed' },
+    ]);
+  });
+
+  it('fails verification_failed with the check, its exit code and the tail of its output when the rounds run out', async () => {
+    folder('never');
+    const run = await dan(['send', 'backend', 'stubborn: add a sum function', '--id', 'verify-never', '-c', '{"workspace": "never"}', '--verify', CHECK, '--wait']);
+    expect(run.code).toBe(1);
+    expect(run.stdout).toMatch(/failure: verification_failed/);
+    expect(run.stdout).toMatch(/error: check `cat sum\.js && grep -q fixed sum\.js` still failed after 2 round\(s\) \(exit 1\): module\.exports = \(a, b\) => a - b; \/\/ broken/);
+    const result = await status('verify-never');
+    expect(result.output['failure']).toEqual({ code: 'verification_failed', retryable: false });
+    expect(result.output['rounds']).toBe(2);
+    const checks = result.output['checks'] as { exit_code: number; output_tail: string; round: number }[];
+    expect(checks.map((c) => [c.round, c.exit_code, c.output_tail])).toEqual([
+      [1, 1, 'module.exports = (a, b) => a - b; // broken'],
+      [2, 1, 'module.exports = (a, b) => a - b; // broken'],
+    ]);
+  });
+
+  it('ends a task whose check does not exist at once, saying so', async () => {
+    folder('missing');
+    const run = await dan(['send', 'backend', 'stubborn: add a sum function', '--id', 'verify-missing', '-c', '{"workspace": "missing"}', '--verify', 'no-such-checker', '--wait']);
+    expect(run.code).toBe(1);
+    expect(run.stdout).toMatch(/error: check `no-such-checker` not found \(exit 127\): .*not found; fix the command in the domain's verify: or the task's --verify/);
+    const result = await status('verify-missing');
+    expect(result.output).toMatchObject({ failure: { code: 'verification_failed', retryable: false }, rounds: 1 });
+  });
+
+  it('refuses --verify on a task for main, naming what to do', async () => {
+    const run = await dan(['send', 'main', 'add a sum function', '--verify', CHECK]);
+    expect(run.code).not.toBe(0);
+    expect(run.stderr).toMatch(/--verify needs a domain/);
+  });
+});
+
+describe("a domain's verify:", () => {
+  it('runs the checks domain.md declares on every task, with the same repair rounds', async () => {
+    const dir = folder('domain');
+    const run = await dan(['send', 'checked', 'repairable: add a sum function', '--id', 'verify-domain', '-c', '{"workspace": "domain"}', '--wait']);
+    expect(run.code).toBe(0);
+    expect(run.stdout).toMatch(/check passed \(\d+\.\d s, round 2\): cat sum\.js && grep -q fixed sum\.js/);
+    expect(readFileSync(path.join(dir, 'sum.js'), 'utf8')).toMatch(/fixed/);
+  });
+
+  it('runs none of them with --verify-replace and no --verify', async () => {
+    folder('replaced');
+    const run = await dan(['send', 'checked', 'stubborn: add a sum function', '--id', 'verify-replaced', '-c', '{"workspace": "replaced"}', '--verify-replace', '--wait']);
+    expect(run.code).toBe(0);
+    const result = await status('verify-replaced');
+    expect(result.output['checks']).toEqual([]);
+  });
+});
