@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import type { Config } from '../config.js';
 import { DanError } from '../errors.js';
 import type { Logger } from '../logger.js';
@@ -55,16 +56,18 @@ export async function createModelAccess(config: Config, logger: Logger, env: Nod
     };
   }
   const rules = config.llm.rulesFile ? (await loadRulesFile(config.llm.rulesFile)).rules : undefined;
-  const server = new LocalModelServer({ ...(rules ? { rules } : {}), logger, maxBodyBytes: config.llm.localMaxBodyBytes });
+  // Known to this process (its own client, the model gateway) only: whatever else reaches the port is refused.
+  const key = `${LOCAL_MODEL_KEY}-${randomBytes(16).toString('hex')}`;
+  const server = new LocalModelServer({ ...(rules ? { rules } : {}), logger, maxBodyBytes: config.llm.localMaxBodyBytes, apiKey: key });
   const [host, port] = splitListen(config.llm.localListen);
   const listening = await server.start({ host, port });
   const url = config.llm.localAdvertise ?? listening;
   logger.info({ url: listening, ...(url !== listening ? { agentsUse: url } : {}), rules: config.llm.rulesFile ?? 'default' }, 'no ANTHROPIC_API_KEY: model answers are scripted by the local model server');
   return {
-    client: anthropicClient({ apiKey: LOCAL_MODEL_KEY, baseURL: listening, logger, maxRetries: config.llm.maxRetries, maxReplyBytes: config.llm.maxReplyBytes }),
+    client: anthropicClient({ apiKey: key, baseURL: listening, logger, maxRetries: config.llm.maxRetries, maxReplyBytes: config.llm.maxReplyBytes }),
     description: `local scripted model server at ${listening} (no ANTHROPIC_API_KEY; answers are scripted, rules: ${config.llm.rulesFile ?? 'default'})`,
     localUrl: url,
-    upstream: { baseUrl: listening, apiKey: LOCAL_MODEL_KEY },
+    upstream: { baseUrl: listening, apiKey: key },
     close: () => server.stop(),
   };
 }
@@ -102,6 +105,6 @@ export function modelEnv(access: ModelAccess, config: Config): Record<string, st
 
 /** Environment that points another program speaking the Messages API (the Claude Code CLI) at the same model. */
 export function cliModelEnv(access: ModelAccess, config: Config, env: NodeJS.ProcessEnv = process.env): Record<string, string> {
-  if (access.localUrl) return { ANTHROPIC_BASE_URL: access.localUrl, ANTHROPIC_API_KEY: LOCAL_MODEL_KEY };
+  if (access.localUrl) return { ANTHROPIC_BASE_URL: access.localUrl, ANTHROPIC_API_KEY: access.upstream.apiKey };
   return { ANTHROPIC_API_KEY: env['ANTHROPIC_API_KEY'] ?? '', ...(config.llm.baseUrl ? { ANTHROPIC_BASE_URL: config.llm.baseUrl } : {}) };
 }

@@ -1,7 +1,9 @@
 import http from 'node:http';
 import { silentLogger, type Logger } from '../logger.js';
 import type { TokenCheck } from '../redis/gateway-tokens.js';
-import { closeServer, listenOn, sendApiError } from './local-server/http-io.js';
+import { bearerToken, closeServer, listenOn, sendApiError } from './local-server/http-io.js';
+
+export { bearerToken };
 import { forwardRequest, type Upstream } from './model-gateway-forward.js';
 
 /** 32 MiB: the real API's request limit. */
@@ -25,15 +27,6 @@ const FORWARDED = [
   { method: 'POST', path: /^\/v1\/messages(\/count_tokens)?$/ },
   { method: 'GET', path: /^\/v1\/models(\/[A-Za-z0-9._:@-]+)?$/ },
 ] as const;
-
-/** The token a request bears: `x-api-key` (the SDK, the CLI) or `Authorization: Bearer`. */
-export function bearerToken(headers: http.IncomingHttpHeaders): string | undefined {
-  const key = headers['x-api-key'];
-  if (typeof key === 'string' && key !== '') return key;
-  const auth = headers.authorization;
-  const match = typeof auth === 'string' ? /^Bearer\s+(\S+)$/i.exec(auth) : null;
-  return match?.[1];
-}
 
 /**
  * The one door to the model for the agents a main orchestrator spawns. It holds the model key (or

@@ -147,8 +147,9 @@ describeDocker('a domain container behind the model gateway', () => {
 
   // Not held yet: with DAN_DOCKER_NETWORK=host (the default of `dan up --spawner docker`) a container
   // reaches every loopback listener of the host; Redis wants a password the container's commands
-  // cannot read (above), but a listener without authentication (here the local model server, which
-  // the gateway fronts) answers them. Holding it needs a bridge network by default with Redis and the
+  // cannot read (above), and the local model server a network starts for itself wants a key only its
+  // main knows (tests/integration/local-model-server.test.ts), but any other listener without
+  // authentication (here a bare local model server standing for one) answers them. Holding it needs a bridge network by default with Redis and the
   // gateway reachable on it (DAN_GATEWAY_ADVERTISE), as compose does.
   it.skip('[audit #18] a domain container on the default network cannot reach the host\'s loopback listeners', async () => {
     const port = new URL(model.url!).port;

@@ -228,3 +228,23 @@ describe('LocalModelServer through AnthropicLlmClient (the real SDK)', () => {
     expect(((await noMessages.json()) as { error: { message: string } }).error.message).toContain('messages');
   });
 });
+
+describe('a local model server with its own key (the one a network starts for itself)', () => {
+  const server = new LocalModelServer({ apiKey: 'local-scripted-model-0123abcd' });
+  beforeAll(async () => { await server.start(); });
+  afterAll(async () => { await server.stop(); });
+
+  const ask = (apiKey: string) => new AnthropicLlmClient({ apiKey, baseURL: server.url!, maxRetries: 0 })
+    .createMessage({ model: 'claude-sonnet-4-5', max_tokens: 64, messages: [{ role: 'user', content: 'hello' }] });
+
+  it('answers its key, and refuses any other with 401 naming the gateway, so reaching the port is not enough [audit #18]', async () => {
+    const answer = await ask('local-scripted-model-0123abcd');
+    expect(responseText(answer)).not.toBe('');
+    const refused = await ask('local-scripted-model').then(() => undefined, (error: unknown) => error);
+    expect(refused).toBeInstanceOf(LlmError);
+    expect((refused as LlmError).status).toBe(401);
+    expect((refused as LlmError).message).toMatch(/model gateway/);
+    const plain = await fetch(`${server.url}/v1/messages`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
+    expect(plain.status).toBe(401);
+  });
+});

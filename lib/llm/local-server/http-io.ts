@@ -102,3 +102,12 @@ export async function closeServer(server: Server): Promise<void> {
     server.closeAllConnections();
   });
 }
+
+/** The token a request bears: `x-api-key` (the SDK, the CLI) or `Authorization: Bearer`. */
+export function bearerToken(headers: IncomingMessage['headers']): string | undefined {
+  const key = headers['x-api-key'];
+  if (typeof key === 'string' && key !== '') return key;
+  const auth = headers.authorization;
+  const match = typeof auth === 'string' ? /^Bearer\s+(\S+)$/i.exec(auth) : null;
+  return match?.[1];
+}

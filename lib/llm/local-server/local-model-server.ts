@@ -6,7 +6,7 @@ import { countRequestTokens } from '../token-count.js';
 import type { LlmRequest } from '../types.js';
 import { streamEvents } from './build-response.js';
 import { defaultRules } from './default-rules.js';
-import { closeServer, listenOn, MAX_BODY_BYTES, readBody, redactedHeaders, sendApiError, sendEvents, sendJson } from './http-io.js';
+import { bearerToken, closeServer, listenOn, MAX_BODY_BYTES, readBody, redactedHeaders, sendApiError, sendEvents, sendJson } from './http-io.js';
 import type { Rule } from './rules.js';
 import { ScriptedModel, type ScriptedAnswer } from './scripted-model.js';
 
@@ -46,6 +46,13 @@ export interface LocalModelServerOptions {
    * read the recording over HTTP turn it on.
    */
   serveRequests?: boolean;
+  /**
+   * Answer `/v1/*` only to requests bearing this key (`x-api-key` or `Authorization: Bearer`); others
+   * get 401. The server a network starts for itself sets one that only its main orchestrator and
+   * model gateway know, so a process that merely reaches the port (a domain container on the host
+   * network) gets no answers. Unset: any key, as `dan mock-llm` and the SDKs' tests expect.
+   */
+  apiKey?: string;
 }
 
 // 64 MiB of recorded bodies: tests read a few requests back, and the server may face anyone on loopback.
@@ -149,6 +156,10 @@ export class LocalModelServer {
     const maxBodyBytes = this.options.maxBodyBytes ?? MAX_BODY_BYTES;
     const text = await readBody(req, maxBodyBytes);
     if (url.pathname.startsWith('/_dan/')) return this.handleControl(method, url.pathname, res);
+    if (this.options.apiKey !== undefined && bearerToken(req.headers) !== this.options.apiKey) {
+      sendApiError(res, 401, 'authentication_error', 'this local model server answers only its own network\'s model gateway: call the gateway with your agent\'s token', { connection: 'close' });
+      return;
+    }
 
     this.requestCount += 1;
     const record: RecordedRequest = {
