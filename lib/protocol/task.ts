@@ -94,6 +94,8 @@ export const taskMetadataSchema = z.looseObject({
     .max(MAX_ATTEMPTS_CAP, { error: `must be at most ${MAX_ATTEMPTS_CAP}` })
     .optional(),
   client_id: z.string().optional(),
+  /** How the task's branch is delivered when the workspace is a git repository; DAN_TASK_DELIVERY when absent. */
+  delivery: z.enum(['merge', 'branch', 'push'], { error: 'must be merge, branch or push' }).optional(),
   /** Absolute end (ISO-8601) inherited from a parent: the task fails by then whatever its own timeout. */
   deadline: z.iso.datetime({ offset: true, error: 'must be an ISO-8601 time such as 2026-01-01T00:00:00Z' }).optional(),
 });

@@ -10,6 +10,7 @@ import type { TaskHandler } from '../../lib/runtime/task-consumer.js';
 import type { WorkerRuntime } from '../worker/worker-runtime.js';
 import type { DomainHandlerDeps } from './domain-handler.js';
 import { createDomainHandler } from './domain-handler.js';
+import { onTaskBranch, taskBranchOpener } from './task-branch-step.js';
 import { selectWorkers, selectWorkersWithModel } from './worker-selection.js';
 
 /** What a domain orchestrator hands the handler of its domain's kind. */
@@ -32,13 +33,14 @@ export interface TaskHandlerInputs {
  * here (the memory) runs as its own agent instead (see src/agent-kinds.ts).
  */
 export const TASK_HANDLERS: Partial<Record<DomainKindName, (inputs: TaskHandlerInputs) => Promise<TaskHandler>>> = {
-  workers: async (i) => createDomainHandler({
+  // In a git workspace each task works on its own branch (task-branch-step.ts).
+  workers: async (i) => onTaskBranch(taskBranchOpener(i.config), createDomainHandler({
     domain: i.domain, catalog: i.catalog, agentId: i.agentId, logger: i.logger, runtime: () => i.runtime(), lifecycle: i.lifecycle,
     ...(i.memory ? { memory: i.memory } : {}),
     select: async (task, signal) => i.config.workerSelector === 'llm'
       ? selectWorkersWithModel({ client: await i.llm(), model: resolveModel(i.config, i.domain.model), domain: i.domain, task, maxWorkers: i.config.workersPerTask, signal })
       : selectWorkers(task, i.domain, i.config.workersPerTask),
-  }),
+  })),
   // Loaded only by a farm domain: the farm's git and chunking code stays out of other domains.
   farm: async (i) => (await import('../farm/farm-handler.js')).createFarmHandler({
     config: i.config, domain: i.domain, agentId: i.agentId, redis: i.redis, keys: i.keys, runtime: i.runtime, llm: i.llm,
