@@ -188,3 +188,23 @@ async function withLockRetry<T>(step: () => Promise<T>): Promise<T> {
     }
   }
 }
+
+/** The branch fields of a result's output, when its task worked on a branch (`dan diff` reads them). */
+export function readBranchFields(output: Record<string, unknown> | undefined): BranchFields | undefined {
+  const text = (key: string) => (typeof output?.[key] === 'string' ? output[key] : undefined);
+  const repository = text('repository');
+  const branch = text('branch');
+  const base = text('base_commit');
+  const commit = text('commit');
+  const delivery = text('delivery') as DeliveryOutcome | undefined;
+  if (!repository || !branch || !base || !commit || !delivery) return undefined;
+  return { repository, branch, base_commit: base, commit, delivery };
+}
+
+/**
+ * A task's changes: `git diff` from the commit it started on to the commit of its work, in the
+ * repository (another path to it, when this machine sees it elsewhere, than a container did).
+ */
+export async function taskDiff(fields: BranchFields, repository: string, options: { stat?: boolean } = {}): Promise<string> {
+  return git(repository, ['diff', ...(options.stat ? ['--stat'] : []), fields.base_commit, fields.commit, '--']);
+}
