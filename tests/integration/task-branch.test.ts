@@ -61,6 +61,15 @@ const rules: Rule[] = [
   scriptedWorker('left-task', 'shared.txt', 'from left\n', { delayMs: 800 }),
   scriptedWorker('right-task', 'shared.txt', 'from right\n', { delayMs: 800 }),
   scriptedWorker('plain-task', 'plain.txt', 'plain\n'),
+  scriptedWorker('first-step', 'api.txt', 'api\n'),
+  scriptedWorker('second-step', 'page.txt', 'page\n', { listSeen: true }),
+  {
+    name: 'ordered-plan', when: { system: 'dan-router', anyText: 'ordered-task' },
+    reply: { text: JSON.stringify({ steps: [
+      { domain: 'backend', description: 'first-step: write the api', depends_on: [] },
+      { domain: 'frontend', description: 'second-step: a page on the api', depends_on: ['backend'] },
+    ] }) },
+  },
   ...defaultRules(),
 ];
 
@@ -70,14 +79,14 @@ describe('each task on its own branch', () => {
   let network: TestNetwork;
 
   beforeAll(async () => {
-    network = await startTestNetwork({ rules, env: { DAN_WORKERS_PER_TASK: '1', DAN_ELF: 'off' } });
+    network = await startTestNetwork({ rules, env: { DAN_WORKERS_PER_TASK: '1', DAN_ELF: 'off', DAN_ROUTER: 'llm' } });
   });
   afterAll(async () => {
     await network?.stop();
   });
 
-  async function run(description: string, repo: string, metadata: Record<string, unknown> = {}): Promise<{ taskId: string; hash: Record<string, string>; output: Output }> {
-    const { taskId } = await submitTask(network.redis, network.keys, { domain: 'backend', description, context: { workspace: repo }, extraMetadata: metadata });
+  async function run(description: string, repo: string, metadata: Record<string, unknown> = {}, domain = 'backend'): Promise<{ taskId: string; hash: Record<string, string>; output: Output }> {
+    const { taskId } = await submitTask(network.redis, network.keys, { domain, description, context: { workspace: repo }, extraMetadata: metadata });
     const hash = await network.waitFor(taskId);
     return { taskId, hash, output: JSON.parse(hash['output'] ?? '{}') as Output };
   }
@@ -138,6 +147,20 @@ describe('each task on its own branch', () => {
     // The workspace holds the merged task's file, untouched by the other, and no merge in progress.
     expect(readFileSync(path.join(repo, 'shared.txt'), 'utf8')).toBe(`${winner}\n`);
     expect(git(repo, 'status', '--porcelain')).toBe('');
+  });
+
+  it("builds a routed task's sub-tasks on each other in order: the later starts from the earlier's merged work", async () => {
+    const repo = makeRepo(network, 'routed');
+    const parent = await run('ordered-task: an api and a page on it', 'routed', {}, 'main');
+    expect(parent.hash['status']).toBe('completed');
+    const child = async (domain: string) => JSON.parse((await network.redis.hget(network.keys.result(`${parent.taskId}-${domain}`), 'output')) ?? '{}') as Output;
+    const first = await child('backend');
+    const second = await child('frontend');
+    expect(first.delivery).toBe('merged');
+    expect(second.delivery).toBe('merged');
+    expect(git(repo, 'merge-base', '--is-ancestor', first.commit!, second.base_commit!)).toBe('');
+    expect(git(repo, 'show', `${second.branch!}:seen-second-step.txt`)).toContain('api.txt');
+    expect(readFileSync(path.join(repo, 'page.txt'), 'utf8')).toBe('page\n');
   });
 
   it('pushes the branch to a remote when the task asks for push, leaving the workspace branch as it was', async () => {
