@@ -95,6 +95,7 @@ export const SETTINGS = {
   DAN_FARM_ROOTS: setting(z.string().optional(), 'forward'),
   // A task in a git repository works on its own branch; when it completes, the branch is merged, left, or pushed.
   DAN_TASK_DELIVERY: setting(z.enum(['merge', 'branch', 'push']).default('merge'), 'forward'),
+  DAN_TASK_DIR: setting(hostPath(() => path.join(os.tmpdir(), 'dan-tasks')), 'host-path'),
   DAN_TASK_REMOTE: setting(z.string().regex(/^[A-Za-z0-9_][A-Za-z0-9_.-]{0,99}$/, { error: 'must be the name of a git remote of the workspace, such as origin' }).default('origin'), 'forward'),
   DAN_LEASE_MS: setting(ms(30_000), 'forward'),
   DAN_MAX_ATTEMPTS: setting(count(3), 'forward'),

@@ -46,6 +46,8 @@ export interface TaskBranchOptions {
   delivery: Delivery;
   /** The remote a `push` delivery pushes to. */
   remote: string;
+  /** The folder tasks' worktrees are made in (DAN_TASK_DIR), outside the repository, so a worker sees no other task's. */
+  dir: string;
 }
 
 /** The prefix of every task branch: `dan/<task-id>`. */
@@ -68,6 +70,8 @@ export class TaskBranch {
     readonly repository: string,
     /** The folder the task's workers work in. */
     readonly workspace: string,
+    /** The repository's git folder: its commands may read it (git status, diff, log work) but not change it. */
+    readonly gitDir: string,
     readonly branch: string,
     readonly baseCommit: string,
     private readonly taskId: string,
@@ -91,13 +95,17 @@ export class TaskBranch {
       return { note: `the git repository ${root} has no commits yet: the task works in the folder itself; make a first commit to give each task a branch of its own` };
     }
     const branch = `${TASK_BRANCH_PREFIX}${taskId}`;
-    const worktree = path.join(path.resolve(root, (await git(root, ['rev-parse', '--git-common-dir'])).trim()), 'dan-worktrees', taskId);
+    if (!(await git(root, ['check-ref-format', '--branch', branch]).then(() => true, () => false))) {
+      return { note: `the task id ${taskId} cannot be part of a git branch name (it has '..' or ends in '.lock' or '.'): the task works in the folder itself` };
+    }
+    const gitDir = path.resolve(root, (await git(root, ['rev-parse', '--git-common-dir'])).trim());
+    const worktree = path.join(options.dir, taskId);
     await serialized(root, () => withLockRetry(() => addWorktree(root, worktree, branch, base)));
     const current = await currentBranch(root);
     const dirty = (await git(root, ['status', '--porcelain', '--untracked-files=no'])).trim() !== '';
     const from = `${base.slice(0, 12)}${current ? ` (${current})` : ' (detached HEAD)'}`;
     const note = `working on branch ${branch} from ${from}` + (dirty ? '; the workspace has uncommitted changes, which this task does not see (it starts from the last commit)' : '');
-    return { branch: new TaskBranch(root, worktree, branch, base, taskId, options), note };
+    return { branch: new TaskBranch(root, worktree, gitDir, branch, base, taskId, options), note };
   }
 
   /**

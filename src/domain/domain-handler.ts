@@ -80,7 +80,7 @@ export function createDomainHandler(deps: DomainHandlerDeps): TaskHandler {
           if (memory) await ctx.log(`${workerAgentId}: ${memory.note}`);
           const result: WorkerResult = await runtime.run({
             worker, domain: deps.domain, task, agentId: workerAgentId, prior: [...prior], signal: ctx.signal,
-            ...(ctx.workspace ? { workspace: ctx.workspace } : {}),
+            ...(ctx.workspace ? { workspace: ctx.workspace, readOnly: ctx.readOnly ?? [] } : {}),
             progress: (message) => void ctx.log(`${workerAgentId}: ${message}`),
             ...(memory?.text ? { memory: memory.text } : {}),
             ...(deps.memory ? { recordHeuristic: deps.memory.recorder(task, worker.name), contradictHeuristic: deps.memory.contradictor(task, worker.name) } : {}),

@@ -11,6 +11,8 @@ import { taskWorkspace } from '../../lib/workspace/task-workspace.js';
 export interface BranchTaskContext extends TaskContext {
   /** The task's own git worktree (see lib/workspace/task-branch.ts); absent: the task's workspace itself. */
   workspace?: string;
+  /** Folders the task's commands may read besides its workspace: the worktree's repository, for git. */
+  readOnly?: readonly string[];
 }
 
 /** Opens a task's branch, or says why it has none. */
@@ -31,7 +33,7 @@ export function taskBranchOpener(config: Config): OpenTaskBranch {
     }
     const wanted = task.metadata['delivery'];
     const delivery: Delivery = DELIVERIES.find((d) => d === wanted) ?? config.taskBranch.delivery;
-    return TaskBranch.open(dir, task.taskId, { delivery, remote: config.taskBranch.remote });
+    return TaskBranch.open(dir, task.taskId, { delivery, remote: config.taskBranch.remote, dir: config.taskBranch.dir });
   };
 }
 
@@ -54,7 +56,7 @@ export function onTaskBranch(open: OpenTaskBranch, inner: (ctx: BranchTaskContex
       let output: Record<string, unknown>;
       let failed: TaskFailedError | undefined;
       try {
-        output = await inner({ ...ctx, workspace: branch.workspace });
+        output = await inner({ ...ctx, workspace: branch.workspace, readOnly: [branch.gitDir] });
       } catch (error) {
         if (!(error instanceof TaskFailedError)) {
           // Stopped (a timeout, a cancel, a shutdown) or broken: keep what was done on the branch, then end as before.

@@ -38,13 +38,15 @@ function makeRepo(network: TestNetwork, name: string, options: { commit?: boolea
  * `delayMs`, so tasks sent together are at work at once); with `listSeen`, then lists every file it
  * sees (Glob) into `seen-<marker>.txt`; then answers.
  */
-function scriptedWorker(marker: string, file: string, content: string, options: { delayMs?: number; listSeen?: boolean } = {}): Rule {
+function scriptedWorker(marker: string, file: string, content: string, options: { delayMs?: number; listSeen?: boolean; bash?: string } = {}): Rule {
   return {
     name: `worker-${marker}`,
     when: { system: '^\\s*Worker:\\s*\\S', anyText: `^Task: ${marker}` },
     reply: ({ facts }): ReplySpec => {
       const at = (f: string) => path.posix.join(facts.cwd, f);
       const step = facts.priorToolUses;
+      if (options.bash && step === 0) return { tool_use: [{ name: 'Bash', input: { command: options.bash } }] };
+      if (options.bash && step === 1) return { text: JSON.stringify({ summary: 'ran a command' }) };
       if (step === 0) return { tool_use: [{ name: 'Write', input: { file_path: at(file), content } }], ...(options.delayMs ? { delay_ms: options.delayMs } : {}) };
       if (options.listSeen && step === 1) return { tool_use: [{ name: 'Glob', input: { pattern: '**/*' } }] };
       if (options.listSeen && step === 2) {
@@ -61,6 +63,7 @@ const rules: Rule[] = [
   scriptedWorker('left-task', 'shared.txt', 'from left\n', { delayMs: 800 }),
   scriptedWorker('right-task', 'shared.txt', 'from right\n', { delayMs: 800 }),
   scriptedWorker('plain-task', 'plain.txt', 'plain\n'),
+  scriptedWorker('git-task', 'unused', '', { bash: 'git log --format=%s -1 > head.txt && git status --short --untracked-files=all >> head.txt && ls .. > around.txt' }),
   scriptedWorker('first-step', 'api.txt', 'api\n'),
   scriptedWorker('second-step', 'page.txt', 'page\n', { listSeen: true }),
   {
@@ -147,6 +150,14 @@ describe('each task on its own branch', () => {
     // The workspace holds the merged task's file, untouched by the other, and no merge in progress.
     expect(readFileSync(path.join(repo, 'shared.txt'), 'utf8')).toBe(`${winner}\n`);
     expect(git(repo, 'status', '--porcelain')).toBe('');
+  });
+
+  it("lets a worker's commands use git in the task's worktree, and see no other folder beside it", async () => {
+    const repo = makeRepo(network, 'git-reads');
+    const { taskId, hash } = await run('git-task: look at the history', 'git-reads');
+    expect(hash['status']).toBe('completed');
+    expect(git(repo, 'show', `dan/${taskId}:head.txt`)).toBe('start\n?? head.txt');
+    expect(git(repo, 'show', `dan/${taskId}:around.txt`)).toBe(taskId);
   });
 
   it("builds a routed task's sub-tasks on each other in order: the later starts from the earlier's merged work", async () => {
