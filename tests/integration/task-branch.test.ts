@@ -201,10 +201,12 @@ describe('each task on its own branch', () => {
     expect(git(repo, 'show', `dan/${taskId}:plain.txt`)).toBe('plain');
   });
 
-  it('leaves the work on its branch when the task asks for branch', async () => {
+  it('leaves the work on its branch when dan send --delivery branch asks for it', async () => {
     const repo = makeRepo(network, 'left');
-    const { taskId, hash, output } = await run('plain-task: write a file', 'left', { delivery: 'branch' });
-    expect(hash['status']).toBe('completed');
+    const sent = await runProcess(process.execPath, [bin, 'send', 'backend', 'plain-task: write a file', '-c', '{"workspace": "left"}', '--delivery', 'branch', '--wait', '--json'], { env: cliEnv(network) });
+    expect(sent.code).toBe(0);
+    const { task_id: taskId, status, output } = JSON.parse(sent.stdout) as { task_id: string; status: string; output: Output };
+    expect(status).toBe('completed');
     expect(output.delivery).toBe('branch');
     expect(git(repo, 'show', `dan/${taskId}:plain.txt`)).toBe('plain');
     expect(existsSync(path.join(repo, 'plain.txt'))).toBe(false);

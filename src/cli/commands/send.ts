@@ -8,6 +8,8 @@ import { queueDepth } from '../../../lib/redis/task-queue.js';
 import { submitTask } from '../../../lib/redis/task-store.js';
 import type { GlobalArgs } from '../cli-context.js';
 import { cliContext, cliRedis, colourFor, printJson, statusColour } from '../cli-context.js';
+import type { Delivery } from '../../../lib/workspace/task-branch.js';
+import { DELIVERIES } from '../../../lib/workspace/task-branch.js';
 import { knownDomains } from '../known-domains.js';
 import { describeResult, describeStartFailure, followTask, waitExitCode } from '../task-view.js';
 
@@ -22,6 +24,7 @@ interface SendArgs extends GlobalArgs {
   type: string;
   id?: string;
   maxAttempts?: number;
+  delivery?: Delivery;
 }
 
 /** Parses `-c`: it must be a JSON object. */
@@ -51,6 +54,7 @@ export const sendCommand: CommandModule<GlobalArgs, SendArgs> = {
     .option('type', { type: 'string', default: 'task_assignment', describe: "Task type; 'echo' returns the payload without any model" })
     .option('id', { type: 'string', describe: "Task id to use (default: a new UUID): 1-128 of A-Z a-z 0-9 _ . -, not starting with '.' or '-'" })
     .option('max-attempts', { type: 'number', describe: 'Attempts before a retryable failure is final (default: $DAN_MAX_ATTEMPTS, 3)' })
+    .option('delivery', { choices: DELIVERIES, describe: "In a git workspace, where the task's branch goes when it completes (default: $DAN_TASK_DELIVERY, merge)" })
     .example('$0 send main "Add user registration: a POST /api/users endpoint and a signup form" --wait', 'route across domains and wait')
     .example('$0 send backend "Create a health endpoint" -p high -t 120 --wait', 'straight to a domain') as Argv<SendArgs>,
   handler: async (argv: ArgumentsCamelCase<SendArgs>) => {
@@ -70,7 +74,10 @@ export const sendCommand: CommandModule<GlobalArgs, SendArgs> = {
     const task = {
       domain: argv.domain, description: argv.description, type: argv.type, source: 'cli',
       requirements: argv.requirement ?? [], context, priority: argv.priority, timeoutSeconds: argv.timeout,
-      ...(argv.maxAttempts !== undefined ? { extraMetadata: { max_attempts: argv.maxAttempts } } : {}),
+      extraMetadata: {
+        ...(argv.maxAttempts !== undefined ? { max_attempts: argv.maxAttempts } : {}),
+        ...(argv.delivery ? { delivery: argv.delivery } : {}),
+      },
     };
     // The sizes the network holds tasks to (DAN_MAX_*_BYTES), checked before anything is queued.
     const preview = parseTask(buildTaskJson({ ...task, taskId: argv.id ?? 'preview', timestamp: new Date().toISOString() }), undefined, ctx.config.taskLimits);
