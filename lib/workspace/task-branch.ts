@@ -53,6 +53,10 @@ export interface TaskBranchOptions {
 /** The prefix of every task branch: `dan/<task-id>`. */
 export const TASK_BRANCH_PREFIX = 'dan/';
 
+// The network's own git steps run no repository hooks (they would run outside the sandbox, as the
+// agent), and a push never waits for a password or a host key question nobody can answer.
+const NO_PROMPTS = { GIT_SSH_COMMAND: process.env['GIT_SSH_COMMAND'] ?? 'ssh -o BatchMode=yes' };
+
 // Commits of a task's branch name the network, whatever the machine's git configuration says.
 const TASK_AUTHOR = {
   GIT_AUTHOR_NAME: 'dan', GIT_AUTHOR_EMAIL: 'tasks@dan.local',
@@ -139,7 +143,7 @@ export class TaskBranch {
       return { fields: fields('branch'), note: `the workspace is at a detached HEAD, so there is no branch to merge into: the work is on branch ${this.branch}` };
     }
     try {
-      await withLockRetry(() => git(this.repository, ['merge', '--no-ff', '--no-edit', '-q', '-m', `dan: merge task ${this.taskId}`, this.branch], TASK_AUTHOR));
+      await withLockRetry(() => git(this.repository, ['merge', '--no-ff', '--no-edit', '--no-verify', '-q', '-m', `dan: merge task ${this.taskId}`, this.branch], TASK_AUTHOR));
       return { fields: fields('merged', { merged_into: into }), note: `merged ${this.branch} into ${into}` };
     } catch (error) {
       const files = (await git(this.repository, ['diff', '--name-only', '--diff-filter=U']).catch(() => '')).split('\n').filter((l) => l !== '');
@@ -154,7 +158,7 @@ export class TaskBranch {
   private async push(pushed: BranchFields, kept: BranchFields): Promise<Delivered> {
     const { remote } = this.options;
     try {
-      await git(this.repository, ['push', '--quiet', remote, `refs/heads/${this.branch}:refs/heads/${this.branch}`]);
+      await git(this.repository, ['push', '--quiet', '--no-verify', remote, `refs/heads/${this.branch}:refs/heads/${this.branch}`], NO_PROMPTS);
       return { fields: pushed, note: `pushed ${this.branch} to ${remote}` };
     } catch (error) {
       const message = `could not push ${this.branch} to the remote '${remote}': ${oneLine((error as Error).message)}; the work is kept on branch ${this.branch} in ${this.repository}: add the remote (git remote add ${remote} URL) or set DAN_TASK_REMOTE, then git push ${remote} ${this.branch}`;
