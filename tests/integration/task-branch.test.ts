@@ -67,6 +67,13 @@ const rules: Rule[] = [
   scriptedWorker('first-step', 'api.txt', 'api\n'),
   scriptedWorker('second-step', 'page.txt', 'page\n', { listSeen: true }),
   {
+    // Writes a file, then the model API refuses the next turn: the worker fails mid-task.
+    name: 'worker-half-done', when: { system: '^\\s*Worker:\\s*\\S', anyText: '^Task: half-done-task' },
+    reply: ({ facts }): ReplySpec => facts.priorToolUses === 0
+      ? { tool_use: [{ name: 'Write', input: { file_path: path.posix.join(facts.cwd, 'partial.txt'), content: 'partial\n' } }] }
+      : { error: { status: 400, type: 'invalid_request_error', message: 'scripted refusal' } },
+  },
+  {
     name: 'ordered-plan', when: { system: 'dan-router', anyText: 'ordered-task' },
     reply: { text: JSON.stringify({ steps: [
       { domain: 'backend', description: 'first-step: write the api', depends_on: [] },
@@ -80,12 +87,14 @@ type Output = Record<string, unknown> & { branch?: string; commit?: string; base
 
 describe('each task on its own branch', () => {
   let network: TestNetwork;
+  const taskDir = mkdtempSync(path.join(os.tmpdir(), 'dan-test-task-dir-'));
 
   beforeAll(async () => {
-    network = await startTestNetwork({ rules, env: { DAN_WORKERS_PER_TASK: '1', DAN_ELF: 'off', DAN_ROUTER: 'llm' } });
+    network = await startTestNetwork({ rules, env: { DAN_WORKERS_PER_TASK: '1', DAN_ELF: 'off', DAN_ROUTER: 'llm', DAN_TASK_DIR: taskDir } });
   });
   afterAll(async () => {
     await network?.stop();
+    rmSync(taskDir, { recursive: true, force: true });
   });
 
   async function run(description: string, repo: string, metadata: Record<string, unknown> = {}, domain = 'backend'): Promise<{ taskId: string; hash: Record<string, string>; output: Output }> {
@@ -172,6 +181,18 @@ describe('each task on its own branch', () => {
     expect(git(repo, 'merge-base', '--is-ancestor', first.commit!, second.base_commit!)).toBe('');
     expect(git(repo, 'show', `${second.branch!}:seen-second-step.txt`)).toContain('api.txt');
     expect(readFileSync(path.join(repo, 'page.txt'), 'utf8')).toBe('page\n');
+  });
+
+  it("keeps a failed task's work on its branch, undelivered, and removes its worktree", async () => {
+    const repo = makeRepo(network, 'half-done');
+    const { taskId, hash, output } = await run('half-done-task: start and fail', 'half-done');
+    expect(hash['status']).toBe('failed');
+    expect(output.failure?.code).toBe('llm_bad_request');
+    expect(output.delivery).toBe('kept');
+    expect(git(repo, 'show', `dan/${taskId}:partial.txt`)).toBe('partial');
+    expect(existsSync(path.join(repo, 'partial.txt'))).toBe(false);
+    expect(git(repo, 'worktree', 'list', '--porcelain').split('\n').filter((l) => l.startsWith('worktree '))).toHaveLength(1);
+    expect(existsSync(path.join(taskDir, taskId))).toBe(false);
   });
 
   it('pushes the branch to a remote when the task asks for push, leaving the workspace branch as it was', async () => {
