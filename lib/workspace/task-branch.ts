@@ -1,4 +1,4 @@
-import { realpathSync, rmSync } from 'node:fs';
+import { existsSync, realpathSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { sleep } from '../clock.js';
 import { oneLine } from '../errors.js';
@@ -90,7 +90,12 @@ export class TaskBranch {
    */
   static async open(dir: string, taskId: string, options: TaskBranchOptions): Promise<TaskBranchOpening> {
     const root = await repositoryRoot(dir);
-    if (root === undefined) return {};
+    if (root === undefined) {
+      // A .git git cannot read: git missing (the agent image has none), or a repository another user owns.
+      if (!existsSync(path.join(dir, '.git'))) return {};
+      const why = await git(dir, ['rev-parse', '--show-toplevel']).then(() => 'unknown', (error: unknown) => oneLine((error as Error).message));
+      return { note: `the workspace ${dir} holds a .git, but git cannot use it (${why}): the task works in the folder itself; install git, or mark the repository safe (git config --global --add safe.directory ${dir})` };
+    }
     if (realpathSync(root) !== realpathSync(dir)) {
       return { note: `the workspace ${dir} is inside the git repository ${root}, not its top folder: the task works in the folder itself, not on a branch of its own` };
     }
