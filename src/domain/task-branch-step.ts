@@ -3,7 +3,7 @@ import { toFailure } from '../../lib/errors.js';
 import type { Task } from '../../lib/protocol/task.js';
 import type { TaskContext, TaskHandler } from '../../lib/runtime/task-consumer.js';
 import { TaskFailedError } from '../../lib/runtime/task-consumer.js';
-import type { Delivery, TaskBranchOpening } from '../../lib/workspace/task-branch.js';
+import type { Delivered, Delivery, TaskBranchOpening } from '../../lib/workspace/task-branch.js';
 import { DELIVERIES, TaskBranch } from '../../lib/workspace/task-branch.js';
 import { taskWorkspace } from '../../lib/workspace/task-workspace.js';
 
@@ -67,7 +67,13 @@ export function onTaskBranch(open: OpenTaskBranch, inner: (ctx: BranchTaskContex
         output = error.output;
       }
       const summary = typeof output['summary'] === 'string' ? output['summary'] : '';
-      const delivered = await branch.finish(failed === undefined, summary);
+      let delivered: Delivered;
+      try {
+        delivered = await branch.finish(failed === undefined, summary);
+      } catch (error) {
+        // A failure of git here must not hide why the task failed: that failure stands, without the branch.
+        throw failed ?? error;
+      }
       await ctx.log(delivered.note);
       const full = { ...output, ...delivered.fields };
       if (failed) {
