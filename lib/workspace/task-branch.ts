@@ -4,10 +4,8 @@ import { sleep } from '../clock.js';
 import { oneLine } from '../errors.js';
 import { addWorktree, commitAll, git, headCommit, removeWorktree, repositoryRoot } from '../farm/farm-git.js';
 import { FailureCode } from '../protocol/failure.js';
+import type { Delivery } from '../protocol/task.js';
 
-/** How a completed task's branch reaches the repository: merged into its current branch, left on the branch, or pushed. */
-export const DELIVERIES = ['merge', 'branch', 'push'] as const;
-export type Delivery = (typeof DELIVERIES)[number];
 
 /** Where the work of a task ended up, as its result's output says (`output.delivery`). */
 export type DeliveryOutcome = 'merged' | 'branch' | 'pushed' | 'kept' | 'unchanged';

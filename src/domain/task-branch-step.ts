@@ -1,10 +1,11 @@
 import type { Config } from '../../lib/config.js';
 import { toFailure } from '../../lib/errors.js';
-import type { Task } from '../../lib/protocol/task.js';
+import type { Delivery, Task } from '../../lib/protocol/task.js';
+import { DELIVERIES } from '../../lib/protocol/task.js';
 import type { TaskContext, TaskHandler } from '../../lib/runtime/task-consumer.js';
 import { TaskFailedError } from '../../lib/runtime/task-consumer.js';
-import type { Delivered, Delivery, TaskBranchOpening } from '../../lib/workspace/task-branch.js';
-import { DELIVERIES, TaskBranch } from '../../lib/workspace/task-branch.js';
+import type { Delivered, TaskBranchOpening } from '../../lib/workspace/task-branch.js';
+import { TaskBranch } from '../../lib/workspace/task-branch.js';
 import { taskWorkspace } from '../../lib/workspace/task-workspace.js';
 
 /** A task's context as a domain's handler gets it: with the folder its workers work in when that is not the task's workspace. */

@@ -1,15 +1,13 @@
 import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
 import { DanError, ExitCode, InvalidInputError, QueueFullError } from '../../../lib/errors.js';
-import type { Priority } from '../../../lib/protocol/task.js';
-import { buildTaskJson, DEFAULT_TIMEOUT_SECONDS, MAX_ATTEMPTS_CAP, MAX_TIMEOUT_SECONDS, parseTask, PRIORITIES, taskIdProblem } from '../../../lib/protocol/task.js';
+import type { Delivery, Priority } from '../../../lib/protocol/task.js';
+import { buildTaskJson, DELIVERIES, DEFAULT_TIMEOUT_SECONDS, MAX_ATTEMPTS_CAP, MAX_TIMEOUT_SECONDS, parseTask, PRIORITIES, taskIdProblem } from '../../../lib/protocol/task.js';
 import { HeartbeatRegistry } from '../../../lib/redis/heartbeat-registry.js';
 import { readResultStatus } from '../../../lib/redis/result-fields.js';
 import { queueDepth } from '../../../lib/redis/task-queue.js';
 import { submitTask } from '../../../lib/redis/task-store.js';
 import type { GlobalArgs } from '../cli-context.js';
 import { cliContext, cliRedis, colourFor, printJson, statusColour } from '../cli-context.js';
-import type { Delivery } from '../../../lib/workspace/task-branch.js';
-import { DELIVERIES } from '../../../lib/workspace/task-branch.js';
 import { knownDomains } from '../known-domains.js';
 import { describeResult, describeStartFailure, followTask, waitExitCode } from '../task-view.js';
 
