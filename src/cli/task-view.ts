@@ -11,6 +11,8 @@ import type { Keys } from '../../lib/redis/keys.js';
 import { PlanStore } from '../../lib/redis/plan-store.js';
 import { readResultStatuses } from '../../lib/redis/result-fields.js';
 import { getResult, readTaskLogs } from '../../lib/redis/task-store.js';
+import type { BranchFields } from '../../lib/workspace/task-branch.js';
+import { readBranchFields } from '../../lib/workspace/task-branch.js';
 import { childTaskId } from '../main/delegation.js';
 import { dim, statusColour } from './cli-context.js';
 
@@ -27,6 +29,8 @@ export function describeResult(result: TaskResult): string {
   if (list('workers_used').length) lines.push(`  workers: ${list('workers_used').join(', ')}`);
   for (const f of list('files_created')) lines.push(`  + ${f}`);
   for (const f of list('files_modified')) lines.push(`  ~ ${f}`);
+  const branch = readBranchFields(out);
+  if (branch) lines.push(`  branch: ${branch.branch} at ${branch.commit.slice(0, 12)}, ${deliveryText(branch, out)} (dan diff ${result.taskId.slice(0, 8)})`);
   const children = out['children'];
   if (children && typeof children === 'object') {
     for (const [id, child] of Object.entries(children as Record<string, { domain?: string; status?: string; error?: string }>)) {
@@ -40,6 +44,17 @@ export function describeResult(result: TaskResult): string {
   const times = [result.startedAt && `started ${result.startedAt}`, result.completedAt && `ended ${result.completedAt}`, result.attempts && result.attempts > 1 ? `attempts ${result.attempts}` : undefined].filter(Boolean);
   if (times.length) lines.push(dim(`  ${times.join(', ')}`));
   return lines.join('\n');
+}
+
+/** What became of a task's branch, in words. */
+function deliveryText(branch: BranchFields, out: Record<string, unknown>): string {
+  switch (branch.delivery) {
+    case 'merged': return `merged into ${typeof out['merged_into'] === 'string' ? out['merged_into'] : 'the workspace branch'}`;
+    case 'pushed': return `pushed to ${typeof out['remote'] === 'string' ? out['remote'] : 'the remote'}`;
+    case 'branch': return 'left on its branch';
+    case 'kept': return 'kept on its branch, not delivered';
+    case 'unchanged': return 'no changes';
+  }
 }
 
 /**

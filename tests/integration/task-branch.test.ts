@@ -120,6 +120,8 @@ describe('each task on its own branch', () => {
     expect(diff.stdout).toContain('+++ b/plain.txt');
     expect(diff.stdout).toContain('+plain');
     expect(diff.stdout).not.toContain('README.md');
+    const status = await runProcess(process.execPath, [bin, 'status', taskId], { env: cliEnv(network) });
+    expect(status.stdout).toContain(`branch: dan/${taskId} at ${output.commit!.slice(0, 12)}, merged into main`);
   });
 
   it("keeps two concurrent tasks on one repository from seeing or overwriting each other's files", async () => {
