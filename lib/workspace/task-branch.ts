@@ -1,7 +1,7 @@
 import { existsSync, realpathSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { sleep } from '../clock.js';
-import { oneLine } from '../errors.js';
+import { DanError, oneLine } from '../errors.js';
 import { addWorktree, commitAll, git, headCommit, removeWorktree, repositoryRoot } from '../farm/farm-git.js';
 import { FailureCode } from '../protocol/failure.js';
 import type { Delivery } from '../protocol/task.js';
@@ -107,7 +107,11 @@ export class TaskBranch {
     }
     const gitDir = path.resolve(root, (await git(root, ['rev-parse', '--git-common-dir'])).trim());
     const worktree = path.join(options.dir, taskId);
-    await serialized(root, () => withLockRetry(() => addWorktree(root, worktree, branch, base)));
+    try {
+      await serialized(root, () => withLockRetry(() => addWorktree(root, worktree, branch, base)));
+    } catch (error) {
+      throw new DanError(FailureCode.badConfig, `could not make the worktree of task ${taskId} at ${worktree}: ${oneLine((error as Error).message)}; set DAN_TASK_DIR to a folder this agent may write in`, { cause: error });
+    }
     const current = await currentBranch(root);
     const dirty = (await git(root, ['status', '--porcelain', '--untracked-files=no'])).trim() !== '';
     const from = `${base.slice(0, 12)}${current ? ` (${current})` : ' (detached HEAD)'}`;

@@ -61,6 +61,12 @@ describe('TaskBranch', () => {
     expect(git(repo, 'show', 'dan/task-2:notes.txt')).toBe('from the task');
   });
 
+  it('refuses with bad_config, naming DAN_TASK_DIR, when the worktree cannot be made there', async () => {
+    writeFileSync(path.join(tmp, 'a-file'), '');
+    const opening = TaskBranch.open(repo, 'task-6', { ...options, dir: path.join(tmp, 'a-file', 'tasks') });
+    await expect(opening).rejects.toMatchObject({ code: 'bad_config', message: expect.stringContaining('set DAN_TASK_DIR') });
+  });
+
   it('opens no branch, and says why, for a task id git refuses as a branch name', async () => {
     const opened = await TaskBranch.open(repo, 'a..b', options);
     expect(opened.branch).toBeUndefined();
