@@ -183,6 +183,13 @@ describe('each task on its own branch', () => {
     expect(git(repo, 'merge-base', '--is-ancestor', first.commit!, second.base_commit!)).toBe('');
     expect(git(repo, 'show', `${second.branch!}:seen-second-step.txt`)).toContain('api.txt');
     expect(readFileSync(path.join(repo, 'page.txt'), 'utf8')).toBe('page\n');
+    // The parent has no branch: its diff is its sub-tasks', in order.
+    const diff = await runProcess(process.execPath, [bin, 'diff', parent.taskId, '--stat'], { env: cliEnv(network) });
+    expect(diff.code).toBe(0);
+    const headers = diff.stdout.split('\n').filter((l) => l.startsWith('# '));
+    expect(headers).toEqual([`# ${parent.taskId}-backend: ${first.branch!}`, `# ${parent.taskId}-frontend: ${second.branch!}`]);
+    expect(diff.stdout).toContain('api.txt');
+    expect(diff.stdout).toContain('page.txt');
   });
 
   it("keeps a failed task's work on its branch, undelivered, and removes its worktree", async () => {
