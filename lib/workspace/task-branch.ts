@@ -6,9 +6,9 @@ import { addWorktree, commitAll, git, headCommit, removeWorktree, repositoryRoot
 import { FailureCode } from '../protocol/failure.js';
 import type { Delivery } from '../protocol/task.js';
 
-
 /** Where the work of a task ended up, as its result's output says (`output.delivery`). */
-export type DeliveryOutcome = 'merged' | 'branch' | 'pushed' | 'kept' | 'unchanged';
+export const DELIVERY_OUTCOMES = ['merged', 'branch', 'pushed', 'kept', 'unchanged'] as const;
+export type DeliveryOutcome = (typeof DELIVERY_OUTCOMES)[number];
 
 /** What a task's result says of its branch: fields added to `output`, so `dan diff` and people find the work. */
 export interface BranchFields {
@@ -154,7 +154,8 @@ export class TaskBranch {
       return { fields: fields('merged', { merged_into: into }), note: `merged ${this.branch} into ${into}` };
     } catch (error) {
       const files = (await git(this.repository, ['diff', '--name-only', '--diff-filter=U']).catch(() => '')).split('\n').filter((l) => l !== '');
-      await git(this.repository, ['merge', '--abort']).catch(() => undefined);
+      // Only a merge that stopped at conflicts is ours to abort; one refused before it began left nothing.
+      if (files.length > 0) await git(this.repository, ['merge', '--abort']).catch(() => undefined);
       const message = files.length > 0
         ? `merge conflict: ${this.branch} and ${into} both changed ${files.join(', ')}; the work is kept on branch ${this.branch}: merge it yourself in ${this.repository} (git merge ${this.branch}) and resolve the conflict`
         : `could not merge ${this.branch} into ${into}: ${oneLine((error as Error).message)}; the work is kept on branch ${this.branch}: commit or stash the changes in the way in ${this.repository}, then git merge ${this.branch}`;
@@ -193,7 +194,7 @@ function serialized<T>(root: string, step: () => Promise<T>): Promise<T> {
 }
 
 // Another process (another domain's agent on the same workspace) may hold the repository's index
-// lock for a moment: 5 tries, 200 ms apart at first, cover a merge or a worktree of a few seconds.
+// lock for a moment: 5 tries, waiting 200, 400, 600 and 800 ms between them (2 s in all), outlast a merge.
 const LOCK_TRIES = 5;
 const LOCK_WAIT_MS = 200;
 
@@ -215,7 +216,7 @@ export function readBranchFields(output: Record<string, unknown> | undefined): B
   const branch = text('branch');
   const base = text('base_commit');
   const commit = text('commit');
-  const delivery = text('delivery') as DeliveryOutcome | undefined;
+  const delivery = DELIVERY_OUTCOMES.find((d) => d === text('delivery'));
   if (!repository || !branch || !base || !commit || !delivery) return undefined;
   return { repository, branch, base_commit: base, commit, delivery };
 }
