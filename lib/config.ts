@@ -83,6 +83,8 @@ function buildConfig(c: Settings, env: NodeJS.ProcessEnv) {
       /** Folders a farm's path may be under besides the workspace (absolute). */
       roots: (c.DAN_FARM_ROOTS ?? '').split(path.delimiter).filter((dir) => dir.trim() !== '').map((dir) => path.resolve(dir.trim())),
     },
+    /** A task's own branch in a git workspace: how its work is delivered when it completes (lib/workspace/task-branch.ts). */
+    taskBranch: { delivery: c.DAN_TASK_DELIVERY, remote: c.DAN_TASK_REMOTE, dir: c.DAN_TASK_DIR },
     leaseMs: c.DAN_LEASE_MS,
     maxAttempts: c.DAN_MAX_ATTEMPTS,
     /** Backoff of retries: the first waits between half and all of `retryBaseMs`, doubling up to `retryMaxMs`. */

@@ -2,6 +2,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { z } from 'zod';
 import { parseMemorySize } from '../agents/agent-definitions.js';
+import { DELIVERIES } from '../protocol/task.js';
 import { SANDBOX_MODES } from '../sandbox/command-sandbox.js';
 
 /**
@@ -93,6 +94,10 @@ export const SETTINGS = {
   DAN_FARM_PROBLEMS_TIMEOUT_MS: setting(count(600_000), 'forward'),
   // More folders a farm's path may be under, besides DAN_WORKSPACE (':'-separated).
   DAN_FARM_ROOTS: setting(z.string().optional(), 'forward'),
+  // A task in a git repository works on its own branch; when it completes, the branch is merged, left, or pushed.
+  DAN_TASK_DELIVERY: setting(z.enum(DELIVERIES).default('merge'), 'forward'),
+  DAN_TASK_DIR: setting(hostPath(() => path.join(os.tmpdir(), 'dan-tasks')), 'host-path'),
+  DAN_TASK_REMOTE: setting(z.string().regex(/^[A-Za-z0-9_][A-Za-z0-9_.-]{0,99}$/, { error: 'must be the name of a git remote of the workspace, such as origin' }).default('origin'), 'forward'),
   DAN_LEASE_MS: setting(ms(30_000), 'forward'),
   DAN_MAX_ATTEMPTS: setting(count(3), 'forward'),
   DAN_RETRY_BASE_MS: setting(ms(1_000), 'forward'),

@@ -52,12 +52,15 @@ export async function removeWorktree(root: string, dir: string): Promise<void> {
   await git(root, ['worktree', 'prune']).catch(() => undefined);
 }
 
-/** Commits everything changed in a worktree; returns the files the commit changed (none: no commit). */
-export async function commitAll(dir: string, message: string): Promise<string[]> {
-  await git(dir, ['add', '-A']);
-  const changed = (await git(dir, ['diff', '--cached', '--name-only'])).split('\n').filter((l) => l !== '');
+/**
+ * Commits everything changed in a worktree; returns the files the commit changed (none: no commit).
+ * `env` names another author than the farm (a task's own branch).
+ */
+export async function commitAll(dir: string, message: string, env: NodeJS.ProcessEnv = {}): Promise<string[]> {
+  await git(dir, ['add', '-A'], env);
+  const changed = (await git(dir, ['diff', '--cached', '--name-only'], env)).split('\n').filter((l) => l !== '');
   if (changed.length === 0) return [];
-  await git(dir, ['commit', '-q', '--no-verify', '-m', message]);
+  await git(dir, ['commit', '-q', '--no-verify', '-m', message], env);
   return changed;
 }
 

@@ -50,6 +50,13 @@ export const FailureCode = {
   verificationUnavailable: 'verification_unavailable',
   /** A check (`verify:` of the domain, `metadata.verify` of the task) still failed after the last worker round. */
   verificationFailed: 'verification_failed',
+  /**
+   * A task's branch could not be merged into the workspace's current branch (a file changed on both,
+   * or uncommitted changes in the way): the work is kept on its branch `dan/<task-id>`.
+   */
+  mergeConflict: 'merge_conflict',
+  /** A task's branch could not be pushed to its remote (none of that name, refused): the branch is kept. */
+  deliveryFailed: 'delivery_failed',
   /** A bug of ours: the message is all we know. */
   internal: 'internal',
 
@@ -86,6 +93,8 @@ const NOT_ABOUT_THE_WORK: ReadonlySet<FailureCode> = new Set<FailureCode>([
   FailureCode.invalidTask, FailureCode.queueFull, FailureCode.unknownDomain, FailureCode.badConfig, FailureCode.farmRefused,
   // The check could not run: that says nothing about what the agents did.
   FailureCode.verificationUnavailable,
+  // The work was done and kept on its branch; what stopped its delivery was the repository, not the work.
+  FailureCode.mergeConflict, FailureCode.deliveryFailed,
   FailureCode.cancelled, FailureCode.leaseExpired, FailureCode.workerCrashed, FailureCode.aborted,
   ...Object.values(LlmErrorCode),
 ]);

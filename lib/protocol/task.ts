@@ -27,6 +27,13 @@ export const DEFAULT_TASK_LIMITS: TaskLimits = { maxTaskBytes: 1024 * 1024, maxD
 const jsonObject = z.record(z.string(), z.unknown());
 
 /**
+ * Where a completed task's branch goes when its workspace is a git repository (lib/workspace/task-branch.ts):
+ * merged into the workspace's current branch, left on its branch, or pushed to a remote.
+ */
+export const DELIVERIES = ['merge', 'branch', 'push'] as const;
+export type Delivery = (typeof DELIVERIES)[number];
+
+/**
  * What a task id may be, defined once: ids become parts of Redis key names (`results:{id}`,
  * `results:{id}:logs`, `dan:task:{id}`), so an id holding `:` or ending like another key of the layout
  * (`x:logs`), holding whitespace, or kilobytes long could collide with or bloat other keys. UUIDs, the
@@ -103,6 +110,8 @@ export const taskMetadataSchema = z.looseObject({
     .max(MAX_ATTEMPTS_CAP, { error: `must be at most ${MAX_ATTEMPTS_CAP}` })
     .optional(),
   client_id: z.string().optional(),
+  /** How the task's branch is delivered when the workspace is a git repository; DAN_TASK_DELIVERY when absent. */
+  delivery: z.enum(DELIVERIES, { error: 'must be merge, branch or push' }).optional(),
   /** Absolute end (ISO-8601) inherited from a parent: the task fails by then whatever its own timeout. */
   deadline: z.iso.datetime({ offset: true, error: 'must be an ISO-8601 time such as 2026-01-01T00:00:00Z' }).optional(),
   /** Commands run in the task's workspace after its workers (see `verify_mode`). */

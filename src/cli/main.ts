@@ -9,6 +9,7 @@ import { agentsCommand } from './commands/agents.js';
 import { cancelCommand } from './commands/cancel.js';
 import { deadLetterCommand } from './commands/dead-letter.js';
 import { demoCommand } from './commands/demo.js';
+import { diffCommand } from './commands/diff.js';
 import { elfCommand } from './commands/elf.js';
 import { farmCommand } from './commands/farm.js';
 import { gatewayCommand } from './commands/gateway.js';
@@ -38,6 +39,7 @@ async function main(): Promise<void> {
     .command(sendCommand as never)
     .command(statusCommand as never)
     .command(cancelCommand as never)
+    .command(diffCommand as never)
     .command(logsCommand as never)
     .command(agentsCommand as never)
     .command(inspectCommand as never)

@@ -11,6 +11,8 @@ import type { Keys } from '../../lib/redis/keys.js';
 import { PlanStore } from '../../lib/redis/plan-store.js';
 import { readResultStatuses } from '../../lib/redis/result-fields.js';
 import { getResult, readTaskLogs } from '../../lib/redis/task-store.js';
+import type { BranchFields } from '../../lib/workspace/task-branch.js';
+import { readBranchFields } from '../../lib/workspace/task-branch.js';
 import { childTaskId } from '../main/delegation.js';
 import { dim, statusColour } from './cli-context.js';
 import type { CheckRun } from '../../lib/checks/check-runner.js';
@@ -30,6 +32,8 @@ export function describeResult(result: TaskResult): string {
   for (const f of list('files_created')) lines.push(`  + ${f}`);
   for (const f of list('files_modified')) lines.push(`  ~ ${f}`);
   lines.push(...describeChecks(out['checks']));
+  const branch = readBranchFields(out);
+  if (branch) lines.push(`  branch: ${branch.branch} at ${branch.commit.slice(0, 12)}, ${deliveryText(branch, out)} (dan diff ${result.taskId.slice(0, 8)})`);
   const children = out['children'];
   if (children && typeof children === 'object') {
     for (const [id, child] of Object.entries(children as Record<string, { domain?: string; status?: string; error?: string }>)) {
@@ -52,6 +56,17 @@ export function describeChecks(checks: unknown): string[] {
     const how = c.ok ? 'passed' : `FAILED, ${checkEnding({ exit_code: c.exit_code ?? null, ...(c.ended ? { ended: c.ended } : {}) })}`;
     return `  check ${how} (${((c.duration_ms ?? 0) / 1000).toFixed(1)} s, round ${c.round ?? '?'}): ${c.command ?? '?'}`;
   });
+}
+
+/** What became of a task's branch, in words. */
+function deliveryText(branch: BranchFields, out: Record<string, unknown>): string {
+  switch (branch.delivery) {
+    case 'merged': return `merged into ${typeof out['merged_into'] === 'string' ? out['merged_into'] : 'the workspace branch'}`;
+    case 'pushed': return `pushed to ${typeof out['remote'] === 'string' ? out['remote'] : 'the remote'}`;
+    case 'branch': return 'left on its branch';
+    case 'kept': return 'kept on its branch, not delivered';
+    case 'unchanged': return 'no changes';
+  }
 }
 
 /**

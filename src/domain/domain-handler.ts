@@ -5,11 +5,12 @@ import { FailureCode } from '../../lib/protocol/failure.js';
 import type { TokenUsage } from '../../lib/protocol/result.js';
 import { addUsage, emptyUsage } from '../../lib/protocol/result.js';
 import type { Task } from '../../lib/protocol/task.js';
-import type { TaskContext, TaskHandler } from '../../lib/runtime/task-consumer.js';
+import type { TaskHandler } from '../../lib/runtime/task-consumer.js';
 import { TaskFailedError } from '../../lib/runtime/task-consumer.js';
 import type { WorkerSelection } from './worker-selection.js';
 import type { PriorWork, WorkerResult, WorkerRuntime } from '../worker/worker-runtime.js';
 import type { DomainMemory } from './domain-memory.js';
+import type { BranchTaskContext } from './task-branch-step.js';
 
 export interface WorkerLifecycle {
   /** Registers a worker in the registry (role worker) and adds it to the heartbeat. */
@@ -48,7 +49,7 @@ interface WorkerRecord {
  */
 export function createDomainHandler(deps: DomainHandlerDeps): TaskHandler {
   let workerSeq = 0;
-  return async (ctx: TaskContext) => {
+  return async (ctx: BranchTaskContext) => {
     const { task } = ctx;
     if (task.type === 'echo') {
       return { summary: 'echo', echo: task.payload, files_created: [], files_modified: [] };
@@ -79,6 +80,7 @@ export function createDomainHandler(deps: DomainHandlerDeps): TaskHandler {
           if (memory) await ctx.log(`${workerAgentId}: ${memory.note}`);
           const result: WorkerResult = await runtime.run({
             worker, domain: deps.domain, task, agentId: workerAgentId, prior: [...prior], signal: ctx.signal,
+            ...(ctx.workspace ? { workspace: ctx.workspace, readOnly: ctx.readOnly ?? [] } : {}),
             progress: (message) => void ctx.log(`${workerAgentId}: ${message}`),
             ...(memory?.text ? { memory: memory.text } : {}),
             ...(deps.memory ? { recordHeuristic: deps.memory.recorder(task, worker.name), contradictHeuristic: deps.memory.contradictor(task, worker.name) } : {}),

@@ -10,6 +10,7 @@ import type { TaskHandler } from '../../lib/runtime/task-consumer.js';
 import type { WorkerRuntime } from '../worker/worker-runtime.js';
 import type { DomainHandlerDeps } from './domain-handler.js';
 import { createDomainHandler } from './domain-handler.js';
+import { onTaskBranch, taskBranchOpener } from './task-branch-step.js';
 import { selectWorkers, selectWorkersWithModel } from './worker-selection.js';
 import { createVerifiedHandler } from './verified-handler.js';
 import { commandSandbox } from '../../lib/sandbox/resolve-sandbox.js';
@@ -35,7 +36,9 @@ export interface TaskHandlerInputs {
  * here (the memory) runs as its own agent instead (see src/agent-kinds.ts).
  */
 export const TASK_HANDLERS: Partial<Record<DomainKindName, (inputs: TaskHandlerInputs) => Promise<TaskHandler>>> = {
-  workers: async (i) => createVerifiedHandler({
+  // The checks (and their repair rounds) run inside the task's branch (task-branch-step.ts): they see
+  // the task's worktree, and only work that passed them is delivered.
+  workers: async (i) => onTaskBranch(taskBranchOpener(i.config), createVerifiedHandler({
     workers: createDomainHandler({
       domain: i.domain, catalog: i.catalog, agentId: i.agentId, logger: i.logger, runtime: () => i.runtime(), lifecycle: i.lifecycle,
       ...(i.memory ? { memory: i.memory } : {}),
@@ -45,12 +48,13 @@ export const TASK_HANDLERS: Partial<Record<DomainKindName, (inputs: TaskHandlerI
     }),
     domainChecks: i.domain.verify ?? [],
     rounds: i.config.checks.rounds,
-    // The checks see what the workers saw: the task's workspace.
-    place: (task) => ({
-      sandbox: commandSandbox(i.config.sandbox, i.logger), cwd: taskWorkspace(i.config.workspace, task.context, i.config.workspaceRoots).root,
+    // The checks see what the workers saw: the task's worktree on its branch, else its workspace.
+    place: (task, ctx) => ({
+      sandbox: commandSandbox(i.config.sandbox, i.logger),
+      cwd: ctx.workspace ?? taskWorkspace(i.config.workspace, task.context, i.config.workspaceRoots).root,
       timeoutMs: i.config.checks.timeoutMs, maxOutputBytes: i.config.checks.maxOutputBytes,
     }),
-  }),
+  })),
   // Loaded only by a farm domain: the farm's git and chunking code stays out of other domains.
   farm: async (i) => (await import('../farm/farm-handler.js')).createFarmHandler({
     config: i.config, domain: i.domain, agentId: i.agentId, redis: i.redis, keys: i.keys, runtime: i.runtime, llm: i.llm,

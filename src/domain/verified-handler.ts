@@ -13,8 +13,11 @@ export interface VerifiedHandlerDeps {
   workers: TaskHandler;
   /** The domain's own checks (`verify:` in domain.md). */
   domainChecks: readonly string[];
-  /** Where a task's checks run: its workspace, the sandbox, the time and output they may take. */
-  place: (task: Task) => CheckPlace;
+  /**
+   * Where a task's checks run: its workspace (`ctx.workspace`, the task's own worktree when it works on
+   * a branch), the sandbox, the time and output they may take.
+   */
+  place: (task: Task, ctx: TaskContext & { workspace?: string }) => CheckPlace;
   /** Worker rounds at most, the first included (DAN_VERIFY_ROUNDS). */
   rounds: number;
 }
@@ -46,7 +49,7 @@ export function createVerifiedHandler(deps: VerifiedHandlerDeps): TaskHandler {
       const output = await deps.workers(ctx);
       return task.type === 'echo' ? output : { ...output, checks: [] };
     }
-    const place = deps.place(task);
+    const place = deps.place(task, ctx);
     if (place.sandbox instanceof RefusingSandbox) {
       // Refused before any worker runs: the model turns would be spent on work nobody can check.
       throw new TaskFailedError(

@@ -79,7 +79,7 @@ export class SdkWorkerRuntime implements WorkerRuntime {
       maxTurns: config.llm.maxTurns,
       maxTokens: config.llm.maxTokens,
       signal: job.signal,
-      toolContext: { jail, tracker, bashTimeoutMs: config.bashTimeoutMs, maxOutputBytes: MAX_TOOL_OUTPUT_BYTES, sandbox: this.sandbox, logger },
+      toolContext: { jail, tracker, bashTimeoutMs: config.bashTimeoutMs, maxOutputBytes: MAX_TOOL_OUTPUT_BYTES, sandbox: this.sandbox, logger, ...(job.readOnly ? { readOnly: job.readOnly } : {}) },
       metadata: { user_id: job.agentId },
       onEvent: (event) => {
         if (event.type === 'tool_called') job.progress(`${event.tool} ${event.summary}`);

@@ -28,8 +28,10 @@ export interface WorkerJob {
   recordHeuristic?: RecordHeuristic;
   /** Claims a shown lesson did not hold; present with `recordHeuristic` (the worker gets `elf_contradict_heuristic`). */
   contradictHeuristic?: ContradictHeuristic;
-  /** The folder to work in instead of the task's workspace (a farm agent's git worktree). */
+  /** The folder to work in instead of the task's workspace (a farm agent's or a task's git worktree). */
   workspace?: string;
+  /** Folders the worker's commands may read but not change besides its workspace (a worktree's repository, for git). */
+  readOnly?: readonly string[];
   /** The first message, instead of the one built from the task. */
   prompt?: string;
   /** Every file write goes through it; while it is set the worker has no shell (writes it could not see). */

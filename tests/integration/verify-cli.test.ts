@@ -139,3 +139,24 @@ describe("a domain's verify:", () => {
     expect(result.output['checks']).toEqual([]);
   });
 });
+
+describe('checks on a task that works on its own branch', () => {
+  it('run in the task\'s worktree before delivery, and only work that passed them is merged', async () => {
+    const dir = folder('repo-checked');
+    const git = (...args: string[]) => runProcess('git', ['-C', dir, ...args], { timeoutMs: 30_000 });
+    await git('init', '-q', '-b', 'main');
+    writeFileSync(path.join(dir, 'README.md'), '# repo\n');
+    await git('add', '-A');
+    await git('-c', 'user.name=t', '-c', 'user.email=t@example.com', 'commit', '-q', '-m', 'first');
+
+    const run = await dan(['send', 'backend', 'repairable: add a sum function', '--id', 'verify-branch', '-c', '{"workspace": "repo-checked"}', '--verify', CHECK, '--wait']);
+    expect(run.code, run.stdout + run.stderr).toBe(0);
+    const result = await status('verify-branch');
+    // The first round's broken sum.js was checked (and failed) where the worker wrote it: on the branch,
+    // not in the checkout, which held no sum.js until the merge.
+    expect(result.output['checks']).toMatchObject([{ round: 1, ok: false }, { round: 2, ok: true }]);
+    expect(result.output).toMatchObject({ branch: 'dan/verify-branch', delivery: 'merged' });
+    expect(readFileSync(path.join(dir, 'sum.js'), 'utf8')).toMatch(/fixed/);
+    expect((await git('log', '--format=%s', 'main')).stdout).toContain('verify-branch');
+  });
+});

@@ -104,6 +104,7 @@ function runCommand(command: string, ctx: ToolContext, timeoutMs: number, shell:
       child = (ctx.sandbox ?? commandSandbox('auto', ctx.logger)).spawn({
         argv: [shell, '-c', `exec 2>&1; exec ${shell} -c "$1"`, shell, command],
         cwd: ctx.jail.root,
+        ...(ctx.readOnly ? { readOnly: ctx.readOnly } : {}),
         stdio: ['ignore', 'pipe', 'ignore'],
       });
     } catch (error) {

@@ -20,6 +20,8 @@ export interface ToolContext {
   maxOutputBytes: number;
   /** Where Bash runs its commands; absent: this process's `DAN_SANDBOX=auto` sandbox. */
   sandbox?: CommandSandbox;
+  /** Folders Bash's commands may read but not change besides the workspace (a task worktree's repository, for git). */
+  readOnly?: readonly string[];
   logger?: Logger;
 }
 

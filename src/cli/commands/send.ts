@@ -1,7 +1,7 @@
 import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
 import { DanError, ExitCode, InvalidInputError, QueueFullError } from '../../../lib/errors.js';
-import type { Priority } from '../../../lib/protocol/task.js';
-import { buildTaskJson, DEFAULT_TIMEOUT_SECONDS, MAX_ATTEMPTS_CAP, MAX_TIMEOUT_SECONDS, parseTask, PRIORITIES, taskIdProblem } from '../../../lib/protocol/task.js';
+import type { Delivery, Priority } from '../../../lib/protocol/task.js';
+import { buildTaskJson, DELIVERIES, DEFAULT_TIMEOUT_SECONDS, MAX_ATTEMPTS_CAP, MAX_TIMEOUT_SECONDS, parseTask, PRIORITIES, taskIdProblem } from '../../../lib/protocol/task.js';
 import { HeartbeatRegistry } from '../../../lib/redis/heartbeat-registry.js';
 import { readResultStatus } from '../../../lib/redis/result-fields.js';
 import { queueDepth } from '../../../lib/redis/task-queue.js';
@@ -24,6 +24,7 @@ interface SendArgs extends GlobalArgs {
   maxAttempts?: number;
   verify?: string[];
   verifyReplace?: boolean;
+  delivery?: Delivery;
 }
 
 /** Parses `-c`: it must be a JSON object. */
@@ -55,6 +56,7 @@ export const sendCommand: CommandModule<GlobalArgs, SendArgs> = {
     .option('max-attempts', { type: 'number', describe: 'Attempts before a retryable failure is final (default: $DAN_MAX_ATTEMPTS, 3)' })
     .option('verify', { type: 'string', array: true, describe: "A check run in the task's workspace after its workers, e.g. 'npm test' (repeatable); added to the domain's verify:" })
     .option('verify-replace', { type: 'boolean', default: false, describe: "Run only the --verify checks, not the domain's (with no --verify: no checks at all)" })
+    .option('delivery', { choices: DELIVERIES, describe: "In a git workspace, where the task's branch goes when it completes (default: $DAN_TASK_DELIVERY, merge)" })
     .example('$0 send main "Add user registration: a POST /api/users endpoint and a signup form" --wait', 'route across domains and wait')
     .example('$0 send backend "Create a health endpoint" -p high -t 120 --wait', 'straight to a domain')
     .example('$0 send backend "Add a sum function" --verify "npx tsc --noEmit" --verify "npm test" --wait', 'completed only when both checks pass') as Argv<SendArgs>,
@@ -80,6 +82,7 @@ export const sendCommand: CommandModule<GlobalArgs, SendArgs> = {
       ...(argv.maxAttempts !== undefined ? { max_attempts: argv.maxAttempts } : {}),
       ...(argv.verify !== undefined ? { verify: argv.verify } : {}),
       ...(argv.verifyReplace === true ? { verify: argv.verify ?? [], verify_mode: 'replace' } : {}),
+      ...(argv.delivery ? { delivery: argv.delivery } : {}),
     };
     const task = {
       domain: argv.domain, description: argv.description, type: argv.type, source: 'cli',
