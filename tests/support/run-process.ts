@@ -20,6 +20,11 @@ export function runProcess(program: string, args: string[], options: { env?: Nod
     child.stderr.on('data', (chunk: Buffer) => { stderr += chunk.toString(); });
     child.once('error', reject);
     child.once('close', (code) => resolve({ code, stdout, stderr }));
+    // A program that exits without reading its input (git, a quick refusal) closes the pipe first:
+    // that EPIPE is not an error of the run, whose exit code and output tell what happened.
+    child.stdin.on('error', (error: NodeJS.ErrnoException) => {
+      if (error.code !== 'EPIPE') reject(error);
+    });
     child.stdin.end(options.input ?? '');
   });
 }
