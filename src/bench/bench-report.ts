@@ -6,6 +6,7 @@ import type { CeilingResult } from './redis-capacity.js';
 import type { RecoveryResult } from './recovery.js';
 import type { ScaleResult } from './scale.js';
 import type { IdleMemory, SpawnRow } from './spawning.js';
+import type { VerificationResult } from './verification.js';
 import type { LatencyRun, ThroughputResult } from './throughput.js';
 
 export interface Machine {
@@ -44,6 +45,7 @@ export interface BenchResults {
   memory?: IdleMemory & { domain_container_rss_mb: number | null };
   model_path?: ModelPathResult;
   recovery?: RecoveryResult;
+  verification?: VerificationResult;
 }
 
 export interface Row {
@@ -119,6 +121,16 @@ export function rows(r: BenchResults): Row[] {
   const v = r.recovery;
   if (v) {
     add('a SIGKILLed domain\'s task running again / completed (s, defaults)', `${n(v.running_again_ms / 1000, 2)} / ${n(v.completed_ms / 1000, 2)}`, '<= 10 s', atMost(v.running_again_ms, 10_000));
+  }
+  const f = r.verification;
+  if (f) {
+    const plan = f.planned;
+    add(`verification: ${f.tasks} tasks (seed ${f.seed}; the scripted worker right at once / after 1 / after 2 failed rounds / never: ${plan.first_try} / ${plan.after_1} / ${plan.after_2} / ${plan.never}), ${f.rounds_allowed} rounds`, `${f.completed} completed, ${f.verification_failed} verification_failed`);
+    add('  completed with a failing check (each completed task\'s check run again after the run)', n(f.completed_with_failing_check, 0), '0', f.completed_with_failing_check === 0);
+    add('  repaired within the rounds (completed after a failed check) / right at once', `${f.repaired} / ${f.completed_first_try}`, `as planned: ${plan.after_1 + plan.after_2} / ${plan.first_try}`, f.unexpected === 0);
+    add('  model turns per task, with checks / without (extra)', `${n(f.turns_per_task.with_checks, 2)} / ${n(f.turns_per_task.without, 2)} (+${n(f.turns_per_task.extra, 2)})`);
+    add('  tokens per task, with checks / without (extra)', `${n(f.tokens_per_task.with_checks, 0)} / ${n(f.tokens_per_task.without, 0)} (+${n(f.tokens_per_task.extra, 0)})`);
+    add('  the checks\' own time per task, every round (ms); all tasks with checks / without (s)', `${n(f.check_ms_per_task)}; ${n(f.wall_ms.with_checks / 1000, 2)} / ${n(f.wall_ms.without / 1000, 2)}`);
   }
   return out;
 }

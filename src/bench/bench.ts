@@ -15,23 +15,26 @@ import { measureModelPath } from './model-path.js';
 import { bytesPerPendingTask, measureCeiling } from './redis-capacity.js';
 import { measureRecovery } from './recovery.js';
 import { measureScale } from './scale.js';
+import { measureVerification } from './verification.js';
 import { dockerStatus, measureDockerSpawn, measureIdleMemory, measureNodeStart, measureProcessSpawn } from './spawning.js';
 import { coreSettings, measureLatency, measureThroughput } from './throughput.js';
 
-const SCENARIOS = ['throughput', 'latency', 'redis-cost', 'ceiling', 'scale', 'spawn', 'memory', 'model', 'recovery'] as const;
+const SCENARIOS = ['throughput', 'latency', 'redis-cost', 'ceiling', 'scale', 'spawn', 'memory', 'model', 'recovery', 'verification'] as const;
 type Scenario = (typeof SCENARIOS)[number];
 
 const HELP = `npm run bench [-- options]
 
 Starts a private redis-server on a free port and measures the network on this machine, side by side
 with BullMQ: throughput, latency at half load, Redis commands and memory per task, the Redis ceiling,
-scale over 1, 4 and 16 domains, spawn time, idle memory, the model path and recovery. Prints one
+scale over 1, 4 and 16 domains, spawn time, idle memory, the model path, recovery and
+verification (checks with repair rounds). Prints one
 table, each measurement next to its goal, and writes the same as JSON.
 
   --quick          small counts (about a minute), as CI runs it
   --json           the JSON on stdout (the table goes to stderr)
   --only a,b       only these scenarios (and what they need): ${SCENARIOS.join(', ')}
   --out FILE       where the JSON goes (default: bench-results.json)
+  --seed N         the verification scenario's plan: which tasks the scripted worker repairs when (default: 2026)
   --image NAME     agent image of the Docker rows (default: DAN_AGENT_IMAGE or dan/agent:local)
   --profile DIR    each main orchestrator writes a CPU profile (.cpuprofile) there when it stops
   --help           this text
@@ -42,12 +45,13 @@ interface Options {
   json: boolean;
   only: Set<Scenario>;
   out: string;
+  seed: number;
   image: string;
   profile?: string;
 }
 
 function parseArgs(argv: string[]): Options | 'help' {
-  const options: Options = { quick: false, json: false, only: new Set(SCENARIOS), out: 'bench-results.json', image: process.env['DAN_AGENT_IMAGE'] ?? 'dan/agent:local' };
+  const options: Options = { quick: false, json: false, only: new Set(SCENARIOS), out: 'bench-results.json', seed: 2026, image: process.env['DAN_AGENT_IMAGE'] ?? 'dan/agent:local' };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i] as string;
     const value = () => {
@@ -60,6 +64,11 @@ function parseArgs(argv: string[]): Options | 'help' {
     else if (arg === '--json') options.json = true;
     else if (arg === '--out') options.out = value();
     else if (arg === '--image') options.image = value();
+    else if (arg === '--seed') {
+      const seed = Number(value());
+      if (!Number.isInteger(seed) || seed < 0) throw new Error('--seed needs a whole number >= 0');
+      options.seed = seed;
+    }
     else if (arg === '--profile') options.profile = path.resolve(value());
     else if (arg === '--only') {
       const names = value().split(',').map((s) => s.trim()).filter(Boolean);
@@ -80,8 +89,8 @@ async function main(): Promise<void> {
   const { quick, only } = parsed;
   const wants = (...names: Scenario[]) => names.some((name) => only.has(name));
   const counts = quick
-    ? { tasks: 300, rounds: 1, latencySeconds: 1.5, pending: 5_000, ceilingRequests: 20_000, spawns: 3, modelTasks: 2, scaleTasks: 300 }
-    : { tasks: 10_000, rounds: 2, latencySeconds: 5, pending: 100_000, ceilingRequests: 200_000, spawns: 10, modelTasks: 10, scaleTasks: 10_000 };
+    ? { tasks: 300, rounds: 1, latencySeconds: 1.5, pending: 5_000, ceilingRequests: 20_000, spawns: 3, modelTasks: 2, scaleTasks: 300, verifyTasks: 20 }
+    : { tasks: 10_000, rounds: 2, latencySeconds: 5, pending: 100_000, ceilingRequests: 200_000, spawns: 10, modelTasks: 10, scaleTasks: 10_000, verifyTasks: 40 };
   const began = Date.now();
   const progress = (message: string) => process.stderr.write(`[bench ${((Date.now() - began) / 1000).toFixed(1)} s] ${message}\n`);
 
@@ -147,6 +156,10 @@ async function main(): Promise<void> {
     if (wants('recovery')) {
       progress('recovery: SIGKILL a domain mid-task');
       results.recovery = await measureRecovery(env);
+    }
+    if (wants('verification')) {
+      progress(`verification: ${counts.verifyTasks} tasks, seed ${parsed.seed}`);
+      results.verification = await measureVerification(env, counts.verifyTasks, parsed.seed);
     }
 
     const table = rows(results);

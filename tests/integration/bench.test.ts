@@ -3,13 +3,14 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { packageRoot } from '../../lib/config.js';
+import type { VerificationResult } from '../../src/bench/verification.js';
 import { runProcess } from '../support/run-process.js';
 
 const bench = path.join(packageRoot(), 'dist/src/bench/bench.js');
 const dir = mkdtempSync(path.join(os.tmpdir(), 'dan-bench-test-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-const SCENARIOS = ['throughput', 'latency', 'redis_cost', 'ceiling', 'scale', 'spawn', 'memory', 'model_path', 'recovery'];
+const SCENARIOS = ['throughput', 'latency', 'redis_cost', 'ceiling', 'scale', 'spawn', 'memory', 'model_path', 'recovery', 'verification'];
 
 /** Every number under `value`, with its path; strings and booleans are left out. */
 function numbers(value: unknown, at: string): [string, number][] {
@@ -58,7 +59,8 @@ describe('npm run bench', () => {
     }
     // Private memory is a part of resident memory.
     expect(memory['domain_process_private_mb']).toBeLessThan(memory['domain_process_rss_mb'] as number);
-    const figures = numbers(scenarios, 'scenarios');
+    // The verification scenario's figures are counts of outcomes, where 0 is the goal (its own test below).
+    const figures = numbers({ ...scenarios, verification: undefined }, 'scenarios');
     expect(figures.length).toBeGreaterThan(40);
     const bad = figures.filter(([, v]) => !Number.isFinite(v) || v <= 0);
     expect(bad).toEqual([]);
@@ -70,4 +72,43 @@ describe('npm run bench', () => {
     }
     expect(run.stderr).toMatch(/\| measure \| value \| goal \| met \|/);
   }, 660_000);
+
+  it('--only verification: every completed task passes its check when run again, and the counts add up to the seeded plan', async () => {
+    const out = path.join(dir, 'verification.json');
+    const run = await runProcess(process.execPath, [bench, '--quick', '--only', 'verification', '--seed', '7', '--json', '--out', out], { timeoutMs: 300_000 });
+    expect(run.code, run.stderr).toBe(0);
+    const report = JSON.parse(run.stdout) as { scenarios: { verification: VerificationResult }; goals: { measure: string; value: string; goal: string; met: boolean | null }[] };
+    expect(Object.keys(report.scenarios)).toEqual(['verification']);
+    const v = report.scenarios.verification;
+    const { first_try: firstTry, after_1: after1, after_2: after2, never } = v.planned;
+    expect(v.seed).toBe(7);
+    expect(v.tasks).toBeGreaterThanOrEqual(20);
+    // Every kind of task is in the plan, and every task is in exactly one.
+    expect([firstTry, after1, after2, never].every((k) => k > 0)).toBe(true);
+    expect(firstTry + after1 + after2 + never).toBe(v.tasks);
+
+    // The goal: no task completed whose check fails; and the re-run does tell broken code from working.
+    expect(v.completed_with_failing_check).toBe(0);
+    expect(v.failed_with_passing_check).toBe(0);
+    // Each task ended as its plan says: right at once, repaired within the 3 rounds, or verification_failed.
+    expect(v.unexpected).toBe(0);
+    expect(v.completed).toBe(firstTry + after1 + after2);
+    expect(v.completed_first_try).toBe(firstTry);
+    expect(v.repaired).toBe(after1 + after2);
+    expect(v.verification_failed).toBe(never);
+    expect(v.repair_rounds.checks).toBe(after1 + 2 * after2 + (v.rounds_allowed - 1) * never);
+
+    // The cost: each repair round is one more round of the worker's turns, and costs tokens and check time.
+    expect(v.turns_per_task.without).toBeGreaterThan(0);
+    expect(v.turns_per_task.extra).toBeCloseTo((v.turns_per_task.without * v.repair_rounds.checks) / v.tasks, 1);
+    expect(v.tokens_per_task.with_checks).toBeGreaterThan(v.tokens_per_task.without);
+    expect(v.tokens_per_task.extra).toBe(v.tokens_per_task.with_checks - v.tokens_per_task.without);
+    expect(v.check_ms_per_task).toBeGreaterThan(0);
+    expect(v.wall_ms.with_checks).toBeGreaterThan(0);
+    expect(v.wall_ms.without).toBeGreaterThan(0);
+
+    const goal = report.goals.find((g) => g.measure.includes('completed with a failing check'));
+    expect(goal).toMatchObject({ value: '0', goal: '0', met: true });
+    expect(run.stderr).toMatch(/repaired within the rounds/);
+  }, 330_000);
 });
