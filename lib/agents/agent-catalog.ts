@@ -167,6 +167,7 @@ function loadWorker(file: string, name: string): WorkerDefinition {
     keywords: fields.keywords,
     after: fields.after,
     isDefault: fields.default,
+    role: fields.role,
     prompt: frontMatter.body,
     file,
   };

@@ -1,0 +1,34 @@
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import path from 'node:path';
+import { git } from '../farm/farm-git.js';
+
+/** 64 KiB of changes shown to a reviewer: a larger diff is cut, and says so. */
+export const MAX_CHANGES_CHARS = 64 * 1024;
+
+/**
+ * What a round's workers changed, as a reviewer reads it. In a task's worktree (its own branch): the
+ * diff from the commit the task started on to the files as they are now, new files included (they
+ * are marked intent-to-add, which the delivery's commit stages anyway). Elsewhere: the files the
+ * workers reported, each in full, since there is no base to diff against.
+ */
+export async function workChanges(workspace: string, reported: readonly string[], onBranch: boolean): Promise<string> {
+  if (onBranch) {
+    await git(workspace, ['add', '--intent-to-add', '--all']);
+    return cut(await git(workspace, ['diff', '--no-color', 'HEAD', '--']));
+  }
+  const parts: string[] = [];
+  for (const file of reported) {
+    const full = path.resolve(workspace, file);
+    if (!full.startsWith(path.resolve(workspace) + path.sep) || !existsSync(full) || !statSync(full).isFile()) {
+      parts.push(`--- ${file} (gone or outside the workspace)`);
+      continue;
+    }
+    const lines = readFileSync(full, 'utf8').split('\n');
+    parts.push(`--- ${file}`, ...lines.map((line, i) => `${i + 1}: ${line}`));
+  }
+  return cut(parts.join('\n'));
+}
+
+function cut(text: string): string {
+  return text.length <= MAX_CHANGES_CHARS ? text : `${text.slice(0, MAX_CHANGES_CHARS)}\n[... cut: ${text.length - MAX_CHANGES_CHARS} more characters]`;
+}
