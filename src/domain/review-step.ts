@@ -58,12 +58,12 @@ export interface ReviewStepDeps {
  * An unusable answer fails the task `review_invalid` at once: another round would not mend it.
  */
 export function reviewStep(deps: ReviewStepDeps): RoundStep {
-  const reviews: Review[] = [];
   return {
     name: 'review',
     async run({ ctx, round, output }) {
       const { task } = ctx;
-      if (round === 1) reviews.length = 0;
+      // The earlier rounds' reviews come back in the output (the handler is shared by concurrent tasks).
+      const reviews = Array.isArray(output['reviews']) ? [...(output['reviews'] as Review[])] : [];
       const files = [...strings(output['files_created']), ...strings(output['files_modified'])];
       const changes = await workChanges(ctx.workspace ?? deps.workspace(task), files, ctx.workspace !== undefined);
       const client = await deps.llm();
@@ -83,7 +83,7 @@ export function reviewStep(deps: ReviewStepDeps): RoundStep {
       const review: Review = { ...parsed.review, round, reviewer: deps.reviewer.name };
       reviews.push(review);
       await ctx.log(`review of round ${round}: ${review.verdict}${review.comments.length > 0 ? ` (${review.comments.length} comment(s))` : ''}`);
-      const fields = { review, reviews: [...reviews] };
+      const fields = { review, reviews };
       if (review.verdict === 'approve') return { passed: true, fields };
       const first = review.comments[0];
       return {

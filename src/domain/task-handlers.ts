@@ -12,7 +12,7 @@ import type { WorkerRuntime } from '../worker/worker-runtime.js';
 import type { DomainHandlerDeps } from './domain-handler.js';
 import { createDomainHandler } from './domain-handler.js';
 import { onTaskBranch, taskBranchOpener } from './task-branch-step.js';
-import { selectWorkers, selectWorkersWithModel } from './worker-selection.js';
+import { selectWorkers, selectWorkersWithModel, withTesters } from './worker-selection.js';
 import { createVerifiedHandler } from './verified-handler.js';
 import { reviewStep } from './review-step.js';
 import { commandSandbox } from '../../lib/sandbox/resolve-sandbox.js';
@@ -49,9 +49,9 @@ export const TASK_HANDLERS: Partial<Record<DomainKindName, (inputs: TaskHandlerI
     workers: createDomainHandler({
       domain, catalog: i.catalog, agentId: i.agentId, logger: i.logger, runtime: () => i.runtime(), lifecycle: i.lifecycle,
       ...(i.memory ? { memory: i.memory } : {}),
-      select: async (task, signal) => i.config.workerSelector === 'llm'
-        ? selectWorkersWithModel({ client: await i.llm(), model: resolveModel(i.config, i.domain.model), domain, task, maxWorkers: i.config.workersPerTask, signal })
-        : selectWorkers(task, domain, i.config.workersPerTask),
+      select: async (task, signal) => withTesters(i.config.workerSelector === 'llm'
+        ? await selectWorkersWithModel({ client: await i.llm(), model: resolveModel(i.config, i.domain.model), domain, task, maxWorkers: i.config.workersPerTask, signal })
+        : selectWorkers(task, domain, i.config.workersPerTask), domain),
     }),
     domainChecks: i.domain.verify ?? [],
     rounds: i.config.checks.rounds,

@@ -66,6 +66,19 @@ export function pickable(domain: DomainDefinition): WorkerDefinition[] {
   return domain.workers.filter((w) => w.role === 'coder' || w.role === 'docs');
 }
 
+/**
+ * A selection with the domain's testers (`role: tester`) as its last wave: they join every task and
+ * test what the picked workers wrote, so they run after all of them.
+ */
+export function withTesters(selection: WorkerSelection, domain: DomainDefinition): WorkerSelection {
+  const testers = domain.workers.filter((w) => w.role === 'tester');
+  if (testers.length === 0) return selection;
+  return {
+    ...selection, waves: [...selection.waves, testers], workers: [...selection.workers, ...testers],
+    reason: `${selection.reason}; then the tester${testers.length > 1 ? 's' : ''} ${testers.map((w) => w.name).join(', ')}`,
+  };
+}
+
 /** The worker that takes a sub-task nobody else matches. */
 export function defaultWorker(domain: DomainDefinition): WorkerDefinition {
   const candidates = pickable(domain);
@@ -75,21 +88,12 @@ export function defaultWorker(domain: DomainDefinition): WorkerDefinition {
   return worker;
 }
 
-/**
- * Groups chosen workers into waves by their `after` lists (limited to the chosen ones). The domain's
- * testers join every selection, after all the others: they test what the coders wrote.
- */
-export function inWaves(chosen: readonly WorkerDefinition[], domain: DomainDefinition): Pick<WorkerSelection, 'waves' | 'workers'> {
-  const testers = domain.workers.filter((w) => w.role === 'tester' && !chosen.includes(w));
-  const workers = [...chosen.filter((w) => w.role !== 'reviewer'), ...testers];
-  const doers = workers.filter((w) => w.role !== 'tester').map((w) => w.name);
+/** Groups chosen workers into waves by their `after` lists (limited to the chosen ones). */
+export function inWaves(workers: readonly WorkerDefinition[], domain: DomainDefinition): Pick<WorkerSelection, 'waves' | 'workers'> {
   const byName = new Map(workers.map((w) => [w.name, w]));
   const ordered = dependencyWaves(
     workers.map((w) => w.name),
-    (name) => {
-      const worker = byName.get(name);
-      return [...(worker?.after ?? []), ...(worker?.role === 'tester' ? doers : [])];
-    },
+    (name) => domain.workers.find((w) => w.name === name)?.after ?? [],
   );
   const waves = ordered.waves.map((wave) => wave.map((name) => byName.get(name) as WorkerDefinition));
   return { waves, workers: waves.flat() };
