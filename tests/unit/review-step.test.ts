@@ -113,3 +113,15 @@ describe('a reviewer in the rounds of createVerifiedHandler', () => {
     expect(h.contexts).toHaveLength(1);
   });
 });
+
+describe("the local model server's default reviewer", () => {
+  it('requests a change on the first changed file in round 1 and approves in round 2, so the demo shows a round of review', async () => {
+    const client = new ScriptedLlmClient();
+    const h = handler(client);
+    const output = await h.handler(context());
+    expect(output['reviews']).toEqual([
+      expect.objectContaining({ round: 1, verdict: 'request_changes', comments: [expect.objectContaining({ file: 'sum.js', line: 1 })] }),
+      expect.objectContaining({ round: 2, verdict: 'approve' }),
+    ]);
+  });
+});
