@@ -82,7 +82,7 @@ export function reviewStep(deps: ReviewStepDeps): RoundStep {
       }
       const review: Review = { ...parsed.review, round, reviewer: deps.reviewer.name };
       reviews.push(review);
-      await ctx.log(`review of round ${round}: ${review.verdict}${review.comments.length > 0 ? ` (${review.comments.length} comment(s))` : ''}`);
+      await ctx.log(`review of round ${round}: ${review.verdict}${review.comments.map((c) => `; ${where(c)} ${c.text}`).join('')}`);
       const fields = { review, reviews };
       if (review.verdict === 'approve') return { passed: true, fields };
       const first = review.comments[0];

@@ -75,7 +75,7 @@ export function withTesters(selection: WorkerSelection, domain: DomainDefinition
   if (testers.length === 0) return selection;
   return {
     ...selection, waves: [...selection.waves, testers], workers: [...selection.workers, ...testers],
-    reason: `${selection.reason}; then the tester${testers.length > 1 ? 's' : ''} ${testers.map((w) => w.name).join(', ')}`,
+    reason: `${selection.reason}; testers last: ${testers.map((w) => w.name).join(', ')}`,
   };
 }
 

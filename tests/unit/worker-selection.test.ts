@@ -123,7 +123,7 @@ describe('roles in a selection', () => {
     expect(picked.workers.map((w) => w.role)).not.toContain('tester');
     const selection = withTesters(picked, backend);
     expect(names(selection.waves)).toEqual([...names(picked.waves), ['tester']]);
-    expect(selection.reason).toMatch(/; then the tester tester$/);
+    expect(selection.reason).toMatch(/; testers last: tester$/);
   });
 
   it('leaves a selection of a domain without testers as it was', () => {
