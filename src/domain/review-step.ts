@@ -3,7 +3,9 @@ import type { DomainDefinition, WorkerDefinition } from '../../lib/agents/agent-
 import { parseModelJson } from '../../lib/agents/model-json.js';
 import type { CheckRun } from '../../lib/checks/check-runner.js';
 import type { LlmClient } from '../../lib/llm/llm-client.js';
+import { addLlmUsage } from '../../lib/llm/tool-loop.js';
 import { responseText } from '../../lib/llm/types.js';
+import { addUsage, emptyUsage, type TokenUsage } from '../../lib/protocol/result.js';
 import { FailureCode } from '../../lib/protocol/failure.js';
 import type { Task } from '../../lib/protocol/task.js';
 import { TaskFailedError } from '../../lib/runtime/task-consumer.js';
@@ -73,21 +75,22 @@ export function reviewStep(deps: ReviewStepDeps): RoundStep {
         messages: [{ role: 'user', content: reviewMessage(task, round, changes, (output['checks'] as CheckRun[] | undefined) ?? []) }],
         metadata: { user_id: `${REVIEWER_MARKER}:${deps.domain.name}` },
       }, { signal: ctx.signal });
+      const usage = addLlmUsage(emptyUsage(), reply.usage);
       const parsed = parseReview(responseText(reply));
       if (!parsed.ok) {
         throw new TaskFailedError(
           `the reviewer '${deps.reviewer.name}' gave no usable answer in round ${round} (${parsed.problem}); fix its prompt in ${deps.reviewer.file}, or leave reviewer out of DAN_ROLES`,
-          { ...output, reviews }, FailureCode.reviewInvalid,
+          { ...output, reviews, usage: addUsage(addUsage(emptyUsage(), output['usage'] as Partial<TokenUsage> | undefined), usage) }, FailureCode.reviewInvalid,
         );
       }
       const review: Review = { ...parsed.review, round, reviewer: deps.reviewer.name };
       reviews.push(review);
       await ctx.log(`review of round ${round}: ${review.verdict}${review.comments.map((c) => `; ${where(c)} ${c.text}`).join('')}`);
       const fields = { review, reviews };
-      if (review.verdict === 'approve') return { passed: true, fields };
+      if (review.verdict === 'approve') return { passed: true, fields, usage };
       const first = review.comments[0];
       return {
-        passed: false, fields, context: { review_comments: review.comments },
+        passed: false, fields, usage, context: { review_comments: review.comments },
         failure: {
           code: FailureCode.changesRequested,
           message: `the reviewer '${deps.reviewer.name}' still requested changes after round ${round}: ${first ? `${where(first)} ${first.text}` : review.summary ?? ''}`,

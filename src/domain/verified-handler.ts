@@ -9,12 +9,13 @@ import { TaskFailedError } from '../../lib/runtime/task-consumer.js';
 import { RefusingSandbox } from '../../lib/sandbox/unsandboxed-runner.js';
 import type { BranchTaskContext } from './task-branch-step.js';
 
-/** What a step after the checks (a review) decides on a round's work. */
+/** What a step after the checks (a review) decides on a round's work, and the model tokens it spent deciding. */
 export type RoundVerdict =
-  | { passed: true; fields: Record<string, unknown> }
+  | { passed: true; fields: Record<string, unknown>; usage?: Partial<TokenUsage> }
   | {
     passed: false;
     fields: Record<string, unknown>;
+    usage?: Partial<TokenUsage>;
     /** The next round's news for the workers, added to the task's context. */
     context: Record<string, unknown>;
     /** How the task fails when no round is left. */
@@ -111,8 +112,10 @@ export function createVerifiedHandler(deps: VerifiedHandlerDeps): TaskHandler {
       let output: Record<string, unknown> = { ...merged, ...fields, checks: runs, rounds: round };
       if (failed === undefined) {
         const judged = await judge(after, { ctx: { ...ctx, task: roundTask }, round, output });
+        // The judges' tokens count with the workers' (mergeRounds carries them to later rounds).
+        merged = mergeRounds(merged, { ...merged, workers_used: [], files_created: [], files_modified: [], files_read: [], usage: judged.usage });
         fields = { ...fields, ...judged.fields };
-        output = { ...output, ...fields };
+        output = { ...output, ...fields, usage: merged['usage'] };
         if (judged.verdict === undefined) return output;
         if (round >= deps.rounds || ctx.signal.aborted) throw new TaskFailedError(judged.verdict.failure.message, output, judged.verdict.failure.code);
         feedback = judged.verdict.context;
@@ -136,14 +139,16 @@ export function createVerifiedHandler(deps: VerifiedHandlerDeps): TaskHandler {
 }
 
 /** Runs the steps after the checks in order, up to the first that does not pass. */
-async function judge(steps: readonly RoundStep[], input: Parameters<RoundStep['run']>[0]): Promise<{ fields: Record<string, unknown>; verdict?: Extract<RoundVerdict, { passed: false }> }> {
+async function judge(steps: readonly RoundStep[], input: Parameters<RoundStep['run']>[0]): Promise<{ fields: Record<string, unknown>; usage: TokenUsage; verdict?: Extract<RoundVerdict, { passed: false }> }> {
   let fields: Record<string, unknown> = {};
+  const usage = emptyUsage();
   for (const step of steps) {
     const verdict = await step.run({ ...input, output: { ...input.output, ...fields } });
     fields = { ...fields, ...verdict.fields };
-    if (!verdict.passed) return { fields, verdict };
+    addUsage(usage, verdict.usage);
+    if (!verdict.passed) return { fields, usage, verdict };
   }
-  return { fields };
+  return { fields, usage };
 }
 
 /** The news of a round for the log: what the workers get this time. */

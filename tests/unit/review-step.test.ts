@@ -125,3 +125,14 @@ describe("the local model server's default reviewer", () => {
     ]);
   });
 });
+
+describe("the reviewer's tokens", () => {
+  it("count in the task's usage with the workers' (which spend none here)", async () => {
+    const reply = (text: string) => ({ text });
+    const client = new ScriptedLlmClient({ responses: [reply(requestChanges), reply(approve)] });
+    const output = await handler(client).handler(context());
+    const usage = output['usage'] as { input_tokens: number; output_tokens: number };
+    expect(usage.input_tokens).toBeGreaterThan(0);
+    expect(usage.output_tokens).toBeGreaterThan(0);
+  });
+});
