@@ -219,6 +219,23 @@ describe('loader errors name the file, the field and the fix', () => {
     expect(loadError(noRouter).message).toMatch(/main\/router\.md: the router definition is missing/);
   });
 
+  it('rejects a role it does not know, two reviewers in a domain, and a domain with nobody to do the work', () => {
+    const unknownRole = copyOfAgents();
+    const tester = path.join(unknownRole, 'backend/workers/tester.md');
+    writeFileSync(tester, readFileSync(tester, 'utf8').replace('role: tester', 'role: auditor'));
+    expect(loadError(unknownRole).message).toMatch(/tester\.md.*field 'role' must be one of coder, tester, reviewer, docs/);
+
+    const twoReviewers = copyOfAgents();
+    const second = path.join(twoReviewers, 'backend/workers/tester.md');
+    writeFileSync(second, readFileSync(second, 'utf8').replace('role: tester', 'role: reviewer'));
+    expect(loadError(twoReviewers).message).toContain("only one worker of 'backend' may be its reviewer, but reviewer and tester both say 'role: reviewer'");
+
+    const noCoder = copyOfAgents();
+    write(noCoder, 'mobile/domain.md', '---\nname: mobile\ndescription: Mobile apps\n---\nbody');
+    write(noCoder, 'mobile/workers/reviewer.md', '---\nname: reviewer\ndescription: Reviews\ntools: [Read]\nrole: reviewer\n---\nReview.');
+    expect(loadError(noCoder).message).toContain("domain 'mobile' has no worker to do its tasks: give one worker 'role: coder' (or no role)");
+  });
+
   it('says how to fix a missing agents folder', () => {
     expect(() => loadAgentCatalog('/nonexistent/agents')).toThrow(/agent definitions folder not found: \/nonexistent\/agents: set DAN_AGENTS_DIR/);
   });
