@@ -9,12 +9,13 @@ export const MAX_CHANGES_CHARS = 64 * 1024;
  * What a round's workers changed, as a reviewer reads it. In a task's worktree (its own branch): the
  * diff from the commit the task started on to the files as they are now, new files included (they
  * are marked intent-to-add, which the delivery's commit stages anyway). Elsewhere: the files the
- * workers reported, each in full, since there is no base to diff against.
+ * workers reported, each in full, since there is no base to diff against. Files the workers wrote
+ * choose no program to show them (no external diff, no textconv): only the repository's own config could.
  */
 export async function workChanges(workspace: string, reported: readonly string[], onBranch: boolean): Promise<string> {
   if (onBranch) {
     await git(workspace, ['add', '--intent-to-add', '--all']);
-    return cut(await git(workspace, ['diff', '--no-color', 'HEAD', '--']));
+    return cut(await git(workspace, ['diff', '--no-color', '--no-ext-diff', '--no-textconv', 'HEAD', '--']));
   }
   const parts: string[] = [];
   for (const file of reported) {
