@@ -1,4 +1,4 @@
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, realpathSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { git } from '../farm/farm-git.js';
 
@@ -18,9 +18,11 @@ export async function workChanges(workspace: string, reported: readonly string[]
     return cut(await git(workspace, ['diff', '--no-color', '--no-ext-diff', '--no-textconv', 'HEAD', '--']));
   }
   const parts: string[] = [];
+  const root = realpathSync(workspace) + path.sep;
   for (const file of reported) {
     const full = path.resolve(workspace, file);
-    if (!full.startsWith(path.resolve(workspace) + path.sep) || !existsSync(full) || !statSync(full).isFile()) {
+    // Resolved links too: a link the workers left must not show the reviewer a file outside.
+    if (!existsSync(full) || !realpathSync(full).startsWith(root) || !statSync(full).isFile()) {
       parts.push(`--- ${file} (gone or outside the workspace)`);
       continue;
     }

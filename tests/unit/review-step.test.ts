@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -12,6 +12,7 @@ import { TaskFailedError } from '../../lib/runtime/task-consumer.js';
 import { UnsandboxedRunner } from '../../lib/sandbox/unsandboxed-runner.js';
 import { parseReview, reviewStep } from '../../src/domain/review-step.js';
 import { createVerifiedHandler } from '../../src/domain/verified-handler.js';
+import { workChanges } from '../../lib/workspace/work-changes.js';
 
 let dir: string;
 beforeEach(() => { dir = mkdtempSync(path.join(os.tmpdir(), 'dan-review-')); });
@@ -134,5 +135,23 @@ describe("the reviewer's tokens", () => {
     const usage = output['usage'] as { input_tokens: number; output_tokens: number };
     expect(usage.input_tokens).toBeGreaterThan(0);
     expect(usage.output_tokens).toBeGreaterThan(0);
+  });
+});
+
+describe('workChanges without a git workspace', () => {
+  it('lists the reported files by line, and never reads one outside the workspace', async () => {
+    writeFileSync(path.join(dir, 'sum.js'), 'a\nb\n');
+    const outside = path.join(path.dirname(dir), `${path.basename(dir)}-secret.txt`);
+    writeFileSync(outside, 'secret\n');
+    try {
+      symlinkSync(outside, path.join(dir, 'link.txt'));
+      const text = await workChanges(dir, ['sum.js', `../${path.basename(outside)}`, 'link.txt', 'gone.js'], false);
+      expect(text).toContain('--- sum.js\n1: a\n2: b');
+      expect(text).not.toContain('1: secret');
+      expect(text).toContain('--- link.txt (gone or outside the workspace)');
+      expect(text).toContain('(gone or outside the workspace)');
+    } finally {
+      rmSync(outside, { force: true });
+    }
   });
 });
