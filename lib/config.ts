@@ -135,6 +135,8 @@ function buildConfig(c: Settings, env: NodeJS.ProcessEnv) {
     /** A task's checks (lib/checks): each one's time and kept output, and the worker rounds they allow. */
     checks: { timeoutMs: c.DAN_CHECK_TIMEOUT_MS, maxOutputBytes: c.DAN_CHECK_MAX_OUTPUT_BYTES, rounds: c.DAN_VERIFY_ROUNDS },
     workersPerTask: c.DAN_WORKERS_PER_TASK,
+    /** The worker roles that take part in tasks (DAN_ROLES). */
+    roles: c.DAN_ROLES,
     agentRole: c.AGENT_ROLE,
     agentId: c.AGENT_ID,
     domainType: c.DOMAIN_TYPE,

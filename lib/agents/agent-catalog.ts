@@ -126,6 +126,16 @@ function loadWorkers(folder: string, domain: string): WorkerDefinition[] {
       `field 'default': only one worker of '${domain}' may be the default, but ${defaults.map((w) => w.name).join(' and ')} both say 'default: true'`,
     );
   }
+  const reviewers = workers.filter((worker) => worker.role === 'reviewer');
+  if (reviewers.length > 1) {
+    throw new AgentDefinitionError(
+      display(reviewers[1]?.file ?? folder), undefined,
+      `field 'role': only one worker of '${domain}' may be its reviewer, but ${reviewers.map((w) => w.name).join(' and ')} both say 'role: reviewer'`,
+    );
+  }
+  if (!workers.some((worker) => worker.role === 'coder' || worker.role === 'docs')) {
+    throw new AgentDefinitionError(display(folder), undefined, `domain '${domain}' has no worker to do its tasks: give one worker 'role: coder' (or no role)`);
+  }
   const names = new Set(workers.map((worker) => worker.name));
   for (const worker of workers) {
     for (const before of worker.after) {
@@ -167,6 +177,7 @@ function loadWorker(file: string, name: string): WorkerDefinition {
     keywords: fields.keywords,
     after: fields.after,
     isDefault: fields.default,
+    role: fields.role,
     prompt: frontMatter.body,
     file,
   };

@@ -7,6 +7,15 @@ export const TOOL_NAMES = ['Read', 'Write', 'Edit', 'Glob', 'Grep', 'Bash'] as c
 /** One of `TOOL_NAMES`. */
 export type ToolName = (typeof TOOL_NAMES)[number];
 
+/**
+ * What part a worker plays in a task (`role:` of its definition): coders and docs writers are picked by
+ * their keywords; testers run after them on every task of the domain; a reviewer answers approve or
+ * request changes on the round's work (src/domain/review-step.ts).
+ */
+export const WORKER_ROLES = ['coder', 'tester', 'reviewer', 'docs'] as const;
+/** One of `WORKER_ROLES`. */
+export type WorkerRole = (typeof WORKER_ROLES)[number];
+
 /** The main orchestrator's model-based router, from `agents/main/router.md`. */
 export interface RouterDefinition {
   name: string;
@@ -30,6 +39,8 @@ export interface WorkerDefinition {
   after: string[];
   /** The worker used when no keyword of any worker matches a sub-task. */
   isDefault: boolean;
+  /** Its part in a task; `coder` when the definition says none. */
+  role: WorkerRole;
   /** The Markdown body: the worker's system prompt. */
   prompt: string;
   file: string;
@@ -154,6 +165,7 @@ export const workerFieldsSchema = z.strictObject({
   keywords: list(word),
   after: list(word),
   default: flag.default(false),
+  role: z.enum(WORKER_ROLES, { error: `must be one of ${WORKER_ROLES.join(', ')}` }).default('coder'),
 });
 
 /**

@@ -1,7 +1,7 @@
 import os from 'node:os';
 import path from 'node:path';
 import { z } from 'zod';
-import { parseMemorySize } from '../agents/agent-definitions.js';
+import { parseMemorySize, WORKER_ROLES } from '../agents/agent-definitions.js';
 import { DELIVERIES } from '../protocol/task.js';
 import { SANDBOX_MODES } from '../sandbox/command-sandbox.js';
 
@@ -153,6 +153,12 @@ export const SETTINGS = {
   // Worker rounds of a task with checks, the first included: 3 is the first try and two repairs.
   DAN_VERIFY_ROUNDS: setting(count(3), 'forward'),
   DAN_WORKERS_PER_TASK: setting(count(3), 'forward'),
+  // The worker roles that take part in tasks (`role:` of a worker): leaving out tester or reviewer skips those workers.
+  DAN_ROLES: setting(z.preprocess(
+    (value) => (typeof value === 'string' ? value.split(',').map((r) => r.trim()).filter((r) => r !== '') : value),
+    z.array(z.enum(WORKER_ROLES, { error: `must list roles of ${WORKER_ROLES.join(', ')}, comma-separated` }))
+      .refine((roles) => roles.includes('coder'), { error: 'must include coder: the coders do the work the other roles test and review' }),
+  ).default([...WORKER_ROLES]), 'forward'),
 
   AGENT_ROLE: setting(z.enum(['main', 'domain', 'worker']).optional(), 'per-agent'),
   AGENT_ID: setting(z.string().optional(), 'per-agent'),

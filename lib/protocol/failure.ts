@@ -50,6 +50,10 @@ export const FailureCode = {
   verificationUnavailable: 'verification_unavailable',
   /** A check (`verify:` of the domain, `metadata.verify` of the task) still failed after the last worker round. */
   verificationFailed: 'verification_failed',
+  /** The domain's reviewer still requested changes after the last worker round. */
+  changesRequested: 'changes_requested',
+  /** The domain's reviewer gave no usable answer (not JSON, or not `{"verdict", "comments"}`). */
+  reviewInvalid: 'review_invalid',
   /**
    * A task's branch could not be merged into the workspace's current branch (a file changed on both,
    * or uncommitted changes in the way): the work is kept on its branch `dan/<task-id>`.
@@ -93,6 +97,8 @@ const NOT_ABOUT_THE_WORK: ReadonlySet<FailureCode> = new Set<FailureCode>([
   FailureCode.invalidTask, FailureCode.queueFull, FailureCode.unknownDomain, FailureCode.badConfig, FailureCode.farmRefused,
   // The check could not run: that says nothing about what the agents did.
   FailureCode.verificationUnavailable,
+  // The reviewer's answer was unusable: that says nothing about the coders' work either.
+  FailureCode.reviewInvalid,
   // The work was done and kept on its branch; what stopped its delivery was the repository, not the work.
   FailureCode.mergeConflict, FailureCode.deliveryFailed,
   FailureCode.cancelled, FailureCode.leaseExpired, FailureCode.workerCrashed, FailureCode.aborted,

@@ -32,6 +32,7 @@ export function describeResult(result: TaskResult): string {
   for (const f of list('files_created')) lines.push(`  + ${f}`);
   for (const f of list('files_modified')) lines.push(`  ~ ${f}`);
   lines.push(...describeChecks(out['checks']));
+  lines.push(...describeReviews(out['reviews']));
   const branch = readBranchFields(out);
   if (branch) lines.push(`  branch: ${branch.branch} at ${branch.commit.slice(0, 12)}, ${deliveryText(branch, out)} (dan diff ${result.taskId.slice(0, 8)})`);
   const children = out['children'];
@@ -56,6 +57,16 @@ export function describeChecks(checks: unknown): string[] {
     const how = c.ok ? 'passed' : `FAILED, ${checkEnding({ exit_code: c.exit_code ?? null, ...(c.ended ? { ended: c.ended } : {}) })}`;
     return `  check ${how} (${((c.duration_ms ?? 0) / 1000).toFixed(1)} s, round ${c.round ?? '?'}): ${c.command ?? '?'}`;
   });
+}
+
+/** One line per review of a round (`role: reviewer`), then one per comment with its file and line. */
+export function describeReviews(reviews: unknown): string[] {
+  if (!Array.isArray(reviews)) return [];
+  type Shown = { round?: number; verdict?: string; reviewer?: string; comments?: { file?: string; line?: number; text?: string }[] };
+  return (reviews as Shown[]).flatMap((r) => [
+    `  review (round ${r.round ?? '?'}, ${r.reviewer ?? 'reviewer'}): ${r.verdict === 'approve' ? 'approved' : 'changes requested'}`,
+    ...(r.comments ?? []).map((c) => `    ${c.file ?? '?'}${c.line === undefined ? '' : `:${c.line}`}: ${c.text ?? ''}`),
+  ]);
 }
 
 /** What became of a task's branch, in words. */

@@ -38,7 +38,7 @@ export interface WorkerSelection {
  */
 export function selectWorkers(task: SelectableTask, domain: DomainDefinition, maxWorkers: number): WorkerSelection {
   const text = [task.description, ...(task.requirements ?? [])].join('\n');
-  const scored = domain.workers.map((worker) => ({ worker, ...scoreText(text, compileProfile(worker.keywords, worker.description)) }));
+  const scored = pickable(domain).map((worker) => ({ worker, ...scoreText(text, compileProfile(worker.keywords, worker.description)) }));
   const scores = Object.fromEntries(scored.map((s) => [s.worker.name, s.score]));
   const top = Math.max(0, ...scored.map((s) => s.score));
   const eligible = scored
@@ -61,9 +61,28 @@ export function selectWorkers(task: SelectableTask, domain: DomainDefinition, ma
   return { ...inWaves(picked.map((s) => s.worker), domain), scores, strategy: 'score', reason: `keyword selection: ${because}${left}` };
 }
 
+/** The workers picked by what a task asks (coders, docs writers); testers join every task, a reviewer reviews it. */
+export function pickable(domain: DomainDefinition): WorkerDefinition[] {
+  return domain.workers.filter((w) => w.role === 'coder' || w.role === 'docs');
+}
+
+/**
+ * A selection with the domain's testers (`role: tester`) as its last wave: they join every task and
+ * test what the picked workers wrote, so they run after all of them.
+ */
+export function withTesters(selection: WorkerSelection, domain: DomainDefinition): WorkerSelection {
+  const testers = domain.workers.filter((w) => w.role === 'tester');
+  if (testers.length === 0) return selection;
+  return {
+    ...selection, waves: [...selection.waves, testers], workers: [...selection.workers, ...testers],
+    reason: `${selection.reason}; testers last: ${testers.map((w) => w.name).join(', ')}`,
+  };
+}
+
 /** The worker that takes a sub-task nobody else matches. */
 export function defaultWorker(domain: DomainDefinition): WorkerDefinition {
-  const worker = domain.workers.find((w) => w.isDefault) ?? domain.workers[0];
+  const candidates = pickable(domain);
+  const worker = candidates.find((w) => w.isDefault) ?? candidates[0];
   // The catalog loader refuses a domain without workers, so this only guards hand-built definitions.
   if (worker === undefined) throw new DanError('invalid_agent_definition', `domain '${domain.name}' has no workers: add a file under ${domain.name}/workers/`);
   return worker;
@@ -121,9 +140,9 @@ export async function selectWorkersWithModel(input: ModelWorkerSelectionInput): 
     }, answerSchema, signal);
   if (!parsed.ok) return fallback(parsed.problem);
   const names = [...new Set(parsed.value.workers.map((name) => name.toLowerCase()))];
-  const unknown = names.filter((name) => !domain.workers.some((w) => w.name === name));
+  const unknown = names.filter((name) => !pickable(domain).some((w) => w.name === name));
   if (unknown.length > 0) {
-    return fallback(`unknown worker${unknown.length > 1 ? 's' : ''} ${unknown.map((n) => `'${n}'`).join(', ')}; known: ${domain.workers.map((w) => w.name).join(', ')}`);
+    return fallback(`unknown worker${unknown.length > 1 ? 's' : ''} ${unknown.map((n) => `'${n}'`).join(', ')}; known: ${pickable(domain).map((w) => w.name).join(', ')}`);
   }
   const kept = names.slice(0, Math.max(1, maxWorkers));
   const chosen = kept.map((name) => domain.workers.find((w) => w.name === name) as WorkerDefinition);
@@ -138,7 +157,7 @@ export function workerSelectorPrompt(domain: DomainDefinition, maxWorkers: numbe
     `You are ${WORKER_SELECTOR_MARKER}, the part of the ${domain.name} domain orchestrator of dan that picks which workers do a sub-task.`,
     `Pick the fewest workers whose speciality the sub-task needs, at most ${maxWorkers}. The order of the workers is decided from their definitions, so list them in any order.`,
     'Answer with one JSON object and nothing else: {"workers": ["<name>", ...]}. Use only names from this list:',
-    ...domain.workers.map((worker) => `- ${worker.name}: ${worker.description}`),
+    ...pickable(domain).map((worker) => `- ${worker.name}: ${worker.description}`),
     '',
     `## The ${domain.name} domain`,
     domain.prompt.trim(),

@@ -35,7 +35,7 @@ export function workerSystemPrompt(domain: DomainDefinition, worker: WorkerDefin
 export function workerPrompt(task: Task, prior: PriorWork[], memory?: string): string {
   const parts = [`Task: ${task.description}`];
   if (task.requirements.length > 0) parts.push('', 'Requirements:', ...task.requirements.map((r) => `- ${r}`));
-  const { depends_on_results: earlier, failed_checks: failed, ...context } = task.context;
+  const { depends_on_results: earlier, failed_checks: failed, review_comments: review, ...context } = task.context;
   if (earlier && typeof earlier === 'object') {
     parts.push('', 'Done before this task (by other domains):');
     for (const [domain, value] of Object.entries(earlier as Record<string, { summary?: string; files_created?: string[] }>)) {
@@ -48,10 +48,19 @@ export function workerPrompt(task: Task, prior: PriorWork[], memory?: string): s
     for (const p of prior) parts.push(`- ${p.worker}: ${p.summary}${p.files_created.length ? ` Files: ${p.files_created.join(', ')}.` : ''}`);
   }
   if (Array.isArray(failed) && failed.length > 0) parts.push('', ...failedChecksBlock(failed as FailedCheck[]));
+  if (Array.isArray(review) && review.length > 0) parts.push('', ...reviewBlock(review as ReviewComment[]));
   const contextKeys = Object.keys(context).filter((k) => k !== 'parent_task_id');
   if (contextKeys.length > 0) parts.push('', 'Context (JSON):', JSON.stringify(Object.fromEntries(contextKeys.map((k) => [k, context[k]])), null, 2));
   if (memory && memory.trim() !== '') parts.push('', memoryBlock(memory));
   return parts.join('\n');
+}
+
+interface ReviewComment { file: string; line?: number; text: string }
+
+/** A round's news when the domain's reviewer requested changes; the first line is what the local model server's rules key on. */
+function reviewBlock(comments: readonly ReviewComment[]): string[] {
+  return ['Changes the reviewer requested after the last round (make them, then answer as before):',
+    ...comments.map((c) => `- ${c.file}${c.line === undefined ? '' : `:${c.line}`}: ${c.text}`)];
 }
 
 /**

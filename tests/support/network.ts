@@ -80,6 +80,9 @@ export async function startTestNetwork(options: TestNetworkOptions = {}): Promis
     DAN_LEASE_MS: '3000', DAN_HEARTBEAT_INTERVAL_MS: '300', DAN_HEARTBEAT_TTL_MS: '1500',
     DAN_SUPERVISE_INTERVAL_MS: '100', DAN_SPAWN_TIMEOUT_MS: '20000', DAN_DOMAIN_IDLE_MS: '60000',
     DAN_SHUTDOWN_GRACE_MS: '2000',
+    // Tests of one thing run coders alone, so their rules need not script a tester and a reviewer;
+    // tests of roles set DAN_ROLES themselves.
+    DAN_ROLES: 'coder,docs',
     ...options.env,
   });
   const keys = new Keys(prefix);

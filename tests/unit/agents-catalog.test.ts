@@ -40,17 +40,21 @@ afterEach(() => {
 describe('the shipped agents/ folder', () => {
   const catalog = loadAgentCatalog(REAL_AGENTS);
 
-  it('has the router, four domains and ten workers', () => {
+  it('has the router, four domains and ten workers, and a tester and a reviewer in each of three', () => {
     expect(catalog.router.name).toBe('main');
     expect(catalog.router.prompt).toContain('dan-router');
     expect(catalog.router.prompt).toContain('"depends_on"');
     expect(catalog.domains.map((d) => d.name)).toEqual(['backend', 'devops', 'farm', 'frontend']);
     expect(Object.fromEntries(catalog.domains.map((d) => [d.name, d.workers.map((w) => w.name)]))).toEqual({
-      backend: ['api', 'auth', 'db'],
-      devops: ['ci', 'docker', 'infra'],
+      backend: ['api', 'auth', 'db', 'reviewer', 'tester'],
+      devops: ['ci', 'docker', 'infra', 'reviewer', 'tester'],
       farm: ['agent'],
-      frontend: ['a11y', 'css', 'react'],
+      frontend: ['a11y', 'css', 'react', 'reviewer', 'tester'],
     });
+    for (const name of ['backend', 'devops', 'frontend']) {
+      const roles = catalog.domain(name)?.workers.map((w) => [w.name, w.role]);
+      expect(roles).toEqual(expect.arrayContaining([['tester', 'tester'], ['reviewer', 'reviewer'], ['api', 'coder']].filter(([w]) => w !== 'api' || name === 'backend')));
+    }
   });
 
   it('orders domains and workers as the product expects', () => {
@@ -66,16 +70,17 @@ describe('the shipped agents/ folder', () => {
     expect(catalog.domain('backend')?.handler).toBe('workers');
   });
 
-  it('gives every worker tools, a model alias, keywords and a prompt that asks for the JSON report', () => {
+  it('gives every worker tools and a model alias, those picked by the task keywords, and those that work a prompt that asks for the JSON report', () => {
     for (const domain of catalog.domains) {
       expect(domain.keywords.length).toBeGreaterThan(10);
       expect(domain.prompt).toMatch(/files_created/);
       for (const worker of domain.workers) {
         expect(worker.tools.length).toBeGreaterThan(0);
         expect(['sonnet', 'opus', 'haiku']).toContain(worker.model);
-        expect(worker.keywords.length).toBeGreaterThan(5);
-        expect(worker.prompt).toContain('"files_created"');
-        expect(worker.prompt).toContain('"files_modified"');
+        // Testers join every task and the reviewer judges it (src/domain/review-step.ts asks it for a verdict instead).
+        if (worker.role === 'coder' || worker.role === 'docs') expect(worker.keywords.length).toBeGreaterThan(5);
+        if (worker.role !== 'reviewer') expect(worker.prompt).toContain('"files_created"');
+        if (worker.role !== 'reviewer') expect(worker.prompt).toContain('"files_modified"');
         expect(worker.file).toBe(path.join(REAL_AGENTS, domain.name, 'workers', `${worker.name}.md`));
       }
     }
@@ -135,7 +140,7 @@ describe('adding a domain is adding a folder', () => {
     write(dir, 'README.md', 'a file at the top level is not a domain');
     const catalog = loadAgentCatalog(dir);
     expect(catalog.domains.map((d) => d.name)).toEqual(['backend', 'devops', 'farm', 'frontend']);
-    expect(catalog.domain('backend')?.workers.map((w) => w.name)).toEqual(['api', 'auth', 'db']);
+    expect(catalog.domain('backend')?.workers.map((w) => w.name)).toEqual(['api', 'auth', 'db', 'reviewer', 'tester']);
   });
 });
 
@@ -212,6 +217,23 @@ describe('loader errors name the file, the field and the fix', () => {
     const noRouter = copyOfAgents();
     rmSync(path.join(noRouter, 'main'), { recursive: true });
     expect(loadError(noRouter).message).toMatch(/main\/router\.md: the router definition is missing/);
+  });
+
+  it('rejects a role it does not know, two reviewers in a domain, and a domain with nobody to do the work', () => {
+    const unknownRole = copyOfAgents();
+    const tester = path.join(unknownRole, 'backend/workers/tester.md');
+    writeFileSync(tester, readFileSync(tester, 'utf8').replace('role: tester', 'role: auditor'));
+    expect(loadError(unknownRole).message).toMatch(/tester\.md.*field 'role' must be one of coder, tester, reviewer, docs/);
+
+    const twoReviewers = copyOfAgents();
+    const second = path.join(twoReviewers, 'backend/workers/tester.md');
+    writeFileSync(second, readFileSync(second, 'utf8').replace('role: tester', 'role: reviewer'));
+    expect(loadError(twoReviewers).message).toContain("only one worker of 'backend' may be its reviewer, but reviewer and tester both say 'role: reviewer'");
+
+    const noCoder = copyOfAgents();
+    write(noCoder, 'mobile/domain.md', '---\nname: mobile\ndescription: Mobile apps\n---\nbody');
+    write(noCoder, 'mobile/workers/reviewer.md', '---\nname: reviewer\ndescription: Reviews\ntools: [Read]\nrole: reviewer\n---\nReview.');
+    expect(loadError(noCoder).message).toContain("domain 'mobile' has no worker to do its tasks: give one worker 'role: coder' (or no role)");
   });
 
   it('says how to fix a missing agents folder', () => {

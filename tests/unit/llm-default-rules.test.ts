@@ -29,7 +29,8 @@ describe('default rules', () => {
     ['ci', '.github/workflows/health-endpoint.yml'],
     ['infra', 'infra/health-endpoint.tf'],
     ['api-builder', 'src/api/health-endpoint.ts'],
-    ['tester', 'notes/tester-health-endpoint.md'],
+    ['tester', 'tests/health-endpoint.test.js'],
+    ['translator', 'notes/translator-health-endpoint.md'],
   ])('has worker %s write %s, mentioning the task', async (worker, expected) => {
     const response = await new ScriptedLlmClient().createMessage(workerRequest(worker, 'web', 'add a health endpoint'));
 

@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { loadAgentCatalog } from '../../lib/agents/agent-catalog.js';
 import type { DomainDefinition, WorkerDefinition } from '../../lib/agents/agent-definitions.js';
 import { ScriptedLlmClient } from '../../lib/llm/scripted-llm-client.js';
-import { selectWorkers, selectWorkersWithModel } from '../../src/domain/worker-selection.js';
+import { selectWorkers, selectWorkersWithModel, withTesters } from '../../src/domain/worker-selection.js';
 
 const catalog = loadAgentCatalog(path.resolve(import.meta.dirname, '../../agents'));
 
@@ -80,7 +80,9 @@ describe('selectWorkersWithModel', () => {
     const { selection, client } = await selectWith('```json\n{"workers": ["api", "db"]}\n```');
     const system = client.calls[0]?.system?.map((block) => block.text).join('') ?? '';
     expect(system).toContain('dan-worker-selector');
-    for (const worker of backend.workers) expect(system).toContain(`- ${worker.name}: ${worker.description}`);
+    // The workers a task picks; the tester joins every task and the reviewer judges it, so neither is offered.
+    for (const worker of backend.workers.filter((w) => w.role === 'coder')) expect(system).toContain(`- ${worker.name}: ${worker.description}`);
+    expect(system).not.toMatch(/^- (tester|reviewer):/m);
     expect(client.calls[0]?.messages[0]?.content).toBe(`Task: ${task.description}\n\nRequirements:\n- Emails are unique`);
     expect(selection.strategy).toBe('llm');
     expect(names(selection.waves)).toEqual([['db'], ['api']]);
@@ -110,5 +112,23 @@ describe('selectWorkersWithModel', () => {
     const { selection } = await selectWith(new Error('connection refused'));
     expect(selection.strategy).toBe('fallback');
     expect(selection.reason).toMatch(/^model selection unusable \(the model call failed: connection refused\)/);
+  });
+});
+
+describe('roles in a selection', () => {
+  it("never picks the domain's tester or reviewer by keywords, and adds the tester as the last wave", () => {
+    const task = { description: 'Add tests and a review of a POST /api/users endpoint' };
+    const picked = selectWorkers(task, backend, 3);
+    expect(picked.workers.map((w) => w.role)).not.toContain('reviewer');
+    expect(picked.workers.map((w) => w.role)).not.toContain('tester');
+    const selection = withTesters(picked, backend);
+    expect(names(selection.waves)).toEqual([...names(picked.waves), ['tester']]);
+    expect(selection.reason).toMatch(/; testers last: tester$/);
+  });
+
+  it('leaves a selection of a domain without testers as it was', () => {
+    const farm = domainNamed('farm');
+    const picked = selectWorkers({ description: 'anything' }, farm, 3);
+    expect(withTesters(picked, farm)).toEqual(picked);
   });
 });

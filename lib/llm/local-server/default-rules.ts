@@ -12,6 +12,10 @@ import { skeletonForTask, skeletonForWorker, type SkeletonContext } from './skel
  *     way. Answer: `{"workers": [...]}`.
  *   - postmortem: the system prompt contains `dan-postmortem`; the user message has `Task:`, `Domain:`
  *     and `Error:` lines. Answer: `{"analysis", "rules": [one lesson naming the error]}`.
+ *   - reviewer: the system prompt contains `dan-reviewer`; the user message has `Task:` and `Round: <n>`
+ *     lines and the changes (a diff with `+++ b/<path>` lines, or `--- <path>` blocks). Answer: in
+ *     round 1 `request_changes` with one comment on the first changed file, later `approve`, so
+ *     the demo shows a round of review.
  *   - memory question: the system prompt contains `dan-elf-answer`; the user message has the
  *     question and a `Memory:` list. Answer: a short text built from that list.
  *   - worker: the system prompt has `Worker: <name>` and `Domain: <domain>` lines, the first user
@@ -29,6 +33,7 @@ export function defaultRules(): Rule[] {
     { name: 'worker-selector', when: { system: 'dan-worker-selector' }, reply: workerSelectorReply },
     { name: 'postmortem', when: { system: 'dan-postmortem' }, reply: postmortemReply },
     { name: 'elf-answer', when: { system: 'dan-elf-answer' }, reply: elfAnswerReply },
+    { name: 'reviewer', when: { system: 'dan-reviewer' }, reply: reviewerReply },
     { name: 'worker-write', when: { system: '^\\s*Worker:\\s*\\S', hasToolResult: false, tool: 'Write' }, reply: workerWrite },
     { name: 'worker-summary', when: { system: '^\\s*Worker:\\s*\\S' }, reply: workerSummary },
     { name: 'cli-write', when: { anyText: '\\S', hasToolResult: false, tool: 'Write' }, reply: cliWrite },
@@ -70,6 +75,19 @@ function elfAnswerReply({ facts }: RuleMatch): ReplySpec {
     ? `Memory holds ${items.length} relevant item(s). The strongest: ${items[0]}${items.length > 1 ? `. Also: ${items.slice(1, 3).join('; ')}` : ''}. (${NOTE})`
     : `Memory holds nothing on this. (${NOTE})`;
   return { text };
+}
+
+function reviewerReply({ facts }: RuleMatch): ReplySpec {
+  const round = Number(/^Round:\s*(\d+)/m.exec(facts.lastUser)?.[1] ?? '1');
+  if (round > 1) return { text: JSON.stringify({ verdict: 'approve', summary: `The requested change is in (${NOTE}).`, comments: [] }) };
+  const file = /^\+\+\+ b\/(.+)$/m.exec(facts.lastUser)?.[1] ?? /^--- (\S+)/m.exec(facts.lastUser)?.[1] ?? 'README.md';
+  return {
+    text: JSON.stringify({
+      verdict: 'request_changes',
+      summary: `One change before this is done (${NOTE}).`,
+      comments: [{ file, line: 1, text: 'Say in the first line which task this file is for.' }],
+    }),
+  };
 }
 
 function workerSelectorReply({ facts }: RuleMatch): ReplySpec {

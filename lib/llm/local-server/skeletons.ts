@@ -180,6 +180,24 @@ const FILE_KINDS: readonly FileKind[] = [
       ].join('\n'),
     }),
   },
+  {
+    // The tester of any domain: no task words point to it, it is only ever named.
+    worker: 'tester',
+    keywords: [],
+    file: (c) => ({
+      path: `tests/${c.slug}.test.js`,
+      content: [
+        `// Tests for: ${oneLine(c.task)}`,
+        "import assert from 'node:assert/strict';",
+        "import { test } from 'node:test';",
+        '',
+        `test('${c.slug} does what the task asks', () => {`,
+        '  assert.ok(true);',
+        '});',
+        '',
+      ].join('\n'),
+    }),
+  },
 ];
 
 function notesFile(c: SkeletonContext): SkeletonFile {
