@@ -56,6 +56,8 @@ export async function startBenchNetwork(env: BenchEnv, name: string, settings: R
       AGENT_ROLE: 'main', AGENT_ID: agentId, REDIS_URL: env.redisUrl, DAN_KEY_PREFIX: prefix,
       DAN_LLM: 'local', DAN_LLM_URL: env.modelUrl, DAN_ELF: 'off', DAN_WORKSPACE: env.workspace,
       DAN_SHUTDOWN_GRACE_MS: '2000', DAN_LOG_FORMAT: 'json',
+      // The bench measures the queue, routing and checks: no tester or reviewer turns in its figures.
+      DAN_ROLES: 'coder,docs',
       ...settings,
     },
     stdio: ['ignore', 'ignore', 'pipe'],

@@ -72,6 +72,8 @@ export class ChaosNetwork {
         DAN_LLM: 'local', DAN_LLM_URL: modelUrl, DAN_LOG_LEVEL: process.env['DAN_LOG_LEVEL'] ?? 'warn',
         // The memory is its own resident agent; the chaos targets the three working domains.
         DAN_ELF: 'off',
+        // Kills and restarts are the point, not review rounds: workers only, as before roles.
+        DAN_ROLES: 'coder,docs',
         DAN_SPAWNER: kind, DAN_NETWORK_ID: networkId, DAN_DOCKER_NETWORK: 'host',
         DAN_AGENT_IMAGE: process.env['DAN_AGENT_IMAGE'] ?? 'dan/agent:local',
       });
