@@ -97,7 +97,12 @@ describe.skipIf(!composeOnPath)('compose as docker-compose config renders it', (
       // What main hands the domain containers it starts, for their `agent` user.
       expect(env('main-orchestrator')['REDIS_AGENT_PASSWORD']).toBe(USER_PASSWORDS.REDIS_AGENT_PASSWORD);
       for (const name of DOMAINS) expect(env(name)['REDIS_URL'], name).toMatch(new RegExp(`^redis://agent:${USER_PASSWORDS.REDIS_AGENT_PASSWORD}@`));
-      expect(env('redis-ui')).toMatchObject({ REDIS_USERNAME: 'viewer', REDIS_PASSWORD: USER_PASSWORDS.REDIS_VIEWER_PASSWORD, READ_ONLY: 'true' });
+      // Redis Commander's connection in NODE_CONFIG: its entry point makes REDIS_PASSWORD an argument.
+      const ui = env('redis-ui');
+      expect(ui['REDIS_PASSWORD'] ?? ui['REDIS_HOSTS']).toBeUndefined();
+      expect(JSON.parse(ui['NODE_CONFIG'] ?? '{}')).toMatchObject({
+        connections: [{ username: 'viewer', password: USER_PASSWORDS.REDIS_VIEWER_PASSWORD }], redis: { readOnly: true },
+      });
       // The operator's password reaches only the broker (its health check) and the service writing the file.
       const holders = Object.entries(all).filter(([, s]) => Object.values(s.environment ?? {}).some((v) => String(v).includes(PASSWORD)));
       expect(holders.map(([name]) => name).sort()).toEqual(['message-broker', 'redis-acl']);
