@@ -1,4 +1,5 @@
-import { statSync } from 'node:fs';
+import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import Docker from 'dockerode';
@@ -25,10 +26,13 @@ let redisPort = 0;
 /** docker-compose (v1 here) on the package's compose file with the host-network override. */
 const compose = (args: string[], timeoutMs = 180_000) =>
   runProcess('docker-compose', ['-p', project, '-f', 'docker-compose.yml', '-f', 'docker-compose.host.yml', ...args], { cwd: root, env, timeoutMs });
-// As a client that submits and reads, with the `client` user's password from .env.
-const dan = (args: string[]) => runProcess(process.execPath, [path.join(root, 'dist/src/cli/main.js'), ...args, '-r', `redis://client:${passwords.REDIS_CLIENT_PASSWORD}@127.0.0.1:${redisPort}`], { timeoutMs: 150_000 });
+// In a folder with the network's .env and no REDIS_URL, as its operator would: `dan` reads the .env
+// and connects as the user of each command (`client` for send and agents).
+const envDir = mkdtempSync(path.join(os.tmpdir(), 'dan-compose-env-'));
+const dan = (args: string[]) => runProcess(process.execPath, [path.join(root, 'dist/src/cli/main.js'), ...args], { cwd: envDir, env: { PATH: process.env['PATH'], HOME: process.env['HOME'] }, timeoutMs: 150_000 });
 
 afterAll(async () => {
+  rmSync(envDir, { recursive: true, force: true });
   if (redisPort === 0) return;
   await compose(['--profile', 'debug', '--profile', 'domains', 'down', '-v', '--remove-orphans', '-t', '5']).catch(() => undefined);
   for (const info of await docker.listContainers({ all: true, filters: { label: [`${LABELS.network}=${networkId}`] } })) {
@@ -46,6 +50,7 @@ describeDocker('docker-compose with the local images', () => {
       DOCKER_GID: String(statSync('/var/run/docker.sock').gid), DAN_NETWORK_ID: networkId, DAN_GATEWAY_COMPOSE_TOKEN: `compose-token-${run}`.padEnd(40, '0'),
       DAN_NETWORK: `${project}-net`, DAN_WORKSPACE_VOLUME: `${project}-workspace`, DAN_ELF_VOLUME: `${project}-elf`,
     };
+    writeFileSync(path.join(envDir, '.env'), `${Object.entries(passwords).map(([name, value]) => `${name}=${value}`).join('\n')}\nREDIS_PORT=${redisPort}\n`, { mode: 0o600 });
     const up = await compose(['up', '-d', '--no-build']);
     expect(up.code, up.stderr).toBe(0);
 

@@ -4,7 +4,8 @@ import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { packageRoot } from '../../lib/config.js';
 import { aclFileText } from '../../lib/redis/acl.js';
-import { passwordsFromEnv } from '../../src/cli/commands/redis-acl.js';
+import { resolveRedisUrl } from '../../src/cli/redis-auth-file.js';
+import { composeRedisAuth, passwordsFromEnv } from '../../src/cli/compose-redis-auth.js';
 import { composeRedisPasswords } from '../support/compose-passwords.js';
 import { runProcess } from '../support/run-process.js';
 
@@ -65,5 +66,19 @@ describe('passwordsFromEnv', () => {
   it('refuses a password that is short or would need escaping in a REDIS_URL', () => {
     expect(() => passwordsFromEnv({ ...passwords, REDIS_CLIENT_PASSWORD: 'short' })).toThrow('REDIS_CLIENT_PASSWORD must be 16 or more letters, digits or - . _ ~');
     expect(() => passwordsFromEnv({ ...passwords, REDIS_VIEWER_PASSWORD: 'has@an:at-sign/and-more' })).toThrow('REDIS_VIEWER_PASSWORD must be 16');
+  });
+});
+
+describe('composeRedisAuth', () => {
+  it("gives dan commands next to a compose network their user on the broker's published port", () => {
+    const auth = composeRedisAuth({ ...passwords, REDIS_PORT: '6390' });
+    expect(resolveRedisUrl(undefined, 'redis://localhost:6379', 'client', auth)).toBe(`redis://client:${passwords.REDIS_CLIENT_PASSWORD}@127.0.0.1:6390`);
+    expect(resolveRedisUrl('redis://localhost:6390', 'redis://localhost:6379', 'admin', auth)).toBe(`redis://:${passwords.REDIS_PASSWORD}@localhost:6390`);
+    // A URL with credentials, or naming another server, wins as given.
+    expect(resolveRedisUrl('redis://redis.example:6390', 'redis://localhost:6379', 'client', auth)).toBe('redis://redis.example:6390');
+  });
+
+  it('is undefined without all five passwords, so commands connect as before', () => {
+    expect(composeRedisAuth({ REDIS_PASSWORD: passwords.REDIS_PASSWORD })).toBeUndefined();
   });
 });
