@@ -15,7 +15,10 @@ export const redactPaths = [
 /** Keys whose values are secrets wherever they sit in a logged object, at any depth. */
 const SECRET_KEYS = /^(password|passwd|apikey|api_key|x-api-key|authorization|token|secret|anthropic_api_key|anthropic_auth_token|redis_password|claude_code_oauth_token)$/i;
 /** Environment variables whose values are secrets: their values are blanked in every string logged. */
-export const SECRET_ENV = ['ANTHROPIC_API_KEY', 'ANTHROPIC_AUTH_TOKEN', 'REDIS_PASSWORD', 'CLAUDE_CODE_OAUTH_TOKEN', 'DAN_GATEWAY_COMPOSE_TOKEN'];
+export const SECRET_ENV = [
+  'ANTHROPIC_API_KEY', 'ANTHROPIC_AUTH_TOKEN', 'REDIS_PASSWORD', 'CLAUDE_CODE_OAUTH_TOKEN', 'DAN_GATEWAY_COMPOSE_TOKEN',
+  'REDIS_MAIN_PASSWORD', 'REDIS_AGENT_PASSWORD', 'REDIS_CLIENT_PASSWORD', 'REDIS_VIEWER_PASSWORD',
+];
 const CENSOR = '[redacted]';
 // user:password@ in any URL (redis://:pw@host, rediss://user:pw@host, https://u:p@host).
 const URL_CREDENTIALS = /\b([a-z][a-z0-9+.-]*:\/\/)([^:/@\s]*):([^@\s]+)@/gi;

@@ -54,7 +54,9 @@ async function runMain(config: Config): Promise<void> {
   const logger = createLogger({ level: config.logLevel });
   if (ownContainerId()) recordAgentId(agentId, logger);
   const { runNetwork } = await import('./main/run-network.js');
-  const network = await runNetwork({ config, agentId, logger, redisUrl: config.redisUrl });
+  const { agentRedisUrlFromEnv } = await import('./main/network-env.js');
+  const agentRedisUrl = agentRedisUrlFromEnv(config.redisUrl);
+  const network = await runNetwork({ config, agentId, logger, redisUrl: config.redisUrl, ...(agentRedisUrl ? { agentRedisUrl } : {}) });
   logger.info({ agentId: network.main.agentId, spawner: config.spawner }, 'main orchestrator running; SIGTERM stops it');
   // A signal, or the orchestrator stopping on its own (another main took its place): either way the
   // process ends rather than lingering with nothing to do.

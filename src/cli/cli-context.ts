@@ -7,6 +7,7 @@ import { createLogger, knownSecrets } from '../../lib/logger.js';
 import type { RedisRole } from '../../lib/redis/acl.js';
 import { connectRedis } from '../../lib/redis/connection.js';
 import { Keys } from '../../lib/redis/keys.js';
+import { composeRedisAuth } from './compose-redis-auth.js';
 import { readRedisAuth, resolveRedisUrl } from './redis-auth-file.js';
 
 /** Options every command takes. */
@@ -36,7 +37,9 @@ export function cliContext(argv: ArgumentsCamelCase<GlobalArgs>, logLevel?: stri
   const explicitUrl = argv.redis || process.env['REDIS_URL'] || undefined;
   const role = COMMAND_ROLES[String(argv._[0] ?? '')] ?? 'admin';
   const defaults = loadConfig(process.env, overrides);
-  const redisUrl = resolveRedisUrl(explicitUrl, defaults.redisUrl, role, readRedisAuth());
+  // Not for `dan up` (main): with a compose .env here but no compose running, it starts its own Redis.
+  const auth = readRedisAuth() ?? (role === 'main' ? undefined : composeRedisAuth(process.env));
+  const redisUrl = resolveRedisUrl(explicitUrl, defaults.redisUrl, role, auth);
   const config = redisUrl === defaults.redisUrl ? defaults : loadConfig(process.env, { ...overrides, REDIS_URL: redisUrl });
   // The password of a --redis URL is not in the environment: name it to the logger's redaction.
   const logger = createLogger({ level: logLevel ?? (process.env['DAN_LOG_LEVEL'] ? config.logLevel : 'warn'), base, secrets: knownSecrets({ REDIS_URL: config.redisUrl }) });

@@ -16,6 +16,7 @@ import { gatewayCommand } from './commands/gateway.js';
 import { inspectCommand } from './commands/inspect.js';
 import { logsCommand } from './commands/logs.js';
 import { mockLlmCommand } from './commands/mock-llm.js';
+import { redisAclCommand } from './commands/redis-acl.js';
 import { sendCommand } from './commands/send.js';
 import { statusCommand } from './commands/status.js';
 import { upCommand } from './commands/up.js';
@@ -49,6 +50,7 @@ async function main(): Promise<void> {
     .command(farmCommand as never)
     .command(deadLetterCommand as never)
     .command(gatewayCommand as never)
+    .command(redisAclCommand as never)
     .demandCommand(1, 'name a command; see dan --help')
     .strict()
     .recommendCommands()

@@ -6,6 +6,7 @@ import { afterAll, expect, it } from 'vitest';
 import { packageRoot } from '../../lib/config.js';
 import { freePort } from '../../src/cli/local-redis.js';
 import { LABELS } from '../../lib/spawner/docker-spawner.js';
+import { composeRedisPasswords } from '../support/compose-passwords.js';
 import { describeDocker, execAsCommand, testAgentImage } from '../support/docker.js';
 import { runProcess } from '../support/run-process.js';
 
@@ -14,7 +15,8 @@ const docker = new Docker();
 const run = randomBytes(4).toString('hex');
 const project = `dantestgw${run}`;
 const networkId = `compose-gw-test-${run}`;
-const password = `pw-${run}`;
+const passwords = composeRedisPasswords();
+const password = passwords.REDIS_PASSWORD;
 const composeToken = `compose-${randomBytes(24).toString('hex')}`;
 let env: NodeJS.ProcessEnv = {};
 let redisPort = 0;
@@ -38,7 +40,7 @@ describeDocker("compose's always-on backend domain and the model gateway", () =>
     env = {
       PATH: process.env['PATH'], HOME: process.env['HOME'],
       REDIS_IMAGE: process.env['DAN_REDIS_IMAGE'] || 'dan/redis:local', DAN_AGENT_IMAGE: testAgentImage(),
-      REDIS_PORT: String(redisPort), REDIS_PASSWORD: password, DAN_LOCAL_LLM_PORT: String(await freePort()), DAN_GATEWAY_PORT: String(await freePort()),
+      REDIS_PORT: String(redisPort), ...passwords, DAN_LOCAL_LLM_PORT: String(await freePort()), DAN_GATEWAY_PORT: String(await freePort()),
       DOCKER_GID: String(statSync('/var/run/docker.sock').gid), DAN_NETWORK_ID: networkId, DAN_GATEWAY_COMPOSE_TOKEN: composeToken,
       DAN_NETWORK: `${project}-net`, DAN_WORKSPACE_VOLUME: `${project}-workspace`, DAN_ELF_VOLUME: `${project}-elf`,
     };
@@ -62,6 +64,7 @@ describeDocker("compose's always-on backend domain and the model gateway", () =>
     expect(seen).toContain('Permission denied');
     expect(seen).not.toContain(composeToken);
     expect(seen).not.toContain(password);
+    expect(seen).not.toContain(passwords.REDIS_AGENT_PASSWORD);
     const listed = await dan(['gateway', '--json']);
     expect((JSON.parse(listed.stdout) as Array<{ agent_id: string }>).map((r) => r.agent_id)).toContain('compose-domains');
     expect(listed.stdout).not.toContain(composeToken);

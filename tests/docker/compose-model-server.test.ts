@@ -1,5 +1,6 @@
 import { packageRoot } from '../../lib/config.js';
 import { expect, it } from 'vitest';
+import { composeRedisPasswords } from '../support/compose-passwords.js';
 import { describeDocker } from '../support/docker.js';
 import { runProcess } from '../support/run-process.js';
 
@@ -7,7 +8,7 @@ const COMPOSE_TOKEN = `compose-${'c3'.repeat(24)}`;
 
 /** `docker-compose config` of the package's compose file, with the always-on domains' profile. */
 async function composeConfig(extra: Record<string, string>): Promise<string> {
-  const env = { PATH: process.env['PATH'], HOME: process.env['HOME'], REDIS_PASSWORD: 'pw', DOCKER_GID: '999', DAN_GATEWAY_COMPOSE_TOKEN: COMPOSE_TOKEN, ...extra };
+  const env = { PATH: process.env['PATH'], HOME: process.env['HOME'], ...composeRedisPasswords(), DOCKER_GID: '999', DAN_GATEWAY_COMPOSE_TOKEN: COMPOSE_TOKEN, ...extra };
   const run = await runProcess('docker-compose', ['-f', 'docker-compose.yml', '--profile', 'domains', 'config'], { cwd: packageRoot(), env, timeoutMs: 60_000 });
   expect(run.code, run.stderr).toBe(0);
   return run.stdout;
@@ -57,7 +58,7 @@ describeDocker('the model servers compose runs in the main orchestrator', () => 
   });
 
   it('refuses to start without DAN_GATEWAY_COMPOSE_TOKEN, naming how to make one', async () => {
-    const env = { PATH: process.env['PATH'], HOME: process.env['HOME'], REDIS_PASSWORD: 'pw', DOCKER_GID: '999' };
+    const env = { PATH: process.env['PATH'], HOME: process.env['HOME'], ...composeRedisPasswords(), DOCKER_GID: '999' };
     const run = await runProcess('docker-compose', ['-f', 'docker-compose.yml', 'config'], { cwd: packageRoot(), env, timeoutMs: 60_000 });
     expect(run.code).not.toBe(0);
     expect(run.stderr).toContain('set DAN_GATEWAY_COMPOSE_TOKEN in .env');

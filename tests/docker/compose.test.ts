@@ -1,4 +1,5 @@
-import { statSync } from 'node:fs';
+import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import Docker from 'dockerode';
@@ -6,6 +7,10 @@ import { afterAll, expect, it } from 'vitest';
 import { packageRoot } from '../../lib/config.js';
 import { freePort } from '../../src/cli/local-redis.js';
 import { LABELS } from '../../lib/spawner/docker-spawner.js';
+import { urlForRole } from '../../lib/redis/acl.js';
+import { connectRedis } from '../../lib/redis/connection.js';
+import { Keys } from '../../lib/redis/keys.js';
+import { composeRedisPasswords } from '../support/compose-passwords.js';
 import { describeDocker, testAgentImage } from '../support/docker.js';
 import { runProcess } from '../support/run-process.js';
 
@@ -14,16 +19,20 @@ const docker = new Docker();
 const run = randomBytes(4).toString('hex');
 const project = `dantest${run}`;
 const networkId = `compose-test-${run}`;
-const password = `pw-${run}`;
+const passwords = composeRedisPasswords();
 let env: NodeJS.ProcessEnv = {};
 let redisPort = 0;
 
 /** docker-compose (v1 here) on the package's compose file with the host-network override. */
 const compose = (args: string[], timeoutMs = 180_000) =>
   runProcess('docker-compose', ['-p', project, '-f', 'docker-compose.yml', '-f', 'docker-compose.host.yml', ...args], { cwd: root, env, timeoutMs });
-const dan = (args: string[]) => runProcess(process.execPath, [path.join(root, 'dist/src/cli/main.js'), ...args, '-r', `redis://:${password}@127.0.0.1:${redisPort}`], { timeoutMs: 150_000 });
+// In a folder with the network's .env and no REDIS_URL, as its operator would: `dan` reads the .env
+// and connects as the user of each command (`client` for send and agents).
+const envDir = mkdtempSync(path.join(os.tmpdir(), 'dan-compose-env-'));
+const dan = (args: string[]) => runProcess(process.execPath, [path.join(root, 'dist/src/cli/main.js'), ...args], { cwd: envDir, env: { PATH: process.env['PATH'], HOME: process.env['HOME'] }, timeoutMs: 150_000 });
 
 afterAll(async () => {
+  rmSync(envDir, { recursive: true, force: true });
   if (redisPort === 0) return;
   await compose(['--profile', 'debug', '--profile', 'domains', 'down', '-v', '--remove-orphans', '-t', '5']).catch(() => undefined);
   for (const info of await docker.listContainers({ all: true, filters: { label: [`${LABELS.network}=${networkId}`] } })) {
@@ -37,10 +46,11 @@ describeDocker('docker-compose with the local images', () => {
     env = {
       PATH: process.env['PATH'], HOME: process.env['HOME'],
       REDIS_IMAGE: process.env['DAN_REDIS_IMAGE'] || 'dan/redis:local', DAN_AGENT_IMAGE: testAgentImage(),
-      REDIS_PORT: String(redisPort), REDIS_PASSWORD: password, DAN_LOCAL_LLM_PORT: String(await freePort()), DAN_GATEWAY_PORT: String(await freePort()),
+      REDIS_PORT: String(redisPort), ...passwords, DAN_LOCAL_LLM_PORT: String(await freePort()), DAN_GATEWAY_PORT: String(await freePort()),
       DOCKER_GID: String(statSync('/var/run/docker.sock').gid), DAN_NETWORK_ID: networkId, DAN_GATEWAY_COMPOSE_TOKEN: `compose-token-${run}`.padEnd(40, '0'),
       DAN_NETWORK: `${project}-net`, DAN_WORKSPACE_VOLUME: `${project}-workspace`, DAN_ELF_VOLUME: `${project}-elf`,
     };
+    writeFileSync(path.join(envDir, '.env'), `${Object.entries(passwords).map(([name, value]) => `${name}=${value}`).join('\n')}\nREDIS_PORT=${redisPort}\n`, { mode: 0o600 });
     const up = await compose(['up', '-d', '--no-build']);
     expect(up.code, up.stderr).toBe(0);
 
@@ -59,6 +69,23 @@ describeDocker('docker-compose with the local images', () => {
     const agents = await dan(['agents', '--json']);
     expect(agents.code).toBe(0);
     expect(agents.stdout).toContain('"role": "main"');
+
+    // The domains main started connect as the `agent` user, whose password cannot touch the model
+    // gateway's tokens (a hostile worker that reads it must not mint itself a token); main's can.
+    for (const c of domains) {
+      const envOf = (await docker.getContainer(c.Id).inspect()).Config.Env;
+      expect(envOf.find((line) => line.startsWith('REDIS_URL=')), c.Names[0]).toMatch(/^REDIS_URL=redis:\/\/agent:/);
+    }
+    const tokens = new Keys('').gatewayTokens();
+    const agent = await connectRedis(urlForRole(`redis://127.0.0.1:${redisPort}`, 'agent', passwords.REDIS_AGENT_PASSWORD), { failFast: true });
+    const main = await connectRedis(urlForRole(`redis://127.0.0.1:${redisPort}`, 'main', passwords.REDIS_MAIN_PASSWORD), { failFast: true });
+    try {
+      expect(await agent.hset(tokens, 'forged', '{}').then(() => 'allowed', (error: Error) => error.message)).toMatch(/NOPERM/);
+      expect(await main.hlen(tokens)).toBeGreaterThan(0);
+    } finally {
+      agent.disconnect();
+      main.disconnect();
+    }
 
     const down = await compose(['down', '-v', '-t', '20']);
     expect(down.code, down.stderr).toBe(0);

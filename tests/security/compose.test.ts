@@ -28,8 +28,13 @@ interface Service {
 }
 
 const PASSWORD = 'compose-audit-pw-0123456789';
+/** One password per Redis user besides the operator's (README "Who may do what on Redis"). */
+const USER_PASSWORDS = {
+  REDIS_MAIN_PASSWORD: 'compose-audit-main-0123456789', REDIS_AGENT_PASSWORD: 'compose-audit-agent-0123456789',
+  REDIS_CLIENT_PASSWORD: 'compose-audit-client-0123456789', REDIS_VIEWER_PASSWORD: 'compose-audit-viewer-0123456789',
+};
 const TOKEN = { DAN_GATEWAY_COMPOSE_TOKEN: 'compose-audit-token-0123456789' };
-const VARIABLES = { REDIS_PASSWORD: PASSWORD, DOCKER_GID: '998', ...TOKEN };
+const VARIABLES = { REDIS_PASSWORD: PASSWORD, DOCKER_GID: '998', ...TOKEN, ...USER_PASSWORDS };
 const MAIN_FILES = ['-f', 'docker-compose.yml', '-f', 'docker-compose.override.yml'];
 const HOST_FILES = ['-f', 'docker-compose.yml', '-f', 'docker-compose.host.yml'];
 const DOMAINS = ['backend', 'frontend', 'devops'];
@@ -62,28 +67,56 @@ const mountsSocket = (service: Service): boolean =>
   (service.volumes ?? []).some((v) => (typeof v === 'string' ? v : `${v.source}:${v.target}`).includes('/var/run/docker.sock'));
 
 describe.skipIf(!composeOnPath)('compose as docker-compose config renders it', () => {
-  it('[audit #62] Redis refuses to start without a password, requires it, and is published on 127.0.0.1 only', async () => {
-    const open = await config(MAIN_FILES, { DOCKER_GID: '998', ...TOKEN });
-    expect(open.code).not.toBe(0);
-    expect(open.stderr).toContain('set REDIS_PASSWORD in .env');
+  // Since the Redis users came to compose, Redis requires five passwords, not one, and loads them as
+  // hashes from the file the redis-acl service writes instead of a requirepass line on its stdin.
+  it('[audit #62] Redis refuses to start without its passwords, requires them, and is published on 127.0.0.1 only', async () => {
+    for (const name of ['REDIS_PASSWORD', ...Object.keys(USER_PASSWORDS)]) {
+      const open = await config(MAIN_FILES, Object.fromEntries(Object.entries(VARIABLES).filter(([key]) => key !== name)));
+      expect(open.code, name).not.toBe(0);
+      expect(open.stderr, name).toContain(`set ${name} in .env`);
+    }
     for (const files of [MAIN_FILES, HOST_FILES]) {
       const all = await services(files);
       const broker = all['message-broker'] as Service;
       const command = [broker.command ?? []].flat().join(' ');
-      // requirepass reaches redis-server on its standard input, never as an argument `ps` shows.
-      expect(command).toMatch(/requirepass %s.*\| exec redis-server - /);
-      expect(command).not.toContain(PASSWORD);
+      // The users come from the ACL file (hashes only), never from an argument `ps` shows.
+      expect(command).toContain('exec redis-server --aclfile /acl/users.acl ');
+      for (const password of [PASSWORD, ...Object.values(USER_PASSWORDS)]) expect(command).not.toContain(password);
+      // The broker only reads the file: its mount is read-only.
+      expect((broker.volumes ?? []).map((v) => (typeof v === 'string' ? v : `${v.source}:${v.target}`)).filter((v) => v.includes(':/acl'))).toEqual(['redis-acl:/acl:ro']);
       for (const port of broker.ports ?? []) expect(typeof port === 'string' ? port : port.host_ip).toMatch(/^127\.0\.0\.1/);
       if (broker.network_mode === 'host') expect(command).toContain('--bind 127.0.0.1');
-      for (const [name, service] of Object.entries(all)) {
-        const url = service.environment?.['REDIS_URL'] ?? service.environment?.['REDIS_HOSTS'];
-        if (url !== undefined) expect(url, name).toContain(PASSWORD);
-      }
+    }
+  });
+
+  it('[trust boundaries] each container connects as its own Redis user: main as main, domains as agent, Redis Commander as viewer', async () => {
+    for (const files of [MAIN_FILES, HOST_FILES]) {
+      const all = await services(files);
+      const env = (name: string): Record<string, string> => (all[name] as Service).environment ?? {};
+      expect(env('main-orchestrator')['REDIS_URL']).toMatch(new RegExp(`^redis://main:${USER_PASSWORDS.REDIS_MAIN_PASSWORD}@`));
+      // What main hands the domain containers it starts, for their `agent` user.
+      expect(env('main-orchestrator')['REDIS_AGENT_PASSWORD']).toBe(USER_PASSWORDS.REDIS_AGENT_PASSWORD);
+      for (const name of DOMAINS) expect(env(name)['REDIS_URL'], name).toMatch(new RegExp(`^redis://agent:${USER_PASSWORDS.REDIS_AGENT_PASSWORD}@`));
+      // Redis Commander's connection in NODE_CONFIG: its entry point makes REDIS_PASSWORD an argument.
+      const ui = env('redis-ui');
+      expect(ui['REDIS_PASSWORD'] ?? ui['REDIS_HOSTS']).toBeUndefined();
+      expect(JSON.parse(ui['NODE_CONFIG'] ?? '{}')).toMatchObject({
+        connections: [{ username: 'viewer', password: USER_PASSWORDS.REDIS_VIEWER_PASSWORD }], redis: { readOnly: true },
+      });
+      // The operator's password reaches only the broker (its health check) and the service writing the file.
+      const holders = Object.entries(all).filter(([, s]) => Object.values(s.environment ?? {}).some((v) => String(v).includes(PASSWORD)));
+      expect(holders.map(([name]) => name).sort()).toEqual(['message-broker', 'redis-acl']);
+      const writer = all['redis-acl'] as Service;
+      expect([writer.command ?? []].flat()).toEqual(['node', '/app/dist/src/cli/main.js', 'redis-acl', '--out', '/acl/users.acl']);
+      expect(writer.network_mode).toBe('none');
+      expect(writer.read_only).toBe(true);
+      expect(writer.cap_drop).toEqual(['ALL']);
+      expect(writer.cap_add ?? []).toEqual([]);
     }
   });
 
   it('[audit #63] the main orchestrator, which holds the Docker socket, is hardened and gets the socket\'s group only', async () => {
-    const noGroup = await config(MAIN_FILES, { REDIS_PASSWORD: PASSWORD, ...TOKEN });
+    const noGroup = await config(MAIN_FILES, { REDIS_PASSWORD: PASSWORD, ...TOKEN, ...USER_PASSWORDS });
     expect(noGroup.code).not.toBe(0);
     expect(noGroup.stderr).toContain('set DOCKER_GID in .env to the group that owns the Docker socket');
     for (const files of [MAIN_FILES, HOST_FILES]) {

@@ -70,6 +70,8 @@ describe('log redaction', () => {
     expect(secrets).toContain('p@ss word');
     // Too short to blank safely: left to the key names and URL patterns.
     expect(secrets).not.toContain('abc');
+    // compose's per-user Redis passwords are secrets wherever they appear.
+    expect(knownSecrets({ REDIS_AGENT_PASSWORD: 'agent-password-0123', REDIS_MAIN_PASSWORD: 'main-password-0123' })).toEqual(['main-password-0123', 'agent-password-0123']);
     const { logger, text } = capture(secrets);
     logger.info({ note: `the model said: use ${OPAQUE} to log in` }, `password was p@ss word, key ${OPAQUE}`);
     expect(text()).not.toContain(OPAQUE);

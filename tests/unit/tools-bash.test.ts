@@ -140,6 +140,11 @@ describe('scrubEnvironment', () => {
         ANTHROPIC_API_KEY: 'x',
         REDIS_URL: 'redis://:p@h',
         REDIS_PASSWORD: 'p',
+        // compose's per-user Redis passwords (main passes REDIS_AGENT_PASSWORD on; none reaches a command).
+        REDIS_MAIN_PASSWORD: 'm',
+        REDIS_AGENT_PASSWORD: 'a',
+        REDIS_CLIENT_PASSWORD: 'c',
+        REDIS_VIEWER_PASSWORD: 'v',
         NPM_TOKEN: 't',
         CLIENT_SECRET: 's',
         SSH_KEY: 'k',

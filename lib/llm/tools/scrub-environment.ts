@@ -1,5 +1,7 @@
 /** Variables a command never sees by name: model and Redis credentials. */
-const DROPPED_NAMES: ReadonlySet<string> = new Set(['ANTHROPIC_API_KEY', 'REDIS_URL', 'REDIS_PASSWORD']);
+const DROPPED_NAMES: ReadonlySet<string> = new Set([
+  'ANTHROPIC_API_KEY', 'REDIS_URL', 'REDIS_PASSWORD', 'REDIS_MAIN_PASSWORD', 'REDIS_AGENT_PASSWORD', 'REDIS_CLIENT_PASSWORD', 'REDIS_VIEWER_PASSWORD',
+]);
 /** ...and anything named like a secret. */
 const SECRET_SUFFIX = /_(TOKEN|SECRET|KEY)$/i;
 
