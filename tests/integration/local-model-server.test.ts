@@ -235,7 +235,7 @@ describe('a local model server with its own key (the one a network starts for it
   afterAll(async () => { await server.stop(); });
 
   const ask = (apiKey: string) => new AnthropicLlmClient({ apiKey, baseURL: server.url!, maxRetries: 0 })
-    .createMessage({ model: 'claude-sonnet-4-5', max_tokens: 64, messages: [{ role: 'user', content: 'hello' }] });
+    .createMessage({ model: 'claude-haiku-5-5', max_tokens: 64, messages: [{ role: 'user', content: 'hello' }] });
 
   it('answers its key, and refuses any other with 401 naming the gateway, so reaching the port is not enough [audit #18]', async () => {
     const answer = await ask('local-scripted-model-0123abcd');
