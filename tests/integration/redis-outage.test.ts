@@ -149,6 +149,9 @@ beforeAll(async () => {
       DAN_MAX_INSTANCES_PER_DOMAIN: '1', DAN_DOMAIN_CONCURRENCY: '8', DAN_DOMAIN_IDLE_MS: '600000', DAN_SHUTDOWN_GRACE_MS: '5000',
       // Commands unconfined, so dan up gives its start-up warning about Bash on the host (no worker here runs Bash).
       DAN_SANDBOX: 'off',
+      // Coders only: a tester joining a task registers as an agent of its own, which would change the
+      // registry this test compares before and after the outage.
+      DAN_ROLES: 'coder,docs',
     },
   });
   upExited = new Promise((resolve) => up.once('exit', (code) => resolve(code)));
