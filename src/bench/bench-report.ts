@@ -125,11 +125,12 @@ export function rows(r: BenchResults): Row[] {
   const f = r.verification;
   if (f) {
     const plan = f.planned;
-    add(`verification: ${f.tasks} tasks (seed ${f.seed}; the scripted worker right at once / after 1 / after 2 failed rounds / never: ${plan.first_try} / ${plan.after_1} / ${plan.after_2} / ${plan.never}), ${f.rounds_allowed} rounds`, `${f.completed} completed, ${f.verification_failed} verification_failed`);
+    add(`verification: ${f.tasks} tasks (seed ${f.seed}; the scripted worker right at once / after 1 / after 2 failed rounds / never: ${plan.first_try} / ${plan.after_1} / ${plan.after_2} / ${plan.never}; the reviewer asks ${plan.review_request} of them for a change, ${plan.review_request_in_last_round} in their last round), ${f.rounds_allowed} rounds`, `${f.completed} completed, ${f.verification_failed} verification_failed, ${f.changes_requested} changes_requested`);
     add('  completed with a failing check (each completed task\'s check run again after the run)', n(f.completed_with_failing_check, 0), '0', f.completed_with_failing_check === 0);
-    add('  repaired within the rounds (completed after a failed check) / right at once', `${f.repaired} / ${f.completed_first_try}`, `as planned: ${plan.after_1 + plan.after_2} / ${plan.first_try}`, f.unexpected === 0);
-    add('  model turns per task, with checks / without (extra)', `${n(f.turns_per_task.with_checks, 2)} / ${n(f.turns_per_task.without, 2)} (+${n(f.turns_per_task.extra, 2)})`);
-    add('  tokens per task, with checks / without (extra)', `${n(f.tokens_per_task.with_checks, 0)} / ${n(f.tokens_per_task.without, 0)} (+${n(f.tokens_per_task.extra, 0)})`);
+    add('  repaired within the rounds (completed after a failed check or a review request) / right at once', `${f.repaired} / ${f.completed_first_try}`, 'as the seeded plan says', f.unexpected === 0);
+    add('  repair rounds after a failed check / after a review request', `${f.repair_rounds.checks} / ${f.repair_rounds.review}`);
+    add('  model turns per task, with checks and the reviewer / without (extra; reviews per task)', `${n(f.turns_per_task.with_checks, 2)} / ${n(f.turns_per_task.without, 2)} (+${n(f.turns_per_task.extra, 2)}; ${n(f.reviews_per_task, 2)})`);
+    add('  tokens per task, with checks and the reviewer / without (extra)', `${n(f.tokens_per_task.with_checks, 0)} / ${n(f.tokens_per_task.without, 0)} (+${n(f.tokens_per_task.extra, 0)})`);
     add('  the checks\' own time per task, every round (ms); all tasks with checks / without (s)', `${n(f.check_ms_per_task)}; ${n(f.wall_ms.with_checks / 1000, 2)} / ${n(f.wall_ms.without / 1000, 2)}`);
   }
   return out;

@@ -80,27 +80,34 @@ describe('npm run bench', () => {
     const report = JSON.parse(run.stdout) as { scenarios: { verification: VerificationResult }; goals: { measure: string; value: string; goal: string; met: boolean | null }[] };
     expect(Object.keys(report.scenarios)).toEqual(['verification']);
     const v = report.scenarios.verification;
-    const { first_try: firstTry, after_1: after1, after_2: after2, never } = v.planned;
+    const { first_try: firstTry, after_1: after1, after_2: after2, never, review_request: reviewRequest, review_request_in_last_round: reviewTooLate } = v.planned;
     expect(v.seed).toBe(7);
     expect(v.tasks).toBeGreaterThanOrEqual(20);
     // Every kind of task is in the plan, and every task is in exactly one.
-    expect([firstTry, after1, after2, never].every((k) => k > 0)).toBe(true);
+    expect([firstTry, after1, after2, never, reviewRequest, reviewTooLate].every((k) => k > 0)).toBe(true);
     expect(firstTry + after1 + after2 + never).toBe(v.tasks);
 
     // The goal: no task completed whose check fails; and the re-run does tell broken code from working.
     expect(v.completed_with_failing_check).toBe(0);
     expect(v.failed_with_passing_check).toBe(0);
-    // Each task ended as its plan says: right at once, repaired within the 3 rounds, or verification_failed.
+    // Each task ended as its plan says: right at once, repaired within the 3 rounds, verification_failed
+    // or changes_requested, in the rounds the plan gives.
     expect(v.unexpected).toBe(0);
-    expect(v.completed).toBe(firstTry + after1 + after2);
-    expect(v.completed_first_try).toBe(firstTry);
-    expect(v.repaired).toBe(after1 + after2);
+    expect(v.completed).toBe(v.tasks - never - reviewTooLate);
     expect(v.verification_failed).toBe(never);
+    expect(v.changes_requested).toBe(reviewTooLate);
+    expect(v.repaired).toBe(v.completed - v.completed_first_try);
+    expect(v.completed_first_try).toBeGreaterThan(0);
     expect(v.repair_rounds.checks).toBe(after1 + 2 * after2 + (v.rounds_allowed - 1) * never);
+    // A request in a task's last round has no round after it.
+    expect(v.repair_rounds.review).toBe(reviewRequest - reviewTooLate);
+    // One review per round whose check passed: none for the tasks never right.
+    expect(v.reviews_per_task).toBeGreaterThan(0);
 
-    // The cost: each repair round is one more round of the worker's turns, and costs tokens and check time.
+    // The cost: each repair round is one more round of the worker's turns, and each review one turn of the reviewer's.
     expect(v.turns_per_task.without).toBeGreaterThan(0);
-    expect(v.turns_per_task.extra).toBeCloseTo((v.turns_per_task.without * v.repair_rounds.checks) / v.tasks, 1);
+    const repairs = v.repair_rounds.checks + v.repair_rounds.review;
+    expect(v.turns_per_task.extra).toBeCloseTo((v.turns_per_task.without * repairs) / v.tasks + v.reviews_per_task, 1);
     expect(v.tokens_per_task.with_checks).toBeGreaterThan(v.tokens_per_task.without);
     expect(v.tokens_per_task.extra).toBe(v.tokens_per_task.with_checks - v.tokens_per_task.without);
     expect(v.check_ms_per_task).toBeGreaterThan(0);
