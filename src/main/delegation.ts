@@ -68,7 +68,10 @@ export async function runPlan(ctx: TaskContext, plan: Plan, deps: DelegationDeps
   const deadline = ctx.deadline;
   const outcomes = new Map<string, Promise<ChildOutcome>>();
   for (const step of plan.steps) {
-    outcomes.set(step.domain, runStep(ctx, step, outcomes, deps, deadline, resumed));
+    // The task's own checks (`dan send main --verify`) are the whole task's: they go with the steps no
+    // other step builds on, which run last and see the work of every step before them.
+    const last = !plan.steps.some((other) => other.dependsOn.includes(step.domain));
+    outcomes.set(step.domain, runStep(ctx, step, outcomes, deps, deadline, resumed, last ? checksCarried(task) : {}));
   }
   const children = await Promise.all(outcomes.values());
   const output = aggregate(task, plan, children);
@@ -85,6 +88,7 @@ export async function runPlan(ctx: TaskContext, plan: Plan, deps: DelegationDeps
  */
 async function runStep(
   ctx: TaskContext, step: PlanStep, outcomes: Map<string, Promise<ChildOutcome>>, deps: DelegationDeps, deadline: number, resumed: boolean,
+  checks: Record<string, unknown>,
 ): Promise<ChildOutcome> {
   const { task } = ctx;
   const taskId = childTaskId(task.taskId, step.domain);
@@ -121,6 +125,7 @@ async function runStep(
         deadline: new Date(deadline).toISOString(),
         // The client a task belongs to decides whose memory (ELF) its sub-tasks use.
         ...(typeof task.metadata['client_id'] === 'string' ? { client_id: task.metadata['client_id'] } : {}),
+        ...checks,
       },
     }, deps.clock, deps.retentionMs);
     // Log lines are not awaited: they go out on the same connection, in order, ahead of what follows.
@@ -132,6 +137,23 @@ async function runStep(
   const outcome = toOutcome(taskId, step.domain, result);
   void ctx.log(`${step.domain} ${outcome.status}${outcome.error ? `: ${outcome.error}` : ''}${outcome.files_created.length ? ` (created ${outcome.files_created.join(', ')})` : ''}`);
   return outcome;
+}
+
+/** The routed task's own checks (`metadata.verify`, `verify_mode`), as a sub-task's metadata carries them. */
+function checksCarried(task: Task): Record<string, unknown> {
+  const carried: Record<string, unknown> = {};
+  if (task.metadata['verify'] !== undefined) carried['verify'] = task.metadata['verify'];
+  if (task.metadata['verify_mode'] !== undefined) carried['verify_mode'] = task.metadata['verify_mode'];
+  return carried;
+}
+
+/** What a sub-task's result says of its verification and delivery, for the parent's `children`. */
+function verificationOf(output: Record<string, unknown>): Record<string, unknown> {
+  const picked: Record<string, unknown> = {};
+  for (const field of ['rounds', 'checks', 'reviews', 'branch', 'base_commit', 'commit'] as const) {
+    if (output[field] !== undefined) picked[field] = output[field];
+  }
+  return picked;
 }
 
 function strings(value: unknown): string[] {
@@ -171,6 +193,7 @@ export function aggregate(task: Task, plan: Plan, children: ChildOutcome[]): Rec
     children: Object.fromEntries(children.map((c) => [c.task_id, {
       domain: c.domain, status: c.status, summary: c.summary, ...(c.error ? { error: c.error } : {}),
       files_created: c.files_created, files_modified: c.files_modified,
+      ...(c.output ? verificationOf(c.output) : {}),
     }])),
   };
   // The echo went through a domain and back; the parent answers with its own payload, as sent.

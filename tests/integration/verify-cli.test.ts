@@ -27,6 +27,14 @@ const rules: Rule[] = [
     reply: { tool_use: [{ name: 'Write', input: { file_path: 'sum.js', content: 'module.exports = (a, b) => a - b; // broken\n' } }] },
   },
   {
+    // A routed task's plan: backend first, then frontend on what backend left.
+    name: 'routed plan', when: { system: 'dan-router' },
+    reply: { text: JSON.stringify({ steps: [
+      { domain: 'backend', description: 'stubborn: a first sum.js', depends_on: [] },
+      { domain: 'frontend', description: 'repairable: finish sum.js', depends_on: ['backend'] },
+    ] }) },
+  },
+  {
     name: 'done',
     when: { hasToolResult: true },
     reply: { text: '{"summary": "wrote sum.js", "files_created": ["sum.js"], "files_modified": []}' },
@@ -56,7 +64,7 @@ function asked(text: string): boolean {
 beforeAll(async () => {
   network = await startTestNetwork({
     rules,
-    env: { DAN_WORKERS_PER_TASK: '1', DAN_VERIFY_ROUNDS: '2' },
+    env: { DAN_WORKERS_PER_TASK: '1', DAN_VERIFY_ROUNDS: '2', DAN_ROUTER: 'llm' },
     // A domain like backend whose domain.md declares the check itself.
     prepareAgents: (dir) => {
       cpSync(path.join(dir, 'backend'), path.join(dir, 'checked'), { recursive: true });
@@ -115,10 +123,18 @@ describe('dan send --verify', () => {
     expect(result.output).toMatchObject({ failure: { code: 'verification_failed', retryable: false }, rounds: 1 });
   });
 
-  it('refuses --verify on a task for main, naming what to do', async () => {
-    const run = await dan(['send', 'main', 'add a sum function', '--verify', CHECK]);
-    expect(run.code).not.toBe(0);
-    expect(run.stderr).toMatch(/--verify needs a domain/);
+  it("gives a routed task's checks to its last step, which repairs until they pass on the whole task's work", async () => {
+    const dir = folder('routed');
+    const run = await dan(['send', 'main', 'add a sum function', '--id', 'verify-routed', '-c', '{"workspace": "routed"}', '--verify', CHECK, '--wait']);
+    expect(run.code, run.stdout + run.stderr).toBe(0);
+    expect(readFileSync(path.join(dir, 'sum.js'), 'utf8')).toMatch(/fixed/);
+    const result = await status('verify-routed');
+    const children = Object.values(result.output['children'] as Record<string, { domain: string; rounds?: number; checks?: { round: number; ok: boolean; command: string }[] }>);
+    const byDomain = new Map(children.map((c) => [c.domain, c]));
+    // backend, which frontend builds on, ran no check: its broken sum.js was frontend's to finish.
+    expect(byDomain.get('backend')).toMatchObject({ checks: [] });
+    expect(byDomain.get('frontend')?.rounds).toBe(2);
+    expect(byDomain.get('frontend')?.checks?.map((c) => [c.round, c.ok, c.command])).toEqual([[1, false, CHECK], [2, true, CHECK]]);
   });
 });
 

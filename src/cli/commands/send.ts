@@ -54,7 +54,7 @@ export const sendCommand: CommandModule<GlobalArgs, SendArgs> = {
     .option('type', { type: 'string', default: 'task_assignment', describe: "Task type; 'echo' returns the payload without any model" })
     .option('id', { type: 'string', describe: "Task id to use (default: a new UUID): 1-128 of A-Z a-z 0-9 _ . -, not starting with '.' or '-'" })
     .option('max-attempts', { type: 'number', describe: 'Attempts before a retryable failure is final (default: $DAN_MAX_ATTEMPTS, 3)' })
-    .option('verify', { type: 'string', array: true, describe: "A check run in the task's workspace after its workers, e.g. 'npm test' (repeatable); added to the domain's verify:" })
+    .option('verify', { type: 'string', array: true, describe: "A check run in the task's workspace after its workers, e.g. 'npm test' (repeatable); added to the domain's verify:. A task for main gives its checks to the sub-tasks that run last" })
     .option('verify-replace', { type: 'boolean', default: false, describe: "Run only the --verify checks, not the domain's (with no --verify: no checks at all)" })
     .option('delivery', { choices: DELIVERIES, describe: "In a git workspace, where the task's branch goes when it completes (default: $DAN_TASK_DELIVERY, merge)" })
     .example('$0 send main "Add user registration: a POST /api/users endpoint and a signup form" --wait', 'route across domains and wait')
@@ -73,10 +73,6 @@ export const sendCommand: CommandModule<GlobalArgs, SendArgs> = {
     }
     if (argv.maxAttempts !== undefined && argv.maxAttempts > MAX_ATTEMPTS_CAP) {
       throw new InvalidInputError(`--max-attempts must be at most ${MAX_ATTEMPTS_CAP}, got ${argv.maxAttempts}`);
-    }
-    if (argv.domain === 'main' && (argv.verify !== undefined || argv.verifyReplace === true)) {
-      // Main splits a task into sub-tasks of several domains; one check over all of them is not run yet.
-      throw new InvalidInputError("--verify needs a domain: checks run in the domain that did the work; send the task to a domain (dan send backend ...), or declare verify: in the domains' domain.md");
     }
     const extraMetadata = {
       ...(argv.maxAttempts !== undefined ? { max_attempts: argv.maxAttempts } : {}),
