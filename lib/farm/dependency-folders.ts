@@ -24,7 +24,8 @@ export async function ignoredDependencyFolders(root: string): Promise<string[]> 
  * original), so the problems command re-runs there as it ran in the repository. Returns the original
  * folders, which the sandbox must bind read-only for the links to resolve: the command reads the
  * user's dependencies and cannot change them. A worktree that already has the folder keeps its own.
- * Only for the result worktree, where no agent writes and nothing is committed after the check.
+ * The farm links them into its result worktree, where nothing is committed after the check; a task's
+ * branch (lib/workspace/task-branch.ts) also lists the links in the repository's info/exclude.
  */
 export async function linkDependencies(root: string, worktree: string): Promise<string[]> {
   const linked: string[] = [];

@@ -1,7 +1,8 @@
-import { existsSync, realpathSync, rmSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, readFileSync, realpathSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { sleep } from '../clock.js';
 import { DanError, oneLine } from '../errors.js';
+import { linkDependencies } from '../farm/dependency-folders.js';
 import { addWorktree, commitAll, git, headCommit, removeWorktree, repositoryRoot } from '../farm/farm-git.js';
 import { FailureCode } from '../protocol/failure.js';
 import type { Delivery } from '../protocol/task.js';
@@ -48,6 +49,9 @@ export interface TaskBranchOptions {
   dir: string;
 }
 
+// What marks the lines this network adds to a repository's info/exclude.
+const EXCLUDE_MARK = '# dan: dependency folders linked into task worktrees';
+
 /** The prefix of every task branch: `dan/<task-id>`. */
 export const TASK_BRANCH_PREFIX = 'dan/';
 
@@ -74,6 +78,8 @@ export class TaskBranch {
     readonly workspace: string,
     /** The repository's git folder: its commands may read it (git status, diff, log work) but not change it. */
     readonly gitDir: string,
+    /** The repository's dependency folders linked into the worktree, read-only to commands. */
+    readonly sharedFolders: readonly string[],
     readonly branch: string,
     readonly baseCommit: string,
     private readonly taskId: string,
@@ -112,11 +118,18 @@ export class TaskBranch {
     } catch (error) {
       throw new DanError(FailureCode.badConfig, `could not make the worktree of task ${taskId} at ${worktree}: ${oneLine((error as Error).message)}; set DAN_TASK_DIR to a folder this agent may write in`, { cause: error });
     }
+    const shared = await serialized(root, () => shareDependencies(root, worktree, gitDir));
     const current = await currentBranch(root);
     const dirty = (await git(root, ['status', '--porcelain', '--untracked-files=no'])).trim() !== '';
     const from = `${base.slice(0, 12)}${current ? ` (${current})` : ' (detached HEAD)'}`;
     const note = `working on branch ${branch} from ${from}` + (dirty ? '; the workspace has uncommitted changes, which this task does not see (it starts from the last commit)' : '');
-    return { branch: new TaskBranch(root, worktree, gitDir, branch, base, taskId, options), note };
+    const linked = shared.length > 0 ? `; ${shared.map((f) => path.relative(root, f)).join(', ')} linked from the checkout, read-only` : '';
+    return { branch: new TaskBranch(root, worktree, gitDir, shared, branch, base, taskId, options), note: note + linked };
+  }
+
+  /** What the task's commands may read but not change: the git folder and the linked dependency folders. */
+  get readOnly(): string[] {
+    return [this.gitDir, ...this.sharedFolders];
   }
 
   /**
@@ -227,4 +240,28 @@ export function readBranchFields(output: Record<string, unknown> | undefined): B
  */
 export async function taskDiff(fields: BranchFields, repository: string, options: { stat?: boolean } = {}): Promise<string> {
   return git(repository, ['diff', ...(options.stat ? ['--stat'] : []), fields.base_commit, fields.commit, '--']);
+}
+
+/**
+ * Links the repository's ignored dependency folders (`node_modules`, `.venv`, ..., as the farm's result
+ * worktree does) into a task's new worktree, so its checks and commands run as they do in the checkout,
+ * and returns the folders linked. git does not take a link for the folder a `node_modules/` pattern
+ * ignores, so each link is also listed in the repository's `info/exclude` (the checkout already ignores
+ * those folders), once, under a line that says why: the links are never committed.
+ */
+async function shareDependencies(root: string, worktree: string, gitDir: string): Promise<string[]> {
+  const linked = await linkDependencies(root, worktree);
+  if (linked.length > 0) excludeLinks(gitDir, linked.map((folder) => `/${path.relative(root, folder).split(path.sep).join('/')}`));
+  return linked;
+}
+
+function excludeLinks(gitDir: string, patterns: readonly string[]): void {
+  const file = path.join(gitDir, 'info', 'exclude');
+  const text = existsSync(file) ? readFileSync(file, 'utf8') : '';
+  const lines = new Set(text.split('\n'));
+  const missing = patterns.filter((p) => !lines.has(p));
+  if (missing.length === 0) return;
+  mkdirSync(path.dirname(file), { recursive: true });
+  const mark = lines.has(EXCLUDE_MARK) ? [] : [EXCLUDE_MARK];
+  appendFileSync(file, `${text === '' || text.endsWith('\n') ? '' : '\n'}${[...mark, ...missing].join('\n')}\n`);
 }

@@ -12,7 +12,7 @@ import { taskWorkspace } from '../../lib/workspace/task-workspace.js';
 export interface BranchTaskContext extends TaskContext {
   /** The task's own git worktree (see lib/workspace/task-branch.ts); absent: the task's workspace itself. */
   workspace?: string;
-  /** Folders the task's commands may read besides its workspace: the worktree's repository, for git. */
+  /** Folders the task's commands may read besides its workspace: the repository's git folder and linked dependency folders. */
   readOnly?: readonly string[];
 }
 
@@ -57,7 +57,7 @@ export function onTaskBranch(open: OpenTaskBranch, inner: (ctx: BranchTaskContex
       let output: Record<string, unknown>;
       let failed: TaskFailedError | undefined;
       try {
-        output = await inner({ ...ctx, workspace: branch.workspace, readOnly: [branch.gitDir] });
+        output = await inner({ ...ctx, workspace: branch.workspace, readOnly: branch.readOnly });
       } catch (error) {
         if (!(error instanceof TaskFailedError)) {
           // Stopped (a timeout, a cancel, a shutdown) or broken: keep what was done on the branch, then end as before.

@@ -60,6 +60,8 @@ export const TASK_HANDLERS: Partial<Record<DomainKindName, (inputs: TaskHandlerI
     place: (task, ctx) => ({
       sandbox: commandSandbox(i.config.sandbox, i.logger),
       cwd: ctx.workspace ?? workspace(task),
+      // The repository's git folder and linked dependency folders, which the worktree's commands read.
+      readOnly: ctx.readOnly ?? [],
       timeoutMs: i.config.checks.timeoutMs, maxOutputBytes: i.config.checks.maxOutputBytes,
     }),
   }));

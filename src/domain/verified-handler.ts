@@ -4,7 +4,7 @@ import { checkEnding, failedChecks, taskChecks, type FailedCheck } from '../../l
 import { asFailureCode, FailureCode } from '../../lib/protocol/failure.js';
 import { addUsage, emptyUsage, type TokenUsage } from '../../lib/protocol/result.js';
 import type { Task, VerifyMode } from '../../lib/protocol/task.js';
-import type { TaskContext, TaskHandler } from '../../lib/runtime/task-consumer.js';
+import type { TaskHandler } from '../../lib/runtime/task-consumer.js';
 import { TaskFailedError } from '../../lib/runtime/task-consumer.js';
 import { RefusingSandbox } from '../../lib/sandbox/unsandboxed-runner.js';
 import type { BranchTaskContext } from './task-branch-step.js';
@@ -41,7 +41,7 @@ export interface VerifiedHandlerDeps {
    * Where a task's checks run: its workspace (`ctx.workspace`, the task's own worktree when it works on
    * a branch), the sandbox, the time and output they may take.
    */
-  place: (task: Task, ctx: TaskContext & { workspace?: string }) => CheckPlace;
+  place: (task: Task, ctx: BranchTaskContext) => CheckPlace;
   /** Worker rounds at most, the first included (DAN_VERIFY_ROUNDS). */
   rounds: number;
   /** Judges after the checks, in order (the domain's reviewer); none: the checks alone decide. */

@@ -175,4 +175,31 @@ describe('checks on a task that works on its own branch', () => {
     expect(readFileSync(path.join(dir, 'sum.js'), 'utf8')).toMatch(/fixed/);
     expect((await git('log', '--format=%s', 'main')).stdout).toContain('verify-branch');
   });
+
+  it("reach the checkout's installed dependencies from the worktree, read-only, and never commit them", async () => {
+    const dir = folder('repo-deps');
+    const git = (...args: string[]) => runProcess('git', ['-C', dir, ...args], { timeoutMs: 30_000 });
+    await git('init', '-q', '-b', 'main');
+    writeFileSync(path.join(dir, '.gitignore'), 'node_modules/\n');
+    writeFileSync(path.join(dir, 'README.md'), '# repo\n');
+    await git('add', '-A');
+    await git('-c', 'user.name=t', '-c', 'user.email=t@example.com', 'commit', '-q', '-m', 'first');
+    // An installed package, as `npm ci` leaves it: in the checkout, ignored by git.
+    mkdirSync(path.join(dir, 'node_modules', 'adder'), { recursive: true });
+    writeFileSync(path.join(dir, 'node_modules', 'adder', 'index.js'), 'module.exports = (a, b) => a + b;\n');
+    // The check needs the package, and tries to change it (which must fail) after using it.
+    const check = 'node -e "if (require(\'adder\')(2, 3) !== 5) process.exit(1)" && ! (echo tampered > node_modules/adder/index.js) 2>/dev/null';
+
+    const run = await dan(['send', 'backend', 'stubborn: add a sum function', '--id', 'verify-deps', '-c', '{"workspace": "repo-deps"}', '--verify', check, '--wait']);
+    expect(run.code, run.stdout + run.stderr).toBe(0);
+    expect(run.stderr + run.stdout).toMatch(/node_modules linked from the checkout, read-only/);
+    const result = await status('verify-deps');
+    expect(result.output['checks']).toMatchObject([{ round: 1, ok: true }]);
+    expect(readFileSync(path.join(dir, 'node_modules', 'adder', 'index.js'), 'utf8')).toBe('module.exports = (a, b) => a + b;\n');
+    // The branch holds the work, not the link; the checkout is clean, and its exclude names the link once.
+    expect((await git('ls-tree', '-r', '--name-only', 'dan/verify-deps')).stdout.split('\n').filter((l) => l !== '').sort()).toEqual(['.gitignore', 'README.md', 'sum.js']);
+    expect((await git('status', '--porcelain')).stdout).toBe('');
+    const exclude = readFileSync(path.join(dir, '.git', 'info', 'exclude'), 'utf8');
+    expect(exclude.split('\n').filter((l) => l === '/node_modules')).toHaveLength(1);
+  });
 });
