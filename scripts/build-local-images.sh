@@ -158,6 +158,21 @@ import_rootfs() {
   docker import "${import_changes[@]}" "$tarball" "$image" >/dev/null
 }
 
+# git, so a domain container gives each task its own branch of a git workspace: the host's binary and
+# its libraries, and the helpers a push to a local repository runs (builtins of the same binary).
+add_git() {
+  local root="$1" git_bin helper
+  git_bin="$(command -v git || true)"
+  [ -n "$git_bin" ] || die "git is missing on this host (apt-get install git): the agent image needs it for task branches"
+  git_bin="$(readlink -f "$git_bin")"
+  install -m 755 "$git_bin" "$root/usr/bin/git"
+  add_with_libs "$root" "$git_bin"
+  mkdir -p "$root/usr/lib/git-core"
+  for helper in git git-receive-pack git-upload-pack git-upload-archive; do
+    ln -s /usr/bin/git "$root/usr/lib/git-core/$helper"
+  done
+}
+
 # --- dan/node-base:local --------------------------------------------------------------------------
 build_node_base() {
   local root="$work/node-rootfs" node_bin claude_bin
@@ -173,6 +188,7 @@ build_node_base() {
   [ -n "$claude_bin" ] && add_with_libs "$root" "$claude_bin"
   install -m 755 /usr/bin/tini-static "$root/usr/bin/tini-static"
   ln "$root/usr/bin/tini-static" "$root/usr/bin/tini"
+  add_git "$root"
   mkdir -p "$root/etc/ssl/certs"
   [ -f /etc/ssl/certs/ca-certificates.crt ] && cp -L /etc/ssl/certs/ca-certificates.crt "$root/etc/ssl/certs/"
   cat > "$root/etc/passwd" <<'EOF'
@@ -193,6 +209,7 @@ EOF
   )
   import_rootfs "$root" "$node_base_image" home/node=1000
   docker run --rm --network none "$node_base_image" node -e 'console.log(`node ${process.version} runs`)'
+  docker run --rm --network none "$node_base_image" git --version
 }
 
 # --- dan/redis:local ------------------------------------------------------------------------------

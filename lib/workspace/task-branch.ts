@@ -1,4 +1,4 @@
-import { appendFileSync, existsSync, mkdirSync, readFileSync, realpathSync, rmSync } from 'node:fs';
+import { accessSync, appendFileSync, constants, existsSync, mkdirSync, readFileSync, realpathSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { sleep } from '../clock.js';
 import { DanError, oneLine } from '../errors.js';
@@ -112,6 +112,9 @@ export class TaskBranch {
       return { note: `the task id ${taskId} cannot be part of a git branch name (it has '..' or ends in '.lock' or '.'): the task works in the folder itself` };
     }
     const gitDir = path.resolve(root, (await git(root, ['rev-parse', '--git-common-dir'])).trim());
+    if (!writable(gitDir)) {
+      return { note: `the git repository ${root} is not writable by this agent (uid ${process.getuid?.() ?? '?'}): the task works in the folder itself; make ${gitDir} writable by it to give each task a branch of its own` };
+    }
     const worktree = path.join(options.dir, taskId);
     try {
       await serialized(root, () => withLockRetry(() => addWorktree(root, worktree, branch, base)));
@@ -264,4 +267,13 @@ function excludeLinks(gitDir: string, patterns: readonly string[]): void {
   mkdirSync(path.dirname(file), { recursive: true });
   const mark = lines.has(EXCLUDE_MARK) ? [] : [EXCLUDE_MARK];
   appendFileSync(file, `${text === '' || text.endsWith('\n') ? '' : '\n'}${[...mark, ...missing].join('\n')}\n`);
+}
+
+function writable(dir: string): boolean {
+  try {
+    accessSync(dir, constants.W_OK);
+    return true;
+  } catch {
+    return false;
+  }
 }
