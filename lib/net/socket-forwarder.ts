@@ -1,4 +1,5 @@
-import { chmodSync, lstatSync, unlinkSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { chmodSync, lstatSync, renameSync, unlinkSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { DanError } from '../errors.js';
@@ -33,6 +34,8 @@ export class SocketForwarder {
   private readonly connections = new Set<net.Socket>();
   private readonly logger: Logger;
   private currentTarget: Endpoint;
+  /** The socket file it made (inode and change time: an inode number is reused at once), so that close() never removes a later one at that path. */
+  private socketFile: string | undefined;
 
   private constructor(private readonly server: net.Server, private readonly options: SocketForwarderOptions) {
     this.logger = options.logger ?? silentLogger;
@@ -42,7 +45,11 @@ export class SocketForwarder {
 
   static async start(options: SocketForwarderOptions): Promise<SocketForwarder> {
     const { listen } = options;
-    if ('path' in listen) removeStaleSocket(listen.path);
+    if ('path' in listen) refuseNonSocket(listen.path);
+    // A unix socket is made under a name of its own and renamed into place: the rename replaces a socket
+    // left there at once, and Node removes the socket's first name when the server closes, which then
+    // can never be the file of another forwarder that took this path since.
+    const bindPath = 'path' in listen ? `${listen.path}.${randomBytes(3).toString('hex')}` : undefined;
     const server = net.createServer({ allowHalfOpen: true });
     const forwarder = new SocketForwarder(server, options);
     await new Promise<void>((resolve, reject) => {
@@ -51,12 +58,16 @@ export class SocketForwarder {
         server.off('error', reject);
         resolve();
       };
-      if ('path' in listen) server.listen(listen.path, done);
-      else server.listen(listen.port, listen.host, done);
+      if (bindPath) server.listen(bindPath, done);
+      else if (!('path' in listen)) server.listen(listen.port, listen.host, done);
     }).catch((error: NodeJS.ErrnoException) => {
       throw new DanError('forward_failed', `cannot listen on ${describeEndpoint(listen)} to forward to ${describeEndpoint(options.target)} (${error.code ?? error.message}): free that address, or check the folder's permissions`, { cause: error });
     });
-    if ('path' in listen && options.socketMode !== undefined) chmodSync(listen.path, options.socketMode);
+    if (bindPath && 'path' in listen) {
+      if (options.socketMode !== undefined) chmodSync(bindPath, options.socketMode);
+      renameSync(bindPath, listen.path);
+      forwarder.socketFile = fileIdentity(listen.path);
+    }
     server.on('error', (error) => forwarder.logger.warn({ err: error.message, listen: describeEndpoint(listen) }, 'forwarder: listening failed'));
     return forwarder;
   }
@@ -78,12 +89,21 @@ export class SocketForwarder {
     this.currentTarget = endpoint;
   }
 
-  /** Stops accepting, ends every carried connection at once, and removes its socket file. */
+  /**
+   * Stops accepting, ends every carried connection at once, and removes its socket file, unless another
+   * forwarder (a main orchestrator that took this one's place) has put its own there since.
+   */
   async close(): Promise<void> {
     const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
     for (const socket of this.connections) socket.destroy();
     await closed;
-    if ('path' in this.options.listen) removeStaleSocket(this.options.listen.path);
+    const { listen } = this.options;
+    if (!('path' in listen)) return;
+    try {
+      if (fileIdentity(listen.path) === this.socketFile) unlinkSync(listen.path);
+    } catch {
+      // Already gone.
+    }
   }
 
   private carry(client: net.Socket): void {
@@ -117,8 +137,13 @@ export class SocketForwarder {
   }
 }
 
-/** Removes a socket file left at `file` by an earlier run; refuses to remove anything else. */
-function removeStaleSocket(file: string): void {
+function fileIdentity(file: string): string {
+  const stat = lstatSync(file, { bigint: true });
+  return `${stat.dev}:${stat.ino}:${stat.ctimeNs}`;
+}
+
+/** Refuses to put a socket at `file` when something other than a socket (left by an earlier run) is there. */
+function refuseNonSocket(file: string): void {
   let stat;
   try {
     stat = lstatSync(file);
@@ -128,7 +153,6 @@ function removeStaleSocket(file: string): void {
   if (!stat.isSocket()) {
     throw new DanError('forward_failed', `cannot listen on ${file}: a file that is not a socket is there; remove it, or pick another folder than ${path.dirname(file)}`);
   }
-  unlinkSync(file);
 }
 
 /** One forward of DAN_FORWARD: a TCP address to listen on and the unix socket it is carried to. */

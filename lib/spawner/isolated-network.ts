@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { chmodSync, lstatSync, mkdirSync } from 'node:fs';
+import { chmodSync, lstatSync, mkdirSync, rmdirSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { DanError } from '../errors.js';
@@ -64,6 +64,9 @@ export class IsolatedNetwork {
   /** The environment and mount of a container, starting the forwarder of each uplink its environment names. */
   async prepare(env: Record<string, string>): Promise<IsolatedContainer> {
     if (this.closed) throw new DanError('spawner_closed', 'cannot start an isolated container: its network is closed');
+    // Again each time: another main orchestrator of this network may have removed it when it closed.
+    privateFolder(path.dirname(this.socketDir), 0o700);
+    privateFolder(this.socketDir, 0o711);
     const out = { ...env };
     const specs: ForwardSpec[] = [];
     for (const uplink of UPLINKS) {
@@ -80,12 +83,20 @@ export class IsolatedNetwork {
     return { env: out, socketDir: this.socketDir };
   }
 
-  /** Closes every forwarder (and removes its socket); the folder stays for the next start of the network. */
+  /**
+   * Closes every forwarder (and removes its socket), and the folder once empty. A main orchestrator that
+   * ends without closing leaves both, for the containers its successor adopts.
+   */
   async close(): Promise<void> {
     this.closed = true;
     const started = await Promise.allSettled(this.forwarders.values());
     await Promise.all(started.map((s) => (s.status === 'fulfilled' ? s.value.close() : undefined)));
     this.forwarders.clear();
+    try {
+      rmdirSync(this.socketDir);
+    } catch {
+      // Not empty (another main of this network serves it now), or gone.
+    }
   }
 
   private async forwarder(uplink: Uplink, host: string, port: number): Promise<SocketForwarder> {

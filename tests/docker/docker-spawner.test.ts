@@ -9,6 +9,7 @@ import { silentLogger } from '../../lib/logger.js';
 import { submitTask } from '../../lib/redis/task-store.js';
 import { DockerSpawner, LABELS, networkIdentity } from '../../lib/spawner/docker-spawner.js';
 import { IsolatedNetwork } from '../../lib/spawner/isolated-network.js';
+import { SocketForwarder } from '../../lib/net/socket-forwarder.js';
 import type { TestNetwork } from '../support/network.js';
 import { startTestNetwork } from '../support/network.js';
 import { describeDocker, testAgentImage } from '../support/docker.js';
@@ -163,12 +164,16 @@ describeDocker('the Docker spawner against a real engine', () => {
     network = await dockerNetwork({ DAN_ELF: 'off' });
     const { redis, keys, config } = network;
     const networkId = networkIdentity(config.redisUrl, config.keyPrefix);
-    // The previous main's sockets, for the container it started; they go when it goes.
-    const previous = IsolatedNetwork.open(networkId, silentLogger);
-    const { env, socketDir } = await previous.prepare({ REDIS_URL: config.redisUrl });
+    // The previous main's socket to Redis, in the network's folder, for the container it started. It
+    // ends without closing its network (killed), so the folder stays and the socket goes.
+    const socketDir = IsolatedNetwork.open(networkId, silentLogger).socketDir;
+    const upstream = new URL(config.redisUrl);
+    const previous = await SocketForwarder.start({ listen: { path: path.join(socketDir, 'redis.sock') }, target: { host: upstream.hostname, port: Number(upstream.port || 6379) }, socketMode: 0o666 });
+    const inside = new URL(config.redisUrl);
+    inside.host = '127.0.0.1:6379';
     const left = await docker.createContainer({
       name: 'domain-devops-0a0b0c0e', Image: testAgentImage(), User: '1000:1000',
-      Env: ['AGENT_ROLE=domain', 'AGENT_ID=devops-0a0b0c0e', 'DOMAIN_TYPE=devops', `REDIS_URL=${env['REDIS_URL']}`, `DAN_FORWARD=${env['DAN_FORWARD']}`,
+      Env: ['AGENT_ROLE=domain', 'AGENT_ID=devops-0a0b0c0e', 'DOMAIN_TYPE=devops', `REDIS_URL=${inside.href}`, 'DAN_FORWARD=127.0.0.1:6379=/run/dan/redis.sock',
         `DAN_KEY_PREFIX=${config.keyPrefix}`, 'DAN_HEARTBEAT_INTERVAL_MS=300', 'DAN_HEARTBEAT_TTL_MS=30000', 'DAN_LLM=local', 'DAN_LOG_LEVEL=warn'],
       Labels: { [LABELS.domain]: 'devops', [LABELS.domainId]: '0a0b0c0e', [LABELS.managed]: 'true', [LABELS.network]: networkId },
       HostConfig: { NetworkMode: 'none', ReadonlyRootfs: true, Tmpfs: { '/tmp': 'rw' }, Mounts: [{ Type: 'bind', Source: socketDir, Target: '/run/dan', ReadOnly: true }] },

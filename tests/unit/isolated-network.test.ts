@@ -1,4 +1,4 @@
-import { chownSync, mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { chownSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -46,6 +46,21 @@ describe('IsolatedNetwork', () => {
     // The same network id finds the same folder again (containers adopted after a restart keep their mount).
     expect(IsolatedNetwork.open('net-a', undefined, root).socketDir).toBe(socketDir);
     expect(IsolatedNetwork.open('net-b', undefined, root).socketDir).not.toBe(socketDir);
+  });
+
+  it('removes its folder when it closes, unless another main of the network serves sockets there', async () => {
+    network = IsolatedNetwork.open('net-f', undefined, root);
+    const other = IsolatedNetwork.open('net-f', undefined, root);
+    const { socketDir } = await network.prepare({ REDIS_URL: 'redis://127.0.0.1:6390' });
+    await other.prepare({ ANTHROPIC_BASE_URL: 'http://127.0.0.1:4999' });
+    await network.close();
+    expect(readdirSync(socketDir)).toEqual(['model-gateway.sock']);
+    await other.close();
+    expect(existsSync(socketDir)).toBe(false);
+    // A later start of the network makes it again.
+    network = IsolatedNetwork.open('net-f', undefined, root);
+    await network.prepare({ REDIS_URL: 'redis://127.0.0.1:6390' });
+    expect(readdirSync(socketDir)).toEqual(['redis.sock']);
   });
 
   it('carries a connection to the socket on to the URL\'s host and port', async () => {

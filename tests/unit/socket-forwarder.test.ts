@@ -120,6 +120,17 @@ describe('SocketForwarder', () => {
       .rejects.toThrow(/not a socket/);
   });
 
+  it('close() leaves a socket another forwarder has put at its path since (a main that took its place)', async () => {
+    const upstream = await echoServer();
+    closing.push(() => new Promise<void>((resolve) => upstream.server.close(() => resolve())));
+    const sock = path.join(dir, 'shared.sock');
+    const before = await SocketForwarder.start({ listen: { path: sock }, target: { host: '127.0.0.1', port: upstream.port } });
+    const after = await SocketForwarder.start({ listen: { path: sock }, target: { host: '127.0.0.1', port: upstream.port } });
+    closing.push(() => after.close());
+    await before.close();
+    expect((await exchange(() => net.connect(sock), ['z'])).text).toBe('echo:z\nbye\n');
+  });
+
   it('sends connections accepted after a change of target to the new one', async () => {
     const first = await echoServer();
     const second = await echoServer();
