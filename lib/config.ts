@@ -35,7 +35,7 @@ function buildConfig(c: Settings, env: NodeJS.ProcessEnv) {
       /** Label value that tells this network's containers from another's on the same engine. */
       networkId: c.DAN_NETWORK_ID,
       image: c.DAN_AGENT_IMAGE,
-      /** A network name, or `host`. */
+      /** `isolated` (no network but sockets to Redis and the gateway), `host`, or a Docker network's name. */
       network: c.DAN_DOCKER_NETWORK,
       /** Mounted at /workspace in domain containers: an absolute host path, or a named volume. */
       workspace: c.DAN_DOCKER_WORKSPACE ?? c.DAN_WORKSPACE,
@@ -140,6 +140,8 @@ function buildConfig(c: Settings, env: NodeJS.ProcessEnv) {
     agentRole: c.AGENT_ROLE,
     agentId: c.AGENT_ID,
     domainType: c.DOMAIN_TYPE,
+    /** Loopback listeners to open at start, each carried to a unix socket (an isolated container's way out). */
+    forwards: c.DAN_FORWARD,
     /** The parsed settings by name: what `agentEnv` hands on to spawned agents. */
     settings: Object.freeze({ ...c }),
   };

@@ -51,6 +51,7 @@ export const OperatorErrorCode = {
   unknownTool: 'unknown_tool',
   pathOutsideWorkspace: 'path_outside_workspace',
   sandboxUnavailable: 'sandbox_unavailable',
+  forwardFailed: 'forward_failed',
 } as const;
 
 /** One of the `OperatorErrorCode` values. */

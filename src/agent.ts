@@ -5,6 +5,7 @@ import path from 'node:path';
 import { loadConfig, type Config } from '../lib/config.js';
 import { DanError } from '../lib/errors.js';
 import { createLogger, knownSecrets, redactText, type Logger } from '../lib/logger.js';
+import { startForwards } from '../lib/net/socket-forwarder.js';
 import { exitIfStuck, stopProblemsMessage } from '../lib/runtime/agent-lifecycle.js';
 import { ownContainerId } from '../lib/runtime/container-id.js';
 import { switchToRunAs } from '../lib/runtime/run-as.js';
@@ -27,6 +28,8 @@ async function main(): Promise<void> {
   // Before anything is read or connected: a container's agent starts as root only to become DAN_RUN_AS.
   switchToRunAs(process.env, () => ownContainerId() !== undefined);
   const config = loadConfig();
+  // Before anything connects: in an isolated container, REDIS_URL and ANTHROPIC_BASE_URL name these listeners.
+  await startForwards(config.forwards, createLogger({ level: config.logLevel }));
   if (config.agentRole === 'main') return runMain(config);
   if (config.agentRole !== 'domain') {
     throw new DanError('bad_role', `AGENT_ROLE must be 'main' or 'domain' (got '${config.agentRole ?? ''}'); workers run inside their domain's orchestrator`, { exitCode: 2 });

@@ -3,6 +3,7 @@ import path from 'node:path';
 import { z } from 'zod';
 import { parseMemorySize, WORKER_ROLES } from '../agents/agent-definitions.js';
 import { DELIVERIES } from '../protocol/task.js';
+import { parseForwards, type ForwardSpec } from '../net/socket-forwarder.js';
 import { SANDBOX_MODES } from '../sandbox/command-sandbox.js';
 
 /**
@@ -61,7 +62,8 @@ export const SETTINGS = {
   DAN_SPAWNER: setting(z.enum(['process', 'docker']).default('process'), 'main'),
   DAN_AGENT_IMAGE: setting(z.string().default('dan/agent:latest'), 'docker'),
   DAN_NETWORK_ID: setting(z.string().regex(/^[A-Za-z0-9_.:/#-]{1,200}$/, { error: 'must be letters, digits and _.:/#- (up to 200)' }).optional(), 'docker'),
-  DAN_DOCKER_NETWORK: setting(z.string().default('host'), 'docker'),
+  // `isolated`: Docker's `none` network, with Redis and the model gateway carried through sockets (lib/spawner/isolated-network.ts).
+  DAN_DOCKER_NETWORK: setting(z.string().default('isolated'), 'docker'),
   DAN_DOCKER_WORKSPACE: setting(z.string().optional(), 'docker'),
   DAN_DOCKER_ELF_STORE: setting(z.string().optional(), 'docker'),
   // A host folder mounted read-only as domain containers' agents folder (a new domain without an image rebuild).
@@ -165,6 +167,12 @@ export const SETTINGS = {
   DOMAIN_TYPE: setting(z.string().optional(), 'per-agent'),
   // uid:gid a container agent started as root switches to before anything else (lib/runtime/run-as.ts).
   DAN_RUN_AS: setting(z.string().regex(/^\d+:\d+$/, { error: 'must be uid:gid in digits, e.g. 1000:1000' }).optional(), 'per-agent'),
+  // Listeners an isolated container's agent opens first: host:port=/socket/path, comma-separated.
+  DAN_FORWARD: setting(z.string().optional().transform((text, ctx): ForwardSpec[] => {
+    const parsed = parseForwards(text ?? '');
+    if (typeof parsed === 'string') ctx.addIssue({ code: 'custom', message: parsed });
+    return typeof parsed === 'string' ? [] : parsed;
+  }), 'per-agent'),
 } as const;
 
 export type SettingName = keyof typeof SETTINGS;

@@ -4,6 +4,8 @@ import type { AgentCatalog } from '../agents/agent-definitions.js';
 import { kindOf } from '../agents/domain-kinds.js';
 import type { Config } from '../config.js';
 import type { Logger } from '../logger.js';
+import { ownContainerId } from '../runtime/container-id.js';
+import { ISOLATED_NETWORK } from './isolated-network.js';
 import { ProcessSpawner } from './process-spawner.js';
 import type { Spawner } from './spawner.js';
 import { MODEL_SECRETS } from './token-issuing-spawner.js';
@@ -29,6 +31,10 @@ export async function createSpawner(options: CreateSpawnerOptions): Promise<Spaw
   if (config.spawner === 'process') return new ProcessSpawner({ logger, baseEnv: withoutModelSecrets(options.env ?? process.env), ...onLine });
   const { DockerSpawner, networkIdentity } = await import('./docker-spawner.js');
   const d = config.docker;
+  if (d.network === ISOLATED_NETWORK && ownContainerId() !== undefined) {
+    // The sockets' folder is this container's: an engine outside it mounts its own host's folder of that name.
+    logger.warn("DAN_DOCKER_NETWORK=isolated (the default) serves the domains' sockets from a folder of this process, which runs in a container: unless the Docker engine runs in this container too, the domains cannot reach Redis; set DAN_DOCKER_NETWORK to a Docker network shared with Redis and this container (compose sets dan-network), or to host");
+  }
   // A bind-mounted folder that does not exist would be created by Docker, owned by root.
   for (const folder of [d.workspace, d.elfStore]) if (path.isAbsolute(folder)) mkdirSync(folder, { recursive: true });
   return DockerSpawner.start({

@@ -8,6 +8,7 @@ import { HOST_PATH_SETTINGS } from '../config/agent-env.js';
 import { DanError, InvalidInputError } from '../errors.js';
 import { silentLogger, type Logger } from '../logger.js';
 import { isSafeDomainName } from '../protocol/agent.js';
+import { CONTAINER_SOCKET_DIR, ISOLATED_NETWORK, IsolatedNetwork } from './isolated-network.js';
 import { readLines, RecentLines } from './output-lines.js';
 import type { AgentExit, SpawnedAgent, SpawnRequest, Spawner } from './spawner.js';
 
@@ -35,7 +36,10 @@ export interface DockerSpawnerOptions {
   networkId: string;
   /** The agent image (Dockerfile.agent). */
   image: string;
-  /** A network name (the compose network), or `host`. */
+  /**
+   * `isolated` (no network: Redis and the model gateway through sockets, see IsolatedNetwork), `host`,
+   * or a Docker network's name (the compose network).
+   */
   network: string;
   /** Mounted at /workspace: an absolute host path (bind mount) or a named volume. */
   workspace: string;
@@ -257,7 +261,7 @@ export class DockerSpawner implements Spawner {
   private adopted: SpawnedAgent[] = [];
   private closed = false;
 
-  private constructor(private readonly docker: Docker, private readonly options: DockerSpawnerOptions) {
+  private constructor(private readonly docker: Docker, private readonly options: DockerSpawnerOptions, private readonly isolation: IsolatedNetwork | undefined) {
     this.logger = options.logger ?? silentLogger;
     this.logLines = options.logLines ?? 200;
     this.lines = new RecentLines(this.logLines, (agentId) => this.tracked.has(agentId));
@@ -276,7 +280,8 @@ export class DockerSpawner implements Spawner {
       if ((error as { statusCode?: number }).statusCode !== 404) throw error;
       throw new DanError('image_missing', `the agent image ${options.image} is not on this Docker host: build it with 'scripts/build-local-images.sh' (offline) or 'docker compose build', or set DAN_AGENT_IMAGE`, { exitCode: 2, cause: error });
     }
-    const spawner = new DockerSpawner(docker, options);
+    const isolation = options.network === ISOLATED_NETWORK ? IsolatedNetwork.open(options.networkId, logger) : undefined;
+    const spawner = new DockerSpawner(docker, options, isolation);
     await spawner.adoptRunning();
     return spawner;
   }
@@ -316,7 +321,8 @@ export class DockerSpawner implements Spawner {
     if (this.tracked.has(agentId)) throw new DanError('agent_exists', `cannot start agent ${agentId}: a container for it is already running`);
 
     const name = `domain-${domain}-${domainId}`;
-    const create = this.createOptions(request, name, domainId);
+    const isolated = await this.isolation?.prepare(request.env);
+    const create = this.createOptions(isolated ? { ...request, env: isolated.env } : request, name, domainId, isolated?.socketDir);
     let container: Container;
     try {
       container = await this.docker.createContainer(create);
@@ -340,6 +346,10 @@ export class DockerSpawner implements Spawner {
       throw new DanError('spawner_closed', `agent ${agentId} was stopped at once: the Docker spawner was closed while it started`);
     }
     return { ...agent };
+  }
+
+  async openServices(env: Record<string, string>): Promise<void> {
+    await this.isolation?.prepare(env);
   }
 
   async stop(agentId: string, graceMs = 10_000): Promise<void> {
@@ -389,13 +399,14 @@ export class DockerSpawner implements Spawner {
     return memory.usage - cache;
   }
 
-  /** Refuses new spawns and stops (and removes) every container it started or adopted. */
+  /** Refuses new spawns and stops (and removes) every container it started or adopted, then closes their sockets. */
   async close(graceMs = 10_000): Promise<void> {
     this.closed = true;
     await Promise.all([...this.tracked.keys()].map((agentId) => this.stop(agentId, graceMs)));
+    await this.isolation?.close();
   }
 
-  private createOptions(request: SpawnRequest, name: string, domainId: string): ContainerCreateOptions {
+  private createOptions(request: SpawnRequest, name: string, domainId: string, socketDir: string | undefined): ContainerCreateOptions {
     const { domain, agentId } = request;
     const o = this.options;
     const limits = { ...o.limits, ...definedOnly(o.limitsFor?.(domain) ?? {}) };
@@ -404,6 +415,7 @@ export class DockerSpawner implements Spawner {
     Object.assign(env, { AGENT_ROLE: 'domain', AGENT_ID: agentId, DOMAIN_TYPE: domain, DAN_WORKSPACE: CONTAINER_WORKSPACE, HOME: '/tmp' }, o.secretEnv ?? {});
     const mount = (source: string, target: string, readOnly = false) => ({ Type: path.isAbsolute(source) ? 'bind' as const : 'volume' as const, Source: source, Target: target, ReadOnly: readOnly });
     const mounts = [mount(o.workspace, CONTAINER_WORKSPACE)];
+    if (socketDir) mounts.push(mount(socketDir, CONTAINER_SOCKET_DIR, true));
     if (o.agentsDir) {
       mounts.push(mount(o.agentsDir, CONTAINER_AGENTS_DIR, true));
       env['DAN_AGENTS_DIR'] = CONTAINER_AGENTS_DIR;
@@ -421,7 +433,7 @@ export class DockerSpawner implements Spawner {
       Env: Object.entries(env).map(([key, value]) => `${key}=${value}`),
       Labels: { [LABELS.domain]: domain, [LABELS.domainId]: domainId, [LABELS.managed]: 'true', [LABELS.role]: 'domain', [LABELS.network]: o.networkId },
       HostConfig: {
-        NetworkMode: o.network,
+        NetworkMode: this.isolation ? 'none' : o.network,
         Memory: limits.memoryBytes,
         MemorySwap: limits.memoryBytes,
         NanoCpus: Math.round(limits.cpus * 1e9),

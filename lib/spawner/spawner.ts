@@ -52,6 +52,12 @@ export interface Spawner {
    * registered agents nobody started, so a hand-made registration is never counted as an agent.
    */
   adoptLate?(agentId: string): Promise<SpawnedAgent | undefined>;
+  /**
+   * The environment agents will be given (their REDIS_URL, ANTHROPIC_BASE_URL), told before adopted
+   * agents are counted on: a spawner whose agents reach those services through it (isolated
+   * containers) opens the way now, so agents left by a previous main orchestrator keep theirs.
+   */
+  openServices?(env: Record<string, string>): Promise<void>;
   /** Stops everything it started and releases resources. */
   close(graceMs?: number): Promise<void>;
 }

@@ -39,17 +39,17 @@ export class TokenIssuingSpawner implements Spawner {
     inner.onExit((exit) => void this.revoke(exit.agentId));
     if (inner.adopt) this.adopt = () => inner.adopt?.() ?? [];
     if (inner.adoptLate) this.adoptLate = (agentId) => inner.adoptLate?.(agentId) ?? Promise.resolve(undefined);
+    if (inner.openServices) this.openServices = (env) => inner.openServices?.(this.modelEnv(env, undefined)) ?? Promise.resolve();
   }
 
   adopt?: () => SpawnedAgent[];
   adoptLate?: (agentId: string) => Promise<SpawnedAgent | undefined>;
+  openServices?: (env: Record<string, string>) => Promise<void>;
 
   async spawn(request: SpawnRequest): Promise<SpawnedAgent> {
     const { token } = await this.options.tokens.issue(request.agentId);
     this.issued.add(request.agentId);
-    const env: Record<string, string> = { ...request.env };
-    for (const name of [...MODEL_SECRETS, 'DAN_LLM_URL']) delete env[name];
-    Object.assign(env, { DAN_LLM: 'anthropic', ANTHROPIC_BASE_URL: this.options.gatewayUrl, ANTHROPIC_API_KEY: token });
+    const env = this.modelEnv(request.env, token);
     try {
       return await this.inner.spawn({ ...request, env });
     } catch (error) {
@@ -85,6 +85,15 @@ export class TokenIssuingSpawner implements Spawner {
     } finally {
       await Promise.all([...this.issued].map((agentId) => this.revoke(agentId)));
     }
+  }
+
+  /** `env` with the gateway as the model and `token` (when issued) as the key, and none of the spawner's own model settings. */
+  private modelEnv(given: Record<string, string>, token: string | undefined): Record<string, string> {
+    const env: Record<string, string> = { ...given };
+    for (const name of [...MODEL_SECRETS, 'DAN_LLM_URL']) delete env[name];
+    Object.assign(env, { DAN_LLM: 'anthropic', ANTHROPIC_BASE_URL: this.options.gatewayUrl });
+    if (token) env['ANTHROPIC_API_KEY'] = token;
+    return env;
   }
 
   private async revoke(agentId: string): Promise<void> {

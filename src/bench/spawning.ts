@@ -110,7 +110,7 @@ export async function measureDockerSpawn(env: BenchEnv, rounds: number, image: s
   // The containers run as uid 1000 and write into the bind-mounted workspace.
   chmodSync(env.workspace, 0o777);
   const net = await startBenchNetwork(env, 'spawn-docker', {
-    DAN_SPAWNER: 'docker', DAN_AGENT_IMAGE: image, DAN_DOCKER_NETWORK: 'host', DAN_DOCKER_WORKSPACE: env.workspace,
+    DAN_SPAWNER: 'docker', DAN_AGENT_IMAGE: image, DAN_DOCKER_WORKSPACE: env.workspace,
     DAN_DOMAIN_IDLE_MS: '1500',
   });
   try {

@@ -64,7 +64,7 @@ export class ChaosNetwork {
     const model = new LocalModelServer({ rules: chaosRules(random, modelDelayMs[0], modelDelayMs[1]), maxRecorded: 100 });
     try {
       redisServer = await startRedisServer(port, silentLogger, dataDir);
-      // Host networking for containers, so 127.0.0.1 is this machine for them too.
+      // On this host's loopback: the model gateway of this process calls it; domain containers reach only the gateway.
       const modelUrl = await model.start({ port: 0 });
       const networkId = `chaos-${randomBytes(4).toString('hex')}`;
       const config = loadConfig({ ...process.env, ANTHROPIC_API_KEY: '' }, {
@@ -74,7 +74,7 @@ export class ChaosNetwork {
         DAN_ELF: 'off',
         // Kills and restarts are the point, not review rounds: workers only, as before roles.
         DAN_ROLES: 'coder,docs',
-        DAN_SPAWNER: kind, DAN_NETWORK_ID: networkId, DAN_DOCKER_NETWORK: 'host',
+        DAN_SPAWNER: kind, DAN_NETWORK_ID: networkId,
         DAN_AGENT_IMAGE: process.env['DAN_AGENT_IMAGE'] ?? 'dan/agent:local',
       });
       const network = await runNetwork({ config, logger: silentLogger, redisUrl: redisServer.url });

@@ -77,6 +77,8 @@ export async function runNetwork(options: RunNetworkOptions): Promise<RunningNet
     throw error;
   }
   const spawner = gateway.spawner;
+  // The model settings (the gateway's URL and the agent's own token) are added per agent by the spawner.
+  const agentEnv = networkEnv(config, options.agentRedisUrl ?? options.redisUrl);
   logger.info(`model: ${model.description}`);
   logger.info({ spawner: spawner.kind, ...(spawner.kind === 'docker' ? { image: config.docker.image, network: config.docker.network } : {}) }, 'domains start on demand');
   // Domains on this host share its sandbox: said once at start; Bash reaches the user's rights only where it is off.
@@ -85,11 +87,12 @@ export async function runNetwork(options: RunNetworkOptions): Promise<RunningNet
   if (bashWarning) logger.warn(bashWarning);
   let main: RunningMain;
   try {
+    // Before the supervisor counts on the agents it adopts: isolated containers reach Redis and the gateway through this process.
+    await spawner.openServices?.(agentEnv);
     main = await startMainOrchestrator({
       config, logger, spawner, catalog,
       ...(options.agentId ? { agentId: options.agentId } : {}),
-      // The model settings (the gateway's URL and the agent's own token) are added per agent by the spawner.
-      agentEnv: networkEnv(config, options.agentRedisUrl ?? options.redisUrl),
+      agentEnv,
       llm: async () => model.client,
       ...(options.onEvent ? { onEvent: options.onEvent } : {}),
     });

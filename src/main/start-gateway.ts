@@ -6,6 +6,7 @@ import { connectRedis } from '../../lib/redis/connection.js';
 import { GatewayTokens } from '../../lib/redis/gateway-tokens.js';
 import { Keys } from '../../lib/redis/keys.js';
 import type { Spawner } from '../../lib/spawner/spawner.js';
+import { ISOLATED_NETWORK } from '../../lib/spawner/isolated-network.js';
 import { TokenIssuingSpawner } from '../../lib/spawner/token-issuing-spawner.js';
 
 export interface RunningGateway {
@@ -55,9 +56,10 @@ export async function startGateway(config: Config, logger: Logger, redisUrl: str
     throw error;
   }
   const url = config.llm.gateway.advertise ?? listening;
-  if (config.spawner === 'docker' && config.docker.network !== 'host' && !config.llm.gateway.advertise) {
+  // `host` shares this loopback, and `isolated` carries the gateway's address through a socket; a named network does neither.
+  if (config.spawner === 'docker' && config.docker.network !== 'host' && config.docker.network !== ISOLATED_NETWORK && !config.llm.gateway.advertise) {
     logger.warn({ url, network: config.docker.network },
-      `domain containers on Docker network ${config.docker.network} cannot reach the model gateway at ${url}: set DAN_GATEWAY_LISTEN=0.0.0.0:4011 and DAN_GATEWAY_ADVERTISE=http://<this host on that network>:4011 (compose does), or DAN_DOCKER_NETWORK=host`);
+      `domain containers on Docker network ${config.docker.network} cannot reach the model gateway at ${url}: set DAN_GATEWAY_LISTEN=0.0.0.0:4011 and DAN_GATEWAY_ADVERTISE=http://<this host on that network>:4011 (compose does), or DAN_DOCKER_NETWORK=isolated (the default)`);
   }
   logger.info({ url: listening, ...(url !== listening ? { agentsUse: url } : {}) }, 'agents reach the model through the model gateway, each with its own token');
   return {

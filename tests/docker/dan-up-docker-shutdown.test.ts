@@ -44,7 +44,7 @@ describeDocker('[audit #66] SIGTERM to dan up --spawner docker', () => {
       cwd: workspace,
       env: {
         PATH: process.env['PATH'], HOME: process.env['HOME'], REDIS_URL: testRedisUrl(), DAN_KEY_PREFIX: prefix,
-        DAN_WORKSPACE: workspace, DAN_AGENT_IMAGE: testAgentImage(), DAN_DOCKER_NETWORK: 'host', DAN_NETWORK_ID: networkId,
+        DAN_WORKSPACE: workspace, DAN_AGENT_IMAGE: testAgentImage(), DAN_NETWORK_ID: networkId,
         DAN_ELF: 'off', DAN_DOMAIN_IDLE_MS: '600000', DAN_SHUTDOWN_GRACE_MS: '3000', DAN_SPAWN_TIMEOUT_MS: '60000',
       },
       stdio: ['ignore', 'pipe', 'pipe'],

@@ -8,6 +8,8 @@ import { defaultRules } from '../../lib/llm/local-server/default-rules.js';
 import { silentLogger } from '../../lib/logger.js';
 import { submitTask } from '../../lib/redis/task-store.js';
 import { DockerSpawner, LABELS, networkIdentity } from '../../lib/spawner/docker-spawner.js';
+import { IsolatedNetwork } from '../../lib/spawner/isolated-network.js';
+import { SocketForwarder } from '../../lib/net/socket-forwarder.js';
 import type { TestNetwork } from '../support/network.js';
 import { startTestNetwork } from '../support/network.js';
 import { describeDocker, testAgentImage } from '../support/docker.js';
@@ -21,10 +23,10 @@ afterEach(async () => {
   network = undefined;
 });
 
-/** A network whose domains start as containers of the local agent image, on host networking. */
+/** A network whose domains start as containers of the local agent image, on the default (isolated) network. */
 async function dockerNetwork(env: Record<string, string> = {}, rules?: ReturnType<typeof defaultRules>): Promise<TestNetwork> {
   return startTestNetwork({
-    env: { DAN_SPAWNER: 'docker', DAN_AGENT_IMAGE: testAgentImage(), DAN_DOCKER_NETWORK: 'host', DAN_SPAWN_TIMEOUT_MS: '30000', ...env },
+    env: { DAN_SPAWNER: 'docker', DAN_AGENT_IMAGE: testAgentImage(), DAN_SPAWN_TIMEOUT_MS: '30000', ...env },
     ...(rules ? { rules } : {}),
     createSpawner: async (config: Config) => {
       // The agents run as uid 1000 and write into the bind-mounted workspace.
@@ -68,7 +70,12 @@ describeDocker('the Docker spawner against a real engine', () => {
     expect(info.Name).toBe(`/domain-${agentId}`);
     expect(info.Config.Hostname).toBe(agentId);
     expect(info.Config.Labels).toMatchObject({ [LABELS.domain]: 'backend', [LABELS.domainId]: agentId.slice(-8), [LABELS.managed]: 'true', [LABELS.network]: networkIdentity(network.config.redisUrl, network.config.keyPrefix) });
-    expect(info.Config.Env).toEqual(expect.arrayContaining(['AGENT_ROLE=domain', `AGENT_ID=${agentId}`, 'DOMAIN_TYPE=backend', `REDIS_URL=${network.config.redisUrl}`]));
+    // The default network: none, with Redis and the model reached through the sockets in /run/dan
+    // (read-only) from listeners on the container's own loopback.
+    const redisInside = new URL(network.config.redisUrl);
+    redisInside.host = '127.0.0.1:6379';
+    expect(info.Config.Env).toEqual(expect.arrayContaining(['AGENT_ROLE=domain', `AGENT_ID=${agentId}`, 'DOMAIN_TYPE=backend', `REDIS_URL=${redisInside.href}`, 'DAN_LLM_URL=http://127.0.0.1:4010']));
+    expect(info.HostConfig.NetworkMode).toBe('none');
     // Started as root with SETUID and SETGID alone, which the agent gives up by switching to
     // DAN_RUN_AS before anything else (audit row 18; model-gateway-docker.test.ts checks the result).
     expect(info.Config.User).toBe('0:0');
@@ -84,7 +91,7 @@ describeDocker('the Docker spawner against a real engine', () => {
     expect(info.HostConfig.SecurityOpt).toContain('no-new-privileges');
     expect(info.HostConfig.ReadonlyRootfs).toBe(true);
     expect(Object.keys(info.HostConfig.Tmpfs ?? {})).toEqual(['/tmp']);
-    expect(info.Mounts.map((m) => m.Destination)).toEqual(['/workspace']);
+    expect(info.Mounts.map((m) => [m.Destination, m.RW]).sort()).toEqual([['/run/dan', false], ['/workspace', true]]);
     expect(info.Mounts.some((m) => m.Source.includes('docker.sock'))).toBe(false);
     // The agent found its own container id and registered it (protocol.md's container_id).
     expect(await redis.hget(keys.agentInfo(agentId), 'container_id')).toBe(info.Id);
@@ -149,6 +156,47 @@ describeDocker('the Docker spawner against a real engine', () => {
       await until('the adopted container to be removed on close', async () => (await containerOf('devops-0a0b0c0d')) === undefined);
     } finally {
       await adopted.remove({ force: true }).catch(() => undefined);
+    }
+  });
+
+  it('opens the sockets of an isolated container it adopted, so the agent a previous main left keeps working', async () => {
+    // No elf domain: the test network's spawner starts no container, so the sockets are the previous main's, then this spawner's.
+    network = await dockerNetwork({ DAN_ELF: 'off' });
+    const { redis, keys, config } = network;
+    const networkId = networkIdentity(config.redisUrl, config.keyPrefix);
+    // The previous main's socket to Redis, in the network's folder, for the container it started. It
+    // ends without closing its network (killed), so the folder stays and the socket goes.
+    const socketDir = IsolatedNetwork.open(networkId, silentLogger).socketDir;
+    const upstream = new URL(config.redisUrl);
+    const previous = await SocketForwarder.start({ listen: { path: path.join(socketDir, 'redis.sock') }, target: { host: upstream.hostname, port: Number(upstream.port || 6379) }, socketMode: 0o666 });
+    const inside = new URL(config.redisUrl);
+    inside.host = '127.0.0.1:6379';
+    const left = await docker.createContainer({
+      name: 'domain-devops-0a0b0c0e', Image: testAgentImage(), User: '1000:1000',
+      Env: ['AGENT_ROLE=domain', 'AGENT_ID=devops-0a0b0c0e', 'DOMAIN_TYPE=devops', `REDIS_URL=${inside.href}`, 'DAN_FORWARD=127.0.0.1:6379=/run/dan/redis.sock',
+        `DAN_KEY_PREFIX=${config.keyPrefix}`, 'DAN_HEARTBEAT_INTERVAL_MS=300', 'DAN_HEARTBEAT_TTL_MS=30000', 'DAN_LLM=local', 'DAN_LOG_LEVEL=warn'],
+      Labels: { [LABELS.domain]: 'devops', [LABELS.domainId]: '0a0b0c0e', [LABELS.managed]: 'true', [LABELS.network]: networkId },
+      HostConfig: { NetworkMode: 'none', ReadonlyRootfs: true, Tmpfs: { '/tmp': 'rw' }, Mounts: [{ Type: 'bind', Source: socketDir, Target: '/run/dan', ReadOnly: true }] },
+    });
+    try {
+      await left.start();
+      await until('the agent to heartbeat through the previous main\'s socket', async () => (await redis.exists(keys.heartbeat('devops-0a0b0c0e'))) === 1);
+      await previous.close();
+      const spawner = await DockerSpawner.start({
+        networkId, image: testAgentImage(), network: 'isolated', workspace: network.workspace, user: '1000:1000',
+        limits: { memoryBytes: 1024 ** 3, cpus: 0.5, pids: 256 }, tmpfsBytes: 64 * 1024 ** 2, logger: silentLogger,
+      });
+      expect(spawner.adopt().map((a) => a.agentId)).toContain('devops-0a0b0c0e');
+      await spawner.openServices({ REDIS_URL: config.redisUrl });
+      const { taskId } = await submitTask(redis, keys, { domain: 'devops', description: 'ping', type: 'echo' });
+      const hash = await network.waitFor(taskId, 60_000);
+      expect(hash['status']).toBe('completed');
+      expect(hash['agent_id']).toBe('devops-0a0b0c0e');
+      await spawner.close(5_000);
+      await until('the adopted container to be removed on close', async () => (await containerOf('devops-0a0b0c0e')) === undefined);
+    } finally {
+      await previous.close();
+      await left.remove({ force: true }).catch(() => undefined);
     }
   });
 

@@ -56,7 +56,8 @@ describeDocker('a domain container behind the model gateway', () => {
     chmodSync(workspace, 0o777);
     const env: Record<string, string> = {
       REDIS_URL: lockedRedis.url, DAN_KEY_PREFIX: prefix, DAN_WORKSPACE: workspace, DAN_SPAWNER: 'docker',
-      DAN_AGENT_IMAGE: testAgentImage(), DAN_DOCKER_NETWORK: 'host', DAN_NETWORK_ID: `gwd-${prefix}`,
+      // DAN_DOCKER_NETWORK is left at its default (isolated), which row 18's network half is about.
+      DAN_AGENT_IMAGE: testAgentImage(), DAN_NETWORK_ID: `gwd-${prefix}`,
       // The real key, and the model API it opens (the local model server takes any key).
       ANTHROPIC_API_KEY: REAL_KEY, ANTHROPIC_BASE_URL: model.url!, DAN_ELF: 'off', DAN_LOG_LEVEL: 'warn',
       DAN_HEARTBEAT_INTERVAL_MS: '500', DAN_HEARTBEAT_TTL_MS: '3000', DAN_SUPERVISE_INTERVAL_MS: '200',
@@ -120,7 +121,9 @@ describeDocker('a domain container behind the model gateway', () => {
   it('[audit #18] the container holds a gateway token, never the API key, and the model works with it', async () => {
     expect(gatewayToken).toMatch(/^dan-gw-[0-9a-f]{64}$/);
     const info = await docker.getContainer(containerId).inspect();
-    expect(info.Config.Env).toContain(`ANTHROPIC_BASE_URL=${network.gateway.url}`);
+    // The gateway, carried from the container's own loopback to the host's gateway through a socket.
+    expect(info.Config.Env).toContain('ANTHROPIC_BASE_URL=http://127.0.0.1:4011');
+    expect(info.Config.Env).toContain('DAN_FORWARD=127.0.0.1:6379=/run/dan/redis.sock,127.0.0.1:4011=/run/dan/model-gateway.sock');
     expect(JSON.stringify(info.Config.Env)).not.toContain('TESTSECRET');
   });
 
@@ -140,20 +143,26 @@ describeDocker('a domain container behind the model gateway', () => {
     }
   });
 
-  it('[audit #18] the host Redis, reachable on loopback, answers a command without the password with NOAUTH', async () => {
-    const reply = await execIn(containerId, `node -e "const s = require('net').connect(${redisPort}, '127.0.0.1', () => s.write('DBSIZE\\r\\n')); s.on('data', (d) => { process.stdout.write(d); s.end(); }); s.on('error', (e) => console.log(e.message))"`);
+  it('[audit #18] Redis, reachable from the container only through its forwarder, answers a command without the password with NOAUTH', async () => {
+    const info = await docker.getContainer(containerId).inspect();
+    const given = new URL(lockedRedis.agentUrl);
+    const inside = new URL((info.Config.Env.find((line) => line.startsWith('REDIS_URL=')) ?? '').slice('REDIS_URL='.length));
+    // The agent's own URL (user, password, database), on the container's loopback.
+    expect({ host: inside.host, user: inside.username, password: inside.password, path: inside.pathname }).toEqual({ host: '127.0.0.1:6379', user: given.username, password: given.password, path: given.pathname });
+    const reply = await execIn(containerId, `node -e "const s = require('net').connect(6379, '127.0.0.1', () => s.write('DBSIZE\\r\\n')); s.on('data', (d) => { process.stdout.write(d); s.end(); }); s.on('error', (e) => console.log(e.message))"`);
     expect(reply).toMatch(/^-NOAUTH/m);
   });
 
-  // Not held yet: with DAN_DOCKER_NETWORK=host (the default of `dan up --spawner docker`) a container
-  // reaches every loopback listener of the host; Redis wants a password the container's commands
-  // cannot read (above), and the local model server a network starts for itself wants a key only its
-  // main knows (tests/integration/local-model-server.test.ts), but any other listener without
-  // authentication (here a bare local model server standing for one) answers them. Holding it needs a bridge network by default with Redis and the
-  // gateway reachable on it (DAN_GATEWAY_ADVERTISE), as compose does.
-  it.skip('[audit #18] a domain container on the default network cannot reach the host\'s loopback listeners', async () => {
-    const port = new URL(model.url!).port;
-    const probe = await execIn(containerId, `node -e "const s = require('net').connect(${port}, '127.0.0.1'); s.on('connect', () => { console.log('REACHED'); s.destroy(); }); s.on('error', () => console.log('REFUSED'))"`);
-    expect(probe).toContain('REFUSED');
+  // With DAN_DOCKER_NETWORK=host a container reached every loopback listener of the host, and any of
+  // them without authentication (here a bare local model server standing for one) answered its
+  // commands. The default network is Docker's `none`: the container's loopback is its own, and Redis
+  // and the gateway come in through sockets (the tests above).
+  it('[audit #18] a domain container on the default network cannot reach the host\'s loopback listeners', async () => {
+    const info = await docker.getContainer(containerId).inspect();
+    expect(info.HostConfig.NetworkMode).toBe('none');
+    for (const port of [new URL(model.url!).port, redisPort, new URL(network.gateway.url).port]) {
+      const probe = await execIn(containerId, `node -e "const s = require('net').connect(${port}, '127.0.0.1'); s.on('connect', () => { console.log('REACHED'); s.destroy(); }); s.on('error', () => console.log('REFUSED'))"`);
+      expect(probe.trim(), `host port ${port}`).toBe('REFUSED');
+    }
   });
 });

@@ -17,11 +17,11 @@ describe('parseMemorySize', () => {
 });
 
 describe('Docker settings', () => {
-  it('defaults to 1 GiB, half a CPU, 256 processes, host networking and the workspace folder', () => {
+  it('defaults to 1 GiB, half a CPU, 256 processes, the isolated network and the workspace folder', () => {
     const config = loadConfig({ DAN_WORKSPACE: '/srv/ws' });
     expect(config.spawner).toBe('process');
     expect(config.docker).toEqual({
-      networkId: undefined, image: 'dan/agent:latest', network: 'host', workspace: '/srv/ws', elfStore: expect.stringMatching(/\/\.dan\/elf$/), user: '1000:1000',
+      networkId: undefined, image: 'dan/agent:latest', network: 'isolated', workspace: '/srv/ws', elfStore: expect.stringMatching(/\/\.dan\/elf$/), user: '1000:1000',
       memoryBytes: 1024 ** 3, cpus: 0.5, pids: 256, tmpfsBytes: 256 * 1024 ** 2,
     });
   });

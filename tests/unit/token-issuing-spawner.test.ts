@@ -8,6 +8,7 @@ class FakeSpawner implements Spawner {
   readonly requests: SpawnRequest[] = [];
   failNext = false;
   private readonly listeners: Array<(exit: AgentExit) => void> = [];
+  openServices?: (env: Record<string, string>) => Promise<void>;
   async spawn(request: SpawnRequest): Promise<SpawnedAgent> {
     if (this.failNext) throw new Error('spawn failed');
     this.requests.push(request);
@@ -57,6 +58,18 @@ describe('TokenIssuingSpawner', () => {
     expect(a).toEqual({ REDIS_URL: 'redis://r', DAN_LLM: 'anthropic', ANTHROPIC_BASE_URL: 'http://127.0.0.1:9/gw', ANTHROPIC_API_KEY: tokens.live.get('backend-0000000a') });
     expect(b?.['ANTHROPIC_API_KEY']).toBe(tokens.live.get('backend-0000000b'));
     expect(a?.['ANTHROPIC_API_KEY']).not.toBe(b?.['ANTHROPIC_API_KEY']);
+  });
+
+  it('tells the spawner it wraps the services agents will be given, the gateway in place of a direct model address, without issuing a token', async () => {
+    const { inner, tokens, spawner } = setup();
+    const opened: Array<Record<string, string>> = [];
+    inner.openServices = async (env) => { opened.push(env); };
+    const wrapped = new TokenIssuingSpawner(inner, { gatewayUrl: 'http://127.0.0.1:9/gw', tokens });
+    await wrapped.openServices?.({ REDIS_URL: 'redis://r', DAN_LLM_URL: 'http://model', ANTHROPIC_API_KEY: 'sk-ant-real' });
+    expect(opened).toEqual([{ REDIS_URL: 'redis://r', DAN_LLM: 'anthropic', ANTHROPIC_BASE_URL: 'http://127.0.0.1:9/gw' }]);
+    expect(tokens.live.size).toBe(0);
+    // A spawner with nothing to open is not given the method.
+    expect(spawner.openServices).toBeUndefined();
   });
 
   it('revokes an agent\'s token when it exits, when it is stopped, and every one left when it closes', async () => {
