@@ -18,7 +18,8 @@ import { uniquePrefix } from '../support/redis.js';
 // The agent image carries git, so a domain container gives each task its own branch of a git
 // workspace, as a domain process does; a repository its uid cannot write keeps the folder behaviour.
 const AGENT_UID = 1000;
-const git = (dir: string, ...args: string[]) => execFileSync('git', ['-C', dir, ...args], { encoding: 'utf8' }).trim();
+// The test reads repositories another uid owns (the agent's), as that uid's checkout would be read.
+const git = (dir: string, ...args: string[]) => execFileSync('git', ['-c', 'safe.directory=*', '-C', dir, ...args], { encoding: 'utf8' }).trim();
 
 function makeRepo(dir: string): void {
   mkdirSync(dir, { recursive: true });
