@@ -1,6 +1,6 @@
 import fastifySwagger from '@fastify/swagger';
 import Fastify from 'fastify';
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyReply } from 'fastify';
 import { jsonSchemaTransform, jsonSchemaTransformObject, serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import type { Redis } from 'ioredis';
@@ -33,7 +33,17 @@ export interface ApiServerOptions {
 export async function buildApiServer(options: ApiServerOptions): Promise<FastifyInstance> {
   const { redis, keys, config, logger } = options;
   const apiKeys = new ApiKeys(redis, keys);
-  const app = Fastify({ bodyLimit: config.api.maxBodyBytes, logger: false });
+  const app = Fastify({
+    bodyLimit: config.api.maxBodyBytes,
+    logger: false,
+    // 256: a task id may be 128 characters; Fastify's default (100) would refuse long valid ids.
+    routerOptions: { maxParamLength: 256 },
+    // A URL the router cannot read (bad escapes, over-long segments) gets the error shape too.
+    frameworkErrors: (error, _request, reply: FastifyReply) => {
+      const answer = toErrorReply(error);
+      void reply.code(answer.status).send(answer.body);
+    },
+  });
   // JSON only: Fastify's text/plain reader would hand the schemas a string, answered 400 instead of 415.
   app.removeContentTypeParser('text/plain');
   // Who is asking is settled before the body is read: a caller without a key learns nothing of the shapes.

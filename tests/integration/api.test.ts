@@ -56,6 +56,8 @@ describe('the HTTP API with keys', () => {
     const { id } = (await post('/jobs', { domain: 'main', description: 'add a health endpoint', priority: 'high', timeout_seconds: 60, max_attempts: 2, context: { path: 'src' }, requirements: ['tested'] }, acme.headers)).json();
     const theirs = await get(`/jobs/${id}`, globex.headers);
     const missing = await get('/jobs/no-such-job', globex.headers);
+    // The longest id the protocol allows is looked up, not refused by the router.
+    expect((await get(`/jobs/${'a'.repeat(128)}`, globex.headers)).statusCode).toBe(404);
     expect(theirs.statusCode).toBe(404);
     expect(missing.statusCode).toBe(404);
     expect(theirs.json()).toEqual(JSON.parse(missing.body.replaceAll('no-such-job', id)));
