@@ -59,7 +59,7 @@ export const jobAcceptedSchema = z.object({
   domain: z.string(),
   client: z.string(),
   location: z.string().describe('Where to read the job: GET it'),
-  replayed: z.boolean().describe('true when an Idempotency-Key named a job sent before, which this is'),
+  replayed: z.boolean().describe('true when an Idempotency-Key named a job sent before: this is that job, as it stands now'),
 }).meta({ id: 'JobAccepted' });
 
 export const subTaskSchema = z.object({

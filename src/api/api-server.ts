@@ -5,6 +5,7 @@ import { jsonSchemaTransform, jsonSchemaTransformObject, serializerCompiler, val
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import type { Redis } from 'ioredis';
 import type { Config } from '../../lib/config.js';
+import { redactUrl } from '../../lib/errors.js';
 import type { Logger } from '../../lib/logger.js';
 import { ApiKeys } from '../../lib/redis/api-keys.js';
 import { redisAnswers } from '../../lib/redis/connection.js';
@@ -67,7 +68,7 @@ export async function buildApiServer(options: ApiServerOptions): Promise<Fastify
     let answer = toErrorReply(error);
     // A fault that is Redis being away is said as such (503), with how to bring it back.
     if (answer.internal && !(await redisAnswers(redis))) {
-      answer = { status: 503, body: errorBody('redis_unreachable', `Redis does not answer (${config.redisUrl.replace(/\/\/[^@]*@/, '//***@')}): start it, or check REDIS_URL of dan serve; then try again`), internal: false };
+      answer = { status: 503, body: errorBody('redis_unreachable', `Redis does not answer (${redactUrl(config.redisUrl)}): start it, or check REDIS_URL of dan serve; then try again`), internal: false };
     }
     if (answer.internal) logger.error({ err: error, method: request.method, url: request.url }, 'API request failed');
     if (answer.status === 503) void reply.header('retry-after', '5');

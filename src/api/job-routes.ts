@@ -123,20 +123,22 @@ export function registerJobRoutes(app: FastifyInstance, deps: ApiDeps): void {
     const task: SubmitInput = { ...taskFromRequest(request.body, caller.client), ...(taskId ? { taskId } : {}) };
     const problem = taskProblem(task, deps.config);
     if (problem !== undefined) throw new InvalidInputError(problem.replace(/^payload\./, ''));
-    const accepted = (id: string, domain: string, replayed: boolean) => {
+    // A replayed submit answers the first job as it stands now.
+    const accepted = (id: string, first?: TaskResult) => {
       const location = `/jobs/${id}`;
+      const status = first?.status ?? 'pending';
       return reply.code(202).header('location', location)
-        .send({ id, status: 'QUEUED' as const, dan_status: 'pending', domain, client: caller.client, location, replayed });
+        .send({ id, status: seedStatus(status), dan_status: status, domain: first?.domain ?? task.domain, client: caller.client, location, replayed: first !== undefined });
     };
     const earlier = taskId === undefined ? undefined : await getResult(deps.redis, deps.keys, taskId);
-    if (taskId !== undefined && earlier !== undefined) return accepted(taskId, earlier.domain ?? task.domain, true);
+    if (taskId !== undefined && earlier !== undefined) return accepted(taskId, earlier);
     try {
       const { taskId: id } = await submitJob(deps.redis, deps.keys, deps.config, task);
-      return accepted(id, task.domain, false);
+      return accepted(id);
     } catch (error) {
       // Two retries at once: the other one queued it between the read above and the submit.
       const raced = taskId === undefined ? undefined : await getResult(deps.redis, deps.keys, taskId);
-      if (taskId !== undefined && raced !== undefined) return accepted(taskId, raced.domain ?? task.domain, true);
+      if (taskId !== undefined && raced !== undefined) return accepted(taskId, raced);
       throw error;
     }
   });

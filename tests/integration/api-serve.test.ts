@@ -71,6 +71,9 @@ describe('dan serve and dan keys against a running network', () => {
       expect((job as unknown as { output: { echo: unknown } }).output.echo).toMatchObject({ message: 'hello' });
       expect((job as unknown as { sub_tasks: unknown[] }).sub_tasks.length).toBeGreaterThan(0);
       expect((job as unknown as { completed_at: string | null }).completed_at).not.toBeNull();
+      // Its sub-tasks carry its client, so they are the same client's to read.
+      const [sub] = (job as unknown as { sub_tasks: Array<{ id: string }> }).sub_tasks;
+      expect(await (await fetch(`${base}/jobs/${sub?.id}`, { headers: auth })).json()).toMatchObject({ id: sub?.id, client: 'acme', status: 'SUCCEEDED' });
 
       const revoked = await runProcess(process.execPath, [bin, 'keys', 'revoke', keyId], { env });
       expect(revoked.code, revoked.stderr).toBe(0);

@@ -89,10 +89,22 @@ describe('the HTTP API with keys', () => {
     expect(again.json()).toMatchObject({ id: first.json().id, replayed: true });
     expect(again.headers['location']).toBe(first.headers['location']);
     expect(await api.redis.llen(api.keys.pending('main'))).toBe(before + 1);
+    // A replay answers the first job as it stands now.
+    await post(`/jobs/${first.json().id}/cancel`, {}, acme.headers);
+    expect((await post('/jobs', seedEcho, { ...acme.headers, 'idempotency-key': 'order-42' })).json()).toMatchObject({ id: first.json().id, status: 'FAILED', dan_status: 'failed', replayed: true });
     // Another client's same key is another job.
     const theirs = await post('/jobs', seedEcho, { ...globex.headers, 'idempotency-key': 'order-42' });
     expect(theirs.json().id).not.toBe(first.json().id);
     expect((await post('/jobs', seedEcho, { ...acme.headers, 'idempotency-key': 'bad key with spaces' })).statusCode).toBe(400);
+  });
+
+  it('queues one job when retries with one Idempotency-Key arrive at once', async () => {
+    const before = await api.redis.llen(api.keys.pending('main'));
+    const replies = await Promise.all(Array.from({ length: 8 }, () => post('/jobs', seedEcho, { ...acme.headers, 'idempotency-key': 'burst-1' })));
+    expect(new Set(replies.map((r) => r.statusCode))).toEqual(new Set([202]));
+    expect(new Set(replies.map((r) => r.json().id)).size).toBe(1);
+    expect(replies.filter((r) => !r.json().replayed)).toHaveLength(1);
+    expect(await api.redis.llen(api.keys.pending('main'))).toBe(before + 1);
   });
 
   it('cancels a job of its own, once', async () => {
