@@ -34,6 +34,7 @@ export interface ApiServerOptions {
 export async function buildApiServer(options: ApiServerOptions): Promise<FastifyInstance> {
   const { redis, keys, config, logger } = options;
   const apiKeys = new ApiKeys(redis, keys);
+  const unreachable = () => `Redis does not answer (${redactUrl(config.redisUrl)}): start it, or check REDIS_URL of dan serve; then try again`;
   const app = Fastify({
     bodyLimit: config.api.maxBodyBytes,
     logger: false,
@@ -50,7 +51,10 @@ export async function buildApiServer(options: ApiServerOptions): Promise<Fastify
   // Who is asking is settled before the body is read: a caller without a key learns nothing of the shapes.
   app.addHook('onRequest', async (request) => {
     const role = request.routeOptions.config.role;
-    if (role !== undefined) request.caller = await authenticate(apiKeys, request, role, { requireKey: options.requireKey ?? false });
+    if (role === undefined) return;
+    // While the connection is down, say so at once rather than hold the request through reconnects.
+    if (redis.status !== 'ready') throw new ApiError('redis_unreachable', unreachable());
+    request.caller = await authenticate(apiKeys, request, role, { requireKey: options.requireKey ?? false });
   });
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
@@ -68,7 +72,7 @@ export async function buildApiServer(options: ApiServerOptions): Promise<Fastify
     let answer = toErrorReply(error);
     // A fault that is Redis being away is said as such (503), with how to bring it back.
     if (answer.internal && !(await redisAnswers(redis))) {
-      answer = { status: 503, body: errorBody('redis_unreachable', `Redis does not answer (${redactUrl(config.redisUrl)}): start it, or check REDIS_URL of dan serve; then try again`), internal: false };
+      answer = { status: 503, body: errorBody('redis_unreachable', unreachable()), internal: false };
     }
     if (answer.internal) logger.error({ err: error, method: request.method, url: request.url }, 'API request failed');
     if (answer.status === 503) void reply.header('retry-after', '5');
