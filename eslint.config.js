@@ -11,6 +11,9 @@ const confined = {
   'better-sqlite3': 'better-sqlite3 is imported only by lib/elf/elf-database.ts; use ElfDatabase.',
   '@modelcontextprotocol/sdk': '@modelcontextprotocol/sdk is imported only by src/elf/elf-mcp.ts.',
   bullmq: 'bullmq is the benchmark\'s reference only: imported only in src/bench.',
+  fastify: 'fastify is imported only by the HTTP API (src/api).',
+  'fastify-type-provider-zod': 'fastify-type-provider-zod is imported only by the HTTP API (src/api).',
+  '@fastify/swagger': '@fastify/swagger is imported only by the HTTP API (src/api).',
 };
 
 function restrictExcept(...allowed) {
@@ -53,6 +56,7 @@ export default tseslint.config(
   { files: ['src/cli/**/*.ts'], rules: { '@typescript-eslint/no-restricted-imports': restrictExcept('yargs') } },
   { files: ['lib/elf/elf-database.ts'], rules: { '@typescript-eslint/no-restricted-imports': restrictExcept('better-sqlite3') } },
   { files: ['src/elf/elf-mcp.ts'], rules: { '@typescript-eslint/no-restricted-imports': restrictExcept('@modelcontextprotocol/sdk') } },
+  { files: ['src/api/**/*.ts'], rules: { '@typescript-eslint/no-restricted-imports': restrictExcept('fastify', 'fastify-type-provider-zod', '@fastify/swagger') } },
   { files: ['src/bench/**/*.ts'], rules: { '@typescript-eslint/no-restricted-imports': restrictExcept('bullmq') } },
   {
     files: ['src/**/*.ts'],

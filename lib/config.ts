@@ -129,6 +129,8 @@ function buildConfig(c: Settings, env: NodeJS.ProcessEnv) {
       /** Model replies over this many bytes fail the call (0: no limit). */
       maxReplyBytes: c.DAN_MAX_MODEL_REPLY_BYTES,
     },
+    /** The HTTP API (`dan serve`): request bodies over `maxBodyBytes` are answered 413 and not read further. */
+    api: { maxBodyBytes: c.DAN_API_MAX_BODY_BYTES },
     bashTimeoutMs: c.DAN_BASH_TIMEOUT_MS,
     /** How Bash, problems commands and checks are confined (lib/sandbox). */
     sandbox: c.DAN_SANDBOX,

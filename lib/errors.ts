@@ -52,6 +52,14 @@ export const OperatorErrorCode = {
   pathOutsideWorkspace: 'path_outside_workspace',
   sandboxUnavailable: 'sandbox_unavailable',
   forwardFailed: 'forward_failed',
+  // The HTTP API's answers (src/api): each maps to one status code there.
+  unauthorized: 'unauthorized',
+  forbidden: 'forbidden',
+  bodyTooLarge: 'body_too_large',
+  unsupportedMediaType: 'unsupported_media_type',
+  alreadyEnded: 'already_ended',
+  notReady: 'not_ready',
+  nonLoopbackWithoutKeys: 'non_loopback_without_keys',
 } as const;
 
 /** One of the `OperatorErrorCode` values. */

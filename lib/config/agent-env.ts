@@ -11,10 +11,10 @@ export const FORWARDED_SETTINGS: readonly SettingName[] = settingsUsed('forward'
 export const HOST_PATH_SETTINGS: readonly SettingName[] = settingsUsed('host-path');
 
 /**
- * Settings agents must not get (main-only, Docker-only, the model, per agent). A spawner drops them
+ * Settings agents must not get (main-only, Docker-only, the model, per agent, the HTTP API's). A spawner drops them
  * from any environment its agents would otherwise inherit.
  */
-export const WITHHELD_SETTINGS: readonly SettingName[] = settingsUsed('main', 'docker', 'model', 'per-agent');
+export const WITHHELD_SETTINGS: readonly SettingName[] = settingsUsed('main', 'docker', 'model', 'per-agent', 'api');
 
 /**
  * The settings a spawned agent shares with the process that spawns it, generated from the settings

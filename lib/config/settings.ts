@@ -22,6 +22,7 @@ export const WITHHELD_BECAUSE = {
   docker: 'only the Docker spawner in the main orchestrator reads it (how containers start)',
   model: 'agents are given the model this process uses instead (modelEnv: DAN_LLM, DAN_LLM_URL, ANTHROPIC_BASE_URL)',
   'per-agent': 'the spawner sets it for each agent it starts',
+  api: 'only the HTTP API (dan serve) reads it',
 } as const;
 
 /** One setting: its zod schema (parsing, default) and how agents get it. */
@@ -137,6 +138,8 @@ export const SETTINGS = {
   // A standing token for agents main does not spawn (compose's always-on domains); 32 characters at least,
   // so it cannot be guessed. Read from the environment where it is registered, never kept in the Config.
   DAN_GATEWAY_COMPOSE_TOKEN: setting(z.string().min(32, { error: 'must be 32 characters at least: openssl rand -hex 32 makes one' }).optional(), 'main'),
+  // The HTTP API (dan serve): request bodies it reads at most, 1 MiB like a task; larger ones get 413.
+  DAN_API_MAX_BODY_BYTES: setting(count(1024 * 1024), 'api'),
   DAN_MODEL_SONNET: setting(z.string().default('claude-sonnet-5-5'), 'forward'),
   DAN_MODEL_OPUS: setting(z.string().default('claude-opus-5-5'), 'forward'),
   DAN_MODEL_HAIKU: setting(z.string().default('claude-haiku-5-5'), 'forward'),

@@ -49,6 +49,8 @@ export interface TaskResult {
   domain: string | undefined;
   agentId: string | undefined;
   attempts: number | undefined;
+  /** The client it was sent for (`metadata.client_id`), when one was named. */
+  clientId: string | undefined;
   raw: Record<string, string>;
 }
 
@@ -73,6 +75,7 @@ export function readResultHash(taskId: string, hash: Record<string, string>): Ta
     domain: hash['domain'],
     agentId: hash['agent_id'],
     attempts: hash['attempts'] === undefined ? undefined : Number(hash['attempts']),
+    clientId: hash['client_id'],
     raw: hash,
   };
 }

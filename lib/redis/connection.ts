@@ -110,3 +110,13 @@ export function connectError(url: string, cause: Error): DanError {
   }
   return new RedisUnreachableError(url, cause);
 }
+
+/** Whether Redis answers a PING now; for readiness checks, which must not wait on reconnects. */
+export async function redisAnswers(redis: Redis): Promise<boolean> {
+  if (redis.status !== 'ready') return false;
+  try {
+    return (await redis.ping()) === 'PONG';
+  } catch {
+    return false;
+  }
+}

@@ -1,6 +1,8 @@
-import { createHash, randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
+import { HashedTokenTable, newSecret, tokenHash, tokenId } from './hashed-tokens.js';
 import type { Keys } from './keys.js';
+
+export { tokenHash } from './hashed-tokens.js';
 
 /** What the model gateway knows of one live token: never the token itself. */
 export interface GatewayToken {
@@ -23,12 +25,7 @@ export const GATEWAY_TOKEN_PREFIX = 'dan-gw-';
 
 /** A new token: 32 random bytes, 256 bits no caller can guess. */
 export function newGatewayToken(): string {
-  return `${GATEWAY_TOKEN_PREFIX}${randomBytes(32).toString('hex')}`;
-}
-
-/** The hash under which a token is stored: whoever reads Redis learns which tokens exist, not what they are. */
-export function tokenHash(token: string): string {
-  return createHash('sha256').update(token).digest('hex');
+  return newSecret(GATEWAY_TOKEN_PREFIX);
 }
 
 /**
@@ -37,21 +34,21 @@ export function tokenHash(token: string): string {
  * it is stopped, exits or is swept, and all at once when the network stops.
  */
 export class GatewayTokens implements TokenCheck {
-  constructor(private readonly redis: Redis, private readonly keys: Keys, private readonly clock: () => number = Date.now) {}
+  private readonly table: HashedTokenTable<GatewayToken>;
+
+  constructor(private readonly redis: Redis, private readonly keys: Keys, private readonly clock: () => number = Date.now) {
+    this.table = new HashedTokenTable(redis, keys.gatewayTokens(), parseRecord);
+  }
 
   /** Issues a token for `agentId`; the caller hands it to that agent only. */
   async issue(agentId: string): Promise<{ token: string; record: GatewayToken }> {
-    const token = newGatewayToken();
-    const hash = tokenHash(token);
-    const record: GatewayToken = { id: hash.slice(0, 12), agentId, issuedAt: this.clock(), standing: false };
-    await this.redis.hset(this.keys.gatewayTokens(), hash, JSON.stringify({ agentId, issuedAt: record.issuedAt }));
-    return { token, record };
+    const issuedAt = this.clock();
+    const { token, hash } = await this.table.issue(GATEWAY_TOKEN_PREFIX, { agentId, issuedAt });
+    return { token, record: { id: tokenId(hash), agentId, issuedAt, standing: false } };
   }
 
   async check(token: string): Promise<GatewayToken | undefined> {
-    const hash = tokenHash(token);
-    const raw = await this.redis.hget(this.keys.gatewayTokens(), hash);
-    return raw === null ? undefined : parseRecord(hash, raw);
+    return this.table.check(token);
   }
 
   /**
@@ -63,13 +60,13 @@ export class GatewayTokens implements TokenCheck {
     const hash = tokenHash(token);
     if (await this.redis.sismember(this.keys.gatewayRevoked(), hash) === 1) return 'revoked';
     const issuedAt = this.clock();
-    await this.redis.hset(this.keys.gatewayTokens(), hash, JSON.stringify({ agentId, issuedAt, standing: true }));
-    return { id: hash.slice(0, 12), agentId, issuedAt, standing: true };
+    await this.table.put(hash, { agentId, issuedAt, standing: true });
+    return { id: tokenId(hash), agentId, issuedAt, standing: true };
   }
 
   /** Takes a standing token out when its main stops, without revoking it: the next main registers it again. */
   async withdrawStanding(token: string): Promise<void> {
-    await this.redis.hdel(this.keys.gatewayTokens(), tokenHash(token));
+    await this.table.remove(tokenHash(token));
   }
 
   /**
@@ -98,7 +95,7 @@ export class GatewayTokens implements TokenCheck {
     const entries = (await this.entries()).filter(([, record]) => !record.standing);
     const beating = await Promise.all(entries.map(([, r]) => this.redis.exists(this.keys.heartbeat(r.agentId))));
     const orphans = entries.filter((_, i) => beating[i] === 0).map(([hash]) => hash);
-    return orphans.length === 0 ? 0 : this.redis.hdel(this.keys.gatewayTokens(), ...orphans);
+    return this.table.remove(...orphans);
   }
 
   /** Live tokens, oldest first, for `dan gateway` and for revoking all of a network's at its stop. */
@@ -107,13 +104,7 @@ export class GatewayTokens implements TokenCheck {
   }
 
   private async entries(): Promise<Array<[string, GatewayToken]>> {
-    const all = await this.redis.hgetall(this.keys.gatewayTokens());
-    const out: Array<[string, GatewayToken]> = [];
-    for (const [hash, raw] of Object.entries(all)) {
-      const record = parseRecord(hash, raw);
-      if (record) out.push([hash, record]);
-    }
-    return out;
+    return this.table.entries();
   }
 }
 
@@ -122,7 +113,7 @@ function parseRecord(hash: string, raw: string): GatewayToken | undefined {
   try {
     const value = JSON.parse(raw) as { agentId?: unknown; issuedAt?: unknown; standing?: unknown };
     if (typeof value.agentId !== 'string' || typeof value.issuedAt !== 'number') return undefined;
-    return { id: hash.slice(0, 12), agentId: value.agentId, issuedAt: value.issuedAt, standing: value.standing === true };
+    return { id: tokenId(hash), agentId: value.agentId, issuedAt: value.issuedAt, standing: value.standing === true };
   } catch {
     return undefined;
   }

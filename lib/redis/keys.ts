@@ -52,6 +52,7 @@ export const KEY_TEMPLATES = {
   domainCatalog: 'dan:domains',
   gatewayTokens: 'dan:gateway:tokens',
   gatewayRevoked: 'dan:gateway:revoked',
+  apiKeys: 'dan:api:keys',
 } as const;
 
 export type KeyTemplate = keyof typeof KEY_TEMPLATES;
@@ -67,6 +68,8 @@ export type KeyTemplate = keyof typeof KEY_TEMPLATES;
 export const MAIN_ONLY_KEYS: Readonly<Partial<Record<KeyTemplate, 'none' | 'read'>>> = {
   gatewayTokens: 'none',
   gatewayRevoked: 'none',
+  // The HTTP API's key hashes and clients: an agent that could add one would mint itself a key.
+  apiKeys: 'none',
   agentsSpawned: 'read',
 };
 
@@ -166,6 +169,8 @@ export class Keys {
   gatewayTokens(): string { return fillKey(this.prefix, 'gatewayTokens'); }
   /** SET of sha256(token) of standing tokens revoked with `dan gateway --revoke`: a main that starts never registers them again. */
   gatewayRevoked(): string { return fillKey(this.prefix, 'gatewayRevoked'); }
+  /** HASH sha256(key) -> JSON {client, role, createdAt, label?}: the HTTP API's keys (`dan keys`), never the keys themselves. */
+  apiKeys(): string { return fillKey(this.prefix, 'apiKeys'); }
 
   /** Glob for every pending queue, to find pushes to domains nobody serves. */
   pendingPattern(): string { return `${this.pending('')}*`; }

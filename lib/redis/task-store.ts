@@ -31,10 +31,16 @@ export async function submitTask(
   const parent = input.parentId ?? '';
   const [queued, status] = (await submitScript.run(redis, {
     keys: { result: keys.result(taskId), pending: keys.pending(input.domain), notifications: keys.notifications(input.domain), children: keys.children(parent || taskId) },
-    args: { taskId, raw, domain: input.domain, parentId: parent, childrenTtlMs: retentionMs },
+    args: { taskId, raw, domain: input.domain, parentId: parent, childrenTtlMs: retentionMs, clientId: taskClientId(input) ?? '' },
   })) as [number, string?];
   if (queued !== 1) throw new InvalidInputError(`task id ${taskId} is already used (status ${status ?? 'unknown'}): choose another id`);
   return { taskId, raw };
+}
+
+/** The client a task is sent for (`metadata.client_id`), as its result records it; undefined for none. */
+export function taskClientId(input: Pick<SubmitInput, 'extraMetadata'>): string | undefined {
+  const id = input.extraMetadata?.['client_id'];
+  return typeof id === 'string' && id !== '' ? id : undefined;
 }
 
 export async function getResult(redis: Redis, keys: Keys, taskId: string): Promise<TaskResult | undefined> {

@@ -14,10 +14,12 @@ import { elfCommand } from './commands/elf.js';
 import { farmCommand } from './commands/farm.js';
 import { gatewayCommand } from './commands/gateway.js';
 import { inspectCommand } from './commands/inspect.js';
+import { keysCommand } from './commands/keys.js';
 import { logsCommand } from './commands/logs.js';
 import { mockLlmCommand } from './commands/mock-llm.js';
 import { redisAclCommand } from './commands/redis-acl.js';
 import { sendCommand } from './commands/send.js';
+import { serveCommand } from './commands/serve.js';
 import { statusCommand } from './commands/status.js';
 import { upCommand } from './commands/up.js';
 
@@ -51,6 +53,8 @@ async function main(): Promise<void> {
     .command(deadLetterCommand as never)
     .command(gatewayCommand as never)
     .command(redisAclCommand as never)
+    .command(serveCommand as never)
+    .command(keysCommand as never)
     .demandCommand(1, 'name a command; see dan --help')
     .strict()
     .recommendCommands()

@@ -40,6 +40,7 @@ describe.each(['', 'team-a:'])('the agent Redis user, keys under prefix %j', (pr
     }
     const keys = new Keys(prefix);
     expect(agentAccess(prefix, keys.gatewayTokens())).toBe('none');
+    expect(agentAccess(prefix, keys.apiKeys())).toBe('none');
     expect(agentAccess(prefix, keys.agentsSpawned())).toBe('read');
     for (const key of [keys.pending('backend'), keys.ready('backend', 'high'), keys.logs('t1'), keys.task('t1'), keys.heartbeat('backend-1'), keys.elfRequests(), keys.events(), farmIndexKey(keys), new FarmKeys(keys, 'f1').lock('src/x.ts')]) {
       expect(agentAccess(prefix, key), key).toBe('full');

@@ -62,7 +62,7 @@ export const deadLetterQueueScript = new LuaFileScript({
 export const submitScript = new LuaFileScript({
   file: 'submit-4.lua',
   keys: ['result', 'pending', 'notifications', 'children'],
-  args: ['taskId', 'raw', 'domain', 'parentId', 'childrenTtlMs'],
+  args: ['taskId', 'raw', 'domain', 'parentId', 'childrenTtlMs', 'clientId'],
 });
 
 export const retryDeadLetterScript = new LuaFileScript({

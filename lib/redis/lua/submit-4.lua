@@ -5,7 +5,8 @@
 --
 -- KEYS (K.<name>): result (results:{id}), pending (tasks:pending:{d}), notifications (notifications:{d}),
 --   children (dan:children:{parent}, or any key when there is no parent)
--- ARGV (A.<name>): taskId, raw (task JSON), domain, parentId ('' for none), childrenTtlMs
+-- ARGV (A.<name>): taskId, raw (task JSON), domain, parentId ('' for none), childrenTtlMs,
+--   clientId (its metadata.client_id, '' for none: kept in the result so the HTTP API shows it to its client only)
 -- Returns: {1} queued; {0, status} nothing written, because `results:{id}` exists: the id belongs to a
 --   task sent before (its status, 'unknown' when the hash has none), and a second one would overwrite it.
 -- One EXISTS on the path every fresh task takes; the status is read only for the refusal.
@@ -17,6 +18,7 @@ if A.parentId ~= '' then
 else
   redis.call('HSET', K.result, 'task_id', A.taskId, 'status', 'pending', 'domain', A.domain)
 end
+if A.clientId ~= '' then redis.call('HSET', K.result, 'client_id', A.clientId) end
 redis.call('LPUSH', K.pending, A.raw)
 redis.call('PUBLISH', K.notifications, A.raw)
 return { 1 }

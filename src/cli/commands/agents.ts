@@ -1,11 +1,7 @@
 import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
-import { readStartFailures } from '../../../lib/redis/domain-starts.js';
-import { HeartbeatRegistry } from '../../../lib/redis/heartbeat-registry.js';
-import { deadLetterCount } from '../../../lib/redis/queue-counts.js';
-import { leasedCount, queueDepth } from '../../../lib/redis/task-queue.js';
 import type { GlobalArgs } from '../cli-context.js';
 import { cliContext, cliRedis, colourFor, dim, printJson } from '../cli-context.js';
-import { knownDomains } from '../known-domains.js';
+import { networkOverview } from '../../operations/network-overview.js';
 import { describeStartFailure } from '../task-view.js';
 
 export const agentsCommand: CommandModule<GlobalArgs, GlobalArgs> = {
@@ -16,18 +12,10 @@ export const agentsCommand: CommandModule<GlobalArgs, GlobalArgs> = {
     const ctx = cliContext(argv);
     const { redis, keys } = await cliRedis(ctx);
     try {
-      const known = await knownDomains(redis, keys, ctx.config);
-      const agents = await new HeartbeatRegistry(redis, keys, ctx.config.heartbeatTtlMs).list(known);
-      const domains = ['main', ...known];
-      const queues = await Promise.all(domains.map(async (domain) => ({
-        domain,
-        pending: await queueDepth(redis, keys, domain),
-        running: await leasedCount(redis, keys, domain),
-        dead: await deadLetterCount(redis, keys, domain),
-      })));
-      const startFailures = await readStartFailures(redis, keys, domains);
+      const overview = await networkOverview(redis, keys, ctx.config);
+      const { agents, queues, start_failures: startFailures } = overview;
       if (ctx.json) {
-        printJson({ agents, queues, start_failures: startFailures });
+        printJson(overview);
         return;
       }
       if (agents.length === 0) process.stdout.write("no agents registered (start the network with 'dan up')\n");

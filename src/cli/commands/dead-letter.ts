@@ -5,7 +5,7 @@ import { DanError, ExitCode, InvalidInputError, QueueFullError } from '../../../
 import { queueDepth } from '../../../lib/redis/task-queue.js';
 import type { CliContext, GlobalArgs } from '../cli-context.js';
 import { cliContext, cliRedis, dim, printJson } from '../cli-context.js';
-import { knownDomains } from '../known-domains.js';
+import { knownDomains } from '../../operations/known-domains.js';
 
 interface ListArgs extends GlobalArgs { domain?: string; limit: number }
 interface ShowArgs extends GlobalArgs { ref: string }

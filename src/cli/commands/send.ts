@@ -1,14 +1,12 @@
 import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
-import { DanError, ExitCode, InvalidInputError, QueueFullError } from '../../../lib/errors.js';
+import { InvalidInputError } from '../../../lib/errors.js';
 import type { Delivery, Priority } from '../../../lib/protocol/task.js';
-import { buildTaskJson, DELIVERIES, DEFAULT_TIMEOUT_SECONDS, MAX_ATTEMPTS_CAP, MAX_TIMEOUT_SECONDS, parseTask, PRIORITIES, taskIdProblem } from '../../../lib/protocol/task.js';
+import { DELIVERIES, DEFAULT_TIMEOUT_SECONDS, MAX_ATTEMPTS_CAP, MAX_TIMEOUT_SECONDS, PRIORITIES, taskIdProblem } from '../../../lib/protocol/task.js';
 import { HeartbeatRegistry } from '../../../lib/redis/heartbeat-registry.js';
 import { readResultStatus } from '../../../lib/redis/result-fields.js';
-import { queueDepth } from '../../../lib/redis/task-queue.js';
-import { submitTask } from '../../../lib/redis/task-store.js';
 import type { GlobalArgs } from '../cli-context.js';
 import { cliContext, cliRedis, colourFor, printJson, statusColour } from '../cli-context.js';
-import { knownDomains } from '../known-domains.js';
+import { submitJob, taskProblem } from '../../operations/submit-job.js';
 import { describeResult, describeStartFailure, followTask, waitExitCode } from '../task-view.js';
 
 interface SendArgs extends GlobalArgs {
@@ -85,24 +83,12 @@ export const sendCommand: CommandModule<GlobalArgs, SendArgs> = {
       requirements: argv.requirement ?? [], context, priority: argv.priority, timeoutSeconds: argv.timeout,
       ...(Object.keys(extraMetadata).length > 0 ? { extraMetadata } : {}),
     };
-    // The sizes the network holds tasks to (DAN_MAX_*_BYTES), checked before anything is queued.
-    const preview = parseTask(buildTaskJson({ ...task, taskId: argv.id ?? 'preview', timestamp: new Date().toISOString() }), undefined, ctx.config.taskLimits);
-    if (preview.kind !== 'ok') throw new InvalidInputError(preview.reason.replace(/^invalid task: /, '').replace(/^metadata\.verify/, '--verify'));
+    const submit = { ...(argv.id ? { taskId: argv.id } : {}), ...task };
+    const problem = taskProblem(submit, ctx.config);
+    if (problem !== undefined) throw new InvalidInputError(problem.replace(/^metadata\.verify/, '--verify'));
     const { redis, keys } = await cliRedis(ctx);
     try {
-      if (argv.domain !== 'main') {
-        const known = await knownDomains(redis, keys, ctx.config);
-        if (!known.includes(argv.domain)) {
-          throw new DanError('unknown_domain', `unknown domain '${argv.domain}'; known domains: main, ${known.join(', ')}`, { exitCode: ExitCode.usage });
-        }
-      }
-      // Backpressure: past the limit the task is refused here rather than left to wait without end.
-      const max = ctx.config.maxQueueDepth;
-      if (max > 0) {
-        const depth = await queueDepth(redis, keys, argv.domain);
-        if (depth >= max) throw new QueueFullError(argv.domain, depth, max);
-      }
-      const { taskId } = await submitTask(redis, keys, { ...(argv.id ? { taskId: argv.id } : {}), ...task }, undefined, ctx.config.retentionMs);
+      const { taskId } = await submitJob(redis, keys, ctx.config, submit);
       if (!argv.wait) {
         if (ctx.json) printJson({ task_id: taskId, domain: argv.domain, status: 'pending' });
         else process.stdout.write(`${taskId}\n`);

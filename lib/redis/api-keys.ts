@@ -1,0 +1,93 @@
+import type { Redis } from 'ioredis';
+import { InvalidInputError } from '../errors.js';
+import { normalizeClientId } from '../protocol/client-id.js';
+import { HashedTokenTable, tokenId } from './hashed-tokens.js';
+import type { Keys } from './keys.js';
+
+/**
+ * What a key may do over the HTTP API, each role including the ones before it: `read` the GETs,
+ * `submit` also sends and cancels jobs, `admin` everything.
+ */
+export const API_ROLES = ['read', 'submit', 'admin'] as const;
+export type ApiRole = (typeof API_ROLES)[number];
+
+/** Whether `held` is at least `needed`. */
+export function roleAllows(held: ApiRole, needed: ApiRole): boolean {
+  return API_ROLES.indexOf(held) >= API_ROLES.indexOf(needed);
+}
+
+/** API keys start with this, so a person (and the log scrubber) can tell one from a gateway token. */
+export const API_KEY_PREFIX = 'dan-api-';
+
+/** What the network knows of one API key: never the key itself. */
+export interface ApiKey {
+  /** The first 12 hex of the key's hash: names it in `dan keys list` and `dan keys revoke`. */
+  id: string;
+  /** The client whose jobs the key sends and sees (a `metadata.client_id`, lower case). */
+  client: string;
+  role: ApiRole;
+  createdAt: number;
+}
+
+/**
+ * The HTTP API's keys in Redis (`dan:api:keys`), kept like the model gateway's tokens: only sha256 of
+ * each key, so several `dan serve` processes check the same keys and a revoked key is refused by all
+ * of them at its next request.
+ */
+export class ApiKeys {
+  private readonly table: HashedTokenTable<ApiKey>;
+
+  constructor(redis: Redis, keys: Keys, private readonly clock: () => number = Date.now) {
+    this.table = new HashedTokenTable(redis, keys.apiKeys(), parseApiKey);
+  }
+
+  /** A new key for `client` with `role`; the key is returned this once and stored only as its hash. */
+  async create(client: string, role: ApiRole): Promise<{ key: string; record: ApiKey }> {
+    const name = normalizeClientId(client);
+    if (!API_ROLES.includes(role)) throw new InvalidInputError(`role must be one of ${API_ROLES.join(', ')}; got '${String(role)}'`);
+    const createdAt = this.clock();
+    const { token, hash } = await this.table.issue(API_KEY_PREFIX, { client: name, role, createdAt });
+    return { key: token, record: { id: tokenId(hash), client: name, role, createdAt } };
+  }
+
+  /** The key's record, or undefined for a key never created or revoked. */
+  async check(key: string): Promise<ApiKey | undefined> {
+    return this.table.check(key);
+  }
+
+  /** Whether any key exists: with none, the API answers everyone (on a loopback address only). */
+  async any(): Promise<boolean> {
+    return this.table.any();
+  }
+
+  /** Every key, oldest first. */
+  async list(): Promise<ApiKey[]> {
+    return (await this.table.entries()).map(([, record]) => record).sort((a, b) => a.createdAt - b.createdAt);
+  }
+
+  /**
+   * Revokes the key whose id (as `dan keys list` shows it) is `id`, or starts with it when that names
+   * one key; resolves with the revoked key's record, or undefined when no key has that id.
+   */
+  async revoke(id: string): Promise<ApiKey | undefined> {
+    const wanted = id.trim().toLowerCase();
+    if (!/^[0-9a-f]{4,64}$/.test(wanted)) throw new InvalidInputError(`'${id}' is not a key id: pass the ID column of 'dan keys list' (at least 4 hex digits)`);
+    const matching = (await this.table.entries()).filter(([hash]) => hash.startsWith(wanted));
+    if (matching.length > 1) throw new InvalidInputError(`'${id}' names ${matching.length} keys: give more of its id (see 'dan keys list')`);
+    const [found] = matching;
+    if (found === undefined) return undefined;
+    await this.table.remove(found[0]);
+    return found[1];
+  }
+}
+
+function parseApiKey(hash: string, raw: string): ApiKey | undefined {
+  try {
+    const value = JSON.parse(raw) as { client?: unknown; role?: unknown; createdAt?: unknown };
+    if (typeof value.client !== 'string' || typeof value.createdAt !== 'number') return undefined;
+    if (!API_ROLES.includes(value.role as ApiRole)) return undefined;
+    return { id: tokenId(hash), client: value.client, role: value.role as ApiRole, createdAt: value.createdAt };
+  } catch {
+    return undefined;
+  }
+}

@@ -1,0 +1,61 @@
+import type { FastifyRequest } from 'fastify';
+import { DEFAULT_CLIENT_ID } from '../../lib/protocol/client-id.js';
+import type { ApiKeys, ApiRole } from '../../lib/redis/api-keys.js';
+import { roleAllows } from '../../lib/redis/api-keys.js';
+import { ApiError } from './api-errors.js';
+
+/** Who is asking: the client whose jobs they send and see, and what their key may do. */
+export interface Caller {
+  client: string;
+  role: ApiRole;
+  /** The key's id (`dan keys list`); undefined while no key exists and the API answers everyone. */
+  keyId: string | undefined;
+}
+
+/** The key a request carries: `Authorization: Bearer <key>` or `X-API-Key: <key>`. */
+export function presentedKey(request: Pick<FastifyRequest, 'headers'>): string | undefined {
+  const auth = request.headers.authorization;
+  if (typeof auth === 'string') {
+    const match = /^Bearer\s+(\S+)\s*$/i.exec(auth);
+    if (match) return match[1];
+  }
+  const header = request.headers['x-api-key'];
+  return typeof header === 'string' && header.trim() !== '' ? header.trim() : undefined;
+}
+
+/**
+ * The caller of a request that needs `needed`. With no key defined anyone is an admin of the
+ * `default` client (unless `requireKey`: the server listens beyond loopback); with keys, a missing, unknown or
+ * revoked key is 401 and a role too weak for the route 403.
+ */
+export async function authenticate(keys: ApiKeys, request: Pick<FastifyRequest, 'headers'>, needed: ApiRole, options: { requireKey: boolean }): Promise<Caller> {
+  const key = presentedKey(request);
+  if (key === undefined) {
+    // A server bound beyond loopback never falls open, even when every key is revoked while it runs.
+    if (!options.requireKey && !(await keys.any())) return { client: DEFAULT_CLIENT_ID, role: 'admin', keyId: undefined };
+    throw new ApiError('unauthorized', "this API needs a key: send 'Authorization: Bearer <key>' or 'X-API-Key: <key>' (an operator makes one with 'dan keys create --client <name>')");
+  }
+  const record = await keys.check(key);
+  if (record === undefined) throw new ApiError('unauthorized', "the key is unknown or revoked: ask an operator for a key ('dan keys create --client <name>')");
+  if (!roleAllows(record.role, needed)) {
+    throw new ApiError('forbidden', `this needs a key with role ${needed} or above; key ${record.id} has role ${record.role} ('dan keys create --client ${record.client} --role ${needed}')`);
+  }
+  return { client: record.client, role: record.role, keyId: record.id };
+}
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** The role a route needs; a route without one (/health) is answered to anyone. */
+    role?: ApiRole;
+  }
+  interface FastifyRequest {
+    /** Set before the body is read, for every route with a `role`. */
+    caller?: Caller;
+  }
+}
+
+/** The caller the route's `onRequest` authentication found; a route without a `role` has none. */
+export function callerOf(request: Pick<FastifyRequest, 'caller' | 'url'>): Caller {
+  if (request.caller === undefined) throw new Error(`route ${request.url} reads its caller but declares no role`);
+  return request.caller;
+}

@@ -1,0 +1,121 @@
+import { z } from 'zod';
+import { AGENT_ROLES, DOMAIN_NAME_PATTERN } from '../../lib/protocol/agent.js';
+import { tokenUsageSchema } from '../../lib/protocol/result.js';
+import { PRIORITIES, taskIdSchema, taskMetadataSchema, taskPayloadSchema } from '../../lib/protocol/task.js';
+
+/**
+ * The HTTP API's request and response shapes. Fastify validates requests with them and the OpenAPI
+ * document (/openapi.json) is generated from them, so the two cannot drift. Field rules a task already
+ * has (timeout, attempts, requirements) are the protocol's own schemas, not copies.
+ */
+
+const jsonObject = z.record(z.string(), z.unknown());
+
+/** A domain by the rule domain names are held to (they become key parts and agent ids). */
+const domainSchema = z.string().regex(DOMAIN_NAME_PATTERN, { error: "must be 'main' or a domain name such as backend (lower-case letters, digits and '-', 40 at most)" });
+
+/**
+ * `POST /jobs`: the seed's body (`{"job_type": "echo", "payload": {...}}`) or dan's own (`domain`,
+ * `description`, ...). Unknown fields are refused, `client_id` among them: a job's client is its key's.
+ */
+export const jobRequestSchema = z.strictObject({
+  job_type: z.literal('echo', { error: "must be 'echo', the seed's job that returns its payload; send other work as {\"domain\", \"description\"}" })
+    .optional().describe("The seed's form: 'echo' returns `payload` as the job's output, without any model"),
+  payload: jsonObject.optional().describe('With job_type echo: the object the job returns'),
+  domain: domainSchema.optional().describe("'main' (the default) routes the job across domains; a domain name sends it straight there"),
+  description: z.string().optional().describe('What to do (required unless job_type is echo)'),
+  priority: z.enum(PRIORITIES, { error: 'must be low, normal or high' }).optional(),
+  timeout_seconds: taskMetadataSchema.shape.timeout_seconds.describe('Seconds before the job fails as timed out (default 300)'),
+  context: jsonObject.optional().describe('Passed to the agents as payload.context'),
+  requirements: taskPayloadSchema.shape.requirements,
+  max_attempts: taskMetadataSchema.shape.max_attempts.describe('Attempts before a retryable failure is final (default DAN_MAX_ATTEMPTS)'),
+}).superRefine((body, ctx) => {
+  if (body.job_type === undefined && (body.description === undefined || body.description.trim() === '')) {
+    ctx.addIssue({ code: 'custom', path: ['description'], message: "is required: say what to do, or send the seed's {\"job_type\": \"echo\", \"payload\": {...}}" });
+  }
+  if (body.job_type === undefined && body.payload !== undefined) {
+    ctx.addIssue({ code: 'custom', path: ['payload'], message: 'goes with job_type echo; dan\'s own jobs take description and context' });
+  }
+}).meta({ id: 'JobRequest' });
+
+export type JobRequest = z.infer<typeof jobRequestSchema>;
+
+/** POST /jobs' headers; an Idempotency-Key is printable ASCII, as the IETF draft and the usual clients send it. */
+export const jobHeadersSchema = z.looseObject({
+  'idempotency-key': z.string().regex(/^[\x21-\x7e]{1,255}$/, { error: 'must be 1 to 255 printable ASCII characters, such as a UUID' }).optional()
+    .describe('Any unique text per logical submit (a UUID): a retry with the same key answers the first job instead of queueing a second'),
+});
+
+export const jobIdParamsSchema = z.object({ id: taskIdSchema.describe('The job id POST /jobs answered') });
+
+/** The seed's names of dan's statuses, for clients written against it. */
+export const SEED_STATUS = { pending: 'QUEUED', in_progress: 'RUNNING', completed: 'SUCCEEDED', failed: 'FAILED' } as const;
+export const seedStatusSchema = z.enum(['QUEUED', 'RUNNING', 'SUCCEEDED', 'FAILED']);
+
+export const jobAcceptedSchema = z.object({
+  id: z.string(),
+  status: seedStatusSchema,
+  dan_status: z.string(),
+  domain: z.string(),
+  client: z.string(),
+  location: z.string().describe('Where to read the job: GET it'),
+  replayed: z.boolean().describe('true when an Idempotency-Key named a job sent before: this is that job, as it stands now'),
+}).meta({ id: 'JobAccepted' });
+
+export const subTaskSchema = z.object({
+  id: z.string(),
+  status: seedStatusSchema.nullable().describe('null while it is not queued yet'),
+  dan_status: z.string(),
+  error: z.string().nullable(),
+});
+
+export const jobSchema = z.object({
+  id: z.string(),
+  status: seedStatusSchema,
+  dan_status: z.string().describe('pending, in_progress, completed or failed'),
+  domain: z.string().nullable(),
+  client: z.string(),
+  output: jsonObject.nullable(),
+  error: z.string().nullable(),
+  failure_code: z.string().nullable().describe('Why it failed, from dan\'s list of failure codes (timeout, cancelled, ...)'),
+  retryable: z.boolean().nullable(),
+  attempts: z.number().nullable(),
+  sub_tasks: z.array(subTaskSchema),
+  started_at: z.string().nullable(),
+  completed_at: z.string().nullable(),
+  retry_at: z.string().nullable(),
+  tokens: tokenUsageSchema.nullable().describe("The model tokens the job used, its sub-tasks' included once it ended"),
+}).meta({ id: 'Job' });
+
+export const cancelRequestSchema = z.strictObject({ reason: z.string().max(1000).optional().describe("Why, for the job's log") }).nullish();
+
+export const cancelledSchema = z.object({
+  id: z.string(),
+  outcome: z.literal('cancelled'),
+  was_running_on: z.string().nullable(),
+  sub_tasks: z.array(z.string()).describe('Sub-tasks cancelled with it'),
+}).meta({ id: 'Cancelled' });
+
+export const healthSchema = z.object({ status: z.literal('ok') });
+export const readySchema = z.object({ status: z.literal('ready'), main: z.string().describe('The main orchestrator registered') });
+
+const agentSchema = z.object({
+  agent_id: z.string(),
+  role: z.enum(AGENT_ROLES),
+  domain_type: z.string(),
+  status: z.string(),
+  container_id: z.string(),
+  created_at: z.string(),
+  last_heartbeat: z.string(),
+  pid: z.string().optional(),
+  parent_agent: z.string().optional(),
+  task_id: z.string().optional(),
+  alive: z.boolean(),
+  unexplained: z.boolean().describe('A live domain agent the running main neither started nor adopted'),
+});
+
+export const agentsSchema = z.object({
+  agents: z.array(agentSchema),
+  queues: z.array(z.object({ domain: z.string(), pending: z.number(), running: z.number(), dead: z.number() })),
+  start_failures: z.array(z.object({ domain: z.string(), agentId: z.string(), at: z.string(), reason: z.string(), lines: z.array(z.string()) })),
+}).meta({ id: 'Agents' });

@@ -1,0 +1,183 @@
+import { createHash } from 'node:crypto';
+import type { FastifyInstance } from 'fastify';
+import type { ZodTypeProvider } from 'fastify-type-provider-zod';
+import type { Redis } from 'ioredis';
+import type { z } from 'zod';
+import type { Config } from '../../lib/config.js';
+import { InvalidInputError } from '../../lib/errors.js';
+import { DEFAULT_CLIENT_ID } from '../../lib/protocol/client-id.js';
+import { readFailure } from '../../lib/protocol/failure.js';
+import type { TaskResult } from '../../lib/protocol/result.js';
+import { tokenUsageSchema } from '../../lib/protocol/result.js';
+import type { Keys } from '../../lib/redis/keys.js';
+import { cancelTask } from '../../lib/redis/task-queue.js';
+import type { SubmitInput } from '../../lib/redis/task-store.js';
+import { getResult } from '../../lib/redis/task-store.js';
+import { childStatuses } from '../operations/task-children.js';
+import { submitJob, taskProblem } from '../operations/submit-job.js';
+import type { Caller } from './api-auth.js';
+import { callerOf } from './api-auth.js';
+import { ApiError, errorResponses } from './api-errors.js';
+import type { JobRequest } from './api-schemas.js';
+import { cancelledSchema, cancelRequestSchema, jobAcceptedSchema, jobHeadersSchema, jobIdParamsSchema, jobRequestSchema, jobSchema, SEED_STATUS } from './api-schemas.js';
+
+export interface ApiDeps {
+  redis: Redis;
+  keys: Keys;
+  config: Config;
+}
+
+/**
+ * The task id of a submit with an Idempotency-Key: derived from the client and the key, so a retry
+ * of the same submit names the same task, and `submitTask`'s refusal of a used id (one atomic script)
+ * is what keeps a second job from being queued. Another client's same key names another task.
+ */
+export function idempotentTaskId(client: string, idempotencyKey: string): string {
+  return `job-${createHash('sha256').update(`${client}\n${idempotencyKey}`).digest('hex').slice(0, 32)}`;
+}
+
+/** The task `dan send` would queue for this body, sent for `client`. */
+export function taskFromRequest(body: JobRequest, client: string): SubmitInput {
+  const echo = body.job_type === 'echo';
+  const payload = body.payload ?? {};
+  const described = typeof payload['description'] === 'string' ? payload['description'] : undefined;
+  return {
+    domain: body.domain ?? 'main',
+    description: body.description ?? described ?? (echo ? 'echo' : ''),
+    type: echo ? 'echo' : 'task_assignment',
+    source: 'api',
+    requirements: body.requirements ?? [],
+    context: body.context ?? {},
+    priority: body.priority ?? 'normal',
+    ...(body.timeout_seconds !== undefined ? { timeoutSeconds: body.timeout_seconds } : {}),
+    ...(echo ? { extraPayload: payload } : {}),
+    extraMetadata: { client_id: client, ...(body.max_attempts !== undefined ? { max_attempts: body.max_attempts } : {}) },
+  };
+}
+
+/** The seed's name of a dan status; a status it has no name for (none today) reads as queued. */
+function seedStatus(status: string): (typeof SEED_STATUS)[keyof typeof SEED_STATUS] {
+  return SEED_STATUS[status as keyof typeof SEED_STATUS] ?? 'QUEUED';
+}
+
+/** Whose a task is: its `client_id`, or `default` for tasks sent without one (`dan send`, raw pushes). */
+function ownerOf(result: TaskResult): string {
+  return result.clientId ?? DEFAULT_CLIENT_ID;
+}
+
+/** The caller's task, or 404: another client's task answers exactly as a missing one does. */
+async function visibleResult(deps: ApiDeps, caller: Caller, id: string): Promise<TaskResult> {
+  const result = await getResult(deps.redis, deps.keys, id);
+  if (result === undefined || ownerOf(result) !== caller.client) {
+    throw new ApiError('not_found', `no job '${id}' (it never existed, belongs to another client, or its result expired after the retention period)`);
+  }
+  return result;
+}
+
+async function jobView(deps: ApiDeps, result: TaskResult): Promise<z.infer<typeof jobSchema>> {
+  const failure = result.status === 'failed' ? readFailure(result.output) : undefined;
+  const usage = tokenUsageSchema.safeParse(result.output?.['usage']);
+  const children = await childStatuses(deps.redis, deps.keys, result.taskId, result);
+  return {
+    id: result.taskId,
+    status: seedStatus(result.status),
+    dan_status: result.status,
+    domain: result.domain ?? null,
+    client: ownerOf(result),
+    output: result.output ?? null,
+    error: result.error ?? null,
+    failure_code: failure?.code ?? null,
+    retryable: failure?.retryable ?? null,
+    attempts: result.attempts ?? null,
+    sub_tasks: children.map((c) => ({
+      id: c.task_id,
+      status: c.status in SEED_STATUS ? seedStatus(c.status) : null,
+      dan_status: c.status,
+      error: c.error ?? null,
+    })),
+    started_at: result.startedAt ?? null,
+    completed_at: result.completedAt ?? null,
+    retry_at: result.raw['retry_at'] ?? null,
+    tokens: usage.success && result.output?.['usage'] !== undefined ? usage.data : null,
+  };
+}
+
+/** POST /jobs, GET /jobs/{id}, POST /jobs/{id}/cancel. */
+export function registerJobRoutes(app: FastifyInstance, deps: ApiDeps): void {
+  const api = app.withTypeProvider<ZodTypeProvider>();
+
+  api.post('/jobs', {
+    config: { role: 'submit' },
+    schema: {
+      summary: 'Send a job',
+      description: "The seed's body ({\"job_type\": \"echo\", \"payload\": {...}}) or dan's own. With an Idempotency-Key header, a retried submit answers the first job instead of queueing a second.",
+      tags: ['jobs'],
+      body: jobRequestSchema,
+      headers: jobHeadersSchema,
+      response: { 202: jobAcceptedSchema, ...errorResponses(400, 401, 403, 413, 415, 422, 503) },
+    },
+  }, async (request, reply) => {
+    const caller = callerOf(request);
+    const idempotencyKey = request.headers['idempotency-key'];
+    const taskId = idempotencyKey === undefined ? undefined : idempotentTaskId(caller.client, idempotencyKey);
+    const task: SubmitInput = { ...taskFromRequest(request.body, caller.client), ...(taskId ? { taskId } : {}) };
+    const problem = taskProblem(task, deps.config);
+    if (problem !== undefined) throw new InvalidInputError(problem.replace(/^payload\./, ''));
+    // A replayed submit answers the first job as it stands now.
+    const accepted = (id: string, first?: TaskResult) => {
+      const location = `/jobs/${id}`;
+      const status = first?.status ?? 'pending';
+      return reply.code(202).header('location', location)
+        .send({ id, status: seedStatus(status), dan_status: status, domain: first?.domain ?? task.domain, client: caller.client, location, replayed: first !== undefined });
+    };
+    const earlier = taskId === undefined ? undefined : await getResult(deps.redis, deps.keys, taskId);
+    if (taskId !== undefined && earlier !== undefined) return accepted(taskId, earlier);
+    try {
+      const { taskId: id } = await submitJob(deps.redis, deps.keys, deps.config, task);
+      return accepted(id);
+    } catch (error) {
+      // Two retries at once: the other one queued it between the read above and the submit.
+      const raced = taskId === undefined ? undefined : await getResult(deps.redis, deps.keys, taskId);
+      if (taskId !== undefined && raced !== undefined) return accepted(taskId, raced);
+      throw error;
+    }
+  });
+
+  api.get('/jobs/:id', {
+    config: { role: 'read' },
+    schema: {
+      summary: 'Read a job',
+      description: "Its status in dan's words and the seed's, output, error and failure code, attempts, sub-tasks, times and tokens.",
+      tags: ['jobs'],
+      params: jobIdParamsSchema,
+      response: { 200: jobSchema, ...errorResponses(400, 401, 403, 404) },
+    },
+  }, async (request) => {
+    const caller = callerOf(request);
+    return jobView(deps, await visibleResult(deps, caller, request.params.id));
+  });
+
+  api.post('/jobs/:id/cancel', {
+    config: { role: 'submit' },
+    schema: {
+      summary: 'Cancel a job',
+      description: "It ends failed with failure code 'cancelled'; its running worker is stopped, its sub-tasks too.",
+      tags: ['jobs'],
+      params: jobIdParamsSchema,
+      body: cancelRequestSchema,
+      response: { 200: cancelledSchema, ...errorResponses(400, 401, 403, 404, 409) },
+    },
+  }, async (request) => {
+    const caller = callerOf(request);
+    const id = request.params.id;
+    await visibleResult(deps, caller, id);
+    const reason = request.body?.reason;
+    const outcome = await cancelTask(deps.redis, deps.keys, id, {
+      by: `api:${caller.client}${caller.keyId ? `:${caller.keyId}` : ''}`, retentionMs: deps.config.retentionMs, ...(reason ? { reason } : {}),
+    });
+    if (outcome.kind === 'ended') throw new ApiError('already_ended', `job '${id}' already ended as ${outcome.status}; nothing to cancel`);
+    if (outcome.kind === 'not_found') throw new ApiError('not_found', `no job '${id}' (its result expired after the retention period)`);
+    return { id, outcome: 'cancelled' as const, was_running_on: outcome.owner ?? null, sub_tasks: outcome.children.map((c) => c.taskId) };
+  });
+}
+

@@ -1,0 +1,87 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { packageRoot } from '../../lib/config.js';
+import type { TestNetwork } from '../support/network.js';
+import { cliEnv, startTestNetwork } from '../support/network.js';
+import { runProcess } from '../support/run-process.js';
+import { until } from '../support/until.js';
+
+const bin = path.join(packageRoot(), 'dist/src/cli/main.js');
+
+/** `dan serve` from dist/ as its own process; resolves with its URL once it listens. */
+async function serve(env: NodeJS.ProcessEnv, args: string[] = []): Promise<{ url: string; child: ChildProcess; stopped: Promise<number | null> }> {
+  const child = spawn(process.execPath, [bin, 'serve', '--port', '0', '--json', ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const stopped = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  let out = '';
+  let err = '';
+  child.stderr?.on('data', (chunk: Buffer) => { err += chunk.toString(); });
+  const url = await new Promise<string>((resolve, reject) => {
+    child.stdout?.on('data', (chunk: Buffer) => {
+      out += chunk.toString();
+      const line = out.split('\n').find((l) => l.startsWith('{'));
+      if (line && out.includes('\n')) resolve((JSON.parse(line) as { url: string }).url);
+    });
+    void stopped.then((code) => reject(new Error(`dan serve exited ${code}: ${err}`)));
+  });
+  return { url, child, stopped };
+}
+
+describe('dan serve and dan keys against a running network', () => {
+  let network: TestNetwork;
+  let env: NodeJS.ProcessEnv;
+  beforeAll(async () => {
+    network = await startTestNetwork();
+    env = cliEnv(network);
+  });
+  afterAll(async () => network?.stop());
+
+  it("refuses a non-loopback --host while no key exists (exit 2), and says how to make one", async () => {
+    const run = await runProcess(process.execPath, [bin, 'serve', '--host', '0.0.0.0', '--port', '0'], { env });
+    expect(run.code).toBe(2);
+    expect(run.stderr).toContain("dan keys create --client");
+  });
+
+  it("runs the seed's echo job over a real socket with a key, from POST /jobs to SUCCEEDED", async () => {
+    const created = await runProcess(process.execPath, [bin, 'keys', 'create', '--client', 'acme', '--json'], { env });
+    expect(created.code, created.stderr).toBe(0);
+    const { key, id: keyId, role } = JSON.parse(created.stdout) as { key: string; id: string; role: string };
+    expect(role).toBe('submit');
+    // Only the hash is kept.
+    expect(JSON.stringify(await network.redis.hgetall(network.keys.apiKeys()))).not.toContain(key);
+    const listed = await runProcess(process.execPath, [bin, 'keys', 'list', '--json'], { env });
+    expect(JSON.parse(listed.stdout)).toEqual([expect.objectContaining({ id: keyId, client: 'acme', role: 'submit' })]);
+
+    // With a key, a non-loopback address is allowed; a request without a key is not.
+    const api = await serve(env, ['--host', '0.0.0.0']);
+    try {
+      const base = api.url.replace('0.0.0.0', '127.0.0.1');
+      expect((await fetch(`${base}/health`)).status).toBe(200);
+      expect((await fetch(`${base}/agents`)).status).toBe(401);
+      const auth = { authorization: `Bearer ${key}`, 'content-type': 'application/json' };
+      expect(await (await fetch(`${base}/ready`, { headers: auth })).json()).toMatchObject({ status: 'ready' });
+      const sent = await fetch(`${base}/jobs`, { method: 'POST', headers: auth, body: JSON.stringify({ job_type: 'echo', payload: { message: 'hello' } }) });
+      expect(sent.status).toBe(202);
+      const location = sent.headers.get('location') as string;
+      const job = await until('the echo job to succeed', async () => {
+        const body = await (await fetch(`${base}${location}`, { headers: auth })).json() as { status: string };
+        return body.status === 'SUCCEEDED' || body.status === 'FAILED' ? body : undefined;
+      }, 45_000);
+      expect(job).toMatchObject({ status: 'SUCCEEDED', dan_status: 'completed', client: 'acme', error: null, failure_code: null });
+      expect((job as unknown as { output: { echo: unknown } }).output.echo).toMatchObject({ message: 'hello' });
+      expect((job as unknown as { sub_tasks: unknown[] }).sub_tasks.length).toBeGreaterThan(0);
+      expect((job as unknown as { completed_at: string | null }).completed_at).not.toBeNull();
+      // Its sub-tasks carry its client, so they are the same client's to read.
+      const [sub] = (job as unknown as { sub_tasks: Array<{ id: string }> }).sub_tasks;
+      expect(await (await fetch(`${base}/jobs/${sub?.id}`, { headers: auth })).json()).toMatchObject({ id: sub?.id, client: 'acme', status: 'SUCCEEDED' });
+
+      const revoked = await runProcess(process.execPath, [bin, 'keys', 'revoke', keyId], { env });
+      expect(revoked.code, revoked.stderr).toBe(0);
+      expect((await fetch(`${base}${location}`, { headers: auth })).status).toBe(401);
+      expect((await runProcess(process.execPath, [bin, 'keys', 'revoke', keyId], { env })).code).toBe(2);
+    } finally {
+      api.child.kill('SIGTERM');
+    }
+    expect(await api.stopped).toBe(0);
+  });
+});
