@@ -5,6 +5,7 @@ import { createLogger, type Logger } from '../../../lib/logger.js';
 import { LocalModelServer, type RecordedRequest } from '../../../lib/llm/local-server/local-model-server.js';
 import { loadRulesFile } from '../../../lib/llm/local-server/rules.js';
 import { cliContext, type GlobalArgs } from '../cli-context.js';
+import { untilStopSignal } from '../stop-signal.js';
 
 /** 8790: a fixed default so that DAN_LLM_URL and demo scripts can name it; `--port 0` takes a free one. */
 export const MOCK_LLM_DEFAULT_PORT = 8790;
@@ -110,15 +111,7 @@ export const mockLlmCommand: CommandModule<GlobalArgs, MockLlmArgs> = {
       logger,
       maxBodyBytes: cliContext(argv).config.llm.localMaxBodyBytes,
     });
-    await new Promise<void>((resolve) => {
-      const onSignal = (): void => {
-        process.off('SIGINT', onSignal);
-        process.off('SIGTERM', onSignal);
-        resolve();
-      };
-      process.on('SIGINT', onSignal);
-      process.on('SIGTERM', onSignal);
-    });
+    await untilStopSignal();
     await running.stop();
     logger.flush();
   },

@@ -3,6 +3,7 @@ import { InvalidInputError } from '../../../lib/errors.js';
 import { startApi } from '../../api/serve.js';
 import type { GlobalArgs } from '../cli-context.js';
 import { cliContext } from '../cli-context.js';
+import { untilStopSignal } from '../stop-signal.js';
 
 interface ServeArgs extends GlobalArgs {
   port: number;
@@ -30,15 +31,7 @@ export const serveCommand: CommandModule<GlobalArgs, ServeArgs> = {
     const ctx = cliContext(argv, undefined, { agentId: 'api' });
     const running = await startApi({ config: ctx.config, logger: ctx.logger, host: argv.host, port: argv.port });
     process.stdout.write(ctx.json ? `${JSON.stringify({ url: running.url })}\n` : `dan API on ${running.url} (OpenAPI: ${running.url}/openapi.json)\n`);
-    await new Promise<void>((resolve) => {
-      const onSignal = (): void => {
-        process.off('SIGINT', onSignal);
-        process.off('SIGTERM', onSignal);
-        resolve();
-      };
-      process.on('SIGINT', onSignal);
-      process.on('SIGTERM', onSignal);
-    });
+    await untilStopSignal();
     await running.stop();
     ctx.logger.flush();
   },
