@@ -248,6 +248,15 @@ describe('the HTTP API: listings and retries', () => {
     expect((await list(admin)).total).toBe(0);
   });
 
+  it('documents the new routes in /openapi.json', async () => {
+    const doc = (await get('/openapi.json', reader.headers)).json() as { paths: Record<string, Record<string, { parameters?: { name: string }[] }>> };
+    for (const [path, method] of [['/jobs', 'get'], ['/jobs/{id}/retry', 'post'], ['/dead-letters', 'get'], ['/dead-letters/{ref}', 'get'],
+      ['/dead-letters/{ref}/retry', 'post'], ['/dead-letters/purge', 'post'], ['/domains', 'get'], ['/agents/{id}', 'get']] as const) {
+      expect(doc.paths[path]?.[method], `${method} ${path}`).toBeDefined();
+    }
+    expect(doc.paths['/jobs']?.['get']?.parameters?.map((p) => p.name)).toEqual(expect.arrayContaining(['status', 'domain', 'parent', 'since', 'until', 'q', 'limit', 'cursor']));
+  });
+
   it('answers GET /domains with waiting, running and dead-lettered counts, and GET /agents/{id} (404 for unknown)', async () => {
     const domains = (await get('/domains', reader.headers)).json().domains as { domain: string; pending: number; running: number; dead: number }[];
     const main = domains.find((d) => d.domain === 'main');
