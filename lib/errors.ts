@@ -58,6 +58,7 @@ export const OperatorErrorCode = {
   bodyTooLarge: 'body_too_large',
   unsupportedMediaType: 'unsupported_media_type',
   alreadyEnded: 'already_ended',
+  notFailed: 'not_failed',
   notReady: 'not_ready',
   nonLoopbackWithoutKeys: 'non_loopback_without_keys',
 } as const;

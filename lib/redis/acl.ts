@@ -25,7 +25,7 @@ const CONNECT = ['+@connection', '-@dangerous', '+info', '+client|setname', '+cl
  *   tokens, and only reads of the other keys main alone writes (a hostile worker can read an
  *   agent's password, and must not mint itself a gateway token with it);
  * - client: reads the network's keys; writes only what protocol.md lets a client write (push to
- *   `tasks:pending:*`, fill `results:*`, publish on `notifications:*`). It may run scripts, but a
+ *   `tasks:pending:*`, fill `results:*`, publish on `notifications:*`, and index its tasks in `dan:jobs:*`). It may run scripts, but a
  *   script's commands are checked against the same rules, so a script can do nothing more;
  * - viewer: reads only (Redis Commander, dashboards).
  * PSUBSCRIBE patterns must equal an allowed channel pattern, so the notification pattern agents
@@ -48,11 +48,12 @@ export function aclRules(role: RedisRole, prefix = ''): string[] {
       return [
         // Redis checks every key a script names as read and written by one pattern (so `~`, not
         // `%W~`): the submit script also names the notification channel and a task's children
-        // key (written only for sub-tasks, which clients do not send, and SADD is not theirs).
-        'resetkeys', `%R~${all}`, `~${keys.pending('')}*`, `~${keys.result('')}*`, `~${keys.children('')}*`, `~${notifications}`,
+        // key (written only for sub-tasks, which clients do not send, and SADD is not theirs), and it
+        // indexes the task for its client's listings (`dan:jobs:*`, whose readers check each task's client).
+        'resetkeys', `%R~${all}`, `~${keys.pending('')}*`, `~${keys.result('')}*`, `~${keys.children('')}*`, `~${keys.jobs('')}*`, `~${notifications}`,
         'resetchannels', `&${notifications}`, `&${keys.result('')}*`,
         '-@all', '+@read', ...CONNECT,
-        '+lpush', '+hset', '+publish', '+subscribe', '+unsubscribe', '+psubscribe', '+punsubscribe',
+        '+lpush', '+hset', '+zadd', '+zremrangebyscore', '+publish', '+subscribe', '+unsubscribe', '+psubscribe', '+punsubscribe',
         '+eval', '+evalsha', '+eval_ro', '+evalsha_ro', '+script|load', '+script|exists',
       ];
     case 'viewer':

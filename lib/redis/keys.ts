@@ -53,6 +53,7 @@ export const KEY_TEMPLATES = {
   gatewayTokens: 'dan:gateway:tokens',
   gatewayRevoked: 'dan:gateway:revoked',
   apiKeys: 'dan:api:keys',
+  jobs: 'dan:jobs:{}',
 } as const;
 
 export type KeyTemplate = keyof typeof KEY_TEMPLATES;
@@ -171,6 +172,9 @@ export class Keys {
   gatewayRevoked(): string { return fillKey(this.prefix, 'gatewayRevoked'); }
   /** HASH sha256(key) -> JSON {client, role, createdAt, label?}: the HTTP API's keys (`dan keys`), never the keys themselves. */
   apiKeys(): string { return fillKey(this.prefix, 'apiKeys'); }
+
+  /** ZSET task id -> when it was sent (ms since the epoch): one client's tasks, for `GET /jobs` and `dan tasks`. */
+  jobs(client: string): string { return fillKey(this.prefix, 'jobs', client); }
 
   /** Glob for every pending queue, to find pushes to domains nobody serves. */
   pendingPattern(): string { return `${this.pending('')}*`; }

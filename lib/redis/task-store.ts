@@ -9,10 +9,23 @@ import { readResultHash } from '../protocol/result.js';
 import { InvalidInputError } from '../errors.js';
 import type { NewTaskInput } from '../protocol/task.js';
 import { buildTaskJson, taskIdProblem } from '../protocol/task.js';
+import { DEFAULT_CLIENT_ID } from '../protocol/client-id.js';
 import type { Keys } from './keys.js';
 import { submitScript } from './lua/queue-scripts.js';
 
 const DEFAULT_RETENTION_MS = 7 * 24 * 3600 * 1000;
+
+/** How much of a description a task's result keeps for listings (`dan tasks`, `GET /jobs`) and their text search. */
+export const INDEXED_DESCRIPTION_CHARS = 1000;
+
+/**
+ * How far back a client's task index (`dan:jobs:{client}`) reaches: twice the result retention. A result
+ * expires `retentionMs` after its task ends, so a task sent longer ago than this has, short of running
+ * for a whole retention period, no result left to list; older entries are dropped as new tasks are indexed.
+ */
+export function indexSpanMs(retentionMs: number): number {
+  return 2 * retentionMs;
+}
 
 export type SubmitInput = Omit<NewTaskInput, 'taskId' | 'timestamp'> & { taskId?: string };
 
@@ -29,9 +42,17 @@ export async function submitTask(
   if (problem !== undefined) throw new InvalidInputError(`${problem}; pick another id, or leave it out and a UUID is used`);
   const raw = buildTaskJson({ ...input, taskId, timestamp: isoNow(clock) });
   const parent = input.parentId ?? '';
+  const client = taskClientId(input);
+  const now = clock.now();
   const [queued, status] = (await submitScript.run(redis, {
-    keys: { result: keys.result(taskId), pending: keys.pending(input.domain), notifications: keys.notifications(input.domain), children: keys.children(parent || taskId) },
-    args: { taskId, raw, domain: input.domain, parentId: parent, childrenTtlMs: retentionMs, clientId: taskClientId(input) ?? '' },
+    keys: {
+      result: keys.result(taskId), pending: keys.pending(input.domain), notifications: keys.notifications(input.domain),
+      children: keys.children(parent || taskId), jobs: keys.jobs(client ?? DEFAULT_CLIENT_ID),
+    },
+    args: {
+      taskId, raw, domain: input.domain, parentId: parent, childrenTtlMs: retentionMs, clientId: client ?? '',
+      description: input.description.slice(0, INDEXED_DESCRIPTION_CHARS), nowMs: now, trimBeforeMs: now - indexSpanMs(retentionMs),
+    },
   })) as [number, string?];
   if (queued !== 1) throw new InvalidInputError(`task id ${taskId} is already used (status ${status ?? 'unknown'}): choose another id`);
   return { taskId, raw };

@@ -99,7 +99,7 @@ export const cancelledSchema = z.object({
 export const healthSchema = z.object({ status: z.literal('ok') });
 export const readySchema = z.object({ status: z.literal('ready'), main: z.string().describe('The main orchestrator registered') });
 
-const agentSchema = z.object({
+export const agentSchema = z.object({
   agent_id: z.string(),
   role: z.enum(AGENT_ROLES),
   domain_type: z.string(),

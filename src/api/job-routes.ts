@@ -66,7 +66,7 @@ function ownerOf(result: TaskResult): string {
 }
 
 /** The caller's task, or 404: another client's task answers exactly as a missing one does. */
-async function visibleResult(deps: ApiDeps, caller: Caller, id: string): Promise<TaskResult> {
+export async function visibleResult(deps: ApiDeps, caller: Caller, id: string): Promise<TaskResult> {
   const result = await getResult(deps.redis, deps.keys, id);
   if (result === undefined || ownerOf(result) !== caller.client) {
     throw new ApiError('not_found', `no job '${id}' (it never existed, belongs to another client, or its result expired after the retention period)`);

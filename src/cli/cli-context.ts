@@ -25,11 +25,11 @@ export interface CliContext {
 
 /**
  * The Redis user each command connects as when it finds the private Redis of a `dan up` run in
- * this folder (README "Who may do what on Redis"): `up` runs the main orchestrator (which hands its domain agents the `agent` user), `send`, `status`, `logs` and
+ * this folder (README "Who may do what on Redis"): `up` runs the main orchestrator (which hands its domain agents the `agent` user), `send`, `status`, `tasks`, `logs` and
  * `agents` submit and read, `inspect` only looks; the rest (cancel, dead letters, farm, elf) are
  * the operator's.
  */
-const COMMAND_ROLES: Readonly<Record<string, RedisRole>> = { up: 'main', send: 'client', status: 'client', logs: 'client', agents: 'client', inspect: 'viewer' };
+const COMMAND_ROLES: Readonly<Record<string, RedisRole>> = { up: 'main', send: 'client', status: 'client', tasks: 'client', logs: 'client', agents: 'client', inspect: 'viewer' };
 
 /** Config from the environment with the command line's `--redis`, `--prefix` and a command's own `settings` winning. */
 export function cliContext(argv: ArgumentsCamelCase<GlobalArgs>, logLevel?: string, base: Record<string, unknown> = { agentId: 'cli' }, settings: Record<string, string> = {}): CliContext {

@@ -26,11 +26,15 @@ export async function networkOverview(redis: Redis, keys: Keys, config: Config):
   const known = await knownDomains(redis, keys, config);
   const agents = await new HeartbeatRegistry(redis, keys, config.heartbeatTtlMs).list(known);
   const domains = ['main', ...known];
-  const queues = await Promise.all(domains.map(async (domain) => ({
+  return { agents, queues: await queueCounts(redis, keys, domains), start_failures: await readStartFailures(redis, keys, domains) };
+}
+
+/** Waiting, running and dead-lettered tasks of each of `domains` (`main` and the known ones): `GET /domains`. */
+export async function queueCounts(redis: Redis, keys: Keys, domains: readonly string[]): Promise<QueueCounts[]> {
+  return Promise.all(domains.map(async (domain) => ({
     domain,
     pending: await queueDepth(redis, keys, domain),
     running: await leasedCount(redis, keys, domain),
     dead: await deadLetterCount(redis, keys, domain),
   })));
-  return { agents, queues, start_failures: await readStartFailures(redis, keys, domains) };
 }

@@ -107,7 +107,13 @@ describe('the HTTP API under bad requests', () => {
       () => ({ why: "cancel another client's job", method: 'POST', url: `/jobs/${theirs}/cancel`, headers: { ...json, ...acme.headers }, payload: random.pick(['{}', '{"reason":"mine now"}']) }),
       () => ({ why: 'cancel: bad body', method: 'POST', url: `/jobs/${theirs}/cancel`, headers: { ...json, ...globex.headers }, payload: random.pick(['{"reason": 5}', '[]', '{"why":"x"}', '{"reason":', `{"reason":"${'x'.repeat(1200)}"}`]) }),
       () => { const [why, headers] = random.pick(auths); return { why: `GET ${why}`, method: 'GET', url: random.pick(['/agents', '/ready', '/openapi.json', `/jobs/${theirs}`]), headers }; },
-      () => ({ why: 'unknown route or method', method: random.pick(['GET', 'PUT', 'DELETE', 'PATCH'] as const), url: random.pick(['/jobs', '/job', `/jobs/${theirs}/retry`, '/admin', `/${randomText(random, 6).replace(/[^a-z0-9]/gi, '')}`]), headers: acme.headers }),
+      () => ({ why: 'unknown route or method', method: random.pick(['GET', 'PUT', 'DELETE', 'PATCH'] as const), url: random.pick(['/job', `/jobs/${theirs}/retry`, '/admin', '/dead-letter', `/${randomText(random, 6).replace(/[^a-z0-9]/gi, '')}`]), headers: acme.headers }),
+      () => ({ why: 'GET /jobs: bad query', method: 'GET', url: `/jobs?${random.pick(['status=DONE', 'status=', 'limit=0', 'limit=201', 'limit=x', 'cursor=%00abc', `cursor=${randomText(random, 12).replace(/[^a-z0-9]/gi, '')}x`, 'since=yesterday', 'until=12', 'domain=Back%20End', 'parent=.x', 'sort=asc', `q=${'x'.repeat(600)}`])}`, headers: random.pick([acme.headers, reader.headers]) }),
+      () => ({ why: "retry another client's job", method: 'POST', url: `/jobs/${random.pick([theirs, badId(random)])}/retry`, headers: { ...json, ...acme.headers }, payload: random.pick(['{}', '{"to":"main"}']) }),
+      () => ({ why: 'retry a job that has not failed', method: 'POST', url: `/jobs/${theirs}/retry`, headers: { ...json, ...globex.headers }, payload: random.pick(['{}', '{"to":"Bad Domain"}', '{"from":"x"}']) }),
+      () => ({ why: 'dead letters: unknown or bad ref', method: random.pick(['GET', 'POST'] as const), url: random.pick([`/dead-letters/${encodeURIComponent(randomText(random, 8)) || 'x'}`, `/dead-letters/${theirs}/retry`, `/dead-letters/main:${random.int(0, 99)}/retry`]), headers: { ...json, ...acme.headers }, payload: '{}' }),
+      () => ({ why: 'purge: not admin or bad body', method: 'POST', url: '/dead-letters/purge', headers: { ...json, ...random.pick([acme.headers, reader.headers]) }, payload: random.pick(['{}', '{"all":true}', '{"refs":[]}', '{"refs":"x"}', '{"all":true,"refs":["a"]}']) }),
+      () => ({ why: 'GET /agents/{unknown}', method: 'GET', url: `/agents/${encodeURIComponent(randomText(random, 10)) || 'x'}`, headers: reader.headers }),
     ];
     const statuses = new Map<number, number>();
     for (let round = 0; round < ROUNDS; round++) {

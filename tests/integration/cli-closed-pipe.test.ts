@@ -4,6 +4,7 @@ import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { packageRoot } from '../../lib/config.js';
 import { Keys } from '../../lib/redis/keys.js';
+import { submitTask } from '../../lib/redis/task-store.js';
 import { connectTestRedis, testRedisUrl, uniquePrefix } from '../support/redis.js';
 
 const CLI = path.join(packageRoot(), 'dist', 'src', 'cli', 'main.js');
@@ -49,6 +50,18 @@ describe('dan with its output piped into a reader that stops early (dan logs | h
     const env = { PATH: process.env['PATH'], HOME: process.env['HOME'], NO_COLOR: '1', REDIS_URL: testRedisUrl(), DAN_KEY_PREFIX: prefix };
     const run = await runAndCloseAfterFirstChunk(['logs', '--no-follow', '-n', '3000'], env);
     expect(run.firstChunk).toContain('backend-1');
+    expect(run.stderr).not.toMatch(/EPIPE|Unhandled|at /);
+    expect(run.code).toBe(0);
+  });
+
+  it('dan tasks stops quietly too', async () => {
+    // 200 tasks as JSON are more than a pipe's buffer.
+    for (let i = 0; i < 200; i += 1) {
+      await submitTask(redis, keys, { domain: 'main', description: `task ${i} ${'with a long description '.repeat(10)}`, type: 'task_assignment', source: 'test', requirements: [], context: {}, priority: 'normal' });
+    }
+    const env = { PATH: process.env['PATH'], HOME: process.env['HOME'], NO_COLOR: '1', REDIS_URL: testRedisUrl(), DAN_KEY_PREFIX: prefix };
+    const run = await runAndCloseAfterFirstChunk(['tasks', '--limit', '200', '--json'], env);
+    expect(run.firstChunk).toContain('"tasks"');
     expect(run.stderr).not.toMatch(/EPIPE|Unhandled|at /);
     expect(run.code).toBe(0);
   });

@@ -90,6 +90,10 @@ describe.skipIf(!redisServerOnPath())("dan up's private Redis", () => {
     expect(sent.code, sent.stderr).toBe(0);
     expect(sent.stdout).toMatch(/completed/);
     for (const password of Object.values(auth().passwords)) expect(sent.stdout + sent.stderr).not.toContain(password);
+    // The submit script indexed it as the client user, which `dan tasks` reads it as.
+    const listed = await runProcess(process.execPath, [bin, 'tasks', '-q', 'health endpoint', '--json'], { cwd: dir, env: env() });
+    expect(listed.code, listed.stderr).toBe(0);
+    expect(JSON.parse(listed.stdout).tasks).toEqual(expect.arrayContaining([expect.objectContaining({ status: 'completed', description: 'Create a health endpoint' })]));
   }, 150_000);
 
   it('lets a client submit and read, and nothing else', async () => {

@@ -79,15 +79,15 @@ describe('the Lua scripts', () => {
   });
 
   it('take their keys and arguments by name, in the declared order', () => {
-    const script = new LuaFileScript({ file: 'submit-4.lua', keys: ['result', 'pending', 'notifications', 'children'], args: ['taskId', 'raw', 'domain', 'parentId', 'childrenTtlMs'] });
+    const script = new LuaFileScript({ file: 'submit-5.lua', keys: ['result', 'pending', 'notifications', 'children', 'jobs'], args: ['taskId', 'raw', 'domain', 'parentId', 'childrenTtlMs'] });
     const keys = new Keys('p:');
     expect(script.build({
-      keys: { children: keys.children('t'), notifications: keys.notifications('d'), pending: keys.pending('d'), result: keys.result('t') },
+      keys: { children: keys.children('t'), notifications: keys.notifications('d'), pending: keys.pending('d'), result: keys.result('t'), jobs: keys.jobs('c') },
       args: { childrenTtlMs: 5, parentId: '', domain: 'd', raw: '{}', taskId: 't' },
-    })).toEqual({ keys: ['p:results:t', 'p:tasks:pending:d', 'p:notifications:d', 'p:dan:children:t'], args: ['t', '{}', 'd', '', 5] });
+    })).toEqual({ keys: ['p:results:t', 'p:tasks:pending:d', 'p:notifications:d', 'p:dan:children:t', 'p:dan:jobs:c'], args: ['t', '{}', 'd', '', 5] });
   });
 
   it('refuse a file whose name does not say its number of keys', () => {
-    expect(() => new LuaFileScript({ file: 'submit-4.lua', keys: ['one'], args: [] })).toThrow(/name the file <name>-1\.lua/);
+    expect(() => new LuaFileScript({ file: 'submit-5.lua', keys: ['one'], args: [] })).toThrow(/name the file <name>-1\.lua/);
   });
 });

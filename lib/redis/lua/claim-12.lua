@@ -25,7 +25,8 @@
 -- reason, so the client is told rather than left waiting, and the task does not run twice); one cancelled while
 -- it waited is dropped; one whose `results` hash a raw client has not written yet waits up to the grace, so the
 -- client's `status pending` cannot land on top of ours. Each claimed task gets its `results` hash set to
--- in_progress, its raw text pushed to tasks:active, and a lease.
+-- in_progress, its raw text pushed to tasks:active, and a lease; on its first claim, an entry in its client's
+-- task index (dan:jobs:{client}) unless it has one.
 local count = tonumber(A.count)
 local agent = A.agentId
 local lease_ms = tonumber(A.leaseMs)
@@ -232,7 +233,7 @@ for _, priority in ipairs({ 'high', 'normal', 'low' }) do
       local obj = cjson.decode(raw)
       local id = obj.task_id
       local rkey = KEY.result(id)
-      local r = redis.call('HMGET', rkey, 'status', 'attempts')
+      local r = redis.call('HMGET', rkey, 'status', 'attempts', 'client_id')
       local status = r[1]
       local used = id_in_use(id, status, tonumber(r[2]) or 0)
       -- A raw client reusing an ended id LPUSHes, then HSETs status pending: refused before that HSET
@@ -275,8 +276,18 @@ for _, priority in ipairs({ 'high', 'normal', 'low' }) do
           table.insert(leases, id)
           table.insert(out, { id, raw, attempt, token, priority })
           local what = obj.type == 'echo' and 'echo task' or 'task'
-          -- The first 500 bytes: a log line is read by people, and a long description is in the task itself.
           local text = type(obj.payload) == 'table' and type(obj.payload.description) == 'string' and obj.payload.description
+          -- A task's first claim indexes it for its client's listings (dan:jobs:{client}; 'default', as
+          -- lib/protocol/client-id.ts names it, for a task without one): a submitted task is there already
+          -- (NX keeps its time), one a client pushed raw is seen here first.
+          if attempt == 1 then
+            local jobs = KEY.jobs(r[3] or 'default')
+            if redis.call('ZADD', jobs, 'NX', now, id) == 1 then
+              if retention_s > 0 then redis.call('ZREMRANGEBYSCORE', jobs, '-inf', '(' .. (now - 2 * retention_s * 1000)) end
+              if text then redis.call('HSETNX', rkey, 'description', string.sub(text, 1, 1000)) end
+            end
+          end
+          -- The first 500 bytes: a log line is read by people, and a long description is in the task itself.
           local description = text and string.gsub(#text > 500 and string.sub(text, 1, 500) .. '...' or text, '%s*[\r\n]+%s*', ' ')
             or '(no description)'
           task_log(id, agent, domain, '[' .. now_iso .. '] ' .. agent .. ': claimed ' .. what ..

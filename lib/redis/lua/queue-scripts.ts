@@ -60,9 +60,9 @@ export const deadLetterQueueScript = new LuaFileScript({
 });
 
 export const submitScript = new LuaFileScript({
-  file: 'submit-4.lua',
-  keys: ['result', 'pending', 'notifications', 'children'],
-  args: ['taskId', 'raw', 'domain', 'parentId', 'childrenTtlMs', 'clientId'],
+  file: 'submit-5.lua',
+  keys: ['result', 'pending', 'notifications', 'children', 'jobs'],
+  args: ['taskId', 'raw', 'domain', 'parentId', 'childrenTtlMs', 'clientId', 'description', 'nowMs', 'trimBeforeMs'],
 });
 
 export const retryDeadLetterScript = new LuaFileScript({

@@ -4,9 +4,13 @@
 -- caller has checked the task id against the id rule (lib/protocol/task.ts).
 --
 -- KEYS (K.<name>): result (results:{id}), pending (tasks:pending:{d}), notifications (notifications:{d}),
---   children (dan:children:{parent}, or any key when there is no parent)
+--   children (dan:children:{parent}, or any key when there is no parent), jobs (dan:jobs:{client}: the
+--   client's task index, `default` for a task without a client)
 -- ARGV (A.<name>): taskId, raw (task JSON), domain, parentId ('' for none), childrenTtlMs,
---   clientId (its metadata.client_id, '' for none: kept in the result so the HTTP API shows it to its client only)
+--   clientId (its metadata.client_id, '' for none: kept in the result so the HTTP API shows it to its client only),
+--   description (the first 1000 characters of payload.description, kept in the result for listings and
+--   their text search), nowMs (the index's score: when it was sent), trimBeforeMs (index entries sent
+--   before this are dropped: their results have expired)
 -- Returns: {1} queued; {0, status} nothing written, because `results:{id}` exists: the id belongs to a
 --   task sent before (its status, 'unknown' when the hash has none), and a second one would overwrite it.
 -- One EXISTS on the path every fresh task takes; the status is read only for the refusal.
@@ -19,6 +23,9 @@ else
   redis.call('HSET', K.result, 'task_id', A.taskId, 'status', 'pending', 'domain', A.domain)
 end
 if A.clientId ~= '' then redis.call('HSET', K.result, 'client_id', A.clientId) end
+if A.description ~= '' then redis.call('HSET', K.result, 'description', A.description) end
+redis.call('ZADD', K.jobs, tonumber(A.nowMs), A.taskId)
+redis.call('ZREMRANGEBYSCORE', K.jobs, '-inf', '(' .. A.trimBeforeMs)
 redis.call('LPUSH', K.pending, A.raw)
 redis.call('PUBLISH', K.notifications, A.raw)
 return { 1 }

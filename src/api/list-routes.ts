@@ -1,0 +1,194 @@
+import type { FastifyInstance } from 'fastify';
+import type { ZodTypeProvider } from 'fastify-type-provider-zod';
+import { DEFAULT_CLIENT_ID } from '../../lib/protocol/client-id.js';
+import { DeadLetters } from '../../lib/redis/dead-letters.js';
+import type { DeadLetter } from '../../lib/redis/dead-letters.js';
+import { HeartbeatRegistry } from '../../lib/redis/heartbeat-registry.js';
+import { getResult } from '../../lib/redis/task-store.js';
+import { entryJson } from '../cli/commands/dead-letter.js';
+import { oneDeadLetter, retryDeadLetter, visibleDeadLetters } from '../operations/dead-letter-access.js';
+import { knownDomains } from '../operations/known-domains.js';
+import { listTasks, parseStatuses, parseTime } from '../operations/list-tasks.js';
+import type { TaskFilter } from '../operations/list-tasks.js';
+import { queueCounts } from '../operations/network-overview.js';
+import type { Caller } from './api-auth.js';
+import { callerOf } from './api-auth.js';
+import { ApiError, errorResponses } from './api-errors.js';
+import { agentSchema, jobIdParamsSchema, SEED_STATUS } from './api-schemas.js';
+import type { ApiDeps } from './job-routes.js';
+import { visibleResult } from './job-routes.js';
+import {
+  agentIdParamsSchema, deadLetterListQuerySchema, deadLetterListSchema, deadLetterRefParamsSchema, deadLetterRetriedSchema,
+  deadLetterRetryBodySchema, deadLetterSchema, domainsSchema, jobListQuerySchema, jobListSchema, jobRetriedSchema, purgeBodySchema, purgedSchema,
+} from './list-schemas.js';
+
+const seed = (status: string) => SEED_STATUS[status as keyof typeof SEED_STATUS] ?? 'QUEUED';
+const by = (caller: Caller): string => `api:${caller.client}${caller.keyId ? `:${caller.keyId}` : ''}`;
+const who = (caller: Caller) => ({ client: caller.client, everything: caller.role === 'admin' });
+
+function deadLetterView(entry: DeadLetter) {
+  return entryJson(entry) as ReturnType<typeof deadLetterSchema.parse>;
+}
+
+/** GET /jobs, POST /jobs/{id}/retry, the dead letters, GET /domains and GET /agents/{id}. */
+export function registerListRoutes(app: FastifyInstance, deps: ApiDeps): void {
+  const api = app.withTypeProvider<ZodTypeProvider>();
+  const { redis, keys, config } = deps;
+
+  api.get('/jobs', {
+    config: { role: 'read' },
+    schema: {
+      summary: "List the caller's jobs, newest first",
+      description: "Filters combine; pages follow next_cursor. Only the caller's client's jobs are listed, and only while their results are kept (DAN_RETENTION_MS after they end).",
+      tags: ['jobs'],
+      querystring: jobListQuerySchema,
+      response: { 200: jobListSchema, ...errorResponses(400, 401, 403) },
+    },
+  }, async (request) => {
+    const caller = callerOf(request);
+    const q = request.query;
+    const filter: TaskFilter = {
+      ...(q.status !== undefined ? { statuses: parseStatuses(q.status) } : {}),
+      ...(q.domain !== undefined ? { domain: q.domain } : {}),
+      ...(q.parent !== undefined ? { parent: q.parent } : {}),
+      ...(q.since !== undefined ? { sinceMs: parseTime(q.since, 'since') } : {}),
+      ...(q.until !== undefined ? { untilMs: parseTime(q.until, 'until') } : {}),
+      ...(q.q !== undefined ? { text: q.q } : {}),
+    };
+    const page = await listTasks(redis, keys, caller.client, filter, { limit: q.limit, ...(q.cursor !== undefined ? { cursor: q.cursor } : {}) });
+    return {
+      jobs: page.tasks.map((t) => ({
+        id: t.id, status: seed(t.status), dan_status: t.status, client: t.client, domain: t.domain, parent: t.parent, description: t.description,
+        sent_at: t.sentAt, started_at: t.startedAt, completed_at: t.completedAt, error: t.error, failure_code: t.failureCode, attempts: t.attempts,
+      })),
+      next_cursor: page.nextCursor ?? null,
+    };
+  });
+
+  api.post('/jobs/:id/retry', {
+    config: { role: 'submit' },
+    schema: {
+      summary: 'Queue a failed job again',
+      description: 'A job that failed by being dead-lettered (a domain nobody serves, a full queue, bad input) goes back on its queue from its dead letter, as `dan dead-letter retry` does. 409 not_failed for a job that has not failed; 409 not_retryable for one whose input is not kept (it failed on an agent, or was cancelled): send it again.',
+      tags: ['jobs'],
+      params: jobIdParamsSchema,
+      body: deadLetterRetryBodySchema,
+      response: { 200: jobRetriedSchema, ...errorResponses(400, 401, 403, 404, 409, 422, 503) },
+    },
+  }, async (request) => {
+    const caller = callerOf(request);
+    const id = request.params.id;
+    const result = await visibleResult(deps, caller, id);
+    if (result.status !== 'failed') {
+      throw new ApiError('not_failed', `job '${id}' is ${seed(result.status)} (${result.status}), not FAILED: only a failed job can be retried`);
+    }
+    const entries = (await new DeadLetters(redis, keys).read()).filter((e) => e.taskId === id);
+    const entry = entries[0];
+    if (entry === undefined) {
+      throw new ApiError('not_retryable', `job '${id}' failed without being dead-lettered (${result.error ?? 'no error recorded'}); its input is not kept after such a failure: send it again with POST /jobs`);
+    }
+    const to = request.body?.to;
+    const done = await retryDeadLetter(redis, keys, config, entry, { by: by(caller), ...(to !== undefined ? { to } : {}) });
+    return { id, status: 'QUEUED' as const, dan_status: 'pending', domain: done.to, dead_letter: entry.ref };
+  });
+
+  api.get('/dead-letters', {
+    config: { role: 'read' },
+    schema: {
+      summary: 'Dead-lettered input, newest first',
+      description: "Input the network could not take as a task, with the reason and the raw input. A client sees the entries of its own tasks; an admin key sees every entry.",
+      tags: ['dead letters'],
+      querystring: deadLetterListQuerySchema,
+      response: { 200: deadLetterListSchema, ...errorResponses(400, 401, 403) },
+    },
+  }, async (request) => {
+    const caller = callerOf(request);
+    const entries = await visibleDeadLetters(redis, keys, who(caller), request.query.domain);
+    return { total: entries.length, entries: entries.slice(0, request.query.limit).map(deadLetterView) };
+  });
+
+  api.get('/dead-letters/:ref', {
+    config: { role: 'read' },
+    schema: {
+      summary: 'One dead letter',
+      tags: ['dead letters'],
+      params: deadLetterRefParamsSchema,
+      response: { 200: deadLetterSchema, ...errorResponses(400, 401, 403, 404, 409) },
+    },
+  }, async (request) => {
+    const caller = callerOf(request);
+    return deadLetterView(oneDeadLetter(await visibleDeadLetters(redis, keys, who(caller)), request.params.ref));
+  });
+
+  api.post('/dead-letters/:ref/retry', {
+    config: { role: 'submit' },
+    schema: {
+      summary: 'Queue a dead letter again',
+      description: 'Its input goes back on its domain (or `to`) and the entry is removed, in one step, as `dan dead-letter retry` does.',
+      tags: ['dead letters'],
+      params: deadLetterRefParamsSchema,
+      body: deadLetterRetryBodySchema,
+      response: { 200: deadLetterRetriedSchema, ...errorResponses(400, 401, 403, 404, 409, 422, 503) },
+    },
+  }, async (request) => {
+    const caller = callerOf(request);
+    const entry = oneDeadLetter(await visibleDeadLetters(redis, keys, who(caller)), request.params.ref);
+    const to = request.body?.to;
+    const done = await retryDeadLetter(redis, keys, config, entry, { by: by(caller), ...(to !== undefined ? { to } : {}) });
+    return { ref: entry.ref, from: entry.domain, to: done.to, task_id: done.taskId ?? null };
+  });
+
+  api.post('/dead-letters/purge', {
+    config: { role: 'admin' },
+    schema: {
+      summary: 'Delete dead letters (admin)',
+      description: 'Named entries (all must exist, or nothing is deleted), or all of them (of one domain).',
+      tags: ['dead letters'],
+      body: purgeBodySchema,
+      response: { 200: purgedSchema, ...errorResponses(400, 401, 403, 404, 409) },
+    },
+  }, async (request) => {
+    const body = request.body;
+    const store = new DeadLetters(redis, keys);
+    const entries = await store.read(body.all === true ? body.domain : undefined);
+    const chosen = body.all === true ? entries : [...new Map((body.refs ?? []).map((ref) => {
+      const entry = oneDeadLetter(entries, ref);
+      return [`${entry.domain}:${entry.index}`, entry] as const;
+    })).values()];
+    const deleted = await store.purge(chosen);
+    return { deleted, refs: chosen.map((e) => e.ref) };
+  });
+
+  api.get('/domains', {
+    config: { role: 'read' },
+    schema: {
+      summary: 'Work per domain: waiting, running, dead-lettered',
+      tags: ['network'],
+      response: { 200: domainsSchema, ...errorResponses(401, 403) },
+    },
+  }, async () => ({ domains: await queueCounts(redis, keys, ['main', ...(await knownDomains(redis, keys, config))]) }));
+
+  api.get('/agents/:id', {
+    config: { role: 'read' },
+    schema: {
+      summary: 'One registered agent',
+      description: "Its task_id is shown only when that task is the caller's (an admin sees every one).",
+      tags: ['network'],
+      params: agentIdParamsSchema,
+      response: { 200: agentSchema, ...errorResponses(400, 401, 403, 404) },
+    },
+  }, async (request) => {
+    const caller = callerOf(request);
+    const known = await knownDomains(redis, keys, config);
+    const agent = (await new HeartbeatRegistry(redis, keys, config.heartbeatTtlMs).list(known)).find((a) => a.agent_id === request.params.id);
+    if (agent === undefined) throw new ApiError('not_found', `no agent '${request.params.id}' is registered; GET /agents lists them`);
+    if (agent.task_id !== undefined && caller.role !== 'admin') {
+      const task = await getResult(redis, keys, agent.task_id);
+      if (task === undefined || (task.clientId ?? DEFAULT_CLIENT_ID) !== caller.client) {
+        const { task_id: _hidden, ...rest } = agent;
+        return rest;
+      }
+    }
+    return agent;
+  });
+}
