@@ -16,6 +16,7 @@ import { authenticate } from './api-auth.js';
 import { ApiError, errorBody, errorResponses, toErrorReply } from './api-errors.js';
 import { agentsSchema, healthSchema, readySchema } from './api-schemas.js';
 import { registerJobRoutes } from './job-routes.js';
+import { registerLogRoutes } from './log-routes.js';
 
 export interface ApiServerOptions {
   redis: Redis;
@@ -106,6 +107,7 @@ export async function buildApiServer(options: ApiServerOptions): Promise<Fastify
   });
 
   registerJobRoutes(app, { redis, keys, config });
+  registerLogRoutes(app, { redis, keys, config, logger });
 
   app.get('/openapi.json', { config: { role: 'read' }, schema: { hide: true } }, async () => app.swagger());
   await app.ready();

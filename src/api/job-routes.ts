@@ -56,7 +56,7 @@ export function taskFromRequest(body: JobRequest, client: string): SubmitInput {
 }
 
 /** The seed's name of a dan status; a status it has no name for (none today) reads as queued. */
-function seedStatus(status: string): (typeof SEED_STATUS)[keyof typeof SEED_STATUS] {
+export function seedStatus(status: string): (typeof SEED_STATUS)[keyof typeof SEED_STATUS] {
   return SEED_STATUS[status as keyof typeof SEED_STATUS] ?? 'QUEUED';
 }
 
@@ -66,7 +66,7 @@ function ownerOf(result: TaskResult): string {
 }
 
 /** The caller's task, or 404: another client's task answers exactly as a missing one does. */
-async function visibleResult(deps: ApiDeps, caller: Caller, id: string): Promise<TaskResult> {
+export async function visibleResult(deps: ApiDeps, caller: Caller, id: string): Promise<TaskResult> {
   const result = await getResult(deps.redis, deps.keys, id);
   if (result === undefined || ownerOf(result) !== caller.client) {
     throw new ApiError('not_found', `no job '${id}' (it never existed, belongs to another client, or its result expired after the retention period)`);
