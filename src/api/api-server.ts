@@ -15,6 +15,7 @@ import { networkOverview } from '../operations/network-overview.js';
 import { authenticate } from './api-auth.js';
 import { ApiError, errorBody, errorResponses, toErrorReply } from './api-errors.js';
 import { agentsSchema, healthSchema, readySchema } from './api-schemas.js';
+import { registerDocsPage } from './docs-page.js';
 import { registerJobRoutes } from './job-routes.js';
 import { registerLogRoutes } from './log-routes.js';
 
@@ -110,6 +111,7 @@ export async function buildApiServer(options: ApiServerOptions): Promise<Fastify
   registerLogRoutes(app, { redis, keys, config, logger });
 
   app.get('/openapi.json', { config: { role: 'read' }, schema: { hide: true } }, async () => app.swagger());
+  registerDocsPage(app);
   await app.ready();
   return app;
 }

@@ -152,3 +152,23 @@ describe('GET /jobs/{id}/logs with a network running the job', () => {
     expect(events.at(-1)).toEqual({ event: 'end', data: { id, status: 'SUCCEEDED', dan_status: 'completed' } });
   }, 60_000);
 });
+
+describe('GET /docs', () => {
+  let api: TestApi;
+  beforeAll(async () => { api = await startTestApi(); });
+  afterAll(async () => api?.close());
+
+  it('serves a page of our own that renders /openapi.json, with no key and nothing from elsewhere', async () => {
+    await api.key('acme', 'read');
+    const page = await api.app.inject({ method: 'GET', url: '/docs' });
+    expect(page.statusCode).toBe(200);
+    expect(page.headers['content-type']).toMatch(/^text\/html/);
+    expect(page.body).toContain("fetch('/openapi.json'");
+    expect(page.body).toContain('X-API-Key');
+    // Everything is served by us: no address of another origin, and the policy allows none.
+    expect(page.body).not.toMatch(/(src|href)="(https?:)?\/\//);
+    expect(page.headers['content-security-policy']).toMatch(/default-src 'none'; connect-src 'self'/);
+    // The page needs no key; the document it reads still does.
+    expect((await api.app.inject({ method: 'GET', url: '/openapi.json' })).statusCode).toBe(401);
+  });
+});
