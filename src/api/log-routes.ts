@@ -35,6 +35,9 @@ const logsHeadersSchema = z.looseObject({
     .describe('The id of the last event received: the stream resumes after it instead of replaying from the start'),
 });
 
+/** Less than the 60 s after which common proxies close a connection that sent nothing. */
+const KEEP_ALIVE_MS = 15_000;
+
 const POSITIONS = /^\d+(,[^,=\s]+=\d+)*$/;
 
 /**
@@ -108,6 +111,8 @@ export function registerLogRoutes(app: FastifyInstance, deps: ApiDeps & { logger
     const onClose = (): void => stop.abort();
     raw.on('close', onClose);
     raw.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', connection: 'keep-alive', 'x-accel-buffering': 'no' });
+    // A comment line now and then while the job is quiet, so proxies do not close the stream as idle.
+    const keepAlive = setInterval(() => write(': keep-alive\n\n'), KEEP_ALIVE_MS);
     const send = (line: LogLine): void => {
       const list = line.taskId ?? id;
       sent.set(list, (sent.get(list) ?? 0) + 1);
@@ -125,6 +130,7 @@ export function registerLogRoutes(app: FastifyInstance, deps: ApiDeps & { logger
       if (answer.internal) deps.logger.error({ err: error, url: request.url }, 'log stream failed');
       write(event('error', answer.internal ? errorBody('internal', 'following the log failed on our side; the server log has the cause; reconnect with Last-Event-ID to go on') : answer.body));
     } finally {
+      clearInterval(keepAlive);
       raw.off('close', onClose);
       stop.abort();
       streams.delete(stop);

@@ -103,10 +103,11 @@ describe('the HTTP API under bad requests', () => {
       () => { const [why, headers] = random.pick(auths); return { why: `POST /jobs: ${why}`, method: 'POST', url: '/jobs', headers: { ...json, ...headers }, payload: '{"job_type":"echo","payload":{}}' }; },
       () => ({ why: 'GET /jobs/{bad id}', method: 'GET', url: `/jobs/${badId(random)}`, headers: acme.headers }),
       () => ({ why: "GET another client's job", method: 'GET', url: `/jobs/${theirs}`, headers: random.pick([acme.headers, reader.headers]) }),
+      () => ({ why: "another client's log stream", method: 'GET', url: `/jobs/${theirs}/logs${random.pick(['', '?follow=false', '?follow=no'])}`, headers: { ...random.pick([acme.headers, reader.headers]), 'last-event-id': random.pick(['0', '3,backend=1', 'x;y', '-1', '1,,2']) } }),
       () => ({ why: 'POST /jobs/{bad id}/cancel', method: 'POST', url: `/jobs/${badId(random)}/cancel`, headers: acme.headers }),
       () => ({ why: "cancel another client's job", method: 'POST', url: `/jobs/${theirs}/cancel`, headers: { ...json, ...acme.headers }, payload: random.pick(['{}', '{"reason":"mine now"}']) }),
       () => ({ why: 'cancel: bad body', method: 'POST', url: `/jobs/${theirs}/cancel`, headers: { ...json, ...globex.headers }, payload: random.pick(['{"reason": 5}', '[]', '{"why":"x"}', '{"reason":', `{"reason":"${'x'.repeat(1200)}"}`]) }),
-      () => { const [why, headers] = random.pick(auths); return { why: `GET ${why}`, method: 'GET', url: random.pick(['/agents', '/ready', '/openapi.json', `/jobs/${theirs}`]), headers }; },
+      () => { const [why, headers] = random.pick(auths); return { why: `GET ${why}`, method: 'GET', url: random.pick(['/agents', '/ready', '/openapi.json', `/jobs/${theirs}`, `/jobs/${theirs}/logs`]), headers }; },
       () => ({ why: 'unknown route or method', method: random.pick(['GET', 'PUT', 'DELETE', 'PATCH'] as const), url: random.pick(['/jobs', '/job', `/jobs/${theirs}/retry`, '/admin', `/${randomText(random, 6).replace(/[^a-z0-9]/gi, '')}`]), headers: acme.headers }),
     ];
     const statuses = new Map<number, number>();
