@@ -95,7 +95,10 @@ export function registerLogRoutes(app: FastifyInstance, deps: ApiDeps & { logger
       params: jobIdParamsSchema,
       querystring: logsQuerySchema,
       headers: logsHeadersSchema,
-      response: errorResponses(400, 401, 403, 404),
+      response: {
+        200: { description: 'The event stream', content: { 'text/event-stream': { schema: z.string().describe('`event: log` events, then `event: end`') } } },
+        ...errorResponses(400, 401, 403, 404),
+      },
     },
   }, async (request, reply) => {
     const id = request.params.id;

@@ -159,7 +159,7 @@ describe('GET /docs', () => {
   afterAll(async () => api?.close());
 
   it('serves a page of our own that renders /openapi.json, with no key and nothing from elsewhere', async () => {
-    await api.key('acme', 'read');
+    await api.key('someone', 'read');
     const page = await api.app.inject({ method: 'GET', url: '/docs' });
     expect(page.statusCode).toBe(200);
     expect(page.headers['content-type']).toMatch(/^text\/html/);
@@ -170,5 +170,9 @@ describe('GET /docs', () => {
     expect(page.headers['content-security-policy']).toMatch(/default-src 'none'; connect-src 'self'/);
     // The page needs no key; the document it reads still does.
     expect((await api.app.inject({ method: 'GET', url: '/openapi.json' })).statusCode).toBe(401);
+    const { headers } = await api.key('acme', 'read');
+    const doc = (await api.app.inject({ method: 'GET', url: '/openapi.json', headers })).json();
+    expect(Object.keys(doc.paths['/jobs/{id}/logs'].get.responses['200'].content)).toEqual(['text/event-stream']);
+    expect(Object.keys(doc.paths['/jobs/{id}/logs'].get.responses['404'].content)).toEqual(['application/json']);
   });
 });
