@@ -15,8 +15,10 @@ import { networkOverview } from '../operations/network-overview.js';
 import { authenticate } from './api-auth.js';
 import { ApiError, errorBody, errorResponses, toErrorReply } from './api-errors.js';
 import { agentsSchema, healthSchema, readySchema } from './api-schemas.js';
+import { registerDocsPage } from './docs-page.js';
 import { registerJobRoutes } from './job-routes.js';
 import { registerListRoutes } from './list-routes.js';
+import { registerLogRoutes } from './log-routes.js';
 
 export interface ApiServerOptions {
   redis: Redis;
@@ -108,8 +110,10 @@ export async function buildApiServer(options: ApiServerOptions): Promise<Fastify
 
   registerJobRoutes(app, { redis, keys, config });
   registerListRoutes(app, { redis, keys, config });
+  registerLogRoutes(app, { redis, keys, config, logger });
 
   app.get('/openapi.json', { config: { role: 'read' }, schema: { hide: true } }, async () => app.swagger());
+  registerDocsPage(app);
   await app.ready();
   return app;
 }

@@ -56,7 +56,7 @@ export function taskFromRequest(body: JobRequest, client: string): SubmitInput {
 }
 
 /** The seed's name of a dan status; a status it has no name for (none today) reads as queued. */
-function seedStatus(status: string): (typeof SEED_STATUS)[keyof typeof SEED_STATUS] {
+export function seedStatus(status: string): (typeof SEED_STATUS)[keyof typeof SEED_STATUS] {
   return SEED_STATUS[status as keyof typeof SEED_STATUS] ?? 'QUEUED';
 }
 

@@ -1,5 +1,6 @@
 import os from 'node:os';
 import type { Redis } from 'ioredis';
+import type { ApiResult } from './api.js';
 import { round } from './bench-kit.js';
 import type { ModelPathResult } from './model-path.js';
 import type { CeilingResult } from './redis-capacity.js';
@@ -46,6 +47,7 @@ export interface BenchResults {
   model_path?: ModelPathResult;
   recovery?: RecoveryResult;
   verification?: VerificationResult;
+  api?: ApiResult;
 }
 
 export interface Row {
@@ -132,6 +134,13 @@ export function rows(r: BenchResults): Row[] {
     add('  model turns per task, with checks and the reviewer / without (extra; reviews per task)', `${n(f.turns_per_task.with_checks, 2)} / ${n(f.turns_per_task.without, 2)} (+${n(f.turns_per_task.extra, 2)}; ${n(f.reviews_per_task, 2)})`);
     add('  tokens per task, with checks and the reviewer / without (extra)', `${n(f.tokens_per_task.with_checks, 0)} / ${n(f.tokens_per_task.without, 0)} (+${n(f.tokens_per_task.extra, 0)})`);
     add('  the checks\' own time per task, every round (ms); all tasks with checks / without (s)', `${n(f.check_ms_per_task)}; ${n(f.wall_ms.with_checks / 1000, 2)} / ${n(f.wall_ms.without / 1000, 2)}`);
+  }
+  const a = r.api;
+  if (a) {
+    add(`HTTP API: ${n(a.jobs, 0)} echo jobs queued, POST /jobs to dan serve with a key / submitTask straight to Redis, ${a.concurrency} in flight (jobs/s)`, `${n(a.http_submits_per_s)} / ${n(a.direct_submits_per_s)}`);
+    add('  HTTP vs straight to Redis', `${n(a.http_vs_direct, 2)}x`, '>= 0.7x', atLeast(a.http_vs_direct, 0.7));
+    add(`HTTP API: GET /jobs/{id} at ${n(a.get_at_half.rate_per_s, 0)}/s, half its maximum of ${n(a.get_max_per_s, 0)}/s (ms)`, `p50 ${n(a.get_at_half.p50, 2)} / p95 ${n(a.get_at_half.p95, 2)} / p99 ${n(a.get_at_half.p99, 2)}`, 'p99 < 5 ms', Number.isFinite(a.get_at_half.p99) ? a.get_at_half.p99 < 5 : null);
+    add('idle resident memory, dan serve process (MB; after the load above)', `${n(a.idle_rss_mb)} (${n(a.after_load_rss_mb)})`);
   }
   return out;
 }

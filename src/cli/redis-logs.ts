@@ -1,14 +1,12 @@
 import { sleep } from '../../lib/clock.js';
 import { DanError, ExitCode } from '../../lib/errors.js';
-import { isTerminal } from '../../lib/protocol/result.js';
 import type { Redis } from '../../lib/redis/connection.js';
 import type { Keys } from '../../lib/redis/keys.js';
-import { readResultStatus } from '../../lib/redis/result-fields.js';
 import { taskIdsStartingWith, taskKnown } from '../../lib/redis/task-ids.js';
-import { getResult, readLogStream, readTaskLogs, tailLogStream } from '../../lib/redis/task-store.js';
+import { readLogStream, tailLogStream } from '../../lib/redis/task-store.js';
+import { taskLogFollower } from '../operations/task-logs.js';
 import type { LogLine } from './log-lines.js';
-import { fromLogEntry, mergeByTime } from './log-lines.js';
-import { childIds } from './task-view.js';
+import { fromLogEntry } from './log-lines.js';
 
 /** The task log lines in Redis: the network-wide stream, or one task's lists (its own and its sub-tasks'). */
 export interface RedisLogs {
@@ -39,41 +37,7 @@ export async function resolveTaskId(redis: Redis, keys: Keys, typed: string): Pr
 
 /** The network-wide stream, or with `taskId` the task's own log and its sub-tasks'. */
 export function redisLogs(redis: Redis, keys: Keys, taskId: string | undefined): RedisLogs {
-  return taskId ? taskLogs(redis, keys, taskId) : streamLogs(redis, keys);
-}
-
-function taskLogs(redis: Redis, keys: Keys, taskId: string): RedisLogs {
-  const seen = new Map<string, number>();
-  /** New lines of the task and of the sub-tasks it has so far, merged by time. */
-  const readNew = async (): Promise<LogLine[]> => {
-    const ids = [taskId, ...(await childIds(redis, keys, taskId, await getResult(redis, keys, taskId)))];
-    const groups = await Promise.all(ids.map(async (id) => {
-      const from = seen.get(id) ?? 0;
-      const lines = await readTaskLogs(redis, keys, id, from);
-      seen.set(id, from + lines.length);
-      return lines.map((line) => fromLogEntry({ taskId: id, agentId: '', domain: '', line }));
-    }));
-    return mergeByTime(groups);
-  };
-  return {
-    async recent(count, keep) {
-      // A task's lists are short (one task's progress): read them whole, then keep the last `count`.
-      const kept = (await readNew()).filter(keep);
-      return count > 0 ? kept.slice(-count) : [];
-    },
-    async follow(signal, onLine) {
-      while (!signal.aborted) {
-        const lines = await readNew();
-        lines.forEach(onLine);
-        if (lines.length === 0 && isTerminal(await readResultStatus(redis, keys, taskId))) {
-          // Sub-tasks end before their parent: one more read catches their last lines.
-          (await readNew()).forEach(onLine);
-          return;
-        }
-        await sleep(250, signal);
-      }
-    },
-  };
+  return taskId ? taskLogFollower(redis, keys, taskId) : streamLogs(redis, keys);
 }
 
 function streamLogs(redis: Redis, keys: Keys): RedisLogs {

@@ -1,0 +1,150 @@
+import type { ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
+import http from 'node:http';
+import { fileURLToPath } from 'node:url';
+import { sleep } from '../../lib/clock.js';
+import { ApiKeys } from '../../lib/redis/api-keys.js';
+import { Keys } from '../../lib/redis/keys.js';
+import { submitTask } from '../../lib/redis/task-store.js';
+import type { Spread } from './bench-kit.js';
+import { poll, round, rssMb, spread } from './bench-kit.js';
+import type { BenchEnv } from './bench-network.js';
+import { CONCURRENCY } from './throughput.js';
+
+export interface ApiResult {
+  jobs: number;
+  concurrency: number;
+  /** `submitTask` from this process, `concurrency` calls in flight. */
+  direct_submits_per_s: number;
+  /** POST /jobs to a `dan serve` child with a key, `concurrency` requests in flight. */
+  http_submits_per_s: number;
+  http_vs_direct: number;
+  /** GET /jobs/{id} with `concurrency` requests in flight. */
+  get_max_per_s: number;
+  /** GET /jobs/{id} sent on a fixed schedule at half the maximum rate, each timed from its send to its answer (ms). */
+  get_at_half: Spread & { rate_per_s: number };
+  /** Resident memory of `dan serve` once /health answers, before any job (MB), and after the load above. */
+  idle_rss_mb: number;
+  after_load_rss_mb: number;
+}
+
+const cli = fileURLToPath(new URL('../cli/main.js', import.meta.url));
+
+/** `dan serve --port 0` as its own process on `prefix`; resolves with its URL once /health answers. */
+async function startServe(env: BenchEnv, prefix: string, maxQueueDepth: number): Promise<{ url: string; child: ChildProcess }> {
+  const child = spawn(process.execPath, [cli, 'serve', '--port', '0', '--json'], {
+    cwd: env.workspace,
+    env: { ...process.env, REDIS_URL: env.redisUrl, DAN_KEY_PREFIX: prefix, DAN_MAX_QUEUE_DEPTH: String(maxQueueDepth), DAN_LOG_LEVEL: 'warn' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  let err = '';
+  child.stderr?.on('data', (chunk: Buffer) => { err += chunk.toString(); });
+  const url = await new Promise<string>((resolve, reject) => {
+    child.stdout?.on('data', (chunk: Buffer) => {
+      out += chunk.toString();
+      const line = out.split('\n').find((l) => l.startsWith('{') && out.includes(`${l}\n`));
+      if (line) resolve((JSON.parse(line) as { url: string }).url);
+    });
+    child.once('exit', (code) => reject(new Error(`bench: dan serve exited ${code}: ${err.trim()}`)));
+  });
+  await poll('dan serve /health', async () => ((await fetch(`${url}/health`).then((r) => r.ok, () => false)) ? true : undefined), 10_000, 50);
+  return { url, child };
+}
+
+/** One request over the keep-alive `agent`; resolves with its status and body. */
+function request(agent: http.Agent, url: URL, method: 'GET' | 'POST', headers: Record<string, string>, body?: string): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = http.request(url, { method, agent, headers: body === undefined ? headers : { ...headers, 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(body)) } }, (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => { text += chunk; });
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text }));
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+/** Runs `count` calls of `call`, `concurrency` in flight; calls per second. */
+async function closedLoop(count: number, concurrency: number, call: (i: number) => Promise<void>): Promise<number> {
+  let next = 0;
+  const started = performance.now();
+  await Promise.all(Array.from({ length: concurrency }, async () => {
+    while (next < count) await call(next++);
+  }));
+  return count / ((performance.now() - started) / 1000);
+}
+
+/**
+ * The HTTP API's goals: submits over HTTP against `submitTask` straight to Redis at the same concurrency,
+ * GET /jobs/{id} latency at half its maximum rate, and an idle `dan serve`'s memory. No agent runs:
+ * the jobs only queue, under key prefixes of this scenario's own, deleted afterwards.
+ */
+export async function measureApi(env: BenchEnv, jobs: number, getSeconds: number): Promise<ApiResult> {
+  const base = `bench-api-${process.pid}:`;
+  const direct = new Keys(`${base}direct:`);
+  const viaHttp = new Keys(`${base}http:`);
+  const { key } = await new ApiKeys(env.redis, viaHttp).create('bench', 'submit');
+  const serve = await startServe(env, `${base}http:`, jobs * 4);
+  const agent = new http.Agent({ keepAlive: true, maxSockets: CONCURRENCY });
+  try {
+    // Idle: started and answering, nothing asked of it yet.
+    await sleep(500);
+    const idleRss = rssMb(serve.child.pid ?? 0);
+    const auth = { authorization: `Bearer ${key}` };
+    const jobsUrl = new URL('/jobs', serve.url);
+    const body = JSON.stringify({ job_type: 'echo', payload: { bench: true } });
+    const ids: string[] = [];
+    const post = async () => {
+      const answer = await request(agent, jobsUrl, 'POST', auth, body);
+      if (answer.status !== 202) throw new Error(`bench: POST /jobs answered ${answer.status}: ${answer.body}`);
+      ids.push((JSON.parse(answer.body) as { id: string }).id);
+    };
+    const submit = async () => { await submitTask(env.redis, direct, { domain: 'main', description: 'echo', type: 'echo', source: 'api', extraPayload: { bench: true } }); };
+    // Warm both paths (JIT, connections), then alternate, so neither runs on a quieter machine.
+    await closedLoop(Math.min(200, jobs), CONCURRENCY, post);
+    await closedLoop(Math.min(200, jobs), CONCURRENCY, submit);
+    env.progress(`api: ${jobs} submits straight to Redis, then ${jobs} over HTTP, ${CONCURRENCY} in flight`);
+    const directRate = await closedLoop(jobs, CONCURRENCY, submit);
+    const httpRate = await closedLoop(jobs, CONCURRENCY, post);
+
+    const get = async (i: number) => {
+      const answer = await request(agent, new URL(`/jobs/${ids[i % ids.length] as string}`, serve.url), 'GET', auth);
+      if (answer.status !== 200) throw new Error(`bench: GET /jobs/{id} answered ${answer.status}: ${answer.body}`);
+    };
+    const getMax = await closedLoop(jobs, CONCURRENCY, get);
+    const rate = getMax / 2;
+    env.progress(`api: GET /jobs/{id} at ${round(rate, 0)}/s (half of ${round(getMax, 0)}/s) for ${getSeconds} s`);
+    const count = Math.max(50, Math.round(rate * getSeconds));
+    const latencies: Promise<number>[] = [];
+    const start = performance.now();
+    for (let i = 0; i < count;) {
+      while (i < count && start + (i * 1000) / rate <= performance.now()) {
+        const sent = performance.now();
+        latencies.push(get(i).then(() => performance.now() - sent));
+        i += 1;
+      }
+      if (i < count) await sleep(Math.max(0, start + (i * 1000) / rate - performance.now()));
+    }
+    const timed = await Promise.all(latencies);
+    return {
+      jobs, concurrency: CONCURRENCY,
+      direct_submits_per_s: round(directRate), http_submits_per_s: round(httpRate), http_vs_direct: round(httpRate / directRate, 2),
+      get_max_per_s: round(getMax), get_at_half: { ...spread(timed), rate_per_s: round(rate) },
+      idle_rss_mb: idleRss, after_load_rss_mb: rssMb(serve.child.pid ?? 0),
+    };
+  } finally {
+    agent.destroy();
+    if (serve.child.exitCode === null && serve.child.signalCode === null) {
+      const exited = new Promise((resolve) => serve.child.once('exit', resolve));
+      serve.child.kill('SIGTERM');
+      await exited;
+    }
+    for await (const found of env.redis.scanStream({ match: `${base}*`, count: 1_000 })) {
+      const names = found as string[];
+      if (names.length > 0) await env.redis.unlink(...names);
+    }
+  }
+}
