@@ -3,6 +3,7 @@ import { fileURLToPath } from 'node:url';
 import { parseMemorySize } from './agents/agent-definitions.js';
 import { SETTING_NAMES, settingsSchema, type SettingName, type Settings } from './config/settings.js';
 import { InvalidInputError } from './errors.js';
+import { normalizeClientId } from './protocol/client-id.js';
 
 export { SETTINGS, SETTING_NAMES, WITHHELD_BECAUSE, settingsUsed, type AgentUse, type SettingName, type Settings } from './config/settings.js';
 
@@ -24,6 +25,8 @@ function buildConfig(c: Settings, env: NodeJS.ProcessEnv) {
     agentsDir: c.DAN_AGENTS_DIR ?? path.join(packageRoot(), 'agents'),
     workspace: c.DAN_WORKSPACE,
     /** More folders (absolute) a task's `context.workspace` may name; see lib/workspace/task-workspace.ts. */
+    /** The clients served besides `default` (DAN_CLIENTS, lower case); undefined: any client. */
+    clients: c.DAN_CLIENTS === undefined ? undefined : c.DAN_CLIENTS.split(',').map((id) => id.trim()).filter((id) => id !== '').map((id) => normalizeClientId(id)),
     workspaceRoots: (c.DAN_WORKSPACE_ROOTS ?? '').split(path.delimiter).filter((p) => p.trim() !== '').map((p) => path.resolve(p)),
     logLevel: c.DAN_LOG_LEVEL,
     router: c.DAN_ROUTER,

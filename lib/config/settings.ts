@@ -55,6 +55,8 @@ export const SETTINGS = {
   DAN_WORKSPACE: setting(hostPath(() => 'workspace'), 'host-path'),
   // More folders a task's context.workspace may name, besides DAN_WORKSPACE (path-list separated: ':').
   DAN_WORKSPACE_ROOTS: setting(z.string().optional(), 'forward'),
+  // The clients the network serves besides `default` (','-separated); a task of any other is dead-lettered. Unset: any client.
+  DAN_CLIENTS: setting(z.string().optional(), 'forward'),
   DAN_LOG_LEVEL: setting(z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'), 'forward'),
 
   DAN_ROUTER: setting(z.enum(['score', 'llm']).default('score'), 'main'),
