@@ -133,7 +133,7 @@ function buildConfig(c: Settings, env: NodeJS.ProcessEnv) {
       maxReplyBytes: c.DAN_MAX_MODEL_REPLY_BYTES,
     },
     /** The HTTP API (`dan serve`): request bodies over `maxBodyBytes` are answered 413 and not read further. */
-    api: { maxBodyBytes: c.DAN_API_MAX_BODY_BYTES },
+    api: { maxBodyBytes: c.DAN_API_MAX_BODY_BYTES, ratePerMinute: c.DAN_API_RATE_PER_MINUTE, maxInFlight: c.DAN_API_MAX_IN_FLIGHT },
     bashTimeoutMs: c.DAN_BASH_TIMEOUT_MS,
     /** How Bash, problems commands and checks are confined (lib/sandbox). */
     sandbox: c.DAN_SANDBOX,

@@ -60,6 +60,7 @@ export const OperatorErrorCode = {
   alreadyEnded: 'already_ended',
   notReady: 'not_ready',
   nonLoopbackWithoutKeys: 'non_loopback_without_keys',
+  rateLimited: 'rate_limited',
 } as const;
 
 /** One of the `OperatorErrorCode` values. */

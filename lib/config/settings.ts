@@ -142,6 +142,9 @@ export const SETTINGS = {
   DAN_GATEWAY_COMPOSE_TOKEN: setting(z.string().min(32, { error: 'must be 32 characters at least: openssl rand -hex 32 makes one' }).optional(), 'main'),
   // The HTTP API (dan serve): request bodies it reads at most, 1 MiB like a task; larger ones get 413.
   DAN_API_MAX_BODY_BYTES: setting(count(1024 * 1024), 'api'),
+  // Per-key limits of a key made without its own (`dan keys create --rpm/--max-in-flight`); 0: none.
+  DAN_API_RATE_PER_MINUTE: setting(ms(0), 'api'),
+  DAN_API_MAX_IN_FLIGHT: setting(ms(0), 'api'),
   DAN_MODEL_SONNET: setting(z.string().default('claude-sonnet-5-5'), 'forward'),
   DAN_MODEL_OPUS: setting(z.string().default('claude-opus-5-5'), 'forward'),
   DAN_MODEL_HAIKU: setting(z.string().default('claude-haiku-5-5'), 'forward'),

@@ -53,6 +53,8 @@ export const KEY_TEMPLATES = {
   gatewayTokens: 'dan:gateway:tokens',
   gatewayRevoked: 'dan:gateway:revoked',
   apiKeys: 'dan:api:keys',
+  apiRate: 'dan:api:rate:{}',
+  apiOpen: 'dan:api:open:{}',
 } as const;
 
 export type KeyTemplate = keyof typeof KEY_TEMPLATES;
@@ -70,6 +72,9 @@ export const MAIN_ONLY_KEYS: Readonly<Partial<Record<KeyTemplate, 'none' | 'read
   gatewayRevoked: 'none',
   // The HTTP API's key hashes and clients: an agent that could add one would mint itself a key.
   apiKeys: 'none',
+  // The API's per-key request counts and open jobs: only `dan serve` (main's user) keeps them.
+  apiRate: 'none',
+  apiOpen: 'none',
   agentsSpawned: 'read',
 };
 
@@ -171,6 +176,10 @@ export class Keys {
   gatewayRevoked(): string { return fillKey(this.prefix, 'gatewayRevoked'); }
   /** HASH sha256(key) -> JSON {client, role, createdAt, label?}: the HTTP API's keys (`dan keys`), never the keys themselves. */
   apiKeys(): string { return fillKey(this.prefix, 'apiKeys'); }
+  /** STRING: requests an API key made in its current minute-long window, expiring with the window. */
+  apiRate(keyId: string): string { return fillKey(this.prefix, 'apiRate', keyId); }
+  /** ZSET task id -> ms sent: an API key's jobs not known to have ended (pruned when read). */
+  apiOpen(keyId: string): string { return fillKey(this.prefix, 'apiOpen', keyId); }
 
   /** Glob for every pending queue, to find pushes to domains nobody serves. */
   pendingPattern(): string { return `${this.pending('')}*`; }

@@ -9,6 +9,8 @@ interface KeysArgs extends GlobalArgs {
   client?: string;
   role?: ApiRole;
   id?: string;
+  rpm?: number;
+  maxInFlight?: number;
 }
 
 async function withKeys(argv: ArgumentsCamelCase<KeysArgs>, run: (keys: ApiKeys, json: boolean) => Promise<void>): Promise<void> {
@@ -26,10 +28,13 @@ const create: CommandModule<GlobalArgs, KeysArgs> = {
   describe: 'Make a key for a client; it is printed this once (only its hash is kept)',
   builder: (yargs: Argv<GlobalArgs>) => yargs
     .option('client', { type: 'string', demandOption: true, describe: "The client whose jobs the key sends and sees (1-64 of a-z 0-9 _ -)" })
-    .option('role', { choices: API_ROLES, default: 'submit' as ApiRole, describe: 'read: GETs; submit: also send and cancel jobs; admin: everything' }) as Argv<KeysArgs>,
+    .option('role', { choices: API_ROLES, default: 'submit' as ApiRole, describe: 'read: GETs; submit: also send and cancel jobs; admin: everything' })
+    .option('rpm', { type: 'number', describe: 'Requests per minute the key may make (0: no limit; default DAN_API_RATE_PER_MINUTE)' })
+    .option('max-in-flight', { type: 'number', describe: 'Jobs of the key not yet ended (0: no limit; default DAN_API_MAX_IN_FLIGHT)' }) as Argv<KeysArgs>,
   handler: (argv) => withKeys(argv, async (keys, json) => {
-    const { key, record } = await keys.create(String(argv.client), argv.role ?? 'submit');
-    if (json) printJson({ id: record.id, client: record.client, role: record.role, key });
+    const limits = { ...(argv.rpm !== undefined ? { ratePerMinute: argv.rpm } : {}), ...(argv.maxInFlight !== undefined ? { maxInFlight: argv.maxInFlight } : {}) };
+    const { key, record } = await keys.create(String(argv.client), argv.role ?? 'submit', limits);
+    if (json) printJson({ id: record.id, client: record.client, role: record.role, rpm: record.ratePerMinute ?? null, max_in_flight: record.maxInFlight ?? null, key });
     else {
       process.stdout.write(`${key}\n`);
       process.stderr.write(`key ${record.id} for client ${record.client} (role ${record.role}); shown this once: store it now (revoke with 'dan keys revoke ${record.id}')\n`);
@@ -43,7 +48,7 @@ const list: CommandModule<GlobalArgs, KeysArgs> = {
   handler: (argv) => withKeys(argv, async (keys, json) => {
     const all = await keys.list();
     if (json) {
-      printJson(all.map((k) => ({ id: k.id, client: k.client, role: k.role, created_at: new Date(k.createdAt).toISOString() })));
+      printJson(all.map((k) => ({ id: k.id, client: k.client, role: k.role, rpm: k.ratePerMinute ?? null, max_in_flight: k.maxInFlight ?? null, created_at: new Date(k.createdAt).toISOString() })));
       return;
     }
     if (all.length === 0) {
