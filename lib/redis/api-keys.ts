@@ -55,7 +55,7 @@ export class ApiKeys {
   async create(client: string, role: ApiRole, limits: ApiKeyLimits = {}): Promise<{ key: string; record: ApiKey }> {
     const name = normalizeClientId(client);
     if (!API_ROLES.includes(role)) throw new InvalidInputError(`role must be one of ${API_ROLES.join(', ')}; got '${String(role)}'`);
-    for (const [what, value] of Object.entries(limits)) {
+    for (const [what, value] of [['--rpm', limits.ratePerMinute], ['--max-in-flight', limits.maxInFlight]] as const) {
       if (value !== undefined && !(Number.isInteger(value) && value >= 0)) throw new InvalidInputError(`${what} must be a whole number, 0 or more (0: no limit); got ${String(value)}`);
     }
     const createdAt = this.clock();
