@@ -3,7 +3,7 @@ import { fileURLToPath } from 'node:url';
 import { parseMemorySize } from './agents/agent-definitions.js';
 import { SETTING_NAMES, settingsSchema, type SettingName, type Settings } from './config/settings.js';
 import { InvalidInputError } from './errors.js';
-import { normalizeClientId } from './protocol/client-id.js';
+import { DEFAULT_CLIENT_ID, normalizeClientId } from './protocol/client-id.js';
 
 export { SETTINGS, SETTING_NAMES, WITHHELD_BECAUSE, settingsUsed, type AgentUse, type SettingName, type Settings } from './config/settings.js';
 
@@ -19,14 +19,18 @@ export function packageRoot(): string {
  * parsed values by name, for the environment of spawned agents (`agentEnv`).
  */
 function buildConfig(c: Settings, env: NodeJS.ProcessEnv) {
+  // Empty is unset (compose passes `${DAN_CLIENTS:-}`); to serve `default` alone, list just it.
+  const clients = c.DAN_CLIENTS === undefined || c.DAN_CLIENTS.trim() === ''
+    ? undefined
+    : c.DAN_CLIENTS.split(',').map((id) => id.trim()).filter((id) => id !== '').map((id) => normalizeClientId(id));
   return {
     redisUrl: c.REDIS_URL,
     keyPrefix: c.DAN_KEY_PREFIX,
     agentsDir: c.DAN_AGENTS_DIR ?? path.join(packageRoot(), 'agents'),
     workspace: c.DAN_WORKSPACE,
-    /** More folders (absolute) a task's `context.workspace` may name; see lib/workspace/task-workspace.ts. */
     /** The clients served besides `default` (DAN_CLIENTS, lower case); undefined: any client. */
-    clients: c.DAN_CLIENTS === undefined ? undefined : c.DAN_CLIENTS.split(',').map((id) => id.trim()).filter((id) => id !== '').map((id) => normalizeClientId(id)),
+    clients,
+    /** More folders (absolute) a task's `context.workspace` may name; see lib/workspace/task-workspace.ts. */
     workspaceRoots: (c.DAN_WORKSPACE_ROOTS ?? '').split(path.delimiter).filter((p) => p.trim() !== '').map((p) => path.resolve(p)),
     logLevel: c.DAN_LOG_LEVEL,
     router: c.DAN_ROUTER,
@@ -60,7 +64,8 @@ function buildConfig(c: Settings, env: NodeJS.ProcessEnv) {
       /** After a task fails, ask the model why and record the lessons it proposes. */
       postmortem: c.DAN_ELF_POSTMORTEM === 'on',
       /** When set, the only clients served; a request for any other is refused. */
-      clients: c.DAN_ELF_CLIENTS ? c.DAN_ELF_CLIENTS.split(',').map((id) => id.trim()).filter((id) => id !== '') : undefined,
+      // DAN_CLIENTS (and `default`) unless DAN_ELF_CLIENTS names others.
+      clients: c.DAN_ELF_CLIENTS ? c.DAN_ELF_CLIENTS.split(',').map((id) => id.trim()).filter((id) => id !== '') : clients && [DEFAULT_CLIENT_ID, ...clients],
       /** How long a worker waits for its context before it goes on without memory. */
       timeoutMs: c.DAN_ELF_TIMEOUT_MS,
       budgetTokens: c.DAN_ELF_BUDGET_TOKENS,

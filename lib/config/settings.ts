@@ -5,6 +5,7 @@ import { parseMemorySize, WORKER_ROLES } from '../agents/agent-definitions.js';
 import { DELIVERIES } from '../protocol/task.js';
 import { parseForwards, type ForwardSpec } from '../net/socket-forwarder.js';
 import { SANDBOX_MODES } from '../sandbox/command-sandbox.js';
+import { CLIENT_ID_PATTERN } from '../protocol/client-id.js';
 
 /**
  * How a setting reaches the agents a spawner starts, declared once per setting so the environment
@@ -56,7 +57,8 @@ export const SETTINGS = {
   // More folders a task's context.workspace may name, besides DAN_WORKSPACE (path-list separated: ':').
   DAN_WORKSPACE_ROOTS: setting(z.string().optional(), 'forward'),
   // The clients the network serves besides `default` (','-separated); a task of any other is dead-lettered. Unset: any client.
-  DAN_CLIENTS: setting(z.string().optional(), 'forward'),
+  DAN_CLIENTS: setting(z.string().optional().refine((v) => v === undefined || v.split(',').every((id) => id.trim() === '' || CLIENT_ID_PATTERN.test(id.trim())),
+    { error: 'must be client names (1 to 64 letters, digits, _ or -, starting with a letter or digit) separated by commas' }), 'forward'),
   DAN_LOG_LEVEL: setting(z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'), 'forward'),
 
   DAN_ROUTER: setting(z.enum(['score', 'llm']).default('score'), 'main'),

@@ -120,6 +120,11 @@ export function registerJobRoutes(app: FastifyInstance, deps: ApiDeps): void {
     },
   }, async (request, reply) => {
     const caller = callerOf(request);
+    // Its task would only be dead-lettered by the first agent to claim it (README "Known clients").
+    const served = deps.config.clients;
+    if (served !== undefined && caller.client !== DEFAULT_CLIENT_ID && !served.includes(caller.client)) {
+      throw new ApiError('forbidden', `client '${caller.client}' is not one this network serves (DAN_CLIENTS: ${served.join(', ') || 'none'}): ask an operator to add it`);
+    }
     const idempotencyKey = request.headers['idempotency-key'];
     const taskId = idempotencyKey === undefined ? undefined : idempotentTaskId(caller.client, idempotencyKey);
     const task: SubmitInput = { ...taskFromRequest(request.body, caller.client), ...(taskId ? { taskId } : {}) };

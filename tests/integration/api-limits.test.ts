@@ -64,6 +64,21 @@ describe("the HTTP API's per-key limits", () => {
     expect((await submit(await keyWith('beta', { ratePerMinute: 0, maxInFlight: 1 }))).statusCode).toBe(202);
   });
 
+  it('refuses, writing nothing, a submit of a client DAN_CLIENTS does not list', async () => {
+    const served = await startTestApi({ env: { DAN_CLIENTS: 'acme' } });
+    try {
+      const { headers } = await served.key('zeta');
+      const before = await served.keyCount();
+      const refused = await served.app.inject({ method: 'POST', url: '/jobs', headers, payload: { job_type: 'echo', payload: {} } });
+      expect(refused.statusCode).toBe(403);
+      expect(refused.json().error.message).toContain("client 'zeta' is not one this network serves (DAN_CLIENTS: acme)");
+      expect(await served.keyCount()).toBe(before);
+      expect((await served.app.inject({ method: 'POST', url: '/jobs', headers: (await served.key('acme')).headers, payload: { job_type: 'echo', payload: {} } })).statusCode).toBe(202);
+    } finally {
+      await served.close();
+    }
+  });
+
   it('gives back the place of a submit that was refused', async () => {
     const key = await keyWith('gamma', { ratePerMinute: 0, maxInFlight: 1 });
     const unknown = await api.app.inject({ method: 'POST', url: '/jobs', headers: key, payload: { domain: 'no-such-domain', description: 'x' } });
