@@ -50,11 +50,11 @@ export const KEY_TEMPLATES = {
   elfRequests: 'dan:elf:requests',
   elfReplies: 'dan:elf:reply:{}',
   domainCatalog: 'dan:domains',
+  apiRate: 'dan:api:rate:{}',
+  apiOpen: 'dan:api:open:{}',
   gatewayTokens: 'dan:gateway:tokens',
   gatewayRevoked: 'dan:gateway:revoked',
   apiKeys: 'dan:api:keys',
-  apiRate: 'dan:api:rate:{}',
-  apiOpen: 'dan:api:open:{}',
 } as const;
 
 export type KeyTemplate = keyof typeof KEY_TEMPLATES;
@@ -169,6 +169,10 @@ export class Keys {
   domainCatalog(): string { return fillKey(this.prefix, 'domainCatalog'); }
   /** HASH of a domain's last start failure (at, agent, reason, lines), expiring; gone once an agent is ready. */
   domainStart(domain: string): string { return fillKey(this.prefix, 'domainStart', domain); }
+  /** STRING: requests an API key made in its current minute-long window, expiring with the window. */
+  apiRate(keyId: string): string { return fillKey(this.prefix, 'apiRate', keyId); }
+  /** ZSET task id -> ms sent: an API key's jobs not known to have ended (pruned when read). */
+  apiOpen(keyId: string): string { return fillKey(this.prefix, 'apiOpen', keyId); }
 
   /** HASH sha256(token) -> JSON {agentId, issuedAt, standing?}: the model gateway's live tokens, never the tokens themselves. */
   gatewayTokens(): string { return fillKey(this.prefix, 'gatewayTokens'); }
@@ -176,10 +180,6 @@ export class Keys {
   gatewayRevoked(): string { return fillKey(this.prefix, 'gatewayRevoked'); }
   /** HASH sha256(key) -> JSON {client, role, createdAt, label?}: the HTTP API's keys (`dan keys`), never the keys themselves. */
   apiKeys(): string { return fillKey(this.prefix, 'apiKeys'); }
-  /** STRING: requests an API key made in its current minute-long window, expiring with the window. */
-  apiRate(keyId: string): string { return fillKey(this.prefix, 'apiRate', keyId); }
-  /** ZSET task id -> ms sent: an API key's jobs not known to have ended (pruned when read). */
-  apiOpen(keyId: string): string { return fillKey(this.prefix, 'apiOpen', keyId); }
 
   /** Glob for every pending queue, to find pushes to domains nobody serves. */
   pendingPattern(): string { return `${this.pending('')}*`; }

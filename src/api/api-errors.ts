@@ -6,7 +6,7 @@ import type { DanErrorCode } from '../../lib/errors.js';
 /** The one shape of every error the API answers: a stable code to branch on, a message that says what to do. */
 export const errorBodySchema = z.object({
   error: z.object({
-    code: z.string().describe('Stable: invalid_input, unauthorized, forbidden, not_found, already_ended, rate_limited, body_too_large, unsupported_media_type, unknown_domain, queue_full, redis_unreachable, not_ready, internal'),
+    code: z.string().describe('Stable: invalid_input, unauthorized, forbidden, not_found, already_ended, body_too_large, unsupported_media_type, unknown_domain, queue_full, redis_unreachable, not_ready, internal'),
     message: z.string().describe('What happened and what to do about it'),
   }),
 }).meta({ id: 'Error' });
@@ -19,11 +19,11 @@ const STATUS_OF: Partial<Record<DanErrorCode, number>> = {
   unauthorized: 401,
   forbidden: 403,
   not_found: 404,
-  rate_limited: 429,
   already_ended: 409,
   body_too_large: 413,
   unsupported_media_type: 415,
   unknown_domain: 422,
+  rate_limited: 429,
   queue_full: 503,
   redis_unreachable: 503,
   not_ready: 503,
