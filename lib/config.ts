@@ -3,6 +3,7 @@ import { fileURLToPath } from 'node:url';
 import { parseMemorySize } from './agents/agent-definitions.js';
 import { SETTING_NAMES, settingsSchema, type SettingName, type Settings } from './config/settings.js';
 import { InvalidInputError } from './errors.js';
+import { DEFAULT_CLIENT_ID, normalizeClientId } from './protocol/client-id.js';
 
 export { SETTINGS, SETTING_NAMES, WITHHELD_BECAUSE, settingsUsed, type AgentUse, type SettingName, type Settings } from './config/settings.js';
 
@@ -18,11 +19,17 @@ export function packageRoot(): string {
  * parsed values by name, for the environment of spawned agents (`agentEnv`).
  */
 function buildConfig(c: Settings, env: NodeJS.ProcessEnv) {
+  // Empty is unset (compose passes `${DAN_CLIENTS:-}`); to serve `default` alone, list just it.
+  const clients = c.DAN_CLIENTS === undefined || c.DAN_CLIENTS.trim() === ''
+    ? undefined
+    : c.DAN_CLIENTS.split(',').map((id) => id.trim()).filter((id) => id !== '').map((id) => normalizeClientId(id));
   return {
     redisUrl: c.REDIS_URL,
     keyPrefix: c.DAN_KEY_PREFIX,
     agentsDir: c.DAN_AGENTS_DIR ?? path.join(packageRoot(), 'agents'),
     workspace: c.DAN_WORKSPACE,
+    /** The clients served besides `default` (DAN_CLIENTS, lower case); undefined: any client. */
+    clients,
     /** More folders (absolute) a task's `context.workspace` may name; see lib/workspace/task-workspace.ts. */
     workspaceRoots: (c.DAN_WORKSPACE_ROOTS ?? '').split(path.delimiter).filter((p) => p.trim() !== '').map((p) => path.resolve(p)),
     logLevel: c.DAN_LOG_LEVEL,
@@ -57,7 +64,8 @@ function buildConfig(c: Settings, env: NodeJS.ProcessEnv) {
       /** After a task fails, ask the model why and record the lessons it proposes. */
       postmortem: c.DAN_ELF_POSTMORTEM === 'on',
       /** When set, the only clients served; a request for any other is refused. */
-      clients: c.DAN_ELF_CLIENTS ? c.DAN_ELF_CLIENTS.split(',').map((id) => id.trim()).filter((id) => id !== '') : undefined,
+      // DAN_CLIENTS (and `default`) unless DAN_ELF_CLIENTS names others.
+      clients: c.DAN_ELF_CLIENTS ? c.DAN_ELF_CLIENTS.split(',').map((id) => id.trim()).filter((id) => id !== '') : clients && [DEFAULT_CLIENT_ID, ...clients],
       /** How long a worker waits for its context before it goes on without memory. */
       timeoutMs: c.DAN_ELF_TIMEOUT_MS,
       budgetTokens: c.DAN_ELF_BUDGET_TOKENS,
@@ -130,7 +138,7 @@ function buildConfig(c: Settings, env: NodeJS.ProcessEnv) {
       maxReplyBytes: c.DAN_MAX_MODEL_REPLY_BYTES,
     },
     /** The HTTP API (`dan serve`): request bodies over `maxBodyBytes` are answered 413 and not read further. */
-    api: { maxBodyBytes: c.DAN_API_MAX_BODY_BYTES },
+    api: { maxBodyBytes: c.DAN_API_MAX_BODY_BYTES, ratePerMinute: c.DAN_API_RATE_PER_MINUTE, maxInFlight: c.DAN_API_MAX_IN_FLIGHT },
     bashTimeoutMs: c.DAN_BASH_TIMEOUT_MS,
     /** How Bash, problems commands and checks are confined (lib/sandbox). */
     sandbox: c.DAN_SANDBOX,

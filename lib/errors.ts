@@ -61,6 +61,7 @@ export const OperatorErrorCode = {
   notFailed: 'not_failed',
   notReady: 'not_ready',
   nonLoopbackWithoutKeys: 'non_loopback_without_keys',
+  rateLimited: 'rate_limited',
 } as const;
 
 /** One of the `OperatorErrorCode` values. */

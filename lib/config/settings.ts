@@ -5,6 +5,7 @@ import { parseMemorySize, WORKER_ROLES } from '../agents/agent-definitions.js';
 import { DELIVERIES } from '../protocol/task.js';
 import { parseForwards, type ForwardSpec } from '../net/socket-forwarder.js';
 import { SANDBOX_MODES } from '../sandbox/command-sandbox.js';
+import { CLIENT_ID_PATTERN } from '../protocol/client-id.js';
 
 /**
  * How a setting reaches the agents a spawner starts, declared once per setting so the environment
@@ -55,6 +56,9 @@ export const SETTINGS = {
   DAN_WORKSPACE: setting(hostPath(() => 'workspace'), 'host-path'),
   // More folders a task's context.workspace may name, besides DAN_WORKSPACE (path-list separated: ':').
   DAN_WORKSPACE_ROOTS: setting(z.string().optional(), 'forward'),
+  // The clients the network serves besides `default` (','-separated); a task of any other is dead-lettered. Unset: any client.
+  DAN_CLIENTS: setting(z.string().optional().refine((v) => v === undefined || v.split(',').every((id) => id.trim() === '' || CLIENT_ID_PATTERN.test(id.trim())),
+    { error: 'must be client names (1 to 64 letters, digits, _ or -, starting with a letter or digit) separated by commas' }), 'forward'),
   DAN_LOG_LEVEL: setting(z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'), 'forward'),
 
   DAN_ROUTER: setting(z.enum(['score', 'llm']).default('score'), 'main'),
@@ -140,6 +144,9 @@ export const SETTINGS = {
   DAN_GATEWAY_COMPOSE_TOKEN: setting(z.string().min(32, { error: 'must be 32 characters at least: openssl rand -hex 32 makes one' }).optional(), 'main'),
   // The HTTP API (dan serve): request bodies it reads at most, 1 MiB like a task; larger ones get 413.
   DAN_API_MAX_BODY_BYTES: setting(count(1024 * 1024), 'api'),
+  // Per-key limits of a key made without its own (`dan keys create --rpm/--max-in-flight`); 0: none.
+  DAN_API_RATE_PER_MINUTE: setting(ms(0), 'api'),
+  DAN_API_MAX_IN_FLIGHT: setting(ms(0), 'api'),
   DAN_MODEL_SONNET: setting(z.string().default('claude-sonnet-5-5'), 'forward'),
   DAN_MODEL_OPUS: setting(z.string().default('claude-opus-5-5'), 'forward'),
   DAN_MODEL_HAIKU: setting(z.string().default('claude-haiku-5-5'), 'forward'),

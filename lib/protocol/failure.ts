@@ -15,6 +15,8 @@ export const FailureCode = {
   queueFull: 'queue_full',
   /** Neither a domain's folder nor main knows the domain. */
   unknownDomain: 'unknown_domain',
+  /** Its `metadata.client_id` names a client DAN_CLIENTS does not list. */
+  unknownClient: 'unknown_client',
   /** A domain's definition or the network's settings are wrong (a person must fix them). */
   badConfig: 'bad_config',
   /** A farm refused its request (missing path, problems command not found, nothing to fix). */
@@ -94,7 +96,7 @@ export function asFailureCode(code: unknown): FailureCode {
  * any work, and failures of the infrastructure. ELF learns nothing from these.
  */
 const NOT_ABOUT_THE_WORK: ReadonlySet<FailureCode> = new Set<FailureCode>([
-  FailureCode.invalidTask, FailureCode.queueFull, FailureCode.unknownDomain, FailureCode.badConfig, FailureCode.farmRefused,
+  FailureCode.invalidTask, FailureCode.queueFull, FailureCode.unknownDomain, FailureCode.unknownClient, FailureCode.badConfig, FailureCode.farmRefused,
   // The check could not run: that says nothing about what the agents did.
   FailureCode.verificationUnavailable,
   // The reviewer's answer was unusable: that says nothing about the coders' work either.

@@ -27,6 +27,16 @@ export interface ApiKey {
   client: string;
   role: ApiRole;
   createdAt: number;
+  /** Requests per minute this key may make (0: none); absent: DAN_API_RATE_PER_MINUTE. */
+  ratePerMinute?: number;
+  /** Jobs of this key not yet ended (0: no limit); absent: DAN_API_MAX_IN_FLIGHT. */
+  maxInFlight?: number;
+}
+
+/** Limits a key is made with; each left out follows the server's setting. */
+export interface ApiKeyLimits {
+  ratePerMinute?: number;
+  maxInFlight?: number;
 }
 
 /**
@@ -42,12 +52,16 @@ export class ApiKeys {
   }
 
   /** A new key for `client` with `role`; the key is returned this once and stored only as its hash. */
-  async create(client: string, role: ApiRole): Promise<{ key: string; record: ApiKey }> {
+  async create(client: string, role: ApiRole, limits: ApiKeyLimits = {}): Promise<{ key: string; record: ApiKey }> {
     const name = normalizeClientId(client);
     if (!API_ROLES.includes(role)) throw new InvalidInputError(`role must be one of ${API_ROLES.join(', ')}; got '${String(role)}'`);
+    for (const [what, value] of [['--rpm', limits.ratePerMinute], ['--max-in-flight', limits.maxInFlight]] as const) {
+      if (value !== undefined && !(Number.isInteger(value) && value >= 0)) throw new InvalidInputError(`${what} must be a whole number, 0 or more (0: no limit); got ${String(value)}`);
+    }
     const createdAt = this.clock();
-    const { token, hash } = await this.table.issue(API_KEY_PREFIX, { client: name, role, createdAt });
-    return { key: token, record: { id: tokenId(hash), client: name, role, createdAt } };
+    const stored = { client: name, role, createdAt, ...definedLimits(limits) };
+    const { token, hash } = await this.table.issue(API_KEY_PREFIX, stored);
+    return { key: token, record: { id: tokenId(hash), ...stored } };
   }
 
   /** The key's record, or undefined for a key never created or revoked. */
@@ -81,12 +95,22 @@ export class ApiKeys {
   }
 }
 
+function definedLimits(limits: ApiKeyLimits): ApiKeyLimits {
+  return {
+    ...(typeof limits.ratePerMinute === 'number' ? { ratePerMinute: limits.ratePerMinute } : {}),
+    ...(typeof limits.maxInFlight === 'number' ? { maxInFlight: limits.maxInFlight } : {}),
+  };
+}
+
 function parseApiKey(hash: string, raw: string): ApiKey | undefined {
   try {
-    const value = JSON.parse(raw) as { client?: unknown; role?: unknown; createdAt?: unknown };
+    const value = JSON.parse(raw) as { client?: unknown; role?: unknown; createdAt?: unknown; ratePerMinute?: unknown; maxInFlight?: unknown };
     if (typeof value.client !== 'string' || typeof value.createdAt !== 'number') return undefined;
     if (!API_ROLES.includes(value.role as ApiRole)) return undefined;
-    return { id: tokenId(hash), client: value.client, role: value.role as ApiRole, createdAt: value.createdAt };
+    return {
+      id: tokenId(hash), client: value.client, role: value.role as ApiRole, createdAt: value.createdAt,
+      ...definedLimits(value as ApiKeyLimits),
+    };
   } catch {
     return undefined;
   }

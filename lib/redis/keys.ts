@@ -50,6 +50,8 @@ export const KEY_TEMPLATES = {
   elfRequests: 'dan:elf:requests',
   elfReplies: 'dan:elf:reply:{}',
   domainCatalog: 'dan:domains',
+  apiRate: 'dan:api:rate:{}',
+  apiOpen: 'dan:api:open:{}',
   gatewayTokens: 'dan:gateway:tokens',
   gatewayRevoked: 'dan:gateway:revoked',
   apiKeys: 'dan:api:keys',
@@ -71,6 +73,9 @@ export const MAIN_ONLY_KEYS: Readonly<Partial<Record<KeyTemplate, 'none' | 'read
   gatewayRevoked: 'none',
   // The HTTP API's key hashes and clients: an agent that could add one would mint itself a key.
   apiKeys: 'none',
+  // The API's per-key request counts and open jobs: only `dan serve` (main's user) keeps them.
+  apiRate: 'none',
+  apiOpen: 'none',
   agentsSpawned: 'read',
 };
 
@@ -165,6 +170,10 @@ export class Keys {
   domainCatalog(): string { return fillKey(this.prefix, 'domainCatalog'); }
   /** HASH of a domain's last start failure (at, agent, reason, lines), expiring; gone once an agent is ready. */
   domainStart(domain: string): string { return fillKey(this.prefix, 'domainStart', domain); }
+  /** STRING: requests an API key made in its current minute-long window, expiring with the window. */
+  apiRate(keyId: string): string { return fillKey(this.prefix, 'apiRate', keyId); }
+  /** ZSET task id -> ms sent: an API key's jobs not known to have ended (pruned when read). */
+  apiOpen(keyId: string): string { return fillKey(this.prefix, 'apiOpen', keyId); }
 
   /** HASH sha256(token) -> JSON {agentId, issuedAt, standing?}: the model gateway's live tokens, never the tokens themselves. */
   gatewayTokens(): string { return fillKey(this.prefix, 'gatewayTokens'); }

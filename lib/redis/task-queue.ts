@@ -6,6 +6,7 @@ import { isoNow, systemClock } from '../clock.js';
 import { oneLine } from '../errors.js';
 import { scrubJson, scrubText } from '../scrub.js';
 import type { FailureCode } from '../protocol/failure.js';
+import { DEFAULT_CLIENT_ID } from '../protocol/client-id.js';
 import { DEFAULT_TASK_LIMITS, type Priority, type TaskLimits } from '../protocol/task.js';
 import type { Keys } from './keys.js';
 import {
@@ -26,13 +27,14 @@ const DEFAULT_HOUSEKEEPING_MS = 200;
 
 /** A domain's queue settings from the network's configuration, for the agent `agentId`. */
 export function queueOptions(
-  config: Pick<Config, 'leaseMs' | 'retentionMs' | 'maxAttempts' | 'retryBaseMs' | 'retryMaxMs' | 'maxQueueDepth'> & Partial<Pick<Config, 'taskLimits'>>,
+  config: Pick<Config, 'leaseMs' | 'retentionMs' | 'maxAttempts' | 'retryBaseMs' | 'retryMaxMs' | 'maxQueueDepth'> & Partial<Pick<Config, 'taskLimits' | 'clients'>>,
   domain: string, agentId: string,
 ): TaskQueueOptions {
   return {
     domain, agentId, leaseMs: config.leaseMs, retentionMs: config.retentionMs, maxAttempts: config.maxAttempts,
     retryBaseMs: config.retryBaseMs, retryMaxMs: config.retryMaxMs, maxQueueDepth: config.maxQueueDepth,
     ...(config.taskLimits ? { taskLimits: config.taskLimits } : {}),
+    ...(config.clients ? { clients: config.clients } : {}),
   };
 }
 
@@ -60,6 +62,8 @@ export interface TaskQueueOptions {
   maxQueueDepth?: number;
   /** Sizes a task may have: raw pushes over `maxTaskBytes` are dead-lettered, the rest checked when parsed. */
   taskLimits?: TaskLimits;
+  /** The clients served besides `default` (DAN_CLIENTS): a task naming another is dead-lettered when first claimed. Undefined: any. */
+  clients?: readonly string[];
   /**
    * How often a claim also looks for lapsed leases and due retries (each look costs Redis two reads;
    * a retry this queue knows to be due is looked for at once). Default 200 ms.
@@ -147,6 +151,7 @@ export class TaskQueue {
         defaultMaxAttempts: this.options.maxAttempts, nowIso: isoNow(this.clock), retentionS: this.retentionSeconds, tokenPrefix,
         graceMs: RAW_CLIENT_GRACE_MS, ...this.retryArgs, maxDepth: this.options.maxQueueDepth ?? 0, maxTaskBytes: this.taskLimits.maxTaskBytes,
         housekeeping: housekeeping ? '1' : '0', ingestMayHold: ingest ? '1' : '0',
+        knownClients: this.options.clients === undefined ? '' : `,${[DEFAULT_CLIENT_ID, ...this.options.clients].join(',')},`,
       },
     })) as [[string, string, number, string, Priority][], number, number];
     // Refused input held for its client's result hash went back to the ingest list: read it next time.

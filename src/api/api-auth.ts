@@ -1,7 +1,8 @@
 import type { FastifyRequest } from 'fastify';
 import { DEFAULT_CLIENT_ID } from '../../lib/protocol/client-id.js';
-import type { ApiKeys, ApiRole } from '../../lib/redis/api-keys.js';
+import type { ApiKeyLimits, ApiKeys, ApiRole } from '../../lib/redis/api-keys.js';
 import { roleAllows } from '../../lib/redis/api-keys.js';
+import type { ApiLimits } from '../../lib/redis/api-limits.js';
 import { ApiError } from './api-errors.js';
 
 /** Who is asking: the client whose jobs they send and see, and what their key may do. */
@@ -10,6 +11,8 @@ export interface Caller {
   role: ApiRole;
   /** The key's id (`dan keys list`); undefined while no key exists and the API answers everyone. */
   keyId: string | undefined;
+  /** The key's own limits (`dan keys create --rpm/--max-in-flight`); absent ones follow the settings. */
+  limits: ApiKeyLimits;
 }
 
 /** The key a request carries: `Authorization: Bearer <key>` or `X-API-Key: <key>`. */
@@ -32,7 +35,7 @@ export async function authenticate(keys: ApiKeys, request: Pick<FastifyRequest, 
   const key = presentedKey(request);
   if (key === undefined) {
     // A server bound beyond loopback never falls open, even when every key is revoked while it runs.
-    if (!options.requireKey && !(await keys.any())) return { client: DEFAULT_CLIENT_ID, role: 'admin', keyId: undefined };
+    if (!options.requireKey && !(await keys.any())) return { client: DEFAULT_CLIENT_ID, role: 'admin', keyId: undefined, limits: {} };
     throw new ApiError('unauthorized', "this API needs a key: send 'Authorization: Bearer <key>' or 'X-API-Key: <key>' (an operator makes one with 'dan keys create --client <name>')");
   }
   const record = await keys.check(key);
@@ -40,7 +43,11 @@ export async function authenticate(keys: ApiKeys, request: Pick<FastifyRequest, 
   if (!roleAllows(record.role, needed)) {
     throw new ApiError('forbidden', `this needs a key with role ${needed} or above; key ${record.id} has role ${record.role} ('dan keys create --client ${record.client} --role ${needed}')`);
   }
-  return { client: record.client, role: record.role, keyId: record.id };
+  const limits = {
+    ...(record.ratePerMinute !== undefined ? { ratePerMinute: record.ratePerMinute } : {}),
+    ...(record.maxInFlight !== undefined ? { maxInFlight: record.maxInFlight } : {}),
+  };
+  return { client: record.client, role: record.role, keyId: record.id, limits };
 }
 
 declare module 'fastify' {
@@ -59,3 +66,36 @@ export function callerOf(request: Pick<FastifyRequest, 'caller' | 'url'>): Calle
   if (request.caller === undefined) throw new Error(`route ${request.url} reads its caller but declares no role`);
   return request.caller;
 }
+
+/**
+ * Counts a keyed caller's request against its requests per minute (its key's, else `fallback`,
+ * DAN_API_RATE_PER_MINUTE; 0: none); past it, 429 `rate_limited` with the seconds until its window ends.
+ * A caller without a key (no key exists, loopback only) is not counted.
+ */
+export async function checkRate(limits: ApiLimits, caller: Caller, fallback: number): Promise<void> {
+  const limit = caller.limits.ratePerMinute ?? fallback;
+  if (caller.keyId === undefined || limit === 0) return;
+  const { allowed, retryAfterMs } = await limits.request(caller.keyId, limit);
+  if (allowed) return;
+  const seconds = Math.max(1, Math.ceil(retryAfterMs / 1000));
+  throw new ApiError('rate_limited', `key ${caller.keyId} may make ${limit} requests a minute and has made them: try again in ${seconds} s, or ask an operator for a higher --rpm`, { retryAfterSeconds: seconds });
+}
+
+/**
+ * Takes a place for job `taskId` among the keyed caller's jobs in flight (its key's limit, else
+ * `fallback`, DAN_API_MAX_IN_FLIGHT; 0: none); when all are taken, 429 `rate_limited`. Resolves with a
+ * function that gives the place back, for a submit that then fails.
+ */
+export async function holdInFlight(limits: ApiLimits, caller: Caller, taskId: string, fallback: number): Promise<() => Promise<void>> {
+  const max = caller.limits.maxInFlight ?? fallback;
+  const keyId = caller.keyId;
+  if (keyId === undefined || max === 0) return async () => undefined;
+  const { allowed } = await limits.open(keyId, taskId, max);
+  if (!allowed) {
+    throw new ApiError('rate_limited', `key ${keyId} may have ${max} jobs in flight and has them: try again once one ends (GET /jobs/{id}), or ask an operator for a higher --max-in-flight`, { retryAfterSeconds: IN_FLIGHT_RETRY_SECONDS });
+  }
+  return () => limits.close(keyId, taskId);
+}
+
+/** What a refused submit over the jobs-in-flight limit is told to wait: when a job ends is not known. */
+const IN_FLIGHT_RETRY_SECONDS = 5;

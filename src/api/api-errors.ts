@@ -6,7 +6,7 @@ import type { DanErrorCode } from '../../lib/errors.js';
 /** The one shape of every error the API answers: a stable code to branch on, a message that says what to do. */
 export const errorBodySchema = z.object({
   error: z.object({
-    code: z.string().describe('Stable: invalid_input, unauthorized, forbidden, not_found, already_ended, not_failed, not_retryable, ambiguous, body_too_large, unsupported_media_type, unknown_domain, queue_full, redis_unreachable, not_ready, internal'),
+    code: z.string().describe('Stable: invalid_input, unauthorized, forbidden, not_found, already_ended, not_failed, not_retryable, ambiguous, body_too_large, unsupported_media_type, unknown_domain, queue_full, redis_unreachable, not_ready, rate_limited, internal'),
     message: z.string().describe('What happened and what to do about it'),
   }),
 }).meta({ id: 'Error' });
@@ -26,6 +26,7 @@ const STATUS_OF: Partial<Record<DanErrorCode, number>> = {
   body_too_large: 413,
   unsupported_media_type: 415,
   unknown_domain: 422,
+  rate_limited: 429,
   queue_full: 503,
   redis_unreachable: 503,
   not_ready: 503,
@@ -33,9 +34,13 @@ const STATUS_OF: Partial<Record<DanErrorCode, number>> = {
 
 /** An error an API handler throws to answer with its code's status and the error shape. */
 export class ApiError extends DanError {
-  constructor(code: DanErrorCode, message: string) {
+  /** Sent as `Retry-After` (whole seconds), for answers that say when to try again. */
+  readonly retryAfterSeconds: number | undefined;
+
+  constructor(code: DanErrorCode, message: string, options: { retryAfterSeconds?: number } = {}) {
     super(code, message);
     this.name = 'ApiError';
+    this.retryAfterSeconds = options.retryAfterSeconds;
   }
 }
 

@@ -8,11 +8,12 @@ import type { Config } from '../../lib/config.js';
 import { redactUrl } from '../../lib/errors.js';
 import type { Logger } from '../../lib/logger.js';
 import { ApiKeys } from '../../lib/redis/api-keys.js';
+import { ApiLimits } from '../../lib/redis/api-limits.js';
 import { redisAnswers } from '../../lib/redis/connection.js';
 import { HeartbeatRegistry } from '../../lib/redis/heartbeat-registry.js';
 import type { Keys } from '../../lib/redis/keys.js';
 import { networkOverview } from '../operations/network-overview.js';
-import { authenticate } from './api-auth.js';
+import { authenticate, checkRate } from './api-auth.js';
 import { ApiError, errorBody, errorResponses, toErrorReply } from './api-errors.js';
 import { agentsSchema, healthSchema, readySchema } from './api-schemas.js';
 import { registerDocsPage } from './docs-page.js';
@@ -37,6 +38,7 @@ export interface ApiServerOptions {
 export async function buildApiServer(options: ApiServerOptions): Promise<FastifyInstance> {
   const { redis, keys, config, logger } = options;
   const apiKeys = new ApiKeys(redis, keys);
+  const limits = new ApiLimits(redis, keys);
   const unreachable = () => `Redis does not answer (${redactUrl(config.redisUrl)}): start it, or check REDIS_URL of dan serve; then try again`;
   const app = Fastify({
     bodyLimit: config.api.maxBodyBytes,
@@ -58,6 +60,7 @@ export async function buildApiServer(options: ApiServerOptions): Promise<Fastify
     // While the connection is down, say so at once rather than hold the request through reconnects.
     if (redis.status !== 'ready') throw new ApiError('redis_unreachable', unreachable());
     request.caller = await authenticate(apiKeys, request, role, { requireKey: options.requireKey ?? false });
+    await checkRate(limits, request.caller, config.api.ratePerMinute);
   });
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
@@ -78,7 +81,8 @@ export async function buildApiServer(options: ApiServerOptions): Promise<Fastify
       answer = { status: 503, body: errorBody('redis_unreachable', unreachable()), internal: false };
     }
     if (answer.internal) logger.error({ err: error, method: request.method, url: request.url }, 'API request failed');
-    if (answer.status === 503) void reply.header('retry-after', '5');
+    if (error instanceof ApiError && error.retryAfterSeconds !== undefined) void reply.header('retry-after', String(error.retryAfterSeconds));
+    else if (answer.status === 503) void reply.header('retry-after', '5');
     return reply.code(answer.status).send(answer.body);
   });
   app.setNotFoundHandler(async (request, reply) => reply.code(404).send(errorBody('not_found', `no route ${request.method} ${request.url.split('?')[0]}; /openapi.json lists the API`)));

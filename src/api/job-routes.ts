@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import type { Redis } from 'ioredis';
@@ -10,13 +10,14 @@ import { readFailure } from '../../lib/protocol/failure.js';
 import type { TaskResult } from '../../lib/protocol/result.js';
 import { tokenUsageSchema } from '../../lib/protocol/result.js';
 import type { Keys } from '../../lib/redis/keys.js';
+import { ApiLimits } from '../../lib/redis/api-limits.js';
 import { cancelTask } from '../../lib/redis/task-queue.js';
 import type { SubmitInput } from '../../lib/redis/task-store.js';
 import { getResult } from '../../lib/redis/task-store.js';
 import { childStatuses } from '../operations/task-children.js';
 import { submitJob, taskProblem } from '../operations/submit-job.js';
 import type { Caller } from './api-auth.js';
-import { callerOf } from './api-auth.js';
+import { callerOf, holdInFlight } from './api-auth.js';
 import { ApiError, errorResponses } from './api-errors.js';
 import type { JobRequest } from './api-schemas.js';
 import { cancelledSchema, cancelRequestSchema, jobAcceptedSchema, jobHeadersSchema, jobIdParamsSchema, jobRequestSchema, jobSchema, SEED_STATUS } from './api-schemas.js';
@@ -105,6 +106,7 @@ async function jobView(deps: ApiDeps, result: TaskResult): Promise<z.infer<typeo
 /** POST /jobs, GET /jobs/{id}, POST /jobs/{id}/cancel. */
 export function registerJobRoutes(app: FastifyInstance, deps: ApiDeps): void {
   const api = app.withTypeProvider<ZodTypeProvider>();
+  const limits = new ApiLimits(deps.redis, deps.keys);
 
   api.post('/jobs', {
     config: { role: 'submit' },
@@ -114,10 +116,15 @@ export function registerJobRoutes(app: FastifyInstance, deps: ApiDeps): void {
       tags: ['jobs'],
       body: jobRequestSchema,
       headers: jobHeadersSchema,
-      response: { 202: jobAcceptedSchema, ...errorResponses(400, 401, 403, 413, 415, 422, 503) },
+      response: { 202: jobAcceptedSchema, ...errorResponses(400, 401, 403, 413, 415, 422, 429, 503) },
     },
   }, async (request, reply) => {
     const caller = callerOf(request);
+    // Its task would only be dead-lettered by the first agent to claim it (README "Known clients").
+    const served = deps.config.clients;
+    if (served !== undefined && caller.client !== DEFAULT_CLIENT_ID && !served.includes(caller.client)) {
+      throw new ApiError('forbidden', `client '${caller.client}' is not one this network serves (DAN_CLIENTS: ${served.join(', ') || 'none'}): ask an operator to add it`);
+    }
     const idempotencyKey = request.headers['idempotency-key'];
     const taskId = idempotencyKey === undefined ? undefined : idempotentTaskId(caller.client, idempotencyKey);
     const task: SubmitInput = { ...taskFromRequest(request.body, caller.client), ...(taskId ? { taskId } : {}) };
@@ -132,13 +139,17 @@ export function registerJobRoutes(app: FastifyInstance, deps: ApiDeps): void {
     };
     const earlier = taskId === undefined ? undefined : await getResult(deps.redis, deps.keys, taskId);
     if (taskId !== undefined && earlier !== undefined) return accepted(taskId, earlier);
+    // The id is chosen here, so its place among the key's jobs in flight is taken before it is queued.
+    const id = taskId ?? randomUUID();
+    const release = await holdInFlight(limits, caller, id, deps.config.api.maxInFlight);
     try {
-      const { taskId: id } = await submitJob(deps.redis, deps.keys, deps.config, task);
+      await submitJob(deps.redis, deps.keys, deps.config, { ...task, taskId: id });
       return accepted(id);
     } catch (error) {
-      // Two retries at once: the other one queued it between the read above and the submit.
+      // Two retries at once: the other one queued it between the read above and the submit (and holds its place).
       const raced = taskId === undefined ? undefined : await getResult(deps.redis, deps.keys, taskId);
       if (taskId !== undefined && raced !== undefined) return accepted(taskId, raced);
+      await release();
       throw error;
     }
   });

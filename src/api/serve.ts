@@ -24,16 +24,18 @@ export interface RunningApi {
 /**
  * Starts `dan serve`: connects to Redis (exit 3 when it does not answer), refuses a non-loopback
  * `host` while no API key exists (exit 2: anyone who reaches the port could send jobs), then listens.
+ * With `requireKeys` it listens anyway and answers every request but /health 401 until a key exists
+ * (compose's `api` service: it starts before anyone could have made a key).
  */
-export async function startApi(options: { config: Config; logger: Logger; host: string; port: number }): Promise<RunningApi> {
+export async function startApi(options: { config: Config; logger: Logger; host: string; port: number; requireKeys?: boolean }): Promise<RunningApi> {
   const { config, logger, host, port } = options;
   const redis = await connectRedis(config.redisUrl, { name: 'dan-serve', failFast: true, logger, connectTimeoutMs: 3_000 });
   const keys = new Keys(config.keyPrefix);
   try {
-    const requireKey = !isLoopback(host);
-    if (requireKey && !(await new ApiKeys(redis, keys).any())) {
+    const requireKey = options.requireKeys === true || !isLoopback(host);
+    if (requireKey && options.requireKeys !== true && !(await new ApiKeys(redis, keys).any())) {
       throw new DanError('non_loopback_without_keys',
-        `refusing to listen on ${host} without API keys: anyone who reaches it could send jobs. Create one with 'dan keys create --client <name>', or keep --host 127.0.0.1`,
+        `refusing to listen on ${host} without API keys: anyone who reaches it could send jobs. Create one with 'dan keys create --client <name>', keep --host 127.0.0.1, or pass --require-keys to listen and refuse every request until a key exists`,
         { exitCode: ExitCode.usage });
     }
     const app = await buildApiServer({ redis, keys, config, logger, requireKey });

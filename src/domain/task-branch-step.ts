@@ -28,7 +28,7 @@ export function taskBranchOpener(config: Config): OpenTaskBranch {
   return async (task) => {
     let dir: string;
     try {
-      dir = taskWorkspace(config.workspace, task.context, config.workspaceRoots).root;
+      dir = taskWorkspace(config.workspace, task, config.workspaceRoots).root;
     } catch {
       return {};
     }

@@ -44,7 +44,7 @@ export const TASK_HANDLERS: Partial<Record<DomainKindName, (inputs: TaskHandlerI
     // Workers of roles left out of DAN_ROLES take no part; the reviewer judges rounds, it does not work in them.
     const domain = { ...i.domain, workers: i.domain.workers.filter((w) => i.config.roles.includes(w.role)) };
     const reviewer = domain.workers.find((w) => w.role === 'reviewer');
-    const workspace = (task: Task) => taskWorkspace(i.config.workspace, task.context, i.config.workspaceRoots).root;
+    const workspace = (task: Task) => taskWorkspace(i.config.workspace, task, i.config.workspaceRoots).root;
     return onTaskBranch(taskBranchOpener(i.config), createVerifiedHandler({
     workers: createDomainHandler({
       domain, catalog: i.catalog, agentId: i.agentId, logger: i.logger, runtime: () => i.runtime(), lifecycle: i.lifecycle,

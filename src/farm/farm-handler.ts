@@ -31,6 +31,7 @@ import { farmEditGuard } from './edit-guard.js';
 import type { AgentReport } from './farm-agent.js';
 import { FarmAgent } from './farm-agent.js';
 import { splitTask } from './task-splitter.js';
+import { clientWorkspaceRoot } from '../../lib/workspace/task-workspace.js';
 
 export interface FarmHandlerDeps {
   config: Config;
@@ -229,13 +230,16 @@ async function checkRequest(ctx: TaskContext, deps: FarmHandlerDeps): Promise<Ch
     await ctx.log(`farm refused: ${reasons.join('; ')}`);
     throw new TaskFailedError(`farm refused: ${reasons.join('; ')}`, { summary: 'refused before any agent started', refused: reasons, files_created: [], files_modified: [] }, FailureCode.farmRefused);
   };
-  const parsed = parseFarmRequest(ctx.task.context, { agentCount: config.farm.agents, maxAgents: config.farm.maxAgents, runtime: config.farm.runtime, workspace: config.workspace });
+  // A client's farm stays in its client's folder, as its tasks do (lib/workspace/task-workspace.ts).
+  const workspace = clientWorkspaceRoot(config.workspace, ctx.task.metadata['client_id']);
+  const roots = workspace === config.workspace ? [config.workspace, ...config.farm.roots] : [workspace];
+  const parsed = parseFarmRequest(ctx.task.context, { agentCount: config.farm.agents, maxAgents: config.farm.maxAgents, runtime: config.farm.runtime, workspace });
   if (!parsed.ok) return refuse(parsed.problems);
   const request = parsed.request;
   const reasons: string[] = [];
   const root = await repositoryRoot(request.path);
   if (!root) reasons.push(`${request.path} is not a git repository (or does not exist): run 'git init && git add -A && git commit -m start' in it, or give the repository's folder as path`);
-  const outside = farmPathOutsideRoots(root ? [request.path, root] : [request.path], [config.workspace, ...config.farm.roots]);
+  const outside = farmPathOutsideRoots(root ? [request.path, root] : [request.path], roots);
   if (outside) reasons.push(outside);
   const sandbox = commandSandbox(config.sandbox, deps.logger);
   if (request.problemsCommand && sandbox instanceof RefusingSandbox) reasons.push(`the problems command cannot run: ${sandbox.reason}; install bubblewrap, or set DAN_SANDBOX=off to run commands unconfined`);

@@ -81,7 +81,7 @@ export class ClaudeCodeWorkerRuntime implements WorkerRuntime {
 
   async run(job: WorkerJob): Promise<WorkerResult> {
     const { config, logger } = this.options;
-    const jail = job.workspace ? new WorkspaceJail(job.workspace) : taskWorkspace(config.workspace, job.task.context, config.workspaceRoots);
+    const jail = job.workspace ? new WorkspaceJail(job.workspace) : taskWorkspace(config.workspace, job.task, config.workspaceRoots);
     const model = resolveModel(config, job.worker.model);
     const before = await snapshot(jail.root);
     const clientId = typeof job.task.metadata['client_id'] === 'string' ? job.task.metadata['client_id'] : 'default';

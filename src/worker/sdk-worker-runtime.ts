@@ -63,7 +63,7 @@ export class SdkWorkerRuntime implements WorkerRuntime {
 
   async run(job: WorkerJob): Promise<WorkerResult> {
     const { config, llm, logger } = this.options;
-    const jail = job.workspace ? new WorkspaceJail(job.workspace) : taskWorkspace(config.workspace, job.task.context, config.workspaceRoots);
+    const jail = job.workspace ? new WorkspaceJail(job.workspace) : taskWorkspace(config.workspace, job.task, config.workspaceRoots);
     const tracker = new FileTracker();
     const model = resolveModel(config, job.worker.model);
     const result = await runToolLoopWithAnswer({

@@ -42,6 +42,21 @@ describe('dan serve and dan keys against a running network', () => {
     expect(run.stderr).toContain("dan keys create --client");
   });
 
+  it('with --require-keys listens beyond loopback before any key exists, answering only /health until one does', async () => {
+    expect(await network.redis.hlen(network.keys.apiKeys())).toBe(0);
+    const api = await serve(env, ['--host', '0.0.0.0', '--require-keys']);
+    try {
+      const base = api.url.replace('0.0.0.0', '127.0.0.1');
+      expect((await fetch(`${base}/health`)).status).toBe(200);
+      const refused = await fetch(`${base}/agents`);
+      expect(refused.status).toBe(401);
+      expect(((await refused.json()) as { error: { code: string } }).error.code).toBe('unauthorized');
+    } finally {
+      api.child.kill('SIGTERM');
+    }
+    expect(await api.stopped).toBe(0);
+  });
+
   it("runs the seed's echo job over a real socket with a key, from POST /jobs to SUCCEEDED", async () => {
     const created = await runProcess(process.execPath, [bin, 'keys', 'create', '--client', 'acme', '--json'], { env });
     expect(created.code, created.stderr).toBe(0);
@@ -83,5 +98,20 @@ describe('dan serve and dan keys against a running network', () => {
       api.child.kill('SIGTERM');
     }
     expect(await api.stopped).toBe(0);
+  });
+
+  it('makes a key with its own limits (--rpm, --max-in-flight), listed with it', async () => {
+    const created = await runProcess(process.execPath, [bin, 'keys', 'create', '--client', 'limited', '--rpm', '3', '--max-in-flight', '1', '--json'], { env });
+    expect(created.code, created.stderr).toBe(0);
+    const { id } = JSON.parse(created.stdout) as { id: string };
+    expect(JSON.parse(created.stdout)).toMatchObject({ client: 'limited', rpm: 3, max_in_flight: 1 });
+    const listed = JSON.parse((await runProcess(process.execPath, [bin, 'keys', 'list', '--json'], { env })).stdout) as unknown[];
+    expect(listed).toContainEqual(expect.objectContaining({ id, rpm: 3, max_in_flight: 1 }));
+    const bad = await runProcess(process.execPath, [bin, 'keys', 'create', '--client', 'limited', '--rpm', '-1'], { env });
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain('--rpm must be a whole number');
+    const unserved = await runProcess(process.execPath, [bin, 'keys', 'create', '--client', 'zeta'], { env: { ...env, DAN_CLIENTS: 'acme' } });
+    expect(unserved.code).toBe(2);
+    expect(unserved.stderr).toContain("client 'zeta' is not one DAN_CLIENTS lists (acme)");
   });
 });

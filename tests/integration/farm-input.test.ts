@@ -32,8 +32,10 @@ afterAll(async () => {
   for (const dir of [repo, notRepo, farmDir]) rmSync(dir, { recursive: true, force: true });
 });
 
-async function refusal(context: Record<string, unknown>): Promise<string> {
-  const { taskId } = await submitTask(network.redis, network.keys, { domain: 'farm', description: 'Fix every lint problem', context, timeoutSeconds: 120 });
+async function refusal(context: Record<string, unknown>, client?: string): Promise<string> {
+  const { taskId } = await submitTask(network.redis, network.keys, {
+    domain: 'farm', description: 'Fix every lint problem', context, timeoutSeconds: 120, ...(client ? { extraMetadata: { client_id: client } } : {}),
+  });
   const hash = await network.waitFor(taskId, 90_000);
   expect(hash['status']).toBe('failed');
   // Refused before any agent started: no agent state, no worktree.
@@ -91,6 +93,12 @@ describe('farm bad input, refused with reason and fix before any agent starts', 
     } finally {
       rmSync(victim, { recursive: true, force: true });
     }
+  }, 120_000);
+
+  it("a client's farm on a repository outside its client's folder, even one DAN_FARM_ROOTS lists", async () => {
+    const error = await refusal({ path: repo, agent_count: 1, problems_command: 'node check.mjs', runtime: 'sdk' }, 'acme');
+    expect(error).toContain('is outside the folders a farm may work on');
+    expect(error).toContain(path.join(network.workspace, 'clients', 'acme'));
   }, 120_000);
 
   it('[audit #67] a path of the system, /etc: refused, and nothing runs there', async () => {

@@ -21,6 +21,14 @@ describe('loadConfig', () => {
     expect(loadConfig({ REDIS_URL: 'redis://env:1' }, { REDIS_URL: 'redis://flag:2' }).redisUrl).toBe('redis://flag:2');
   });
 
+  it('reads DAN_CLIENTS as lower-case client names (empty: any client), which the ELF serves too unless DAN_ELF_CLIENTS says otherwise', () => {
+    expect(loadConfig({ DAN_CLIENTS: ' Acme, beta ,' })).toMatchObject({ clients: ['acme', 'beta'], elf: { clients: ['default', 'acme', 'beta'] } });
+    expect(loadConfig({ DAN_CLIENTS: '' }).clients).toBeUndefined();
+    expect(loadConfig({}).elf.clients).toBeUndefined();
+    expect(loadConfig({ DAN_CLIENTS: 'acme', DAN_ELF_CLIENTS: 'beta' }).elf.clients).toEqual(['beta']);
+    expect(() => loadConfig({ DAN_CLIENTS: 'acme,../etc' })).toThrow(/DAN_CLIENTS.*must be client names/);
+  });
+
   it('maps model aliases to configured ids and passes other ids through', () => {
     const config = loadConfig({ DAN_MODEL_HAIKU: 'claude-haiku-test' });
     expect(resolveModel(config, 'haiku')).toBe('claude-haiku-test');

@@ -18,7 +18,7 @@ afterEach(() => rmSync(base, { recursive: true, force: true }));
 
 const refusal = (context: Record<string, unknown>, roots: string[] = []): string => {
   try {
-    taskWorkspace(root, context, roots);
+    taskWorkspace(root, { context, metadata: {} }, roots);
   } catch (error) {
     return (error as Error).message;
   }
@@ -27,9 +27,9 @@ const refusal = (context: Record<string, unknown>, roots: string[] = []): string
 
 describe("a task's workspace (context.workspace)", () => {
   it('is the root, or a folder below it', () => {
-    expect(taskWorkspace(root, {}).root).toBe(root);
-    expect(taskWorkspace(root, { workspace: 'project' }).root).toBe(path.join(root, 'project'));
-    expect(taskWorkspace(root, { workspace: path.join(root, 'project') }).root).toBe(path.join(root, 'project'));
+    expect(taskWorkspace(root, { context: {}, metadata: {} }).root).toBe(root);
+    expect(taskWorkspace(root, { context: { workspace: 'project' }, metadata: {} }).root).toBe(path.join(root, 'project'));
+    expect(taskWorkspace(root, { context: { workspace: path.join(root, 'project') }, metadata: {} }).root).toBe(path.join(root, 'project'));
   });
 
   it('refuses an escape by ..', () => {
@@ -45,7 +45,7 @@ describe("a task's workspace (context.workspace)", () => {
 
   it('accepts a folder under a root DAN_WORKSPACE_ROOTS allows, and nothing outside it', () => {
     const allowed = path.join(base, 'allowed');
-    expect(taskWorkspace(root, { workspace: path.join(allowed, 'repo') }, [allowed]).root).toBe(path.join(allowed, 'repo'));
+    expect(taskWorkspace(root, { context: { workspace: path.join(allowed, 'repo') }, metadata: {} }, [allowed]).root).toBe(path.join(allowed, 'repo'));
     expect(refusal({ workspace: path.join(base, 'outside') }, [allowed])).toBe(
       `path '${path.join(base, 'outside')}' resolves outside the workspace ${root} or the other folders DAN_WORKSPACE_ROOTS allows (${allowed}); use a path inside it`);
     symlinkSync(path.join(base, 'outside'), path.join(allowed, 'escape'));
@@ -65,5 +65,37 @@ describe("a task's workspace (context.workspace)", () => {
     const missing = path.join(base, 'missing');
     expect(refusal({ workspace: path.join(missing, 'x') }, [missing])).toMatch(/resolves outside the workspace/);
     expect(existsSync(missing)).toBe(false);
+  });
+});
+
+describe("a client's workspace (metadata.client_id)", () => {
+  const of = (client: string, context: Record<string, unknown> = {}, roots: string[] = []) => taskWorkspace(root, { context, metadata: { client_id: client } }, roots).root;
+  const refused = (client: unknown, context: Record<string, unknown>, roots: string[] = []): string => {
+    try {
+      taskWorkspace(root, { context, metadata: { client_id: client } }, roots);
+    } catch (error) {
+      return (error as Error).message;
+    }
+    throw new Error('the workspace was accepted');
+  };
+
+  it('is DAN_WORKSPACE for default, clients/<client> below it for any other, and context.workspace is taken inside it', () => {
+    expect(of('default')).toBe(root);
+    expect(of('Acme')).toBe(path.join(root, 'clients', 'acme'));
+    expect(of('acme', { workspace: 'project' })).toBe(path.join(root, 'clients', 'acme', 'project'));
+    expect(of('beta', { workspace: 'project' })).toBe(path.join(root, 'clients', 'beta', 'project'));
+  });
+
+  it("refuses a path to another client's folder, the root, or a folder DAN_WORKSPACE_ROOTS allows", () => {
+    const clientRoot = path.join(root, 'clients', 'beta');
+    expect(refused('beta', { workspace: '../acme' })).toBe(`path '../acme' resolves outside the workspace ${clientRoot}; use a path inside it`);
+    expect(refused('beta', { workspace: path.join(root, 'project') })).toMatch(/resolves outside the workspace/);
+    const allowed = path.join(base, 'allowed');
+    expect(refused('beta', { workspace: path.join(allowed, 'repo') }, [allowed])).toMatch(/resolves outside the workspace/);
+  });
+
+  it('refuses a client id that is not a safe folder name, naming the rule', () => {
+    expect(refused('../acme', {})).toMatch(/client_id must be 1 to 64 letters/);
+    expect(refused('a/b', {})).toMatch(/client_id must be 1 to 64 letters/);
   });
 });

@@ -8,7 +8,8 @@
 --   tokens), graceMs (for a raw client's result HSET), retryBaseMs, retryMaxMs, maxDepth (most tasks waiting
 --   in the domain, 0: no limit), housekeeping ('1': look for lapsed leases and due retries; a consumer asks
 --   a few times a second, not on every call), ingestMayHold ('1': a blocked wait moved a task there),
---   maxTaskBytes (DAN_MAX_TASK_BYTES: larger raw text is dead-lettered unread, 0: no limit)
+--   maxTaskBytes (DAN_MAX_TASK_BYTES: larger raw text is dead-lettered unread, 0: no limit), knownClients
+--   (DAN_CLIENTS and `default`, lower case, as ',default,acme,'; '' when any client is served)
 -- Returns: {claimed, deferred, next_due}: claimed is a list of {task id, raw, attempt, lease token,
 -- priority}; deferred counts tasks (and refused input) held back for a raw client's result HSET (see
 -- first_seen_within_grace); next_due is how many ms until the next delayed retry is due (-1: none, or not
@@ -17,7 +18,8 @@
 -- Steps: (1) end up to 16 lapsed leases (retried with backoff, or failed when out of attempts);
 -- (2) move due retries from the delayed set to the ready lists; (3) move raw input from the ingest list
 -- and the pending queue into per-priority ready lists, dead-lettering what is not a JSON object, has a
--- task id that is not a string or breaks the id rule, is over the size limit, or does not fit under the depth limit, and giving an id to what has
+-- task id that is not a string or breaks the id rule, names a client knownClients does not list, is over the size limit, or does not
+-- fit under the depth limit, and giving an id to what has
 -- none (spliced into the text, so the same id survives a retry); (4) pop from the ready lists high,
 -- normal, low. A task whose id another task holds (its result ended, runs, or waits for a retry) is
 -- dead-lettered with the reason "task id already used", that task's result untouched (an ended one waits up to
@@ -37,6 +39,7 @@ local now_iso, retention_s, token_base = A.nowIso, tonumber(A.retentionS), A.tok
 local grace_ms = tonumber(A.graceMs)
 local max_depth = tonumber(A.maxDepth)
 local max_task_bytes = tonumber(A.maxTaskBytes)
+local known_clients = A.knownClients
 -- 4 KB of an oversized task is kept in its dead letter: enough to see what it was and whose.
 local KEPT_OF_OVERSIZED = 4096
 -- Strict JSON: Redis' decoder otherwise takes NaN, Infinity and hex numbers, which JSON.parse (and so
@@ -135,6 +138,21 @@ local function sort_in(raw)
     dead_letter(K.dead, K.events, raw, 'invalid task id ' .. cjson.encode(shown) .. ': ' .. TASK_ID_RULE_TEXT, 'invalid_task',
       domain, now_iso, retention_s)
     return
+  end
+  if known_clients ~= '' then
+    -- The client's name as normalizeClientId makes it; absent or empty is `default`.
+    local md = obj.metadata
+    local client = type(md) == 'table' and md.client_id or nil
+    if client == nil or client == cjson.null or client == '' then client = 'default' end
+    local name = type(client) == 'string' and string.lower(client) or nil
+    if not name or not string.find(known_clients, ',' .. name .. ',', 1, true) then
+      if held_for_client(raw, recover_id(raw)) then return end
+      local shown = type(client) == 'string' and cjson.encode(#client > 64 and string.sub(client, 1, 64) .. '...' or client) or 'a ' .. type(client)
+      dead_letter(K.dead, K.events, raw, 'unknown client ' .. shown .. ' in metadata.client_id: this network serves ' ..
+        string.sub(known_clients, 2, -2) .. ' (DAN_CLIENTS); add the client there, or send it for one of those',
+        'unknown_client', domain, now_iso, retention_s)
+      return
+    end
   end
   if room == 0 then
     if held_for_client(raw, recover_id(raw)) then return end

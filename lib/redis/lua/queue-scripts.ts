@@ -12,7 +12,7 @@ export const claimScript = new LuaFileScript({
   keys: ['pending', 'ingest', 'readyHigh', 'readyNormal', 'readyLow', 'active', 'leases', 'dead', 'events', 'logStream',
     'idCounter', 'delayed'],
   args: ['count', 'agentId', 'leaseMs', 'keyPrefix', 'domain', 'drainMax', 'defaultMaxAttempts', 'nowIso', 'retentionS',
-    'tokenPrefix', 'graceMs', 'retryBaseMs', 'retryMaxMs', 'maxDepth', 'housekeeping', 'ingestMayHold', 'maxTaskBytes'],
+    'tokenPrefix', 'graceMs', 'retryBaseMs', 'retryMaxMs', 'maxDepth', 'housekeeping', 'ingestMayHold', 'maxTaskBytes', 'knownClients'],
 });
 
 export const finishScript = new LuaFileScript({

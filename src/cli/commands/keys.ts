@@ -1,5 +1,7 @@
 import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
-import { ExitCode, DanError } from '../../../lib/errors.js';
+import type { Config } from '../../../lib/config.js';
+import { ExitCode, DanError, InvalidInputError } from '../../../lib/errors.js';
+import { DEFAULT_CLIENT_ID, normalizeClientId } from '../../../lib/protocol/client-id.js';
 import type { ApiRole } from '../../../lib/redis/api-keys.js';
 import { API_ROLES, ApiKeys } from '../../../lib/redis/api-keys.js';
 import type { GlobalArgs } from '../cli-context.js';
@@ -9,13 +11,15 @@ interface KeysArgs extends GlobalArgs {
   client?: string;
   role?: ApiRole;
   id?: string;
+  rpm?: number;
+  maxInFlight?: number;
 }
 
-async function withKeys(argv: ArgumentsCamelCase<KeysArgs>, run: (keys: ApiKeys, json: boolean) => Promise<void>): Promise<void> {
+async function withKeys(argv: ArgumentsCamelCase<KeysArgs>, run: (keys: ApiKeys, json: boolean, config: Config) => Promise<void>): Promise<void> {
   const ctx = cliContext(argv);
   const { redis, keys } = await cliRedis(ctx);
   try {
-    await run(new ApiKeys(redis, keys), ctx.json);
+    await run(new ApiKeys(redis, keys), ctx.json, ctx.config);
   } finally {
     redis.disconnect();
   }
@@ -26,10 +30,18 @@ const create: CommandModule<GlobalArgs, KeysArgs> = {
   describe: 'Make a key for a client; it is printed this once (only its hash is kept)',
   builder: (yargs: Argv<GlobalArgs>) => yargs
     .option('client', { type: 'string', demandOption: true, describe: "The client whose jobs the key sends and sees (1-64 of a-z 0-9 _ -)" })
-    .option('role', { choices: API_ROLES, default: 'submit' as ApiRole, describe: 'read: GETs; submit: also send and cancel jobs; admin: everything' }) as Argv<KeysArgs>,
-  handler: (argv) => withKeys(argv, async (keys, json) => {
-    const { key, record } = await keys.create(String(argv.client), argv.role ?? 'submit');
-    if (json) printJson({ id: record.id, client: record.client, role: record.role, key });
+    .option('role', { choices: API_ROLES, default: 'submit' as ApiRole, describe: 'read: GETs; submit: also send and cancel jobs; admin: everything' })
+    .option('rpm', { type: 'number', describe: 'Requests per minute the key may make (0: no limit; default DAN_API_RATE_PER_MINUTE)' })
+    .option('max-in-flight', { type: 'number', describe: 'Jobs of the key not yet ended (0: no limit; default DAN_API_MAX_IN_FLIGHT)' }) as Argv<KeysArgs>,
+  handler: (argv) => withKeys(argv, async (keys, json, config) => {
+    // A key for a client the network does not serve would send jobs that are all dead-lettered.
+    const client = normalizeClientId(String(argv.client));
+    if (config.clients !== undefined && client !== DEFAULT_CLIENT_ID && !config.clients.includes(client)) {
+      throw new InvalidInputError(`client '${client}' is not one DAN_CLIENTS lists (${config.clients.join(', ') || 'none'}): its jobs would be dead-lettered; add it to DAN_CLIENTS first`);
+    }
+    const limits = { ...(argv.rpm !== undefined ? { ratePerMinute: argv.rpm } : {}), ...(argv.maxInFlight !== undefined ? { maxInFlight: argv.maxInFlight } : {}) };
+    const { key, record } = await keys.create(String(argv.client), argv.role ?? 'submit', limits);
+    if (json) printJson({ id: record.id, client: record.client, role: record.role, rpm: record.ratePerMinute ?? null, max_in_flight: record.maxInFlight ?? null, key });
     else {
       process.stdout.write(`${key}\n`);
       process.stderr.write(`key ${record.id} for client ${record.client} (role ${record.role}); shown this once: store it now (revoke with 'dan keys revoke ${record.id}')\n`);
@@ -43,7 +55,7 @@ const list: CommandModule<GlobalArgs, KeysArgs> = {
   handler: (argv) => withKeys(argv, async (keys, json) => {
     const all = await keys.list();
     if (json) {
-      printJson(all.map((k) => ({ id: k.id, client: k.client, role: k.role, created_at: new Date(k.createdAt).toISOString() })));
+      printJson(all.map((k) => ({ id: k.id, client: k.client, role: k.role, rpm: k.ratePerMinute ?? null, max_in_flight: k.maxInFlight ?? null, created_at: new Date(k.createdAt).toISOString() })));
       return;
     }
     if (all.length === 0) {
