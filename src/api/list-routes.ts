@@ -8,8 +8,7 @@ import { getResult } from '../../lib/redis/task-store.js';
 import { entryJson } from '../cli/commands/dead-letter.js';
 import { oneDeadLetter, retryDeadLetter, visibleDeadLetters } from '../operations/dead-letter-access.js';
 import { knownDomains } from '../operations/known-domains.js';
-import { listTasks, parseStatuses, parseTime } from '../operations/list-tasks.js';
-import type { TaskFilter } from '../operations/list-tasks.js';
+import { listTasks, taskFilter } from '../operations/list-tasks.js';
 import { queueCounts } from '../operations/network-overview.js';
 import type { Caller } from './api-auth.js';
 import { callerOf } from './api-auth.js';
@@ -47,14 +46,7 @@ export function registerListRoutes(app: FastifyInstance, deps: ApiDeps): void {
   }, async (request) => {
     const caller = callerOf(request);
     const q = request.query;
-    const filter: TaskFilter = {
-      ...(q.status !== undefined ? { statuses: parseStatuses(q.status) } : {}),
-      ...(q.domain !== undefined ? { domain: q.domain } : {}),
-      ...(q.parent !== undefined ? { parent: q.parent } : {}),
-      ...(q.since !== undefined ? { sinceMs: parseTime(q.since, 'since') } : {}),
-      ...(q.until !== undefined ? { untilMs: parseTime(q.until, 'until') } : {}),
-      ...(q.q !== undefined ? { text: q.q } : {}),
-    };
+    const filter = taskFilter({ status: q.status, domain: q.domain, parent: q.parent, since: q.since, until: q.until, text: q.q }, { since: 'since', until: 'until' });
     const page = await listTasks(redis, keys, caller.client, filter, { limit: q.limit, ...(q.cursor !== undefined ? { cursor: q.cursor } : {}) });
     return {
       jobs: page.tasks.map((t) => ({

@@ -59,6 +59,31 @@ export interface TaskFilter {
   text?: string;
 }
 
+/** A listing's filters as people write them (`GET /jobs` query, `dan tasks` options). */
+export interface FilterWords {
+  status?: string | undefined;
+  domain?: string | undefined;
+  parent?: string | undefined;
+  since?: string | undefined;
+  until?: string | undefined;
+  text?: string | undefined;
+}
+
+/**
+ * The filter those words ask for; a status or time that does not parse is an `InvalidInputError`
+ * naming it as `names` says (`since` for the API, `--since` for the CLI).
+ */
+export function taskFilter(words: FilterWords, names: { since: string; until: string }): TaskFilter {
+  return {
+    ...(words.status !== undefined ? { statuses: parseStatuses(words.status) } : {}),
+    ...(words.domain !== undefined ? { domain: words.domain } : {}),
+    ...(words.parent !== undefined ? { parent: words.parent } : {}),
+    ...(words.since !== undefined ? { sinceMs: parseTime(words.since, names.since) } : {}),
+    ...(words.until !== undefined ? { untilMs: parseTime(words.until, names.until) } : {}),
+    ...(words.text !== undefined ? { text: words.text } : {}),
+  };
+}
+
 export interface ListedTask {
   id: string;
   status: string;

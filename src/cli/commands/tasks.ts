@@ -1,8 +1,8 @@
 import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
 import { InvalidInputError } from '../../../lib/errors.js';
 import { DEFAULT_CLIENT_ID, normalizeClientId } from '../../../lib/protocol/client-id.js';
-import type { ListedTask, TaskFilter } from '../../operations/list-tasks.js';
-import { listTasks, MAX_LIMIT, parseStatuses, parseTime } from '../../operations/list-tasks.js';
+import type { ListedTask } from '../../operations/list-tasks.js';
+import { listTasks, MAX_LIMIT, taskFilter } from '../../operations/list-tasks.js';
 import type { GlobalArgs } from '../cli-context.js';
 import { cliContext, cliRedis, dim, printJson } from '../cli-context.js';
 
@@ -57,14 +57,7 @@ export const tasksCommand: CommandModule<GlobalArgs, TasksArgs> = {
   handler: async (argv: ArgumentsCamelCase<TasksArgs>) => {
     const ctx = cliContext(argv);
     if (!Number.isInteger(argv.limit) || argv.limit < 1 || argv.limit > MAX_LIMIT) throw new InvalidInputError(`--limit takes a whole number from 1 to ${MAX_LIMIT}; got ${argv.limit}`);
-    const filter: TaskFilter = {
-      ...(argv.status !== undefined ? { statuses: parseStatuses(argv.status) } : {}),
-      ...(argv.domain !== undefined ? { domain: argv.domain } : {}),
-      ...(argv.parent !== undefined ? { parent: argv.parent } : {}),
-      ...(argv.since !== undefined ? { sinceMs: parseTime(argv.since, '--since') } : {}),
-      ...(argv.until !== undefined ? { untilMs: parseTime(argv.until, '--until') } : {}),
-      ...(argv.grep !== undefined ? { text: argv.grep } : {}),
-    };
+    const filter = taskFilter({ status: argv.status, domain: argv.domain, parent: argv.parent, since: argv.since, until: argv.until, text: argv.grep }, { since: '--since', until: '--until' });
     const client = normalizeClientId(argv.client);
     const { redis, keys } = await cliRedis(ctx);
     try {
