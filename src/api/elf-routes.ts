@@ -111,7 +111,7 @@ export function registerElfRoutes(app: FastifyInstance, deps: ApiDeps & { logger
 
   api.get('/elf/stats', {
     config: { role: 'read' },
-    schema: { summary: "Counts of the caller's memory (dan elf stats)", tags: ['memory'], response: { 200: statsSchema, ...errors } },
+    schema: { summary: "Counts of the caller's memory (dan elf stats)", tags: ['memory'], querystring: z.strictObject({}), response: { 200: statsSchema, ...errors } },
   }, async (request) => elfStats(await memoryOf(request)));
 
   api.get('/elf/heuristics', {
