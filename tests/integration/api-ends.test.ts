@@ -17,6 +17,8 @@ import { runProcess } from '../support/run-process.js';
 const json = { 'content-type': 'application/json' };
 const bin = path.join(packageRoot(), 'dist/src/cli/main.js');
 type Key = Awaited<ReturnType<TestApi['key']>>;
+/** Whatever sends a key: one the test API made, or one made here with its own limits. */
+type WithKey = Pick<Key, 'headers'>;
 
 /** The ELF, farm and key endpoints and the retry of a job that failed on an agent, against a real Redis and a real ELF. */
 describe('the HTTP API: memory, farms, keys and retries', () => {
@@ -45,8 +47,8 @@ describe('the HTTP API: memory, farms, keys and retries', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  const get = (url: string, key: Key) => api.app.inject({ method: 'GET', url, headers: key.headers });
-  const post = (url: string, body: unknown, key: Key) => api.app.inject({ method: 'POST', url, headers: { ...json, ...key.headers }, payload: JSON.stringify(body) });
+  const get = (url: string, key: WithKey) => api.app.inject({ method: 'GET', url, headers: key.headers });
+  const post = (url: string, body: unknown, key: WithKey) => api.app.inject({ method: 'POST', url, headers: { ...json, ...key.headers }, payload: JSON.stringify(body) });
   const dan = async (args: string[]) => {
     const run = await runProcess(process.execPath, [bin, ...args, '--json'], {
       env: { PATH: process.env['PATH'], HOME: process.env['HOME'], NO_COLOR: '1', REDIS_URL: testRedisUrl(), DAN_KEY_PREFIX: api.prefix, DAN_WORKSPACE: path.join(dir, 'workspace') },
@@ -160,7 +162,7 @@ describe('the HTTP API: memory, farms, keys and retries', () => {
       expect(made.statusCode, made.body).toBe(201);
       const created = made.json() as { id: string; key: string };
       expect(made.json()).toMatchObject({ client: 'acme', role: 'read', rpm: 30, max_in_flight: null, key: expect.stringMatching(/^dan-api-/) });
-      const byKey = { headers: { authorization: `Bearer ${created.key}` } } as Key;
+      const byKey = { headers: { authorization: `Bearer ${created.key}` } };
       expect((await get('/jobs', byKey)).statusCode).toBe(200);
 
       const listed = (await get('/keys', acmeAdmin)).json() as Array<{ id: string; client: string }>;
@@ -193,7 +195,7 @@ describe('the HTTP API: memory, farms, keys and retries', () => {
   describe('retrying a job that failed on an agent', () => {
     const queue = () => new TaskQueue(api.redis, api.keys, queueOptions(api.config, 'backend', 'backend-test'));
     /** Sends a job to backend with `key`, and has an agent take it and fail it. */
-    async function failedJob(key: Key, description: string): Promise<string> {
+    async function failedJob(key: WithKey, description: string): Promise<string> {
       const sent = await post('/jobs', { domain: 'backend', description, context: { ticket: 7 } }, key);
       expect(sent.statusCode, sent.body).toBe(202);
       const id = sent.json().id as string;
@@ -233,7 +235,7 @@ describe('the HTTP API: memory, farms, keys and retries', () => {
 
     it("counts a retry against the key's jobs in flight (429 with Retry-After)", async () => {
       const { key } = await new ApiKeys(api.redis, api.keys).create('initech', 'submit', { maxInFlight: 1 });
-      const initech = { headers: { authorization: `Bearer ${key}` } } as Key;
+      const initech = { headers: { authorization: `Bearer ${key}` } };
       const failed = await failedJob(initech, 'Fix the login form');
       const other = await post('/jobs', { domain: 'backend', description: 'Another job' }, initech);
       expect(other.statusCode).toBe(202);

@@ -1,8 +1,6 @@
 import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
-import { loadAgentCatalog } from '../../../lib/agents/agent-catalog.js';
-import { soleDomainOfKind } from '../../../lib/agents/domain-kinds.js';
 import { sleep } from '../../../lib/clock.js';
 import { DanError, ExitCode, InvalidInputError } from '../../../lib/errors.js';
 import { FARM_RUNTIMES, programExists } from '../../../lib/farm/farm-request.js';
