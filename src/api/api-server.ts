@@ -17,7 +17,7 @@ import { authenticate, checkRate } from './api-auth.js';
 import { ApiError, errorBody, errorBodySchema, errorResponses, toErrorReply } from './api-errors.js';
 import { agentsSchema, healthSchema, readySchema } from './api-schemas.js';
 import { registerDocsPage } from './docs-page.js';
-import { registerElfRoutes } from './elf-routes.js';
+import { ApiElf, registerElfRoutes } from './elf-routes.js';
 import { registerFarmRoutes } from './farm-routes.js';
 import { registerJobRoutes } from './job-routes.js';
 import { registerKeyRoutes } from './key-routes.js';
@@ -123,7 +123,9 @@ export async function buildApiServer(options: ApiServerOptions): Promise<Fastify
   registerJobRoutes(app, { redis, keys, config });
   registerListRoutes(app, { redis, keys, config });
   registerLogRoutes(app, { redis, keys, config, logger });
-  registerElfRoutes(app, { redis, keys, config, logger });
+  const elf = new ApiElf({ redis, keys, config, logger });
+  app.addHook('onClose', async () => elf.close());
+  registerElfRoutes(app, elf);
   registerFarmRoutes(app, { redis, keys, config });
   registerKeyRoutes(app, { redis, keys, config });
 

@@ -13,12 +13,11 @@ import { callerOf } from './api-auth.js';
 import { errorResponses } from './api-errors.js';
 import type { ApiDeps } from './job-routes.js';
 
-// Every field of the memory's answers is listed (lib/elf/elf-types.ts): the serializer drops fields a schema lacks.
-
-/**
+/*
  * GET /elf/...: the caller's client's ELF memory, read-only, answering what `dan elf <command> --json`
  * prints. The client is the key's, never the query's (the CLI's --client). The memory answers over
  * Redis; when no ELF process answers within DAN_ELF_TIMEOUT_MS the route answers 503 elf_not_running.
+ * Every field of the memory's answers is listed (lib/elf/elf-types.ts): the serializer drops fields a schema lacks.
  */
 
 const heuristicSchema = z.object({
@@ -62,8 +61,11 @@ const heuristicsQuery = z.strictObject({
 const searchQuery = z.strictObject({ q: z.string().trim().min(1).max(2_000).describe('What to look for'), ...filters });
 const hotspotsQuery = z.strictObject({ ...filters, repository: z.string().max(1_000).optional().describe("Only this repository's trails (a task's context.path or context.workspace; empty for tasks that named none)") });
 
-/** The API's one connection to the memory: opened at the first ELF request, closed with the server. */
-class ApiElf {
+/**
+ * The API's one connection to the memory: opened at the first ELF request, closed with the server.
+ * `call(client)` is what any route that asks the memory uses (the client is always the caller's).
+ */
+export class ApiElf {
   private opened: Promise<{ client: ElfClient; subscriber: Redis }> | undefined;
 
   constructor(private readonly deps: ApiDeps & { logger: Logger }) {}
@@ -102,10 +104,8 @@ class ApiElf {
 }
 
 /** GET /elf/stats, /elf/heuristics, /elf/golden-rules, /elf/search, /elf/hotspots. */
-export function registerElfRoutes(app: FastifyInstance, deps: ApiDeps & { logger: Logger }): void {
+export function registerElfRoutes(app: FastifyInstance, elf: ApiElf): void {
   const api = app.withTypeProvider<ZodTypeProvider>();
-  const elf = new ApiElf(deps);
-  app.addHook('onClose', async () => elf.close());
   const errors = errorResponses(400, 401, 403, 503);
   const memoryOf = (request: Parameters<typeof callerOf>[0]) => elf.call(callerOf(request).client);
 

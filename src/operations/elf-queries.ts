@@ -1,6 +1,6 @@
 import type { ElfClient } from '../../lib/elf/elf-client.js';
 import type { ElfOp } from '../../lib/elf/elf-protocol.js';
-import type { ElfStats, Heuristic, Hotspot, SearchResult } from '../../lib/elf/elf-types.js';
+import type { ElfStats, Heuristic, Hotspot, Injection, SearchResult } from '../../lib/elf/elf-types.js';
 import { DanError } from '../../lib/errors.js';
 
 /**
@@ -60,4 +60,9 @@ export function elfSearch(call: ElfCall, text: string, f: ElfFilters): Promise<S
 /** `dan elf hotspots`: files by trail strength, of one repository when `repository` is given ('' for tasks that named none). */
 export function elfHotspots(call: ElfCall, f: ElfFilters & { repository?: string | undefined }): Promise<Hotspot[]> {
   return call('hotspots', { ...filterArgs(f), ...(f.repository !== undefined ? { repository: f.repository } : {}) });
+}
+
+/** `dan elf injections <task>`: the memory text each worker of a task was given, and the heuristics in it. */
+export function elfInjections(call: ElfCall, taskId: string): Promise<Injection[]> {
+  return call('injections', { task_id: taskId });
 }

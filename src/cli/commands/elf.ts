@@ -1,11 +1,11 @@
 import { randomBytes } from 'node:crypto';
 import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
 import { ElfClient } from '../../../lib/elf/elf-client.js';
-import type { Heuristic, HeuristicUpdateResult, Injection } from '../../../lib/elf/elf-types.js';
+import type { Heuristic, HeuristicUpdateResult } from '../../../lib/elf/elf-types.js';
 import { ExitCode, InvalidInputError } from '../../../lib/errors.js';
 import { connectRedis } from '../../../lib/redis/connection.js';
 import type { ElfCall } from '../../operations/elf-queries.js';
-import { elfCall, elfGolden, elfHeuristics, elfHotspots, elfSearch, elfStats } from '../../operations/elf-queries.js';
+import { elfCall, elfGolden, elfHeuristics, elfHotspots, elfInjections, elfSearch, elfStats } from '../../operations/elf-queries.js';
 import type { CliContext, GlobalArgs } from '../cli-context.js';
 import { cliContext, cliRedis, dim, printJson } from '../cli-context.js';
 
@@ -172,7 +172,7 @@ interface InjectionsArgs extends ElfArgs { task: string }
 const injections = sub<InjectionsArgs>('injections <task>', "The exact memory text each worker of a task was given, and the heuristics in it",
   (y) => y.positional('task', { type: 'string', demandOption: true, describe: 'Task id' }) as Argv<InjectionsArgs>,
   async (call, argv, ctx) => {
-    const list = await call<Injection[]>('injections', { task_id: argv.task });
+    const list = await elfInjections(call, argv.task);
     if (ctx.json) return printJson(list);
     if (list.length === 0) return out(`no memory was injected into task ${argv.task}`);
     for (const i of list) {
