@@ -48,9 +48,12 @@ const searchSchema = z.object({
 
 const hotspotSchema = z.object({ file: z.string(), strength: z.number(), deposits: z.number(), recentFailures: z.number(), lastDepositAt: z.string() }).meta({ id: 'Hotspot' });
 
-const booleanText = z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1');
+// An empty parameter (`?domain=&all=`, as a form sends it) is the same as none.
+const booleanText = z.enum(['true', 'false', '1', '0', '']).transform((v) => v === 'true' || v === '1');
+const domainText = z.string().regex(new RegExp(`${DOMAIN_NAME_PATTERN.source}|^\\*$|^$`), { error: "must be a domain name such as backend, or '*' (the rules for every domain)" })
+  .transform((v) => (v === '' ? undefined : v));
 const filters = {
-  domain: z.string().regex(new RegExp(`${DOMAIN_NAME_PATTERN.source}|^\\*$`), { error: "must be a domain name such as backend, or '*' (the rules for every domain)" }).optional().describe('Only this domain'),
+  domain: domainText.optional().describe('Only this domain'),
   limit: z.coerce.number().int().min(1).max(500).optional().describe('At most this many, 1 to 500'),
 };
 const heuristicsQuery = z.strictObject({

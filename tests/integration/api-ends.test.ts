@@ -77,6 +77,7 @@ describe('the HTTP API: memory, farms, keys and retries', () => {
       expect(heuristics.statusCode, heuristics.body).toBe(200);
       expect(heuristics.json().map((h: { rule: string }) => h.rule).sort()).toEqual(['Keep each component in its own file', 'Validate every request body against its schema']);
       expect(heuristics.json()).toEqual(await dan(['elf', 'heuristics', '--client', 'acme']));
+      expect((await get('/elf/heuristics?domain=&all=', reader)).json()).toEqual(heuristics.json());
       expect((await get('/elf/heuristics?domain=frontend&all=true', reader)).json()).toEqual(await dan(['elf', 'heuristics', '--client', 'acme', '--domain', 'frontend', '--all']));
 
       const search = await get('/elf/search?q=request%20body', reader);
