@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { DEFAULT_CLIENT_ID } from '../../lib/protocol/client-id.js';
+import { isTerminal } from '../../lib/protocol/result.js';
 import { DeadLetters } from '../../lib/redis/dead-letters.js';
 import type { DeadLetter } from '../../lib/redis/dead-letters.js';
 import { HeartbeatRegistry } from '../../lib/redis/heartbeat-registry.js';
@@ -39,17 +40,16 @@ export function registerListRoutes(app: FastifyInstance, deps: ApiDeps): void {
   const limits = new ApiLimits(redis, keys);
   /**
    * Runs `queue` (a retry) holding a place for job `taskId` among the caller's jobs in flight: a retry
-   * is one more job running. The place is given back when it fails, unless `stillQueued` finds the job
-   * was queued anyway (by a racing retry, whose answer it then throws).
+   * is one more job running. The place is given back when it fails, unless the job is waiting or running
+   * anyway (a racing retry queued it, and holds the same place).
    */
-  const whileHeld = async <T>(caller: Caller, taskId: string, queue: () => Promise<T>, stillQueued?: () => Promise<Error | undefined>): Promise<T> => {
+  const whileHeld = async <T>(caller: Caller, taskId: string, queue: () => Promise<T>): Promise<T> => {
     const release = await holdInFlight(limits, caller, taskId, config.api.maxInFlight);
     try {
       return await queue();
     } catch (error) {
-      const raced = await stillQueued?.();
-      if (raced !== undefined) throw raced;
-      await release();
+      const now = await getResult(redis, keys, taskId);
+      if (now === undefined || isTerminal(now.status)) await release();
       throw error;
     }
   };
@@ -111,8 +111,12 @@ export function registerListRoutes(app: FastifyInstance, deps: ApiDeps): void {
     const sent = { ...task, domain: to ?? task.domain };
     const problem = taskProblem(sent, config);
     if (problem !== undefined) throw new ApiError('not_retryable', `job '${id}' cannot be sent again: ${problem}; send a corrected job with POST /jobs`);
-    // A retry racing this one queued the same new job between the read above and the submit: its place stays held.
-    await whileHeld(caller, newId, () => submitJob(redis, keys, config, sent), retried);
+    try {
+      await whileHeld(caller, newId, () => submitJob(redis, keys, config, sent));
+    } catch (error) {
+      // A retry racing this one queued the same new job between the read above and the submit.
+      throw (await retried()) ?? error;
+    }
     return { id: newId, status: 'QUEUED' as const, dan_status: 'pending', domain: sent.domain, dead_letter: null, retry_of: id, location: `/jobs/${newId}` };
   });
 
