@@ -1,17 +1,21 @@
 import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { DEFAULT_CLIENT_ID } from '../../lib/protocol/client-id.js';
+import { isTerminal } from '../../lib/protocol/result.js';
 import { DeadLetters } from '../../lib/redis/dead-letters.js';
 import type { DeadLetter } from '../../lib/redis/dead-letters.js';
 import { HeartbeatRegistry } from '../../lib/redis/heartbeat-registry.js';
+import { ApiLimits } from '../../lib/redis/api-limits.js';
 import { getResult } from '../../lib/redis/task-store.js';
 import { entryJson } from '../cli/commands/dead-letter.js';
 import { oneDeadLetter, retryDeadLetter, visibleDeadLetters } from '../operations/dead-letter-access.js';
 import { knownDomains } from '../operations/known-domains.js';
 import { listTasks, taskFilter } from '../operations/list-tasks.js';
 import { queueCounts } from '../operations/network-overview.js';
+import { retryTask } from '../operations/retry-job.js';
+import { submitJob, taskProblem } from '../operations/submit-job.js';
 import type { Caller } from './api-auth.js';
-import { callerOf } from './api-auth.js';
+import { callerOf, holdInFlight } from './api-auth.js';
 import { ApiError, errorResponses } from './api-errors.js';
 import { agentSchema, jobIdParamsSchema, SEED_STATUS } from './api-schemas.js';
 import type { ApiDeps } from './job-routes.js';
@@ -33,6 +37,22 @@ function deadLetterView(entry: DeadLetter) {
 export function registerListRoutes(app: FastifyInstance, deps: ApiDeps): void {
   const api = app.withTypeProvider<ZodTypeProvider>();
   const { redis, keys, config } = deps;
+  const limits = new ApiLimits(redis, keys);
+  /**
+   * Runs `queue` (a retry) holding a place for job `taskId` among the caller's jobs in flight: a retry
+   * is one more job running. The place is given back when it fails, unless the job is waiting or running
+   * anyway (a racing retry queued it, and holds the same place).
+   */
+  const whileHeld = async <T>(caller: Caller, taskId: string, queue: () => Promise<T>): Promise<T> => {
+    const release = await holdInFlight(limits, caller, taskId, config.api.maxInFlight);
+    try {
+      return await queue();
+    } catch (error) {
+      const now = await getResult(redis, keys, taskId);
+      if (now === undefined || isTerminal(now.status)) await release();
+      throw error;
+    }
+  };
 
   api.get('/jobs', {
     config: { role: 'read' },
@@ -60,8 +80,8 @@ export function registerListRoutes(app: FastifyInstance, deps: ApiDeps): void {
   api.post('/jobs/:id/retry', {
     config: { role: 'submit' },
     schema: {
-      summary: 'Queue a failed job again',
-      description: 'A job that failed by being dead-lettered (a domain nobody serves, a full queue, bad input) goes back on its queue from its dead letter, as `dan dead-letter retry` does. 409 not_failed for a job that has not failed; 409 not_retryable for one whose input is not kept (it failed on an agent, or was cancelled): send it again.',
+      summary: 'Run a failed job again',
+      description: "A job that failed by being dead-lettered (a domain nobody serves, a full queue, bad input) goes back on its queue under its own id, from its dead letter, as `dan dead-letter retry` does. A job that failed on an agent (its attempts spent, a timeout, cancelled while it ran) is sent again as a new job, `<id>.r1`, with the same input and `metadata.retry_of` naming it: dan plans a job's sub-tasks under its id, so a fresh id is what runs it afresh. `id` in the answer is the job that now runs. A job is retried once: a second retry answers 409 already_retried naming the new job (retry that one instead). 409 not_failed for a job that is waiting, running or completed; 409 not_retryable for a sub-task (retry its job) or a job whose input is not kept (it failed before an agent took it). The retry takes a place among the key's jobs in flight.",
       tags: ['jobs'],
       params: jobIdParamsSchema,
       body: deadLetterRetryBodySchema,
@@ -74,14 +94,30 @@ export function registerListRoutes(app: FastifyInstance, deps: ApiDeps): void {
     if (result.status !== 'failed') {
       throw new ApiError('not_failed', `job '${id}' is ${seed(result.status)} (${result.status}), not FAILED: only a failed job can be retried`);
     }
-    const entries = (await new DeadLetters(redis, keys).read()).filter((e) => e.taskId === id);
-    const entry = entries[0];
-    if (entry === undefined) {
-      throw new ApiError('not_retryable', `job '${id}' failed without being dead-lettered (${result.error ?? 'no error recorded'}); its input is not kept after such a failure: send it again with POST /jobs`);
-    }
     const to = request.body?.to;
-    const done = await retryDeadLetter(redis, keys, config, entry, { by: by(caller), ...(to !== undefined ? { to } : {}) });
-    return { id, status: 'QUEUED' as const, dan_status: 'pending', domain: done.to, dead_letter: entry.ref };
+    const entry = (await new DeadLetters(redis, keys).read()).find((e) => e.taskId === id);
+    if (entry !== undefined) {
+      const done = await whileHeld(caller, id, () => retryDeadLetter(redis, keys, config, entry, { by: by(caller), ...(to !== undefined ? { to } : {}) }));
+      return { id, status: 'QUEUED' as const, dan_status: 'pending', domain: done.to, dead_letter: entry.ref, retry_of: id, location: `/jobs/${id}` };
+    }
+    const task = retryTask(result);
+    const newId = task.taskId!;
+    const retried = async () => {
+      const earlier = await getResult(redis, keys, newId);
+      return earlier === undefined ? undefined : new ApiError('already_retried', `job '${id}' was retried already, as job '${newId}' (${earlier.status}): follow GET /jobs/${newId}, or retry that one once it has failed`);
+    };
+    const already = await retried();
+    if (already !== undefined) throw already;
+    const sent = { ...task, domain: to ?? task.domain };
+    const problem = taskProblem(sent, config);
+    if (problem !== undefined) throw new ApiError('not_retryable', `job '${id}' cannot be sent again: ${problem}; send a corrected job with POST /jobs`);
+    try {
+      await whileHeld(caller, newId, () => submitJob(redis, keys, config, sent));
+    } catch (error) {
+      // A retry racing this one queued the same new job between the read above and the submit.
+      throw (await retried()) ?? error;
+    }
+    return { id: newId, status: 'QUEUED' as const, dan_status: 'pending', domain: sent.domain, dead_letter: null, retry_of: id, location: `/jobs/${newId}` };
   });
 
   api.get('/dead-letters', {
@@ -126,7 +162,8 @@ export function registerListRoutes(app: FastifyInstance, deps: ApiDeps): void {
     const caller = callerOf(request);
     const entry = oneDeadLetter(await visibleDeadLetters(redis, keys, who(caller)), request.params.ref);
     const to = request.body?.to;
-    const done = await retryDeadLetter(redis, keys, config, entry, { by: by(caller), ...(to !== undefined ? { to } : {}) });
+    const retry = () => retryDeadLetter(redis, keys, config, entry, { by: by(caller), ...(to !== undefined ? { to } : {}) });
+    const done = entry.taskId === undefined ? await retry() : await whileHeld(caller, entry.taskId, retry);
     return { ref: entry.ref, from: entry.domain, to: done.to, task_id: done.taskId ?? null };
   });
 
