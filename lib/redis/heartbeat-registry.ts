@@ -32,9 +32,30 @@ export interface AgentView extends AgentInfo {
  * The agent registry of protocol.md: sets per role, an info hash, and a heartbeat key whose expiry
  * is the agent's liveness. The main orchestrator sweeps agents whose heartbeat lapsed.
  */
+/**
+ * When each connection last came back after an outage, on each clock: one `ready` listener per
+ * connection and clock, however many registries are built on it (`dan serve` builds one per request,
+ * and a listener per registry would pile up on its one connection for as long as it runs).
+ */
+const reconnects = new WeakMap<Redis, Map<Clock, { wasReady: boolean; at: number }>>();
+
+function reconnectWatch(redis: Redis, clock: Clock): { wasReady: boolean; at: number } {
+  let byClock = reconnects.get(redis);
+  if (byClock === undefined) reconnects.set(redis, byClock = new Map());
+  let watch = byClock.get(clock);
+  if (watch === undefined) {
+    const state = { wasReady: redis.status === 'ready', at: Number.NEGATIVE_INFINITY };
+    redis.on('ready', () => {
+      if (state.wasReady) state.at = clock.now();
+      state.wasReady = true;
+    });
+    byClock.set(clock, watch = state);
+  }
+  return watch;
+}
+
 export class HeartbeatRegistry {
-  private wasReady: boolean;
-  private reconnectedAt = Number.NEGATIVE_INFINITY;
+  private readonly reconnect: { wasReady: boolean; at: number };
   /**
    * After this registry's connection comes back from an outage, `sweep` takes nobody for dead for
    * this long: every agent lost Redis at the same time, and each needs a moment to reconnect and beat
@@ -53,11 +74,7 @@ export class HeartbeatRegistry {
     // beat that it gets at any other moment. Agents reconnect within 0.5 s of Redis answering and beat
     // at once, but on a loaded host a process can take seconds to get there.
     this.reconnectGraceMs = options.reconnectGraceMs ?? Math.max(ttlMs, 2_000);
-    this.wasReady = redis.status === 'ready';
-    redis.on('ready', () => {
-      if (this.wasReady) this.reconnectedAt = this.clock.now();
-      this.wasReady = true;
-    });
+    this.reconnect = reconnectWatch(redis, clock);
   }
 
   /** Calls `listener` each time the connection is back after an outage (not on the first connect). */
@@ -138,7 +155,7 @@ export class HeartbeatRegistry {
 
   /** True for `reconnectGraceMs` after this registry's connection came back from an outage. */
   inReconnectGrace(): boolean {
-    return this.clock.now() - this.reconnectedAt < this.reconnectGraceMs;
+    return this.clock.now() - this.reconnect.at < this.reconnectGraceMs;
   }
 
   /** Records that the main orchestrator's spawner started (or adopted) this domain agent and it is up. */

@@ -90,6 +90,23 @@ describe('a heartbeat key deleted under a live agent [audit #47]', () => {
 });
 
 describe('after a Redis outage', () => {
+  it('registries built per request on one connection share one reconnect listener, and each sees the outage', async () => {
+    const clock = new MovableClock(Date.now());
+    const before = redis.listenerCount('ready');
+    const registries = Array.from({ length: 50 }, () => new HeartbeatRegistry(redis, keys, 3_000, clock, { reconnectGraceMs: 2_000 }));
+    expect(redis.listenerCount('ready')).toBe(before + 1);
+    await registries[0]?.register({ agentId: 'backend-0000000c', role: 'domain', domain: 'backend' });
+    await redis.del(keys.heartbeat('backend-0000000c'));
+    let reconnected = false;
+    const stop = registries[0]?.onReconnect(() => { reconnected = true; });
+    redis.disconnect(true);
+    await until('the connection to come back', async () => reconnected && redis.status === 'ready');
+    stop?.();
+    // A registry built after the outage knows of it too: the grace comes from the connection, not the instance.
+    expect(await new HeartbeatRegistry(redis, keys, 3_000, clock, { reconnectGraceMs: 2_000 }).sweep()).toEqual([]);
+    expect(await registries[49]?.liveDomainAgents('backend')).toEqual(['backend-0000000c']);
+  });
+
   it('takes nobody for dead until its agents had time to beat again, then sweeps as before', async () => {
     const clock = new MovableClock(Date.now());
     const registry = new HeartbeatRegistry(redis, keys, 3_000, clock, { reconnectGraceMs: 2_000 });
