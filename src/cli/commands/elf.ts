@@ -1,12 +1,13 @@
 import { randomBytes } from 'node:crypto';
 import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
 import { ElfClient } from '../../../lib/elf/elf-client.js';
-import type { ElfOp } from '../../../lib/elf/elf-protocol.js';
-import type { ElfStats, Heuristic, HeuristicUpdateResult, Hotspot, Injection, SearchResult } from '../../../lib/elf/elf-types.js';
-import { DanError, ExitCode, InvalidInputError } from '../../../lib/errors.js';
+import type { ElfStats, Heuristic, HeuristicUpdateResult, Hotspot, SearchResult } from '../../../lib/elf/elf-types.js';
+import { ExitCode, InvalidInputError } from '../../../lib/errors.js';
 import { connectRedis } from '../../../lib/redis/connection.js';
 import type { CliContext, GlobalArgs } from '../cli-context.js';
 import { cliContext, cliRedis, dim, printJson } from '../cli-context.js';
+import type { ElfCall } from '../../operations/elf-calls.js';
+import { elfCall, taskLessons } from '../../operations/elf-calls.js';
 
 interface ElfArgs extends GlobalArgs {
   client: string;
@@ -23,7 +24,7 @@ interface UpdateArgs extends ElfArgs { id: number; task?: string }
 interface HotspotsArgs extends ElfArgs { repository?: string }
 interface McpArgs extends ElfArgs { task?: string; agent?: string }
 
-type Call = <T>(op: ElfOp, args?: Record<string, unknown>) => Promise<T>;
+type Call = ElfCall;
 
 const out = (line = ''): void => void process.stdout.write(`${line}\n`);
 
@@ -62,16 +63,7 @@ async function openElf(argv: ArgumentsCamelCase<ElfArgs>, callerPrefix: string):
  */
 async function withElf(argv: ArgumentsCamelCase<ElfArgs>, fn: (call: Call, ctx: CliContext) => Promise<void>): Promise<void> {
   const { ctx, client, close } = await openElf(argv, 'cli');
-  const call: Call = async (op, args = {}) => {
-    try {
-      return await client.call(op, args, { clientId: argv.client, timeoutMs: argv.timeout });
-    } catch (error) {
-      if (error instanceof DanError && error.code === 'elf_timeout') {
-        throw new DanError('elf_not_running', `the ELF memory is not running (no answer to '${op}' within ${argv.timeout} ms): 'dan up' starts it unless DAN_ELF=off`);
-      }
-      throw error;
-    }
-  };
+  const call = elfCall(client, argv.client, argv.timeout);
   try {
     await fn(call, ctx);
   } finally {
@@ -182,7 +174,7 @@ interface InjectionsArgs extends ElfArgs { task: string }
 const injections = sub<InjectionsArgs>('injections <task>', "The exact memory text each worker of a task was given, and the heuristics in it",
   (y) => y.positional('task', { type: 'string', demandOption: true, describe: 'Task id' }) as Argv<InjectionsArgs>,
   async (call, argv, ctx) => {
-    const list = await call<Injection[]>('injections', { task_id: argv.task });
+    const list = await taskLessons(call, argv.task);
     if (ctx.json) return printJson(list);
     if (list.length === 0) return out(`no memory was injected into task ${argv.task}`);
     for (const i of list) {
