@@ -6,7 +6,7 @@ import type { DanErrorCode } from '../../lib/errors.js';
 /** The one shape of every error the API answers: a stable code to branch on, a message that says what to do. */
 export const errorBodySchema = z.object({
   error: z.object({
-    code: z.string().describe('Stable: invalid_input, unauthorized, forbidden, not_found, already_ended, not_failed, not_retryable, ambiguous, body_too_large, unsupported_media_type, unknown_domain, queue_full, redis_unreachable, not_ready, rate_limited, internal'),
+    code: z.string().describe('Stable: invalid_input, unauthorized, forbidden, not_found, already_ended, not_failed, not_retryable, ambiguous, body_too_large, unsupported_media_type, unknown_domain, queue_full, redis_unreachable, not_ready, elf_not_running, rate_limited, internal'),
     message: z.string().describe('What happened and what to do about it'),
   }),
 }).meta({ id: 'Error' });
@@ -30,6 +30,7 @@ const STATUS_OF: Partial<Record<DanErrorCode, number>> = {
   queue_full: 503,
   redis_unreachable: 503,
   not_ready: 503,
+  elf_not_running: 503,
 };
 
 /** An error an API handler throws to answer with its code's status and the error shape. */

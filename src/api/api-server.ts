@@ -20,6 +20,8 @@ import { registerDocsPage } from './docs-page.js';
 import { registerJobRoutes } from './job-routes.js';
 import { registerListRoutes } from './list-routes.js';
 import { registerLogRoutes } from './log-routes.js';
+import { registerJobViewRoutes } from './job-view-routes.js';
+import { registerBulkRoutes } from './bulk-routes.js';
 
 export interface ApiServerOptions {
   redis: Redis;
@@ -115,6 +117,9 @@ export async function buildApiServer(options: ApiServerOptions): Promise<Fastify
   registerJobRoutes(app, { redis, keys, config });
   registerListRoutes(app, { redis, keys, config });
   registerLogRoutes(app, { redis, keys, config, logger });
+  // The task page's views and the bulk actions.
+  registerJobViewRoutes(app, { redis, keys, config, logger });
+  registerBulkRoutes(app, { redis, keys, config });
 
   app.get('/openapi.json', { config: { role: 'read' }, schema: { hide: true } }, async () => app.swagger());
   registerDocsPage(app);

@@ -1,4 +1,5 @@
 import type { FastifyInstance } from 'fastify';
+import type { z } from 'zod';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { DEFAULT_CLIENT_ID } from '../../lib/protocol/client-id.js';
 import { DeadLetters } from '../../lib/redis/dead-letters.js';
@@ -27,6 +28,25 @@ const who = (caller: Caller) => ({ client: caller.client, everything: caller.rol
 
 function deadLetterView(entry: DeadLetter) {
   return entryJson(entry) as ReturnType<typeof deadLetterSchema.parse>;
+}
+
+/**
+ * Queues the caller's failed job `id` again from its dead letter (POST /jobs/{id}/retry, and each job
+ * of a bulk retry): 404; 409 not_failed or not_retryable.
+ */
+export async function retryJob(deps: ApiDeps, caller: Caller, id: string, to?: string): Promise<z.infer<typeof jobRetriedSchema>> {
+  const { redis, keys, config } = deps;
+  const result = await visibleResult(deps, caller, id);
+  if (result.status !== 'failed') {
+    throw new ApiError('not_failed', `job '${id}' is ${seed(result.status)} (${result.status}), not FAILED: only a failed job can be retried`);
+  }
+  const entries = (await new DeadLetters(redis, keys).read()).filter((e) => e.taskId === id);
+  const entry = entries[0];
+  if (entry === undefined) {
+    throw new ApiError('not_retryable', `job '${id}' failed without being dead-lettered (${result.error ?? 'no error recorded'}); its input is not kept after such a failure: send it again with POST /jobs`);
+  }
+  const done = await retryDeadLetter(redis, keys, config, entry, { by: by(caller), ...(to !== undefined ? { to } : {}) });
+  return { id, status: 'QUEUED' as const, dan_status: 'pending', domain: done.to, dead_letter: entry.ref };
 }
 
 /** GET /jobs, POST /jobs/{id}/retry, the dead letters, GET /domains and GET /agents/{id}. */
@@ -68,20 +88,7 @@ export function registerListRoutes(app: FastifyInstance, deps: ApiDeps): void {
       response: { 200: jobRetriedSchema, ...errorResponses(400, 401, 403, 404, 409, 422, 503) },
     },
   }, async (request) => {
-    const caller = callerOf(request);
-    const id = request.params.id;
-    const result = await visibleResult(deps, caller, id);
-    if (result.status !== 'failed') {
-      throw new ApiError('not_failed', `job '${id}' is ${seed(result.status)} (${result.status}), not FAILED: only a failed job can be retried`);
-    }
-    const entries = (await new DeadLetters(redis, keys).read()).filter((e) => e.taskId === id);
-    const entry = entries[0];
-    if (entry === undefined) {
-      throw new ApiError('not_retryable', `job '${id}' failed without being dead-lettered (${result.error ?? 'no error recorded'}); its input is not kept after such a failure: send it again with POST /jobs`);
-    }
-    const to = request.body?.to;
-    const done = await retryDeadLetter(redis, keys, config, entry, { by: by(caller), ...(to !== undefined ? { to } : {}) });
-    return { id, status: 'QUEUED' as const, dan_status: 'pending', domain: done.to, dead_letter: entry.ref };
+    return retryJob(deps, callerOf(request), request.params.id, request.body?.to);
   });
 
   api.get('/dead-letters', {
