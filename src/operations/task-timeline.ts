@@ -164,7 +164,8 @@ export function timelineSpans(tasks: readonly TimelineTask[]): TimelineSpan[] {
       }
     }
   }
-  const order = (k: SpanKind) => SPAN_KINDS.indexOf(k);
+  // Spans that start together: the enclosing one first (a sub-task, then its first attempt, then what ran in it).
+  const order = (k: SpanKind) => (['sub_task', 'attempt', 'model_call', 'tool_call', 'check', 'review'] as const).indexOf(k);
   return spans.sort((a, b) => (a.start < b.start ? -1 : a.start > b.start ? 1 : order(a.kind) - order(b.kind) || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0)));
 }
 
