@@ -14,24 +14,16 @@ import type { TimelineSpan } from '../../src/operations/task-timeline.js';
 import type { TestNetwork } from '../support/network.js';
 import { cliEnv, startTestNetwork } from '../support/network.js';
 import { runProcess } from '../support/run-process.js';
+import { SUM_CHECK, sumWorkerRules } from '../support/sum-rules.js';
 
 const bin = path.join(packageRoot(), 'dist/src/cli/main.js');
-const CHECK = 'cat sum.js && grep -q fixed sum.js';
+const CHECK = SUM_CHECK;
 const RULE = 'Sum functions add their arguments; a test proves it';
 
 /** A worker that writes a broken sum.js first and repairs it once the failed check comes back; main plans one backend step. */
 const rules: Rule[] = [
   { name: 'one step', when: { system: 'dan-router' }, reply: { text: JSON.stringify({ steps: [{ domain: 'backend', description: 'plain: write sum.js', depends_on: [] }] }) } },
-  {
-    name: 'fix once the check failed',
-    when: { lastUser: '^Task: repairable[\\s\\S]*Checks that failed after the last round', hasToolResult: false, tool: 'Write' },
-    reply: { tool_use: [{ name: 'Write', input: { file_path: 'sum.js', content: 'module.exports = (a, b) => a + b; // fixed\n' } }] },
-  },
-  {
-    name: 'first try: broken code',
-    when: { lastUser: '^Task: ', hasToolResult: false, tool: 'Write' },
-    reply: { tool_use: [{ name: 'Write', input: { file_path: 'sum.js', content: 'module.exports = (a, b) => a - b; // broken\n' } }] },
-  },
+  ...sumWorkerRules,
   { name: 'done', when: { hasToolResult: true }, reply: { text: '{"summary": "wrote sum.js"}' } },
 ];
 
