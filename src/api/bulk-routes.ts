@@ -43,7 +43,7 @@ export function registerBulkRoutes(app: FastifyInstance, deps: ApiDeps): void {
     taskFilter({ status: body.status, domain: body.domain, parent: body.parent, since: body.since, until: body.until, text: body.q }, { since: 'since', until: 'until' }), body.limit);
   const lettersOf = async (caller: Caller, body: z.infer<typeof deadLetterBulkBodySchema>) =>
     (await visibleDeadLetters(redis, keys, { client: caller.client, everything: caller.role === 'admin' }, body.domain)).slice(0, body.limit);
-  const schema = (summary: string, description: string, tag: string, body: z.ZodType) => ({
+  const schema = <B extends z.ZodType>(summary: string, description: string, tag: string, body: B) => ({
     summary, description, tags: [tag], body, response: { 200: bulkOutcomeSchema, ...errorResponses(400, 401, 403, 415, 503) },
   });
 
@@ -52,8 +52,7 @@ export function registerBulkRoutes(app: FastifyInstance, deps: ApiDeps): void {
     schema: schema('Cancel the jobs a filter matches', "Each as POST /jobs/{id}/cancel; jobs already ended are skipped (already_ended). The filters are GET /jobs's.", 'jobs', jobBulkBodySchema),
   }, async (request) => {
     const caller = callerOf(request);
-    const body = request.body as z.infer<typeof jobBulkBodySchema>;
-    return eachItem(await jobsOf(caller, body), (t) => t.id, (t) => cancelJob(deps, caller, t.id));
+    return eachItem(await jobsOf(caller, request.body), (t) => t.id, (t) => cancelJob(deps, caller, t.id));
   });
 
   api.post('/jobs/bulk/retry', {
@@ -61,8 +60,7 @@ export function registerBulkRoutes(app: FastifyInstance, deps: ApiDeps): void {
     schema: schema('Retry the failed jobs a filter matches', 'Each as POST /jobs/{id}/retry; jobs that have not failed (not_failed) or cannot be retried (not_retryable) are skipped.', 'jobs', jobBulkBodySchema),
   }, async (request) => {
     const caller = callerOf(request);
-    const body = request.body as z.infer<typeof jobBulkBodySchema>;
-    return eachItem(await jobsOf(caller, body), (t) => t.id, (t) => retryOne(deps, caller, t.id));
+    return eachItem(await jobsOf(caller, request.body), (t) => t.id, (t) => retryOne(deps, caller, t.id));
   });
 
   api.post('/dead-letters/bulk/retry', {
@@ -70,7 +68,7 @@ export function registerBulkRoutes(app: FastifyInstance, deps: ApiDeps): void {
     schema: schema('Queue dead letters again', 'Each as POST /dead-letters/{ref}/retry, newest first; the entries are those GET /dead-letters shows the caller (of one domain with domain).', 'dead letters', deadLetterBulkBodySchema),
   }, async (request) => {
     const caller = callerOf(request);
-    const entries = await lettersOf(caller, request.body as z.infer<typeof deadLetterBulkBodySchema>);
+    const entries = await lettersOf(caller, request.body);
     return eachItem(entries, (e) => e.ref, (e) => retryDeadLetter(redis, keys, config, e, { by: by(caller) }));
   });
 
@@ -79,7 +77,7 @@ export function registerBulkRoutes(app: FastifyInstance, deps: ApiDeps): void {
     schema: schema('Delete dead letters', "The entries GET /dead-letters shows the caller (of one domain with domain), newest first; one gone meanwhile is skipped (not_found).", 'dead letters', deadLetterBulkBodySchema),
   }, async (request) => {
     const caller = callerOf(request);
-    const entries = await lettersOf(caller, request.body as z.infer<typeof deadLetterBulkBodySchema>);
+    const entries = await lettersOf(caller, request.body);
     const store = new DeadLetters(redis, keys);
     return eachItem(entries, (e) => e.ref, async (e) => {
       if ((await store.purge([e])) === 0) throw new ApiError('not_found', `dead letter ${e.ref} is gone: someone retried or purged it meanwhile`);

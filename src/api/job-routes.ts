@@ -20,7 +20,7 @@ import type { Caller } from './api-auth.js';
 import { callerOf, holdInFlight } from './api-auth.js';
 import { ApiError, errorResponses } from './api-errors.js';
 import type { JobRequest } from './api-schemas.js';
-import { verification } from './job-view-routes.js';
+import { verification } from './job-view-schemas.js';
 import { cancelledSchema, cancelRequestSchema, jobAcceptedSchema, jobHeadersSchema, jobIdParamsSchema, jobRequestSchema, jobSchema, SEED_STATUS } from './api-schemas.js';
 
 export interface ApiDeps {

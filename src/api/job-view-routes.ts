@@ -1,7 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
-import { z } from 'zod';
 import type { Redis } from 'ioredis';
 import { ElfClient } from '../../lib/elf/elf-client.js';
 import type { Logger } from '../../lib/logger.js';
@@ -14,18 +13,7 @@ import { ApiError, errorResponses } from './api-errors.js';
 import { jobIdParamsSchema } from './api-schemas.js';
 import type { ApiDeps } from './job-routes.js';
 import { visibleResult } from './job-routes.js';
-import { checkRunSchema, jobDiffQuerySchema, jobDiffSchema, jobLessonsSchema, reviewSchema, timelineSchema } from './job-view-schemas.js';
-
-/**
- * The checks and reviews a verified task's output carries (`checks`, `review`, `reviews`), for
- * GET /jobs/{id}; each read with its schema, so a value an agent wrote wrong reads as absent.
- */
-export function verification(output: Record<string, unknown> | undefined) {
-  const checks = z.array(checkRunSchema).safeParse(output?.['checks']);
-  const review = reviewSchema.safeParse(output?.['review']);
-  const reviews = z.array(reviewSchema).safeParse(output?.['reviews']);
-  return { checks: checks.success ? checks.data : null, review: review.success ? review.data : null, reviews: reviews.success ? reviews.data : [] };
-}
+import { jobDiffQuerySchema, jobDiffSchema, jobLessonsSchema, timelineSchema } from './job-view-schemas.js';
 
 /** GET /jobs/{id}/diff, /lessons and /timeline: the task page's views of one job, the caller's only. */
 export function registerJobViewRoutes(app: FastifyInstance, deps: ApiDeps & { logger: Logger }): void {

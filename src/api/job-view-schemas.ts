@@ -65,3 +65,14 @@ export const reviewSchema = z.object({
   round: z.number(),
   reviewer: z.string(),
 });
+
+/**
+ * The checks and reviews a verified task's output carries (`checks`, `review`, `reviews`), for
+ * GET /jobs/{id}; each read with its schema, so a value an agent wrote wrong reads as absent.
+ */
+export function verification(output: Record<string, unknown> | undefined) {
+  const checks = z.array(checkRunSchema).safeParse(output?.['checks']);
+  const review = reviewSchema.safeParse(output?.['review']);
+  const reviews = z.array(reviewSchema).safeParse(output?.['reviews']);
+  return { checks: checks.success ? checks.data : null, review: review.success ? review.data : null, reviews: reviews.success ? reviews.data : [] };
+}
