@@ -155,7 +155,8 @@ export function timelineSpans(tasks: readonly TimelineTask[]): TimelineSpan[] {
         spans.push(span({
           id: `${id}:${timed.kind}:${i}`, parent_id: parent, kind: timed.kind, task_id: id, agent_id: timed.workerId,
           name: timed.kind === 'model_call' ? `model call ${timed.turn}` : timed.tool,
-          status: timed.kind === 'model_call' ? null : timed.ok ? 'ok' : 'error',
+          // A model call is recorded once it answered; one that failed is not recorded at all.
+          status: timed.kind === 'model_call' || timed.ok ? 'ok' : 'error',
         }, startMs, endMs));
       } else if (check) {
         spans.push(span({ id: `${id}:check:${i}`, parent_id: parent, kind: 'check', name: check[3] as string, task_id: id, agent_id: agent, status: check[1] as string }, startMs, endMs));

@@ -52,7 +52,7 @@ describe('timelineSpans', () => {
       ['sub_task', 'backend', '10:00:01.000', '10:00:29.000', 28_000, 'completed', 'job1:attempt:1'],
       ['attempt', 'attempt 1', '10:00:01.000', '10:00:10.000', 9_000, 'failed', 'sub_task:job1-backend'],
       ['attempt', 'attempt 2', '10:00:12.000', '10:00:29.000', 17_000, 'completed', 'sub_task:job1-backend'],
-      ['model_call', 'model call 1', '10:00:13.000', '10:00:15.000', 2_000, null, 'job1-backend:attempt:2'],
+      ['model_call', 'model call 1', '10:00:13.000', '10:00:15.000', 2_000, 'ok', 'job1-backend:attempt:2'],
       ['tool_call', 'Write', '10:00:15.000', '10:00:15.050', 50, 'ok', 'job1-backend:attempt:2'],
       ['check', 'npm test', '10:00:18.500', '10:00:20.000', 1_500, 'failed', 'job1-backend:attempt:2'],
       ['review', 'review of round 1', '10:00:25.000', '10:00:28.000', 3_000, 'approve', 'job1-backend:attempt:2'],
