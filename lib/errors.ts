@@ -59,6 +59,7 @@ export const OperatorErrorCode = {
   unsupportedMediaType: 'unsupported_media_type',
   alreadyEnded: 'already_ended',
   notFailed: 'not_failed',
+  alreadyRetried: 'already_retried',
   notReady: 'not_ready',
   nonLoopbackWithoutKeys: 'non_loopback_without_keys',
   rateLimited: 'rate_limited',

@@ -81,12 +81,13 @@ export class ApiKeys {
 
   /**
    * Revokes the key whose id (as `dan keys list` shows it) is `id`, or starts with it when that names
-   * one key; resolves with the revoked key's record, or undefined when no key has that id.
+   * one key; resolves with the revoked key's record, or undefined when no key has that id. With
+   * `client`, only that client's keys are looked at (an admin key over HTTP revokes its own client's).
    */
-  async revoke(id: string): Promise<ApiKey | undefined> {
+  async revoke(id: string, options: { client?: string } = {}): Promise<ApiKey | undefined> {
     const wanted = id.trim().toLowerCase();
     if (!/^[0-9a-f]{4,64}$/.test(wanted)) throw new InvalidInputError(`'${id}' is not a key id: pass the ID column of 'dan keys list' (at least 4 hex digits)`);
-    const matching = (await this.table.entries()).filter(([hash]) => hash.startsWith(wanted));
+    const matching = (await this.table.entries()).filter(([hash, record]) => hash.startsWith(wanted) && (options.client === undefined || record.client === options.client));
     if (matching.length > 1) throw new InvalidInputError(`'${id}' names ${matching.length} keys: give more of its id (see 'dan keys list')`);
     const [found] = matching;
     if (found === undefined) return undefined;

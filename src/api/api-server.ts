@@ -14,10 +14,13 @@ import { HeartbeatRegistry } from '../../lib/redis/heartbeat-registry.js';
 import type { Keys } from '../../lib/redis/keys.js';
 import { networkOverview } from '../operations/network-overview.js';
 import { authenticate, checkRate } from './api-auth.js';
-import { ApiError, errorBody, errorResponses, toErrorReply } from './api-errors.js';
+import { ApiError, errorBody, errorBodySchema, errorResponses, toErrorReply } from './api-errors.js';
 import { agentsSchema, healthSchema, readySchema } from './api-schemas.js';
 import { registerDocsPage } from './docs-page.js';
+import { ApiElf, registerElfRoutes } from './elf-routes.js';
+import { registerFarmRoutes } from './farm-routes.js';
 import { registerJobRoutes } from './job-routes.js';
+import { registerKeyRoutes } from './key-routes.js';
 import { registerListRoutes } from './list-routes.js';
 import { registerLogRoutes } from './log-routes.js';
 import { registerJobViewRoutes } from './job-view-routes.js';
@@ -63,6 +66,11 @@ export async function buildApiServer(options: ApiServerOptions): Promise<Fastify
     if (redis.status !== 'ready') throw new ApiError('redis_unreachable', unreachable());
     request.caller = await authenticate(apiKeys, request, role, { requireKey: options.requireKey ?? false });
     await checkRate(limits, request.caller, config.api.ratePerMinute);
+  });
+  // Every keyed route may answer 429 (its key's requests per minute), so each documents it.
+  app.addHook('onRoute', (route) => {
+    const response = route.schema?.response as Record<number, unknown> | undefined;
+    if (route.config?.role !== undefined && response !== undefined) response[429] ??= errorBodySchema;
   });
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
@@ -117,8 +125,13 @@ export async function buildApiServer(options: ApiServerOptions): Promise<Fastify
   registerJobRoutes(app, { redis, keys, config });
   registerListRoutes(app, { redis, keys, config });
   registerLogRoutes(app, { redis, keys, config, logger });
+  const elf = new ApiElf({ redis, keys, config, logger });
+  app.addHook('onClose', async () => elf.close());
+  registerElfRoutes(app, elf);
+  registerFarmRoutes(app, { redis, keys, config });
+  registerKeyRoutes(app, { redis, keys, config });
   // The task page's views and the bulk actions.
-  registerJobViewRoutes(app, { redis, keys, config, logger });
+  registerJobViewRoutes(app, { redis, keys, config }, elf);
   registerBulkRoutes(app, { redis, keys, config });
 
   app.get('/openapi.json', { config: { role: 'read' }, schema: { hide: true } }, async () => app.swagger());

@@ -3,14 +3,14 @@ import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { DeadLetters } from '../../lib/redis/dead-letters.js';
 import { eachItem, matchingTasks, MAX_BULK } from '../operations/bulk-actions.js';
-import { retryDeadLetter, visibleDeadLetters } from '../operations/dead-letter-access.js';
+import { visibleDeadLetters } from '../operations/dead-letter-access.js';
 import { taskFilter } from '../operations/list-tasks.js';
 import type { Caller } from './api-auth.js';
 import { callerOf } from './api-auth.js';
 import { ApiError, errorResponses } from './api-errors.js';
 import type { ApiDeps } from './job-routes.js';
 import { cancelJob } from './job-routes.js';
-import { retryJob } from './list-routes.js';
+import { retryDeadLetterEntry, retryJob } from './list-routes.js';
 import { deadLetterListQuerySchema, jobListQuerySchema } from './list-schemas.js';
 
 /**
@@ -18,9 +18,6 @@ import { deadLetterListQuerySchema, jobListQuerySchema } from './list-schemas.js
  * /jobs/{id}/retry, /dead-letters/{ref}/retry, a purge), one after another, and the answer says
  * which were done and which were skipped and why. Only the caller's client's jobs are matched.
  */
-
-// The single retry each job of a bulk retry gets: whatever POST /jobs/{id}/retry does.
-const retryOne = (deps: ApiDeps, caller: Caller, id: string) => retryJob(deps, caller, id);
 
 const limit = z.number().int().min(1).max(MAX_BULK).default(MAX_BULK).describe(`Most items to act on, 1 to ${MAX_BULK} (the newest first)`);
 
@@ -37,8 +34,7 @@ export const bulkOutcomeSchema = z.object({
 /** POST /jobs/bulk/cancel, /jobs/bulk/retry, /dead-letters/bulk/retry, /dead-letters/bulk/purge. */
 export function registerBulkRoutes(app: FastifyInstance, deps: ApiDeps): void {
   const api = app.withTypeProvider<ZodTypeProvider>();
-  const { redis, keys, config } = deps;
-  const by = (caller: Caller): string => `api:${caller.client}${caller.keyId ? `:${caller.keyId}` : ''}`;
+  const { redis, keys } = deps;
   const jobsOf = (caller: Caller, body: z.infer<typeof jobBulkBodySchema>) => matchingTasks(redis, keys, caller.client,
     taskFilter({ status: body.status, domain: body.domain, parent: body.parent, since: body.since, until: body.until, text: body.q }, { since: 'since', until: 'until' }), body.limit);
   const lettersOf = async (caller: Caller, body: z.infer<typeof deadLetterBulkBodySchema>) =>
@@ -60,7 +56,7 @@ export function registerBulkRoutes(app: FastifyInstance, deps: ApiDeps): void {
     schema: schema('Retry the failed jobs a filter matches', 'Each as POST /jobs/{id}/retry; jobs that have not failed (not_failed) or cannot be retried (not_retryable) are skipped.', 'jobs', jobBulkBodySchema),
   }, async (request) => {
     const caller = callerOf(request);
-    return eachItem(await jobsOf(caller, request.body), (t) => t.id, (t) => retryOne(deps, caller, t.id));
+    return eachItem(await jobsOf(caller, request.body), (t) => t.id, (t) => retryJob(deps, caller, t.id));
   });
 
   api.post('/dead-letters/bulk/retry', {
@@ -69,7 +65,7 @@ export function registerBulkRoutes(app: FastifyInstance, deps: ApiDeps): void {
   }, async (request) => {
     const caller = callerOf(request);
     const entries = await lettersOf(caller, request.body);
-    return eachItem(entries, (e) => e.ref, (e) => retryDeadLetter(redis, keys, config, e, { by: by(caller) }));
+    return eachItem(entries, (e) => e.ref, (e) => retryDeadLetterEntry(deps, caller, e));
   });
 
   api.post('/dead-letters/bulk/purge', {

@@ -62,6 +62,14 @@ export function seedStatus(status: string): (typeof SEED_STATUS)[keyof typeof SE
   return SEED_STATUS[status as keyof typeof SEED_STATUS] ?? 'QUEUED';
 }
 
+/** 403 for a client the network does not serve: its tasks would only be dead-lettered by the first agent to claim them (README "Known clients"). */
+export function refuseUnservedClient(caller: Caller, config: Pick<Config, 'clients'>): void {
+  const served = config.clients;
+  if (served !== undefined && caller.client !== DEFAULT_CLIENT_ID && !served.includes(caller.client)) {
+    throw new ApiError('forbidden', `client '${caller.client}' is not one this network serves (DAN_CLIENTS: ${served.join(', ') || 'none'}): ask an operator to add it`);
+  }
+}
+
 /** Whose a task is: its `client_id`, or `default` for tasks sent without one (`dan send`, raw pushes). */
 function ownerOf(result: TaskResult): string {
   return result.clientId ?? DEFAULT_CLIENT_ID;
@@ -134,11 +142,7 @@ export function registerJobRoutes(app: FastifyInstance, deps: ApiDeps): void {
     },
   }, async (request, reply) => {
     const caller = callerOf(request);
-    // Its task would only be dead-lettered by the first agent to claim it (README "Known clients").
-    const served = deps.config.clients;
-    if (served !== undefined && caller.client !== DEFAULT_CLIENT_ID && !served.includes(caller.client)) {
-      throw new ApiError('forbidden', `client '${caller.client}' is not one this network serves (DAN_CLIENTS: ${served.join(', ') || 'none'}): ask an operator to add it`);
-    }
+    refuseUnservedClient(caller, deps.config);
     const idempotencyKey = request.headers['idempotency-key'];
     const taskId = idempotencyKey === undefined ? undefined : idempotentTaskId(caller.client, idempotencyKey);
     const task: SubmitInput = { ...taskFromRequest(request.body, caller.client), ...(taskId ? { taskId } : {}) };

@@ -1,43 +1,20 @@
-import { randomBytes } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
-import type { Redis } from 'ioredis';
-import { ElfClient } from '../../lib/elf/elf-client.js';
-import type { Logger } from '../../lib/logger.js';
-import { connectRedis } from '../../lib/redis/connection.js';
-import { elfCall, taskLessons } from '../operations/elf-calls.js';
+import { elfInjections } from '../operations/elf-queries.js';
 import { taskDiffs } from '../operations/task-diff.js';
 import { taskTimeline } from '../operations/task-timeline.js';
 import { callerOf } from './api-auth.js';
 import { ApiError, errorResponses } from './api-errors.js';
+import type { ApiElf } from './elf-routes.js';
 import { jobIdParamsSchema } from './api-schemas.js';
 import type { ApiDeps } from './job-routes.js';
 import { visibleResult } from './job-routes.js';
 import { jobDiffQuerySchema, jobDiffSchema, jobLessonsSchema, timelineSchema } from './job-view-schemas.js';
 
 /** GET /jobs/{id}/diff, /lessons and /timeline: the task page's views of one job, the caller's only. */
-export function registerJobViewRoutes(app: FastifyInstance, deps: ApiDeps & { logger: Logger }): void {
+export function registerJobViewRoutes(app: FastifyInstance, deps: ApiDeps, elf: ApiElf): void {
   const api = app.withTypeProvider<ZodTypeProvider>();
-  const { redis, keys, config } = deps;
-  // One ELF client for the server, its replies on a connection of its own, opened on first use;
-  // a connection that never came up is tried again by the next request.
-  let elf: Promise<{ client: ElfClient; subscriber: Redis }> | undefined;
-  const elfClient = async (): Promise<ElfClient> => {
-    elf ??= connectRedis(config.redisUrl, { name: 'dan-serve:elf-replies', failFast: true, blocking: true, logger: deps.logger, connectTimeoutMs: 3_000 })
-      .then((subscriber) => ({ subscriber, client: new ElfClient(redis, subscriber, keys, `api-${process.pid}-${randomBytes(4).toString('hex')}`, config.elf.timeoutMs) }));
-    try {
-      return (await elf).client;
-    } catch (error) {
-      elf = undefined;
-      throw error;
-    }
-  };
-  app.addHook('onClose', async () => {
-    const opened = await elf?.catch(() => undefined);
-    opened?.client.close();
-    opened?.subscriber.disconnect();
-  });
-
+  const { redis, keys } = deps;
   api.get('/jobs/:id/diff', {
     config: { role: 'read' },
     schema: {
@@ -68,7 +45,7 @@ export function registerJobViewRoutes(app: FastifyInstance, deps: ApiDeps & { lo
   }, async (request) => {
     const caller = callerOf(request);
     const result = await visibleResult(deps, caller, request.params.id);
-    return taskLessons(elfCall(await elfClient(), caller.client, config.elf.timeoutMs), result.taskId);
+    return elfInjections(await elf.call(caller.client), result.taskId);
   });
 
   api.get('/jobs/:id/timeline', {

@@ -2,17 +2,21 @@ import type { FastifyInstance } from 'fastify';
 import type { z } from 'zod';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { DEFAULT_CLIENT_ID } from '../../lib/protocol/client-id.js';
+import { isTerminal } from '../../lib/protocol/result.js';
 import { DeadLetters } from '../../lib/redis/dead-letters.js';
 import type { DeadLetter } from '../../lib/redis/dead-letters.js';
 import { HeartbeatRegistry } from '../../lib/redis/heartbeat-registry.js';
+import { ApiLimits } from '../../lib/redis/api-limits.js';
 import { getResult } from '../../lib/redis/task-store.js';
 import { entryJson } from '../cli/commands/dead-letter.js';
 import { oneDeadLetter, retryDeadLetter, visibleDeadLetters } from '../operations/dead-letter-access.js';
 import { knownDomains } from '../operations/known-domains.js';
 import { listTasks, taskFilter } from '../operations/list-tasks.js';
 import { queueCounts } from '../operations/network-overview.js';
+import { retryTask } from '../operations/retry-job.js';
+import { submitJob, taskProblem } from '../operations/submit-job.js';
 import type { Caller } from './api-auth.js';
-import { callerOf } from './api-auth.js';
+import { callerOf, holdInFlight } from './api-auth.js';
 import { ApiError, errorResponses } from './api-errors.js';
 import { agentSchema, jobIdParamsSchema, SEED_STATUS } from './api-schemas.js';
 import type { ApiDeps } from './job-routes.js';
@@ -31,29 +35,64 @@ function deadLetterView(entry: DeadLetter) {
 }
 
 /**
- * Queues the caller's failed job `id` again from its dead letter (POST /jobs/{id}/retry, and each job
- * of a bulk retry): 404; 409 not_failed or not_retryable.
+ * Runs `queue` (a retry) holding a place for job `taskId` among the caller's jobs in flight: a retry
+ * is one more job running. The place is given back when it fails, unless the job is waiting or running
+ * anyway (a racing retry queued it, and holds the same place).
  */
+async function whileHeld<T>(deps: ApiDeps, caller: Caller, taskId: string, queue: () => Promise<T>): Promise<T> {
+  const release = await holdInFlight(new ApiLimits(deps.redis, deps.keys), caller, taskId, deps.config.api.maxInFlight);
+  try {
+    return await queue();
+  } catch (error) {
+    const now = await getResult(deps.redis, deps.keys, taskId);
+    if (now === undefined || isTerminal(now.status)) await release();
+    throw error;
+  }
+}
+
+/** Runs the caller's failed job `id` again (POST /jobs/{id}/retry, and each job of a bulk retry); its route's description says how. */
 export async function retryJob(deps: ApiDeps, caller: Caller, id: string, to?: string): Promise<z.infer<typeof jobRetriedSchema>> {
   const { redis, keys, config } = deps;
   const result = await visibleResult(deps, caller, id);
   if (result.status !== 'failed') {
     throw new ApiError('not_failed', `job '${id}' is ${seed(result.status)} (${result.status}), not FAILED: only a failed job can be retried`);
   }
-  const entries = (await new DeadLetters(redis, keys).read()).filter((e) => e.taskId === id);
-  const entry = entries[0];
-  if (entry === undefined) {
-    throw new ApiError('not_retryable', `job '${id}' failed without being dead-lettered (${result.error ?? 'no error recorded'}); its input is not kept after such a failure: send it again with POST /jobs`);
+  const entry = (await new DeadLetters(redis, keys).read()).find((e) => e.taskId === id);
+  if (entry !== undefined) {
+    const done = await whileHeld(deps, caller, id, () => retryDeadLetter(redis, keys, config, entry, { by: by(caller), ...(to !== undefined ? { to } : {}) }));
+    return { id, status: 'QUEUED' as const, dan_status: 'pending', domain: done.to, dead_letter: entry.ref, retry_of: id, location: `/jobs/${id}` };
   }
-  const done = await retryDeadLetter(redis, keys, config, entry, { by: by(caller), ...(to !== undefined ? { to } : {}) });
-  return { id, status: 'QUEUED' as const, dan_status: 'pending', domain: done.to, dead_letter: entry.ref };
+  const task = retryTask(result);
+  const newId = task.taskId!;
+  const retried = async () => {
+    const earlier = await getResult(redis, keys, newId);
+    return earlier === undefined ? undefined : new ApiError('already_retried', `job '${id}' was retried already, as job '${newId}' (${earlier.status}): follow GET /jobs/${newId}, or retry that one once it has failed`);
+  };
+  const already = await retried();
+  if (already !== undefined) throw already;
+  const sent = { ...task, domain: to ?? task.domain };
+  const problem = taskProblem(sent, config);
+  if (problem !== undefined) throw new ApiError('not_retryable', `job '${id}' cannot be sent again: ${problem}; send a corrected job with POST /jobs`);
+  try {
+    await whileHeld(deps, caller, newId, () => submitJob(redis, keys, config, sent));
+  } catch (error) {
+    // A retry racing this one queued the same new job between the read above and the submit.
+    throw (await retried()) ?? error;
+  }
+  return { id: newId, status: 'QUEUED' as const, dan_status: 'pending', domain: sent.domain, dead_letter: null, retry_of: id, location: `/jobs/${newId}` };
+}
+
+/** Queues a dead letter the caller sees again (POST /dead-letters/{ref}/retry, and each entry of a bulk retry). */
+export async function retryDeadLetterEntry(deps: ApiDeps, caller: Caller, entry: DeadLetter, to?: string): Promise<z.infer<typeof deadLetterRetriedSchema>> {
+  const retry = () => retryDeadLetter(deps.redis, deps.keys, deps.config, entry, { by: by(caller), ...(to !== undefined ? { to } : {}) });
+  const done = entry.taskId === undefined ? await retry() : await whileHeld(deps, caller, entry.taskId, retry);
+  return { ref: entry.ref, from: entry.domain, to: done.to, task_id: done.taskId ?? null };
 }
 
 /** GET /jobs, POST /jobs/{id}/retry, the dead letters, GET /domains and GET /agents/{id}. */
 export function registerListRoutes(app: FastifyInstance, deps: ApiDeps): void {
   const api = app.withTypeProvider<ZodTypeProvider>();
   const { redis, keys, config } = deps;
-
   api.get('/jobs', {
     config: { role: 'read' },
     schema: {
@@ -80,16 +119,14 @@ export function registerListRoutes(app: FastifyInstance, deps: ApiDeps): void {
   api.post('/jobs/:id/retry', {
     config: { role: 'submit' },
     schema: {
-      summary: 'Queue a failed job again',
-      description: 'A job that failed by being dead-lettered (a domain nobody serves, a full queue, bad input) goes back on its queue from its dead letter, as `dan dead-letter retry` does. 409 not_failed for a job that has not failed; 409 not_retryable for one whose input is not kept (it failed on an agent, or was cancelled): send it again.',
+      summary: 'Run a failed job again',
+      description: "A job that failed by being dead-lettered (a domain nobody serves, a full queue, bad input) goes back on its queue under its own id, from its dead letter, as `dan dead-letter retry` does. A job that failed on an agent (its attempts spent, a timeout, cancelled while it ran) is sent again as a new job, `<id>.r1`, with the same input and `metadata.retry_of` naming it: dan plans a job's sub-tasks under its id, so a fresh id is what runs it afresh. `id` in the answer is the job that now runs. A job is retried once: a second retry answers 409 already_retried naming the new job (retry that one instead). 409 not_failed for a job that is waiting, running or completed; 409 not_retryable for a sub-task (retry its job) or a job whose input is not kept (it failed before an agent took it). The retry takes a place among the key's jobs in flight.",
       tags: ['jobs'],
       params: jobIdParamsSchema,
       body: deadLetterRetryBodySchema,
       response: { 200: jobRetriedSchema, ...errorResponses(400, 401, 403, 404, 409, 422, 503) },
     },
-  }, async (request) => {
-    return retryJob(deps, callerOf(request), request.params.id, request.body?.to);
-  });
+  }, async (request) => retryJob(deps, callerOf(request), request.params.id, request.body?.to));
 
   api.get('/dead-letters', {
     config: { role: 'read' },
@@ -131,10 +168,7 @@ export function registerListRoutes(app: FastifyInstance, deps: ApiDeps): void {
     },
   }, async (request) => {
     const caller = callerOf(request);
-    const entry = oneDeadLetter(await visibleDeadLetters(redis, keys, who(caller)), request.params.ref);
-    const to = request.body?.to;
-    const done = await retryDeadLetter(redis, keys, config, entry, { by: by(caller), ...(to !== undefined ? { to } : {}) });
-    return { ref: entry.ref, from: entry.domain, to: done.to, task_id: done.taskId ?? null };
+    return retryDeadLetterEntry(deps, caller, oneDeadLetter(await visibleDeadLetters(redis, keys, who(caller)), request.params.ref), request.body?.to);
   });
 
   api.post('/dead-letters/purge', {

@@ -39,11 +39,13 @@ export const jobListSchema = z.object({
 }).meta({ id: 'JobList' });
 
 export const jobRetriedSchema = z.object({
-  id: z.string(),
+  id: z.string().describe('The job that now runs: the same id when it was queued again from its dead letter, else the new job'),
   status: seedStatusSchema,
   dan_status: z.string(),
-  domain: z.string().describe('The queue it went back on'),
-  dead_letter: z.string().describe('The dead letter it was queued again from'),
+  domain: z.string().describe('The queue it went on'),
+  dead_letter: z.string().nullable().describe('The dead letter it was queued again from; null when it was sent again as a new job'),
+  retry_of: z.string().describe('The failed job this retries'),
+  location: z.string().describe('Where to read the job that now runs'),
 }).meta({ id: 'JobRetried' });
 
 export const deadLetterSchema = z.object({

@@ -13,6 +13,7 @@ import { Keys } from '../../lib/redis/keys.js';
 import { composeRedisPasswords } from '../support/compose-passwords.js';
 import { describeDocker, testAgentImage } from '../support/docker.js';
 import { runProcess } from '../support/run-process.js';
+import { until } from '../support/until.js';
 
 const root = packageRoot();
 const docker = new Docker();
@@ -46,7 +47,7 @@ describeDocker('docker-compose with the local images', () => {
     env = {
       PATH: process.env['PATH'], HOME: process.env['HOME'],
       REDIS_IMAGE: process.env['DAN_REDIS_IMAGE'] || 'dan/redis:local', DAN_AGENT_IMAGE: testAgentImage(),
-      REDIS_PORT: String(redisPort), ...passwords, DAN_LOCAL_LLM_PORT: String(await freePort()), DAN_GATEWAY_PORT: String(await freePort()),
+      REDIS_PORT: String(redisPort), API_PORT: String(await freePort()), ...passwords, DAN_LOCAL_LLM_PORT: String(await freePort()), DAN_GATEWAY_PORT: String(await freePort()),
       DOCKER_GID: String(statSync('/var/run/docker.sock').gid), DAN_NETWORK_ID: networkId, DAN_GATEWAY_COMPOSE_TOKEN: `compose-token-${run}`.padEnd(40, '0'),
       DAN_NETWORK: `${project}-net`, DAN_WORKSPACE_VOLUME: `${project}-workspace`, DAN_ELF_VOLUME: `${project}-elf`,
     };
@@ -69,6 +70,27 @@ describeDocker('docker-compose with the local images', () => {
     const agents = await dan(['agents', '--json']);
     expect(agents.code).toBe(0);
     expect(agents.stdout).toContain('"role": "main"');
+
+    // The `api` service, as README's curl examples use it: a key made inside its container, the seed's
+    // echo body sent over HTTP, and the job read back until the network finished it.
+    const made = await compose(['exec', '-T', 'api', 'node', '/app/dist/src/cli/main.js', 'keys', 'create', '--client', 'acme', '--role', 'submit', '--json']);
+    expect(made.code, made.stderr).toBe(0);
+    const { key } = JSON.parse(made.stdout) as { key: string };
+    const apiUrl = `http://127.0.0.1:${env['API_PORT'] as string}`;
+    expect((await fetch(`${apiUrl}/jobs`)).status).toBe(401);
+    const posted = await fetch(`${apiUrl}/jobs`, {
+      method: 'POST', headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ job_type: 'echo', payload: { hello: 'compose' } }),
+    });
+    expect(posted.status, await posted.clone().text()).toBe(202);
+    const { id } = await posted.json() as { id: string };
+    const job = await until('the echo job sent over HTTP to finish', async () => {
+      const answer = await (await fetch(`${apiUrl}/jobs/${id}`, { headers: { 'x-api-key': key } })).json() as { status: string; client: string; output: { echo?: unknown } | null };
+      return answer.status === 'SUCCEEDED' || answer.status === 'FAILED' ? answer : undefined;
+    }, 120_000);
+    expect(job.status).toBe('SUCCEEDED');
+    expect(job.client).toBe('acme');
+    expect(job.output?.echo).toMatchObject({ hello: 'compose' });
 
     // The domains main started connect as the `agent` user, whose password cannot touch the model
     // gateway's tokens (a hostile worker that reads it must not mint itself a token); main's can.

@@ -85,8 +85,11 @@ describe('the HTTP API under bad requests', () => {
     const acme = await api.key('acme');
     const reader = await api.key('acme', 'read');
     const globex = await api.key('globex');
+    const admin = await api.key('acme', 'admin');
+    const globexAdmin = await api.key('globex', 'admin');
     const json = { 'content-type': 'application/json' };
     const theirs = (await api.app.inject({ method: 'POST', url: '/jobs', headers: { ...json, ...globex.headers }, payload: '{"job_type":"echo","payload":{}}' })).json().id as string;
+    const theirFarm = (await api.app.inject({ method: 'POST', url: '/farms', headers: { ...json, ...globex.headers }, payload: '{"path":"shop","problems_command":"npm run lint"}' })).json().id as string;
     const keysBefore = await api.keyCount();
     const random = new SeededRandom(SEED);
     const auths: Array<[string, Record<string, string>]> = [
@@ -114,6 +117,27 @@ describe('the HTTP API under bad requests', () => {
       () => ({ why: 'retry a job that has not failed', method: 'POST', url: `/jobs/${theirs}/retry`, headers: { ...json, ...globex.headers }, payload: random.pick(['{}', '{"to":"Bad Domain"}', '{"from":"x"}']) }),
       () => ({ why: 'dead letters: unknown or bad ref', method: random.pick(['GET', 'POST'] as const), url: random.pick([`/dead-letters/${encodeURIComponent(randomText(random, 8)) || 'x'}`, `/dead-letters/${theirs}/retry`, `/dead-letters/main:${random.int(0, 99)}/retry`]), headers: { ...json, ...acme.headers }, payload: '{}' }),
       () => ({ why: 'purge: not admin or bad body', method: 'POST', url: '/dead-letters/purge', headers: { ...json, ...random.pick([acme.headers, reader.headers]) }, payload: random.pick(['{}', '{"all":true}', '{"refs":[]}', '{"refs":"x"}', '{"all":true,"refs":["a"]}']) }),
+      () => ({ why: 'ELF: bad query', method: 'GET', url: random.pick([
+        `/elf/search${random.pick(['', '?q=', '?q=%20', `?q=${'x'.repeat(2100)}`, '?q=x&limit=0', '?q=x&limit=501', '?q=x&domain=Bad%20Domain'])}`,
+        `/elf/heuristics?${random.pick(['all=maybe', 'candidates=2', 'limit=x', 'domain=..', 'client=globex', 'client_id=globex'])}`,
+        `/elf/stats?${random.pick(['client=globex', 'x=1'])}`, `/elf/golden-rules?${random.pick(['limit=-1', 'domain=%00', 'all=true'])}`,
+        `/elf/hotspots?${random.pick([`repository=${'r'.repeat(1100)}`, 'limit=1.5', 'files=x'])}`,
+      ]), headers: random.pick([acme.headers, reader.headers]) }),
+      () => { const [why, headers] = random.pick(auths); return { why: `ELF: ${why}`, method: 'GET', url: random.pick(['/elf/stats', '/elf/heuristics', '/elf/golden-rules', '/elf/search?q=x', '/elf/hotspots']), headers }; },
+      () => ({ why: 'POST /farms: bad body', method: 'POST', url: '/farms', headers: { ...json, ...acme.headers }, payload: JSON.stringify(random.pick<unknown>([
+        {}, { path: '../globex/shop', problems_command: 'x' }, { path: `/${randomText(random, 8)}`, description: 'x' }, { path: 'shop' }, { path: '', description: 'x' },
+        { path: 'shop', description: 'x', agent_count: random.pick([0, -1, 1.5, 10_000, '2']) }, { path: 'shop', description: 'x', runtime: random.pick(['vm', '', 3]) },
+        { path: wrongValue(random, 'string'), description: 'x' }, { path: 'shop', description: 'x', [random.pick(['client_id', 'agents', 'command', 'timeout'])]: 'x' },
+        wrongValue(random, 'object'),
+      ])) }),
+      () => ({ why: 'POST /farms: read key or no key', method: 'POST', url: '/farms', headers: { ...json, ...random.pick([reader.headers, random.pick(auths)[1]]) }, payload: '{"path":"shop","problems_command":"npm run lint"}' }),
+      () => ({ why: "another client's farm, or a bad farm id", method: random.pick(['GET', 'POST'] as const), url: `/farms/${random.pick([theirFarm, badId(random)])}${random.pick(['', '/stop'])}`, headers: { ...json, ...random.pick([acme.headers, reader.headers]) }, payload: '{}' }),
+      () => ({ why: 'keys: not admin', method: random.pick(['GET', 'POST'] as const), url: '/keys', headers: { ...json, ...random.pick([acme.headers, reader.headers]) }, payload: '{"role":"read"}' }),
+      () => ({ why: 'POST /keys: bad body', method: 'POST', url: '/keys', headers: { ...json, ...admin.headers }, payload: JSON.stringify(random.pick<unknown>([
+        {}, { role: random.pick(['owner', '', 'ADMIN', 3]) }, { role: 'read', rpm: random.pick([-1, 1.5, 'x']) }, { role: 'read', max_in_flight: random.pick([-2, 0.5, null]) },
+        { role: 'read', [random.pick(['client', 'client_id', 'key'])]: 'globex' }, wrongValue(random, 'object'),
+      ])) }),
+      () => ({ why: "DELETE a key: another client's, unknown or malformed", method: 'DELETE', url: `/keys/${random.pick([globexAdmin.id, `ffff${random.int(0, 1e6).toString(16)}`, encodeURIComponent(randomText(random, 8)) || 'x', 'abc'])}`, headers: random.pick([admin.headers, acme.headers]) }),
       () => ({ why: 'GET /agents/{unknown}', method: 'GET', url: `/agents/${encodeURIComponent(randomText(random, 10)) || 'x'}`, headers: reader.headers }),
       // The task page's views and the bulk actions.
       () => ({ why: "a view of another client's job, or of a bad id", method: 'GET', url: `/jobs/${random.pick([theirs, badId(random)])}/${random.pick(['diff', 'lessons', 'timeline', 'diff?stat=true'])}`, headers: random.pick([acme.headers, reader.headers]) }),
@@ -137,5 +161,6 @@ describe('the HTTP API under bad requests', () => {
     expect((await api.app.inject({ method: 'GET', url: '/health' })).statusCode).toBe(200);
     expect(await api.keyCount()).toBe(keysBefore);
     expect((await api.app.inject({ method: 'GET', url: `/jobs/${theirs}`, headers: globex.headers })).json()).toMatchObject({ status: 'QUEUED' });
+    expect((await api.app.inject({ method: 'GET', url: '/keys', headers: globexAdmin.headers })).json()).toHaveLength(2);
   });
 });

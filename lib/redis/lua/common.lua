@@ -75,6 +75,8 @@ local function finish_result(events_key, id, status, output, err, now_iso, reten
   if status == 'failed' then
     redis.call('HSET', rkey, 'error', err)
     msg.error = err
+    -- The task as it was sent, so POST /jobs/{id}/retry can send it again once it is gone from the queues.
+    if raw then redis.call('HSET', rkey, 'input', raw) end
   end
   if retention_s > 0 then
     redis.call('EXPIRE', rkey, retention_s)

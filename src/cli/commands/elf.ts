@@ -1,13 +1,13 @@
 import { randomBytes } from 'node:crypto';
 import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
 import { ElfClient } from '../../../lib/elf/elf-client.js';
-import type { ElfStats, Heuristic, HeuristicUpdateResult, Hotspot, SearchResult } from '../../../lib/elf/elf-types.js';
+import type { Heuristic, HeuristicUpdateResult } from '../../../lib/elf/elf-types.js';
 import { ExitCode, InvalidInputError } from '../../../lib/errors.js';
 import { connectRedis } from '../../../lib/redis/connection.js';
+import type { ElfCall } from '../../operations/elf-queries.js';
+import { elfCall, elfGolden, elfHeuristics, elfHotspots, elfInjections, elfSearch, elfStats } from '../../operations/elf-queries.js';
 import type { CliContext, GlobalArgs } from '../cli-context.js';
 import { cliContext, cliRedis, dim, printJson } from '../cli-context.js';
-import type { ElfCall } from '../../operations/elf-calls.js';
-import { elfCall, taskLessons } from '../../operations/elf-calls.js';
 
 interface ElfArgs extends GlobalArgs {
   client: string;
@@ -63,9 +63,8 @@ async function openElf(argv: ArgumentsCamelCase<ElfArgs>, callerPrefix: string):
  */
 async function withElf(argv: ArgumentsCamelCase<ElfArgs>, fn: (call: Call, ctx: CliContext) => Promise<void>): Promise<void> {
   const { ctx, client, close } = await openElf(argv, 'cli');
-  const call = elfCall(client, argv.client, argv.timeout);
   try {
-    await fn(call, ctx);
+    await fn(elfCall(client, argv.client, argv.timeout), ctx);
   } finally {
     close();
   }
@@ -87,7 +86,6 @@ function sub<A extends ElfArgs>(
 
 const domainOption = <T extends ElfArgs>(yargs: Argv<T>) => yargs.option('domain', { alias: 'd', type: 'string', describe: 'Only this domain' }) as Argv<T>;
 const limitOption = <T extends ElfArgs>(yargs: Argv<T>) => yargs.option('limit', { alias: 'n', type: 'number', describe: 'At most this many' }) as Argv<T>;
-const filters = (argv: ElfArgs): Record<string, unknown> => ({ ...(argv.domain ? { domain: argv.domain } : {}), ...(argv.limit !== undefined ? { limit: argv.limit } : {}) });
 
 function heuristicTable(list: Heuristic[], empty: string): void {
   if (list.length === 0) {
@@ -114,7 +112,7 @@ function kib(bytes: number): string {
 }
 
 const stats = sub('stats', 'Counts of the memory: outcomes, heuristics, golden, dormant, trails, injections, size', (y) => y, async (call, _argv, ctx) => {
-  const s = await call<ElfStats & { client_id: string }>('stats');
+  const s = await elfStats(call);
   if (ctx.json) return printJson(s);
   const byStatus = Object.entries(s.outcomes.byStatus).map(([status, n]) => `${status} ${n}`).join(', ');
   out(`client        ${s.client_id}`);
@@ -132,13 +130,13 @@ const heuristics = sub<HeuristicsArgs>('heuristics', 'List heuristics with their
     .option('all', { alias: 'a', type: 'boolean', default: false, describe: 'Include dormant heuristics (confidence below 0.2)' })
     .option('candidates', { type: 'boolean', default: false, describe: 'Only lessons proposed by models or postmortems, not yet approved' }) as Argv<HeuristicsArgs>,
   async (call, argv, ctx) => {
-    const list = await call<Heuristic[]>('heuristics', { ...filters(argv), ...(argv.all ? { include_dormant: true } : {}), ...(argv.candidates ? { state: 'candidate' } : {}) });
+    const list = await elfHeuristics(call, { domain: argv.domain, limit: argv.limit, all: argv.all, candidates: argv.candidates });
     if (ctx.json) return printJson(list);
     heuristicTable(list, "no heuristics yet (record one with 'dan elf record <domain> <rule>')");
   });
 
 const golden = sub('golden', 'List golden rules: confidence >= 0.9, validated at least 10 times', (y) => limitOption(domainOption(y)), async (call, argv, ctx) => {
-  const list = await call<Heuristic[]>('golden', filters(argv));
+  const list = await elfGolden(call, argv);
   if (ctx.json) return printJson(list);
   heuristicTable(list, 'no golden rules yet');
 });
@@ -146,7 +144,7 @@ const golden = sub('golden', 'List golden rules: confidence >= 0.9, validated at
 const search = sub<SearchArgs>('search <text...>', 'Full-text search over heuristics and past tasks',
   (y) => limitOption(domainOption(y)).positional('text', { type: 'string', array: true, demandOption: true, describe: 'What to look for' }) as Argv<SearchArgs>,
   async (call, argv, ctx) => {
-    const found = await call<SearchResult>('search', { text: argv.text.join(' '), ...filters(argv), include_candidates: true });
+    const found = await elfSearch(call, argv.text.join(' '), argv);
     if (ctx.json) return printJson(found);
     out(found.heuristics.length > 0 ? 'rules:' : 'rules: none match');
     for (const { heuristic: h, score } of found.heuristics) {
@@ -161,7 +159,7 @@ const search = sub<SearchArgs>('search <text...>', 'Full-text search over heuris
 const hotspots = sub<HotspotsArgs>('hotspots', 'Files ranked by trail strength (tasks that read or wrote them, decaying)',
   (y) => limitOption(domainOption(y)).option('repository', { type: 'string', describe: "Only this repository's trails (a task's context.path or context.workspace; '' for tasks that named none)" }) as Argv<HotspotsArgs>,
   async (call, argv, ctx) => {
-    const list = await call<Hotspot[]>('hotspots', { ...filters(argv), ...(argv.repository !== undefined ? { repository: argv.repository } : {}) });
+    const list = await elfHotspots(call, argv);
     if (ctx.json) return printJson(list);
     if (list.length === 0) return out('no trails yet: files appear here once tasks have read or written them');
     const width = Math.max(4, ...list.map((h) => h.file.length));
@@ -174,7 +172,7 @@ interface InjectionsArgs extends ElfArgs { task: string }
 const injections = sub<InjectionsArgs>('injections <task>', "The exact memory text each worker of a task was given, and the heuristics in it",
   (y) => y.positional('task', { type: 'string', demandOption: true, describe: 'Task id' }) as Argv<InjectionsArgs>,
   async (call, argv, ctx) => {
-    const list = await taskLessons(call, argv.task);
+    const list = await elfInjections(call, argv.task);
     if (ctx.json) return printJson(list);
     if (list.length === 0) return out(`no memory was injected into task ${argv.task}`);
     for (const i of list) {

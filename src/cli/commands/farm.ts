@@ -1,18 +1,16 @@
 import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
-import { loadAgentCatalog } from '../../../lib/agents/agent-catalog.js';
-import { soleDomainOfKind } from '../../../lib/agents/domain-kinds.js';
 import { sleep } from '../../../lib/clock.js';
 import { DanError, ExitCode, InvalidInputError } from '../../../lib/errors.js';
 import { FARM_RUNTIMES, programExists } from '../../../lib/farm/farm-request.js';
 import type { FarmRuntime } from '../../../lib/farm/farm-request.js';
 import { FarmStore, recentFarmIds } from '../../../lib/farm/farm-store.js';
 import { isTerminal } from '../../../lib/protocol/result.js';
-import { submitTask } from '../../../lib/redis/task-store.js';
 import type { GlobalArgs } from '../cli-context.js';
 import { cliContext, cliRedis, colourFor, printJson, statusColour } from '../cli-context.js';
 import { describeResult, followTask } from '../task-view.js';
+import { DEFAULT_FARM_TIMEOUT_SECONDS, farmStatus, farmTask, startFarm, stopFarm } from '../../operations/farm-access.js';
 
 interface FarmArgs extends GlobalArgs {
   action: string;
@@ -29,9 +27,6 @@ interface FarmArgs extends GlobalArgs {
   attach: boolean;
   follow: boolean;
 }
-
-// An hour: a farm over a large repository takes a while; the task fails itself at its timeout.
-const DEFAULT_FARM_TIMEOUT_SECONDS = 3_600;
 
 export const farmCommand: CommandModule<GlobalArgs, FarmArgs> = {
   command: 'farm <action> [id] [agent]',
@@ -66,23 +61,13 @@ export const farmCommand: CommandModule<GlobalArgs, FarmArgs> = {
 async function start(argv: ArgumentsCamelCase<FarmArgs>): Promise<void> {
   const ctx = cliContext(argv);
   if (!argv.path) throw new InvalidInputError('--path is required: the git repository the agents work on');
-  const agents = argv.agents ?? ctx.config.farm.agents;
-  if (!Number.isInteger(agents) || agents < 1) throw new InvalidInputError(`--agents must be a whole number of at least 1, got ${agents}`);
-  if (agents > ctx.config.farm.maxAgents) throw new InvalidInputError(`--agents ${agents} is more than the cap of ${ctx.config.farm.maxAgents}: ask for fewer, or raise DAN_FARM_MAX_AGENTS`);
-  if (!Number.isFinite(argv.timeout) || argv.timeout <= 0) throw new InvalidInputError(`--timeout must be a positive number of seconds, got ${argv.timeout}`);
-  const description = argv.id ?? (argv.problems ? `Fix every problem \`${argv.problems}\` reports` : undefined);
-  if (!description) throw new InvalidInputError('say what to do: dan farm start "<task>" --path DIR, or give --problems "<command>"');
-  const context = {
-    path: path.resolve(argv.path), agent_count: agents,
-    ...(argv.problems ? { problems_command: argv.problems } : {}),
-    ...(argv.runtime ? { runtime: argv.runtime } : {}),
-    ...(argv.filesPerChunk ? { files_per_chunk: argv.filesPerChunk } : {}),
-  };
-  // The farm-kind domain, whatever its folder is called (a network may rename or replace agents/farm).
-  const domain = soleDomainOfKind(loadAgentCatalog(ctx.config.agentsDir), 'farm').name;
+  const task = farmTask({
+    description: argv.id, path: path.resolve(argv.path), agentCount: argv.agents, problemsCommand: argv.problems, runtime: argv.runtime,
+    filesPerChunk: argv.filesPerChunk, timeoutSeconds: argv.timeout, source: 'cli',
+  }, ctx.config, (field) => `--${field}`);
   const { redis, keys } = await cliRedis(ctx);
   try {
-    const { taskId } = await submitTask(redis, keys, { domain, description, source: 'cli', context, timeoutSeconds: argv.timeout }, undefined, ctx.config.retentionMs);
+    const { taskId } = await startFarm(redis, keys, ctx.config, task);
     if (!argv.wait) {
       if (ctx.json) printJson({ farm_id: taskId, status: 'pending' });
       else process.stdout.write(`${taskId}\n`);
@@ -90,7 +75,7 @@ async function start(argv: ArgumentsCamelCase<FarmArgs>): Promise<void> {
     }
     if (!ctx.json) process.stderr.write(`farm ${taskId} queued; waiting (Ctrl-C stops waiting, not the farm: dan farm stop ${taskId})\n`);
     const result = await followTask(redis, keys, taskId, {
-      timeoutMs: argv.timeout * 1000 + 60_000,
+      timeoutMs: (task.timeoutSeconds ?? argv.timeout) * 1000 + 60_000,
       onLine: (line) => { if (!ctx.json) process.stderr.write(`${line}\n`); },
       onStatus: (s) => { if (!ctx.json) process.stderr.write(`status: ${statusColour(s)}\n`); },
     });
@@ -114,17 +99,14 @@ async function status(argv: ArgumentsCamelCase<FarmArgs>): Promise<void> {
       for (const r of rows) process.stdout.write(`${r['id'] ?? ''}  ${statusColour(r['status'] ?? '?')}  ${r['path'] ?? ''}  problems ${r['problems_before'] ?? '?'} -> ${r['problems_after'] || '?'}\n`);
       return;
     }
-    const store = new FarmStore(redis, keys, argv.id);
-    const state = await store.state();
-    if (!state['farm_id']) throw new DanError('not_found', `no farm ${argv.id}: dan farm status lists the farms`, { exitCode: ExitCode.failed });
-    const agents = await Promise.all((await store.agentNames()).map(async (name) => ({ name, state: await store.agent(name), locked: await store.lockedFiles(name) })));
-    if (ctx.json) return printJson({ farm: state, agents: agents.map((a) => ({ name: a.name, ...a.state, locked: a.locked })) });
+    const { farm: state, agents } = await farmStatus(redis, keys, argv.id);
+    if (ctx.json) return printJson({ farm: state, agents });
     process.stdout.write(`farm ${argv.id}: ${statusColour(state['status'] ?? '?')}  ${state['path'] ?? ''}  (${state['runtime'] ?? ''})\n`);
     process.stdout.write(`problems ${state['problems_before'] ?? '?'} -> ${state['problems_after'] || '?'}; chunks ${state['chunks_done'] ?? 0} done of ${state['chunks_total'] ?? '?'}${state['result_branch'] ? `; result branch ${state['result_branch']}` : ''}${state['error'] ? `; ${state['error']}` : ''}\n`);
-    for (const a of agents) {
-      const s = a.state;
-      process.stdout.write(`  ${colourFor(a.name)}  ${(s['status'] ?? '').padEnd(10)} chunk ${s['chunk'] || '-'}  locked [${a.locked.join(', ')}]  restarts ${s['restarts'] ?? 0}  tokens ${s['tokens_in'] ?? 0} in / ${s['tokens_out'] ?? 0} out\n`);
-      if (s['last_event']) process.stdout.write(`      last: ${s['last_event']} (${s['last_event_at'] ?? ''})\n`);
+    for (const { name, locked, ...s } of agents) {
+      const field = (key: string, empty = ''): string => String(s[key] ?? empty);
+      process.stdout.write(`  ${colourFor(name)}  ${field('status').padEnd(10)} chunk ${field('chunk') || '-'}  locked [${locked.join(', ')}]  restarts ${field('restarts', '0')}  tokens ${field('tokens_in', '0')} in / ${field('tokens_out', '0')} out\n`);
+      if (s['last_event']) process.stdout.write(`      last: ${field('last_event')} (${field('last_event_at')})\n`);
     }
   } finally {
     redis.disconnect();
@@ -174,14 +156,11 @@ async function stop(argv: ArgumentsCamelCase<FarmArgs>): Promise<void> {
   const ctx = cliContext(argv);
   const { redis, keys } = await cliRedis(ctx);
   try {
-    const store = new FarmStore(redis, keys, argv.id!);
-    const state = await store.state();
-    if (!state['farm_id']) throw new DanError('not_found', `no farm ${argv.id}: dan farm status lists the farms`, { exitCode: ExitCode.failed });
-    if (['completed', 'failed'].includes(state['status'] ?? '')) {
-      process.stdout.write(`farm ${argv.id} already ended: ${state['status']}\n`);
+    const stopped = await stopFarm(redis, keys, argv.id!);
+    if (stopped.kind === 'ended') {
+      process.stdout.write(`farm ${argv.id} already ended: ${stopped.status}\n`);
       return;
     }
-    await store.update({ stop_requested: new Date().toISOString() });
     if (!ctx.json) process.stderr.write(`farm ${argv.id}: stop requested; its agents stop, and what they finished is merged and reported\n`);
     if (argv.wait) {
       const result = await followTask(redis, keys, argv.id!, { timeoutMs: 300_000 });

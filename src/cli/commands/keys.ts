@@ -1,11 +1,11 @@
 import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
 import type { Config } from '../../../lib/config.js';
-import { ExitCode, DanError, InvalidInputError } from '../../../lib/errors.js';
-import { DEFAULT_CLIENT_ID, normalizeClientId } from '../../../lib/protocol/client-id.js';
+import { ExitCode, DanError } from '../../../lib/errors.js';
 import type { ApiRole } from '../../../lib/redis/api-keys.js';
 import { API_ROLES, ApiKeys } from '../../../lib/redis/api-keys.js';
 import type { GlobalArgs } from '../cli-context.js';
 import { cliContext, cliRedis, printJson } from '../cli-context.js';
+import { apiKeyJson, createApiKey } from '../../operations/api-key-access.js';
 
 interface KeysArgs extends GlobalArgs {
   client?: string;
@@ -34,17 +34,12 @@ const create: CommandModule<GlobalArgs, KeysArgs> = {
     .option('rpm', { type: 'number', describe: 'Requests per minute the key may make (0: no limit; default DAN_API_RATE_PER_MINUTE)' })
     .option('max-in-flight', { type: 'number', describe: 'Jobs of the key not yet ended (0: no limit; default DAN_API_MAX_IN_FLIGHT)' }) as Argv<KeysArgs>,
   handler: (argv) => withKeys(argv, async (keys, json, config) => {
-    // A key for a client the network does not serve would send jobs that are all dead-lettered.
-    const client = normalizeClientId(String(argv.client));
-    if (config.clients !== undefined && client !== DEFAULT_CLIENT_ID && !config.clients.includes(client)) {
-      throw new InvalidInputError(`client '${client}' is not one DAN_CLIENTS lists (${config.clients.join(', ') || 'none'}): its jobs would be dead-lettered; add it to DAN_CLIENTS first`);
-    }
     const limits = { ...(argv.rpm !== undefined ? { ratePerMinute: argv.rpm } : {}), ...(argv.maxInFlight !== undefined ? { maxInFlight: argv.maxInFlight } : {}) };
-    const { key, record } = await keys.create(String(argv.client), argv.role ?? 'submit', limits);
-    if (json) printJson({ id: record.id, client: record.client, role: record.role, rpm: record.ratePerMinute ?? null, max_in_flight: record.maxInFlight ?? null, key });
+    const created = await createApiKey(keys, config, String(argv.client), argv.role ?? 'submit', limits);
+    if (json) printJson(created);
     else {
-      process.stdout.write(`${key}\n`);
-      process.stderr.write(`key ${record.id} for client ${record.client} (role ${record.role}); shown this once: store it now (revoke with 'dan keys revoke ${record.id}')\n`);
+      process.stdout.write(`${created.key}\n`);
+      process.stderr.write(`key ${created.id} for client ${created.client} (role ${created.role}); shown this once: store it now (revoke with 'dan keys revoke ${created.id}')\n`);
     }
   }),
 };
@@ -55,7 +50,7 @@ const list: CommandModule<GlobalArgs, KeysArgs> = {
   handler: (argv) => withKeys(argv, async (keys, json) => {
     const all = await keys.list();
     if (json) {
-      printJson(all.map((k) => ({ id: k.id, client: k.client, role: k.role, rpm: k.ratePerMinute ?? null, max_in_flight: k.maxInFlight ?? null, created_at: new Date(k.createdAt).toISOString() })));
+      printJson(all.map(apiKeyJson));
       return;
     }
     if (all.length === 0) {
