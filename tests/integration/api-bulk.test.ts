@@ -82,6 +82,17 @@ describe('the HTTP API: bulk actions', () => {
     expect(statusFailed.json()).toMatchObject({ matched: 2, done: [], skipped: [{ code: 'unknown_domain' }, { code: 'unknown_domain' }] });
   });
 
+  it('retries a job that failed on an agent as its new job, once', async () => {
+    const sent = (await post('/jobs', { domain: 'backend', description: 'crashed once' }, acme.headers)).json().id as string;
+    const queue = new TaskQueue(api.redis, api.keys, queueOptions(api.config, 'backend', 'backend-test'));
+    const claimed = (await queue.claim(100)).find((t) => t.taskId === sent);
+    expect(await queue.finish(claimed!, { status: 'failed', output: { failure: { code: 'internal', retryable: false } }, error: 'the worker crashed' })).toBe(true);
+    expect((await post('/jobs/bulk/retry', { q: 'crashed', status: 'FAILED' }, acme.headers)).json()).toEqual({ matched: 1, done: [sent], skipped: [] });
+    expect(await status(`${sent}.r1`)).toBe('pending');
+    const again = (await post('/jobs/bulk/retry', { q: 'crashed', status: 'FAILED' }, acme.headers)).json();
+    expect(again).toEqual({ matched: 1, done: [], skipped: [{ id: sent, code: 'already_retried', reason: expect.stringContaining(`${sent}.r1`) }] });
+  });
+
   it("retries and purges the caller's dead letters, never another client's", async () => {
     const mine = await deadLettered('acme', 'limbo', 2);
     const theirs = await deadLettered('globex', 'limbo', 1);
