@@ -53,7 +53,7 @@ export function registerBulkRoutes(app: FastifyInstance, deps: ApiDeps): void {
 
   api.post('/jobs/bulk/retry', {
     config: { role: 'submit' },
-    schema: schema('Retry the failed jobs a filter matches', 'Each as POST /jobs/{id}/retry; jobs that have not failed (not_failed) or cannot be retried (not_retryable) are skipped.', 'jobs', jobBulkBodySchema),
+    schema: schema('Retry the failed jobs a filter matches', "Each as POST /jobs/{id}/retry (a job that failed on an agent runs again as <id>.r1; done names the jobs retried); jobs that have not failed (not_failed), were retried already (already_retried), cannot be retried (not_retryable) or find the key's jobs in flight full (rate_limited) are skipped.", 'jobs', jobBulkBodySchema),
   }, async (request) => {
     const caller = callerOf(request);
     return eachItem(await jobsOf(caller, request.body), (t) => t.id, (t) => retryJob(deps, caller, t.id));
