@@ -81,9 +81,10 @@ export async function runToolLoopWithAnswer<T>(options: ToolLoopOptions, schema:
   const messages: Message[] = [...result.messages, { role: 'user', content: repairPrompt(firstProblem, schema) }];
   // Same system text and tools as the loop (history with tool calls needs the tools declared), so
   // the cached prefix is reused; the prompt asks for no tool calls.
+  const began = performance.now();
   const response = await callModel(options.client, buildToolLoopRequest(options, messages), options.signal ?? options.toolContext.signal);
   addLlmUsage(result.usage, response.usage);
-  options.onEvent?.({ type: 'turn_ended', turn, usage: response.usage });
+  options.onEvent?.({ type: 'turn_ended', turn, usage: response.usage, ms: performance.now() - began });
   const finalText = responseText(response);
   messages.push({ role: 'assistant', content: response.content.length > 0 ? response.content : [{ type: 'text', text: '(empty reply)' }] });
   options.onEvent?.({ type: 'final', turn, text: finalText });

@@ -18,10 +18,10 @@ import {
 /** Progress of a loop, for the task's log lines. `summary` texts are one line and short. */
 export type ToolLoopEvent =
   | { type: 'turn_started'; turn: number }
-  /** The model answered: this call's usage, whose input side is the size of the context it saw. */
-  | { type: 'turn_ended'; turn: number; usage: LlmUsage }
+  /** The model answered: this call's usage, whose input side is the size of the context it saw, and how long the call took. */
+  | { type: 'turn_ended'; turn: number; usage: LlmUsage; ms: number }
   | { type: 'tool_called'; turn: number; tool: string; summary: string }
-  | { type: 'tool_result'; turn: number; tool: string; ok: boolean; summary: string }
+  | { type: 'tool_result'; turn: number; tool: string; ok: boolean; summary: string; ms: number }
   | { type: 'final'; turn: number; text: string };
 
 export interface ToolLoopOptions {
@@ -77,9 +77,10 @@ export async function runToolLoop(options: ToolLoopOptions): Promise<ToolLoopRes
 
   for (let turn = 1; turn <= options.maxTurns; turn += 1) {
     emit({ type: 'turn_started', turn });
+    const began = performance.now();
     const response = await callModel(options.client, buildToolLoopRequest(options, messages), ctx.signal);
     addLlmUsage(usage, response.usage);
-    emit({ type: 'turn_ended', turn, usage: response.usage });
+    emit({ type: 'turn_ended', turn, usage: response.usage, ms: performance.now() - began });
     messages.push({ role: 'assistant', content: assistantContent(response) });
     if (response.stop_reason === 'refusal') {
       throw new DanError('model_refused', `the model refused the task at turn ${turn}: ${oneLine(responseText(response)) || 'no reason given'}`);
@@ -166,8 +167,9 @@ async function runToolCalls(
   for (const call of calls) {
     throwIfAborted(ctx.signal, 'the task');
     emit({ type: 'tool_called', turn, tool: call.name, summary: summarizeToolInput(call.input) });
+    const began = performance.now();
     const outcome = await runToolCall(call, tools, ctx);
-    emit({ type: 'tool_result', turn, tool: call.name, ok: outcome.ok, summary: shorten(outcome.text.split('\n')[0] ?? '') });
+    emit({ type: 'tool_result', turn, tool: call.name, ok: outcome.ok, summary: shorten(outcome.text.split('\n')[0] ?? ''), ms: performance.now() - began });
     const content = guardSize(outcome.text, ctx.maxOutputBytes);
     results.push({ type: 'tool_result', tool_use_id: call.id, content, ...(outcome.ok ? {} : { is_error: true }) });
   }

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { AGENT_ROLES, DOMAIN_NAME_PATTERN } from '../../lib/protocol/agent.js';
 import { tokenUsageSchema } from '../../lib/protocol/result.js';
 import { PRIORITIES, taskIdSchema, taskMetadataSchema, taskPayloadSchema } from '../../lib/protocol/task.js';
+import { checkRunSchema, reviewSchema } from './job-view-schemas.js';
 
 /**
  * The HTTP API's request and response shapes. Fastify validates requests with them and the OpenAPI
@@ -85,6 +86,11 @@ export const jobSchema = z.object({
   completed_at: z.string().nullable(),
   retry_at: z.string().nullable(),
   tokens: tokenUsageSchema.nullable().describe("The model tokens the job used, its sub-tasks' included once it ended"),
+  // The task page's verified-completion fields (from the output) and its cost.
+  checks: z.array(checkRunSchema).nullable().describe('The checks it ran, every round (a verified task); [] when it had none; null when its output does not say'),
+  review: reviewSchema.nullable().describe("The reviewer's last verdict; null when no reviewer ran"),
+  reviews: z.array(reviewSchema).describe("Every round's review, in order"),
+  cost: z.null().describe('Always null: what a job cost is not recorded yet'),
 }).meta({ id: 'Job' });
 
 export const cancelRequestSchema = z.strictObject({ reason: z.string().max(1000).optional().describe("Why, for the job's log") }).nullish();

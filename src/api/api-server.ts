@@ -23,6 +23,8 @@ import { registerJobRoutes } from './job-routes.js';
 import { registerKeyRoutes } from './key-routes.js';
 import { registerListRoutes } from './list-routes.js';
 import { registerLogRoutes } from './log-routes.js';
+import { registerJobViewRoutes } from './job-view-routes.js';
+import { registerBulkRoutes } from './bulk-routes.js';
 
 export interface ApiServerOptions {
   redis: Redis;
@@ -128,6 +130,9 @@ export async function buildApiServer(options: ApiServerOptions): Promise<Fastify
   registerElfRoutes(app, elf);
   registerFarmRoutes(app, { redis, keys, config });
   registerKeyRoutes(app, { redis, keys, config });
+  // The task page's views and the bulk actions.
+  registerJobViewRoutes(app, { redis, keys, config }, elf);
+  registerBulkRoutes(app, { redis, keys, config });
 
   app.get('/openapi.json', { config: { role: 'read' }, schema: { hide: true } }, async () => app.swagger());
   registerDocsPage(app);

@@ -20,6 +20,7 @@ import type { Caller } from './api-auth.js';
 import { callerOf, holdInFlight } from './api-auth.js';
 import { ApiError, errorResponses } from './api-errors.js';
 import type { JobRequest } from './api-schemas.js';
+import { verification } from './job-view-schemas.js';
 import { cancelledSchema, cancelRequestSchema, jobAcceptedSchema, jobHeadersSchema, jobIdParamsSchema, jobRequestSchema, jobSchema, SEED_STATUS } from './api-schemas.js';
 
 export interface ApiDeps {
@@ -108,7 +109,20 @@ async function jobView(deps: ApiDeps, result: TaskResult): Promise<z.infer<typeo
     completed_at: result.completedAt ?? null,
     retry_at: result.raw['retry_at'] ?? null,
     tokens: usage.success && result.output?.['usage'] !== undefined ? usage.data : null,
+    ...verification(result.output),
+    cost: null,
   };
+}
+
+/** Cancels the caller's job `id` (POST /jobs/{id}/cancel, and each job of a bulk cancel): 404, or 409 already_ended. */
+export async function cancelJob(deps: ApiDeps, caller: Caller, id: string, reason?: string): Promise<z.infer<typeof cancelledSchema>> {
+  await visibleResult(deps, caller, id);
+  const outcome = await cancelTask(deps.redis, deps.keys, id, {
+    by: `api:${caller.client}${caller.keyId ? `:${caller.keyId}` : ''}`, retentionMs: deps.config.retentionMs, ...(reason ? { reason } : {}),
+  });
+  if (outcome.kind === 'ended') throw new ApiError('already_ended', `job '${id}' already ended as ${outcome.status}; nothing to cancel`);
+  if (outcome.kind === 'not_found') throw new ApiError('not_found', `no job '${id}' (its result expired after the retention period)`);
+  return { id, outcome: 'cancelled' as const, was_running_on: outcome.owner ?? null, sub_tasks: outcome.children.map((c) => c.taskId) };
 }
 
 /** POST /jobs, GET /jobs/{id}, POST /jobs/{id}/cancel. */
@@ -183,16 +197,8 @@ export function registerJobRoutes(app: FastifyInstance, deps: ApiDeps): void {
       response: { 200: cancelledSchema, ...errorResponses(400, 401, 403, 404, 409) },
     },
   }, async (request) => {
-    const caller = callerOf(request);
-    const id = request.params.id;
-    await visibleResult(deps, caller, id);
-    const reason = request.body?.reason;
-    const outcome = await cancelTask(deps.redis, deps.keys, id, {
-      by: `api:${caller.client}${caller.keyId ? `:${caller.keyId}` : ''}`, retentionMs: deps.config.retentionMs, ...(reason ? { reason } : {}),
-    });
-    if (outcome.kind === 'ended') throw new ApiError('already_ended', `job '${id}' already ended as ${outcome.status}; nothing to cancel`);
-    if (outcome.kind === 'not_found') throw new ApiError('not_found', `no job '${id}' (its result expired after the retention period)`);
-    return { id, outcome: 'cancelled' as const, was_running_on: outcome.owner ?? null, sub_tasks: outcome.children.map((c) => c.taskId) };
+    return cancelJob(deps, callerOf(request), request.params.id, request.body?.reason);
   });
 }
+
 

@@ -1,4 +1,5 @@
 import type { FastifyInstance } from 'fastify';
+import type { z } from 'zod';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { DEFAULT_CLIENT_ID } from '../../lib/protocol/client-id.js';
 import { isTerminal } from '../../lib/protocol/result.js';
@@ -33,27 +34,65 @@ function deadLetterView(entry: DeadLetter) {
   return entryJson(entry) as ReturnType<typeof deadLetterSchema.parse>;
 }
 
+/**
+ * Runs `queue` (a retry) holding a place for job `taskId` among the caller's jobs in flight: a retry
+ * is one more job running. The place is given back when it fails, unless the job is waiting or running
+ * anyway (a racing retry queued it, and holds the same place).
+ */
+async function whileHeld<T>(deps: ApiDeps, caller: Caller, taskId: string, queue: () => Promise<T>): Promise<T> {
+  const release = await holdInFlight(new ApiLimits(deps.redis, deps.keys), caller, taskId, deps.config.api.maxInFlight);
+  try {
+    return await queue();
+  } catch (error) {
+    const now = await getResult(deps.redis, deps.keys, taskId);
+    if (now === undefined || isTerminal(now.status)) await release();
+    throw error;
+  }
+}
+
+/** Runs the caller's failed job `id` again (POST /jobs/{id}/retry, and each job of a bulk retry); its route's description says how. */
+export async function retryJob(deps: ApiDeps, caller: Caller, id: string, to?: string): Promise<z.infer<typeof jobRetriedSchema>> {
+  const { redis, keys, config } = deps;
+  const result = await visibleResult(deps, caller, id);
+  if (result.status !== 'failed') {
+    throw new ApiError('not_failed', `job '${id}' is ${seed(result.status)} (${result.status}), not FAILED: only a failed job can be retried`);
+  }
+  const entry = (await new DeadLetters(redis, keys).read()).find((e) => e.taskId === id);
+  if (entry !== undefined) {
+    const done = await whileHeld(deps, caller, id, () => retryDeadLetter(redis, keys, config, entry, { by: by(caller), ...(to !== undefined ? { to } : {}) }));
+    return { id, status: 'QUEUED' as const, dan_status: 'pending', domain: done.to, dead_letter: entry.ref, retry_of: id, location: `/jobs/${id}` };
+  }
+  const task = retryTask(result);
+  const newId = task.taskId!;
+  const retried = async () => {
+    const earlier = await getResult(redis, keys, newId);
+    return earlier === undefined ? undefined : new ApiError('already_retried', `job '${id}' was retried already, as job '${newId}' (${earlier.status}): follow GET /jobs/${newId}, or retry that one once it has failed`);
+  };
+  const already = await retried();
+  if (already !== undefined) throw already;
+  const sent = { ...task, domain: to ?? task.domain };
+  const problem = taskProblem(sent, config);
+  if (problem !== undefined) throw new ApiError('not_retryable', `job '${id}' cannot be sent again: ${problem}; send a corrected job with POST /jobs`);
+  try {
+    await whileHeld(deps, caller, newId, () => submitJob(redis, keys, config, sent));
+  } catch (error) {
+    // A retry racing this one queued the same new job between the read above and the submit.
+    throw (await retried()) ?? error;
+  }
+  return { id: newId, status: 'QUEUED' as const, dan_status: 'pending', domain: sent.domain, dead_letter: null, retry_of: id, location: `/jobs/${newId}` };
+}
+
+/** Queues a dead letter the caller sees again (POST /dead-letters/{ref}/retry, and each entry of a bulk retry). */
+export async function retryDeadLetterEntry(deps: ApiDeps, caller: Caller, entry: DeadLetter, to?: string): Promise<z.infer<typeof deadLetterRetriedSchema>> {
+  const retry = () => retryDeadLetter(deps.redis, deps.keys, deps.config, entry, { by: by(caller), ...(to !== undefined ? { to } : {}) });
+  const done = entry.taskId === undefined ? await retry() : await whileHeld(deps, caller, entry.taskId, retry);
+  return { ref: entry.ref, from: entry.domain, to: done.to, task_id: done.taskId ?? null };
+}
+
 /** GET /jobs, POST /jobs/{id}/retry, the dead letters, GET /domains and GET /agents/{id}. */
 export function registerListRoutes(app: FastifyInstance, deps: ApiDeps): void {
   const api = app.withTypeProvider<ZodTypeProvider>();
   const { redis, keys, config } = deps;
-  const limits = new ApiLimits(redis, keys);
-  /**
-   * Runs `queue` (a retry) holding a place for job `taskId` among the caller's jobs in flight: a retry
-   * is one more job running. The place is given back when it fails, unless the job is waiting or running
-   * anyway (a racing retry queued it, and holds the same place).
-   */
-  const whileHeld = async <T>(caller: Caller, taskId: string, queue: () => Promise<T>): Promise<T> => {
-    const release = await holdInFlight(limits, caller, taskId, config.api.maxInFlight);
-    try {
-      return await queue();
-    } catch (error) {
-      const now = await getResult(redis, keys, taskId);
-      if (now === undefined || isTerminal(now.status)) await release();
-      throw error;
-    }
-  };
-
   api.get('/jobs', {
     config: { role: 'read' },
     schema: {
@@ -87,38 +126,7 @@ export function registerListRoutes(app: FastifyInstance, deps: ApiDeps): void {
       body: deadLetterRetryBodySchema,
       response: { 200: jobRetriedSchema, ...errorResponses(400, 401, 403, 404, 409, 422, 503) },
     },
-  }, async (request) => {
-    const caller = callerOf(request);
-    const id = request.params.id;
-    const result = await visibleResult(deps, caller, id);
-    if (result.status !== 'failed') {
-      throw new ApiError('not_failed', `job '${id}' is ${seed(result.status)} (${result.status}), not FAILED: only a failed job can be retried`);
-    }
-    const to = request.body?.to;
-    const entry = (await new DeadLetters(redis, keys).read()).find((e) => e.taskId === id);
-    if (entry !== undefined) {
-      const done = await whileHeld(caller, id, () => retryDeadLetter(redis, keys, config, entry, { by: by(caller), ...(to !== undefined ? { to } : {}) }));
-      return { id, status: 'QUEUED' as const, dan_status: 'pending', domain: done.to, dead_letter: entry.ref, retry_of: id, location: `/jobs/${id}` };
-    }
-    const task = retryTask(result);
-    const newId = task.taskId!;
-    const retried = async () => {
-      const earlier = await getResult(redis, keys, newId);
-      return earlier === undefined ? undefined : new ApiError('already_retried', `job '${id}' was retried already, as job '${newId}' (${earlier.status}): follow GET /jobs/${newId}, or retry that one once it has failed`);
-    };
-    const already = await retried();
-    if (already !== undefined) throw already;
-    const sent = { ...task, domain: to ?? task.domain };
-    const problem = taskProblem(sent, config);
-    if (problem !== undefined) throw new ApiError('not_retryable', `job '${id}' cannot be sent again: ${problem}; send a corrected job with POST /jobs`);
-    try {
-      await whileHeld(caller, newId, () => submitJob(redis, keys, config, sent));
-    } catch (error) {
-      // A retry racing this one queued the same new job between the read above and the submit.
-      throw (await retried()) ?? error;
-    }
-    return { id: newId, status: 'QUEUED' as const, dan_status: 'pending', domain: sent.domain, dead_letter: null, retry_of: id, location: `/jobs/${newId}` };
-  });
+  }, async (request) => retryJob(deps, callerOf(request), request.params.id, request.body?.to));
 
   api.get('/dead-letters', {
     config: { role: 'read' },
@@ -160,11 +168,7 @@ export function registerListRoutes(app: FastifyInstance, deps: ApiDeps): void {
     },
   }, async (request) => {
     const caller = callerOf(request);
-    const entry = oneDeadLetter(await visibleDeadLetters(redis, keys, who(caller)), request.params.ref);
-    const to = request.body?.to;
-    const retry = () => retryDeadLetter(redis, keys, config, entry, { by: by(caller), ...(to !== undefined ? { to } : {}) });
-    const done = entry.taskId === undefined ? await retry() : await whileHeld(caller, entry.taskId, retry);
-    return { ref: entry.ref, from: entry.domain, to: done.to, task_id: done.taskId ?? null };
+    return retryDeadLetterEntry(deps, caller, oneDeadLetter(await visibleDeadLetters(redis, keys, who(caller)), request.params.ref), request.body?.to);
   });
 
   api.post('/dead-letters/purge', {

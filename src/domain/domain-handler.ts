@@ -5,6 +5,7 @@ import { FailureCode } from '../../lib/protocol/failure.js';
 import type { TokenUsage } from '../../lib/protocol/result.js';
 import { addUsage, emptyUsage } from '../../lib/protocol/result.js';
 import type { Task } from '../../lib/protocol/task.js';
+import { timedCallMessage } from '../../lib/protocol/timed-call.js';
 import type { TaskHandler } from '../../lib/runtime/task-consumer.js';
 import { TaskFailedError } from '../../lib/runtime/task-consumer.js';
 import type { WorkerSelection } from './worker-selection.js';
@@ -82,6 +83,7 @@ export function createDomainHandler(deps: DomainHandlerDeps): TaskHandler {
             worker, domain: deps.domain, task, agentId: workerAgentId, prior: [...prior], signal: ctx.signal,
             ...(ctx.workspace ? { workspace: ctx.workspace, readOnly: ctx.readOnly ?? [] } : {}),
             progress: (message) => void ctx.log(`${workerAgentId}: ${message}`),
+            onTimed: (call) => void ctx.log(timedCallMessage(workerAgentId, call)),
             ...(memory?.text ? { memory: memory.text } : {}),
             ...(deps.memory ? { recordHeuristic: deps.memory.recorder(task, worker.name), contradictHeuristic: deps.memory.contradictor(task, worker.name) } : {}),
           });

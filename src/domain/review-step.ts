@@ -69,6 +69,7 @@ export function reviewStep(deps: ReviewStepDeps): RoundStep {
       const files = [...strings(output['files_created']), ...strings(output['files_modified'])];
       const changes = await workChanges(ctx.workspace ?? deps.workspace(task), files, ctx.workspace !== undefined);
       const client = await deps.llm();
+      const began = performance.now();
       const reply = await client.createMessage({
         model: deps.model, max_tokens: deps.maxTokens, temperature: 0,
         system: [{ type: 'text', text: reviewerSystem(deps.reviewer, deps.domain) }],
@@ -85,7 +86,8 @@ export function reviewStep(deps: ReviewStepDeps): RoundStep {
       }
       const review: Review = { ...parsed.review, round, reviewer: deps.reviewer.name };
       reviews.push(review);
-      await ctx.log(`review of round ${round}: ${review.verdict}${review.comments.map((c) => `; ${where(c)} ${c.text}`).join('')}`);
+      // Its time in the line (the timeline's review span): from the model call to the verdict.
+      await ctx.log(`review of round ${round} (${Math.round(performance.now() - began)} ms): ${review.verdict}${review.comments.map((c) => `; ${where(c)} ${c.text}`).join('')}`);
       const fields = { review, reviews };
       if (review.verdict === 'approve') return { passed: true, fields, usage };
       const first = review.comments[0];

@@ -44,7 +44,7 @@ interface StreamEvent {
   type?: string;
   subtype?: string;
   message?: {
-    content?: Array<{ type?: string; name?: string; input?: Record<string, unknown>; text?: string; content?: unknown; is_error?: boolean }>;
+    content?: Array<{ type?: string; id?: string; tool_use_id?: string; name?: string; input?: Record<string, unknown>; text?: string; content?: unknown; is_error?: boolean }>;
     usage?: { input_tokens?: number; output_tokens?: number; cache_creation_input_tokens?: number; cache_read_input_tokens?: number };
   };
   result?: string;
@@ -139,6 +139,8 @@ export class ClaudeCodeWorkerRuntime implements WorkerRuntime {
       if (child.pid !== undefined) job.onSpawn?.(child.pid);
       const events: StreamEvent[] = [];
       const stderr: string[] = [];
+      // Tool calls seen and not answered yet, by id: a call took from its tool_use to its tool_result.
+      const calls = new Map<string, { name: string; began: number }>();
       const kill = () => child.kill('SIGTERM');
       job.signal.addEventListener('abort', kill, { once: true });
       const out = readLines(child.stdout, (line) => {
@@ -155,6 +157,7 @@ export class ClaudeCodeWorkerRuntime implements WorkerRuntime {
         }
         for (const part of event.type === 'assistant' ? event.message?.content ?? [] : []) {
           if (part.type === 'tool_use') {
+            if (part.id) calls.set(part.id, { name: part.name ?? 'tool', began: performance.now() });
             job.progress(`${part.name ?? 'tool'} ${describeInput(part.input)}`);
             job.onEvent?.({ kind: 'tool', summary: `${part.name ?? 'tool'} ${describeInput(part.input)}` });
           } else if (part.type === 'text' && part.text) {
@@ -162,6 +165,12 @@ export class ClaudeCodeWorkerRuntime implements WorkerRuntime {
           }
         }
         if (job.onEvent) reportEvent(event, job.onEvent);
+        for (const part of event.type === 'user' ? event.message?.content ?? [] : []) {
+          const call = part.type === 'tool_result' && part.tool_use_id ? calls.get(part.tool_use_id) : undefined;
+          if (call === undefined) continue;
+          calls.delete(part.tool_use_id as string);
+          job.onTimed?.({ kind: 'tool_call', tool: call.name, ok: part.is_error !== true, durationMs: performance.now() - call.began });
+        }
       });
       const err = readLines(child.stderr, (line) => { stderr.push(line); if (stderr.length > 20) stderr.shift(); });
       child.once('error', (error) => {

@@ -1,5 +1,6 @@
 import type { DomainDefinition, WorkerDefinition } from '../../lib/agents/agent-definitions.js';
 import type { TokenUsage } from '../../lib/protocol/result.js';
+import type { TimedCall } from '../../lib/protocol/timed-call.js';
 import type { ContradictHeuristic } from '../../lib/llm/tools/elf-contradict-heuristic-tool.js';
 import type { RecordHeuristic } from '../../lib/llm/tools/elf-record-heuristic-tool.js';
 import type { Task } from '../../lib/protocol/task.js';
@@ -38,6 +39,8 @@ export interface WorkerJob {
   editGuard?: EditGuard;
   /** Everything the worker does, as it happens: what a farm's health checks and views follow. */
   onEvent?: (event: WorkerEvent) => void;
+  /** Each model call and tool call once it ended, with how long it took: the task's timeline. */
+  onTimed?: (call: TimedCall) => void;
   /** The worker's own process, once started (Claude Code CLI only). */
   onSpawn?: (pid: number) => void;
 }

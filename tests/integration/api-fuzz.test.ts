@@ -139,6 +139,13 @@ describe('the HTTP API under bad requests', () => {
       ])) }),
       () => ({ why: "DELETE a key: another client's, unknown or malformed", method: 'DELETE', url: `/keys/${random.pick([globexAdmin.id, `ffff${random.int(0, 1e6).toString(16)}`, encodeURIComponent(randomText(random, 8)) || 'x', 'abc'])}`, headers: random.pick([admin.headers, acme.headers]) }),
       () => ({ why: 'GET /agents/{unknown}', method: 'GET', url: `/agents/${encodeURIComponent(randomText(random, 10)) || 'x'}`, headers: reader.headers }),
+      // The task page's views and the bulk actions.
+      () => ({ why: "a view of another client's job, or of a bad id", method: 'GET', url: `/jobs/${random.pick([theirs, badId(random)])}/${random.pick(['diff', 'lessons', 'timeline', 'diff?stat=true'])}`, headers: random.pick([acme.headers, reader.headers]) }),
+      () => ({ why: 'GET /jobs/{id}/diff: bad stat', method: 'GET', url: `/jobs/${theirs}/diff?stat=${random.pick(['yes', '1', '', 'TRUE'])}`, headers: globex.headers }),
+      () => ({ why: 'bulk: bad body', method: 'POST', url: random.pick(['/jobs/bulk/cancel', '/jobs/bulk/retry', '/dead-letters/bulk/retry', '/dead-letters/bulk/purge']), headers: { ...json, ...random.pick([acme.headers, globex.headers]) },
+        payload: random.pick(['{"limit":0}', '{"limit":1001}', '{"limit":"5"}', '{"limit":2.5}', '{"domain":"Bad Domain"}', '{"cursor":"x"}', '{"x":1}', '[]', '"all"', 'null', '{"limit":']) }),
+      () => ({ why: 'bulk jobs: bad filter', method: 'POST', url: random.pick(['/jobs/bulk/cancel', '/jobs/bulk/retry']), headers: { ...json, ...acme.headers }, payload: random.pick(['{"status":"DONE"}', '{"status":""}', '{"since":"yesterday"}', '{"until":"12"}', '{"parent":".x"}', `{"q":"${'x'.repeat(600)}"}`]) }),
+      () => ({ why: 'bulk: read key or no key', method: 'POST', url: random.pick(['/jobs/bulk/cancel', '/jobs/bulk/retry', '/dead-letters/bulk/retry', '/dead-letters/bulk/purge']), headers: { ...json, ...random.pick([reader.headers, {}]) }, payload: '{}' }),
     ];
     const statuses = new Map<number, number>();
     for (let round = 0; round < ROUNDS; round++) {

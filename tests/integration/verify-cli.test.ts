@@ -6,26 +6,14 @@ import type { Rule } from '../../lib/llm/local-server/rules.js';
 import type { TestNetwork } from '../support/network.js';
 import { cliEnv, startTestNetwork } from '../support/network.js';
 import { runProcess } from '../support/run-process.js';
+import { SUM_CHECK, sumWorkerRules } from '../support/sum-rules.js';
 
 const bin = path.join(packageRoot(), 'dist/src/cli/main.js');
-const CHECK = 'cat sum.js && grep -q fixed sum.js';
+const CHECK = SUM_CHECK;
 let network: TestNetwork;
 
-/**
- * A worker that writes `sum.js` as "broken" on a first try; on a task marked "repairable" it writes
- * "fixed" once the failed check's output comes back, and on any other it never learns.
- */
 const rules: Rule[] = [
-  {
-    name: 'fix once the check failed',
-    when: { lastUser: '^Task: repairable[\\s\\S]*Checks that failed after the last round', hasToolResult: false, tool: 'Write' },
-    reply: { tool_use: [{ name: 'Write', input: { file_path: 'sum.js', content: 'module.exports = (a, b) => a + b; // fixed\n' } }] },
-  },
-  {
-    name: 'first try: broken code',
-    when: { lastUser: '^Task: ', hasToolResult: false, tool: 'Write' },
-    reply: { tool_use: [{ name: 'Write', input: { file_path: 'sum.js', content: 'module.exports = (a, b) => a - b; // broken\n' } }] },
-  },
+  ...sumWorkerRules,
   {
     // A routed task's plan: backend first, then frontend on what backend left.
     name: 'routed plan', when: { system: 'dan-router' },

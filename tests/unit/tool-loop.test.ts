@@ -79,11 +79,11 @@ describe('runToolLoop', () => {
     expect(toolResults(client.calls[1])[0]?.is_error).toBeUndefined();
     expect(events).toEqual([
       { type: 'turn_started', turn: 1 },
-      { type: 'turn_ended', turn: 1, usage },
+      { type: 'turn_ended', turn: 1, usage, ms: expect.any(Number) },
       { type: 'tool_called', turn: 1, tool: 'Write', summary: 'src/health.js' },
-      { type: 'tool_result', turn: 1, tool: 'Write', ok: true, summary: expect.stringContaining('Created src/health.js') },
+      { type: 'tool_result', turn: 1, tool: 'Write', ok: true, summary: expect.stringContaining('Created src/health.js'), ms: expect.any(Number) },
       { type: 'turn_started', turn: 2 },
-      { type: 'turn_ended', turn: 2, usage: { input_tokens: 10, output_tokens: 5 } },
+      { type: 'turn_ended', turn: 2, usage: { input_tokens: 10, output_tokens: 5 }, ms: expect.any(Number) },
       { type: 'final', turn: 2, text: '{"summary": "Added the health endpoint"}' },
     ]);
   });

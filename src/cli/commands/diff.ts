@@ -1,9 +1,7 @@
-import { existsSync } from 'node:fs';
 import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
 import { DanError, ExitCode, InvalidInputError } from '../../../lib/errors.js';
 import { getResult } from '../../../lib/redis/task-store.js';
-import type { BranchFields } from '../../../lib/workspace/task-branch.js';
-import { readBranchFields, taskDiff } from '../../../lib/workspace/task-branch.js';
+import { taskDiffs } from '../../operations/task-diff.js';
 import type { GlobalArgs } from '../cli-context.js';
 import { cliContext, cliRedis, printJson } from '../cli-context.js';
 import { resolveTaskId } from '../redis-logs.js';
@@ -32,28 +30,13 @@ export const diffCommand: CommandModule<GlobalArgs, DiffArgs> = {
       });
       const result = await getResult(redis, keys, id);
       if (!result) throw new DanError('not_found', `no task '${argv.id}' (it never existed, or its result expired after the retention period)`, { exitCode: ExitCode.failed });
-      // A routed task has no branch of its own: its sub-tasks' branches, in the order they ran, are its diff.
-      const children = result.output?.['children'];
-      const ids = readBranchFields(result.output) || typeof children !== 'object' || children === null ? [id] : Object.keys(children);
-      const diffs: Array<{ task_id: string; fields: BranchFields; diff: string }> = [];
-      for (const taskId of ids) {
-        const fields = readBranchFields(taskId === id ? result.output : (await getResult(redis, keys, taskId))?.output);
-        if (!fields) continue;
-        const repository = argv.repo ?? fields.repository;
-        if (!existsSync(repository)) {
-          throw new InvalidInputError(`the repository ${repository} of task ${taskId} is not on this machine: pass its path here with --repo DIR`);
-        }
-        diffs.push({ task_id: taskId, fields, diff: await taskDiff(fields, repository, { stat: argv.stat }) });
-      }
-      if (diffs.length === 0) {
-        const why = result.status === 'completed' || result.status === 'failed'
-          ? 'its workspace was not a git repository with a commit, so its files were written in place (see dan status for them)'
-          : `it is ${result.status}; its diff is there once it ends`;
-        throw new DanError('not_found', `task ${id} has no branch: ${why}`, { exitCode: ExitCode.failed });
-      }
-      if (ctx.json) printJson(diffs.map((d) => ({ task_id: d.task_id, ...d.fields, diff: d.diff })));
+      const diffs = await taskDiffs(redis, keys, result, {
+        stat: argv.stat, ...(argv.repo !== undefined ? { repo: argv.repo } : {}),
+        missingRepository: (repository, taskId) => new InvalidInputError(`the repository ${repository} of task ${taskId} is not on this machine: pass its path here with --repo DIR`),
+      });
+      if (ctx.json) printJson(diffs);
       else if (diffs.length === 1) process.stdout.write(diffs[0]!.diff);
-      else for (const d of diffs) process.stdout.write(`# ${d.task_id}: ${d.fields.branch}\n${d.diff}`);
+      else for (const d of diffs) process.stdout.write(`# ${d.task_id}: ${d.branch}\n${d.diff}`);
     } finally {
       redis.disconnect();
     }
