@@ -13,8 +13,7 @@ import { oneDeadLetter, retryDeadLetter, visibleDeadLetters } from '../operation
 import { knownDomains } from '../operations/known-domains.js';
 import { listTasks, taskFilter } from '../operations/list-tasks.js';
 import { queueCounts } from '../operations/network-overview.js';
-import { retryTask } from '../operations/retry-job.js';
-import { submitJob, taskProblem } from '../operations/submit-job.js';
+import { retryFailedJob } from '../operations/retry-job.js';
 import type { Caller } from './api-auth.js';
 import { callerOf, holdInFlight } from './api-auth.js';
 import { ApiError, errorResponses } from './api-errors.js';
@@ -52,34 +51,15 @@ async function whileHeld<T>(deps: ApiDeps, caller: Caller, taskId: string, queue
 
 /** Runs the caller's failed job `id` again (POST /jobs/{id}/retry, and each job of a bulk retry); its route's description says how. */
 export async function retryJob(deps: ApiDeps, caller: Caller, id: string, to?: string): Promise<z.infer<typeof jobRetriedSchema>> {
-  const { redis, keys, config } = deps;
   const result = await visibleResult(deps, caller, id);
+  // Said in the API's names; retryFailedJob refuses it too, in dan's.
   if (result.status !== 'failed') {
     throw new ApiError('not_failed', `job '${id}' is ${seed(result.status)} (${result.status}), not FAILED: only a failed job can be retried`);
   }
-  const entry = (await new DeadLetters(redis, keys).read()).find((e) => e.taskId === id);
-  if (entry !== undefined) {
-    const done = await whileHeld(deps, caller, id, () => retryDeadLetter(redis, keys, config, entry, { by: by(caller), ...(to !== undefined ? { to } : {}) }));
-    return { id, status: 'QUEUED' as const, dan_status: 'pending', domain: done.to, dead_letter: entry.ref, retry_of: id, location: `/jobs/${id}` };
-  }
-  const task = retryTask(result);
-  const newId = task.taskId!;
-  const retried = async () => {
-    const earlier = await getResult(redis, keys, newId);
-    return earlier === undefined ? undefined : new ApiError('already_retried', `job '${id}' was retried already, as job '${newId}' (${earlier.status}): follow GET /jobs/${newId}, or retry that one once it has failed`);
-  };
-  const already = await retried();
-  if (already !== undefined) throw already;
-  const sent = { ...task, domain: to ?? task.domain };
-  const problem = taskProblem(sent, config);
-  if (problem !== undefined) throw new ApiError('not_retryable', `job '${id}' cannot be sent again: ${problem}; send a corrected job with POST /jobs`);
-  try {
-    await whileHeld(deps, caller, newId, () => submitJob(redis, keys, config, sent));
-  } catch (error) {
-    // A retry racing this one queued the same new job between the read above and the submit.
-    throw (await retried()) ?? error;
-  }
-  return { id: newId, status: 'QUEUED' as const, dan_status: 'pending', domain: sent.domain, dead_letter: null, retry_of: id, location: `/jobs/${newId}` };
+  const done = await retryFailedJob(deps.redis, deps.keys, deps.config, result, {
+    by: by(caller), ...(to !== undefined ? { to } : {}), hold: (taskId, queue) => whileHeld(deps, caller, taskId, queue),
+  });
+  return { id: done.id, status: 'QUEUED' as const, dan_status: 'pending', domain: done.domain, dead_letter: done.deadLetterRef, retry_of: done.retryOf, location: `/jobs/${done.id}` };
 }
 
 /** Queues a dead letter the caller sees again (POST /dead-letters/{ref}/retry, and each entry of a bulk retry). */

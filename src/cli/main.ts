@@ -7,6 +7,7 @@ import { DanError, ExitCode } from '../../lib/errors.js';
 import { knownSecrets, redactText } from '../../lib/logger.js';
 import { agentsCommand } from './commands/agents.js';
 import { cancelCommand } from './commands/cancel.js';
+import { retryCommand } from './commands/retry.js';
 import { tasksCommand } from './commands/tasks.js';
 import { deadLetterCommand } from './commands/dead-letter.js';
 import { demoCommand } from './commands/demo.js';
@@ -43,6 +44,7 @@ async function main(): Promise<void> {
     .command(sendCommand as never)
     .command(statusCommand as never)
     .command(cancelCommand as never)
+    .command(retryCommand as never)
     .command(tasksCommand as never)
     .command(diffCommand as never)
     .command(logsCommand as never)

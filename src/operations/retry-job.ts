@@ -1,8 +1,15 @@
 import { createHash } from 'node:crypto';
+import type { Redis } from 'ioredis';
+import type { Config } from '../../lib/config.js';
 import { DanError, ExitCode } from '../../lib/errors.js';
 import type { TaskResult } from '../../lib/protocol/result.js';
 import { isValidTaskId, parseTask, TASK_ID_RULE } from '../../lib/protocol/task.js';
+import { DeadLetters } from '../../lib/redis/dead-letters.js';
+import type { Keys } from '../../lib/redis/keys.js';
 import type { SubmitInput } from '../../lib/redis/task-store.js';
+import { getResult } from '../../lib/redis/task-store.js';
+import { retryDeadLetter } from './dead-letter-access.js';
+import { submitJob, taskProblem } from './submit-job.js';
 
 /**
  * A job that failed on an agent is retried as a new job linked to it, not re-queued under its own id
@@ -49,4 +56,59 @@ export function retryTask(result: TaskResult): SubmitInput {
     requirements: t.requirements, context: t.context, priority: t.priority, timeoutSeconds: t.timeoutSeconds, extraPayload,
     extraMetadata: { ...extraMetadata, retry_of: id },
   };
+}
+
+export interface RetryOptions {
+  /** Who retried, for the dead letter's record (`api:<client>:<key>`, `cli@<user>`). */
+  by: string;
+  /** Another domain to send it to instead of its own. */
+  to?: string;
+  /** Wraps the queueing of task `taskId` (the API holds a place among the key's jobs in flight there). */
+  hold?: <T>(taskId: string, queue: () => Promise<T>) => Promise<T>;
+}
+
+export interface RetryOutcome {
+  /** The job that now runs: the same id for a dead letter, `<id>.rN` for a job that failed on an agent. */
+  id: string;
+  domain: string;
+  /** The dead letter it was queued again from, if it was dead-lettered. */
+  deadLetterRef: string | null;
+  retryOf: string;
+}
+
+/**
+ * Runs the failed job `result` again, as POST /jobs/{id}/retry and `dan retry` do: a dead-lettered job
+ * goes back on its queue under its own id from its dead letter; a job that failed on an agent is sent
+ * again as `retryTask` makes it. not_failed for a job that has not failed, already_retried when its
+ * retry was sent already (also when a racing retry sent it first), not_retryable when it cannot be.
+ */
+export async function retryFailedJob(redis: Redis, keys: Keys, config: Config, result: TaskResult, options: RetryOptions): Promise<RetryOutcome> {
+  const id = result.taskId;
+  const hold = options.hold ?? ((_taskId, queue) => queue());
+  if (result.status !== 'failed') {
+    throw new DanError('not_failed', `job '${id}' is ${result.status}, not failed: only a failed job can be retried`, { exitCode: ExitCode.failed });
+  }
+  const entry = (await new DeadLetters(redis, keys).read()).find((e) => e.taskId === id);
+  if (entry !== undefined) {
+    const done = await hold(id, () => retryDeadLetter(redis, keys, config, entry, { by: options.by, ...(options.to !== undefined ? { to: options.to } : {}) }));
+    return { id, domain: done.to, deadLetterRef: entry.ref, retryOf: id };
+  }
+  const task = retryTask(result);
+  const newId = task.taskId!;
+  const retried = async () => {
+    const earlier = await getResult(redis, keys, newId);
+    return earlier === undefined ? undefined : new DanError('already_retried', `job '${id}' was retried already, as job '${newId}' (${earlier.status}): follow that job, or retry it once it has failed`, { exitCode: ExitCode.failed });
+  };
+  const already = await retried();
+  if (already !== undefined) throw already;
+  const sent = { ...task, domain: options.to ?? task.domain };
+  const problem = taskProblem(sent, config);
+  if (problem !== undefined) throw notRetryable(`job '${id}' cannot be sent again: ${problem}; send a corrected job`);
+  try {
+    await hold(newId, () => submitJob(redis, keys, config, sent));
+  } catch (error) {
+    // A retry racing this one queued the same new job between the read above and the submit.
+    throw (await retried()) ?? error;
+  }
+  return { id: newId, domain: sent.domain, deadLetterRef: null, retryOf: id };
 }
