@@ -114,4 +114,34 @@ describe('dan serve and dan keys against a running network', () => {
     expect(unserved.code).toBe(2);
     expect(unserved.stderr).toContain("client 'zeta' is not one DAN_CLIENTS lists (acme)");
   });
+  it('several dan serve processes answer for one network: a key, a job and an idempotent retry are the same from each', async () => {
+    const created = await runProcess(process.execPath, [bin, 'keys', 'create', '--client', 'pair', '--json'], { env });
+    expect(created.code, created.stderr).toBe(0);
+    const { key } = JSON.parse(created.stdout) as { key: string };
+    const [a, b] = await Promise.all([serve(env), serve(env)]);
+    try {
+      const auth = { authorization: `Bearer ${key}`, 'content-type': 'application/json', 'idempotency-key': 'deploy-42' };
+      const body = JSON.stringify({ job_type: 'echo', payload: { message: 'twice' } });
+      const first = await fetch(`${a.url}/jobs`, { method: 'POST', headers: auth, body });
+      expect(first.status).toBe(202);
+      const { id } = await first.json() as { id: string };
+      // The retry lands on the other process, which keeps nothing of its own: it answers the first job.
+      const second = await fetch(`${b.url}/jobs`, { method: 'POST', headers: auth, body });
+      expect(second.status).toBe(202);
+      expect(await second.json()).toMatchObject({ id, replayed: true });
+      const job = await until('the echo job, read from the other process', async () => {
+        const read = await (await fetch(`${b.url}/jobs/${id}`, { headers: auth })).json() as { status: string };
+        return read.status === 'SUCCEEDED' || read.status === 'FAILED' ? read : undefined;
+      }, 45_000);
+      expect(job).toMatchObject({ id, status: 'SUCCEEDED', client: 'pair' });
+      // One job, not two: the listing holds it once, beside its sub-task.
+      const listed = await (await fetch(`${a.url}/jobs`, { headers: auth })).json() as { jobs: Array<{ id: string; parent: string | null }> };
+      expect(listed.jobs.filter((j) => j.parent === null).map((j) => j.id)).toEqual([id]);
+      expect(listed.jobs.filter((j) => j.parent !== null).every((j) => j.parent === id)).toBe(true);
+    } finally {
+      a.child.kill('SIGTERM');
+      b.child.kill('SIGTERM');
+    }
+    expect(await Promise.all([a.stopped, b.stopped])).toEqual([0, 0]);
+  });
 });
