@@ -65,6 +65,20 @@ export default tseslint.config(
     rules: { 'no-restricted-syntax': rawRedisCalls },
   },
   {
+    // The dashboard runs in the browser: it reaches the network only through the HTTP API, so it may
+    // import nothing but its own modules (no Node built-ins, no lib/ or src/, no package).
+    files: ['ui/**/*.ts'],
+    rules: {
+      '@typescript-eslint/no-restricted-imports': ['error', {
+        patterns: [
+          { regex: '^node:', message: 'the dashboard runs in the browser: Node built-ins are not there.' },
+          { regex: '^(\\.\\./)+(lib|src|tests|scripts)(/|$)|^\\.\\./\\.\\./\\.\\.', message: 'the dashboard uses only the HTTP API: it imports nothing from lib/ or src/ (they are Node code); add an endpoint instead.' },
+          { regex: '^[^./]', message: 'the dashboard ships no packages: it is plain browser TypeScript, served offline as it is.' },
+        ],
+      }],
+    },
+  },
+  {
     files: ['**/*.mjs', 'scripts/**/*.js', 'tests/fixtures/**/*.mjs'],
     languageOptions: { globals: { process: 'readonly', console: 'readonly', setTimeout: 'readonly', setInterval: 'readonly', clearTimeout: 'readonly', Buffer: 'readonly' } },
   },
