@@ -41,7 +41,8 @@ interface Asset {
  */
 export function dashboardDir(): string | undefined {
   const candidates = ['../../ui/', '../../dist/ui/'].map((rel) => fileURLToPath(new URL(rel, import.meta.url)));
-  return candidates.find((dir) => existsSync(join(dir, 'index.html')));
+  // app.js marks a built page: the checkout's ui/ holds index.html too, but only the sources of the scripts.
+  return candidates.find((dir) => existsSync(join(dir, 'app.js')) && existsSync(join(dir, 'index.html')));
 }
 
 /** Every file of the built page by its path under /ui/, read once: a request can only name one of them. */
