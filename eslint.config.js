@@ -11,6 +11,7 @@ const confined = {
   'better-sqlite3': 'better-sqlite3 is imported only by lib/elf/elf-database.ts; use ElfDatabase.',
   '@modelcontextprotocol/sdk': '@modelcontextprotocol/sdk is imported only by src/elf/elf-mcp.ts.',
   bullmq: 'bullmq is the benchmark\'s reference only: imported only in src/bench.',
+  'playwright-core': 'playwright-core drives the browser of the dashboard\'s tests and bench only: imported only in src/bench (and tests).',
   fastify: 'fastify is imported only by the HTTP API (src/api).',
   'fastify-type-provider-zod': 'fastify-type-provider-zod is imported only by the HTTP API (src/api).',
   '@fastify/swagger': '@fastify/swagger is imported only by the HTTP API (src/api).',
@@ -57,7 +58,7 @@ export default tseslint.config(
   { files: ['lib/elf/elf-database.ts'], rules: { '@typescript-eslint/no-restricted-imports': restrictExcept('better-sqlite3') } },
   { files: ['src/elf/elf-mcp.ts'], rules: { '@typescript-eslint/no-restricted-imports': restrictExcept('@modelcontextprotocol/sdk') } },
   { files: ['src/api/**/*.ts'], rules: { '@typescript-eslint/no-restricted-imports': restrictExcept('fastify', 'fastify-type-provider-zod', '@fastify/swagger') } },
-  { files: ['src/bench/**/*.ts'], rules: { '@typescript-eslint/no-restricted-imports': restrictExcept('bullmq') } },
+  { files: ['src/bench/**/*.ts'], rules: { '@typescript-eslint/no-restricted-imports': restrictExcept('bullmq', 'playwright-core') } },
   {
     files: ['src/**/*.ts'],
     // bench and chaos measure and attack Redis as outside clients would (raw pushes, INFO).

@@ -60,7 +60,10 @@ describeBrowser('the dashboard in a real browser', () => {
     return opened;
   }
 
-  const go = (page: Page, hash: string) => page.evaluate((h) => { location.hash = h; }, hash);
+  // Strings, evaluated in the page: the tests are compiled without the DOM's types.
+  const go = (page: Page, hash: string) => page.evaluate(`location.hash = ${JSON.stringify(hash)}`);
+  // A locator, not waitForFunction: the page's CSP refuses the eval a string predicate needs.
+  const loaded = (page: Page) => page.getByText('Loading…').waitFor({ state: 'hidden' });
 
   it('serves the page and its files without a key, with the security headers, and nothing from another origin', async () => {
     for (const url of ['/', '/ui/app.js', '/ui/style.css']) {
@@ -146,7 +149,7 @@ describeBrowser('the dashboard in a real browser', () => {
     for (const hash of ['#/', '#/tasks', `#/task/${id}`, '#/dead-letters', '#/farms', '#/memory', '#/history', '#/submit']) {
       await go(page, hash);
       await page.locator('main h1').first().waitFor();
-      await page.waitForFunction(() => !document.querySelector('main')?.textContent?.includes('Loading…'));
+      await loaded(page);
       expect(await visible(), hash).toEqual([]);
     }
     await page.close();
@@ -184,7 +187,7 @@ describeBrowser('the dashboard in a real browser', () => {
     for (const [name, hash, heading] of pages) {
       await go(page, hash);
       await page.getByRole('heading', { name: heading, exact: true }).waitFor();
-      await page.waitForFunction(() => !document.querySelector('main')?.textContent?.includes('Loading…'));
+      await loaded(page);
       expect(await seriousViolations(page), name).toEqual([]);
       await page.screenshot({ path: join(dir, `${name}.png`), fullPage: true });
     }

@@ -1,21 +1,13 @@
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { BrowserContext, Page } from 'playwright-core';
-import { chromium } from 'playwright-core';
+import type { Page } from 'playwright-core';
 import { describe, it } from 'vitest';
-
-/** Debian's Chromium: the tests use the system browser, nothing is downloaded. */
-export const CHROMIUM = '/usr/bin/chromium';
+import type { HeadlessBrowser } from '../../src/bench/chromium.js';
+import { browserProblem, launchChromium } from '../../src/bench/chromium.js';
 
 /** Set by CI (.ci/run): a missing browser fails the tests instead of skipping them. */
 export const browserRequired = process.env['DAN_REQUIRE_BROWSER'] === '1';
-
-/** Why the browser tests cannot run here, or undefined when they can. */
-export function browserProblem(): string | undefined {
-  return existsSync(CHROMIUM) ? undefined : `${CHROMIUM} is missing: install Debian's chromium package (apt-get install chromium) to run the dashboard's browser tests`;
-}
 
 /**
  * `describe` for tests that need the real browser: skipped with the reason when it is missing, failed
@@ -37,31 +29,10 @@ export function describeBrowser(name: string, fn: () => void): void {
   }
 }
 
-export interface TestBrowser {
-  context: BrowserContext;
-  close(): Promise<void>;
-}
+export type TestBrowser = HeadlessBrowser;
 
-/**
- * Headless Chromium with a fresh profile of its own, nothing fetched from the network by the browser
- * itself (no component updates, sync or background requests), QUIC off.
- */
-export async function launchBrowser(): Promise<TestBrowser> {
-  const profile = mkdtempSync(join(tmpdir(), 'dan-chromium-'));
-  const context = await chromium.launchPersistentContext(profile, {
-    executablePath: CHROMIUM,
-    headless: true,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-    viewport: { width: 1280, height: 900 },
-  });
-  return {
-    context,
-    close: async () => {
-      await context.close();
-      rmSync(profile, { recursive: true, force: true });
-    },
-  };
-}
+/** The browser the tests drive (src/bench/chromium.ts: the bench measures with the same one). */
+export const launchBrowser = (): Promise<TestBrowser> => launchChromium();
 
 const axeSource = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
 
@@ -74,11 +45,9 @@ export interface AxeViolation { id: string; impact: string | null; help: string;
  */
 export async function seriousViolations(page: Page): Promise<AxeViolation[]> {
   await page.evaluate(axeSource);
-  const violations = await page.evaluate(async () => {
-    const axe = (window as unknown as { axe: { run(context: Document): Promise<{ violations: Array<{ id: string; impact: string | null; help: string; nodes: unknown[] }> }> } }).axe;
-    const result = await axe.run(document);
-    return result.violations.map((v) => ({ id: v.id, impact: v.impact, help: v.help, nodes: v.nodes.length }));
-  });
+  // A string, evaluated in the page: this program is compiled without the DOM's types.
+  const violations = await page.evaluate<AxeViolation[]>(
+    'axe.run(document).then((r) => r.violations.map((v) => ({ id: v.id, impact: v.impact, help: v.help, nodes: v.nodes.length })))');
   return violations.filter((v) => v.impact === 'serious' || v.impact === 'critical');
 }
 

