@@ -52,6 +52,8 @@ describeBrowser('the dashboard in a real browser', () => {
     const opened: Opened = { page, dialogs: [], errors: [], requests: [] };
     page.on('dialog', (dialog) => { opened.dialogs.push(dialog.message()); void dialog.dismiss(); });
     page.on('pageerror', (error) => opened.errors.push(String(error)));
+    // Something the page's own CSP refused (an inline style, a script) is a fault of the page.
+    page.on('console', (message) => { if (/Content Security Policy/i.test(message.text())) opened.errors.push(message.text()); });
     page.on('request', (request) => opened.requests.push(request.url()));
     await page.goto(`${base}/${hash}`);
     await page.getByLabel('API key').fill(key.key);
@@ -168,6 +170,54 @@ describeBrowser('the dashboard in a real browser', () => {
     await page.getByRole('list', { name: 'Log lines' }).getByText(`log ${XSS}`).waitFor();
     await page.getByRole('list', { name: 'Files changed' }).getByText(`src/${XSS}.ts`).waitFor();
     expect(await page.locator('main script, main img, main b').count()).toBe(0);
+    expect(dialogs).toEqual([]);
+    expect(errors).toEqual([]);
+    await page.close();
+  });
+
+  it('never shows a secret the logger would redact, in a description or a dead letter', async () => {
+    const secret = 'sk-ant-api03-abcdefghijklmnop0123456789';
+    const id = await send(`deploy with ${secret} please`, 'devops');
+    const queue = new TaskQueue(api.redis, api.keys, queueOptions(api.config, 'devops', 'main-test'));
+    expect(await queue.deadLetterPending(`refused ${secret}`)).toBe(1);
+    const { page } = await open(submitter, '#/tasks?q=deploy');
+    await page.getByText('deploy with [redacted] please').waitFor();
+    await go(page, '#/dead-letters');
+    await page.getByRole('link', { name: id }).waitFor();
+    await page.getByText('raw input').first().click();
+    await page.getByText('refused [redacted]').waitFor();
+    await page.getByText('deploy with [redacted] please', { exact: false }).last().waitFor();
+    expect(await page.locator('main').textContent()).not.toContain(secret);
+    await page.close();
+  });
+
+  it('draws the timeline and the history charts from their endpoints\' answers', async () => {
+    // These endpoints come with other slices; their answers here are shaped as the contracts say.
+    const id = await send('a task with a timeline');
+    const t = (s: number) => new Date(Date.parse('2026-12-07T10:00:00Z') + s * 1000).toISOString();
+    const span = (sid: string, parent: string | null, kind: string, name: string, from: number, to: number | null, status: string | null) =>
+      ({ id: sid, parent_id: parent, kind, name, task_id: id, agent_id: 'backend-0000000a', start: t(from), end: to === null ? null : t(to), duration_ms: to === null ? null : (to - from) * 1000, status });
+    const spans = [
+      span('a1', null, 'attempt', 'attempt 1', 0, 30, 'timeout'), span('m1', 'a1', 'model_call', `model ${XSS}`, 1, 20, 'ok'),
+      span('a2', null, 'attempt', 'attempt 2', 31, 50, 'completed'), span('c1', 'a2', 'check', 'npm test', 45, 50, 'passed'),
+    ];
+    const buckets = Array.from({ length: 24 }, (_, i) => ({ start: t(i * 3600), completed: i % 5, failed: i % 3 === 0 ? 1 : 0, p95_ms: i % 4 === 0 ? null : 1000 + i * 100 }));
+    const { page, dialogs, errors } = await open(submitter);
+    await page.route(`${base}/jobs/${id}/timeline`, (route) => route.fulfill({ status: 200, contentType: 'application/json', body: JSON.stringify({ job_id: id, spans }) }));
+    await page.route(`${base}/history?window=24h`, (route) => route.fulfill({ status: 200, contentType: 'application/json', body: JSON.stringify({ window: '24h', bucket_seconds: 3600, domains: { backend: buckets } }) }));
+    await go(page, `#/task/${id}`);
+    const timeline = page.getByRole('list', { name: /^Timeline, 50\.0 s in all$/ });
+    await timeline.waitFor();
+    expect(await timeline.getByRole('listitem').count()).toBe(4);
+    await timeline.getByText(`model call: model ${XSS}`).waitFor();
+    await page.getByRole('cell', { name: 'timeout' }).waitFor();
+    expect(await seriousViolations(page)).toEqual([]);
+    await page.screenshot({ path: join(screenshotDir(), 'task-timeline.png'), fullPage: true });
+    await go(page, '#/history');
+    await page.getByRole('img', { name: 'backend throughput' }).waitFor();
+    expect(await page.locator('svg[aria-label="backend throughput"] rect').count()).toBe(24);
+    expect(await seriousViolations(page)).toEqual([]);
+    await page.screenshot({ path: join(screenshotDir(), 'history-charts.png'), fullPage: true });
     expect(dialogs).toEqual([]);
     expect(errors).toEqual([]);
     await page.close();

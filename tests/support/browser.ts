@@ -2,31 +2,16 @@ import { mkdirSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import type { Page } from 'playwright-core';
-import { describe, it } from 'vitest';
+import { describeWhere } from './requirement.js';
 import type { HeadlessBrowser } from '../../src/bench/chromium.js';
 import { browserProblem, launchChromium } from '../../src/bench/chromium.js';
 
-/** Set by CI (.ci/run): a missing browser fails the tests instead of skipping them. */
-export const browserRequired = process.env['DAN_REQUIRE_BROWSER'] === '1';
-
 /**
- * `describe` for tests that need the real browser: skipped with the reason when it is missing, failed
- * with the same reason under DAN_REQUIRE_BROWSER=1.
+ * `describe` for tests that need the real browser: skipped with the reason when /usr/bin/chromium is
+ * missing, failed with the same reason under DAN_REQUIRE_BROWSER=1 (CI).
  */
 export function describeBrowser(name: string, fn: () => void): void {
-  const problem = browserProblem();
-  if (!problem) {
-    describe(name, fn);
-  } else if (browserRequired) {
-    describe(name, () => {
-      it('has Chromium (DAN_REQUIRE_BROWSER=1)', () => {
-        throw new Error(`DAN_REQUIRE_BROWSER=1 but ${problem}`);
-      });
-    });
-  } else {
-    console.warn(`skipping "${name}": ${problem} (set DAN_REQUIRE_BROWSER=1 to fail instead)`);
-    describe.skip(`${name} (skipped: ${problem}; set DAN_REQUIRE_BROWSER=1 to fail instead)`, fn);
-  }
+  describeWhere(name, browserProblem(), 'DAN_REQUIRE_BROWSER', fn);
 }
 
 export type TestBrowser = HeadlessBrowser;

@@ -47,7 +47,13 @@ export function waterfall(spans: Span[], now = Date.now()): HTMLElement {
     bar.style.left = `${(100 * start) / total}%`;
     bar.style.width = `${Math.max(0.2, (100 * length) / total)}%`;
     const time = h('span', { class: 'span-time' }, `${duration(length)}${span.end === null ? ' (running)' : ''}${span.status ? ` · ${span.status}` : ''}`);
-    time.style.left = `${Math.min(80, (100 * (start + length)) / total)}%`;
+    // The label goes after the bar, or before it when the bar ends near the right edge, or on a light
+    // ground over the bar when it spans nearly all of it: never dark text on the bar's colour.
+    const from = (100 * start) / total;
+    const to = (100 * (start + length)) / total;
+    if (to <= 70) time.style.left = `${to}%`;
+    else if (from >= 30) { time.style.right = `${100 - from}%`; time.classList.add('before'); }
+    else { time.style.left = `${from}%`; time.classList.add('over'); }
     const name = h('div', { class: 'span-label', title: label }, label);
     name.style.paddingLeft = `${0.4 + depth}em`;
     box.append(h('div', { class: 'span', role: 'listitem' }, name, h('div', { class: 'span-track' }, bar, time)));
