@@ -2,6 +2,7 @@ import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, expect, it } from 'vitest';
+import { ApiKeys } from '../../lib/redis/api-keys.js';
 import { TaskQueue, queueOptions } from '../../lib/redis/task-queue.js';
 import { appendLog, getResult } from '../../lib/redis/task-store.js';
 import type { TestApi } from '../support/api.js';
@@ -126,6 +127,36 @@ describeBrowser('the dashboard in a real browser', () => {
     expect(await getResult(api.redis, api.keys, id)).toMatchObject({ status: 'failed' });
     await page.getByText('cancelled').first().waitFor();
     expect((await api.app.inject({ method: 'GET', url: `/jobs/${id}`, headers: reader.headers })).json()).toMatchObject({ failure_code: 'cancelled' });
+    await page.close();
+  });
+
+  it('sends a task from the submit page after a confirmation, then shows its page', async () => {
+    const { page } = await open(submitter, '#/submit');
+    await page.getByLabel('What to do').fill('write the release notes');
+    await page.getByLabel('Domain').fill('frontend');
+    await page.getByLabel('Priority').selectOption('high');
+    await page.getByRole('button', { name: 'Submit…' }).click();
+    const dialog = page.getByRole('dialog');
+    await dialog.getByText('Send this task to frontend?').waitFor();
+    await dialog.getByRole('button', { name: 'Send it' }).click();
+    const heading = page.getByRole('heading', { name: /^Task / });
+    await heading.waitFor();
+    const id = ((await heading.textContent()) ?? '').replace(/^Task /, '');
+    const listed = (await api.app.inject({ method: 'GET', url: `/jobs?q=${encodeURIComponent('release notes')}`, headers: reader.headers })).json();
+    expect(listed.jobs).toEqual([expect.objectContaining({ id, domain: 'frontend', description: 'write the release notes', status: 'QUEUED' })]);
+    expect((await api.redis.lrange(api.keys.pending('frontend'), 0, -1)).find((raw) => raw.includes(id))).toContain('"priority":"high"');
+    await page.close();
+  });
+
+  it('sends a revoked key back to the sign-in form', async () => {
+    const doomed = await api.key('acme', 'submit');
+    const { page } = await open(doomed, '#/tasks');
+    await page.getByRole('heading', { name: 'Tasks' }).waitFor();
+    expect((await api.app.inject({ method: 'GET', url: '/whoami', headers: admin.headers })).statusCode).toBe(200);
+    await new ApiKeys(api.redis, api.keys).revoke(doomed.id);
+    await go(page, '#/');
+    await page.getByRole('heading', { name: 'Sign in' }).waitFor();
+    await expect(page.getByRole('alert').textContent()).resolves.toMatch(/unknown or revoked/);
     await page.close();
   });
 

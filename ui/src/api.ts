@@ -14,6 +14,9 @@ export function storeKey(key: string | null): void {
   else sessionStorage.setItem(KEY_STORAGE, key);
 }
 
+/** The window event a 401 answer raises, with the API's message as its detail. */
+export const UNAUTHORIZED = 'dan-unauthorized';
+
 /**
  * What a call came to: the data; `missing` when this server has no such route (an older or partial
  * server: the page says the view is not available, it never makes data up); or the API's error.
@@ -61,11 +64,14 @@ export async function call<T>(method: string, path: string, body?: unknown): Pro
   if (response.ok) return { kind: 'ok', status: response.status, data: parsed as T };
   const shape = parsed as ErrorShape | null;
   if (isNoRoute(response.status, shape)) return { kind: 'missing', path };
+  const message = typeof shape?.error?.message === 'string' ? shape.error.message : `HTTP ${response.status}`;
+  // The key stopped being good (revoked while the page was open): the app goes back to sign-in.
+  if (response.status === 401) window.dispatchEvent(new CustomEvent(UNAUTHORIZED, { detail: message }));
   return {
     kind: 'error',
     status: response.status,
     code: typeof shape?.error?.code === 'string' ? shape.error.code : `http_${response.status}`,
-    message: typeof shape?.error?.message === 'string' ? shape.error.message : `HTTP ${response.status}`,
+    message,
   };
 }
 

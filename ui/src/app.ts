@@ -1,4 +1,4 @@
-import { get, storedKey, storeKey } from './api.js';
+import { get, storedKey, storeKey, UNAUTHORIZED } from './api.js';
 import { fill, h } from './dom.js';
 import type { Page, PageContext, Role } from './page.js';
 import { may } from './page.js';
@@ -99,4 +99,11 @@ async function render(): Promise<void> {
 }
 
 window.addEventListener('hashchange', () => { void render(); });
+window.addEventListener(UNAUTHORIZED, (event) => {
+  if (session === undefined) return;
+  leave.abort();
+  session = undefined;
+  storeKey(null);
+  signInForm((event as CustomEvent<string>).detail);
+});
 void render();
