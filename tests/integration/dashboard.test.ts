@@ -97,6 +97,8 @@ describeBrowser('the dashboard in a real browser', () => {
     await page.getByLabel('API key').fill('dan_not-a-key');
     await page.getByRole('button', { name: 'Sign in' }).click();
     await expect(page.getByRole('alert').textContent()).resolves.toMatch(/unknown or revoked/);
+    expect(await seriousViolations(page)).toEqual([]);
+    await page.screenshot({ path: join(screenshotDir(), 'sign-in.png'), fullPage: true });
     await page.close();
   });
 
