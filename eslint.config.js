@@ -11,6 +11,7 @@ const confined = {
   'better-sqlite3': 'better-sqlite3 is imported only by lib/elf/elf-database.ts; use ElfDatabase.',
   '@modelcontextprotocol/sdk': '@modelcontextprotocol/sdk is imported only by src/elf/elf-mcp.ts.',
   bullmq: 'bullmq is the benchmark\'s reference only: imported only in src/bench.',
+  'playwright-core': 'playwright-core drives the browser of the dashboard\'s tests and bench only: imported only in src/bench (and tests).',
   fastify: 'fastify is imported only by the HTTP API (src/api).',
   'fastify-type-provider-zod': 'fastify-type-provider-zod is imported only by the HTTP API (src/api).',
   '@fastify/swagger': '@fastify/swagger is imported only by the HTTP API (src/api).',
@@ -57,12 +58,26 @@ export default tseslint.config(
   { files: ['lib/elf/elf-database.ts'], rules: { '@typescript-eslint/no-restricted-imports': restrictExcept('better-sqlite3') } },
   { files: ['src/elf/elf-mcp.ts'], rules: { '@typescript-eslint/no-restricted-imports': restrictExcept('@modelcontextprotocol/sdk') } },
   { files: ['src/api/**/*.ts'], rules: { '@typescript-eslint/no-restricted-imports': restrictExcept('fastify', 'fastify-type-provider-zod', '@fastify/swagger') } },
-  { files: ['src/bench/**/*.ts'], rules: { '@typescript-eslint/no-restricted-imports': restrictExcept('bullmq') } },
+  { files: ['src/bench/**/*.ts'], rules: { '@typescript-eslint/no-restricted-imports': restrictExcept('bullmq', 'playwright-core') } },
   {
     files: ['src/**/*.ts'],
     // bench and chaos measure and attack Redis as outside clients would (raw pushes, INFO).
     ignores: ['src/bench/**', 'src/chaos/**'],
     rules: { 'no-restricted-syntax': rawRedisCalls },
+  },
+  {
+    // The dashboard runs in the browser: it reaches the network only through the HTTP API, so it may
+    // import nothing but its own modules (no Node built-ins, no lib/ or src/, no package).
+    files: ['ui/**/*.ts'],
+    rules: {
+      '@typescript-eslint/no-restricted-imports': ['error', {
+        patterns: [
+          { regex: '^node:', message: 'the dashboard runs in the browser: Node built-ins are not there.' },
+          { regex: '^(\\.\\./)+(lib|src|tests|scripts)(/|$)|^\\.\\./\\.\\./\\.\\.', message: 'the dashboard uses only the HTTP API: it imports nothing from lib/ or src/ (they are Node code); add an endpoint instead.' },
+          { regex: '^[^./]', message: 'the dashboard ships no packages: it is plain browser TypeScript, served offline as it is.' },
+        ],
+      }],
+    },
   },
   {
     files: ['**/*.mjs', 'scripts/**/*.js', 'tests/fixtures/**/*.mjs'],

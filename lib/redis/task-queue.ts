@@ -284,8 +284,17 @@ export async function cancelTask(
   return { kind: 'cancelled', taskId, owner: reply[1] || undefined, children };
 }
 
-/** Tasks waiting in a domain: pending, caught by a blocked consumer, sorted by priority, or delayed for a retry. */
-export async function queueDepth(redis: Redis, keys: Keys, domain: string): Promise<number> {
+/** Where a domain's waiting tasks are: not yet sorted (pending or caught by a blocked consumer), ready per priority, delayed for a retry. */
+export interface QueueBreakdown {
+  incoming: number;
+  high: number;
+  normal: number;
+  low: number;
+  delayed: number;
+}
+
+/** A domain's waiting tasks by where they wait (the overview shows each; `queueDepth` is their sum). */
+export async function queueBreakdown(redis: Redis, keys: Keys, domain: string): Promise<QueueBreakdown> {
   const replies = await redis
     .pipeline()
     .llen(keys.pending(domain))
@@ -295,7 +304,14 @@ export async function queueDepth(redis: Redis, keys: Keys, domain: string): Prom
     .llen(keys.ready(domain, 'low'))
     .zcard(keys.delayed(domain))
     .exec();
-  return (replies ?? []).reduce((sum, [, n]) => sum + Number(n ?? 0), 0);
+  const [pending, ingest, high, normal, low, delayed] = (replies ?? []).map(([, n]) => Number(n ?? 0));
+  return { incoming: (pending ?? 0) + (ingest ?? 0), high: high ?? 0, normal: normal ?? 0, low: low ?? 0, delayed: delayed ?? 0 };
+}
+
+/** Tasks waiting in a domain: pending, caught by a blocked consumer, sorted by priority, or delayed for a retry. */
+export async function queueDepth(redis: Redis, keys: Keys, domain: string): Promise<number> {
+  const b = await queueBreakdown(redis, keys, domain);
+  return b.incoming + b.high + b.normal + b.low + b.delayed;
 }
 
 /** Tasks a domain's agents hold leases on right now. */

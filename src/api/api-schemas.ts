@@ -120,8 +120,17 @@ export const agentSchema = z.object({
   unexplained: z.boolean().describe('A live domain agent the running main neither started nor adopted'),
 });
 
+/** Where a domain's pending tasks wait; the four add up to `pending`. */
+export const waitingSchema = z.object({
+  incoming: z.number().describe('Sent, not yet sorted by priority'),
+  high: z.number().describe('Ready to be claimed, priority high'),
+  normal: z.number(),
+  low: z.number(),
+  delayed: z.number().describe('Waiting for a retry after a failed attempt'),
+}).describe('The pending tasks by where they wait');
+
 export const agentsSchema = z.object({
   agents: z.array(agentSchema),
-  queues: z.array(z.object({ domain: z.string(), pending: z.number(), running: z.number(), dead: z.number() })),
+  queues: z.array(z.object({ domain: z.string(), pending: z.number(), waiting: waitingSchema, running: z.number(), dead: z.number() })),
   start_failures: z.array(z.object({ domain: z.string(), agentId: z.string(), at: z.string(), reason: z.string(), lines: z.array(z.string()) })),
 }).meta({ id: 'Agents' });

@@ -16,6 +16,7 @@ import { networkOverview } from '../operations/network-overview.js';
 import { authenticate, checkRate } from './api-auth.js';
 import { ApiError, errorBody, errorBodySchema, errorResponses, toErrorReply } from './api-errors.js';
 import { agentsSchema, healthSchema, readySchema } from './api-schemas.js';
+import { registerDashboardRoutes } from './dashboard-routes.js';
 import { registerDocsPage } from './docs-page.js';
 import { ApiElf, registerElfRoutes } from './elf-routes.js';
 import { registerFarmRoutes } from './farm-routes.js';
@@ -136,6 +137,7 @@ export async function buildApiServer(options: ApiServerOptions): Promise<Fastify
 
   app.get('/openapi.json', { config: { role: 'read' }, schema: { hide: true } }, async () => app.swagger());
   registerDocsPage(app);
+  registerDashboardRoutes(app);
   await app.ready();
   return app;
 }

@@ -3,6 +3,7 @@ import type { z } from 'zod';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { DEFAULT_CLIENT_ID } from '../../lib/protocol/client-id.js';
 import { isTerminal } from '../../lib/protocol/result.js';
+import { scrubText, scrubValue } from '../../lib/scrub.js';
 import { DeadLetters } from '../../lib/redis/dead-letters.js';
 import type { DeadLetter } from '../../lib/redis/dead-letters.js';
 import { HeartbeatRegistry } from '../../lib/redis/heartbeat-registry.js';
@@ -29,8 +30,12 @@ const seed = (status: string) => SEED_STATUS[status as keyof typeof SEED_STATUS]
 const by = (caller: Caller): string => `api:${caller.client}${caller.keyId ? `:${caller.keyId}` : ''}`;
 const who = (caller: Caller) => ({ client: caller.client, everything: caller.role === 'admin' });
 
+/**
+ * A dead letter as shown: its raw input and reason are what a client sent, kept as sent so a retry
+ * queues them unchanged, so the secrets the logger would redact are scrubbed here, where they are shown.
+ */
 function deadLetterView(entry: DeadLetter) {
-  return entryJson(entry) as ReturnType<typeof deadLetterSchema.parse>;
+  return scrubValue(entryJson(entry)) as ReturnType<typeof deadLetterSchema.parse>;
 }
 
 /**
@@ -89,7 +94,8 @@ export function registerListRoutes(app: FastifyInstance, deps: ApiDeps): void {
     const page = await listTasks(redis, keys, caller.client, filter, { limit: q.limit, ...(q.cursor !== undefined ? { cursor: q.cursor } : {}) });
     return {
       jobs: page.tasks.map((t) => ({
-        id: t.id, status: seed(t.status), dan_status: t.status, client: t.client, domain: t.domain, parent: t.parent, description: t.description,
+        // A description is stored as sent (the agents need it whole); what is shown is scrubbed.
+        id: t.id, status: seed(t.status), dan_status: t.status, client: t.client, domain: t.domain, parent: t.parent, description: t.description === null ? null : scrubText(t.description),
         sent_at: t.sentAt, started_at: t.startedAt, completed_at: t.completedAt, error: t.error, failure_code: t.failureCode, attempts: t.attempts,
       })),
       next_cursor: page.nextCursor ?? null,

@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { DOMAIN_NAME_PATTERN } from '../../lib/protocol/agent.js';
 import { taskIdSchema } from '../../lib/protocol/task.js';
 import { MAX_LIMIT } from '../operations/list-tasks.js';
-import { seedStatusSchema } from './api-schemas.js';
+import { seedStatusSchema, waitingSchema } from './api-schemas.js';
 
 /** Shapes of the listing routes (GET /jobs, /dead-letters, /domains, /agents/{id}, retries). */
 
@@ -56,7 +56,7 @@ export const deadLetterSchema = z.object({
   dead_lettered_at: z.string().nullable(),
   task_id: z.string().nullable(),
   reason: z.string(),
-  raw: z.string().describe('The input exactly as it was received'),
+  raw: z.string().describe('The input as it was received, with secrets the logger would redact replaced by [redacted]'),
   envelope: z.boolean(),
 }).meta({ id: 'DeadLetter' });
 
@@ -96,6 +96,7 @@ export const domainsSchema = z.object({
   domains: z.array(z.object({
     domain: z.string(),
     pending: z.number().describe('Waiting: queued, sorted by priority, or delayed for a retry'),
+    waiting: waitingSchema,
     running: z.number().describe('Held by an agent right now'),
     dead: z.number().describe('Entries in its dead-letter list (of every client)'),
   })),

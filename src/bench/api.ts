@@ -31,7 +31,7 @@ export interface ApiResult {
 const cli = fileURLToPath(new URL('../cli/main.js', import.meta.url));
 
 /** `dan serve --port 0` as its own process on `prefix`; resolves with its URL once /health answers. */
-async function startServe(env: BenchEnv, prefix: string, maxQueueDepth: number): Promise<{ url: string; child: ChildProcess }> {
+export async function startServe(env: BenchEnv, prefix: string, maxQueueDepth: number): Promise<{ url: string; child: ChildProcess }> {
   const child = spawn(process.execPath, [cli, 'serve', '--port', '0', '--json'], {
     cwd: env.workspace,
     env: { ...process.env, REDIS_URL: env.redisUrl, DAN_KEY_PREFIX: prefix, DAN_MAX_QUEUE_DEPTH: String(maxQueueDepth), DAN_LOG_LEVEL: 'warn' },

@@ -9,6 +9,7 @@ import type { ScaleResult } from './scale.js';
 import type { IdleMemory, SpawnRow } from './spawning.js';
 import type { VerificationResult } from './verification.js';
 import type { LatencyRun, ThroughputResult } from './throughput.js';
+import type { DashboardResult } from './dashboard.js';
 
 export interface Machine {
   cpu: string;
@@ -48,6 +49,7 @@ export interface BenchResults {
   recovery?: RecoveryResult;
   verification?: VerificationResult;
   api?: ApiResult;
+  dashboard?: DashboardResult;
 }
 
 export interface Row {
@@ -141,6 +143,14 @@ export function rows(r: BenchResults): Row[] {
     add('  HTTP vs straight to Redis', `${n(a.http_vs_direct, 2)}x`, '>= 0.7x', atLeast(a.http_vs_direct, 0.7));
     add(`HTTP API: GET /jobs/{id} at ${n(a.get_at_half.rate_per_s, 0)}/s, half its maximum of ${n(a.get_max_per_s, 0)}/s (ms)`, `p50 ${n(a.get_at_half.p50, 2)} / p95 ${n(a.get_at_half.p95, 2)} / p99 ${n(a.get_at_half.p99, 2)}`, 'p99 < 5 ms', Number.isFinite(a.get_at_half.p99) ? a.get_at_half.p99 < 5 : null);
     add('idle resident memory, dan serve process (MB; after the load above)', `${n(a.idle_rss_mb)} (${n(a.after_load_rss_mb)})`);
+  }
+  const d = r.dashboard;
+  if (d && 'skipped' in d) add('dashboard in headless Chromium', `skipped: ${d.skipped}`);
+  else if (d) {
+    add(`dashboard: the overview drawn, ${n(d.tasks, 0)} tasks in Redis (ms from navigation, median of ${d.runs})`, n(d.overview_ms), '< 1000 ms', d.overview_ms < 1000);
+    add(`dashboard: a task page with all ${n(d.log_lines, 0)} log lines shown (ms from navigation, median of ${d.runs})`, n(d.task_page_ms), '< 1000 ms', d.task_page_ms < 1000);
+    add('dashboard: the page\'s own files as sent, gzip (uncompressed) (KB)', `${n(d.assets_gzip_kb)} (${n(d.assets_raw_kb)})`, '< 300 KB', d.assets_gzip_kb < 300);
+    add(`dashboard: a log line from written to shown on the open task page, median / worst of ${d.latency_lines} (ms)`, `${n(d.log_latency_median_ms)} / ${n(d.log_latency_max_ms)}`, 'median < 250 ms', d.log_latency_median_ms < 250);
   }
   return out;
 }

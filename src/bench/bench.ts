@@ -12,6 +12,7 @@ import { startBenchNetwork } from './bench-network.js';
 import type { BenchResults } from './bench-report.js';
 import { describeMachine, formatTable, rows } from './bench-report.js';
 import { measureApi } from './api.js';
+import { measureDashboard } from './dashboard.js';
 import { measureModelPath } from './model-path.js';
 import { bytesPerPendingTask, measureCeiling } from './redis-capacity.js';
 import { measureRecovery } from './recovery.js';
@@ -20,7 +21,7 @@ import { measureVerification } from './verification.js';
 import { dockerStatus, measureDockerSpawn, measureIdleMemory, measureNodeStart, measureProcessSpawn } from './spawning.js';
 import { coreSettings, measureLatency, measureThroughput } from './throughput.js';
 
-const SCENARIOS = ['throughput', 'latency', 'redis-cost', 'ceiling', 'scale', 'spawn', 'memory', 'model', 'recovery', 'verification', 'api'] as const;
+const SCENARIOS = ['throughput', 'latency', 'redis-cost', 'ceiling', 'scale', 'spawn', 'memory', 'model', 'recovery', 'verification', 'api', 'dashboard'] as const;
 type Scenario = (typeof SCENARIOS)[number];
 
 const HELP = `npm run bench [-- options]
@@ -90,8 +91,8 @@ async function main(): Promise<void> {
   const { quick, only } = parsed;
   const wants = (...names: Scenario[]) => names.some((name) => only.has(name));
   const counts = quick
-    ? { tasks: 300, rounds: 1, latencySeconds: 1.5, pending: 5_000, ceilingRequests: 20_000, spawns: 3, modelTasks: 2, scaleTasks: 300, verifyTasks: 20, apiJobs: 1_000, apiGetSeconds: 1 }
-    : { tasks: 10_000, rounds: 2, latencySeconds: 5, pending: 100_000, ceilingRequests: 200_000, spawns: 10, modelTasks: 10, scaleTasks: 10_000, verifyTasks: 40, apiJobs: 10_000, apiGetSeconds: 5 };
+    ? { tasks: 300, rounds: 1, latencySeconds: 1.5, pending: 5_000, ceilingRequests: 20_000, spawns: 3, modelTasks: 2, scaleTasks: 300, verifyTasks: 20, apiJobs: 1_000, apiGetSeconds: 1, dashboardTasks: 5_000 }
+    : { tasks: 10_000, rounds: 2, latencySeconds: 5, pending: 100_000, ceilingRequests: 200_000, spawns: 10, modelTasks: 10, scaleTasks: 10_000, verifyTasks: 40, apiJobs: 10_000, apiGetSeconds: 5, dashboardTasks: 100_000 };
   const began = Date.now();
   const progress = (message: string) => process.stderr.write(`[bench ${((Date.now() - began) / 1000).toFixed(1)} s] ${message}\n`);
 
@@ -165,6 +166,10 @@ async function main(): Promise<void> {
     if (wants('api')) {
       progress(`api: dan serve, ${counts.apiJobs} jobs per path`);
       results.api = await measureApi(env, counts.apiJobs, counts.apiGetSeconds);
+    }
+    if (wants('dashboard')) {
+      progress(`dashboard: headless Chromium, ${counts.dashboardTasks} tasks`);
+      results.dashboard = await measureDashboard(env, counts.dashboardTasks);
     }
 
     const table = rows(results);

@@ -5,12 +5,15 @@ import { readStartFailures } from '../../lib/redis/domain-starts.js';
 import { HeartbeatRegistry } from '../../lib/redis/heartbeat-registry.js';
 import type { Keys } from '../../lib/redis/keys.js';
 import { deadLetterCount } from '../../lib/redis/queue-counts.js';
-import { leasedCount, queueDepth } from '../../lib/redis/task-queue.js';
+import type { QueueBreakdown } from '../../lib/redis/task-queue.js';
+import { leasedCount, queueBreakdown } from '../../lib/redis/task-queue.js';
 import { knownDomains } from './known-domains.js';
 
 export interface QueueCounts {
   domain: string;
   pending: number;
+  /** The pending ones by where they wait. */
+  waiting: QueueBreakdown;
   running: number;
   dead: number;
 }
@@ -31,10 +34,14 @@ export async function networkOverview(redis: Redis, keys: Keys, config: Config):
 
 /** Waiting, running and dead-lettered tasks of each of `domains` (`main` and the known ones): `GET /domains`. */
 export async function queueCounts(redis: Redis, keys: Keys, domains: readonly string[]): Promise<QueueCounts[]> {
-  return Promise.all(domains.map(async (domain) => ({
-    domain,
-    pending: await queueDepth(redis, keys, domain),
-    running: await leasedCount(redis, keys, domain),
-    dead: await deadLetterCount(redis, keys, domain),
-  })));
+  return Promise.all(domains.map(async (domain) => {
+    const waiting = await queueBreakdown(redis, keys, domain);
+    return {
+      domain,
+      pending: waiting.incoming + waiting.high + waiting.normal + waiting.low + waiting.delayed,
+      waiting,
+      running: await leasedCount(redis, keys, domain),
+      dead: await deadLetterCount(redis, keys, domain),
+    };
+  }));
 }

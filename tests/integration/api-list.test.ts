@@ -266,6 +266,18 @@ describe('the HTTP API: listings and retries', () => {
     // The raw push claimed above holds a lease on devops.
     expect(domains.find((d) => d.domain === 'devops')?.running).toBe(1);
 
+    // Where the waiting tasks are: sent and not yet sorted, ready per priority, delayed for a retry; they add up to pending.
+    const frontend = async () => ((await get('/domains', reader.headers)).json().domains as Array<{ domain: string; pending: number; waiting: Record<string, number> }>)
+      .find((d) => d.domain === 'frontend');
+    const before = await frontend();
+    await api.redis.rpush(api.keys.ready('frontend', 'high'), '{"task_id":"ready-high"}');
+    await api.redis.zadd(api.keys.delayed('frontend'), Date.now() + 60_000, '{"task_id":"delayed-one"}');
+    await post('/jobs', { domain: 'frontend', description: 'incoming' }, acme.headers);
+    const after = await frontend();
+    const added = Object.fromEntries(Object.entries(after?.waiting ?? {}).map(([where, n]) => [where, n - (before?.waiting[where] ?? 0)]));
+    expect(added).toEqual({ incoming: 1, high: 1, normal: 0, low: 0, delayed: 1 });
+    expect(after?.pending).toBe(Object.values(after?.waiting ?? {}).reduce((sum, n) => sum + n, 0));
+
     const registry = new HeartbeatRegistry(api.redis, api.keys, api.config.heartbeatTtlMs);
     const theirTask = (await post('/jobs', { description: 'globex work' }, globex.headers)).json().id as string;
     await registry.register({ agentId: 'backend-7', role: 'domain', domain: 'backend', status: 'busy', extra: { task_id: theirTask } });

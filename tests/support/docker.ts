@@ -2,7 +2,7 @@ import { mkdtempSync, mkdirSync, rmSync, symlinkSync, copyFileSync } from 'node:
 import os from 'node:os';
 import path from 'node:path';
 import { PassThrough } from 'node:stream';
-import { describe, it } from 'vitest';
+import { describeWhere } from './requirement.js';
 import { runProcess } from './run-process.js';
 import { connectDocker } from '../../lib/spawner/docker-spawner.js';
 
@@ -34,19 +34,7 @@ const problem = await dockerProblem();
  * name says why; with DAN_REQUIRE_DOCKER=1 it fails instead, with the same reason.
  */
 export function describeDocker(name: string, fn: () => void): void {
-  if (!problem) {
-    describe(name, fn);
-  } else if (dockerRequired) {
-    describe(name, () => {
-      it('has a Docker engine (DAN_REQUIRE_DOCKER=1)', () => {
-        throw new Error(`DAN_REQUIRE_DOCKER=1 but ${problem}`);
-      });
-    });
-  } else {
-    // The default reporter shows only a count of skipped tests: say why once, on stderr.
-    console.warn(`skipping "${name}": ${problem} (set DAN_REQUIRE_DOCKER=1 to fail instead)`);
-    describe.skip(`${name} (skipped: ${problem}; set DAN_REQUIRE_DOCKER=1 to fail instead)`, fn);
-  }
+  describeWhere(name, problem, 'DAN_REQUIRE_DOCKER', fn);
 }
 
 /** The agent image the Docker tests run: DAN_AGENT_IMAGE, else what scripts/build-local-images.sh builds. */

@@ -1,0 +1,174 @@
+import { followLog, get, post } from '../api.js';
+import { confirmAction, duration, facts, fill, h, route, table } from '../dom.js';
+import type { Child } from '../dom.js';
+import type { PageContext } from '../page.js';
+import { dataOr, failure, may, notAvailable, outcome } from '../page.js';
+import type { Span } from '../timeline.js';
+import { waterfall } from '../timeline.js';
+
+interface SubTask { id: string; status: string | null; dan_status: string; error: string | null }
+interface Tokens { input_tokens?: number; output_tokens?: number; [name: string]: unknown }
+export interface Job {
+  id: string; status: string; dan_status: string; domain: string | null; client: string; output: Record<string, unknown> | null;
+  error: string | null; failure_code: string | null; retryable: boolean | null; attempts: number | null; sub_tasks: SubTask[];
+  started_at: string | null; completed_at: string | null; retry_at: string | null; tokens: Tokens | null;
+  checks?: unknown; review?: unknown; cost?: unknown;
+}
+interface BranchDiff { task_id: string; repository: string; branch: string; base_commit: string; commit: string; diff: string }
+interface Injection { worker: string; domain: string; tokens: number; heuristicIds: number[]; createdAt: string; text: string }
+
+const json = (value: unknown) => h('pre', {}, JSON.stringify(value, null, 2));
+
+/** The files a unified diff touches, from its `diff --git a/X b/Y` headers. */
+export function changedFiles(diff: string): string[] {
+  const files: string[] = [];
+  for (const line of diff.split('\n')) {
+    const match = /^diff --git a\/(.*) b\/(.*)$/.exec(line);
+    if (match) files.push(match[2] ?? match[1] ?? '');
+  }
+  return files;
+}
+
+function diffView(diff: string): HTMLElement {
+  const pre = h('pre', { class: 'diff' });
+  for (const line of diff.split('\n')) {
+    const cls = line.startsWith('+') && !line.startsWith('+++') ? 'diff-add' : line.startsWith('-') && !line.startsWith('---') ? 'diff-del' : '';
+    pre.append(h('span', cls ? { class: cls } : {}, `${line}\n`));
+  }
+  return pre;
+}
+
+/** The sub-task tree: each sub-task's own sub-tasks are read too, to a bounded depth and count. */
+async function subTree(tasks: SubTask[], depth: number, budget: { left: number }): Promise<HTMLElement> {
+  const list = h('ul', { class: 'tree' });
+  for (const task of tasks) {
+    const item = h('li', {}, h('a', { href: route('task', task.id) }, task.id), ' ', h('span', { class: `status-${task.status ?? ''}` }, task.status ?? task.dan_status),
+      task.error ? h('span', { class: 'error' }, ` ${task.error}`) : null);
+    budget.left -= 1;
+    if (depth < 4 && budget.left > 0) {
+      const child = await get<Job>(`/jobs/${encodeURIComponent(task.id)}`);
+      if (child.kind === 'ok' && child.data.sub_tasks.length > 0) item.append(await subTree(child.data.sub_tasks, depth + 1, budget));
+    }
+    list.append(item);
+  }
+  return list;
+}
+
+function tokensText(tokens: Tokens | null): Child {
+  if (tokens === null) return null;
+  return Object.entries(tokens).map(([k, v]) => `${k.replace(/_/g, ' ')} ${String(v)}`).join(', ');
+}
+
+function costText(job: Job): Child {
+  if (!('cost' in job)) return h('span', { class: 'notice' }, 'not available on this server');
+  if (job.cost === null) return h('span', { class: 'muted' }, 'not tracked yet');
+  return JSON.stringify(job.cost);
+}
+
+/** A task: result, attempts, failure, sub-tasks, live log, diff, checks and review, tokens and cost, lessons, timeline; cancel and retry for roles that may. */
+export async function taskPage(ctx: PageContext): Promise<void> {
+  const id = ctx.parts[0] ?? '';
+  const path = `/jobs/${encodeURIComponent(id)}`;
+  const answer = await get<Job>(path);
+  const got = dataOr(answer, 'Tasks');
+  if (!('data' in got)) { fill(ctx.main, h('h1', {}, `Task ${id}`), got.shown, h('p', {}, h('a', { href: route('tasks') }, 'All tasks'))); return; }
+  const job = got.data;
+  const report = h('div');
+  const ended = job.status === 'SUCCEEDED' || job.status === 'FAILED';
+  const act = async (verb: 'cancel' | 'retry') => {
+    const question = verb === 'cancel' ? `Cancel task ${id}?` : `Retry task ${id}?`;
+    const detail = verb === 'cancel' ? 'It ends failed (cancelled); its running worker and its sub-tasks are stopped.' : 'Its dead-lettered input goes back on its queue.';
+    if (!(await confirmAction(question, detail, verb === 'cancel' ? 'Cancel it' : 'Retry it'))) return;
+    const done = await post<unknown>(`${path}/${verb}`, {});
+    if (done.kind === 'ok') { fill(report, outcome(verb === 'cancel' ? 'Cancelled.' : 'Queued again.')); ctx.reload(); }
+    else fill(report, done.kind === 'missing' ? notAvailable(verb) : failure(done));
+  };
+  const actions = may(ctx.role, 'submit') ? h('div', { class: 'actions' },
+    ended ? null : h('button', { type: 'button', class: 'danger', onclick: () => void act('cancel') }, 'Cancel task…'),
+    job.status === 'FAILED' ? h('button', { type: 'button', onclick: () => void act('retry') }, 'Retry task…') : null) : null;
+
+  const log = h('ol', { class: 'log', 'aria-live': 'polite', 'aria-label': 'Log lines' });
+  const logState = h('p', { class: 'muted' }, 'Following the log…');
+  const sections = {
+    attempts: h('div'), timeline: h('div'), diff: h('div'), lessons: h('div'), tree: h('div'),
+  };
+  fill(ctx.main,
+    h('h1', {}, `Task ${id}`),
+    actions, report,
+    facts([
+      ['status', h('span', { class: `status-${job.status}` }, `${job.status} (${job.dan_status})`)],
+      ['domain', job.domain], ['client', job.client],
+      ['failure code', job.failure_code], ['retryable', job.retryable === null ? null : job.retryable ? 'yes' : 'no'],
+      ['error', job.error ? h('span', { class: 'error' }, job.error) : null],
+      ['attempts', job.attempts], ['started', job.started_at], ['completed', job.completed_at], ['retry at', job.retry_at],
+      ['tokens', tokensText(job.tokens)], ['cost', costText(job)],
+    ]),
+    h('h2', {}, 'Live log'), logState, log,
+    h('h2', {}, 'Attempts'), sections.attempts,
+    h('h2', {}, 'Sub-tasks'), sections.tree,
+    h('h2', {}, 'Timeline'), sections.timeline,
+    h('h2', {}, 'Result'), job.output === null ? h('p', { class: 'muted' }, 'No result yet.') : json(job.output),
+    h('h2', {}, 'Checks and review'),
+    'checks' in job || 'review' in job
+      ? h('div', {}, h('h3', {}, 'Checks'), job.checks == null ? h('p', { class: 'muted' }, 'none recorded') : json(job.checks),
+        h('h3', {}, 'Review'), job.review == null ? h('p', { class: 'muted' }, 'none recorded') : json(job.review))
+      : notAvailable('Checks and review'),
+    h('h2', {}, 'Files changed and diff'), sections.diff,
+    h('h2', {}, 'ELF lessons given'), sections.lessons);
+
+  // Lines are added once per frame, together: a replay of a long log lays the list out once per
+  // frame rather than once per line (1,000 lines: about half the time to show them all).
+  let waiting = document.createDocumentFragment();
+  let frame = 0;
+  const flush = () => {
+    frame = 0;
+    const stick = log.scrollTop + log.clientHeight >= log.scrollHeight - 4;
+    log.append(waiting);
+    waiting = document.createDocumentFragment();
+    if (stick) log.scrollTop = log.scrollHeight;
+  };
+  // The live log first: it is what a person watches; the other views load beside it.
+  void followLog(`${path}/logs`, ctx.signal, (event) => {
+    if (event.event === 'log') {
+      const data = JSON.parse(event.data) as { task_id: string | null; domain: string | null; line: string };
+      const from = data.task_id && data.task_id !== id ? `[${data.domain ?? data.task_id}] ` : '';
+      waiting.append(h('li', {}, from + data.line));
+      if (frame === 0) frame = requestAnimationFrame(flush);
+    } else if (event.event === 'end') {
+      const end = JSON.parse(event.data) as { status: string };
+      fill(logState, `The task ended (${end.status}); the log is complete.`);
+    } else if (event.event === 'error') {
+      fill(logState, h('span', { class: 'error' }, `The log stream failed: ${event.data}`));
+    }
+  }, (message) => fill(logState, h('span', { class: 'error' }, message)));
+
+  fill(sections.tree, job.sub_tasks.length === 0 ? h('p', { class: 'muted' }, 'No sub-tasks.') : await subTree(job.sub_tasks, 0, { left: 60 }));
+
+  const [timeline, diff, lessons] = await Promise.all([
+    get<{ spans: Span[] }>(`${path}/timeline`), get<BranchDiff[]>(`${path}/diff`), get<Injection[]>(`${path}/lessons`),
+  ]);
+  if (ctx.signal.aborted) return;
+  const spans = dataOr(timeline, 'Timeline');
+  if ('data' in spans) {
+    const attempts = spans.data.spans.filter((s) => s.kind === 'attempt');
+    fill(sections.timeline, spans.data.spans.length === 0 ? h('p', { class: 'muted' }, 'No spans recorded yet.') : waterfall(spans.data.spans));
+    fill(sections.attempts, attempts.length === 0 ? h('p', { class: 'muted' }, 'No attempt recorded yet.')
+      : table(['attempt', 'agent', 'started', 'took', 'how it ended'], attempts.map((a) => [a.name, a.agent_id ?? '', a.start, duration(a.duration_ms), a.status ?? (a.end ? '' : 'running')])));
+  } else {
+    fill(sections.timeline, spans.shown);
+    fill(sections.attempts, h('p', {}, `${job.attempts ?? 0} attempt(s). `, notAvailable('How each attempt ended (the timeline)')));
+  }
+  const diffs = dataOr(diff, 'Files changed and diff');
+  if ('data' in diffs) {
+    fill(sections.diff, ...diffs.data.map((d) => h('div', { class: 'card' },
+      h('p', {}, `${d.task_id}: branch ${d.branch} (${d.base_commit.slice(0, 10)}..${d.commit.slice(0, 10)})`),
+      h('ul', { 'aria-label': 'Files changed' }, ...changedFiles(d.diff).map((f) => h('li', {}, f))),
+      h('details', {}, h('summary', {}, 'Diff'), diffView(d.diff)))));
+  } else if (diff.kind === 'error' && diff.code === 'not_found') {
+    fill(sections.diff, h('p', { class: 'muted' }, diff.message));
+  } else fill(sections.diff, diffs.shown);
+  const given = dataOr(lessons, 'ELF lessons given');
+  fill(sections.lessons, !('data' in given) ? given.shown : given.data.length === 0 ? h('p', { class: 'muted' }, 'No memory was given to its workers.')
+    : h('div', {}, ...given.data.map((i) => h('div', { class: 'card' },
+      h('p', {}, `${i.worker} (${i.domain}, ${i.tokens} tokens, heuristics ${i.heuristicIds.join(', ') || 'none'}) at ${i.createdAt}`), h('pre', {}, i.text)))));
+}
