@@ -9,6 +9,7 @@ import type { FailureCode } from '../protocol/failure.js';
 import { DEFAULT_CLIENT_ID } from '../protocol/client-id.js';
 import { DEFAULT_TASK_LIMITS, type Priority, type TaskLimits } from '../protocol/task.js';
 import type { Keys } from './keys.js';
+import { queueStates, waitingCount } from './queue-counts.js';
 import {
   cancelScript, claimScript, deadLetterQueueScript, finishScript, reclaimScript, renewScript, retryScript,
 } from './lua/queue-scripts.js';
@@ -286,19 +287,6 @@ export async function cancelTask(
 
 /** Tasks waiting in a domain: pending, caught by a blocked consumer, sorted by priority, or delayed for a retry. */
 export async function queueDepth(redis: Redis, keys: Keys, domain: string): Promise<number> {
-  const replies = await redis
-    .pipeline()
-    .llen(keys.pending(domain))
-    .llen(keys.ingest(domain))
-    .llen(keys.ready(domain, 'high'))
-    .llen(keys.ready(domain, 'normal'))
-    .llen(keys.ready(domain, 'low'))
-    .zcard(keys.delayed(domain))
-    .exec();
-  return (replies ?? []).reduce((sum, [, n]) => sum + Number(n ?? 0), 0);
-}
-
-/** Tasks a domain's agents hold leases on right now. */
-export async function leasedCount(redis: Redis, keys: Keys, domain: string): Promise<number> {
-  return redis.zcard(keys.leases(domain));
+  const [states] = await queueStates(redis, keys, [domain]);
+  return states ? waitingCount(states) : 0;
 }

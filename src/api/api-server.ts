@@ -20,6 +20,7 @@ import { registerDocsPage } from './docs-page.js';
 import { registerJobRoutes } from './job-routes.js';
 import { registerListRoutes } from './list-routes.js';
 import { registerLogRoutes } from './log-routes.js';
+import { registerMetricsRoutes } from './metrics-routes.js';
 
 export interface ApiServerOptions {
   redis: Redis;
@@ -115,6 +116,8 @@ export async function buildApiServer(options: ApiServerOptions): Promise<Fastify
   registerJobRoutes(app, { redis, keys, config });
   registerListRoutes(app, { redis, keys, config });
   registerLogRoutes(app, { redis, keys, config, logger });
+  // GET /metrics and GET /history (metrics-routes.ts).
+  registerMetricsRoutes(app, { redis, keys, config });
 
   app.get('/openapi.json', { config: { role: 'read' }, schema: { hide: true } }, async () => app.swagger());
   registerDocsPage(app);

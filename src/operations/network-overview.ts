@@ -4,8 +4,7 @@ import type { StartFailure } from '../../lib/redis/domain-starts.js';
 import { readStartFailures } from '../../lib/redis/domain-starts.js';
 import { HeartbeatRegistry } from '../../lib/redis/heartbeat-registry.js';
 import type { Keys } from '../../lib/redis/keys.js';
-import { deadLetterCount } from '../../lib/redis/queue-counts.js';
-import { leasedCount, queueDepth } from '../../lib/redis/task-queue.js';
+import { queueStates, waitingCount } from '../../lib/redis/queue-counts.js';
 import { knownDomains } from './known-domains.js';
 
 export interface QueueCounts {
@@ -31,10 +30,5 @@ export async function networkOverview(redis: Redis, keys: Keys, config: Config):
 
 /** Waiting, running and dead-lettered tasks of each of `domains` (`main` and the known ones): `GET /domains`. */
 export async function queueCounts(redis: Redis, keys: Keys, domains: readonly string[]): Promise<QueueCounts[]> {
-  return Promise.all(domains.map(async (domain) => ({
-    domain,
-    pending: await queueDepth(redis, keys, domain),
-    running: await leasedCount(redis, keys, domain),
-    dead: await deadLetterCount(redis, keys, domain),
-  })));
+  return (await queueStates(redis, keys, domains)).map((s) => ({ domain: s.domain, pending: waitingCount(s), running: s.running, dead: s.deadLettered }));
 }
