@@ -18,35 +18,43 @@ function codeLabel(code: string): string {
   return KNOWN_CODES.has(code) ? code : 'other';
 }
 
+/** One labelled histogram as stored: its labels and its bucket counts. */
+interface StoredRow<T extends string> {
+  labels: LabelValues<T>;
+  durations: DurationCounts;
+}
+
 /**
  * A histogram whose buckets were counted elsewhere (in Redis, by whichever process saw the event):
- * prom-client's Histogram only counts what this process observes, so its `get()` is answered from
- * the stored counts instead, in the same shape, and the registry formats it like any other.
+ * prom-client's Histogram counts only what this process observes, so the method its Registry formats
+ * a histogram from (`getForPromString`, which `get()` also reads; prom-client 15's, not in its type
+ * declarations) is answered from the stored counts. The metrics tests read a real scrape, so a
+ * prom-client that stopped calling it would fail them.
  */
 class StoredHistogram<T extends string> extends Histogram<T> {
   constructor(
-    config: { name: string; help: string; labelNames: readonly T[]; registers: Registry[] },
+    private readonly spec: { name: string; help: string; labelNames: readonly T[]; registers: Registry[] },
     private readonly boundsMs: readonly number[],
-    private readonly rows: () => Promise<{ labels: LabelValues<T>; durations: DurationCounts }[]>,
+    private readonly rows: () => Promise<StoredRow<T>[]>,
   ) {
-    super({ ...config, buckets: boundsMs.map((ms) => ms / 1000) });
+    super({ ...spec, buckets: boundsMs.map((ms) => ms / 1000) });
   }
 
-  override async get(): ReturnType<Histogram<T>['get']> {
-    const base = await super.get();
-    const values: typeof base.values = [];
+  async getForPromString(): Promise<{ name: string; help: string; type: string; aggregator: string; values: { labels: Record<string, string | number>; value: number; metricName: string }[] }> {
+    const { name, help } = this.spec;
+    const values: { labels: Record<string, string | number>; value: number; metricName: string }[] = [];
     for (const { labels, durations } of await this.rows()) {
+      const own = labels as Record<string, string | number>;
       let cumulative = 0;
       durations.buckets.forEach((n, i) => {
         cumulative += n;
         const le = i < this.boundsMs.length ? (this.boundsMs[i] as number) / 1000 : '+Inf';
-        // `le` is the histogram's own label, which prom-client keeps out of T.
-        values.push({ labels: { ...labels, le } as LabelValues<T>, value: cumulative, metricName: `${base.name}_bucket` });
+        values.push({ labels: { ...own, le }, value: cumulative, metricName: `${name}_bucket` });
       });
-      values.push({ labels, value: durations.sumMs / 1000, metricName: `${base.name}_sum` });
-      values.push({ labels, value: cumulative, metricName: `${base.name}_count` });
+      values.push({ labels: own, value: durations.sumMs / 1000, metricName: `${name}_sum` });
+      values.push({ labels: own, value: cumulative, metricName: `${name}_count` });
     }
-    return { ...base, values };
+    return { name, help, type: 'histogram', aggregator: 'sum', values };
   }
 }
 
