@@ -11,6 +11,7 @@ import type { RunningMain } from './main-orchestrator.js';
 import { startMainOrchestrator } from './main-orchestrator.js';
 import { networkEnv } from './network-env.js';
 import { startGateway, type RunningGateway } from './start-gateway.js';
+import { startMetricsServer, type RunningMetricsServer } from '../metrics/metrics-server.js';
 import { hostBashWarning } from '../../lib/workspace/workspace-jail.js';
 import { commandSandbox } from '../../lib/sandbox/resolve-sandbox.js';
 
@@ -19,6 +20,8 @@ export interface RunningNetwork {
   spawner: Spawner;
   model: ModelAccess;
   gateway: RunningGateway;
+  /** The /metrics listener, when DAN_METRICS_PORT is set. */
+  metrics: RunningMetricsServer | undefined;
   stop(): Promise<void>;
 }
 
@@ -104,9 +107,19 @@ export async function runNetwork(options: RunNetworkOptions): Promise<RunningNet
   }
   sink.supervisor = main.supervisor;
   for (const [agentId, line] of early.splice(0)) main.supervisor.recordAgentOutput(agentId, line);
+  let metrics: RunningMetricsServer | undefined;
+  try {
+    if (config.metrics.port > 0) metrics = await startMetricsServer({ config, logger, redisUrl: options.redisUrl });
+  } catch (error) {
+    await main.stop();
+    await gateway.stop();
+    await model.close();
+    throw error;
+  }
   return {
-    main, model, spawner, gateway,
+    main, model, spawner, gateway, metrics,
     stop: async () => {
+      await metrics?.stop();
       await main.stop();
       await gateway.stop();
       await model.close();

@@ -130,7 +130,7 @@ export async function renderMetrics(read: () => Promise<MetricsSnapshot>): Promi
     },
   });
   new Counter({
-    name: 'dan_agent_spawns_total', help: 'Domain agents the main orchestrator started',
+    name: 'dan_agent_spawns_total', help: 'Domain agent starts the main orchestrator attempted',
     labelNames: ['domain'] as const, registers,
     async collect() {
       for (const s of (await snapshot).counters.spawns) if (s.outcome === 'started') this.inc({ domain: s.domain }, s.count);
