@@ -1,11 +1,11 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadConfig } from '../../lib/config.js';
+import { loadConfig, packageRoot } from '../../lib/config.js';
 import { FailureCode } from '../../lib/protocol/failure.js';
 import { ApiKeys } from '../../lib/redis/api-keys.js';
 import { Keys } from '../../lib/redis/keys.js';
@@ -138,6 +138,17 @@ describe.skipIf(missing)('GET /metrics scraped by Prometheus', () => {
     // promtool can fail: a counter without _total is a problem it reports.
     const broken = await runProcess(PROMTOOL, ['check', 'metrics'], { input: '# HELP dan_things Things\n# TYPE dan_things counter\ndan_things 1\n' });
     expect(broken.code).not.toBe(0);
+  });
+
+  it("the README's alert rule passes promtool check rules", async () => {
+    const readme = readFileSync(path.join(packageRoot(), 'README.md'), 'utf8');
+    const rules = /```yaml\n(groups:\n[\s\S]*?)```/.exec(readme)?.[1];
+    expect(rules).toContain('DanBacklogWithoutAgent');
+    const file = path.join(dir, 'rules.yml');
+    writeFileSync(file, rules ?? '');
+    const check = await runProcess(PROMTOOL, ['check', 'rules', file]);
+    expect(check.code, check.stdout + check.stderr).toBe(0);
+    expect(check.stdout).toContain('SUCCESS: 1 rules found');
   });
 
   it('refuses a scrape without a key', async () => {
