@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
+import { HeartbeatRegistry } from '../../lib/redis/heartbeat-registry.js';
 import { HISTORY_WINDOW_NAMES } from '../../lib/redis/metric-buckets.js';
 import { renderMetrics } from '../metrics/prometheus-metrics.js';
 import { metricsSnapshot } from '../operations/metrics-snapshot.js';
@@ -30,6 +31,8 @@ const historySchema = z.object({
 export function registerMetricsRoutes(app: FastifyInstance, deps: ApiDeps): void {
   const api = app.withTypeProvider<ZodTypeProvider>();
   const { redis, keys, config } = deps;
+  // One for the server's life: each HeartbeatRegistry keeps a listener on the connection.
+  const registry = new HeartbeatRegistry(redis, keys, config.heartbeatTtlMs);
 
   api.get('/metrics', {
     config: { role: 'read' },
@@ -41,7 +44,7 @@ export function registerMetricsRoutes(app: FastifyInstance, deps: ApiDeps): void
       response: { 200: z.string().describe('Prometheus text exposition format 0.0.4'), ...errorResponses(401, 403, 503) },
     },
   }, async (_request, reply) => {
-    const { contentType, text } = await renderMetrics(() => metricsSnapshot(redis, keys, config));
+    const { contentType, text } = await renderMetrics(() => metricsSnapshot(redis, keys, config, registry));
     // Sent as it is: the JSON serializer would quote it.
     return reply.type(contentType).serializer((payload: unknown) => String(payload)).send(text);
   });

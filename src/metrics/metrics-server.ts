@@ -3,6 +3,7 @@ import type { Config } from '../../lib/config.js';
 import { closeServer, listenOn } from '../../lib/llm/local-server/http-io.js';
 import type { Logger } from '../../lib/logger.js';
 import { connectRedis } from '../../lib/redis/connection.js';
+import { HeartbeatRegistry } from '../../lib/redis/heartbeat-registry.js';
 import { Keys } from '../../lib/redis/keys.js';
 import { metricsSnapshot } from '../operations/metrics-snapshot.js';
 import { renderMetrics } from './prometheus-metrics.js';
@@ -23,13 +24,14 @@ export async function startMetricsServer(options: { config: Config; logger: Logg
   const { config, logger } = options;
   const redis = await connectRedis(options.redisUrl, { name: 'dan-metrics', logger });
   const keys = new Keys(config.keyPrefix);
+  const registry = new HeartbeatRegistry(redis, keys, config.heartbeatTtlMs);
   const server = http.createServer((req, res) => {
     const [pathname] = (req.url ?? '/').split('?');
     if (req.method !== 'GET' || pathname !== '/metrics') {
       res.writeHead(404, { 'content-type': 'text/plain; charset=utf-8' }).end('this port serves only GET /metrics\n');
       return;
     }
-    renderMetrics(() => metricsSnapshot(redis, keys, config)).then(({ contentType, text }) => {
+    renderMetrics(() => metricsSnapshot(redis, keys, config, registry)).then(({ contentType, text }) => {
       res.writeHead(200, { 'content-type': contentType }).end(text);
     }, (error: unknown) => {
       logger.warn({ err: error }, 'metrics scrape failed');
