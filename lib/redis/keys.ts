@@ -61,7 +61,7 @@ export const KEY_TEMPLATES = {
   metricsDeadLetters: 'dan:metrics:dead-letters',
   metricsSpawns: 'dan:metrics:spawns',
   metricsModelCalls: 'dan:metrics:model-calls',
-  history: 'dan:history:{}:{}',
+  history: 'dan:history:{}',
 } as const;
 
 export type KeyTemplate = keyof typeof KEY_TEMPLATES;
@@ -205,8 +205,8 @@ export class Keys {
   metricsSpawns(): string { return fillKey(this.prefix, 'metricsSpawns'); }
   /** HASH `calls|tokens|seconds\t...` -> model calls through the gateway: calls, tokens by kind, duration histogram. */
   metricsModelCalls(): string { return fillKey(this.prefix, 'metricsModelCalls'); }
-  /** HASH of one history bucket (`window` 24h or 7d, `start` in s since the epoch): per domain ended tasks and their run-time buckets; expiring. */
-  history(window: string, start: string): string { return fillKey(this.prefix, 'history', window, start); }
+  /** HASH of one hour of history (`start` in s since the epoch): per domain, tasks ended completed and failed and their run-time buckets; expiring. */
+  history(start: string): string { return fillKey(this.prefix, 'history', start); }
 
   /** Glob for every pending queue, to find pushes to domains nobody serves. */
   pendingPattern(): string { return `${this.pending('')}*`; }

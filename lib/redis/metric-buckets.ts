@@ -15,9 +15,14 @@ export const MODEL_CALL_BOUNDS_MS = [250, 500, 1_000, 2_500, 5_000, 10_000, 20_0
 export const METRIC_FIELD_SEP = '\t';
 
 /**
- * The windows of /history. Each keeps one Redis hash per bucket, expiring `keepS` after its start, so
- * a window holds at most `buckets + 1` hashes whatever the traffic, and they outlive every dan process.
+ * /history is kept in one Redis hash per hour (`dan:history:{start}`), each expiring once the longest
+ * window has passed it, so at most 169 hashes exist whatever the traffic, and they outlive every dan
+ * process. A task's end is counted in one of them; a window reads the hours it spans and answers them
+ * in buckets of its own size.
  */
+export const HISTORY_BUCKET_S = 3_600;
+
+/** The windows of /history: how many buckets of what size (a whole number of stored hours). */
 export const HISTORY_WINDOWS = {
   '24h': { bucketS: 3_600, buckets: 24 },
   '7d': { bucketS: 21_600, buckets: 28 },
@@ -26,11 +31,8 @@ export const HISTORY_WINDOWS = {
 export type HistoryWindow = keyof typeof HISTORY_WINDOWS;
 export const HISTORY_WINDOW_NAMES = Object.keys(HISTORY_WINDOWS) as HistoryWindow[];
 
-/** Seconds a bucket's hash lives after its start: the whole window and one bucket more, so the oldest bucket still in the window is there. */
-export function historyKeepS(window: HistoryWindow): number {
-  const w = HISTORY_WINDOWS[window];
-  return w.bucketS * (w.buckets + 1);
-}
+/** Seconds an hour's hash lives after its start: the longest window and one hour more, so its oldest bucket is still whole. */
+export const HISTORY_KEEP_S = Math.max(...HISTORY_WINDOW_NAMES.map((w) => HISTORY_WINDOWS[w].bucketS * HISTORY_WINDOWS[w].buckets)) + HISTORY_BUCKET_S;
 
 /** The 1-based bucket a duration falls in (bounds.length + 1: past every bound), as the Lua `bound_index` does. */
 export function bucketOf(bounds: readonly number[], value: number): number {
@@ -61,12 +63,12 @@ export function quantileFromBuckets(bounds: readonly number[], counts: readonly 
   return bounds[bounds.length - 1];
 }
 
-/** The Lua constants the task-end step uses (bounds, field separator, history windows), generated from the above. */
+/** The Lua constants the task-end step uses (bounds, field separator, history hour and keep), generated from the above. */
 export function metricsLuaConstants(): string {
-  const windows = HISTORY_WINDOW_NAMES.map((name) => `{ name = '${name}', bucketS = ${HISTORY_WINDOWS[name].bucketS}, keepS = ${historyKeepS(name)} }`);
   return [
     `local TASK_BOUNDS_MS = { ${TASK_DURATION_BOUNDS_MS.join(', ')} }`,
     `local METRIC_SEP = ${JSON.stringify(METRIC_FIELD_SEP)}`,
-    `local HISTORY_WINDOWS = { ${windows.join(', ')} }`,
+    `local HISTORY_BUCKET_S = ${HISTORY_BUCKET_S}`,
+    `local HISTORY_KEEP_S = ${HISTORY_KEEP_S}`,
   ].join('\n');
 }

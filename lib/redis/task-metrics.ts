@@ -1,7 +1,7 @@
 import type { Redis } from 'ioredis';
 import type { Keys } from './keys.js';
 import {
-  HISTORY_WINDOWS, MODEL_CALL_BOUNDS_MS, METRIC_FIELD_SEP, TASK_DURATION_BOUNDS_MS, bucketOf, type HistoryWindow,
+  HISTORY_BUCKET_S, HISTORY_WINDOWS, MODEL_CALL_BOUNDS_MS, METRIC_FIELD_SEP, TASK_DURATION_BOUNDS_MS, bucketOf, type HistoryWindow,
 } from './metric-buckets.js';
 
 /**
@@ -90,36 +90,40 @@ export async function readMetricCounters(redis: Redis, keys: Keys): Promise<Metr
   };
 }
 
-/** One history bucket as kept: its start and, per domain, tasks ended completed and failed and their run-time buckets. */
+/** One bucket of a history window: its start and, per domain, tasks ended completed and failed and their run-time buckets. */
 export interface HistoryBucket {
   startS: number;
   domains: Map<string, { completed: number; failed: number; buckets: number[] }>;
 }
 
 /**
- * The buckets of a history window that ends at `nowMs`, oldest first, each read from its own expiring
- * hash (one round trip; a bucket nothing ended in is empty).
+ * The buckets of a history window that ends at `nowMs`, oldest first (the last one still filling): the
+ * hours each spans, read from their expiring hashes in one round trip (at most 168) and added up.
  */
 export async function readHistory(redis: Redis, keys: Keys, window: HistoryWindow, nowMs: number): Promise<HistoryBucket[]> {
   const { bucketS, buckets } = HISTORY_WINDOWS[window];
   const current = Math.floor(nowMs / 1000 / bucketS) * bucketS;
-  const starts = Array.from({ length: buckets }, (_, i) => current - (buckets - 1 - i) * bucketS);
+  const out: HistoryBucket[] = Array.from({ length: buckets }, (_, i) => ({ startS: current - (buckets - 1 - i) * bucketS, domains: new Map() }));
+  const hours: number[] = [];
+  for (let hour = out[0]?.startS ?? current; hour < current + bucketS && hour <= nowMs / 1000; hour += HISTORY_BUCKET_S) hours.push(hour);
   const pipeline = redis.pipeline();
-  for (const start of starts) pipeline.hgetall(keys.history(window, String(start)));
+  for (const hour of hours) pipeline.hgetall(keys.history(String(hour)));
   const replies = (await pipeline.exec()) ?? [];
-  return starts.map((startS, i) => {
+  hours.forEach((hour, i) => {
     const [error, value] = replies[i] ?? [null, {}];
     if (error) throw error;
-    const domains: HistoryBucket['domains'] = new Map();
+    const bucket = out[Math.floor((hour - (out[0]?.startS ?? current)) / bucketS)];
+    if (!bucket) return;
     for (const [domain, [name], n] of entries((value ?? {}) as Record<string, string>, 1)) {
-      const d = domains.get(domain) ?? { completed: 0, failed: 0, buckets: new Array<number>(TASK_DURATION_BOUNDS_MS.length + 1).fill(0) };
-      domains.set(domain, d);
+      const d = bucket.domains.get(domain) ?? { completed: 0, failed: 0, buckets: new Array<number>(TASK_DURATION_BOUNDS_MS.length + 1).fill(0) };
+      bucket.domains.set(domain, d);
       if (name === 'completed' || name === 'failed') d[name] += n;
       const b = /^b(\d+)$/.exec(name ?? '');
-      if (b && Number(b[1]) >= 1 && Number(b[1]) <= d.buckets.length) d.buckets[Number(b[1]) - 1] = (d.buckets[Number(b[1]) - 1] ?? 0) + n;
+      const at = b ? Number(b[1]) - 1 : -1;
+      if (at >= 0 && at < d.buckets.length) d.buckets[at] = (d.buckets[at] ?? 0) + n;
     }
-    return { startS, domains };
   });
+  return out;
 }
 
 /**

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { ModelCallUsageReader } from '../../lib/llm/model-call-usage.js';
 import {
-  HISTORY_WINDOWS, TASK_DURATION_BOUNDS_MS, bucketOf, historyKeepS, metricsLuaConstants, quantileFromBuckets,
+  HISTORY_BUCKET_S, HISTORY_KEEP_S, HISTORY_WINDOWS, TASK_DURATION_BOUNDS_MS, bucketOf, metricsLuaConstants, quantileFromBuckets,
 } from '../../lib/redis/metric-buckets.js';
 
 const bounds = [1_000, 10_000, 60_000];
@@ -28,9 +28,9 @@ describe('duration buckets', () => {
     expect(quantileFromBuckets(bounds, [], 0.95)).toBeUndefined();
   });
 
-  it('keep each history bucket for its window and one bucket more, so the oldest bucket in the window is still there', () => {
-    expect(historyKeepS('24h')).toBe(25 * 3_600);
-    expect(historyKeepS('7d')).toBe(29 * 21_600);
+  it('keep each hour of history for the longest window and one hour more, and make each window of whole hours', () => {
+    expect(HISTORY_KEEP_S).toBe(7 * 86_400 + 3_600);
+    for (const w of Object.values(HISTORY_WINDOWS)) expect(w.bucketS % HISTORY_BUCKET_S).toBe(0);
     expect(HISTORY_WINDOWS['24h'].bucketS * HISTORY_WINDOWS['24h'].buckets).toBe(86_400);
     expect(HISTORY_WINDOWS['7d'].bucketS * HISTORY_WINDOWS['7d'].buckets).toBe(7 * 86_400);
   });
@@ -38,7 +38,7 @@ describe('duration buckets', () => {
   it('are the same in the Lua that counts task ends, generated from this one definition', () => {
     const lua = metricsLuaConstants();
     expect(lua).toContain(`local TASK_BOUNDS_MS = { ${TASK_DURATION_BOUNDS_MS.join(', ')} }`);
-    expect(lua).toContain(`{ name = '24h', bucketS = 3600, keepS = ${historyKeepS('24h')} }`);
+    expect(lua).toContain(`local HISTORY_KEEP_S = ${HISTORY_KEEP_S}`);
     expect(lua).toContain('local METRIC_SEP = "\\t"');
   });
 });
