@@ -2,6 +2,7 @@ import os from 'node:os';
 import type { Redis } from 'ioredis';
 import type { ApiResult } from './api.js';
 import { round } from './bench-kit.js';
+import type { MetricsScrapeResult } from './metrics-scrape.js';
 import type { ModelPathResult } from './model-path.js';
 import type { CeilingResult } from './redis-capacity.js';
 import type { RecoveryResult } from './recovery.js';
@@ -48,6 +49,7 @@ export interface BenchResults {
   recovery?: RecoveryResult;
   verification?: VerificationResult;
   api?: ApiResult;
+  metrics?: MetricsScrapeResult;
 }
 
 export interface Row {
@@ -141,6 +143,12 @@ export function rows(r: BenchResults): Row[] {
     add('  HTTP vs straight to Redis', `${n(a.http_vs_direct, 2)}x`, '>= 0.7x', atLeast(a.http_vs_direct, 0.7));
     add(`HTTP API: GET /jobs/{id} at ${n(a.get_at_half.rate_per_s, 0)}/s, half its maximum of ${n(a.get_max_per_s, 0)}/s (ms)`, `p50 ${n(a.get_at_half.p50, 2)} / p95 ${n(a.get_at_half.p95, 2)} / p99 ${n(a.get_at_half.p99, 2)}`, 'p99 < 5 ms', Number.isFinite(a.get_at_half.p99) ? a.get_at_half.p99 < 5 : null);
     add('idle resident memory, dan serve process (MB; after the load above)', `${n(a.idle_rss_mb)} (${n(a.after_load_rss_mb)})`);
+  }
+  const x = r.metrics;
+  if (x) {
+    add(`/metrics scrape with ${n(x.tasks, 0)} tasks in Redis (${n(x.ended, 0)} ended), read and rendered in the bench's process, p50 / p95 of ${x.scrapes} (ms)`, `${n(x.ms.p50, 2)} / ${n(x.ms.p95, 2)}`);
+    add('  the same scrape with no task in Redis, p50 / p95 (ms)', `${n(x.empty_ms.p50, 2)} / ${n(x.empty_ms.p95, 2)}`);
+    add('  Redis commands per scrape (the same whatever the number of tasks); text (bytes)', `${n(x.commands.total, 1)}; ${n(x.bytes, 0)}`);
   }
   return out;
 }
