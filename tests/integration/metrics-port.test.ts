@@ -1,23 +1,14 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import net from 'node:net';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig, packageRoot } from '../../lib/config.js';
 import { Keys } from '../../lib/redis/keys.js';
 import { connectTestRedis, testRedisUrl, uniquePrefix } from '../support/redis.js';
 import { runProcess } from '../support/run-process.js';
+import { freePort } from '../../src/cli/local-redis.js';
 import { until } from '../support/until.js';
 
 const bin = path.join(packageRoot(), 'dist/src/cli/main.js');
-
-/** A port nothing listens on right now (the kernel's pick, released at once). */
-async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
 
 /** The main orchestrator's own /metrics port, for networks without `dan serve`. */
 describe('dan up --metrics-port', () => {

@@ -1,6 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import type { Redis } from 'ioredis';
@@ -15,21 +14,13 @@ import { submitTask, type SubmitInput } from '../../lib/redis/task-store.js';
 import { serve } from '../support/dan-serve.js';
 import { connectTestRedis, testRedisUrl, uniquePrefix } from '../support/redis.js';
 import { runProcess } from '../support/run-process.js';
+import { freePort } from '../../src/cli/local-redis.js';
 import { until } from '../support/until.js';
 
 const PROMETHEUS = '/usr/bin/prometheus';
 const PROMTOOL = '/usr/bin/promtool';
 const missing = !existsSync(PROMETHEUS) || !existsSync(PROMTOOL);
 if (missing) console.warn(`skipping the Prometheus tests: ${PROMETHEUS} or ${PROMTOOL} is missing (apt-get install prometheus)`);
-
-/** A port nothing listens on right now (the kernel's pick, released at once). */
-async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
 
 function task(description: string, domain: string): SubmitInput {
   return { domain, description, type: 'task_assignment', source: 'test', requirements: [], context: {}, priority: 'normal' };
