@@ -79,6 +79,9 @@ describe('metrics and history kept in Redis by the one task-end step', () => {
     expect(scrape.body).toContain('dan_task_duration_seconds_bucket{domain="backend",status="completed",le="+Inf"} 3');
     expect(scrape.body).toContain('dan_task_duration_seconds_count{domain="backend",status="completed"} 3');
     expect((await api.app.inject({ method: 'GET', url: '/metrics' })).statusCode).toBe(401);
+    const openapi = (await api.app.inject({ method: 'GET', url: '/openapi.json', headers: reader })).json() as { paths: Record<string, { get?: { responses: Record<string, unknown> } }> };
+    expect(Object.keys(openapi.paths['/metrics']?.get?.responses ?? {})).toEqual(expect.arrayContaining(['200', '401', '403']));
+    expect(Object.keys(openapi.paths['/history']?.get?.responses ?? {})).toEqual(expect.arrayContaining(['200', '400', '401']));
   });
 
   it('answers GET /history with every bucket of the window, the counts and the p95 of the bucket the tasks ended in', async () => {
