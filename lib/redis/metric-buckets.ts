@@ -1,3 +1,5 @@
+import { DEFAULT_CLIENT_ID } from '../protocol/client-id.js';
+
 /**
  * The fixed buckets durations are counted in, for /metrics' histograms and /history's p95: defined
  * once here, and generated into the Lua scripts that count task ends (lua-file-script.ts), so the
@@ -63,12 +65,13 @@ export function quantileFromBuckets(bounds: readonly number[], counts: readonly 
   return bounds[bounds.length - 1];
 }
 
-/** The Lua constants the task-end step uses (bounds, field separator, history hour and keep), generated from the above. */
+/** The Lua constants the task-end step uses (bounds, field separator, history hour and keep, the default client), generated from the above. */
 export function metricsLuaConstants(): string {
   return [
     `local TASK_BOUNDS_MS = { ${TASK_DURATION_BOUNDS_MS.join(', ')} }`,
     `local METRIC_SEP = ${JSON.stringify(METRIC_FIELD_SEP)}`,
     `local HISTORY_BUCKET_S = ${HISTORY_BUCKET_S}`,
     `local HISTORY_KEEP_S = ${HISTORY_KEEP_S}`,
+    `local DEFAULT_CLIENT = ${JSON.stringify(DEFAULT_CLIENT_ID)}`,
   ].join('\n');
 }

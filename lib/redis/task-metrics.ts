@@ -98,9 +98,10 @@ export interface HistoryBucket {
 
 /**
  * The buckets of a history window that ends at `nowMs`, oldest first (the last one still filling): the
- * hours each spans, read from their expiring hashes in one round trip (at most 168) and added up.
+ * hours each spans, read from their expiring hashes in one round trip (at most 168) and added up, for
+ * the tasks of `client` (undefined: of every client).
  */
-export async function readHistory(redis: Redis, keys: Keys, window: HistoryWindow, nowMs: number): Promise<HistoryBucket[]> {
+export async function readHistory(redis: Redis, keys: Keys, window: HistoryWindow, nowMs: number, client?: string): Promise<HistoryBucket[]> {
   const { bucketS, buckets } = HISTORY_WINDOWS[window];
   const current = Math.floor(nowMs / 1000 / bucketS) * bucketS;
   const out: HistoryBucket[] = Array.from({ length: buckets }, (_, i) => ({ startS: current - (buckets - 1 - i) * bucketS, domains: new Map() }));
@@ -114,7 +115,8 @@ export async function readHistory(redis: Redis, keys: Keys, window: HistoryWindo
     if (error) throw error;
     const bucket = out[Math.floor((hour - (out[0]?.startS ?? current)) / bucketS)];
     if (!bucket) return;
-    for (const [domain, [name], n] of entries((value ?? {}) as Record<string, string>, 1)) {
+    for (const [domain, [whose, name], n] of entries((value ?? {}) as Record<string, string>, 2)) {
+      if (client !== undefined && whose !== client) continue;
       const d = bucket.domains.get(domain) ?? { completed: 0, failed: 0, buckets: new Array<number>(TASK_DURATION_BOUNDS_MS.length + 1).fill(0) };
       bucket.domains.set(domain, d);
       if (name === 'completed' || name === 'failed') d[name] += n;

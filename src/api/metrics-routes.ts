@@ -6,6 +6,7 @@ import { HISTORY_WINDOW_NAMES } from '../../lib/redis/metric-buckets.js';
 import { renderMetrics } from '../metrics/prometheus-metrics.js';
 import { metricsSnapshot } from '../operations/metrics-snapshot.js';
 import { taskHistory } from '../operations/task-history.js';
+import { callerOf } from './api-auth.js';
 import { errorResponses } from './api-errors.js';
 import type { ApiDeps } from './job-routes.js';
 
@@ -21,12 +22,13 @@ const historySchema = z.object({
     completed: z.number(),
     failed: z.number().describe('Failed tasks, cancelled and dead-lettered ones included'),
     p95_ms: z.number().nullable().describe('95th percentile run time, estimated from fixed duration buckets; null when no started task ended in it'),
-  }))).describe('Every domain that ended a task in the window, each with every bucket, oldest first'),
+  }))).describe("Every domain that ended a task of the caller's client in the window (of any client for an admin key), each with every bucket, oldest first"),
 }).meta({ id: 'History' });
 
 /**
- * GET /metrics (Prometheus' text format) and GET /history: the whole network's numbers, read from
- * Redis on each request, so every `dan serve` answers the same. Role read, like the other reads.
+ * GET /metrics (Prometheus' text format: the whole network's numbers, for its operators) and GET
+ * /history (the caller's client's tasks), read from Redis on each request, so every `dan serve`
+ * answers the same. Role read, like the other reads.
  */
 export function registerMetricsRoutes(app: FastifyInstance, deps: ApiDeps): void {
   const api = app.withTypeProvider<ZodTypeProvider>();
@@ -53,10 +55,13 @@ export function registerMetricsRoutes(app: FastifyInstance, deps: ApiDeps): void
     config: { role: 'read' },
     schema: {
       summary: 'Throughput, failures and p95 run time per domain over the last 24 hours or 7 days',
-      description: 'Kept in Redis in expiring buckets by the step that ends every task, so it survives restarts of every dan process. Network-wide, like /metrics.',
+      description: "Kept in Redis in expiring hourly buckets by the step that ends every task, so it survives restarts of every dan process. The caller's client's tasks; an admin key's: every client's.",
       tags: ['service'],
       querystring: historyQuerySchema,
       response: { 200: historySchema, ...errorResponses(400, 401, 403) },
     },
-  }, async (request) => taskHistory(redis, keys, request.query.window));
+  }, async (request) => {
+    const caller = callerOf(request);
+    return taskHistory(redis, keys, request.query.window, caller.role === 'admin' ? undefined : caller.client);
+  });
 }

@@ -23,11 +23,11 @@ export interface TaskHistory {
 
 /**
  * Throughput, failures and p95 run time per domain over a window (24 hourly or 28 six-hourly buckets),
- * from the expiring bucket hashes the task-end step writes. Network-wide: a domain's numbers are
- * every client's tasks together, as /metrics' are.
+ * from the expiring hourly hashes the task-end step writes: of the tasks of `client`, or of every
+ * client when it is undefined (an admin key's view).
  */
-export async function taskHistory(redis: Redis, keys: Keys, window: HistoryWindow, clock: Clock = systemClock): Promise<TaskHistory> {
-  const buckets = await readHistory(redis, keys, window, clock.now());
+export async function taskHistory(redis: Redis, keys: Keys, window: HistoryWindow, client: string | undefined, clock: Clock = systemClock): Promise<TaskHistory> {
+  const buckets = await readHistory(redis, keys, window, clock.now(), client);
   const names = [...new Set(buckets.flatMap((b) => [...b.domains.keys()]))].sort();
   const domains: Record<string, HistoryPoint[]> = {};
   for (const name of names) {

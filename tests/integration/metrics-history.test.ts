@@ -9,8 +9,11 @@ import type { TestApi } from '../support/api.js';
 import { startTestApi } from '../support/api.js';
 import { MovableClock } from '../support/movable-clock.js';
 
-function task(description: string, domain: string): SubmitInput {
-  return { domain, description, type: 'task_assignment', source: 'test', requirements: [], context: {}, priority: 'normal' };
+function task(description: string, domain: string, client?: string): SubmitInput {
+  return {
+    domain, description, type: 'task_assignment', source: 'test', requirements: [], context: {}, priority: 'normal',
+    ...(client ? { extraMetadata: { client_id: client } } : {}),
+  };
 }
 
 /**
@@ -20,10 +23,10 @@ function task(description: string, domain: string): SubmitInput {
  * Offsets are chosen in the middle of wide buckets, so the few ms the calls take never move a task to
  * another bucket.
  */
-async function runTasks(api: TestApi, domain: string, n: number, ranMs: number, end: 'completed' | 'failed' = 'completed', endAt?: number): Promise<void> {
+async function runTasks(api: TestApi, domain: string, n: number, ranMs: number, end: 'completed' | 'failed' = 'completed', endAt?: number, client?: string): Promise<void> {
   const clock = new MovableClock(Date.now());
   const queue = new TaskQueue(api.redis, api.keys, { ...queueOptions(api.config, domain, `${domain}-agent`), clock });
-  for (let i = 0; i < n; i++) await submitTask(api.redis, api.keys, task(`${domain} task ${i}`, domain));
+  for (let i = 0; i < n; i++) await submitTask(api.redis, api.keys, task(`${domain} task ${i}`, domain, client));
   let done = 0;
   while (done < n) {
     clock.t = (endAt ?? Date.now()) - ranMs;
@@ -84,18 +87,21 @@ describe('metrics and history kept in Redis by the one task-end step', () => {
     expect(Object.keys(openapi.paths['/history']?.get?.responses ?? {})).toEqual(expect.arrayContaining(['200', '400', '401']));
   });
 
-  it('answers GET /history with every bucket of the window, the counts and the p95 of the bucket the tasks ended in', async () => {
+  it("answers GET /history with every bucket of the window, the counts and the p95 of the caller's client's tasks", async () => {
     // Ended half an hour into the previous hour (the time of an end is its agent's): its bucket is
     // found by its start, whatever hour the test runs in.
     const endAt = Math.floor(Date.now() / 3_600_000) * 3_600_000 - 1_800_000;
-    // 18 tasks of about 45 s and 2 of about 450 s: the 19th of 20 lies in the (300 s, 600 s] bucket,
-    // halfway through its two: 300 s + 300 s * 1/2.
-    await runTasks(api, 'frontend', 18, 45_000, 'completed', endAt);
-    await runTasks(api, 'frontend', 2, 450_000, 'failed', endAt);
+    // The reader's client, ops: 18 tasks of about 45 s and 2 of about 450 s: the 19th of 20 lies in the
+    // (300 s, 600 s] bucket, halfway through its two: 300 s + 300 s * 1/2. Another client's 5 are not its.
+    await runTasks(api, 'frontend', 18, 45_000, 'completed', endAt, 'ops');
+    await runTasks(api, 'frontend', 2, 450_000, 'failed', endAt, 'ops');
+    await runTasks(api, 'frontend', 5, 45_000, 'completed', endAt, 'acme');
     const day = await api.app.inject({ method: 'GET', url: '/history?window=24h', headers: reader });
     expect(day.statusCode, day.body).toBe(200);
     const body = day.json() as { window: string; bucket_seconds: number; domains: Record<string, { start: string; completed: number; failed: number; p95_ms: number | null }[]> };
     expect(body).toMatchObject({ window: '24h', bucket_seconds: 3600 });
+    // backend and ops ended tasks of the default client (the test above): not ops's.
+    expect(Object.keys(body.domains)).toEqual(['frontend']);
     const points = body.domains['frontend'] ?? [];
     expect(points).toHaveLength(HISTORY_WINDOWS['24h'].buckets);
     const hour = new Date(Math.floor(endAt / 3_600_000) * 3_600_000).toISOString();
@@ -108,6 +114,15 @@ describe('metrics and history kept in Redis by the one task-end step', () => {
     expect(week.domains['frontend']).toHaveLength(HISTORY_WINDOWS['7d'].buckets);
     const quarter = new Date(Math.floor(endAt / 21_600_000) * 21_600_000).toISOString();
     expect(week.domains['frontend']?.find((p) => p.start === quarter)).toEqual({ start: quarter, completed: 18, failed: 2, p95_ms: 450_000 });
+
+    // An admin key sees every client's: 23 of about 45 s and 2 of about 450 s, the 23.75th of 25 three
+    // quarters through the upper bucket's two.
+    const admin = (await api.key('ops', 'admin')).headers;
+    const all = (await api.app.inject({ method: 'GET', url: '/history?window=24h', headers: admin })).json() as typeof body;
+    expect(all.domains['frontend']?.find((p) => p.start === hour)).toEqual({ start: hour, completed: 23, failed: 2, p95_ms: 412_500 });
+    expect(Object.keys(all.domains).sort()).toEqual(['backend', 'frontend']);
+    const acme = (await api.app.inject({ method: 'GET', url: '/history', headers: (await api.key('acme', 'read')).headers })).json() as typeof body;
+    expect(acme.domains['frontend']?.find((p) => p.start === hour)).toMatchObject({ completed: 5, failed: 0 });
 
     const bad = await api.app.inject({ method: 'GET', url: '/history?window=1y', headers: reader });
     expect(bad.statusCode).toBe(400);
@@ -126,8 +141,8 @@ describe('metrics and history kept in Redis by the one task-end step', () => {
       const start = Number(key.slice(key.lastIndexOf(':') + 1));
       expect(start % 3_600).toBe(0);
       expect(await api.redis.expiretime(key)).toBe(start + HISTORY_KEEP_S);
-      const ops = (await api.redis.hkeys(key)).filter((f) => f.startsWith('ops\t'));
-      // completed, failed at most, and one field per duration bucket at most, however many tasks.
+      const ops = (await api.redis.hkeys(key)).filter((f) => f.startsWith('ops\tdefault\t'));
+      // Per domain and client: completed, failed at most, and one field per duration bucket at most, however many tasks.
       expect(ops.length).toBeLessThanOrEqual(2 + TASK_DURATION_BOUNDS_MS.length + 1);
       opsFields += ops.length;
     }

@@ -100,17 +100,20 @@ end
 
 -- Counts one task end for /metrics and /history (read by lib/redis/task-metrics.ts): by domain, status
 -- and failure code; its run time (from the start of the attempt that ended it, when it started) in the
--- duration histogram; and in the hash of the current hour, which expires once the longest history
--- window has passed it (set when a field is new: a new hash has only new fields). Times are the
--- callers' (`now_iso`, else Redis'): the start and the end of an attempt come from the same agent.
-local function record_task_end(domain, status, output, started_at, now_iso)
+-- duration histogram; and, by domain and client, in the hash of the current hour, which expires once
+-- the longest history window has passed it (set when a field is new: a new hash has only new fields).
+-- Times are the callers' (`now_iso`, else Redis'): the start and the end of an attempt come from the
+-- same agent.
+local function record_task_end(domain, status, output, started_at, client, now_iso)
   local code = status == 'failed' and failure_code_of(output) or ''
   redis.call('HINCRBY', KEY.metricsTasks(), domain .. METRIC_SEP .. status .. METRIC_SEP .. code, 1)
+  if type(client) ~= 'string' or #client > 64 or not string.match(client, '^%w[%w_-]*$') then client = DEFAULT_CLIENT end
   local now = ms_from_iso(now_iso) or now_ms()
   local started = ms_from_iso(started_at)
   local hour = math.floor(now / 1000 / HISTORY_BUCKET_S) * HISTORY_BUCKET_S
   local hkey = KEY.history(string.format('%d', hour))
-  if redis.call('HINCRBY', hkey, domain .. METRIC_SEP .. status, 1) == 1 then
+  local whose = domain .. METRIC_SEP .. string.lower(client) .. METRIC_SEP
+  if redis.call('HINCRBY', hkey, whose .. status, 1) == 1 then
     redis.call('EXPIREAT', hkey, hour + HISTORY_KEEP_S)
   end
   if started and now >= started then
@@ -119,7 +122,7 @@ local function record_task_end(domain, status, output, started_at, now_iso)
     local head = domain .. METRIC_SEP .. status .. METRIC_SEP
     redis.call('HINCRBY', KEY.metricsTaskSeconds(), head .. 'b' .. bucket, 1)
     redis.call('HINCRBY', KEY.metricsTaskSeconds(), head .. 'sum_ms', ran)
-    redis.call('HINCRBY', hkey, domain .. METRIC_SEP .. 'b' .. bucket, 1)
+    redis.call('HINCRBY', hkey, whose .. 'b' .. bucket, 1)
   end
 end
 
@@ -128,7 +131,8 @@ end
 local function finish_result(events_key, id, status, output, err, now_iso, retention_s, domain, attempts, raw)
   local rkey = KEY.result(id)
   local lkey = KEY.logs(id)
-  record_task_end(domain, status, output, redis.call('HGET', rkey, 'started_at'), now_iso)
+  local r = redis.call('HMGET', rkey, 'started_at', 'client_id')
+  record_task_end(domain, status, output, r[1], r[2], now_iso)
   redis.call('HSET', rkey, 'task_id', id, 'status', status, 'output', output, 'completed_at', now_iso, 'attempts', attempts)
   local msg = { status = status, output = output, completed_at = now_iso }
   if status == 'failed' then
