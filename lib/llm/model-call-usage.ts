@@ -1,3 +1,6 @@
+import type { IncomingHttpHeaders } from 'node:http';
+import type { Readable } from 'node:stream';
+import zlib from 'node:zlib';
 import type { TokenKind } from '../redis/task-metrics.js';
 
 /** What a model answer said of itself: the model that answered and the tokens of the call by kind. */
@@ -94,4 +97,40 @@ function parseObject(text: string): Record<string, unknown> | undefined {
   } catch {
     return undefined;
   }
+}
+
+/** The decoder of a `content-encoding` the model API may answer with; null for one it cannot read. */
+function decoderFor(encoding: string | string[] | undefined): zlib.Gunzip | zlib.Inflate | zlib.BrotliDecompress | undefined | null {
+  const name = String(encoding ?? '').trim().toLowerCase();
+  if (name === '' || name === 'identity') return undefined;
+  if (name === 'gzip' || name === 'x-gzip') return zlib.createGunzip();
+  if (name === 'deflate') return zlib.createInflate();
+  if (name === 'br') return zlib.createBrotliDecompress();
+  return null;
+}
+
+/**
+ * Reads an answer alongside whoever else consumes it (the gateway pipes it on to the agent), decoded
+ * when it came compressed, and resolves with what it said of itself once it ended, broke off or
+ * failed to decode (then whatever was read by then, or nothing).
+ */
+export function readModelCallUsage(answer: Readable & { headers: IncomingHttpHeaders }): Promise<ModelCallUsage> {
+  const reader = new ModelCallUsageReader(answer.headers['content-type']);
+  const decoder = decoderFor(answer.headers['content-encoding']);
+  return new Promise((resolve) => {
+    const done = (): void => resolve(reader.result());
+    if (decoder === null) {
+      answer.once('close', () => resolve({ model: undefined, tokens: {} }));
+      return;
+    }
+    const source = decoder ? answer.pipe(decoder) : answer;
+    source.on('data', (chunk: Buffer) => reader.push(chunk));
+    source.once('end', done);
+    source.once('error', done);
+    // Cut off (the agent went away): what has arrived is decoded, and read.
+    answer.once('close', () => {
+      if (!decoder) done();
+      else if (!decoder.writableEnded) decoder.end();
+    });
+  });
 }

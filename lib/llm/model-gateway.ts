@@ -2,7 +2,7 @@ import http from 'node:http';
 import { silentLogger, type Logger } from '../logger.js';
 import type { TokenCheck } from '../redis/gateway-tokens.js';
 import type { ModelCallRecord } from '../redis/task-metrics.js';
-import { ModelCallUsageReader } from './model-call-usage.js';
+import { readModelCallUsage, type ModelCallUsage } from './model-call-usage.js';
 import { bearerToken, closeServer, listenOn, sendApiError } from './local-server/http-io.js';
 
 export { bearerToken };
@@ -104,16 +104,15 @@ export class ModelGateway {
     // Messages calls are metered as they pass: the one place every agent's model call goes through.
     const metered = this.options.onCall !== undefined && pathname === '/v1/messages';
     const started = Date.now();
-    let reader: ModelCallUsageReader | undefined;
+    let usage: Promise<ModelCallUsage> | undefined;
     const onAnswer = (answer: http.IncomingMessage): void => {
-      const read = new ModelCallUsageReader(answer.headers['content-type']);
-      reader = read;
-      answer.on('data', (chunk: Buffer) => read.push(chunk));
+      usage = readModelCallUsage(answer);
     };
     const status = await forwardRequest(req, res, { upstream: this.options.upstream, maxBodyBytes: this.maxBodyBytes, refuse, ...(metered ? { onAnswer } : {}) });
     if (metered) {
-      const usage = reader?.result();
-      this.options.onCall?.({ model: usage?.model ?? 'unknown', status: String(status), durationMs: Date.now() - started, tokens: usage?.tokens ?? {} });
+      const durationMs = Date.now() - started;
+      const seen = await usage;
+      this.options.onCall?.({ model: seen?.model ?? 'unknown', status: String(status), durationMs, tokens: seen?.tokens ?? {} });
     }
     this.logger.debug({ agentId: record.agentId, token: record.id, method: req.method, path: pathname, status }, 'model call forwarded');
   }

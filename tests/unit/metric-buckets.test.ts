@@ -1,5 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { ModelCallUsageReader } from '../../lib/llm/model-call-usage.js';
+import type { IncomingHttpHeaders } from 'node:http';
+import { PassThrough } from 'node:stream';
+import zlib from 'node:zlib';
+import { ModelCallUsageReader, readModelCallUsage } from '../../lib/llm/model-call-usage.js';
 import {
   HISTORY_BUCKET_S, HISTORY_KEEP_S, HISTORY_WINDOWS, TASK_DURATION_BOUNDS_MS, bucketOf, metricsLuaConstants, quantileFromBuckets,
 } from '../../lib/redis/metric-buckets.js';
@@ -75,5 +78,35 @@ describe('ModelCallUsageReader', () => {
     const huge = new ModelCallUsageReader('application/json');
     huge.push(Buffer.from(`{"model":"claude-z","pad":"${'y'.repeat(1024 * 1024)}","usage":{"input_tokens":1}}`));
     expect(huge.result()).toEqual({ model: undefined, tokens: {} });
+  });
+
+  /** An answer as the gateway sees it: a stream with headers, its body sent in pieces. */
+  function answer(headers: IncomingHttpHeaders, body: Buffer): PassThrough & { headers: IncomingHttpHeaders } {
+    const stream = Object.assign(new PassThrough(), { headers });
+    setImmediate(() => {
+      for (let i = 0; i < body.length; i += 100) stream.write(body.subarray(i, i + 100));
+      stream.end();
+    });
+    return stream;
+  }
+
+  it('decodes a compressed answer (gzip, deflate, br) to read it, and reads nothing of an encoding it does not know', async () => {
+    const json = Buffer.from('{"model":"claude-y","usage":{"input_tokens":3,"output_tokens":4}}');
+    const sse = Buffer.from(events);
+    const passOn = (stream: PassThrough) => stream.resume();
+    for (const [encoding, encode] of [['gzip', zlib.gzipSync], ['deflate', zlib.deflateSync], ['br', zlib.brotliCompressSync]] as const) {
+      const a = answer({ 'content-type': 'application/json', 'content-encoding': encoding }, encode(json));
+      const seen = readModelCallUsage(a);
+      passOn(a);
+      expect(await seen, encoding).toEqual({ model: 'claude-y', tokens: { input: 3, output: 4 } });
+      const s2 = answer({ 'content-type': 'text/event-stream', 'content-encoding': encoding }, encode(sse));
+      const streamed = readModelCallUsage(s2);
+      passOn(s2);
+      expect(await streamed, `${encoding} stream`).toEqual({ model: 'claude-x', tokens: { input: 42, cache_read_input: 8, output: 17 } });
+    }
+    const odd = answer({ 'content-type': 'application/json', 'content-encoding': 'zstd' }, json);
+    const unknown = readModelCallUsage(odd);
+    passOn(odd);
+    expect(await unknown).toEqual({ model: undefined, tokens: {} });
   });
 });
