@@ -89,7 +89,10 @@ export async function runNetwork(options: RunNetworkOptions): Promise<RunningNet
   const bashWarning = sandbox?.kind === 'bubblewrap' || sandbox?.kind === 'refused' ? undefined : hostBashWarning(catalog.domains, spawner.kind);
   if (bashWarning) logger.warn(bashWarning);
   let main: RunningMain;
+  let metrics: RunningMetricsServer | undefined;
   try {
+    // First, so a port in use stops the start before any domain is spawned.
+    if (config.metrics.port > 0) metrics = await startMetricsServer({ config, logger, redisUrl: options.redisUrl });
     // Before the supervisor counts on the agents it adopts: isolated containers reach Redis and the gateway through this process.
     await spawner.openServices?.(agentEnv);
     main = await startMainOrchestrator({
@@ -100,6 +103,7 @@ export async function runNetwork(options: RunNetworkOptions): Promise<RunningNet
       ...(options.onEvent ? { onEvent: options.onEvent } : {}),
     });
   } catch (error) {
+    await metrics?.stop();
     await spawner.close(0).catch(() => undefined);
     await gateway.stop();
     await model.close();
@@ -107,15 +111,6 @@ export async function runNetwork(options: RunNetworkOptions): Promise<RunningNet
   }
   sink.supervisor = main.supervisor;
   for (const [agentId, line] of early.splice(0)) main.supervisor.recordAgentOutput(agentId, line);
-  let metrics: RunningMetricsServer | undefined;
-  try {
-    if (config.metrics.port > 0) metrics = await startMetricsServer({ config, logger, redisUrl: options.redisUrl });
-  } catch (error) {
-    await main.stop();
-    await gateway.stop();
-    await model.close();
-    throw error;
-  }
   return {
     main, model, spawner, gateway, metrics,
     stop: async () => {

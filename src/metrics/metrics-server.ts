@@ -1,5 +1,6 @@
 import http from 'node:http';
 import type { Config } from '../../lib/config.js';
+import { DanError, ExitCode } from '../../lib/errors.js';
 import { closeServer, listenOn } from '../../lib/llm/local-server/http-io.js';
 import type { Logger } from '../../lib/logger.js';
 import { connectRedis } from '../../lib/redis/connection.js';
@@ -43,6 +44,8 @@ export async function startMetricsServer(options: { config: Config; logger: Logg
     url = `${await listenOn(server, config.metrics.host, config.metrics.port, 'set DAN_METRICS_PORT (dan up --metrics-port) to a free port')}/metrics`;
   } catch (error) {
     redis.disconnect();
+    // A port in use is the caller's to change, like any other bad setting (exit 2).
+    if (error instanceof DanError && error.code === 'port_in_use') throw new DanError(error.code, error.message, { exitCode: ExitCode.usage, cause: error });
     throw error;
   }
   logger.info({ url }, 'metrics for Prometheus');

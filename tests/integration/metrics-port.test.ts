@@ -56,12 +56,14 @@ describe('dan up --metrics-port', () => {
     expect(other.status).toBe(404);
   });
 
-  it('refuses a port in use, naming the setting to change, and exits', async () => {
+  it('refuses a port in use, naming the setting to change, and exits 2 before starting the main orchestrator', async () => {
+    const busy = uniquePrefix('metrics-port-busy');
     const run = await runProcess(process.execPath, [bin, 'up', '--no-start-redis', '--metrics-port', String(port)], {
-      env: { ...env, DAN_KEY_PREFIX: uniquePrefix('metrics-port-busy') }, timeoutMs: 60_000,
+      env: { ...env, DAN_KEY_PREFIX: busy }, timeoutMs: 60_000,
     });
-    expect(run.code).not.toBe(0);
+    expect(run.code).toBe(2);
     expect(run.stderr).toMatch(/port \d+ on 127\.0\.0\.1 is in use: set DAN_METRICS_PORT/);
+    expect(await redis.keys(`${busy}*`)).toEqual([]);
   });
 
   it('lists --metrics-port in dan up --help', async () => {
