@@ -15,6 +15,7 @@ const confined = {
   fastify: 'fastify is imported only by the HTTP API (src/api).',
   'fastify-type-provider-zod': 'fastify-type-provider-zod is imported only by the HTTP API (src/api).',
   '@fastify/swagger': '@fastify/swagger is imported only by the HTTP API (src/api).',
+  'prom-client': 'prom-client is imported only in src/metrics; use renderMetrics.',
 };
 
 function restrictExcept(...allowed) {
@@ -58,6 +59,7 @@ export default tseslint.config(
   { files: ['lib/elf/elf-database.ts'], rules: { '@typescript-eslint/no-restricted-imports': restrictExcept('better-sqlite3') } },
   { files: ['src/elf/elf-mcp.ts'], rules: { '@typescript-eslint/no-restricted-imports': restrictExcept('@modelcontextprotocol/sdk') } },
   { files: ['src/api/**/*.ts'], rules: { '@typescript-eslint/no-restricted-imports': restrictExcept('fastify', 'fastify-type-provider-zod', '@fastify/swagger') } },
+  { files: ['src/metrics/**/*.ts'], rules: { '@typescript-eslint/no-restricted-imports': restrictExcept('prom-client') } },
   { files: ['src/bench/**/*.ts'], rules: { '@typescript-eslint/no-restricted-imports': restrictExcept('bullmq', 'playwright-core') } },
   {
     files: ['src/**/*.ts'],

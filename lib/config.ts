@@ -139,6 +139,8 @@ function buildConfig(c: Settings, env: NodeJS.ProcessEnv) {
     },
     /** The HTTP API (`dan serve`): request bodies over `maxBodyBytes` are answered 413 and not read further. */
     api: { maxBodyBytes: c.DAN_API_MAX_BODY_BYTES, ratePerMinute: c.DAN_API_RATE_PER_MINUTE, maxInFlight: c.DAN_API_MAX_IN_FLIGHT },
+    /** The main orchestrator's /metrics listener (src/metrics/metrics-server.ts): port 0 is off. */
+    metrics: { port: c.DAN_METRICS_PORT, host: c.DAN_METRICS_HOST },
     bashTimeoutMs: c.DAN_BASH_TIMEOUT_MS,
     /** How Bash, problems commands and checks are confined (lib/sandbox). */
     sandbox: c.DAN_SANDBOX,

@@ -147,6 +147,9 @@ export const SETTINGS = {
   // Per-key limits of a key made without its own (`dan keys create --rpm/--max-in-flight`); 0: none.
   DAN_API_RATE_PER_MINUTE: setting(ms(0), 'api'),
   DAN_API_MAX_IN_FLIGHT: setting(ms(0), 'api'),
+  // The main orchestrator's /metrics port for networks without dan serve (0: off), on DAN_METRICS_HOST (no keys: loopback by default).
+  DAN_METRICS_PORT: setting(z.coerce.number().int().min(0).max(65_535).default(0), 'main'),
+  DAN_METRICS_HOST: setting(z.string().min(1).default('127.0.0.1'), 'main'),
   DAN_MODEL_SONNET: setting(z.string().default('claude-sonnet-5-5'), 'forward'),
   DAN_MODEL_OPUS: setting(z.string().default('claude-opus-5-5'), 'forward'),
   DAN_MODEL_HAIKU: setting(z.string().default('claude-haiku-5-5'), 'forward'),

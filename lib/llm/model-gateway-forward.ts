@@ -14,6 +14,8 @@ export interface ForwardOptions {
   maxBodyBytes: number;
   /** Answers the agent with an API error and closes the connection (nothing was forwarded yet). */
   refuse: (status: number, type: string, message: string) => void;
+  /** Sees the upstream's answer as it starts (before it is passed on), to read it alongside. */
+  onAnswer?: (answer: http.IncomingMessage) => void;
 }
 
 // Hop-by-hop headers (RFC 9110 7.6.1) belong to one connection, and the caller's credentials stay here.
@@ -68,6 +70,7 @@ export function forwardRequest(req: http.IncomingMessage, res: http.ServerRespon
       res.writeHead(status, kept);
       // Server-sent events go out as they arrive: no Nagle delay between small writes.
       res.socket?.setNoDelay(true);
+      options.onAnswer?.(answer);
       answer.pipe(res);
       answer.once('error', () => res.destroy());
       res.once('close', () => {

@@ -1,6 +1,8 @@
 import http from 'node:http';
 import { silentLogger, type Logger } from '../logger.js';
 import type { TokenCheck } from '../redis/gateway-tokens.js';
+import type { ModelCallRecord } from '../redis/task-metrics.js';
+import { readModelCallUsage, type ModelCallUsage } from './model-call-usage.js';
 import { bearerToken, closeServer, listenOn, sendApiError } from './local-server/http-io.js';
 
 export { bearerToken };
@@ -17,6 +19,8 @@ export interface ModelGatewayOptions {
   /** Request bodies forwarded at most; larger ones are answered 413. Default 32 MiB. */
   maxBodyBytes?: number;
   logger?: Logger;
+  /** Each Messages API call once its answer ended: the model, the status, the duration and the tokens (for the metrics). */
+  onCall?: (call: ModelCallRecord) => void;
 }
 
 /**
@@ -97,7 +101,19 @@ export class ModelGateway {
       refuse(413, 'request_too_large', `request body is larger than ${this.maxBodyBytes} bytes (DAN_GATEWAY_MAX_BODY_BYTES)`);
       return;
     }
-    const status = await forwardRequest(req, res, { upstream: this.options.upstream, maxBodyBytes: this.maxBodyBytes, refuse });
+    // Messages calls are metered as they pass: the one place every agent's model call goes through.
+    const metered = this.options.onCall !== undefined && pathname === '/v1/messages';
+    const started = Date.now();
+    let usage: Promise<ModelCallUsage> | undefined;
+    const onAnswer = (answer: http.IncomingMessage): void => {
+      usage = readModelCallUsage(answer);
+    };
+    const status = await forwardRequest(req, res, { upstream: this.options.upstream, maxBodyBytes: this.maxBodyBytes, refuse, ...(metered ? { onAnswer } : {}) });
+    if (metered) {
+      const durationMs = Date.now() - started;
+      const seen = await usage;
+      this.options.onCall?.({ model: seen?.model ?? 'unknown', status: String(status), durationMs, tokens: seen?.tokens ?? {} });
+    }
     this.logger.debug({ agentId: record.agentId, token: record.id, method: req.method, path: pathname, status }, 'model call forwarded');
   }
 }

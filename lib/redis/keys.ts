@@ -56,6 +56,12 @@ export const KEY_TEMPLATES = {
   gatewayRevoked: 'dan:gateway:revoked',
   apiKeys: 'dan:api:keys',
   jobs: 'dan:jobs:{}',
+  metricsTasks: 'dan:metrics:tasks',
+  metricsTaskSeconds: 'dan:metrics:task-seconds',
+  metricsDeadLetters: 'dan:metrics:dead-letters',
+  metricsSpawns: 'dan:metrics:spawns',
+  metricsModelCalls: 'dan:metrics:model-calls',
+  history: 'dan:history:{}',
 } as const;
 
 export type KeyTemplate = keyof typeof KEY_TEMPLATES;
@@ -77,6 +83,9 @@ export const MAIN_ONLY_KEYS: Readonly<Partial<Record<KeyTemplate, 'none' | 'read
   apiRate: 'none',
   apiOpen: 'none',
   agentsSpawned: 'read',
+  // Counted by the main orchestrator's supervisor and model gateway; agents' task ends go to the other metrics keys.
+  metricsSpawns: 'read',
+  metricsModelCalls: 'read',
 };
 
 /** One string per `{}` of a template, so a call with too few or too many parts does not compile. */
@@ -184,6 +193,20 @@ export class Keys {
 
   /** ZSET task id -> when it was sent (ms since the epoch): one client's tasks, for `GET /jobs` and `dan tasks`. */
   jobs(client: string): string { return fillKey(this.prefix, 'jobs', client); }
+
+  // --- metrics (lib/redis/task-metrics.ts): counted where things happen, read at scrape time ---
+  /** HASH `domain\tstatus\tfailure code` -> tasks that ended so, counted by the scripts' one task-end step. */
+  metricsTasks(): string { return fillKey(this.prefix, 'metricsTasks'); }
+  /** HASH `domain\tstatus\tb<n>|sum_ms` -> the run-time histogram of ended tasks (bucket counts not cumulative). */
+  metricsTaskSeconds(): string { return fillKey(this.prefix, 'metricsTaskSeconds'); }
+  /** HASH `domain\tfailure code` -> raw items moved into `tasks:dead:{domain}`. */
+  metricsDeadLetters(): string { return fillKey(this.prefix, 'metricsDeadLetters'); }
+  /** HASH `domain\tstarted|failed` -> domain agents the supervisor spawned, and starts that failed. */
+  metricsSpawns(): string { return fillKey(this.prefix, 'metricsSpawns'); }
+  /** HASH `calls|tokens|seconds\t...` -> model calls through the gateway: calls, tokens by kind, duration histogram. */
+  metricsModelCalls(): string { return fillKey(this.prefix, 'metricsModelCalls'); }
+  /** HASH of one hour of history (`start` in s since the epoch): per domain, tasks ended completed and failed and their run-time buckets; expiring. */
+  history(start: string): string { return fillKey(this.prefix, 'history', start); }
 
   /** Glob for every pending queue, to find pushes to domains nobody serves. */
   pendingPattern(): string { return `${this.pending('')}*`; }

@@ -1,5 +1,49 @@
 import type { Redis } from 'ioredis';
+import { PRIORITIES, type Priority } from '../protocol/task.js';
 import type { Keys } from './keys.js';
+
+/** Where a domain's tasks are, by state: what `dan agents`, `GET /domains` and /metrics count. */
+export interface QueueStates {
+  domain: string;
+  /** In `tasks:pending:{domain}` or caught by a blocked consumer, not yet sorted by priority. */
+  pending: number;
+  /** Sorted by priority, ready to be claimed. */
+  ready: Record<Priority, number>;
+  /** Waiting for a retry after a retryable failure. */
+  delayed: number;
+  /** Leased by an agent working on them. */
+  running: number;
+  /** Entries of `tasks:dead:{domain}`. */
+  deadLettered: number;
+}
+
+/** Tasks waiting to run (pending, ready, delayed): a domain's backlog. */
+export function waitingCount(states: QueueStates): number {
+  return states.pending + PRIORITIES.reduce((sum, p) => sum + states.ready[p], 0) + states.delayed;
+}
+
+/** Each of `domains`' queue states, read in one round trip (eight reads per domain). */
+export async function queueStates(redis: Redis, keys: Keys, domains: readonly string[]): Promise<QueueStates[]> {
+  if (domains.length === 0) return [];
+  const pipeline = redis.pipeline();
+  for (const d of domains) {
+    pipeline.llen(keys.pending(d)).llen(keys.ingest(d));
+    for (const p of PRIORITIES) pipeline.llen(keys.ready(d, p));
+    pipeline.zcard(keys.delayed(d)).zcard(keys.leases(d)).llen(keys.dead(d));
+  }
+  const replies = (await pipeline.exec()) ?? [];
+  const perDomain = 5 + PRIORITIES.length;
+  return domains.map((domain, i) => {
+    const n = (j: number): number => {
+      const [error, value] = replies[i * perDomain + j] ?? [null, 0];
+      if (error) throw error;
+      return Number(value ?? 0);
+    };
+    const ready = Object.fromEntries(PRIORITIES.map((p, k) => [p, n(2 + k)])) as Record<Priority, number>;
+    const after = 2 + PRIORITIES.length;
+    return { domain, pending: n(0) + n(1), ready, delayed: n(after), running: n(after + 1), deadLettered: n(after + 2) };
+  });
+}
 
 /** How many entries a domain's dead-letter list (`tasks:dead:{domain}`) holds. */
 export async function deadLetterCount(redis: Redis, keys: Keys, domain: string): Promise<number> {

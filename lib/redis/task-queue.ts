@@ -9,6 +9,7 @@ import type { FailureCode } from '../protocol/failure.js';
 import { DEFAULT_CLIENT_ID } from '../protocol/client-id.js';
 import { DEFAULT_TASK_LIMITS, type Priority, type TaskLimits } from '../protocol/task.js';
 import type { Keys } from './keys.js';
+import { queueStates, waitingCount } from './queue-counts.js';
 import {
   cancelScript, claimScript, deadLetterQueueScript, finishScript, reclaimScript, renewScript, retryScript,
 } from './lua/queue-scripts.js';
@@ -284,37 +285,8 @@ export async function cancelTask(
   return { kind: 'cancelled', taskId, owner: reply[1] || undefined, children };
 }
 
-/** Where a domain's waiting tasks are: not yet sorted (pending or caught by a blocked consumer), ready per priority, delayed for a retry. */
-export interface QueueBreakdown {
-  incoming: number;
-  high: number;
-  normal: number;
-  low: number;
-  delayed: number;
-}
-
-/** A domain's waiting tasks by where they wait (the overview shows each; `queueDepth` is their sum). */
-export async function queueBreakdown(redis: Redis, keys: Keys, domain: string): Promise<QueueBreakdown> {
-  const replies = await redis
-    .pipeline()
-    .llen(keys.pending(domain))
-    .llen(keys.ingest(domain))
-    .llen(keys.ready(domain, 'high'))
-    .llen(keys.ready(domain, 'normal'))
-    .llen(keys.ready(domain, 'low'))
-    .zcard(keys.delayed(domain))
-    .exec();
-  const [pending, ingest, high, normal, low, delayed] = (replies ?? []).map(([, n]) => Number(n ?? 0));
-  return { incoming: (pending ?? 0) + (ingest ?? 0), high: high ?? 0, normal: normal ?? 0, low: low ?? 0, delayed: delayed ?? 0 };
-}
-
 /** Tasks waiting in a domain: pending, caught by a blocked consumer, sorted by priority, or delayed for a retry. */
 export async function queueDepth(redis: Redis, keys: Keys, domain: string): Promise<number> {
-  const b = await queueBreakdown(redis, keys, domain);
-  return b.incoming + b.high + b.normal + b.low + b.delayed;
-}
-
-/** Tasks a domain's agents hold leases on right now. */
-export async function leasedCount(redis: Redis, keys: Keys, domain: string): Promise<number> {
-  return redis.zcard(keys.leases(domain));
+  const [states] = await queueStates(redis, keys, [domain]);
+  return states ? waitingCount(states) : 0;
 }

@@ -26,6 +26,7 @@ import { registerListRoutes } from './list-routes.js';
 import { registerLogRoutes } from './log-routes.js';
 import { registerJobViewRoutes } from './job-view-routes.js';
 import { registerBulkRoutes } from './bulk-routes.js';
+import { registerMetricsRoutes } from './metrics-routes.js';
 
 export interface ApiServerOptions {
   redis: Redis;
@@ -134,6 +135,8 @@ export async function buildApiServer(options: ApiServerOptions): Promise<Fastify
   // The task page's views and the bulk actions.
   registerJobViewRoutes(app, { redis, keys, config }, elf);
   registerBulkRoutes(app, { redis, keys, config });
+  // GET /metrics and GET /history (metrics-routes.ts).
+  registerMetricsRoutes(app, { redis, keys, config });
 
   app.get('/openapi.json', { config: { role: 'read' }, schema: { hide: true } }, async () => app.swagger());
   registerDocsPage(app);

@@ -2,6 +2,7 @@ import os from 'node:os';
 import type { Redis } from 'ioredis';
 import type { ApiResult } from './api.js';
 import { round } from './bench-kit.js';
+import type { MetricsScrapeResult } from './metrics-scrape.js';
 import type { ModelPathResult } from './model-path.js';
 import type { CeilingResult } from './redis-capacity.js';
 import type { RecoveryResult } from './recovery.js';
@@ -50,6 +51,7 @@ export interface BenchResults {
   verification?: VerificationResult;
   api?: ApiResult;
   dashboard?: DashboardResult;
+  metrics?: MetricsScrapeResult;
 }
 
 export interface Row {
@@ -151,6 +153,12 @@ export function rows(r: BenchResults): Row[] {
     add(`dashboard: a task page with all ${n(d.log_lines, 0)} log lines shown (ms from navigation, median of ${d.runs})`, n(d.task_page_ms), '< 1000 ms', d.task_page_ms < 1000);
     add('dashboard: the page\'s own files as sent, gzip (uncompressed) (KB)', `${n(d.assets_gzip_kb)} (${n(d.assets_raw_kb)})`, '< 300 KB', d.assets_gzip_kb < 300);
     add(`dashboard: a log line from written to shown on the open task page, median / worst of ${d.latency_lines} (ms)`, `${n(d.log_latency_median_ms)} / ${n(d.log_latency_max_ms)}`, 'median < 250 ms', d.log_latency_median_ms < 250);
+  }
+  const x = r.metrics;
+  if (x) {
+    add(`/metrics scrape with ${n(x.tasks, 0)} tasks in Redis (${n(x.ended, 0)} ended), read and rendered in the bench's process, p50 / p95 of ${x.scrapes} (ms)`, `${n(x.ms.p50, 2)} / ${n(x.ms.p95, 2)}`);
+    add('  the same scrape with no task in Redis, p50 / p95 (ms)', `${n(x.empty_ms.p50, 2)} / ${n(x.empty_ms.p95, 2)}`);
+    add('  Redis commands per scrape (the same whatever the number of tasks); text (bytes)', `${n(x.commands.total, 1)}; ${n(x.bytes, 0)}`);
   }
   return out;
 }

@@ -6,6 +6,7 @@ import type { Logger } from '../../lib/logger.js';
 import { knownSecrets, redactText } from '../../lib/logger.js';
 import { clearStartFailure, recordStartFailure } from '../../lib/redis/domain-starts.js';
 import { appendAgentOutput } from '../../lib/redis/task-store.js';
+import { recordSpawn } from '../../lib/redis/task-metrics.js';
 import type { HeartbeatRegistry } from '../../lib/redis/heartbeat-registry.js';
 import type { Keys } from '../../lib/redis/keys.js';
 import { domainsWithPendingQueues } from '../../lib/redis/queue-counts.js';
@@ -189,6 +190,7 @@ export class DomainSupervisor {
     s.starting.set(agentId, startedAt);
     o.logger.info({ domain, agentId, depth, spawner: o.spawner.kind }, 'spawning domain agent');
     o.onEvent?.({ type: 'spawning', domain, agentId, depth });
+    this.countSpawn(domain, 'started');
     try {
       await o.spawner.spawn({
         domain,
@@ -265,10 +267,18 @@ export class DomainSupervisor {
    * log line above tells.
    */
   private publishStartFailure(domain: string, agentId: string, reason: string, lines: string[]): void {
+    this.countSpawn(domain, 'failed');
     const secrets = knownSecrets();
     const failure = { domain, agentId, at: new Date(this.clock.now()).toISOString(), reason: redactText(reason, secrets), lines: lines.map((line) => redactText(line, secrets)) };
     void recordStartFailure(this.options.redis, this.options.keys, failure).catch((err: Error) => {
       this.options.logger.debug({ domain, err: err.message }, 'could not record the start failure in Redis');
+    });
+  }
+
+  /** dan_agent_spawns_total and dan_agent_spawn_failures_total, in Redis for every scrape; best effort, like the start failure. */
+  private countSpawn(domain: string, outcome: 'started' | 'failed'): void {
+    void recordSpawn(this.options.redis, this.options.keys, domain, outcome).catch((err: Error) => {
+      this.options.logger.debug({ domain, err: err.message }, 'could not count the spawn in Redis');
     });
   }
 

@@ -11,6 +11,7 @@ import type { RunningMain } from './main-orchestrator.js';
 import { startMainOrchestrator } from './main-orchestrator.js';
 import { networkEnv } from './network-env.js';
 import { startGateway, type RunningGateway } from './start-gateway.js';
+import { startMetricsServer, type RunningMetricsServer } from '../metrics/metrics-server.js';
 import { hostBashWarning } from '../../lib/workspace/workspace-jail.js';
 import { commandSandbox } from '../../lib/sandbox/resolve-sandbox.js';
 
@@ -19,6 +20,8 @@ export interface RunningNetwork {
   spawner: Spawner;
   model: ModelAccess;
   gateway: RunningGateway;
+  /** The /metrics listener, when DAN_METRICS_PORT is set. */
+  metrics: RunningMetricsServer | undefined;
   stop(): Promise<void>;
 }
 
@@ -86,7 +89,10 @@ export async function runNetwork(options: RunNetworkOptions): Promise<RunningNet
   const bashWarning = sandbox?.kind === 'bubblewrap' || sandbox?.kind === 'refused' ? undefined : hostBashWarning(catalog.domains, spawner.kind);
   if (bashWarning) logger.warn(bashWarning);
   let main: RunningMain;
+  let metrics: RunningMetricsServer | undefined;
   try {
+    // First, so a port in use stops the start before any domain is spawned.
+    if (config.metrics.port > 0) metrics = await startMetricsServer({ config, logger, redisUrl: options.redisUrl });
     // Before the supervisor counts on the agents it adopts: isolated containers reach Redis and the gateway through this process.
     await spawner.openServices?.(agentEnv);
     main = await startMainOrchestrator({
@@ -97,6 +103,7 @@ export async function runNetwork(options: RunNetworkOptions): Promise<RunningNet
       ...(options.onEvent ? { onEvent: options.onEvent } : {}),
     });
   } catch (error) {
+    await metrics?.stop();
     await spawner.close(0).catch(() => undefined);
     await gateway.stop();
     await model.close();
@@ -105,8 +112,9 @@ export async function runNetwork(options: RunNetworkOptions): Promise<RunningNet
   sink.supervisor = main.supervisor;
   for (const [agentId, line] of early.splice(0)) main.supervisor.recordAgentOutput(agentId, line);
   return {
-    main, model, spawner, gateway,
+    main, model, spawner, gateway, metrics,
     stop: async () => {
+      await metrics?.stop();
       await main.stop();
       await gateway.stop();
       await model.close();

@@ -5,6 +5,7 @@ import type { Logger } from '../../lib/logger.js';
 import { connectRedis } from '../../lib/redis/connection.js';
 import { GatewayTokens } from '../../lib/redis/gateway-tokens.js';
 import { Keys } from '../../lib/redis/keys.js';
+import { recordModelCall, type ModelCallRecord } from '../../lib/redis/task-metrics.js';
 import type { Spawner } from '../../lib/spawner/spawner.js';
 import { ISOLATED_NETWORK } from '../../lib/spawner/isolated-network.js';
 import { TokenIssuingSpawner } from '../../lib/spawner/token-issuing-spawner.js';
@@ -37,7 +38,8 @@ function splitListen(listen: string | undefined): [string, number] {
  */
 export async function startGateway(config: Config, logger: Logger, redisUrl: string, model: ModelAccess, spawner: Spawner, env: NodeJS.ProcessEnv = process.env): Promise<RunningGateway> {
   const redis = await connectRedis(redisUrl, { name: 'dan-model-gateway', logger });
-  const tokens = new GatewayTokens(redis, new Keys(config.keyPrefix));
+  const keys = new Keys(config.keyPrefix);
+  const tokens = new GatewayTokens(redis, keys);
   const composeToken = env['DAN_GATEWAY_COMPOSE_TOKEN'] || undefined;
   try {
     const orphans = await tokens.revokeOrphans();
@@ -47,7 +49,11 @@ export async function startGateway(config: Config, logger: Logger, redisUrl: str
     redis.disconnect();
     throw error;
   }
-  const gateway = new ModelGateway({ upstream: model.upstream, tokens, maxBodyBytes: config.llm.gateway.maxBodyBytes, logger });
+  // Each call counted in Redis for /metrics (best effort: a call is never held up or failed by its count).
+  const onCall = (call: ModelCallRecord): void => {
+    void recordModelCall(redis, keys, call).catch((err: Error) => logger.debug({ err: err.message }, 'could not count the model call in Redis'));
+  };
+  const gateway = new ModelGateway({ upstream: model.upstream, tokens, maxBodyBytes: config.llm.gateway.maxBodyBytes, logger, onCall });
   let listening: string;
   try {
     listening = await gateway.start(...splitListen(config.llm.gateway.listen));

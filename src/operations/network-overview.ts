@@ -4,16 +4,14 @@ import type { StartFailure } from '../../lib/redis/domain-starts.js';
 import { readStartFailures } from '../../lib/redis/domain-starts.js';
 import { HeartbeatRegistry } from '../../lib/redis/heartbeat-registry.js';
 import type { Keys } from '../../lib/redis/keys.js';
-import { deadLetterCount } from '../../lib/redis/queue-counts.js';
-import type { QueueBreakdown } from '../../lib/redis/task-queue.js';
-import { leasedCount, queueBreakdown } from '../../lib/redis/task-queue.js';
+import { queueStates, waitingCount } from '../../lib/redis/queue-counts.js';
 import { knownDomains } from './known-domains.js';
 
 export interface QueueCounts {
   domain: string;
   pending: number;
-  /** The pending ones by where they wait. */
-  waiting: QueueBreakdown;
+  /** The pending ones by where they wait: not yet sorted (`incoming`), ready per priority, delayed for a retry. */
+  waiting: { incoming: number; high: number; normal: number; low: number; delayed: number };
   running: number;
   dead: number;
 }
@@ -34,14 +32,11 @@ export async function networkOverview(redis: Redis, keys: Keys, config: Config):
 
 /** Waiting, running and dead-lettered tasks of each of `domains` (`main` and the known ones): `GET /domains`. */
 export async function queueCounts(redis: Redis, keys: Keys, domains: readonly string[]): Promise<QueueCounts[]> {
-  return Promise.all(domains.map(async (domain) => {
-    const waiting = await queueBreakdown(redis, keys, domain);
-    return {
-      domain,
-      pending: waiting.incoming + waiting.high + waiting.normal + waiting.low + waiting.delayed,
-      waiting,
-      running: await leasedCount(redis, keys, domain),
-      dead: await deadLetterCount(redis, keys, domain),
-    };
+  return (await queueStates(redis, keys, domains)).map((s) => ({
+    domain: s.domain,
+    pending: waitingCount(s),
+    waiting: { incoming: s.pending, high: s.ready.high, normal: s.ready.normal, low: s.ready.low, delayed: s.delayed },
+    running: s.running,
+    dead: s.deadLettered,
   }));
 }

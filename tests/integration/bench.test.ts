@@ -10,7 +10,7 @@ const bench = path.join(packageRoot(), 'dist/src/bench/bench.js');
 const dir = mkdtempSync(path.join(os.tmpdir(), 'dan-bench-test-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-const SCENARIOS = ['throughput', 'latency', 'redis_cost', 'ceiling', 'scale', 'spawn', 'memory', 'model_path', 'recovery', 'verification', 'api'];
+const SCENARIOS = ['throughput', 'latency', 'redis_cost', 'ceiling', 'scale', 'spawn', 'memory', 'model_path', 'recovery', 'verification', 'api', 'metrics'];
 
 /** Every number under `value`, with its path; strings and booleans are left out. */
 function numbers(value: unknown, at: string): [string, number][] {
@@ -72,6 +72,20 @@ describe('npm run bench', () => {
     }
     expect(run.stderr).toMatch(/\| measure \| value \| goal \| met \|/);
   }, 660_000);
+
+  it('--only metrics: the cost of a scrape, in Redis commands that do not grow with the tasks queued', async () => {
+    const out = path.join(dir, 'metrics.json');
+    const run = await runProcess(process.execPath, [bench, '--quick', '--only', 'metrics', '--json', '--out', out], { timeoutMs: 300_000 });
+    expect(run.code, run.stderr).toBe(0);
+    const metrics = (JSON.parse(run.stdout) as { scenarios: { metrics: { tasks: number; scrapes: number; commands: { total: number; byCommand: Record<string, number> }; ms: { p50: number }; bytes: number } } }).scenarios.metrics;
+    expect(metrics.tasks).toBe(5_000);
+    expect(metrics.ms.p50).toBeGreaterThan(0);
+    expect(metrics.bytes).toBeGreaterThan(1_000);
+    // Lengths and counters: a few dozen reads per scrape, never one per task.
+    expect(metrics.commands.total).toBeGreaterThan(0);
+    expect(metrics.commands.total).toBeLessThan(200);
+    expect(Object.keys(metrics.commands.byCommand)).not.toContain('lrange');
+  });
 
   it('--only verification: every completed task passes its check when run again, and the counts add up to the seeded plan', async () => {
     const out = path.join(dir, 'verification.json');

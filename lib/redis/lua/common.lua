@@ -66,10 +66,73 @@ local function task_facts(raw)
   return facts
 end
 
+-- ms since the epoch of an ISO-8601 UTC time as the callers write it (2026-12-07T15:12:37.123Z), or nil
+-- (days from the civil date: the inverse of iso_from_ms).
+local function ms_from_iso(text)
+  if type(text) ~= 'string' then return nil end
+  local y, m, d, hh, mi, ss, frac = string.match(text, '^(%d%d%d%d)%-(%d%d)%-(%d%d)T(%d%d):(%d%d):(%d%d)%.?(%d*)Z$')
+  if not y then return nil end
+  y, m, d = tonumber(y), tonumber(m), tonumber(d)
+  if m <= 2 then y = y - 1 end
+  local era = math.floor(y / 400)
+  local yoe = y - era * 400
+  local doy = math.floor((153 * ((m + 9) % 12) + 2) / 5) + d - 1
+  local days = era * 146097 + yoe * 365 + math.floor(yoe / 4) - math.floor(yoe / 100) + doy - 719468
+  return ((days * 24 + tonumber(hh)) * 60 + tonumber(mi)) * 60000 + tonumber(ss) * 1000 + tonumber(string.sub(frac .. '000', 1, 3))
+end
+
+-- The 1-based bucket of `value` among `bounds` (#bounds + 1: past them all), as bucketOf in metric-buckets.ts.
+local function bound_index(bounds, value)
+  for i, bound in ipairs(bounds) do
+    if value <= bound then return i end
+  end
+  return #bounds + 1
+end
+
+-- A failed output's `failure.code` (lib/protocol/failure.ts), 'unknown' when it has none it could be;
+-- decoded only for failures, and only a word is kept, so a metrics label stays a code.
+local function failure_code_of(output)
+  local ok, o = pcall(cjson.decode, output)
+  local code = ok and type(o) == 'table' and type(o.failure) == 'table' and o.failure.code
+  if type(code) == 'string' and #code <= 64 and string.match(code, '^[a-z][a-z0-9_]*$') then return code end
+  return 'unknown'
+end
+
+-- Counts one task end for /metrics and /history (read by lib/redis/task-metrics.ts): by domain, status
+-- and failure code; its run time (from the start of the attempt that ended it, when it started) in the
+-- duration histogram; and, by domain and client, in the hash of the current hour, which expires once
+-- the longest history window has passed it (set when a field is new: a new hash has only new fields).
+-- Times are the callers' (`now_iso`, else Redis'): the start and the end of an attempt come from the
+-- same agent.
+local function record_task_end(domain, status, output, started_at, client, now_iso)
+  local code = status == 'failed' and failure_code_of(output) or ''
+  redis.call('HINCRBY', KEY.metricsTasks(), domain .. METRIC_SEP .. status .. METRIC_SEP .. code, 1)
+  if type(client) ~= 'string' or #client > 64 or not string.match(client, '^%w[%w_-]*$') then client = DEFAULT_CLIENT end
+  local now = ms_from_iso(now_iso) or now_ms()
+  local started = ms_from_iso(started_at)
+  local hour = math.floor(now / 1000 / HISTORY_BUCKET_S) * HISTORY_BUCKET_S
+  local hkey = KEY.history(string.format('%d', hour))
+  local whose = domain .. METRIC_SEP .. string.lower(client) .. METRIC_SEP
+  if redis.call('HINCRBY', hkey, whose .. status, 1) == 1 then
+    redis.call('EXPIREAT', hkey, hour + HISTORY_KEEP_S)
+  end
+  if started and now >= started then
+    local ran = now - started
+    local bucket = bound_index(TASK_BOUNDS_MS, ran)
+    local head = domain .. METRIC_SEP .. status .. METRIC_SEP
+    redis.call('HINCRBY', KEY.metricsTaskSeconds(), head .. 'b' .. bucket, 1)
+    redis.call('HINCRBY', KEY.metricsTaskSeconds(), head .. 'sum_ms', ran)
+    redis.call('HINCRBY', hkey, whose .. 'b' .. bucket, 1)
+  end
+end
+
 -- Writes a terminal result exactly as protocol.md says, sets retention, publishes, and records an event.
+-- Every task end passes here, so this is where it is counted (record_task_end).
 local function finish_result(events_key, id, status, output, err, now_iso, retention_s, domain, attempts, raw)
   local rkey = KEY.result(id)
   local lkey = KEY.logs(id)
+  local r = redis.call('HMGET', rkey, 'started_at', 'client_id')
+  record_task_end(domain, status, output, r[1], r[2], now_iso)
   redis.call('HSET', rkey, 'task_id', id, 'status', status, 'output', output, 'completed_at', now_iso, 'attempts', attempts)
   local msg = { status = status, output = output, completed_at = now_iso }
   if status == 'failed' then
@@ -108,6 +171,7 @@ local function dead_letter(dead_key, events_key, raw, reason, code, domain, now_
   local envelope = { id = entry_id, reason = reason, raw = raw, domain = domain, dead_lettered_at = now_iso }
   if id then envelope.task_id = id end
   redis.call('LPUSH', dead_key, cjson.encode(envelope))
+  redis.call('HINCRBY', KEY.metricsDeadLetters(), domain .. METRIC_SEP .. code, 1)
   if id then
     local err = 'dead-lettered: ' .. reason
     finish_result(events_key, id, 'failed', cjson.encode({ error = err, dead_letter_id = entry_id, failure = failure(code) }), err,

@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import type { Redis } from 'ioredis';
 import { TASK_ID_RULE_TEXT, taskIdLuaCheck } from '../../protocol/task.js';
 import { luaKeyTable } from '../keys.js';
+import { metricsLuaConstants } from '../metric-buckets.js';
 import type { LuaSegment } from '../lua-script.js';
 import { countLines, mapLuaError } from '../lua-script.js';
 
@@ -62,7 +63,7 @@ export class LuaFileScript<K extends string, A extends string> {
     const body: { name: string; text: string }[] = [];
     if (spec.common === true) body.push({ name: 'common.lua', text: readLua(LUA_DIR, 'common.lua') });
     body.push({ name: spec.file, text: readLua(spec.dir ?? LUA_DIR, spec.file) });
-    const pieces = [{ name: `${spec.file} (generated preamble)`, text: preamble(spec.keys, spec.args, withTable, keysUsed(body.map((p) => p.text).join('\n'))) }, ...body];
+    const pieces = [{ name: `${spec.file} (generated preamble)`, text: preamble(spec.keys, spec.args, withTable, keysUsed(body.map((p) => p.text).join('\n')), spec.common === true) }, ...body];
     this.segments = pieces.map((p) => ({ name: p.name, lines: countLines(p.text) }));
     this.source = pieces.map((p) => p.text).join('\n');
     this.sha = createHash('sha1').update(this.source).digest('hex');
@@ -114,7 +115,7 @@ function keysUsed(text: string): ReadonlySet<string> | undefined {
   return new Set([...text.matchAll(/\bKEY\.([A-Za-z_]\w*)/g)].map((m) => m[1] as string));
 }
 
-function preamble(keys: readonly string[], args: readonly string[], keyTable: boolean, keyNames: ReadonlySet<string> | undefined): string {
+function preamble(keys: readonly string[], args: readonly string[], keyTable: boolean, keyNames: ReadonlySet<string> | undefined, common: boolean): string {
   const lines = [
     `local K = { ${keys.map((name, i) => `${name} = KEYS[${i + 1}]`).join(', ')} }`,
     `local A = { ${args.map((name, i) => `${name} = ARGV[${i + 1}]`).join(', ')} }`,
@@ -127,5 +128,7 @@ function preamble(keys: readonly string[], args: readonly string[], keyTable: bo
     // JSON string syntax is Lua's for this ASCII text.
     lines.push(`local TASK_ID_RULE_TEXT = ${JSON.stringify(TASK_ID_RULE_TEXT)}`);
   }
+  // common.lua counts every task end for /metrics and /history in the buckets lib/redis/metric-buckets.ts defines.
+  if (common) lines.push(metricsLuaConstants());
   return lines.join('\n');
 }

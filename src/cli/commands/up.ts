@@ -11,6 +11,7 @@ interface UpArgs extends GlobalArgs {
   startRedis: boolean;
   quiet: boolean;
   spawner?: 'process' | 'docker';
+  metricsPort?: number;
 }
 
 export const upCommand: CommandModule<GlobalArgs, UpArgs> = {
@@ -19,10 +20,14 @@ export const upCommand: CommandModule<GlobalArgs, UpArgs> = {
   builder: (yargs: Argv<GlobalArgs>) => yargs
     .option('start-redis', { type: 'boolean', default: true, describe: 'Start a private redis-server if nothing answers at REDIS_URL on this machine' })
     .option('spawner', { type: 'string', choices: ['process', 'docker'], describe: 'How domains start: local processes, or containers on the Docker engine (default: DAN_SPAWNER, else process)' })
+    .option('metrics-port', { type: 'number', describe: "Serve GET /metrics for Prometheus on this port (default: DAN_METRICS_PORT, else off); it listens on DAN_METRICS_HOST, default 127.0.0.1" })
     .option('quiet', { alias: 'q', type: 'boolean', default: false, describe: "Do not echo the domain agents' log lines" }) as unknown as Argv<UpArgs>,
   handler: async (argv: ArgumentsCamelCase<UpArgs>) => {
     // No base agent id: every line names the agent it is about (main or a domain).
-    const settings: Record<string, string> = argv.spawner ? { DAN_SPAWNER: argv.spawner } : {};
+    const settings: Record<string, string> = {
+      ...(argv.spawner ? { DAN_SPAWNER: argv.spawner } : {}),
+      ...(argv.metricsPort !== undefined ? { DAN_METRICS_PORT: String(argv.metricsPort) } : {}),
+    };
     const ctx = cliContext(argv, 'info', {}, settings);
     const redis = await ensureRedis(ctx.config.redisUrl, ctx.logger, argv.startRedis, ctx.config.keyPrefix);
     // A private Redis has passwords: main connects as its `main` user, its domains as `agent`, which
