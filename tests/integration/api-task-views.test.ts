@@ -1,31 +1,20 @@
-import { execFileSync } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { packageRoot } from '../../lib/config.js';
-import type { Rule } from '../../lib/llm/local-server/rules.js';
 import { silentLogger } from '../../lib/logger.js';
 import { ApiKeys } from '../../lib/redis/api-keys.js';
-import { submitTask } from '../../lib/redis/task-store.js';
-import { clientWorkspaceRoot } from '../../lib/workspace/task-workspace.js';
 import { buildApiServer } from '../../src/api/api-server.js';
 import type { TimelineSpan } from '../../src/operations/task-timeline.js';
 import type { TestNetwork } from '../support/network.js';
-import { cliEnv, startTestNetwork } from '../support/network.js';
+import { cliEnv } from '../support/network.js';
 import { runProcess } from '../support/run-process.js';
-import { SUM_CHECK, sumWorkerRules } from '../support/sum-rules.js';
+import { SUM_CHECK } from '../support/sum-rules.js';
+import { SUM_LESSON, runVerifiedJobs } from '../support/verified-job.js';
 
 const bin = path.join(packageRoot(), 'dist/src/cli/main.js');
 const CHECK = SUM_CHECK;
-const RULE = 'Sum functions add their arguments; a test proves it';
-
-/** A worker that writes a broken sum.js first and repairs it once the failed check comes back; main plans one backend step. */
-const rules: Rule[] = [
-  { name: 'one step', when: { system: 'dan-router' }, reply: { text: JSON.stringify({ steps: [{ domain: 'backend', description: 'plain: write sum.js', depends_on: [] }] }) } },
-  ...sumWorkerRules,
-  { name: 'done', when: { hasToolResult: true }, reply: { text: '{"summary": "wrote sum.js"}' } },
-];
+const RULE = SUM_LESSON;
 
 /**
  * GET /jobs/{id} (checks, review, cost), /diff, /lessons and /timeline of jobs a real network ran:
@@ -47,35 +36,11 @@ describe('the task page views of the HTTP API', () => {
   };
 
   beforeAll(async () => {
-    network = await startTestNetwork({ rules, env: { DAN_WORKERS_PER_TASK: '1', DAN_VERIFY_ROUNDS: '2', DAN_ROUTER: 'llm' } });
+    ({ network, verified, routed } = await runVerifiedJobs());
     app = await buildApiServer({ redis: network.redis, keys: network.keys, config: network.config, logger: silentLogger });
     const keys = new ApiKeys(network.redis, network.keys);
     acme = { authorization: `Bearer ${(await keys.create('acme', 'read')).key}` };
     globex = { authorization: `Bearer ${(await keys.create('globex', 'submit')).key}` };
-    // A lesson in acme's memory, for its backend workers to be given.
-    const recorded = await runProcess(process.execPath, [bin, 'elf', 'record', 'backend', RULE, '--client', 'acme'], { env: cliEnv(network), timeoutMs: 60_000 });
-    expect(recorded.code, recorded.stderr).toBe(0);
-    // A git repository: the task works on its own branch, which is its diff.
-    // acme's tasks work in acme's own workspace folder.
-    const acmeRoot = clientWorkspaceRoot(network.workspace, 'acme');
-    const repo = path.join(acmeRoot, 'repo');
-    mkdirSync(repo, { recursive: true });
-    writeFileSync(path.join(repo, 'README.md'), 'sums\n');
-    const git = (...args: string[]) => execFileSync('git', args, { cwd: repo, env: { ...process.env, GIT_AUTHOR_NAME: 't', GIT_AUTHOR_EMAIL: 't@t', GIT_COMMITTER_NAME: 't', GIT_COMMITTER_EMAIL: 't@t' } });
-    git('init', '-q', '-b', 'main');
-    git('add', '-A');
-    git('commit', '-q', '-m', 'start');
-    mkdirSync(path.join(acmeRoot, 'plain'), { recursive: true });
-    verified = (await submitTask(network.redis, network.keys, {
-      domain: 'backend', description: 'repairable: add a sum function', type: 'task_assignment', source: 'test', requirements: [], priority: 'normal',
-      context: { workspace: 'repo' }, extraMetadata: { client_id: 'acme', verify: [CHECK] },
-    })).taskId;
-    routed = (await submitTask(network.redis, network.keys, {
-      domain: 'main', description: 'add a sum function', type: 'task_assignment', source: 'test', requirements: [], priority: 'normal',
-      context: { workspace: 'plain' }, extraMetadata: { client_id: 'acme' },
-    })).taskId;
-    expect((await network.waitFor(verified, 90_000))['status']).toBe('completed');
-    expect((await network.waitFor(routed, 90_000))['status']).toBe('completed');
   }, 180_000);
   afterAll(async () => {
     await app?.close();

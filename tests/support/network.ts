@@ -33,6 +33,11 @@ export interface TestNetwork {
   events: SupervisorEvent[];
   /** Resolves with the result hash once the task ends. */
   waitFor(taskId: string, timeoutMs?: number): Promise<Record<string, string>>;
+  /**
+   * Stops the network's processes (main, its agents and ELF, the model server) and keeps what they
+   * left (Redis, the workspace, the ELF folder), for a test that reads it with processes of its own.
+   */
+  halt(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -102,6 +107,13 @@ export async function startTestNetwork(options: TestNetworkOptions = {}): Promis
   });
   const subscriber = redis.duplicate();
   const watcher = new ResultWatcher(redis, subscriber, keys, 500);
+  let halted: Promise<void> | undefined;
+  const halt = () => halted ??= (async () => {
+    watcher.close();
+    subscriber.disconnect();
+    await main.stop();
+    await model.stop();
+  })();
   return {
     config, keys, redis, model, main, spawner, workspace, agentsDir, events,
     async waitFor(taskId, timeoutMs = 45_000) {
@@ -109,11 +121,9 @@ export async function startTestNetwork(options: TestNetworkOptions = {}): Promis
       await watcher.wait(taskId, signal);
       return redis.hgetall(keys.result(taskId));
     },
+    halt,
     async stop() {
-      watcher.close();
-      subscriber.disconnect();
-      await main.stop();
-      await model.stop();
+      await halt();
       await agentUser?.remove();
       await cleanup();
       rmSync(workspace, { recursive: true, force: true });
