@@ -1,46 +1,93 @@
 import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
-import type { Page } from 'playwright-core';
+import type { FastifyInstance } from 'fastify';
+import type { Locator, Page } from 'playwright-core';
 import { afterAll, beforeAll, expect, it } from 'vitest';
+import type { Config } from '../../lib/config.js';
+import { FarmStore } from '../../lib/farm/farm-store.js';
+import type { Rule } from '../../lib/llm/local-server/rules.js';
+import { silentLogger } from '../../lib/logger.js';
 import { ApiKeys } from '../../lib/redis/api-keys.js';
 import { TaskQueue, queueOptions } from '../../lib/redis/task-queue.js';
 import { appendLog, getResult } from '../../lib/redis/task-store.js';
-import type { TestApi } from '../support/api.js';
-import { startTestApi } from '../support/api.js';
+import { buildApiServer } from '../../src/api/api-server.js';
+import type { RunningElf } from '../../src/elf/elf-service.js';
+import { startElfService } from '../../src/elf/elf-service.js';
+import type { TimelineSpan } from '../../src/operations/task-timeline.js';
+import type { TestKey } from '../support/api.js';
+import { createTestKey } from '../support/api.js';
 import type { TestBrowser } from '../support/browser.js';
 import { describeBrowser, launchBrowser, screenshotDir, seriousViolations } from '../support/browser.js';
+import type { TestNetwork } from '../support/network.js';
+import { SUM_CHECK } from '../support/sum-rules.js';
+import { SUM_LESSON, runVerifiedJobs } from '../support/verified-job.js';
 
-type Key = Awaited<ReturnType<TestApi['key']>>;
+type Key = TestKey;
 
 /** Markup an attacker would put in anything the dashboard shows; it must show as these characters. */
 const XSS = '<script>alert("xss")</script><img src=x onerror=alert(1)><b>bold?</b>';
+/** Markup in a file name: a name cannot hold '/', so no closing tags. */
+const MARKUP_FILE = '<img src=x onerror=alert(2)><svg onload=alert(3)>.js';
 
-/** Person's paths through the dashboard, in Debian's Chromium, against `dan serve`'s real HTTP server and a real Redis. */
+/** The verified job's worker writes a file named with markup besides its broken sum.js, on its first round only. */
+const markupFileRule: Rule = {
+  name: 'a file named with markup, then broken code', times: 1,
+  when: { lastUser: '^Task: repairable: markup', hasToolResult: false, tool: 'Write' },
+  reply: { tool_use: [
+    { name: 'Write', input: { file_path: MARKUP_FILE, content: 'markup\n' } },
+    { name: 'Write', input: { file_path: 'sum.js', content: 'module.exports = (a, b) => a - b; // broken\n' } },
+  ] },
+};
+
+/** `config` whose API waits `timeoutMs` for the ELF memory's answer. */
+const elfTimeout = (config: Config, timeoutMs: number): Config => ({ ...config, elf: { ...config.elf, timeoutMs } });
+
+/**
+ * Person's paths through the dashboard, in Debian's Chromium, against `dan serve`'s real HTTP server
+ * and a real Redis, over jobs a real network ran (main, a backend agent, the local model server, real
+ * git, the ELF memory): their diff, checks, timeline, lessons and history are what that run left.
+ */
 describeBrowser('the dashboard in a real browser', () => {
-  let api: TestApi;
+  let network: TestNetwork;
+  let app: FastifyInstance;
+  let elf: RunningElf;
   let browser: TestBrowser;
   let base: string;
   let submitter: Key;
   let reader: Key;
   let admin: Key;
+  /** A verified backend job in a git repository: failed its check once, repaired, passed; its description holds markup. */
+  let verified: string;
+  /** A job main routed to one backend sub-task. */
+  let routed: string;
 
   beforeAll(async () => {
-    api = await startTestApi();
-    await api.app.listen({ host: '127.0.0.1', port: 0 });
-    base = `http://127.0.0.1:${(api.app.server.address() as AddressInfo).port}`;
-    submitter = await api.key('acme', 'submit');
-    reader = await api.key('acme', 'read');
-    admin = await api.key('acme', 'admin');
+    ({ network, verified, routed } = await runVerifiedJobs({ extraRules: [markupFileRule], description: `repairable: markup, add a sum function ${XSS}` }));
+    // The network's work is done: what follows reads what it left, with this test's own processes (a
+    // running main would route the tasks the tests send to main, and start agents for waiting domains).
+    await network.halt();
+    elf = await startElfService({ config: network.config, agentId: 'elf-dashint00', logger: silentLogger });
+    // 20 s: an ELF on a busy machine still answers; the page when none runs has its own test below.
+    app = await buildApiServer({ redis: network.redis, keys: network.keys, config: elfTimeout(network.config, 20_000), logger: silentLogger });
+    await app.listen({ host: '127.0.0.1', port: 0 });
+    base = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`;
+    submitter = await createTestKey(network.redis, network.keys, 'acme', 'submit');
+    reader = await createTestKey(network.redis, network.keys, 'acme', 'read');
+    admin = await createTestKey(network.redis, network.keys, 'acme', 'admin');
     browser = await launchBrowser();
-  });
+  }, 180_000);
   afterAll(async () => {
     await browser?.close();
-    await api?.close();
+    await app?.close();
+    await elf?.stop();
+    await network?.stop();
   });
+
+  const inject = (url: string, key: Key = reader) => app.inject({ method: 'GET', url, headers: key.headers });
 
   /** A job sent as a client would (POST /jobs with the submit key); its id. */
   async function send(description: string, domain = 'main'): Promise<string> {
-    const reply = await api.app.inject({ method: 'POST', url: '/jobs', headers: { ...submitter.headers, 'content-type': 'application/json' }, payload: { description, domain } });
+    const reply = await app.inject({ method: 'POST', url: '/jobs', headers: { ...submitter.headers, 'content-type': 'application/json' }, payload: { description, domain } });
     expect(reply.statusCode, reply.body).toBe(202);
     return reply.json().id as string;
   }
@@ -48,7 +95,7 @@ describeBrowser('the dashboard in a real browser', () => {
   interface Opened { page: Page; dialogs: string[]; errors: string[]; requests: string[] }
 
   /** A new tab (so a new sessionStorage), signed in with `key`, at `hash`. */
-  async function open(key: Key, hash = '#/'): Promise<Opened> {
+  async function open(key: Key, hash = '#/', at = base): Promise<Opened> {
     const page = await browser.context.newPage();
     const opened: Opened = { page, dialogs: [], errors: [], requests: [] };
     page.on('dialog', (dialog) => { opened.dialogs.push(dialog.message()); void dialog.dismiss(); });
@@ -56,7 +103,7 @@ describeBrowser('the dashboard in a real browser', () => {
     // Something the page's own CSP refused (an inline style, a script) is a fault of the page.
     page.on('console', (message) => { if (/Content Security Policy/i.test(message.text())) opened.errors.push(message.text()); });
     page.on('request', (request) => opened.requests.push(request.url()));
-    await page.goto(`${base}/${hash}`);
+    await page.goto(`${at}/${hash}`);
     await page.getByLabel('API key').fill(key.key);
     await page.getByRole('button', { name: 'Sign in' }).click();
     await page.locator('#who').getByText('acme ·').waitFor();
@@ -67,19 +114,24 @@ describeBrowser('the dashboard in a real browser', () => {
   const go = (page: Page, hash: string) => page.evaluate(`location.hash = ${JSON.stringify(hash)}`);
   // A locator, not waitForFunction: the page's CSP refuses the eval a string predicate needs.
   const loaded = (page: Page) => page.getByText('Loading…').waitFor({ state: 'hidden' });
+  /** A table's body cells, row by row, as their text. */
+  const cells = async (table: Locator) => {
+    await table.locator('tbody tr').first().waitFor();
+    return Promise.all((await table.locator('tbody tr').all()).map((row) => row.locator('td').allTextContents()));
+  };
 
   it('serves the page and its files without a key, with the security headers, and nothing from another origin', async () => {
     for (const url of ['/', '/ui/app.js', '/ui/style.css']) {
-      const reply = await api.app.inject({ method: 'GET', url });
+      const reply = await app.inject({ method: 'GET', url });
       expect(reply.statusCode, url).toBe(200);
       expect(reply.headers['content-security-policy']).toContain("script-src 'self'");
       expect(reply.headers['content-security-policy']).toContain("frame-ancestors 'none'");
       expect(reply.headers['content-security-policy']).not.toContain('unsafe-inline');
       expect(reply.headers).toMatchObject({ 'x-frame-options': 'DENY', 'x-content-type-options': 'nosniff', 'referrer-policy': 'no-referrer' });
     }
-    expect((await api.app.inject({ method: 'GET', url: '/ui/../package.json' })).statusCode).toBe(404);
-    expect((await api.app.inject({ method: 'GET', url: '/ui/nothing.js' })).json()).toMatchObject({ error: { code: 'not_found' } });
-    expect((await api.app.inject({ method: 'GET', url: '/whoami', headers: reader.headers })).json()).toEqual({ client: 'acme', role: 'read', key_id: reader.id });
+    expect((await app.inject({ method: 'GET', url: '/ui/../package.json' })).statusCode).toBe(404);
+    expect((await app.inject({ method: 'GET', url: '/ui/nothing.js' })).json()).toMatchObject({ error: { code: 'not_found' } });
+    expect((await app.inject({ method: 'GET', url: '/whoami', headers: reader.headers })).json()).toEqual({ client: 'acme', role: 'read', key_id: reader.id });
 
     const { page, requests, errors } = await open(submitter);
     await page.getByRole('heading', { name: 'Overview' }).waitFor();
@@ -116,7 +168,7 @@ describeBrowser('the dashboard in a real browser', () => {
     // Written after the page opened, by the function agents log through: each line shows up in order.
     const log = page.getByRole('list', { name: 'Log lines' });
     for (const n of [1, 2, 3]) {
-      await appendLog(api.redis, api.keys, { taskId: id, agentId: 'backend-0000000a', domain: 'backend', message: `step ${n} of the needle` });
+      await appendLog(network.redis, network.keys, { taskId: id, agentId: 'backend-0000000a', domain: 'backend', message: `step ${n} of the needle` });
       await log.getByText(`step ${n} of the needle`).waitFor();
     }
     expect(await log.locator('li').allTextContents()).toEqual(expect.arrayContaining([expect.stringMatching(/backend-0000000a: step 3 of the needle$/)]));
@@ -126,9 +178,9 @@ describeBrowser('the dashboard in a real browser', () => {
     await dialog.getByText(`Cancel task ${id}?`).waitFor();
     await dialog.getByRole('button', { name: 'Cancel it' }).click();
     await page.getByText('FAILED (failed)').waitFor();
-    expect(await getResult(api.redis, api.keys, id)).toMatchObject({ status: 'failed' });
+    expect(await getResult(network.redis, network.keys, id)).toMatchObject({ status: 'failed' });
     await page.getByText('cancelled').first().waitFor();
-    expect((await api.app.inject({ method: 'GET', url: `/jobs/${id}`, headers: reader.headers })).json()).toMatchObject({ failure_code: 'cancelled' });
+    expect((await app.inject({ method: 'GET', url: `/jobs/${id}`, headers: reader.headers })).json()).toMatchObject({ failure_code: 'cancelled' });
     await page.close();
   });
 
@@ -159,18 +211,18 @@ describeBrowser('the dashboard in a real browser', () => {
     const heading = page.getByRole('heading', { name: /^Task / });
     await heading.waitFor();
     const id = ((await heading.textContent()) ?? '').replace(/^Task /, '');
-    const listed = (await api.app.inject({ method: 'GET', url: `/jobs?q=${encodeURIComponent('release notes')}`, headers: reader.headers })).json();
+    const listed = (await app.inject({ method: 'GET', url: `/jobs?q=${encodeURIComponent('release notes')}`, headers: reader.headers })).json();
     expect(listed.jobs).toEqual([expect.objectContaining({ id, domain: 'frontend', description: 'write the release notes', status: 'QUEUED' })]);
-    expect((await api.redis.lrange(api.keys.pending('frontend'), 0, -1)).find((raw) => raw.includes(id))).toContain('"priority":"high"');
+    expect((await network.redis.lrange(network.keys.pending('frontend'), 0, -1)).find((raw) => raw.includes(id))).toContain('"priority":"high"');
     await page.close();
   });
 
   it('sends a revoked key back to the sign-in form', async () => {
-    const doomed = await api.key('acme', 'submit');
+    const doomed = await createTestKey(network.redis, network.keys, 'acme', 'submit');
     const { page } = await open(doomed, '#/tasks');
     await page.getByRole('heading', { name: 'Tasks' }).waitFor();
-    expect((await api.app.inject({ method: 'GET', url: '/whoami', headers: admin.headers })).statusCode).toBe(200);
-    await new ApiKeys(api.redis, api.keys).revoke(doomed.id);
+    expect((await app.inject({ method: 'GET', url: '/whoami', headers: admin.headers })).statusCode).toBe(200);
+    await new ApiKeys(network.redis, network.keys).revoke(doomed.id);
     await go(page, '#/');
     await page.getByRole('heading', { name: 'Sign in' }).waitFor();
     await expect(page.getByRole('alert').textContent()).resolves.toMatch(/unknown or revoked/);
@@ -179,15 +231,15 @@ describeBrowser('the dashboard in a real browser', () => {
 
   it('queues a dead letter again from the dead-letters page', async () => {
     const id = await send('work for a queue that was full', 'backend');
-    const queue = new TaskQueue(api.redis, api.keys, queueOptions(api.config, 'backend', 'main-test'));
+    const queue = new TaskQueue(network.redis, network.keys, queueOptions(network.config, 'backend', 'main-test'));
     expect(await queue.deadLetterPending('the queue was full')).toBe(1);
     const { page } = await open(submitter, '#/dead-letters');
     await page.getByRole('link', { name: id }).waitFor();
     await page.locator(`button[data-retry]`).first().click();
     await page.getByRole('dialog').getByRole('button', { name: 'Retry it' }).click();
     await page.getByRole('status').getByText('queued again').waitFor();
-    expect(await getResult(api.redis, api.keys, id)).toMatchObject({ status: 'pending' });
-    expect((await api.app.inject({ method: 'GET', url: '/dead-letters?domain=backend', headers: reader.headers })).json()).toMatchObject({ total: 0 });
+    expect(await getResult(network.redis, network.keys, id)).toMatchObject({ status: 'pending' });
+    expect((await app.inject({ method: 'GET', url: '/dead-letters?domain=backend', headers: reader.headers })).json()).toMatchObject({ total: 0 });
     await page.close();
   });
 
@@ -205,19 +257,21 @@ describeBrowser('the dashboard in a real browser', () => {
     await page.close();
   });
 
-  it('shows markup in a description, a log line and a file name as text, and runs none of it', async () => {
-    const id = await send(`describe ${XSS}`);
-    await appendLog(api.redis, api.keys, { taskId: id, agentId: 'backend-0000000a', domain: 'backend', message: `log ${XSS}` });
-    const { page, dialogs, errors } = await open(submitter, `#/tasks?q=${encodeURIComponent('describe')}`);
-    await page.getByText(`describe ${XSS}`).waitFor();
-    // GET /jobs/{id}/diff comes with the jobs-extras endpoints; until this server has it, its answer is
-    // the one that endpoint gives (`dan diff --json`), so the file name in it is what is under test.
-    const diff = `diff --git a/src/${XSS}.ts b/src/${XSS}.ts\n--- a/src/x.ts\n+++ b/src/x.ts\n@@ -1 +1 @@\n-old\n+new ${XSS}\n`;
-    await page.route(`${base}/jobs/${id}/diff`, (route) => route.fulfill({ status: 200, contentType: 'application/json', body: JSON.stringify([{ task_id: id, repository: '/r', branch: `dan/${id}`, base_commit: 'a'.repeat(40), commit: 'b'.repeat(40), delivery: {}, diff }]) }));
-    await go(page, `#/task/${id}`);
+  it('shows markup in a description, a log line and a file name of a real diff as text, and runs none of it', async () => {
+    await appendLog(network.redis, network.keys, { taskId: verified, agentId: 'backend-0000000a', domain: 'backend', message: `log ${XSS}` });
+    const { page, dialogs, errors } = await open(submitter, `#/tasks?q=${encodeURIComponent('markup')}`);
+    await page.getByText(`repairable: markup, add a sum function ${XSS}`).waitFor();
+    await go(page, `#/task/${verified}`);
     await page.getByRole('list', { name: 'Log lines' }).getByText(`log ${XSS}`).waitFor();
-    await page.getByRole('list', { name: 'Files changed' }).getByText(`src/${XSS}.ts`).waitFor();
-    expect(await page.locator('main script, main img, main b').count()).toBe(0);
+    // The file the worker wrote, as git's diff of the task's branch names it.
+    const files = page.getByRole('list', { name: 'Files changed' });
+    await files.getByText(MARKUP_FILE, { exact: true }).waitFor();
+    expect((await files.getByRole('listitem').allTextContents()).sort()).toEqual([MARKUP_FILE, 'sum.js'].sort());
+    expect(await page.locator('main script, main img, main svg, main b').count()).toBe(0);
+    // The memory's hot files hold the same name, from the outcome the worker recorded.
+    await go(page, '#/memory');
+    await page.getByRole('cell', { name: MARKUP_FILE, exact: true }).waitFor();
+    expect(await page.locator('main script, main img, main svg, main b').count()).toBe(0);
     expect(dialogs).toEqual([]);
     expect(errors).toEqual([]);
     await page.close();
@@ -226,7 +280,7 @@ describeBrowser('the dashboard in a real browser', () => {
   it('never shows a secret the logger would redact, in a description or a dead letter', async () => {
     const secret = 'sk-ant-api03-abcdefghijklmnop0123456789';
     const id = await send(`deploy with ${secret} please`, 'devops');
-    const queue = new TaskQueue(api.redis, api.keys, queueOptions(api.config, 'devops', 'main-test'));
+    const queue = new TaskQueue(network.redis, network.keys, queueOptions(network.config, 'devops', 'main-test'));
     expect(await queue.deadLetterPending(`refused ${secret}`)).toBe(1);
     const { page } = await open(submitter, '#/tasks?q=deploy');
     await page.getByText('deploy with [redacted] please').waitFor();
@@ -239,61 +293,131 @@ describeBrowser('the dashboard in a real browser', () => {
     await page.close();
   });
 
-  it('draws the timeline and the history charts from their endpoints\' answers', async () => {
-    // These endpoints come with other slices; their answers here are shaped as the contracts say.
-    const id = await send('a task with a timeline');
-    const t = (s: number) => new Date(Date.parse('2026-12-07T10:00:00Z') + s * 1000).toISOString();
-    const span = (sid: string, parent: string | null, kind: string, name: string, from: number, to: number | null, status: string | null) =>
-      ({ id: sid, parent_id: parent, kind, name, task_id: id, agent_id: 'backend-0000000a', start: t(from), end: to === null ? null : t(to), duration_ms: to === null ? null : (to - from) * 1000, status });
-    const spans = [
-      span('a1', null, 'attempt', 'attempt 1', 0, 30, 'timeout'), span('m1', 'a1', 'model_call', `model ${XSS}`, 1, 20, 'ok'),
-      span('a2', null, 'attempt', 'attempt 2', 31, 50, 'completed'), span('c1', 'a2', 'check', 'npm test', 45, 50, 'passed'),
-    ];
-    const buckets = Array.from({ length: 24 }, (_, i) => ({ start: t(i * 3600), completed: i % 5, failed: i % 3 === 0 ? 1 : 0, p95_ms: i % 4 === 0 ? null : 1000 + i * 100 }));
-    const { page, dialogs, errors } = await open(submitter);
-    await page.route(`${base}/jobs/${id}/timeline`, (route) => route.fulfill({ status: 200, contentType: 'application/json', body: JSON.stringify({ job_id: id, spans }) }));
-    await page.route(`${base}/history?window=24h`, (route) => route.fulfill({ status: 200, contentType: 'application/json', body: JSON.stringify({ window: '24h', bucket_seconds: 3600, domains: { backend: buckets } }) }));
-    await go(page, `#/task/${id}`);
-    const timeline = page.getByRole('list', { name: /^Timeline, 50\.0 s in all$/ });
+  it("shows a verified job as the network ran it: attempts and why each ended, timeline, checks, diff and the lessons its worker was given", async () => {
+    const { spans } = (await inject(`/jobs/${verified}/timeline`)).json() as { spans: TimelineSpan[] };
+    const [diff] = (await inject(`/jobs/${verified}/diff`)).json() as Array<{ branch: string; diff: string }>;
+    const { page, dialogs, errors } = await open(reader, `#/task/${verified}`);
+    await page.getByRole('heading', { name: `Task ${verified}` }).waitFor();
+    await page.getByText('SUCCEEDED (completed)').waitFor();
+
+    const timeline = page.getByRole('list', { name: /^Timeline, .+ in all$/ });
     await timeline.waitFor();
-    expect(await timeline.getByRole('listitem').count()).toBe(4);
-    await timeline.getByText(`model call: model ${XSS}`).waitFor();
-    await page.getByRole('cell', { name: 'timeout' }).waitFor();
+    expect(await timeline.getByRole('listitem').count()).toBe(spans.length);
+    expect(spans.map((s) => s.kind)).toEqual(expect.arrayContaining(['attempt', 'model_call', 'tool_call', 'check']));
+    for (const check of spans.filter((s) => s.kind === 'check')) await timeline.getByText(`check: ${check.name}`).first().waitFor();
+
+    const attempts = page.getByRole('table', { name: 'Attempts and why each ended' });
+    expect(await attempts.locator('tbody tr').count()).toBe(spans.filter((s) => s.kind === 'attempt').length);
+    expect((await cells(attempts))[0]).toEqual([
+      'this task', 'attempt 1', expect.stringMatching(/^backend-/), expect.any(String), expect.stringMatching(/\d (ms|s)$/), 'completed',
+    ]);
+
+    // Two rounds: the broken sum.js failed the check, the repaired one passed it.
+    const checks = page.getByRole('table', { name: 'Checks' });
+    expect((await cells(checks)).map((row) => row.slice(0, 4))).toEqual([['1', SUM_CHECK, 'failed', '1'], ['2', SUM_CHECK, 'passed', '0']]);
+    await checks.getByText('// broken').waitFor();
+    await page.getByText('No reviewer ran.').waitFor();
+
+    await page.getByText(`${verified}: branch ${diff!.branch}`, { exact: false }).waitFor();
+    await page.getByRole('group').filter({ hasText: 'Diff' }).getByText('Diff', { exact: true }).click();
+    await page.getByText('+module.exports = (a, b) => a + b; // fixed').waitFor();
+    await page.getByText(SUM_LESSON, { exact: false }).first().waitFor();
     expect(await seriousViolations(page)).toEqual([]);
-    await page.screenshot({ path: join(screenshotDir(), 'task-timeline.png'), fullPage: true });
-    await go(page, '#/history');
-    await page.getByRole('img', { name: 'backend throughput' }).waitFor();
-    expect(await page.locator('svg[aria-label="backend throughput"] rect').count()).toBe(24);
+    await page.screenshot({ path: join(screenshotDir(), 'task-verified.png'), fullPage: true });
+
+    // The routed job: its sub-task in the tree, the timeline and the attempts; no checks of its own, no git branch.
+    await go(page, `#/task/${routed}`);
+    await page.getByRole('heading', { name: `Task ${routed}` }).waitFor();
+    const routedAttempts = page.getByRole('table', { name: 'Attempts and why each ended' });
+    await routedAttempts.getByRole('link', { name: `${routed}-backend` }).waitFor();
+    await page.getByRole('list', { name: /^Timeline, / }).getByText('sub task: backend').waitFor();
+    await page.getByText('Its result does not record checks', { exact: false }).waitFor();
+    await page.getByText('not a git repository', { exact: false }).waitFor();
     expect(await seriousViolations(page)).toEqual([]);
-    await page.screenshot({ path: join(screenshotDir(), 'history-charts.png'), fullPage: true });
+    await page.screenshot({ path: join(screenshotDir(), 'task-routed.png'), fullPage: true });
     expect(dialogs).toEqual([]);
     expect(errors).toEqual([]);
     await page.close();
   });
 
-  it('passes an accessibility check on every page, says which views this server lacks, and leaves a screenshot of each', async () => {
+  it('draws the history charts from the tasks that really ended, 24 hours and 7 days', async () => {
+    const { page, errors } = await open(reader, '#/history');
+    for (const window of ['24h', '7d'] as const) {
+      const history = (await inject(`/history?window=${window}`)).json() as { domains: Record<string, Array<{ completed: number; failed: number }>> };
+      expect(Object.keys(history.domains)).toEqual(expect.arrayContaining(['backend', 'main']));
+      await go(page, `#/history?window=${window}`);
+      // The window shown is the one in bold (the other is a link).
+      await page.locator('main p strong').getByText(window, { exact: true }).waitFor();
+      for (const [domain, buckets] of Object.entries(history.domains)) {
+        const section = page.getByRole('region', { name: `Domain ${domain}` });
+        await section.getByRole('img', { name: `${domain} throughput` }).waitFor();
+        expect(await section.locator(`svg[aria-label="${domain} throughput"] rect`).count(), `${window} ${domain}`).toBe(buckets.length);
+        const finished = buckets.reduce((n, b) => n + b.completed + b.failed, 0);
+        expect(finished, `${window} ${domain}`).toBeGreaterThan(0);
+        expect(await section.locator('tbody td').first().textContent(), `${window} ${domain}`).toBe(String(finished));
+      }
+      expect(await seriousViolations(page)).toEqual([]);
+      await page.screenshot({ path: join(screenshotDir(), `history-${window}.png`), fullPage: true });
+    }
+    expect(errors).toEqual([]);
+    await page.close();
+  });
+
+  it("shows a farm's agents: chunk, its files, locks held, restarts and tokens, and problems before", async () => {
+    const started = await app.inject({ method: 'POST', url: '/farms', headers: { ...submitter.headers, 'content-type': 'application/json' }, payload: { path: 'repo', problems_command: 'npm run lint', agent_count: 2 } });
+    expect(started.statusCode, started.body).toBe(202);
+    const id = (started.json() as { id: string }).id;
+    // The farm's state as its agents write it (src/farm/farm-agent.ts): no farm agent runs in this test.
+    const store = new FarmStore(network.redis, network.keys, id);
+    await store.create({ status: 'running', path: 'repo', runtime: 'sdk' });
+    await store.update({ problems_before: 7, chunks_total: 3, chunks_done: 1 });
+    await store.setAgent('agent-1', { name: 'agent-1', status: 'working', chunk: 'c2', chunk_files: 'src/a.ts src/b.ts', restarts: 1, tokens_in: 1200, tokens_out: 300, chunks_done: 1 });
+    await store.setAgent('agent-2', { name: 'agent-2', status: 'waiting', waiting_for: '1 chunk(s) with locked files', chunk: '', restarts: 0, tokens_in: 0, tokens_out: 0 });
+    expect((await store.editLock('agent-1', 'src/a.ts', 60_000, 'before')).allowed).toBe(true);
+
+    const { page, errors } = await open(reader, '#/farms');
+    await page.getByRole('link', { name: id }).click();
+    await page.getByRole('heading', { name: `Farm ${id}` }).waitFor();
+    await page.getByText('7 before → counted when the farm ends after').waitFor();
+    await page.getByText('1 done of 3').waitFor();
+    const agents = page.getByRole('table', { name: 'Agents' });
+    expect((await cells(agents)).map((row) => row.slice(0, 9))).toEqual([
+      ['agent-1', 'working', 'c2', 'src/a.ts src/b.ts', 'src/a.ts', '1', '1', '1200', '300'],
+      ['agent-2', 'waiting (1 chunk(s) with locked files)', '–', '–', 'none', '0', '0', '0', '0'],
+    ]);
+    expect(await page.getByRole('button', { name: 'Stop farm…' }).count()).toBe(0);
+    expect(await seriousViolations(page)).toEqual([]);
+    await page.screenshot({ path: join(screenshotDir(), 'farm.png'), fullPage: true });
+    expect(errors).toEqual([]);
+    await page.close();
+  });
+
+  it('passes an accessibility check on every page with real data, finds every view on this server, and leaves a screenshot of each', async () => {
     const id = await send('a task for the screenshots');
     await send('waiting where no agent serves', 'frontend');
-    await appendLog(api.redis, api.keys, { taskId: id, agentId: 'main-0000000a', domain: 'main', message: 'routed to backend' });
+    await appendLog(network.redis, network.keys, { taskId: id, agentId: 'main-0000000a', domain: 'main', message: 'routed to backend' });
     const { page, errors } = await open(admin);
     await page.getByText('Domain frontend has tasks waiting and no live agent', { exact: false }).waitFor();
     const dir = screenshotDir();
     const pages: Array<[string, string, string]> = [
-      ['overview', '#/', 'Overview'], ['tasks', '#/tasks', 'Tasks'], ['task', `#/task/${id}`, `Task ${id}`], ['submit', '#/submit', 'Submit a task'],
-      ['dead-letters', '#/dead-letters', 'Dead letters'], ['farms', '#/farms', 'Farms'], ['memory', '#/memory', 'Memory'], ['history', '#/history', 'History'],
+      ['overview', '#/', 'Overview'], ['tasks', '#/tasks', 'Tasks'], ['task', `#/task/${verified}`, `Task ${verified}`], ['task-queued', `#/task/${id}`, `Task ${id}`],
+      ['submit', '#/submit', 'Submit a task'], ['dead-letters', '#/dead-letters', 'Dead letters'], ['farms', '#/farms', 'Farms'], ['memory', '#/memory', 'Memory'],
+      ['history', '#/history', 'History'],
     ];
     for (const [name, hash, heading] of pages) {
       await go(page, hash);
       await page.getByRole('heading', { name: heading, exact: true }).waitFor();
       await loaded(page);
+      if (hash.startsWith('#/task/')) await page.getByRole('list', { name: /^Timeline, / }).or(page.getByText('No spans recorded yet.')).waitFor();
       expect(await seriousViolations(page), name).toEqual([]);
+      // Every endpoint a view reads exists here: none says it is not available.
+      expect(await page.locator('[data-missing]').count(), name).toBe(0);
       await page.screenshot({ path: join(dir, `${name}.png`), fullPage: true });
     }
-    // The views whose endpoints this server does not have say so instead of showing anything made up.
-    for (const [hash, what] of [['#/memory', 'Heuristics'], ['#/history', 'History'], [`#/task/${id}`, 'Timeline']] as const) {
-      await go(page, hash);
-      await page.locator(`[data-missing="${what}"]`).waitFor();
-    }
+    // The memory as the network left it: the lesson recorded before the jobs ran, the files they changed.
+    await go(page, '#/memory');
+    await page.getByRole('cell', { name: SUM_LESSON }).first().waitFor();
+    await page.getByRole('cell', { name: 'sum.js', exact: true }).waitFor();
     await page.setViewportSize({ width: 390, height: 844 });
     await go(page, '#/');
     await page.getByRole('heading', { name: 'Overview' }).waitFor();
@@ -301,5 +425,29 @@ describeBrowser('the dashboard in a real browser', () => {
     await page.screenshot({ path: join(dir, 'overview-phone.png'), fullPage: true });
     expect(errors).toEqual([]);
     await page.close();
+  });
+
+  // Last: it stops the ELF.
+  it('says so on the Memory page when no ELF memory answers (503 elf_not_running)', async () => {
+    await elf.stop();
+    // A server that waits 1 s for the memory rather than 20: none will answer.
+    const quick = await buildApiServer({ redis: network.redis, keys: network.keys, config: elfTimeout(network.config, 1_000), logger: silentLogger });
+    try {
+      await quick.listen({ host: '127.0.0.1', port: 0 });
+      const reply = await quick.inject({ method: 'GET', url: '/elf/stats', headers: reader.headers });
+      expect(reply.statusCode).toBe(503);
+      expect(reply.json().error.code).toBe('elf_not_running');
+      const { page, errors } = await open(reader, '#/memory', `http://127.0.0.1:${(quick.server.address() as AddressInfo).port}`);
+      const said = page.locator('[data-elf="not-running"]');
+      await said.waitFor();
+      expect(await said.textContent()).toContain(reply.json().error.message.split(' (')[0]);
+      expect(await page.getByRole('table').count()).toBe(0);
+      expect(await seriousViolations(page)).toEqual([]);
+      await page.screenshot({ path: join(screenshotDir(), 'memory-no-elf.png'), fullPage: true });
+      expect(errors).toEqual([]);
+      await page.close();
+    } finally {
+      await quick.close();
+    }
   });
 });

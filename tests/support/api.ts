@@ -21,6 +21,14 @@ export interface TestApi {
   close(): Promise<void>;
 }
 
+export type TestKey = Awaited<ReturnType<TestApi['key']>>;
+
+/** A new API key for `client` under `keys`' prefix, and its header to send. */
+export async function createTestKey(redis: Redis, keys: Keys, client: string, role: ApiRole = 'submit'): Promise<TestKey> {
+  const { key, record } = await new ApiKeys(redis, keys).create(client, role);
+  return { key, id: record.id, headers: { authorization: `Bearer ${key}` } };
+}
+
 /** The HTTP API in this process, on its own key prefix of the test Redis; `inject` needs no socket. */
 export async function startTestApi(options: { env?: Record<string, string>; requireKey?: boolean } = {}): Promise<TestApi> {
   const prefix = uniquePrefix('api');
@@ -28,13 +36,9 @@ export async function startTestApi(options: { env?: Record<string, string>; requ
   const config = loadConfig({}, { REDIS_URL: testRedisUrl(), DAN_KEY_PREFIX: prefix, ...options.env });
   const keys = new Keys(prefix);
   const app = await buildApiServer({ redis, keys, config, logger: silentLogger, requireKey: options.requireKey ?? false });
-  const apiKeys = new ApiKeys(redis, keys);
   return {
     app, redis, keys, config, prefix,
-    key: async (client, role = 'submit') => {
-      const { key, record } = await apiKeys.create(client, role);
-      return { key, id: record.id, headers: { authorization: `Bearer ${key}` } };
-    },
+    key: (client, role = 'submit') => createTestKey(redis, keys, client, role),
     keyCount: async () => (await redis.keys(`${prefix}*`)).length,
     close: async () => {
       await app.close();

@@ -56,7 +56,8 @@ export function route(...parts: string[]): string {
 export function table(headers: string[], rows: Child[][], options: { numeric?: number[]; caption?: string } = {}): HTMLElement {
   const numeric = new Set(options.numeric ?? []);
   const cls = (i: number) => (numeric.has(i) ? { class: 'num' } : {});
-  return h('div', { class: 'scroll' }, h('table', {},
+  // Focusable: a wide table scrolls sideways (on a phone), and a keyboard must reach its right side.
+  return h('div', { class: 'scroll', tabindex: 0 }, h('table', {},
     options.caption ? h('caption', { class: 'muted' }, options.caption) : null,
     h('thead', {}, h('tr', {}, ...headers.map((t, i) => h('th', { scope: 'col', ...cls(i) }, t)))),
     h('tbody', {}, ...rows.map((row) => h('tr', {}, ...row.map((cell, i) => h('td', cls(i), cell)))))));

@@ -11,15 +11,17 @@ function farmView(id: string, status: FarmStatus): HTMLElement[] {
   return [
     facts([
       ['status', f['status']], ['path', f['path']], ['runtime', f['runtime']],
-      ['problems', `${f['problems_before'] ?? '?'} before → ${f['problems_after'] || '?'} now`],
+      // problems_after is measured once, as the farm ends; the API keeps no series of it.
+      ['problems', `${f['problems_before'] ?? 'not counted yet'} before → ${f['problems_after'] || 'counted when the farm ends'} after`],
       ['chunks', `${f['chunks_done'] ?? 0} done of ${f['chunks_total'] ?? '?'}`], ['result branch', f['result_branch']], ['error', f['error']],
       ['task', h('a', { href: route('task', id) }, id)],
     ]),
     status.agents.length === 0 ? h('p', { class: 'muted' }, 'No agent yet.') : table(
-      ['agent', 'status', 'chunk', 'locks held', 'restarts', 'tokens in', 'tokens out', 'last event'],
-      status.agents.map((a) => [a.name, String(a['status'] ?? ''), String(a['chunk'] || '–'), a.locked.join(', ') || 'none',
-        String(a['restarts'] ?? 0), String(a['tokens_in'] ?? 0), String(a['tokens_out'] ?? 0), `${String(a['last_event'] ?? '')} ${String(a['last_event_at'] ?? '')}`]),
-      { numeric: [4, 5, 6] }),
+      ['agent', 'status', 'chunk', 'its files', 'locks held', 'chunks done', 'restarts', 'tokens in', 'tokens out', 'last event'],
+      status.agents.map((a) => [a.name, `${String(a['status'] ?? '')}${a['waiting_for'] ? ` (${String(a['waiting_for'])})` : ''}`, String(a['chunk'] || '–'),
+        String(a['chunk_files'] || '–'), a.locked.join(', ') || 'none', String(a['chunks_done'] ?? 0),
+        String(a['restarts'] ?? 0), String(a['tokens_in'] ?? 0), String(a['tokens_out'] ?? 0), `${String(a['last_event'] ?? '')} ${String(a['last_event_at'] ?? '')}`.trim() || '–']),
+      { numeric: [5, 6, 7, 8], caption: 'Agents' }),
   ];
 }
 

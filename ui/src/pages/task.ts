@@ -12,8 +12,11 @@ export interface Job {
   id: string; status: string; dan_status: string; domain: string | null; client: string; output: Record<string, unknown> | null;
   error: string | null; failure_code: string | null; retryable: boolean | null; attempts: number | null; sub_tasks: SubTask[];
   started_at: string | null; completed_at: string | null; retry_at: string | null; tokens: Tokens | null;
-  checks?: unknown; review?: unknown; cost?: unknown;
+  checks: CheckRun[] | null; review: Review | null; reviews: Review[]; cost: null;
 }
+/** GET /jobs/{id}'s `checks` (src/api/job-view-schemas.ts checkRunSchema) and `review`/`reviews` (reviewSchema). */
+interface CheckRun { command: string; exit_code: number | null; duration_ms: number; ok: boolean; output_tail: string; round: number; ended?: string }
+interface Review { verdict: string; summary?: string; comments: Array<{ file: string; line?: number; text: string }>; round: number; reviewer: string }
 interface BranchDiff { task_id: string; repository: string; branch: string; base_commit: string; commit: string; diff: string }
 interface Injection { worker: string; domain: string; tokens: number; heuristicIds: number[]; createdAt: string; text: string }
 
@@ -59,10 +62,22 @@ function tokensText(tokens: Tokens | null): Child {
   return Object.entries(tokens).map(([k, v]) => `${k.replace(/_/g, ' ')} ${String(v)}`).join(', ');
 }
 
-function costText(job: Job): Child {
-  if (!('cost' in job)) return h('span', { class: 'notice' }, 'not available on this server');
-  if (job.cost === null) return h('span', { class: 'muted' }, 'not tracked yet');
-  return JSON.stringify(job.cost);
+/** The checks a verified task ran, every round; null: its output does not say (a routed job's sub-tasks ran theirs). */
+function checksView(checks: CheckRun[] | null): HTMLElement {
+  if (checks === null) return h('p', { class: 'muted' }, 'Its result does not record checks (a routed task: see its sub-tasks).');
+  if (checks.length === 0) return h('p', { class: 'muted' }, 'No check ran.');
+  return table(['round', 'command', 'result', 'exit code', 'took', 'output (end)'], checks.map((c) => [
+    String(c.round), c.command, h('span', { class: c.ok ? 'ok' : 'error' }, c.ok ? 'passed' : `failed${c.ended ? ` (${c.ended.replace('_', ' ')})` : ''}`),
+    c.exit_code === null ? '–' : String(c.exit_code), duration(c.duration_ms), h('pre', {}, c.output_tail),
+  ]), { caption: 'Checks', numeric: [0, 3] });
+}
+
+function reviewsView(reviews: Review[]): HTMLElement {
+  if (reviews.length === 0) return h('p', { class: 'muted' }, 'No reviewer ran.');
+  return h('div', {}, ...reviews.map((r) => h('div', { class: 'card' },
+    h('p', {}, `Round ${r.round}: ${r.reviewer} — ${r.verdict === 'approve' ? 'approved' : 'asked for changes'}`),
+    r.summary ? h('p', {}, r.summary) : null,
+    r.comments.length === 0 ? null : h('ul', {}, ...r.comments.map((c) => h('li', {}, `${c.file}${c.line === undefined ? '' : `:${c.line}`}: ${c.text}`))))));
 }
 
 /** A task: result, attempts, failure, sub-tasks, live log, diff, checks and review, tokens and cost, lessons, timeline; cancel and retry for roles that may. */
@@ -87,7 +102,8 @@ export async function taskPage(ctx: PageContext): Promise<void> {
     ended ? null : h('button', { type: 'button', class: 'danger', onclick: () => void act('cancel') }, 'Cancel task…'),
     job.status === 'FAILED' ? h('button', { type: 'button', onclick: () => void act('retry') }, 'Retry task…') : null) : null;
 
-  const log = h('ol', { class: 'log', 'aria-live': 'polite', 'aria-label': 'Log lines' });
+  // Focusable: it scrolls, and a keyboard must reach what is below its fold.
+  const log = h('ol', { class: 'log', 'aria-live': 'polite', 'aria-label': 'Log lines', tabindex: 0 });
   const logState = h('p', { class: 'muted' }, 'Following the log…');
   const sections = {
     attempts: h('div'), timeline: h('div'), diff: h('div'), lessons: h('div'), tree: h('div'),
@@ -101,7 +117,7 @@ export async function taskPage(ctx: PageContext): Promise<void> {
       ['failure code', job.failure_code], ['retryable', job.retryable === null ? null : job.retryable ? 'yes' : 'no'],
       ['error', job.error ? h('span', { class: 'error' }, job.error) : null],
       ['attempts', job.attempts], ['started', job.started_at], ['completed', job.completed_at], ['retry at', job.retry_at],
-      ['tokens', tokensText(job.tokens)], ['cost', costText(job)],
+      ['tokens', tokensText(job.tokens)], ['cost', h('span', { class: 'muted' }, 'not recorded: dan does not track what a task cost yet')],
     ]),
     h('h2', {}, 'Live log'), logState, log,
     h('h2', {}, 'Attempts'), sections.attempts,
@@ -109,10 +125,7 @@ export async function taskPage(ctx: PageContext): Promise<void> {
     h('h2', {}, 'Timeline'), sections.timeline,
     h('h2', {}, 'Result'), job.output === null ? h('p', { class: 'muted' }, 'No result yet.') : json(job.output),
     h('h2', {}, 'Checks and review'),
-    'checks' in job || 'review' in job
-      ? h('div', {}, h('h3', {}, 'Checks'), job.checks == null ? h('p', { class: 'muted' }, 'none recorded') : json(job.checks),
-        h('h3', {}, 'Review'), job.review == null ? h('p', { class: 'muted' }, 'none recorded') : json(job.review))
-      : notAvailable('Checks and review'),
+    checksView(job.checks), h('h3', {}, 'Review'), reviewsView(job.reviews),
     h('h2', {}, 'Files changed and diff'), sections.diff,
     h('h2', {}, 'ELF lessons given'), sections.lessons);
 
@@ -150,10 +163,14 @@ export async function taskPage(ctx: PageContext): Promise<void> {
   if (ctx.signal.aborted) return;
   const spans = dataOr(timeline, 'Timeline');
   if ('data' in spans) {
-    const attempts = spans.data.spans.filter((s) => s.kind === 'attempt');
+    // Its own attempts first, then its sub-tasks' (each ordered by start, as the timeline answers).
+    const attempts = spans.data.spans.filter((s) => s.kind === 'attempt').sort((a, b) => Number(a.task_id !== id) - Number(b.task_id !== id));
     fill(sections.timeline, spans.data.spans.length === 0 ? h('p', { class: 'muted' }, 'No spans recorded yet.') : waterfall(spans.data.spans));
     fill(sections.attempts, attempts.length === 0 ? h('p', { class: 'muted' }, 'No attempt recorded yet.')
-      : table(['attempt', 'agent', 'started', 'took', 'how it ended'], attempts.map((a) => [a.name, a.agent_id ?? '', a.start, duration(a.duration_ms), a.status ?? (a.end ? '' : 'running')])));
+      : table(['task', 'attempt', 'agent', 'started', 'took', 'how it ended'], attempts.map((a) => [
+        a.task_id === id ? 'this task' : h('a', { href: route('task', a.task_id) }, a.task_id), a.name, a.agent_id ?? '', a.start,
+        a.end === null ? (a.status ? '–' : 'running') : duration(a.duration_ms), a.status ?? (a.end === null ? 'still running, or its end was not recorded' : 'not recorded'),
+      ]), { caption: 'Attempts and why each ended' }));
   } else {
     fill(sections.timeline, spans.shown);
     fill(sections.attempts, h('p', {}, `${job.attempts ?? 0} attempt(s). `, notAvailable('How each attempt ended (the timeline)')));
@@ -170,5 +187,6 @@ export async function taskPage(ctx: PageContext): Promise<void> {
   const given = dataOr(lessons, 'ELF lessons given');
   fill(sections.lessons, !('data' in given) ? given.shown : given.data.length === 0 ? h('p', { class: 'muted' }, 'No memory was given to its workers.')
     : h('div', {}, ...given.data.map((i) => h('div', { class: 'card' },
-      h('p', {}, `${i.worker} (${i.domain}, ${i.tokens} tokens, heuristics ${i.heuristicIds.join(', ') || 'none'}) at ${i.createdAt}`), h('pre', {}, i.text)))));
+      h('p', {}, `${i.worker} (${i.domain}, ${i.tokens} tokens, heuristics ${i.heuristicIds.join(', ') || 'none'}) at ${i.createdAt}`),
+      i.text === '' ? h('p', { class: 'muted' }, 'Nothing: the memory held nothing that matched its task.') : h('pre', {}, i.text)))));
 }
