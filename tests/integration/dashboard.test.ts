@@ -348,6 +348,7 @@ describeBrowser('the dashboard in a real browser', () => {
       await go(page, `#/history?window=${window}`);
       // The window shown is the one in bold (the other is a link).
       await page.locator('main p strong').getByText(window, { exact: true }).waitFor();
+      await page.getByText('Tasks of client acme.').waitFor();
       for (const [domain, buckets] of Object.entries(history.domains)) {
         const section = page.getByRole('region', { name: `Domain ${domain}` });
         await section.getByRole('img', { name: `${domain} throughput` }).waitFor();
@@ -378,7 +379,7 @@ describeBrowser('the dashboard in a real browser', () => {
     const { page, errors } = await open(reader, '#/farms');
     await page.getByRole('link', { name: id }).click();
     await page.getByRole('heading', { name: `Farm ${id}` }).waitFor();
-    await page.getByText('7 before → counted when the farm ends after').waitFor();
+    await page.getByText('7 before; the count after is taken when the farm ends').waitFor();
     await page.getByText('1 done of 3').waitFor();
     const agents = page.getByRole('table', { name: 'Agents' });
     expect((await cells(agents)).map((row) => row.slice(0, 9))).toEqual([

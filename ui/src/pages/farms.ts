@@ -12,7 +12,8 @@ function farmView(id: string, status: FarmStatus): HTMLElement[] {
     facts([
       ['status', f['status']], ['path', f['path']], ['runtime', f['runtime']],
       // problems_after is measured once, as the farm ends; the API keeps no series of it.
-      ['problems', `${f['problems_before'] ?? 'not counted yet'} before → ${f['problems_after'] || 'counted when the farm ends'} after`],
+      ['problems', f['problems_before'] === undefined ? 'not counted yet'
+        : f['problems_after'] ? `${f['problems_before']} before → ${f['problems_after']} after` : `${f['problems_before']} before; the count after is taken when the farm ends`],
       ['chunks', `${f['chunks_done'] ?? 0} done of ${f['chunks_total'] ?? '?'}`], ['result branch', f['result_branch']], ['error', f['error']],
       ['task', h('a', { href: route('task', id) }, id)],
     ]),

@@ -18,7 +18,9 @@ export async function historyPage(ctx: PageContext): Promise<void> {
   if (!('data' in got)) { fill(ctx.main, h('h1', {}, 'History'), pick, got.shown); return; }
   const label = (iso: string) => (window === '24h' ? new Date(iso).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' }) : new Date(iso).toLocaleDateString([], { month: 'short', day: 'numeric', hour: '2-digit' }));
   const domains = Object.entries(got.data.domains);
-  fill(ctx.main, h('h1', {}, 'History'), pick,
+  // Whose tasks: GET /history answers an admin key's with every client's.
+  const whose = h('p', { class: 'muted' }, ctx.role === 'admin' ? 'Tasks of every client (an admin key sees them all).' : `Tasks of client ${ctx.client}.`);
+  fill(ctx.main, h('h1', {}, 'History'), pick, whose,
     domains.length === 0 ? h('p', { class: 'muted' }, 'No task has finished in this window.') : null,
     ...domains.map(([domain, buckets]) => {
       const done = buckets.reduce((n, b) => n + b.completed, 0);
