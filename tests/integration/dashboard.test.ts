@@ -243,12 +243,25 @@ describeBrowser('the dashboard in a real browser', () => {
     await page.close();
   });
 
+  it('cancels every task a filter matches after a confirmation, and says what it did', async () => {
+    const ids = [await send('bulk sweep one'), await send('bulk sweep two')];
+    const { page } = await open(submitter, `#/tasks?q=${encodeURIComponent('bulk sweep')}`);
+    await page.getByText('2 shown, newest first').waitFor();
+    await page.getByRole('button', { name: 'Cancel all matching…' }).click();
+    const dialog = page.getByRole('dialog');
+    await dialog.getByText('Filter: q=bulk sweep', { exact: false }).waitFor();
+    await dialog.getByRole('button', { name: 'Cancel them' }).click();
+    await page.getByRole('status').getByText('2 matched, 2 cancelled, 0 skipped').waitFor();
+    for (const id of ids) expect((await inject(`/jobs/${id}`)).json(), id).toMatchObject({ status: 'FAILED', failure_code: 'cancelled' });
+    await page.close();
+  });
+
   it('shows a read-only key no action anywhere', async () => {
     const id = await send('a task a reader looks at');
     const { page } = await open(reader);
     expect(await page.locator('#nav').getByRole('link', { name: 'Submit' }).count()).toBe(0);
     const visible = async () => (await page.locator('main button').allTextContents()).filter((t) => !['Filter', 'Older tasks'].includes(t));
-    for (const hash of ['#/', '#/tasks', `#/task/${id}`, '#/dead-letters', '#/farms', '#/memory', '#/history', '#/submit']) {
+    for (const hash of ['#/', '#/tasks', `#/task/${id}`, `#/task/${verified}`, '#/dead-letters', '#/farms', '#/memory', '#/history', '#/submit']) {
       await go(page, hash);
       await page.locator('main h1').first().waitFor();
       await loaded(page);

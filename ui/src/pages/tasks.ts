@@ -52,7 +52,12 @@ export async function tasksPage(ctx: PageContext): Promise<void> {
     const answer = await post<BulkResult>(`/jobs/bulk/${verb}`, body());
     if (answer.kind === 'missing') fill(report, notAvailable(`Bulk ${verb}`));
     else if (answer.kind === 'error') fill(report, failure(answer));
-    else { fill(report, outcome(bulkSummary(verb === 'cancel' ? 'cancelled' : 'retried', answer.data))); ctx.reload(); }
+    else {
+      // The list is read again under the report (a reload of the page would wipe what the action did).
+      fill(report, outcome(bulkSummary(verb === 'cancel' ? 'cancelled' : 'retried', answer.data)));
+      rows.length = 0;
+      await load();
+    }
   }
 
   const rows: JobRow[] = [];
