@@ -181,6 +181,10 @@ describeBrowser('the dashboard in a real browser', () => {
     expect(await getResult(network.redis, network.keys, id)).toMatchObject({ status: 'failed' });
     await page.getByText('cancelled').first().waitFor();
     expect((await app.inject({ method: 'GET', url: `/jobs/${id}`, headers: reader.headers })).json()).toMatchObject({ failure_code: 'cancelled' });
+    // Cancelled while it waited, it has no input kept to send again: the API's refusal, as it says it.
+    await page.getByRole('button', { name: 'Retry task…' }).click();
+    await page.getByRole('dialog').getByRole('button', { name: 'Retry it' }).click();
+    await expect(page.getByRole('alert').textContent()).resolves.toMatch(/\(not_retryable\)$/);
     await page.close();
   });
 

@@ -2,7 +2,7 @@ import { followLog, get, post } from '../api.js';
 import { confirmAction, duration, facts, fill, h, route, table } from '../dom.js';
 import type { Child } from '../dom.js';
 import type { PageContext } from '../page.js';
-import { dataOr, failure, may, notAvailable, outcome } from '../page.js';
+import { dataOr, failure, may, notAvailable } from '../page.js';
 import type { Span } from '../timeline.js';
 import { waterfall } from '../timeline.js';
 
@@ -92,11 +92,14 @@ export async function taskPage(ctx: PageContext): Promise<void> {
   const ended = job.status === 'SUCCEEDED' || job.status === 'FAILED';
   const act = async (verb: 'cancel' | 'retry') => {
     const question = verb === 'cancel' ? `Cancel task ${id}?` : `Retry task ${id}?`;
-    const detail = verb === 'cancel' ? 'It ends failed (cancelled); its running worker and its sub-tasks are stopped.' : 'Its dead-lettered input goes back on its queue.';
+    const detail = verb === 'cancel' ? 'It ends failed (cancelled); its running worker and its sub-tasks are stopped.'
+      : 'Dead-lettered: its input goes back on its queue under this id. Failed on an agent: it is sent again as a new task with the same input.';
     if (!(await confirmAction(question, detail, verb === 'cancel' ? 'Cancel it' : 'Retry it'))) return;
-    const done = await post<unknown>(`${path}/${verb}`, {});
-    if (done.kind === 'ok') { fill(report, outcome(verb === 'cancel' ? 'Cancelled.' : 'Queued again.')); ctx.reload(); }
-    else fill(report, done.kind === 'missing' ? notAvailable(verb) : failure(done));
+    const done = await post<{ id?: string }>(`${path}/${verb}`, {});
+    if (done.kind !== 'ok') { fill(report, done.kind === 'missing' ? notAvailable(verb) : failure(done)); return; }
+    // A retry that became a new task (POST /jobs/{id}/retry answers the id that now runs): its page.
+    if (verb === 'retry' && done.data.id !== undefined && done.data.id !== id) location.hash = route('task', done.data.id);
+    else ctx.reload();
   };
   const actions = may(ctx.role, 'submit') ? h('div', { class: 'actions' },
     ended ? null : h('button', { type: 'button', class: 'danger', onclick: () => void act('cancel') }, 'Cancel task…'),
