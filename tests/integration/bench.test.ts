@@ -10,7 +10,7 @@ const bench = path.join(packageRoot(), 'dist/src/bench/bench.js');
 const dir = mkdtempSync(path.join(os.tmpdir(), 'dan-bench-test-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-const SCENARIOS = ['throughput', 'latency', 'redis_cost', 'ceiling', 'scale', 'spawn', 'memory', 'model_path', 'recovery', 'verification', 'api', 'metrics'];
+const SCENARIOS = ['throughput', 'latency', 'redis_cost', 'ceiling', 'scale', 'spawn', 'memory', 'model_path', 'recovery', 'verification', 'api', 'metrics', 'dashboard'];
 
 /** Every number under `value`, with its path; strings and booleans are left out. */
 function numbers(value: unknown, at: string): [string, number][] {
