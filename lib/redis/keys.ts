@@ -146,6 +146,16 @@ export class Keys {
   leases(domain: string): string { return fillKey(this.prefix, 'leases', domain); }
   /** ZSET task id -> when (ms since epoch) its next attempt is due, after a retryable failure. */
   delayed(domain: string): string { return fillKey(this.prefix, 'delayed', domain); }
+  /**
+   * Every list and set in which a domain's tasks wait to be claimed, whose lengths sum to its queue
+   * depth (DAN_MAX_QUEUE_DEPTH): `tasks:pending`, the ingest list, the three ready lists and the delayed set.
+   */
+  waiting(domain: string): { pending: string; ingest: string; readyHigh: string; readyNormal: string; readyLow: string; delayed: string } {
+    return {
+      pending: this.pending(domain), ingest: this.ingest(domain), readyHigh: this.ready(domain, 'high'),
+      readyNormal: this.ready(domain, 'normal'), readyLow: this.ready(domain, 'low'), delayed: this.delayed(domain),
+    };
+  }
   /** HASH per taken task: raw, domain, owner, token, attempts, max_attempts, priority, started_at, history. */
   task(taskId: string): string { return fillKey(this.prefix, 'task', taskId); }
   /** What every `results:{id}` key (and channel) starts with, for scans and pattern subscriptions. */

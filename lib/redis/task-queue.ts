@@ -286,14 +286,15 @@ export async function cancelTask(
 
 /** Tasks waiting in a domain: pending, caught by a blocked consumer, sorted by priority, or delayed for a retry. */
 export async function queueDepth(redis: Redis, keys: Keys, domain: string): Promise<number> {
+  const waiting = keys.waiting(domain);
   const replies = await redis
     .pipeline()
-    .llen(keys.pending(domain))
-    .llen(keys.ingest(domain))
-    .llen(keys.ready(domain, 'high'))
-    .llen(keys.ready(domain, 'normal'))
-    .llen(keys.ready(domain, 'low'))
-    .zcard(keys.delayed(domain))
+    .llen(waiting.pending)
+    .llen(waiting.ingest)
+    .llen(waiting.readyHigh)
+    .llen(waiting.readyNormal)
+    .llen(waiting.readyLow)
+    .zcard(waiting.delayed)
     .exec();
   return (replies ?? []).reduce((sum, [, n]) => sum + Number(n ?? 0), 0);
 }

@@ -82,7 +82,7 @@ async function start(argv: ArgumentsCamelCase<FarmArgs>): Promise<void> {
   const domain = soleDomainOfKind(loadAgentCatalog(ctx.config.agentsDir), 'farm').name;
   const { redis, keys } = await cliRedis(ctx);
   try {
-    const { taskId } = await submitTask(redis, keys, { domain, description, source: 'cli', context, timeoutSeconds: argv.timeout }, undefined, ctx.config.retentionMs);
+    const { taskId } = await submitTask(redis, keys, { domain, description, source: 'cli', context, timeoutSeconds: argv.timeout }, undefined, { retentionMs: ctx.config.retentionMs });
     if (!argv.wait) {
       if (ctx.json) printJson({ farm_id: taskId, status: 'pending' });
       else process.stdout.write(`${taskId}\n`);
