@@ -27,7 +27,7 @@ export function indexSpanMs(retentionMs: number): number {
   return 2 * retentionMs;
 }
 
-export type SubmitInput = Omit<NewTaskInput, 'taskId' | 'timestamp'> & { taskId?: string };
+export type SubmitInput = NewTaskInput & { taskId?: string };
 
 export interface SubmitOptions {
   /** How long results and a parent's list of children are kept; default 7 days (DAN_RETENTION_MS). */
@@ -53,15 +53,15 @@ export async function submitTask(
   if (problem !== undefined) throw new InvalidInputError(`${problem}; pick another id, or leave it out and a UUID is used`);
   const retentionMs = options.retentionMs ?? DEFAULT_RETENTION_MS;
   const maxDepth = options.maxQueueDepth ?? 0;
-  const raw = buildTaskJson({ ...input, taskId, timestamp: isoNow(clock) });
+  const raw = buildTaskJson(input, taskId, isoNow(clock));
   const parent = input.parentId ?? '';
   const client = taskClientId(input);
   const now = clock.now();
   const [outcome, detail] = (await submitScript.run(redis, {
-    keys: {
-      ...keys.waiting(input.domain), result: keys.result(taskId), notifications: keys.notifications(input.domain),
+    keys: Object.assign(keys.waiting(input.domain), {
+      result: keys.result(taskId), notifications: keys.notifications(input.domain),
       children: keys.children(parent || taskId), jobs: keys.jobs(client ?? DEFAULT_CLIENT_ID),
-    },
+    }),
     args: {
       taskId, raw, domain: input.domain, parentId: parent, childrenTtlMs: retentionMs, clientId: client ?? '',
       description: input.description.slice(0, INDEXED_DESCRIPTION_CHARS), nowMs: now, trimBeforeMs: now - indexSpanMs(retentionMs), maxDepth,

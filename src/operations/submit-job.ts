@@ -12,7 +12,7 @@ import { knownDomains } from './known-domains.js';
  * (DAN_MAX_*_BYTES), or undefined when nothing is; checked before anything is queued.
  */
 export function taskProblem(task: SubmitInput, config: Pick<Config, 'taskLimits'>): string | undefined {
-  const preview = parseTask(buildTaskJson({ ...task, taskId: task.taskId ?? 'preview', timestamp: new Date().toISOString() }), undefined, config.taskLimits);
+  const preview = parseTask(buildTaskJson(task, task.taskId ?? 'preview', new Date().toISOString()), undefined, config.taskLimits);
   return preview.kind === 'ok' ? undefined : preview.reason.replace(/^invalid task: /, '');
 }
 
