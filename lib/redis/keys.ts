@@ -92,11 +92,17 @@ export const MAIN_ONLY_KEYS: Readonly<Partial<Record<KeyTemplate, 'none' | 'read
 type PartsOf<T extends string> = T extends `${string}{}${infer Rest}` ? [string, ...PartsOf<Rest>] : [];
 export type KeyParts<N extends KeyTemplate> = PartsOf<(typeof KEY_TEMPLATES)[N]>;
 
+/** Each template cut at its `{}`s once, not on every key made (several per request and per task). */
+const TEMPLATE_PIECES = {} as Record<KeyTemplate, readonly string[]>;
+for (const name of Object.keys(KEY_TEMPLATES) as KeyTemplate[]) TEMPLATE_PIECES[name] = KEY_TEMPLATES[name].split('{}');
+
 /** A template's key under `prefix` for its parts (an id, a domain; a farm id and a file). */
 export function fillKey<N extends KeyTemplate>(prefix: string, name: N, ...parts: KeyParts<N>): string {
   // Joined piece by piece, as the Lua functions do: a part is never read as a replacement pattern.
-  const pieces = KEY_TEMPLATES[name].split('{}');
-  return prefix + pieces.map((piece, i) => (i === 0 ? piece : (parts[i - 1] as string) + piece)).join('');
+  const pieces = TEMPLATE_PIECES[name];
+  let key = prefix + (pieces[0] as string);
+  for (let i = 1; i < pieces.length; i++) key += (parts[i - 1] as string) + (pieces[i] as string);
+  return key;
 }
 
 /**
@@ -155,6 +161,16 @@ export class Keys {
   leases(domain: string): string { return fillKey(this.prefix, 'leases', domain); }
   /** ZSET task id -> when (ms since epoch) its next attempt is due, after a retryable failure. */
   delayed(domain: string): string { return fillKey(this.prefix, 'delayed', domain); }
+  /**
+   * Every list and set in which a domain's tasks wait to be claimed, whose lengths sum to its queue
+   * depth (DAN_MAX_QUEUE_DEPTH): `tasks:pending`, the ingest list, the three ready lists and the delayed set.
+   */
+  waiting(domain: string): { pending: string; ingest: string; readyHigh: string; readyNormal: string; readyLow: string; delayed: string } {
+    return {
+      pending: this.pending(domain), ingest: this.ingest(domain), readyHigh: this.ready(domain, 'high'),
+      readyNormal: this.ready(domain, 'normal'), readyLow: this.ready(domain, 'low'), delayed: this.delayed(domain),
+    };
+  }
   /** HASH per taken task: raw, domain, owner, token, attempts, max_attempts, priority, started_at, history. */
   task(taskId: string): string { return fillKey(this.prefix, 'task', taskId); }
   /** What every `results:{id}` key (and channel) starts with, for scans and pattern subscriptions. */

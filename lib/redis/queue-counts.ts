@@ -27,9 +27,11 @@ export async function queueStates(redis: Redis, keys: Keys, domains: readonly st
   if (domains.length === 0) return [];
   const pipeline = redis.pipeline();
   for (const d of domains) {
-    pipeline.llen(keys.pending(d)).llen(keys.ingest(d));
+    // The keys that count as a domain's depth are the ones the submit script checks (Keys.waiting).
+    const w = keys.waiting(d);
+    pipeline.llen(w.pending).llen(w.ingest);
     for (const p of PRIORITIES) pipeline.llen(keys.ready(d, p));
-    pipeline.zcard(keys.delayed(d)).zcard(keys.leases(d)).llen(keys.dead(d));
+    pipeline.zcard(w.delayed).zcard(keys.leases(d)).llen(keys.dead(d));
   }
   const replies = (await pipeline.exec()) ?? [];
   const perDomain = 5 + PRIORITIES.length;

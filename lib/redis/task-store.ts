@@ -6,7 +6,7 @@ import { oneLine } from '../errors.js';
 import { scrubText } from '../scrub.js';
 import type { TaskResult } from '../protocol/result.js';
 import { readResultHash } from '../protocol/result.js';
-import { InvalidInputError } from '../errors.js';
+import { InvalidInputError, QueueFullError } from '../errors.js';
 import type { NewTaskInput } from '../protocol/task.js';
 import { buildTaskJson, taskIdProblem } from '../protocol/task.js';
 import { DEFAULT_CLIENT_ID } from '../protocol/client-id.js';
@@ -27,34 +27,48 @@ export function indexSpanMs(retentionMs: number): number {
   return 2 * retentionMs;
 }
 
-export type SubmitInput = Omit<NewTaskInput, 'taskId' | 'timestamp'> & { taskId?: string };
+export type SubmitInput = NewTaskInput & { taskId?: string };
+
+export interface SubmitOptions {
+  /** How long results and a parent's list of children are kept; default 7 days (DAN_RETENTION_MS). */
+  retentionMs?: number;
+  /**
+   * Refuse the task (QueueFullError) when its domain's queue holds this many tasks already
+   * (DAN_MAX_QUEUE_DEPTH; 0 or absent: no limit), checked in the submit's own atomic step.
+   */
+  maxQueueDepth?: number;
+}
 
 /**
- * Queues a task the way protocol.md tells outside clients to, in one atomic step (see lua/submit-4.lua).
+ * Queues a task the way protocol.md tells outside clients to, in one atomic step (see lua/submit-10.lua).
  * An id that breaks the id rule (lib/protocol/task.ts) is refused here, before any key is written; so is
- * an id that already has a result, since the new task would overwrite another's result or run twice.
+ * an id that already has a result, since the new task would overwrite another's result or run twice,
+ * and, with `maxQueueDepth`, a task for a domain whose queue is full.
  */
 export async function submitTask(
-  redis: Redis, keys: Keys, input: SubmitInput, clock: Clock = systemClock, retentionMs = DEFAULT_RETENTION_MS,
+  redis: Redis, keys: Keys, input: SubmitInput, clock: Clock = systemClock, options: SubmitOptions = {},
 ): Promise<{ taskId: string; raw: string }> {
   const taskId = input.taskId ?? randomUUID();
   const problem = taskIdProblem(taskId);
   if (problem !== undefined) throw new InvalidInputError(`${problem}; pick another id, or leave it out and a UUID is used`);
-  const raw = buildTaskJson({ ...input, taskId, timestamp: isoNow(clock) });
+  const retentionMs = options.retentionMs ?? DEFAULT_RETENTION_MS;
+  const maxDepth = options.maxQueueDepth ?? 0;
+  const raw = buildTaskJson(input, taskId, isoNow(clock));
   const parent = input.parentId ?? '';
   const client = taskClientId(input);
   const now = clock.now();
-  const [queued, status] = (await submitScript.run(redis, {
-    keys: {
-      result: keys.result(taskId), pending: keys.pending(input.domain), notifications: keys.notifications(input.domain),
+  const [outcome, detail] = (await submitScript.run(redis, {
+    keys: Object.assign(keys.waiting(input.domain), {
+      result: keys.result(taskId), notifications: keys.notifications(input.domain),
       children: keys.children(parent || taskId), jobs: keys.jobs(client ?? DEFAULT_CLIENT_ID),
-    },
+    }),
     args: {
       taskId, raw, domain: input.domain, parentId: parent, childrenTtlMs: retentionMs, clientId: client ?? '',
-      description: input.description.slice(0, INDEXED_DESCRIPTION_CHARS), nowMs: now, trimBeforeMs: now - indexSpanMs(retentionMs),
+      description: input.description.slice(0, INDEXED_DESCRIPTION_CHARS), nowMs: now, trimBeforeMs: now - indexSpanMs(retentionMs), maxDepth,
     },
-  })) as [number, string?];
-  if (queued !== 1) throw new InvalidInputError(`task id ${taskId} is already used (status ${status ?? 'unknown'}): choose another id`);
+  })) as [number, (string | number)?];
+  if (outcome === 2) throw new QueueFullError(input.domain, Number(detail), maxDepth);
+  if (outcome !== 1) throw new InvalidInputError(`task id ${taskId} is already used (status ${detail ?? 'unknown'}): choose another id`);
   return { taskId, raw };
 }
 

@@ -54,11 +54,36 @@ declare module 'fastify' {
   interface FastifyContextConfig {
     /** The role a route needs; a route without one (/health) is answered to anyone. */
     role?: ApiRole;
+    /**
+     * Reads of a route's own (by its URL's params, not yet validated) started together with the key check,
+     * so both leave in one write and come back in one round trip; the handler takes them with
+     * `prefetched`, after the caller is known and may see them. Only for reads: a request refused later
+     * (401, 403, 400) just drops them.
+     */
+    prefetch?: (request: FastifyRequest) => Promise<unknown>;
   }
   interface FastifyRequest {
     /** Set before the body is read, for every route with a `role`. */
     caller?: Caller;
+    /** What the route's `prefetch` started, for `prefetched`. */
+    early?: Promise<unknown>;
   }
+}
+
+/** Starts the route's `prefetch` reads, if it has any, before its caller is authenticated. */
+export function startPrefetch(request: FastifyRequest): void {
+  const prefetch = request.routeOptions.config.prefetch;
+  if (prefetch === undefined) return;
+  const early = prefetch(request);
+  // Awaited by the handler; a request refused before it gets there must not leave an unhandled rejection.
+  early.catch(() => undefined);
+  request.early = early;
+}
+
+/** The reads the route's `prefetch` started with the key check. */
+export function prefetched<T>(request: Pick<FastifyRequest, 'early' | 'url'>): Promise<T> {
+  if (request.early === undefined) throw new Error(`route ${request.url} reads what it prefetched but declares no prefetch`);
+  return request.early as Promise<T>;
 }
 
 /** The caller the route's `onRequest` authentication found; a route without a `role` has none. */

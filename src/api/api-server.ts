@@ -13,7 +13,7 @@ import { redisAnswers } from '../../lib/redis/connection.js';
 import { HeartbeatRegistry } from '../../lib/redis/heartbeat-registry.js';
 import type { Keys } from '../../lib/redis/keys.js';
 import { networkOverview } from '../operations/network-overview.js';
-import { authenticate, checkRate } from './api-auth.js';
+import { authenticate, checkRate, startPrefetch } from './api-auth.js';
 import { ApiError, errorBody, errorBodySchema, errorResponses, toErrorReply } from './api-errors.js';
 import { agentsSchema, healthSchema, readySchema } from './api-schemas.js';
 import { registerDashboardRoutes } from './dashboard-routes.js';
@@ -66,6 +66,7 @@ export async function buildApiServer(options: ApiServerOptions): Promise<Fastify
     if (role === undefined) return;
     // While the connection is down, say so at once rather than hold the request through reconnects.
     if (redis.status !== 'ready') throw new ApiError('redis_unreachable', unreachable());
+    startPrefetch(request);
     request.caller = await authenticate(apiKeys, request, role, { requireKey: options.requireKey ?? false });
     await checkRate(limits, request.caller, config.api.ratePerMinute);
   });

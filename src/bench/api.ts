@@ -7,7 +7,7 @@ import { ApiKeys } from '../../lib/redis/api-keys.js';
 import { Keys } from '../../lib/redis/keys.js';
 import { submitTask } from '../../lib/redis/task-store.js';
 import type { Spread } from './bench-kit.js';
-import { poll, round, rssMb, spread } from './bench-kit.js';
+import { cpuMs, poll, round, rssMb, spread } from './bench-kit.js';
 import type { BenchEnv } from './bench-network.js';
 import { CONCURRENCY } from './throughput.js';
 
@@ -19,6 +19,11 @@ export interface ApiResult {
   /** POST /jobs to a `dan serve` child with a key, `concurrency` requests in flight. */
   http_submits_per_s: number;
   http_vs_direct: number;
+  /**
+   * CPU time `dan serve` spent per POST /jobs and per GET /jobs/{id} at the most it answers (µs, from
+   * /proc): steadier than the rates on a shared machine, where the client, Redis and other work take turns.
+   */
+  serve_cpu_us: { post: number; get: number };
   /** GET /jobs/{id} with `concurrency` requests in flight. */
   get_max_per_s: number;
   /** GET /jobs/{id} sent on a fixed schedule at half the maximum rate, each timed from its send to its answer (ms). */
@@ -107,14 +112,19 @@ export async function measureApi(env: BenchEnv, jobs: number, getSeconds: number
     await closedLoop(Math.min(200, jobs), CONCURRENCY, post);
     await closedLoop(Math.min(200, jobs), CONCURRENCY, submit);
     env.progress(`api: ${jobs} submits straight to Redis, then ${jobs} over HTTP, ${CONCURRENCY} in flight`);
+    const pid = serve.child.pid ?? 0;
     const directRate = await closedLoop(jobs, CONCURRENCY, submit);
+    const beforePosts = cpuMs(pid);
     const httpRate = await closedLoop(jobs, CONCURRENCY, post);
+    const postCpuUs = ((cpuMs(pid) - beforePosts) * 1000) / jobs;
 
     const get = async (i: number) => {
       const answer = await request(agent, new URL(`/jobs/${ids[i % ids.length] as string}`, serve.url), 'GET', auth);
       if (answer.status !== 200) throw new Error(`bench: GET /jobs/{id} answered ${answer.status}: ${answer.body}`);
     };
+    const beforeGets = cpuMs(pid);
     const getMax = await closedLoop(jobs, CONCURRENCY, get);
+    const getCpuUs = ((cpuMs(pid) - beforeGets) * 1000) / jobs;
     const rate = getMax / 2;
     env.progress(`api: GET /jobs/{id} at ${round(rate, 0)}/s (half of ${round(getMax, 0)}/s) for ${getSeconds} s`);
     const count = Math.max(50, Math.round(rate * getSeconds));
@@ -132,6 +142,7 @@ export async function measureApi(env: BenchEnv, jobs: number, getSeconds: number
     return {
       jobs, concurrency: CONCURRENCY,
       direct_submits_per_s: round(directRate), http_submits_per_s: round(httpRate), http_vs_direct: round(httpRate / directRate, 2),
+      serve_cpu_us: { post: round(postCpuUs), get: round(getCpuUs) },
       get_max_per_s: round(getMax), get_at_half: { ...spread(timed), rate_per_s: round(rate) },
       idle_rss_mb: idleRss, after_load_rss_mb: rssMb(serve.child.pid ?? 0),
     };

@@ -39,6 +39,17 @@ export function rssMb(pid: number): number {
   }
 }
 
+/** CPU time (user and system) one process has used so far, in ms (from /proc, in clock ticks of 10 ms). */
+export function cpuMs(pid: number): number {
+  try {
+    // Fields after the command name, which may hold spaces: utime and stime are the 12th and 13th.
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
+    return (Number(fields[11]) + Number(fields[12])) * 10;
+  } catch {
+    return Number.NaN;
+  }
+}
+
 /**
  * Memory only this process holds (private clean and dirty pages, from /proc's smaps_rollup), in MB:
  * what one more such process costs the host. The rest of its resident memory is the Node binary and

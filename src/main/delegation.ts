@@ -127,7 +127,7 @@ async function runStep(
         ...(typeof task.metadata['client_id'] === 'string' ? { client_id: task.metadata['client_id'] } : {}),
         ...checks,
       },
-    }, deps.clock, deps.retentionMs);
+    }, deps.clock, { retentionMs: deps.retentionMs });
     // Log lines are not awaited: they go out on the same connection, in order, ahead of what follows.
     void ctx.log(`delegated to ${step.domain} as ${taskId}${before.length > 0 ? ` (after ${before.map((b) => b.domain).join(', ')})` : ''}: ${step.description}`);
   } else {

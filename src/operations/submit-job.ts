@@ -1,9 +1,8 @@
 import type { Redis } from 'ioredis';
 import type { Config } from '../../lib/config.js';
-import { DanError, ExitCode, QueueFullError } from '../../lib/errors.js';
+import { DanError, ExitCode } from '../../lib/errors.js';
 import { buildTaskJson, parseTask } from '../../lib/protocol/task.js';
 import type { Keys } from '../../lib/redis/keys.js';
-import { queueDepth } from '../../lib/redis/task-queue.js';
 import type { SubmitInput } from '../../lib/redis/task-store.js';
 import { submitTask } from '../../lib/redis/task-store.js';
 import { knownDomains } from './known-domains.js';
@@ -13,14 +12,14 @@ import { knownDomains } from './known-domains.js';
  * (DAN_MAX_*_BYTES), or undefined when nothing is; checked before anything is queued.
  */
 export function taskProblem(task: SubmitInput, config: Pick<Config, 'taskLimits'>): string | undefined {
-  const preview = parseTask(buildTaskJson({ ...task, taskId: task.taskId ?? 'preview', timestamp: new Date().toISOString() }), undefined, config.taskLimits);
+  const preview = parseTask(buildTaskJson(task, task.taskId ?? 'preview', new Date().toISOString()), undefined, config.taskLimits);
   return preview.kind === 'ok' ? undefined : preview.reason.replace(/^invalid task: /, '');
 }
 
 /**
  * Sends a task the way `dan send` and `POST /jobs` both do: to `main` or a domain the network knows,
- * refused when that domain's queue is full (DAN_MAX_QUEUE_DEPTH), then queued in one step by
- * `submitTask`. The caller has checked the task with `taskProblem`.
+ * then queued by `submitTask` in one step that also refuses it when that domain's queue is full
+ * (DAN_MAX_QUEUE_DEPTH). The caller has checked the task with `taskProblem`.
  */
 export async function submitJob(redis: Redis, keys: Keys, config: Config, task: SubmitInput): Promise<{ taskId: string }> {
   if (task.domain !== 'main') {
@@ -29,12 +28,7 @@ export async function submitJob(redis: Redis, keys: Keys, config: Config, task: 
       throw new DanError('unknown_domain', `unknown domain '${task.domain}'; known domains: main, ${known.join(', ')}`, { exitCode: ExitCode.usage });
     }
   }
-  // Backpressure: past the limit the task is refused here rather than left to wait without end.
-  const max = config.maxQueueDepth;
-  if (max > 0) {
-    const depth = await queueDepth(redis, keys, task.domain);
-    if (depth >= max) throw new QueueFullError(task.domain, depth, max);
-  }
-  const { taskId } = await submitTask(redis, keys, task, undefined, config.retentionMs);
+  // Backpressure: past the limit the task is refused (QueueFullError) rather than left to wait without end.
+  const { taskId } = await submitTask(redis, keys, task, undefined, { retentionMs: config.retentionMs, maxQueueDepth: config.maxQueueDepth });
   return { taskId };
 }

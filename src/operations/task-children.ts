@@ -14,9 +14,22 @@ export interface ChildStatus {
   error?: string;
 }
 
-/** The sub-tasks of a parent and where each stands, also while the parent is still running. */
-export async function childStatuses(redis: Redis, keys: Keys, taskId: string, result: TaskResult | undefined): Promise<ChildStatus[]> {
-  const ids = await childIds(redis, keys, taskId, result);
+/** A task's plan as read already (`plan` undefined: it has none), so it is not read again. */
+export interface KnownPlan {
+  plan: unknown;
+}
+
+/** Reads a task's plan (`PlanStore`); issued with the read of its result, both leave in one write. */
+export async function readPlan(redis: Redis, keys: Keys, taskId: string): Promise<KnownPlan> {
+  return { plan: await new PlanStore(redis, keys).read(taskId) };
+}
+
+/**
+ * The sub-tasks of a parent and where each stands, also while the parent is still running; `known`
+ * is its plan when the caller read it already (`readPlan`).
+ */
+export async function childStatuses(redis: Redis, keys: Keys, taskId: string, result: TaskResult | undefined, known?: KnownPlan): Promise<ChildStatus[]> {
+  const ids = await childIds(redis, keys, taskId, result, known);
   const found = await readResultStatuses(redis, keys, ids);
   return ids.map((id, i) => {
     const { status, error } = found[i] ?? {};
@@ -25,10 +38,10 @@ export async function childStatuses(redis: Redis, keys: Keys, taskId: string, re
 }
 
 /** The ids of a task's sub-tasks: from its result once it ended, else from its plan. */
-export async function childIds(redis: Redis, keys: Keys, taskId: string, result: TaskResult | undefined): Promise<string[]> {
+export async function childIds(redis: Redis, keys: Keys, taskId: string, result: TaskResult | undefined, known?: KnownPlan): Promise<string[]> {
   const children = result?.output?.['children'];
   if (children && typeof children === 'object') return Object.keys(children);
-  const plan = (await new PlanStore(redis, keys).read(taskId)) as { steps?: { domain: string }[] } | undefined;
+  const plan = (known ?? await readPlan(redis, keys, taskId)).plan as { steps?: { domain: string }[] } | undefined;
   if (!plan) return [];
   const steps = plan.steps ?? [];
   return steps.map((s) => childTaskId(taskId, s.domain));

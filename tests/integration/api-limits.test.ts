@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ApiKeys, type ApiKeyLimits } from '../../lib/redis/api-keys.js';
+import { idempotentTaskId } from '../../src/api/job-routes.js';
 import type { TestApi } from '../support/api.js';
 import { startTestApi } from '../support/api.js';
 
@@ -84,5 +85,29 @@ describe("the HTTP API's per-key limits", () => {
     const unknown = await api.app.inject({ method: 'POST', url: '/jobs', headers: key, payload: { domain: 'no-such-domain', description: 'x' } });
     expect(unknown.statusCode).toBe(422);
     expect((await submit(key)).statusCode).toBe(202);
+  });
+
+  it('refuses a submit past DAN_MAX_QUEUE_DEPTH with 503 queue_full, queueing nothing and giving back its place in flight', async () => {
+    const full = await startTestApi({ env: { DAN_MAX_QUEUE_DEPTH: '2' } });
+    try {
+      const { key } = await new ApiKeys(full.redis, full.keys).create('delta', 'submit', { ratePerMinute: 0, maxInFlight: 3 });
+      const headers = { authorization: `Bearer ${key}` };
+      const send = (extra: Record<string, string> = {}) => full.app.inject({ method: 'POST', url: '/jobs', headers: { ...headers, ...extra }, payload: { job_type: 'echo', payload: {} } });
+      expect((await send()).statusCode).toBe(202);
+      expect((await send({ 'idempotency-key': 'kept' })).statusCode).toBe(202);
+      const refused = await send({ 'idempotency-key': 'refused' });
+      expect(refused.statusCode).toBe(503);
+      expect(refused.json().error).toEqual({ code: 'queue_full', message: expect.stringContaining('the main queue is full: 2 tasks wait (DAN_MAX_QUEUE_DEPTH=2)') });
+      expect(await full.redis.llen(full.keys.pending('main'))).toBe(2);
+      // The refused job left no result behind, so the same key may be sent again once there is room.
+      expect((await full.app.inject({ method: 'GET', url: `/jobs/${idempotentTaskId('delta', 'refused')}`, headers })).statusCode).toBe(404);
+      // A replay of a job already queued is answered, not refused: it adds nothing to the queue.
+      expect((await send({ 'idempotency-key': 'kept' })).json()).toMatchObject({ replayed: true });
+      await full.redis.rpop(full.keys.pending('main'));
+      // Its place among the key's 3 in flight was given back: room for exactly one more.
+      expect((await send()).statusCode).toBe(202);
+    } finally {
+      await full.close();
+    }
   });
 });

@@ -139,8 +139,8 @@ describe('the HTTP API: listings and retries', () => {
 
   it('drops index entries older than twice the retention as tasks are sent', async () => {
     const retention = api.config.retentionMs;
-    const ancient = await submitTask(api.redis, api.keys, task('trim', 'ancient'), at(T0 - 2 * retention - 1), retention);
-    const recent = await submitTask(api.redis, api.keys, task('trim', 'recent'), at(T0), retention);
+    const ancient = await submitTask(api.redis, api.keys, task('trim', 'ancient'), at(T0 - 2 * retention - 1), { retentionMs: retention });
+    const recent = await submitTask(api.redis, api.keys, task('trim', 'recent'), at(T0), { retentionMs: retention });
     expect(await api.redis.zrange(api.keys.jobs('trim'), 0, -1)).toEqual([recent.taskId]);
     expect(ancient.taskId).not.toBe(recent.taskId);
   });

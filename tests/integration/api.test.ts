@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TestApi } from '../support/api.js';
 import { startTestApi } from '../support/api.js';
+import { PlanStore } from '../../lib/redis/plan-store.js';
 
 const json = { 'content-type': 'application/json' };
 const seedEcho = { job_type: 'echo', payload: { message: 'hello', n: 1 } };
@@ -68,6 +69,21 @@ describe('the HTTP API with keys', () => {
     const task = JSON.parse((await api.redis.lrange(api.keys.pending('main'), 0, -1)).find((t) => t.includes(id)) as string);
     expect(task).toMatchObject({ payload: { description: 'add a health endpoint', context: { path: 'src' }, requirements: ['tested'] }, metadata: { priority: 'high', timeout_seconds: 60, max_attempts: 2, client_id: 'acme' } });
     expect((await get(`/jobs/${id}`, acme.headers)).statusCode).toBe(200);
+  });
+
+  it("shows a running job's sub-tasks from its plan to its client only, and refuses a bad id (400) or no key (401) first", async () => {
+    const { id } = (await post('/jobs', { description: 'plan me' }, acme.headers)).json();
+    await new PlanStore(api.redis, api.keys).storeOnce(id, { steps: [{ domain: 'backend' }, { domain: 'frontend' }] }, 60_000);
+    await api.redis.hset(api.keys.result(`${id}-backend`), 'status', 'in_progress');
+    const read = await get(`/jobs/${id}`, acme.headers);
+    expect(read.json().sub_tasks).toEqual([
+      { id: `${id}-backend`, status: 'RUNNING', dan_status: 'in_progress', error: null },
+      { id: `${id}-frontend`, status: null, dan_status: 'not queued yet', error: null },
+    ]);
+    expect((await get(`/jobs/${id}`, globex.headers)).statusCode).toBe(404);
+    expect((await get(`/jobs/${id}`)).statusCode).toBe(401);
+    expect((await get('/jobs/bad%20id', acme.headers)).statusCode).toBe(400);
+    expect((await get('/jobs/bad%20id')).statusCode).toBe(401);
   });
 
   it('lets a read key read but not send or cancel (403)', async () => {

@@ -79,7 +79,7 @@ describe('the Lua scripts', () => {
   });
 
   it('take their keys and arguments by name, in the declared order', () => {
-    const script = new LuaFileScript({ file: 'submit-5.lua', keys: ['result', 'pending', 'notifications', 'children', 'jobs'], args: ['taskId', 'raw', 'domain', 'parentId', 'childrenTtlMs'] });
+    const script = new LuaFileScript({ file: 'reclaim-5.lua', keys: ['result', 'pending', 'notifications', 'children', 'jobs'], args: ['taskId', 'raw', 'domain', 'parentId', 'childrenTtlMs'] });
     const keys = new Keys('p:');
     expect(script.build({
       keys: { children: keys.children('t'), notifications: keys.notifications('d'), pending: keys.pending('d'), result: keys.result('t'), jobs: keys.jobs('c') },
@@ -88,6 +88,6 @@ describe('the Lua scripts', () => {
   });
 
   it('refuse a file whose name does not say its number of keys', () => {
-    expect(() => new LuaFileScript({ file: 'submit-5.lua', keys: ['one'], args: [] })).toThrow(/name the file <name>-1\.lua/);
+    expect(() => new LuaFileScript({ file: 'reclaim-5.lua', keys: ['one'], args: [] })).toThrow(/name the file <name>-1\.lua/);
   });
 });

@@ -74,7 +74,15 @@ describe('parseTask', () => {
   });
 
   it('round-trips what buildTaskJson makes, quotes and all', () => {
-    const raw = buildTaskJson({ taskId: 'q1', domain: 'frontend', description: 'Say "hi" & it\'s {fine}', priority: 'low', timeoutSeconds: 60, timestamp: '2026-01-01T00:00:00.000Z', context: { path: 'src' } });
+    const raw = buildTaskJson({ domain: 'frontend', description: 'Say "hi" & it\'s {fine}', priority: 'low', timeoutSeconds: 60, context: { path: 'src' } }, 'q1', '2026-01-01T00:00:00.000Z');
     expect(parseTask(raw)).toMatchObject({ kind: 'ok', task: { description: 'Say "hi" & it\'s {fine}', priority: 'low', timeoutSeconds: 60, context: { path: 'src' }, destination: 'frontend' } });
+  });
+
+  it("writes a caller's extra payload and metadata first with our fields over theirs, and keeps an own __proto__ key as a key", () => {
+    const extraPayload = JSON.parse('{"__proto__": {"a": 1}, "description": "theirs", "n": 1}') as Record<string, unknown>;
+    const raw = buildTaskJson({ domain: 'd', description: 'ours', extraPayload, extraMetadata: { client_id: 'c', priority: 'high' }, priority: 'low', parentId: 'p' }, 't', 'T');
+    expect(raw).toBe('{"task_id":"t","type":"task_assignment","source":"cli","destination":"d","timestamp":"T",'
+      + '"payload":{"__proto__":{"a":1},"description":"ours","n":1,"requirements":[],"context":{}},'
+      + '"metadata":{"client_id":"c","priority":"low","timeout_seconds":300,"parent_id":"p"}}');
   });
 });

@@ -27,9 +27,9 @@ describe('retryTaskId', () => {
 
 describe('retryTask', () => {
   const input = buildTaskJson({
-    taskId: 'job-7', domain: 'backend', description: 'Add a health endpoint', type: 'task_assignment', source: 'api', requirements: ['tested'],
-    context: { ticket: 7 }, priority: 'high', timeoutSeconds: 120, timestamp: '2026-12-01T00:00:00.000Z', extraMetadata: { client_id: 'acme', max_attempts: 2, deadline: '2026-12-01T00:02:00.000Z' },
-  });
+    domain: 'backend', description: 'Add a health endpoint', type: 'task_assignment', source: 'api', requirements: ['tested'],
+    context: { ticket: 7 }, priority: 'high', timeoutSeconds: 120, extraMetadata: { client_id: 'acme', max_attempts: 2, deadline: '2026-12-01T00:02:00.000Z' },
+  }, 'job-7', '2026-12-01T00:00:00.000Z');
   const failed = (fields: Record<string, string>) => readResultHash('job-7', { task_id: 'job-7', status: 'failed', domain: 'backend', client_id: 'acme', error: 'crashed', ...fields })!;
 
   it('sends the input again under the next id, linked to the old job, without its old deadline', () => {

@@ -71,20 +71,32 @@ export class LuaFileScript<K extends string, A extends string> {
 
   /** KEYS and ARGV in the declared order. */
   build(call: LuaCall<K, A>): { keys: string[]; args: LuaArg[] } {
-    return {
-      keys: this.spec.keys.map((k) => call.keys[k]),
-      args: [...this.spec.args.map((a) => call.args[a]), ...(call.rest ?? [])],
-    };
+    const all = this.commandArgs(call);
+    const count = this.spec.keys.length;
+    return { keys: all.slice(1, 1 + count) as string[], args: all.slice(1 + count) };
+  }
+
+  /**
+   * EVALSHA's arguments after the SHA: the number of keys, the keys, the arguments, filled into one
+   * array (every queue step and API request runs a script: no intermediate arrays and spreads).
+   */
+  private commandArgs(call: LuaCall<K, A>): LuaArg[] {
+    const { keys, args } = this.spec;
+    const out: LuaArg[] = [keys.length];
+    for (const k of keys) out.push(call.keys[k]);
+    for (const a of args) out.push(call.args[a]);
+    if (call.rest !== undefined) for (const r of call.rest) out.push(r);
+    return out;
   }
 
   async run(redis: Redis, call: LuaCall<K, A>): Promise<unknown> {
-    const { keys, args } = this.build(call);
+    const args = this.commandArgs(call);
     try {
       try {
-        return await redis.evalsha(this.sha, keys.length, ...keys, ...args);
+        return await redis.evalsha(this.sha, ...(args as [number, ...LuaArg[]]));
       } catch (error) {
         if (error instanceof Error && error.message.startsWith('NOSCRIPT')) {
-          return await redis.eval(this.source, keys.length, ...keys, ...args);
+          return await redis.eval(this.source, ...(args as [number, ...LuaArg[]]));
         }
         throw error;
       }

@@ -60,9 +60,9 @@ export const deadLetterQueueScript = new LuaFileScript({
 });
 
 export const submitScript = new LuaFileScript({
-  file: 'submit-5.lua',
-  keys: ['result', 'pending', 'notifications', 'children', 'jobs'],
-  args: ['taskId', 'raw', 'domain', 'parentId', 'childrenTtlMs', 'clientId', 'description', 'nowMs', 'trimBeforeMs'],
+  file: 'submit-10.lua',
+  keys: ['result', 'pending', 'notifications', 'children', 'jobs', 'ingest', 'readyHigh', 'readyNormal', 'readyLow', 'delayed'],
+  args: ['taskId', 'raw', 'domain', 'parentId', 'childrenTtlMs', 'clientId', 'description', 'nowMs', 'trimBeforeMs', 'maxDepth'],
 });
 
 export const retryDeadLetterScript = new LuaFileScript({

@@ -1,20 +1,32 @@
 -- submit: queues a task the way protocol.md tells outside clients to, in one step: the result hash is
 -- written before the push, so a fast consumer's `in_progress` is never overwritten by `pending`; a
 -- sub-task is added to its parent's list of children (for cancellation); the task is announced. The
--- caller has checked the task id against the id rule (lib/protocol/task.ts).
+-- caller has checked the task id against the id rule (lib/protocol/task.ts). With maxDepth, a domain
+-- whose queue holds that many tasks already refuses it (backpressure, DAN_MAX_QUEUE_DEPTH): checked here,
+-- in the same step, so concurrent submits cannot all pass a depth read before any of them is queued, and
+-- a submit costs one round trip rather than two (the depth read had been a fifth of `dan serve`'s time
+-- per POST /jobs).
 --
 -- KEYS (K.<name>): result (results:{id}), pending (tasks:pending:{d}), notifications (notifications:{d}),
 --   children (dan:children:{parent}, or any key when there is no parent), jobs (dan:jobs:{client}: the
---   client's task index, `default` for a task without a client)
+--   client's task index, `default` for a task without a client), then the domain's other waiting keys
+--   (Keys.waiting): ingest, readyHigh, readyNormal, readyLow (LISTs), delayed (ZSET)
 -- ARGV (A.<name>): taskId, raw (task JSON), domain, parentId ('' for none), childrenTtlMs,
 --   clientId (its metadata.client_id, '' for none: kept in the result so the HTTP API shows it to its client only),
 --   description (the first 1000 characters of payload.description, kept in the result for listings and
 --   their text search), nowMs (the index's score: when it was sent), trimBeforeMs (index entries sent
---   before this are dropped: their results have expired)
+--   before this are dropped: their results have expired), maxDepth (0: no limit)
 -- Returns: {1} queued; {0, status} nothing written, because `results:{id}` exists: the id belongs to a
---   task sent before (its status, 'unknown' when the hash has none), and a second one would overwrite it.
+--   task sent before (its status, 'unknown' when the hash has none), and a second one would overwrite it;
+--   {2, depth} nothing written, because the domain's queue holds depth >= maxDepth tasks.
 -- One EXISTS on the path every fresh task takes; the status is read only for the refusal.
 if redis.call('EXISTS', K.result) == 1 then return { 0, redis.call('HGET', K.result, 'status') or 'unknown' } end
+local maxDepth = tonumber(A.maxDepth)
+if maxDepth > 0 then
+  local depth = redis.call('LLEN', K.pending) + redis.call('LLEN', K.ingest) + redis.call('LLEN', K.readyHigh)
+    + redis.call('LLEN', K.readyNormal) + redis.call('LLEN', K.readyLow) + redis.call('ZCARD', K.delayed)
+  if depth >= maxDepth then return { 2, depth } end
+end
 if A.parentId ~= '' then
   redis.call('HSET', K.result, 'task_id', A.taskId, 'status', 'pending', 'domain', A.domain, 'parent_id', A.parentId)
   redis.call('SADD', K.children, A.taskId)
