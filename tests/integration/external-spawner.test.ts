@@ -77,7 +77,7 @@ describe('external mode: main starts nothing, adopts agents started by hand, pub
   }
 
   /** A domain agent as an operator starts one: no AGENT_ID (it picks its own), no parent that spawned it. */
-  const startBackendAgent = () => start([agentEntry], { AGENT_ROLE: 'domain', DOMAIN_TYPE: 'backend' });
+  const startBackendAgent = (env: Record<string, string> = {}) => start([agentEntry], { AGENT_ROLE: 'domain', DOMAIN_TYPE: 'backend', ...env });
 
   async function pushTask(description: string): Promise<string> {
     const taskId = randomUUID();
@@ -119,7 +119,7 @@ describe('external mode: main starts nothing, adopts agents started by hand, pub
     expect(text).toContain('dan_domain_backlog_tasks{domain="backend"} 1');
     const plain = await runProcess(process.execPath, [cli, 'agents'], { env: baseEnv, cwd: dir });
     expect(plain.code).toBe(0);
-    expect(plain.stdout).toMatch(/^backend +0 +0 +0 +0 +1 {2}waiting: no agent; external mode starts none$/m);
+    expect(plain.stdout).toMatch(/^backend +1 +0 +0 +0 +1 {2}waiting: no agent; external mode starts none$/m);
 
     // An agent started by hand, as a systemd unit or a Deployment would: adopted, and it does the work.
     const agent = startBackendAgent();
@@ -152,8 +152,10 @@ describe('external mode: main starts nothing, adopts agents started by hand, pub
     expect(await redis.llen(keys.dead('backend'))).toBe(0);
     expect(await redis.smembers(keys.agentsDomains())).toEqual([]);
 
-    // The next agent takes it up again and finishes it (the slow answer is scripted once).
-    const next = startBackendAgent();
+    // The next agent takes it up again and finishes it (each agent runs its own local model server here:
+    // this one's has no slow answer scripted).
+    writeFileSync(path.join(dir, 'quick-rules.json'), '[]');
+    const next = startBackendAgent({ DAN_MOCK_LLM_RULES: path.join(dir, 'quick-rules.json') });
     await until('the handed-back task to complete', async () => (await status(slowId)) === 'completed', 90_000);
     expect(await redis.hget(keys.result(slowId), 'attempts')).toBe('2');
     expect(await redis.hgetall(keys.metricsSpawns())).toEqual({});
