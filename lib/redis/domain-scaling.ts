@@ -1,5 +1,6 @@
 import type { Redis } from 'ioredis';
 import type { Keys } from './keys.js';
+import { readHashes } from './read-hashes.js';
 
 /**
  * What the main orchestrator's supervisor saw of one domain on its last tick, published for those who
@@ -36,13 +37,10 @@ export async function publishScaling(redis: Redis, keys: Keys, rows: readonly Do
 
 /** The published numbers of each of `domains` that has some, in their order. */
 export async function readScaling(redis: Redis, keys: Keys, domains: readonly string[]): Promise<DomainScaling[]> {
-  if (domains.length === 0) return [];
-  const pipeline = redis.pipeline();
-  for (const domain of domains) pipeline.hgetall(keys.domainScaling(domain));
-  const replies = (await pipeline.exec()) ?? [];
+  const hashes = await readHashes(redis, domains.map((domain) => keys.domainScaling(domain)));
   const rows: DomainScaling[] = [];
   domains.forEach((domain, i) => {
-    const hash = (replies[i]?.[1] ?? {}) as Record<string, string>;
+    const hash = hashes[i] ?? {};
     if (hash['at'] === undefined) return;
     // Anything on Redis is untrusted: a field that is not a count reads as 0.
     rows.push({ domain, backlog: count(hash['backlog']), live: count(hash['live']), desired: count(hash['desired']), spawner: hash['spawner'] ?? '', at: hash['at'] });

@@ -1,17 +1,17 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { packageRoot } from '../../lib/config.js';
 import type { Rule } from '../../lib/llm/local-server/rules.js';
 import { Keys } from '../../lib/redis/keys.js';
 import { freePort } from '../../src/cli/local-redis.js';
 import type { NetworkOverview } from '../../src/operations/network-overview.js';
-import { testRedisUrl, uniquePrefix } from '../support/redis.js';
-import { runProcess } from '../support/run-process.js';
+import { connectTestRedis, testRedisUrl, uniquePrefix } from '../support/redis.js';
+import { runProcess, startNode } from '../support/run-process.js';
 import { until } from '../support/until.js';
 
 /**
@@ -37,12 +37,13 @@ describe('external mode: main starts nothing, adopts agents started by hand, pub
   const started: ChildProcess[] = [];
   let dir: string;
   let redis: Redis;
+  let cleanup: () => Promise<void>;
   let metricsUrl: string;
   let baseEnv: NodeJS.ProcessEnv;
 
   beforeAll(async () => {
     dir = mkdtempSync(path.join(os.tmpdir(), 'dan-external-'));
-    redis = new Redis(testRedisUrl());
+    ({ redis, cleanup } = await connectTestRedis(prefix));
     writeFileSync(path.join(dir, 'rules.json'), JSON.stringify([slowRule]));
     const metricsPort = await freePort();
     metricsUrl = `http://127.0.0.1:${metricsPort}/metrics`;
@@ -57,26 +58,13 @@ describe('external mode: main starts nothing, adopts agents started by hand, pub
 
   afterAll(async () => {
     for (const child of started) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-    let cursor = '0';
-    do {
-      const [next, found] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 500);
-      cursor = next;
-      if (found.length > 0) await redis.del(...found);
-    } while (cursor !== '0');
-    redis.disconnect();
+    await cleanup();
     rmSync(dir, { recursive: true, force: true });
   }, 30_000);
 
-  function start(args: string[], extraEnv: Record<string, string> = {}) {
-    const child = spawn(process.execPath, args, { cwd: dir, env: { ...baseEnv, ...extraEnv } });
-    started.push(child);
-    const state = { child, log: '', exited: new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code))) };
-    child.stderr.on('data', (chunk: Buffer) => { state.log += chunk.toString(); });
-    child.stdout.on('data', (chunk: Buffer) => { state.log += chunk.toString(); });
-    return state;
-  }
+  const start = (args: string[], extraEnv: Record<string, string> = {}) => startNode(args, { cwd: dir, env: { ...baseEnv, ...extraEnv }, started });
 
-  /** A domain agent as an operator starts one: no AGENT_ID (it picks its own), no parent that spawned it. */
+  /** A domain agent as an operator starts one: no AGENT_ID (it picks its own). */
   const startBackendAgent = (env: Record<string, string> = {}) => start([agentEntry], { AGENT_ROLE: 'domain', DOMAIN_TYPE: 'backend', ...env });
 
   async function pushTask(description: string): Promise<string> {
