@@ -16,7 +16,7 @@ interface UpArgs extends GlobalArgs {
 
 export const upCommand: CommandModule<GlobalArgs, UpArgs> = {
   command: 'up',
-  describe: 'Run the main orchestrator here; domains start on demand as local processes or containers',
+  describe: 'Run the main orchestrator here; domains start on demand as local processes or containers, or are started elsewhere and adopted (--spawner external)',
   builder: (yargs: Argv<GlobalArgs>) => yargs
     .option('start-redis', { type: 'boolean', default: true, describe: 'Start a private redis-server if nothing answers at REDIS_URL on this machine' })
     .option('spawner', { type: 'string', choices: ['process', 'docker', 'external'], describe: 'How domains start: local processes, containers on the Docker engine, or external (started by whatever runs them, adopted by their heartbeats) (default: DAN_SPAWNER, else process)' })
