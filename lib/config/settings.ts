@@ -64,7 +64,7 @@ export const SETTINGS = {
   DAN_ROUTER: setting(z.enum(['score', 'llm']).default('score'), 'main'),
   DAN_WORKER_SELECTOR: setting(z.enum(['score', 'llm']).default('score'), 'forward'),
   DAN_WORKER_RUNTIME: setting(z.enum(['sdk', 'claude-code']).default('sdk'), 'forward'),
-  DAN_SPAWNER: setting(z.enum(['process', 'docker']).default('process'), 'main'),
+  DAN_SPAWNER: setting(z.enum(['process', 'docker', 'external']).default('process'), 'main'),
   DAN_AGENT_IMAGE: setting(z.string().default('dan/agent:latest'), 'docker'),
   DAN_NETWORK_ID: setting(z.string().regex(/^[A-Za-z0-9_.:/#-]{1,200}$/, { error: 'must be letters, digits and _.:/#- (up to 200)' }).optional(), 'docker'),
   // `isolated`: Docker's `none` network, with Redis and the model gateway carried through sockets (lib/spawner/isolated-network.ts).

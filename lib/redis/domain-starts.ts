@@ -1,5 +1,6 @@
 import type { Redis } from 'ioredis';
 import type { Keys } from './keys.js';
+import { readHashes } from './read-hashes.js';
 
 // 1 h: long enough for a person to ask why a task waits, short enough that an old failure of a
 // domain nobody used since does not linger.
@@ -39,13 +40,10 @@ export async function clearStartFailure(redis: Redis, keys: Keys, domain: string
 
 /** The last start failure of each of `domains` that has one, in their order. */
 export async function readStartFailures(redis: Redis, keys: Keys, domains: readonly string[]): Promise<StartFailure[]> {
-  if (domains.length === 0) return [];
-  const pipeline = redis.pipeline();
-  for (const domain of domains) pipeline.hgetall(keys.domainStart(domain));
-  const replies = (await pipeline.exec()) ?? [];
+  const hashes = await readHashes(redis, domains.map((domain) => keys.domainStart(domain)));
   const failures: StartFailure[] = [];
   domains.forEach((domain, i) => {
-    const hash = (replies[i]?.[1] ?? {}) as Record<string, string>;
+    const hash = hashes[i] ?? {};
     if (!hash['reason']) return;
     failures.push({ domain, agentId: hash['agent'] ?? '', at: hash['at'] ?? '', reason: hash['reason'], lines: parseLines(hash['lines']) });
   });

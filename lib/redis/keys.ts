@@ -26,6 +26,7 @@ export const KEY_TEMPLATES = {
   children: 'dan:children:{}',
   plan: 'dan:plan:{}',
   domainStart: 'dan:domain:{}:start',
+  domainScaling: 'dan:domain:{}:scaling',
   farm: 'dan:farm:{}',
   farmQueue: 'dan:farm:{}:queue',
   farmLeases: 'dan:farm:{}:leases',
@@ -86,6 +87,8 @@ export const MAIN_ONLY_KEYS: Readonly<Partial<Record<KeyTemplate, 'none' | 'read
   // Counted by the main orchestrator's supervisor and model gateway; agents' task ends go to the other metrics keys.
   metricsSpawns: 'read',
   metricsModelCalls: 'read',
+  // What main publishes for an outside autoscaler: an agent that could write it could scale the network.
+  domainScaling: 'read',
 };
 
 /** One string per `{}` of a template, so a call with too few or too many parts does not compile. */
@@ -195,6 +198,8 @@ export class Keys {
   domainCatalog(): string { return fillKey(this.prefix, 'domainCatalog'); }
   /** HASH of a domain's last start failure (at, agent, reason, lines), expiring; gone once an agent is ready. */
   domainStart(domain: string): string { return fillKey(this.prefix, 'domainStart', domain); }
+  /** HASH of what the main orchestrator last saw of a domain (backlog, live and desired agents, spawner), expiring. */
+  domainScaling(domain: string): string { return fillKey(this.prefix, 'domainScaling', domain); }
   /** STRING: requests an API key made in its current minute-long window, expiring with the window. */
   apiRate(keyId: string): string { return fillKey(this.prefix, 'apiRate', keyId); }
   /** ZSET task id -> ms sent: an API key's jobs not known to have ended (pruned when read). */

@@ -5,6 +5,7 @@ import { kindOf } from '../agents/domain-kinds.js';
 import type { Config } from '../config.js';
 import type { Logger } from '../logger.js';
 import { ownContainerId } from '../runtime/container-id.js';
+import { ExternalSpawner } from './external-spawner.js';
 import { ISOLATED_NETWORK } from './isolated-network.js';
 import { ProcessSpawner } from './process-spawner.js';
 import type { Spawner } from './spawner.js';
@@ -21,7 +22,8 @@ export interface CreateSpawnerOptions {
 }
 
 /**
- * The spawner `DAN_SPAWNER` names: child processes, or containers on the Docker engine. The Docker
+ * The spawner `DAN_SPAWNER` names: child processes, containers on the Docker engine, or none at all
+ * (`external`: agents are started by whatever runs them, and adopted by their heartbeats). The Docker
  * spawner (and dockerode) is loaded only when asked for.
  */
 export async function createSpawner(options: CreateSpawnerOptions): Promise<Spawner> {
@@ -29,6 +31,7 @@ export async function createSpawner(options: CreateSpawnerOptions): Promise<Spaw
   const onLine = options.onLine ? { onLine: options.onLine } : {};
   // The model key stays in this process: agents get a gateway token instead (TokenIssuingSpawner).
   if (config.spawner === 'process') return new ProcessSpawner({ logger, baseEnv: withoutModelSecrets(options.env ?? process.env), ...onLine });
+  if (config.spawner === 'external') return new ExternalSpawner(logger);
   const { DockerSpawner, networkIdentity } = await import('./docker-spawner.js');
   const d = config.docker;
   if (d.network === ISOLATED_NETWORK && ownContainerId() !== undefined) {

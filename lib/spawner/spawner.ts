@@ -31,7 +31,13 @@ export interface AgentExit {
 
 export interface Spawner {
   /** `in-process`: agents run inside the spawner's own process (tests, demos), sharing its pid. */
-  readonly kind: 'process' | 'in-process' | 'docker';
+  /** `external`: agents are started by whatever runs them (Kubernetes, Swarm, systemd, a person), never by the spawner. */
+  readonly kind: 'process' | 'in-process' | 'docker' | 'external';
+  /**
+   * False when this spawner starts no agents at all (external): the supervisor then only adopts agents
+   * by their heartbeats and publishes how many it would want. Absent means it starts them on demand.
+   */
+  readonly startsAgents?: false;
   spawn(request: SpawnRequest): Promise<SpawnedAgent>;
   /** Asks the agent to stop (SIGTERM), and kills it after `graceMs`. Resolves once it is gone. */
   stop(agentId: string, graceMs?: number): Promise<void>;
@@ -49,9 +55,10 @@ export interface Spawner {
   /**
    * A running agent this spawner did not start but can vouch for from outside Redis (a container of this
    * network started after it), now managed like an adopted one; undefined when there is none. Asked about
-   * registered agents nobody started, so a hand-made registration is never counted as an agent.
+   * registered agents nobody started, so a hand-made registration is never counted as an agent (except by
+   * the external spawner, for which a heartbeat in `domain`, the domain the agent registered for, is all there is).
    */
-  adoptLate?(agentId: string): Promise<SpawnedAgent | undefined>;
+  adoptLate?(agentId: string, domain: string): Promise<SpawnedAgent | undefined>;
   /**
    * The environment agents will be given (their REDIS_URL, ANTHROPIC_BASE_URL), told before adopted
    * agents are counted on: a spawner whose agents reach those services through it (isolated

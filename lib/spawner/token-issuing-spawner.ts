@@ -29,21 +29,23 @@ export const MODEL_SECRETS = ['ANTHROPIC_API_KEY', 'ANTHROPIC_AUTH_TOKEN', 'CLAU
  */
 export class TokenIssuingSpawner implements Spawner {
   readonly kind: Spawner['kind'];
+  readonly startsAgents?: false;
   private readonly logger: Logger;
   /** Agents this spawner issued a token to and has not yet revoked. */
   private readonly issued = new Set<string>();
 
   constructor(private readonly inner: Spawner, private readonly options: TokenIssuingSpawnerOptions) {
     this.kind = inner.kind;
+    if (inner.startsAgents === false) this.startsAgents = false;
     this.logger = options.logger ?? silentLogger;
     inner.onExit((exit) => void this.revoke(exit.agentId));
     if (inner.adopt) this.adopt = () => inner.adopt?.() ?? [];
-    if (inner.adoptLate) this.adoptLate = (agentId) => inner.adoptLate?.(agentId) ?? Promise.resolve(undefined);
+    if (inner.adoptLate) this.adoptLate = (agentId, domain) => inner.adoptLate?.(agentId, domain) ?? Promise.resolve(undefined);
     if (inner.openServices) this.openServices = (env) => inner.openServices?.(this.modelEnv(env, undefined)) ?? Promise.resolve();
   }
 
   adopt?: () => SpawnedAgent[];
-  adoptLate?: (agentId: string) => Promise<SpawnedAgent | undefined>;
+  adoptLate?: (agentId: string, domain: string) => Promise<SpawnedAgent | undefined>;
   openServices?: (env: Record<string, string>) => Promise<void>;
 
   async spawn(request: SpawnRequest): Promise<SpawnedAgent> {

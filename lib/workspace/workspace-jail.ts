@@ -1,6 +1,7 @@
 import { lstatSync, mkdirSync, readlinkSync, realpathSync } from 'node:fs';
 import path from 'node:path';
 import { DanError } from '../errors.js';
+import type { Spawner } from '../spawner/spawner.js';
 
 /**
  * Thrown when a path given by the model (or a task) lands outside the workspace. Not retryable: the
@@ -126,8 +127,9 @@ export interface DomainTools {
  * line for the start-up log when such workers will run as processes on this host rather than in
  * containers, naming their domains and how to isolate them; undefined when there is nothing to say.
  */
-export function hostBashWarning(domains: readonly DomainTools[], spawner: 'process' | 'in-process' | 'docker'): string | undefined {
-  if (spawner === 'docker') return undefined;
+export function hostBashWarning(domains: readonly DomainTools[], spawner: Spawner['kind']): string | undefined {
+  // In containers, or not on this host at all (external: whatever runs them decides where and how).
+  if (spawner === 'docker' || spawner === 'external') return undefined;
   const withBash = domains.filter((d) => d.workers.some((w) => w.tools.includes('Bash'))).map((d) => d.name).sort();
   if (withBash.length === 0) return undefined;
   return `workers with Bash run as processes on this host, outside any container (domains: ${withBash.join(', ')}); `

@@ -133,4 +133,13 @@ export const agentsSchema = z.object({
   agents: z.array(agentSchema),
   queues: z.array(z.object({ domain: z.string(), pending: z.number(), waiting: waitingSchema, running: z.number(), dead: z.number() })),
   start_failures: z.array(z.object({ domain: z.string(), agentId: z.string(), at: z.string(), reason: z.string(), lines: z.array(z.string()) })),
+  scaling: z.array(z.object({
+    domain: z.string(),
+    backlog: z.number().describe('Tasks waiting to be claimed, as the main orchestrator last counted them'),
+    live: z.number().describe('Agents with a current heartbeat that the main orchestrator counts'),
+    desired: z.number().describe('Agents the main orchestrator would want for the backlog: what an outside autoscaler scales to'),
+    spawner: z.string().describe("The main orchestrator's spawner; 'external' starts none"),
+    at: z.string().describe('When the main orchestrator published these numbers (they expire when it stops)'),
+    waiting: z.string().optional().describe('Why tasks wait, when they wait for an agent nobody will start'),
+  })).describe('Per domain, what the main orchestrator last published for scaling'),
 }).meta({ id: 'Agents' });

@@ -4,6 +4,7 @@ import { sleep, systemClock } from '../../lib/clock.js';
 import type { Config } from '../../lib/config.js';
 import type { Logger } from '../../lib/logger.js';
 import { knownSecrets, redactText } from '../../lib/logger.js';
+import { publishScaling } from '../../lib/redis/domain-scaling.js';
 import { clearStartFailure, recordStartFailure } from '../../lib/redis/domain-starts.js';
 import { appendAgentOutput } from '../../lib/redis/task-store.js';
 import { recordSpawn } from '../../lib/redis/task-metrics.js';
@@ -13,8 +14,8 @@ import { domainsWithPendingQueues } from '../../lib/redis/queue-counts.js';
 import { TaskQueue, queueDepth, queueOptions } from '../../lib/redis/task-queue.js';
 import type { AgentExit, Spawner } from '../../lib/spawner/spawner.js';
 import { instanceSuffix } from '../../lib/spawner/spawner.js';
-import type { SpawnLimits } from './spawn-policy.js';
-import { domainsToSpawn, restartBackoffMs } from './spawn-policy.js';
+import type { DomainLoad, SpawnLimits } from './spawn-policy.js';
+import { desiredAgents, domainsToSpawn, restartBackoffMs } from './spawn-policy.js';
 
 /** 2 s for a swept agent to take SIGTERM: a healthy one has long stopped; a wedged one never will. */
 const SWEPT_AGENT_GRACE_MS = 2_000;
@@ -140,15 +141,41 @@ export class DomainSupervisor {
       const live = await this.explainedOf(domain, registered);
       loads.push({ domain, depth, live: live.length, starting: s.starting.size, notBefore: s.notBefore });
     }
+    const residents = [];
+    for (const domain of o.resident ?? []) {
+      const live = await this.explainedOf(domain, await o.registry.liveDomainAgents(domain));
+      residents.push({ domain, live: live.length });
+    }
+    await this.publish(loads, residents);
+    // A spawner that starts none (external mode) leaves it to whatever runs the agents, which reads the numbers just published.
+    if (o.spawner.startsAgents === false) return;
     for (const domain of domainsToSpawn(loads, o.limits, this.clock.now())) {
       const depth = loads.find((l) => l.domain === domain)?.depth ?? 0;
       await this.spawn(domain, depth);
     }
-    for (const domain of o.resident ?? []) {
+    for (const { domain, live } of residents) {
       const s = this.domainState(domain);
-      const live = await this.explainedOf(domain, await o.registry.liveDomainAgents(domain));
-      if (live.length === 0 && s.starting.size === 0 && this.clock.now() >= s.notBefore) await this.spawn(domain, 0);
+      if (live === 0 && s.starting.size === 0 && this.clock.now() >= s.notBefore) await this.spawn(domain, 0);
     }
+  }
+
+  /**
+   * The backlog, live and desired agents of every domain, for `dan agents`, /metrics and an outside
+   * autoscaler: desired by the rule spawning follows (a resident domain wants exactly one). Best effort,
+   * like the start failures: the next tick publishes again.
+   */
+  private async publish(loads: readonly DomainLoad[], residents: readonly { domain: string; live: number }[]): Promise<void> {
+    const o = this.options;
+    const at = new Date(this.clock.now()).toISOString();
+    const spawner = o.spawner.kind;
+    const rows = [
+      ...loads.map((l) => ({ domain: l.domain, backlog: l.depth, live: l.live, desired: desiredAgents(l.depth, o.limits), spawner, at })),
+      ...residents.map((r) => ({ domain: r.domain, backlog: 0, live: r.live, desired: 1, spawner, at })),
+    ];
+    // Three sweeps: numbers of a main orchestrator that stopped are gone soon after, never mistaken for current.
+    await publishScaling(o.redis, o.keys, rows, Math.max(o.sweepEveryMs * 3, 15_000)).catch((err: Error) => {
+      o.logger.debug({ err: err.message }, 'could not publish the domains\' scaling numbers in Redis');
+    });
   }
 
   /**
@@ -173,7 +200,7 @@ export class DomainSupervisor {
     if (!adoptLate || now - (this.lastAdoptAsk.get(agentId) ?? Number.NEGATIVE_INFINITY) < 10_000) return;
     this.lastAdoptAsk.set(agentId, now);
     if (this.lastAdoptAsk.size > 1_000) this.lastAdoptAsk.clear();
-    const agent = await adoptLate(agentId).catch(() => undefined);
+    const agent = await adoptLate(agentId, domain).catch(() => undefined);
     if (agent?.domain !== domain) return;
     this.lastAdoptAsk.delete(agentId);
     // Already up (it heartbeats): counted at once, without a spawn-to-ready time of its own.

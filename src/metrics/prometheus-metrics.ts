@@ -102,6 +102,20 @@ export async function renderMetrics(read: () => Promise<MetricsSnapshot>): Promi
     },
   });
   new Gauge({
+    name: 'dan_domain_desired_agents', help: "Agents the main orchestrator would want for a domain's backlog (its spawning rule, within DAN_MAX_INSTANCES_PER_DOMAIN): what an outside autoscaler scales to; absent while no main orchestrator publishes",
+    labelNames: ['domain'] as const, registers,
+    async collect() {
+      for (const s of (await snapshot).scaling) this.set({ domain: s.domain }, s.desired);
+    },
+  });
+  new Gauge({
+    name: 'dan_domain_backlog_tasks', help: 'Tasks of a domain waiting to be claimed, as the main orchestrator last counted them for its spawning rule',
+    labelNames: ['domain'] as const, registers,
+    async collect() {
+      for (const s of (await snapshot).scaling) this.set({ domain: s.domain }, s.backlog);
+    },
+  });
+  new Gauge({
     name: 'dan_agent_heartbeat_age_seconds', help: "Seconds since a registered agent's last recorded heartbeat",
     labelNames: ['agent_id', 'domain', 'role'] as const, registers,
     async collect() {

@@ -2,6 +2,7 @@ import type { Redis } from 'ioredis';
 import type { Clock } from '../../lib/clock.js';
 import { systemClock } from '../../lib/clock.js';
 import type { Config } from '../../lib/config.js';
+import { readScaling, type DomainScaling } from '../../lib/redis/domain-scaling.js';
 import type { AgentView, HeartbeatRegistry } from '../../lib/redis/heartbeat-registry.js';
 import type { Keys } from '../../lib/redis/keys.js';
 import { queueStates, type QueueStates } from '../../lib/redis/queue-counts.js';
@@ -13,23 +14,26 @@ export interface MetricsSnapshot {
   queues: QueueStates[];
   agents: AgentView[];
   counters: MetricCounters;
+  /** What the main orchestrator last published per domain: backlog, live and desired agents. */
+  scaling: DomainScaling[];
   /** When it was read, for heartbeat ages. */
   nowMs: number;
 }
 
 /**
  * Reads everything a scrape reports in a handful of round trips (the known domains, the agent
- * registry, one pipeline of queue lengths, one of counters), whatever the number of tasks: lengths
+ * registry, one pipeline of queue lengths, one of counters, one of the published scaling numbers), whatever the number of tasks: lengths
  * and counters are O(1) reads, so 100,000 waiting tasks cost a scrape what 10 do. `registry` is made
  * once per connection by the caller: a HeartbeatRegistry listens on its connection for as long as it lives.
  */
 export async function metricsSnapshot(redis: Redis, keys: Keys, config: Config, registry: HeartbeatRegistry, clock: Clock = systemClock): Promise<MetricsSnapshot> {
   const known = await knownDomains(redis, keys, config);
   const domains = [...new Set(['main', ...known])];
-  const [queues, agents, counters] = await Promise.all([
+  const [queues, agents, counters, scaling] = await Promise.all([
     queueStates(redis, keys, domains),
     registry.list(known),
     readMetricCounters(redis, keys),
+    readScaling(redis, keys, known),
   ]);
-  return { queues, agents, counters, nowMs: clock.now() };
+  return { queues, agents, counters, scaling, nowMs: clock.now() };
 }

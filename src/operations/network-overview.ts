@@ -2,6 +2,7 @@ import type { Redis } from 'ioredis';
 import type { Config } from '../../lib/config.js';
 import type { StartFailure } from '../../lib/redis/domain-starts.js';
 import { readStartFailures } from '../../lib/redis/domain-starts.js';
+import { readScaling, type DomainScaling } from '../../lib/redis/domain-scaling.js';
 import { HeartbeatRegistry } from '../../lib/redis/heartbeat-registry.js';
 import type { Keys } from '../../lib/redis/keys.js';
 import { queueStates, waitingCount } from '../../lib/redis/queue-counts.js';
@@ -21,13 +22,29 @@ export interface NetworkOverview {
   agents: Awaited<ReturnType<HeartbeatRegistry['list']>>;
   queues: QueueCounts[];
   start_failures: StartFailure[];
+  /** What the main orchestrator last published per domain (backlog, live and desired agents), with why work waits when it does. */
+  scaling: ScalingView[];
+}
+
+export interface ScalingView extends DomainScaling {
+  /** Set when tasks wait and no agent serves the domain: what a person should know. */
+  waiting?: string;
+}
+
+/** Why a domain's tasks wait in external mode, where main starts no agent to take them. */
+export const WAITING_EXTERNAL = 'waiting: no agent; external mode starts none';
+
+/** The published numbers, each with the reason its tasks wait if they wait for an agent nobody will start. */
+export function scalingViews(rows: readonly DomainScaling[]): ScalingView[] {
+  return rows.map((r) => (r.spawner === 'external' && r.backlog > 0 && r.live === 0 ? { ...r, waiting: WAITING_EXTERNAL } : { ...r }));
 }
 
 export async function networkOverview(redis: Redis, keys: Keys, config: Config): Promise<NetworkOverview> {
   const known = await knownDomains(redis, keys, config);
   const agents = await new HeartbeatRegistry(redis, keys, config.heartbeatTtlMs).list(known);
   const domains = ['main', ...known];
-  return { agents, queues: await queueCounts(redis, keys, domains), start_failures: await readStartFailures(redis, keys, domains) };
+  const [queues, startFailures, scaling] = await Promise.all([queueCounts(redis, keys, domains), readStartFailures(redis, keys, domains), readScaling(redis, keys, known)]);
+  return { agents, queues, start_failures: startFailures, scaling: scalingViews(scaling) };
 }
 
 /** Waiting, running and dead-lettered tasks of each of `domains` (`main` and the known ones): `GET /domains`. */

@@ -1,12 +1,15 @@
 import type { Redis } from 'ioredis';
 import { pino } from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { readScaling } from '../../lib/redis/domain-scaling.js';
 import { HeartbeatRegistry } from '../../lib/redis/heartbeat-registry.js';
 import { Keys } from '../../lib/redis/keys.js';
 import { TaskQueue, queueDepth } from '../../lib/redis/task-queue.js';
 import { submitTask } from '../../lib/redis/task-store.js';
+import { ExternalSpawner } from '../../lib/spawner/external-spawner.js';
 import type { AgentExit, SpawnRequest, SpawnedAgent, Spawner } from '../../lib/spawner/spawner.js';
 import { DomainSupervisor } from '../../src/main/domain-supervisor.js';
+import { desiredAgents } from '../../src/main/spawn-policy.js';
 import { MovableClock } from '../support/movable-clock.js';
 import { connectTestRedis, uniquePrefix } from '../support/redis.js';
 import { until } from '../support/until.js';
@@ -114,6 +117,39 @@ describe('DomainSupervisor', () => {
     await registry.register({ agentId: 'main-00000000', role: 'main', domain: 'main' });
     const judged = await registry.list(['backend', 'devops']);
     expect(judged.filter((a) => a.role === 'domain').map((a) => [a.agent_id, a.unexplained])).toEqual([['backend-0badc0de', true], ['devops-00000003', false]]);
+  });
+
+  it('with the external spawner starts nothing, publishes desired agents by the spawning rule, and counts any agent that heartbeats', async () => {
+    const clock = new MovableClock(Date.now());
+    const registry = new HeartbeatRegistry(redis, keys, 30_000, clock);
+    const limits = { maxDomainAgents: 1, maxInstancesPerDomain: 3, domainConcurrency: 2 };
+    const supervisor = new DomainSupervisor({
+      redis, keys, registry, spawner: new ExternalSpawner(), logger: pino({ level: 'silent' }), clock, domains: () => ['backend', 'devops'],
+      resident: ['elf'], agentEnv: {}, limits, spawnTimeoutMs: 60_000, sweepEveryMs: 60_000, scanEveryMs: 60_000, queue: queueSettings,
+    });
+    // 9 tasks at 2 per agent: 1 + floor(9 / 8) = 2 agents wanted; DAN_MAX_DOMAIN_AGENTS (1 here) caps what main starts, not what it asks for.
+    for (let i = 0; i < 9; i++) await submitTask(redis, keys, { taskId: `ext-${i}`, domain: 'backend', description: 'x' });
+
+    await supervisor.tick();
+    expect(await readScaling(redis, keys, ['backend', 'devops', 'elf'])).toEqual([
+      { domain: 'backend', backlog: 9, live: 0, desired: desiredAgents(9, limits), spawner: 'external', at: new Date(clock.now()).toISOString() },
+      { domain: 'devops', backlog: 0, live: 0, desired: 0, spawner: 'external', at: new Date(clock.now()).toISOString() },
+      { domain: 'elf', backlog: 0, live: 0, desired: 1, spawner: 'external', at: new Date(clock.now()).toISOString() },
+    ]);
+    expect(desiredAgents(9, limits)).toBe(2);
+    expect(await redis.hgetall(keys.metricsSpawns())).toEqual({});
+    expect(await redis.smembers(keys.agentsSpawned())).toEqual([]);
+
+    // Agents started elsewhere, known only by their heartbeats: adopted, counted, and not unexplained.
+    await registry.register({ agentId: 'backend-00000e01', role: 'domain', domain: 'backend' });
+    await registry.register({ agentId: 'elf-00000e02', role: 'domain', domain: 'elf' });
+    await registry.register({ agentId: 'main-00000000', role: 'main', domain: 'main' });
+    await supervisor.tick();
+    const [backend, , elf] = await readScaling(redis, keys, ['backend', 'devops', 'elf']);
+    expect([backend?.live, elf?.live]).toEqual([1, 1]);
+    expect((await redis.smembers(keys.agentsSpawned())).sort()).toEqual(['backend-00000e01', 'elf-00000e02']);
+    expect((await registry.list(['backend', 'elf'])).filter((a) => a.role === 'domain').map((a) => a.unexplained)).toEqual([false, false]);
+    expect(await redis.hgetall(keys.metricsSpawns())).toEqual({});
   });
 
   it('gives every agent one whole heartbeat expiry to beat again after an outage (at least 2 s)', () => {

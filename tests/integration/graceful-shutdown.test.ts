@@ -14,7 +14,7 @@ import type { TestNetwork } from '../support/network.js';
 import { startTestNetwork } from '../support/network.js';
 import { testRedisUrl, uniquePrefix } from '../support/redis.js';
 import { until } from '../support/until.js';
-import { processGone } from '../support/run-process.js';
+import { processGone, startNode } from '../support/run-process.js';
 
 /**
  * SIGTERM to any agent: it stops taking work, finishes or hands back what is in flight within
@@ -140,8 +140,8 @@ describe('graceful shutdown of the main orchestrator: dan up, and the main agent
   }, 30_000);
 
   function start(args: string[], extraEnv: Record<string, string> = {}) {
-    const child = spawn(process.execPath, args, {
-      cwd: dir,
+    return startNode(args, {
+      cwd: dir, started,
       env: {
         PATH: process.env['PATH'], HOME: process.env['HOME'], NO_COLOR: '1', DAN_LOG_FORMAT: 'json',
         REDIS_URL: testRedisUrl(), DAN_KEY_PREFIX: prefix, ANTHROPIC_API_KEY: '', DAN_LLM: 'local',
@@ -151,11 +151,6 @@ describe('graceful shutdown of the main orchestrator: dan up, and the main agent
         ...extraEnv,
       },
     });
-    started.push(child);
-    const state = { child, log: '', exited: new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code))) };
-    child.stderr?.on('data', (chunk: Buffer) => { state.log += chunk.toString(); });
-    child.stdout?.on('data', (chunk: Buffer) => { state.log += chunk.toString(); });
-    return state;
   }
 
   const domainPids = async () => {

@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 
 export interface ProcessRun {
@@ -52,4 +52,24 @@ export function sleepRuns(seconds: number): boolean {
       return false;
     }
   });
+}
+
+/** A program started by `startNode`: its output so far (both streams) and its exit code once it exits. */
+export interface StartedNode {
+  child: ChildProcess;
+  log: string;
+  exited: Promise<number | null>;
+}
+
+/**
+ * Starts a Node program (`dan`, `dist/src/agent.js`) as an operator would, and keeps its output for
+ * the test to read; `started` collects the children for an afterAll that kills what is left.
+ */
+export function startNode(args: string[], options: { cwd: string; env: NodeJS.ProcessEnv; started: ChildProcess[] }): StartedNode {
+  const child = spawn(process.execPath, args, { cwd: options.cwd, env: options.env });
+  options.started.push(child);
+  const state: StartedNode = { child, log: '', exited: new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code))) };
+  child.stderr?.on('data', (chunk: Buffer) => { state.log += chunk.toString(); });
+  child.stdout?.on('data', (chunk: Buffer) => { state.log += chunk.toString(); });
+  return state;
 }

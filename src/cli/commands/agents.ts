@@ -13,7 +13,7 @@ export const agentsCommand: CommandModule<GlobalArgs, GlobalArgs> = {
     const { redis, keys } = await cliRedis(ctx);
     try {
       const overview = await networkOverview(redis, keys, ctx.config);
-      const { agents, queues, start_failures: startFailures } = overview;
+      const { agents, queues, start_failures: startFailures, scaling } = overview;
       if (ctx.json) {
         printJson(overview);
         return;
@@ -27,8 +27,13 @@ export const agentsCommand: CommandModule<GlobalArgs, GlobalArgs> = {
           process.stdout.write(`${colourFor(a.agent_id, a.agent_id.padEnd(34))} ${a.role.padEnd(7)} ${a.domain_type.padEnd(10)} ${a.status.padEnd(8)} ${a.last_heartbeat}${alive}${unexplained}\n`);
         }
       }
-      process.stdout.write(`\n${'QUEUE'.padEnd(12)} ${'PENDING'.padStart(8)} ${'RUNNING'.padStart(8)} ${'DEAD'.padStart(6)}\n`);
-      for (const q of queues) process.stdout.write(`${q.domain.padEnd(12)} ${String(q.pending).padStart(8)} ${String(q.running).padStart(8)} ${String(q.dead).padStart(6)}\n`);
+      // LIVE and DESIRED as the main orchestrator last published them; '-' where it published none (main, or no main running).
+      process.stdout.write(`\n${'QUEUE'.padEnd(12)} ${'PENDING'.padStart(8)} ${'RUNNING'.padStart(8)} ${'DEAD'.padStart(6)} ${'LIVE'.padStart(5)} ${'DESIRED'.padStart(8)}\n`);
+      for (const q of queues) {
+        const s = scaling.find((row) => row.domain === q.domain);
+        const waiting = s?.waiting ? `  ${s.waiting}` : '';
+        process.stdout.write(`${q.domain.padEnd(12)} ${String(q.pending).padStart(8)} ${String(q.running).padStart(8)} ${String(q.dead).padStart(6)} ${String(s?.live ?? '-').padStart(5)} ${String(s?.desired ?? '-').padStart(8)}${waiting}\n`);
+      }
       // Domains whose last agent did not come up: why their queue does not move.
       if (startFailures.length > 0) process.stdout.write(`\n${startFailures.map((failure) => describeStartFailure(failure)).join('\n')}\n`);
     } finally {
