@@ -40,7 +40,7 @@ export interface SubmitOptions {
 }
 
 /**
- * Queues a task the way protocol.md tells outside clients to, in one atomic step (see lua/submit-10.lua).
+ * Queues a task the way protocol.md tells outside clients to, in one atomic step (see lua/submit-5.lua).
  * An id that breaks the id rule (lib/protocol/task.ts) is refused here, before any key is written; so is
  * an id that already has a result, since the new task would overwrite another's result or run twice,
  * and, with `maxQueueDepth`, a task for a domain whose queue is full.
@@ -57,14 +57,16 @@ export async function submitTask(
   const parent = input.parentId ?? '';
   const client = taskClientId(input);
   const now = clock.now();
+  const waiting = keys.waiting(input.domain);
   const [outcome, detail] = (await submitScript.run(redis, {
-    keys: Object.assign(keys.waiting(input.domain), {
-      result: keys.result(taskId), notifications: keys.notifications(input.domain),
+    keys: {
+      result: keys.result(taskId), pending: waiting.pending, notifications: keys.notifications(input.domain),
       children: keys.children(parent || taskId), jobs: keys.jobs(client ?? DEFAULT_CLIENT_ID),
-    }),
+    },
     args: {
       taskId, raw, domain: input.domain, parentId: parent, childrenTtlMs: retentionMs, clientId: client ?? '',
       description: input.description.slice(0, INDEXED_DESCRIPTION_CHARS), nowMs: now, trimBeforeMs: now - indexSpanMs(retentionMs), maxDepth,
+      ingest: waiting.ingest, readyHigh: waiting.readyHigh, readyNormal: waiting.readyNormal, readyLow: waiting.readyLow, delayed: waiting.delayed,
     },
   })) as [number, (string | number)?];
   if (outcome === 2) throw new QueueFullError(input.domain, Number(detail), maxDepth);

@@ -60,9 +60,14 @@ export const deadLetterQueueScript = new LuaFileScript({
 });
 
 export const submitScript = new LuaFileScript({
-  file: 'submit-10.lua',
-  keys: ['result', 'pending', 'notifications', 'children', 'jobs', 'ingest', 'readyHigh', 'readyNormal', 'readyLow', 'delayed'],
-  args: ['taskId', 'raw', 'domain', 'parentId', 'childrenTtlMs', 'clientId', 'description', 'nowMs', 'trimBeforeMs', 'maxDepth'],
+  file: 'submit-5.lua',
+  keys: ['result', 'pending', 'notifications', 'children', 'jobs'],
+  // The depth check's other keys are only read, so they are arguments: Redis asks write access of a
+  // script's user for every key in KEYS, and `dan send` runs this as the `client` user, which may only
+  // read the ready lists, the ingest list and the delayed set (lib/redis/acl.ts). Each LLEN and ZCARD on
+  // them is still checked against that user's read rights as it runs.
+  args: ['taskId', 'raw', 'domain', 'parentId', 'childrenTtlMs', 'clientId', 'description', 'nowMs', 'trimBeforeMs', 'maxDepth',
+    'ingest', 'readyHigh', 'readyNormal', 'readyLow', 'delayed'],
 });
 
 export const retryDeadLetterScript = new LuaFileScript({

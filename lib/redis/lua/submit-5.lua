@@ -9,13 +9,14 @@
 --
 -- KEYS (K.<name>): result (results:{id}), pending (tasks:pending:{d}), notifications (notifications:{d}),
 --   children (dan:children:{parent}, or any key when there is no parent), jobs (dan:jobs:{client}: the
---   client's task index, `default` for a task without a client), then the domain's other waiting keys
---   (Keys.waiting): ingest, readyHigh, readyNormal, readyLow (LISTs), delayed (ZSET)
+--   client's task index, `default` for a task without a client)
 -- ARGV (A.<name>): taskId, raw (task JSON), domain, parentId ('' for none), childrenTtlMs,
 --   clientId (its metadata.client_id, '' for none: kept in the result so the HTTP API shows it to its client only),
 --   description (the first 1000 characters of payload.description, kept in the result for listings and
 --   their text search), nowMs (the index's score: when it was sent), trimBeforeMs (index entries sent
---   before this are dropped: their results have expired), maxDepth (0: no limit)
+--   before this are dropped: their results have expired), maxDepth (0: no limit), then the domain's other
+--   waiting keys (Keys.waiting), only read by the depth check and so passed here, not in KEYS, which would
+--   ask write access of the `client` user: ingest, readyHigh, readyNormal, readyLow (LISTs), delayed (ZSET)
 -- Returns: {1} queued; {0, status} nothing written, because `results:{id}` exists: the id belongs to a
 --   task sent before (its status, 'unknown' when the hash has none), and a second one would overwrite it;
 --   {2, depth} nothing written, because the domain's queue holds depth >= maxDepth tasks.
@@ -23,8 +24,8 @@
 if redis.call('EXISTS', K.result) == 1 then return { 0, redis.call('HGET', K.result, 'status') or 'unknown' } end
 local maxDepth = tonumber(A.maxDepth)
 if maxDepth > 0 then
-  local depth = redis.call('LLEN', K.pending) + redis.call('LLEN', K.ingest) + redis.call('LLEN', K.readyHigh)
-    + redis.call('LLEN', K.readyNormal) + redis.call('LLEN', K.readyLow) + redis.call('ZCARD', K.delayed)
+  local depth = redis.call('LLEN', K.pending) + redis.call('LLEN', A.ingest) + redis.call('LLEN', A.readyHigh)
+    + redis.call('LLEN', A.readyNormal) + redis.call('LLEN', A.readyLow) + redis.call('ZCARD', A.delayed)
   if depth >= maxDepth then return { 2, depth } end
 end
 if A.parentId ~= '' then
