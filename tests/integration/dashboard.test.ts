@@ -160,8 +160,9 @@ describeBrowser('the dashboard in a real browser', () => {
     const { page } = await open(submitter, '#/tasks');
     await page.getByLabel('Search descriptions').fill('needle');
     await page.getByRole('button', { name: 'Filter' }).click();
-    await page.getByRole('link', { name: id }).waitFor();
-    expect(await page.locator('tbody tr').count()).toBe(1);
+    // The unfiltered list may still be on the page, or be redrawn, when the click lands: wait for the
+    // filtered one (one row) rather than read the rows once.
+    await expect.poll(() => page.locator('tbody tr').count(), { timeout: 30_000 }).toBe(1);
     await page.getByRole('link', { name: id }).click();
     await page.getByRole('heading', { name: `Task ${id}` }).waitFor();
 
@@ -319,12 +320,12 @@ describeBrowser('the dashboard in a real browser', () => {
 
     const timeline = page.getByRole('list', { name: /^Timeline, .+ in all$/ });
     await timeline.waitFor();
-    expect(await timeline.getByRole('listitem').count()).toBe(spans.length);
+    await expect.poll(() => timeline.getByRole('listitem').count(), { timeout: 30_000 }).toBe(spans.length);
     expect(spans.map((s) => s.kind)).toEqual(expect.arrayContaining(['attempt', 'model_call', 'tool_call', 'check']));
     for (const check of spans.filter((s) => s.kind === 'check')) await timeline.getByText(`check: ${check.name}`).first().waitFor();
 
     const attempts = page.getByRole('table', { name: 'Attempts and why each ended' });
-    expect(await attempts.locator('tbody tr').count()).toBe(spans.filter((s) => s.kind === 'attempt').length);
+    await expect.poll(() => attempts.locator('tbody tr').count(), { timeout: 30_000 }).toBe(spans.filter((s) => s.kind === 'attempt').length);
     expect((await cells(attempts))[0]).toEqual([
       'this task', 'attempt 1', expect.stringMatching(/^backend-/), expect.any(String), expect.stringMatching(/\d (ms|s)$/), 'completed',
     ]);
