@@ -20,6 +20,13 @@ export interface ApiResult {
   http_submits_per_s: number;
   http_vs_direct: number;
   /**
+   * The same client, body and concurrency against a `node:http` child that reads each POST and answers
+   * 202 at once, touching nothing: the most any HTTP server in its own process reaches on this machine,
+   * so the goal can be read against what is possible here. `ceiling_vs_direct` is that rate over the direct one.
+   */
+  ceiling_submits_per_s: number;
+  ceiling_vs_direct: number;
+  /**
    * CPU time `dan serve` spent per POST /jobs and per GET /jobs/{id} at the most it answers (µs, from
    * /proc): steadier than the rates on a shared machine, where the client, Redis and other work take turns.
    */
@@ -55,6 +62,17 @@ export async function startServe(env: BenchEnv, prefix: string, maxQueueDepth: n
   });
   await poll('dan serve /health', async () => ((await fetch(`${url}/health`).then((r) => r.ok, () => false)) ? true : undefined), 10_000, 50);
   return { url, child };
+}
+
+/** A `node:http` server in a child process that answers every request 202 with a fixed id, reading its body first. */
+async function startNullServer(): Promise<{ url: string; child: ChildProcess }> {
+  const code = "const s=require('node:http').createServer((q,r)=>{q.resume();q.on('end',()=>{r.writeHead(202,{'content-type':'application/json'});r.end('{\"id\":\"x\"}')})});s.listen(0,'127.0.0.1',()=>console.log(s.address().port))";
+  const child = spawn(process.execPath, ['-e', code], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const port = await new Promise<string>((resolve, reject) => {
+    child.stdout?.once('data', (chunk: Buffer) => resolve(chunk.toString().trim()));
+    child.once('exit', (exitCode) => reject(new Error(`bench: the null HTTP server exited ${exitCode}`)));
+  });
+  return { url: `http://127.0.0.1:${port}`, child };
 }
 
 /** One request over the keep-alive `agent`; resolves with its status and body. */
@@ -117,6 +135,24 @@ export async function measureApi(env: BenchEnv, jobs: number, getSeconds: number
     const beforePosts = cpuMs(pid);
     const httpRate = await closedLoop(jobs, CONCURRENCY, post);
     const postCpuUs = ((cpuMs(pid) - beforePosts) * 1000) / jobs;
+    // The ceiling: the same client against a server that does nothing, then direct again beside it.
+    const nothing = await startNullServer();
+    const ceilingAgent = new http.Agent({ keepAlive: true, maxSockets: CONCURRENCY });
+    let ceilingRate: number;
+    let directAgain: number;
+    try {
+      const nullUrl = new URL('/jobs', nothing.url);
+      const postNothing = async () => {
+        const answer = await request(ceilingAgent, nullUrl, 'POST', auth, body);
+        if (answer.status !== 202) throw new Error(`bench: the null server answered ${answer.status}`);
+      };
+      await closedLoop(Math.min(200, jobs), CONCURRENCY, postNothing);
+      ceilingRate = await closedLoop(jobs, CONCURRENCY, postNothing);
+      directAgain = await closedLoop(jobs, CONCURRENCY, submit);
+    } finally {
+      ceilingAgent.destroy();
+      nothing.child.kill('SIGTERM');
+    }
 
     const get = async (i: number) => {
       const answer = await request(agent, new URL(`/jobs/${ids[i % ids.length] as string}`, serve.url), 'GET', auth);
@@ -142,6 +178,7 @@ export async function measureApi(env: BenchEnv, jobs: number, getSeconds: number
     return {
       jobs, concurrency: CONCURRENCY,
       direct_submits_per_s: round(directRate), http_submits_per_s: round(httpRate), http_vs_direct: round(httpRate / directRate, 2),
+      ceiling_submits_per_s: round(ceilingRate), ceiling_vs_direct: round(ceilingRate / directAgain, 2),
       serve_cpu_us: { post: round(postCpuUs), get: round(getCpuUs) },
       get_max_per_s: round(getMax), get_at_half: { ...spread(timed), rate_per_s: round(rate) },
       idle_rss_mb: idleRss, after_load_rss_mb: rssMb(serve.child.pid ?? 0),

@@ -143,6 +143,7 @@ export function rows(r: BenchResults): Row[] {
   if (a) {
     add(`HTTP API: ${n(a.jobs, 0)} echo jobs queued, POST /jobs to dan serve with a key / submitTask straight to Redis, ${a.concurrency} in flight (jobs/s)`, `${n(a.http_submits_per_s)} / ${n(a.direct_submits_per_s)}`);
     add('  HTTP vs straight to Redis', `${n(a.http_vs_direct, 2)}x`, '>= 0.7x', atLeast(a.http_vs_direct, 0.7));
+    add('  the same client against a server in its own process that answers 202 at once (jobs/s; vs straight to Redis, run beside it): what HTTP can reach here', `${n(a.ceiling_submits_per_s)}; ${n(a.ceiling_vs_direct, 2)}x`);
     add('  dan serve CPU time per POST /jobs / per GET /jobs/{id} (µs)', `${n(a.serve_cpu_us.post)} / ${n(a.serve_cpu_us.get)}`);
     add(`HTTP API: GET /jobs/{id} at ${n(a.get_at_half.rate_per_s, 0)}/s, half its maximum of ${n(a.get_max_per_s, 0)}/s (ms)`, `p50 ${n(a.get_at_half.p50, 2)} / p95 ${n(a.get_at_half.p95, 2)} / p99 ${n(a.get_at_half.p99, 2)}`, 'p99 < 5 ms', Number.isFinite(a.get_at_half.p99) ? a.get_at_half.p99 < 5 : null);
     add('idle resident memory, dan serve process (MB; after the load above)', `${n(a.idle_rss_mb)} (${n(a.after_load_rss_mb)})`);
