@@ -4,6 +4,7 @@ import { parseMemorySize } from './agents/agent-definitions.js';
 import { SETTING_NAMES, settingsSchema, type SettingName, type Settings } from './config/settings.js';
 import { InvalidInputError } from './errors.js';
 import { DEFAULT_CLIENT_ID, normalizeClientId } from './protocol/client-id.js';
+import { isSentinelUrl, parseSentinelUrl } from './redis/redis-url.js';
 
 export { SETTINGS, SETTING_NAMES, WITHHELD_BECAUSE, settingsUsed, type AgentUse, type SettingName, type Settings } from './config/settings.js';
 
@@ -183,6 +184,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
       `invalid configuration: DAN_HEARTBEAT_TTL_MS (${c.DAN_HEARTBEAT_TTL_MS}) must be larger than DAN_HEARTBEAT_INTERVAL_MS (${c.DAN_HEARTBEAT_INTERVAL_MS})`,
     );
   }
+  // A Sentinel URL is read here once, so a malformed one stops every process before it connects.
+  if (isSentinelUrl(c.REDIS_URL)) parseSentinelUrl(c.REDIS_URL);
   return Object.freeze(buildConfig(c, env));
 }
 

@@ -1,7 +1,8 @@
-import { Redis } from 'ioredis';
+import { Redis, type RedisOptions } from 'ioredis';
 import { DanError, ExitCode, RedisUnreachableError, redactUrl } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { silentLogger } from '../logger.js';
+import { isSentinelUrl, parseSentinelUrl } from './redis-url.js';
 
 export type { Redis } from 'ioredis';
 
@@ -31,13 +32,15 @@ export function reconnectDelayMs(times: number): number {
  * Connects to Redis and resolves once it answers. Agents keep retrying after an outage (at most
  * RECONNECT_CAP_MS apart) and pending commands run once it is back; `failFast` connections throw
  * `RedisUnreachableError` naming the URL instead. `rediss://` URLs use TLS (a private CA through
- * NODE_EXTRA_CA_CERTS), and a password in the URL authenticates. The password never reaches a log.
+ * NODE_EXTRA_CA_CERTS), and a password in the URL authenticates. `redis+sentinel://` URLs find the
+ * master through Sentinel and follow it across failovers. The password never reaches a log.
  */
 export async function connectRedis(url: string, options: RedisConnectOptions = {}): Promise<Redis> {
   const logger = options.logger ?? silentLogger;
   let connectedOnce = false;
   let lostAt: number | undefined;
-  const redis = new Redis(url, {
+  const retry = (times: number) => (options.failFast && !connectedOnce ? null : reconnectDelayMs(times));
+  const common: RedisOptions = {
     lazyConnect: true,
     connectionName: options.name,
     connectTimeout: options.connectTimeoutMs ?? 5_000,
@@ -48,10 +51,16 @@ export async function connectRedis(url: string, options: RedisConnectOptions = {
     // Redis that is still loading its append-only file after a restart is asked again every 100 ms,
     // not after its own estimate (at least 1 s), so agents are back as soon as it serves.
     maxLoadingRetryTime: 100,
-    retryStrategy: (times) => (options.failFast && !connectedOnce ? null : reconnectDelayMs(times)),
-  });
+    retryStrategy: retry,
+  };
+  const redis = isSentinelUrl(url) ? new Redis({ ...common, ...sentinelOptions(url), sentinelRetryStrategy: retry }) : new Redis(url, common);
   const where = { redis: redactUrl(url), ...(options.name ? { connection: options.name } : {}) };
   let firstError: Error | undefined;
+  // A Sentinel that answers but names no master for the URL's name: the connect fails on that, not on reachability.
+  let noMaster: string | undefined;
+  redis.on('sentinelError', (error: Error) => {
+    if (/successfully, but got an invalid reply|No such master with that name/.test(error.message)) noMaster ??= error.message;
+  });
   redis.on('error', (error: Error) => {
     firstError ??= error;
     // One line per outage, not one per attempt.
@@ -82,9 +91,41 @@ export async function connectRedis(url: string, options: RedisConnectOptions = {
     await redis.connect();
   } catch (error) {
     redis.disconnect();
+    if (noMaster !== undefined) throw noMasterError(url);
     throw connectError(url, firstError ?? (error as Error));
   }
   return redis;
+}
+
+/**
+ * ioredis options for a `redis+sentinel://` URL (lib/redis/redis-url.ts): ask the Sentinels for the
+ * master of the named group on every connect, so a reconnect after a failover reaches the promoted
+ * replica, and follow `+switch-master` at once (`failoverDetector`) rather than when the old master's
+ * socket dies. The URL's user and password are the master's; the Sentinels' come from its query.
+ */
+function sentinelOptions(url: string): RedisOptions {
+  const target = parseSentinelUrl(url);
+  return {
+    sentinels: target.sentinels,
+    name: target.name,
+    db: target.db,
+    failoverDetector: true,
+    ...(target.username ? { username: target.username } : {}),
+    ...(target.password ? { password: target.password } : {}),
+    ...(target.sentinelUsername ? { sentinelUsername: target.sentinelUsername } : {}),
+    ...(target.sentinelPassword ? { sentinelPassword: target.sentinelPassword } : {}),
+  };
+}
+
+/** Sentinels answered, but none monitors a master of the URL's name. */
+function noMasterError(url: string): DanError {
+  const { name, sentinels } = parseSentinelUrl(url);
+  const where = sentinels.map(({ host, port }) => `${host}:${port}`).join(',');
+  return new DanError(
+    'redis_no_master',
+    `the Sentinels at ${where} name no master '${name}' (REDIS_URL ${redactUrl(url)}): put the name their 'sentinel monitor NAME host port quorum' line gives after the hosts in REDIS_URL ('redis-cli -p ${sentinels[0]?.port ?? 26379} SENTINEL MASTERS' lists them), or add that line to each Sentinel's configuration`,
+    { exitCode: ExitCode.redisUnreachable },
+  );
 }
 
 /**
