@@ -136,6 +136,13 @@ function noMasterError(url: string): DanError {
 export function connectError(url: string, cause: Error): DanError {
   const where = redactUrl(url);
   const reason = redactUrl(cause.message).split('\n')[0] ?? '';
+  if (isSentinelUrl(url) && /All sentinels are unreachable/.test(reason)) {
+    const hosts = parseSentinelUrl(url).sentinels.map(({ host, port }) => `${host}:${port}`).join(',');
+    if (/WRONGPASS|NOAUTH|invalid password|invalid username-password|Authentication required/i.test(reason)) {
+      return new DanError('redis_auth', `the Sentinels at ${hosts} refused the credentials REDIS_URL gives them (${reason}): set '?sentinel_password=PASSWORD' (and '&sentinel_username=USER' for a Sentinel ACL user) in REDIS_URL; the user and password before '@' are the master's`, { exitCode: ExitCode.redisUnreachable, cause });
+    }
+    return new DanError('redis_unreachable', `no Sentinel of REDIS_URL answers (${where}): start them, or name Sentinels that run in REDIS_URL ('redis+sentinel://host1:26379,host2:26379/mastername')`, { exitCode: ExitCode.redisUnreachable, cause });
+  }
   if (/WRONGPASS|invalid password|invalid username-password/i.test(reason)) {
     return new DanError('redis_auth', `Redis at ${where} refused the credentials in REDIS_URL (${reason.replace(/\.$/, '')}): check the password ('redis://:PASSWORD@host:port')`, { exitCode: ExitCode.redisUnreachable, cause });
   }

@@ -98,7 +98,7 @@ export async function ensureRedis(url: string, logger: Logger, allowStart = true
     // Redis answered and refused (a password, a certificate): starting another one would not help.
     if (error instanceof DanError && error.code !== 'redis_unreachable') throw error;
     // Sentinels that do not answer are not this machine's to replace with a private Redis.
-    if (isSentinelUrl(url)) throw error instanceof RedisUnreachableError ? error : new RedisUnreachableError(url, error);
+    if (isSentinelUrl(url)) throw error;
     const parsed = new URL(url);
     const local = ['localhost', '127.0.0.1', '::1', '[::1]'].includes(parsed.hostname);
     if (!allowStart || !local || parsed.password || !redisServerOnPath()) throw error instanceof RedisUnreachableError ? error : new RedisUnreachableError(url, error);
