@@ -26,6 +26,8 @@ function buildConfig(c: Settings, env: NodeJS.ProcessEnv) {
     : c.DAN_CLIENTS.split(',').map((id) => id.trim()).filter((id) => id !== '').map((id) => normalizeClientId(id));
   return {
     redisUrl: c.REDIS_URL,
+    /** Replicas that must confirm a submit's or a finish's write (Redis WAIT), and how long to wait for them. */
+    redisWait: { replicas: c.DAN_REDIS_WAIT_REPLICAS, timeoutMs: c.DAN_REDIS_WAIT_TIMEOUT_MS },
     keyPrefix: c.DAN_KEY_PREFIX,
     agentsDir: c.DAN_AGENTS_DIR ?? path.join(packageRoot(), 'agents'),
     workspace: c.DAN_WORKSPACE,

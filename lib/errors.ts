@@ -16,6 +16,7 @@ export const OperatorErrorCode = {
   redisAuth: 'redis_auth',
   redisTls: 'redis_tls',
   redisNoMaster: 'redis_no_master',
+  redisNotReplicated: 'redis_not_replicated',
   redisMissing: 'redis_missing',
   redisStartFailed: 'redis_start_failed',
   dockerUnreachable: 'docker_unreachable',

@@ -15,6 +15,37 @@ export interface RedisConnectOptions {
   /** Give up on the first failed connect instead of retrying (the CLI: answer at once, exit 3). */
   failFast?: boolean;
   connectTimeoutMs?: number;
+  /**
+   * After a submit or a finish (`waitForReplicas`), wait until this many replicas have the
+   * connection's writes, at most `timeoutMs` (config.redisWait). Unset or 0 replicas: no wait.
+   */
+  waitReplicas?: { replicas: number; timeoutMs: number };
+}
+
+/** The replica wait of each connection that has one (set by `connectRedis`). */
+const replicaWaits = new WeakMap<Redis, { replicas: number; timeoutMs: number }>();
+/** How many times each connection of `connectRedis` became ready: a change means it reconnected. */
+const readyCounts = new WeakMap<Redis, number>();
+
+/**
+ * Which connection of `redis` a command runs on: it changes on each reconnect. After a failover
+ * ioredis sends unanswered commands again to the new master, so a write made before the change
+ * may be there, or may have died with the old master: a caller that compares the two checks.
+ */
+export function connectionEpoch(redis: Redis): number {
+  return readyCounts.get(redis) ?? 0;
+}
+
+/**
+ * Waits, when the connection was opened with `waitReplicas`, until that many replicas have received
+ * every write made on it so far (Redis WAIT), so a failover to one of them keeps the write. Answers
+ * `{ confirmed, wanted }`, or undefined without a wait; the caller decides what a shortfall means.
+ * WAIT vouches only for writes on the same connection: compare `connectionEpoch` around it.
+ */
+export async function waitForReplicas(redis: Redis): Promise<{ confirmed: number; wanted: number; timeoutMs: number } | undefined> {
+  const wait = replicaWaits.get(redis);
+  if (!wait) return undefined;
+  return { confirmed: Number(await redis.call('WAIT', wait.replicas, wait.timeoutMs)), wanted: wait.replicas, timeoutMs: wait.timeoutMs };
 }
 
 /**
@@ -76,6 +107,7 @@ export async function connectRedis(url: string, options: RedisConnectOptions = {
     }
   });
   redis.on('ready', () => {
+    readyCounts.set(redis, connectionEpoch(redis) + 1);
     if (connectedOnce && lostAt !== undefined) logger.info({ ...where, downMs: Date.now() - lostAt }, 'redis connection restored');
     lostAt = undefined;
     connectedOnce = true;
@@ -87,6 +119,7 @@ export async function connectRedis(url: string, options: RedisConnectOptions = {
     if (!reconnect && redis.status === 'end') return;
     disconnect(reconnect);
   };
+  if (options.waitReplicas && options.waitReplicas.replicas > 0) replicaWaits.set(redis, options.waitReplicas);
   try {
     await redis.connect();
   } catch (error) {

@@ -41,7 +41,27 @@ async function outcomes(taskIds: string[]): Promise<Map<string, Record<string, s
   return new Map(taskIds.map((id, i) => [id, Object.keys(hashes[i] ?? {}).length === 0 ? 'lost' : hashes[i]!]));
 }
 
+/** The replicas in sync with the master the Sentinels name now. */
+async function onlineReplicas(): Promise<string[]> {
+  const info = await cluster.admin(await cluster.masterPort()).info('replication');
+  return [...info.matchAll(/^slave\d+:ip=([^,]+),port=(\d+),state=online/gm)].map((m) => m[2]!);
+}
+
 describe('Redis through Sentinel', () => {
+  it('with a replica wait (DAN_REDIS_WAIT_REPLICAS), a submit returns only once every replica holds the task', async () => {
+    const replicas = await onlineReplicas();
+    expect(replicas.length).toBeGreaterThan(0);
+    // A wait long enough never to pass on a busy machine: the submit returns when the replicas confirm.
+    const waiting = await connectRedis(cluster.mainUrl, { name: 'test-wait', waitReplicas: { replicas: replicas.length, timeoutMs: 600_000 } });
+    try {
+      const { taskId } = await submitTask(waiting, network.keys, { domain: 'backend', type: 'echo', description: 'replicated' });
+      for (const port of replicas) expect(await cluster.admin(Number(port)).hget(network.keys.result(taskId), 'task_id'), `replica ${port}`).toBe(taskId);
+      expect((await network.waitFor(taskId))['status']).toBe('completed');
+    } finally {
+      waiting.disconnect();
+    }
+  }, 120_000);
+
   it('follows a failover while tasks flow: every task still known ends, and what was lost is counted', async () => {
     const { redis, keys } = network;
     const sent: string[] = [];
@@ -101,6 +121,53 @@ describe('Redis through Sentinel', () => {
     const clients = await cluster.admin(await cluster.masterPort()).call('CLIENT', 'LIST') as string;
     expect(clients).toMatch(/ user=agent /);
     expect(clients).toMatch(/ user=main /);
+  }, 300_000);
+
+  it('with a replica wait, loses no acknowledged submit when the master dies ahead of its lagging replicas, and says when too few are left', async () => {
+    const { keys } = network;
+    // Every replica must confirm, and they all pause below; the wait is longer than the pause, so a
+    // submit waits for them rather than giving up.
+    const replicas = await onlineReplicas();
+    const waiting = await connectRedis(cluster.mainUrl, { name: 'test-wait', waitReplicas: { replicas: replicas.length, timeoutMs: 2_000 } });
+    const acknowledged: string[] = [];
+    const refused: string[] = [];
+    let flowing = true;
+    const loops = Array.from({ length: 10 }, async (_, loop) => {
+      for (let i = 0; flowing; i++) {
+        try {
+          acknowledged.push((await submitTask(waiting, keys, { domain: 'backend', type: 'echo', description: `waited ${loop}-${i}` })).taskId);
+        } catch (error) {
+          refused.push((error as DanError).code ?? (error as Error).message);
+        }
+      }
+    });
+    try {
+      await until('fifty acknowledged submits', async () => acknowledged.length >= 50, 60_000);
+      const replicaPids = await Promise.all(replicas.map(async (port) => Number(/process_id:(\d+)/.exec(await cluster.admin(Number(port)).info('server'))?.[1])));
+      // The replicas stop reading their master's stream: what the master acknowledges now is on it alone.
+      for (const pid of replicaPids) process.kill(pid, 'SIGSTOP');
+      const acknowledgedAtPause = acknowledged.length;
+      await sleep(300);
+      const killedPort = await cluster.killMaster();
+      for (const pid of replicaPids) process.kill(pid, 'SIGCONT');
+      await until('the Sentinels to promote a replica', async () => (await cluster.masterPort()) !== killedPort, 60_000);
+      flowing = false;
+      await Promise.all(loops);
+      await until('every acknowledged task to end', async () => {
+        const all = await outcomes(acknowledged);
+        return [...all.values()].every((o) => o === 'lost' || o['status'] === 'completed');
+      }, 90_000);
+      const lost = [...(await outcomes(acknowledged))].filter(([, o]) => o === 'lost').map(([id]) => id);
+      console.log(`sentinel failover with WAIT 1: ${acknowledged.length} acknowledged (${acknowledged.length - acknowledgedAtPause} after the replica paused), ${lost.length} lost, ${refused.length} refused (${[...new Set(refused)].join(', ')})`);
+      expect(lost).toEqual([]);
+      // The promoted replica left the replicas, so fewer are left than the wait asks for: a submit now says so.
+      const short = await submitTask(waiting, keys, { domain: 'backend', type: 'echo', description: 'a replica short' }).then(() => undefined, (e: unknown) => e);
+      expect((short as DanError).code).toBe('redis_not_replicated');
+      expect((short as DanError).message).toMatch(new RegExp(`only \\d+ of the ${replicas.length} replicas DAN_REDIS_WAIT_REPLICAS asks for`));
+    } finally {
+      flowing = false;
+      waiting.disconnect();
+    }
   }, 300_000);
 
   it('answers a Sentinel that names no master with the fix, from connectRedis and from the CLI', async () => {

@@ -79,9 +79,7 @@ export interface TestNetworkOptions {
  */
 export async function startTestNetwork(options: TestNetworkOptions = {}): Promise<TestNetwork> {
   const prefix = options.redis?.prefix ?? uniquePrefix('net');
-  const { redis, cleanup } = options.redis
-    ? await connectRedis(options.redis.url, { name: 'test' }).then((own) => ({ redis: own, cleanup: async () => own.disconnect() }))
-    : await connectTestRedis(prefix);
+  const shared = options.redis ? undefined : await connectTestRedis(prefix);
   const workspace = mkdtempSync(path.join(os.tmpdir(), 'dan-test-ws-'));
   const agentsDir = mkdtempSync(path.join(os.tmpdir(), 'dan-test-agents-'));
   const elfDir = mkdtempSync(path.join(os.tmpdir(), 'dan-test-elf-'));
@@ -100,6 +98,9 @@ export async function startTestNetwork(options: TestNetworkOptions = {}): Promis
     DAN_ROLES: 'coder,docs',
     ...options.env,
   });
+  // A Redis of the test's own is reached the way main reaches it, the replica wait included.
+  const own = shared ? undefined : await connectRedis(config.redisUrl, { name: 'test', waitReplicas: config.redisWait });
+  const { redis, cleanup } = shared ?? { redis: own!, cleanup: async () => own?.disconnect() };
   const keys = new Keys(prefix);
   const agentUser = options.restrictedAgents ? await createAgentRedisUser(redis, config.redisUrl, prefix) : undefined;
   const events: SupervisorEvent[] = [];
@@ -116,6 +117,8 @@ export async function startTestNetwork(options: TestNetworkOptions = {}): Promis
     onEvent: (event) => events.push(event),
   });
   const subscriber = redis.duplicate();
+  // Its reconnects (a Redis of the test's own may fail over) are no failure of the test.
+  subscriber.on('error', () => undefined);
   const watcher = new ResultWatcher(redis, subscriber, keys, 500);
   let halted: Promise<void> | undefined;
   const halt = () => halted ??= (async () => {
