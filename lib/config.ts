@@ -188,6 +188,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
   }
   // A Sentinel URL is read here once, so a malformed one stops every process before it connects.
   if (isSentinelUrl(c.REDIS_URL)) parseSentinelUrl(c.REDIS_URL);
+  if (/^rediss\+sentinel:/i.test(c.REDIS_URL.trim())) {
+    throw new InvalidInputError("invalid configuration: REDIS_URL: TLS through Sentinel (rediss+sentinel://) is not supported yet; use 'redis+sentinel://' on a network you trust, or the master's own rediss:// URL");
+  }
   return Object.freeze(buildConfig(c, env));
 }
 

@@ -5,6 +5,7 @@ import { knownSecrets } from '../../lib/logger.js';
 import { urlForRole } from '../../lib/redis/acl.js';
 import { formatSentinelUrl, isSentinelUrl, parseSentinelUrl } from '../../lib/redis/redis-url.js';
 import { networkIdentity } from '../../lib/spawner/docker-spawner.js';
+import { redisCommanderLaunch } from '../../src/cli/redis-commander.js';
 
 const url = 'redis+sentinel://main:m%40in-pw@10.0.0.1:26379,sentinel-b,[::1]:26380/mymaster/2?sentinel_password=s-pw&sentinel_username=watch';
 
@@ -17,6 +18,10 @@ describe('Sentinel URLs', () => {
       name: 'mymaster', db: 2, username: 'main', password: 'm@in-pw', sentinelUsername: 'watch', sentinelPassword: 's-pw',
     });
     expect(parseSentinelUrl('redis+sentinel://h/m')).toEqual({ sentinels: [{ host: 'h', port: 26379 }], name: 'm', db: 0 });
+  });
+
+  it('refuses TLS through Sentinel, which it does not do yet', () => {
+    expect(() => loadConfig({ REDIS_URL: 'rediss+sentinel://h1/m' })).toThrow(/rediss\+sentinel:\/\/\) is not supported yet/);
   });
 
   it('writes back what it reads', () => {
@@ -50,5 +55,9 @@ describe('Sentinel URLs', () => {
     const label = networkIdentity(url, 'p:');
     expect(label).not.toMatch(/pw/);
     expect(label).toContain('mymaster');
+  });
+
+  it('is refused by dan inspect with the way out', () => {
+    expect(() => redisCommanderLaunch(url, 8081)).toThrow(/-r redis:\/\/user:password@host:port/);
   });
 });
