@@ -4,6 +4,7 @@ import { parseMemorySize } from './agents/agent-definitions.js';
 import { SETTING_NAMES, settingsSchema, type SettingName, type Settings } from './config/settings.js';
 import { InvalidInputError } from './errors.js';
 import { DEFAULT_CLIENT_ID, normalizeClientId } from './protocol/client-id.js';
+import { isSentinelUrl, parseSentinelUrl } from './redis/redis-url.js';
 
 export { SETTINGS, SETTING_NAMES, WITHHELD_BECAUSE, settingsUsed, type AgentUse, type SettingName, type Settings } from './config/settings.js';
 
@@ -25,6 +26,8 @@ function buildConfig(c: Settings, env: NodeJS.ProcessEnv) {
     : c.DAN_CLIENTS.split(',').map((id) => id.trim()).filter((id) => id !== '').map((id) => normalizeClientId(id));
   return {
     redisUrl: c.REDIS_URL,
+    /** Replicas that must confirm a submit's or a finish's write (Redis WAIT), and how long to wait for them. */
+    redisWait: { replicas: c.DAN_REDIS_WAIT_REPLICAS, timeoutMs: c.DAN_REDIS_WAIT_TIMEOUT_MS },
     keyPrefix: c.DAN_KEY_PREFIX,
     agentsDir: c.DAN_AGENTS_DIR ?? path.join(packageRoot(), 'agents'),
     workspace: c.DAN_WORKSPACE,
@@ -182,6 +185,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     throw new InvalidInputError(
       `invalid configuration: DAN_HEARTBEAT_TTL_MS (${c.DAN_HEARTBEAT_TTL_MS}) must be larger than DAN_HEARTBEAT_INTERVAL_MS (${c.DAN_HEARTBEAT_INTERVAL_MS})`,
     );
+  }
+  // A Sentinel URL is read here once, so a malformed one stops every process before it connects.
+  if (isSentinelUrl(c.REDIS_URL)) parseSentinelUrl(c.REDIS_URL);
+  if (/^rediss\+sentinel:/i.test(c.REDIS_URL.trim())) {
+    throw new InvalidInputError("invalid configuration: REDIS_URL: TLS through Sentinel (rediss+sentinel://) is not supported yet; use 'redis+sentinel://' on a network you trust, or the master's own rediss:// URL");
   }
   return Object.freeze(buildConfig(c, env));
 }

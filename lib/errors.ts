@@ -15,6 +15,8 @@ export const OperatorErrorCode = {
   redisUnreachable: 'redis_unreachable',
   redisAuth: 'redis_auth',
   redisTls: 'redis_tls',
+  redisNoMaster: 'redis_no_master',
+  redisNotReplicated: 'redis_not_replicated',
   redisMissing: 'redis_missing',
   redisStartFailed: 'redis_start_failed',
   dockerUnreachable: 'docker_unreachable',
@@ -165,7 +167,7 @@ export function oneLine(text: string): string {
   return text.replace(/\s*[\r\n]+\s*/g, ' ').trim();
 }
 
-/** Hides the password of a redis:// or rediss:// URL for messages and logs. */
+/** Hides the passwords of a redis://, rediss:// or redis+sentinel:// URL (its `sentinel_password` too) for messages and logs. */
 export function redactUrl(url: string): string {
-  return url.replace(/\/\/([^:/@]*):([^@]*)@/, (_m, user: string) => `//${user}:***@`);
+  return url.replace(/\/\/([^:/@]*):([^@]*)@/, (_m, user: string) => `//${user}:***@`).replace(/([?&]sentinel_password=)[^&\s]*/g, '$1***');
 }

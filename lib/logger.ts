@@ -1,4 +1,5 @@
 import pino from 'pino';
+import { redisUrlPasswords } from './redis/redis-url.js';
 
 export type Logger = pino.Logger;
 
@@ -32,13 +33,8 @@ const ANTHROPIC_KEY = /\bsk-ant-[A-Za-z0-9_-]{8,}/g;
  */
 export function knownSecrets(env: NodeJS.ProcessEnv = process.env, extra: readonly string[] = []): string[] {
   const values = [...SECRET_ENV.map((name) => env[name]), ...extra];
-  for (const url of [env['REDIS_URL']]) {
-    try {
-      if (url) values.push(decodeURIComponent(new URL(url).password), new URL(url).password);
-    } catch {
-      // Not a URL: nothing to take from it.
-    }
-  }
+  const url = env['REDIS_URL'];
+  if (url) values.push(...redisUrlPasswords(url));
   return [...new Set(values.filter((v): v is string => typeof v === 'string' && v.length >= 4))];
 }
 

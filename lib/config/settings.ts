@@ -105,6 +105,9 @@ export const SETTINGS = {
   DAN_TASK_DELIVERY: setting(z.enum(DELIVERIES).default('merge'), 'forward'),
   DAN_TASK_DIR: setting(hostPath(() => path.join(os.tmpdir(), 'dan-tasks')), 'host-path'),
   DAN_TASK_REMOTE: setting(z.string().regex(/^[A-Za-z0-9_][A-Za-z0-9_.-]{0,99}$/, { error: 'must be the name of a git remote of the workspace, such as origin' }).default('origin'), 'forward'),
+  // Submit and finish wait (Redis WAIT) until this many replicas have their write, at most DAN_REDIS_WAIT_TIMEOUT_MS (0: no wait).
+  DAN_REDIS_WAIT_REPLICAS: setting(ms(0), 'forward'),
+  DAN_REDIS_WAIT_TIMEOUT_MS: setting(count(1_000), 'forward'),
   DAN_LEASE_MS: setting(ms(30_000), 'forward'),
   DAN_MAX_ATTEMPTS: setting(count(3), 'forward'),
   DAN_RETRY_BASE_MS: setting(ms(1_000), 'forward'),

@@ -1,4 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
+import { formatSentinelUrl, isSentinelUrl, parseSentinelUrl } from './redis-url.js';
 import { KEY_TEMPLATES, Keys, MAIN_ONLY_KEYS, type KeyTemplate } from './keys.js';
 
 /**
@@ -100,8 +101,12 @@ export function aclFileText(passwords: RedisPasswords, prefix = ''): string {
   return REDIS_ROLES.map((role) => ['user', REDIS_USERS[role], 'reset', 'on', `#${hash(passwords[role])}`, ...aclRules(role, prefix)].join(' ')).join('\n') + '\n';
 }
 
-/** `url` with the user and password of `role` in place of any it had. */
+/** `url` (a `redis://` or Sentinel URL) with the user and password of `role` in place of any it had: in a Sentinel URL those of the master, never the Sentinels'. */
 export function urlForRole(url: string, role: RedisRole, password: string): string {
+  if (isSentinelUrl(url)) {
+    const { username: _user, password: _password, ...target } = parseSentinelUrl(url);
+    return formatSentinelUrl({ ...target, ...(role === 'admin' ? {} : { username: REDIS_USERS[role] }), password });
+  }
   const parsed = new URL(url);
   parsed.username = role === 'admin' ? '' : REDIS_USERS[role];
   parsed.password = password;

@@ -9,6 +9,7 @@ import type { FailureCode } from '../protocol/failure.js';
 import { DEFAULT_CLIENT_ID } from '../protocol/client-id.js';
 import { DEFAULT_TASK_LIMITS, type Priority, type TaskLimits } from '../protocol/task.js';
 import type { Keys } from './keys.js';
+import { waitForReplicas } from './connection.js';
 import { queueStates, waitingCount } from './queue-counts.js';
 import {
   cancelScript, claimScript, deadLetterQueueScript, finishScript, reclaimScript, renewScript, retryScript,
@@ -188,6 +189,7 @@ export class TaskQueue {
         retentionS: this.retentionSeconds, domain: task.domain, logLine, agentId: this.options.agentId, keyPrefix: k.prefix,
       },
     });
+    if (done === 1) await waitForReplicas(this.redis);
     return done === 1;
   }
 

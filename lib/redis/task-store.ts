@@ -6,11 +6,12 @@ import { oneLine } from '../errors.js';
 import { scrubText } from '../scrub.js';
 import type { TaskResult } from '../protocol/result.js';
 import { readResultHash } from '../protocol/result.js';
-import { InvalidInputError, QueueFullError } from '../errors.js';
+import { DanError, ExitCode, InvalidInputError, QueueFullError } from '../errors.js';
 import type { NewTaskInput } from '../protocol/task.js';
 import { buildTaskJson, taskIdProblem } from '../protocol/task.js';
 import { DEFAULT_CLIENT_ID } from '../protocol/client-id.js';
 import type { Keys } from './keys.js';
+import { connectionEpoch, waitForReplicas } from './connection.js';
 import { submitScript } from './lua/queue-scripts.js';
 
 const DEFAULT_RETENTION_MS = 7 * 24 * 3600 * 1000;
@@ -57,21 +58,60 @@ export async function submitTask(
   const parent = input.parentId ?? '';
   const client = taskClientId(input);
   const now = clock.now();
+  const description = input.description.slice(0, INDEXED_DESCRIPTION_CHARS);
   const waiting = keys.waiting(input.domain);
-  const [outcome, detail] = (await submitScript.run(redis, {
+  const epoch = connectionEpoch(redis);
+  const run = submitScript.run(redis, {
     keys: {
       result: keys.result(taskId), pending: waiting.pending, notifications: keys.notifications(input.domain),
       children: keys.children(parent || taskId), jobs: keys.jobs(client ?? DEFAULT_CLIENT_ID),
     },
     args: {
       taskId, raw, domain: input.domain, parentId: parent, childrenTtlMs: retentionMs, clientId: client ?? '',
-      description: input.description.slice(0, INDEXED_DESCRIPTION_CHARS), nowMs: now, trimBeforeMs: now - indexSpanMs(retentionMs), maxDepth,
+      description, nowMs: now, trimBeforeMs: now - indexSpanMs(retentionMs), maxDepth,
       ingest: waiting.ingest, readyHigh: waiting.readyHigh, readyNormal: waiting.readyNormal, readyLow: waiting.readyLow, delayed: waiting.delayed,
     },
-  })) as [number, (string | number)?];
+  });
+  // A command dropped with its connection (a failover): whether the task got to the Redis serving
+  // after the reconnect is read there; if it never did, it is sent again.
+  const dropped = async (error: unknown) => {
+    if (!/Command aborted due to connection close/.test((error as Error).message)) throw error;
+    if (await sameTask(redis, keys, taskId, input.domain, description)) return { taskId, raw };
+    return submitTask(redis, keys, { ...input, taskId }, clock, options);
+  };
+  let reply: [number, (string | number)?];
+  try {
+    reply = (await run) as [number, (string | number)?];
+  } catch (error) {
+    return dropped(error);
+  }
+  const [outcome, detail] = reply;
+  const reconnected = () => connectionEpoch(redis) !== epoch;
   if (outcome === 2) throw new QueueFullError(input.domain, Number(detail), maxDepth);
-  if (outcome !== 1) throw new InvalidInputError(`task id ${taskId} is already used (status ${detail ?? 'unknown'}): choose another id`);
+  if (outcome !== 1) {
+    // Sent again after a failover, the submit finds the task its first run wrote (and the old
+    // master passed on): that one is this task, not another's id.
+    if (reconnected() && (await sameTask(redis, keys, taskId, input.domain, description))) return { taskId, raw };
+    throw new InvalidInputError(`task id ${taskId} is already used (status ${detail ?? 'unknown'}): choose another id`);
+  }
+  let wait: Awaited<ReturnType<typeof waitForReplicas>>;
+  try {
+    wait = await waitForReplicas(redis);
+  } catch (error) {
+    return dropped(error);
+  }
+  // Answered by a master that died before passing the task on: the Redis serving now never had it.
+  if (reconnected() && (await redis.exists(keys.result(taskId))) === 0) return submitTask(redis, keys, { ...input, taskId }, clock, options);
+  if (wait && wait.confirmed < wait.wanted && !reconnected()) {
+    throw new DanError('redis_not_replicated', `task ${taskId} is queued, but only ${wait.confirmed} of the ${wait.wanted} replicas DAN_REDIS_WAIT_REPLICAS asks for had it within ${wait.timeoutMs} ms: a failover now would lose it. Check it with 'dan status ${taskId}'; bring the replicas back, or lower DAN_REDIS_WAIT_REPLICAS`, { retryable: true, exitCode: ExitCode.redisUnreachable });
+  }
   return { taskId, raw };
+}
+
+/** Whether the task `taskId` on Redis is the one being submitted: same domain and description. */
+async function sameTask(redis: Redis, keys: Keys, taskId: string, domain: string, description: string): Promise<boolean> {
+  const [storedDomain, storedDescription] = await redis.hmget(keys.result(taskId), 'domain', 'description');
+  return storedDomain === domain && storedDescription === description;
 }
 
 /** The client a task is sent for (`metadata.client_id`), as its result records it; undefined for none. */

@@ -18,7 +18,7 @@ export interface AgentConnections {
 export async function openAgentConnections(config: Config, agentId: string, logger: Logger): Promise<AgentConnections> {
   // Side by side: an agent's start-up waits for one connect, not three in a row.
   const opened = await Promise.allSettled([
-    connectRedis(config.redisUrl, { name: agentId, logger }),
+    connectRedis(config.redisUrl, { name: agentId, logger, waitReplicas: config.redisWait }),
     connectRedis(config.redisUrl, { name: `${agentId}:blocking`, logger, blocking: true }),
     connectRedis(config.redisUrl, { name: `${agentId}:subscriber`, logger, blocking: true }),
   ]);

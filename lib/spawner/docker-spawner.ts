@@ -7,6 +7,7 @@ import type { ContainerLimits } from '../agents/agent-definitions.js';
 import { HOST_PATH_SETTINGS } from '../config/agent-env.js';
 import { DanError, InvalidInputError } from '../errors.js';
 import { silentLogger, type Logger } from '../logger.js';
+import { isSentinelUrl, parseSentinelUrl } from '../redis/redis-url.js';
 import { isSafeDomainName } from '../protocol/agent.js';
 import { CONTAINER_SOCKET_DIR, ISOLATED_NETWORK, IsolatedNetwork } from './isolated-network.js';
 import { readLines, RecentLines } from './output-lines.js';
@@ -106,8 +107,13 @@ export function networkIdentity(redisUrl: string, keyPrefix: string, explicit?: 
   if (explicit) return explicit;
   let where = redisUrl;
   try {
-    const url = new URL(redisUrl);
-    where = `${url.hostname}:${url.port || '6379'}${url.pathname && url.pathname !== '/' ? url.pathname : '/0'}`;
+    if (isSentinelUrl(redisUrl)) {
+      const target = parseSentinelUrl(redisUrl);
+      where = `sentinel:${target.sentinels.map(({ host, port }) => `${host}:${port}`).join(',')}/${target.name}/${target.db}`;
+    } else {
+      const url = new URL(redisUrl);
+      where = `${url.hostname}:${url.port || '6379'}${url.pathname && url.pathname !== '/' ? url.pathname : '/0'}`;
+    }
   } catch {
     // Not a URL: use it as written (it holds no password then, or connecting would have failed).
   }

@@ -3,6 +3,7 @@ import { chmodSync, lstatSync, mkdirSync, rmdirSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { DanError } from '../errors.js';
+import { isSentinelUrl } from '../redis/redis-url.js';
 import { silentLogger, type Logger } from '../logger.js';
 import { describeEndpoint, formatForwards, SocketForwarder, type ForwardSpec } from '../net/socket-forwarder.js';
 
@@ -123,6 +124,9 @@ export class IsolatedNetwork {
 
 /** The host and port an uplink's URL names, or an error that says which URLs can be carried. */
 function upstreamOf(uplink: Uplink, value: string): { url: URL; host: string; port: number } {
+  if (isSentinelUrl(value)) {
+    throw new DanError('bad_config', `${uplink.env} names Redis through Sentinel, which DAN_DOCKER_NETWORK=isolated cannot carry into domain containers (the master moves, and the Sentinels name it by an address the containers cannot reach): set DAN_DOCKER_NETWORK=host or a Docker network on which the containers reach the Sentinels and the Redis servers`, { exitCode: 2 });
+  }
   let url: URL;
   try {
     url = new URL(value);

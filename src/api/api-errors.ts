@@ -6,7 +6,7 @@ import type { DanErrorCode } from '../../lib/errors.js';
 /** The one shape of every error the API answers: a stable code to branch on, a message that says what to do. */
 export const errorBodySchema = z.object({
   error: z.object({
-    code: z.string().describe('Stable: invalid_input, unauthorized, forbidden, not_found, already_ended, not_failed, already_retried, not_retryable, ambiguous, body_too_large, unsupported_media_type, unknown_domain, queue_full, redis_unreachable, not_ready, elf_not_running, rate_limited, internal'),
+    code: z.string().describe('Stable: invalid_input, unauthorized, forbidden, not_found, already_ended, not_failed, already_retried, not_retryable, ambiguous, body_too_large, unsupported_media_type, unknown_domain, queue_full, redis_unreachable, redis_not_replicated, not_ready, elf_not_running, rate_limited, internal'),
     message: z.string().describe('What happened and what to do about it'),
   }),
 }).meta({ id: 'Error' });
@@ -30,6 +30,8 @@ const STATUS_OF: Partial<Record<DanErrorCode, number>> = {
   rate_limited: 429,
   queue_full: 503,
   redis_unreachable: 503,
+  // Queued on the master, but fewer replicas than DAN_REDIS_WAIT_REPLICAS confirmed it in time.
+  redis_not_replicated: 503,
   not_ready: 503,
   // The ELF memory did not answer in time, or cannot open its database: the message says how to bring it back.
   elf_not_running: 503,

@@ -29,7 +29,7 @@ export interface RunningApi {
  */
 export async function startApi(options: { config: Config; logger: Logger; host: string; port: number; requireKeys?: boolean }): Promise<RunningApi> {
   const { config, logger, host, port } = options;
-  const redis = await connectRedis(config.redisUrl, { name: 'dan-serve', failFast: true, logger, connectTimeoutMs: 3_000 });
+  const redis = await connectRedis(config.redisUrl, { name: 'dan-serve', failFast: true, logger, connectTimeoutMs: 3_000, waitReplicas: config.redisWait });
   const keys = new Keys(config.keyPrefix);
   try {
     const requireKey = options.requireKeys === true || !isLoopback(host);

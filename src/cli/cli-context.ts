@@ -56,7 +56,7 @@ export function cliOverrides(argv: ArgumentsCamelCase<GlobalArgs>, settings: Rec
 
 /** A short-lived client connection: fails at once (exit 3) with the URL and how to start Redis. */
 export async function cliRedis(ctx: CliContext): Promise<{ redis: Redis; keys: Keys }> {
-  const redis = await connectRedis(ctx.config.redisUrl, { name: 'dan-cli', failFast: true, logger: ctx.logger, connectTimeoutMs: 3_000 });
+  const redis = await connectRedis(ctx.config.redisUrl, { name: 'dan-cli', failFast: true, logger: ctx.logger, connectTimeoutMs: 3_000, waitReplicas: ctx.config.redisWait });
   return { redis, keys: new Keys(ctx.config.keyPrefix) };
 }
 

@@ -7,6 +7,7 @@ import { DanError, RedisUnreachableError } from '../../lib/errors.js';
 import type { Logger } from '../../lib/logger.js';
 import { aclFileText, generatePasswords, urlForRole, type RedisPasswords } from '../../lib/redis/acl.js';
 import { connectRedis } from '../../lib/redis/connection.js';
+import { isSentinelUrl } from '../../lib/redis/redis-url.js';
 import { REDIS_AUTH_FILE, removeRedisAuth, writeRedisAuth } from './redis-auth-file.js';
 
 export interface LocalRedis {
@@ -96,6 +97,8 @@ export async function ensureRedis(url: string, logger: Logger, allowStart = true
   } catch (error) {
     // Redis answered and refused (a password, a certificate): starting another one would not help.
     if (error instanceof DanError && error.code !== 'redis_unreachable') throw error;
+    // Sentinels that do not answer are not this machine's to replace with a private Redis.
+    if (isSentinelUrl(url)) throw error;
     const parsed = new URL(url);
     const local = ['localhost', '127.0.0.1', '::1', '[::1]'].includes(parsed.hostname);
     if (!allowStart || !local || parsed.password || !redisServerOnPath()) throw error instanceof RedisUnreachableError ? error : new RedisUnreachableError(url, error);

@@ -5,6 +5,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { sleep } from '../../lib/clock.js';
 import { DanError } from '../../lib/errors.js';
+import { isSentinelUrl } from '../../lib/redis/redis-url.js';
 import type { Logger } from '../../lib/logger.js';
 
 /** The version `npx` runs when none is installed; pinned so every machine gets the same UI. */
@@ -65,6 +66,9 @@ export interface RedisCommanderLogin {
  * node-config), never an argument: `ps` shows arguments to every local user.
  */
 export function redisCommanderLaunch(redisUrl: string, port: number, keyPrefix = '', login?: RedisCommanderLogin): RedisCommanderLaunch {
+  if (isSentinelUrl(redisUrl)) {
+    throw new DanError('bad_config', "dan inspect does not open Redis through Sentinel yet: give it the master's own URL with -r redis://user:password@host:port (SENTINEL GET-MASTER-ADDR-BY-NAME on a Sentinel names it)", { exitCode: 2 });
+  }
   const url = new URL(redisUrl);
   const host = url.hostname.replace(/^\[(.*)\]$/, '$1') || 'localhost';
   const redisPort = url.port || '6379';

@@ -8,6 +8,7 @@ import { AnthropicLlmClient } from '../../lib/llm/anthropic-llm-client.js';
 import { LocalModelServer } from '../../lib/llm/local-server/local-model-server.js';
 import type { Rule } from '../../lib/llm/local-server/rules.js';
 import { silentLogger } from '../../lib/logger.js';
+import { connectRedis } from '../../lib/redis/connection.js';
 import { Keys } from '../../lib/redis/keys.js';
 import { ResultWatcher } from '../../lib/redis/result-watcher.js';
 import { InProcessSpawner } from '../../lib/spawner/in-process-spawner.js';
@@ -61,6 +62,13 @@ export interface TestNetworkOptions {
    * Redis, which keep them from the keys main alone writes; main keeps the test Redis' own user.
    */
   restrictedAgents?: boolean;
+  /**
+   * A Redis of the test's own instead of the run's shared one (a Sentinel URL, say): main and the
+   * test connect with `url`, domain agents get `agentUrl` (default: `url`), keys start with
+   * `prefix` (default: a unique one; an ACL written for a prefix needs that one). Its keys are left
+   * to whoever started it.
+   */
+  redis?: { url: string; agentUrl?: string; prefix?: string };
 }
 
 /**
@@ -70,8 +78,8 @@ export interface TestNetworkOptions {
  * short timings.
  */
 export async function startTestNetwork(options: TestNetworkOptions = {}): Promise<TestNetwork> {
-  const prefix = uniquePrefix('net');
-  const { redis, cleanup } = await connectTestRedis(prefix);
+  const prefix = options.redis?.prefix ?? uniquePrefix('net');
+  const shared = options.redis ? undefined : await connectTestRedis(prefix);
   const workspace = mkdtempSync(path.join(os.tmpdir(), 'dan-test-ws-'));
   const agentsDir = mkdtempSync(path.join(os.tmpdir(), 'dan-test-agents-'));
   const elfDir = mkdtempSync(path.join(os.tmpdir(), 'dan-test-elf-'));
@@ -80,7 +88,7 @@ export async function startTestNetwork(options: TestNetworkOptions = {}): Promis
   const model = new LocalModelServer(options.rules ? { rules: options.rules } : {});
   const modelUrl = await model.start({ port: 0 });
   const config = loadConfig({}, {
-    REDIS_URL: testRedisUrl(), DAN_KEY_PREFIX: prefix, DAN_WORKSPACE: workspace, DAN_AGENTS_DIR: agentsDir,
+    REDIS_URL: options.redis?.url ?? testRedisUrl(), DAN_KEY_PREFIX: prefix, DAN_WORKSPACE: workspace, DAN_AGENTS_DIR: agentsDir,
     DAN_LLM: 'local', DAN_LLM_URL: modelUrl, DAN_LOG_LEVEL: 'warn', DAN_ELF_DIR: elfDir,
     DAN_LEASE_MS: '3000', DAN_HEARTBEAT_INTERVAL_MS: '300', DAN_HEARTBEAT_TTL_MS: '1500',
     DAN_SUPERVISE_INTERVAL_MS: '100', DAN_SPAWN_TIMEOUT_MS: '20000', DAN_DOMAIN_IDLE_MS: '60000',
@@ -90,6 +98,9 @@ export async function startTestNetwork(options: TestNetworkOptions = {}): Promis
     DAN_ROLES: 'coder,docs',
     ...options.env,
   });
+  // A Redis of the test's own is reached the way main reaches it, the replica wait included.
+  const own = shared ? undefined : await connectRedis(config.redisUrl, { name: 'test', waitReplicas: config.redisWait });
+  const { redis, cleanup } = shared ?? { redis: own!, cleanup: async () => own?.disconnect() };
   const keys = new Keys(prefix);
   const agentUser = options.restrictedAgents ? await createAgentRedisUser(redis, config.redisUrl, prefix) : undefined;
   const events: SupervisorEvent[] = [];
@@ -101,11 +112,13 @@ export async function startTestNetwork(options: TestNetworkOptions = {}): Promis
       : new InProcessSpawner({ start: startAgentInProcess, logger: silentLogger, baseEnv });
   const main = await startMainOrchestrator({
     config, logger: silentLogger, spawner,
-    agentEnv: { ...networkEnv(config, agentUser?.url ?? config.redisUrl), DAN_LLM: 'local', DAN_LLM_URL: modelUrl },
+    agentEnv: { ...networkEnv(config, agentUser?.url ?? options.redis?.agentUrl ?? config.redisUrl), DAN_LLM: 'local', DAN_LLM_URL: modelUrl },
     llm: async () => new AnthropicLlmClient({ apiKey: 'test', baseURL: modelUrl }),
     onEvent: (event) => events.push(event),
   });
   const subscriber = redis.duplicate();
+  // Its reconnects (a Redis of the test's own may fail over) are no failure of the test.
+  subscriber.on('error', () => undefined);
   const watcher = new ResultWatcher(redis, subscriber, keys, 500);
   let halted: Promise<void> | undefined;
   const halt = () => halted ??= (async () => {

@@ -87,6 +87,7 @@ describe('IsolatedNetwork', () => {
     await expect(network.prepare({ REDIS_URL: 'rediss://agent:x@redis.example:6380' })).rejects.toThrow(/REDIS_URL uses rediss:.*DAN_DOCKER_NETWORK=host or a Docker network/);
     await expect(network.prepare({ ANTHROPIC_BASE_URL: 'https://gateway.example' })).rejects.toThrow(/ANTHROPIC_BASE_URL uses https:/);
     await expect(network.prepare({ REDIS_URL: '/var/run/redis.sock' })).rejects.toThrow(/REDIS_URL is not a URL/);
+    await expect(network.prepare({ REDIS_URL: 'redis+sentinel://s1:26379,s2:26379/mymaster' })).rejects.toThrow(/REDIS_URL names Redis through Sentinel.*DAN_DOCKER_NETWORK=host or a Docker network/);
   });
 
   // Only root can give a folder to another user; CI runs as root.
