@@ -5,7 +5,8 @@ import { z } from 'zod';
 import { InvalidInputError } from '../../lib/errors.js';
 import { FARM_RUNTIMES } from '../../lib/farm/farm-request.js';
 import { ApiLimits } from '../../lib/redis/api-limits.js';
-import { farmPathProblem, farmStatus, farmTask, startFarm, stopFarm } from '../operations/farm-access.js';
+import { farmHistory, farmPathProblem, farmStatus, farmTask, startFarm, stopFarm } from '../operations/farm-access.js';
+import { MAX_LIMIT } from '../operations/list-tasks.js';
 import { taskProblem } from '../operations/submit-job.js';
 import { callerOf, holdInFlight } from './api-auth.js';
 import { ApiError, errorResponses } from './api-errors.js';
@@ -28,9 +29,24 @@ const farmStatusSchema = z.object({
   agents: z.array(z.looseObject({ name: z.string(), locked: z.array(z.string()).describe('Files it holds locked') }).describe('Its state: status, chunk, restarts, tokens, last event')),
 }).meta({ id: 'FarmStatus' });
 
+const farmListQuerySchema = z.strictObject({
+  limit: z.coerce.number().int().min(1).max(MAX_LIMIT).default(50).describe(`Farms, 1 to ${MAX_LIMIT}: the client's last farm jobs, of which those that started are listed`),
+});
+
+const farmListSchema = z.object({
+  farms: z.array(z.object({
+    id: z.string(),
+    status: z.string().describe("The farm's status (running, merging, completed, failed)"),
+    started_at: z.string().nullable(),
+    ended_at: z.string().nullable().describe('null while it runs'),
+    problems_before: z.number().nullable().describe('Problems its problems command reported as it started; null without one'),
+    problems_after: z.number().nullable().describe('Problems reported as it ended; null while it runs and when they could not be counted'),
+  })),
+}).meta({ id: 'FarmList' });
+
 const stoppingSchema = z.object({ id: z.string(), stopping: z.literal(true) }).meta({ id: 'FarmStopping' });
 
-/** POST /farms, GET /farms/{id}, POST /farms/{id}/stop: `dan farm start|status|stop` for the caller's client. */
+/** POST /farms, GET /farms (its farms' problems before and after), GET /farms/{id}, POST /farms/{id}/stop: `dan farm start|status|stop` for the caller's client. */
 export function registerFarmRoutes(app: FastifyInstance, deps: ApiDeps): void {
   const api = app.withTypeProvider<ZodTypeProvider>();
   const limits = new ApiLimits(deps.redis, deps.keys);
@@ -66,6 +82,25 @@ export function registerFarmRoutes(app: FastifyInstance, deps: ApiDeps): void {
     }
     const location = `/farms/${id}`;
     return reply.code(202).header('location', location).send({ id, location });
+  });
+
+  api.get('/farms', {
+    config: { role: 'read' },
+    schema: {
+      summary: "The client's farms with their problems before and after",
+      description: 'Newest first; a farm still queued (no state yet) is left out: GET /jobs?domain=farm lists every farm job.',
+      tags: ['farms'],
+      querystring: farmListQuerySchema,
+      response: { 200: farmListSchema, ...errorResponses(400, 401, 403) },
+    },
+  }, async (request) => {
+    const caller = callerOf(request);
+    const farms = await farmHistory(deps.redis, deps.keys, deps.config, caller.client, request.query.limit);
+    return {
+      farms: farms.map((f) => ({
+        id: f.id, status: f.status, started_at: f.startedAt, ended_at: f.endedAt, problems_before: f.problemsBefore, problems_after: f.problemsAfter,
+      })),
+    };
   });
 
   api.get('/farms/:id', {

@@ -11,6 +11,7 @@ import { DEFAULT_CLIENT_ID } from '../../lib/protocol/client-id.js';
 import type { Keys } from '../../lib/redis/keys.js';
 import type { SubmitInput } from '../../lib/redis/task-store.js';
 import { clientWorkspaceRoot } from '../../lib/workspace/task-workspace.js';
+import { listTasks } from './list-tasks.js';
 import { submitJob } from './submit-job.js';
 
 /**
@@ -110,4 +111,38 @@ export async function stopFarm(redis: Redis, keys: Keys, id: string): Promise<{ 
   if (['completed', 'failed'].includes(status)) return { kind: 'ended', status };
   await store.update({ stop_requested: new Date().toISOString() });
   return { kind: 'stopping' };
+}
+
+/** One farm in `farmHistory`: when it ran and its problem counts; null where the farm recorded none. */
+export interface FarmRun {
+  id: string;
+  status: string;
+  startedAt: string | null;
+  endedAt: string | null;
+  problemsBefore: number | null;
+  /** null until the farm ends, and when it could not count them then (the farm writes 'unknown' or ''). */
+  problemsAfter: number | null;
+}
+
+/** A count as the farm wrote it, or null for anything else (the hash is read from Redis, so untrusted). */
+function countOf(text: string | undefined): number | null {
+  return text !== undefined && /^\d{1,9}$/.test(text) ? Number(text) : null;
+}
+
+/**
+ * `client`'s last `limit` farms that have started, newest first, with their problems before and after:
+ * the client's farm-domain tasks as `dan tasks` lists them, each read with its farm state. A farm still
+ * queued has no state yet and is left out.
+ */
+export async function farmHistory(redis: Redis, keys: Keys, config: Pick<Config, 'agentsDir'>, client: string, limit: number): Promise<FarmRun[]> {
+  const page = await listTasks(redis, keys, client, { domain: farmDomain(config) }, { limit });
+  const states = await Promise.all(page.tasks.map((task) => new FarmStore(redis, keys, task.id).state()));
+  return page.tasks.flatMap((task, i) => {
+    const farm = states[i] ?? {};
+    if (!farm['farm_id']) return [];
+    return [{
+      id: task.id, status: farm['status'] || task.status, startedAt: farm['started_at'] || null, endedAt: farm['ended_at'] || null,
+      problemsBefore: countOf(farm['problems_before']), problemsAfter: countOf(farm['problems_after']),
+    }];
+  });
 }

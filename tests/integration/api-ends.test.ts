@@ -155,6 +155,34 @@ describe('the HTTP API: memory, farms, keys and retries', () => {
       expect((await post('/farms', { path: 'shop', description: 'x' }, reader)).statusCode).toBe(403);
       expect(await api.redis.llen(api.keys.pending('farm'))).toBe(before);
     });
+    it("lists the client's started farms with their problems before and after; another client's and queued ones stay out", async () => {
+      const start = async (key: Key) => ((await post('/farms', { path: 'shop', problems_command: 'npm run lint' }, key)).json() as { id: string }).id;
+      const [ended, running, queued, theirs] = [await start(acme), await start(acme), await start(acme), await start(globex)];
+      const hourAgo = Date.now() - 3_600_000;
+      await new FarmStore(api.redis, api.keys, ended).create({ status: 'completed', problems_before: '12' }, hourAgo);
+      await new FarmStore(api.redis, api.keys, ended).update({ problems_after: 3, ended_at: new Date(hourAgo + 60_000).toISOString() });
+      // As the farm writes it when it could not count the problems at its end.
+      await new FarmStore(api.redis, api.keys, running).create({ status: 'running', problems_before: '7', problems_after: 'unknown' });
+      await new FarmStore(api.redis, api.keys, theirs).create({ status: 'running', problems_before: '99' });
+
+      const reply = await get('/farms?limit=3', reader);
+      expect(reply.statusCode, reply.body).toBe(200);
+      const farms = (reply.json() as { farms: Array<{ id: string; started_at: string }> }).farms;
+      expect(farms.map((f) => f.id)).toEqual([running, ended]);
+      expect(farms).toEqual([
+        { id: running, status: 'running', started_at: expect.any(String), ended_at: null, problems_before: 7, problems_after: null },
+        { id: ended, status: 'completed', started_at: new Date(hourAgo).toISOString(), ended_at: new Date(hourAgo + 60_000).toISOString(), problems_before: 12, problems_after: 3 },
+      ]);
+      expect(farms.map((f) => f.id)).not.toContain(queued);
+      expect((await get('/farms', globex)).json().farms.map((f: { id: string }) => f.id)).toEqual([theirs]);
+
+      for (const url of ['/farms?limit=0', '/farms?limit=201', '/farms?limit=two', '/farms?client=globex']) {
+        const bad = await get(url, reader);
+        expect(bad.statusCode, `${url}: ${bad.body}`).toBe(400);
+        expect(bad.json().error.code).toBe('invalid_input');
+      }
+      expect((await api.app.inject({ method: 'GET', url: '/farms' })).statusCode).toBe(401);
+    });
   });
 
   describe('keys', () => {
@@ -253,7 +281,7 @@ describe('the HTTP API: memory, farms, keys and retries', () => {
   it('documents every new route, and 429 on every keyed route, in /openapi.json', async () => {
     const doc = (await get('/openapi.json', reader)).json() as { paths: Record<string, Record<string, { responses: Record<string, unknown>; security?: unknown[] }>> };
     for (const [route, methods] of [['/elf/stats', ['get']], ['/elf/heuristics', ['get']], ['/elf/golden-rules', ['get']], ['/elf/search', ['get']], ['/elf/hotspots', ['get']],
-      ['/farms', ['post']], ['/farms/{id}', ['get']], ['/farms/{id}/stop', ['post']], ['/keys', ['get', 'post']], ['/keys/{id}', ['delete']]] as const) {
+      ['/farms', ['post', 'get']], ['/farms/{id}', ['get']], ['/farms/{id}/stop', ['post']], ['/keys', ['get', 'post']], ['/keys/{id}', ['delete']]] as const) {
       for (const method of methods) expect(doc.paths[route]?.[method], `${method} ${route}`).toBeDefined();
     }
     const keyed = Object.entries(doc.paths).flatMap(([route, methods]) => Object.entries(methods).filter(([, op]) => !(Array.isArray(op.security) && op.security.length === 0)).map(([method, op]) => [`${method} ${route}`, op] as const));

@@ -1,8 +1,29 @@
 import { get, post, query } from '../api.js';
-import { confirmAction, facts, fill, h, route, table } from '../dom.js';
+import type { Pair } from '../charts.js';
+import { PAIR_COLORS, pairChart } from '../charts.js';
+import { confirmAction, facts, fill, h, route, s, table } from '../dom.js';
 import type { PageContext } from '../page.js';
 import { dataOr, every, failure, may, notAvailable, outcome } from '../page.js';
 import type { JobRow } from './tasks.js';
+
+interface FarmRun { id: string; status: string; started_at: string | null; ended_at: string | null; problems_before: number | null; problems_after: number | null }
+
+/** The client's farms over time (GET /farms): per farm its problems before and after, at when it ended (or started, while it runs). */
+function problemsChart(farms: FarmRun[]): HTMLElement {
+  const pairs: Pair[] = farms.flatMap((f) => {
+    const at = f.ended_at ?? f.started_at;
+    const ms = at === null ? Number.NaN : Date.parse(at);
+    if (!Number.isFinite(ms)) return [];
+    const when = new Date(ms).toLocaleString([], { month: 'short', day: 'numeric', hour: '2-digit', minute: '2-digit' });
+    return [{ label: `${f.id.slice(0, 8)} ${f.ended_at === null ? 'started' : 'ended'} ${when}`, atMs: ms, before: f.problems_before, after: f.problems_after }];
+  });
+  if (pairs.length === 0) return h('p', { class: 'muted' }, 'No farm has started yet: nothing to chart.');
+  const dot = (color: string) => s('svg', { width: 10, height: 10, viewBox: '0 0 10 10', 'aria-hidden': 'true' }, s('circle', { cx: 5, cy: 5, r: 4, fill: color }));
+  return h('figure', {},
+    h('figcaption', {}, 'Problems before and after, per farm, by when it ended (or started, while it runs)'),
+    pairChart('Problems before and after per farm', pairs, { before: 'before', after: 'after' }),
+    h('p', { class: 'muted' }, dot(PAIR_COLORS.before), ' before ', dot(PAIR_COLORS.after), ' after; ? not counted (the farm runs still, had no problems command, or could not count them as it ended)'));
+}
 
 interface FarmStatus { farm: Record<string, string>; agents: Array<Record<string, unknown> & { name: string; locked: string[] }> }
 
@@ -11,7 +32,7 @@ function farmView(id: string, status: FarmStatus): HTMLElement[] {
   return [
     facts([
       ['status', f['status']], ['path', f['path']], ['runtime', f['runtime']],
-      // problems_after is measured once, as the farm ends; the API keeps no series of it.
+      // problems_after is measured once, as the farm ends; the Farms list charts both over the farms.
       ['problems', f['problems_before'] === undefined ? 'not counted yet'
         : f['problems_after'] ? `${f['problems_before']} before → ${f['problems_after']} after` : `${f['problems_before']} before; the count after is taken when the farm ends`],
       ['chunks', `${f['chunks_done'] ?? 0} done of ${f['chunks_total'] ?? '?'}`], ['result branch', f['result_branch']], ['error', f['error']],
@@ -26,7 +47,7 @@ function farmView(id: string, status: FarmStatus): HTMLElement[] {
   ];
 }
 
-/** Farms: the farm jobs, one farm's agents (chunk, locks, restarts, tokens) and problems; start and stop for roles that may. */
+/** Farms: the farm jobs with their problems before and after over time, one farm's agents (chunk, locks, restarts, tokens) and problems; start and stop for roles that may. */
 export async function farmsPage(ctx: PageContext): Promise<void> {
   const id = ctx.parts[0];
   const report = h('div');
@@ -63,8 +84,10 @@ export async function farmsPage(ctx: PageContext): Promise<void> {
       else fill(report, answer.kind === 'missing' ? notAvailable('Starting a farm') : failure(answer));
     })();
   });
-  const got = dataOr(await get<{ jobs: JobRow[] }>(`/jobs${query({ domain: 'farm', limit: 50 })}`), 'Farm list');
-  fill(ctx.main, h('h1', {}, 'Farms'), start, report,
+  const [listed, runs] = await Promise.all([get<{ jobs: JobRow[] }>(`/jobs${query({ domain: 'farm', limit: 50 })}`), get<{ farms: FarmRun[] }>(`/farms${query({ limit: 50 })}`)]);
+  const got = dataOr(listed, 'Farm list');
+  const chart = dataOr(runs, 'Farms over time');
+  fill(ctx.main, h('h1', {}, 'Farms'), start, report, 'data' in chart ? problemsChart(chart.data.farms) : chart.shown,
     !('data' in got) ? got.shown : got.data.jobs.length === 0 ? h('p', { class: 'muted' }, 'No farm yet.')
       : table(['farm', 'status', 'description', 'sent'], got.data.jobs.map((j) => [h('a', { href: route('farms', j.id) }, j.id), j.status, j.description ?? '', j.sent_at])));
 }
