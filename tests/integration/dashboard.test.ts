@@ -382,7 +382,7 @@ describeBrowser('the dashboard in a real browser', () => {
     await page.close();
   });
 
-  it("shows a farm's agents: chunk, its files, locks held, restarts and tokens, and problems before", async () => {
+  it("charts the farms' problems before and after over time, and shows a farm's agents: chunk, its files, locks held, restarts and tokens", async () => {
     const started = await app.inject({ method: 'POST', url: '/farms', headers: { ...submitter.headers, 'content-type': 'application/json' }, payload: { path: 'repo', problems_command: 'npm run lint', agent_count: 2 } });
     expect(started.statusCode, started.body).toBe(202);
     const id = (started.json() as { id: string }).id;
@@ -393,8 +393,37 @@ describeBrowser('the dashboard in a real browser', () => {
     await store.setAgent('agent-1', { name: 'agent-1', status: 'working', chunk: 'c2', chunk_files: 'src/a.ts src/b.ts', restarts: 1, tokens_in: 1200, tokens_out: 300, chunks_done: 1 });
     await store.setAgent('agent-2', { name: 'agent-2', status: 'waiting', waiting_for: '1 chunk(s) with locked files', chunk: '', restarts: 0, tokens_in: 0, tokens_out: 0 });
     expect((await store.editLock('agent-1', 'src/a.ts', 60_000, 'before')).allowed).toBe(true);
+    // A second farm, sent after the first, that started two hours ago and ended one hour ago with its problems counted before and after.
+    const second = await app.inject({ method: 'POST', url: '/farms', headers: { ...submitter.headers, 'content-type': 'application/json' }, payload: { path: 'repo', problems_command: 'npm run lint' } });
+    const endedId = (second.json() as { id: string }).id;
+    const ended = new FarmStore(network.redis, network.keys, endedId);
+    await ended.create({ status: 'completed', path: 'repo', runtime: 'sdk', problems_before: '12' }, Date.now() - 2 * 3_600_000);
+    await ended.update({ problems_after: 3, ended_at: new Date(Date.now() - 3_600_000).toISOString() });
 
     const { page, errors } = await open(reader, '#/farms');
+    // The chart: per farm a dot before and after (the running farm's after is not known yet), the farm sent last first.
+    const drawn = page.getByRole('img', { name: 'Problems before and after per farm' });
+    await drawn.waitFor();
+    const marks = await drawn.locator('[data-series]').evaluateAll((found) => found.map((m) => [m.getAttribute('data-series'), m.getAttribute('data-value'), m.textContent]));
+    expect(marks).toEqual([
+      ['before', '12', expect.stringContaining('12 before')], ['after', '3', expect.stringContaining('3 after')],
+      ['before', '7', expect.stringContaining('7 before')], ['after', 'unknown', expect.stringContaining('after not known')],
+    ]);
+    // Drawn where the values say: the ended farm left of the running one, 12 above 7 above 3, the unknown on the axis.
+    const at = async (series: string, value: string) => {
+      const mark = drawn.locator(`[data-series="${series}"][data-value="${value}"]`);
+      return { x: Number(await mark.getAttribute('cx') ?? await mark.getAttribute('x')), y: Number(await mark.getAttribute('cy') ?? await mark.getAttribute('y')) };
+    };
+    const [running7, unknown, ended12, ended3] = [await at('before', '7'), await at('after', 'unknown'), await at('before', '12'), await at('after', '3')];
+    expect(ended12.x).toBe(ended3.x);
+    expect(running7.x).toBe(unknown.x);
+    expect(ended12.x).toBeLessThan(running7.x);
+    expect(ended12.y).toBeLessThan(running7.y);
+    expect(running7.y).toBeLessThan(ended3.y);
+    expect(ended3.y).toBeLessThan(unknown.y);
+    expect(await page.getByRole('link', { name: endedId }).count()).toBe(1);
+    expect(await seriousViolations(page)).toEqual([]);
+    await page.screenshot({ path: join(screenshotDir(), 'farms-chart.png'), fullPage: true });
     await page.getByRole('link', { name: id }).click();
     await page.getByRole('heading', { name: `Farm ${id}` }).waitFor();
     await page.getByText('7 before; the count after is taken when the farm ends').waitFor();

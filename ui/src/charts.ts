@@ -64,7 +64,9 @@ export function pairChart(title: string, pairs: Pair[], names: { before: string;
   const { svg, y } = frame(title, known, undefined, [...pairs].sort((a, b) => a.atMs - b.atMs).map((p) => p.label));
   const first = Math.min(...pairs.map((p) => p.atMs));
   const span = Math.max(...pairs.map((p) => p.atMs)) - first;
-  const x = (ms: number) => PAD.left + (span <= 0 ? innerW / 2 : ((ms - first) * innerW) / span);
+  // Inset from both ends, so a dot at the first or last time is not cut by the box.
+  const inset = 8;
+  const x = (ms: number) => PAD.left + inset + (span <= 0 ? innerW / 2 - inset : ((ms - first) * (innerW - 2 * inset)) / span);
   const mark = (p: Pair, value: number | null, name: string, color: string): SVGElement => (value === null
     ? s('text', { x: x(p.atMs), y: PAD.top + innerH - 2, 'text-anchor': 'middle', 'data-value': 'unknown', 'data-series': name }, '?', s('title', {}, `${p.label}: ${name} not known`))
     : s('circle', { cx: x(p.atMs), cy: y(value), r: 3, fill: color, 'data-value': value, 'data-series': name }, s('title', {}, `${p.label}: ${format(value)} ${name}`)));
