@@ -1,5 +1,5 @@
 import type { FastifyRequest } from 'fastify';
-import { DEFAULT_CLIENT_ID } from '../../lib/protocol/client-id.js';
+import { DEFAULT_CLIENT_ID, normalizeClientId } from '../../lib/protocol/client-id.js';
 import type { ApiKeyLimits, ApiKeys, ApiRole } from '../../lib/redis/api-keys.js';
 import { roleAllows } from '../../lib/redis/api-keys.js';
 import type { ApiLimits } from '../../lib/redis/api-limits.js';
@@ -13,6 +13,27 @@ export interface Caller {
   keyId: string | undefined;
   /** The key's own limits (`dan keys create --rpm/--max-in-flight`); absent ones follow the settings. */
   limits: ApiKeyLimits;
+}
+
+/**
+ * The one tenancy rule: an `admin` key is the network's operator and may read and act on any client's
+ * jobs; a `read` or `submit` key only on its own client's.
+ */
+export function mayActFor(caller: Pick<Caller, 'client' | 'role'>, client: string): boolean {
+  return caller.role === 'admin' || caller.client === client;
+}
+
+/**
+ * The client whose jobs a listing (GET /jobs, a bulk action) reads: `asked` (`client` of the query or
+ * body), which only an admin key may name, else the caller's own. Another key naming a client is 403.
+ */
+export function listedClient(caller: Pick<Caller, 'client' | 'role'>, asked: string | undefined): string {
+  if (asked === undefined) return caller.client;
+  const client = normalizeClientId(asked);
+  if (caller.role !== 'admin') {
+    throw new ApiError('forbidden', `only an admin key may list another client's jobs (client=${client}); leave client out to list your own (${caller.client}'s), or use a key with role admin`);
+  }
+  return client;
 }
 
 /** The key a request carries: `Authorization: Bearer <key>` or `X-API-Key: <key>`. */

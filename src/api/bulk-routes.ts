@@ -6,7 +6,7 @@ import { eachItem, matchingTasks, MAX_BULK } from '../operations/bulk-actions.js
 import { visibleDeadLetters } from '../operations/dead-letter-access.js';
 import { taskFilter } from '../operations/list-tasks.js';
 import type { Caller } from './api-auth.js';
-import { callerOf } from './api-auth.js';
+import { callerOf, listedClient } from './api-auth.js';
 import { ApiError, errorResponses } from './api-errors.js';
 import type { ApiDeps } from './job-routes.js';
 import { cancelJob } from './job-routes.js';
@@ -16,7 +16,8 @@ import { deadLetterListQuerySchema, jobListQuerySchema } from './list-schemas.js
 /**
  * Bulk actions by filter: each matched item gets its single action (POST /jobs/{id}/cancel,
  * /jobs/{id}/retry, /dead-letters/{ref}/retry, a purge), one after another, and the answer says
- * which were done and which were skipped and why. Only the caller's client's jobs are matched.
+ * which were done and which were skipped and why. The caller's client's jobs are matched; an admin key
+ * may name another client with `client`, as GET /jobs takes it.
  */
 
 const limit = z.number().int().min(1).max(MAX_BULK).default(MAX_BULK).describe(`Most items to act on, 1 to ${MAX_BULK} (the newest first)`);
@@ -35,7 +36,7 @@ export const bulkOutcomeSchema = z.object({
 export function registerBulkRoutes(app: FastifyInstance, deps: ApiDeps): void {
   const api = app.withTypeProvider<ZodTypeProvider>();
   const { redis, keys } = deps;
-  const jobsOf = (caller: Caller, body: z.infer<typeof jobBulkBodySchema>) => matchingTasks(redis, keys, caller.client,
+  const jobsOf = (caller: Caller, body: z.infer<typeof jobBulkBodySchema>) => matchingTasks(redis, keys, listedClient(caller, body.client),
     taskFilter({ status: body.status, domain: body.domain, parent: body.parent, since: body.since, until: body.until, text: body.q }, { since: 'since', until: 'until' }), body.limit);
   const lettersOf = async (caller: Caller, body: z.infer<typeof deadLetterBulkBodySchema>) =>
     (await visibleDeadLetters(redis, keys, { client: caller.client, everything: caller.role === 'admin' }, body.domain)).slice(0, body.limit);

@@ -18,7 +18,7 @@ import type { KnownPlan } from '../operations/task-children.js';
 import { childStatuses, readPlan } from '../operations/task-children.js';
 import { submitJob, taskProblem } from '../operations/submit-job.js';
 import type { Caller } from './api-auth.js';
-import { callerOf, holdInFlight, prefetched } from './api-auth.js';
+import { callerOf, holdInFlight, mayActFor, prefetched } from './api-auth.js';
 import { ApiError, errorResponses } from './api-errors.js';
 import type { JobRequest } from './api-schemas.js';
 import { verification } from './job-view-schemas.js';
@@ -72,17 +72,21 @@ export function refuseUnservedClient(caller: Caller, config: Pick<Config, 'clien
 }
 
 /** Whose a task is: its `client_id`, or `default` for tasks sent without one (`dan send`, raw pushes). */
-function ownerOf(result: TaskResult): string {
+export function ownerOf(result: TaskResult): string {
   return result.clientId ?? DEFAULT_CLIENT_ID;
 }
 
-/** The caller's task, or 404: another client's task answers exactly as a missing one does. */
+/**
+ * The task if the caller may see it (`mayActFor`: its own client's, or any for an admin key), else 404:
+ * a task the caller may not see answers exactly as a missing one does. Every route that reads or acts on
+ * one job by id asks here.
+ */
 export async function visibleResult(deps: ApiDeps, caller: Caller, id: string): Promise<TaskResult> {
   return ownResult(caller, id, await getResult(deps.redis, deps.keys, id));
 }
 
 function ownResult(caller: Caller, id: string, result: TaskResult | undefined): TaskResult {
-  if (result === undefined || ownerOf(result) !== caller.client) {
+  if (result === undefined || !mayActFor(caller, ownerOf(result))) {
     throw new ApiError('not_found', `no job '${id}' (it never existed, belongs to another client, or its result expired after the retention period)`);
   }
   return result;
@@ -130,7 +134,7 @@ async function jobView(deps: ApiDeps, result: TaskResult, plan: KnownPlan): Prom
   };
 }
 
-/** Cancels the caller's job `id` (POST /jobs/{id}/cancel, and each job of a bulk cancel): 404, or 409 already_ended. */
+/** Cancels job `id` if the caller may see it (POST /jobs/{id}/cancel, and each job of a bulk cancel): 404, or 409 already_ended. */
 export async function cancelJob(deps: ApiDeps, caller: Caller, id: string, reason?: string): Promise<z.infer<typeof cancelledSchema>> {
   await visibleResult(deps, caller, id);
   const outcome = await cancelTask(deps.redis, deps.keys, id, {

@@ -8,10 +8,10 @@ import { ApiError, errorResponses } from './api-errors.js';
 import type { ApiElf } from './elf-routes.js';
 import { jobIdParamsSchema } from './api-schemas.js';
 import type { ApiDeps } from './job-routes.js';
-import { visibleResult } from './job-routes.js';
+import { ownerOf, visibleResult } from './job-routes.js';
 import { jobDiffQuerySchema, jobDiffSchema, jobLessonsSchema, timelineSchema } from './job-view-schemas.js';
 
-/** GET /jobs/{id}/diff, /lessons and /timeline: the task page's views of one job, the caller's only. */
+/** GET /jobs/{id}/diff, /lessons and /timeline: the task page's views of one job the caller may see. */
 export function registerJobViewRoutes(app: FastifyInstance, deps: ApiDeps, elf: ApiElf): void {
   const api = app.withTypeProvider<ZodTypeProvider>();
   const { redis, keys } = deps;
@@ -37,15 +37,15 @@ export function registerJobViewRoutes(app: FastifyInstance, deps: ApiDeps, elf: 
     config: { role: 'read' },
     schema: {
       summary: 'The ELF lessons its workers were given',
-      description: "The exact memory text each worker of the job was given and the heuristics in it, as `dan elf injections <id> --json` prints it, from the caller's client's memory. 503 elf_not_running when no ELF memory answers.",
+      description: "The exact memory text each worker of the job was given and the heuristics in it, as `dan elf injections <id> --json` prints it, from the memory of the job's client. 503 elf_not_running when no ELF memory answers.",
       tags: ['jobs'],
       params: jobIdParamsSchema,
       response: { 200: jobLessonsSchema, ...errorResponses(400, 401, 403, 404, 503) },
     },
   }, async (request) => {
-    const caller = callerOf(request);
-    const result = await visibleResult(deps, caller, request.params.id);
-    return elfInjections(await elf.call(caller.client), result.taskId);
+    const result = await visibleResult(deps, callerOf(request), request.params.id);
+    // The job's client's memory: the one its workers were given lessons from (an admin may read another client's job).
+    return elfInjections(await elf.call(ownerOf(result)), result.taskId);
   });
 
   api.get('/jobs/:id/timeline', {

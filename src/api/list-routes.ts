@@ -1,7 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import type { z } from 'zod';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
-import { DEFAULT_CLIENT_ID } from '../../lib/protocol/client-id.js';
 import { isTerminal } from '../../lib/protocol/result.js';
 import { scrubText, scrubValue } from '../../lib/scrub.js';
 import { DeadLetters } from '../../lib/redis/dead-letters.js';
@@ -16,11 +15,11 @@ import { listTasks, taskFilter } from '../operations/list-tasks.js';
 import { queueCounts } from '../operations/network-overview.js';
 import { retryFailedJob } from '../operations/retry-job.js';
 import type { Caller } from './api-auth.js';
-import { callerOf, holdInFlight } from './api-auth.js';
+import { callerOf, holdInFlight, listedClient, mayActFor } from './api-auth.js';
 import { ApiError, errorResponses } from './api-errors.js';
 import { agentSchema, jobIdParamsSchema, SEED_STATUS } from './api-schemas.js';
 import type { ApiDeps } from './job-routes.js';
-import { visibleResult } from './job-routes.js';
+import { ownerOf, visibleResult } from './job-routes.js';
 import {
   agentIdParamsSchema, deadLetterListQuerySchema, deadLetterListSchema, deadLetterRefParamsSchema, deadLetterRetriedSchema,
   deadLetterRetryBodySchema, deadLetterSchema, domainsSchema, jobListQuerySchema, jobListSchema, jobRetriedSchema, purgeBodySchema, purgedSchema,
@@ -81,8 +80,8 @@ export function registerListRoutes(app: FastifyInstance, deps: ApiDeps): void {
   api.get('/jobs', {
     config: { role: 'read' },
     schema: {
-      summary: "List the caller's jobs, newest first",
-      description: "Filters combine; pages follow next_cursor. Only the caller's client's jobs are listed, and only while their results are kept (DAN_RETENTION_MS after they end).",
+      summary: "List a client's jobs, newest first",
+      description: "Filters combine; pages follow next_cursor. The key's own client's jobs are listed; an admin key may name another client with `client` (any other key: 403). Only while their results are kept (DAN_RETENTION_MS after they end).",
       tags: ['jobs'],
       querystring: jobListQuerySchema,
       response: { 200: jobListSchema, ...errorResponses(400, 401, 403) },
@@ -91,7 +90,7 @@ export function registerListRoutes(app: FastifyInstance, deps: ApiDeps): void {
     const caller = callerOf(request);
     const q = request.query;
     const filter = taskFilter({ status: q.status, domain: q.domain, parent: q.parent, since: q.since, until: q.until, text: q.q }, { since: 'since', until: 'until' });
-    const page = await listTasks(redis, keys, caller.client, filter, { limit: q.limit, ...(q.cursor !== undefined ? { cursor: q.cursor } : {}) });
+    const page = await listTasks(redis, keys, listedClient(caller, q.client), filter, { limit: q.limit, ...(q.cursor !== undefined ? { cursor: q.cursor } : {}) });
     return {
       jobs: page.tasks.map((t) => ({
         // A description is stored as sent (the agents need it whole); what is shown is scrubbed.
@@ -203,7 +202,7 @@ export function registerListRoutes(app: FastifyInstance, deps: ApiDeps): void {
     if (agent === undefined) throw new ApiError('not_found', `no agent '${request.params.id}' is registered; GET /agents lists them`);
     if (agent.task_id !== undefined && caller.role !== 'admin') {
       const task = await getResult(redis, keys, agent.task_id);
-      if (task === undefined || (task.clientId ?? DEFAULT_CLIENT_ID) !== caller.client) {
+      if (task === undefined || !mayActFor(caller, ownerOf(task))) {
         const { task_id: _hidden, ...rest } = agent;
         return rest;
       }

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { DOMAIN_NAME_PATTERN } from '../../lib/protocol/agent.js';
+import { CLIENT_ID_PATTERN } from '../../lib/protocol/client-id.js';
 import { taskIdSchema } from '../../lib/protocol/task.js';
 import { MAX_LIMIT } from '../operations/list-tasks.js';
 import { seedStatusSchema, waitingSchema } from './api-schemas.js';
@@ -15,6 +16,8 @@ export const jobListQuerySchema = z.strictObject({
   since: z.string().max(64).optional().describe('Only jobs sent at or after this ISO time'),
   until: z.string().max(64).optional().describe('Only jobs sent at or before this ISO time'),
   q: z.string().max(500).optional().describe('Only jobs whose description holds this text (case ignored; the first 1000 characters are searched)'),
+  client: z.string().regex(CLIENT_ID_PATTERN, { error: "must be a client id: 1 to 64 letters, digits, '_' or '-'" }).optional()
+    .describe("Admin keys only (others: 403): this client's jobs instead of the key's own client's"),
   limit: z.coerce.number().int().min(1).max(MAX_LIMIT).default(20).describe(`Jobs per page, 1 to ${MAX_LIMIT}`),
   cursor: z.string().max(400).optional().describe('next_cursor of the previous page'),
 });

@@ -3,7 +3,7 @@ import type { Clock } from '../../lib/clock.js';
 import { HeartbeatRegistry } from '../../lib/redis/heartbeat-registry.js';
 import { TaskQueue, cancelTask, queueOptions } from '../../lib/redis/task-queue.js';
 import type { SubmitInput } from '../../lib/redis/task-store.js';
-import { submitTask } from '../../lib/redis/task-store.js';
+import { getResult, submitTask } from '../../lib/redis/task-store.js';
 import { listTasks, MAX_SCANNED } from '../../src/operations/list-tasks.js';
 import type { TestApi } from '../support/api.js';
 import { startTestApi } from '../support/api.js';
@@ -289,5 +289,69 @@ describe('the HTTP API: listings and retries', () => {
     const missing = await get('/agents/backend-99', reader.headers);
     expect(missing.statusCode).toBe(404);
     expect(missing.json().error.code).toBe('not_found');
+  });
+
+  describe("an admin key and other clients' jobs (the one tenancy rule)", () => {
+    let initech: Key;
+    beforeAll(async () => { initech = await api.key('initech'); });
+    const send = async (description: string, key: Key) => {
+      const reply = await post('/jobs', { description }, key.headers);
+      expect(reply.statusCode, reply.body).toBe(202);
+      return reply.json().id as string;
+    };
+    const ids = (body: { jobs: { id: string }[] }) => body.jobs.map((j) => j.id);
+
+    it("lists another client's jobs with ?client=, reads one and cancels it", async () => {
+      const theirs = await send('initech: tidy the warehouse', initech);
+      const mine = await send('ops: own work', admin);
+
+      const listed = await get('/jobs?client=initech', admin.headers);
+      expect(listed.statusCode, listed.body).toBe(200);
+      expect(listed.json().jobs).toEqual([expect.objectContaining({ id: theirs, client: 'initech', description: 'initech: tidy the warehouse' })]);
+      // Without client, the admin key's own client, as before; a client id is matched in any case, as keys name it.
+      expect(ids((await get('/jobs', admin.headers)).json())).toEqual([mine]);
+      expect(ids((await get('/jobs?client=INITECH', admin.headers)).json())).toEqual([theirs]);
+
+      expect((await get(`/jobs/${theirs}`, admin.headers)).json()).toMatchObject({ id: theirs, client: 'initech', status: 'QUEUED' });
+      expect((await get(`/jobs/${theirs}/timeline`, admin.headers)).statusCode).toBe(200);
+      const logs = await get(`/jobs/${theirs}/logs?follow=false`, admin.headers);
+      expect(logs.statusCode, logs.body).toBe(200);
+      expect(logs.body).toContain('event: end');
+
+      const cancelled = await post(`/jobs/${theirs}/cancel`, { reason: 'operator stop' }, admin.headers);
+      expect(cancelled.statusCode, cancelled.body).toBe(200);
+      expect(cancelled.json()).toMatchObject({ id: theirs, outcome: 'cancelled' });
+      expect(await getResult(api.redis, api.keys, theirs)).toMatchObject({ status: 'failed', clientId: 'initech' });
+      expect((await get(`/jobs/${theirs}`, initech.headers)).json()).toMatchObject({ status: 'FAILED', failure_code: 'cancelled' });
+    });
+
+    it("cancels another client's jobs in bulk by the filter's client, its own client's by default", async () => {
+      const theirs = [await send('initech bulk one', initech), await send('initech bulk two', initech)];
+      const mine = await send('ops bulk one', admin);
+      const done = await post('/jobs/bulk/cancel', { client: 'initech', q: 'bulk' }, admin.headers);
+      expect(done.statusCode, done.body).toBe(200);
+      expect([...done.json().done].sort()).toEqual([...theirs].sort());
+      expect(await getResult(api.redis, api.keys, mine)).toMatchObject({ status: 'pending' });
+      expect((await post('/jobs/bulk/cancel', { q: 'bulk' }, admin.headers)).json()).toMatchObject({ matched: 1, done: [mine] });
+    });
+
+    it("answers read and submit keys 403 for ?client= and 404 for another client's job, as before", async () => {
+      const theirs = await send('initech: private work', initech);
+      for (const key of [acme, reader]) {
+        for (const client of ['initech', 'acme']) {
+          const reply = await get(`/jobs?client=${client}`, key.headers);
+          expect(reply.statusCode, reply.body).toBe(403);
+          expect(reply.json().error).toMatchObject({ code: 'forbidden', message: expect.stringContaining('admin') });
+        }
+        for (const url of [`/jobs/${theirs}`, `/jobs/${theirs}/timeline`, `/jobs/${theirs}/logs?follow=false`, `/jobs/${theirs}/diff`]) {
+          expect((await get(url, key.headers)).statusCode, url).toBe(404);
+        }
+      }
+      expect((await post(`/jobs/${theirs}/cancel`, {}, acme.headers)).statusCode).toBe(404);
+      expect((await post('/jobs/bulk/cancel', { client: 'initech' }, acme.headers)).statusCode).toBe(403);
+      expect(await getResult(api.redis, api.keys, theirs)).toMatchObject({ status: 'pending' });
+      // A malformed client is bad input for anyone.
+      expect((await get('/jobs?client=no%20such', admin.headers)).statusCode).toBe(400);
+    });
   });
 });

@@ -25,6 +25,7 @@ describe('the task page views of the HTTP API', () => {
   let app: FastifyInstance;
   let acme: Record<string, string>;
   let globex: Record<string, string>;
+  let globexAdmin: Record<string, string>;
   let verified: string;
   let routed: string;
 
@@ -41,6 +42,7 @@ describe('the task page views of the HTTP API', () => {
     const keys = new ApiKeys(network.redis, network.keys);
     acme = { authorization: `Bearer ${(await keys.create('acme', 'read')).key}` };
     globex = { authorization: `Bearer ${(await keys.create('globex', 'submit')).key}` };
+    globexAdmin = { authorization: `Bearer ${(await keys.create('globex', 'admin')).key}` };
   }, 180_000);
   afterAll(async () => {
     await app?.close();
@@ -105,6 +107,11 @@ describe('the task page views of the HTTP API', () => {
     expect(lessons.statusCode, lessons.body).toBe(200);
     expect(lessons.json()).toEqual(await dan(['elf', 'injections', verified, '--json', '--client', 'acme']));
     expect(lessons.json()).toEqual(expect.arrayContaining([expect.objectContaining({ taskId: verified, domain: 'backend', text: expect.stringContaining(RULE) })]));
+    // Another client's admin key reads the job's lessons from the job's client's memory (acme's), not its own.
+    const operator = await get(`/jobs/${verified}/lessons`, globexAdmin);
+    expect(operator.statusCode, operator.body).toBe(200);
+    expect(operator.json()).toEqual(lessons.json());
+    expect(await dan(['elf', 'injections', verified, '--json', '--client', 'globex'])).not.toEqual(lessons.json());
   });
 
   it("answers another client's job as a missing one (404) on every view, and refuses bad ids (400)", async () => {

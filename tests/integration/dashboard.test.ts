@@ -204,6 +204,31 @@ describeBrowser('the dashboard in a real browser', () => {
     await page.close();
   });
 
+  it("lets an admin key filter the task list by client and open another client's task; other keys get no Client field", async () => {
+    const globex = await createTestKey(network.redis, network.keys, 'globex', 'submit');
+    const sent = await app.inject({ method: 'POST', url: '/jobs', headers: { ...globex.headers, 'content-type': 'application/json' }, payload: { description: 'globex inventory count' } });
+    expect(sent.statusCode, sent.body).toBe(202);
+    const theirs = sent.json().id as string;
+
+    const other = await open(reader, '#/tasks');
+    await other.page.getByRole('button', { name: 'Filter' }).waitFor();
+    expect(await other.page.getByLabel('Client', { exact: true }).count()).toBe(0);
+    await other.page.close();
+
+    const { page } = await open(admin, '#/tasks');
+    await page.getByLabel('Client', { exact: true }).fill('globex');
+    await page.getByRole('button', { name: 'Filter' }).click();
+    // acme's list never holds globex's task: its link is the filtered list.
+    await page.getByRole('link', { name: theirs }).waitFor();
+    expect(await cells(page.locator('main table'))).toEqual([[theirs, 'QUEUED', 'globex', 'main', 'globex inventory count', expect.any(String), '']]);
+    await page.getByRole('link', { name: theirs }).click();
+    await page.getByRole('heading', { name: `Task ${theirs}` }).waitFor();
+    const facts = page.locator('dl.facts').first();
+    await expect(facts.locator('dt', { hasText: /^client$/ }).locator('xpath=following-sibling::dd[1]').textContent()).resolves.toBe('globex');
+    await expect(facts.locator('dt', { hasText: /^status$/ }).locator('xpath=following-sibling::dd[1]').textContent()).resolves.toBe('QUEUED (pending)');
+    await page.close();
+  });
+
   it('sends a task from the submit page after a confirmation, then shows its page', async () => {
     const { page } = await open(submitter, '#/submit');
     await page.getByLabel('What to do').fill('write the release notes');
