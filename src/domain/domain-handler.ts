@@ -24,7 +24,8 @@ export interface DomainHandlerDeps {
   catalog: AgentCatalog;
   agentId: string;
   runtime: () => Promise<WorkerRuntime>;
-  select: (task: Task, signal: AbortSignal) => Promise<WorkerSelection>;
+  /** Picks the workers; `onModelCall` hears how long a model call it made took (the llm selector's). */
+  select: (task: Task, signal: AbortSignal, onModelCall: (ms: number) => void) => Promise<WorkerSelection>;
   lifecycle: WorkerLifecycle;
   logger: Logger;
   /** The network's memory (ELF), when it is on. */
@@ -55,8 +56,11 @@ export function createDomainHandler(deps: DomainHandlerDeps): TaskHandler {
     if (task.type === 'echo') {
       return { summary: 'echo', echo: task.payload, files_created: [], files_modified: [] };
     }
-    const selection = await deps.select(task, ctx.signal);
+    let selectionMs: number | undefined;
+    const selection = await deps.select(task, ctx.signal, (ms) => { selectionMs = ms; });
     await ctx.log(`workers: ${selection.waves.map((w) => w.map((x) => x.name).join(' + ')).join(' -> ')} (${selection.reason})`);
+    // The selector's model call, for the job's timeline, as the workers' calls are logged.
+    if (selectionMs !== undefined) void ctx.log(timedCallMessage(deps.agentId, { kind: 'model_call', turn: 1, durationMs: selectionMs }));
     const runtime = await deps.runtime();
     const records: Record<string, WorkerRecord> = {};
     const prior: PriorWork[] = [];

@@ -49,9 +49,13 @@ export const TASK_HANDLERS: Partial<Record<DomainKindName, (inputs: TaskHandlerI
     workers: createDomainHandler({
       domain, catalog: i.catalog, agentId: i.agentId, logger: i.logger, runtime: () => i.runtime(), lifecycle: i.lifecycle,
       ...(i.memory ? { memory: i.memory } : {}),
-      select: async (task, signal) => withTesters(i.config.workerSelector === 'llm'
-        ? await selectWorkersWithModel({ client: await i.llm(), model: resolveModel(i.config, i.domain.model), domain, task, maxWorkers: i.config.workersPerTask, signal })
-        : selectWorkers(task, domain, i.config.workersPerTask), domain),
+      select: async (task, signal, onModelCall) => {
+        if (i.config.workerSelector !== 'llm') return withTesters(selectWorkers(task, domain, i.config.workersPerTask), domain);
+        const began = performance.now();
+        const chosen = await selectWorkersWithModel({ client: await i.llm(), model: resolveModel(i.config, i.domain.model), domain, task, maxWorkers: i.config.workersPerTask, signal });
+        onModelCall(performance.now() - began);
+        return withTesters(chosen, domain);
+      },
     }),
     domainChecks: i.domain.verify ?? [],
     rounds: i.config.checks.rounds,

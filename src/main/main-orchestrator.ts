@@ -23,6 +23,7 @@ import { instanceSuffix } from '../../lib/spawner/spawner.js';
 import { runPlan, storedPlan } from './delegation.js';
 import type { DomainSupervisor, SupervisorEvent } from './domain-supervisor.js';
 import { planWithModel } from './llm-router.js';
+import { timedCallMessage } from '../../lib/protocol/timed-call.js';
 import type { Plan } from './plan.js';
 import { planTask } from './scoring-router.js';
 
@@ -57,8 +58,11 @@ function processExists(pid: number): boolean {
   }
 }
 
-/** Plans a task: one step for an echo (the smoke test of the whole path), else the configured router. */
-async function makePlan(task: TaskContext['task'], catalog: AgentCatalog, options: MainOrchestratorOptions, signal: AbortSignal): Promise<Plan> {
+/**
+ * Plans a task: one step for an echo (the smoke test of the whole path), else the configured router.
+ * `onModelCall` hears how long the router's model call took, when it made one.
+ */
+async function makePlan(task: TaskContext['task'], catalog: AgentCatalog, options: MainOrchestratorOptions, signal: AbortSignal, onModelCall: (ms: number) => void): Promise<Plan> {
   const routable = { description: task.description, requirements: task.requirements };
   if (task.type === 'echo') {
     const scored = planTask(routable, catalog);
@@ -66,7 +70,10 @@ async function makePlan(task: TaskContext['task'], catalog: AgentCatalog, option
     return { steps: [{ domain, description: task.description || 'echo', dependsOn: [], requirements: [] }], strategy: scored.strategy, reason: `echo: sent whole to ${domain}`, scores: scored.scores };
   }
   if (options.config.router === 'llm') {
-    return planWithModel({ client: await options.llm(), model: resolveModel(options.config, undefined), catalog, task: routable, signal });
+    const began = performance.now();
+    const plan = await planWithModel({ client: await options.llm(), model: resolveModel(options.config, undefined), catalog, task: routable, signal });
+    onModelCall(performance.now() - began);
+    return plan;
   }
   return planTask(routable, catalog);
 }
@@ -126,11 +133,14 @@ function createMainLifecycle(options: MainOrchestratorOptions & { agentId: strin
         agentId, logger, retentionMs: config.retentionMs, concurrency: config.mainConcurrency, leaseMs: config.leaseMs,
         onStatus: (status) => heartbeat.setStatus(agentId, status),
         handler: async (ctx) => {
-          const { plan, resumed } = await storedPlan(deps, ctx.task.taskId, () => makePlan(ctx.task, catalog, options, ctx.signal));
+          let planningMs: number | undefined;
+          const { plan, resumed } = await storedPlan(deps, ctx.task.taskId, () => makePlan(ctx.task, catalog, options, ctx.signal, (ms) => { planningMs = ms; }));
           const route = plan.steps.map((s) => `${s.domain}${s.dependsOn.length ? ` (after ${s.dependsOn.join(', ')})` : ''}`).join(', ');
           // Not awaited: the line goes out on the same connection ahead of everything that follows, so it
           // stays first in the task's log, and the sub-tasks are queued without waiting one round trip.
           void ctx.log(`${resumed ? 'resumed plan' : 'routed'} (${plan.strategy}): ${route}; ${plan.reason}`);
+          // The router's model call, for the job's timeline (GET /jobs/{id}/timeline), as workers' calls are logged.
+          if (planningMs !== undefined) void ctx.log(timedCallMessage(agentId, { kind: 'model_call', turn: 1, durationMs: planningMs }));
           return runPlan(ctx, plan, deps, resumed);
         },
       });

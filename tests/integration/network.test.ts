@@ -4,7 +4,8 @@ import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { defaultRules } from '../../lib/llm/local-server/default-rules.js';
 import { parseRules } from '../../lib/llm/local-server/rules.js';
-import { submitTask } from '../../lib/redis/task-store.js';
+import { getResult, submitTask } from '../../lib/redis/task-store.js';
+import { taskTimeline } from '../../src/operations/task-timeline.js';
 import type { TestNetwork } from '../support/network.js';
 import { startTestNetwork } from '../support/network.js';
 import { testRedisUrl } from '../support/redis.js';
@@ -188,6 +189,15 @@ describe('the network on one machine', () => {
     const bodies = network.model.requests.map((r) => JSON.stringify(r.body));
     expect(bodies.some((b) => b.includes('dan-router'))).toBe(true);
     expect(bodies.some((b) => b.includes('dan-worker-selector'))).toBe(true);
+    // The router's model call is on the job's timeline, by main, beside the workers' calls.
+    const { spans } = await taskTimeline(redis, keys, (await getResult(redis, keys, taskId))!);
+    const planning = spans.filter((s) => s.kind === 'model_call' && s.task_id === taskId);
+    expect(planning).toEqual([expect.objectContaining({ agent_id: expect.stringMatching(/^main-/), name: 'model call 1', status: 'ok' })]);
+    expect(planning[0]?.duration_ms).toBeGreaterThanOrEqual(0);
+    // So is the domain's worker selection, by the domain agent (its id has no worker suffix).
+    const backend = spans.filter((s) => s.kind === 'model_call' && s.task_id === `${taskId}-backend`);
+    expect(backend.some((s) => /^backend-[0-9a-f]{8}$/.test(s.agent_id ?? ''))).toBe(true);
+    expect(backend.some((s) => /^backend-[0-9a-f]{8}-.+/.test(s.agent_id ?? ''))).toBe(true);
   });
 
   it('registers running workers with role worker and removes them when they finish', async () => {
