@@ -141,6 +141,17 @@ export class ClaudeCodeWorkerRuntime implements WorkerRuntime {
       const stderr: string[] = [];
       // Tool calls seen and not answered yet, by id: a call took from its tool_use to its tool_result.
       const calls = new Map<string, { name: string; began: number }>();
+      // Model calls as the CLI's stream shows them: one is asked when the CLI starts or reports the tool
+      // results it sends back, and has answered by the last assistant event before its next report (a
+      // response may come as several assistant events). Calls that fail inside the CLI are not seen.
+      let asked: number | undefined;
+      let answered: number | undefined;
+      let turn = 0;
+      const closeModelCall = () => {
+        if (asked !== undefined && answered !== undefined) job.onTimed?.({ kind: 'model_call', turn: ++turn, durationMs: answered - asked });
+        asked = undefined;
+        answered = undefined;
+      };
       const kill = () => child.kill('SIGTERM');
       job.signal.addEventListener('abort', kill, { once: true });
       const out = readLines(child.stdout, (line) => {
@@ -151,7 +162,13 @@ export class ClaudeCodeWorkerRuntime implements WorkerRuntime {
           return;
         }
         events.push(event);
+        if (event.type === 'assistant' && asked !== undefined) answered = performance.now();
+        else if (event.type === 'user' || event.type === 'result') {
+          closeModelCall();
+          if (event.type === 'user') asked = performance.now();
+        }
         if (event.type === 'system' && event.subtype === 'init') {
+          asked = performance.now();
           const servers = (event.mcp_servers ?? []).map((s) => `${s.name} ${s.status}`).join(', ');
           if (servers) job.progress(`claude code: MCP ${servers}`);
         }

@@ -27,6 +27,9 @@ describe('workers run by the Claude Code CLI (DAN_WORKER_RUNTIME=claude-code)', 
     expect(log).toContain('claude code: MCP elf connected');
     // Each tool call is timed from its tool_use to its tool_result (the task's timeline).
     expect(log).toMatch(/^\[[^\]]+\] backend-[0-9a-f]{8}: backend-[0-9a-f]{8}-[a-z-]+-\d+ tool Write took \d+ ms \(ok\)$/m);
+    // And each model call, from the CLI's report of what it sends to the answer's last event: the first two in order.
+    expect(log).toMatch(/^\[[^\]]+\] backend-[0-9a-f]{8}: backend-[0-9a-f]{8}-[a-z-]+-\d+ model call 1 took \d+ ms$/m);
+    expect(log).toMatch(/^\[[^\]]+\] backend-[0-9a-f]{8}: backend-[0-9a-f]{8}-[a-z-]+-\d+ model call 2 took \d+ ms$/m);
     const offered = model.requests.flatMap((r) => ((r.body as { tools?: Array<{ name: string }> }).tools ?? []).map((t) => t.name));
     expect(offered).toEqual(expect.arrayContaining(['mcp__elf__elf_record_heuristic', 'mcp__elf__elf_search', 'mcp__elf__elf_query']));
   }, 120_000);
