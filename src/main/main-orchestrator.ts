@@ -24,6 +24,8 @@ import { runPlan, storedPlan } from './delegation.js';
 import type { DomainSupervisor, SupervisorEvent } from './domain-supervisor.js';
 import { planWithModel } from './llm-router.js';
 import { timedCallMessage } from '../../lib/protocol/timed-call.js';
+import { meteredLlmClient } from '../../lib/llm/metered-llm-client.js';
+import { recordModelCall } from '../../lib/redis/task-metrics.js';
 import type { Plan } from './plan.js';
 import { planTask } from './scoring-router.js';
 
@@ -128,13 +130,16 @@ function createMainLifecycle(options: MainOrchestratorOptions & { agentId: strin
       const heartbeat = new AgentHeartbeat(registry, agentId, config.heartbeatIntervalMs, logger, () => void stop(), rejoin);
       const watcher = new ResultWatcher(redis, conn.subscriber, keys);
       const deps = { redis, keys, watcher, clock: systemClock, retentionMs: config.retentionMs };
+      // The router's calls go straight to the model, not through the gateway that meters the agents':
+      // counted here the same way, so /metrics holds every model call of the network.
+      const planning = { ...options, llm: async () => meteredLlmClient(await options.llm(), (call) => recordModelCall(redis, keys, call)) };
       const consumer = new TaskConsumer({
         redis, blocking: conn.blocking, subscriber: conn.subscriber, keys, queue: new TaskQueue(redis, keys, queueOptions(config, 'main', agentId)),
         agentId, logger, retentionMs: config.retentionMs, concurrency: config.mainConcurrency, leaseMs: config.leaseMs,
         onStatus: (status) => heartbeat.setStatus(agentId, status),
         handler: async (ctx) => {
           let planningMs: number | undefined;
-          const { plan, resumed } = await storedPlan(deps, ctx.task.taskId, () => makePlan(ctx.task, catalog, options, ctx.signal, (ms) => { planningMs = ms; }));
+          const { plan, resumed } = await storedPlan(deps, ctx.task.taskId, () => makePlan(ctx.task, catalog, planning, ctx.signal, (ms) => { planningMs = ms; }));
           const route = plan.steps.map((s) => `${s.domain}${s.dependsOn.length ? ` (after ${s.dependsOn.join(', ')})` : ''}`).join(', ');
           // Not awaited: the line goes out on the same connection ahead of everything that follows, so it
           // stays first in the task's log, and the sub-tasks are queued without waiting one round trip.

@@ -5,6 +5,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { defaultRules } from '../../lib/llm/local-server/default-rules.js';
 import { parseRules } from '../../lib/llm/local-server/rules.js';
 import { getResult, submitTask } from '../../lib/redis/task-store.js';
+import { readMetricCounters } from '../../lib/redis/task-metrics.js';
 import { taskTimeline } from '../../src/operations/task-timeline.js';
 import type { TestNetwork } from '../support/network.js';
 import { startTestNetwork } from '../support/network.js';
@@ -194,6 +195,12 @@ describe('the network on one machine', () => {
     const planning = spans.filter((s) => s.kind === 'model_call' && s.task_id === taskId);
     expect(planning).toEqual([expect.objectContaining({ agent_id: expect.stringMatching(/^main-/), name: 'model call 1', status: 'ok' })]);
     expect(planning[0]?.duration_ms).toBeGreaterThanOrEqual(0);
+    // Main's router calls go straight to the model, not through the gateway that counts the agents'
+    // calls (the agents of this in-process network do not use it either): main counts them itself.
+    const routerCalls = bodies.filter((b) => b.includes('dan-router')).length;
+    const counted = (await readMetricCounters(redis, keys)).modelCalls;
+    expect(counted.reduce((sum, c) => sum + c.count, 0)).toBe(routerCalls);
+    expect(counted).toEqual([expect.objectContaining({ status: '200', count: routerCalls })]);
     // So is the domain's worker selection, by the domain agent (its id has no worker suffix).
     const backend = spans.filter((s) => s.kind === 'model_call' && s.task_id === `${taskId}-backend`);
     expect(backend.some((s) => /^backend-[0-9a-f]{8}$/.test(s.agent_id ?? ''))).toBe(true);
