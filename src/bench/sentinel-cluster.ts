@@ -177,7 +177,11 @@ export async function startSentinelRedis(replicas: number, keyPrefix: string): P
         void admins.get(port)?.then((c) => c.disconnect(), () => undefined);
         admins.delete(port);
         start(port, 'redis-server', [path.join(dir, `redis-${port}.conf`), '--replicaof', '127.0.0.1', String(master)]);
-        await until(`every replica, the restarted node ${port} too, to be in sync`, async () => (await onlineIn(master)).length === replicas, 30_000).catch(async (error: Error) => {
+        // The Sentinels may move the master once more meanwhile: follow the one they agree on now.
+        await until(`every replica, the restarted node ${port} too, to be in sync`, async () => {
+          const now = await agreedMaster();
+          return now !== undefined && (await onlineIn(now)).length === replicas;
+        }, 30_000).catch(async (error: Error) => {
           const [own, masters] = await Promise.all([port, master].map(async (p) => (await admin(p)).info('replication').catch((e: Error) => e.message)));
           throw new Error(`${error.message}: its replication: ${own?.replace(/\r?\n/g, ' ')}; the master's (${master}): ${masters?.replace(/\r?\n/g, ' ')}`);
         });

@@ -175,7 +175,14 @@ export async function measureSentinel(env: BenchEnv, perKind: number, costSubmit
         const next = await pollThrough('a task to complete after the kill', async () => {
           const after = (await ends(plain, net.keys, all())).filter((e): e is number => typeof e === 'number' && e > killedAt);
           return after.length > 0 ? Math.min(...after) : undefined;
-        }, 120_000, 20);
+        }, 120_000, 20).catch(async (error: Error) => {
+          // Say where it stands: the master named now, and what became of the submits acknowledged since the kill.
+          const since = [...flows.no_wait.acknowledged, ...flows.wait_1.acknowledged].filter((a) => a.at >= killedAt).map((a) => a.id);
+          const statuses = await Promise.all(since.slice(0, 200).map((id) => plain.hget(net.keys.result(id), 'status').catch((e: Error) => e.message)));
+          const counts = new Map<string, number>();
+          for (const status of statuses) counts.set(status ?? 'missing', (counts.get(status ?? 'missing') ?? 0) + 1);
+          throw new Error(`${error.message} (master now on port ${await cluster.masterPort().catch(() => '?')}, ${killedPort} killed; ${since.length} submits acknowledged since, by status: ${JSON.stringify(Object.fromEntries(counts))})`);
+        });
         recoveries.push(next - killedAt);
         await poll('five submits acknowledged after the kill', async () => (flows.no_wait.acknowledged.length - before.no_wait.length >= 5 ? true : undefined), 60_000, 100);
         await flows.no_wait.stop();
