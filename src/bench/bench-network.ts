@@ -39,13 +39,18 @@ export interface BenchNetwork {
 const agentEntry = fileURLToPath(new URL('../agent.js', import.meta.url));
 let networks = 0;
 
+/** A key prefix of its own for the next network of this bench run. */
+export function benchPrefix(name: string): string {
+  return `bench:${name}:${process.pid}:${networks++}:`;
+}
+
 /**
- * Starts a main orchestrator on its own key prefix with `settings` on top of the bench defaults
- * (the local model server, no ELF memory: it would learn from every benchmark task), and waits for
- * its first heartbeat. Its domains start on demand, as in production.
+ * Starts a main orchestrator on its own key prefix (`benchPrefix`, unless given: a Redis whose ACL
+ * users are made for one prefix) with `settings` on top of the bench defaults (the local model
+ * server, no ELF memory: it would learn from every benchmark task), and waits for its first
+ * heartbeat. Its domains start on demand, as in production.
  */
-export async function startBenchNetwork(env: BenchEnv, name: string, settings: Record<string, string> = {}): Promise<BenchNetwork> {
-  const prefix = `bench:${name}:${process.pid}:${networks++}:`;
+export async function startBenchNetwork(env: BenchEnv, name: string, settings: Record<string, string> = {}, prefix = benchPrefix(name)): Promise<BenchNetwork> {
   const keys = new Keys(prefix);
   const agentId = `main-bench-${name}`;
   const profile = env.profileDir ? ['--cpu-prof', `--cpu-prof-dir=${env.profileDir}`, `--cpu-prof-name=main-${name}.cpuprofile`] : [];

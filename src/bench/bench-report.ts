@@ -7,6 +7,7 @@ import type { ModelPathResult } from './model-path.js';
 import type { CeilingResult } from './redis-capacity.js';
 import type { RecoveryResult } from './recovery.js';
 import type { ScaleResult } from './scale.js';
+import type { FailoverLosses, SentinelResult } from './sentinel.js';
 import type { IdleMemory, SpawnRow } from './spawning.js';
 import type { VerificationResult } from './verification.js';
 import type { LatencyRun, ThroughputResult } from './throughput.js';
@@ -52,6 +53,7 @@ export interface BenchResults {
   api?: ApiResult;
   dashboard?: DashboardResult;
   metrics?: MetricsScrapeResult;
+  sentinel?: SentinelResult;
 }
 
 export interface Row {
@@ -161,6 +163,17 @@ export function rows(r: BenchResults): Row[] {
     add(`/metrics scrape with ${n(x.tasks, 0)} tasks in Redis (${n(x.ended, 0)} ended), read and rendered in the bench's process, p50 / p95 of ${x.scrapes} (ms)`, `${n(x.ms.p50, 2)} / ${n(x.ms.p95, 2)}`);
     add('  the same scrape with no task in Redis, p50 / p95 (ms)', `${n(x.empty_ms.p50, 2)} / ${n(x.empty_ms.p95, 2)}`);
     add('  Redis commands per scrape (the same whatever the number of tasks); text (bytes)', `${n(x.commands.total, 1)}; ${n(x.bytes, 0)}`);
+  }
+  const z = r.sentinel;
+  if (z && 'skipped' in z) add('Sentinel failover', `skipped: ${z.skipped}`);
+  else if (z) {
+    const k = z.kill_to_next_completed_ms;
+    add(`Sentinel: master SIGKILLed -> next task completed on the promoted replica, median / worst of ${k.runs} failovers (s; ${z.replicas} replicas, ${z.sentinels} Sentinels, down-after ${n(z.down_after_ms, 0)} ms)`, `${n(k.p50 / 1000, 2)} / ${n(k.worst / 1000, 2)}`);
+    const lost = (l: FailoverLosses) => `${n(l.lost, 0)} of ${n(l.acknowledged_before_kill, 0)}`;
+    add(`  acknowledged submits lost, master killed as it is (${z.crash.no_wait.failovers} failovers), no wait / DAN_REDIS_WAIT_REPLICAS=1`, `${lost(z.crash.no_wait)} / ${lost(z.crash.wait_1)}`);
+    add(`  acknowledged submits lost, replicas paused 300 ms before the kill (${z.replicas_paused.no_wait.failovers} failovers), no wait / wait 1 (submits the wait refused: ${n(z.wait_1_refused, 0)})`, `${lost(z.replicas_paused.no_wait)} / ${lost(z.replicas_paused.wait_1)}`);
+    add('  submit, one at a time, median, no wait / wait 1 (ms)', `${n(z.submit_no_wait.median_ms, 2)} / ${n(z.submit_wait_1.median_ms, 2)}`);
+    add(`  submits/s, ${z.concurrency} in flight, no wait / wait 1`, `${n(z.submit_no_wait.per_s, 0)} / ${n(z.submit_wait_1.per_s, 0)}`);
   }
   return out;
 }

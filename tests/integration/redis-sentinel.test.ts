@@ -9,7 +9,7 @@ import type { TestNetwork } from '../support/network.js';
 import { cliEnv, startTestNetwork } from '../support/network.js';
 import { uniquePrefix } from '../support/redis.js';
 import { runProcess } from '../support/run-process.js';
-import { SENTINEL_MASTER_NAME, startSentinelRedis, type SentinelRedis } from '../support/sentinel-redis.js';
+import { SENTINEL_MASTER_NAME, startSentinelRedis, type SentinelRedis } from '../../src/bench/sentinel-cluster.js';
 import { until } from '../support/until.js';
 
 /**
@@ -41,21 +41,15 @@ async function outcomes(taskIds: string[]): Promise<Map<string, Record<string, s
   return new Map(taskIds.map((id, i) => [id, Object.keys(hashes[i] ?? {}).length === 0 ? 'lost' : hashes[i]!]));
 }
 
-/** The replicas in sync with the master the Sentinels name now. */
-async function onlineReplicas(): Promise<string[]> {
-  const info = await cluster.admin(await cluster.masterPort()).info('replication');
-  return [...info.matchAll(/^slave\d+:ip=([^,]+),port=(\d+),state=online/gm)].map((m) => m[2]!);
-}
-
 describe('Redis through Sentinel', () => {
   it('with a replica wait (DAN_REDIS_WAIT_REPLICAS), a submit returns only once every replica holds the task', async () => {
-    const replicas = await onlineReplicas();
+    const replicas = await cluster.onlineReplicas();
     expect(replicas.length).toBeGreaterThan(0);
     // A wait long enough never to pass on a busy machine: the submit returns when the replicas confirm.
     const waiting = await connectRedis(cluster.mainUrl, { name: 'test-wait', waitReplicas: { replicas: replicas.length, timeoutMs: 600_000 } });
     try {
       const { taskId } = await submitTask(waiting, network.keys, { domain: 'backend', type: 'echo', description: 'replicated' });
-      for (const port of replicas) expect(await cluster.admin(Number(port)).hget(network.keys.result(taskId), 'task_id'), `replica ${port}`).toBe(taskId);
+      for (const port of replicas) expect(await (await cluster.admin(port)).hget(network.keys.result(taskId), 'task_id'), `replica ${port}`).toBe(taskId);
       expect((await network.waitFor(taskId))['status']).toBe('completed');
     } finally {
       waiting.disconnect();
@@ -118,7 +112,7 @@ describe('Redis through Sentinel', () => {
     const firstCompletion = Math.min(...completedAfterKill);
     console.log(`sentinel failover: ${sent.length} sent (${sentBeforeKill} before the kill), ${lostAcknowledged.length} acknowledged and lost, ${refused.size} refused on resend, ${failedCount} failed; first task completed ${firstCompletion - killedAt} ms after the master died`);
     // Agents kept their connections' users: the domain agent still runs as `agent` on the new master.
-    const clients = await cluster.admin(await cluster.masterPort()).call('CLIENT', 'LIST') as string;
+    const clients = await (await cluster.admin(await cluster.masterPort())).call('CLIENT', 'LIST') as string;
     expect(clients).toMatch(/ user=agent /);
     expect(clients).toMatch(/ user=main /);
   }, 300_000);
@@ -127,7 +121,7 @@ describe('Redis through Sentinel', () => {
     const { keys } = network;
     // Every replica must confirm, and they all pause below; the wait is longer than the pause, so a
     // submit waits for them rather than giving up.
-    const replicas = await onlineReplicas();
+    const replicas = await cluster.onlineReplicas();
     const waiting = await connectRedis(cluster.mainUrl, { name: 'test-wait', waitReplicas: { replicas: replicas.length, timeoutMs: 2_000 } });
     const acknowledged: string[] = [];
     const refused: string[] = [];
@@ -145,7 +139,7 @@ describe('Redis through Sentinel', () => {
     });
     try {
       await until('twenty acknowledged submits', async () => acknowledged.length >= 20, 60_000);
-      const replicaPids = await Promise.all(replicas.map(async (port) => Number(/process_id:(\d+)/.exec(await cluster.admin(Number(port)).info('server'))?.[1])));
+      const replicaPids = replicas.map((port) => cluster.pid(port));
       // The replicas stop reading their master's stream: what the master acknowledges now is on it alone.
       for (const pid of replicaPids) process.kill(pid, 'SIGSTOP');
       const acknowledgedAtPause = acknowledged.length;
