@@ -11,7 +11,7 @@ import { Keys } from '../../lib/redis/keys.js';
 import { recordModelCall, recordSpawn } from '../../lib/redis/task-metrics.js';
 import { TaskQueue, queueOptions } from '../../lib/redis/task-queue.js';
 import { submitTask, type SubmitInput } from '../../lib/redis/task-store.js';
-import { serve } from '../support/dan-serve.js';
+import { startDanServe } from '../../src/bench/start-dan-serve.js';
 import { connectTestRedis, testRedisUrl, uniquePrefix } from '../support/redis.js';
 import { runProcess } from '../support/run-process.js';
 import { freePort } from '../../src/cli/local-redis.js';
@@ -33,7 +33,7 @@ describe.skipIf(missing)('GET /metrics scraped by Prometheus', () => {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'dan-prometheus-'));
   let redis: Redis;
   let cleanup: () => Promise<void>;
-  let api: Awaited<ReturnType<typeof serve>>;
+  let api: Awaited<ReturnType<typeof startDanServe>>;
   let key: string;
   let prometheus: ChildProcess | undefined;
   let prometheusUrl: string;
@@ -41,7 +41,7 @@ describe.skipIf(missing)('GET /metrics scraped by Prometheus', () => {
   beforeAll(async () => {
     ({ redis, cleanup } = await connectTestRedis(prefix));
     key = (await new ApiKeys(redis, keys).create('ops', 'metrics')).key;
-    api = await serve({ ...process.env, REDIS_URL: testRedisUrl(), DAN_KEY_PREFIX: prefix, DAN_LOG_LEVEL: 'warn' });
+    api = await startDanServe({ env: { ...process.env, REDIS_URL: testRedisUrl(), DAN_KEY_PREFIX: prefix, DAN_LOG_LEVEL: 'warn' } });
     const keyFile = path.join(dir, 'dan-key');
     writeFileSync(keyFile, key, { mode: 0o600 });
     const port = await freePort();
