@@ -3,6 +3,7 @@ import { DanError, ExitCode, RedisUnreachableError, redactUrl } from '../errors.
 import type { Logger } from '../logger.js';
 import { silentLogger } from '../logger.js';
 import { isSentinelUrl, parseSentinelUrl } from './redis-url.js';
+import { reopenWhenEndedByFailover } from './sentinel-reopen.js';
 
 export type { Redis } from 'ioredis';
 
@@ -127,6 +128,8 @@ export async function connectRedis(url: string, options: RedisConnectOptions = {
     disconnect(reconnect);
   };
   if (options.waitReplicas && options.waitReplicas.replicas > 0) replicaWaits.set(redis, options.waitReplicas);
+  // After the first connect only: a first connect that fails is reported, not retried forever.
+  if (isSentinelUrl(url)) redis.once('ready', () => reopenWhenEndedByFailover(redis, logger, where, reconnectDelayMs));
   try {
     await redis.connect();
   } catch (error) {
