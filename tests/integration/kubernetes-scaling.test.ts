@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, cpSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { Redis } from 'ioredis';
@@ -11,9 +11,10 @@ import { TaskQueue, queueOptions } from '../../lib/redis/task-queue.js';
 import { submitTask } from '../../lib/redis/task-store.js';
 import { freePort } from '../../src/cli/local-redis.js';
 import { serve } from '../support/dan-serve.js';
-import { scaledObjectQuery } from '../support/kubernetes-manifests.js';
+import { KUBERNETES_DIR, scaledObjectQuery } from '../support/kubernetes-manifests.js';
 import { prometheusMissing, startPrometheus, type RunningPrometheus } from '../support/prometheus.js';
 import { connectTestRedis, testRedisUrl, uniquePrefix } from '../support/redis.js';
+import { runProcess } from '../support/run-process.js';
 import { until } from '../support/until.js';
 
 const missing = prometheusMissing();
@@ -93,5 +94,17 @@ describe.skipIf(missing !== undefined)("the KEDA ScaledObjects' query on a real 
     expect(claimed).toHaveLength(2);
     await until('Prometheus to see two backend tasks running', async () => (await prometheus?.query('max(dan_queue_tasks{domain="backend",state="running"})')) === '2', 120_000);
     expect(await scaledValue('backend', '6')).toBe('6');
+  });
+
+  it('dan deploy k8s --check passes on the committed files, and names a file that differs', async () => {
+    const ok = await runProcess(process.execPath, [bin, 'deploy', 'k8s', '--check', '--out', KUBERNETES_DIR], { env: { PATH: process.env['PATH'], HOME: process.env['HOME'] } });
+    expect(ok.code, ok.stderr).toBe(0);
+    const copy = path.join(dir, 'kubernetes');
+    cpSync(KUBERNETES_DIR, copy, { recursive: true });
+    appendFileSync(path.join(copy, 'domains', 'devops.yaml'), '# edited by hand\n');
+    const stale = await runProcess(process.execPath, [bin, 'deploy', 'k8s', '--check', '--out', copy], { env: { PATH: process.env['PATH'], HOME: process.env['HOME'] } });
+    expect(stale.code).toBe(1);
+    expect(stale.stderr).toContain(path.join(copy, 'domains', 'devops.yaml'));
+    expect(stale.stderr).not.toContain('backend.yaml');
   });
 });
