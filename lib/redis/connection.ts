@@ -3,6 +3,7 @@ import { DanError, ExitCode, RedisUnreachableError, redactUrl } from '../errors.
 import type { Logger } from '../logger.js';
 import { silentLogger } from '../logger.js';
 import { isSentinelUrl, parseSentinelUrl } from './redis-url.js';
+import { reopenWhenEndedByFailover } from './sentinel-reopen.js';
 
 export type { Redis } from 'ioredis';
 
@@ -89,8 +90,14 @@ export async function connectRedis(url: string, options: RedisConnectOptions = {
   let firstError: Error | undefined;
   // A Sentinel that answers but names no master for the URL's name: the connect fails on that, not on reachability.
   let noMaster: string | undefined;
+  // Once per outage: while the Sentinels name no master, reconnects go on (commands wait for them) and the log says why.
+  let noMasterLogged = false;
   redis.on('sentinelError', (error: Error) => {
-    if (/successfully, but got an invalid reply|No such master with that name/.test(error.message)) noMaster ??= error.message;
+    if (!/successfully, but got an invalid reply|No such master with that name/.test(error.message)) return;
+    noMaster ??= error.message;
+    if (!connectedOnce || noMasterLogged) return;
+    noMasterLogged = true;
+    logger.error({ ...where, err: noMasterError(url).message }, 'redis connection lost: the Sentinels name no master; reconnecting until they do');
   });
   redis.on('error', (error: Error) => {
     firstError ??= error;
@@ -110,6 +117,7 @@ export async function connectRedis(url: string, options: RedisConnectOptions = {
     readyCounts.set(redis, connectionEpoch(redis) + 1);
     if (connectedOnce && lostAt !== undefined) logger.info({ ...where, downMs: Date.now() - lostAt }, 'redis connection restored');
     lostAt = undefined;
+    noMasterLogged = false;
     connectedOnce = true;
   });
   // A second disconnect of a closed connection would arm ioredis' 2 s "destroy the socket" timer with
@@ -120,6 +128,8 @@ export async function connectRedis(url: string, options: RedisConnectOptions = {
     disconnect(reconnect);
   };
   if (options.waitReplicas && options.waitReplicas.replicas > 0) replicaWaits.set(redis, options.waitReplicas);
+  // After the first connect only: a first connect that fails is reported, not retried forever.
+  if (isSentinelUrl(url)) redis.once('ready', () => reopenWhenEndedByFailover(redis, logger, where, reconnectDelayMs));
   try {
     await redis.connect();
   } catch (error) {

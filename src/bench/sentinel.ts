@@ -60,6 +60,8 @@ function missingBinaries(): string | undefined {
 class Flow {
   readonly acknowledged: { id: string; at: number }[] = [];
   refused = 0;
+  /** The last refusal's message, for the report of a round that stalls. */
+  lastError = '';
   private running = true;
   private readonly done: Promise<void[]>;
 
@@ -70,8 +72,9 @@ class Flow {
         try {
           await submitTask(redis, keys, { taskId, domain: 'backend', type: 'echo', description: 'sentinel bench echo' });
           this.acknowledged.push({ id: taskId, at: Date.now() });
-        } catch {
+        } catch (error) {
           this.refused += 1;
+          this.lastError = (error as Error).message;
         }
         await sleep(25);
       }
@@ -181,7 +184,8 @@ export async function measureSentinel(env: BenchEnv, perKind: number, costSubmit
           const statuses = await Promise.all(since.slice(0, 200).map((id) => plain.hget(net.keys.result(id), 'status').catch((e: Error) => e.message)));
           const counts = new Map<string, number>();
           for (const status of statuses) counts.set(status ?? 'missing', (counts.get(status ?? 'missing') ?? 0) + 1);
-          throw new Error(`${error.message} (master now on port ${await cluster.masterPort().catch(() => '?')}, ${killedPort} killed; ${since.length} submits acknowledged since, by status: ${JSON.stringify(Object.fromEntries(counts))})`);
+          const refusals = `refused: ${flows.no_wait.refused} without the wait (last: ${flows.no_wait.lastError || 'none'}), ${flows.wait_1.refused} with it (last: ${flows.wait_1.lastError || 'none'})`;
+          throw new Error(`${error.message} (master now on port ${await cluster.masterPort().catch(() => '?')}, ${killedPort} killed; ${since.length} submits acknowledged since, by status: ${JSON.stringify(Object.fromEntries(counts))}; client connection ${plain.status}; ${refusals})`);
         });
         recoveries.push(next - killedAt);
         await poll('five submits acknowledged after the kill', async () => (flows.no_wait.acknowledged.length - before.no_wait.length >= 5 ? true : undefined), 60_000, 100);

@@ -11,6 +11,7 @@ import { retryCommand } from './commands/retry.js';
 import { tasksCommand } from './commands/tasks.js';
 import { deadLetterCommand } from './commands/dead-letter.js';
 import { demoCommand } from './commands/demo.js';
+import { deployCommand } from './commands/deploy.js';
 import { diffCommand } from './commands/diff.js';
 import { elfCommand } from './commands/elf.js';
 import { farmCommand } from './commands/farm.js';
@@ -59,6 +60,7 @@ async function main(): Promise<void> {
     .command(redisAclCommand as never)
     .command(serveCommand as never)
     .command(keysCommand as never)
+    .command(deployCommand as never)
     .demandCommand(1, 'name a command; see dan --help')
     .strict()
     .recommendCommands()

@@ -1,5 +1,4 @@
-import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { Redis } from 'ioredis';
@@ -12,22 +11,20 @@ import { recordModelCall, recordSpawn } from '../../lib/redis/task-metrics.js';
 import { TaskQueue, queueOptions } from '../../lib/redis/task-queue.js';
 import { submitTask, type SubmitInput } from '../../lib/redis/task-store.js';
 import { startDanServe } from '../../src/bench/start-dan-serve.js';
+import { PROMTOOL, prometheusMissing, startPrometheus, type RunningPrometheus } from '../support/prometheus.js';
 import { connectTestRedis, testRedisUrl, uniquePrefix } from '../support/redis.js';
 import { runProcess } from '../support/run-process.js';
-import { freePort } from '../../src/cli/local-redis.js';
 import { until } from '../support/until.js';
 
-const PROMETHEUS = '/usr/bin/prometheus';
-const PROMTOOL = '/usr/bin/promtool';
-const missing = !existsSync(PROMETHEUS) || !existsSync(PROMTOOL);
-if (missing) console.warn(`skipping the Prometheus tests: ${PROMETHEUS} or ${PROMTOOL} is missing (apt-get install prometheus)`);
+const missing = prometheusMissing();
+if (missing) console.warn(`skipping the Prometheus tests: ${missing}`);
 
 function task(description: string, domain: string): SubmitInput {
   return { domain, description, type: 'task_assignment', source: 'test', requirements: [], context: {}, priority: 'normal' };
 }
 
 /** `dan serve` scraped by a real Prometheus (Debian's), with a key of role metrics (the scrape credential) in a credentials file. */
-describe.skipIf(missing)('GET /metrics scraped by Prometheus', () => {
+describe.skipIf(missing !== undefined)('GET /metrics scraped by Prometheus', () => {
   const prefix = uniquePrefix('prom');
   const keys = new Keys(prefix);
   const dir = mkdtempSync(path.join(os.tmpdir(), 'dan-prometheus-'));
@@ -35,8 +32,7 @@ describe.skipIf(missing)('GET /metrics scraped by Prometheus', () => {
   let cleanup: () => Promise<void>;
   let api: Awaited<ReturnType<typeof startDanServe>>;
   let key: string;
-  let prometheus: ChildProcess | undefined;
-  let prometheusUrl: string;
+  let prometheus: RunningPrometheus | undefined;
 
   beforeAll(async () => {
     ({ redis, cleanup } = await connectTestRedis(prefix));
@@ -44,33 +40,11 @@ describe.skipIf(missing)('GET /metrics scraped by Prometheus', () => {
     api = await startDanServe({ env: { ...process.env, REDIS_URL: testRedisUrl(), DAN_KEY_PREFIX: prefix, DAN_LOG_LEVEL: 'warn' } });
     const keyFile = path.join(dir, 'dan-key');
     writeFileSync(keyFile, key, { mode: 0o600 });
-    const port = await freePort();
-    prometheusUrl = `http://127.0.0.1:${port}`;
-    writeFileSync(path.join(dir, 'prometheus.yml'), [
-      'global:',
-      '  scrape_interval: 1s',
-      'scrape_configs:',
-      '  - job_name: dan',
-      '    metrics_path: /metrics',
-      '    authorization:',
-      '      type: Bearer',
-      `      credentials_file: ${keyFile}`,
-      '    static_configs:',
-      `      - targets: ['${new URL(api.url).host}']`,
-      '',
-    ].join('\n'));
-    prometheus = spawn(PROMETHEUS, [
-      `--config.file=${path.join(dir, 'prometheus.yml')}`, `--storage.tsdb.path=${path.join(dir, 'data')}`,
-      `--web.listen-address=127.0.0.1:${port}`, '--log.level=warn',
-    ], { stdio: 'ignore' });
+    prometheus = await startPrometheus(dir, [{ job: 'dan', target: new URL(api.url).host, credentialsFile: keyFile }]);
   }, 60_000);
 
   afterAll(async () => {
-    if (prometheus?.pid !== undefined && prometheus.exitCode === null) {
-      const exited = new Promise((resolve) => prometheus?.once('exit', resolve));
-      prometheus.kill('SIGTERM');
-      await exited;
-    }
+    await prometheus?.stop();
     api?.child.kill('SIGTERM');
     await api?.stopped;
     await cleanup?.();
@@ -79,9 +53,8 @@ describe.skipIf(missing)('GET /metrics scraped by Prometheus', () => {
 
   /** The value of a PromQL query's single sample, through Prometheus' HTTP API. */
   async function query(promql: string): Promise<string | undefined> {
-    const answer = await fetch(`${prometheusUrl}/api/v1/query?query=${encodeURIComponent(promql)}`);
-    const body = (await answer.json()) as { status: string; data: { result: { value: [number, string] }[] } };
-    return body.status === 'success' ? body.data.result[0]?.value[1] : undefined;
+    if (!prometheus) throw new Error('Prometheus did not start');
+    return prometheus.query(promql);
   }
 
   it("reports the backlog of a domain with no agent as the number of tasks queued to it", async () => {
@@ -96,9 +69,8 @@ describe.skipIf(missing)('GET /metrics scraped by Prometheus', () => {
     expect(seen).toBe(String(queued));
     // The example alert of the README: a backlog and no live agent for the domain.
     const alert = 'sum by (domain) (dan_queue_tasks{state=~"pending|ready|delayed"}) > 0 unless on (domain) sum by (domain) (dan_agents{role="domain"}) > 0';
-    const firing = await fetch(`${prometheusUrl}/api/v1/query?query=${encodeURIComponent(alert)}`);
-    const result = ((await firing.json()) as { data: { result: { metric: { domain: string } }[] } }).data.result;
-    expect(result.map((r) => r.metric.domain)).toContain('backend');
+    const firing = await prometheus?.series(alert);
+    expect(firing?.map((labels) => labels['domain'])).toContain('backend');
   });
 
   it('passes promtool check metrics, with every kind of metric present', async () => {
