@@ -6,9 +6,10 @@ import type { Keys } from './keys.js';
 
 /**
  * What a key may do over the HTTP API, each role including the ones before it: `read` the GETs,
- * `submit` also sends and cancels jobs, `admin` everything.
+ * `submit` also sends and cancels jobs, `approve` also approves and rejects jobs awaiting approval
+ * (so whoever sends a gated job cannot wave it through), `admin` everything.
  */
-export const API_ROLES = ['read', 'submit', 'admin'] as const;
+export const API_ROLES = ['read', 'submit', 'approve', 'admin'] as const;
 export type ApiRole = (typeof API_ROLES)[number];
 
 /** Whether `held` is at least `needed`. */

@@ -17,6 +17,8 @@ import { farmCommand } from './commands/farm.js';
 import { gatewayCommand } from './commands/gateway.js';
 import { inspectCommand } from './commands/inspect.js';
 import { keysCommand } from './commands/keys.js';
+import { approveCommand, rejectCommand } from './commands/approve.js';
+import { webhooksCommand } from './commands/webhooks.js';
 import { logsCommand } from './commands/logs.js';
 import { mockLlmCommand } from './commands/mock-llm.js';
 import { redisAclCommand } from './commands/redis-acl.js';
@@ -59,6 +61,9 @@ async function main(): Promise<void> {
     .command(redisAclCommand as never)
     .command(serveCommand as never)
     .command(keysCommand as never)
+    .command(approveCommand as never)
+    .command(rejectCommand as never)
+    .command(webhooksCommand as never)
     .demandCommand(1, 'name a command; see dan --help')
     .strict()
     .recommendCommands()
