@@ -111,10 +111,10 @@ export function webhookDeliveryLoops(o: WebhookDeliveryOptions): AgentLoop[] {
         if (signal.aborted) break;
         o.logger.warn({ err: toFailure(error).message }, 'claiming webhook deliveries failed; retrying');
       }
-      await new Promise<void>((resolve) => {
-        wake = resolve;
-        void sleep(o.pollMs ?? 250, signal).then(resolve, resolve);
-      });
+      // Woken early by a queued delivery or a finished attempt; the nap's own signal ends its timer then.
+      const nap = new AbortController();
+      wake = () => nap.abort();
+      await sleep(o.pollMs ?? 250, AbortSignal.any([signal, nap.signal]));
       wake = undefined;
     }
   };
