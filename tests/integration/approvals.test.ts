@@ -50,6 +50,8 @@ describe('approval gates', () => {
     expect(await network.redis.zcard(network.keys.leases('backend'))).toBe(0);
     expect(await network.redis.llen(network.keys.active('backend'))).toBe(0);
     expect(await network.redis.hget(network.keys.result(id), 'attempts')).toBe('0');
+    const listed = await dan('tasks', '-s', 'awaiting_approval');
+    expect(listed.stdout).toContain(id.slice(0, 8));
     const status = await dan('status', id);
     expect(status.stdout).toContain('awaiting_approval');
     expect(status.stdout).toContain(`dan approve ${id}`);
