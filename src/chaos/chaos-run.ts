@@ -68,6 +68,8 @@ export async function runChaos(kind: SpawnerKind, options: ChaosOptions, progres
   let redisDown = false;
   let restart: { stoppedAt: number; answeringAt: number } | undefined;
   let finished = false;
+  /** Set once the run's endings are read: the approver loop stops then. */
+  let settled = false;
   let ended = 0;
   const connections: Redis[] = [];
   try {
@@ -122,9 +124,10 @@ export async function runChaos(kind: SpawnerKind, options: ChaosOptions, progres
     })();
 
     // --- a person approving every task that awaits approval, across the kills and the restart ----
+    // It keeps approving while the rest settles: a task parked near the end still runs.
     let approved = 0;
     const approving = (async () => {
-      while (!finished) {
+      while (!settled) {
         await sleep(500);
         if (redisDown) continue;
         try {
@@ -164,8 +167,6 @@ export async function runChaos(kind: SpawnerKind, options: ChaosOptions, progres
     }
     finished = true;
     await killing;
-    await approving;
-    say(`approved ${approved} of the ${planned.filter((t) => t.approval).length} tasks that awaited approval`);
     say(ended === submitted.length ? `all ${ended} tasks ended` : `deadline: ${ended}/${submitted.length} tasks ended`);
 
     // --- let the rest settle: children of failed parents, dead letters of the last pushes --------
@@ -180,6 +181,9 @@ export async function runChaos(kind: SpawnerKind, options: ChaosOptions, progres
       if ((open === 0 && deadLetters.missing.length === 0) || Date.now() > settleUntil) break;
       await sleep(1_000);
     }
+    settled = true;
+    await approving;
+    say(`approved ${approved} of the ${planned.filter((t) => t.approval).length} tasks that awaited approval`);
     // One more beat, so an agent that would end something twice has the time to do it.
     await sleep(2_000);
     const endings = await readTaskEndings(redis, keys, exclude);
@@ -222,6 +226,7 @@ export async function runChaos(kind: SpawnerKind, options: ChaosOptions, progres
     });
   } finally {
     finished = true;
+    settled = true;
     for (const connection of connections) connection.disconnect();
     await chaos.stopNetwork().catch(() => undefined);
     await chaos.close();
