@@ -28,6 +28,10 @@ function buildConfig(c: Settings, env: NodeJS.ProcessEnv) {
     redisUrl: c.REDIS_URL,
     /** Replicas that must confirm a submit's or a finish's write (Redis WAIT), and how long to wait for them. */
     redisWait: { replicas: c.DAN_REDIS_WAIT_REPLICAS, timeoutMs: c.DAN_REDIS_WAIT_TIMEOUT_MS },
+    /** How long a task may await approval when it does not say (metadata.approval_timeout_seconds). */
+    approvalWindowMs: c.DAN_APPROVAL_WINDOW_MS,
+    /** Webhook deliveries (main's delivery loop): one attempt's time limit, and attempts before one is given up. */
+    webhooks: { timeoutMs: c.DAN_WEBHOOK_TIMEOUT_MS, maxAttempts: c.DAN_WEBHOOK_MAX_ATTEMPTS },
     keyPrefix: c.DAN_KEY_PREFIX,
     agentsDir: c.DAN_AGENTS_DIR ?? path.join(packageRoot(), 'agents'),
     workspace: c.DAN_WORKSPACE,

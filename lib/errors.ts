@@ -60,6 +60,8 @@ export const OperatorErrorCode = {
   bodyTooLarge: 'body_too_large',
   unsupportedMediaType: 'unsupported_media_type',
   alreadyEnded: 'already_ended',
+  /** Approve or reject of a task that is not awaiting approval (src/operations/approvals.ts). */
+  notAwaitingApproval: 'not_awaiting_approval',
   notFailed: 'not_failed',
   alreadyRetried: 'already_retried',
   notReady: 'not_ready',

@@ -109,6 +109,7 @@ function loadDomain(folder: string, name: string): DomainDefinition {
   };
   if (fields.model !== undefined) domain.model = fields.model;
   if (fields.verify.length > 0) domain.verify = fields.verify;
+  if (fields.approval) domain.approval = true;
   return domain;
 }
 

@@ -62,6 +62,8 @@ export interface DomainDefinition {
   container: ContainerLimits;
   /** Checks run in a task's workspace after its workers (`verify:`); a task may add to or replace them. Absent: none. */
   verify?: string[];
+  /** Every task of this domain awaits a person's approval before its work starts (`approval: true`; lib/redis/approvals.ts). */
+  approval?: boolean;
   /** The Markdown body: the domain orchestrator's instructions. */
   prompt: string;
   file: string;
@@ -134,6 +136,7 @@ export const domainFieldsSchema = z.strictObject({
   keywords: list(word),
   after: list(word),
   fallback: flag.default(false),
+  approval: flag.default(false),
   model: text('a model alias (sonnet, opus, haiku) or id').optional(),
   handler: z.enum(DOMAIN_HANDLERS, { error: `must be one of ${DOMAIN_HANDLERS.join(', ')}` }).default('workers'),
   container_memory: z

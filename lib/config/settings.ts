@@ -108,6 +108,11 @@ export const SETTINGS = {
   // Submit and finish wait (Redis WAIT) until this many replicas have their write, at most DAN_REDIS_WAIT_TIMEOUT_MS (0: no wait).
   DAN_REDIS_WAIT_REPLICAS: setting(ms(0), 'forward'),
   DAN_REDIS_WAIT_TIMEOUT_MS: setting(count(1_000), 'forward'),
+  // How long a task may await approval before it fails approval_timeout (a task's metadata.approval_timeout_seconds wins).
+  DAN_APPROVAL_WINDOW_MS: setting(count(24 * 3600 * 1000), 'forward'),
+  // One webhook delivery attempt's time limit, and the attempts (with exponential backoff) before a delivery is given up.
+  DAN_WEBHOOK_TIMEOUT_MS: setting(count(5_000), 'main'),
+  DAN_WEBHOOK_MAX_ATTEMPTS: setting(count(6), 'main'),
   DAN_LEASE_MS: setting(ms(30_000), 'forward'),
   DAN_MAX_ATTEMPTS: setting(count(3), 'forward'),
   DAN_RETRY_BASE_MS: setting(ms(1_000), 'forward'),

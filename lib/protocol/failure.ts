@@ -26,6 +26,10 @@ export const FailureCode = {
   cancelled: 'cancelled',
   /** Its own timeout or its parent's deadline passed. */
   timedOut: 'timed_out',
+  /** It awaited approval (`metadata.approval`, or its domain's `approval: true`) and nobody decided within its window. */
+  approvalTimeout: 'approval_timeout',
+  /** It awaited approval and a person rejected it (`dan reject`, `POST /jobs/{id}/reject`); the reason is its error. */
+  rejected: 'rejected',
 
   // --- the infrastructure failed: teaches nothing about the task ---------------------------
   /** The agent holding it stopped renewing its lease (killed, frozen, its host gone) too many times. */
@@ -103,7 +107,7 @@ const NOT_ABOUT_THE_WORK: ReadonlySet<FailureCode> = new Set<FailureCode>([
   FailureCode.reviewInvalid,
   // The work was done and kept on its branch; what stopped its delivery was the repository, not the work.
   FailureCode.mergeConflict, FailureCode.deliveryFailed,
-  FailureCode.cancelled, FailureCode.leaseExpired, FailureCode.workerCrashed, FailureCode.aborted,
+  FailureCode.cancelled, FailureCode.approvalTimeout, FailureCode.rejected, FailureCode.leaseExpired, FailureCode.workerCrashed, FailureCode.aborted,
   ...Object.values(LlmErrorCode),
 ]);
 

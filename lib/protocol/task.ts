@@ -119,6 +119,13 @@ export const taskMetadataSchema = z.looseObject({
     .max(MAX_TASK_CHECKS, { error: `must name at most ${MAX_TASK_CHECKS} checks` })
     .optional(),
   verify_mode: z.enum(VERIFY_MODES, { error: 'must be add or replace' }).optional(),
+  /** The task waits in `awaiting_approval` before its work starts until a person approves it (lib/redis/approvals.ts). */
+  approval: z.boolean({ error: 'must be true or false' }).optional(),
+  /** How long it may await approval before it fails `approval_timeout`; DAN_APPROVAL_WINDOW_MS when absent. */
+  approval_timeout_seconds: z.number({ error: 'must be a number' })
+    .positive({ error: 'must be a positive number of seconds' })
+    .max(MAX_TIMEOUT_SECONDS * 4, { error: `must be at most ${MAX_TIMEOUT_SECONDS * 4} seconds (28 days)` })
+    .optional(),
 });
 
 /** A task exactly as protocol.md describes it; every field may be missing on the wire. */

@@ -5,17 +5,18 @@ import { HashedTokenTable, tokenId } from './hashed-tokens.js';
 import type { Keys } from './keys.js';
 
 /**
- * What a key may do over the HTTP API. `read`, `submit` and `admin` each include the ones before
- * them: `read` the GETs of its client, `submit` also sends and cancels jobs, `admin` everything, for
- * every client. `metrics` stands apart: a scrape credential for Prometheus that may read `/metrics`
- * (the whole network's numbers, which only operators see) and nothing else, so a scraper's key
- * reads no task and a client's key no other client's backlog.
+ * What a key may do over the HTTP API. `read`, `submit`, `approve` and `admin` each include the ones
+ * before them: `read` the GETs of its client, `submit` also sends and cancels jobs, `approve` also
+ * approves and rejects jobs awaiting approval (so whoever sends a gated job cannot wave it through),
+ * `admin` everything, for every client. `metrics` stands apart: a scrape credential for Prometheus that
+ * may read `/metrics` (the whole network's numbers, which only operators see) and nothing else, so a
+ * scraper's key reads no task and a client's key no other client's backlog.
  */
-export const API_ROLES = ['read', 'submit', 'admin', 'metrics'] as const;
+export const API_ROLES = ['read', 'submit', 'approve', 'admin', 'metrics'] as const;
 export type ApiRole = (typeof API_ROLES)[number];
 
 // The roles that include one another, weakest first.
-const RANKED: readonly ApiRole[] = ['read', 'submit', 'admin'];
+const RANKED: readonly ApiRole[] = ['read', 'submit', 'approve', 'admin'];
 
 /** Whether a key of role `held` may use a route that needs `needed`: `metrics` routes take a metrics or an admin key. */
 export function roleAllows(held: ApiRole, needed: ApiRole): boolean {

@@ -48,8 +48,8 @@ export class EventConsumer {
     }
   }
 
-  /** Hands each entry to `handle` and acknowledges it, until `signal` aborts; a failed read is retried. */
-  async run(handle: (fields: StreamFields) => Promise<void>, signal: AbortSignal): Promise<void> {
+  /** Hands each entry (its fields and stream id) to `handle` and acknowledges it, until `signal` aborts; a failed read is retried. */
+  async run(handle: (fields: StreamFields, id: string) => Promise<void>, signal: AbortSignal): Promise<void> {
     const { blocking, logger } = this.options;
     const onAbort = () => blocking.disconnect();
     signal.addEventListener('abort', onAbort, { once: true });
@@ -88,8 +88,8 @@ export class EventConsumer {
     return batch?.[0]?.[1] ?? [];
   }
 
-  private async handleEntry(id: string, fields: string[], handle: (fields: StreamFields) => Promise<void>): Promise<void> {
-    await handle(fieldsOf(fields));
+  private async handleEntry(id: string, fields: string[], handle: (fields: StreamFields, id: string) => Promise<void>): Promise<void> {
+    await handle(fieldsOf(fields), id);
     await this.options.redis.xack(this.options.stream, this.options.group, id);
   }
 
@@ -97,7 +97,7 @@ export class EventConsumer {
    * Takes over entries another consumer read and did not acknowledge for `adoptEveryMs` (it died), and
    * forgets consumers that have nothing pending and have been silent for an hour.
    */
-  async adoptAbandoned(handle: (fields: StreamFields) => Promise<void>, signal?: AbortSignal): Promise<void> {
+  async adoptAbandoned(handle: (fields: StreamFields, id: string) => Promise<void>, signal?: AbortSignal): Promise<void> {
     const { redis, stream, group, consumer } = this.options;
     let start = '0-0';
     do {

@@ -63,6 +63,12 @@ export const KEY_TEMPLATES = {
   metricsSpawns: 'dan:metrics:spawns',
   metricsModelCalls: 'dan:metrics:model-calls',
   history: 'dan:history:{}',
+  approvals: 'dan:approvals',
+  approvalTasks: 'dan:approvals:tasks',
+  webhooks: 'dan:webhooks',
+  webhookDeliveries: 'dan:webhooks:deliveries',
+  webhookDue: 'dan:webhooks:due',
+  webhookLog: 'dan:webhooks:log:{}',
 } as const;
 
 export type KeyTemplate = keyof typeof KEY_TEMPLATES;
@@ -89,6 +95,11 @@ export const MAIN_ONLY_KEYS: Readonly<Partial<Record<KeyTemplate, 'none' | 'read
   metricsModelCalls: 'read',
   // What main publishes for an outside autoscaler: an agent that could write it could scale the network.
   domainScaling: 'read',
+  // Webhook URLs and their signing secrets, and the deliveries main makes: agents never see a secret.
+  webhooks: 'none',
+  webhookDeliveries: 'none',
+  webhookDue: 'none',
+  webhookLog: 'none',
 };
 
 /** One string per `{}` of a template, so a call with too few or too many parts does not compile. */
@@ -228,6 +239,20 @@ export class Keys {
   metricsModelCalls(): string { return fillKey(this.prefix, 'metricsModelCalls'); }
   /** HASH of one hour of history (`start` in s since the epoch): per domain, tasks ended completed and failed and their run-time buckets; expiring. */
   history(start: string): string { return fillKey(this.prefix, 'history', start); }
+
+  // --- approval gates (lib/redis/approvals.ts) and webhooks (lib/redis/webhooks.ts) ---------
+  /** ZSET task id -> when (ms since the epoch) its approval window ends: the tasks awaiting approval. */
+  approvals(): string { return fillKey(this.prefix, 'approvals'); }
+  /** HASH task id -> JSON {raw, domain, priority} of each task awaiting approval: what is queued again once approved. */
+  approvalTasks(): string { return fillKey(this.prefix, 'approvalTasks'); }
+  /** HASH webhook id -> JSON {id, url, secret, events, createdAt}. */
+  webhooks(): string { return fillKey(this.prefix, 'webhooks'); }
+  /** HASH delivery id -> JSON {webhookId, event, body, attempts}: deliveries not yet done. */
+  webhookDeliveries(): string { return fillKey(this.prefix, 'webhookDeliveries'); }
+  /** ZSET delivery id -> when (ms since the epoch) its next attempt is due (or its current attempt's lease ends). */
+  webhookDue(): string { return fillKey(this.prefix, 'webhookDue'); }
+  /** LIST of a webhook's latest deliveries (JSON, newest first, bounded). */
+  webhookLog(webhookId: string): string { return fillKey(this.prefix, 'webhookLog', webhookId); }
 
   /** Glob for every pending queue, to find pushes to domains nobody serves. */
   pendingPattern(): string { return `${this.pending('')}*`; }

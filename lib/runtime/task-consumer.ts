@@ -10,6 +10,8 @@ import type { Keys } from '../redis/keys.js';
 import type { ClaimedTask, TaskQueue } from '../redis/task-queue.js';
 import { cancelTask } from '../redis/task-queue.js';
 import { appendLog } from '../redis/task-store.js';
+import { approvalPlan, approvalWindowMs } from '../protocol/approval.js';
+import { isApproved, parkForApproval } from '../redis/approvals.js';
 
 /** What a handler gets for one task. `signal` fires on timeout, cancellation, lost lease and shutdown. */
 export interface TaskContext {
@@ -62,6 +64,11 @@ export interface TaskConsumerOptions {
   retentionMs?: number;
   /** Busy/idle changes, for the registry status. */
   onStatus?: (status: 'idle' | 'busy') => void;
+  /**
+   * The approval gate: a task `required` says needs a person's yes, and has none yet, is parked
+   * (lib/redis/approvals.ts) before its handler runs, for its window (default `windowMs`). Absent: none.
+   */
+  approval?: { required: (task: Task) => boolean; windowMs: number };
 }
 
 /**
@@ -176,6 +183,7 @@ export class TaskConsumer {
         return;
       }
       const task = parsed.task;
+      if (await this.parkedForApproval(task, claimed)) return;
       const deadline = Math.min(started + task.timeoutSeconds * 1000, task.deadlineMs ?? Infinity);
       if (deadline <= started) {
         const message = task.deadlineMs === undefined || task.deadlineMs > started + task.timeoutSeconds * 1000
@@ -212,6 +220,17 @@ export class TaskConsumer {
       this.slotFreed?.();
       this.slotFreed = undefined;
     }
+  }
+
+  /** Parks the task for approval when it needs one it does not have yet; true when it was parked (or lost meanwhile). */
+  private async parkedForApproval(task: Task, claimed: ClaimedTask): Promise<boolean> {
+    const { approval, redis, keys, agentId, logger } = this.options;
+    if (!approval?.required(task) || await isApproved(redis, keys, task.taskId)) return false;
+    const until = await parkForApproval(redis, keys, claimed, {
+      plan: approvalPlan(task, claimed.domain), windowMs: approvalWindowMs(task, approval.windowMs), agentId, clock: this.clock,
+    });
+    logger.info({ taskId: task.taskId, domain: claimed.domain, until, parked: until !== undefined }, 'task awaits approval');
+    return true;
   }
 
   /** Records how a task that did not complete ended: failed, handed back for a retry, or left to others. */

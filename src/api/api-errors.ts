@@ -6,7 +6,7 @@ import type { DanErrorCode } from '../../lib/errors.js';
 /** The one shape of every error the API answers: a stable code to branch on, a message that says what to do. */
 export const errorBodySchema = z.object({
   error: z.object({
-    code: z.string().describe('Stable: invalid_input, unauthorized, forbidden, not_found, already_ended, not_failed, already_retried, not_retryable, ambiguous, body_too_large, unsupported_media_type, unknown_domain, queue_full, redis_unreachable, redis_not_replicated, not_ready, elf_not_running, rate_limited, internal'),
+    code: z.string().describe('Stable: invalid_input, unauthorized, forbidden, not_found, already_ended, not_awaiting_approval, not_failed, already_retried, not_retryable, ambiguous, body_too_large, unsupported_media_type, unknown_domain, queue_full, redis_unreachable, redis_not_replicated, not_ready, elf_not_running, rate_limited, internal'),
     message: z.string().describe('What happened and what to do about it'),
   }),
 }).meta({ id: 'Error' });
@@ -20,6 +20,7 @@ const STATUS_OF: Partial<Record<DanErrorCode, number>> = {
   forbidden: 403,
   not_found: 404,
   already_ended: 409,
+  not_awaiting_approval: 409,
   not_failed: 409,
   already_retried: 409,
   not_retryable: 409,

@@ -30,6 +30,8 @@ export const jobRequestSchema = z.strictObject({
   context: jsonObject.optional().describe('Passed to the agents as payload.context'),
   requirements: taskPayloadSchema.shape.requirements,
   max_attempts: taskMetadataSchema.shape.max_attempts.describe('Attempts before a retryable failure is final (default DAN_MAX_ATTEMPTS)'),
+  approval: taskMetadataSchema.shape.approval.describe('Wait in awaiting_approval before any work starts, until POST /jobs/{id}/approve or /reject decides'),
+  approval_timeout_seconds: taskMetadataSchema.shape.approval_timeout_seconds.describe('Seconds it may await approval before it fails approval_timeout (default DAN_APPROVAL_WINDOW_MS)'),
 }).superRefine((body, ctx) => {
   if (body.job_type === undefined && (body.description === undefined || body.description.trim() === '')) {
     ctx.addIssue({ code: 'custom', path: ['description'], message: "is required: say what to do, or send the seed's {\"job_type\": \"echo\", \"payload\": {...}}" });

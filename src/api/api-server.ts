@@ -22,6 +22,8 @@ import { ApiElf, registerElfRoutes } from './elf-routes.js';
 import { registerFarmRoutes } from './farm-routes.js';
 import { registerJobRoutes } from './job-routes.js';
 import { registerKeyRoutes } from './key-routes.js';
+import { registerApprovalRoutes } from './approval-routes.js';
+import { registerWebhookRoutes } from './webhook-routes.js';
 import { registerListRoutes } from './list-routes.js';
 import { registerLogRoutes } from './log-routes.js';
 import { registerJobViewRoutes } from './job-view-routes.js';
@@ -133,6 +135,8 @@ export async function buildApiServer(options: ApiServerOptions): Promise<Fastify
   registerElfRoutes(app, elf);
   registerFarmRoutes(app, { redis, keys, config });
   registerKeyRoutes(app, { redis, keys, config });
+  registerApprovalRoutes(app, { redis, keys, config });
+  registerWebhookRoutes(app, { redis, keys, config });
   // The task page's views and the bulk actions.
   registerJobViewRoutes(app, { redis, keys, config }, elf);
   registerBulkRoutes(app, { redis, keys, config });

@@ -54,7 +54,11 @@ export function taskFromRequest(body: JobRequest, client: string): SubmitInput {
     priority: body.priority ?? 'normal',
     ...(body.timeout_seconds !== undefined ? { timeoutSeconds: body.timeout_seconds } : {}),
     ...(echo ? { extraPayload: payload } : {}),
-    extraMetadata: { client_id: client, ...(body.max_attempts !== undefined ? { max_attempts: body.max_attempts } : {}) },
+    extraMetadata: {
+      client_id: client, ...(body.max_attempts !== undefined ? { max_attempts: body.max_attempts } : {}),
+      ...(body.approval !== undefined ? { approval: body.approval } : {}),
+      ...(body.approval_timeout_seconds !== undefined ? { approval_timeout_seconds: body.approval_timeout_seconds } : {}),
+    },
   };
 }
 

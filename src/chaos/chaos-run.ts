@@ -5,6 +5,7 @@ import type { Redis } from '../../lib/redis/connection.js';
 import { connectRedis } from '../../lib/redis/connection.js';
 import { Keys } from '../../lib/redis/keys.js';
 import { submitTask } from '../../lib/redis/task-store.js';
+import { decideApproval, listAwaitingApproval } from '../../lib/redis/approvals.js';
 import type { SpawnedAgent } from '../../lib/spawner/spawner.js';
 import type { ChaosOptions } from './chaos-options.js';
 import type { ChaosRunReport, KillRecord } from './chaos-report.js';
@@ -29,16 +30,20 @@ interface PlannedTask {
   description: string;
   type?: 'echo';
   priority: Priority;
+  /** Awaits approval before it runs: parked by the agent that claims it, approved by the run's approver loop. */
+  approval?: boolean;
 }
 
-/** The valid tasks of a run: about one in twenty to main (they fan out), one in ten echo, the rest work. */
+/** The valid tasks of a run: about one in twenty to main (they fan out), one in ten echo, one in seven gated by approval, the rest work. */
 function planTasks(count: number, random: SeededRandom): PlannedTask[] {
   const mainEvery = 20;
   return Array.from({ length: count }, (_, i): PlannedTask => {
     const domain = i % mainEvery === mainEvery - 1 ? 'main' : random.pick(CHAOS_DOMAINS);
     const priority = random.pick(['low', 'normal', 'normal', 'high'] as const);
     const description = `${random.pick(DESCRIPTIONS[domain] ?? [])} (chaos #${i})`;
-    return { domain, description, priority, ...(domain !== 'main' && random.next() < 0.1 ? { type: 'echo' as const } : {}) };
+    // One in seven domain tasks awaits approval (by position, so the seed's other draws stay as they were).
+    const approval = domain !== 'main' && i % 7 === 3;
+    return { domain, description, priority, ...(domain !== 'main' && random.next() < 0.1 ? { type: 'echo' as const } : {}), ...(approval ? { approval } : {}) };
   });
 }
 
@@ -63,6 +68,8 @@ export async function runChaos(kind: SpawnerKind, options: ChaosOptions, progres
   let redisDown = false;
   let restart: { stoppedAt: number; answeringAt: number } | undefined;
   let finished = false;
+  /** Set once the run's endings are read: the approver loop stops then. */
+  let settled = false;
   let ended = 0;
   const connections: Redis[] = [];
   try {
@@ -87,7 +94,10 @@ export async function runChaos(kind: SpawnerKind, options: ChaosOptions, progres
       for (let w = 0; w < waves; w++) {
         const tasks = planned.slice(Math.floor((w * planned.length) / waves), Math.floor(((w + 1) * planned.length) / waves));
         for (const task of tasks) {
-          const { taskId } = await submitTask(redis, keys, { domain: task.domain, description: task.description, priority: task.priority, ...(task.type ? { type: task.type } : {}) });
+          const { taskId } = await submitTask(redis, keys, {
+            domain: task.domain, description: task.description, priority: task.priority, ...(task.type ? { type: task.type } : {}),
+            ...(task.approval ? { extraMetadata: { approval: true } } : {}),
+          });
           submitted.push(taskId);
         }
         await pushMalformed(redis, keys, malformed.slice(Math.floor((w * malformed.length) / waves), Math.floor(((w + 1) * malformed.length) / waves)));
@@ -109,6 +119,23 @@ export async function runChaos(kind: SpawnerKind, options: ChaosOptions, progres
           }
         } catch (error) {
           say(`a kill failed: ${(error as Error).message}`);
+        }
+      }
+    })();
+
+    // --- a person approving every task that awaits approval, across the kills and the restart ----
+    // It keeps approving while the rest settles: a task parked near the end still runs.
+    let approved = 0;
+    const approving = (async () => {
+      while (!settled) {
+        await sleep(500);
+        if (redisDown) continue;
+        try {
+          for (const { taskId } of await listAwaitingApproval(redis, keys)) {
+            if ((await decideApproval(redis, keys, taskId, { decision: 'approve', by: 'chaos', retentionMs: 3_600_000 })).kind === 'approved') approved++;
+          }
+        } catch {
+          // Redis is restarting: the next look approves them.
         }
       }
     })();
@@ -154,6 +181,9 @@ export async function runChaos(kind: SpawnerKind, options: ChaosOptions, progres
       if ((open === 0 && deadLetters.missing.length === 0) || Date.now() > settleUntil) break;
       await sleep(1_000);
     }
+    settled = true;
+    await approving;
+    say(`approved ${approved} of the ${planned.filter((t) => t.approval).length} tasks that awaited approval`);
     // One more beat, so an agent that would end something twice has the time to do it.
     await sleep(2_000);
     const endings = await readTaskEndings(redis, keys, exclude);
@@ -196,6 +226,7 @@ export async function runChaos(kind: SpawnerKind, options: ChaosOptions, progres
     });
   } finally {
     finished = true;
+    settled = true;
     for (const connection of connections) connection.disconnect();
     await chaos.stopNetwork().catch(() => undefined);
     await chaos.close();

@@ -18,6 +18,8 @@ import { farmCommand } from './commands/farm.js';
 import { gatewayCommand } from './commands/gateway.js';
 import { inspectCommand } from './commands/inspect.js';
 import { keysCommand } from './commands/keys.js';
+import { approveCommand, rejectCommand } from './commands/approve.js';
+import { webhooksCommand } from './commands/webhooks.js';
 import { logsCommand } from './commands/logs.js';
 import { mockLlmCommand } from './commands/mock-llm.js';
 import { redisAclCommand } from './commands/redis-acl.js';
@@ -61,6 +63,9 @@ async function main(): Promise<void> {
     .command(serveCommand as never)
     .command(keysCommand as never)
     .command(deployCommand as never)
+    .command(approveCommand as never)
+    .command(rejectCommand as never)
+    .command(webhooksCommand as never)
     .demandCommand(1, 'name a command; see dan --help')
     .strict()
     .recommendCommands()

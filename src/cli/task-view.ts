@@ -8,12 +8,33 @@ import { isTerminal } from '../../lib/protocol/result.js';
 import type { StartFailure } from '../../lib/redis/domain-starts.js';
 import type { Keys } from '../../lib/redis/keys.js';
 import { getResult, readTaskLogs } from '../../lib/redis/task-store.js';
+import { visibleText } from './visible-text.js';
 import type { BranchFields } from '../../lib/workspace/task-branch.js';
 import { readBranchFields } from '../../lib/workspace/task-branch.js';
 import { childIds, startFailuresFor } from '../operations/task-children.js';
 import { dim, statusColour } from './cli-context.js';
 import type { CheckRun } from '../../lib/checks/check-runner.js';
 import { checkEnding } from '../../lib/checks/task-checks.js';
+
+/** What a person decides on for a task awaiting approval: its plan, its window, the commands. */
+function describeApproval(result: TaskResult): string[] {
+  const lines = [`  awaiting approval until ${result.raw['approval_until'] ?? '?'}: dan approve ${result.taskId}, or dan reject ${result.taskId} --reason TEXT`];
+  try {
+    const plan = JSON.parse(result.raw['approval_plan'] ?? '{}') as { domain?: string; description?: string; requirements?: string[]; verify?: unknown };
+    lines.push(`  plan: ${plan.domain ?? '?'}: ${visiblePlanText(plan.description ?? '')}`);
+    for (const r of plan.requirements ?? []) lines.push(`    - ${visiblePlanText(r)}`);
+    if (Array.isArray(plan.verify)) lines.push(`    checks: ${plan.verify.map((c) => visiblePlanText(String(c))).join('; ')}`);
+  } catch {
+    lines.push('  plan: (unreadable)');
+  }
+  return lines;
+}
+
+/** One line of plan text for a terminal: controls written out, newlines flattened, bounded. */
+function visiblePlanText(text: string): string {
+  const line = visibleText(text.replace(/\s*[\r\n]+\s*/g, ' '));
+  return line.length > 300 ? `${line.slice(0, 300)}...` : line;
+}
 
 /** A human rendering of a result hash: status, error, summary, files, and each sub-task or worker. */
 export function describeResult(result: TaskResult): string {
@@ -39,6 +60,7 @@ export function describeResult(result: TaskResult): string {
     }
   }
   if (out['echo'] !== undefined) lines.push(`  echo: ${JSON.stringify(out['echo'])}`);
+  if (result.status === 'awaiting_approval') lines.push(...describeApproval(result));
   if (result.status === 'pending' && result.raw['retry_at']) lines.push(`  waiting to retry: attempt ${(result.attempts ?? 1) + 1} is due at ${result.raw['retry_at']}`);
   const history = Array.isArray(out['attempt_history']) ? (out['attempt_history'] as { attempt?: number; agent?: string; reason?: string }[]) : [];
   for (const h of history) lines.push(`  attempt ${h.attempt ?? '?'} on ${h.agent ?? '?'}: ${h.reason ?? ''}`);

@@ -11,6 +11,7 @@ import type { LlmClient } from '../../lib/llm/llm-client.js';
 import { TaskQueue, queueOptions } from '../../lib/redis/task-queue.js';
 import { AgentHeartbeat } from '../../lib/runtime/agent-heartbeat.js';
 import { openAgentConnections } from '../../lib/runtime/agent-connections.js';
+import { requiresApproval } from '../../lib/protocol/approval.js';
 import { TaskConsumer } from '../../lib/runtime/task-consumer.js';
 import { AgentLifecycle } from '../../lib/runtime/agent-lifecycle.js';
 import type { WorkerRuntime } from '../worker/worker-runtime.js';
@@ -114,6 +115,7 @@ export function createDomainLifecycle(options: DomainOrchestratorOptions): Agent
         queue: new TaskQueue(redis, keys, queueOptions(config, domain.name, agentId)),
         concurrency: config.domainConcurrency, leaseMs: config.leaseMs, idleMs: config.domainIdleMs,
         onStatus: (status) => heartbeat.setStatus(agentId, status),
+        approval: { required: (task) => requiresApproval(task, domain.approval === true), windowMs: config.approvalWindowMs },
       });
       return {
         register: async () => {

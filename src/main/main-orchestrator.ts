@@ -15,6 +15,10 @@ import type { AgentConnections } from '../../lib/runtime/agent-connections.js';
 import { offeredDomains } from '../../lib/agents/domain-kinds.js';
 import { currentMain, publishDomainCatalog } from '../../lib/redis/domain-catalog.js';
 import { superviseLoop } from './supervise-loop.js';
+import { approvalExpiryLoop } from './approval-expiry-loop.js';
+import { requiresApproval } from '../../lib/protocol/approval.js';
+import { connectRedis } from '../../lib/redis/connection.js';
+import { webhookDeliveryLoops } from '../webhooks/webhook-delivery-loop.js';
 import { openAgentConnections } from '../../lib/runtime/agent-connections.js';
 import type { TaskContext } from '../../lib/runtime/task-consumer.js';
 import { TaskConsumer } from '../../lib/runtime/task-consumer.js';
@@ -115,6 +119,8 @@ function createMainLifecycle(options: MainOrchestratorOptions & { agentId: strin
         throw error;
       }
       const { redis, keys, registry } = conn;
+      // The webhook loop blocks on the events stream with a connection of its own.
+      const events = await connectRedis(config.redisUrl, { name: `${agentId}:webhooks`, logger, blocking: true }).catch((error: unknown) => { conn.close(); throw error; });
       const registration = { agentId, role: 'main', domain: 'main', extra: { pid: String(process.pid), host: os.hostname() } } as const;
       // Swept while still running (its heartbeat lapsed): nobody else replaces the main orchestrator, so
       // it registers again, unless another main has taken its place meanwhile.
@@ -134,6 +140,8 @@ function createMainLifecycle(options: MainOrchestratorOptions & { agentId: strin
         redis, blocking: conn.blocking, subscriber: conn.subscriber, keys, queue: new TaskQueue(redis, keys, queueOptions(config, 'main', agentId)),
         agentId, logger, retentionMs: config.retentionMs, concurrency: config.mainConcurrency, leaseMs: config.leaseMs,
         onStatus: (status) => heartbeat.setStatus(agentId, status),
+        // A routed task that asks for approval waits before it is planned; its sub-tasks do not inherit the gate.
+        approval: { required: (task) => requiresApproval(task, false), windowMs: config.approvalWindowMs },
         handler: async (ctx) => {
           let planning: ModelCallTiming | undefined;
           const { plan, resumed } = await storedPlan(deps, ctx.task.taskId, () => makePlan(ctx.task, catalog, planningOptions, ctx.signal, (call) => { planning = call; }));
@@ -154,11 +162,17 @@ function createMainLifecycle(options: MainOrchestratorOptions & { agentId: strin
           await registry.register(registration);
           logger.info({ domains: catalog.domains.map((d) => d.name), spawner: options.spawner.kind, router: config.router }, 'main orchestrator up');
         },
-        heartbeat, consumer, loops: [supervising.loop],
+        heartbeat, consumer,
+        loops: [
+          supervising.loop,
+          approvalExpiryLoop({ redis, keys, agentId, logger, retentionMs: config.retentionMs, intervalMs: config.superviseIntervalMs }),
+          ...webhookDeliveryLoops({ redis, events, keys, consumer: agentId, logger, timeoutMs: config.webhooks.timeoutMs, maxAttempts: config.webhooks.maxAttempts }),
+        ],
         deregister: () => registry.deregister(agentId, 'main', 'main'),
         reachable: () => redis.status === 'ready',
         close: () => {
           watcher.close();
+          events.disconnect();
           conn.close();
         },
       };

@@ -20,7 +20,7 @@ export const MAX_SCANNED = 1000;
 export const MAX_LIMIT = 200;
 const BATCH = 100;
 
-const DAN_STATUSES = ['pending', 'in_progress', 'completed', 'failed'] as const;
+const DAN_STATUSES = ['pending', 'in_progress', 'completed', 'failed', 'awaiting_approval'] as const;
 export type DanStatus = (typeof DAN_STATUSES)[number];
 
 /** A status as either names it (`QUEUED` or `pending`, any case), as dan's name; invalid_input otherwise. */
@@ -30,7 +30,7 @@ export function parseStatus(text: string): DanStatus {
   if (dan !== undefined) return dan;
   const seed = Object.entries(SEED_STATUS).find(([, s]) => s === name.toUpperCase());
   if (seed !== undefined) return seed[0] as DanStatus;
-  throw new InvalidInputError(`unknown status '${text}': use QUEUED, RUNNING, SUCCEEDED, FAILED or dan's pending, in_progress, completed, failed (several with commas)`);
+  throw new InvalidInputError(`unknown status '${text}': use QUEUED, RUNNING, SUCCEEDED, FAILED or dan's pending, in_progress, completed, failed, awaiting_approval (several with commas)`);
 }
 
 /** `a,b` statuses, as `--status` and `?status=` take them. */

@@ -10,6 +10,7 @@ import { silentLogger } from '../../lib/logger.js';
 import { ApiKeys } from '../../lib/redis/api-keys.js';
 import { TaskQueue, queueOptions } from '../../lib/redis/task-queue.js';
 import { appendLog, getResult } from '../../lib/redis/task-store.js';
+import { parkForApproval } from '../../lib/redis/approvals.js';
 import { buildApiServer } from '../../src/api/api-server.js';
 import type { RunningElf } from '../../src/elf/elf-service.js';
 import { startElfService } from '../../src/elf/elf-service.js';
@@ -366,6 +367,34 @@ describeBrowser('the dashboard in a real browser', () => {
     await page.getByText('refused [redacted]').waitFor();
     await page.getByText('deploy with [redacted] please', { exact: false }).last().waitFor();
     expect(await page.locator('main').textContent()).not.toContain(secret);
+    await page.close();
+  });
+
+  it('shows a task awaiting approval with its plan; an approve key approves it after a confirmation, a submit key gets no buttons', async () => {
+    const sent = await app.inject({ method: 'POST', url: '/jobs', headers: submitter.headers, payload: { domain: 'frontend', description: 'ship the <b>banner</b>', requirements: ['no layout shift'], approval: true } });
+    const id = sent.json().id as string;
+    // What a frontend agent does when it claims it (the network is halted): park it for approval.
+    const queue = new TaskQueue(network.redis, network.keys, queueOptions(network.config, 'frontend', 'frontend-dash0001'));
+    const claimed = (await queue.claim(50)).find((t) => t.taskId === id);
+    expect(claimed).toBeDefined();
+    const plan = { domain: 'frontend', description: 'ship the <b>banner</b>', requirements: ['no layout shift'], priority: 'normal', timeout_seconds: 300, context_keys: [] };
+    expect(await parkForApproval(network.redis, network.keys, claimed!, { plan, windowMs: 3_600_000, agentId: 'frontend-dash0001' })).toBeDefined();
+
+    const viewer = await open(submitter, `#/task/${id}`);
+    await viewer.page.getByRole('heading', { name: 'Awaiting approval' }).waitFor();
+    await viewer.page.getByText('ship the <b>banner</b>').first().waitFor();
+    expect(await viewer.page.getByRole('button', { name: 'Approve…' }).count()).toBe(0);
+    await viewer.page.close();
+
+    const approver = await createTestKey(network.redis, network.keys, 'acme', 'approve');
+    const { page } = await open(approver, `#/task/${id}`);
+    await page.getByText('no layout shift').waitFor();
+    await page.getByRole('button', { name: 'Reject…' }).click();
+    await page.getByText('Say why it is rejected').waitFor();
+    await page.getByRole('button', { name: 'Approve…' }).click();
+    await page.getByRole('dialog').getByRole('button', { name: 'Approve it' }).click();
+    await page.getByText('QUEUED (pending)').waitFor();
+    expect(await getResult(network.redis, network.keys, id)).toMatchObject({ status: 'pending', raw: expect.objectContaining({ approval: 'approved' }) });
     await page.close();
   });
 

@@ -1,7 +1,7 @@
 import type { Answer } from './api.js';
 import { h } from './dom.js';
 
-export type Role = 'read' | 'submit' | 'admin';
+export type Role = 'read' | 'submit' | 'approve' | 'admin';
 
 /** What a page is given: where to draw, the route's parts and query, who is signed in, and a signal that aborts when the person leaves the page. */
 export interface PageContext {
@@ -21,7 +21,7 @@ export type Page = (ctx: PageContext) => Promise<void>;
 
 /** Whether the role may send, cancel and retry (submit) or also purge and manage keys (admin). */
 export function may(role: Role, needed: Role): boolean {
-  const rank: Record<Role, number> = { read: 0, submit: 1, admin: 2 };
+  const rank: Record<Role, number> = { read: 0, submit: 1, approve: 2, admin: 3 };
   return rank[role] >= rank[needed];
 }
 

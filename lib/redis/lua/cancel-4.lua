@@ -13,6 +13,18 @@ if not status then return { 'not_found' } end
 if status == 'completed' or status == 'failed' then return { 'ended', status } end
 local tkey = KEY.task(id)
 local f = redis.call('HMGET', tkey, 'raw', 'domain', 'owner', 'attempts')
+if status == 'awaiting_approval' then
+  -- Held by nobody while it waits (lib/redis/approvals.ts): it leaves the approvals, its task text kept as the result's input.
+  local held = redis.call('HGET', KEY.approvalTasks(), id)
+  local parked = held and cjson.decode(held) or {}
+  local where = parked.domain or redis.call('HGET', K.result, 'domain') or '?'
+  redis.call('ZREM', KEY.approvals(), id)
+  redis.call('HDEL', KEY.approvalTasks(), id)
+  task_log(id, A.by, where, A.logLine)
+  finish_result(K.events, id, 'failed', cjson.encode({ error = A.error, cancelled_by = A.by, failure = failure('cancelled') }),
+    A.error, A.nowIso, tonumber(A.retentionS), where, tonumber(redis.call('HGET', K.result, 'attempts')) or 0, parked.raw)
+  return { 'cancelled', '' }
+end
 local domain = f[2] or redis.call('HGET', K.result, 'domain') or '?'
 local owner = f[3] or ''
 if f[1] then

@@ -209,6 +209,7 @@ for i = #held, 1, -1 do redis.call('RPUSH', K.ingest, held[i]) end
 -- A `pending` result with no attempts is a raw client's own HSET around its push, not a reuse.
 local function id_in_use(id, status, attempts)
   if status == 'in_progress' then return 'running' end
+  if status == 'awaiting_approval' then return 'awaiting approval' end
   if status == 'pending' and attempts > 0 and redis.call('ZSCORE', K.delayed, id) then return 'waiting for a retry' end
   if status == 'completed' then return 'completed' end
   if status == 'failed' then

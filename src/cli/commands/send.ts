@@ -23,6 +23,8 @@ interface SendArgs extends GlobalArgs {
   verify?: string[];
   verifyReplace?: boolean;
   delivery?: Delivery;
+  approval?: boolean;
+  approvalTimeout?: number;
 }
 
 /** Parses `-c`: it must be a JSON object. */
@@ -54,6 +56,8 @@ export const sendCommand: CommandModule<GlobalArgs, SendArgs> = {
     .option('max-attempts', { type: 'number', describe: 'Attempts before a retryable failure is final (default: $DAN_MAX_ATTEMPTS, 3)' })
     .option('verify', { type: 'string', array: true, describe: "A check run in the task's workspace after its workers, e.g. 'npm test' (repeatable); added to the domain's verify:. A task for main gives its checks to the sub-tasks that run last" })
     .option('verify-replace', { type: 'boolean', default: false, describe: "Run only the --verify checks, not the domain's (with no --verify: no checks at all)" })
+    .option('approval', { type: 'boolean', describe: 'Wait in awaiting_approval before any work starts, until dan approve (or dan reject) decides' })
+    .option('approval-timeout', { type: 'number', describe: 'Seconds it may await approval before it fails approval_timeout (default: $DAN_APPROVAL_WINDOW_MS)' })
     .option('delivery', { choices: DELIVERIES, describe: "In a git workspace, where the task's branch goes when it completes (default: $DAN_TASK_DELIVERY, merge)" })
     .example('$0 send main "Add user registration: a POST /api/users endpoint and a signup form" --wait', 'route across domains and wait')
     .example('$0 send backend "Create a health endpoint" -p high -t 120 --wait', 'straight to a domain')
@@ -77,6 +81,8 @@ export const sendCommand: CommandModule<GlobalArgs, SendArgs> = {
       ...(argv.verify !== undefined ? { verify: argv.verify } : {}),
       ...(argv.verifyReplace === true ? { verify: argv.verify ?? [], verify_mode: 'replace' } : {}),
       ...(argv.delivery ? { delivery: argv.delivery } : {}),
+      ...(argv.approval === true ? { approval: true } : {}),
+      ...(argv.approvalTimeout !== undefined ? { approval_timeout_seconds: argv.approvalTimeout } : {}),
     };
     const task = {
       domain: argv.domain, description: argv.description, type: argv.type, source: 'cli',

@@ -9,6 +9,7 @@ interface CreatedKey extends Omit<ApiKeyView, 'created_at'> { key: string }
 const ROLES: Array<[string, string]> = [
   ['read', 'read: sees its client\'s jobs'],
   ['submit', 'submit: also sends, cancels and retries'],
+  ['approve', 'approve: also approves and rejects jobs awaiting approval'],
   ['admin', 'admin: everything, for every client'],
   ['metrics', 'metrics: only GET /metrics, for Prometheus'],
 ];

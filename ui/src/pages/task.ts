@@ -5,6 +5,7 @@ import type { PageContext } from '../page.js';
 import { dataOr, failure, may, notAvailable } from '../page.js';
 import type { Span } from '../timeline.js';
 import { waterfall } from '../timeline.js';
+import { approvalPanel } from './approval-panel.js';
 
 interface SubTask { id: string; status: string | null; dan_status: string; error: string | null }
 interface Tokens { input_tokens?: number; output_tokens?: number; [name: string]: unknown }
@@ -111,9 +112,10 @@ export async function taskPage(ctx: PageContext): Promise<void> {
   const sections = {
     attempts: h('div'), timeline: h('div'), diff: h('div'), lessons: h('div'), tree: h('div'),
   };
+  const approval = await approvalPanel(ctx, id, job.dan_status);
   fill(ctx.main,
     h('h1', {}, `Task ${id}`),
-    actions, report,
+    actions, report, approval,
     facts([
       ['status', h('span', { class: `status-${job.status}` }, `${job.status} (${job.dan_status})`)],
       ['domain', job.domain], ['client', job.client],
