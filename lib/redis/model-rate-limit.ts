@@ -6,7 +6,7 @@ import type { Keys } from './keys.js';
 import { LuaFileScript } from './lua/lua-file-script.js';
 
 const admitScript = new LuaFileScript({ file: 'model-rate-2.lua', keys: ['window', 'pauses'], args: ['model', 'id', 'rpm', 'inputTpm', 'outputTpm', 'input', 'output', 'windowMs'] });
-const settleScript = new LuaFileScript({ file: 'model-rate-settle-1.lua', keys: ['window'], args: ['entry', 'settled'] });
+const settleScript = new LuaFileScript({ file: 'model-rate-settle-1.lua', keys: ['window'], args: ['entry', 'settled', 'sentAfterMs'] });
 const pauseScript = new LuaFileScript({ file: 'model-pause-1.lua', keys: ['pauses'], args: ['model', 'forMs'] });
 
 export interface ModelRateLimitOptions {
@@ -23,6 +23,8 @@ export interface ModelTicket {
   model: string;
   /** The window entry, absent when the model has no limits (nothing is kept). */
   entry?: string;
+  /** When it was admitted (performance.now()), to tell how long it took to leave. */
+  admittedAt?: number;
 }
 
 export type ModelRefusal = { waitMs: number; reason: 'paused' | 'requests' | 'input_tokens' | 'output_tokens' };
@@ -45,14 +47,15 @@ export const MODEL_ID_PATTERN = /^[A-Za-z0-9._:@-]{1,128}$/;
  */
 export class ModelRateLimit {
   /**
-   * How long an admitted call holds its place: the window and a small guard (at most 1 s, a fiftieth
-   * of the window), as the call reaches the API a little after it is admitted and a later one may
-   * reach it sooner: the API, counting arrivals, still never sees more than the limit in a window.
+   * How long an admitted call holds its place: the window and a guard (a fiftieth of the window, at
+   * least 200 ms and at most 1 s), as the call reaches the API a little after it is admitted and a
+   * later one may reach it sooner: the API, counting arrivals, still never sees more than the limit
+   * in a window. The cost: at most 2% (at least 200 ms a window) of the rate the limit allows.
    */
   readonly holdMs: number;
 
   constructor(private readonly redis: Redis, private readonly keys: Keys, private readonly options: ModelRateLimitOptions) {
-    this.holdMs = options.windowMs + Math.min(1_000, Math.ceil(options.windowMs / 50));
+    this.holdMs = options.windowMs + Math.min(1_000, Math.max(200, Math.ceil(options.windowMs / 50)));
   }
 
   /** The limits of `model`: its own where set, else the defaults. */
@@ -71,7 +74,7 @@ export class ModelRateLimit {
       keys: { window: this.keys.modelRate(model), pauses: this.keys.modelPauses() },
       args: { model, id, rpm: limits.rpm, inputTpm: limits.inputTpm, outputTpm: limits.outputTpm, input, output, windowMs: this.holdMs },
     })) as [number, number, string];
-    if (Number(admitted) === 1) return reason === 'unlimited' ? { model } : { model, entry: `${id}|${input}|${output}` };
+    if (Number(admitted) === 1) return reason === 'unlimited' ? { model } : { model, entry: `${id}|${input}|${output}`, admittedAt: performance.now() };
     return { waitMs: Number(waitMs), reason: reason as ModelRefusal['reason'] };
   }
 
@@ -92,13 +95,16 @@ export class ModelRateLimit {
     }
   }
 
-  /** Puts the tokens a call used in place of its estimate (best effort: its place is held anyway). */
-  async settle(ticket: ModelTicket, used: { input: number; output: number }): Promise<void> {
+  /**
+   * Puts the tokens a call used in place of its estimate, and its time at when it left for the API,
+   * `sentAfterMs` after its admission (best effort: its place is held anyway).
+   */
+  async settle(ticket: ModelTicket, used: { input: number; output: number }, sentAfterMs = 0): Promise<void> {
     if (ticket.entry === undefined) return;
     const id = ticket.entry.split('|')[0] ?? '';
     await settleScript.run(this.redis, {
       keys: { window: this.keys.modelRate(ticket.model) },
-      args: { entry: ticket.entry, settled: `${id}|${wholeTokens(used.input)}|${wholeTokens(used.output)}` },
+      args: { entry: ticket.entry, settled: `${id}|${wholeTokens(used.input)}|${wholeTokens(used.output)}`, sentAfterMs: Math.max(0, Math.round(sentAfterMs)) },
     });
   }
 

@@ -159,6 +159,7 @@ export class LocalModelServer {
     const url = new URL(req.url ?? '/', 'http://local');
     const method = req.method ?? 'GET';
     const maxBodyBytes = this.options.maxBodyBytes ?? MAX_BODY_BYTES;
+    const arrived = new Date().toISOString();
     const text = await readBody(req, maxBodyBytes);
     if (url.pathname.startsWith('/_dan/')) return this.handleControl(method, url.pathname, res);
     if (this.options.apiKey !== undefined && bearerToken(req.headers) !== this.options.apiKey) {
@@ -173,7 +174,7 @@ export class LocalModelServer {
       query: Object.fromEntries(url.searchParams),
       headers: redactedHeaders(req.headers),
       body: parseBody(text),
-      time: new Date().toISOString(),
+      time: arrived,
       status: 0,
     };
     const headers = { 'request-id': `req_local_${String(this.requestCount).padStart(6, '0')}` };
