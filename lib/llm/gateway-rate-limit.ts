@@ -20,8 +20,6 @@ export interface GatewayAdmission {
   body: Buffer;
   /** Sees the upstream's answer as it starts: a 429 with `retry-after` pauses the model for every agent. */
   answered(answer: http.IncomingMessage): void;
-  /** The call left for the API (its place in the window is counted from then). */
-  sent(): void;
   /** Settles the call's place with the tokens it used (the answer's usage, when it was read). */
   settle(usage: ModelCallUsage | undefined): void;
 }
@@ -48,7 +46,7 @@ export class GatewayRateLimit {
       return 'answered';
     }
     const call = readCall(body, req.headers['content-encoding']);
-    if (call === undefined) return { body, answered: () => undefined, sent: () => undefined, settle: () => undefined };
+    if (call === undefined) return { body, answered: () => undefined, settle: () => undefined };
     if (!MODEL_ID_PATTERN.test(call.model)) {
       sendApiError(res, 400, 'invalid_request_error', `model: '${call.model.slice(0, 40)}' is not a model id (1 to 128 letters, digits and ._:@-)`);
       return 'answered';
@@ -71,11 +69,12 @@ export class GatewayRateLimit {
 
   private admission(body: Buffer, ticket: ModelTicket): GatewayAdmission {
     const { limiter } = this.options;
-    let sentAfterMs = 0;
+    // When the answer began: the API has counted the call by then, however long it took to get there.
+    let answeredAfterMs = 0;
     return {
       body,
-      sent: () => { sentAfterMs = performance.now() - (ticket.admittedAt ?? performance.now()); },
       answered: (answer) => {
+        answeredAfterMs = performance.now() - (ticket.admittedAt ?? performance.now());
         if (answer.statusCode !== 429) return;
         const wait = retryAfterMs(answer.headers);
         if (wait === undefined) return;
@@ -85,7 +84,7 @@ export class GatewayRateLimit {
       settle: (usage) => {
         const t = usage?.tokens ?? {};
         const used = { input: (t.input ?? 0) + (t.cache_creation_input ?? 0), output: t.output ?? 0 };
-        void limiter.settle(ticket, used, sentAfterMs).catch((err: Error) => this.logger.debug({ err: err.message }, 'could not settle the model call\'s tokens in Redis'));
+        void limiter.settle(ticket, used, answeredAfterMs).catch((err: Error) => this.logger.debug({ err: err.message }, 'could not settle the model call\'s tokens in Redis'));
       },
     };
   }

@@ -18,8 +18,6 @@ export interface ForwardOptions {
   onAnswer?: (answer: http.IncomingMessage) => void;
   /** The body, when it was read already (the rate limit reads a Messages call's); else the request is streamed. */
   body?: Buffer;
-  /** The request was handed to the network in full. */
-  onSent?: () => void;
 }
 
 // Hop-by-hop headers (RFC 9110 7.6.1) belong to one connection, and the caller's credentials stay here.
@@ -93,7 +91,6 @@ export function forwardRequest(req: http.IncomingMessage, res: http.ServerRespon
       }
       resolve(res.headersSent ? res.statusCode : 502);
     });
-    if (options.onSent) outgoing.once('finish', options.onSent);
     cap.once('error', (error) => outgoing.destroy(error));
     // The agent went away mid-call: the upstream call is dropped too, so no one pays for an unread answer.
     req.once('aborted', () => outgoing.destroy());

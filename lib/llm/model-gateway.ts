@@ -114,7 +114,7 @@ export class ModelGateway {
       usage = readModelCallUsage(answer);
       admitted?.answered(answer);
     };
-    const status = await forwardRequest(req, res, { upstream: this.options.upstream, maxBodyBytes: this.maxBodyBytes, refuse, ...(metered ? { onAnswer } : {}), ...(admitted ? { body: admitted.body, onSent: admitted.sent } : {}) });
+    const status = await forwardRequest(req, res, { upstream: this.options.upstream, maxBodyBytes: this.maxBodyBytes, refuse, ...(metered ? { onAnswer } : {}), ...(admitted ? { body: admitted.body } : {}) });
     if (metered) {
       const durationMs = Date.now() - started;
       const seen = await usage;

@@ -22,10 +22,12 @@ export function rateLimitedLlmClient(client: LlmClient, limiter: ModelRateLimit,
           `the network's shared rate limit of ${request.model} had no place within ${maxWaitMs} ms (${outcome.reason}; DAN_MODEL_RATE_MAX_WAIT_MS): retried while the task has attempts left`,
           { status: 429, errorType: 'rate_limit_error' });
       }
+      const began = performance.now();
       try {
         const answer = await client.createMessage(request, options);
         const u = answer.usage;
-        void limiter.settle(outcome, { input: u.input_tokens + (u.cache_creation_input_tokens ?? 0), output: u.output_tokens }).catch(() => undefined);
+        // Counted from when the answer was whole: the latest the API can have counted the call.
+        void limiter.settle(outcome, { input: u.input_tokens + (u.cache_creation_input_tokens ?? 0), output: u.output_tokens }, performance.now() - began).catch(() => undefined);
         return answer;
       } catch (error) {
         const wait = error instanceof LlmError && error.status === 429 ? retryAfterOf(error.cause) : undefined;

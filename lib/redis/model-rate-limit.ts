@@ -6,7 +6,7 @@ import type { Keys } from './keys.js';
 import { LuaFileScript } from './lua/lua-file-script.js';
 
 const admitScript = new LuaFileScript({ file: 'model-rate-2.lua', keys: ['window', 'pauses'], args: ['model', 'id', 'rpm', 'inputTpm', 'outputTpm', 'input', 'output', 'windowMs'] });
-const settleScript = new LuaFileScript({ file: 'model-rate-settle-1.lua', keys: ['window'], args: ['entry', 'settled', 'sentAfterMs'] });
+const settleScript = new LuaFileScript({ file: 'model-rate-settle-1.lua', keys: ['window'], args: ['entry', 'settled', 'answeredAfterMs', 'windowMs'] });
 const pauseScript = new LuaFileScript({ file: 'model-pause-1.lua', keys: ['pauses'], args: ['model', 'forMs'] });
 
 export interface ModelRateLimitOptions {
@@ -48,9 +48,7 @@ export const MODEL_ID_PATTERN = /^[A-Za-z0-9._:@-]{1,128}$/;
 export class ModelRateLimit {
   /**
    * How long an admitted call holds its place: the window and a guard (a fiftieth of the window, at
-   * least 200 ms and at most 1 s), as the call reaches the API a little after it is admitted and a
-   * later one may reach it sooner: the API, counting arrivals, still never sees more than the limit
-   * in a window. The cost: at most 2% (at least 200 ms a window) of the rate the limit allows.
+   * least 200 ms and at most 1 s) for the clocks of the API and of Redis, which time the window.
    */
   readonly holdMs: number;
 
@@ -96,15 +94,17 @@ export class ModelRateLimit {
   }
 
   /**
-   * Puts the tokens a call used in place of its estimate, and its time at when it left for the API,
-   * `sentAfterMs` after its admission (best effort: its place is held anyway).
+   * Puts the tokens a call used in place of its estimate, and its time at when its answer began,
+   * `answeredAfterMs` after its admission: the API counted the call by then, however long a busy
+   * machine took to get it there (a non-streamed answer begins only when it is whole, so such a call
+   * holds its place that much longer). Best effort: its place is held from admission anyway.
    */
-  async settle(ticket: ModelTicket, used: { input: number; output: number }, sentAfterMs = 0): Promise<void> {
+  async settle(ticket: ModelTicket, used: { input: number; output: number }, answeredAfterMs = 0): Promise<void> {
     if (ticket.entry === undefined) return;
     const id = ticket.entry.split('|')[0] ?? '';
     await settleScript.run(this.redis, {
       keys: { window: this.keys.modelRate(ticket.model) },
-      args: { entry: ticket.entry, settled: `${id}|${wholeTokens(used.input)}|${wholeTokens(used.output)}`, sentAfterMs: Math.max(0, Math.round(sentAfterMs)) },
+      args: { entry: ticket.entry, settled: `${id}|${wholeTokens(used.input)}|${wholeTokens(used.output)}`, answeredAfterMs: Math.max(0, Math.round(answeredAfterMs)), windowMs: this.holdMs },
     });
   }
 
@@ -120,10 +120,13 @@ export class ModelRateLimit {
   }
 }
 
-/** The models a 429 paused and how long each has left (for the supervisor, `dan agents` and /metrics). */
-export async function readModelPauses(redis: Redis, keys: Keys): Promise<ModelPause[]> {
-  const [[, time], [, all]] = (await redis.multi().time().hgetall(keys.modelPauses()).exec()) as [[unknown, [string, string]], [unknown, Record<string, string>]];
-  const now = Number(time[0]) * 1000 + Math.floor(Number(time[1]) / 1000);
+/**
+ * The models a 429 paused and how long each has left (for the supervisor, `dan agents` and
+ * /metrics). One HGETALL, which the read-only users may run; the time left is on this machine's
+ * clock, so off by its skew from Redis's (the pause itself is decided on Redis's).
+ */
+export async function readModelPauses(redis: Redis, keys: Keys, now = Date.now()): Promise<ModelPause[]> {
+  const all = await redis.hgetall(keys.modelPauses());
   return Object.entries(all)
     .map(([model, until]) => ({ model, remainingMs: Number(until) - now }))
     .filter((p) => Number.isFinite(p.remainingMs) && p.remainingMs > 0 && MODEL_ID_PATTERN.test(p.model))
