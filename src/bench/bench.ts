@@ -187,8 +187,8 @@ async function main(): Promise<void> {
     }
 
     if (wants('ratelimit')) {
-      // Quick: a 10 s window stands for the minute (DAN_MODEL_RATE_WINDOW_MS), so the run takes seconds.
-      const [limit, windowMs] = quick ? [20, 10_000] : [40, 60_000];
+      // Quick: a 5 s window stands for the minute (DAN_MODEL_RATE_WINDOW_MS), so the run takes seconds.
+      const [limit, windowMs] = quick ? [20, 5_000] : [40, 60_000];
       progress(`ratelimit: 30 tasks on 3 domains, ${limit} model requests per ${windowMs / 1000} s`);
       results.ratelimit = await measureRateLimit(env, limit, windowMs);
     }
