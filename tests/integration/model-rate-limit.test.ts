@@ -2,6 +2,9 @@ import type { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { AnthropicLlmClient } from '../../lib/llm/anthropic-llm-client.js';
 import { GatewayRateLimit } from '../../lib/llm/gateway-rate-limit.js';
+import { LlmError, LlmErrorCode } from '../../lib/llm/llm-error.js';
+import { rateLimitedLlmClient } from '../../lib/llm/rate-limited-llm-client.js';
+import { ScriptedLlmClient } from '../../lib/llm/scripted-llm-client.js';
 import { LocalModelServer } from '../../lib/llm/local-server/local-model-server.js';
 import { ModelGateway } from '../../lib/llm/model-gateway.js';
 import type { GatewayToken, TokenCheck } from '../../lib/redis/gateway-tokens.js';
@@ -107,6 +110,24 @@ describe('the shared model rate limit', () => {
     const refusedAt = seen.find((r) => r.status === 429)?.at ?? Number.NaN;
     const laterAt = seen.find((r) => r.text.includes('an ordinary call'))?.at ?? Number.NaN;
     expect(laterAt - refusedAt).toBeGreaterThanOrEqual(2_000);
+  });
+
+  it('puts the main orchestrator\'s router calls under the same limit and pause', async () => {
+    const keys = new Keys(`${prefix}${networks++}:`);
+    const limiter = new ModelRateLimit(redis, keys, { defaults: { rpm: 1, inputTpm: 0, outputTpm: 0 }, windowMs: 60_000 });
+    const upstreamError = Object.assign(new Error('slow down'), { headers: { 'retry-after': '30' } });
+    const scripted = new ScriptedLlmClient({ responses: [{ text: 'routed' }, new LlmError(LlmErrorCode.rateLimited, 'slow down', { status: 429, cause: upstreamError })] });
+    const router = rateLimitedLlmClient(scripted, limiter, 0);
+    const request = { model: MODEL, max_tokens: 16, messages: [{ role: 'user' as const, content: 'route me' }] };
+    expect((await router.createMessage(request)).content).toEqual([{ type: 'text', text: 'routed' }]);
+    // The one place of the window is taken: the next call is refused without reaching the model, retryably.
+    await expect(router.createMessage(request)).rejects.toMatchObject({ code: LlmErrorCode.rateLimited, retryable: true });
+    expect(scripted.calls).toHaveLength(1);
+    // A 429 with retry-after the router gets pauses the model for every agent.
+    const free = rateLimitedLlmClient(scripted, new ModelRateLimit(redis, keys, { defaults: { rpm: 0, inputTpm: 0, outputTpm: 0 }, windowMs: 60_000 }), 0);
+    await expect(free.createMessage(request)).rejects.toMatchObject({ status: 429 });
+    const paused = (await readModelPauses(redis, keys)).find((p) => p.model === MODEL);
+    expect(paused?.remainingMs).toBeGreaterThan(20_000);
   });
 
   it('lets the local model server enforce its own limit, whose 429 the agents ride out without failing', async () => {
