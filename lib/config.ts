@@ -141,6 +141,13 @@ function buildConfig(c: Settings, env: NodeJS.ProcessEnv) {
       maxTokens: c.DAN_MAX_TOKENS,
       /** Quick retries of one model call inside the SDK; past them the task itself is retried with backoff. */
       maxRetries: c.DAN_LLM_MAX_RETRIES,
+      /** The rate limit every agent shares (the gateway and main's router), per model: see lib/redis/model-rate-limit.ts. */
+      rateLimit: {
+        defaults: { rpm: c.DAN_MODEL_RPM, inputTpm: c.DAN_MODEL_INPUT_TPM, outputTpm: c.DAN_MODEL_OUTPUT_TPM },
+        perModel: c.DAN_MODEL_LIMITS,
+        windowMs: c.DAN_MODEL_RATE_WINDOW_MS,
+        maxWaitMs: c.DAN_MODEL_RATE_MAX_WAIT_MS,
+      },
       /** Model replies over this many bytes fail the call (0: no limit). */
       maxReplyBytes: c.DAN_MAX_MODEL_REPLY_BYTES,
     },

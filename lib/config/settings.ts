@@ -6,6 +6,7 @@ import { DELIVERIES } from '../protocol/task.js';
 import { parseForwards, type ForwardSpec } from '../net/socket-forwarder.js';
 import { SANDBOX_MODES } from '../sandbox/command-sandbox.js';
 import { CLIENT_ID_PATTERN } from '../protocol/client-id.js';
+import { parseModelLimits, type ModelLimits } from './model-limits.js';
 
 /**
  * How a setting reaches the agents a spawner starts, declared once per setting so the environment
@@ -158,6 +159,20 @@ export const SETTINGS = {
   // The main orchestrator's /metrics port for networks without dan serve (0: off), on DAN_METRICS_HOST (no keys: loopback by default).
   DAN_METRICS_PORT: setting(z.coerce.number().int().min(0).max(65_535).default(0), 'main'),
   DAN_METRICS_HOST: setting(z.string().min(1).default('127.0.0.1'), 'main'),
+  // The shared model rate limit (lib/redis/model-rate-limit.ts), per model and window; 0: none of that kind.
+  DAN_MODEL_RPM: setting(ms(0), 'main'),
+  DAN_MODEL_INPUT_TPM: setting(ms(0), 'main'),
+  DAN_MODEL_OUTPUT_TPM: setting(ms(0), 'main'),
+  // Per-model limits that differ from those three, as JSON: {"claude-opus-5-5":{"rpm":50,"input_tpm":30000,"output_tpm":8000}}.
+  DAN_MODEL_LIMITS: setting(z.string().optional().transform((text, ctx): Record<string, Partial<ModelLimits>> => {
+    const parsed = parseModelLimits(text);
+    if (typeof parsed === 'string') ctx.addIssue({ code: 'custom', message: parsed });
+    return typeof parsed === 'string' ? {} : parsed;
+  }), 'main'),
+  // 60 s: the API's limits are per minute. Shorter only for tests and the bench's quick form.
+  DAN_MODEL_RATE_WINDOW_MS: setting(count(60_000), 'main'),
+  // How long a call over the limit waits in the gateway for its place before the agent gets 429 with retry-after.
+  DAN_MODEL_RATE_MAX_WAIT_MS: setting(ms(60_000), 'main'),
   DAN_MODEL_SONNET: setting(z.string().default('claude-sonnet-5-5'), 'forward'),
   DAN_MODEL_OPUS: setting(z.string().default('claude-opus-5-5'), 'forward'),
   DAN_MODEL_HAIKU: setting(z.string().default('claude-haiku-5-5'), 'forward'),

@@ -16,6 +16,8 @@ export interface ForwardOptions {
   refuse: (status: number, type: string, message: string) => void;
   /** Sees the upstream's answer as it starts (before it is passed on), to read it alongside. */
   onAnswer?: (answer: http.IncomingMessage) => void;
+  /** The body, when it was read already (the rate limit reads a Messages call's); else the request is streamed. */
+  body?: Buffer;
 }
 
 // Hop-by-hop headers (RFC 9110 7.6.1) belong to one connection, and the caller's credentials stay here.
@@ -60,6 +62,7 @@ export function forwardRequest(req: http.IncomingMessage, res: http.ServerRespon
   const headers: http.OutgoingHttpHeaders = {};
   for (const [name, value] of Object.entries(req.headers)) if (value !== undefined && !DROPPED_REQUEST.has(name)) headers[name] = value;
   headers['x-api-key'] = options.upstream.apiKey;
+  if (options.body) headers['content-length'] = String(options.body.length);
   const send = target.protocol === 'https:' ? https.request : http.request;
   return new Promise<number>((resolve) => {
     const cap = new ByteCap(options.maxBodyBytes);
@@ -92,6 +95,7 @@ export function forwardRequest(req: http.IncomingMessage, res: http.ServerRespon
     // The agent went away mid-call: the upstream call is dropped too, so no one pays for an unread answer.
     req.once('aborted', () => outgoing.destroy());
     res.once('close', () => { if (!res.writableFinished) outgoing.destroy(); });
-    req.pipe(cap).pipe(outgoing);
+    if (options.body) outgoing.end(options.body);
+    else req.pipe(cap).pipe(outgoing);
   });
 }

@@ -2,6 +2,7 @@ import http from 'node:http';
 import { silentLogger, type Logger } from '../logger.js';
 import type { TokenCheck } from '../redis/gateway-tokens.js';
 import type { ModelCallRecord } from '../redis/task-metrics.js';
+import type { GatewayRateLimit } from './gateway-rate-limit.js';
 import { readModelCallUsage, type ModelCallUsage } from './model-call-usage.js';
 import { bearerToken, closeServer, listenOn, sendApiError } from './local-server/http-io.js';
 
@@ -21,6 +22,8 @@ export interface ModelGatewayOptions {
   logger?: Logger;
   /** Each Messages API call once its answer ended: the model, the status, the duration and the tokens (for the metrics). */
   onCall?: (call: ModelCallRecord) => void;
+  /** The network's shared rate limit, which Messages calls wait for before they are forwarded. */
+  rateLimit?: GatewayRateLimit;
 }
 
 /**
@@ -102,16 +105,20 @@ export class ModelGateway {
       return;
     }
     // Messages calls are metered as they pass: the one place every agent's model call goes through.
-    const metered = this.options.onCall !== undefined && pathname === '/v1/messages';
+    const admitted = pathname === '/v1/messages' && req.method === 'POST' ? await this.options.rateLimit?.admit(req, res, this.maxBodyBytes) : undefined;
+    if (admitted === 'answered') return;
+    const metered = (this.options.onCall !== undefined || admitted !== undefined) && pathname === '/v1/messages';
     const started = Date.now();
     let usage: Promise<ModelCallUsage> | undefined;
     const onAnswer = (answer: http.IncomingMessage): void => {
       usage = readModelCallUsage(answer);
+      admitted?.answered(answer);
     };
-    const status = await forwardRequest(req, res, { upstream: this.options.upstream, maxBodyBytes: this.maxBodyBytes, refuse, ...(metered ? { onAnswer } : {}) });
+    const status = await forwardRequest(req, res, { upstream: this.options.upstream, maxBodyBytes: this.maxBodyBytes, refuse, ...(metered ? { onAnswer } : {}), ...(admitted ? { body: admitted.body } : {}) });
     if (metered) {
       const durationMs = Date.now() - started;
       const seen = await usage;
+      admitted?.settle(seen);
       this.options.onCall?.({ model: seen?.model ?? 'unknown', status: String(status), durationMs, tokens: seen?.tokens ?? {} });
     }
     this.logger.debug({ agentId: record.agentId, token: record.id, method: req.method, path: pathname, status }, 'model call forwarded');

@@ -62,6 +62,8 @@ export const KEY_TEMPLATES = {
   metricsDeadLetters: 'dan:metrics:dead-letters',
   metricsSpawns: 'dan:metrics:spawns',
   metricsModelCalls: 'dan:metrics:model-calls',
+  modelRate: 'dan:model-rate:{}',
+  modelPauses: 'dan:model-pauses',
   history: 'dan:history:{}',
   approvals: 'dan:approvals',
   approvalTasks: 'dan:approvals:tasks',
@@ -93,6 +95,9 @@ export const MAIN_ONLY_KEYS: Readonly<Partial<Record<KeyTemplate, 'none' | 'read
   // Counted by the main orchestrator's supervisor and model gateway; agents' task ends go to the other metrics keys.
   metricsSpawns: 'read',
   metricsModelCalls: 'read',
+  // The shared model rate limit: the gateway and main's router keep it; an agent that wrote it could starve the others.
+  modelRate: 'none',
+  modelPauses: 'read',
   // What main publishes for an outside autoscaler: an agent that could write it could scale the network.
   domainScaling: 'read',
   // Webhook URLs and their signing secrets, and the deliveries main makes: agents never see a secret.
@@ -237,6 +242,10 @@ export class Keys {
   metricsSpawns(): string { return fillKey(this.prefix, 'metricsSpawns'); }
   /** HASH `calls|tokens|seconds\t...` -> model calls through the gateway: calls, tokens by kind, duration histogram. */
   metricsModelCalls(): string { return fillKey(this.prefix, 'metricsModelCalls'); }
+  /** ZSET `{id}|{input}|{output}` -> Redis time (ms) of a model call admitted by the shared rate limit, one per model (lib/redis/model-rate-limit.ts). */
+  modelRate(model: string): string { return fillKey(this.prefix, 'modelRate', model); }
+  /** HASH model -> Redis time (ms) until which a 429 with `retry-after` paused every agent's calls to it. */
+  modelPauses(): string { return fillKey(this.prefix, 'modelPauses'); }
   /** HASH of one hour of history (`start` in s since the epoch): per domain, tasks ended completed and failed and their run-time buckets; expiring. */
   history(start: string): string { return fillKey(this.prefix, 'history', start); }
 

@@ -3,6 +3,7 @@ import type { Clock } from '../clock.js';
 import { sleep, systemClock } from '../clock.js';
 import { DanError, toFailure } from '../errors.js';
 import { failedOutput, FailureCode } from '../protocol/failure.js';
+import { withCacheReadShare } from '../protocol/cache-read-share.js';
 import type { Logger } from '../logger.js';
 import type { Task } from '../protocol/task.js';
 import { parseTask } from '../protocol/task.js';
@@ -205,7 +206,7 @@ export class TaskConsumer {
         return;
       }
       const ms = this.clock.now() - started;
-      const ok = await queue.finish(claimed, { status: 'completed', output, logLine: `${agentId}: completed in ${ms} ms` });
+      const ok = await queue.finish(claimed, { status: 'completed', output: withCacheReadShare(output), logLine: `${agentId}: completed in ${ms} ms` });
       // Debug: the task's own log already says it ("completed in N ms"), and a busy domain ends thousands a second.
       if (ok) logger.debug({ taskId: task.taskId, domain: claimed.domain, ms }, 'task completed');
       else if (entry.reason === AbortReason.cancelled) logger.info({ taskId: task.taskId }, 'task was cancelled as it completed; the cancellation stands');
@@ -266,7 +267,7 @@ export class TaskConsumer {
       logger.warn({ taskId: task.taskId, domain: claimed.domain, err: failure.message, outcome }, 'task failed with a retryable error');
       return;
     }
-    const ok = await queue.finish(claimed, { status: 'failed', output: failedOutput(output, failure.code), error: failure.message, logLine: `${agentId}: failed after ${ms} ms: ${failure.message}` });
+    const ok = await queue.finish(claimed, { status: 'failed', output: failedOutput(withCacheReadShare(output), failure.code), error: failure.message, logLine: `${agentId}: failed after ${ms} ms: ${failure.message}` });
     logger.warn({ taskId: task.taskId, domain: claimed.domain, err: failure.message, written: ok }, 'task failed');
   }
 

@@ -12,6 +12,7 @@ import type { IdleMemory, SpawnRow } from './spawning.js';
 import type { VerificationResult } from './verification.js';
 import type { LatencyRun, ThroughputResult } from './throughput.js';
 import type { DashboardResult } from './dashboard.js';
+import { rateLimitRows, type CacheResult, type RateLimitResult } from './rate-limit.js';
 
 export interface Machine {
   cpu: string;
@@ -54,6 +55,8 @@ export interface BenchResults {
   dashboard?: DashboardResult;
   metrics?: MetricsScrapeResult;
   sentinel?: SentinelResult;
+  ratelimit?: RateLimitResult;
+  cache?: CacheResult;
 }
 
 export interface Row {
@@ -175,6 +178,7 @@ export function rows(r: BenchResults): Row[] {
     add('  submit, one at a time, median, no wait / wait 1 (ms)', `${n(z.submit_no_wait.median_ms, 2)} / ${n(z.submit_wait_1.median_ms, 2)}`);
     add(`  submits/s, ${z.concurrency} in flight, no wait / wait 1`, `${n(z.submit_no_wait.per_s, 0)} / ${n(z.submit_wait_1.per_s, 0)}`);
   }
+  out.push(...rateLimitRows(r));
   return out;
 }
 

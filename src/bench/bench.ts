@@ -18,12 +18,13 @@ import { measureModelPath } from './model-path.js';
 import { bytesPerPendingTask, measureCeiling } from './redis-capacity.js';
 import { measureRecovery } from './recovery.js';
 import { measureScale } from './scale.js';
+import { measureCache, measureRateLimit } from './rate-limit.js';
 import { measureSentinel } from './sentinel.js';
 import { measureVerification } from './verification.js';
 import { dockerStatus, measureDockerSpawn, measureIdleMemory, measureNodeStart, measureProcessSpawn } from './spawning.js';
 import { coreSettings, measureLatency, measureThroughput } from './throughput.js';
 
-const SCENARIOS = ['throughput', 'latency', 'redis-cost', 'ceiling', 'scale', 'spawn', 'memory', 'model', 'recovery', 'verification', 'api', 'dashboard', 'metrics', 'sentinel'] as const;
+const SCENARIOS = ['throughput', 'latency', 'redis-cost', 'ceiling', 'scale', 'spawn', 'memory', 'model', 'recovery', 'verification', 'api', 'dashboard', 'metrics', 'sentinel', 'ratelimit', 'cache'] as const;
 type Scenario = (typeof SCENARIOS)[number];
 
 const HELP = `npm run bench [-- options]
@@ -32,7 +33,8 @@ Starts a private redis-server on a free port and measures the network on this ma
 with BullMQ: throughput, latency at half load, Redis commands and memory per task, the Redis ceiling,
 scale over 1, 4 and 16 domains, spawn time, idle memory, the model path, recovery,
 verification (checks with repair rounds), the HTTP API (dan serve, from dist/), the cost of a
-/metrics scrape and Redis failovers through Sentinel (redis-server and redis-sentinel on the PATH). Prints one
+/metrics scrape, Redis failovers through Sentinel (redis-server and redis-sentinel on the PATH), the shared
+model rate limit (ratelimit) and the prompt cache's share of input tokens (cache). Prints one
 table, each measurement next to its goal, and writes the same as JSON.
 
   --quick          small counts (about a minute), as CI runs it
@@ -182,6 +184,17 @@ async function main(): Promise<void> {
     if (wants('sentinel')) {
       progress(`sentinel: ${counts.failoversPerKind * 2} failovers of a master with 2 replicas and 3 Sentinels`);
       results.sentinel = await measureSentinel(env, counts.failoversPerKind, counts.sentinelSubmits);
+    }
+
+    if (wants('ratelimit')) {
+      // Quick: a 5 s window stands for the minute (DAN_MODEL_RATE_WINDOW_MS), so the run takes seconds.
+      const [limit, windowMs] = quick ? [20, 5_000] : [40, 60_000];
+      progress(`ratelimit: 30 tasks on 3 domains, ${limit} model requests per ${windowMs / 1000} s`);
+      results.ratelimit = await measureRateLimit(env, limit, windowMs);
+    }
+    if (wants('cache')) {
+      progress('cache: a 10-turn worker task');
+      results.cache = await measureCache(env);
     }
 
     const table = rows(results);

@@ -49,6 +49,7 @@ export function describeResult(result: TaskResult): string {
   if (list('workers_used').length) lines.push(`  workers: ${list('workers_used').join(', ')}`);
   for (const f of list('files_created')) lines.push(`  + ${f}`);
   for (const f of list('files_modified')) lines.push(`  ~ ${f}`);
+  if (typeof out['cache_read_share'] === 'number') lines.push(`  prompt cache: ${Math.round(out['cache_read_share'] * 100)}% of input tokens read from the cache`);
   lines.push(...describeChecks(out['checks']));
   lines.push(...describeReviews(out['reviews']));
   const branch = readBranchFields(out);

@@ -15,7 +15,8 @@ import { TaskQueue, queueOptions } from '../../lib/redis/task-queue.js';
 import type { AgentExit, Spawner } from '../../lib/spawner/spawner.js';
 import { instanceSuffix } from '../../lib/spawner/spawner.js';
 import type { DomainLoad, SpawnLimits } from './spawn-policy.js';
-import { desiredAgents, domainsToSpawn, restartBackoffMs } from './spawn-policy.js';
+import { describeModelPause, desiredAgents, domainsToSpawn, restartBackoffMs, spawnHold } from './spawn-policy.js';
+import { readModelPauses } from '../../lib/redis/model-rate-limit.js';
 
 /** 2 s for a swept agent to take SIGTERM: a healthy one has long stopped; a wedged one never will. */
 const SWEPT_AGENT_GRACE_MS = 2_000;
@@ -74,6 +75,8 @@ export class DomainSupervisor {
   private lastScan = Number.NEGATIVE_INFINITY;
   /** What an earlier main recorded as spawned is forgotten before this one records anything. */
   private spawnedCleared = false;
+  /** The models whose pause holds spawning now (spawnHold), to log a hold once. */
+  private hold: string | undefined;
   /** When the spawner was last asked to vouch for each unexplained agent. */
   private readonly lastAdoptAsk = new Map<string, number>();
   /** Agents that died while Redis was away: deregistered and their tasks handed back on a later tick. */
@@ -150,7 +153,10 @@ export class DomainSupervisor {
     await this.publish(loads, residents);
     // A spawner that starts none (external mode) leaves it to whatever runs the agents, which reads the numbers just published.
     if (o.spawner.startsAgents === false) return;
-    for (const domain of domainsToSpawn(loads, o.limits, this.clock.now())) {
+    const picks = domainsToSpawn(loads, o.limits, this.clock.now());
+    // Read only when an agent would start: a steady tick costs no command for it.
+    if ((picks.length > 0 || residents.some((r) => r.live === 0)) && await this.heldByRateLimit()) return;
+    for (const domain of picks) {
       const depth = loads.find((l) => l.domain === domain)?.depth ?? 0;
       await this.spawn(domain, depth);
     }
@@ -177,6 +183,16 @@ export class DomainSupervisor {
     await publishScaling(o.redis, o.keys, rows, Math.max(o.sweepEveryMs * 3, 15_000)).catch((err: Error) => {
       o.logger.debug({ err: err.message }, 'could not publish the domains\' scaling numbers in Redis');
     });
+  }
+
+  /** While a 429 pauses a model, no agent starts (said once per pause in the log; `dan agents` shows it too). */
+  private async heldByRateLimit(): Promise<boolean> {
+    const pauses = await readModelPauses(this.options.redis, this.options.keys).catch(() => []);
+    const hold = spawnHold(pauses);
+    if (hold !== undefined && hold !== this.hold) for (const p of pauses) this.options.logger.warn({ model: p.model, remainingMs: p.remainingMs }, describeModelPause(p));
+    if (hold === undefined && this.hold !== undefined) this.options.logger.info({ models: this.hold }, 'model pause over: domains start again');
+    this.hold = hold;
+    return hold !== undefined;
   }
 
   /**

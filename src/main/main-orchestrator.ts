@@ -29,6 +29,8 @@ import type { DomainSupervisor, SupervisorEvent } from './domain-supervisor.js';
 import { planWithModel } from './llm-router.js';
 import { timedCallMessage, type ModelCallTiming } from '../../lib/protocol/timed-call.js';
 import { meteredLlmClient } from '../../lib/llm/metered-llm-client.js';
+import { rateLimitedLlmClient } from '../../lib/llm/rate-limited-llm-client.js';
+import { ModelRateLimit } from '../../lib/redis/model-rate-limit.js';
 import { recordModelCall } from '../../lib/redis/task-metrics.js';
 import type { Plan } from './plan.js';
 import { planTask } from './scoring-router.js';
@@ -135,7 +137,9 @@ function createMainLifecycle(options: MainOrchestratorOptions & { agentId: strin
       const deps = { redis, keys, watcher, clock: systemClock, retentionMs: config.retentionMs };
       // The router's calls go straight to the model, not through the gateway that meters the agents':
       // counted here the same way, so /metrics holds every model call of the network.
-      const planningOptions = { ...options, llm: async () => meteredLlmClient(await options.llm(), (call) => recordModelCall(redis, keys, call)) };
+      // Under the shared rate limit too, as the agents' calls are in the gateway.
+      const limiter = new ModelRateLimit(redis, keys, config.llm.rateLimit);
+      const planningOptions = { ...options, llm: async () => rateLimitedLlmClient(meteredLlmClient(await options.llm(), (call) => recordModelCall(redis, keys, call)), limiter, config.llm.rateLimit.maxWaitMs) };
       const consumer = new TaskConsumer({
         redis, blocking: conn.blocking, subscriber: conn.subscriber, keys, queue: new TaskQueue(redis, keys, queueOptions(config, 'main', agentId)),
         agentId, logger, retentionMs: config.retentionMs, concurrency: config.mainConcurrency, leaseMs: config.leaseMs,

@@ -49,3 +49,24 @@ export function restartBackoffMs(failures: number, baseMs = 500, capMs = 30_000)
   if (failures <= 0) return 0;
   return Math.min(capMs, baseMs * 2 ** (failures - 1));
 }
+
+/** A model a 429 paused, as lib/redis/model-rate-limit.ts reads it. */
+export interface PausedModel {
+  model: string;
+  remainingMs: number;
+}
+
+/** The line that says why no new domain starts: `dan agents` and the supervisor's log print it. */
+export function describeModelPause(pause: PausedModel): string {
+  return `model ${pause.model} paused for ${Math.ceil(pause.remainingMs / 1000)} s more: the model API answered 429 with retry-after, so every agent's calls to it wait and no new domain starts until then`;
+}
+
+/**
+ * Whether the supervisor holds off starting agents: while any model is paused by a 429, a new agent
+ * would only queue more calls behind the pause (and its start-up calls would fail first). The
+ * models, sorted, so the supervisor logs a hold once, not on every tick.
+ */
+export function spawnHold(pauses: readonly PausedModel[]): string | undefined {
+  const paused = pauses.filter((p) => p.remainingMs > 0).map((p) => p.model).sort();
+  return paused.length === 0 ? undefined : paused.join(', ');
+}

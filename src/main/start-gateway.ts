@@ -1,10 +1,12 @@
 import type { Config } from '../../lib/config.js';
 import type { ModelAccess } from '../../lib/llm/create-llm-client.js';
+import { GatewayRateLimit } from '../../lib/llm/gateway-rate-limit.js';
 import { ModelGateway } from '../../lib/llm/model-gateway.js';
 import type { Logger } from '../../lib/logger.js';
 import { connectRedis } from '../../lib/redis/connection.js';
 import { GatewayTokens } from '../../lib/redis/gateway-tokens.js';
 import { Keys } from '../../lib/redis/keys.js';
+import { ModelRateLimit } from '../../lib/redis/model-rate-limit.js';
 import { recordModelCall, type ModelCallRecord } from '../../lib/redis/task-metrics.js';
 import type { Spawner } from '../../lib/spawner/spawner.js';
 import { ISOLATED_NETWORK } from '../../lib/spawner/isolated-network.js';
@@ -53,7 +55,9 @@ export async function startGateway(config: Config, logger: Logger, redisUrl: str
   const onCall = (call: ModelCallRecord): void => {
     void recordModelCall(redis, keys, call).catch((err: Error) => logger.debug({ err: err.message }, 'could not count the model call in Redis'));
   };
-  const gateway = new ModelGateway({ upstream: model.upstream, tokens, maxBodyBytes: config.llm.gateway.maxBodyBytes, logger, onCall });
+  // Always on: a model without limits still honours the pause a 429 puts on it.
+  const rateLimit = new GatewayRateLimit({ limiter: new ModelRateLimit(redis, keys, config.llm.rateLimit), maxWaitMs: config.llm.rateLimit.maxWaitMs, logger });
+  const gateway = new ModelGateway({ upstream: model.upstream, tokens, maxBodyBytes: config.llm.gateway.maxBodyBytes, logger, onCall, rateLimit });
   let listening: string;
   try {
     listening = await gateway.start(...splitListen(config.llm.gateway.listen));

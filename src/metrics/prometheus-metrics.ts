@@ -116,6 +116,13 @@ export async function renderMetrics(read: () => Promise<MetricsSnapshot>): Promi
     },
   });
   new Gauge({
+    name: 'dan_model_paused_seconds', help: 'Seconds left of the pause a 429 with retry-after put on every agent\'s calls to a model (no new domain starts meanwhile); absent when none is paused',
+    labelNames: ['model'] as const, registers,
+    async collect() {
+      for (const p of (await snapshot).modelPauses) this.set({ model: p.model }, p.remainingMs / 1000);
+    },
+  });
+  new Gauge({
     name: 'dan_agent_heartbeat_age_seconds', help: "Seconds since a registered agent's last recorded heartbeat",
     labelNames: ['agent_id', 'domain', 'role'] as const, registers,
     async collect() {

@@ -3,6 +3,7 @@ import type { Clock } from '../../lib/clock.js';
 import { systemClock } from '../../lib/clock.js';
 import type { Config } from '../../lib/config.js';
 import { readScaling, type DomainScaling } from '../../lib/redis/domain-scaling.js';
+import { readModelPauses, type ModelPause } from '../../lib/redis/model-rate-limit.js';
 import type { AgentView, HeartbeatRegistry } from '../../lib/redis/heartbeat-registry.js';
 import type { Keys } from '../../lib/redis/keys.js';
 import { queueStates, type QueueStates } from '../../lib/redis/queue-counts.js';
@@ -16,6 +17,8 @@ export interface MetricsSnapshot {
   counters: MetricCounters;
   /** What the main orchestrator last published per domain: backlog, live and desired agents. */
   scaling: DomainScaling[];
+  /** Models a 429 paused for every agent, with the time left. */
+  modelPauses: ModelPause[];
   /** When it was read, for heartbeat ages. */
   nowMs: number;
 }
@@ -29,11 +32,12 @@ export interface MetricsSnapshot {
 export async function metricsSnapshot(redis: Redis, keys: Keys, config: Config, registry: HeartbeatRegistry, clock: Clock = systemClock): Promise<MetricsSnapshot> {
   const known = await knownDomains(redis, keys, config);
   const domains = [...new Set(['main', ...known])];
-  const [queues, agents, counters, scaling] = await Promise.all([
+  const [queues, agents, counters, scaling, modelPauses] = await Promise.all([
     queueStates(redis, keys, domains),
     registry.list(known),
     readMetricCounters(redis, keys),
     readScaling(redis, keys, known),
+    readModelPauses(redis, keys),
   ]);
-  return { queues, agents, counters, scaling, nowMs: clock.now() };
+  return { queues, agents, counters, scaling, modelPauses, nowMs: clock.now() };
 }

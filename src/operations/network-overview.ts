@@ -3,6 +3,7 @@ import type { Config } from '../../lib/config.js';
 import type { StartFailure } from '../../lib/redis/domain-starts.js';
 import { readStartFailures } from '../../lib/redis/domain-starts.js';
 import { readScaling, type DomainScaling } from '../../lib/redis/domain-scaling.js';
+import { readModelPauses, type ModelPause } from '../../lib/redis/model-rate-limit.js';
 import { HeartbeatRegistry } from '../../lib/redis/heartbeat-registry.js';
 import type { Keys } from '../../lib/redis/keys.js';
 import { queueStates, waitingCount } from '../../lib/redis/queue-counts.js';
@@ -24,6 +25,8 @@ export interface NetworkOverview {
   start_failures: StartFailure[];
   /** What the main orchestrator last published per domain (backlog, live and desired agents), with why work waits when it does. */
   scaling: ScalingView[];
+  /** Models a 429 paused for every agent: no new domain starts until their pause ends. */
+  model_pauses: ModelPause[];
 }
 
 export interface ScalingView extends DomainScaling {
@@ -43,8 +46,8 @@ export async function networkOverview(redis: Redis, keys: Keys, config: Config):
   const known = await knownDomains(redis, keys, config);
   const agents = await new HeartbeatRegistry(redis, keys, config.heartbeatTtlMs).list(known);
   const domains = ['main', ...known];
-  const [queues, startFailures, scaling] = await Promise.all([queueCounts(redis, keys, domains), readStartFailures(redis, keys, domains), readScaling(redis, keys, known)]);
-  return { agents, queues, start_failures: startFailures, scaling: scalingViews(scaling) };
+  const [queues, startFailures, scaling, pauses] = await Promise.all([queueCounts(redis, keys, domains), readStartFailures(redis, keys, domains), readScaling(redis, keys, known), readModelPauses(redis, keys)]);
+  return { agents, queues, start_failures: startFailures, scaling: scalingViews(scaling), model_pauses: pauses };
 }
 
 /** Waiting, running and dead-lettered tasks of each of `domains` (`main` and the known ones): `GET /domains`. */

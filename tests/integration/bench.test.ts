@@ -3,6 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { packageRoot } from '../../lib/config.js';
+import type { CacheResult, RateLimitResult } from '../../src/bench/rate-limit.js';
 import type { SentinelResult } from '../../src/bench/sentinel.js';
 import type { VerificationResult } from '../../src/bench/verification.js';
 import { runProcess } from '../support/run-process.js';
@@ -134,6 +135,19 @@ describe('npm run bench', () => {
     const goal = report.goals.find((g) => g.measure.includes('completed with a failing check'));
     expect(goal).toMatchObject({ value: '0', goal: '0', met: true });
     expect(run.stderr).toMatch(/repaired within the rounds/);
+  }, 330_000);
+
+  it('--only ratelimit,cache: no window at the model server holds more requests than the shared limit, no task fails, and the cache pays', async () => {
+    const out = path.join(dir, 'ratelimit.json');
+    const run = await runProcess(process.execPath, [bench, '--quick', '--only', 'ratelimit,cache', '--json', '--out', out], { timeoutMs: 300_000 });
+    expect(run.code, run.stderr).toBe(0);
+    const report = JSON.parse(run.stdout) as { scenarios: { ratelimit: RateLimitResult; cache: CacheResult } };
+    const { ratelimit, cache } = report.scenarios;
+    expect(ratelimit.requests).toBeGreaterThan(ratelimit.limit);
+    expect(ratelimit.most_in_any_window).toBeLessThanOrEqual(ratelimit.limit);
+    expect(ratelimit.failed_tasks).toBe(0);
+    expect(cache.turns).toBe(10);
+    expect(cache.cache_read_share).toBeGreaterThanOrEqual(0.7);
   }, 330_000);
 
   it('--only sentinel: failovers of a real master with replicas and Sentinels; the replica wait loses no acknowledged submit', async () => {

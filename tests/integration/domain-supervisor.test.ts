@@ -4,6 +4,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { readScaling } from '../../lib/redis/domain-scaling.js';
 import { HeartbeatRegistry } from '../../lib/redis/heartbeat-registry.js';
 import { Keys } from '../../lib/redis/keys.js';
+import { ModelRateLimit } from '../../lib/redis/model-rate-limit.js';
 import { TaskQueue, queueDepth } from '../../lib/redis/task-queue.js';
 import { submitTask } from '../../lib/redis/task-store.js';
 import { ExternalSpawner } from '../../lib/spawner/external-spawner.js';
@@ -150,6 +151,28 @@ describe('DomainSupervisor', () => {
     expect((await redis.smembers(keys.agentsSpawned())).sort()).toEqual(['backend-00000e01', 'elf-00000e02']);
     expect((await registry.list(['backend', 'elf'])).filter((a) => a.role === 'domain').map((a) => a.unexplained)).toEqual([false, false]);
     expect(await redis.hgetall(keys.metricsSpawns())).toEqual({});
+  });
+
+  it('starts no domain while a 429 pauses a model, says why once, and starts it when the pause ends', async () => {
+    const registry = new HeartbeatRegistry(redis, keys, 30_000);
+    const spawner = new RecordingSpawner();
+    const logLines: string[] = [];
+    const logger = pino({ level: 'info' }, { write: (line: string) => void logLines.push(line) });
+    const supervisor = new DomainSupervisor({
+      redis, keys, registry, spawner, logger, domains: () => ['backend'], agentEnv: {},
+      limits: { maxDomainAgents: 4, maxInstancesPerDomain: 1, domainConcurrency: 4 }, spawnTimeoutMs: 60_000, sweepEveryMs: 60_000, scanEveryMs: 60_000,
+      queue: queueSettings,
+    });
+    await submitTask(redis, keys, { taskId: 'waits-1', domain: 'backend', description: 'x' });
+    await new ModelRateLimit(redis, keys, { defaults: { rpm: 0, inputTpm: 0, outputTpm: 0 }, windowMs: 60_000 }).pause('claude-sonnet-5-5', 60_000);
+    await supervisor.tick();
+    await supervisor.tick();
+    expect(spawner.requests).toHaveLength(0);
+    expect(logLines.filter((l) => l.includes('model claude-sonnet-5-5 paused for'))).toHaveLength(1);
+    // The pause ends (here: taken away by hand, as a long one would run out).
+    await redis.del(keys.modelPauses());
+    await supervisor.tick();
+    expect(spawner.requests.map((r) => r.domain)).toEqual(['backend']);
   });
 
   it('gives every agent one whole heartbeat expiry to beat again after an outage (at least 2 s)', () => {

@@ -7,6 +7,7 @@ import type { LlmRequest } from '../types.js';
 import { streamEvents } from './build-response.js';
 import { defaultRules } from './default-rules.js';
 import { bearerToken, closeServer, listenOn, MAX_BODY_BYTES, readBody, redactedHeaders, sendApiError, sendEvents, sendJson } from './http-io.js';
+import { LocalRateLimit, type LocalRateLimitOptions } from './local-rate-limit.js';
 import type { Rule } from './rules.js';
 import { ScriptedModel, type ScriptedAnswer } from './scripted-model.js';
 
@@ -53,6 +54,8 @@ export interface LocalModelServerOptions {
    * network) gets no answers. Unset: any key, as `dan mock-llm` and the SDKs' tests expect.
    */
   apiKey?: string;
+  /** Requests and tokens per window past which Messages calls get 429 with `retry-after`, as the API's. */
+  rateLimit?: LocalRateLimitOptions;
 }
 
 // 64 MiB of recorded bodies: tests read a few requests back, and the server may face anyone on loopback.
@@ -96,10 +99,12 @@ export class LocalModelServer {
   private server: http.Server | undefined;
   private address: string | undefined;
   private requestCount = 0;
+  private readonly limit: LocalRateLimit | undefined;
 
   constructor(private readonly options: LocalModelServerOptions = {}) {
     this.model = new ScriptedModel(options.rules ?? defaultRules());
     this.logger = options.logger ?? silentLogger;
+    this.limit = options.rateLimit ? new LocalRateLimit(options.rateLimit) : undefined;
   }
 
   /** The base URL once started (`http://127.0.0.1:PORT`), for ANTHROPIC_BASE_URL or DAN_LLM_URL. */
@@ -154,6 +159,7 @@ export class LocalModelServer {
     const url = new URL(req.url ?? '/', 'http://local');
     const method = req.method ?? 'GET';
     const maxBodyBytes = this.options.maxBodyBytes ?? MAX_BODY_BYTES;
+    const arrived = new Date().toISOString();
     const text = await readBody(req, maxBodyBytes);
     if (url.pathname.startsWith('/_dan/')) return this.handleControl(method, url.pathname, res);
     if (this.options.apiKey !== undefined && bearerToken(req.headers) !== this.options.apiKey) {
@@ -168,7 +174,7 @@ export class LocalModelServer {
       query: Object.fromEntries(url.searchParams),
       headers: redactedHeaders(req.headers),
       body: parseBody(text),
-      time: new Date().toISOString(),
+      time: arrived,
       status: 0,
     };
     const headers = { 'request-id': `req_local_${String(this.requestCount).padStart(6, '0')}` };
@@ -222,7 +228,10 @@ export class LocalModelServer {
   }
 
   private answerMessages(request: LlmRequest & { stream?: boolean }, record: RecordedRequest, res: ServerResponse, headers: Record<string, string>): void {
+    const place = this.limit?.take(countRequestTokens(request));
+    if (place && 'refused' in place) return sendApiError(res, 429, 'rate_limit_error', place.refused.message, { ...headers, ...place.refused.headers });
     const answer = this.model.answer(request);
+    place?.settle(answer.message?.usage.output_tokens ?? 0);
     if (answer.rule !== undefined) record.rule = answer.rule;
     if (answer.delayMs) {
       // A scripted slow model; a client that hangs up meanwhile gets nothing.

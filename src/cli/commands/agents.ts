@@ -3,6 +3,7 @@ import type { GlobalArgs } from '../cli-context.js';
 import { cliContext, cliRedis, colourFor, dim, printJson } from '../cli-context.js';
 import { networkOverview } from '../../operations/network-overview.js';
 import { describeStartFailure } from '../task-view.js';
+import { describeModelPause } from '../../main/spawn-policy.js';
 
 export const agentsCommand: CommandModule<GlobalArgs, GlobalArgs> = {
   command: 'agents',
@@ -34,6 +35,8 @@ export const agentsCommand: CommandModule<GlobalArgs, GlobalArgs> = {
         const waiting = s?.waiting ? `  ${s.waiting}` : '';
         process.stdout.write(`${q.domain.padEnd(12)} ${String(q.pending).padStart(8)} ${String(q.running).padStart(8)} ${String(q.dead).padStart(6)} ${String(s?.live ?? '-').padStart(5)} ${String(s?.desired ?? '-').padStart(8)}${waiting}\n`);
       }
+      // A 429 paused a model for every agent: why calls wait and no new domain starts.
+      for (const p of overview.model_pauses) process.stdout.write(`\n${describeModelPause(p)}\n`);
       // Domains whose last agent did not come up: why their queue does not move.
       if (startFailures.length > 0) process.stdout.write(`\n${startFailures.map((failure) => describeStartFailure(failure)).join('\n')}\n`);
     } finally {

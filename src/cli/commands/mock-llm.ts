@@ -3,6 +3,7 @@ import path from 'node:path';
 import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
 import { createLogger, type Logger } from '../../../lib/logger.js';
 import { LocalModelServer, type RecordedRequest } from '../../../lib/llm/local-server/local-model-server.js';
+import type { LocalRateLimitOptions } from '../../../lib/llm/local-server/local-rate-limit.js';
 import { loadRulesFile } from '../../../lib/llm/local-server/rules.js';
 import { cliContext, type GlobalArgs } from '../cli-context.js';
 import { untilStopSignal } from '../stop-signal.js';
@@ -15,6 +16,10 @@ interface MockLlmArgs extends GlobalArgs {
   host: string;
   rules?: string;
   record?: string;
+  rpm?: number;
+  inputTpm?: number;
+  outputTpm?: number;
+  rateWindowMs?: number;
 }
 
 /** The command's flags, as `startMockLlm` takes them. */
@@ -31,6 +36,8 @@ export interface MockLlmOptions {
   out?: NodeJS.WritableStream;
   /** Request bodies over this are answered 413 unread (DAN_LOCAL_LLM_MAX_BODY_BYTES); default 32 MiB. */
   maxBodyBytes?: number;
+  /** Requests and tokens per window past which calls get 429 with `retry-after` (`--rpm`, `--input-tpm`, `--output-tpm`, `--rate-window-ms`). */
+  rateLimit?: LocalRateLimitOptions;
 }
 
 /** A started `dan mock-llm`. */
@@ -60,6 +67,7 @@ export async function startMockLlm(options: MockLlmOptions): Promise<RunningMock
     ...(loaded ? { rules: loaded.rules } : {}),
     ...(options.logger ? { logger: options.logger } : {}),
     ...(options.maxBodyBytes !== undefined ? { maxBodyBytes: options.maxBodyBytes } : {}),
+    ...(options.rateLimit ? { rateLimit: options.rateLimit } : {}),
     ...(record ? { onRequest: (request: RecordedRequest) => record.write(`${JSON.stringify(request)}\n`) } : {}),
   });
   let url: string;
@@ -99,6 +107,17 @@ export const mockLlmCommand: CommandModule<GlobalArgs, MockLlmArgs> = {
       .option('host', { type: 'string', default: '127.0.0.1', describe: 'Address to bind (no authentication: keep it on loopback)' })
       .option('rules', { type: 'string', describe: 'JSON rules file, tried before the default rules (default: DAN_MOCK_LLM_RULES)' })
       .option('record', { type: 'string', describe: 'Append every request to this file, one JSON line each' })
+      .option('rpm', { type: 'number', describe: 'Requests per window past which /v1/messages answers 429 with retry-after, as the API does (default: no limit)' })
+      .option('input-tpm', { type: 'number', describe: 'Input tokens per window past which it answers 429' })
+      .option('output-tpm', { type: 'number', describe: 'Output tokens per window past which it answers 429' })
+      .option('rate-window-ms', { type: 'number', default: 60_000, describe: 'The window of --rpm, --input-tpm and --output-tpm (shorter for tests)' })
+      .check((a) => {
+        for (const name of ['rpm', 'input-tpm', 'output-tpm', 'rate-window-ms'] as const) {
+          const v = a[name];
+          if (v !== undefined && (!Number.isInteger(v) || v < 0 || (name === 'rate-window-ms' && v === 0))) throw new Error(`--${name} must be a whole number${name === 'rate-window-ms' ? ' > 0' : ' >= 0'}`);
+        }
+        return true;
+      })
       .option('json', { type: 'boolean', default: false, describe: 'Print the start-up line as JSON' }) as Argv<MockLlmArgs>,
   handler: async (argv: ArgumentsCamelCase<MockLlmArgs>) => {
     const logger = createLogger({ level: process.env['DAN_LOG_LEVEL'] ?? 'warn', base: { agentId: 'mock-llm' } });
@@ -110,6 +129,9 @@ export const mockLlmCommand: CommandModule<GlobalArgs, MockLlmArgs> = {
       json: Boolean(argv.json),
       logger,
       maxBodyBytes: cliContext(argv).config.llm.localMaxBodyBytes,
+      ...(argv.rpm || argv.inputTpm || argv.outputTpm
+        ? { rateLimit: { rpm: argv.rpm ?? 0, inputTpm: argv.inputTpm ?? 0, outputTpm: argv.outputTpm ?? 0, windowMs: argv.rateWindowMs ?? 60_000 } }
+        : {}),
     });
     await untilStopSignal();
     await running.stop();
