@@ -44,6 +44,8 @@ export const FailureCode = {
   modelRefused: 'model_refused',
   /** The model was still calling tools at DAN_MAX_TURNS. */
   maxTurns: 'max_turns',
+  /** A task it waited on (`--after`, `metadata.depends_on`, a workflow step's `needs:`) failed or was cancelled; it never ran. */
+  dependencyFailed: 'dependency_failed',
   /** A sub-task of a routed task failed (its own failure is in its result). */
   childFailed: 'child_failed',
   /** A farm ran and did not reach its goal. */

@@ -63,6 +63,8 @@ export const KEY_TEMPLATES = {
   metricsSpawns: 'dan:metrics:spawns',
   metricsModelCalls: 'dan:metrics:model-calls',
   history: 'dan:history:{}',
+  waitRecord: 'dan:wait:{}',
+  dependents: 'dan:dependents:{}',
 } as const;
 
 export type KeyTemplate = keyof typeof KEY_TEMPLATES;
@@ -228,6 +230,16 @@ export class Keys {
   metricsModelCalls(): string { return fillKey(this.prefix, 'metricsModelCalls'); }
   /** HASH of one hour of history (`start` in s since the epoch): per domain, tasks ended completed and failed and their run-time buckets; expiring. */
   history(start: string): string { return fillKey(this.prefix, 'history', start); }
+
+  // --- dependencies (lib/redis/task-dependencies.ts) ---------------------------------------
+  /**
+   * HASH of a task that waits on others (status `waiting`): raw, domain, remaining (dependencies not
+   * ended yet), run_if (`success` | `always`), kind (`task` | `workflow`), failed (names of those that
+   * failed). Deleted when the task is released or fails.
+   */
+  waitRecord(taskId: string): string { return fillKey(this.prefix, 'waitRecord', taskId); }
+  /** SET of the waiting tasks that depend on a task; read and deleted by the script that ends it. */
+  dependents(taskId: string): string { return fillKey(this.prefix, 'dependents', taskId); }
 
   /** Glob for every pending queue, to find pushes to domains nobody serves. */
   pendingPattern(): string { return `${this.pending('')}*`; }

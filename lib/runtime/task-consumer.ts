@@ -10,6 +10,7 @@ import type { Keys } from '../redis/keys.js';
 import type { ClaimedTask, TaskQueue } from '../redis/task-queue.js';
 import { cancelTask } from '../redis/task-queue.js';
 import { appendLog } from '../redis/task-store.js';
+import { withDependencyResults } from '../redis/task-dependencies.js';
 
 /** What a handler gets for one task. `signal` fires on timeout, cancellation, lost lease and shutdown. */
 export interface TaskContext {
@@ -176,6 +177,12 @@ export class TaskConsumer {
         return;
       }
       const task = parsed.task;
+      // A task that waited on others gets their summaries, files and branches; one pushed straight to a queue with depends_on is refused.
+      const unreleased = await withDependencyResults(this.options.redis, this.options.keys, task);
+      if (unreleased !== undefined) {
+        await queue.finish(claimed, { status: 'failed', output: failedOutput({ error: unreleased }, FailureCode.invalidTask), error: unreleased, logLine: `${agentId}: rejected: ${unreleased}` });
+        return;
+      }
       const deadline = Math.min(started + task.timeoutSeconds * 1000, task.deadlineMs ?? Infinity);
       if (deadline <= started) {
         const message = task.deadlineMs === undefined || task.deadlineMs > started + task.timeoutSeconds * 1000

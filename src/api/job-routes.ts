@@ -184,8 +184,10 @@ export function registerJobRoutes(app: FastifyInstance, deps: ApiDeps): void {
     task.taskId = id;
     const release = await holdInFlight(limits, caller, id, deps.config.api.maxInFlight);
     try {
-      await submitJob(deps.redis, deps.keys, deps.config, task);
-      return accepted(id);
+      const dependencies = request.body.depends_on === undefined ? undefined : { after: request.body.depends_on, runIf: request.body.run_if ?? 'success' as const };
+      if (dependencies === undefined && request.body.run_if !== undefined) throw new InvalidInputError('run_if goes with depends_on: name the jobs to wait for');
+      await submitJob(deps.redis, deps.keys, deps.config, task, dependencies);
+      return accepted(id, dependencies ? await getResult(deps.redis, deps.keys, id) : undefined);
     } catch (error) {
       // Two retries at once: the other one queued it between the read above and the submit (and holds its place).
       const raced = taskId === undefined ? undefined : await getResult(deps.redis, deps.keys, taskId);
