@@ -1,4 +1,4 @@
-import { isMap, isScalar, isSeq, LineCounter, parseDocument } from 'yaml';
+import { isMap, isScalar, LineCounter, parseDocument } from 'yaml';
 import type { Node, Pair, YAMLMap } from 'yaml';
 import { DOMAIN_NAME_PATTERN } from './agent.js';
 import { DEFAULT_TIMEOUT_SECONDS, MAX_TIMEOUT_SECONDS, PRIORITIES, type Priority } from './task.js';
@@ -64,6 +64,8 @@ export function parseWorkflow(text: string): WorkflowParse {
   if (Buffer.byteLength(text, 'utf8') > MAX_WORKFLOW_BYTES) {
     return fail(0, `the file is over ${MAX_WORKFLOW_BYTES} bytes: split it into smaller workflows`);
   }
+  const counted = countBlockSteps(text);
+  if (counted && counted.steps > MAX_WORKFLOW_STEPS) return fail(counted.line, tooMany(counted.steps));
   const lines = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lines, uniqueKeys: true, prettyErrors: false });
   const lineOf = (node: Node | Pair | null | undefined): number => {
@@ -71,8 +73,8 @@ export function parseWorkflow(text: string): WorkflowParse {
     return range ? lines.linePos(range[0]).line : 0;
   };
   const problems: WorkflowProblem[] = doc.errors.map((e) => ({
-    line: e.linePos?.[0].line ?? 0,
-    message: /duplicate/i.test(e.message) ? `${e.message.split('\n')[0]}: give each step (and each key) a name of its own` : `not valid YAML: ${e.message.split('\n')[0]}`,
+    line: lines.linePos(e.pos[0]).line,
+    message: /duplicate|unique/i.test(e.message) ? `${e.message.split('\n')[0]}: give each step (and each key) a name of its own` : `not valid YAML: ${e.message.split('\n')[0]}`,
   }));
   if (problems.length > 0) return { ok: false, problems };
   const root = doc.contents;
@@ -92,7 +94,7 @@ export function parseWorkflow(text: string): WorkflowParse {
   }
   if (stepsNode.items.length === 0) return fail(lineOf(stepsNode), "'steps:' is empty: a workflow needs at least one step");
   if (stepsNode.items.length > MAX_WORKFLOW_STEPS) {
-    return fail(lineOf(stepsNode), `the workflow has ${stepsNode.items.length} steps, over the limit of ${MAX_WORKFLOW_STEPS}: split it into several workflows that wait on each other (dan send --after)`);
+    return fail(lineOf(stepsNode), tooMany(stepsNode.items.length));
   }
   const steps: WorkflowStep[] = [];
   const stepLines = new Map<string, number>();
@@ -113,6 +115,33 @@ export function parseWorkflow(text: string): WorkflowParse {
   const cycle = findCycle(steps.map((s) => ({ id: s.name, after: s.needs })));
   if (cycle) return fail(stepLines.get(cycle[0] as string) ?? 0, `the steps' needs form a cycle (${cycle.join(' -> ')}): remove one of these needs`);
   return { ok: true, workflow: { name, steps } };
+}
+
+function tooMany(steps: number): string {
+  return `the workflow has ${steps} steps, over the limit of ${MAX_WORKFLOW_STEPS}: split it into several workflows that wait on each other (dan send --after)`;
+}
+
+/**
+ * The steps of a block-style `steps:` map counted from its lines alone (keys at the first step's
+ * indentation), with the line of the first step: parsing 10,000 steps takes the YAML parser seconds,
+ * this a few milliseconds. Undefined for other layouts, which the parse itself counts.
+ */
+function countBlockSteps(text: string): { steps: number; line: number } | undefined {
+  const all = text.split('\n');
+  const start = all.findIndex((l) => /^steps:\s*(#.*)?$/.test(l));
+  if (start < 0) return undefined;
+  let indent = -1;
+  let steps = 0;
+  let first = 0;
+  for (let i = start + 1; i < all.length; i++) {
+    const line = all[i] as string;
+    if (/^\s*(#.*)?$/.test(line)) continue;
+    const lead = /^ */.exec(line)?.[0].length ?? 0;
+    if (lead === 0) break;
+    if (indent < 0) { indent = lead; first = i + 1; }
+    if (lead === indent && !/^\s*[-#]/.test(line)) steps++;
+  }
+  return { steps, line: first };
 }
 
 function fail(line: number, message: string): WorkflowParse {
