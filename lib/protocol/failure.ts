@@ -105,6 +105,8 @@ const NOT_ABOUT_THE_WORK: ReadonlySet<FailureCode> = new Set<FailureCode>([
   FailureCode.reviewInvalid,
   // The work was done and kept on its branch; what stopped its delivery was the repository, not the work.
   FailureCode.mergeConflict, FailureCode.deliveryFailed,
+  // It never ran: the task it waited on is where the lesson is.
+  FailureCode.dependencyFailed,
   FailureCode.cancelled, FailureCode.leaseExpired, FailureCode.workerCrashed, FailureCode.aborted,
   ...Object.values(LlmErrorCode),
 ]);
