@@ -9,7 +9,10 @@ import type { ClaimedTask } from '../../lib/redis/task-queue.js';
 import { cancelTask, TaskQueue } from '../../lib/redis/task-queue.js';
 import { getResult, submitTask } from '../../lib/redis/task-store.js';
 import { parseTask } from '../../lib/protocol/task.js';
-import { connectTestRedis, uniquePrefix } from '../support/redis.js';
+import { randomBytes } from 'node:crypto';
+import { Redis } from 'ioredis';
+import { aclRules } from '../../lib/redis/acl.js';
+import { connectTestRedis, testRedisUrl, uniquePrefix } from '../support/redis.js';
 import { graphLines, stepTaskId, submitWorkflow, workflowGraph } from '../../src/operations/workflows.js';
 import type { Config } from '../../lib/config.js';
 
@@ -99,6 +102,28 @@ describe('tasks that wait on tasks', () => {
     expect(await redis.exists(keys.result('x1'), keys.result('x2'), keys.dependents('theirs'))).toBe(0);
     expect((await getResult(redis, keys, 'b2'))?.status).toBe('failed');
     await expect(submitAfter(redis, keys, [waiting('x3', ['b2'])], { retentionMs })).rejects.toThrow(/failed already/);
+  });
+
+  it('may be sent by the client Redis user (dan send runs as it), which may write nothing else of the layout', async () => {
+    const { redis } = await connected;
+    const name = `client-${randomBytes(4).toString('hex')}`;
+    const password = randomBytes(16).toString('hex');
+    await redis.call('ACL', 'SETUSER', name, 'reset', 'on', `>${password}`, ...aclRules('client', prefix));
+    const url = new URL(testRedisUrl());
+    url.username = name;
+    url.password = password;
+    const client = new Redis(url.toString(), { maxRetriesPerRequest: 1 });
+    try {
+      await submitTask(client, keys, { taskId: 'acl-a', domain: 'backend', description: 'first' });
+      // A workflow's step: a child of its workflow (SADD and PEXPIRE of dan:children).
+      await submitAfter(client, keys, [waiting('acl-b', ['acl-a'], { parentId: 'acl-p' })], { retentionMs });
+      expect(await redis.smembers(keys.children('acl-p'))).toEqual(['acl-b']);
+      expect((await getResult(redis, keys, 'acl-b'))?.status).toBe('waiting');
+      await expect(client.del(keys.result('acl-b'))).rejects.toThrow(/NOPERM/);
+    } finally {
+      client.disconnect();
+      await redis.call('ACL', 'DELUSER', name);
+    }
   });
 
   it('refuse a task pushed straight to a queue with depends_on: it was not released by its dependencies', async () => {
