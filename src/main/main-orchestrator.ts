@@ -23,7 +23,7 @@ import { instanceSuffix } from '../../lib/spawner/spawner.js';
 import { runPlan, storedPlan } from './delegation.js';
 import type { DomainSupervisor, SupervisorEvent } from './domain-supervisor.js';
 import { planWithModel } from './llm-router.js';
-import { timedCallMessage } from '../../lib/protocol/timed-call.js';
+import { timedCallMessage, type ModelCallTiming } from '../../lib/protocol/timed-call.js';
 import { meteredLlmClient } from '../../lib/llm/metered-llm-client.js';
 import { recordModelCall } from '../../lib/redis/task-metrics.js';
 import type { Plan } from './plan.js';
@@ -62,9 +62,9 @@ function processExists(pid: number): boolean {
 
 /**
  * Plans a task: one step for an echo (the smoke test of the whole path), else the configured router.
- * `onModelCall` hears how long the router's model call took, when it made one.
+ * `onModelCall` hears how the router's model call went (its duration, its error when it failed), when it made one.
  */
-async function makePlan(task: TaskContext['task'], catalog: AgentCatalog, options: MainOrchestratorOptions, signal: AbortSignal, onModelCall: (ms: number) => void): Promise<Plan> {
+async function makePlan(task: TaskContext['task'], catalog: AgentCatalog, options: MainOrchestratorOptions, signal: AbortSignal, onModelCall: (call: ModelCallTiming) => void): Promise<Plan> {
   const routable = { description: task.description, requirements: task.requirements };
   if (task.type === 'echo') {
     const scored = planTask(routable, catalog);
@@ -72,10 +72,7 @@ async function makePlan(task: TaskContext['task'], catalog: AgentCatalog, option
     return { steps: [{ domain, description: task.description || 'echo', dependsOn: [], requirements: [] }], strategy: scored.strategy, reason: `echo: sent whole to ${domain}`, scores: scored.scores };
   }
   if (options.config.router === 'llm') {
-    const began = performance.now();
-    const plan = await planWithModel({ client: await options.llm(), model: resolveModel(options.config, undefined), catalog, task: routable, signal });
-    onModelCall(performance.now() - began);
-    return plan;
+    return planWithModel({ client: await options.llm(), model: resolveModel(options.config, undefined), catalog, task: routable, signal, onModelCall });
   }
   return planTask(routable, catalog);
 }
@@ -132,20 +129,21 @@ function createMainLifecycle(options: MainOrchestratorOptions & { agentId: strin
       const deps = { redis, keys, watcher, clock: systemClock, retentionMs: config.retentionMs };
       // The router's calls go straight to the model, not through the gateway that meters the agents':
       // counted here the same way, so /metrics holds every model call of the network.
-      const planning = { ...options, llm: async () => meteredLlmClient(await options.llm(), (call) => recordModelCall(redis, keys, call)) };
+      const planningOptions = { ...options, llm: async () => meteredLlmClient(await options.llm(), (call) => recordModelCall(redis, keys, call)) };
       const consumer = new TaskConsumer({
         redis, blocking: conn.blocking, subscriber: conn.subscriber, keys, queue: new TaskQueue(redis, keys, queueOptions(config, 'main', agentId)),
         agentId, logger, retentionMs: config.retentionMs, concurrency: config.mainConcurrency, leaseMs: config.leaseMs,
         onStatus: (status) => heartbeat.setStatus(agentId, status),
         handler: async (ctx) => {
-          let planningMs: number | undefined;
-          const { plan, resumed } = await storedPlan(deps, ctx.task.taskId, () => makePlan(ctx.task, catalog, planning, ctx.signal, (ms) => { planningMs = ms; }));
+          let planning: ModelCallTiming | undefined;
+          const { plan, resumed } = await storedPlan(deps, ctx.task.taskId, () => makePlan(ctx.task, catalog, planningOptions, ctx.signal, (call) => { planning = call; }));
           const route = plan.steps.map((s) => `${s.domain}${s.dependsOn.length ? ` (after ${s.dependsOn.join(', ')})` : ''}`).join(', ');
           // Not awaited: the line goes out on the same connection ahead of everything that follows, so it
           // stays first in the task's log, and the sub-tasks are queued without waiting one round trip.
           void ctx.log(`${resumed ? 'resumed plan' : 'routed'} (${plan.strategy}): ${route}; ${plan.reason}`);
           // The router's model call, for the job's timeline (GET /jobs/{id}/timeline), as workers' calls are logged.
-          if (planningMs !== undefined) void ctx.log(timedCallMessage(agentId, { kind: 'model_call', turn: 1, durationMs: planningMs }));
+          // A call that failed is there too, with its error (the plan then fell back to the keyword router).
+          if (planning !== undefined) void ctx.log(timedCallMessage(agentId, { kind: 'model_call', turn: 1, ...planning }));
           return runPlan(ctx, plan, deps, resumed);
         },
       });
