@@ -94,6 +94,18 @@ describe('tasks that wait on tasks', () => {
     expect((await claimAll(q)).size).toBe(0);
   });
 
+  it('fail a chain of 500 waiting tasks in the one step that ends its first', async () => {
+    const { redis } = await connected;
+    await submitTask(redis, keys, { taskId: 'chain-0', domain: 'chain', description: 'root' });
+    const chain = Array.from({ length: 500 }, (_, i) => waiting(`chain-${i + 1}`, [`chain-${i}`]));
+    await submitAfter(redis, keys, chain, { retentionMs });
+    const [root] = await queue('chain', redis).claim(1);
+    await queue('chain', redis).finish(root as ClaimedTask, { status: 'failed', output: {}, error: 'root broke' });
+    const last = await getResult(redis, keys, 'chain-500');
+    expect(last?.status).toBe('failed');
+    expect(last?.error).toContain('chain-499 failed');
+  });
+
   it('refuse unknown ids, another client\'s task and a failed one at submit, writing nothing', async () => {
     const { redis } = await connected;
     await expect(submitAfter(redis, keys, [waiting('x1', ['nope'])], { retentionMs })).rejects.toThrow(/cannot wait on nope: no such task/);
