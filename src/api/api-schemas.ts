@@ -96,6 +96,7 @@ export const jobSchema = z.object({
   review: reviewSchema.nullable().describe("The reviewer's last verdict; null when no reviewer ran"),
   reviews: z.array(reviewSchema).describe("Every round's review, in order"),
   cost: z.null().describe('Always null: what a job cost is not recorded yet'),
+  depends_on: z.array(z.string()).nullable().describe("The jobs it waits or waited on (depends_on, a workflow's needs); null for none"),
 }).meta({ id: 'Job' });
 
 export const cancelRequestSchema = z.strictObject({ reason: z.string().max(1000).optional().describe("Why, for the job's log") }).nullish();

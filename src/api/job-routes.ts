@@ -131,6 +131,7 @@ async function jobView(deps: ApiDeps, result: TaskResult, plan: KnownPlan): Prom
     tokens: usage.success && result.output?.['usage'] !== undefined ? usage.data : null,
     ...verification(result.output),
     cost: null,
+    depends_on: result.raw['depends_on'] ? result.raw['depends_on'].split(',') : null,
   };
 }
 

@@ -28,7 +28,7 @@ describe('the HTTP API: dependencies and workflows', () => {
     expect(waiting.statusCode, waiting.body).toBe(202);
     expect(waiting.json()).toMatchObject({ dan_status: 'waiting', status: 'QUEUED' });
     const read = (await api.app.inject({ method: 'GET', url: `/jobs/${waiting.json().id as string}`, headers: acme.headers })).json();
-    expect(read.dan_status).toBe('waiting');
+    expect(read).toMatchObject({ dan_status: 'waiting', depends_on: [first] });
     const listed = (await api.app.inject({ method: 'GET', url: '/jobs?status=waiting', headers: acme.headers })).json();
     expect(listed.jobs.map((j: { id: string }) => j.id)).toEqual([waiting.json().id]);
 
