@@ -48,6 +48,8 @@ export const FailureCode = {
   modelRefused: 'model_refused',
   /** The model was still calling tools at DAN_MAX_TURNS. */
   maxTurns: 'max_turns',
+  /** A task it waited on (`--after`, `metadata.depends_on`, a workflow step's `needs:`) failed or was cancelled; it never ran. */
+  dependencyFailed: 'dependency_failed',
   /** A sub-task of a routed task failed (its own failure is in its result). */
   childFailed: 'child_failed',
   /** A farm ran and did not reach its goal. */
@@ -107,6 +109,8 @@ const NOT_ABOUT_THE_WORK: ReadonlySet<FailureCode> = new Set<FailureCode>([
   FailureCode.reviewInvalid,
   // The work was done and kept on its branch; what stopped its delivery was the repository, not the work.
   FailureCode.mergeConflict, FailureCode.deliveryFailed,
+  // It never ran: the task it waited on is where the lesson is.
+  FailureCode.dependencyFailed,
   FailureCode.cancelled, FailureCode.approvalTimeout, FailureCode.rejected, FailureCode.leaseExpired, FailureCode.workerCrashed, FailureCode.aborted,
   ...Object.values(LlmErrorCode),
 ]);

@@ -2,7 +2,8 @@ import { z } from 'zod';
 
 /** Terminal statuses are exactly these two words: clients poll for them. */
 export const TERMINAL_STATUSES = ['completed', 'failed'] as const;
-export const TASK_STATUSES = ['pending', 'in_progress', 'completed', 'failed'] as const;
+/** `waiting`: sent with dependencies not ended yet (lib/redis/task-dependencies.ts); queued (`pending`) once they have. */
+export const TASK_STATUSES = ['waiting', 'pending', 'in_progress', 'completed', 'failed'] as const;
 export type TaskStatus = (typeof TASK_STATUSES)[number];
 
 export function isTerminal(status: string | undefined): status is 'completed' | 'failed' {

@@ -52,9 +52,11 @@ export function aclRules(role: RedisRole, prefix = ''): string[] {
         // key (written only for sub-tasks, which clients do not send, and SADD is not theirs), and it
         // indexes the task for its client's listings (`dan:jobs:*`, whose readers check each task's client).
         'resetkeys', `%R~${all}`, `~${keys.pending('')}*`, `~${keys.result('')}*`, `~${keys.children('')}*`, `~${keys.jobs('')}*`, `~${notifications}`,
+        // A task sent with --after: its wait record and its place among its dependencies' dependents.
+        `~${keys.waitRecord('')}*`, `~${keys.dependents('')}*`,
         'resetchannels', `&${notifications}`, `&${keys.result('')}*`,
         '-@all', '+@read', ...CONNECT,
-        '+lpush', '+hset', '+zadd', '+zremrangebyscore', '+publish', '+subscribe', '+unsubscribe', '+psubscribe', '+punsubscribe',
+        '+lpush', '+hset', '+sadd', '+pexpire', '+zadd', '+zremrangebyscore', '+publish', '+subscribe', '+unsubscribe', '+psubscribe', '+punsubscribe',
         '+eval', '+evalsha', '+eval_ro', '+evalsha_ro', '+script|load', '+script|exists',
       ];
     case 'viewer':

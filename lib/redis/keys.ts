@@ -71,6 +71,8 @@ export const KEY_TEMPLATES = {
   webhookDeliveries: 'dan:webhooks:deliveries',
   webhookDue: 'dan:webhooks:due',
   webhookLog: 'dan:webhooks:log:{}',
+  waitRecord: 'dan:wait:{}',
+  dependents: 'dan:dependents:{}',
 } as const;
 
 export type KeyTemplate = keyof typeof KEY_TEMPLATES;
@@ -262,6 +264,15 @@ export class Keys {
   webhookDue(): string { return fillKey(this.prefix, 'webhookDue'); }
   /** LIST of a webhook's latest deliveries (JSON, newest first, bounded). */
   webhookLog(webhookId: string): string { return fillKey(this.prefix, 'webhookLog', webhookId); }
+  // --- dependencies (lib/redis/task-dependencies.ts) ---------------------------------------
+  /**
+   * HASH of a task that waits on others (status `waiting`): raw, domain, remaining (dependencies not
+   * ended yet), run_if (`success` | `always`), kind (`task` | `workflow`), failed (names of those that
+   * failed). Deleted when the task is released or fails.
+   */
+  waitRecord(taskId: string): string { return fillKey(this.prefix, 'waitRecord', taskId); }
+  /** SET of the waiting tasks that depend on a task; read and deleted by the script that ends it. */
+  dependents(taskId: string): string { return fillKey(this.prefix, 'dependents', taskId); }
 
   /** Glob for every pending queue, to find pushes to domains nobody serves. */
   pendingPattern(): string { return `${this.pending('')}*`; }

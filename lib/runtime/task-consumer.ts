@@ -13,6 +13,7 @@ import { cancelTask } from '../redis/task-queue.js';
 import { appendLog } from '../redis/task-store.js';
 import { approvalPlan, approvalWindowMs } from '../protocol/approval.js';
 import { isApproved, parkForApproval } from '../redis/approvals.js';
+import { withDependencyResults } from '../redis/task-dependencies.js';
 
 /** What a handler gets for one task. `signal` fires on timeout, cancellation, lost lease and shutdown. */
 export interface TaskContext {
@@ -184,6 +185,12 @@ export class TaskConsumer {
         return;
       }
       const task = parsed.task;
+      // A task that waited on others gets their summaries, files and branches; one pushed straight to a queue with depends_on is refused.
+      const unreleased = await withDependencyResults(this.options.redis, this.options.keys, task);
+      if (unreleased !== undefined) {
+        await queue.finish(claimed, { status: 'failed', output: failedOutput({ error: unreleased }, FailureCode.invalidTask), error: unreleased, logLine: `${agentId}: rejected: ${unreleased}` });
+        return;
+      }
       if (await this.parkedForApproval(task, claimed)) return;
       const deadline = Math.min(started + task.timeoutSeconds * 1000, task.deadlineMs ?? Infinity);
       if (deadline <= started) {

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { AGENT_ROLES, DOMAIN_NAME_PATTERN } from '../../lib/protocol/agent.js';
 import { tokenUsageSchema } from '../../lib/protocol/result.js';
 import { PRIORITIES, taskIdSchema, taskMetadataSchema, taskPayloadSchema } from '../../lib/protocol/task.js';
+import { MAX_DEPENDENCIES, RUN_IF } from '../../lib/protocol/workflow.js';
 import { checkRunSchema, reviewSchema } from './job-view-schemas.js';
 
 /**
@@ -32,6 +33,10 @@ export const jobRequestSchema = z.strictObject({
   max_attempts: taskMetadataSchema.shape.max_attempts.describe('Attempts before a retryable failure is final (default DAN_MAX_ATTEMPTS)'),
   approval: taskMetadataSchema.shape.approval.describe('Wait in awaiting_approval before any work starts, until POST /jobs/{id}/approve or /reject decides'),
   approval_timeout_seconds: taskMetadataSchema.shape.approval_timeout_seconds.describe('Seconds it may await approval before it fails approval_timeout (default DAN_APPROVAL_WINDOW_MS)'),
+  depends_on: z.array(z.string().max(200), { error: 'must be a list of task ids' }).min(1).max(MAX_DEPENDENCIES)
+    .optional().describe("Ids of this client's jobs to wait for: the job stays 'waiting' until they have all ended, and fails with dependency_failed if one does not complete"),
+  run_if: z.enum(RUN_IF, { error: 'must be success or always' }).optional()
+    .describe("With depends_on: 'always' runs the job even when one it waits for failed or was cancelled (default 'success')"),
 }).superRefine((body, ctx) => {
   if (body.job_type === undefined && (body.description === undefined || body.description.trim() === '')) {
     ctx.addIssue({ code: 'custom', path: ['description'], message: "is required: say what to do, or send the seed's {\"job_type\": \"echo\", \"payload\": {...}}" });
@@ -93,6 +98,7 @@ export const jobSchema = z.object({
   review: reviewSchema.nullable().describe("The reviewer's last verdict; null when no reviewer ran"),
   reviews: z.array(reviewSchema).describe("Every round's review, in order"),
   cost: z.null().describe('Always null: what a job cost is not recorded yet'),
+  depends_on: z.array(z.string()).nullable().describe("The jobs it waits or waited on (depends_on, a workflow's needs); null for none"),
 }).meta({ id: 'Job' });
 
 export const cancelRequestSchema = z.strictObject({ reason: z.string().max(1000).optional().describe("Why, for the job's log") }).nullish();

@@ -21,6 +21,7 @@ import { registerDocsPage } from './docs-page.js';
 import { ApiElf, registerElfRoutes } from './elf-routes.js';
 import { registerFarmRoutes } from './farm-routes.js';
 import { registerJobRoutes } from './job-routes.js';
+import { registerWorkflowRoutes } from './workflow-routes.js';
 import { registerKeyRoutes } from './key-routes.js';
 import { registerApprovalRoutes } from './approval-routes.js';
 import { registerWebhookRoutes } from './webhook-routes.js';
@@ -128,6 +129,7 @@ export async function buildApiServer(options: ApiServerOptions): Promise<Fastify
   });
 
   registerJobRoutes(app, { redis, keys, config });
+  registerWorkflowRoutes(app, { redis, keys, config });
   registerListRoutes(app, { redis, keys, config });
   registerLogRoutes(app, { redis, keys, config, logger });
   const elf = new ApiElf({ redis, keys, config, logger });

@@ -135,6 +135,7 @@ async function jobView(deps: ApiDeps, result: TaskResult, plan: KnownPlan): Prom
     tokens: usage.success && result.output?.['usage'] !== undefined ? usage.data : null,
     ...verification(result.output),
     cost: null,
+    depends_on: result.raw['depends_on'] ? result.raw['depends_on'].split(',') : null,
   };
 }
 
@@ -188,8 +189,10 @@ export function registerJobRoutes(app: FastifyInstance, deps: ApiDeps): void {
     task.taskId = id;
     const release = await holdInFlight(limits, caller, id, deps.config.api.maxInFlight);
     try {
-      await submitJob(deps.redis, deps.keys, deps.config, task);
-      return accepted(id);
+      const dependencies = request.body.depends_on === undefined ? undefined : { after: request.body.depends_on, runIf: request.body.run_if ?? 'success' as const };
+      if (dependencies === undefined && request.body.run_if !== undefined) throw new InvalidInputError('run_if goes with depends_on: name the jobs to wait for');
+      await submitJob(deps.redis, deps.keys, deps.config, task, dependencies);
+      return accepted(id, dependencies ? await getResult(deps.redis, deps.keys, id) : undefined);
     } catch (error) {
       // Two retries at once: the other one queued it between the read above and the submit (and holds its place).
       const raced = taskId === undefined ? undefined : await getResult(deps.redis, deps.keys, taskId);

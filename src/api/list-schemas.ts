@@ -10,7 +10,7 @@ import { seedStatusSchema, waitingSchema } from './api-schemas.js';
 const domainSchema = z.string().regex(DOMAIN_NAME_PATTERN, { error: "must be 'main' or a domain name such as backend" });
 
 export const jobListQuerySchema = z.strictObject({
-  status: z.string().max(200).optional().describe('QUEUED, RUNNING, SUCCEEDED, FAILED or pending, in_progress, completed, failed, awaiting_approval; several with commas'),
+  status: z.string().max(200).optional().describe('QUEUED, RUNNING, SUCCEEDED, FAILED or waiting, pending, in_progress, completed, failed, awaiting_approval; several with commas'),
   domain: domainSchema.optional().describe('Only jobs sent to or routed to this domain'),
   parent: taskIdSchema.optional().describe('Only the sub-tasks of this job'),
   since: z.string().max(64).optional().describe('Only jobs sent at or after this ISO time'),

@@ -1,3 +1,4 @@
+import type { WorkflowResult } from './workflow.js';
 import os from 'node:os';
 import type { Redis } from 'ioredis';
 import type { ApiResult } from './api.js';
@@ -50,6 +51,7 @@ export interface BenchResults {
   memory?: IdleMemory & { domain_container_rss_mb: number | null };
   model_path?: ModelPathResult;
   recovery?: RecoveryResult;
+  workflow?: WorkflowResult;
   verification?: VerificationResult;
   api?: ApiResult;
   dashboard?: DashboardResult;
@@ -128,6 +130,13 @@ export function rows(r: BenchResults): Row[] {
   if (p) {
     add(`model path: single-worker task, model answering at once (ms per turn; ${n(p.turns_per_task)} turns, task median ${n(p.task_ms_median)} ms)`, n(p.overhead_per_turn_ms));
     add('model requests that mark the stable prompt for caching', `${p.requests_marked_for_cache} of ${p.requests}`, 'every one', p.requests > 0 ? p.requests_marked_for_cache === p.requests : null);
+  }
+  const w = r.workflow;
+  if (w) {
+    // The release is in the finishing script; what is left is the consumer's wake-up and claim.
+    add(`workflow of ${w.steps} steps (fan-out/fan-in, local model): a step's needs completed -> it started, median / p99 of ${w.release_to_start_ms.samples} (ms)`,
+      `${n(w.release_to_start_ms.median)} / ${n(w.release_to_start_ms.p99)}`, 'median <= 100 ms', atMost(w.release_to_start_ms.median, 100));
+    add(`workflow: Redis commands per step (all of its work, model path included); whole run (s)`, `${n(w.commands_per_step)}; ${n(w.total_ms / 1000, 1)}`);
   }
   const v = r.recovery;
   if (v) {

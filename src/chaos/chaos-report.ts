@@ -1,5 +1,6 @@
 import type { DeadLetterMatch, EndingCounts } from './chaos-checks.js';
 import { percentile } from './chaos-checks.js';
+import type { DependencyCheck } from './chaos-dependencies.js';
 
 /** The goals of the reliability issue, printed next to the figures and checked. */
 export const GOALS = { lost: 0, duplicateCompletions: 0, stuck: 0, leaked: 0, recoveryMs: 10_000, resumeMs: 2_000 } as const;
@@ -35,6 +36,8 @@ export interface RunFacts {
   notRerun: number;
   redisRestart: { downMs: number; resumeMs: number | undefined } | undefined;
   leaked: string[];
+  /** Tasks sent to wait on others (`--after`), checked against them. */
+  dependencies: DependencyCheck;
 }
 
 export interface Check {
@@ -79,6 +82,8 @@ export interface ChaosRunReport extends ChaosFigures {
     kills: { agent_id: string; domain: string; at: string; held: string[]; rerun_ms: (number | null)[] }[];
     /** Every kill -> claim-again time, ms. */
     recovery_ms: number[];
+    /** Tasks with dependencies claimed before those had all completed. */
+    ran_before_dependencies: string[];
   };
   checks: Check[];
 }
@@ -101,6 +106,7 @@ export function buildRunReport(f: RunFacts): ChaosRunReport {
     { name: `agent ${f.spawner === 'docker' ? 'containers' : 'processes'} left after the network stopped`, value: String(f.leaked.length), goal: '0', passed: f.leaked.length === GOALS.leaked },
     { name: 'agents SIGKILLed', value: `${f.kills.length} (${f.recoveries.length} held tasks ran again)`, goal: '>= 1', passed: f.kills.length > 0 },
     { name: 'kill -> held task claimed again, p50 / max (ms)', value: `${p50 ?? 'n/a'} / ${max ?? 'n/a'}`, goal: `max <= ${GOALS.recoveryMs}`, passed: max !== null && max <= GOALS.recoveryMs },
+    { name: 'tasks with dependencies run before those had completed', value: `${f.dependencies.ranEarly.length} of ${f.dependencies.dependents} (${f.dependencies.dependencyFailed} ended dependency_failed)`, goal: '0', passed: f.dependencies.dependents > 0 && f.dependencies.ranEarly.length === 0 },
     { name: 'Redis restarts (append-only, graceful stop)', value: f.redisRestart ? `1 (down ${f.redisRestart.downMs} ms)` : '0', goal: '1', passed: f.redisRestart !== undefined },
     { name: 'Redis answering -> next task completed (ms)', value: String(resume ?? 'n/a'), goal: `<= ${GOALS.resumeMs}`, passed: resume !== null && resume <= GOALS.resumeMs },
   ];
@@ -133,6 +139,7 @@ export function buildRunReport(f: RunFacts): ChaosRunReport {
       leaked_agents: f.leaked,
       kills: f.kills.map((k) => ({ agent_id: k.agentId, domain: k.domain, at: new Date(k.at).toISOString(), held: k.held, rerun_ms: k.rerunMs ?? [] })),
       recovery_ms: f.recoveries,
+      ran_before_dependencies: f.dependencies.ranEarly,
     },
     checks,
   };

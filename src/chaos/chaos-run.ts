@@ -17,6 +17,7 @@ import { ChaosNetwork } from './chaos-network.js';
 import type { MalformedMessage } from './malformed-messages.js';
 import { malformedMessages } from './malformed-messages.js';
 import { SeededRandom } from './seeded-random.js';
+import { checkDependencies, DEPENDENT_EVERY, submitDependent } from './chaos-dependencies.js';
 
 const DESCRIPTIONS: Record<string, string[]> = {
   backend: ['Create a health endpoint', 'Add a users table migration', 'Add password hashing to the auth service', 'Create a REST API for orders'],
@@ -63,6 +64,7 @@ export async function runChaos(kind: SpawnerKind, options: ChaosOptions, progres
   const planned = planTasks(options.tasks, random);
   const malformed = malformedMessages(options.malformed, [...CHAOS_DOMAINS, 'main'], tag, random);
   const submitted: string[] = [];
+  const dependents = new Map<string, string[]>();
   const kills: KillRecord[] = [];
   const published = new Map<string, number>();
   let redisDown = false;
@@ -94,6 +96,13 @@ export async function runChaos(kind: SpawnerKind, options: ChaosOptions, progres
       for (let w = 0; w < waves; w++) {
         const tasks = planned.slice(Math.floor((w * planned.length) / waves), Math.floor(((w + 1) * planned.length) / waves));
         for (const task of tasks) {
+          if (task.domain !== 'main' && submitted.length >= 2 && submitted.length % DEPENDENT_EVERY === DEPENDENT_EVERY - 1) {
+            const after = submitted.slice(-2);
+            const taskId = await submitDependent(redis, keys, { taskId: `dep-${tag}-${submitted.length}`, ...task }, after);
+            dependents.set(taskId, after);
+            submitted.push(taskId);
+            continue;
+          }
           const { taskId } = await submitTask(redis, keys, {
             domain: task.domain, description: task.description, priority: task.priority, ...(task.type ? { type: task.type } : {}),
             ...(task.approval ? { extraMetadata: { approval: true } } : {}),
@@ -202,6 +211,7 @@ export async function runChaos(kind: SpawnerKind, options: ChaosOptions, progres
         else notRerun += 1;
       }
     }
+    const dependencies = await checkDependencies(redis, keys, dependents);
     const resumeAt = restart ? await firstCompletionAfter(redis, keys, restart.answeringAt) : undefined;
 
     say('stopping the network');
@@ -223,6 +233,7 @@ export async function runChaos(kind: SpawnerKind, options: ChaosOptions, progres
       notRerun,
       redisRestart: restart ? { downMs: restart.answeringAt - restart.stoppedAt, resumeMs: resumeAt === undefined ? undefined : Math.max(0, resumeAt - restart.answeringAt) } : undefined,
       leaked,
+      dependencies,
     });
   } finally {
     finished = true;

@@ -23,6 +23,7 @@ import { webhooksCommand } from './commands/webhooks.js';
 import { logsCommand } from './commands/logs.js';
 import { mockLlmCommand } from './commands/mock-llm.js';
 import { redisAclCommand } from './commands/redis-acl.js';
+import { runCommand } from './commands/run.js';
 import { sendCommand } from './commands/send.js';
 import { serveCommand } from './commands/serve.js';
 import { statusCommand } from './commands/status.js';
@@ -45,6 +46,7 @@ async function main(): Promise<void> {
     .option('prefix', { type: 'string', global: true, hidden: true, describe: 'Key prefix (default: $DAN_KEY_PREFIX)' })
     .command(upCommand as never)
     .command(sendCommand as never)
+    .command(runCommand as never)
     .command(statusCommand as never)
     .command(cancelCommand as never)
     .command(retryCommand as never)

@@ -61,6 +61,13 @@ export function describeResult(result: TaskResult): string {
     }
   }
   if (out['echo'] !== undefined) lines.push(`  echo: ${JSON.stringify(out['echo'])}`);
+  const dependsOn = result.raw['depends_on'];
+  // A workflow waits on all its steps: dan status draws them as a graph instead.
+  if (dependsOn && result.domain !== 'workflow') {
+    const ids = dependsOn.split(',');
+    const shown = `${ids.slice(0, 10).join(', ')}${ids.length > 10 ? ` and ${ids.length - 10} more` : ''}`;
+    lines.push(`  ${result.status === 'waiting' ? 'waiting on' : 'waited on'}: ${shown}${result.raw['run_if'] === 'always' ? ' (runs even if they fail)' : ''}`);
+  }
   if (result.status === 'awaiting_approval') lines.push(...describeApproval(result));
   if (result.status === 'pending' && result.raw['retry_at']) lines.push(`  waiting to retry: attempt ${(result.attempts ?? 1) + 1} is due at ${result.raw['retry_at']}`);
   const history = Array.isArray(out['attempt_history']) ? (out['attempt_history'] as { attempt?: number; agent?: string; reason?: string }[]) : [];

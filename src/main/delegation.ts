@@ -103,9 +103,11 @@ async function runStep(
     const remainingSeconds = Math.max(1, Math.floor((deadline - deps.clock.now()) / 1000));
     const context: Record<string, unknown> = { ...task.context, parent_task_id: task.taskId };
     if (before.length > 0) {
-      context['depends_on_results'] = Object.fromEntries(before.map((b) => [b.domain, {
+      const earlier = task.context['depends_on_results'];
+      // Beside what the tasks it waited on (--after) did, which the routed task's context carries.
+      context['depends_on_results'] = Object.assign(earlier !== null && typeof earlier === 'object' ? { ...earlier } : {}, Object.fromEntries(before.map((b) => [b.domain, {
         task_id: b.task_id, summary: b.summary, files_created: b.files_created, files_modified: b.files_modified,
-      }]));
+      }])));
     }
     // Subscribed before it is queued, so its end cannot be missed and need not be read back.
     waiting = (await deps.watcher.watchNew(taskId, ctx.signal)).result;

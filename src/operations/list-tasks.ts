@@ -20,7 +20,8 @@ export const MAX_SCANNED = 1000;
 export const MAX_LIMIT = 200;
 const BATCH = 100;
 
-const DAN_STATUSES = ['pending', 'in_progress', 'completed', 'failed', 'awaiting_approval'] as const;
+// `waiting`: sent with dependencies that have not ended (dan send --after, workflow steps).
+const DAN_STATUSES = ['waiting', 'pending', 'in_progress', 'completed', 'failed', 'awaiting_approval'] as const;
 export type DanStatus = (typeof DAN_STATUSES)[number];
 
 /** A status as either names it (`QUEUED` or `pending`, any case), as dan's name; invalid_input otherwise. */
@@ -30,13 +31,13 @@ export function parseStatus(text: string): DanStatus {
   if (dan !== undefined) return dan;
   const seed = Object.entries(SEED_STATUS).find(([, s]) => s === name.toUpperCase());
   if (seed !== undefined) return seed[0] as DanStatus;
-  throw new InvalidInputError(`unknown status '${text}': use QUEUED, RUNNING, SUCCEEDED, FAILED or dan's pending, in_progress, completed, failed, awaiting_approval (several with commas)`);
+  throw new InvalidInputError(`unknown status '${text}': use QUEUED, RUNNING, SUCCEEDED, FAILED or dan's waiting, pending, in_progress, completed, failed, awaiting_approval (several with commas)`);
 }
 
 /** `a,b` statuses, as `--status` and `?status=` take them. */
 export function parseStatuses(text: string): DanStatus[] {
   const names = text.split(',').filter((s) => s.trim() !== '');
-  if (names.length === 0) throw new InvalidInputError('status names none: use QUEUED, RUNNING, SUCCEEDED, FAILED (or pending, in_progress, completed, failed), several with commas, or leave it out');
+  if (names.length === 0) throw new InvalidInputError('status names none: use QUEUED, RUNNING, SUCCEEDED, FAILED (or waiting, pending, in_progress, completed, failed), several with commas, or leave it out');
   return [...new Set(names.map(parseStatus))];
 }
 

@@ -104,8 +104,13 @@ export async function retryFailedJob(redis: Redis, keys: Keys, config: Config, r
   const sent = { ...task, domain: options.to ?? task.domain };
   const problem = taskProblem(sent, config);
   if (problem !== undefined) throw notRetryable(`job '${id}' cannot be sent again: ${problem}; send a corrected job`);
+  // A task that waited on others waits on them again (a task pushed straight with depends_on is refused).
+  const { depends_on: after, run_if: runIf, ...metadata } = sent.extraMetadata ?? {};
+  const dependencies = Array.isArray(after) && after.every((a) => typeof a === 'string') && after.length > 0
+    ? { after: after as string[], runIf: runIf === 'always' ? 'always' as const : 'success' as const } : undefined;
+  if (dependencies) sent.extraMetadata = metadata;
   try {
-    await hold(newId, () => submitJob(redis, keys, config, sent));
+    await hold(newId, () => submitJob(redis, keys, config, sent, dependencies));
   } catch (error) {
     // A retry racing this one queued the same new job between the read above and the submit.
     throw (await retried()) ?? error;

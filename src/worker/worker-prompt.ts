@@ -38,9 +38,12 @@ export function workerPrompt(task: Task, prior: PriorWork[], memory?: string): s
   const { depends_on_results: earlier, failed_checks: failed, review_comments: review, ...context } = task.context;
   if (earlier && typeof earlier === 'object') {
     parts.push('', 'Done before this task (by other domains):');
-    for (const [domain, value] of Object.entries(earlier as Record<string, { summary?: string; files_created?: string[] }>)) {
+    for (const [domain, value] of Object.entries(earlier as Record<string, { summary?: string; files_created?: string[]; status?: string; branch?: string }>)) {
       const files = value.files_created?.length ? ` Files: ${value.files_created.join(', ')}.` : '';
-      parts.push(`- ${domain}: ${value.summary ?? ''}${files}`);
+      // A task it waited on with run_if always may not have completed; its branch holds its work.
+      const status = value.status !== undefined && value.status !== 'completed' ? ` (${value.status})` : '';
+      const branch = typeof value.branch === 'string' ? ` Branch: ${value.branch}.` : '';
+      parts.push(`- ${domain}${status}: ${value.summary ?? ''}${files}${branch}`);
     }
   }
   if (prior.length > 0) {

@@ -5,6 +5,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { packageRoot } from '../../lib/config.js';
 import type { CacheResult, RateLimitResult } from '../../src/bench/rate-limit.js';
 import type { SentinelResult } from '../../src/bench/sentinel.js';
+import type { WorkflowResult } from '../../src/bench/workflow.js';
 import type { VerificationResult } from '../../src/bench/verification.js';
 import { runProcess } from '../support/run-process.js';
 
@@ -149,6 +150,20 @@ describe('npm run bench', () => {
     expect(cache.turns).toBe(10);
     expect(cache.cache_read_share).toBeGreaterThanOrEqual(0.7);
   }, 330_000);
+
+  it('--only workflow: a fan-out/fan-in workflow on the local model, its release-to-start figures and commands per step', async () => {
+    const out = path.join(dir, 'workflow.json');
+    const run = await runProcess(process.execPath, [bench, '--quick', '--only', 'workflow', '--json', '--out', out], { timeoutMs: 300_000 });
+    expect(run.code, run.stderr.slice(-3000)).toBe(0);
+    const report = JSON.parse(run.stdout) as { scenarios: { workflow: WorkflowResult }; goals: { measure: string; goal: string }[] };
+    const w = report.scenarios.workflow;
+    expect(w.steps).toBe(12);
+    // Every step but the first needs another: one sample each.
+    expect(w.release_to_start_ms.samples).toBe(11);
+    expect(w.release_to_start_ms.p99).toBeGreaterThanOrEqual(w.release_to_start_ms.median);
+    expect(w.commands_per_step).toBeGreaterThan(0);
+    expect(report.goals.some((g) => g.measure.startsWith('workflow of 12 steps') && g.goal === 'median <= 100 ms')).toBe(true);
+  }, 320_000);
 
   it('--only sentinel: failovers of a real master with replicas and Sentinels; the replica wait loses no acknowledged submit', async () => {
     const out = path.join(dir, 'sentinel.json');

@@ -48,6 +48,9 @@ describe('npm run chaos, quick form, process spawner', () => {
     expect(run.dead_lettered).toBe(100);
     expect(run.details.recovered_ids_not_failed, why).toEqual([]);
     expect(run.leaked, why).toBe(0);
+    // Tasks sent with --after crossed the kills and the restart: none ran before what it waited on.
+    expect(run.checks.find((c) => c.name.startsWith('tasks with dependencies'))?.value, why).toMatch(/^0 of [1-9]/);
+    expect(run.details.ran_before_dependencies, why).toEqual([]);
 
     // The top level carries the same keys, and the exit code follows the checks.
     expect(report).toMatchObject({ lost: 0, duplicate_completions: 0, stuck: 0, dead_lettered: 100 });

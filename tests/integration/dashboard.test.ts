@@ -248,6 +248,21 @@ describeBrowser('the dashboard in a real browser', () => {
     await page.close();
   });
 
+  it("draws a workflow's steps on its task page, each with its state, under the steps it needs", async () => {
+    const yaml = ['name: page', 'steps:', '  plan: {description: plan it, domain: backend}', '  build: {description: build it, domain: backend, needs: plan}'].join('\n');
+    const sent = await app.inject({ method: 'POST', url: '/workflows', headers: { ...submitter.headers, 'content-type': 'application/json' }, payload: { yaml } });
+    expect(sent.statusCode, sent.body).toBe(202);
+    const id = sent.json().id as string;
+    const { page, errors } = await open(reader, `#/task/${id}`);
+    await loaded(page);
+    const steps = page.locator('ul.workflow li');
+    await steps.first().waitFor();
+    expect((await steps.allTextContents()).map((t) => t.trim())).toEqual(['plan pending', 'build waiting needs plan']);
+    expect(await steps.nth(1).getAttribute('class')).toBe('wf-depth-1');
+    expect(errors).toEqual([]);
+    await page.close();
+  });
+
   it('sends a revoked key back to the sign-in form', async () => {
     const doomed = await createTestKey(network.redis, network.keys, 'acme', 'submit');
     const { page } = await open(doomed, '#/tasks');

@@ -126,12 +126,18 @@ local function record_task_end(domain, status, output, started_at, client, now_i
   end
 end
 
+-- Set below: ends the waits of the tasks that depend on a task that just ended (finish_result calls it).
+local release_dependents
+
 -- Writes a terminal result exactly as protocol.md says, sets retention, publishes, and records an event.
--- Every task end passes here, so this is where it is counted (record_task_end).
+-- Every task end passes here, so this is where it is counted (record_task_end), and where the tasks
+-- waiting on it are released or failed, in the same atomic step (release_dependents): no process can
+-- die between a task's end and its dependents' release.
 local function finish_result(events_key, id, status, output, err, now_iso, retention_s, domain, attempts, raw)
   local rkey = KEY.result(id)
   local lkey = KEY.logs(id)
-  local r = redis.call('HMGET', rkey, 'started_at', 'client_id')
+  -- has_dependents: set by the submit of a task that waits on this one (lua/submit-after-1.lua).
+  local r = redis.call('HMGET', rkey, 'started_at', 'client_id', 'has_dependents')
   record_task_end(domain, status, output, r[1], r[2], now_iso)
   redis.call('HSET', rkey, 'task_id', id, 'status', status, 'output', output, 'completed_at', now_iso, 'attempts', attempts)
   local msg = { status = status, output = output, completed_at = now_iso }
@@ -148,11 +154,71 @@ local function finish_result(events_key, id, status, output, err, now_iso, reten
   redis.call('PUBLISH', rkey, cjson.encode(msg))
   redis.call('XADD', events_key, 'MAXLEN', '~', 10000, '*', 'type', 'task.finished', 'task_id', id,
     'status', status, 'domain', domain, 'error', err, 'at', now_iso, unpack(task_facts(raw)))
+  if r[3] then release_dependents(events_key, id, status, err, now_iso, retention_s) end
 end
 
 -- What a failed result's output says of a failure the scripts decide themselves (lib/protocol/failure.ts).
 local function failure(code)
   return { code = code, retryable = false }
+end
+
+-- A waiting task whose dependencies all ended (lib/redis/task-dependencies.ts): a task goes to its
+-- domain's pending queue exactly as a submit puts it there; a workflow (kind `workflow`, the parent of
+-- its steps) ends, completed when every step completed, else failed with the steps that did not.
+local function release_waiting(events_key, id, w, wkey, now_iso, retention_s)
+  local raw, domain, kind, failed, steps = w[1], w[2], w[4], w[5] or '', w[6] or '0'
+  redis.call('DEL', wkey)
+  if kind == 'workflow' then
+    if failed == '' then
+      finish_result(events_key, id, 'completed', cjson.encode({ summary = 'all ' .. steps .. ' steps completed', steps = tonumber(steps) }),
+        '', now_iso, retention_s, domain, 0, raw)
+    else
+      local names = string.sub(failed, 2)
+      local err = 'steps that did not complete: ' .. names
+      finish_result(events_key, id, 'failed', cjson.encode({ error = err, failed_steps = names, steps = tonumber(steps), failure = failure('child_failed') }),
+        err, now_iso, retention_s, domain, 0, raw)
+    end
+    return
+  end
+  redis.call('HSET', KEY.result(id), 'status', 'pending', 'released_at', now_iso)
+  redis.call('LPUSH', KEY.pending(domain), raw)
+  redis.call('PUBLISH', KEY.notifications(domain), raw)
+end
+
+-- `id` ended with `status`: each task waiting on it counts one dependency less, and is released when
+-- none is left; a dependency that did not complete fails a waiting task (code dependency_failed) unless
+-- it runs anyway (run_if `always`, and a workflow, which waits for all its steps). The set of dependents
+-- is deleted here, so a task's end releases each of them once; a dependent that ended meanwhile
+-- (cancelled while it waited) is skipped.
+release_dependents = function(events_key, id, status, err, now_iso, retention_s)
+  local dkey = KEY.dependents(id)
+  local waiting = redis.call('SMEMBERS', dkey)
+  redis.call('DEL', dkey)
+  table.sort(waiting)
+  for _, dep in ipairs(waiting) do
+    local wkey = KEY.waitRecord(dep)
+    local w = redis.call('HMGET', wkey, 'raw', 'domain', 'run_if', 'kind', 'failed', 'steps')
+    if w[1] then
+      if redis.call('HGET', KEY.result(dep), 'status') ~= 'waiting' then
+        redis.call('DEL', wkey)
+      elseif status ~= 'completed' and w[3] ~= 'always' and w[4] ~= 'workflow' then
+        redis.call('DEL', wkey)
+        local why = 'its dependency ' .. id .. ' ' .. status .. (err ~= '' and (': ' .. string.sub(err, 1, 300)) or '')
+        task_log(dep, 'dependencies', w[2], '[' .. now_iso .. '] not run: ' .. why)
+        finish_result(events_key, dep, 'failed', cjson.encode({ error = 'not run: ' .. why, dependency = id, failure = failure('dependency_failed') }),
+          'not run: ' .. why, now_iso, retention_s, w[2], 0, w[1])
+      else
+        if status ~= 'completed' then
+          w[5] = (w[5] or '') .. ',' .. id
+          redis.call('HSET', wkey, 'failed', w[5])
+        end
+        if redis.call('HINCRBY', wkey, 'remaining', -1) <= 0 then
+          task_log(dep, 'dependencies', w[2], '[' .. now_iso .. '] released: its last dependency ' .. id .. ' ' .. status)
+          release_waiting(events_key, dep, w, wkey, now_iso, retention_s)
+        end
+      end
+    end
+  end
 end
 
 -- The task id in text that may not be JSON; only an id that follows the rule names a result to write.

@@ -25,6 +25,8 @@ interface SendArgs extends GlobalArgs {
   delivery?: Delivery;
   approval?: boolean;
   approvalTimeout?: number;
+  after?: string[];
+  runAnyway?: boolean;
 }
 
 /** Parses `-c`: it must be a JSON object. */
@@ -59,6 +61,9 @@ export const sendCommand: CommandModule<GlobalArgs, SendArgs> = {
     .option('approval', { type: 'boolean', describe: 'Wait in awaiting_approval before any work starts, until dan approve (or dan reject) decides' })
     .option('approval-timeout', { type: 'number', describe: 'Seconds it may await approval before it fails approval_timeout (default: $DAN_APPROVAL_WINDOW_MS)' })
     .option('delivery', { choices: DELIVERIES, describe: "In a git workspace, where the task's branch goes when it completes (default: $DAN_TASK_DELIVERY, merge)" })
+    .option('after', { type: 'string', array: true, describe: 'Wait until these tasks have ended before queueing this one (ID[,ID], repeatable); it fails with dependency_failed if one does not complete' })
+    .option('run-anyway', { type: 'boolean', default: false, describe: 'With --after: run even when a task it waits on failed or was cancelled' })
+    .example('$0 send backend "Add the users API" --after 6f1c2a,9e0b4d', 'queued once both tasks have completed')
     .example('$0 send main "Add user registration: a POST /api/users endpoint and a signup form" --wait', 'route across domains and wait')
     .example('$0 send backend "Create a health endpoint" -p high -t 120 --wait', 'straight to a domain')
     .example('$0 send backend "Add a sum function" --verify "npx tsc --noEmit" --verify "npm test" --wait', 'completed only when both checks pass') as Argv<SendArgs>,
@@ -94,9 +99,12 @@ export const sendCommand: CommandModule<GlobalArgs, SendArgs> = {
     if (problem !== undefined) throw new InvalidInputError(problem.replace(/^metadata\.verify/, '--verify'));
     const { redis, keys } = await cliRedis(ctx);
     try {
-      const { taskId } = await submitJob(redis, keys, ctx.config, submit);
+      const after = (argv.after ?? []).flatMap((a) => String(a).split(',')).map((a) => a.trim()).filter((a) => a !== '');
+      if (argv.runAnyway === true && after.length === 0) throw new InvalidInputError('--run-anyway goes with --after: name the tasks to wait on');
+      const dependencies = argv.after !== undefined ? { after, runIf: argv.runAnyway === true ? 'always' as const : 'success' as const } : undefined;
+      const { taskId } = await submitJob(redis, keys, ctx.config, submit, dependencies);
       if (!argv.wait) {
-        if (ctx.json) printJson({ task_id: taskId, domain: argv.domain, status: 'pending' });
+        if (ctx.json) printJson({ task_id: taskId, domain: argv.domain, status: dependencies ? await readResultStatus(redis, keys, taskId) ?? 'waiting' : 'pending' });
         else process.stdout.write(`${taskId}\n`);
         return;
       }

@@ -5,6 +5,7 @@ import { getResult, readTaskLogs } from '../../../lib/redis/task-store.js';
 import type { GlobalArgs } from '../cli-context.js';
 import { cliContext, cliRedis, dim, printJson, statusColour } from '../cli-context.js';
 import { resolveTaskId } from '../redis-logs.js';
+import { graphLines, workflowGraph } from '../../operations/workflows.js';
 import { childStatuses, describeResult, describeStartFailure, followTask, startFailuresFor } from '../task-view.js';
 
 interface StatusArgs extends GlobalArgs {
@@ -38,12 +39,14 @@ export const statusCommand: CommandModule<GlobalArgs, StatusArgs> = {
       const logs = await readTaskLogs(redis, keys, id, -Math.max(0, argv.logs));
       const children = await childStatuses(redis, keys, id, result);
       const startFailures = await startFailuresFor(redis, keys, id, result);
+      const workflow = result.domain === 'workflow' ? await workflowGraph(redis, keys, id) : undefined;
       if (ctx.json) {
-        printJson({ task_id: result.taskId, status: result.status, output: result.output ?? null, error: result.error ?? null, started_at: result.startedAt ?? null, completed_at: result.completedAt ?? null, domain: result.domain ?? null, attempts: result.attempts ?? null, retry_at: result.raw['retry_at'] ?? null, children, logs, start_failures: startFailures });
+        printJson({ task_id: result.taskId, status: result.status, output: result.output ?? null, error: result.error ?? null, started_at: result.startedAt ?? null, completed_at: result.completedAt ?? null, domain: result.domain ?? null, attempts: result.attempts ?? null, retry_at: result.raw['retry_at'] ?? null, children, logs, start_failures: startFailures, ...(workflow ? { steps: workflow } : {}) });
       } else {
         process.stdout.write(`${describeResult(result)}\n`);
         // A finished parent lists its sub-tasks in its output; a running one only has its plan.
-        if (!isTerminal(result.status)) {
+        if (workflow) for (const line of graphLines(workflow)) process.stdout.write(`  ${line}\n`);
+        else if (!isTerminal(result.status)) {
           for (const c of children) process.stdout.write(`  sub-task ${c.task_id}: ${statusColour(c.status)}${c.error ? ` - ${c.error}` : ''}\n`);
         }
         for (const failure of startFailures) process.stdout.write(`${describeStartFailure(failure)}\n`);

@@ -42,7 +42,7 @@ export const tasksCommand: CommandModule<GlobalArgs, TasksArgs> = {
   command: 'tasks',
   describe: "List tasks, newest first, with filters (the same listing as the HTTP API's GET /jobs)",
   builder: (yargs: Argv<GlobalArgs>) => yargs
-    .option('status', { alias: 's', type: 'string', describe: 'pending, in_progress, completed, failed (or QUEUED, RUNNING, SUCCEEDED, FAILED); several with commas' })
+    .option('status', { alias: 's', type: 'string', describe: 'waiting, pending, in_progress, completed, failed (or QUEUED, RUNNING, SUCCEEDED, FAILED); several with commas' })
     .option('domain', { alias: 'd', type: 'string', describe: 'Only tasks of this domain' })
     .option('parent', { type: 'string', describe: 'Only the sub-tasks of this task' })
     .option('since', { type: 'string', describe: 'Only tasks sent at or after this ISO time (2026-12-07T10:00:00Z, 2026-12-07)' })
