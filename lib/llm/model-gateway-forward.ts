@@ -16,6 +16,8 @@ export interface ForwardOptions {
   refuse: (status: number, type: string, message: string) => void;
   /** Sees the upstream's answer as it starts (before it is passed on), to read it alongside. */
   onAnswer?: (answer: http.IncomingMessage) => void;
+  /** The request body, when the gateway has already read it whole (to price the call): sent instead of the request stream. */
+  body?: Buffer;
 }
 
 // Hop-by-hop headers (RFC 9110 7.6.1) belong to one connection, and the caller's credentials stay here.
@@ -92,6 +94,7 @@ export function forwardRequest(req: http.IncomingMessage, res: http.ServerRespon
     // The agent went away mid-call: the upstream call is dropped too, so no one pays for an unread answer.
     req.once('aborted', () => outgoing.destroy());
     res.once('close', () => { if (!res.writableFinished) outgoing.destroy(); });
-    req.pipe(cap).pipe(outgoing);
+    if (options.body) outgoing.end(options.body);
+    else req.pipe(cap).pipe(outgoing);
   });
 }

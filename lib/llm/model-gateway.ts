@@ -3,6 +3,7 @@ import { silentLogger, type Logger } from '../logger.js';
 import type { TokenCheck } from '../redis/gateway-tokens.js';
 import type { ModelCallRecord } from '../redis/task-metrics.js';
 import { readModelCallUsage, type ModelCallUsage } from './model-call-usage.js';
+import { readRequestBody, type CallTicket, type GatewayCostHooks } from './cost-control.js';
 import { bearerToken, closeServer, listenOn, sendApiError } from './local-server/http-io.js';
 
 export { bearerToken };
@@ -21,6 +22,8 @@ export interface ModelGatewayOptions {
   logger?: Logger;
   /** Each Messages API call once its answer ended: the model, the status, the duration and the tokens (for the metrics). */
   onCall?: (call: ModelCallRecord) => void;
+  /** Prices and budgets (lib/llm/cost-control.ts): asked before each Messages call is forwarded, told its usage after. */
+  costs?: GatewayCostHooks;
 }
 
 /**
@@ -108,12 +111,31 @@ export class ModelGateway {
     const onAnswer = (answer: http.IncomingMessage): void => {
       usage = readModelCallUsage(answer);
     };
-    const status = await forwardRequest(req, res, { upstream: this.options.upstream, maxBodyBytes: this.maxBodyBytes, refuse, ...(metered ? { onAnswer } : {}) });
+    // Priced calls are read whole first: the model and max_tokens decide what the budgets reserve.
+    const costs = pathname === '/v1/messages' ? this.options.costs : undefined;
+    const costed = costs ? await this.checkCost(costs, record.agentId, req, res) : undefined;
+    if (costed === 'refused') return;
+    const status = await forwardRequest(req, res, { upstream: this.options.upstream, maxBodyBytes: this.maxBodyBytes, refuse, ...(metered || costed ? { onAnswer } : {}), ...(costed ? { body: costed.body } : {}) });
+    if (costs && costed) await costs.after(costed.ticket, (await usage)?.model, (await usage)?.tokens ?? {}).catch((err: Error) => this.logger.warn({ err: err.message, agentId: record.agentId }, 'could not record the cost of a model call'));
     if (metered) {
       const durationMs = Date.now() - started;
       const seen = await usage;
       this.options.onCall?.({ model: seen?.model ?? 'unknown', status: String(status), durationMs, tokens: seen?.tokens ?? {} });
     }
     this.logger.debug({ agentId: record.agentId, token: record.id, method: req.method, path: pathname, status }, 'model call forwarded');
+  }
+
+  /** The cost hook's verdict on a Messages call, with its body read: refused (and answered) or a ticket to settle after. */
+  private async checkCost(costs: GatewayCostHooks, agentId: string, req: http.IncomingMessage, res: http.ServerResponse): Promise<{ body: Buffer; ticket: CallTicket } | 'refused'> {
+    const body = await readRequestBody(req, this.maxBodyBytes);
+    if (body === undefined) {
+      sendApiError(res, 413, 'request_too_large', `request body is larger than ${this.maxBodyBytes} bytes (DAN_GATEWAY_MAX_BODY_BYTES)`, { connection: 'close' });
+      return 'refused';
+    }
+    const decision = await costs.before(agentId, req.headers, body);
+    if (decision.ok) return { body, ticket: decision.ticket };
+    // 402 with x-should-retry: false: the SDK and the Claude Code CLI give up at once, and the worker ends the task budget_exceeded.
+    sendApiError(res, decision.status, decision.type, decision.message, { connection: 'close', 'x-should-retry': 'false' });
+    return 'refused';
   }
 }

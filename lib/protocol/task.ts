@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { budgetUsdSchema } from './budget.js';
 
 /** Priority names on the wire, highest first: the order consumers honour. */
 export const PRIORITIES = ['high', 'normal', 'low'] as const;
@@ -119,6 +120,8 @@ export const taskMetadataSchema = z.looseObject({
     .max(MAX_TASK_CHECKS, { error: `must name at most ${MAX_TASK_CHECKS} checks` })
     .optional(),
   verify_mode: z.enum(VERIFY_MODES, { error: 'must be add or replace' }).optional(),
+  /** Dollars the task's model calls may cost, its sub-tasks' included; the model gateway refuses calls past it. */
+  budget_usd: budgetUsdSchema.optional(),
 });
 
 /** A task exactly as protocol.md describes it; every field may be missing on the wire. */

@@ -63,6 +63,10 @@ export const KEY_TEMPLATES = {
   metricsSpawns: 'dan:metrics:spawns',
   metricsModelCalls: 'dan:metrics:model-calls',
   history: 'dan:history:{}',
+  budgetTask: 'dan:budget:task:{}',
+  budgetClient: 'dan:budget:client:{}:{}',
+  costTask: 'dan:cost:task:{}',
+  costDay: 'dan:cost:day:{}',
 } as const;
 
 export type KeyTemplate = keyof typeof KEY_TEMPLATES;
@@ -89,6 +93,11 @@ export const MAIN_ONLY_KEYS: Readonly<Partial<Record<KeyTemplate, 'none' | 'read
   metricsModelCalls: 'read',
   // What main publishes for an outside autoscaler: an agent that could write it could scale the network.
   domainScaling: 'read',
+  // Written by the model gateway alone: an agent that could write them could lift its own budget or hide its spending.
+  budgetTask: 'read',
+  budgetClient: 'read',
+  costTask: 'read',
+  costDay: 'read',
 };
 
 /** One string per `{}` of a template, so a call with too few or too many parts does not compile. */
@@ -228,6 +237,16 @@ export class Keys {
   metricsModelCalls(): string { return fillKey(this.prefix, 'metricsModelCalls'); }
   /** HASH of one hour of history (`start` in s since the epoch): per domain, tasks ended completed and failed and their run-time buckets; expiring. */
   history(start: string): string { return fillKey(this.prefix, 'history', start); }
+
+  // --- cost and budgets (lib/redis/budgets.ts, lib/redis/cost-counters.ts): written by the model gateway ---
+  /** HASH of a task's budget: limit, spent and reserved micro-dollars, whether its 80% warning was logged; expiring. */
+  budgetTask(taskId: string): string { return fillKey(this.prefix, 'budgetTask', taskId); }
+  /** HASH of a client's budget for one UTC day (`YYYY-MM-DD`), as budgetTask; expiring. */
+  budgetClient(client: string, day: string): string { return fillKey(this.prefix, 'budgetClient', client, day); }
+  /** HASH of what a task's own model calls cost and used, in total, per model and per worker; expiring. */
+  costTask(taskId: string): string { return fillKey(this.prefix, 'costTask', taskId); }
+  /** HASH of one UTC day's model-call cost per client, domain and model (micro-dollars, calls, unpriced calls); expiring. */
+  costDay(day: string): string { return fillKey(this.prefix, 'costDay', day); }
 
   /** Glob for every pending queue, to find pushes to domains nobody serves. */
   pendingPattern(): string { return `${this.pending('')}*`; }

@@ -1,6 +1,8 @@
 import type { Config } from '../../lib/config.js';
 import type { ModelAccess } from '../../lib/llm/create-llm-client.js';
+import { CostControl } from '../../lib/llm/cost-control.js';
 import { ModelGateway } from '../../lib/llm/model-gateway.js';
+import { loadPriceTable } from '../../lib/llm/model-prices.js';
 import type { Logger } from '../../lib/logger.js';
 import { connectRedis } from '../../lib/redis/connection.js';
 import { GatewayTokens } from '../../lib/redis/gateway-tokens.js';
@@ -53,7 +55,9 @@ export async function startGateway(config: Config, logger: Logger, redisUrl: str
   const onCall = (call: ModelCallRecord): void => {
     void recordModelCall(redis, keys, call).catch((err: Error) => logger.debug({ err: err.message }, 'could not count the model call in Redis'));
   };
-  const gateway = new ModelGateway({ upstream: model.upstream, tokens, maxBodyBytes: config.llm.gateway.maxBodyBytes, logger, onCall });
+  // Every call priced and held to its task's and client's budgets (DAN_MODEL_PRICES, metadata.budget_usd, DAN_CLIENT_DAILY_BUDGET_USD).
+  const costs = new CostControl({ redis, keys, prices: loadPriceTable(config.cost.prices), clientDailyBudgetUsd: config.cost.clientDailyBudgetUsd, logger });
+  const gateway = new ModelGateway({ upstream: model.upstream, tokens, maxBodyBytes: config.llm.gateway.maxBodyBytes, logger, onCall, costs });
   let listening: string;
   try {
     listening = await gateway.start(...splitListen(config.llm.gateway.listen));
