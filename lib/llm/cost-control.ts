@@ -9,12 +9,9 @@ import { readCallTask, type CallTask } from '../redis/cost-counters.js';
 import { recordCallCost, reserveBudget, type CallBudgets } from '../redis/budgets.js';
 import type { Keys } from '../redis/keys.js';
 import type { TokenKind } from '../redis/task-metrics.js';
+import { TASK_HEADER, WORKER_HEADER } from './attribution-headers.js';
 import { callCostMicroUsd, MICRO_USD_PER_USD, priceOf, usdOf, type PriceTable } from './model-prices.js';
 
-/** The header a worker names its task in; the gateway believes it only for a task the caller's agent holds. */
-export const TASK_HEADER = 'x-dan-task-id';
-/** The header a worker names itself in (its name in the domain), for the per-worker cost of a task. */
-export const WORKER_HEADER = 'x-dan-worker';
 
 const WORKER_NAME = /^[A-Za-z0-9._-]{1,64}$/;
 const MODEL_NAME = /^[A-Za-z0-9._:@/-]{1,100}$/;
