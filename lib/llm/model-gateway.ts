@@ -115,8 +115,19 @@ export class ModelGateway {
     const costs = pathname === '/v1/messages' ? this.options.costs : undefined;
     const costed = costs ? await this.checkCost(costs, record.agentId, req, res) : undefined;
     if (costed === 'refused') return;
-    const status = await forwardRequest(req, res, { upstream: this.options.upstream, maxBodyBytes: this.maxBodyBytes, refuse, ...(metered || costed ? { onAnswer } : {}), ...(costed ? { body: costed.body } : {}) });
-    if (costs && costed) await costs.after(costed.ticket, (await usage)?.model, (await usage)?.tokens ?? {}).catch((err: Error) => this.logger.warn({ err: err.message, agentId: record.agentId }, 'could not record the cost of a model call'));
+    // Its cost is recorded before the answer's end reaches the caller, so a task that ends right after its last call finds that call counted.
+    let settled = false;
+    const settle = async (): Promise<void> => {
+      if (!costs || !costed || settled) return;
+      settled = true;
+      const seen = await usage;
+      await costs.after(costed.ticket, seen?.model, seen?.tokens ?? {}).catch((err: Error) => this.logger.warn({ err: err.message, agentId: record.agentId }, 'could not record the cost of a model call'));
+    };
+    const status = await forwardRequest(req, res, {
+      upstream: this.options.upstream, maxBodyBytes: this.maxBodyBytes, refuse, ...(metered || costed ? { onAnswer } : {}), ...(costed ? { body: costed.body, beforeEnd: settle } : {}),
+    });
+    // A call that broke before its answer ended still gives its reservation back.
+    await settle();
     if (metered) {
       const durationMs = Date.now() - started;
       const seen = await usage;

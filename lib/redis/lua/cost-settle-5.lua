@@ -19,8 +19,8 @@ if A.hasTask == '1' then
   for _, s in ipairs({ { name = 'task', key = K.task }, { name = 'client', key = K.client } }) do
     local limit = tonumber(redis.call('HGET', s.key, 'limit') or '')
     if limit ~= nil then
-      local left = redis.call('HINCRBY', s.key, 'reserved', -reserved)
-      if left < 0 then redis.call('HSET', s.key, 'reserved', 0) end
+      -- Not HINCRBY by -0: Lua writes that as '-0', which Redis refuses as an integer.
+      if reserved > 0 and redis.call('HINCRBY', s.key, 'reserved', 0 - reserved) < 0 then redis.call('HSET', s.key, 'reserved', 0) end
       local spent = redis.call('HINCRBY', s.key, 'spent', cost)
       if spent * 100 >= limit * tonumber(A.warnPercent) and redis.call('HSETNX', s.key, 'warned', 1) == 1 then
         table.insert(crossed, s.name)
