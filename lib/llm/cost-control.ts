@@ -6,7 +6,7 @@ import { CLIENT_ID_PATTERN, DEFAULT_CLIENT_ID } from '../protocol/client-id.js';
 import { budgetUsdSchema } from '../protocol/budget.js';
 import { isValidTaskId } from '../protocol/task.js';
 import { readCallTask, type CallTask } from '../redis/cost-counters.js';
-import { recordCallCost, reserveBudget, type CallBudgets } from '../redis/budgets.js';
+import { recordCallCost, reserveBudget, type CallBudgets, type CallCost } from '../redis/budgets.js';
 import type { Keys } from '../redis/keys.js';
 import type { TokenKind } from '../redis/task-metrics.js';
 import { TASK_HEADER, WORKER_HEADER } from './attribution-headers.js';
@@ -208,4 +208,18 @@ export function readRequestBody(req: IncomingMessage, maxBytes: number): Promise
     req.once('end', () => resolve(Buffer.concat(parts)));
     req.once('error', reject);
   });
+}
+
+/**
+ * A model call that did not pass the gateway (the main orchestrator's router), as the cost counters
+ * take it: priced with the same table, counted for domain `main` and no client, held to no budget.
+ */
+export function unattributedCallCost(prices: PriceTable, call: { model: string; tokens: Partial<Record<TokenKind, number>> }, nowMs: number): CallCost {
+  const model = MODEL_NAME.test(call.model) ? call.model : 'unknown';
+  const price = priceOf(prices, model);
+  const answered = Object.keys(call.tokens).length > 0;
+  return {
+    budgets: undefined, reservedMicro: 0, costMicro: !answered ? 0 : price ? callCostMicroUsd(price, call.tokens) : undefined,
+    model, client: 'none', domain: 'main', worker: 'router', day: utcDay(nowMs), tokens: call.tokens,
+  };
 }

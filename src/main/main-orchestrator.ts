@@ -1,3 +1,6 @@
+import { unattributedCallCost } from '../../lib/llm/cost-control.js';
+import { loadPriceTable } from '../../lib/llm/model-prices.js';
+import { recordCallCost } from '../../lib/redis/budgets.js';
 import os from 'node:os';
 import type { AgentCatalog } from '../../lib/agents/agent-definitions.js';
 import { loadAgentCatalog } from '../../lib/agents/agent-catalog.js';
@@ -132,7 +135,14 @@ function createMainLifecycle(options: MainOrchestratorOptions & { agentId: strin
       const deps = { redis, keys, watcher, clock: systemClock, retentionMs: config.retentionMs };
       // The router's calls go straight to the model, not through the gateway that meters the agents':
       // counted here the same way, so /metrics holds every model call of the network.
-      const planning = { ...options, llm: async () => meteredLlmClient(await options.llm(), (call) => recordModelCall(redis, keys, call)) };
+      // Priced with the gateway's table too, for `dan cost` and dan_model_cost_usd_total (domain main; no task's budget).
+      const prices = loadPriceTable(config.cost.prices);
+      const planning = {
+        ...options,
+        llm: async () => meteredLlmClient(await options.llm(), async (call) => {
+          await Promise.all([recordModelCall(redis, keys, call), recordCallCost(redis, keys, unattributedCallCost(prices, call, Date.now()))]);
+        }),
+      };
       const consumer = new TaskConsumer({
         redis, blocking: conn.blocking, subscriber: conn.subscriber, keys, queue: new TaskQueue(redis, keys, queueOptions(config, 'main', agentId)),
         agentId, logger, retentionMs: config.retentionMs, concurrency: config.mainConcurrency, leaseMs: config.leaseMs,
