@@ -88,7 +88,8 @@ export class CostControl implements GatewayCostHooks {
       taskLimitMicro: task.budgetUsd === undefined ? undefined : task.budgetUsd * MICRO_USD_PER_USD,
       clientLimitMicro: this.options.clientDailyBudgetUsd === undefined ? undefined : this.options.clientDailyBudgetUsd * MICRO_USD_PER_USD,
     };
-    if (budgets.taskLimitMicro === undefined && budgets.clientLimitMicro === undefined) return { ok: true, ticket };
+    // No budget to hold it to: nothing to reserve, but its cost is still the task's.
+    if (budgets.taskLimitMicro === undefined && budgets.clientLimitMicro === undefined) return { ok: true, ticket: { ...ticket, budgets } };
     const estimate = this.estimateMicro(request, body.length);
     const waitUntil = this.clock() + this.maxWaitMs;
     for (;;) {

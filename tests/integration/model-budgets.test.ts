@@ -122,6 +122,16 @@ describe('budgets at the model gateway', () => {
     expect(day.find((r) => r.client === 'none' && r.model === MODEL)?.calls).toBeGreaterThanOrEqual(1);
   });
 
+  it("prices a task's calls to it when it has no budget at all", async () => {
+    const taskId = 'budget-none-1';
+    await takenTask(taskId, AGENT, {});
+    await attributedLlmClient(client(), { taskId, worker: 'w' }).createMessage(request('hello'));
+    const cost = await readTaskCost(redis, keys, taskId);
+    expect(cost).toMatchObject({ calls: 1, unpriced_calls: 0 });
+    expect(cost?.usd).toBeGreaterThan(0);
+    expect(cost?.budget).toBeUndefined();
+  });
+
   it('makes a call to a model without a price and counts it as unpriced, not as $0, with a warning', async () => {
     const taskId = 'budget-unpriced-1';
     await takenTask(taskId, AGENT, { budget_usd: 1 });
