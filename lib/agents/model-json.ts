@@ -1,5 +1,6 @@
 import type { z } from 'zod';
 import type { LlmClient } from '../llm/llm-client.js';
+import type { ModelCallTiming } from '../protocol/timed-call.js';
 import type { LlmRequest } from '../llm/types.js';
 import { responseText } from '../llm/types.js';
 
@@ -39,21 +40,26 @@ function preview(text: string): string {
 /**
  * Asks the model one question whose answer must be a JSON object of `schema`'s shape: one call, no
  * tools. Never throws for a bad answer or a failed call (the caller falls back with `problem`), but
- * rethrows when `signal` was aborted: nobody is waiting for the answer any more.
+ * rethrows when `signal` was aborted: nobody is waiting for the answer any more. `onCall` hears how
+ * the call went (its duration, and its error when it failed), for the task's timeline.
  */
 export async function askModelJson<T>(
   client: LlmClient,
   request: LlmRequest,
   schema: z.ZodType<T>,
   signal: AbortSignal | undefined,
+  onCall?: (call: ModelCallTiming) => void,
 ): Promise<{ ok: true; value: T } | { ok: false; problem: string }> {
   let text: string;
+  const began = performance.now();
   try {
     text = responseText(await client.createMessage(request, signal === undefined ? undefined : { signal }));
   } catch (error) {
+    onCall?.({ durationMs: performance.now() - began, error: (error as Error).message });
     if (signal?.aborted) throw error;
     return { ok: false, problem: `the model call failed: ${(error as Error).message}` };
   }
+  onCall?.({ durationMs: performance.now() - began });
   const json = parseModelJson(text);
   if (!json.ok) return json;
   const parsed = schema.safeParse(json.value);

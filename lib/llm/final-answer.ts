@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { DanError, oneLine } from '../errors.js';
-import { addLlmUsage, buildToolLoopRequest, callModel, runToolLoop, type ToolLoopOptions, type ToolLoopResult } from './tool-loop.js';
+import { addLlmUsage, buildToolLoopRequest, callModelTimed, runToolLoop, type ToolLoopOptions, type ToolLoopResult } from './tool-loop.js';
 import { responseText, type Message } from './types.js';
 
 // Each start may scan to the end of the text; a long reply full of code braces stays cheap this way.
@@ -81,10 +81,10 @@ export async function runToolLoopWithAnswer<T>(options: ToolLoopOptions, schema:
   const messages: Message[] = [...result.messages, { role: 'user', content: repairPrompt(firstProblem, schema) }];
   // Same system text and tools as the loop (history with tool calls needs the tools declared), so
   // the cached prefix is reused; the prompt asks for no tool calls.
-  const began = performance.now();
-  const response = await callModel(options.client, buildToolLoopRequest(options, messages), options.signal ?? options.toolContext.signal);
+  const response = await callModelTimed(
+    options.client, buildToolLoopRequest(options, messages), options.signal ?? options.toolContext.signal, turn, options.onEvent ?? (() => undefined),
+  );
   addLlmUsage(result.usage, response.usage);
-  options.onEvent?.({ type: 'turn_ended', turn, usage: response.usage, ms: performance.now() - began });
   const finalText = responseText(response);
   messages.push({ role: 'assistant', content: response.content.length > 0 ? response.content : [{ type: 'text', text: '(empty reply)' }] });
   options.onEvent?.({ type: 'final', turn, text: finalText });

@@ -20,6 +20,8 @@ export type ToolLoopEvent =
   | { type: 'turn_started'; turn: number }
   /** The model answered: this call's usage, whose input side is the size of the context it saw, and how long the call took. */
   | { type: 'turn_ended'; turn: number; usage: LlmUsage; ms: number }
+  /** The model call failed (an API error, a timeout, the task cancelled): how long it ran and why; the error then ends the loop. */
+  | { type: 'turn_failed'; turn: number; ms: number; error: string }
   | { type: 'tool_called'; turn: number; tool: string; summary: string }
   | { type: 'tool_result'; turn: number; tool: string; ok: boolean; summary: string; ms: number }
   | { type: 'final'; turn: number; text: string };
@@ -77,10 +79,8 @@ export async function runToolLoop(options: ToolLoopOptions): Promise<ToolLoopRes
 
   for (let turn = 1; turn <= options.maxTurns; turn += 1) {
     emit({ type: 'turn_started', turn });
-    const began = performance.now();
-    const response = await callModel(options.client, buildToolLoopRequest(options, messages), ctx.signal);
+    const response = await callModelTimed(options.client, buildToolLoopRequest(options, messages), ctx.signal, turn, emit);
     addLlmUsage(usage, response.usage);
-    emit({ type: 'turn_ended', turn, usage: response.usage, ms: performance.now() - began });
     messages.push({ role: 'assistant', content: assistantContent(response) });
     if (response.stop_reason === 'refusal') {
       throw new DanError('model_refused', `the model refused the task at turn ${turn}: ${oneLine(responseText(response)) || 'no reason given'}`);
@@ -137,6 +137,30 @@ export async function callModel(client: LlmClient, request: LlmRequest, signal: 
     if (signal?.aborted && !(error instanceof AbortedError)) throw new AbortedError('the task', signal.reason);
     throw error;
   }
+}
+
+/**
+ * `callModel` for turn `turn`, telling `emit` how the call went: `turn_ended` with its usage and
+ * duration, or `turn_failed` with its duration and error (which still propagates), so a failed call
+ * shows on the task's timeline like one that answered.
+ */
+export async function callModelTimed(
+  client: LlmClient,
+  request: LlmRequest,
+  signal: AbortSignal | undefined,
+  turn: number,
+  emit: (event: ToolLoopEvent) => void,
+): Promise<LlmResponse> {
+  const began = performance.now();
+  let response: LlmResponse;
+  try {
+    response = await callModel(client, request, signal);
+  } catch (error) {
+    emit({ type: 'turn_failed', turn, ms: performance.now() - began, error: error instanceof Error ? error.message : String(error) });
+    throw error;
+  }
+  emit({ type: 'turn_ended', turn, usage: response.usage, ms: performance.now() - began });
+  return response;
 }
 
 /** Adds one response's usage (nulls as zero) into a running total. */

@@ -5,15 +5,28 @@ import { HashedTokenTable, tokenId } from './hashed-tokens.js';
 import type { Keys } from './keys.js';
 
 /**
- * What a key may do over the HTTP API, each role including the ones before it: `read` the GETs,
- * `submit` also sends and cancels jobs, `admin` everything.
+ * What a key may do over the HTTP API. `read`, `submit` and `admin` each include the ones before
+ * them: `read` the GETs of its client, `submit` also sends and cancels jobs, `admin` everything, for
+ * every client. `metrics` stands apart: a scrape credential for Prometheus that may read `/metrics`
+ * (the whole network's numbers, which only operators see) and nothing else, so a scraper's key
+ * reads no task and a client's key no other client's backlog.
  */
-export const API_ROLES = ['read', 'submit', 'admin'] as const;
+export const API_ROLES = ['read', 'submit', 'admin', 'metrics'] as const;
 export type ApiRole = (typeof API_ROLES)[number];
 
-/** Whether `held` is at least `needed`. */
+// The roles that include one another, weakest first.
+const RANKED: readonly ApiRole[] = ['read', 'submit', 'admin'];
+
+/** Whether a key of role `held` may use a route that needs `needed`: `metrics` routes take a metrics or an admin key. */
 export function roleAllows(held: ApiRole, needed: ApiRole): boolean {
-  return API_ROLES.indexOf(held) >= API_ROLES.indexOf(needed);
+  if (needed === 'metrics') return held === 'metrics' || held === 'admin';
+  if (held === 'metrics') return false;
+  return RANKED.indexOf(held) >= RANKED.indexOf(needed);
+}
+
+/** The roles whose keys may use a route that needs `needed`, for messages that say which key to get. */
+export function rolesAllowing(needed: ApiRole): ApiRole[] {
+  return API_ROLES.filter((held) => roleAllows(held, needed));
 }
 
 /** API keys start with this, so a person (and the log scrubber) can tell one from a gateway token. */

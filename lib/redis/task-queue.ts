@@ -10,7 +10,7 @@ import { DEFAULT_CLIENT_ID } from '../protocol/client-id.js';
 import { DEFAULT_TASK_LIMITS, type Priority, type TaskLimits } from '../protocol/task.js';
 import type { Keys } from './keys.js';
 import { waitForReplicas } from './connection.js';
-import { queueStates, waitingCount } from './queue-counts.js';
+import { waitingCounts } from './queue-counts.js';
 import {
   cancelScript, claimScript, deadLetterQueueScript, finishScript, reclaimScript, renewScript, retryScript,
 } from './lua/queue-scripts.js';
@@ -289,6 +289,5 @@ export async function cancelTask(
 
 /** Tasks waiting in a domain: pending, caught by a blocked consumer, sorted by priority, or delayed for a retry. */
 export async function queueDepth(redis: Redis, keys: Keys, domain: string): Promise<number> {
-  const [states] = await queueStates(redis, keys, [domain]);
-  return states ? waitingCount(states) : 0;
+  return (await waitingCounts(redis, keys, [domain])).get(domain) ?? 0;
 }

@@ -1,7 +1,7 @@
 import type { FastifyRequest } from 'fastify';
 import { DEFAULT_CLIENT_ID, normalizeClientId } from '../../lib/protocol/client-id.js';
 import type { ApiKeyLimits, ApiKeys, ApiRole } from '../../lib/redis/api-keys.js';
-import { roleAllows } from '../../lib/redis/api-keys.js';
+import { roleAllows, rolesAllowing } from '../../lib/redis/api-keys.js';
 import type { ApiLimits } from '../../lib/redis/api-limits.js';
 import { ApiError } from './api-errors.js';
 
@@ -17,10 +17,16 @@ export interface Caller {
 
 /**
  * The one tenancy rule: an `admin` key is the network's operator and may read and act on any client's
- * jobs; a `read` or `submit` key only on its own client's.
+ * jobs; a `read` or `submit` key only on its own client's. Listings that read every client at once
+ * (dead letters, history, GET /jobs) ask `mayActForAll`, which is this rule for "any client".
  */
 export function mayActFor(caller: Pick<Caller, 'client' | 'role'>, client: string): boolean {
-  return caller.role === 'admin' || caller.client === client;
+  return mayActForAll(caller) || caller.client === client;
+}
+
+/** Whether `caller` may read and act on every client's jobs (an admin key): the tenancy rule of `mayActFor`. */
+export function mayActForAll(caller: Pick<Caller, 'role'>): boolean {
+  return caller.role === 'admin';
 }
 
 /**
@@ -30,7 +36,7 @@ export function mayActFor(caller: Pick<Caller, 'client' | 'role'>, client: strin
 export function listedClient(caller: Pick<Caller, 'client' | 'role'>, asked: string | undefined): string {
   if (asked === undefined) return caller.client;
   const client = normalizeClientId(asked);
-  if (caller.role !== 'admin') {
+  if (!mayActForAll(caller)) {
     throw new ApiError('forbidden', `only an admin key may list another client's jobs (client=${client}); leave client out to list your own (${caller.client}'s), or use a key with role admin`);
   }
   return client;
@@ -62,7 +68,7 @@ export async function authenticate(keys: ApiKeys, request: Pick<FastifyRequest, 
   const record = await keys.check(key);
   if (record === undefined) throw new ApiError('unauthorized', "the key is unknown or revoked: ask an operator for a key ('dan keys create --client <name>')");
   if (!roleAllows(record.role, needed)) {
-    throw new ApiError('forbidden', `this needs a key with role ${needed} or above; key ${record.id} has role ${record.role} ('dan keys create --client ${record.client} --role ${needed}')`);
+    throw new ApiError('forbidden', `this needs a key with role ${rolesAllowing(needed).join(' or ')}; key ${record.id} has role ${record.role} ('dan keys create --client ${record.client} --role ${needed}')`);
   }
   const limits = {
     ...(record.ratePerMinute !== undefined ? { ratePerMinute: record.ratePerMinute } : {}),

@@ -6,7 +6,7 @@ import { eachItem, matchingTasks, MAX_BULK } from '../operations/bulk-actions.js
 import { visibleDeadLetters } from '../operations/dead-letter-access.js';
 import { taskFilter } from '../operations/list-tasks.js';
 import type { Caller } from './api-auth.js';
-import { callerOf, listedClient } from './api-auth.js';
+import { callerOf, listedClient, mayActForAll } from './api-auth.js';
 import { ApiError, errorResponses } from './api-errors.js';
 import type { ApiDeps } from './job-routes.js';
 import { cancelJob } from './job-routes.js';
@@ -39,7 +39,7 @@ export function registerBulkRoutes(app: FastifyInstance, deps: ApiDeps): void {
   const jobsOf = (caller: Caller, body: z.infer<typeof jobBulkBodySchema>) => matchingTasks(redis, keys, listedClient(caller, body.client),
     taskFilter({ status: body.status, domain: body.domain, parent: body.parent, since: body.since, until: body.until, text: body.q }, { since: 'since', until: 'until' }), body.limit);
   const lettersOf = async (caller: Caller, body: z.infer<typeof deadLetterBulkBodySchema>) =>
-    (await visibleDeadLetters(redis, keys, { client: caller.client, everything: caller.role === 'admin' }, body.domain)).slice(0, body.limit);
+    (await visibleDeadLetters(redis, keys, { client: caller.client, everything: mayActForAll(caller) }, body.domain)).slice(0, body.limit);
   const schema = <B extends z.ZodType>(summary: string, description: string, tag: string, body: B) => ({
     summary, description, tags: [tag], body, response: { 200: bulkOutcomeSchema, ...errorResponses(400, 401, 403, 415, 503) },
   });

@@ -5,6 +5,7 @@ import { gzipSync } from 'node:zlib';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
+import { API_ROLES } from '../../lib/redis/api-keys.js';
 import { callerOf } from './api-auth.js';
 import { ApiError, errorResponses } from './api-errors.js';
 
@@ -66,7 +67,7 @@ function send(request: FastifyRequest, reply: FastifyReply, asset: Asset): Fasti
 
 const whoamiSchema = z.object({
   client: z.string().describe('The client whose jobs this key sends and sees'),
-  role: z.enum(['read', 'submit', 'admin']),
+  role: z.enum(API_ROLES),
   key_id: z.string().nullable().describe('null while no key exists and the API answers everyone (loopback only)'),
 }).meta({ id: 'WhoAmI' });
 

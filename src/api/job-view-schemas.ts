@@ -42,8 +42,9 @@ export const timelineSchema = z.object({
     start: z.string(),
     end: z.string().nullable().describe('null while it runs, or when no record says when it ended'),
     duration_ms: z.number().nullable(),
-    status: z.string().nullable(),
-  })).describe('Ordered by start. Model and tool calls are those of the workers, each recorded once it ended; checks and reviews of verified tasks'),
+    status: z.string().nullable().describe("A model call's is 'ok' or 'error'"),
+    error: z.string().nullable().describe('Why a model call failed (its API error or timeout, one line); null for every other span'),
+  })).describe("Ordered by start. Model calls are those of the workers, the router and the worker selector, each recorded once it answered or failed; tool calls are the workers'; checks and reviews of verified tasks"),
 }).meta({ id: 'JobTimeline' });
 
 /** The checks a verified task ran (its output's `checks`), as `dan status` lists them. */

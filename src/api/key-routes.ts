@@ -10,7 +10,7 @@ import type { ApiDeps } from './job-routes.js';
 const limit = (what: string) => z.number().int().min(0).optional().describe(`${what} (0: no limit; absent: the server's setting)`);
 
 const keyRequestSchema = z.strictObject({
-  role: z.enum(API_ROLES, { error: `must be one of ${API_ROLES.join(', ')}` }).describe('read: GETs; submit: also send and cancel jobs; admin: everything'),
+  role: z.enum(API_ROLES, { error: `must be one of ${API_ROLES.join(', ')}` }).describe("read: GETs; submit: also send and cancel jobs; admin: everything; metrics: only GET /metrics (Prometheus' scrape credential)"),
   rpm: limit('Requests per minute the key may make; default DAN_API_RATE_PER_MINUTE'),
   max_in_flight: limit('Jobs of the key not yet ended; default DAN_API_MAX_IN_FLIGHT'),
 }).meta({ id: 'KeyRequest' });

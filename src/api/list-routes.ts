@@ -15,7 +15,7 @@ import { listTasks, taskFilter } from '../operations/list-tasks.js';
 import { queueCounts } from '../operations/network-overview.js';
 import { retryFailedJob } from '../operations/retry-job.js';
 import type { Caller } from './api-auth.js';
-import { callerOf, holdInFlight, listedClient, mayActFor } from './api-auth.js';
+import { callerOf, holdInFlight, listedClient, mayActFor, mayActForAll } from './api-auth.js';
 import { ApiError, errorResponses } from './api-errors.js';
 import { agentSchema, jobIdParamsSchema, SEED_STATUS } from './api-schemas.js';
 import type { ApiDeps } from './job-routes.js';
@@ -27,7 +27,7 @@ import {
 
 const seed = (status: string) => SEED_STATUS[status as keyof typeof SEED_STATUS] ?? 'QUEUED';
 const by = (caller: Caller): string => `api:${caller.client}${caller.keyId ? `:${caller.keyId}` : ''}`;
-const who = (caller: Caller) => ({ client: caller.client, everything: caller.role === 'admin' });
+const who = (caller: Caller) => ({ client: caller.client, everything: mayActForAll(caller) });
 
 /**
  * A dead letter as shown: its raw input and reason are what a client sent, kept as sent so a retry
@@ -200,7 +200,7 @@ export function registerListRoutes(app: FastifyInstance, deps: ApiDeps): void {
     const known = await knownDomains(redis, keys, config);
     const agent = (await new HeartbeatRegistry(redis, keys, config.heartbeatTtlMs).list(known)).find((a) => a.agent_id === request.params.id);
     if (agent === undefined) throw new ApiError('not_found', `no agent '${request.params.id}' is registered; GET /agents lists them`);
-    if (agent.task_id !== undefined && caller.role !== 'admin') {
+    if (agent.task_id !== undefined && !mayActForAll(caller)) {
       const task = await getResult(redis, keys, agent.task_id);
       if (task === undefined || !mayActFor(caller, ownerOf(task))) {
         const { task_id: _hidden, ...rest } = agent;

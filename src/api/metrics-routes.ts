@@ -7,7 +7,7 @@ import { renderMetrics } from '../metrics/prometheus-metrics.js';
 import { metricsSnapshot } from '../operations/metrics-snapshot.js';
 import { taskHistory } from '../operations/task-history.js';
 import { COST_GROUPS, costReport } from '../operations/cost-report.js';
-import { callerOf } from './api-auth.js';
+import { callerOf, mayActForAll } from './api-auth.js';
 import { errorResponses } from './api-errors.js';
 import type { ApiDeps } from './job-routes.js';
 
@@ -45,9 +45,10 @@ const costSchema = z.object({
 }).meta({ id: 'CostReport' });
 
 /**
- * GET /metrics (Prometheus' text format: the whole network's numbers, for its operators) and GET
- * /history (the caller's client's tasks), read from Redis on each request, so every `dan serve`
- * answers the same. Role read, like the other reads.
+ * GET /metrics (Prometheus' text format: the whole network's numbers, every client's backlogs and
+ * counts, for its operators) and GET /history (the caller's client's tasks), read from Redis on each
+ * request, so every `dan serve` answers the same. /metrics takes an admin key or a `metrics` key
+ * (Prometheus' scrape credential), never a client's read key; /history takes role read.
  */
 export function registerMetricsRoutes(app: FastifyInstance, deps: ApiDeps): void {
   const api = app.withTypeProvider<ZodTypeProvider>();
@@ -56,10 +57,10 @@ export function registerMetricsRoutes(app: FastifyInstance, deps: ApiDeps): void
   const registry = new HeartbeatRegistry(redis, keys, config.heartbeatTtlMs);
 
   api.get('/metrics', {
-    config: { role: 'read' },
+    config: { role: 'metrics' },
     schema: {
       summary: "The network's metrics in Prometheus' text format",
-      description: 'Queue depth per domain and state, tasks finished, task and model-call durations, agents and their heartbeat age, spawns, tokens and dead letters; README lists each.',
+      description: "Queue depth per domain and state, tasks finished, task and model-call durations, agents and their heartbeat age, spawns, tokens and dead letters, of the whole network (every client); README lists each. Needs an admin key or a key of role metrics ('dan keys create --client ops --role metrics', for Prometheus' authorization); a read or submit key gets 403.",
       tags: ['service'],
       produces: ['text/plain'],
       response: { 200: z.string().describe('Prometheus text exposition format 0.0.4'), ...errorResponses(401, 403, 503) },
@@ -81,7 +82,7 @@ export function registerMetricsRoutes(app: FastifyInstance, deps: ApiDeps): void
     },
   }, async (request) => {
     const caller = callerOf(request);
-    return costReport(redis, keys, { since: request.query.since, by: request.query.by, client: caller.role === 'admin' ? undefined : caller.client });
+    return costReport(redis, keys, { since: request.query.since, by: request.query.by, client: mayActForAll(caller) ? undefined : caller.client });
   });
 
   api.get('/history', {
@@ -95,6 +96,6 @@ export function registerMetricsRoutes(app: FastifyInstance, deps: ApiDeps): void
     },
   }, async (request) => {
     const caller = callerOf(request);
-    return taskHistory(redis, keys, request.query.window, caller.role === 'admin' ? undefined : caller.client);
+    return taskHistory(redis, keys, request.query.window, mayActForAll(caller) ? undefined : caller.client);
   });
 }

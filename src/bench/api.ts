@@ -1,14 +1,14 @@
 import type { ChildProcess } from 'node:child_process';
 import { spawn } from 'node:child_process';
 import http from 'node:http';
-import { fileURLToPath } from 'node:url';
 import { sleep } from '../../lib/clock.js';
 import { ApiKeys } from '../../lib/redis/api-keys.js';
 import { Keys } from '../../lib/redis/keys.js';
 import { submitTask } from '../../lib/redis/task-store.js';
 import type { Spread } from './bench-kit.js';
-import { cpuMs, poll, round, rssMb, spread } from './bench-kit.js';
+import { cpuMs, round, rssMb, spread } from './bench-kit.js';
 import type { BenchEnv } from './bench-network.js';
+import { startDanServe } from './start-dan-serve.js';
 import { CONCURRENCY } from './throughput.js';
 
 export interface ApiResult {
@@ -40,28 +40,12 @@ export interface ApiResult {
   after_load_rss_mb: number;
 }
 
-const cli = fileURLToPath(new URL('../cli/main.js', import.meta.url));
-
-/** `dan serve --port 0` as its own process on `prefix`; resolves with its URL once /health answers. */
-export async function startServe(env: BenchEnv, prefix: string, maxQueueDepth: number): Promise<{ url: string; child: ChildProcess }> {
-  const child = spawn(process.execPath, [cli, 'serve', '--port', '0', '--json'], {
+/** How the bench starts `dan serve`: on `prefix` of the bench's Redis, in its workspace, taking up to `maxQueueDepth` tasks a queue. */
+export function serveOptions(env: BenchEnv, prefix: string, maxQueueDepth: number): Parameters<typeof startDanServe>[0] {
+  return {
     cwd: env.workspace,
     env: { ...process.env, REDIS_URL: env.redisUrl, DAN_KEY_PREFIX: prefix, DAN_MAX_QUEUE_DEPTH: String(maxQueueDepth), DAN_LOG_LEVEL: 'warn' },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let out = '';
-  let err = '';
-  child.stderr?.on('data', (chunk: Buffer) => { err += chunk.toString(); });
-  const url = await new Promise<string>((resolve, reject) => {
-    child.stdout?.on('data', (chunk: Buffer) => {
-      out += chunk.toString();
-      const line = out.split('\n').find((l) => l.startsWith('{') && out.includes(`${l}\n`));
-      if (line) resolve((JSON.parse(line) as { url: string }).url);
-    });
-    child.once('exit', (code) => reject(new Error(`bench: dan serve exited ${code}: ${err.trim()}`)));
-  });
-  await poll('dan serve /health', async () => ((await fetch(`${url}/health`).then((r) => r.ok, () => false)) ? true : undefined), 10_000, 50);
-  return { url, child };
+  };
 }
 
 /** A `node:http` server in a child process that answers every request 202 with a fixed id, reading its body first. */
@@ -110,7 +94,7 @@ export async function measureApi(env: BenchEnv, jobs: number, getSeconds: number
   const direct = new Keys(`${base}direct:`);
   const viaHttp = new Keys(`${base}http:`);
   const { key } = await new ApiKeys(env.redis, viaHttp).create('bench', 'submit');
-  const serve = await startServe(env, `${base}http:`, jobs * 4);
+  const serve = await startDanServe(serveOptions(env, `${base}http:`, jobs * 4));
   const agent = new http.Agent({ keepAlive: true, maxSockets: CONCURRENCY });
   try {
     // Idle: started and answering, nothing asked of it yet.

@@ -3,7 +3,8 @@ import { sleep } from '../../lib/clock.js';
 import { ApiKeys } from '../../lib/redis/api-keys.js';
 import { Keys } from '../../lib/redis/keys.js';
 import { appendLog, submitTask } from '../../lib/redis/task-store.js';
-import { startServe } from './api.js';
+import { serveOptions } from './api.js';
+import { startDanServe } from './start-dan-serve.js';
 import { round, spread } from './bench-kit.js';
 import type { BenchEnv } from './bench-network.js';
 import { browserProblem, launchChromium } from './chromium.js';
@@ -52,7 +53,7 @@ export async function measureDashboard(env: BenchEnv, tasks: number): Promise<Da
   const { taskId } = await submitTask(env.redis, keys, { domain: 'backend', description: 'the task with the long log', type: 'task_assignment', source: 'bench', extraMetadata: client });
   for (let i = 0; i < LOG_LINES; i++) await appendLog(env.redis, keys, { taskId, agentId: 'backend-bench', domain: 'backend', message: `line ${i} of the bench log, about as long as a worker's usual line` });
 
-  const serve = await startServe(env, prefix, tasks * 2);
+  const serve = await startDanServe(serveOptions(env, prefix, tasks * 2));
   const browser = await launchChromium();
   try {
     // The key as the sign-in form leaves it: in the tab's sessionStorage.

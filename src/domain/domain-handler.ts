@@ -5,7 +5,7 @@ import { FailureCode } from '../../lib/protocol/failure.js';
 import type { TokenUsage } from '../../lib/protocol/result.js';
 import { addUsage, emptyUsage } from '../../lib/protocol/result.js';
 import type { Task } from '../../lib/protocol/task.js';
-import { timedCallMessage } from '../../lib/protocol/timed-call.js';
+import { timedCallMessage, type ModelCallTiming } from '../../lib/protocol/timed-call.js';
 import type { TaskHandler } from '../../lib/runtime/task-consumer.js';
 import { TaskFailedError } from '../../lib/runtime/task-consumer.js';
 import type { WorkerSelection } from './worker-selection.js';
@@ -24,8 +24,8 @@ export interface DomainHandlerDeps {
   catalog: AgentCatalog;
   agentId: string;
   runtime: () => Promise<WorkerRuntime>;
-  /** Picks the workers; `onModelCall` hears how long a model call it made took (the llm selector's). */
-  select: (task: Task, signal: AbortSignal, onModelCall: (ms: number) => void) => Promise<WorkerSelection>;
+  /** Picks the workers; `onModelCall` hears how a model call it made went (the llm selector's): its duration, its error when it failed. */
+  select: (task: Task, signal: AbortSignal, onModelCall: (call: ModelCallTiming) => void) => Promise<WorkerSelection>;
   lifecycle: WorkerLifecycle;
   logger: Logger;
   /** The network's memory (ELF), when it is on. */
@@ -56,11 +56,11 @@ export function createDomainHandler(deps: DomainHandlerDeps): TaskHandler {
     if (task.type === 'echo') {
       return { summary: 'echo', echo: task.payload, files_created: [], files_modified: [] };
     }
-    let selectionMs: number | undefined;
-    const selection = await deps.select(task, ctx.signal, (ms) => { selectionMs = ms; });
+    let selecting: ModelCallTiming | undefined;
+    const selection = await deps.select(task, ctx.signal, (call) => { selecting = call; });
     await ctx.log(`workers: ${selection.waves.map((w) => w.map((x) => x.name).join(' + ')).join(' -> ')} (${selection.reason})`);
     // The selector's model call, for the job's timeline, as the workers' calls are logged.
-    if (selectionMs !== undefined) void ctx.log(timedCallMessage(deps.agentId, { kind: 'model_call', turn: 1, durationMs: selectionMs }));
+    if (selecting !== undefined) void ctx.log(timedCallMessage(deps.agentId, { kind: 'model_call', turn: 1, ...selecting }));
     const runtime = await deps.runtime();
     const records: Record<string, WorkerRecord> = {};
     const prior: PriorWork[] = [];

@@ -51,9 +51,7 @@ export const TASK_HANDLERS: Partial<Record<DomainKindName, (inputs: TaskHandlerI
       ...(i.memory ? { memory: i.memory } : {}),
       select: async (task, signal, onModelCall) => {
         if (i.config.workerSelector !== 'llm') return withTesters(selectWorkers(task, domain, i.config.workersPerTask), domain);
-        const began = performance.now();
-        const chosen = await selectWorkersWithModel({ client: await i.llm(), model: resolveModel(i.config, i.domain.model), domain, task, maxWorkers: i.config.workersPerTask, signal });
-        onModelCall(performance.now() - began);
+        const chosen = await selectWorkersWithModel({ client: await i.llm(), model: resolveModel(i.config, i.domain.model), domain, task, maxWorkers: i.config.workersPerTask, signal, onModelCall });
         return withTesters(chosen, domain);
       },
     }),

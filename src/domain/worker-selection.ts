@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import type { ModelCallTiming } from '../../lib/protocol/timed-call.js';
 import type { DomainDefinition, WorkerDefinition } from '../../lib/agents/agent-definitions.js';
 import { DanError } from '../../lib/errors.js';
 import { dependencyWaves } from '../../lib/agents/dependency-waves.js';
@@ -111,6 +112,8 @@ export interface ModelWorkerSelectionInput {
   task: SelectableTask;
   maxWorkers: number;
   signal?: AbortSignal;
+  /** Hears how the model call went (its duration, and its error when it failed), for the task's timeline. */
+  onModelCall?: (call: ModelCallTiming) => void;
 }
 
 const answerSchema = z.object({
@@ -137,7 +140,7 @@ export async function selectWorkersWithModel(input: ModelWorkerSelectionInput): 
       system: [{ type: 'text', text: workerSelectorPrompt(domain, maxWorkers) }],
       messages: [{ role: 'user', content: taskMessage(task) }],
       metadata: { user_id: `${WORKER_SELECTOR_MARKER}:${domain.name}` },
-    }, answerSchema, signal);
+    }, answerSchema, signal, input.onModelCall);
   if (!parsed.ok) return fallback(parsed.problem);
   const names = [...new Set(parsed.value.workers.map((name) => name.toLowerCase()))];
   const unknown = names.filter((name) => !pickable(domain).some((w) => w.name === name));

@@ -10,8 +10,8 @@ import { appendAgentOutput } from '../../lib/redis/task-store.js';
 import { recordSpawn } from '../../lib/redis/task-metrics.js';
 import type { HeartbeatRegistry } from '../../lib/redis/heartbeat-registry.js';
 import type { Keys } from '../../lib/redis/keys.js';
-import { domainsWithPendingQueues } from '../../lib/redis/queue-counts.js';
-import { TaskQueue, queueDepth, queueOptions } from '../../lib/redis/task-queue.js';
+import { domainsWithPendingQueues, waitingCounts } from '../../lib/redis/queue-counts.js';
+import { TaskQueue, queueOptions } from '../../lib/redis/task-queue.js';
 import type { AgentExit, Spawner } from '../../lib/spawner/spawner.js';
 import { instanceSuffix } from '../../lib/spawner/spawner.js';
 import type { DomainLoad, SpawnLimits } from './spawn-policy.js';
@@ -135,11 +135,12 @@ export class DomainSupervisor {
     }
 
     const loads = [];
+    // Every domain's backlog in one round trip, reading only what the spawn decision needs.
+    const depths = await waitingCounts(o.redis, o.keys, domains);
     for (const domain of domains) {
       const s = this.domainState(domain);
-      const [depth, registered] = await Promise.all([queueDepth(o.redis, o.keys, domain), o.registry.liveDomainAgents(domain)]);
-      const live = await this.explainedOf(domain, registered);
-      loads.push({ domain, depth, live: live.length, starting: s.starting.size, notBefore: s.notBefore });
+      const live = await this.explainedOf(domain, await o.registry.liveDomainAgents(domain));
+      loads.push({ domain, depth: depths.get(domain) ?? 0, live: live.length, starting: s.starting.size, notBefore: s.notBefore });
     }
     const residents = [];
     for (const domain of o.resident ?? []) {

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import type { ModelCallTiming } from '../../lib/protocol/timed-call.js';
 import type { AgentCatalog } from '../../lib/agents/agent-definitions.js';
 import { dependencyWaves } from '../../lib/agents/dependency-waves.js';
 import { askModelJson } from '../../lib/agents/model-json.js';
@@ -17,6 +18,8 @@ export interface ModelPlanInput {
   catalog: AgentCatalog;
   task: RoutableTask;
   signal?: AbortSignal;
+  /** Hears how the model call went (its duration, and its error when it failed), for the task's timeline. */
+  onModelCall?: (call: ModelCallTiming) => void;
 }
 
 const answerSchema = z.object({
@@ -55,7 +58,7 @@ export async function planWithModel(input: ModelPlanInput): Promise<Plan> {
       system: [{ type: 'text', text: routerSystemPrompt(catalog) }],
       messages: [{ role: 'user', content: routerUserMessage(task) }],
       metadata: { user_id: ROUTER_MARKER },
-    }, answerSchema, signal);
+    }, answerSchema, signal, input.onModelCall);
   if (!parsed.ok) return fallback(parsed.problem);
   const steps = parsed.value.steps.map((step) => ({ ...step, domain: step.domain.toLowerCase(), depends_on: step.depends_on.map((d) => d.trim().toLowerCase()) }));
   const problem = planProblem(steps, catalog);

@@ -26,7 +26,7 @@ import { instanceSuffix } from '../../lib/spawner/spawner.js';
 import { runPlan, storedPlan } from './delegation.js';
 import type { DomainSupervisor, SupervisorEvent } from './domain-supervisor.js';
 import { planWithModel } from './llm-router.js';
-import { timedCallMessage } from '../../lib/protocol/timed-call.js';
+import { timedCallMessage, type ModelCallTiming } from '../../lib/protocol/timed-call.js';
 import { meteredLlmClient } from '../../lib/llm/metered-llm-client.js';
 import { recordModelCall } from '../../lib/redis/task-metrics.js';
 import type { Plan } from './plan.js';
@@ -65,9 +65,9 @@ function processExists(pid: number): boolean {
 
 /**
  * Plans a task: one step for an echo (the smoke test of the whole path), else the configured router.
- * `onModelCall` hears how long the router's model call took, when it made one.
+ * `onModelCall` hears how the router's model call went (its duration, its error when it failed), when it made one.
  */
-async function makePlan(task: TaskContext['task'], catalog: AgentCatalog, options: MainOrchestratorOptions, signal: AbortSignal, onModelCall: (ms: number) => void): Promise<Plan> {
+async function makePlan(task: TaskContext['task'], catalog: AgentCatalog, options: MainOrchestratorOptions, signal: AbortSignal, onModelCall: (call: ModelCallTiming) => void): Promise<Plan> {
   const routable = { description: task.description, requirements: task.requirements };
   if (task.type === 'echo') {
     const scored = planTask(routable, catalog);
@@ -75,10 +75,7 @@ async function makePlan(task: TaskContext['task'], catalog: AgentCatalog, option
     return { steps: [{ domain, description: task.description || 'echo', dependsOn: [], requirements: [] }], strategy: scored.strategy, reason: `echo: sent whole to ${domain}`, scores: scored.scores };
   }
   if (options.config.router === 'llm') {
-    const began = performance.now();
-    const plan = await planWithModel({ client: await options.llm(), model: resolveModel(options.config, undefined), catalog, task: routable, signal });
-    onModelCall(performance.now() - began);
-    return plan;
+    return planWithModel({ client: await options.llm(), model: resolveModel(options.config, undefined), catalog, task: routable, signal, onModelCall });
   }
   return planTask(routable, catalog);
 }
@@ -137,7 +134,7 @@ function createMainLifecycle(options: MainOrchestratorOptions & { agentId: strin
       // counted here the same way, so /metrics holds every model call of the network.
       // Priced with the gateway's table too, for `dan cost` and dan_model_cost_usd_total (domain main; no task's budget).
       const prices = loadPriceTable(config.cost.prices);
-      const planning = {
+      const planningOptions = {
         ...options,
         llm: async () => meteredLlmClient(await options.llm(), async (call) => {
           await Promise.all([recordModelCall(redis, keys, call), recordCallCost(redis, keys, unattributedCallCost(prices, call, Date.now()))]);
@@ -148,14 +145,15 @@ function createMainLifecycle(options: MainOrchestratorOptions & { agentId: strin
         agentId, logger, retentionMs: config.retentionMs, concurrency: config.mainConcurrency, leaseMs: config.leaseMs,
         onStatus: (status) => heartbeat.setStatus(agentId, status),
         handler: async (ctx) => {
-          let planningMs: number | undefined;
-          const { plan, resumed } = await storedPlan(deps, ctx.task.taskId, () => makePlan(ctx.task, catalog, planning, ctx.signal, (ms) => { planningMs = ms; }));
+          let planning: ModelCallTiming | undefined;
+          const { plan, resumed } = await storedPlan(deps, ctx.task.taskId, () => makePlan(ctx.task, catalog, planningOptions, ctx.signal, (call) => { planning = call; }));
           const route = plan.steps.map((s) => `${s.domain}${s.dependsOn.length ? ` (after ${s.dependsOn.join(', ')})` : ''}`).join(', ');
           // Not awaited: the line goes out on the same connection ahead of everything that follows, so it
           // stays first in the task's log, and the sub-tasks are queued without waiting one round trip.
           void ctx.log(`${resumed ? 'resumed plan' : 'routed'} (${plan.strategy}): ${route}; ${plan.reason}`);
           // The router's model call, for the job's timeline (GET /jobs/{id}/timeline), as workers' calls are logged.
-          if (planningMs !== undefined) void ctx.log(timedCallMessage(agentId, { kind: 'model_call', turn: 1, durationMs: planningMs }));
+          // A call that failed is there too, with its error (the plan then fell back to the keyword router).
+          if (planning !== undefined) void ctx.log(timedCallMessage(agentId, { kind: 'model_call', turn: 1, ...planning }));
           return runPlan(ctx, plan, deps, resumed);
         },
       });

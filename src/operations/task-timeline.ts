@@ -29,6 +29,8 @@ export interface TimelineSpan {
   end: string | null;
   duration_ms: number | null;
   status: string | null;
+  /** Why a model call failed (its API error, a timeout); null for everything else. */
+  error: string | null;
 }
 
 /** One task as the timeline reads it: its result, its log lines, and whose sub-task it is. */
@@ -54,9 +56,10 @@ interface Attempt { n: number; startMs: number; endMs: number | null; agent: str
 /** A time the records hold as ms since the epoch; NaN for text that is not one. */
 const msOf = (iso: string | undefined): number => (iso === undefined || iso === '' ? Number.NaN : Date.parse(iso));
 
-function span(fields: Omit<TimelineSpan, 'start' | 'end' | 'duration_ms'>, startMs: number, endMs: number | null): TimelineSpan {
+function span(fields: Omit<TimelineSpan, 'start' | 'end' | 'duration_ms' | 'error'> & { error?: string }, startMs: number, endMs: number | null): TimelineSpan {
   return {
     ...fields,
+    error: fields.error ?? null,
     start: new Date(startMs).toISOString(),
     end: endMs === null ? null : new Date(endMs).toISOString(),
     duration_ms: endMs === null ? null : Math.max(0, endMs - startMs),
@@ -155,8 +158,9 @@ export function timelineSpans(tasks: readonly TimelineTask[]): TimelineSpan[] {
         spans.push(span({
           id: `${id}:${timed.kind}:${i}`, parent_id: parent, kind: timed.kind, task_id: id, agent_id: timed.workerId,
           name: timed.kind === 'model_call' ? `model call ${timed.turn}` : timed.tool,
-          // A model call is recorded once it answered; one that failed is not recorded at all.
-          status: timed.kind === 'model_call' || timed.ok ? 'ok' : 'error',
+          // A model call is recorded once it answered or failed; a failed one carries its error.
+          status: (timed.kind === 'model_call' ? timed.error === undefined : timed.ok) ? 'ok' : 'error',
+          ...(timed.kind === 'model_call' && timed.error !== undefined ? { error: timed.error } : {}),
         }, startMs, endMs));
       } else if (check) {
         spans.push(span({ id: `${id}:check:${i}`, parent_id: parent, kind: 'check', name: check[3] as string, task_id: id, agent_id: agent, status: check[1] as string }, startMs, endMs));

@@ -88,6 +88,7 @@ export class SdkWorkerRuntime implements WorkerRuntime {
         else if (event.type === 'tool_result' && !event.ok) job.onEvent?.({ kind: 'refused', summary: `${event.tool}: ${event.summary}` });
         else if (event.type === 'turn_ended') job.onEvent?.(turnEvent(event.usage));
         if (event.type === 'turn_ended') job.onTimed?.({ kind: 'model_call', turn: event.turn, durationMs: event.ms });
+        else if (event.type === 'turn_failed') job.onTimed?.({ kind: 'model_call', turn: event.turn, durationMs: event.ms, error: event.error });
         else if (event.type === 'tool_result') job.onTimed?.({ kind: 'tool_call', tool: event.tool, ok: event.ok, durationMs: event.ms });
       },
     }, workerAnswerSchema);

@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { packageRoot } from '../../lib/config.js';
 import type { TestNetwork } from '../support/network.js';
 import { cliEnv, startTestNetwork } from '../support/network.js';
-import { serve } from '../support/dan-serve.js';
+import { startDanServe } from '../../src/bench/start-dan-serve.js';
 import { runProcess } from '../support/run-process.js';
 import { until } from '../support/until.js';
 
@@ -26,7 +26,7 @@ describe('dan serve and dan keys against a running network', () => {
 
   it('with --require-keys listens beyond loopback before any key exists, answering only /health until one does', async () => {
     expect(await network.redis.hlen(network.keys.apiKeys())).toBe(0);
-    const api = await serve(env, ['--host', '0.0.0.0', '--require-keys']);
+    const api = await startDanServe({ env, args: ['--host', '0.0.0.0', '--require-keys'] });
     try {
       const base = api.url.replace('0.0.0.0', '127.0.0.1');
       expect((await fetch(`${base}/health`)).status).toBe(200);
@@ -50,7 +50,7 @@ describe('dan serve and dan keys against a running network', () => {
     expect(JSON.parse(listed.stdout)).toEqual([expect.objectContaining({ id: keyId, client: 'acme', role: 'submit' })]);
 
     // With a key, a non-loopback address is allowed; a request without a key is not.
-    const api = await serve(env, ['--host', '0.0.0.0']);
+    const api = await startDanServe({ env, args: ['--host', '0.0.0.0'] });
     try {
       const base = api.url.replace('0.0.0.0', '127.0.0.1');
       expect((await fetch(`${base}/health`)).status).toBe(200);
@@ -100,7 +100,7 @@ describe('dan serve and dan keys against a running network', () => {
     const created = await runProcess(process.execPath, [bin, 'keys', 'create', '--client', 'pair', '--json'], { env });
     expect(created.code, created.stderr).toBe(0);
     const { key } = JSON.parse(created.stdout) as { key: string };
-    const [a, b] = await Promise.all([serve(env), serve(env)]);
+    const [a, b] = await Promise.all([startDanServe({ env }), startDanServe({ env })]);
     try {
       const auth = { authorization: `Bearer ${key}`, 'content-type': 'application/json', 'idempotency-key': 'deploy-42' };
       const body = JSON.stringify({ job_type: 'echo', payload: { message: 'twice' } });

@@ -259,6 +259,38 @@ describeBrowser('the dashboard in a real browser', () => {
     await page.close();
   });
 
+  it("creates a key on the keys page, shows its secret once, lists it, and revokes it after a confirmation", async () => {
+    const { page, errors } = await open(admin, '#/keys');
+    await page.getByRole('heading', { name: 'Keys' }).waitFor();
+    await page.getByLabel('Role').selectOption('read');
+    await page.getByLabel('Requests per minute').fill('7');
+    await page.getByRole('button', { name: 'Create key…' }).click();
+    await page.getByRole('dialog').getByRole('button', { name: 'Create it' }).click();
+    const shown = page.locator('[data-new-key]');
+    await shown.waitFor();
+    const secret = await shown.getByLabel('New key').inputValue();
+    const id = (await shown.getAttribute('data-new-key'))!;
+    // The secret works as a key of acme with the role asked for, and the list shows it (never its secret).
+    expect((await app.inject({ method: 'GET', url: '/whoami', headers: { authorization: `Bearer ${secret}` } })).json()).toEqual({ client: 'acme', role: 'read', key_id: id });
+    const row = page.locator('tbody tr', { has: page.locator(`button[data-revoke="${id}"]`) });
+    await row.waitFor();
+    expect((await row.locator('td').allTextContents()).slice(1, 3)).toEqual(['read', '7']);
+    expect(await page.locator('tbody').textContent()).not.toContain(secret);
+    // Once the page is drawn again, the secret is gone for good.
+    await go(page, '#/');
+    await go(page, '#/keys');
+    await row.waitFor();
+    expect(await page.locator('[data-new-key]').count()).toBe(0);
+
+    await row.getByRole('button', { name: `Revoke key ${id}` }).click();
+    await page.getByRole('dialog').getByRole('button', { name: 'Revoke it' }).click();
+    await page.getByRole('status').getByText(`Key ${id} revoked.`).waitFor();
+    await expect.poll(() => page.locator(`button[data-revoke="${id}"]`).count()).toBe(0);
+    expect((await app.inject({ method: 'GET', url: '/whoami', headers: { authorization: `Bearer ${secret}` } })).statusCode).toBe(401);
+    expect(errors).toEqual([]);
+    await page.close();
+  });
+
   it('queues a dead letter again from the dead-letters page', async () => {
     const id = await send('work for a queue that was full', 'backend');
     const queue = new TaskQueue(network.redis, network.keys, queueOptions(network.config, 'backend', 'main-test'));
@@ -291,7 +323,8 @@ describeBrowser('the dashboard in a real browser', () => {
     const { page } = await open(reader);
     expect(await page.locator('#nav').getByRole('link', { name: 'Submit' }).count()).toBe(0);
     const visible = async () => (await page.locator('main button').allTextContents()).filter((t) => !['Filter', 'Older tasks'].includes(t));
-    for (const hash of ['#/', '#/tasks', `#/task/${id}`, `#/task/${verified}`, '#/dead-letters', '#/farms', '#/memory', '#/history', '#/submit']) {
+    expect(await page.locator('#nav').getByRole('link', { name: 'Keys' }).count()).toBe(0);
+    for (const hash of ['#/', '#/tasks', `#/task/${id}`, `#/task/${verified}`, '#/dead-letters', '#/farms', '#/memory', '#/history', '#/submit', '#/keys']) {
       await go(page, hash);
       await page.locator('main h1').first().waitFor();
       await loaded(page);
@@ -475,7 +508,7 @@ describeBrowser('the dashboard in a real browser', () => {
     const pages: Array<[string, string, string]> = [
       ['overview', '#/', 'Overview'], ['tasks', '#/tasks', 'Tasks'], ['task', `#/task/${verified}`, `Task ${verified}`], ['task-queued', `#/task/${id}`, `Task ${id}`],
       ['submit', '#/submit', 'Submit a task'], ['dead-letters', '#/dead-letters', 'Dead letters'], ['farms', '#/farms', 'Farms'], ['memory', '#/memory', 'Memory'],
-      ['history', '#/history', 'History'],
+      ['history', '#/history', 'History'], ['keys', '#/keys', 'Keys'],
     ];
     for (const [name, hash, heading] of pages) {
       await go(page, hash);

@@ -43,9 +43,11 @@ async function runTasks(api: TestApi, domain: string, n: number, ranMs: number, 
 describe('metrics and history kept in Redis by the one task-end step', () => {
   let api: TestApi;
   let reader: Record<string, string>;
+  let scraper: Record<string, string>;
   beforeAll(async () => {
     api = await startTestApi();
     reader = (await api.key('ops', 'read')).headers;
+    scraper = (await api.key('ops', 'metrics')).headers;
   });
   afterAll(async () => api.close());
 
@@ -71,7 +73,7 @@ describe('metrics and history kept in Redis by the one task-end step', () => {
     expect(completed?.durations.buckets.reduce((a, b) => a + b, 0)).toBe(3);
     expect(completed?.durations.sumMs).toBeGreaterThanOrEqual(3 * 45_000);
 
-    const scrape = await api.app.inject({ method: 'GET', url: '/metrics', headers: reader });
+    const scrape = await api.app.inject({ method: 'GET', url: '/metrics', headers: scraper });
     expect(scrape.statusCode, scrape.body).toBe(200);
     expect(scrape.headers['content-type']).toMatch(/^text\/plain; version=0\.0\.4/);
     expect(scrape.body).toContain('dan_tasks_finished_total{domain="backend",status="completed",failure_code=""} 3');
@@ -82,6 +84,8 @@ describe('metrics and history kept in Redis by the one task-end step', () => {
     expect(scrape.body).toContain('dan_task_duration_seconds_bucket{domain="backend",status="completed",le="+Inf"} 3');
     expect(scrape.body).toContain('dan_task_duration_seconds_count{domain="backend",status="completed"} 3');
     expect((await api.app.inject({ method: 'GET', url: '/metrics' })).statusCode).toBe(401);
+    // Every client's backlogs and counts: a client's read key may not see them.
+    expect((await api.app.inject({ method: 'GET', url: '/metrics', headers: reader })).statusCode).toBe(403);
     const openapi = (await api.app.inject({ method: 'GET', url: '/openapi.json', headers: reader })).json() as { paths: Record<string, { get?: { responses: Record<string, unknown> } }> };
     expect(Object.keys(openapi.paths['/metrics']?.get?.responses ?? {})).toEqual(expect.arrayContaining(['200', '401', '403']));
     expect(Object.keys(openapi.paths['/history']?.get?.responses ?? {})).toEqual(expect.arrayContaining(['200', '400', '401']));

@@ -11,7 +11,7 @@ import { Keys } from '../../lib/redis/keys.js';
 import { recordModelCall, recordSpawn } from '../../lib/redis/task-metrics.js';
 import { TaskQueue, queueOptions } from '../../lib/redis/task-queue.js';
 import { submitTask, type SubmitInput } from '../../lib/redis/task-store.js';
-import { serve } from '../support/dan-serve.js';
+import { startDanServe } from '../../src/bench/start-dan-serve.js';
 import { connectTestRedis, testRedisUrl, uniquePrefix } from '../support/redis.js';
 import { runProcess } from '../support/run-process.js';
 import { freePort } from '../../src/cli/local-redis.js';
@@ -26,22 +26,22 @@ function task(description: string, domain: string): SubmitInput {
   return { domain, description, type: 'task_assignment', source: 'test', requirements: [], context: {}, priority: 'normal' };
 }
 
-/** `dan serve` scraped by a real Prometheus (Debian's), with a read key in a credentials file. */
+/** `dan serve` scraped by a real Prometheus (Debian's), with a key of role metrics (the scrape credential) in a credentials file. */
 describe.skipIf(missing)('GET /metrics scraped by Prometheus', () => {
   const prefix = uniquePrefix('prom');
   const keys = new Keys(prefix);
   const dir = mkdtempSync(path.join(os.tmpdir(), 'dan-prometheus-'));
   let redis: Redis;
   let cleanup: () => Promise<void>;
-  let api: Awaited<ReturnType<typeof serve>>;
+  let api: Awaited<ReturnType<typeof startDanServe>>;
   let key: string;
   let prometheus: ChildProcess | undefined;
   let prometheusUrl: string;
 
   beforeAll(async () => {
     ({ redis, cleanup } = await connectTestRedis(prefix));
-    key = (await new ApiKeys(redis, keys).create('ops', 'read')).key;
-    api = await serve({ ...process.env, REDIS_URL: testRedisUrl(), DAN_KEY_PREFIX: prefix, DAN_LOG_LEVEL: 'warn' });
+    key = (await new ApiKeys(redis, keys).create('ops', 'metrics')).key;
+    api = await startDanServe({ env: { ...process.env, REDIS_URL: testRedisUrl(), DAN_KEY_PREFIX: prefix, DAN_LOG_LEVEL: 'warn' } });
     const keyFile = path.join(dir, 'dan-key');
     writeFileSync(keyFile, key, { mode: 0o600 });
     const port = await freePort();
@@ -142,8 +142,16 @@ describe.skipIf(missing)('GET /metrics scraped by Prometheus', () => {
     expect(check.stdout).toContain('SUCCESS: 1 rules found');
   });
 
-  it('refuses a scrape without a key', async () => {
+  it('refuses a scrape without a key, and with a read key of a client: metrics are the operators\' data', async () => {
     const refused = await fetch(`${api.url}/metrics`);
     expect(refused.status).toBe(401);
+    const reader = (await new ApiKeys(redis, keys).create('acme', 'read')).key;
+    const forbidden = await fetch(`${api.url}/metrics`, { headers: { authorization: `Bearer ${reader}` } });
+    expect(forbidden.status).toBe(403);
+    expect(((await forbidden.json()) as { error: { code: string; message: string } }).error).toMatchObject({ code: 'forbidden', message: expect.stringContaining('role admin or metrics') });
+    // The scrape credential reads /metrics and nothing else: not a job list, not the dashboard's session.
+    for (const url of ['/jobs', '/whoami', '/history']) {
+      expect((await fetch(`${api.url}${url}`, { headers: { authorization: `Bearer ${key}` } })).status, url).toBe(403);
+    }
   });
 });

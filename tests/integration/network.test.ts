@@ -225,8 +225,12 @@ describe('the network on one machine', () => {
   });
 
   it('fails the parent naming the failed sub-task, and does not start the sub-task that needed it', async () => {
-    const failing = parseRules([{ name: 'backend-breaks', when: { system: 'Domain: backend' }, reply: { error: { status: 400, type: 'invalid_request_error', message: 'scripted refusal' } } }], 'test').rules;
-    network = await startTestNetwork({ rules: [failing[0]!, ...defaultRules()] });
+    const failing = parseRules([
+      { name: 'router-breaks', when: { system: 'dan-router' }, reply: { error: { status: 400, type: 'invalid_request_error', message: 'router refusal' } } },
+      { name: 'backend-breaks', when: { system: 'Domain: backend' }, reply: { error: { status: 400, type: 'invalid_request_error', message: 'scripted refusal' } } },
+    ], 'test').rules;
+    // The router's call fails too: the plan falls back to the keyword router's, and the failed call is on the timeline.
+    network = await startTestNetwork({ rules: [...failing, ...defaultRules()], env: { DAN_ROUTER: 'llm' } });
     const { redis, keys } = network;
     const { taskId } = await submitTask(redis, keys, { domain: 'main', description: 'Add user registration: a POST /api/users endpoint and a signup form' });
     const hash = await network.waitFor(taskId);
@@ -240,6 +244,14 @@ describe('the network on one machine', () => {
     expect(child['error']).toMatch(/scripted refusal/);
     expect(JSON.parse(child['output']!)).toMatchObject({ failure: { code: 'llm_bad_request', retryable: false } });
     expect(await redis.exists(keys.result(`${taskId}-frontend`))).toBe(0);
+    // Both failed model calls are on the job's timeline with their duration and error: the router's by main, the worker's by its worker.
+    const { spans } = await taskTimeline(redis, keys, (await getResult(redis, keys, taskId))!);
+    const failed = spans.filter((s) => s.kind === 'model_call' && s.status === 'error');
+    expect(failed.map((s) => [s.task_id, s.agent_id?.replace(/-[0-9a-f]{8}/, ''), s.error?.match(/router refusal|scripted refusal/)?.[0]])).toEqual([
+      [taskId, 'main', 'router refusal'],
+      [`${taskId}-backend`, expect.stringMatching(/^backend-[a-z-]+-\d+$/), 'scripted refusal'],
+    ]);
+    for (const s of failed) expect(s.duration_ms).toBeGreaterThanOrEqual(0);
   });
 
   it('stops an idle domain after DAN_DOMAIN_IDLE_MS and starts a new one when work comes', async () => {

@@ -1,6 +1,7 @@
 import type { Redis } from 'ioredis';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Keys } from '../../lib/redis/keys.js';
+import { queueStates, waitingCount, waitingCounts } from '../../lib/redis/queue-counts.js';
 import { RAW_CLIENT_GRACE_MS, TaskQueue, queueDepth } from '../../lib/redis/task-queue.js';
 import { submitTask } from '../../lib/redis/task-store.js';
 import { connectTestRedis, uniquePrefix } from '../support/redis.js';
@@ -107,6 +108,23 @@ describe('TaskQueue against a real Redis', () => {
     expect(await second.finish(fresh!, { status: 'completed', output: { summary: 'ok' } })).toBe(true);
     expect(await redis.hget(keys.result('lapse-1'), 'attempts')).toBe('2');
     expect((await redis.lrange(keys.logs('lapse-1'), 0, -1)).join('\n')).toMatch(/attempt 1 ended: lease expired \(backend-11111111 stopped renewing it\) \(owner backend-11111111\); attempt 2 of 3 in 0\.0 s/);
+  });
+
+  it("counts every domain's backlog in one read (waiting, ready by priority, delayed), as queueStates does, without running or dead-lettered tasks", async () => {
+    for (const [domain, priority] of [['backend', 'high'], ['backend', 'low'], ['backend', 'normal'], ['frontend', 'normal']] as const) {
+      await submitTask(redis, keys, { domain, description: 'x', priority });
+    }
+    // One backend task taken (running, not waiting), one raw item dead-lettered (not waiting either).
+    await queue().claim(1);
+    await redis.lpush(keys.pending('backend'), 'not json');
+    await queue().claim(5);
+    await submitTask(redis, keys, { domain: 'backend', description: 'after the claims' });
+    const states = await queueStates(redis, keys, ['backend', 'frontend', 'devops']);
+    expect(states.map((s) => [s.running, s.deadLettered])).toEqual([[3, 1], [0, 0], [0, 0]]);
+    const counts = await waitingCounts(redis, keys, ['backend', 'frontend', 'devops']);
+    expect([...counts]).toEqual([['backend', 1], ['frontend', 1], ['devops', 0]]);
+    expect(states.map((s) => waitingCount(s))).toEqual([...counts.values()]);
+    expect(await queueDepth(redis, keys, 'backend')).toBe(1);
   });
 
   it('renews held leases and reports lost ones', async () => {

@@ -17,6 +17,13 @@ describe('the HTTP API on plain data', () => {
     expect(roleAllows('admin', 'submit')).toBe(true);
   });
 
+  it('lets a metrics key read /metrics and nothing else, and an admin key read /metrics too', () => {
+    expect(roleAllows('metrics', 'metrics')).toBe(true);
+    expect(roleAllows('admin', 'metrics')).toBe(true);
+    for (const held of ['read', 'submit'] as const) expect(roleAllows(held, 'metrics'), held).toBe(false);
+    for (const needed of ['read', 'submit', 'admin'] as const) expect(roleAllows('metrics', needed), needed).toBe(false);
+  });
+
   it('reads a key from Authorization: Bearer or X-API-Key', () => {
     expect(presentedKey({ headers: { authorization: 'Bearer k1' } })).toBe('k1');
     expect(presentedKey({ headers: { authorization: 'bearer   k2 ' } })).toBe('k2');

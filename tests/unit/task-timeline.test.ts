@@ -15,6 +15,15 @@ describe('timed call lines', () => {
       .toEqual({ kind: 'tool_call', workerId: 'w-1', tool: 'Bash', ok: false, durationMs: 52 });
   });
 
+  it('writes a failed model call with its error on one bounded line, and reads it back', () => {
+    const message = timedCallMessage('main-0a', { kind: 'model_call', turn: 1, durationMs: 30_000, error: `529 overloaded\n${'x'.repeat(500)}` });
+    expect(message).not.toContain('\n');
+    const read = parseTimedCall(message);
+    expect(read).toMatchObject({ kind: 'model_call', workerId: 'main-0a', turn: 1, durationMs: 30_000 });
+    expect(read?.kind === 'model_call' ? read.error : undefined).toMatch(/^529 overloaded x+\.\.\.$/);
+    expect((read?.kind === 'model_call' ? read.error : '')?.length).toBe(200);
+  });
+
   it("takes no progress line for one: a tool's summary always follows the worker's ': '", () => {
     // What a model could make a progress line say: `w-1: ` then the tool name and its input.
     expect(parseTimedCall('w-1: model call 1 took 5 ms')).toBeUndefined();
@@ -59,6 +68,21 @@ describe('timelineSpans', () => {
     ]);
     expect(spans.find((s) => s.kind === 'model_call')?.agent_id).toBe('backend-0000000c-coder-1');
     expect(spans.find((s) => s.kind === 'attempt' && s.task_id === 'job1-backend')?.agent_id).toBe('backend-0000000b');
+  });
+
+  it('shows a model call that failed with its duration and error, and one that answered with none', () => {
+    const job = result('e1', { status: 'failed', started_at: '2026-12-07T10:00:00.000Z', completed_at: '2026-12-07T10:00:40.000Z', attempts: '1' });
+    const spans = timelineSpans([{
+      result: job, logs: [
+        line('2026-12-07T10:00:00.000Z', 'backend-0000000b', 'claimed task (attempt 1 of 1, priority normal): x'),
+        line('2026-12-07T10:00:05.000Z', 'backend-0000000b', timedCallMessage('backend-0000000b-coder-1', { kind: 'model_call', turn: 1, durationMs: 4000 })),
+        line('2026-12-07T10:00:35.000Z', 'backend-0000000b', timedCallMessage('backend-0000000b-coder-1', { kind: 'model_call', turn: 2, durationMs: 30_000, error: 'request timed out' })),
+      ],
+    }]);
+    expect(spans.filter((s) => s.kind === 'model_call').map((s) => [s.name, s.duration_ms, s.status, s.error])).toEqual([
+      ['model call 1', 4000, 'ok', null],
+      ['model call 2', 30_000, 'error', 'request timed out'],
+    ]);
   });
 
   it('leaves unknown what no record says: a running attempt has no end, an attempt whose end line is gone neither', () => {

@@ -156,6 +156,17 @@ describe('runToolLoop', () => {
     await expect(runToolLoop(options(client))).rejects.toBe(boom);
   });
 
+  it('reports a failed model call with its duration and error before the error ends the loop', async () => {
+    const boom = new DanError('llm_overloaded', 'the API is overloaded', { retryable: true });
+    const first = (request: LlmRequest): LlmResponse => ({ id: 'msg_1', model: request.model, role: 'assistant', ...toolUse('t1', 'Write', { file_path: 'a.txt', content: 'a' }) });
+    const client = new ScriptedLlmClient({ responses: [first, boom] });
+    const events: ToolLoopEvent[] = [];
+    await expect(runToolLoop(options(client, { onEvent: (e) => events.push(e) }))).rejects.toBe(boom);
+    const turns = events.filter((e) => e.type === 'turn_ended' || e.type === 'turn_failed');
+    expect(turns.map((e) => [e.type, e.turn])).toEqual([['turn_ended', 1], ['turn_failed', 2]]);
+    expect(turns[1]).toMatchObject({ error: 'the API is overloaded', ms: expect.any(Number) });
+  });
+
   it('stops at once when aborted, even if the client ignores the signal', async () => {
     const controller = new AbortController();
     let called!: () => void;

@@ -5,6 +5,7 @@ import { may } from './page.js';
 import { deadLettersPage } from './pages/dead-letters.js';
 import { farmsPage } from './pages/farms.js';
 import { historyPage } from './pages/history.js';
+import { keysPage } from './pages/keys.js';
 import { memoryPage } from './pages/memory.js';
 import { overviewPage } from './pages/overview.js';
 import { submitPage } from './pages/submit.js';
@@ -21,6 +22,7 @@ const PAGES: Array<{ path: string; label?: string; page: Page; needs?: Role }> =
   { path: 'farms', label: 'Farms', page: farmsPage },
   { path: 'memory', label: 'Memory', page: memoryPage },
   { path: 'history', label: 'History', page: historyPage },
+  { path: 'keys', label: 'Keys', page: keysPage, needs: 'admin' },
 ];
 
 interface Session { client: string; role: Role; key_id: string | null }
@@ -86,7 +88,7 @@ async function render(): Promise<void> {
   drawChrome(entry.path, session);
   const me = session;
   const ctx: PageContext = {
-    main, parts: rest.map((p) => decodeURIComponent(p)), params, role: me.role, client: me.client, signal: leave.signal,
+    main, parts: rest.map((p) => decodeURIComponent(p)), params, role: me.role, client: me.client, keyId: me.key_id, signal: leave.signal,
     reload: () => { void render(); },
   };
   fill(main, h('p', { class: 'muted' }, 'Loading…'));

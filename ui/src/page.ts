@@ -10,6 +10,8 @@ export interface PageContext {
   params: URLSearchParams;
   role: Role;
   client: string;
+  /** The signed-in key's id; null while no key exists and the server answers everyone. */
+  keyId: string | null;
   signal: AbortSignal;
   /** Draws the current route again (after an action). */
   reload(): void;

@@ -3,6 +3,8 @@ import { duration, h } from './dom.js';
 export interface Span {
   id: string; parent_id: string | null; kind: string; name: string; task_id: string; agent_id: string | null;
   start: string; end: string | null; duration_ms: number | null; status: string | null;
+  /** Absent from servers older than the field. */
+  error?: string | null;
 }
 
 /** The spans in tree order (each after its parent, children by start) with their depth. */
@@ -43,10 +45,11 @@ export function waterfall(spans: Span[], now = Date.now()): HTMLElement {
     const start = Date.parse(span.start) - t0;
     const length = (span.duration_ms ?? endOf(span) - Date.parse(span.start));
     const label = `${span.kind.replace('_', ' ')}: ${span.name}`;
-    const bar = h('div', { class: `span-bar kind-${span.kind.replace(/[^a-z_]/g, '')}`, title: `${label} (${duration(length)}${span.status ? `, ${span.status}` : ''})` });
+    const error = span.error ? ` · ${span.error}` : '';
+    const bar = h('div', { class: `span-bar kind-${span.kind.replace(/[^a-z_]/g, '')}`, title: `${label} (${duration(length)}${span.status ? `, ${span.status}` : ''})${error}` });
     bar.style.left = `${(100 * start) / total}%`;
     bar.style.width = `${Math.max(0.2, (100 * length) / total)}%`;
-    const time = h('span', { class: 'span-time' }, `${duration(length)}${span.end === null ? ' (running)' : ''}${span.status ? ` · ${span.status}` : ''}`);
+    const time = h('span', { class: 'span-time' }, `${duration(length)}${span.end === null ? ' (running)' : ''}${span.status ? ` · ${span.status}` : ''}${error}`);
     // The label goes after the bar, or before it when the bar ends near the right edge, or on a light
     // ground over the bar when it spans nearly all of it: never dark text on the bar's colour.
     const from = (100 * start) / total;

@@ -30,7 +30,7 @@ const create: CommandModule<GlobalArgs, KeysArgs> = {
   describe: 'Make a key for a client; it is printed this once (only its hash is kept)',
   builder: (yargs: Argv<GlobalArgs>) => yargs
     .option('client', { type: 'string', demandOption: true, describe: "The client whose jobs the key sends and sees (1-64 of a-z 0-9 _ -)" })
-    .option('role', { choices: API_ROLES, default: 'submit' as ApiRole, describe: 'read: GETs; submit: also send and cancel jobs; admin: everything' })
+    .option('role', { choices: API_ROLES, default: 'submit' as ApiRole, describe: "read: GETs; submit: also send and cancel jobs; admin: everything; metrics: only GET /metrics (Prometheus' scrape credential)" })
     .option('rpm', { type: 'number', describe: 'Requests per minute the key may make (0: no limit; default DAN_API_RATE_PER_MINUTE)' })
     .option('max-in-flight', { type: 'number', describe: 'Jobs of the key not yet ended (0: no limit; default DAN_API_MAX_IN_FLIGHT)' }) as Argv<KeysArgs>,
   handler: (argv) => withKeys(argv, async (keys, json, config) => {
