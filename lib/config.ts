@@ -151,6 +151,8 @@ function buildConfig(c: Settings, env: NodeJS.ProcessEnv) {
       /** Model replies over this many bytes fail the call (0: no limit). */
       maxReplyBytes: c.DAN_MAX_MODEL_REPLY_BYTES,
     },
+    /** Prices and budgets of model calls (the gateway's): the price table's setting, and each client's dollars per UTC day. */
+    cost: { prices: c.DAN_MODEL_PRICES, clientDailyBudgetUsd: c.DAN_CLIENT_DAILY_BUDGET_USD },
     /** The HTTP API (`dan serve`): request bodies over `maxBodyBytes` are answered 413 and not read further. */
     api: { maxBodyBytes: c.DAN_API_MAX_BODY_BYTES, ratePerMinute: c.DAN_API_RATE_PER_MINUTE, maxInFlight: c.DAN_API_MAX_IN_FLIGHT },
     /** The main orchestrator's /metrics listener (src/metrics/metrics-server.ts): port 0 is off. */

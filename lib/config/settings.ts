@@ -7,6 +7,8 @@ import { parseForwards, type ForwardSpec } from '../net/socket-forwarder.js';
 import { SANDBOX_MODES } from '../sandbox/command-sandbox.js';
 import { CLIENT_ID_PATTERN } from '../protocol/client-id.js';
 import { parseModelLimits, type ModelLimits } from './model-limits.js';
+import { loadPriceTable } from '../llm/model-prices.js';
+import { MAX_BUDGET_USD } from '../protocol/budget.js';
 
 /**
  * How a setting reaches the agents a spawner starts, declared once per setting so the environment
@@ -151,6 +153,16 @@ export const SETTINGS = {
   // A standing token for agents main does not spawn (compose's always-on domains); 32 characters at least,
   // so it cannot be guessed. Read from the environment where it is registered, never kept in the Config.
   DAN_GATEWAY_COMPOSE_TOKEN: setting(z.string().min(32, { error: 'must be 32 characters at least: openssl rand -hex 32 makes one' }).optional(), 'main'),
+  // Prices per model (inline JSON or a JSON file's path) laid over the shipped list; the gateway prices every call with them.
+  DAN_MODEL_PRICES: setting(z.string().optional().superRefine((value, ctx) => {
+    try {
+      loadPriceTable(value);
+    } catch (error) {
+      ctx.addIssue({ code: 'custom', message: (error as Error).message });
+    }
+  }), 'main'),
+  // Dollars each client may spend on model calls per UTC day (unset: no daily budget); checked by the gateway.
+  DAN_CLIENT_DAILY_BUDGET_USD: setting(z.coerce.number({ error: 'must be a number of dollars' }).positive({ error: 'must be more than 0' }).max(MAX_BUDGET_USD, { error: `must be at most ${MAX_BUDGET_USD}` }).optional(), 'main'),
   // The HTTP API (dan serve): request bodies it reads at most, 1 MiB like a task; larger ones get 413.
   DAN_API_MAX_BODY_BYTES: setting(count(1024 * 1024), 'api'),
   // Per-key limits of a key made without its own (`dan keys create --rpm/--max-in-flight`); 0: none.

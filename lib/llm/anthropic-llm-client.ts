@@ -1,6 +1,7 @@
 import Anthropic, { APIConnectionError, APIConnectionTimeoutError, APIError, APIUserAbortError } from '@anthropic-ai/sdk';
 import type { Message as SdkMessage, MessageCreateParamsNonStreaming } from '@anthropic-ai/sdk/resources/messages/messages';
 import { silentLogger, type Logger } from '../logger.js';
+import { TASK_HEADER, WORKER_HEADER } from './attribution-headers.js';
 import { boundedFetch } from './bounded-fetch.js';
 import type { LlmClient } from './llm-client.js';
 import { LlmError, LlmErrorCode } from './llm-error.js';
@@ -77,7 +78,10 @@ export class AnthropicLlmClient implements LlmClient {
   async createMessage(request: LlmRequest, options: LlmCallOptions = {}): Promise<LlmResponse> {
     // Our request types are a subset of the wire format, which is what the SDK's types describe.
     const params = { ...request, stream: false } as unknown as MessageCreateParamsNonStreaming;
-    const requestOptions = options.signal ? { signal: options.signal } : {};
+    const requestOptions = {
+      ...(options.signal ? { signal: options.signal } : {}),
+      ...(options.attribution ? { headers: { [TASK_HEADER]: options.attribution.taskId, [WORKER_HEADER]: options.attribution.worker } } : {}),
+    };
     const started = Date.now();
     try {
       const message = this.options.streaming

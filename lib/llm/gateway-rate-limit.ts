@@ -16,8 +16,6 @@ export interface GatewayRateLimitOptions {
 
 /** A Messages call the limit let through. */
 export interface GatewayAdmission {
-  /** The request body as read: forwarded in place of the request stream. */
-  body: Buffer;
   /** Sees the upstream's answer as it starts: a 429 with `retry-after` pauses the model for every agent. */
   answered(answer: http.IncomingMessage): void;
   /** Settles the call's place with the tokens it used (the answer's usage, when it was read). */
@@ -25,8 +23,8 @@ export interface GatewayAdmission {
 }
 
 /**
- * The model gateway's side of the shared rate limit: reads a Messages call's body (so its tokens
- * are known before it is made: the prompt estimated, `max_tokens` reserved), waits for the model's
+ * The model gateway's side of the shared rate limit: looks at a Messages call's body, read whole by the
+ * gateway (so its tokens are known before it is made: the prompt estimated, `max_tokens` reserved), waits for the model's
  * place in Redis, and after the answer settles the real tokens or, on a 429 with `retry-after`,
  * pauses the model for every agent of the network. A call that cannot get a place within
  * `maxWaitMs` is answered 429 with `retry-after`, which the SDKs retry, so a task does not fail for it.
@@ -39,14 +37,9 @@ export class GatewayRateLimit {
   }
 
   /** The admission of one call, or `answered` when the agent was answered here (refused, or gone). */
-  async admit(req: http.IncomingMessage, res: http.ServerResponse, maxBodyBytes: number): Promise<GatewayAdmission | 'answered'> {
-    const body = await readWhole(req, maxBodyBytes);
-    if (body === undefined) {
-      sendApiError(res, 413, 'request_too_large', `request body is larger than ${maxBodyBytes} bytes (DAN_GATEWAY_MAX_BODY_BYTES)`, { connection: 'close' });
-      return 'answered';
-    }
+  async admit(body: Buffer, req: http.IncomingMessage, res: http.ServerResponse): Promise<GatewayAdmission | 'answered'> {
     const call = readCall(body, req.headers['content-encoding']);
-    if (call === undefined) return { body, answered: () => undefined, settle: () => undefined };
+    if (call === undefined) return { answered: () => undefined, settle: () => undefined };
     if (!MODEL_ID_PATTERN.test(call.model)) {
       sendApiError(res, 400, 'invalid_request_error', `model: '${call.model.slice(0, 40)}' is not a model id (1 to 128 letters, digits and ._:@-)`);
       return 'answered';
@@ -64,15 +57,14 @@ export class GatewayRateLimit {
         retryAfterHeaders(outcome.waitMs));
       return 'answered';
     }
-    return this.admission(body, outcome);
+    return this.admission(outcome);
   }
 
-  private admission(body: Buffer, ticket: ModelTicket): GatewayAdmission {
+  private admission(ticket: ModelTicket): GatewayAdmission {
     const { limiter } = this.options;
     // When the answer began: the API has counted the call by then, however long it took to get there.
     let answeredAfterMs = 0;
     return {
-      body,
       answered: (answer) => {
         answeredAfterMs = performance.now() - (ticket.admittedAt ?? performance.now());
         if (answer.statusCode !== 429) return;
@@ -110,26 +102,4 @@ function readCall(body: Buffer, encoding: string | string[] | undefined): { mode
     input = Math.ceil(body.length / 4);
   }
   return { model: request.model, tokens: { input, output } };
-}
-
-/** The whole body, or undefined once it is larger than `max` (the rest is not read). */
-function readWhole(req: http.IncomingMessage, max: number): Promise<Buffer | undefined> {
-  return new Promise((resolve, reject) => {
-    const parts: Buffer[] = [];
-    let size = 0;
-    const onData = (chunk: Buffer): void => {
-      size += chunk.length;
-      if (size > max) {
-        req.off('data', onData);
-        req.pause();
-        parts.length = 0;
-        resolve(undefined);
-        return;
-      }
-      parts.push(chunk);
-    };
-    req.on('data', onData);
-    req.once('end', () => resolve(Buffer.concat(parts)));
-    req.once('error', reject);
-  });
 }

@@ -16,6 +16,8 @@ export const LlmErrorCode = {
   unreachable: 'llm_unreachable',
   aborted: 'llm_aborted',
   scriptExhausted: 'llm_script_exhausted',
+  /** The model gateway refused the call: a budget it would spend from (the task's, its client's day) is spent. */
+  budgetExceeded: 'budget_exceeded',
   other: 'llm_error',
 } as const;
 

@@ -86,6 +86,8 @@ function describeStatus(status: number, what: string, where: string): [LlmErrorC
         LlmErrorCode.auth,
         `the model API${where} rejected the API key (${what}): check ANTHROPIC_API_KEY, or run offline with DAN_LLM=local and 'dan mock-llm'`,
       ];
+    case 402:
+      return [LlmErrorCode.budgetExceeded, `the model call was not made: its budget is spent (${what})`];
     case 403:
       return [LlmErrorCode.permission, `the API key may not do this (${what}): check the key's workspace and model access`];
     case 404:

@@ -16,8 +16,10 @@ export interface ForwardOptions {
   refuse: (status: number, type: string, message: string) => void;
   /** Sees the upstream's answer as it starts (before it is passed on), to read it alongside. */
   onAnswer?: (answer: http.IncomingMessage) => void;
-  /** The body, when it was read already (the rate limit reads a Messages call's); else the request is streamed. */
+  /** The request body, when the gateway has already read it whole (for the rate limit or a budget): sent instead of the request stream. */
   body?: Buffer;
+  /** Runs once the whole answer has arrived, before its end is passed on: what it records is in place before the caller sees the call end. */
+  beforeEnd?: () => Promise<void>;
 }
 
 // Hop-by-hop headers (RFC 9110 7.6.1) belong to one connection, and the caller's credentials stay here.
@@ -53,6 +55,25 @@ class ByteCap extends Transform {
 }
 
 /**
+ * Passes chunks on one behind, and the last only once `before` has run: a client that stops reading
+ * at Content-Length, not at the end of the stream, still sees the call end after it.
+ */
+class HoldLast extends Transform {
+  private held: Buffer | undefined;
+  constructor(private readonly before: () => Promise<void>) {
+    super();
+  }
+  override _transform(chunk: Buffer, _encoding: BufferEncoding, done: TransformCallback): void {
+    const previous = this.held;
+    this.held = chunk;
+    done(null, previous);
+  }
+  override _flush(done: TransformCallback): void {
+    void this.before().finally(() => done(null, this.held));
+  }
+}
+
+/**
  * Streams one request to the upstream with the real key in place of the agent's token, and streams
  * the answer back as it comes (server-sent events are passed on event by event, never buffered), so
  * the gateway holds at most a chunk of any body. Resolves with the status the agent got.
@@ -74,7 +95,8 @@ export function forwardRequest(req: http.IncomingMessage, res: http.ServerRespon
       // Server-sent events go out as they arrive: no Nagle delay between small writes.
       res.socket?.setNoDelay(true);
       options.onAnswer?.(answer);
-      answer.pipe(res);
+      if (options.beforeEnd) answer.pipe(new HoldLast(options.beforeEnd)).pipe(res);
+      else answer.pipe(res);
       answer.once('error', () => res.destroy());
       res.once('close', () => {
         answer.destroy();

@@ -4,6 +4,8 @@ import type { TokenCheck } from '../redis/gateway-tokens.js';
 import type { ModelCallRecord } from '../redis/task-metrics.js';
 import type { GatewayRateLimit } from './gateway-rate-limit.js';
 import { readModelCallUsage, type ModelCallUsage } from './model-call-usage.js';
+import type { CallTicket, GatewayCostHooks } from './cost-control.js';
+import { readRequestBody } from './request-body.js';
 import { bearerToken, closeServer, listenOn, sendApiError } from './local-server/http-io.js';
 
 export { bearerToken };
@@ -24,6 +26,8 @@ export interface ModelGatewayOptions {
   onCall?: (call: ModelCallRecord) => void;
   /** The network's shared rate limit, which Messages calls wait for before they are forwarded. */
   rateLimit?: GatewayRateLimit;
+  /** Prices and budgets (lib/llm/cost-control.ts): asked before each Messages call is forwarded, told its usage after. */
+  costs?: GatewayCostHooks;
 }
 
 /**
@@ -104,17 +108,49 @@ export class ModelGateway {
       refuse(413, 'request_too_large', `request body is larger than ${this.maxBodyBytes} bytes (DAN_GATEWAY_MAX_BODY_BYTES)`);
       return;
     }
+    const { rateLimit, costs: costHooks } = this.options;
+    const messages = pathname === '/v1/messages' && req.method === 'POST';
+    // Read whole when the rate limit or a budget must see the call first (its model, prompt and max_tokens).
+    let body: Buffer | undefined;
+    if (messages && (rateLimit || costHooks)) {
+      body = await readRequestBody(req, this.maxBodyBytes);
+      if (body === undefined) {
+        refuse(413, 'request_too_large', `request body is larger than ${this.maxBodyBytes} bytes (DAN_GATEWAY_MAX_BODY_BYTES)`);
+        return;
+      }
+    }
+    // The budget before the rate limit: a call no budget allows takes no place in the limit.
+    const costs = messages ? costHooks : undefined;
+    const costed = costs && body ? await this.checkCost(costs, record.agentId, req, body, res) : undefined;
+    if (costed === 'refused') return;
+    // Its cost is recorded before the answer's end reaches the caller, so a task that ends right after its last call finds that call counted.
+    let settled = false;
+    let usage: Promise<ModelCallUsage> | undefined;
+    const settle = async (): Promise<void> => {
+      if (!costs || !costed || settled) return;
+      settled = true;
+      const seen = await usage;
+      await costs.after(costed.ticket, seen?.model, seen?.tokens ?? {}).catch((err: Error) => this.logger.warn({ err: err.message, agentId: record.agentId }, 'could not record the cost of a model call'));
+    };
+    const admitted = rateLimit && body ? await rateLimit.admit(body, req, res) : undefined;
+    if (admitted === 'answered') {
+      // Refused or gone while it waited: the budget's reservation goes back.
+      await settle();
+      return;
+    }
     // Messages calls are metered as they pass: the one place every agent's model call goes through.
-    const admitted = pathname === '/v1/messages' && req.method === 'POST' ? await this.options.rateLimit?.admit(req, res, this.maxBodyBytes) : undefined;
-    if (admitted === 'answered') return;
     const metered = (this.options.onCall !== undefined || admitted !== undefined) && pathname === '/v1/messages';
     const started = Date.now();
-    let usage: Promise<ModelCallUsage> | undefined;
     const onAnswer = (answer: http.IncomingMessage): void => {
       usage = readModelCallUsage(answer);
       admitted?.answered(answer);
     };
-    const status = await forwardRequest(req, res, { upstream: this.options.upstream, maxBodyBytes: this.maxBodyBytes, refuse, ...(metered ? { onAnswer } : {}), ...(admitted ? { body: admitted.body } : {}) });
+    const status = await forwardRequest(req, res, {
+      upstream: this.options.upstream, maxBodyBytes: this.maxBodyBytes, refuse,
+      ...(metered || costed ? { onAnswer } : {}), ...(body ? { body } : {}), ...(costed ? { beforeEnd: settle } : {}),
+    });
+    // A call that broke before its answer ended still gives its reservation back.
+    await settle();
     if (metered) {
       const durationMs = Date.now() - started;
       const seen = await usage;
@@ -122,5 +158,14 @@ export class ModelGateway {
       this.options.onCall?.({ model: seen?.model ?? 'unknown', status: String(status), durationMs, tokens: seen?.tokens ?? {} });
     }
     this.logger.debug({ agentId: record.agentId, token: record.id, method: req.method, path: pathname, status }, 'model call forwarded');
+  }
+
+  /** The cost hook's verdict on a Messages call, with its body read: refused (and answered) or a ticket to settle after. */
+  private async checkCost(costs: GatewayCostHooks, agentId: string, req: http.IncomingMessage, body: Buffer, res: http.ServerResponse): Promise<{ ticket: CallTicket } | 'refused'> {
+    const decision = await costs.before(agentId, req.headers, body);
+    if (decision.ok) return { ticket: decision.ticket };
+    // 402 with x-should-retry: false: the SDK and the Claude Code CLI give up at once, and the worker ends the task budget_exceeded.
+    sendApiError(res, decision.status, decision.type, decision.message, { connection: 'close', 'x-should-retry': 'false' });
+    return 'refused';
   }
 }

@@ -72,6 +72,8 @@ export interface LlmResponse {
 
 export interface LlmCallOptions {
   signal?: AbortSignal;
+  /** The task and worker the call is for, sent to the model gateway so it can price the call to them and hold it to the task's budget. */
+  attribution?: { taskId: string; worker: string };
 }
 
 /** Text of every text block of a response, joined. */

@@ -69,6 +69,12 @@ export const FailureCode = {
   mergeConflict: 'merge_conflict',
   /** A task's branch could not be pushed to its remote (none of that name, refused): the branch is kept. */
   deliveryFailed: 'delivery_failed',
+  /**
+   * The model gateway refused a model call because a budget it would spend from is spent (the task's
+   * `metadata.budget_usd`, shared with its sub-tasks, or its client's DAN_CLIENT_DAILY_BUDGET_USD);
+   * `output.cost.budget_exceeded` says which, its limit and what was spent.
+   */
+  budgetExceeded: LlmErrorCode.budgetExceeded,
   /** A bug of ours: the message is all we know. */
   internal: 'internal',
 

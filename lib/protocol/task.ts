@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { budgetUsdSchema } from './budget.js';
 
 /** Priority names on the wire, highest first: the order consumers honour. */
 export const PRIORITIES = ['high', 'normal', 'low'] as const;
@@ -126,6 +127,8 @@ export const taskMetadataSchema = z.looseObject({
     .positive({ error: 'must be a positive number of seconds' })
     .max(MAX_TIMEOUT_SECONDS * 4, { error: `must be at most ${MAX_TIMEOUT_SECONDS * 4} seconds (28 days)` })
     .optional(),
+  /** Dollars the task's model calls may cost, its sub-tasks' included; the model gateway refuses calls past it. */
+  budget_usd: budgetUsdSchema.optional(),
 });
 
 /** A task exactly as protocol.md describes it; every field may be missing on the wire. */

@@ -73,6 +73,10 @@ export const KEY_TEMPLATES = {
   webhookLog: 'dan:webhooks:log:{}',
   waitRecord: 'dan:wait:{}',
   dependents: 'dan:dependents:{}',
+  budgetTask: 'dan:budget:task:{}',
+  budgetClient: 'dan:budget:client:{}:{}',
+  costTask: 'dan:cost:task:{}',
+  costDay: 'dan:cost:day:{}',
 } as const;
 
 export type KeyTemplate = keyof typeof KEY_TEMPLATES;
@@ -107,6 +111,11 @@ export const MAIN_ONLY_KEYS: Readonly<Partial<Record<KeyTemplate, 'none' | 'read
   webhookDeliveries: 'none',
   webhookDue: 'none',
   webhookLog: 'none',
+  // Written by the model gateway alone: an agent that could write them could lift its own budget or hide its spending.
+  budgetTask: 'read',
+  budgetClient: 'read',
+  costTask: 'read',
+  costDay: 'read',
 };
 
 /** One string per `{}` of a template, so a call with too few or too many parts does not compile. */
@@ -273,6 +282,15 @@ export class Keys {
   waitRecord(taskId: string): string { return fillKey(this.prefix, 'waitRecord', taskId); }
   /** SET of the waiting tasks that depend on a task; read and deleted by the script that ends it. */
   dependents(taskId: string): string { return fillKey(this.prefix, 'dependents', taskId); }
+  // --- cost and budgets (lib/redis/budgets.ts, lib/redis/cost-counters.ts): written by the model gateway ---
+  /** HASH of a task's budget: limit, spent and reserved micro-dollars, whether its 80% warning was logged; expiring. */
+  budgetTask(taskId: string): string { return fillKey(this.prefix, 'budgetTask', taskId); }
+  /** HASH of a client's budget for one UTC day (`YYYY-MM-DD`), as budgetTask; expiring. */
+  budgetClient(client: string, day: string): string { return fillKey(this.prefix, 'budgetClient', client, day); }
+  /** HASH of what a task's own model calls cost and used, in total, per model and per worker; expiring. */
+  costTask(taskId: string): string { return fillKey(this.prefix, 'costTask', taskId); }
+  /** HASH of one UTC day's model-call cost per client, domain and model (micro-dollars, calls, unpriced calls); expiring. */
+  costDay(day: string): string { return fillKey(this.prefix, 'costDay', day); }
 
   /** Glob for every pending queue, to find pushes to domains nobody serves. */
   pendingPattern(): string { return `${this.pending('')}*`; }

@@ -25,6 +25,9 @@ export interface MetricCounters {
   modelCalls: { model: string; status: string; count: number }[];
   modelTokens: { model: string; kind: string; count: number }[];
   modelDurations: { model: string; durations: DurationCounts }[];
+  /** Dollars of priced calls per model, counted by the gateway's cost-settle script (kept in micro-dollars). */
+  modelCost: { model: string; usd: number }[];
+  modelUnpriced: { model: string; count: number }[];
 }
 
 /** The token kinds of a model call's `usage`, as `dan_model_tokens_total{kind}` names them. */
@@ -87,6 +90,8 @@ export async function readMetricCounters(redis: Redis, keys: Keys): Promise<Metr
     modelCalls: entries(byModel.calls, 1).map(([name, [status], count]) => ({ model: name, status: status ?? '', count })),
     modelTokens: entries(byModel.tokens, 1).map(([name, [kind], count]) => ({ model: name, kind: kind ?? '', count })),
     modelDurations: durationGroups(byModel.seconds, 0, MODEL_CALL_BOUNDS_MS.length).map(([name, , durations]) => ({ model: name, durations })),
+    modelCost: entries(byModel.cost, 0).map(([name, , micro]) => ({ model: name, usd: micro / 1e6 })),
+    modelUnpriced: entries(byModel.unpriced, 0).map(([name, , count]) => ({ model: name, count })),
   };
 }
 
@@ -160,13 +165,17 @@ function durationGroups(hash: Record<string, string>, extra: number, bounds: num
   return [...groups.values()];
 }
 
+// `cost` (micro-dollars) and `unpriced` are written by the model gateway's cost-settle script (lib/redis/lua/cost-settle-5.lua).
+const MODEL_HASH_KINDS = ['calls', 'tokens', 'seconds', 'cost', 'unpriced'] as const;
+type ModelHashKind = (typeof MODEL_HASH_KINDS)[number];
+
 /** The model hash split by its first part (calls, tokens, seconds), each with the model first. */
-function splitModelHash(hash: Record<string, string>): Record<'calls' | 'tokens' | 'seconds', Record<string, string>> {
-  const out = { calls: {}, tokens: {}, seconds: {} } as Record<'calls' | 'tokens' | 'seconds', Record<string, string>>;
+function splitModelHash(hash: Record<string, string>): Record<ModelHashKind, Record<string, string>> {
+  const out = { calls: {}, tokens: {}, seconds: {}, cost: {}, unpriced: {} } as Record<ModelHashKind, Record<string, string>>;
   for (const [field, value] of Object.entries(hash)) {
     const at = field.indexOf(METRIC_FIELD_SEP);
     const kind = field.slice(0, at);
-    if (at > 0 && (kind === 'calls' || kind === 'tokens' || kind === 'seconds')) out[kind][field.slice(at + 1)] = value;
+    if (at > 0 && (MODEL_HASH_KINDS as readonly string[]).includes(kind)) out[kind as ModelHashKind][field.slice(at + 1)] = value;
   }
   return out;
 }

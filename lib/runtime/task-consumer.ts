@@ -14,6 +14,7 @@ import { appendLog } from '../redis/task-store.js';
 import { approvalPlan, approvalWindowMs } from '../protocol/approval.js';
 import { isApproved, parkForApproval } from '../redis/approvals.js';
 import { withDependencyResults } from '../redis/task-dependencies.js';
+import { taskCostFields } from '../redis/cost-counters.js';
 
 /** What a handler gets for one task. `signal` fires on timeout, cancellation, lost lease and shutdown. */
 export interface TaskContext {
@@ -213,7 +214,7 @@ export class TaskConsumer {
         return;
       }
       const ms = this.clock.now() - started;
-      const ok = await queue.finish(claimed, { status: 'completed', output: withCacheReadShare(output), logLine: `${agentId}: completed in ${ms} ms` });
+      const ok = await queue.finish(claimed, { status: 'completed', output: withCacheReadShare(await this.withCost(claimed.taskId, output)), logLine: `${agentId}: completed in ${ms} ms` });
       // Debug: the task's own log already says it ("completed in N ms"), and a busy domain ends thousands a second.
       if (ok) logger.debug({ taskId: task.taskId, domain: claimed.domain, ms }, 'task completed');
       else if (entry.reason === AbortReason.cancelled) logger.info({ taskId: task.taskId }, 'task was cancelled as it completed; the cancellation stands');
@@ -259,7 +260,9 @@ export class TaskConsumer {
     }
     const ms = this.clock.now() - started;
     const failure = toFailure(error);
-    const output = error instanceof TaskFailedError ? error.output : { error: failure.message };
+    const output = await this.withCost(task.taskId, error instanceof TaskFailedError ? error.output : { error: failure.message });
+    // The gateway noted a refused call: a worker that gave up on it (a Claude Code CLI says only "error") failed for its budget.
+    if (hasBudgetRefusal(output) && (failure.code === FailureCode.workerFailed || failure.code === FailureCode.internal)) failure.code = FailureCode.budgetExceeded;
     if (reason === AbortReason.timeout) {
       const message = deadline < started + task.timeoutSeconds * 1000
         ? `timed out: its parent's deadline ${new Date(deadline).toISOString()} passed`
@@ -276,6 +279,16 @@ export class TaskConsumer {
     }
     const ok = await queue.finish(claimed, { status: 'failed', output: failedOutput(withCacheReadShare(output), failure.code), error: failure.message, logLine: `${agentId}: failed after ${ms} ms: ${failure.message}` });
     logger.warn({ taskId: task.taskId, domain: claimed.domain, err: failure.message, written: ok }, 'task failed');
+  }
+
+  /** `output` with what the task's model calls cost (`cost`, `cost_total`), as the model gateway counted them; as it was when that cannot be read. */
+  private async withCost(taskId: string, output: Record<string, unknown>): Promise<Record<string, unknown>> {
+    try {
+      return { ...output, ...(await taskCostFields(this.options.redis, this.options.keys, taskId)) };
+    } catch (error) {
+      this.options.logger.debug({ taskId, err: (error as Error).message }, 'could not read the cost of a task for its result');
+      return output;
+    }
   }
 
   /** Ends the sub-tasks a task queued that are still running or waiting. */
@@ -334,4 +347,10 @@ export class TaskConsumer {
     await this.loopDone;
     return notHandedBack;
   }
+}
+
+/** Whether a result's own cost says a model call was refused for a spent budget. */
+function hasBudgetRefusal(output: Record<string, unknown>): boolean {
+  const cost = output['cost'];
+  return typeof cost === 'object' && cost !== null && 'budget_exceeded' in cost;
 }

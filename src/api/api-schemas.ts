@@ -37,6 +37,7 @@ export const jobRequestSchema = z.strictObject({
     .optional().describe("Ids of this client's jobs to wait for: the job stays 'waiting' until they have all ended, and fails with dependency_failed if one does not complete"),
   run_if: z.enum(RUN_IF, { error: 'must be success or always' }).optional()
     .describe("With depends_on: 'always' runs the job even when one it waits for failed or was cancelled (default 'success')"),
+  budget_usd: taskMetadataSchema.shape.budget_usd.describe("Dollars the job's model calls may cost, its sub-tasks' included (above 0, at most 100000); a call past it is refused and the job fails with budget_exceeded"),
 }).superRefine((body, ctx) => {
   if (body.job_type === undefined && (body.description === undefined || body.description.trim() === '')) {
     ctx.addIssue({ code: 'custom', path: ['description'], message: "is required: say what to do, or send the seed's {\"job_type\": \"echo\", \"payload\": {...}}" });
@@ -77,6 +78,22 @@ export const subTaskSchema = z.object({
   error: z.string().nullable(),
 });
 
+/** Tokens, calls and dollars of a set of model calls (lib/redis/cost-counters.ts' CostFigures). */
+export const costFiguresSchema = z.object({
+  usd: z.number().describe('Dollars of the priced calls'),
+  calls: z.number(),
+  unpriced_calls: z.number().describe('Calls to models without a price: their cost is unknown and not in usd'),
+  input_tokens: z.number(), output_tokens: z.number(), cache_creation_input_tokens: z.number(), cache_read_input_tokens: z.number(),
+}).meta({ id: 'CostFigures' });
+
+/** A job's cost as its result carries it: totals, per model and per worker, and the budget it was held to. */
+export const jobCostSchema = costFiguresSchema.extend({
+  by_model: z.record(z.string(), costFiguresSchema),
+  by_worker: z.record(z.string(), costFiguresSchema),
+  budget: z.object({ budget_usd: z.number(), spent_usd: z.number() }).optional(),
+  budget_exceeded: z.object({ scope: z.string(), budget_usd: z.number(), spent_usd: z.number() }).optional(),
+}).meta({ id: 'JobCost' });
+
 export const jobSchema = z.object({
   id: z.string(),
   status: seedStatusSchema,
@@ -97,7 +114,7 @@ export const jobSchema = z.object({
   checks: z.array(checkRunSchema).nullable().describe('The checks it ran, every round (a verified task); [] when it had none; null when its output does not say'),
   review: reviewSchema.nullable().describe("The reviewer's last verdict; null when no reviewer ran"),
   reviews: z.array(reviewSchema).describe("Every round's review, in order"),
-  cost: z.null().describe('Always null: what a job cost is not recorded yet'),
+  cost: jobCostSchema.nullable().describe("What the job's model calls cost, its sub-tasks' included (output.cost_total), once it ended; null when no call was counted for it"),
   depends_on: z.array(z.string()).nullable().describe("The jobs it waits or waited on (depends_on, a workflow's needs); null for none"),
 }).meta({ id: 'Job' });
 

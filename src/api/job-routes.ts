@@ -22,7 +22,7 @@ import { callerOf, holdInFlight, mayActFor, prefetched } from './api-auth.js';
 import { ApiError, errorResponses } from './api-errors.js';
 import type { JobRequest } from './api-schemas.js';
 import { verification } from './job-view-schemas.js';
-import { cancelledSchema, cancelRequestSchema, jobAcceptedSchema, jobHeadersSchema, jobIdParamsSchema, jobRequestSchema, jobSchema, SEED_STATUS } from './api-schemas.js';
+import { cancelledSchema, cancelRequestSchema, jobAcceptedSchema, jobHeadersSchema, jobCostSchema, jobIdParamsSchema, jobRequestSchema, jobSchema, SEED_STATUS } from './api-schemas.js';
 
 export interface ApiDeps {
   redis: Redis;
@@ -58,6 +58,7 @@ export function taskFromRequest(body: JobRequest, client: string): SubmitInput {
       client_id: client, ...(body.max_attempts !== undefined ? { max_attempts: body.max_attempts } : {}),
       ...(body.approval !== undefined ? { approval: body.approval } : {}),
       ...(body.approval_timeout_seconds !== undefined ? { approval_timeout_seconds: body.approval_timeout_seconds } : {}),
+      ...(body.budget_usd !== undefined ? { budget_usd: body.budget_usd } : {}),
     },
   };
 }
@@ -134,7 +135,7 @@ async function jobView(deps: ApiDeps, result: TaskResult, plan: KnownPlan): Prom
     retry_at: result.raw['retry_at'] ?? null,
     tokens: usage.success && result.output?.['usage'] !== undefined ? usage.data : null,
     ...verification(result.output),
-    cost: null,
+    cost: jobCost(result.output),
     depends_on: result.raw['depends_on'] ? result.raw['depends_on'].split(',') : null,
   };
 }
@@ -236,4 +237,8 @@ export function registerJobRoutes(app: FastifyInstance, deps: ApiDeps): void {
   });
 }
 
-
+/** The job's `output.cost_total` when it is one (results are read from Redis: anything else is null). */
+function jobCost(output: Record<string, unknown> | undefined): z.infer<typeof jobCostSchema> | null {
+  const parsed = jobCostSchema.safeParse(output?.['cost_total']);
+  return parsed.success ? parsed.data : null;
+}

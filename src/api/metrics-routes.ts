@@ -6,6 +6,7 @@ import { HISTORY_WINDOW_NAMES } from '../../lib/redis/metric-buckets.js';
 import { renderMetrics } from '../metrics/prometheus-metrics.js';
 import { metricsSnapshot } from '../operations/metrics-snapshot.js';
 import { taskHistory } from '../operations/task-history.js';
+import { COST_GROUPS, costReport } from '../operations/cost-report.js';
 import { callerOf, mayActForAll } from './api-auth.js';
 import { errorResponses } from './api-errors.js';
 import type { ApiDeps } from './job-routes.js';
@@ -24,6 +25,24 @@ const historySchema = z.object({
     p95_ms: z.number().nullable().describe('95th percentile run time, estimated from fixed duration buckets; null when no started task ended in it'),
   }))).describe("Every domain that ended a task of the caller's client in the window (of any client for an admin key), each with every bucket, oldest first"),
 }).meta({ id: 'History' });
+
+const costQuerySchema = z.object({
+  since: z.string().max(40).optional().describe('A UTC day (2026-12-01) or a span back from now (7d, 24h); default: today'),
+  by: z.enum(COST_GROUPS).default('domain').describe('What each line is'),
+});
+
+const costLineSchema = z.object({
+  usd: z.number().describe('Dollars of the priced calls'),
+  calls: z.number(),
+  unpriced_calls: z.number().describe('Calls to models the price table does not list: their cost is unknown and not in usd'),
+});
+
+const costSchema = z.object({
+  since: z.string(), until: z.string(), by: z.enum(COST_GROUPS),
+  client: z.string().nullable().describe("The caller's client; null for an admin key, which sees every client's"),
+  total: costLineSchema,
+  lines: z.array(costLineSchema.extend({ key: z.string().describe('The domain, client, model or day') })),
+}).meta({ id: 'CostReport' });
 
 /**
  * GET /metrics (Prometheus' text format: the whole network's numbers, every client's backlogs and
@@ -50,6 +69,20 @@ export function registerMetricsRoutes(app: FastifyInstance, deps: ApiDeps): void
     const { contentType, text } = await renderMetrics(() => metricsSnapshot(redis, keys, config, registry));
     // Sent as it is: the JSON serializer would quote it.
     return reply.type(contentType).serializer((payload: unknown) => String(payload)).send(text);
+  });
+
+  api.get('/cost', {
+    config: { role: 'read' },
+    schema: {
+      summary: 'What model calls cost, grouped by domain, client, model or day',
+      description: "From the day counters the model gateway writes with each call (kept 400 days), as `dan cost` answers. The caller's client's calls; an admin key's: every client's.",
+      tags: ['service'],
+      querystring: costQuerySchema,
+      response: { 200: costSchema, ...errorResponses(400, 401, 403) },
+    },
+  }, async (request) => {
+    const caller = callerOf(request);
+    return costReport(redis, keys, { since: request.query.since, by: request.query.by, client: mayActForAll(caller) ? undefined : caller.client });
   });
 
   api.get('/history', {

@@ -4,6 +4,7 @@ import type { Redis } from 'ioredis';
 import type { ApiResult } from './api.js';
 import { round } from './bench-kit.js';
 import type { MetricsScrapeResult } from './metrics-scrape.js';
+import type { BudgetsResult } from './budgets.js';
 import type { ModelPathResult } from './model-path.js';
 import type { CeilingResult } from './redis-capacity.js';
 import type { RecoveryResult } from './recovery.js';
@@ -59,6 +60,7 @@ export interface BenchResults {
   sentinel?: SentinelResult;
   ratelimit?: RateLimitResult;
   cache?: CacheResult;
+  budgets?: BudgetsResult;
 }
 
 export interface Row {
@@ -175,6 +177,12 @@ export function rows(r: BenchResults): Row[] {
     add(`/metrics scrape with ${n(x.tasks, 0)} tasks in Redis (${n(x.ended, 0)} ended), read and rendered in the bench's process, p50 / p95 of ${x.scrapes} (ms)`, `${n(x.ms.p50, 2)} / ${n(x.ms.p95, 2)}`);
     add('  the same scrape with no task in Redis, p50 / p95 (ms)', `${n(x.empty_ms.p50, 2)} / ${n(x.empty_ms.p95, 2)}`);
     add('  Redis commands per scrape (the same whatever the number of tasks); text (bytes)', `${n(x.commands.total, 1)}; ${n(x.bytes, 0)}`);
+  }
+  const b = r.budgets;
+  if (b) {
+    add(`budgets: ${n(b.tasks, 0)} tasks with random budgets, ${b.workers_per_task} concurrent workers each (${n(b.calls, 0)} calls): most any budget was passed by / dearest single call ($)`,
+      `${b.max_overspend_usd.toFixed(6)} / ${b.max_call_usd.toFixed(6)}`, 'overspend <= one call', b.over_by_more_than_one_call === 0);
+    add('  workers stopped by a refusal (budget_exceeded); tasks passed by more than one call', `${n(b.refused_workers, 0)} of ${n(b.tasks * b.workers_per_task, 0)}; ${n(b.over_by_more_than_one_call, 0)}`);
   }
   const z = r.sentinel;
   if (z && 'skipped' in z) add('Sentinel failover', `skipped: ${z.skipped}`);

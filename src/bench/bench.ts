@@ -12,6 +12,7 @@ import { startBenchNetwork } from './bench-network.js';
 import type { BenchResults } from './bench-report.js';
 import { describeMachine, formatTable, rows } from './bench-report.js';
 import { measureApi } from './api.js';
+import { measureBudgets } from './budgets.js';
 import { measureDashboard } from './dashboard.js';
 import { measureMetricsScrape } from './metrics-scrape.js';
 import { measureModelPath } from './model-path.js';
@@ -25,7 +26,7 @@ import { measureWorkflow } from './workflow.js';
 import { dockerStatus, measureDockerSpawn, measureIdleMemory, measureNodeStart, measureProcessSpawn } from './spawning.js';
 import { coreSettings, measureLatency, measureThroughput } from './throughput.js';
 
-const SCENARIOS = ['throughput', 'latency', 'redis-cost', 'ceiling', 'scale', 'spawn', 'memory', 'model', 'recovery', 'verification', 'api', 'dashboard', 'metrics', 'sentinel', 'ratelimit', 'cache', 'workflow'] as const;
+const SCENARIOS = ['throughput', 'latency', 'redis-cost', 'ceiling', 'scale', 'spawn', 'memory', 'model', 'recovery', 'verification', 'api', 'dashboard', 'metrics', 'sentinel', 'ratelimit', 'cache', 'workflow', 'budgets'] as const;
 type Scenario = (typeof SCENARIOS)[number];
 
 const HELP = `npm run bench [-- options]
@@ -35,8 +36,8 @@ with BullMQ: throughput, latency at half load, Redis commands and memory per tas
 scale over 1, 4 and 16 domains, spawn time, idle memory, the model path, recovery,
 verification (checks with repair rounds), the HTTP API (dan serve, from dist/), the cost of a
 /metrics scrape, Redis failovers through Sentinel (redis-server and redis-sentinel on the PATH), the shared
-model rate limit (ratelimit), the prompt cache's share of input tokens (cache) and a workflow's
-step-to-step time (workflow). Prints one
+model rate limit (ratelimit), the prompt cache's share of input tokens (cache), a workflow's
+step-to-step time (workflow) and budgets (overspend under concurrent workers). Prints one
 table, each measurement next to its goal, and writes the same as JSON.
 
   --quick          small counts (about a minute), as CI runs it
@@ -98,8 +99,8 @@ async function main(): Promise<void> {
   const { quick, only } = parsed;
   const wants = (...names: Scenario[]) => names.some((name) => only.has(name));
   const counts = quick
-    ? { tasks: 300, rounds: 1, latencySeconds: 1.5, pending: 5_000, ceilingRequests: 20_000, spawns: 3, modelTasks: 2, scaleTasks: 300, verifyTasks: 20, apiJobs: 1_000, apiGetSeconds: 1, dashboardTasks: 5_000, metricsTasks: 5_000, scrapes: 20, failoversPerKind: 1, sentinelSubmits: 200, workflowSteps: 12 }
-    : { tasks: 10_000, rounds: 2, latencySeconds: 5, pending: 100_000, ceilingRequests: 200_000, spawns: 10, modelTasks: 10, scaleTasks: 10_000, verifyTasks: 40, apiJobs: 10_000, apiGetSeconds: 5, dashboardTasks: 100_000, metricsTasks: 100_000, scrapes: 100, failoversPerKind: 5, sentinelSubmits: 2_000, workflowSteps: 50 };
+    ? { tasks: 300, rounds: 1, latencySeconds: 1.5, pending: 5_000, ceilingRequests: 20_000, spawns: 3, modelTasks: 2, scaleTasks: 300, verifyTasks: 20, apiJobs: 1_000, apiGetSeconds: 1, dashboardTasks: 5_000, metricsTasks: 5_000, scrapes: 20, failoversPerKind: 1, sentinelSubmits: 200, workflowSteps: 12, budgetTasks: 10 }
+    : { tasks: 10_000, rounds: 2, latencySeconds: 5, pending: 100_000, ceilingRequests: 200_000, spawns: 10, modelTasks: 10, scaleTasks: 10_000, verifyTasks: 40, apiJobs: 10_000, apiGetSeconds: 5, dashboardTasks: 100_000, metricsTasks: 100_000, scrapes: 100, failoversPerKind: 5, sentinelSubmits: 2_000, workflowSteps: 50, budgetTasks: 50 };
   const began = Date.now();
   const progress = (message: string) => process.stderr.write(`[bench ${((Date.now() - began) / 1000).toFixed(1)} s] ${message}\n`);
 
@@ -186,6 +187,10 @@ async function main(): Promise<void> {
     if (wants('workflow')) {
       progress(`workflow: ${counts.workflowSteps} steps with fan-out and fan-in on the local model`);
       results.workflow = await measureWorkflow(env, counts.workflowSteps);
+    }
+    if (wants('budgets')) {
+      progress(`budgets: ${counts.budgetTasks} tasks with random budgets, 4 concurrent workers each`);
+      results.budgets = await measureBudgets(env, counts.budgetTasks, 4);
     }
     if (wants('sentinel')) {
       progress(`sentinel: ${counts.failoversPerKind * 2} failovers of a master with 2 replicas and 3 Sentinels`);

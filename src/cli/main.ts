@@ -16,6 +16,7 @@ import { diffCommand } from './commands/diff.js';
 import { elfCommand } from './commands/elf.js';
 import { farmCommand } from './commands/farm.js';
 import { gatewayCommand } from './commands/gateway.js';
+import { costCommand } from './commands/cost.js';
 import { inspectCommand } from './commands/inspect.js';
 import { keysCommand } from './commands/keys.js';
 import { approveCommand, rejectCommand } from './commands/approve.js';
@@ -61,6 +62,7 @@ async function main(): Promise<void> {
     .command(farmCommand as never)
     .command(deadLetterCommand as never)
     .command(gatewayCommand as never)
+    .command(costCommand as never)
     .command(redisAclCommand as never)
     .command(serveCommand as never)
     .command(keysCommand as never)

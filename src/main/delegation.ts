@@ -1,3 +1,4 @@
+import { budgetUsdSchema } from '../../lib/protocol/budget.js';
 import { createHash } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import type { Clock } from '../../lib/clock.js';
@@ -67,11 +68,13 @@ export async function runPlan(ctx: TaskContext, plan: Plan, deps: DelegationDeps
   // Sub-tasks inherit this attempt's deadline: the parent's timeout bounds all of its work.
   const deadline = ctx.deadline;
   const outcomes = new Map<string, Promise<ChildOutcome>>();
+  const budget = budgetUsdSchema.safeParse(task.metadata['budget_usd']);
+  const ledger: BudgetLedger | undefined = budget.success ? { leftUsd: budget.data, unstarted: plan.steps.length } : undefined;
   for (const step of plan.steps) {
     // The task's own checks (`dan send main --verify`) are the whole task's: they go with the steps no
     // other step builds on, which run last and see the work of every step before them.
     const last = !plan.steps.some((other) => other.dependsOn.includes(step.domain));
-    outcomes.set(step.domain, runStep(ctx, step, outcomes, deps, deadline, resumed, last ? checksCarried(task) : {}));
+    outcomes.set(step.domain, runStep(ctx, step, outcomes, deps, deadline, resumed, last ? checksCarried(task) : {}, ledger));
   }
   const children = await Promise.all(outcomes.values());
   const output = aggregate(task, plan, children);
@@ -88,7 +91,7 @@ export async function runPlan(ctx: TaskContext, plan: Plan, deps: DelegationDeps
  */
 async function runStep(
   ctx: TaskContext, step: PlanStep, outcomes: Map<string, Promise<ChildOutcome>>, deps: DelegationDeps, deadline: number, resumed: boolean,
-  checks: Record<string, unknown>,
+  checks: Record<string, unknown>, ledger?: BudgetLedger,
 ): Promise<ChildOutcome> {
   const { task } = ctx;
   const taskId = childTaskId(task.taskId, step.domain);
@@ -97,6 +100,12 @@ async function runStep(
   if (blocked) {
     await ctx.log(`not starting ${step.domain}: it needs ${blocked.domain}, which ${blocked.status === 'failed' ? 'failed' : 'did not run'}`);
     return { task_id: taskId, domain: step.domain, status: 'skipped', summary: '', error: `not started: ${blocked.domain} did not complete`, files_created: [], files_modified: [] };
+  }
+  // Its share of what the parent's budget has left: an even split among the steps not yet started; what it leaves unspent goes back.
+  const shareUsd = ledger ? Math.max(0.000001, Math.floor((ledger.leftUsd / Math.max(1, ledger.unstarted)) * 1e6) / 1e6) : undefined;
+  if (ledger && shareUsd !== undefined) {
+    ledger.leftUsd -= shareUsd;
+    ledger.unstarted -= 1;
   }
   let waiting: Promise<TaskResult> | undefined;
   if (!resumed || !(await getResult(deps.redis, deps.keys, taskId))) {
@@ -128,6 +137,7 @@ async function runStep(
         // The client a task belongs to decides whose memory (ELF) its sub-tasks use.
         ...(typeof task.metadata['client_id'] === 'string' ? { client_id: task.metadata['client_id'] } : {}),
         ...checks,
+        ...(shareUsd !== undefined ? { budget_usd: shareUsd } : {}),
       },
     }, deps.clock, { retentionMs: deps.retentionMs });
     // Log lines are not awaited: they go out on the same connection, in order, ahead of what follows.
@@ -137,6 +147,7 @@ async function runStep(
   }
   const result = await (waiting ?? deps.watcher.wait(taskId, ctx.signal));
   const outcome = toOutcome(taskId, step.domain, result);
+  if (ledger && shareUsd !== undefined) ledger.leftUsd += shareUsd - spentUsd(outcome.output);
   void ctx.log(`${step.domain} ${outcome.status}${outcome.error ? `: ${outcome.error}` : ''}${outcome.files_created.length ? ` (created ${outcome.files_created.join(', ')})` : ''}`);
   return outcome;
 }
@@ -156,6 +167,19 @@ function verificationOf(output: Record<string, unknown>): Record<string, unknown
     if (output[field] !== undefined) picked[field] = output[field];
   }
   return picked;
+}
+
+/** What a parent's budget has left to share, and among how many steps not yet started. */
+interface BudgetLedger {
+  leftUsd: number;
+  unstarted: number;
+}
+
+/** The dollars a sub-task's result says it spent, its own sub-tasks' included (0 when it says nothing). */
+function spentUsd(output: Record<string, unknown> | undefined): number {
+  const total = output?.['cost_total'];
+  const usd = typeof total === 'object' && total !== null ? (total as { usd?: unknown }).usd : undefined;
+  return typeof usd === 'number' && Number.isFinite(usd) && usd >= 0 ? usd : 0;
 }
 
 function strings(value: unknown): string[] {

@@ -1,3 +1,6 @@
+import { unattributedCallCost } from '../../lib/llm/cost-control.js';
+import { loadPriceTable } from '../../lib/llm/model-prices.js';
+import { recordCallCost } from '../../lib/redis/budgets.js';
 import os from 'node:os';
 import type { AgentCatalog } from '../../lib/agents/agent-definitions.js';
 import { loadAgentCatalog } from '../../lib/agents/agent-catalog.js';
@@ -137,9 +140,15 @@ function createMainLifecycle(options: MainOrchestratorOptions & { agentId: strin
       const deps = { redis, keys, watcher, clock: systemClock, retentionMs: config.retentionMs };
       // The router's calls go straight to the model, not through the gateway that meters the agents':
       // counted here the same way, so /metrics holds every model call of the network.
-      // Under the shared rate limit too, as the agents' calls are in the gateway.
+      // Under the shared rate limit too, as the agents' calls are in the gateway; priced with the gateway's table, for `dan cost` and dan_model_cost_usd_total (domain main; no task's budget).
       const limiter = new ModelRateLimit(redis, keys, config.llm.rateLimit);
-      const planningOptions = { ...options, llm: async () => rateLimitedLlmClient(meteredLlmClient(await options.llm(), (call) => recordModelCall(redis, keys, call)), limiter, config.llm.rateLimit.maxWaitMs) };
+      const prices = loadPriceTable(config.cost.prices);
+      const planningOptions = {
+        ...options,
+        llm: async () => rateLimitedLlmClient(meteredLlmClient(await options.llm(), async (call) => {
+          await Promise.all([recordModelCall(redis, keys, call), recordCallCost(redis, keys, unattributedCallCost(prices, call, Date.now()))]);
+        }), limiter, config.llm.rateLimit.maxWaitMs),
+      };
       const consumer = new TaskConsumer({
         redis, blocking: conn.blocking, subscriber: conn.subscriber, keys, queue: new TaskQueue(redis, keys, queueOptions(config, 'main', agentId)),
         agentId, logger, retentionMs: config.retentionMs, concurrency: config.mainConcurrency, leaseMs: config.leaseMs,

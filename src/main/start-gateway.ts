@@ -1,7 +1,9 @@
 import type { Config } from '../../lib/config.js';
 import type { ModelAccess } from '../../lib/llm/create-llm-client.js';
 import { GatewayRateLimit } from '../../lib/llm/gateway-rate-limit.js';
+import { CostControl } from '../../lib/llm/cost-control.js';
 import { ModelGateway } from '../../lib/llm/model-gateway.js';
+import { loadPriceTable } from '../../lib/llm/model-prices.js';
 import type { Logger } from '../../lib/logger.js';
 import { connectRedis } from '../../lib/redis/connection.js';
 import { GatewayTokens } from '../../lib/redis/gateway-tokens.js';
@@ -57,7 +59,9 @@ export async function startGateway(config: Config, logger: Logger, redisUrl: str
   };
   // Always on: a model without limits still honours the pause a 429 puts on it.
   const rateLimit = new GatewayRateLimit({ limiter: new ModelRateLimit(redis, keys, config.llm.rateLimit), maxWaitMs: config.llm.rateLimit.maxWaitMs, logger });
-  const gateway = new ModelGateway({ upstream: model.upstream, tokens, maxBodyBytes: config.llm.gateway.maxBodyBytes, logger, onCall, rateLimit });
+  // Every call priced and held to its task's and client's budgets (DAN_MODEL_PRICES, metadata.budget_usd, DAN_CLIENT_DAILY_BUDGET_USD).
+  const costs = new CostControl({ redis, keys, prices: loadPriceTable(config.cost.prices), clientDailyBudgetUsd: config.cost.clientDailyBudgetUsd, logger });
+  const gateway = new ModelGateway({ upstream: model.upstream, tokens, maxBodyBytes: config.llm.gateway.maxBodyBytes, logger, onCall, rateLimit, costs });
   let listening: string;
   try {
     listening = await gateway.start(...splitListen(config.llm.gateway.listen));

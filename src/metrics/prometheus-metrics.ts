@@ -178,6 +178,20 @@ export async function renderMetrics(read: () => Promise<MetricsSnapshot>): Promi
       for (const t of (await snapshot).counters.modelTokens) this.inc({ model: t.model, kind: t.kind }, t.count);
     },
   });
+  new Counter({
+    name: 'dan_model_cost_usd_total', help: 'Dollars of model calls through the model gateway, by model, at the price table (DAN_MODEL_PRICES); calls to unpriced models are not in it',
+    labelNames: ['model'] as const, registers,
+    async collect() {
+      for (const c of (await snapshot).counters.modelCost) this.inc({ model: c.model }, c.usd);
+    },
+  });
+  new Counter({
+    name: 'dan_model_unpriced_calls_total', help: 'Model calls through the model gateway to models the price table does not list (their cost is unknown), by model',
+    labelNames: ['model'] as const, registers,
+    async collect() {
+      for (const c of (await snapshot).counters.modelUnpriced) this.inc({ model: c.model }, c.count);
+    },
+  });
   new StoredHistogram({
     name: 'dan_model_call_duration_seconds', help: 'Duration of model calls through the model gateway, to the last byte of the answer', labelNames: ['model'] as const, registers,
   }, MODEL_CALL_BOUNDS_MS, async () => (await snapshot).counters.modelDurations.map((d) => ({ labels: { model: d.model }, durations: d.durations })));

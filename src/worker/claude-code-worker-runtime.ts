@@ -12,6 +12,7 @@ import { parseModelJson } from '../../lib/agents/model-json.js';
 import { workerAnswerSchema } from '../../lib/llm/final-answer.js';
 import { walkFiles } from '../../lib/llm/tools/walk-files.js';
 import { emptyUsage } from '../../lib/protocol/result.js';
+import { TASK_HEADER, WORKER_HEADER } from '../../lib/llm/attribution-headers.js';
 import { readLines } from '../../lib/spawner/output-lines.js';
 import { taskWorkspace } from '../../lib/workspace/task-workspace.js';
 import { workerPrompt, workerSystemPrompt } from './worker-prompt.js';
@@ -107,6 +108,8 @@ export class ClaudeCodeWorkerRuntime implements WorkerRuntime {
       CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC: '1',
       // Tools of MCP servers go into every request, instead of behind a search the model must think of.
       ENABLE_TOOL_SEARCH: 'false',
+      // Names the task and worker on every model call, so the gateway prices it to them and holds it to the task's budget.
+      ANTHROPIC_CUSTOM_HEADERS: `${TASK_HEADER}: ${job.task.taskId}\n${WORKER_HEADER}: ${job.worker.name}`,
     };
     const events = await this.runCli(args, jail.root, env, job);
     const result = events.findLast((e) => e.type === 'result');

@@ -2,7 +2,7 @@ import type { Config } from '../../lib/config.js';
 import { resolveModel } from '../../lib/config.js';
 import type { Logger } from '../../lib/logger.js';
 import { runToolLoopWithAnswer, workerAnswerSchema } from '../../lib/llm/final-answer.js';
-import type { LlmClient } from '../../lib/llm/llm-client.js';
+import { attributedLlmClient, type LlmClient } from '../../lib/llm/llm-client.js';
 import { createTools } from '../../lib/llm/tools/create-tools.js';
 import { FileTracker } from '../../lib/workspace/file-tracker.js';
 import { WorkspaceJail } from '../../lib/workspace/workspace-jail.js';
@@ -67,7 +67,7 @@ export class SdkWorkerRuntime implements WorkerRuntime {
     const tracker = new FileTracker();
     const model = resolveModel(config, job.worker.model);
     const result = await runToolLoopWithAnswer({
-      client: llm,
+      client: attributedLlmClient(llm, { taskId: job.task.taskId, worker: job.worker.name }),
       model,
       system: workerSystemPrompt(job.domain, job.worker, jail.root),
       prompt: job.prompt ?? workerPrompt(job.task, job.prior, job.memory),

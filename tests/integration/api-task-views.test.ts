@@ -49,7 +49,7 @@ describe('the task page views of the HTTP API', () => {
     await network?.stop();
   });
 
-  it("answers a verified job's checks, its review (none ran) and its cost (not recorded yet)", async () => {
+  it("answers a verified job's checks, its review (none ran) and its cost (null: no model call passed the gateway for it)", async () => {
     const job = (await get(`/jobs/${verified}`, acme)).json();
     expect(job.checks).toEqual([
       { command: CHECK, exit_code: 1, ok: false, round: 1, duration_ms: expect.any(Number), output_tail: 'module.exports = (a, b) => a - b; // broken' },

@@ -14,7 +14,7 @@ const dir = mkdtempSync(path.join(os.tmpdir(), 'dan-bench-test-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 const SCENARIOS = ['throughput', 'latency', 'redis_cost', 'ceiling', 'scale', 'spawn', 'memory', 'model_path', 'recovery', 'verification', 'api', 'metrics', 'dashboard'];
-// Every scenario but `sentinel`, which has its own test below (its cluster of Redis and Sentinels is run once).
+// Every scenario but `sentinel` and `budgets`, which have their own tests below (sentinel's cluster of Redis and Sentinels is run once).
 const ALL_BUT_SENTINEL = ['throughput', 'latency', 'redis-cost', 'ceiling', 'scale', 'spawn', 'memory', 'model', 'recovery', 'verification', 'api', 'metrics', 'dashboard'];
 
 /** Every number under `value`, with its path; strings and booleans are left out. */
@@ -191,4 +191,18 @@ describe('npm run bench', () => {
     expect(rows.length).toBe(5);
     expect(rows.every((g) => g.goal === '')).toBe(true);
   }, 330_000);
+
+  it('--only budgets: tasks with random budgets and concurrent workers pass no budget by more than one call', async () => {
+    const out = path.join(dir, 'budgets.json');
+    const run = await runProcess(process.execPath, [bench, '--quick', '--only', 'budgets', '--json', '--out', out], { timeoutMs: 120_000 });
+    expect(run.code, run.stderr).toBe(0);
+    const report = JSON.parse(run.stdout) as { scenarios: { budgets: { tasks: number; calls: number; refused_workers: number; workers_per_task: number; over_by_more_than_one_call: number; max_overspend_usd: number; max_call_usd: number } }; goals: { measure: string; met: boolean | null }[] };
+    const b = report.scenarios.budgets;
+    expect(b.tasks).toBe(10);
+    expect(b.calls).toBeGreaterThan(b.tasks);
+    expect(b.refused_workers).toBe(b.tasks * b.workers_per_task);
+    expect(b.over_by_more_than_one_call).toBe(0);
+    expect(b.max_overspend_usd).toBeLessThanOrEqual(b.max_call_usd);
+    expect(report.goals.find((g) => g.measure.startsWith('budgets:'))?.met).toBe(true);
+  }, 150_000);
 });

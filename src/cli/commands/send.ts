@@ -1,3 +1,4 @@
+import { parseBudgetUsd } from '../../../lib/protocol/budget.js';
 import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
 import { InvalidInputError } from '../../../lib/errors.js';
 import type { Delivery, Priority } from '../../../lib/protocol/task.js';
@@ -20,6 +21,7 @@ interface SendArgs extends GlobalArgs {
   type: string;
   id?: string;
   maxAttempts?: number;
+  budgetUsd?: string;
   verify?: string[];
   verifyReplace?: boolean;
   delivery?: Delivery;
@@ -56,6 +58,7 @@ export const sendCommand: CommandModule<GlobalArgs, SendArgs> = {
     .option('type', { type: 'string', default: 'task_assignment', describe: "Task type; 'echo' returns the payload without any model" })
     .option('id', { type: 'string', describe: "Task id to use (default: a new UUID): 1-128 of A-Z a-z 0-9 _ . -, not starting with '.' or '-'" })
     .option('max-attempts', { type: 'number', describe: 'Attempts before a retryable failure is final (default: $DAN_MAX_ATTEMPTS, 3)' })
+    .option('budget-usd', { type: 'string', describe: "Dollars the task's model calls may cost, its sub-tasks' included; a call past it is refused and the task fails budget_exceeded" })
     .option('verify', { type: 'string', array: true, describe: "A check run in the task's workspace after its workers, e.g. 'npm test' (repeatable); added to the domain's verify:. A task for main gives its checks to the sub-tasks that run last" })
     .option('verify-replace', { type: 'boolean', default: false, describe: "Run only the --verify checks, not the domain's (with no --verify: no checks at all)" })
     .option('approval', { type: 'boolean', describe: 'Wait in awaiting_approval before any work starts, until dan approve (or dan reject) decides' })
@@ -66,6 +69,7 @@ export const sendCommand: CommandModule<GlobalArgs, SendArgs> = {
     .example('$0 send backend "Add the users API" --after 6f1c2a,9e0b4d', 'queued once both tasks have completed')
     .example('$0 send main "Add user registration: a POST /api/users endpoint and a signup form" --wait', 'route across domains and wait')
     .example('$0 send backend "Create a health endpoint" -p high -t 120 --wait', 'straight to a domain')
+    .example('$0 send main "Add a login page" --budget-usd 2.50 --wait', 'stop it before its model calls cost more than $2.50')
     .example('$0 send backend "Add a sum function" --verify "npx tsc --noEmit" --verify "npm test" --wait', 'completed only when both checks pass') as Argv<SendArgs>,
   handler: async (argv: ArgumentsCamelCase<SendArgs>) => {
     const ctx = cliContext(argv);
@@ -81,7 +85,14 @@ export const sendCommand: CommandModule<GlobalArgs, SendArgs> = {
     if (argv.maxAttempts !== undefined && argv.maxAttempts > MAX_ATTEMPTS_CAP) {
       throw new InvalidInputError(`--max-attempts must be at most ${MAX_ATTEMPTS_CAP}, got ${argv.maxAttempts}`);
     }
+    let budgetUsd: number | undefined;
+    try {
+      budgetUsd = argv.budgetUsd === undefined ? undefined : parseBudgetUsd(String(argv.budgetUsd));
+    } catch (error) {
+      throw new InvalidInputError((error as Error).message);
+    }
     const extraMetadata = {
+      ...(budgetUsd !== undefined ? { budget_usd: budgetUsd } : {}),
       ...(argv.maxAttempts !== undefined ? { max_attempts: argv.maxAttempts } : {}),
       ...(argv.verify !== undefined ? { verify: argv.verify } : {}),
       ...(argv.verifyReplace === true ? { verify: argv.verify ?? [], verify_mode: 'replace' } : {}),

@@ -13,7 +13,13 @@ export interface Job {
   id: string; status: string; dan_status: string; domain: string | null; client: string; output: Record<string, unknown> | null;
   error: string | null; failure_code: string | null; retryable: boolean | null; attempts: number | null; sub_tasks: SubTask[];
   started_at: string | null; completed_at: string | null; retry_at: string | null; tokens: Tokens | null;
-  checks: CheckRun[] | null; review: Review | null; reviews: Review[]; cost: null;
+  checks: CheckRun[] | null; review: Review | null; reviews: Review[]; cost: JobCost | null;
+}
+/** GET /jobs/{id}'s `cost` (src/api/api-schemas.ts jobCostSchema): the job's model calls, its sub-tasks' included. */
+interface CostFigures { usd: number; calls: number; unpriced_calls: number; input_tokens: number; output_tokens: number; cache_creation_input_tokens: number; cache_read_input_tokens: number }
+interface JobCost extends CostFigures {
+  by_model: Record<string, CostFigures>; by_worker: Record<string, CostFigures>;
+  budget?: { budget_usd: number; spent_usd: number }; budget_exceeded?: { scope: string; budget_usd: number; spent_usd: number };
 }
 /** GET /jobs/{id}'s `checks` (src/api/job-view-schemas.ts checkRunSchema) and `review`/`reviews` (reviewSchema). */
 interface CheckRun { command: string; exit_code: number | null; duration_ms: number; ok: boolean; output_tail: string; round: number; ended?: string }
@@ -79,6 +85,23 @@ function tokensText(tokens: Tokens | null): Child {
   return Object.entries(tokens).map(([k, v]) => `${k.replace(/_/g, ' ')} ${String(v)}`).join(', ');
 }
 
+function figuresText(f: CostFigures): string {
+  const unpriced = f.unpriced_calls > 0 ? ` (${f.unpriced_calls} to unpriced models: their cost is unknown and not included)` : '';
+  return `$${f.usd.toFixed(6)} for ${f.calls} model call(s)${unpriced}; tokens: input ${f.input_tokens}, output ${f.output_tokens}, cache write ${f.cache_creation_input_tokens}, cache read ${f.cache_read_input_tokens}`;
+}
+
+/** What the job's model calls cost (its sub-tasks' included), per model and per worker, and its budget. */
+function costView(cost: JobCost | null): Child {
+  if (cost === null) return h('span', { class: 'muted' }, 'no model call was counted for it');
+  const list = h('ul', {});
+  for (const [group, entries] of [['model', cost.by_model], ['worker', cost.by_worker]] as const) {
+    for (const [name, f] of Object.entries(entries)) list.append(h('li', {}, `${group} ${name}: ${figuresText(f)}`));
+  }
+  const budget = cost.budget ? `budget $${cost.budget.budget_usd} (spent $${cost.budget.spent_usd})` : null;
+  const exceeded = cost.budget_exceeded ? h('span', { class: 'error' }, `stopped: its ${cost.budget_exceeded.scope} budget of $${cost.budget_exceeded.budget_usd} was spent ($${cost.budget_exceeded.spent_usd})`) : null;
+  return h('div', {}, h('p', {}, figuresText(cost)), ...(budget ? [h('p', {}, budget)] : []), ...(exceeded ? [exceeded] : []), list);
+}
+
 /** The checks a verified task ran, every round; null: its output does not say (a routed job's sub-tasks ran theirs). */
 function checksView(checks: CheckRun[] | null): HTMLElement {
   if (checks === null) return h('p', { class: 'muted' }, 'Its result does not record checks (a routed task: see its sub-tasks).');
@@ -138,7 +161,7 @@ export async function taskPage(ctx: PageContext): Promise<void> {
       ['failure code', job.failure_code], ['retryable', job.retryable === null ? null : job.retryable ? 'yes' : 'no'],
       ['error', job.error ? h('span', { class: 'error' }, job.error) : null],
       ['attempts', job.attempts], ['started', job.started_at], ['completed', job.completed_at], ['retry at', job.retry_at],
-      ['tokens', tokensText(job.tokens)], ['cost', h('span', { class: 'muted' }, 'not recorded: dan does not track what a task cost yet')],
+      ['tokens', tokensText(job.tokens)], ['cost', costView(job.cost)],
     ]),
     h('h2', {}, 'Live log'), logState, log,
     h('h2', {}, 'Attempts'), sections.attempts,
