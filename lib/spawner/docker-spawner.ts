@@ -132,7 +132,7 @@ export interface ManagedContainer {
   /** The network label: which network (Redis and prefix) the container serves, when labelled. */
   network: string | undefined;
   /** A task of a Swarm service: Swarm starts, stops and removes it, never the Docker spawner. */
-  swarm: boolean;
+  swarm?: boolean;
 }
 
 function describe(info: ContainerInfo): ManagedContainer {

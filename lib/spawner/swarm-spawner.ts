@@ -6,7 +6,7 @@ import { connectDocker, type DockerEndpoint } from './docker-engine.js';
 import { followContainerOutput, LABELS } from './docker-spawner.js';
 import { containerAgentId, type AgentExit, type SpawnedAgent, type SpawnRequest, type Spawner } from './spawner.js';
 import { swarmServiceName, swarmServiceSpec, type SwarmServiceOptions } from './swarm-service-spec.js';
-import { liveTasks, replicaOf, serviceReplicas, setReplicas, swarmTasks, taskTrouble, type SwarmTask } from './swarm-tasks.js';
+import { liveTasks, replicaOf, taskEnded, serviceReplicas, setReplicas, swarmTasks, taskTrouble, type SwarmTask } from './swarm-tasks.js';
 
 export interface SwarmSpawnerOptions extends SwarmServiceOptions {
   endpoint?: DockerEndpoint;
@@ -92,7 +92,7 @@ export class SwarmSpawner implements Spawner {
       const name = swarmServiceName(this.options.networkId, domain);
       const before = new Set((await swarmTasks(this.docker, name).catch(() => [])).map((t) => t.ID));
       if (this.services.has(name)) {
-        await this.scaleTo(domain, (await this.liveCount(name)) + 1);
+        await this.scaleTo(domain, this.running(domain) + 1);
       } else {
         await this.createService(domain, name, request.env);
       }
@@ -109,7 +109,7 @@ export class SwarmSpawner implements Spawner {
       await this.docker.getContainer(replica.containerId).stop({ t: Math.max(1, Math.ceil(graceMs / 1000)) });
     } catch (error) {
       const status = (error as { statusCode?: number }).statusCode;
-      if (status === 404) await this.locked(replica.agent.domain, async () => this.scaleTo(replica.agent.domain, Math.max(0, (await this.liveCount(swarmServiceName(this.options.networkId, replica.agent.domain))) - 1)));
+      if (status === 404) await this.locked(replica.agent.domain, async () => this.scaleTo(replica.agent.domain, Math.max(0, this.running(replica.agent.domain) - 1)));
       else if (status !== 304) this.logger.warn({ agentId, err: (error as Error).message }, 'swarm: stop failed');
     }
     await Promise.race([replica.ended, new Promise((resolve) => setTimeout(resolve, graceMs + 15_000).unref())]);
@@ -192,7 +192,7 @@ export class SwarmSpawner implements Spawner {
   }
 
   private async failSpawn(domain: string, name: string, why: string): Promise<never> {
-    await this.scaleTo(domain, await this.liveCount(name)).catch(() => undefined);
+    await this.scaleTo(domain, this.running(domain)).catch(() => undefined);
     const image = this.options.image;
     const fix = /image|manifest|pull|repository/i.test(why)
       ? `build or load the image ${image} on every node of the swarm (scripts/build-local-images.sh), or push it to a registry the nodes can pull from, or set DAN_AGENT_IMAGE`
@@ -214,37 +214,39 @@ export class SwarmSpawner implements Spawner {
     let end = () => {};
     const ended = new Promise<void>((resolve) => { end = resolve; });
     const replica: Replica = { agent: { agentId, domain, handle: containerId, startedAt: Date.now() }, taskId: task.ID, containerId, ended, end };
+    this.logger.debug({ agentId, state: task.Status?.State }, 'swarm: tracking a replica');
     this.replicas.set(agentId, replica);
     this.logger.info({ agentId, domain, taskId: task.ID, containerId: containerId.slice(0, 12) }, 'swarm: replica started');
     return replica;
   }
 
-  /** Reads the tasks of every service: notes replicas Swarm started, and reports the ones that ended. */
   private refresh(): Promise<void> {
-    this.refreshing ??= (async () => {
-      try {
-        for (const [name, domain] of [...this.services]) {
-          const tasks = await swarmTasks(this.docker, name);
-          const byId = new Map(tasks.map((t) => [t.ID, t]));
-          for (const task of liveTasks(tasks)) if (replicaOf(task) !== undefined && !this.isClaimed(task) && !this.closed) this.track(domain, task);
-          let endedAny = false;
-          for (const [agentId, replica] of [...this.replicas]) {
-            if (replica.agent.domain !== domain) continue;
-            const task = byId.get(replica.taskId);
-            if (task && liveTasks([task]).length > 0) continue;
-            this.ended(agentId, replica, exitOf(task));
-            endedAny = true;
-          }
-          // A replica that stopped (idle, killed) is not replaced by Swarm: the service keeps only those still running.
-          if (endedAny && !this.closed) await this.locked(domain, async () => this.scaleTo(domain, await this.liveCount(name)));
-        }
-      } catch (error) {
-        this.logger.warn({ err: (error as Error).message }, 'swarm: reading the tasks failed; trying again');
-      } finally {
-        this.refreshing = undefined;
-      }
-    })();
+    this.refreshing ??= this.readTasks().finally(() => { this.refreshing = undefined; });
     return this.refreshing;
+  }
+
+  /** Reads the tasks of every service: notes replicas Swarm started, and reports the ones that ended. */
+  private async readTasks(): Promise<void> {
+    try {
+      for (const [name, domain] of [...this.services]) {
+        const tasks = await swarmTasks(this.docker, name);
+        const byId = new Map(tasks.map((t) => [t.ID, t]));
+        for (const task of liveTasks(tasks)) if (replicaOf(task) !== undefined && !this.isClaimed(task) && !this.closed) this.track(domain, task);
+        let endedAny = false;
+        for (const [agentId, replica] of [...this.replicas]) {
+          if (replica.agent.domain !== domain) continue;
+          const task = byId.get(replica.taskId);
+          // Ended once its container has: one Swarm is stopping (scaled down, drained) is still handing back its work.
+          if (task && !taskEnded(task)) continue;
+          this.ended(agentId, replica, exitOf(task?.Status?.ContainerStatus?.ExitCode ?? await this.containerExit(replica.containerId)));
+          endedAny = true;
+        }
+        // A replica that stopped (idle, killed) is not replaced by Swarm: the service keeps only those still running.
+        if (endedAny && !this.closed) await this.locked(domain, async () => this.scaleTo(domain, this.running(domain)));
+      }
+    } catch (error) {
+      this.logger.warn({ err: (error as Error).message }, 'swarm: reading the tasks failed; trying again');
+    }
   }
 
   private ended(agentId: string, replica: Replica, how: { code: number | null; signal: string | null }): void {
@@ -260,8 +262,19 @@ export class SwarmSpawner implements Spawner {
     }
   }
 
-  private async liveCount(name: string): Promise<number> {
-    return liveTasks(await swarmTasks(this.docker, name)).length;
+  /** The exit status of a replica's container whose task Swarm already dropped (scaled down past its slot). */
+  private async containerExit(containerId: string): Promise<number | undefined> {
+    const info = await this.docker.getContainer(containerId).inspect().catch(() => undefined);
+    return info && !info.State.Running ? info.State.ExitCode : undefined;
+  }
+
+  /**
+   * The replicas of a domain this spawner knows to run (started, not ended): what its service is scaled
+   * to, so a task Swarm could not place, or one it added by itself (after a drain), is dropped and the
+   * supervisor decides again.
+   */
+  private running(domain: string): number {
+    return [...this.replicas.values()].filter((r) => r.agent.domain === domain).length;
   }
 
   private async scaleTo(domain: string, replicas: number): Promise<void> {
@@ -291,17 +304,15 @@ export class SwarmSpawner implements Spawner {
       this.services.set(name, domain);
       const tasks = liveTasks(await swarmTasks(this.docker, name));
       for (const task of tasks) if (replicaOf(task) !== undefined) this.adopted.push({ ...this.track(domain, task).agent });
-      await this.scaleTo(domain, tasks.length);
+      await this.scaleTo(domain, this.running(domain));
       this.logger.info({ service: name, domain, replicas: tasks.length }, 'swarm: adopted a service');
     }
   }
 }
 
-/** A task's end as an agent's exit: its container's exit code, 137 and 143 being SIGKILL and SIGTERM. */
-function exitOf(task: SwarmTask | undefined): { code: number | null; signal: string | null } {
-  const status = task?.Status?.ContainerStatus?.ExitCode;
-  if (status === undefined || status === null) return { code: null, signal: 'SIGKILL' };
-  if (status === 137) return { code: null, signal: 'SIGKILL' };
+/** A container's exit status as an agent's exit: 137 and 143 are SIGKILL and SIGTERM; unknown counts as killed. */
+function exitOf(status: number | null | undefined): { code: number | null; signal: string | null } {
+  if (status === undefined || status === null || status === 137) return { code: null, signal: 'SIGKILL' };
   if (status === 143) return { code: null, signal: 'SIGTERM' };
   return { code: status, signal: null };
 }

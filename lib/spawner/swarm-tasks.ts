@@ -60,3 +60,8 @@ export async function setReplicas(docker: Docker, service: string, replicas: num
   const spec = { ...info.Spec, Mode: { Replicated: { Replicas: replicas } } };
   await handle.update({ _query: { version: info.Version.Index }, _body: spec });
 }
+
+/** True once a task's container has ended (or it never got one and never will). */
+export function taskEnded(task: SwarmTask): boolean {
+  return ENDED.has(task.Status?.State ?? '');
+}
