@@ -144,6 +144,7 @@ export class SwarmSpawner implements Spawner {
       await new Promise((resolve) => setTimeout(resolve, 250));
     }
     for (const name of names) {
+      await this.settle(name);
       await this.docker.getService(name).remove().then(
         () => this.logger.info({ service: name }, 'swarm: service removed'),
         (error: { statusCode?: number; message: string }) => { if (error.statusCode !== 404) this.logger.warn({ service: name, err: error.message }, 'swarm: removing the service failed'); },
@@ -153,6 +154,23 @@ export class SwarmSpawner implements Spawner {
     clearInterval(this.timer);
     // Whatever did not stop in time went with its service: report it ended.
     for (const [agentId, replica] of [...this.replicas]) this.ended(agentId, replica, { code: null, signal: 'SIGKILL' });
+  }
+
+  /**
+   * Waits (10 s at most) until a service scaled to zero has no task still running and Swarm has stopped
+   * deleting the ones past its replicas: Docker 20.10's manager crashes (a nil task in
+   * SetServiceTasksRemove) when a service is removed while it still deletes them.
+   */
+  private async settle(name: string): Promise<void> {
+    const deadline = Date.now() + 10_000;
+    let last = '';
+    while (Date.now() < deadline) {
+      const tasks = await swarmTasks(this.docker, name).catch(() => []);
+      const now = tasks.map((t) => `${t.ID}:${t.Status?.State ?? ''}`).sort().join(',');
+      if (now === last && tasks.every(taskEnded)) return;
+      last = now;
+      await new Promise((resolve) => setTimeout(resolve, 1_000));
+    }
   }
 
   private async createService(domain: string, name: string, env: Record<string, string>): Promise<void> {
