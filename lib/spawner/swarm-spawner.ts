@@ -150,6 +150,11 @@ export class SwarmSpawner implements Spawner {
         (error: { statusCode?: number; message: string }) => { if (error.statusCode !== 404) this.logger.warn({ service: name, err: error.message }, 'swarm: removing the service failed'); },
       );
     }
+    // Swarm removes the tasks' containers after the service: wait for them, so `down` leaves none.
+    const label = `${LABELS.network}=${this.options.networkId}`;
+    while (Date.now() < deadline + 15_000 && (await this.docker.listContainers({ all: true, filters: { label: [label, `${LABELS.role}=domain`] } }).catch(() => [])).some((c) => names.includes(c.Labels?.[LABELS.service] ?? ''))) {
+      await new Promise((resolve) => setTimeout(resolve, 500));
+    }
     this.services.clear();
     clearInterval(this.timer);
     // Whatever did not stop in time went with its service: report it ended.
