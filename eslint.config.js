@@ -3,7 +3,7 @@ import tseslint from 'typescript-eslint';
 
 /** Each I/O library is imported in one place (see ../shared/docs/style.md); types may travel. */
 const confined = {
-  dockerode: 'dockerode is imported only by the Docker spawner.',
+  dockerode: 'dockerode is imported only by lib/spawner/docker-engine.ts; use connectDocker (types may travel).',
   '@anthropic-ai/sdk': '@anthropic-ai/sdk is imported only by lib/llm/anthropic-llm-client.ts; use the LlmClient interface.',
   ioredis: 'ioredis is imported only in lib/redis (type imports are fine); use connectRedis.',
   pino: 'pino is imported only by lib/logger.ts; use createLogger.',
@@ -54,7 +54,7 @@ export default tseslint.config(
   { files: ['lib/redis/**/*.ts'], rules: { '@typescript-eslint/no-restricted-imports': restrictExcept('ioredis') } },
   { files: ['lib/logger.ts'], rules: { '@typescript-eslint/no-restricted-imports': restrictExcept('pino') } },
   { files: ['lib/llm/anthropic-llm-client.ts'], rules: { '@typescript-eslint/no-restricted-imports': restrictExcept('@anthropic-ai/sdk') } },
-  { files: ['lib/spawner/docker-spawner.ts'], rules: { '@typescript-eslint/no-restricted-imports': restrictExcept('dockerode') } },
+  { files: ['lib/spawner/docker-engine.ts'], rules: { '@typescript-eslint/no-restricted-imports': restrictExcept('dockerode') } },
   { files: ['src/cli/**/*.ts'], rules: { '@typescript-eslint/no-restricted-imports': restrictExcept('yargs') } },
   { files: ['lib/elf/elf-database.ts'], rules: { '@typescript-eslint/no-restricted-imports': restrictExcept('better-sqlite3') } },
   { files: ['src/elf/elf-mcp.ts'], rules: { '@typescript-eslint/no-restricted-imports': restrictExcept('@modelcontextprotocol/sdk') } },

@@ -62,6 +62,8 @@ function buildConfig(c: Settings, env: NodeJS.ProcessEnv) {
       cpus: c.DAN_DOCKER_CPUS,
       pids: c.DAN_DOCKER_PIDS,
       tmpfsBytes: parseMemorySize(c.DAN_DOCKER_TMPFS_SIZE) ?? 256 * 1024 ** 2,
+      /** The Swarm spawner's services attach to it: `host`, or an overlay network shared with Redis. */
+      swarmNetwork: c.DAN_SWARM_NETWORK,
     },
     elf: {
       /** Workers ask the ELF memory for context, and main keeps the elf domain running. */
@@ -167,6 +169,8 @@ function buildConfig(c: Settings, env: NodeJS.ProcessEnv) {
     roles: c.DAN_ROLES,
     agentRole: c.AGENT_ROLE,
     agentId: c.AGENT_ID,
+    /** `container`: an agent without AGENT_ID is named after its container (Swarm replicas). */
+    agentIdFrom: c.DAN_AGENT_ID_FROM,
     domainType: c.DOMAIN_TYPE,
     /** Loopback listeners to open at start, each carried to a unix socket (an isolated container's way out). */
     forwards: c.DAN_FORWARD,

@@ -20,6 +20,7 @@ export const OperatorErrorCode = {
   redisMissing: 'redis_missing',
   redisStartFailed: 'redis_start_failed',
   dockerUnreachable: 'docker_unreachable',
+  swarmUnavailable: 'swarm_unavailable',
   imageMissing: 'image_missing',
   spawnFailed: 'spawn_failed',
   spawnerClosed: 'spawner_closed',

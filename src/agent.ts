@@ -9,7 +9,7 @@ import { startForwards } from '../lib/net/socket-forwarder.js';
 import { exitIfStuck, stopProblemsMessage } from '../lib/runtime/agent-lifecycle.js';
 import { ownContainerId } from '../lib/runtime/container-id.js';
 import { switchToRunAs } from '../lib/runtime/run-as.js';
-import { instanceSuffix } from '../lib/spawner/spawner.js';
+import { containerAgentId, instanceSuffix } from '../lib/spawner/spawner.js';
 import { startAgent } from './start-agent.js';
 
 /**
@@ -36,9 +36,9 @@ async function main(): Promise<void> {
   }
   const domain = config.domainType;
   if (!domain) throw new DanError('bad_config', 'DOMAIN_TYPE is not set: say which domain this agent serves', { exitCode: 2 });
-  const agentId = config.agentId ?? `${domain}-${instanceSuffix()}`;
-  const logger = createLogger({ level: config.logLevel, base: { agentId, domain } });
   const containerId = ownContainerId();
+  const agentId = config.agentId ?? (config.agentIdFrom === 'container' && containerId ? containerAgentId(domain, containerId) : `${domain}-${instanceSuffix()}`);
+  const logger = createLogger({ level: config.logLevel, base: { agentId, domain } });
   if (containerId) recordAgentId(agentId, logger);
   // Watched from the start: the parent may die while this agent is still starting.
   const agent: { stop?: () => void } = {};

@@ -67,7 +67,7 @@ export const SETTINGS = {
   DAN_ROUTER: setting(z.enum(['score', 'llm']).default('score'), 'main'),
   DAN_WORKER_SELECTOR: setting(z.enum(['score', 'llm']).default('score'), 'forward'),
   DAN_WORKER_RUNTIME: setting(z.enum(['sdk', 'claude-code']).default('sdk'), 'forward'),
-  DAN_SPAWNER: setting(z.enum(['process', 'docker', 'external']).default('process'), 'main'),
+  DAN_SPAWNER: setting(z.enum(['process', 'docker', 'swarm', 'external']).default('process'), 'main'),
   DAN_AGENT_IMAGE: setting(z.string().default('dan/agent:latest'), 'docker'),
   DAN_NETWORK_ID: setting(z.string().regex(/^[A-Za-z0-9_.:/#-]{1,200}$/, { error: 'must be letters, digits and _.:/#- (up to 200)' }).optional(), 'docker'),
   // `isolated`: Docker's `none` network, with Redis and the model gateway carried through sockets (lib/spawner/isolated-network.ts).
@@ -81,6 +81,8 @@ export const SETTINGS = {
   DAN_DOCKER_CPUS: setting(z.coerce.number().positive().default(0.5), 'docker'),
   DAN_DOCKER_PIDS: setting(z.coerce.number().int().min(16).default(256), 'docker'),
   DAN_DOCKER_TMPFS_SIZE: setting(memorySize('256m', '256m'), 'docker'),
+  // The network of the Swarm spawner's services: `host`, or an overlay network (attachable) shared with Redis.
+  DAN_SWARM_NETWORK: setting(z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, { error: 'must be a Docker network name (letters, digits, _ . -)' }).default('host'), 'docker'),
 
   DAN_ELF: setting(onOff(), 'forward'),
   DAN_ELF_DIR: setting(hostPath(() => '.dan/elf'), 'host-path'),
@@ -213,6 +215,8 @@ export const SETTINGS = {
   AGENT_ROLE: setting(z.enum(['main', 'domain', 'worker']).optional(), 'per-agent'),
   AGENT_ID: setting(z.string().optional(), 'per-agent'),
   DOMAIN_TYPE: setting(z.string().optional(), 'per-agent'),
+  // `container`: without AGENT_ID, a domain agent is named after its container ({domain}-{first 8 hex of its id}); Swarm replicas share one spec.
+  DAN_AGENT_ID_FROM: setting(z.enum(['random', 'container']).default('random'), 'per-agent'),
   // uid:gid a container agent started as root switches to before anything else (lib/runtime/run-as.ts).
   DAN_RUN_AS: setting(z.string().regex(/^\d+:\d+$/, { error: 'must be uid:gid in digits, e.g. 1000:1000' }).optional(), 'per-agent'),
   // Listeners an isolated container's agent opens first: host:port=/socket/path, comma-separated.

@@ -22,9 +22,9 @@ export interface CreateSpawnerOptions {
 }
 
 /**
- * The spawner `DAN_SPAWNER` names: child processes, containers on the Docker engine, or none at all
- * (`external`: agents are started by whatever runs them, and adopted by their heartbeats). The Docker
- * spawner (and dockerode) is loaded only when asked for.
+ * The spawner `DAN_SPAWNER` names: child processes, containers on the Docker engine, services on a
+ * Docker Swarm, or none at all (`external`: agents are started by whatever runs them, and adopted by
+ * their heartbeats). The Docker and Swarm spawners (and dockerode) are loaded only when asked for.
  */
 export async function createSpawner(options: CreateSpawnerOptions): Promise<Spawner> {
   const { config, logger, catalog } = options;
@@ -34,25 +34,32 @@ export async function createSpawner(options: CreateSpawnerOptions): Promise<Spaw
   if (config.spawner === 'external') return new ExternalSpawner(logger);
   const { DockerSpawner, networkIdentity } = await import('./docker-spawner.js');
   const d = config.docker;
+  // A bind-mounted folder that does not exist would be created by Docker, owned by root.
+  for (const folder of [d.workspace, d.elfStore]) if (path.isAbsolute(folder)) mkdirSync(folder, { recursive: true });
+  const containers = {
+    networkId: networkIdentity(config.redisUrl, config.keyPrefix, d.networkId),
+    image: d.image,
+    workspace: d.workspace,
+    user: d.user,
+    limits: { memoryBytes: d.memoryBytes, cpus: d.cpus, pids: d.pids },
+    limitsFor: (domain: string) => catalog.domain(domain)?.container ?? {},
+    tmpfsBytes: d.tmpfsBytes,
+    elfStore: d.elfStore,
+    ...(d.agentsDir ? { agentsDir: d.agentsDir } : {}),
+    mountsFor: (domain: string) => kindOf(catalog.domain(domain)).mounts,
+    logger,
+  };
+  if (config.spawner === 'swarm') {
+    const { SwarmSpawner } = await import('./swarm-spawner.js');
+    return SwarmSpawner.start({ ...containers, network: d.swarmNetwork, stopGraceMs: config.shutdownGraceMs + 5_000 });
+  }
   if (d.network === ISOLATED_NETWORK && ownContainerId() !== undefined) {
     // The sockets' folder is this container's: an engine outside it mounts its own host's folder of that name.
     logger.warn("DAN_DOCKER_NETWORK=isolated (the default) serves the domains' sockets from a folder of this process, which runs in a container: unless the Docker engine runs in this container too, the domains cannot reach Redis; set DAN_DOCKER_NETWORK to a Docker network shared with Redis and this container (compose sets dan-network), or to host");
   }
-  // A bind-mounted folder that does not exist would be created by Docker, owned by root.
-  for (const folder of [d.workspace, d.elfStore]) if (path.isAbsolute(folder)) mkdirSync(folder, { recursive: true });
   return DockerSpawner.start({
-    networkId: networkIdentity(config.redisUrl, config.keyPrefix, d.networkId),
-    image: d.image,
+    ...containers,
     network: d.network,
-    workspace: d.workspace,
-    user: d.user,
-    limits: { memoryBytes: d.memoryBytes, cpus: d.cpus, pids: d.pids },
-    limitsFor: (domain) => catalog.domain(domain)?.container ?? {},
-    tmpfsBytes: d.tmpfsBytes,
-    elfStore: d.elfStore,
-    ...(d.agentsDir ? { agentsDir: d.agentsDir } : {}),
-    mountsFor: (domain) => kindOf(catalog.domain(domain)).mounts,
-    logger,
     ...onLine,
   });
 }

@@ -1,5 +1,5 @@
 import type { DomainMount } from '../agents/domain-kinds.js';
-import Docker from 'dockerode';
+import type Docker from 'dockerode';
 import type { Container, ContainerCreateOptions, ContainerInfo } from 'dockerode';
 import path from 'node:path';
 import { PassThrough, type Readable } from 'node:stream';
@@ -10,8 +10,11 @@ import { silentLogger, type Logger } from '../logger.js';
 import { isSentinelUrl, parseSentinelUrl } from '../redis/redis-url.js';
 import { isSafeDomainName } from '../protocol/agent.js';
 import { CONTAINER_SOCKET_DIR, ISOLATED_NETWORK, IsolatedNetwork } from './isolated-network.js';
+import { connectDocker, type DockerEndpoint } from './docker-engine.js';
 import { readLines, RecentLines } from './output-lines.js';
-import type { AgentExit, SpawnedAgent, SpawnRequest, Spawner } from './spawner.js';
+import { containerAgentId, type AgentExit, type SpawnedAgent, type SpawnRequest, type Spawner } from './spawner.js';
+
+export { connectDocker, type DockerEndpoint } from './docker-engine.js';
 
 /** Labels of the containers the network manages (protocol.md), plus the agent's role. */
 export const LABELS = {
@@ -21,16 +24,13 @@ export const LABELS = {
   role: 'distributed-agent-network.role',
   /** Which network (Redis and key prefix) the agent serves, so two networks on one engine keep apart. */
   network: 'distributed-agent-network.network',
+  /** The Swarm service a domain runs as (DAN_SPAWNER=swarm): Swarm owns its containers, not the Docker spawner. */
+  service: 'distributed-agent-network.service',
 } as const;
 const COMPOSE_PROJECT_LABEL = 'com.docker.compose.project';
 
 /** Where a domain container sees the workspace, whatever the host calls it. */
 export const CONTAINER_WORKSPACE = '/workspace';
-
-/** How to reach the Docker engine; by default what DOCKER_HOST says, else /var/run/docker.sock. */
-export interface DockerEndpoint {
-  socketPath?: string;
-}
 
 export interface DockerSpawnerOptions {
   /** Labels every container; only containers with this label value are adopted (see `networkIdentity`). */
@@ -120,23 +120,6 @@ export function networkIdentity(redisUrl: string, keyPrefix: string, explicit?: 
   return `${where}${keyPrefix ? `#${keyPrefix}` : ''}`.replace(/[^A-Za-z0-9_.:/#-]/g, '_');
 }
 
-/** Opens the Docker API and checks that an engine answers; exit code 3 with what to do when none does. */
-export async function connectDocker(endpoint: DockerEndpoint = {}, logger: Logger = silentLogger): Promise<Docker> {
-  const docker = new Docker(endpoint.socketPath ? { socketPath: endpoint.socketPath } : undefined);
-  const where = endpoint.socketPath ?? process.env['DOCKER_HOST'] ?? '/var/run/docker.sock';
-  try {
-    await docker.ping();
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    const why = code === 'EACCES'
-      ? `permission denied on ${where}: run as a user in the socket's group (compose: set DOCKER_GID to its group id)`
-      : `no Docker engine answers at ${where} (${code ?? (error as Error).message})`;
-    throw new DanError('docker_unreachable', `${why}; start the engine, or run domains as local processes: DAN_SPAWNER=process (dan up --spawner process)`, { exitCode: 3, cause: error });
-  }
-  logger.debug({ endpoint: where }, 'docker: ping ok');
-  return docker;
-}
-
 /** A managed container as `dan logs` and adoption see it. */
 export interface ManagedContainer {
   id: string;
@@ -148,6 +131,8 @@ export interface ManagedContainer {
   composeOwned: boolean;
   /** The network label: which network (Redis and prefix) the container serves, when labelled. */
   network: string | undefined;
+  /** A task of a Swarm service: Swarm starts, stops and removes it, never the Docker spawner. */
+  swarm?: boolean;
 }
 
 function describe(info: ContainerInfo): ManagedContainer {
@@ -156,8 +141,9 @@ function describe(info: ContainerInfo): ManagedContainer {
   const role = labels[LABELS.role] ?? (domain ? 'domain' : 'main');
   const name = (info.Names?.[0] ?? info.Id.slice(0, 12)).replace(/^\//, '');
   const domainId = labels[LABELS.domainId];
-  const agentId = domain && domainId ? `${domain}-${domainId}` : name;
-  return { id: info.Id, name, agentId, domain: role === 'main' ? 'main' : domain, role, state: info.State, composeOwned: COMPOSE_PROJECT_LABEL in labels, network: labels[LABELS.network] };
+  // A Swarm replica names itself after its container (DAN_AGENT_ID_FROM=container).
+  const agentId = domain && domainId ? `${domain}-${domainId}` : domain && LABELS.service in labels ? containerAgentId(domain, info.Id) : name;
+  return { id: info.Id, name, agentId, domain: role === 'main' ? 'main' : domain, role, state: info.State, composeOwned: COMPOSE_PROJECT_LABEL in labels, network: labels[LABELS.network], swarm: LABELS.service in labels };
 }
 
 /**
@@ -307,7 +293,7 @@ export class DockerSpawner implements Spawner {
     const found = await this.docker.listContainers({ filters: { label: [`${LABELS.managed}=true`, `${LABELS.network}=${this.options.networkId}`] } });
     for (const info of found) {
       const c = describe(info);
-      if (c.agentId !== agentId || info.State !== 'running' || !isSafeDomainName(c.domain) || this.tracked.has(agentId)) continue;
+      if (c.agentId !== agentId || c.swarm || info.State !== 'running' || !isSafeDomainName(c.domain) || this.tracked.has(agentId)) continue;
       const agent: SpawnedAgent = { agentId, domain: c.domain, handle: c.id, startedAt: Date.now() };
       this.track(agent, this.docker.getContainer(c.id), c.composeOwned, 50);
       this.logger.info({ agentId, domain: c.domain, containerId: c.id.slice(0, 12), compose: c.composeOwned }, 'docker: adopted a container started after this spawner');
@@ -415,22 +401,7 @@ export class DockerSpawner implements Spawner {
   private createOptions(request: SpawnRequest, name: string, domainId: string, socketDir: string | undefined): ContainerCreateOptions {
     const { domain, agentId } = request;
     const o = this.options;
-    const limits = { ...o.limits, ...definedOnly(o.limitsFor?.(domain) ?? {}) };
-    const env: Record<string, string> = { ...request.env };
-    for (const key of hostOnlyEnv) delete env[key];
-    Object.assign(env, { AGENT_ROLE: 'domain', AGENT_ID: agentId, DOMAIN_TYPE: domain, DAN_WORKSPACE: CONTAINER_WORKSPACE, HOME: '/tmp' }, o.secretEnv ?? {});
-    const mount = (source: string, target: string, readOnly = false) => ({ Type: path.isAbsolute(source) ? 'bind' as const : 'volume' as const, Source: source, Target: target, ReadOnly: readOnly });
-    const mounts = [mount(o.workspace, CONTAINER_WORKSPACE)];
-    if (socketDir) mounts.push(mount(socketDir, CONTAINER_SOCKET_DIR, true));
-    if (o.agentsDir) {
-      mounts.push(mount(o.agentsDir, CONTAINER_AGENTS_DIR, true));
-      env['DAN_AGENTS_DIR'] = CONTAINER_AGENTS_DIR;
-    }
-    if (o.elfStore && o.mountsFor?.(domain).includes('elfStore')) {
-      mounts.push(mount(o.elfStore, CONTAINER_ELF_DIR));
-      env['DAN_ELF_DIR'] = CONTAINER_ELF_DIR;
-    }
-    const { user, capAdd } = startUser(o.user, env);
+    const { env, mounts, user, capAdd, limits } = containerPlan(o, domain, { ...request.env, AGENT_ID: agentId }, socketDir);
     return {
       name,
       Hostname: agentId,
@@ -460,7 +431,7 @@ export class DockerSpawner implements Spawner {
   private track(agent: SpawnedAgent, container: Container, composeOwned: boolean, tail: number): void {
     const keep = this.lines.start(agent.agentId);
     const log = this.logger.child({ agentId: agent.agentId, domain: agent.domain, containerId: container.id.slice(0, 12) });
-    const described: ManagedContainer = { id: container.id, name: agent.agentId, agentId: agent.agentId, domain: agent.domain, role: 'domain', state: 'running', composeOwned, network: this.options.networkId };
+    const described: ManagedContainer = { id: container.id, name: agent.agentId, agentId: agent.agentId, domain: agent.domain, role: 'domain', state: 'running', composeOwned, network: this.options.networkId, swarm: false };
     const following = followContainerOutput(this.docker, described, {
       tail, follow: true,
       onLine: ({ line }) => {
@@ -504,6 +475,7 @@ export class DockerSpawner implements Spawner {
     this.logger.debug({ count: found.length }, 'docker: listed managed containers');
     for (const info of found) {
       const c = describe(info);
+      if (c.swarm) continue;
       const log = this.logger.child({ agentId: c.agentId, domain: c.domain, containerId: c.id.slice(0, 12) });
       if (!isSafeDomainName(c.domain)) {
         log.warn({ name: c.name }, 'docker: a managed container without a valid domain label; leaving it alone');
@@ -522,6 +494,40 @@ export class DockerSpawner implements Spawner {
       log.info({ name: c.name, compose: c.composeOwned }, 'docker: adopted a running container');
     }
   }
+}
+
+/** What a domain container is given, whichever spawner starts it: its environment, mounts, start user and limits. */
+export interface ContainerPlan {
+  env: Record<string, string>;
+  mounts: Array<{ Type: 'bind' | 'volume'; Source: string; Target: string; ReadOnly: boolean }>;
+  user: string;
+  capAdd: string[];
+  limits: Required<ContainerLimits>;
+}
+
+/**
+ * The Docker spawner's container recipe, shared with the Swarm spawner so both harden and mount alike:
+ * the agent environment without host-only settings, the workspace (and agents folder, ELF store) mounts,
+ * the start user (root with SETUID and SETGID only, to become DAN_RUN_AS) and the domain's limits.
+ */
+export function containerPlan(o: Pick<DockerSpawnerOptions, 'limits' | 'limitsFor' | 'secretEnv' | 'workspace' | 'agentsDir' | 'elfStore' | 'mountsFor' | 'user'>, domain: string, agentEnv: Record<string, string>, socketDir?: string): ContainerPlan {
+  const limits = { ...o.limits, ...definedOnly(o.limitsFor?.(domain) ?? {}) };
+  const env: Record<string, string> = { ...agentEnv };
+  for (const key of hostOnlyEnv) delete env[key];
+  Object.assign(env, { AGENT_ROLE: 'domain', DOMAIN_TYPE: domain, DAN_WORKSPACE: CONTAINER_WORKSPACE, HOME: '/tmp' }, o.secretEnv ?? {});
+  const mount = (source: string, target: string, readOnly = false) => ({ Type: path.isAbsolute(source) ? 'bind' as const : 'volume' as const, Source: source, Target: target, ReadOnly: readOnly });
+  const mounts = [mount(o.workspace, CONTAINER_WORKSPACE)];
+  if (socketDir) mounts.push(mount(socketDir, CONTAINER_SOCKET_DIR, true));
+  if (o.agentsDir) {
+    mounts.push(mount(o.agentsDir, CONTAINER_AGENTS_DIR, true));
+    env['DAN_AGENTS_DIR'] = CONTAINER_AGENTS_DIR;
+  }
+  if (o.elfStore && o.mountsFor?.(domain).includes('elfStore')) {
+    mounts.push(mount(o.elfStore, CONTAINER_ELF_DIR));
+    env['DAN_ELF_DIR'] = CONTAINER_ELF_DIR;
+  }
+  const { user, capAdd } = startUser(o.user, env);
+  return { env, mounts, user, capAdd, limits };
 }
 
 function definedOnly(limits: ContainerLimits): ContainerLimits {

@@ -32,7 +32,7 @@ export interface AgentExit {
 export interface Spawner {
   /** `in-process`: agents run inside the spawner's own process (tests, demos), sharing its pid. */
   /** `external`: agents are started by whatever runs them (Kubernetes, Swarm, systemd, a person), never by the spawner. */
-  readonly kind: 'process' | 'in-process' | 'docker' | 'external';
+  readonly kind: 'process' | 'in-process' | 'docker' | 'swarm' | 'external';
   /**
    * False when this spawner starts no agents at all (external): the supervisor then only adopts agents
    * by their heartbeats and publishes how many it would want. Absent means it starts them on demand.
@@ -72,4 +72,13 @@ export interface Spawner {
 /** 8 random hex characters, the instance part of agent ids and container names. */
 export function instanceSuffix(): string {
   return randomBytes(4).toString('hex');
+}
+
+/**
+ * The id of a domain agent named after its container: `{domain}-` and the container id's first 8 hex
+ * characters. Swarm replicas share one spec, so each names itself this way (DAN_AGENT_ID_FROM=container)
+ * and the Swarm spawner, which sees the container ids of its tasks, knows which agent each one runs.
+ */
+export function containerAgentId(domain: string, containerId: string): string {
+  return `${domain}-${containerId.slice(0, 8)}`;
 }

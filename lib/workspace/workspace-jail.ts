@@ -129,7 +129,7 @@ export interface DomainTools {
  */
 export function hostBashWarning(domains: readonly DomainTools[], spawner: Spawner['kind']): string | undefined {
   // In containers, or not on this host at all (external: whatever runs them decides where and how).
-  if (spawner === 'docker' || spawner === 'external') return undefined;
+  if (spawner === 'docker' || spawner === 'swarm' || spawner === 'external') return undefined;
   const withBash = domains.filter((d) => d.workers.some((w) => w.tools.includes('Bash'))).map((d) => d.name).sort();
   if (withBash.length === 0) return undefined;
   return `workers with Bash run as processes on this host, outside any container (domains: ${withBash.join(', ')}); `

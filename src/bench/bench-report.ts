@@ -48,7 +48,8 @@ export interface BenchResults {
   ceiling?: CeilingResult;
   scale?: ScaleResult;
   /** `node_start_ms`: a bare Node start with the agents' environment, which every spawn includes. */
-  spawn?: { process: SpawnRow; docker: SpawnRow; node_start_ms: number };
+  /** `swarm`: task arrival to the first heartbeat of a new replica of the domain's Swarm service. */
+  spawn?: { process: SpawnRow; docker: SpawnRow; swarm?: SpawnRow; node_start_ms: number };
   memory?: IdleMemory & { domain_container_rss_mb: number | null };
   model_path?: ModelPathResult;
   recovery?: RecoveryResult;
@@ -118,6 +119,8 @@ export function rows(r: BenchResults): Row[] {
     };
     spawnRow('process spawner', s.process, 400);
     spawnRow('Docker spawner', s.docker, 1000);
+    // A replica is a service update, a task scheduled, then a container: the Docker figure plus Swarm's scheduling.
+    if (s.swarm) spawnRow('Swarm spawner (new replica)', s.swarm, 3000);
     const caNote = process.env['NODE_EXTRA_CA_CERTS'] ? '; NODE_EXTRA_CA_CERTS is set, and Node reads that bundle at every start' : '';
     add(`  of which a bare Node start, \`node -e 0\` (ms, median of 5${caNote})`, n(s.node_start_ms));
   }

@@ -23,7 +23,7 @@ import { measureCache, measureRateLimit } from './rate-limit.js';
 import { measureSentinel } from './sentinel.js';
 import { measureVerification } from './verification.js';
 import { measureWorkflow } from './workflow.js';
-import { dockerStatus, measureDockerSpawn, measureIdleMemory, measureNodeStart, measureProcessSpawn } from './spawning.js';
+import { dockerStatus, measureDockerSpawn, measureIdleMemory, measureNodeStart, measureProcessSpawn, measureSwarmSpawn } from './spawning.js';
 import { coreSettings, measureLatency, measureThroughput } from './throughput.js';
 
 const SCENARIOS = ['throughput', 'latency', 'redis-cost', 'ceiling', 'scale', 'spawn', 'memory', 'model', 'recovery', 'verification', 'api', 'dashboard', 'metrics', 'sentinel', 'ratelimit', 'cache', 'workflow', 'budgets'] as const;
@@ -160,7 +160,8 @@ async function main(): Promise<void> {
     if (wants('spawn', 'memory')) {
       const processRow = wants('spawn') ? await measureProcessSpawn(env, counts.spawns) : undefined;
       const dockerRow = await measureDockerSpawn(env, counts.spawns, parsed.image);
-      if (processRow) results.spawn = { process: processRow, docker: dockerRow, node_start_ms: await measureNodeStart() };
+      const swarmRow = processRow ? await measureSwarmSpawn(env, counts.spawns, parsed.image) : undefined;
+      if (processRow) results.spawn = { process: processRow, docker: dockerRow, ...(swarmRow ? { swarm: swarmRow } : {}), node_start_ms: await measureNodeStart() };
       if (results.memory) results.memory.domain_container_rss_mb = 'skipped' in dockerRow ? null : dockerRow.idle_rss_mb;
     }
     if (wants('recovery')) {

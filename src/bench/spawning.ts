@@ -49,13 +49,13 @@ async function containerRssMb(container: string): Promise<number> {
  * with no agent (devops and frontend in turn) and times from the submit to the new agent's first
  * heartbeat key; the agent stops by itself once idle (1.5 s) before the next round uses that domain.
  */
-async function spawnRounds(env: BenchEnv, net: BenchNetwork, rounds: number, docker: boolean): Promise<SpawnResult> {
+async function spawnRounds(env: BenchEnv, net: BenchNetwork, rounds: number, docker: boolean, label = docker ? 'docker' : 'process'): Promise<SpawnResult> {
   const times: number[] = [];
   const memory: number[] = [];
   for (let i = 0; i < rounds; i++) {
     const domain = i % 2 === 0 ? 'devops' : 'frontend';
     await poll(`${domain} agents to stop`, async () => ((await env.redis.scard(net.keys.agentsOfDomain(domain))) === 0 ? true : undefined), 30_000, 20);
-    const taskId = `spawn-${docker ? 'docker' : 'process'}-${i}`;
+    const taskId = `spawn-${label}-${i}`;
     const started = performance.now();
     await submitTask(env.redis, net.keys, { taskId, domain, description: 'bench spawn', type: 'echo' });
     await poll(`${domain} agent's first heartbeat`, async () => {
@@ -69,7 +69,7 @@ async function spawnRounds(env: BenchEnv, net: BenchNetwork, rounds: number, doc
     await new Promise((resolve) => setTimeout(resolve, 1_000));
     const agent = await net.domainAgent(domain);
     if (agent) memory.push(docker ? await containerRssMb(agent.containerId || `domain-${agent.agentId}`) : rssMb(agent.pid));
-    env.progress(`spawn (${docker ? 'docker' : 'process'}) ${i + 1}/${rounds}: ${Math.round(times.at(-1) ?? 0)} ms`);
+    env.progress(`spawn (${label}) ${i + 1}/${rounds}: ${Math.round(times.at(-1) ?? 0)} ms`);
   }
   const sorted = [...times].sort((a, b) => a - b);
   const mem = memory.filter(Number.isFinite).sort((a, b) => a - b);
@@ -115,6 +115,32 @@ export async function measureDockerSpawn(env: BenchEnv, rounds: number, image: s
   });
   try {
     return await spawnRounds(env, net, rounds, true);
+  } finally {
+    await net.stop();
+  }
+}
+
+/**
+ * The Swarm row: each round's task arrives at a domain whose service is at zero replicas, and is timed to
+ * the first heartbeat of the new replica. Skipped, with the reason, when no engine answers or it is not a
+ * Swarm manager (the bench does not change the engine: `docker swarm init --advertise-addr 127.0.0.1`).
+ */
+export async function measureSwarmSpawn(env: BenchEnv, rounds: number, image: string): Promise<SpawnRow> {
+  const status = await dockerStatus(image);
+  if ('skipped' in status) return status;
+  try {
+    const { stdout } = await run('docker', ['info', '--format', '{{.Swarm.ControlAvailable}}'], { timeout: 10_000 });
+    if (stdout.trim() !== 'true') return { skipped: `Docker ${status.version} answers, but it is not a Swarm manager: run 'docker swarm init --advertise-addr 127.0.0.1' for this row` };
+  } catch (error) {
+    return { skipped: `docker info failed: ${(error as Error).message}` };
+  }
+  chmodSync(env.workspace, 0o777);
+  const net = await startBenchNetwork(env, 'spawn-swarm', {
+    DAN_SPAWNER: 'swarm', DAN_AGENT_IMAGE: image, DAN_DOCKER_WORKSPACE: env.workspace, DAN_SWARM_NETWORK: 'host',
+    DAN_DOMAIN_IDLE_MS: '1500',
+  });
+  try {
+    return await spawnRounds(env, net, rounds, true, 'swarm');
   } finally {
     await net.stop();
   }

@@ -18,7 +18,7 @@ import type { SeededRandom } from './seeded-random.js';
 
 const run = promisify(execFile);
 
-export type SpawnerKind = 'process' | 'docker';
+export type SpawnerKind = 'process' | 'docker' | 'swarm';
 
 /**
  * Everything one chaos run starts, and how it is torn down: a private redis-server with append-only
@@ -87,7 +87,7 @@ export class ChaosNetwork {
     }
   }
 
-  /** SIGKILLs a domain agent: its process, or its container through the docker CLI. */
+  /** SIGKILLs a domain agent: its process, or its container (a Swarm replica's too) through the docker CLI. */
   async kill(agent: SpawnedAgent): Promise<void> {
     if (this.kind === 'process') {
       process.kill(Number(agent.handle), 'SIGKILL');
@@ -115,7 +115,7 @@ export class ChaosNetwork {
   /**
    * Agents that outlived the network: for processes, any agent process still alive and any child of
    * this process but redis-server; for containers, any container (running or not) with this
-   * network's label.
+   * network's label, and on Swarm any service with it.
    */
   async leaked(): Promise<string[]> {
     const left: string[] = [];
@@ -127,6 +127,10 @@ export class ChaosNetwork {
     } else {
       const { stdout } = await run('docker', ['ps', '-a', '--filter', `label=${LABELS.network}=${this.networkId}`, '--format', '{{.Names}} {{.Status}}'], { timeout: 30_000 });
       left.push(...stdout.split('\n').map((l) => l.trim()).filter(Boolean));
+      if (this.kind === 'swarm') {
+        const services = await run('docker', ['service', 'ls', '--filter', `label=${LABELS.network}=${this.networkId}`, '--format', 'service {{.Name}}'], { timeout: 30_000 });
+        left.push(...services.stdout.split('\n').map((l) => l.trim()).filter(Boolean));
+      }
     }
     return left;
   }

@@ -1,6 +1,6 @@
 import { InvalidInputError } from '../../lib/errors.js';
 
-export type SpawnerChoice = 'process' | 'docker' | 'both';
+export type SpawnerChoice = 'process' | 'docker' | 'swarm' | 'both';
 
 /** What one `npm run chaos` does; every field has a default for the full and for the quick form. */
 export interface ChaosOptions {
@@ -29,8 +29,10 @@ are pushed onto the pending queues; then checks that every task ended exactly on
 in the queues, every malformed message was dead-lettered and no agent outlived the network.
 
 Options:
-  --spawner process|docker|both   which spawner to run it with (default both; the Docker run is
-                                  skipped with a note when no engine answers)
+  --spawner process|docker|swarm|both
+                                  which spawner to run it with (default both: process and docker;
+                                  the Docker run is skipped with a note when no engine answers;
+                                  swarm needs an engine that is a Swarm manager: docker swarm init)
   --tasks N                       valid tasks (default 500; --quick 60)
   --malformed N                   malformed messages (default 1000; --quick 100)
   --seed N                        seed of the random choices (default: from the clock, printed)
@@ -65,7 +67,7 @@ export function parseChaosArgs(argv: readonly string[], now = Date.now()): Chaos
     return n;
   };
   const spawner = values.get('--spawner') ?? 'both';
-  if (!['process', 'docker', 'both'].includes(spawner)) problems.push(`--spawner must be process, docker or both, got '${spawner}'`);
+  if (!['process', 'docker', 'swarm', 'both'].includes(spawner)) problems.push(`--spawner must be process, docker, swarm or both, got '${spawner}'`);
   const tasks = number('--tasks', quick ? 60 : 500, 1);
   const options: ChaosOptions = {
     json: flags.has('--json'),

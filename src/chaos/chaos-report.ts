@@ -17,7 +17,7 @@ export interface KillRecord {
 }
 
 export interface RunFacts {
-  spawner: 'process' | 'docker';
+  spawner: 'process' | 'docker' | 'swarm';
   durationMs: number;
   submitted: number;
   mainTasks: number;
@@ -62,7 +62,7 @@ export interface ChaosFigures {
 
 /** One spawner's report: the JSON keys the issue names, the details behind them, and the checks. */
 export interface ChaosRunReport extends ChaosFigures {
-  spawner: 'process' | 'docker';
+  spawner: 'process' | 'docker' | 'swarm';
   passed: boolean;
   tasks: { submitted: number; to_main: number; with_subtasks: number; completed: number; failed: number };
   kills: number;
@@ -103,7 +103,7 @@ export function buildRunReport(f: RunFacts): ChaosRunReport {
     { name: 'stuck (active, pending, ingest, ready, delayed, leases)', value: String(stuck), goal: '0', passed: stuck === GOALS.stuck },
     { name: 'malformed messages dead-lettered', value: `${f.deadLetters.matched} of ${f.malformed}`, goal: 'all', passed: f.deadLetters.matched === f.malformed },
     { name: 'tasks named in broken JSON marked failed', value: String(f.deadLetters.recoveredNotFailed.length === 0 ? 'all' : `${f.deadLetters.recoveredNotFailed.length} not`), goal: 'all', passed: f.deadLetters.recoveredNotFailed.length === 0 },
-    { name: `agent ${f.spawner === 'docker' ? 'containers' : 'processes'} left after the network stopped`, value: String(f.leaked.length), goal: '0', passed: f.leaked.length === GOALS.leaked },
+    { name: `agent ${f.spawner === 'process' ? 'processes' : f.spawner === 'swarm' ? 'containers and services' : 'containers'} left after the network stopped`, value: String(f.leaked.length), goal: '0', passed: f.leaked.length === GOALS.leaked },
     { name: 'agents SIGKILLed', value: `${f.kills.length} (${f.recoveries.length} held tasks ran again)`, goal: '>= 1', passed: f.kills.length > 0 },
     { name: 'kill -> held task claimed again, p50 / max (ms)', value: `${p50 ?? 'n/a'} / ${max ?? 'n/a'}`, goal: `max <= ${GOALS.recoveryMs}`, passed: max !== null && max <= GOALS.recoveryMs },
     { name: 'tasks with dependencies run before those had completed', value: `${f.dependencies.ranEarly.length} of ${f.dependencies.dependents} (${f.dependencies.dependencyFailed} ended dependency_failed)`, goal: '0', passed: f.dependencies.dependents > 0 && f.dependencies.ranEarly.length === 0 },
@@ -147,7 +147,7 @@ export function buildRunReport(f: RunFacts): ChaosRunReport {
 
 /** A run that did not happen (no Docker engine), or that broke off with an error: the reason. */
 export interface SkippedRun {
-  spawner: 'process' | 'docker';
+  spawner: 'process' | 'docker' | 'swarm';
   skipped?: string;
   error?: string;
 }

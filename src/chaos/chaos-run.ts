@@ -54,7 +54,7 @@ function planTasks(count: number, random: SeededRandom): PlannedTask[] {
  * third of the tasks have ended, waits until every task ended (or the deadline), then checks.
  */
 export async function runChaos(kind: SpawnerKind, options: ChaosOptions, progress: (line: string) => void): Promise<ChaosRunReport> {
-  const random = new SeededRandom(options.seed + (kind === 'docker' ? 1 : 0));
+  const random = new SeededRandom(options.seed + (kind === 'docker' ? 1 : kind === 'swarm' ? 2 : 0));
   const started = Date.now();
   const say = (line: string) => progress(`[chaos ${kind} ${((Date.now() - started) / 1000).toFixed(1)}s] ${line}`);
   const chaos = await ChaosNetwork.start(kind, random, options.modelDelayMs);

@@ -9,7 +9,7 @@ import { runChaos } from './chaos-run.js';
 
 /**
  * `npm run chaos`: the chaos suite of the reliability issue, with the process spawner, the Docker
- * spawner or both. Progress goes to stderr; the report (tables, or `--json`) to stdout. Exit 0 when
+ * spawner or both, or the Swarm spawner (replicas' containers killed). Progress goes to stderr; the report (tables, or `--json`) to stdout. Exit 0 when
  * every check and goal passed, 1 when any failed, 2 on bad usage.
  */
 async function main(argv: string[]): Promise<number> {
@@ -27,7 +27,7 @@ async function main(argv: string[]): Promise<number> {
   const progress = (line: string) => process.stderr.write(`${line}\n`);
   progress(`chaos: seed ${options.seed}, ${options.tasks} tasks, ${options.malformed} malformed messages, a kill every ${options.killEveryMs} ms`);
   const runs: (ChaosRunReport | SkippedRun)[] = [];
-  const attempt = async (kind: 'process' | 'docker') => {
+  const attempt = async (kind: 'process' | 'docker' | 'swarm') => {
     try {
       runs.push(await runChaos(kind, options, progress));
     } catch (error) {
@@ -35,14 +35,15 @@ async function main(argv: string[]): Promise<number> {
       runs.push({ spawner: kind, error: (error as Error).message });
     }
   };
-  if (options.spawner !== 'docker') await attempt('process');
+  if (options.spawner === 'process' || options.spawner === 'both') await attempt('process');
   if (options.spawner !== 'process') {
+    const kind = options.spawner === 'swarm' ? 'swarm' : 'docker';
     const problem = await dockerProblem();
     if (problem) {
-      progress(`chaos: the Docker run is skipped: ${problem}`);
-      runs.push({ spawner: 'docker', skipped: problem });
+      progress(`chaos: the ${kind} run is skipped: ${problem}`);
+      runs.push({ spawner: kind, skipped: problem });
     } else {
-      await attempt('docker');
+      await attempt(kind);
     }
   }
   const report = combineReports(options.seed, options.quick, runs);

@@ -235,18 +235,25 @@ export class DomainSupervisor {
     o.logger.info({ domain, agentId, depth, spawner: o.spawner.kind }, 'spawning domain agent');
     o.onEvent?.({ type: 'spawning', domain, agentId, depth });
     this.countSpawn(domain, 'started');
+    let spawned: string;
     try {
-      await o.spawner.spawn({
+      spawned = (await o.spawner.spawn({
         domain,
         agentId,
         env: { ...o.agentEnv, AGENT_ROLE: 'domain', AGENT_ID: agentId, DOMAIN_TYPE: domain },
-      });
+      })).agentId;
     } catch (error) {
       s.starting.delete(agentId);
       this.recordFailure(domain, agentId, (error as Error).message, await o.spawner.lastLines(agentId, 20).catch(() => []));
       return;
     }
-    void this.watchReady(domain, agentId, startedAt);
+    // A spawner whose agents share one spec (Swarm replicas) names the agent after its container.
+    if (spawned !== agentId) {
+      s.starting.delete(agentId);
+      if (s.ready.has(spawned)) return;
+      s.starting.set(spawned, startedAt);
+    }
+    void this.watchReady(domain, spawned, startedAt);
   }
 
   private async watchReady(domain: string, agentId: string, startedAt: number): Promise<void> {

@@ -83,10 +83,10 @@ export async function runNetwork(options: RunNetworkOptions): Promise<RunningNet
   // The model settings (the gateway's URL and the agent's own token) are added per agent by the spawner.
   const agentEnv = networkEnv(config, options.agentRedisUrl ?? options.redisUrl);
   logger.info(`model: ${model.description}`);
-  logger.info({ spawner: spawner.kind, ...(spawner.kind === 'docker' ? { image: config.docker.image, network: config.docker.network } : {}) },
+  logger.info({ spawner: spawner.kind, ...(spawner.kind === 'docker' || spawner.kind === 'swarm' ? { image: config.docker.image, network: spawner.kind === 'swarm' ? config.docker.swarmNetwork : config.docker.network } : {}) },
     spawner.startsAgents === false ? 'domains are started outside this process and adopted by their heartbeats; desired agents per domain are published (dan agents, /metrics)' : 'domains start on demand');
   // Domains on this host share its sandbox: said once at start; Bash reaches the user's rights only where it is off.
-  const sandbox = spawner.kind === 'docker' || spawner.kind === 'external' ? undefined : commandSandbox(config.sandbox, logger);
+  const sandbox = spawner.kind === 'docker' || spawner.kind === 'swarm' || spawner.kind === 'external' ? undefined : commandSandbox(config.sandbox, logger);
   const bashWarning = sandbox?.kind === 'bubblewrap' || sandbox?.kind === 'refused' ? undefined : hostBashWarning(catalog.domains, spawner.kind);
   if (bashWarning) logger.warn(bashWarning);
   let main: RunningMain;

@@ -71,6 +71,10 @@ export async function startGateway(config: Config, logger: Logger, redisUrl: str
   }
   const url = config.llm.gateway.advertise ?? listening;
   // `host` shares this loopback, and `isolated` carries the gateway's address through a socket; a named network does neither.
+  if (config.spawner === 'swarm' && config.docker.swarmNetwork !== 'host' && !config.llm.gateway.advertise) {
+    logger.warn({ url, network: config.docker.swarmNetwork },
+      `Swarm replicas on network ${config.docker.swarmNetwork} cannot reach the model gateway at ${url}: set DAN_GATEWAY_LISTEN=0.0.0.0:4011 and DAN_GATEWAY_ADVERTISE=http://<this host as the replicas reach it>:4011, or DAN_SWARM_NETWORK=host`);
+  }
   if (config.spawner === 'docker' && config.docker.network !== 'host' && config.docker.network !== ISOLATED_NETWORK && !config.llm.gateway.advertise) {
     logger.warn({ url, network: config.docker.network },
       `domain containers on Docker network ${config.docker.network} cannot reach the model gateway at ${url}: set DAN_GATEWAY_LISTEN=0.0.0.0:4011 and DAN_GATEWAY_ADVERTISE=http://<this host on that network>:4011 (compose does), or DAN_DOCKER_NETWORK=isolated (the default)`);

@@ -61,7 +61,7 @@ describe('npm run chaos, quick form, process spawner', () => {
   it('prints its usage with --help and refuses unknown options with exit 2', async () => {
     const help = await runProcess(process.execPath, [chaosBin, '--help']);
     expect(help.code).toBe(0);
-    expect(help.stdout).toMatch(/--spawner process\|docker\|both/);
+    expect(help.stdout).toMatch(/--spawner process\|docker\|swarm\|both/);
     const bad = await runProcess(process.execPath, [chaosBin, '--tasks', 'many', '--frobnicate']);
     expect(bad.code).toBe(2);
     expect(bad.stderr).toMatch(/--tasks must be an integer/);
@@ -74,7 +74,7 @@ describe('chaos inputs', () => {
     expect(parseChaosArgs([])).toMatchObject({ tasks: 500, malformed: 1000, spawner: 'both', quick: false, json: false });
     expect(parseChaosArgs(['--quick', '--json', '--spawner=docker', '--seed', '9'])).toMatchObject({ tasks: 60, malformed: 100, spawner: 'docker', seed: 9, json: true });
     expect(parseChaosArgs(['--tasks', '7', '--malformed', '0'])).toMatchObject({ tasks: 7, malformed: 0 });
-    expect(() => parseChaosArgs(['--spawner', 'vm'])).toThrow(/--spawner must be process, docker or both/);
+    expect(() => parseChaosArgs(['--spawner', 'vm'])).toThrow(/--spawner must be process, docker, swarm or both/);
   });
 
   it('makes the same malformed messages for the same seed, of every kind, none of which is a JSON object', () => {

@@ -7,7 +7,7 @@ import { loadConfig, packageRoot } from '../../lib/config.js';
 import { AnthropicLlmClient } from '../../lib/llm/anthropic-llm-client.js';
 import { LocalModelServer } from '../../lib/llm/local-server/local-model-server.js';
 import type { Rule } from '../../lib/llm/local-server/rules.js';
-import { silentLogger } from '../../lib/logger.js';
+import { createLogger, silentLogger } from '../../lib/logger.js';
 import { connectRedis } from '../../lib/redis/connection.js';
 import { Keys } from '../../lib/redis/keys.js';
 import { ResultWatcher } from '../../lib/redis/result-watcher.js';
@@ -111,7 +111,7 @@ export async function startTestNetwork(options: TestNetworkOptions = {}): Promis
       ? new ProcessSpawner({ logger: silentLogger, baseEnv })
       : new InProcessSpawner({ start: startAgentInProcess, logger: silentLogger, baseEnv });
   const main = await startMainOrchestrator({
-    config, logger: silentLogger, spawner,
+    config, logger: process.env['DEBUG_SWARM'] ? createLogger({ level: 'info' }) : silentLogger, spawner,
     agentEnv: { ...networkEnv(config, agentUser?.url ?? options.redis?.agentUrl ?? config.redisUrl), DAN_LLM: 'local', DAN_LLM_URL: modelUrl },
     llm: async () => new AnthropicLlmClient({ apiKey: 'test', baseURL: modelUrl }),
     onEvent: (event) => events.push(event),

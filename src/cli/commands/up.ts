@@ -10,7 +10,7 @@ import { exitIfStuck, stopProblemsMessage } from '../../../lib/runtime/agent-lif
 interface UpArgs extends GlobalArgs {
   startRedis: boolean;
   quiet: boolean;
-  spawner?: 'process' | 'docker' | 'external';
+  spawner?: 'process' | 'docker' | 'swarm' | 'external';
   metricsPort?: number;
 }
 
@@ -19,7 +19,7 @@ export const upCommand: CommandModule<GlobalArgs, UpArgs> = {
   describe: 'Run the main orchestrator here; domains start on demand as local processes or containers, or are started elsewhere and adopted (--spawner external)',
   builder: (yargs: Argv<GlobalArgs>) => yargs
     .option('start-redis', { type: 'boolean', default: true, describe: 'Start a private redis-server if nothing answers at REDIS_URL on this machine' })
-    .option('spawner', { type: 'string', choices: ['process', 'docker', 'external'], describe: 'How domains start: local processes, containers on the Docker engine, or external (started by whatever runs them, adopted by their heartbeats) (default: DAN_SPAWNER, else process)' })
+    .option('spawner', { type: 'string', choices: ['process', 'docker', 'swarm', 'external'], describe: 'How domains start: local processes, containers on the Docker engine, services on a Docker Swarm, or external (started by whatever runs them, adopted by their heartbeats) (default: DAN_SPAWNER, else process)' })
     .option('metrics-port', { type: 'number', describe: "Serve GET /metrics for Prometheus on this port (default: DAN_METRICS_PORT, else off); it listens on DAN_METRICS_HOST, default 127.0.0.1" })
     .option('quiet', { alias: 'q', type: 'boolean', default: false, describe: "Do not echo the domain agents' log lines" }) as unknown as Argv<UpArgs>,
   handler: async (argv: ArgumentsCamelCase<UpArgs>) => {
