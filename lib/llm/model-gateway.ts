@@ -5,8 +5,7 @@ import type { ModelCallRecord } from '../redis/task-metrics.js';
 import type { GatewayRateLimit } from './gateway-rate-limit.js';
 import { readModelCallUsage, type ModelCallUsage } from './model-call-usage.js';
 import type { CallTicket, GatewayCostHooks } from './cost-control.js';
-import { readRequestBody } from './request-body.js';
-import { bearerToken, closeServer, listenOn, sendApiError } from './local-server/http-io.js';
+import { bearerToken, closeServer, listenOn, readBodyBytes, sendApiError } from './local-server/http-io.js';
 
 export { bearerToken };
 import { forwardRequest, type Upstream } from './model-gateway-forward.js';
@@ -113,7 +112,7 @@ export class ModelGateway {
     // Read whole when the rate limit or a budget must see the call first (its model, prompt and max_tokens).
     let body: Buffer | undefined;
     if (messages && (rateLimit || costHooks)) {
-      body = await readRequestBody(req, this.maxBodyBytes);
+      body = await readBodyBytes(req, this.maxBodyBytes);
       if (body === undefined) {
         refuse(413, 'request_too_large', `request body is larger than ${this.maxBodyBytes} bytes (DAN_GATEWAY_MAX_BODY_BYTES)`);
         return;

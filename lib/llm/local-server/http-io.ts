@@ -12,8 +12,13 @@ export const MAX_BODY_BYTES = 32 * 1024 * 1024;
  * cannot make the server hold more than `maxBytes` of one request. Answer it 413 with
  * `connection: close`.
  */
-export function readBody(req: IncomingMessage, maxBytes = MAX_BODY_BYTES): Promise<string | undefined> {
-  return new Promise<string | undefined>((resolve, reject) => {
+export async function readBody(req: IncomingMessage, maxBytes = MAX_BODY_BYTES): Promise<string | undefined> {
+  return (await readBodyBytes(req, maxBytes))?.toString('utf8');
+}
+
+/** The body as bytes, bounded as readBody's: the model gateway forwards them as read, after the rate limit and the budgets have seen them. */
+export function readBodyBytes(req: IncomingMessage, maxBytes = MAX_BODY_BYTES): Promise<Buffer | undefined> {
+  return new Promise<Buffer | undefined>((resolve, reject) => {
     const declared = Number(req.headers['content-length']);
     if (Number.isFinite(declared) && declared > maxBytes) {
       req.pause();
@@ -34,7 +39,7 @@ export function readBody(req: IncomingMessage, maxBytes = MAX_BODY_BYTES): Promi
       parts.push(chunk);
     };
     req.on('data', onData);
-    req.once('end', () => resolve(Buffer.concat(parts).toString('utf8')));
+    req.once('end', () => resolve(Buffer.concat(parts)));
     req.once('error', reject);
   });
 }
