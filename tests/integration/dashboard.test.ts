@@ -310,14 +310,22 @@ describeBrowser('the dashboard in a real browser', () => {
   it('queues a dead letter again from the dead-letters page', async () => {
     const id = await send('work for a queue that was full', 'backend');
     const queue = new TaskQueue(network.redis, network.keys, queueOptions(network.config, 'backend', 'main-test'));
-    expect(await queue.deadLetterPending('the queue was full')).toBe(1);
+    // Every task still pending on backend goes (earlier tests leave some there, such as a workflow's first step): this one is retried.
+    expect(await queue.deadLetterPending('the queue was full')).toBeGreaterThanOrEqual(1);
+    type Listed = { total: number; entries: Array<{ task_id?: string }> };
+    const listed = async (): Promise<Listed> => (await app.inject({ method: 'GET', url: '/dead-letters?domain=backend', headers: reader.headers })).json() as Listed;
+    const before = await listed();
+    expect(before.entries.map((e) => e.task_id)).toContain(id);
     const { page } = await open(submitter, '#/dead-letters');
-    await page.getByRole('link', { name: id }).waitFor();
-    await page.locator(`button[data-retry]`).first().click();
+    const row = page.locator('tr', { has: page.getByRole('link', { name: id, exact: true }) });
+    await row.waitFor();
+    await row.locator('button[data-retry]').click();
     await page.getByRole('dialog').getByRole('button', { name: 'Retry it' }).click();
     await page.getByRole('status').getByText('queued again').waitFor();
     expect(await getResult(network.redis, network.keys, id)).toMatchObject({ status: 'pending' });
-    expect((await app.inject({ method: 'GET', url: '/dead-letters?domain=backend', headers: reader.headers })).json()).toMatchObject({ total: 0 });
+    const after = await listed();
+    expect(after.total).toBe(before.total - 1);
+    expect(after.entries.map((e) => e.task_id)).not.toContain(id);
     await page.close();
   });
 

@@ -22,7 +22,7 @@ describe('Docker settings', () => {
     expect(config.spawner).toBe('process');
     expect(config.docker).toEqual({
       networkId: undefined, image: 'dan/agent:latest', network: 'isolated', workspace: '/srv/ws', elfStore: expect.stringMatching(/\/\.dan\/elf$/), user: '1000:1000',
-      memoryBytes: 1024 ** 3, cpus: 0.5, pids: 256, tmpfsBytes: 256 * 1024 ** 2,
+      memoryBytes: 1024 ** 3, cpus: 0.5, pids: 256, tmpfsBytes: 256 * 1024 ** 2, swarmNetwork: 'host',
     });
   });
 
