@@ -15,6 +15,11 @@ export interface Caller {
   limits: ApiKeyLimits;
 }
 
+/** Who acted, as logs and results record it (`cancelled_by`, `approved_by`): `api:<client>[:<key id>]`. */
+export function actorOf(caller: Pick<Caller, 'client' | 'keyId'>): string {
+  return `api:${caller.client}${caller.keyId ? `:${caller.keyId}` : ''}`;
+}
+
 /**
  * The one tenancy rule: an `admin` key is the network's operator and may read and act on any client's
  * jobs; a `read` or `submit` key only on its own client's. Listings that read every client at once

@@ -2,8 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { approvalView, decideTask } from '../operations/approvals.js';
-import type { Caller } from './api-auth.js';
-import { callerOf } from './api-auth.js';
+import { actorOf, callerOf } from './api-auth.js';
 import { ApiError, errorResponses } from './api-errors.js';
 import { jobIdParamsSchema } from './api-schemas.js';
 import type { ApiDeps } from './job-routes.js';
@@ -22,10 +21,6 @@ const approvalSchema = z.object({
   decision: z.string().nullable(),
   decided_by: z.string().nullable(),
 }).meta({ id: 'Approval' });
-
-function who(caller: Caller): string {
-  return `api:${caller.client}${caller.keyId ? `:${caller.keyId}` : ''}`;
-}
 
 /** GET /jobs/{id}/approval, POST /jobs/{id}/approve and /reject: the approval gate over HTTP (role approve). */
 export function registerApprovalRoutes(app: FastifyInstance, deps: ApiDeps): void {
@@ -61,7 +56,7 @@ export function registerApprovalRoutes(app: FastifyInstance, deps: ApiDeps): voi
     const caller = callerOf(request);
     await visibleResult(deps, caller, request.params.id);
     const note = request.body?.note;
-    return decideTask(deps.redis, deps.keys, deps.config, request.params.id, { decision: 'approve', by: who(caller), ...(note ? { reason: note } : {}) });
+    return decideTask(deps.redis, deps.keys, deps.config, request.params.id, { decision: 'approve', by: actorOf(caller), ...(note ? { reason: note } : {}) });
   });
 
   api.post('/jobs/:id/reject', {
@@ -77,6 +72,6 @@ export function registerApprovalRoutes(app: FastifyInstance, deps: ApiDeps): voi
   }, async (request) => {
     const caller = callerOf(request);
     await visibleResult(deps, caller, request.params.id);
-    return decideTask(deps.redis, deps.keys, deps.config, request.params.id, { decision: 'reject', by: who(caller), reason: request.body.reason });
+    return decideTask(deps.redis, deps.keys, deps.config, request.params.id, { decision: 'reject', by: actorOf(caller), reason: request.body.reason });
   });
 }

@@ -18,7 +18,7 @@ import type { KnownPlan } from '../operations/task-children.js';
 import { childStatuses, readPlan } from '../operations/task-children.js';
 import { submitJob, taskProblem } from '../operations/submit-job.js';
 import type { Caller } from './api-auth.js';
-import { callerOf, holdInFlight, mayActFor, prefetched } from './api-auth.js';
+import { actorOf, callerOf, holdInFlight, mayActFor, prefetched } from './api-auth.js';
 import { ApiError, errorResponses } from './api-errors.js';
 import type { JobRequest } from './api-schemas.js';
 import { verification } from './job-view-schemas.js';
@@ -144,7 +144,7 @@ async function jobView(deps: ApiDeps, result: TaskResult, plan: KnownPlan): Prom
 export async function cancelJob(deps: ApiDeps, caller: Caller, id: string, reason?: string): Promise<z.infer<typeof cancelledSchema>> {
   await visibleResult(deps, caller, id);
   const outcome = await cancelTask(deps.redis, deps.keys, id, {
-    by: `api:${caller.client}${caller.keyId ? `:${caller.keyId}` : ''}`, retentionMs: deps.config.retentionMs, ...(reason ? { reason } : {}),
+    by: actorOf(caller), retentionMs: deps.config.retentionMs, ...(reason ? { reason } : {}),
   });
   if (outcome.kind === 'ended') throw new ApiError('already_ended', `job '${id}' already ended as ${outcome.status}; nothing to cancel`);
   if (outcome.kind === 'not_found') throw new ApiError('not_found', `no job '${id}' (its result expired after the retention period)`);

@@ -15,7 +15,7 @@ import { listTasks, taskFilter } from '../operations/list-tasks.js';
 import { queueCounts } from '../operations/network-overview.js';
 import { retryFailedJob } from '../operations/retry-job.js';
 import type { Caller } from './api-auth.js';
-import { callerOf, holdInFlight, listedClient, mayActFor, mayActForAll } from './api-auth.js';
+import { actorOf, callerOf, holdInFlight, listedClient, mayActFor, mayActForAll } from './api-auth.js';
 import { ApiError, errorResponses } from './api-errors.js';
 import { agentSchema, jobIdParamsSchema, SEED_STATUS } from './api-schemas.js';
 import type { ApiDeps } from './job-routes.js';
@@ -26,7 +26,6 @@ import {
 } from './list-schemas.js';
 
 const seed = (status: string) => SEED_STATUS[status as keyof typeof SEED_STATUS] ?? 'QUEUED';
-const by = (caller: Caller): string => `api:${caller.client}${caller.keyId ? `:${caller.keyId}` : ''}`;
 const who = (caller: Caller) => ({ client: caller.client, everything: mayActForAll(caller) });
 
 /**
@@ -61,14 +60,14 @@ export async function retryJob(deps: ApiDeps, caller: Caller, id: string, to?: s
     throw new ApiError('not_failed', `job '${id}' is ${seed(result.status)} (${result.status}), not FAILED: only a failed job can be retried`);
   }
   const done = await retryFailedJob(deps.redis, deps.keys, deps.config, result, {
-    by: by(caller), ...(to !== undefined ? { to } : {}), hold: (taskId, queue) => whileHeld(deps, caller, taskId, queue),
+    by: actorOf(caller), ...(to !== undefined ? { to } : {}), hold: (taskId, queue) => whileHeld(deps, caller, taskId, queue),
   });
   return { id: done.id, status: 'QUEUED' as const, dan_status: 'pending', domain: done.domain, dead_letter: done.deadLetterRef, retry_of: done.retryOf, location: `/jobs/${done.id}` };
 }
 
 /** Queues a dead letter the caller sees again (POST /dead-letters/{ref}/retry, and each entry of a bulk retry). */
 export async function retryDeadLetterEntry(deps: ApiDeps, caller: Caller, entry: DeadLetter, to?: string): Promise<z.infer<typeof deadLetterRetriedSchema>> {
-  const retry = () => retryDeadLetter(deps.redis, deps.keys, deps.config, entry, { by: by(caller), ...(to !== undefined ? { to } : {}) });
+  const retry = () => retryDeadLetter(deps.redis, deps.keys, deps.config, entry, { by: actorOf(caller), ...(to !== undefined ? { to } : {}) });
   const done = entry.taskId === undefined ? await retry() : await whileHeld(deps, caller, entry.taskId, retry);
   return { ref: entry.ref, from: entry.domain, to: done.to, task_id: done.taskId ?? null };
 }
