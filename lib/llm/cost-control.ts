@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Redis } from 'ioredis';
 import { sleep } from '../clock.js';
@@ -10,6 +11,7 @@ import { recordCallCost, reserveBudget, type CallBudgets, type CallCost } from '
 import type { Keys } from '../redis/keys.js';
 import type { TokenKind } from '../redis/task-metrics.js';
 import { TASK_HEADER, WORKER_HEADER } from './attribution-headers.js';
+import type { MessagesBody } from './messages-body.js';
 import { callCostMicroUsd, MICRO_USD_PER_USD, priceOf, usdOf, type PriceTable } from './model-prices.js';
 
 
@@ -26,6 +28,8 @@ export interface CallTicket {
   taskId: string | undefined;
   budgets: CallBudgets | undefined;
   reservedMicro: number;
+  /** The id its reservation is held as in the budgets (when something was reserved). */
+  holdId?: string;
   client: string;
   domain: string;
   worker: string;
@@ -38,7 +42,7 @@ export type CostDecision = { ok: true; ticket: CallTicket } | { ok: false; statu
 
 /** The model gateway's hooks for prices and budgets: one before a call is forwarded, one after its usage is read. */
 export interface GatewayCostHooks {
-  before(agentId: string, headers: IncomingHttpHeaders, body: Buffer): Promise<CostDecision>;
+  before(agentId: string, headers: IncomingHttpHeaders, body: MessagesBody): Promise<CostDecision>;
   after(ticket: CallTicket, model: string | undefined, tokens: Partial<Record<TokenKind, number>>): Promise<void>;
 }
 
@@ -52,6 +56,8 @@ export interface CostControlOptions {
   clock?: () => number;
   /** How long a call waits for calls in flight to settle a nearly spent budget before it is refused. Default 60 s. */
   maxWaitMs?: number;
+  /** How long a reservation nobody settles (its gateway died) holds its budget before it is taken back. Default BUDGET_HOLD_MS. */
+  holdMs?: number;
 }
 
 /**
@@ -72,9 +78,9 @@ export class CostControl implements GatewayCostHooks {
     this.maxWaitMs = options.maxWaitMs ?? 60_000;
   }
 
-  async before(agentId: string, headers: IncomingHttpHeaders, body: Buffer): Promise<CostDecision> {
+  async before(agentId: string, headers: IncomingHttpHeaders, body: MessagesBody): Promise<CostDecision> {
     const { redis, keys, logger } = this.options;
-    const request = readRequest(body);
+    const request = readRequest(body.json);
     const worker = headerValue(headers[WORKER_HEADER]);
     const day = utcDay(this.clock());
     const task = await this.attribute(agentId, headerValue(headers[TASK_HEADER]));
@@ -90,11 +96,12 @@ export class CostControl implements GatewayCostHooks {
     };
     // No budget to hold it to: nothing to reserve, but its cost is still the task's.
     if (budgets.taskLimitMicro === undefined && budgets.clientLimitMicro === undefined) return { ok: true, ticket: { ...ticket, budgets } };
-    const estimate = this.estimateMicro(request, body.length);
+    const estimate = this.estimateMicro(request, body.raw.length);
+    const hold = { id: randomBytes(8).toString('hex'), ...(this.options.holdMs !== undefined ? { ms: this.options.holdMs } : {}) };
     const waitUntil = this.clock() + this.maxWaitMs;
     for (;;) {
-      const reserved = await reserveBudget(redis, keys, budgets, estimate);
-      if (reserved.outcome === 'ok') return { ok: true, ticket: { ...ticket, budgets, reservedMicro: estimate } };
+      const reserved = await reserveBudget(redis, keys, budgets, estimate, hold);
+      if (reserved.outcome === 'ok') return { ok: true, ticket: { ...ticket, budgets, reservedMicro: estimate, holdId: hold.id } };
       if (reserved.outcome === 'exceeded' || this.clock() >= waitUntil) {
         const whose = reserved.scope === 'client' ? `client ${task.client}'s budget for ${day} (DAN_CLIENT_DAILY_BUDGET_USD)` : `task ${task.taskId}'s budget (metadata.budget_usd)`;
         const why = reserved.outcome === 'exceeded' ? 'is spent' : `stayed full of calls in flight for ${this.maxWaitMs} ms`;
@@ -119,7 +126,7 @@ export class CostControl implements GatewayCostHooks {
       this.options.logger.warn({ model }, `model ${model} has no price in the price table: its calls are counted as unpriced (cost unknown, not $0); add it to DAN_MODEL_PRICES`);
     }
     const crossed = await recordCallCost(this.options.redis, this.options.keys, {
-      budgets: ticket.budgets, reservedMicro: ticket.reservedMicro,
+      budgets: ticket.budgets, reservedMicro: ticket.reservedMicro, holdId: ticket.holdId,
       // A call that got no usage back (refused upstream, broken) cost nothing.
       costMicro: !answered ? 0 : price ? callCostMicroUsd(price, tokens) : undefined,
       model, client: ticket.client, domain: ticket.domain, worker: ticket.worker, day: ticket.day, tokens,
@@ -167,14 +174,13 @@ export function utcDay(ms: number): string {
   return new Date(ms).toISOString().slice(0, 10);
 }
 
-function readRequest(body: Buffer): { model: string; maxTokens: number } {
-  try {
-    const parsed = JSON.parse(body.toString('utf8')) as { model?: unknown; max_tokens?: unknown };
-    const maxTokens = typeof parsed.max_tokens === 'number' && Number.isSafeInteger(parsed.max_tokens) && parsed.max_tokens > 0 ? parsed.max_tokens : DEFAULT_MAX_TOKENS;
-    return { model: typeof parsed.model === 'string' ? parsed.model : 'unknown', maxTokens };
-  } catch {
-    return { model: 'unknown', maxTokens: DEFAULT_MAX_TOKENS };
-  }
+function readRequest(json: Record<string, unknown> | undefined): { model: string; maxTokens: number } {
+  const model = json?.['model'];
+  const maxTokens = json?.['max_tokens'];
+  return {
+    model: typeof model === 'string' ? model : 'unknown',
+    maxTokens: typeof maxTokens === 'number' && Number.isSafeInteger(maxTokens) && maxTokens > 0 ? maxTokens : DEFAULT_MAX_TOKENS,
+  };
 }
 
 function readMetadata(raw: string | undefined): Record<string, unknown> {

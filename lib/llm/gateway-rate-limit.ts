@@ -2,6 +2,7 @@ import type http from 'node:http';
 import { silentLogger, type Logger } from '../logger.js';
 import { MODEL_ID_PATTERN, type ModelRateLimit, type ModelTicket } from '../redis/model-rate-limit.js';
 import { sendApiError } from './local-server/http-io.js';
+import type { MessagesBody } from './messages-body.js';
 import type { ModelCallUsage } from './model-call-usage.js';
 import { retryAfterHeaders, retryAfterMs } from './retry-after.js';
 import { countRequestTokens } from './token-count.js';
@@ -37,8 +38,8 @@ export class GatewayRateLimit {
   }
 
   /** The admission of one call, or `answered` when the agent was answered here (refused, or gone). */
-  async admit(body: Buffer, req: http.IncomingMessage, res: http.ServerResponse): Promise<GatewayAdmission | 'answered'> {
-    const call = readCall(body, req.headers['content-encoding']);
+  async admit(body: MessagesBody, res: http.ServerResponse): Promise<GatewayAdmission | 'answered'> {
+    const call = readCall(body);
     if (call === undefined) return { answered: () => undefined, settle: () => undefined };
     if (!MODEL_ID_PATTERN.test(call.model)) {
       sendApiError(res, 400, 'invalid_request_error', `model: '${call.model.slice(0, 40)}' is not a model id (1 to 128 letters, digits and ._:@-)`);
@@ -83,23 +84,16 @@ export class GatewayRateLimit {
 }
 
 /** The model and token estimate of a Messages call's body; undefined when it is not one (the upstream answers it). */
-function readCall(body: Buffer, encoding: string | string[] | undefined): { model: string; tokens: { input: number; output: number } } | undefined {
-  if (encoding !== undefined && encoding !== 'identity') return undefined;
-  let json: unknown;
-  try {
-    json = JSON.parse(body.toString('utf8'));
-  } catch {
-    return undefined;
-  }
-  if (json === null || typeof json !== 'object' || Array.isArray(json)) return undefined;
-  const request = json as Partial<LlmRequest>;
+function readCall(body: MessagesBody): { model: string; tokens: { input: number; output: number } } | undefined {
+  if (body.json === undefined) return undefined;
+  const request = body.json as Partial<LlmRequest>;
   if (typeof request.model !== 'string') return undefined;
   const output = typeof request.max_tokens === 'number' && Number.isFinite(request.max_tokens) ? request.max_tokens : 0;
   let input = 0;
   try {
     input = countRequestTokens(request as LlmRequest);
   } catch {
-    input = Math.ceil(body.length / 4);
+    input = Math.ceil(body.raw.length / 4);
   }
   return { model: request.model, tokens: { input, output } };
 }

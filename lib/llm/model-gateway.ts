@@ -3,6 +3,7 @@ import { silentLogger, type Logger } from '../logger.js';
 import type { TokenCheck } from '../redis/gateway-tokens.js';
 import type { ModelCallRecord } from '../redis/task-metrics.js';
 import type { GatewayRateLimit } from './gateway-rate-limit.js';
+import { parseMessagesBody, type MessagesBody } from './messages-body.js';
 import { readModelCallUsage, type ModelCallUsage } from './model-call-usage.js';
 import type { CallTicket, GatewayCostHooks } from './cost-control.js';
 import { bearerToken, closeServer, listenOn, readBodyBytes, sendApiError } from './local-server/http-io.js';
@@ -110,13 +111,15 @@ export class ModelGateway {
     const { rateLimit, costs: costHooks } = this.options;
     const messages = pathname === '/v1/messages' && req.method === 'POST';
     // Read whole when the rate limit or a budget must see the call first (its model, prompt and max_tokens).
-    let body: Buffer | undefined;
+    let body: MessagesBody | undefined;
     if (messages && (rateLimit || costHooks)) {
-      body = await readBodyBytes(req, this.maxBodyBytes);
-      if (body === undefined) {
+      const raw = await readBodyBytes(req, this.maxBodyBytes);
+      if (raw === undefined) {
         refuse(413, 'request_too_large', `request body is larger than ${this.maxBodyBytes} bytes (DAN_GATEWAY_MAX_BODY_BYTES)`);
         return;
       }
+      // Parsed once, for both.
+      body = parseMessagesBody(raw, req.headers['content-encoding']);
     }
     // The budget before the rate limit: a call no budget allows takes no place in the limit.
     const costs = messages ? costHooks : undefined;
@@ -131,7 +134,7 @@ export class ModelGateway {
       const seen = await usage;
       await costs.after(costed.ticket, seen?.model, seen?.tokens ?? {}).catch((err: Error) => this.logger.warn({ err: err.message, agentId: record.agentId }, 'could not record the cost of a model call'));
     };
-    const admitted = rateLimit && body ? await rateLimit.admit(body, req, res) : undefined;
+    const admitted = rateLimit && body ? await rateLimit.admit(body, res) : undefined;
     if (admitted === 'answered') {
       // Refused or gone while it waited: the budget's reservation goes back.
       await settle();
@@ -146,7 +149,7 @@ export class ModelGateway {
     };
     const status = await forwardRequest(req, res, {
       upstream: this.options.upstream, maxBodyBytes: this.maxBodyBytes, refuse,
-      ...(metered || costed ? { onAnswer } : {}), ...(body ? { body } : {}), ...(costed ? { beforeEnd: settle } : {}),
+      ...(metered || costed ? { onAnswer } : {}), ...(body ? { body: body.raw } : {}), ...(costed ? { beforeEnd: settle } : {}),
     });
     // A call that broke before its answer ended still gives its reservation back.
     await settle();
@@ -160,7 +163,7 @@ export class ModelGateway {
   }
 
   /** The cost hook's verdict on a Messages call, with its body read: refused (and answered) or a ticket to settle after. */
-  private async checkCost(costs: GatewayCostHooks, agentId: string, req: http.IncomingMessage, body: Buffer, res: http.ServerResponse): Promise<{ ticket: CallTicket } | 'refused'> {
+  private async checkCost(costs: GatewayCostHooks, agentId: string, req: http.IncomingMessage, body: MessagesBody, res: http.ServerResponse): Promise<{ ticket: CallTicket } | 'refused'> {
     const decision = await costs.before(agentId, req.headers, body);
     if (decision.ok) return { ticket: decision.ticket };
     // 402 with x-should-retry: false: the SDK and the Claude Code CLI give up at once, and the worker ends the task budget_exceeded.

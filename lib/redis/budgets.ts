@@ -4,16 +4,22 @@ import type { Keys } from './keys.js';
 import { LuaFileScript } from './lua/lua-file-script.js';
 import { METRIC_FIELD_SEP } from './metric-buckets.js';
 
-const reserveScript = new LuaFileScript({ file: 'budget-reserve-3.lua', keys: ['task', 'client', 'cost'], args: ['taskLimit', 'clientLimit', 'estimate', 'ttlS'] });
+const reserveScript = new LuaFileScript({ file: 'budget-reserve-3.lua', keys: ['task', 'client', 'cost'], args: ['taskLimit', 'clientLimit', 'estimate', 'ttlS', 'hold', 'holdMs'] });
 const settleScript = new LuaFileScript({
   file: 'cost-settle-5.lua', keys: ['task', 'client', 'cost', 'day', 'metrics'],
-  args: ['hasTask', 'reserved', 'cost', 'model', 'client', 'domain', 'worker', 'sep', 'input', 'output', 'cacheWrite', 'cacheRead', 'ttlS', 'dayTtlS', 'warnPercent', 'maxFields'],
+  args: ['hasTask', 'reserved', 'hold', 'cost', 'model', 'client', 'domain', 'worker', 'sep', 'input', 'output', 'cacheWrite', 'cacheRead', 'ttlS', 'dayTtlS', 'warnPercent', 'maxFields'],
 });
 
 /** 8 days: a task's budget and cost outlive any task (7 days at most) and its retries. */
 export const TASK_COST_TTL_S = 8 * 24 * 3600;
 /** 400 days of daily cost counters: `dan cost --since` reaches back a year and a month. */
 export const COST_DAY_TTL_S = 400 * 24 * 3600;
+/**
+ * 15 minutes: how long a call's reservation lasts when nothing settles it (its gateway died between
+ * reserve and settle); it is then taken back. Longer than any call the SDKs wait for (10 minutes), so a
+ * call still streaming keeps its reservation.
+ */
+export const BUDGET_HOLD_MS = 15 * 60_000;
 /** The share of a budget past which the gateway logs a warning, once per budget. */
 export const BUDGET_WARN_PERCENT = 80;
 /** Fields a task's cost hash holds at most (models and workers beyond count as `other`): it is written for an agent's calls. */
@@ -37,15 +43,24 @@ export interface ReserveOutcome {
   limitMicro: number;
 }
 
+/** A call's reservation: its id (settled by it) and how long it lasts unsettled. */
+export interface BudgetHold {
+  id: string;
+  /** Default BUDGET_HOLD_MS. */
+  ms?: number;
+}
+
 /**
  * Checks a call's budgets and reserves `estimateMicro` in each, atomically (one script): with many
  * workers spending from one budget at once, each sees the others' reservations, so the budget is
- * passed by at most one call's cost.
+ * passed by at most one call's cost. The reservation is held as `hold.id` for `hold.ms`: one nobody
+ * settles by then (its gateway died) is taken back by the next reserve of that budget.
  */
-export async function reserveBudget(redis: Redis, keys: Keys, budgets: CallBudgets, estimateMicro: number): Promise<ReserveOutcome> {
+export async function reserveBudget(redis: Redis, keys: Keys, budgets: CallBudgets, estimateMicro: number, hold: BudgetHold): Promise<ReserveOutcome> {
   const reply = (await reserveScript.run(redis, {
     keys: { task: keys.budgetTask(budgets.taskId), client: keys.budgetClient(budgets.client, budgets.day), cost: keys.costTask(budgets.taskId) },
-    args: { taskLimit: limitArg(budgets.taskLimitMicro), clientLimit: limitArg(budgets.clientLimitMicro), estimate: Math.max(0, Math.round(estimateMicro)), ttlS: TASK_COST_TTL_S },
+    args: { taskLimit: limitArg(budgets.taskLimitMicro), clientLimit: limitArg(budgets.clientLimitMicro), estimate: Math.max(0, Math.round(estimateMicro)), ttlS: TASK_COST_TTL_S,
+      hold: hold.id, holdMs: Math.max(0, Math.round(hold.ms ?? BUDGET_HOLD_MS)) },
   })) as [string, string, number, number];
   return { outcome: reply[0] as ReserveOutcome['outcome'], scope: reply[1] as ReserveOutcome['scope'], spentMicro: Number(reply[2]), limitMicro: Number(reply[3]) };
 }
@@ -59,6 +74,8 @@ export interface CallCost {
   /** The budgets it was reserved in; undefined for a call attributed to no task (its agent only). */
   budgets: CallBudgets | undefined;
   reservedMicro: number;
+  /** The id its reservation was held as (reserveBudget's `hold.id`); absent when nothing was reserved. */
+  holdId?: string | undefined;
   /** Micro-dollars, or undefined when the model has no price (counted as unpriced, never as 0). */
   costMicro: number | undefined;
   model: string;
@@ -93,7 +110,7 @@ export async function recordCallCost(redis: Redis, keys: Keys, call: CallCost): 
       cost: keys.costTask(taskId), day: keys.costDay(call.day), metrics: keys.metricsModelCalls(),
     },
     args: {
-      hasTask: call.budgets ? '1' : '', reserved: Math.max(0, Math.round(call.reservedMicro)), cost: call.costMicro === undefined ? '' : Math.max(0, Math.round(call.costMicro)),
+      hasTask: call.budgets ? '1' : '', reserved: Math.max(0, Math.round(call.reservedMicro)), hold: call.holdId ?? '', cost: call.costMicro === undefined ? '' : Math.max(0, Math.round(call.costMicro)),
       model: call.model, client: call.client, domain: call.domain, worker: call.worker, sep: METRIC_FIELD_SEP,
       input: n('input'), output: n('output'), cacheWrite: n('cache_creation_input'), cacheRead: n('cache_read_input'),
       ttlS: TASK_COST_TTL_S, dayTtlS: COST_DAY_TTL_S, warnPercent: BUDGET_WARN_PERCENT, maxFields: MAX_TASK_COST_FIELDS,

@@ -5,7 +5,8 @@
 -- KEYS (K.<name>): task, client (budget hashes, as budget-reserve; touched only when they exist),
 --                  cost (dan:cost:task:{id}), day (dan:cost:day:{YYYY-MM-DD}), metrics (dan:metrics:model-calls)
 -- ARGV (A.<name>): hasTask ('1' when the call was for a verified task), reserved (micro-dollars to
---                  release), cost (micro-dollars; '' when the model has no price: counted as unpriced,
+--                  release), hold (its reservation's id: the `hold:{id}` field budget-reserve wrote),
+--                  cost (micro-dollars; '' when the model has no price: counted as unpriced,
 --                  never as 0), model, client, domain, worker, sep (the field separator), input, output,
 --                  cacheWrite, cacheRead (tokens), ttlS (task hashes' expiry), dayTtlS, warnPercent,
 --                  maxFields (fields a task's cost hash may hold; past it new models and workers count as 'other')
@@ -19,8 +20,10 @@ if A.hasTask == '1' then
   for _, s in ipairs({ { name = 'task', key = K.task }, { name = 'client', key = K.client } }) do
     local limit = tonumber(redis.call('HGET', s.key, 'limit') or '')
     if limit ~= nil then
+      -- Released only while its hold is there: one that lapsed was taken back by budget-reserve already.
       -- Not HINCRBY by -0: Lua writes that as '-0', which Redis refuses as an integer.
-      if reserved > 0 and redis.call('HINCRBY', s.key, 'reserved', 0 - reserved) < 0 then redis.call('HSET', s.key, 'reserved', 0) end
+      if reserved > 0 and redis.call('HDEL', s.key, 'hold:' .. A.hold) == 1
+        and redis.call('HINCRBY', s.key, 'reserved', 0 - reserved) < 0 then redis.call('HSET', s.key, 'reserved', 0) end
       local spent = redis.call('HINCRBY', s.key, 'spent', cost)
       if spent * 100 >= limit * tonumber(A.warnPercent) and redis.call('HSETNX', s.key, 'warned', 1) == 1 then
         table.insert(crossed, s.name)
