@@ -4,7 +4,7 @@ import { MODEL_ID_PATTERN, type ModelRateLimit, type ModelTicket } from '../redi
 import { sendApiError } from './local-server/http-io.js';
 import type { MessagesBody } from './messages-body.js';
 import type { ModelCallUsage } from './model-call-usage.js';
-import { retryAfterHeaders, retryAfterMs } from './retry-after.js';
+import { pausesModel, retryAfterHeaders, retryAfterMs } from './retry-after.js';
 import { countRequestTokens } from './token-count.js';
 import type { LlmRequest } from './types.js';
 
@@ -17,7 +17,7 @@ export interface GatewayRateLimitOptions {
 
 /** A Messages call the limit let through. */
 export interface GatewayAdmission {
-  /** Sees the upstream's answer as it starts: a 429 with `retry-after` pauses the model for every agent. */
+  /** Sees the upstream's answer as it starts: a 429 or 529 with `retry-after` pauses the model for every agent. */
   answered(answer: http.IncomingMessage): void;
   /** Settles the call's place with the tokens it used (the answer's usage, when it was read). */
   settle(usage: ModelCallUsage | undefined): void;
@@ -53,7 +53,7 @@ export class GatewayRateLimit {
       this.logger.info({ model: call.model, reason: outcome.reason, retryAfterMs: outcome.waitMs }, 'model call refused by the shared rate limit after its wait');
       sendApiError(res, 429, 'rate_limit_error',
         outcome.reason === 'paused'
-          ? `the network paused calls to ${call.model} after the model API answered 429: retry after the pause (the SDK does by itself)`
+          ? `the network paused calls to ${call.model} after the model API answered 429 or 529 with retry-after: retry after the pause (the SDK does by itself)`
           : `the network's shared rate limit of ${call.model} (${outcome.reason.replace('_', ' ')} per window, DAN_MODEL_RPM/DAN_MODEL_INPUT_TPM/DAN_MODEL_OUTPUT_TPM/DAN_MODEL_LIMITS) had no place within ${this.options.maxWaitMs} ms (DAN_MODEL_RATE_MAX_WAIT_MS): retry after retry-after (the SDK does by itself)`,
         retryAfterHeaders(outcome.waitMs));
       return 'answered';
@@ -68,10 +68,10 @@ export class GatewayRateLimit {
     return {
       answered: (answer) => {
         answeredAfterMs = performance.now() - (ticket.admittedAt ?? performance.now());
-        if (answer.statusCode !== 429) return;
+        if (!pausesModel(answer.statusCode)) return;
         const wait = retryAfterMs(answer.headers);
         if (wait === undefined) return;
-        this.logger.warn({ model: ticket.model, retryAfterMs: wait }, 'the model API answered 429: calls of every agent to this model pause');
+        this.logger.warn({ model: ticket.model, status: answer.statusCode, retryAfterMs: wait }, `the model API answered ${answer.statusCode ?? '?'} with retry-after: calls of every agent to this model pause`);
         void limiter.pause(ticket.model, wait).catch((err: Error) => this.logger.warn({ err: err.message }, 'could not pause the model in Redis'));
       },
       settle: (usage) => {

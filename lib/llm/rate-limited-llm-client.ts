@@ -1,7 +1,7 @@
 import type { ModelRateLimit } from '../redis/model-rate-limit.js';
 import type { LlmClient } from './llm-client.js';
 import { LlmError, LlmErrorCode } from './llm-error.js';
-import { retryAfterMs } from './retry-after.js';
+import { pausesModel, retryAfterMs } from './retry-after.js';
 import { countRequestTokens } from './token-count.js';
 import type { LlmCallOptions, LlmRequest, LlmResponse } from './types.js';
 
@@ -9,7 +9,7 @@ import type { LlmCallOptions, LlmRequest, LlmResponse } from './types.js';
  * `client` under the network's shared rate limit, for the calls that do not pass the model gateway
  * (the main orchestrator's own router): each call waits for its model's place (and for the end of a
  * pause a 429 put on it) as the agents' calls do in the gateway, settles its real tokens after, and a
- * 429 with `retry-after` it gets pauses the model for every agent. Past `maxWaitMs` it fails as a 429
+ * 429 or 529 with `retry-after` it gets pauses the model for every agent. Past `maxWaitMs` it fails as a 429
  * would: retryable, so the task is retried later, not failed.
  */
 export function rateLimitedLlmClient(client: LlmClient, limiter: ModelRateLimit, maxWaitMs: number): LlmClient {
@@ -30,7 +30,7 @@ export function rateLimitedLlmClient(client: LlmClient, limiter: ModelRateLimit,
         void limiter.settle(outcome, { input: u.input_tokens + (u.cache_creation_input_tokens ?? 0), output: u.output_tokens }, performance.now() - began).catch(() => undefined);
         return answer;
       } catch (error) {
-        const wait = error instanceof LlmError && error.status === 429 ? retryAfterOf(error.cause) : undefined;
+        const wait = error instanceof LlmError && pausesModel(error.status) ? retryAfterOf(error.cause) : undefined;
         if (wait !== undefined) await limiter.pause(request.model, wait).catch(() => undefined);
         throw error;
       }

@@ -22,6 +22,17 @@ export function retryAfterMs(headers: IncomingHttpHeaders | Record<string, strin
   return Number.isFinite(date) ? Math.min(Math.max(0, date - now), MAX_PAUSE_MS) : undefined;
 }
 
+/**
+ * Whether an upstream answer of `status` that names a `retry-after` pauses the model for every agent:
+ * 429 (the account's rate limit) and 529 (Anthropic's "overloaded"). Both are retried by the SDKs
+ * after the wait the answer names; alone, 30 agents would each come back on their own schedule into
+ * a model that asked them all to wait. A 529 without `retry-after` pauses nothing: each caller backs
+ * off exponentially with jitter, as the SDKs do.
+ */
+export function pausesModel(status: number | undefined): boolean {
+  return status === 429 || status === 529;
+}
+
 /** The headers of a 429 that asks for `ms`: both forms, as the real API sends them. */
 export function retryAfterHeaders(ms: number): Record<string, string> {
   return { 'retry-after': String(Math.max(1, Math.ceil(ms / 1000))), 'retry-after-ms': String(Math.max(1, Math.ceil(ms))) };

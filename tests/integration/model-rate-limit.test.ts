@@ -94,22 +94,34 @@ describe('the shared model rate limit', () => {
     expect('entry' in huge).toBe(true);
   });
 
-  it('pauses every agent\'s calls to the model when one gets 429 with retry-after', async () => {
+  // 529 (overloaded) with retry-after pauses like a 429: the model asked every caller to wait, and the SDKs wait that long.
+  it.each([[429, 'rate_limit_error'], [529, 'overloaded_error']] as const)('pauses every agent\'s calls to the model when one gets %i with retry-after', async (status, type) => {
     const server = new LocalModelServer({
-      rules: [{ name: 'limited', when: { lastUser: 'trip the limit' }, times: 1, reply: { error: { status: 429, type: 'rate_limit_error', message: 'slow down', retry_after_ms: 2_000 } } }],
+      rules: [{ name: 'limited', when: { lastUser: 'trip the limit' }, times: 1, reply: { error: { status, type, message: 'slow down', retry_after_ms: 2_000 } } }],
     });
     const { keys, urls } = await network({}, server);
-    // Agent A, behind the first gateway, takes the 429 itself (no SDK retry, to see it).
-    await expect(ask(agent(urls[0] as string, 0), 'trip the limit')).rejects.toMatchObject({ status: 429 });
+    // Agent A, behind the first gateway, takes the refusal itself (no SDK retry, to see it).
+    await expect(ask(agent(urls[0] as string, 0), 'trip the limit')).rejects.toMatchObject({ status });
     const paused = await until('the model to be paused in Redis', async () => (await readModelPauses(redis, keys)).find((p) => p.model === MODEL));
     expect(paused.remainingMs).toBeGreaterThan(0);
-    // Agent B, behind the other gateway, never got a 429: its call waits for the pause and then succeeds.
+    // Agent B, behind the other gateway, never got it: its call waits for the pause and then succeeds.
     const answer = await ask(agent(urls[1] as string, 0), 'an ordinary call');
     expect(answer.content.length).toBeGreaterThan(0);
     const seen = arrivals(server);
-    const refusedAt = seen.find((r) => r.status === 429)?.at ?? Number.NaN;
+    const refusedAt = seen.find((r) => r.status === status)?.at ?? Number.NaN;
     const laterAt = seen.find((r) => r.text.includes('an ordinary call'))?.at ?? Number.NaN;
     expect(laterAt - refusedAt).toBeGreaterThanOrEqual(2_000);
+  });
+
+  it('pauses nothing on a 529 without retry-after: its caller\'s SDK backs off on its own', async () => {
+    const server = new LocalModelServer({
+      rules: [{ name: 'busy', when: { lastUser: 'busy now' }, times: 1, reply: { error: { status: 529, type: 'overloaded_error', message: 'overloaded' } } }],
+    });
+    const { keys, urls } = await network({}, server, 1);
+    await expect(ask(agent(urls[0] as string, 0), 'busy now')).rejects.toMatchObject({ status: 529 });
+    // The next call goes straight through: no pause was put on the model.
+    expect((await ask(agent(urls[0] as string, 0), 'an ordinary call')).content.length).toBeGreaterThan(0);
+    expect(await readModelPauses(redis, keys)).toEqual([]);
   });
 
   it('puts the main orchestrator\'s router calls under the same limit and pause', async () => {
