@@ -43,8 +43,13 @@ export interface FarmAgentOptions {
   recordHeuristic?: RecordHeuristic;
   /** With `recordHeuristic`: `elf_contradict_heuristic`, for a lesson of the memory block that did not hold. */
   contradictHeuristic?: ContradictHeuristic;
-  /** Fires when the farm stops (dan farm stop, cancel, timeout). */
+  /** Fires when the farm stops (dan farm stop, cancel, timeout, its budget spent). */
   signal: AbortSignal;
+  /**
+   * Asked when a run ended in an error: resolves true when the farm's budget is spent (the model
+   * gateway refused a call for it), having stopped the farm, so no agent restarts into a refusal.
+   */
+  stopIfBudgetSpent?: () => Promise<boolean>;
   log(message: string): Promise<void>;
   logger: Logger;
 }
@@ -208,7 +213,9 @@ export class FarmAgent {
       await this.line(`done: ${oneLine(result.summary)}`);
       return 'finished';
     } catch (error) {
-      const end = reason ?? 'crashed';
+      // A spent budget stops the farm (and `signal`, which sets `reason`): a restart would be refused too.
+      if (!reason) await this.o.stopIfBudgetSpent?.();
+      const end: RunEnd = reason ?? 'crashed';
       await this.line(`${end}: ${toFailure(error).message}`);
       return end;
     } finally {

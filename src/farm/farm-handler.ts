@@ -15,9 +15,10 @@ import type { Problem } from '../../lib/farm/problems.js';
 import { parseProblems } from '../../lib/farm/problems.js';
 import { outputTail, runProblemsCommand, unknownCountReason } from '../../lib/farm/problems-command.js';
 import { linkDependencies } from '../../lib/farm/dependency-folders.js';
-import type { LlmClient } from '../../lib/llm/llm-client.js';
+import { attributedLlmClient, type LlmClient } from '../../lib/llm/llm-client.js';
 import type { Logger } from '../../lib/logger.js';
 import { FailureCode } from '../../lib/protocol/failure.js';
+import { readTaskCost } from '../../lib/redis/cost-counters.js';
 import type { Keys } from '../../lib/redis/keys.js';
 import { commandSandbox } from '../../lib/sandbox/resolve-sandbox.js';
 import { RefusingSandbox } from '../../lib/sandbox/unsandboxed-runner.js';
@@ -105,6 +106,17 @@ export function createFarmHandler(deps: FarmHandlerDeps): TaskHandler {
       }
     })();
     const agentCount = Math.min(request.agentCount, chunks.length);
+    // The farm's budget (its task's metadata.budget_usd) is shared by all its agents, spent through the
+    // model gateway like any task's: once it refused a call, the farm stops, failed budget_exceeded.
+    const stopIfBudgetSpent = async (): Promise<boolean> => {
+      const refused = (await readTaskCost(deps.redis, deps.keys, task.taskId).catch(() => undefined))?.budget_exceeded;
+      if (!refused) return false;
+      if (stoppedBy !== undefined) return true;
+      stoppedBy = `stopped: a model call was refused, the ${refused.scope === 'task' ? "farm's budget" : `${refused.scope} budget`} of $${refused.budget_usd} is spent ($${refused.spent_usd}); start it again with a larger budget_usd (dan farm start --budget-usd)`;
+      stopCode = FailureCode.budgetExceeded;
+      stop.abort();
+      return true;
+    };
     const names = Array.from({ length: agentCount }, (_, i) => `agent-${i + 1}`);
     const branchOf = (name: string) => `dan-farm/${task.taskId}/${name}`;
     const worktreeOf = (name: string) => path.join(farmDir, name);
@@ -126,7 +138,7 @@ export function createFarmHandler(deps: FarmHandlerDeps): TaskHandler {
             guard: farmEditGuard(guardSettings, { script: hookScript, env: { REDIS_URL: config.redisUrl, DAN_KEY_PREFIX: config.keyPrefix } }),
             policy: config.farm, leaseMs: config.leaseMs, lockMs: config.farm.lockMs, chunkCount: chunks.length,
             problemsCommand: request.problemsCommand, problemsTimeoutMs: config.farm.problemsTimeoutMs, problemsPlace: inWorktree, maxChunkAttempts: MAX_CHUNK_ATTEMPTS,
-            memory: memory?.text, signal: stop.signal, log: ctx.log, logger: deps.logger,
+            memory: memory?.text, signal: stop.signal, stopIfBudgetSpent, log: ctx.log, logger: deps.logger,
             // A lesson an agent records is a candidate with the farm task and the agent as its origin.
             ...(deps.memory ? { recordHeuristic: deps.memory.recorder(task, name), contradictHeuristic: deps.memory.contradictor(task, name) } : {}),
           }).run();
@@ -279,6 +291,8 @@ async function findWork(ctx: TaskContext, deps: FarmHandlerDeps, request: Checke
     return { kind: 'work', problems, chunks: chunkProblems(problems, request.filesPerChunk), note: `${problems.length} listed problem(s)` };
   }
   const files = (await git(request.root, ['ls-files'])).split('\n').filter((f) => f !== '');
-  const split = await splitTask(await deps.llm(), resolveModel(config, deps.domain.model), ctx.task.description, files, request.agentCount, ctx.signal);
+  // The split is the farm's own call: priced to its task like its agents' calls.
+  const llm = attributedLlmClient(await deps.llm(), { taskId: ctx.task.taskId, worker: 'splitter' });
+  const split = await splitTask(llm, resolveModel(config, deps.domain.model), ctx.task.description, files, request.agentCount, ctx.signal);
   return { kind: 'work', problems: [], chunks: split.chunks, note: split.note };
 }

@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { silentLogger, type Logger } from '../../logger.js';
 import { scrubValue } from '../../scrub.js';
 import { countRequestTokens } from '../token-count.js';
-import type { LlmRequest } from '../types.js';
+import type { LlmRequest, LlmUsage } from '../types.js';
 import { streamEvents } from './build-response.js';
 import { defaultRules } from './default-rules.js';
 import { bearerToken, closeServer, listenOn, MAX_BODY_BYTES, readBody, redactedHeaders, sendApiError, sendEvents, sendJson } from './http-io.js';
@@ -25,6 +25,8 @@ export interface RecordedRequest {
   status: number;
   /** The rule that answered a messages request (absent for the fallback and other routes). */
   rule?: string;
+  /** What a messages answer used, as its `usage` said (absent for errors and other routes): what each call cost, for tests of budgets. */
+  usage?: LlmUsage;
 }
 
 /** How the server answers and where its recordings go. */
@@ -233,6 +235,7 @@ export class LocalModelServer {
     const answer = this.model.answer(request);
     place?.settle(answer.message?.usage.output_tokens ?? 0);
     if (answer.rule !== undefined) record.rule = answer.rule;
+    if (answer.message) record.usage = answer.message.usage;
     if (answer.delayMs) {
       // A scripted slow model; a client that hangs up meanwhile gets nothing.
       const timer = setTimeout(() => { if (!res.destroyed) this.send(answer, request, res, headers); }, answer.delayMs);

@@ -6,6 +6,7 @@ import { DanError, ExitCode, InvalidInputError } from '../../../lib/errors.js';
 import { FARM_RUNTIMES, programExists } from '../../../lib/farm/farm-request.js';
 import type { FarmRuntime } from '../../../lib/farm/farm-request.js';
 import { FarmStore, recentFarmIds } from '../../../lib/farm/farm-store.js';
+import { parseBudgetUsd } from '../../../lib/protocol/budget.js';
 import { isTerminal } from '../../../lib/protocol/result.js';
 import type { GlobalArgs } from '../cli-context.js';
 import { cliContext, cliRedis, colourFor, printJson, statusColour } from '../cli-context.js';
@@ -22,6 +23,7 @@ interface FarmArgs extends GlobalArgs {
   problems?: string;
   runtime?: FarmRuntime;
   filesPerChunk?: number;
+  budgetUsd?: string;
   timeout: number;
   wait: boolean;
   attach: boolean;
@@ -40,12 +42,14 @@ export const farmCommand: CommandModule<GlobalArgs, FarmArgs> = {
     .option('problems', { type: 'string', describe: 'start: the command that lists the problems (npm run lint, npx tsc --noEmit, ...)' })
     .option('runtime', { choices: FARM_RUNTIMES, describe: 'start: claude-code (the CLI, headless) or sdk (default: $DAN_FARM_RUNTIME)' })
     .option('files-per-chunk', { type: 'number', describe: 'start: files in one chunk (default 1)' })
+    .option('budget-usd', { type: 'string', describe: 'start: dollars the farm\'s model calls may cost, all its agents together; past it the farm stops, failed budget_exceeded' })
     .option('timeout', { alias: 't', type: 'number', default: DEFAULT_FARM_TIMEOUT_SECONDS, describe: 'start: seconds before the farm fails as timed out' })
     .option('wait', { alias: 'w', type: 'boolean', default: false, describe: 'start, stop: wait until the farm ends; exit 0 if completed' })
     .option('attach', { type: 'boolean', default: true, describe: 'attach: attach to the tmux session (--no-attach only creates it)' })
     .option('follow', { type: 'boolean', default: true, hidden: true })
     .example('$0 farm start --path ./my-app --agents 4 --problems "npm run lint" --wait', 'fix every lint problem with four agents')
     .example('$0 farm start "Add JSDoc to every exported function" --path ./my-app', 'no problems command: the model splits the task')
+    .example('$0 farm start --path ./my-app --problems "npm run lint" --budget-usd 5', 'the same, stopped once its model calls cost $5')
     .example('$0 farm status <farm-id>', 'per agent: chunk, files locked, last event, restarts, tokens')
     .example('$0 farm attach <farm-id>', 'tmux, one read-only pane per agent') as Argv<FarmArgs>,
   handler: async (argv: ArgumentsCamelCase<FarmArgs>) => {
@@ -61,9 +65,16 @@ export const farmCommand: CommandModule<GlobalArgs, FarmArgs> = {
 async function start(argv: ArgumentsCamelCase<FarmArgs>): Promise<void> {
   const ctx = cliContext(argv);
   if (!argv.path) throw new InvalidInputError('--path is required: the git repository the agents work on');
+  let budgetUsd: number | undefined;
+  try {
+    budgetUsd = argv.budgetUsd === undefined ? undefined : parseBudgetUsd(String(argv.budgetUsd));
+  } catch (error) {
+    throw new InvalidInputError((error as Error).message);
+  }
   const task = farmTask({
     description: argv.id, path: path.resolve(argv.path), agentCount: argv.agents, problemsCommand: argv.problems, runtime: argv.runtime,
     filesPerChunk: argv.filesPerChunk, timeoutSeconds: argv.timeout, source: 'cli',
+    ...(budgetUsd !== undefined ? { extraMetadata: { budget_usd: budgetUsd } } : {}),
   }, ctx.config, (field) => `--${field}`);
   const { redis, keys } = await cliRedis(ctx);
   try {
