@@ -1,6 +1,6 @@
 import type { ElfStores } from '../../lib/elf/elf-stores.js';
 import { toFailure } from '../../lib/errors.js';
-import type { LlmClient } from '../../lib/llm/llm-client.js';
+import { attributedLlmClient, type LlmClient } from '../../lib/llm/llm-client.js';
 import { responseText } from '../../lib/llm/types.js';
 import type { TaskContext } from '../../lib/runtime/task-consumer.js';
 
@@ -38,7 +38,9 @@ export async function answerQuestion(ctx: TaskContext, stores: ElfStores, model?
   const listing = lines.length > 0 ? `What the network knows about "${task.description}":\n${lines.join('\n')}` : `Nothing in memory matches "${task.description}" yet.`;
   if (!model || lines.length === 0) return { summary: listing, answered_by: 'memory', heuristics: rules, tasks, files_created: [], files_modified: [] };
   try {
-    const response = await (await model.client()).createMessage({
+    // Named for the task, so the model gateway prices the call to it as a worker's.
+    const client = attributedLlmClient(await model.client(), { taskId: task.taskId, worker: 'memory' });
+    const response = await client.createMessage({
       model: model.model,
       max_tokens: 1024,
       system: [{ type: 'text', text: `${ELF_ANSWER_MARKER}\nYou answer a team's question about what their network of coding agents has learned. Use only the memory given below the question; say how sure it is (the confidence of the rules), and say so when memory does not answer the question. A few sentences.`, cache_control: { type: 'ephemeral' } }],

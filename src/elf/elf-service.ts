@@ -13,6 +13,7 @@ import { ElfStores } from '../../lib/elf/elf-stores.js';
 import { connectRedis } from '../../lib/redis/connection.js';
 import { EventConsumer } from '../../lib/redis/event-consumer.js';
 import { TaskQueue, queueOptions } from '../../lib/redis/task-queue.js';
+import { submitTask } from '../../lib/redis/task-store.js';
 import { AgentHeartbeat } from '../../lib/runtime/agent-heartbeat.js';
 import { openAgentConnections } from '../../lib/runtime/agent-connections.js';
 import type { AgentLoop } from '../../lib/runtime/agent-lifecycle.js';
@@ -20,7 +21,7 @@ import { AgentLifecycle } from '../../lib/runtime/agent-lifecycle.js';
 import { TaskConsumer } from '../../lib/runtime/task-consumer.js';
 import { answerQuestion } from './elf-answer.js';
 import { recordFinishedTask, type FailedTask } from './elf-outcomes.js';
-import { runPostmortem } from './elf-postmortem.js';
+import { postmortemOf, postmortemTask, runPostmortemTask } from './elf-postmortem.js';
 import { elfRequestLoop } from './elf-request-loop.js';
 
 /** The consumer group ELF reads the events stream with. */
@@ -99,16 +100,11 @@ export function createElfLifecycle(options: ElfServiceOptions, opened: { stores?
       let model: Promise<ModelAccess> | undefined;
       // Loaded on first use: an ELF that only records never pays for the model SDK.
       const modelAccess = () => (model ??= import('../../lib/llm/create-llm-client.js').then((m) => m.createModelAccess(config, logger)));
-      // Postmortems of failed tasks run one at a time beside the event loop, which they never hold up.
-      let postmortems: Promise<void> = Promise.resolve();
+      // A failed task's postmortem is a task of this domain: its model call is priced and budgeted as any task's.
       const onFailed = config.elf.postmortem ? (failed: FailedTask) => {
-        postmortems = postmortems.then(async () => {
-          if (lifecycle.state !== 'running') return;
-          const access = await modelAccess();
-          const done = await runPostmortem({ client: access.client, model: resolveModel(config, undefined), memory: stores.get(failed.clientId), ...failed });
-          if (done.ok) logger.info({ taskId: failed.taskId, domain: failed.domain, heuristics: done.heuristicIds }, 'postmortem proposed heuristics');
-          else logger.info({ taskId: failed.taskId, problem: done.problem }, 'postmortem gave nothing usable');
-        }).catch((error: unknown) => logger.warn({ taskId: failed.taskId, err: toFailure(error).message }, 'postmortem failed'));
+        void submitTask(redis, keys, postmortemTask(failed, domain))
+          .then(({ taskId }) => logger.info({ taskId, failedTaskId: failed.taskId, domain: failed.domain }, 'postmortem queued'))
+          .catch((error: unknown) => logger.warn({ taskId: failed.taskId, err: toFailure(error).message }, 'could not queue the postmortem of a failed task'));
       } : undefined;
       const learnable = (taskDomain: string) => taskDomain !== domain && learnsFrom(catalog, taskDomain);
       const learn = (fields: Record<string, string>) => recordFinishedTask(fields, { redis, keys, stores, logger, learnsFrom: learnable, ...(onFailed ? { onFailed } : {}) });
@@ -124,7 +120,11 @@ export function createElfLifecycle(options: ElfServiceOptions, opened: { stores?
         redis, blocking: taskReader, keys, queue: new TaskQueue(redis, keys, queueOptions(config, domain, agentId)), agentId, logger,
         concurrency: 2, leaseMs: config.leaseMs, idleMs: 0,
         onStatus: (status) => heartbeat.setStatus(agentId, status),
-        handler: async (ctx) => answerQuestion(ctx, stores, { client: async () => (await modelAccess()).client, model: resolveModel(config, undefined) }),
+        handler: async (ctx) => {
+          const answerModel = { client: async () => (await modelAccess()).client, model: resolveModel(config, undefined) };
+          const failed = postmortemOf(ctx.task);
+          return failed ? runPostmortemTask(ctx, failed, stores, answerModel) : answerQuestion(ctx, stores, answerModel);
+        },
       });
       return {
         register: async () => {
@@ -133,7 +133,6 @@ export function createElfLifecycle(options: ElfServiceOptions, opened: { stores?
         },
         heartbeat, consumer, loops,
         beforeDeregister: async () => {
-          await postmortems;
           if (model) await (await model).close().catch(() => undefined);
         },
         deregister: () => registry.deregister(agentId, 'domain', domain),

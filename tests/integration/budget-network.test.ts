@@ -4,20 +4,25 @@ import path from 'node:path';
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../lib/config.js';
+import { defaultRules } from '../../lib/llm/local-server/default-rules.js';
 import { LocalModelServer } from '../../lib/llm/local-server/local-model-server.js';
+import { parseRules } from '../../lib/llm/local-server/rules.js';
 import { silentLogger } from '../../lib/logger.js';
 import { Keys } from '../../lib/redis/keys.js';
 import { ResultWatcher } from '../../lib/redis/result-watcher.js';
 import { submitTask } from '../../lib/redis/task-store.js';
 import { runNetwork, type RunningNetwork } from '../../src/main/run-network.js';
 import { costReport } from '../../src/operations/cost-report.js';
+import { listTasks } from '../../src/operations/list-tasks.js';
+import { until } from '../support/until.js';
 import { connectTestRedis, testRedisUrl, uniquePrefix } from '../support/redis.js';
 
 /**
  * A task's budget in a whole network (main, its model gateway, a domain agent as a process, the local
  * model server): a task within its budget completes with what it cost in its result; one whose budget
  * is spent after its first model call ends `failed` with `budget_exceeded`, the spent and the budget in
- * its result; `dan cost`'s counters hold both.
+ * its result; `dan cost`'s counters hold both. ELF's postmortem of a failed task is a task of the
+ * memory's domain, for the failed task's client, whose model call is priced to it the same way.
  */
 describe('budgets in a running network', () => {
   const prefix = uniquePrefix('budget-net');
@@ -27,17 +32,20 @@ describe('budgets in a running network', () => {
   let model: LocalModelServer;
   let network: RunningNetwork;
   let workspace: string;
+  let elfDir: string;
   let watcher: ResultWatcher;
   let subscriber: Redis;
 
   beforeAll(async () => {
     ({ redis, cleanup } = await connectTestRedis(prefix));
-    model = new LocalModelServer();
+    // A task whose worker fails the way a missing table would: ELF learns from it with a postmortem.
+    model = new LocalModelServer({ rules: [...parseRules([{ name: 'seed-fails', when: { anyText: 'Seed the users table', hasToolResult: false }, reply: { text: 'relation "users" does not exist', stop_reason: 'refusal' }, times: 1 }], 'test').rules, ...defaultRules()] });
     const modelUrl = await model.start();
     workspace = mkdtempSync(path.join(os.tmpdir(), 'dan-budget-ws-'));
+    elfDir = mkdtempSync(path.join(os.tmpdir(), 'dan-budget-elf-'));
     const env: Record<string, string> = {
       REDIS_URL: testRedisUrl(), DAN_KEY_PREFIX: prefix, DAN_WORKSPACE: workspace, DAN_SPAWNER: 'process',
-      ANTHROPIC_API_KEY: 'sk-ant-api03-budget-test-key', ANTHROPIC_BASE_URL: modelUrl, DAN_ELF: 'off', DAN_LOG_LEVEL: 'warn',
+      ANTHROPIC_API_KEY: 'sk-ant-api03-budget-test-key', ANTHROPIC_BASE_URL: modelUrl, DAN_ELF_DIR: elfDir, DAN_LOG_LEVEL: 'warn',
       DAN_HEARTBEAT_INTERVAL_MS: '300', DAN_HEARTBEAT_TTL_MS: '1500', DAN_SUPERVISE_INTERVAL_MS: '100', DAN_ROLES: 'coder',
       DAN_SPAWN_TIMEOUT_MS: '20000', DAN_DOMAIN_IDLE_MS: '600000', DAN_SHUTDOWN_GRACE_MS: '2000',
     };
@@ -54,6 +62,7 @@ describe('budgets in a running network', () => {
     await model?.stop();
     await cleanup?.();
     rmSync(workspace, { recursive: true, force: true });
+    rmSync(elfDir, { recursive: true, force: true });
   });
 
   const run = async (description: string, budgetUsd: number): Promise<{ status: string; output: Record<string, unknown> }> => {
@@ -85,5 +94,23 @@ describe('budgets in a running network', () => {
     const report = await costReport(redis, keys, { by: 'client', client: 'acme' });
     expect(report.lines[0]?.key).toBe('acme');
     expect(report.total.calls).toBeGreaterThanOrEqual(2);
+  }, 90_000);
+
+  it("runs ELF's postmortem of a failed task as a task of the memory domain, its cost in its result", async () => {
+    const { status } = await run('Seed the users table for the demo', 5);
+    expect(status).toBe('failed');
+    const postmortem = await until('the postmortem task to end', async () => {
+      const page = await listTasks(redis, keys, 'acme', { domain: 'elf', statuses: ['completed', 'failed'] }, { limit: 10 });
+      return page.tasks.find((t) => (t.description ?? '').startsWith('Postmortem of failed task'));
+    }, 60_000);
+    expect(postmortem.status).toBe('completed');
+    const output = JSON.parse((await redis.hget(keys.result(postmortem.id), 'output')) ?? '{}') as Record<string, unknown>;
+    expect(output['heuristic_ids']).toEqual([expect.any(Number)]);
+    const cost = output['cost'] as { calls: number; usd: number; by_worker: Record<string, unknown> };
+    expect(cost.calls).toBe(1);
+    expect(cost.usd).toBeGreaterThan(0);
+    expect(Object.keys(cost.by_worker)).toEqual(['postmortem']);
+    const byDomain = await costReport(redis, keys, { by: 'domain', client: 'acme' });
+    expect(byDomain.lines.find((l) => l.key === 'elf')?.usd).toBeCloseTo(cost.usd, 6);
   }, 90_000);
 });
