@@ -153,7 +153,7 @@ describe('farm bad input, refused with reason and fix before any agent starts', 
     expect(error).toContain('context.agent_command is not accepted');
   }, 120_000);
 
-  it('dan farm start refuses bad counts and a missing path itself, exit 2', async () => {
+  it('dan farm start refuses bad counts, a bad budget and a missing path itself, exit 2', async () => {
     const cli = (args: string[]) => runProcess(process.execPath, ['dist/src/cli/main.js', 'farm', 'start', ...args], { env: cliEnv(network, { DAN_FARM_MAX_AGENTS: '6' }) });
     const zero = await cli(['--path', repo, '--agents', '0', '--problems', 'node check.mjs']);
     expect(zero.code).toBe(2);
@@ -161,6 +161,9 @@ describe('farm bad input, refused with reason and fix before any agent starts', 
     const many = await cli(['--path', repo, '--agents', '9', '--problems', 'node check.mjs']);
     expect(many.code).toBe(2);
     expect(many.stderr).toContain('more than the cap of 6');
+    const budget = await cli(['--path', repo, '--problems', 'node check.mjs', '--budget-usd', '-3']);
+    expect(budget.code).toBe(2);
+    expect(budget.stderr).toContain('--budget-usd must be more than 0 dollars');
     const noPath = await cli(['--problems', 'node check.mjs']);
     expect(noPath.code).toBe(2);
     expect(noPath.stderr).toContain('--path is required');

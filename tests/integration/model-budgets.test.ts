@@ -143,4 +143,39 @@ describe('budgets at the model gateway', () => {
     const metrics = await readMetricCounters(redis, keys);
     expect(metrics.modelUnpriced).toContainEqual({ model: 'claude-unlisted-1', count: 1 });
   });
+
+  it("stops every task of a client once the client's budget of the day is spent, naming DAN_CLIENT_DAILY_BUDGET_USD", async () => {
+    const daily = new CostControl({ redis, keys, prices: DEFAULT_MODEL_PRICES, clientDailyBudgetUsd: 0.002, logger: createLogger({ level: 'silent' }) });
+    const dailyGateway = new ModelGateway({ upstream: { baseUrl: model.url!, apiKey: 'upstream-key' }, tokens, costs: daily });
+    const dailyUrl = await dailyGateway.start();
+    try {
+      const tasks = ['daily-1', 'daily-2'];
+      for (const taskId of tasks) await takenTask(taskId, AGENT, { client_id: 'globex' });
+      const price = priceOf(DEFAULT_MODEL_PRICES, MODEL)!;
+      let maxCallMicro = 0;
+      const ends = await Promise.all(tasks.map(async (taskId) => {
+        const llm = attributedLlmClient(new AnthropicLlmClient({ apiKey: TOKEN, baseURL: dailyUrl, maxRetries: 0 }), { taskId, worker: 'w' });
+        for (let turn = 0; turn < 200; turn++) {
+          try {
+            const u = (await llm.createMessage(request(`${taskId} turn ${turn}`))).usage;
+            maxCallMicro = Math.max(maxCallMicro, callCostMicroUsd(price, { input: u.input_tokens, output: u.output_tokens, cache_creation_input: u.cache_creation_input_tokens ?? 0, cache_read_input: u.cache_read_input_tokens ?? 0 }));
+          } catch (error) {
+            return error;
+          }
+        }
+        return undefined;
+      }));
+      for (const end of ends) {
+        expect(end).toMatchObject({ code: 'budget_exceeded', status: 402 });
+        expect((end as Error).message).toContain('DAN_CLIENT_DAILY_BUDGET_USD');
+      }
+      const costs = await Promise.all(tasks.map((t) => readTaskCost(redis, keys, t)));
+      for (const cost of costs) expect(cost?.budget_exceeded).toMatchObject({ scope: 'client', budget_usd: 0.002 });
+      const spent = costs.reduce((sum, c) => sum + (c?.usd ?? 0), 0);
+      expect(spent).toBeGreaterThanOrEqual(0.002);
+      expect(spent - 0.002).toBeLessThanOrEqual(usdOf(maxCallMicro) + 1e-6);
+    } finally {
+      await dailyGateway.stop();
+    }
+  }, 60_000);
 });

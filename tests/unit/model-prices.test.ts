@@ -3,6 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { callCostMicroUsd, DEFAULT_MODEL_PRICES, loadPriceTable, priceOf } from '../../lib/llm/model-prices.js';
+import { loadConfig } from '../../lib/config.js';
 import { parseBudgetUsd } from '../../lib/protocol/budget.js';
 import { parseTask } from '../../lib/protocol/task.js';
 import { parseSince } from '../../src/operations/cost-report.js';
@@ -43,6 +44,15 @@ describe('budgets as input', () => {
 
   it('takes a positive number of dollars', () => {
     expect(parseBudgetUsd('2.50')).toBe(2.5);
+  });
+
+  it.each(['0', '-1', 'ten', '1e9'])('refuses DAN_CLIENT_DAILY_BUDGET_USD=%s at start-up, naming the setting', (value) => {
+    expect(() => loadConfig({}, { DAN_CLIENT_DAILY_BUDGET_USD: value })).toThrow(/DAN_CLIENT_DAILY_BUDGET_USD/);
+  });
+
+  it('takes a client daily budget in dollars, and none when unset', () => {
+    expect(loadConfig({}, { DAN_CLIENT_DAILY_BUDGET_USD: '2.5' }).cost.clientDailyBudgetUsd).toBe(2.5);
+    expect(loadConfig({}, {}).cost.clientDailyBudgetUsd).toBeUndefined();
   });
 
   it.each([0, -5, 'ten', 1e12, null])('fails a raw task whose metadata.budget_usd is %j as invalid', (budget) => {
