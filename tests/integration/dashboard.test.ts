@@ -136,6 +136,9 @@ describeBrowser('the dashboard in a real browser', () => {
 
     const { page, requests, errors } = await open(submitter);
     await page.getByRole('heading', { name: 'Overview' }).waitFor();
+    // Today's spend from GET /cost, on the first page a person sees.
+    await page.getByRole('heading', { name: 'Cost today' }).waitFor();
+    await page.getByText(/model call\(s\) today \(UTC\)/).waitFor();
     expect(requests.length).toBeGreaterThan(0);
     expect(requests.filter((url) => !url.startsWith(`${base}/`))).toEqual([]);
     // The key travels as a header, never in a URL.

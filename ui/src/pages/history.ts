@@ -8,8 +8,8 @@ import { dataOr } from '../page.js';
 interface Bucket { start: string; completed: number; failed: number; p95_ms: number | null }
 interface History { window: string; bucket_seconds: number; domains: Record<string, Bucket[]> }
 /** GET /cost's answer (src/api/metrics-routes.ts costSchema). */
-interface CostLine { key: string; usd: number; calls: number; unpriced_calls: number }
-interface CostReport { since: string; until: string; total: Omit<CostLine, 'key'>; lines: CostLine[] }
+export interface CostLine { key: string; usd: number; calls: number; unpriced_calls: number }
+export interface CostReport { since: string; until: string; total: Omit<CostLine, 'key'>; lines: CostLine[] }
 
 const WINDOWS = ['24h', '7d'] as const;
 

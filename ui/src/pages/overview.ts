@@ -2,6 +2,7 @@ import { get } from '../api.js';
 import { age, fill, h, route, table } from '../dom.js';
 import type { PageContext } from '../page.js';
 import { dataOr, every } from '../page.js';
+import type { CostReport } from './history.js';
 
 interface Waiting { incoming: number; high: number; normal: number; low: number; delayed: number }
 interface DomainRow { domain: string; pending: number; waiting?: Waiting; running: number; dead: number }
@@ -13,21 +14,25 @@ export function stranded(domains: DomainRow[], agents: Agent[]): string[] {
   return domains.filter((d) => d.pending > 0 && !served.has(d.domain)).map((d) => d.domain);
 }
 
-/** Overview: per domain what waits (by priority, delayed), runs and is dead-lettered; the live agents and their heartbeat age. */
+/** Overview: today's model-call cost; per domain what waits (by priority, delayed), runs and is dead-lettered; the live agents and their heartbeat age. */
 export async function overviewPage(ctx: PageContext): Promise<void> {
   const body = h('div');
   fill(ctx.main, h('h1', {}, 'Overview'), body);
   const draw = async () => {
-    const [domainsAnswer, agentsAnswer] = await Promise.all([get<{ domains: DomainRow[] }>('/domains'), get<{ agents: Agent[] }>('/agents')]);
+    const [domainsAnswer, agentsAnswer, costAnswer] = await Promise.all([get<{ domains: DomainRow[] }>('/domains'), get<{ agents: Agent[] }>('/agents'), get<CostReport>('/cost?by=domain')]);
     if (ctx.signal.aborted) return;
     const domains = dataOr(domainsAnswer, 'Queues per domain');
     const agents = dataOr(agentsAnswer, 'Agents');
     const agentList = 'data' in agents ? agents.data.agents : [];
+    // Today's spend, from the model gateway's day counters (GET /cost; the caller's client, or every client's for an admin key).
+    const cost = dataOr(costAnswer, 'Cost today');
     const warnings = 'data' in domains && 'data' in agents ? stranded(domains.data.domains, agentList) : [];
     const n = (value: number | undefined) => (value === undefined ? '–' : value);
     fill(body,
       ...warnings.map((d) => h('p', { class: 'warning', role: 'alert', 'data-stranded': d },
         `Domain ${d} has tasks waiting and no live agent: nothing will take them until one starts (is the main orchestrator running? 'dan up').`)),
+      h('h2', {}, 'Cost today'),
+      'data' in cost ? spentToday(cost.data.total) : cost.shown,
       h('h2', {}, 'Queues'),
       'data' in domains
         ? table(['domain', 'incoming', 'ready high', 'ready normal', 'ready low', 'delayed', 'pending', 'running', 'dead-lettered'],
@@ -49,4 +54,10 @@ export async function overviewPage(ctx: PageContext): Promise<void> {
   };
   await draw();
   every(ctx, 5000, draw);
+}
+
+/** One line of what today's model calls cost; calls to models without a price are named, never counted as $0. */
+function spentToday(total: CostReport['total']): HTMLElement {
+  const unpriced = total.unpriced_calls > 0 ? `, and ${total.unpriced_calls} call(s) to models without a price (cost unknown)` : '';
+  return h('p', { 'data-cost-usd': String(total.usd) }, `$${total.usd.toFixed(6)} for ${total.calls} model call(s) today (UTC)${unpriced}; per domain and day on the History page.`);
 }
