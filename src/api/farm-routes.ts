@@ -4,6 +4,7 @@ import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { InvalidInputError } from '../../lib/errors.js';
 import { FARM_RUNTIMES } from '../../lib/farm/farm-request.js';
+import { taskMetadataSchema } from '../../lib/protocol/task.js';
 import { ApiLimits } from '../../lib/redis/api-limits.js';
 import { farmHistory, farmPathProblem, farmStatus, farmTask, startFarm, stopFarm } from '../operations/farm-access.js';
 import { MAX_LIMIT } from '../operations/list-tasks.js';
@@ -20,6 +21,7 @@ const farmRequestSchema = z.strictObject({
   agent_count: z.number().int().min(1).optional().describe('How many agents (default DAN_FARM_AGENTS; at most DAN_FARM_MAX_AGENTS)'),
   problems_command: z.string().trim().min(1).max(1_000).optional().describe('The command that lists the problems (npm run lint, npx tsc --noEmit, ...)'),
   runtime: z.enum(FARM_RUNTIMES, { error: `must be one of ${FARM_RUNTIMES.join(', ')}` }).optional().describe('claude-code or sdk (default DAN_FARM_RUNTIME)'),
+  budget_usd: taskMetadataSchema.shape.budget_usd.describe("Dollars the farm's model calls may cost, all its agents together (above 0, at most 100000); once a call is refused the farm stops, failed budget_exceeded"),
 }).meta({ id: 'FarmRequest' });
 
 const farmAcceptedSchema = z.object({ id: z.string().describe('The farm id: its job id too (GET /jobs?domain=farm lists them)'), location: z.string() }).meta({ id: 'FarmAccepted' });
@@ -68,7 +70,7 @@ export function registerFarmRoutes(app: FastifyInstance, deps: ApiDeps): void {
     if (outside !== undefined) throw new InvalidInputError(outside);
     const task = farmTask({
       description: body.description, path: body.path, agentCount: body.agent_count, problemsCommand: body.problems_command, runtime: body.runtime,
-      source: 'api', extraMetadata: { client_id: caller.client },
+      source: 'api', extraMetadata: { client_id: caller.client, ...(body.budget_usd !== undefined ? { budget_usd: body.budget_usd } : {}) },
     }, deps.config, (field) => (field === 'agents' ? 'agent_count' : 'timeout_seconds'));
     const problem = taskProblem(task, deps.config);
     if (problem !== undefined) throw new InvalidInputError(problem.replace(/^payload\./, ''));

@@ -3,7 +3,7 @@ import { recordCallCost } from '../../lib/redis/budgets.js';
 import type { TestApi } from '../support/api.js';
 import { startTestApi } from '../support/api.js';
 
-/** The HTTP API's face of cost control: `budget_usd` on a job (checked), and GET /cost scoped to the key's client. */
+/** The HTTP API's face of cost control: `budget_usd` on a job and a farm (checked), and GET /cost scoped to the key's client. */
 describe('budgets and cost in the HTTP API', () => {
   let api: TestApi;
   beforeAll(async () => { api = await startTestApi(); });
@@ -20,6 +20,17 @@ describe('budgets and cost in the HTTP API', () => {
       expect(refused.statusCode).toBe(400);
       expect(refused.body).toContain('budget_usd');
     }
+  });
+
+  it("starts a farm with its budget_usd (all its agents' calls) and refuses a bad one with 400", async () => {
+    const acme = await api.key('acme');
+    const sent = await api.app.inject({ method: 'POST', url: '/farms', headers: acme.headers, payload: { path: 'app', problems_command: 'npm run lint', budget_usd: 2 } });
+    expect(sent.statusCode, sent.body).toBe(202);
+    const [raw] = await api.redis.lrange(api.keys.pending('farm'), 0, 0);
+    expect(JSON.parse(raw ?? '{}')).toMatchObject({ metadata: { budget_usd: 2, client_id: 'acme' } });
+    const refused = await api.app.inject({ method: 'POST', url: '/farms', headers: acme.headers, payload: { path: 'app', problems_command: 'npm run lint', budget_usd: -2 } });
+    expect(refused.statusCode).toBe(400);
+    expect(refused.body).toContain('budget_usd');
   });
 
   it("answers GET /cost with the caller's client's calls only; an admin key sees every client's", async () => {
