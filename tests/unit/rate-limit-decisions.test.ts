@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { parseModelLimits } from '../../lib/config/model-limits.js';
-import { retryAfterHeaders, retryAfterMs, MAX_PAUSE_MS } from '../../lib/llm/retry-after.js';
+import { pausesModel, retryAfterHeaders, retryAfterMs, MAX_PAUSE_MS } from '../../lib/llm/retry-after.js';
 import { cacheReadShare, withCacheReadShare } from '../../lib/protocol/cache-read-share.js';
 import { describeModelPause, spawnHold } from '../../src/main/spawn-policy.js';
 
@@ -30,6 +30,11 @@ describe('retry-after', () => {
     expect(retryAfterMs({})).toBeUndefined();
     expect(retryAfterMs({ 'retry-after': 'soon' })).toBeUndefined();
     expect(retryAfterHeaders(1200)).toEqual({ 'retry-after': '2', 'retry-after-ms': '1200' });
+  });
+
+  it('pauses the model for everyone on a 429 or a 529 (overloaded), not on other errors', () => {
+    expect([429, 529].map(pausesModel)).toEqual([true, true]);
+    expect([undefined, 200, 400, 402, 500, 502, 503].map(pausesModel)).toEqual([false, false, false, false, false, false, false]);
   });
 });
 
