@@ -87,6 +87,10 @@ describe('tasks that wait on tasks', () => {
     await submitTask(redis, keys, { taskId: 'a4', domain: 'backend', description: 'lint' });
     await submitAfter(redis, keys, [waiting('b4', ['a4'])], { retentionMs });
     await cancelTask(redis, keys, 'b4', { by: 'test', retentionMs });
+    // Its wait record and its place among a4's dependents go with the cancel, not at a4's end.
+    expect(await redis.exists(keys.waitRecord('b4'))).toBe(0);
+    expect(await redis.sismember(keys.dependents('a4'), 'b4')).toBe(0);
+    expect(readFailure((await getResult(redis, keys, 'b4'))?.output)?.code).toBe('cancelled');
     const drained = await claimAll(q);
     expect([...drained.keys()]).toContain('a4');
     await q.finish(drained.get('a4') as ClaimedTask, { status: 'completed', output: { summary: 'ok' } });
