@@ -30,7 +30,7 @@ if status == 'waiting' then
   -- Waiting on other tasks (lua/submit-after-1.lua): its wait record and its place among each dependency's
   -- dependents go now, so nothing of it is left for the dependencies' ends to find.
   local w = redis.call('HMGET', KEY.waitRecord(id), 'raw', 'domain')
-  redis.call('DEL', KEY.waitRecord(id))
+  end_wait(id, w[2])
   for d in string.gmatch(redis.call('HGET', K.result, 'depends_on') or '', '[^,]+') do
     redis.call('SREM', KEY.dependents(d), id)
   end
