@@ -14,6 +14,19 @@ export interface ApprovalPlan {
   verify?: unknown;
   /** The keys of its context (the values may be large, and are in the task itself). */
   context_keys: string[];
+  /**
+   * A routed task's plan (one sub-task per domain, in order), made before it parks: what main will
+   * queue once it is approved. Absent for a domain's own task.
+   */
+  route?: ApprovalRouteStep[];
+}
+
+/** One sub-task of a routed task's plan, as the approver sees it. */
+export interface ApprovalRouteStep {
+  domain: string;
+  description: string;
+  /** Domains of the same plan whose sub-task must complete first. */
+  after: string[];
 }
 
 const MAX_PLAN_DESCRIPTION = 4_000;
@@ -33,16 +46,22 @@ export function approvalWindowMs(task: Task, defaultWindowMs: number): number {
   return typeof own === 'number' && own > 0 ? Math.ceil(own * 1000) : defaultWindowMs;
 }
 
-/** The plan shown to whoever decides (`dan status`, `GET /jobs/{id}/approval`, the dashboard). */
-export function approvalPlan(task: Task, domain: string): ApprovalPlan {
-  const description = task.description.length > MAX_PLAN_DESCRIPTION ? `${task.description.slice(0, MAX_PLAN_DESCRIPTION)}...` : task.description;
+const bounded = (text: string, max: number) => (text.length > max ? `${text.slice(0, max)}...` : text);
+
+/**
+ * The plan shown to whoever decides (`dan status`, `GET /jobs/{id}/approval`, the dashboard), with a
+ * routed task's `route` when its agent made one.
+ */
+export function approvalPlan(task: Task, domain: string, route?: readonly ApprovalRouteStep[]): ApprovalPlan {
+  const description = bounded(task.description, MAX_PLAN_DESCRIPTION);
   return {
     domain,
     description,
-    requirements: task.requirements.slice(0, MAX_PLAN_REQUIREMENTS).map((r) => (r.length > 500 ? `${r.slice(0, 500)}...` : r)),
+    requirements: task.requirements.slice(0, MAX_PLAN_REQUIREMENTS).map((r) => bounded(r, 500)),
     priority: task.priority,
     timeout_seconds: task.timeoutSeconds,
     ...(task.metadata['verify'] !== undefined ? { verify: task.metadata['verify'] } : {}),
     context_keys: Object.keys(task.context).slice(0, 50),
+    ...(route ? { route: route.slice(0, MAX_PLAN_REQUIREMENTS).map((r) => ({ domain: r.domain, description: bounded(r.description, 1_000), after: r.after.slice(0, 50) })) } : {}),
   };
 }

@@ -53,7 +53,7 @@ export function aclRules(role: RedisRole, prefix = ''): string[] {
         // indexes the task for its client's listings (`dan:jobs:*`, whose readers check each task's client).
         'resetkeys', `%R~${all}`, `~${keys.pending('')}*`, `~${keys.result('')}*`, `~${keys.children('')}*`, `~${keys.jobs('')}*`, `~${notifications}`,
         // A task sent with --after: its wait record and its place among its dependencies' dependents.
-        `~${keys.waitRecord('')}*`, `~${keys.dependents('')}*`,
+        `~${keys.waitRecord('')}*`, `~${keys.dependents('')}*`, `~${keys.dependencyWaiters('')}*`,
         'resetchannels', `&${notifications}`, `&${keys.result('')}*`,
         '-@all', '+@read', ...CONNECT,
         '+lpush', '+hset', '+sadd', '+pexpire', '+zadd', '+zremrangebyscore', '+publish', '+subscribe', '+unsubscribe', '+psubscribe', '+punsubscribe',

@@ -73,6 +73,7 @@ export const KEY_TEMPLATES = {
   webhookLog: 'dan:webhooks:log:{}',
   waitRecord: 'dan:wait:{}',
   dependents: 'dan:dependents:{}',
+  dependencyWaiters: 'dan:waiting:{}',
   budgetTask: 'dan:budget:task:{}',
   budgetClient: 'dan:budget:client:{}:{}',
   costTask: 'dan:cost:task:{}',
@@ -282,6 +283,11 @@ export class Keys {
   waitRecord(taskId: string): string { return fillKey(this.prefix, 'waitRecord', taskId); }
   /** SET of the waiting tasks that depend on a task; read and deleted by the script that ends it. */
   dependents(taskId: string): string { return fillKey(this.prefix, 'dependents', taskId); }
+  /**
+   * SET of a domain's tasks in status `waiting` (each with a wait record; workflows are not counted):
+   * what the views count apart from the queue depth, since none of them can be claimed yet.
+   */
+  dependencyWaiters(domain: string): string { return fillKey(this.prefix, 'dependencyWaiters', domain); }
   // --- cost and budgets (lib/redis/budgets.ts, lib/redis/cost-counters.ts): written by the model gateway ---
   /** HASH of a task's budget: limit, spent and reserved micro-dollars, whether its 80% warning was logged; expiring. */
   budgetTask(taskId: string): string { return fillKey(this.prefix, 'budgetTask', taskId); }

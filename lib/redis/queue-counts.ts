@@ -15,6 +15,11 @@ export interface QueueStates {
   running: number;
   /** Entries of `tasks:dead:{domain}`. */
   deadLettered: number;
+  /**
+   * In status `waiting` on the tasks they depend on (`dan:waiting:{domain}`): in no queue, so never in
+   * the backlog (`waitingCount`) that starts agents, since none of them can be claimed yet.
+   */
+  dependencyWaiting: number;
 }
 
 /** Tasks waiting to run (pending, ready, delayed): a domain's backlog. */
@@ -22,7 +27,7 @@ export function waitingCount(states: QueueStates): number {
   return states.pending + PRIORITIES.reduce((sum, p) => sum + states.ready[p], 0) + states.delayed;
 }
 
-/** Each of `domains`' queue states, read in one round trip (eight reads per domain). */
+/** Each of `domains`' queue states, read in one round trip (nine reads per domain). */
 export async function queueStates(redis: Redis, keys: Keys, domains: readonly string[]): Promise<QueueStates[]> {
   if (domains.length === 0) return [];
   const pipeline = redis.pipeline();
@@ -31,10 +36,10 @@ export async function queueStates(redis: Redis, keys: Keys, domains: readonly st
     const w = keys.waiting(d);
     pipeline.llen(w.pending).llen(w.ingest);
     for (const p of PRIORITIES) pipeline.llen(keys.ready(d, p));
-    pipeline.zcard(w.delayed).zcard(keys.leases(d)).llen(keys.dead(d));
+    pipeline.zcard(w.delayed).zcard(keys.leases(d)).llen(keys.dead(d)).scard(keys.dependencyWaiters(d));
   }
   const replies = (await pipeline.exec()) ?? [];
-  const perDomain = 5 + PRIORITIES.length;
+  const perDomain = 6 + PRIORITIES.length;
   return domains.map((domain, i) => {
     const n = (j: number): number => {
       const [error, value] = replies[i * perDomain + j] ?? [null, 0];
@@ -43,7 +48,7 @@ export async function queueStates(redis: Redis, keys: Keys, domains: readonly st
     };
     const ready = Object.fromEntries(PRIORITIES.map((p, k) => [p, n(2 + k)])) as Record<Priority, number>;
     const after = 2 + PRIORITIES.length;
-    return { domain, pending: n(0) + n(1), ready, delayed: n(after), running: n(after + 1), deadLettered: n(after + 2) };
+    return { domain, pending: n(0) + n(1), ready, delayed: n(after), running: n(after + 1), deadLettered: n(after + 2), dependencyWaiting: n(after + 3) };
   });
 }
 

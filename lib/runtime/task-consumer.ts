@@ -11,6 +11,7 @@ import type { Keys } from '../redis/keys.js';
 import type { ClaimedTask, TaskQueue } from '../redis/task-queue.js';
 import { cancelTask } from '../redis/task-queue.js';
 import { appendLog } from '../redis/task-store.js';
+import type { ApprovalRouteStep } from '../protocol/approval.js';
 import { approvalPlan, approvalWindowMs } from '../protocol/approval.js';
 import { isApproved, parkForApproval } from '../redis/approvals.js';
 import { withDependencyResults } from '../redis/task-dependencies.js';
@@ -69,9 +70,10 @@ export interface TaskConsumerOptions {
   onStatus?: (status: 'idle' | 'busy') => void;
   /**
    * The approval gate: a task `required` says needs a person's yes, and has none yet, is parked
-   * (lib/redis/approvals.ts) before its handler runs, for its window (default `windowMs`). Absent: none.
+   * (lib/redis/approvals.ts) before its handler runs, for its window (default `windowMs`). `route`, when
+   * given, makes the plan of sub-tasks the approver sees (main's routing). Absent: no gate.
    */
-  approval?: { required: (task: Task) => boolean; windowMs: number };
+  approval?: { required: (task: Task) => boolean; windowMs: number; route?: (task: Task, signal: AbortSignal) => Promise<ApprovalRouteStep[]> };
 }
 
 /**
@@ -192,7 +194,7 @@ export class TaskConsumer {
         await queue.finish(claimed, { status: 'failed', output: failedOutput({ error: unreleased }, FailureCode.invalidTask), error: unreleased, logLine: `${agentId}: rejected: ${unreleased}` });
         return;
       }
-      if (await this.parkedForApproval(task, claimed)) return;
+      if (await this.parkedForApproval(task, claimed, controller.signal)) return;
       const deadline = Math.min(started + task.timeoutSeconds * 1000, task.deadlineMs ?? Infinity);
       if (deadline <= started) {
         const message = task.deadlineMs === undefined || task.deadlineMs > started + task.timeoutSeconds * 1000
@@ -232,11 +234,12 @@ export class TaskConsumer {
   }
 
   /** Parks the task for approval when it needs one it does not have yet; true when it was parked (or lost meanwhile). */
-  private async parkedForApproval(task: Task, claimed: ClaimedTask): Promise<boolean> {
+  private async parkedForApproval(task: Task, claimed: ClaimedTask, signal: AbortSignal): Promise<boolean> {
     const { approval, redis, keys, agentId, logger } = this.options;
     if (!approval?.required(task) || await isApproved(redis, keys, task.taskId)) return false;
+    const route = approval.route ? await approval.route(task, signal) : undefined;
     const until = await parkForApproval(redis, keys, claimed, {
-      plan: approvalPlan(task, claimed.domain), windowMs: approvalWindowMs(task, approval.windowMs), agentId, clock: this.clock,
+      plan: approvalPlan(task, claimed.domain, route), windowMs: approvalWindowMs(task, approval.windowMs), agentId, clock: this.clock,
     });
     logger.info({ taskId: task.taskId, domain: claimed.domain, until, parked: until !== undefined }, 'task awaits approval');
     return true;

@@ -156,7 +156,7 @@ export const waitingSchema = z.object({
 
 export const agentsSchema = z.object({
   agents: z.array(agentSchema),
-  queues: z.array(z.object({ domain: z.string(), pending: z.number(), waiting: waitingSchema, running: z.number(), dead: z.number() })),
+  queues: z.array(z.object({ domain: z.string(), pending: z.number(), waiting: waitingSchema, running: z.number(), dead: z.number(), waiting_on_dependencies: z.number() })),
   start_failures: z.array(z.object({ domain: z.string(), agentId: z.string(), at: z.string(), reason: z.string(), lines: z.array(z.string()) })),
   model_pauses: z.array(z.object({ model: z.string(), remainingMs: z.number().describe('Milliseconds left of the pause') }))
     .describe('Models a 429 with retry-after paused for every agent: their calls wait and no new domain starts until the pause ends'),

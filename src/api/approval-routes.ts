@@ -15,7 +15,7 @@ const approvalSchema = z.object({
   id: z.string(),
   status: z.string(),
   awaiting: z.boolean(),
-  plan: z.record(z.string(), z.unknown()).nullable().describe('The task as it will run: domain, description, requirements, priority, timeout, checks'),
+  plan: z.record(z.string(), z.unknown()).nullable().describe('The task as it will run: domain, description, requirements, priority, timeout, checks; for a task sent to main, route: the sub-tasks main planned (domain, description, after)'),
   since: z.string().nullable(),
   until: z.string().nullable().describe('When the approval window ends: then it fails approval_timeout'),
   decision: z.string().nullable(),

@@ -102,6 +102,7 @@ export const domainsSchema = z.object({
     waiting: waitingSchema,
     running: z.number().describe('Held by an agent right now'),
     dead: z.number().describe('Entries in its dead-letter list (of every client)'),
+    waiting_on_dependencies: z.number().describe('Tasks in status waiting on the tasks they depend on: in no queue, not in pending, and no reason to start an agent'),
   })),
 }).meta({ id: 'Domains' });
 

@@ -8,11 +8,12 @@ import { firstClaimAfter } from './chaos-checks.js';
 /** Every this many valid tasks of a run, one waits on the two sent before it (the chain crosses kills and the Redis restart). */
 export const DEPENDENT_EVERY = 6;
 
-/** Sends a task that waits on `after`, as `dan send --after` does; returns its id. */
+/** Sends a task that waits on `after`, as `dan send --after` does (with `--approval` when it is gated); returns its id. */
 export async function submitDependent(
-  redis: Redis, keys: Keys, task: { taskId: string; domain: string; description: string; priority: Priority; type?: 'echo' }, after: readonly string[],
+  redis: Redis, keys: Keys, task: { taskId: string; domain: string; description: string; priority: Priority; type?: 'echo'; approval?: boolean }, after: readonly string[],
 ): Promise<string> {
-  const raw = buildTaskJson({ ...task, extraMetadata: { depends_on: after } }, task.taskId, new Date().toISOString());
+  // A gated one waits on its dependencies first, then for its approval once they release it.
+  const raw = buildTaskJson({ ...task, extraMetadata: { depends_on: after, ...(task.approval ? { approval: true } : {}) } }, task.taskId, new Date().toISOString());
   await submitAfter(redis, keys, [{ taskId: task.taskId, raw, domain: task.domain, description: task.description, after, runIf: 'success', kind: 'task' }], { retentionMs: 24 * 3600 * 1000 });
   return task.taskId;
 }

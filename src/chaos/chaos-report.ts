@@ -1,5 +1,6 @@
 import type { DeadLetterMatch, EndingCounts } from './chaos-checks.js';
 import { percentile } from './chaos-checks.js';
+import type { ApprovalCheck } from './chaos-approvals.js';
 import type { DependencyCheck } from './chaos-dependencies.js';
 
 /** The goals of the reliability issue, printed next to the figures and checked. */
@@ -38,6 +39,8 @@ export interface RunFacts {
   leaked: string[];
   /** Tasks sent to wait on others (`--after`), checked against them. */
   dependencies: DependencyCheck;
+  /** Tasks gated by approval, checked against their results. */
+  approvals: ApprovalCheck;
 }
 
 export interface Check {
@@ -84,6 +87,8 @@ export interface ChaosRunReport extends ChaosFigures {
     recovery_ms: number[];
     /** Tasks with dependencies claimed before those had all completed. */
     ran_before_dependencies: string[];
+    /** Tasks gated by approval that completed without one. */
+    ran_unapproved: string[];
   };
   checks: Check[];
 }
@@ -107,6 +112,7 @@ export function buildRunReport(f: RunFacts): ChaosRunReport {
     { name: 'agents SIGKILLed', value: `${f.kills.length} (${f.recoveries.length} held tasks ran again)`, goal: '>= 1', passed: f.kills.length > 0 },
     { name: 'kill -> held task claimed again, p50 / max (ms)', value: `${p50 ?? 'n/a'} / ${max ?? 'n/a'}`, goal: `max <= ${GOALS.recoveryMs}`, passed: max !== null && max <= GOALS.recoveryMs },
     { name: 'tasks with dependencies run before those had completed', value: `${f.dependencies.ranEarly.length} of ${f.dependencies.dependents} (${f.dependencies.dependencyFailed} ended dependency_failed)`, goal: '0', passed: f.dependencies.dependents > 0 && f.dependencies.ranEarly.length === 0 },
+    { name: 'tasks gated by approval that ran without one', value: `${f.approvals.ranUnapproved.length} of ${f.approvals.gated} (${f.approvals.approved} approved)`, goal: '0', passed: f.approvals.approved > 0 && f.approvals.ranUnapproved.length === 0 },
     { name: 'Redis restarts (append-only, graceful stop)', value: f.redisRestart ? `1 (down ${f.redisRestart.downMs} ms)` : '0', goal: '1', passed: f.redisRestart !== undefined },
     { name: 'Redis answering -> next task completed (ms)', value: String(resume ?? 'n/a'), goal: `<= ${GOALS.resumeMs}`, passed: resume !== null && resume <= GOALS.resumeMs },
   ];
@@ -140,6 +146,7 @@ export function buildRunReport(f: RunFacts): ChaosRunReport {
       kills: f.kills.map((k) => ({ agent_id: k.agentId, domain: k.domain, at: new Date(k.at).toISOString(), held: k.held, rerun_ms: k.rerunMs ?? [] })),
       recovery_ms: f.recoveries,
       ran_before_dependencies: f.dependencies.ranEarly,
+      ran_unapproved: f.approvals.ranUnapproved,
     },
     checks,
   };

@@ -17,6 +17,7 @@ import { ChaosNetwork } from './chaos-network.js';
 import type { MalformedMessage } from './malformed-messages.js';
 import { malformedMessages } from './malformed-messages.js';
 import { SeededRandom } from './seeded-random.js';
+import { checkApprovals } from './chaos-approvals.js';
 import { checkDependencies, DEPENDENT_EVERY, submitDependent } from './chaos-dependencies.js';
 
 const DESCRIPTIONS: Record<string, string[]> = {
@@ -65,6 +66,7 @@ export async function runChaos(kind: SpawnerKind, options: ChaosOptions, progres
   const malformed = malformedMessages(options.malformed, [...CHAOS_DOMAINS, 'main'], tag, random);
   const submitted: string[] = [];
   const dependents = new Map<string, string[]>();
+  const gated: string[] = [];
   const kills: KillRecord[] = [];
   const published = new Map<string, number>();
   let redisDown = false;
@@ -100,6 +102,7 @@ export async function runChaos(kind: SpawnerKind, options: ChaosOptions, progres
             const after = submitted.slice(-2);
             const taskId = await submitDependent(redis, keys, { taskId: `dep-${tag}-${submitted.length}`, ...task }, after);
             dependents.set(taskId, after);
+            if (task.approval) gated.push(taskId);
             submitted.push(taskId);
             continue;
           }
@@ -107,6 +110,7 @@ export async function runChaos(kind: SpawnerKind, options: ChaosOptions, progres
             domain: task.domain, description: task.description, priority: task.priority, ...(task.type ? { type: task.type } : {}),
             ...(task.approval ? { extraMetadata: { approval: true } } : {}),
           });
+          if (task.approval) gated.push(taskId);
           submitted.push(taskId);
         }
         await pushMalformed(redis, keys, malformed.slice(Math.floor((w * malformed.length) / waves), Math.floor(((w + 1) * malformed.length) / waves)));
@@ -212,6 +216,7 @@ export async function runChaos(kind: SpawnerKind, options: ChaosOptions, progres
       }
     }
     const dependencies = await checkDependencies(redis, keys, dependents);
+    const approvals = await checkApprovals(redis, keys, gated, approved);
     const resumeAt = restart ? await firstCompletionAfter(redis, keys, restart.answeringAt) : undefined;
 
     say('stopping the network');
@@ -234,6 +239,7 @@ export async function runChaos(kind: SpawnerKind, options: ChaosOptions, progres
       redisRestart: restart ? { downMs: restart.answeringAt - restart.stoppedAt, resumeMs: resumeAt === undefined ? undefined : Math.max(0, resumeAt - restart.answeringAt) } : undefined,
       leaked,
       dependencies,
+      approvals,
     });
   } finally {
     finished = true;

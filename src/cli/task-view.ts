@@ -2,6 +2,7 @@ import type { Redis } from 'ioredis';
 import { sleep } from '../../lib/clock.js';
 import { ExitCode } from '../../lib/errors.js';
 import { formatLogLine } from '../../lib/logger.js';
+import type { ApprovalPlan } from '../../lib/protocol/approval.js';
 import { FailureCode, readFailure } from '../../lib/protocol/failure.js';
 import type { TaskResult } from '../../lib/protocol/result.js';
 import { isTerminal } from '../../lib/protocol/result.js';
@@ -20,10 +21,13 @@ import { checkEnding } from '../../lib/checks/task-checks.js';
 function describeApproval(result: TaskResult): string[] {
   const lines = [`  awaiting approval until ${result.raw['approval_until'] ?? '?'}: dan approve ${result.taskId}, or dan reject ${result.taskId} --reason TEXT`];
   try {
-    const plan = JSON.parse(result.raw['approval_plan'] ?? '{}') as { domain?: string; description?: string; requirements?: string[]; verify?: unknown };
+    const plan = JSON.parse(result.raw['approval_plan'] ?? '{}') as Partial<ApprovalPlan>;
     lines.push(`  plan: ${plan.domain ?? '?'}: ${visiblePlanText(plan.description ?? '')}`);
     for (const r of plan.requirements ?? []) lines.push(`    - ${visiblePlanText(r)}`);
     if (Array.isArray(plan.verify)) lines.push(`    checks: ${plan.verify.map((c) => visiblePlanText(String(c))).join('; ')}`);
+    for (const step of plan.route ?? []) {
+      lines.push(`    then ${step.domain}${step.after.length ? ` (after ${step.after.join(', ')})` : ''}: ${visiblePlanText(step.description)}`);
+    }
   } catch {
     lines.push('  plan: (unreadable)');
   }

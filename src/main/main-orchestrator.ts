@@ -153,8 +153,16 @@ function createMainLifecycle(options: MainOrchestratorOptions & { agentId: strin
         redis, blocking: conn.blocking, subscriber: conn.subscriber, keys, queue: new TaskQueue(redis, keys, queueOptions(config, 'main', agentId)),
         agentId, logger, retentionMs: config.retentionMs, concurrency: config.mainConcurrency, leaseMs: config.leaseMs,
         onStatus: (status) => heartbeat.setStatus(agentId, status),
-        // A routed task that asks for approval waits before it is planned; its sub-tasks do not inherit the gate.
-        approval: { required: (task) => requiresApproval(task, false), windowMs: config.approvalWindowMs },
+        // A routed task that asks for approval is planned, then waits with that plan (stored, so the plan
+        // approved is the plan run); its sub-tasks do not inherit the gate.
+        approval: {
+          required: (task) => requiresApproval(task, false),
+          windowMs: config.approvalWindowMs,
+          route: async (task, signal) => {
+            const { plan } = await storedPlan(deps, task.taskId, () => makePlan(task, catalog, planningOptions, signal, () => undefined));
+            return plan.steps.map((s) => ({ domain: s.domain, description: s.description, after: s.dependsOn }));
+          },
+        },
         handler: async (ctx) => {
           let planning: ModelCallTiming | undefined;
           const { plan, resumed } = await storedPlan(deps, ctx.task.taskId, () => makePlan(ctx.task, catalog, planningOptions, ctx.signal, (call) => { planning = call; }));

@@ -69,12 +69,12 @@ export async function renderMetrics(read: () => Promise<MetricsSnapshot>): Promi
   const registers = [registry];
 
   new Gauge({
-    name: 'dan_queue_tasks', help: 'Tasks of a domain by state: pending (not yet sorted), ready, delayed (waiting for a retry), running, dead_lettered',
+    name: 'dan_queue_tasks', help: 'Tasks of a domain by state: pending (not yet sorted), ready, delayed (waiting for a retry), running, dead_lettered, waiting_on_dependencies (in no queue until the tasks they depend on end)',
     labelNames: ['domain', 'state'] as const, registers,
     async collect() {
       for (const q of (await snapshot).queues) {
         const ready = PRIORITIES.reduce((sum, p) => sum + q.ready[p], 0);
-        const states = { pending: q.pending, ready, delayed: q.delayed, running: q.running, dead_lettered: q.deadLettered };
+        const states = { pending: q.pending, ready, delayed: q.delayed, running: q.running, dead_lettered: q.deadLettered, waiting_on_dependencies: q.dependencyWaiting };
         for (const [state, n] of Object.entries(states)) this.set({ domain: q.domain, state }, n);
       }
     },

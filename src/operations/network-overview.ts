@@ -16,6 +16,8 @@ export interface QueueCounts {
   waiting: { incoming: number; high: number; normal: number; low: number; delayed: number };
   running: number;
   dead: number;
+  /** Tasks in status `waiting` on their dependencies: in no queue, not in `pending`, and no reason to start an agent. */
+  waiting_on_dependencies: number;
 }
 
 /** The registered agents, the work waiting per domain and why a domain cannot start: what `dan agents` and `GET /agents` show. */
@@ -58,5 +60,6 @@ export async function queueCounts(redis: Redis, keys: Keys, domains: readonly st
     waiting: { incoming: s.pending, high: s.ready.high, normal: s.ready.normal, low: s.ready.low, delayed: s.delayed },
     running: s.running,
     dead: s.deadLettered,
+    waiting_on_dependencies: s.dependencyWaiting,
   }));
 }

@@ -73,6 +73,27 @@ describe('approval gates', () => {
     expect(missing.code).toBe(2);
   }, 90_000);
 
+  it('a task sent to main is planned before it parks: the approver sees its sub-tasks, and approving runs that plan', async () => {
+    const sent = await dan('send', 'main', 'Add a users API endpoint and a signup form page', '--approval', '--json');
+    expect(sent.code, sent.stderr).toBe(0);
+    const id = (JSON.parse(sent.stdout) as { task_id: string }).task_id;
+    await awaiting(id);
+    const viewer = await createTestKey(network.redis, network.keys, 'default', 'read');
+    const view = (await api.inject({ method: 'GET', url: `/jobs/${id}/approval`, headers: viewer.headers })).json() as { plan: { route: { domain: string; after: string[] }[] } };
+    const domains = view.plan.route.map((step) => step.domain);
+    expect(domains.length).toBeGreaterThan(0);
+    const status = await dan('status', id);
+    for (const domain of domains) expect(status.stdout).toContain(`then ${domain}`);
+    // Nothing was queued for it yet.
+    expect(await network.redis.scard(network.keys.children(id))).toBe(0);
+
+    expect((await dan('approve', id)).code).toBe(0);
+    const hash = await network.waitFor(id);
+    expect(hash['status'], hash['error']).toBe('completed');
+    const ran = Object.values(JSON.parse(hash['output']!).children as Record<string, { domain: string }>).map((c) => c.domain);
+    expect(ran.sort()).toEqual([...domains].sort());
+  }, 90_000);
+
   it('over the API: a submit key may not approve (403); an approve key may (200), and a second approve is 409', async () => {
     const submitter = await createTestKey(network.redis, network.keys, 'acme', 'submit');
     const approver = await createTestKey(network.redis, network.keys, 'acme', 'approve');

@@ -51,6 +51,9 @@ describe('npm run chaos, quick form, process spawner', () => {
     // Tasks sent with --after crossed the kills and the restart: none ran before what it waited on.
     expect(run.checks.find((c) => c.name.startsWith('tasks with dependencies'))?.value, why).toMatch(/^0 of [1-9]/);
     expect(run.details.ran_before_dependencies, why).toEqual([]);
+    // Gated tasks (some of them also waiting on others) parked, were approved across the kills and the restart, and none ran unapproved.
+    expect(run.checks.find((c) => c.name.startsWith('tasks gated by approval'))?.value, why).toMatch(/^0 of [1-9]\d* \([1-9]\d* approved\)$/);
+    expect(run.details.ran_unapproved, why).toEqual([]);
 
     // The top level carries the same keys, and the exit code follows the checks.
     expect(report).toMatchObject({ lost: 0, duplicate_completions: 0, stuck: 0, dead_lettered: 100 });

@@ -251,8 +251,9 @@ describeBrowser('the dashboard in a real browser', () => {
     await page.close();
   });
 
-  it("draws a workflow's steps on its task page, each with its state, under the steps it needs", async () => {
-    const yaml = ['name: page', 'steps:', '  plan: {description: plan it, domain: backend}', '  build: {description: build it, domain: backend, needs: plan}'].join('\n');
+  it("draws a workflow as a graph on its task page: a node per step with its state, an arrow from each step it needs", async () => {
+    const yaml = ['name: page', 'steps:', '  plan: {description: plan it, domain: backend}', '  build: {description: build it, domain: backend, needs: plan}',
+      '  docs: {description: write it up, domain: backend, needs: plan}', '  ship: {description: ship it, domain: backend, needs: [build, docs]}'].join('\n');
     const sent = await app.inject({ method: 'POST', url: '/workflows', headers: { ...submitter.headers, 'content-type': 'application/json' }, payload: { yaml } });
     expect(sent.statusCode, sent.body).toBe(202);
     const id = sent.json().id as string;
@@ -260,8 +261,20 @@ describeBrowser('the dashboard in a real browser', () => {
     await loaded(page);
     const steps = page.locator('ul.workflow li');
     await steps.first().waitFor();
-    expect((await steps.allTextContents()).map((t) => t.trim())).toEqual(['plan pending', 'build waiting needs plan']);
+    expect((await steps.allTextContents()).map((t) => t.trim())).toEqual(['plan pending', 'build waiting needs plan', 'docs waiting needs plan', 'ship waiting needs build, docs']);
     expect(await steps.nth(1).getAttribute('class')).toBe('wf-depth-1');
+    const nodes = page.locator('svg.workflow-graph a.wf-node');
+    expect(await nodes.evaluateAll((all) => all.map((n) => `${n.getAttribute('data-step')}:${n.getAttribute('data-status')}`)))
+      .toEqual(['plan:pending', 'build:waiting', 'docs:waiting', 'ship:waiting']);
+    expect(await page.locator('svg.workflow-graph path.wf-edge').evaluateAll((all) => all.map((e) => e.getAttribute('data-edge'))))
+      .toEqual(['plan->build', 'plan->docs', 'build->ship', 'docs->ship']);
+    // The fan-in step sits right of both steps it needs, and each node opens its step's task.
+    const box = async (name: string) => (await page.locator(`a.wf-node[data-step="${name}"] rect`).boundingBox())!;
+    expect((await box('ship')).x).toBeGreaterThan((await box('docs')).x);
+    expect((await box('docs')).x).toBe((await box('build')).x);
+    expect(await nodes.nth(3).getAttribute('href')).toBe(`#/task/${encodeURIComponent(`${id}.ship`)}`);
+    expect(await seriousViolations(page)).toEqual([]);
+    await page.screenshot({ path: join(screenshotDir(), 'task-workflow.png'), fullPage: true });
     expect(errors).toEqual([]);
     await page.close();
   });
@@ -403,12 +416,17 @@ describeBrowser('the dashboard in a real browser', () => {
     const queue = new TaskQueue(network.redis, network.keys, queueOptions(network.config, 'frontend', 'frontend-dash0001'));
     const claimed = (await queue.claim(50)).find((t) => t.taskId === id);
     expect(claimed).toBeDefined();
-    const plan = { domain: 'frontend', description: 'ship the <b>banner</b>', requirements: ['no layout shift'], priority: 'normal', timeout_seconds: 300, context_keys: [] };
+    const plan = {
+      domain: 'frontend', description: 'ship the <b>banner</b>', requirements: ['no layout shift'], priority: 'normal', timeout_seconds: 300, context_keys: [],
+      route: [{ domain: 'backend', description: 'serve the banner text', after: [] }, { domain: 'frontend', description: 'draw the banner', after: ['backend'] }],
+    };
     expect(await parkForApproval(network.redis, network.keys, claimed!, { plan, windowMs: 3_600_000, agentId: 'frontend-dash0001' })).toBeDefined();
 
     const viewer = await open(submitter, `#/task/${id}`);
     await viewer.page.getByRole('heading', { name: 'Awaiting approval' }).waitFor();
     await viewer.page.getByText('ship the <b>banner</b>').first().waitFor();
+    // A routed task's sub-tasks, as planned: what approving starts.
+    expect((await viewer.page.locator('ol.route li').allTextContents()).map((t) => t.trim())).toEqual(['backend: serve the banner text', 'frontend (after backend): draw the banner']);
     expect(await viewer.page.getByRole('button', { name: 'Approve…' }).count()).toBe(0);
     await viewer.page.close();
 

@@ -107,7 +107,7 @@ describe('external mode: main starts nothing, adopts agents started by hand, pub
     expect(text).toContain('dan_domain_backlog_tasks{domain="backend"} 1');
     const plain = await runProcess(process.execPath, [cli, 'agents'], { env: baseEnv, cwd: dir });
     expect(plain.code).toBe(0);
-    expect(plain.stdout).toMatch(/^backend +1 +0 +0 +0 +1 {2}waiting: no agent; external mode starts none$/m);
+    expect(plain.stdout).toMatch(/^backend +1 +0 +0 +0 +0 +1 {2}waiting: no agent; external mode starts none$/m);
 
     // An agent started by hand, as a systemd unit or a Deployment would: adopted, and it does the work.
     const agent = startBackendAgent();

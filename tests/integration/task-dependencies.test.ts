@@ -8,6 +8,7 @@ import { submitAfter, withDependencyResults } from '../../lib/redis/task-depende
 import type { ClaimedTask } from '../../lib/redis/task-queue.js';
 import { cancelTask, TaskQueue } from '../../lib/redis/task-queue.js';
 import { getResult, submitTask } from '../../lib/redis/task-store.js';
+import { queueStates, waitingCount } from '../../lib/redis/queue-counts.js';
 import { parseTask } from '../../lib/protocol/task.js';
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
@@ -87,11 +88,33 @@ describe('tasks that wait on tasks', () => {
     await submitTask(redis, keys, { taskId: 'a4', domain: 'backend', description: 'lint' });
     await submitAfter(redis, keys, [waiting('b4', ['a4'])], { retentionMs });
     await cancelTask(redis, keys, 'b4', { by: 'test', retentionMs });
+    // Its wait record and its place among a4's dependents go with the cancel, not at a4's end.
+    expect(await redis.exists(keys.waitRecord('b4'))).toBe(0);
+    expect(await redis.sismember(keys.dependents('a4'), 'b4')).toBe(0);
+    expect(readFailure((await getResult(redis, keys, 'b4'))?.output)?.code).toBe('cancelled');
     const drained = await claimAll(q);
     expect([...drained.keys()]).toContain('a4');
     await q.finish(drained.get('a4') as ClaimedTask, { status: 'completed', output: { summary: 'ok' } });
     expect((await getResult(redis, keys, 'b4'))?.status).toBe('failed');
     expect((await claimAll(q)).size).toBe(0);
+  });
+
+  it("are counted apart from their domain's queue (no agent starts for them), until released, failed or cancelled", async () => {
+    const { redis } = await connected;
+    const q = queue('counted', redis);
+    await submitTask(redis, keys, { taskId: 'n1', domain: 'counted', description: 'first' });
+    const on = (id: string, after: string[]) => ({ ...waiting(id, after), domain: 'counted' });
+    await submitAfter(redis, keys, [on('n2', ['n1']), on('n3', ['n1']), on('n4', ['n3'])], { retentionMs });
+    const counted = async () => {
+      const [states] = await queueStates(redis, keys, ['counted']);
+      return { backlog: waitingCount(states!), after: states!.dependencyWaiting };
+    };
+    expect(await counted()).toEqual({ backlog: 1, after: 3 });
+    await cancelTask(redis, keys, 'n4', { by: 'test', retentionMs });
+    expect(await counted()).toEqual({ backlog: 1, after: 2 });
+    const [first] = await q.claim(1);
+    await q.finish(first as ClaimedTask, { status: 'completed', output: { summary: 'ok' } });
+    expect(await counted()).toEqual({ backlog: 2, after: 0 });
   });
 
   it('fail a chain of 500 waiting tasks in the one step that ends its first', async () => {

@@ -5,6 +5,7 @@
 --
 -- KEYS (K.<name>): result (results:{id}), events (dan:events), logStream (dan:logs), cancelChannel (dan:cancel)
 -- ARGV (A.<name>): taskId, error, logLine (with time), nowIso, retentionS, keyPrefix, by (who asked)
+-- A task waiting on others also loses its wait record and its place in its dependencies' sets of dependents.
 -- Returns: {'cancelled', owner} | {'ended', status} | {'not_found'}.
 LOG.stream = K.logStream
 local id = A.taskId
@@ -23,6 +24,20 @@ if status == 'awaiting_approval' then
   task_log(id, A.by, where, A.logLine)
   finish_result(K.events, id, 'failed', cjson.encode({ error = A.error, cancelled_by = A.by, failure = failure('cancelled') }),
     A.error, A.nowIso, tonumber(A.retentionS), where, tonumber(redis.call('HGET', K.result, 'attempts')) or 0, parked.raw)
+  return { 'cancelled', '' }
+end
+if status == 'waiting' then
+  -- Waiting on other tasks (lua/submit-after-1.lua): its wait record and its place among each dependency's
+  -- dependents go now, so nothing of it is left for the dependencies' ends to find.
+  local w = redis.call('HMGET', KEY.waitRecord(id), 'raw', 'domain')
+  end_wait(id, w[2])
+  for d in string.gmatch(redis.call('HGET', K.result, 'depends_on') or '', '[^,]+') do
+    redis.call('SREM', KEY.dependents(d), id)
+  end
+  local where = w[2] or redis.call('HGET', K.result, 'domain') or '?'
+  task_log(id, A.by, where, A.logLine)
+  finish_result(K.events, id, 'failed', cjson.encode({ error = A.error, cancelled_by = A.by, failure = failure('cancelled') }),
+    A.error, A.nowIso, tonumber(A.retentionS), where, 0, w[1])
   return { 'cancelled', '' }
 end
 local domain = f[2] or redis.call('HGET', K.result, 'domain') or '?'

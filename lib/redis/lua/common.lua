@@ -162,12 +162,19 @@ local function failure(code)
   return { code = code, retryable = false }
 end
 
+-- A task's wait is over (released, failed or cancelled): its wait record goes, and it leaves the set of
+-- its domain's waiting tasks (lua/submit-after-1.lua wrote both).
+local function end_wait(id, domain)
+  redis.call('DEL', KEY.waitRecord(id))
+  if domain then redis.call('SREM', KEY.dependencyWaiters(domain), id) end
+end
+
 -- A waiting task whose dependencies all ended (lib/redis/task-dependencies.ts): a task goes to its
 -- domain's pending queue exactly as a submit puts it there; a workflow (kind `workflow`, the parent of
 -- its steps) ends, completed when every step completed, else failed with the steps that did not.
-local function release_waiting(events_key, id, w, wkey, now_iso, retention_s)
+local function release_waiting(events_key, id, w, now_iso, retention_s)
   local raw, domain, kind, failed, steps = w[1], w[2], w[4], w[5] or '', w[6] or '0'
-  redis.call('DEL', wkey)
+  end_wait(id, domain)
   if kind == 'workflow' then
     if failed == '' then
       finish_result(events_key, id, 'completed', cjson.encode({ summary = 'all ' .. steps .. ' steps completed', steps = tonumber(steps) }),
@@ -200,9 +207,9 @@ release_dependents = function(events_key, id, status, err, now_iso, retention_s)
     local w = redis.call('HMGET', wkey, 'raw', 'domain', 'run_if', 'kind', 'failed', 'steps')
     if w[1] then
       if redis.call('HGET', KEY.result(dep), 'status') ~= 'waiting' then
-        redis.call('DEL', wkey)
+        end_wait(dep, w[2])
       elseif status ~= 'completed' and w[3] ~= 'always' and w[4] ~= 'workflow' then
-        redis.call('DEL', wkey)
+        end_wait(dep, w[2])
         local why = 'its dependency ' .. id .. ' ' .. status .. (err ~= '' and (': ' .. string.sub(err, 1, 300)) or '')
         task_log(dep, 'dependencies', w[2], '[' .. now_iso .. '] not run: ' .. why)
         finish_result(events_key, dep, 'failed', cjson.encode({ error = 'not run: ' .. why, dependency = id, failure = failure('dependency_failed') }),
@@ -214,7 +221,7 @@ release_dependents = function(events_key, id, status, err, now_iso, retention_s)
         end
         if redis.call('HINCRBY', wkey, 'remaining', -1) <= 0 then
           task_log(dep, 'dependencies', w[2], '[' .. now_iso .. '] released: its last dependency ' .. id .. ' ' .. status)
-          release_waiting(events_key, dep, w, wkey, now_iso, retention_s)
+          release_waiting(events_key, dep, w, now_iso, retention_s)
         end
       end
     end

@@ -32,12 +32,18 @@ if A.hasTask == '1' then
       end
     end
   end
-  local function add(group, name, field, n)
-    local key = group .. sep .. name .. sep .. field
-    if redis.call('HEXISTS', K.cost, key) == 0 and redis.call('HLEN', K.cost) >= tonumber(A.maxFields) then
-      key = group .. sep .. 'other' .. sep .. field
+  -- Whether a model or worker keeps its own fields is decided once per call, on its `calls` field (the
+  -- first written for any name): a name already counted keeps counting; a new one gets fields only while
+  -- the hash holds fewer than maxFields (so it stays under maxFields plus one name's fields), else 'other'.
+  -- Once per name, not per field: two reads a call instead of two for each of its twelve fields.
+  local function counted_as(group, name)
+    if redis.call('HEXISTS', K.cost, group .. sep .. name .. sep .. 'calls') == 0 and redis.call('HLEN', K.cost) >= tonumber(A.maxFields) then
+      return 'other'
     end
-    if n ~= 0 then redis.call('HINCRBY', K.cost, key, n) end
+    return name
+  end
+  local function add(group, name, field, n)
+    if n ~= 0 then redis.call('HINCRBY', K.cost, group .. sep .. name .. sep .. field, n) end
   end
   redis.call('HINCRBY', K.cost, 'calls', 1)
   if priced then redis.call('HINCRBY', K.cost, 'usd_micro', cost) else redis.call('HINCRBY', K.cost, 'unpriced_calls', 1) end
@@ -46,9 +52,10 @@ if A.hasTask == '1' then
     if tonumber(n) > 0 then redis.call('HINCRBY', K.cost, field, tonumber(n)) end
   end
   for _, g in ipairs({ { 'model', A.model }, { 'worker', A.worker } }) do
-    add(g[1], g[2], 'calls', 1)
-    if priced then add(g[1], g[2], 'usd_micro', cost) else add(g[1], g[2], 'unpriced_calls', 1) end
-    for field, n in pairs(tokens) do add(g[1], g[2], field, tonumber(n)) end
+    local name = counted_as(g[1], g[2])
+    add(g[1], name, 'calls', 1)
+    if priced then add(g[1], name, 'usd_micro', cost) else add(g[1], name, 'unpriced_calls', 1) end
+    for field, n in pairs(tokens) do add(g[1], name, field, tonumber(n)) end
   end
   redis.call('EXPIRE', K.cost, tonumber(A.ttlS))
 end

@@ -7,7 +7,7 @@
 -- once as submit-5.lua queues it; any other gets status `waiting`, a wait record (dan:wait:{id}) and an
 -- entry in the set of dependents of each dependency not ended yet, which also gets `has_dependents` in
 -- its result, so the script that ends it (common.lua's finish_result) releases the waiting tasks in the
--- same atomic step. Queue depth limits (DAN_MAX_QUEUE_DEPTH) are not applied to waiting tasks.
+-- same atomic step; a task (not a workflow) joins its domain's dan:waiting set, which the views count. Queue depth limits (DAN_MAX_QUEUE_DEPTH) are not applied to waiting tasks.
 --
 -- KEYS (K.<name>): jobs (dan:jobs:{client}: the client's task index)
 -- ARGV (A.<name>): keyPrefix, clientId ('' for the default client), nowMs (the index's score), trimBeforeMs
@@ -67,6 +67,7 @@ for _, t in ipairs(batch) do
   if left > 0 then
     redis.call('HSET', KEY.waitRecord(t.id), 'raw', t.raw, 'domain', t.domain, 'run_if', t.run_if, 'kind', t.kind,
       'remaining', left, 'failed', failed, 'steps', t.steps)
+    if t.kind == 'task' then redis.call('SADD', KEY.dependencyWaiters(t.domain), t.id) end
   else
     -- Every dependency had completed (a workflow always waits on its steps, so this is a task).
     redis.call('HSET', rkey, 'released_at', A.nowIso)

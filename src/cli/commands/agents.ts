@@ -29,11 +29,12 @@ export const agentsCommand: CommandModule<GlobalArgs, GlobalArgs> = {
         }
       }
       // LIVE and DESIRED as the main orchestrator last published them; '-' where it published none (main, or no main running).
-      process.stdout.write(`\n${'QUEUE'.padEnd(12)} ${'PENDING'.padStart(8)} ${'RUNNING'.padStart(8)} ${'DEAD'.padStart(6)} ${'LIVE'.padStart(5)} ${'DESIRED'.padStart(8)}\n`);
+      // AFTER: tasks waiting on their dependencies, in no queue: not in PENDING, and not a reason to start an agent.
+      process.stdout.write(`\n${'QUEUE'.padEnd(12)} ${'PENDING'.padStart(8)} ${'RUNNING'.padStart(8)} ${'DEAD'.padStart(6)} ${'AFTER'.padStart(6)} ${'LIVE'.padStart(5)} ${'DESIRED'.padStart(8)}\n`);
       for (const q of queues) {
         const s = scaling.find((row) => row.domain === q.domain);
         const waiting = s?.waiting ? `  ${s.waiting}` : '';
-        process.stdout.write(`${q.domain.padEnd(12)} ${String(q.pending).padStart(8)} ${String(q.running).padStart(8)} ${String(q.dead).padStart(6)} ${String(s?.live ?? '-').padStart(5)} ${String(s?.desired ?? '-').padStart(8)}${waiting}\n`);
+        process.stdout.write(`${q.domain.padEnd(12)} ${String(q.pending).padStart(8)} ${String(q.running).padStart(8)} ${String(q.dead).padStart(6)} ${String(q.waiting_on_dependencies).padStart(6)} ${String(s?.live ?? '-').padStart(5)} ${String(s?.desired ?? '-').padStart(8)}${waiting}\n`);
       }
       // A 429 paused a model for every agent: why calls wait and no new domain starts.
       for (const p of overview.model_pauses) process.stdout.write(`\n${describeModelPause(p)}\n`);

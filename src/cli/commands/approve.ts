@@ -30,7 +30,7 @@ export const approveCommand: CommandModule<GlobalArgs, DecideArgs> = {
   command: 'approve <id>',
   describe: 'Approve a task awaiting approval: it is queued again and runs',
   builder: (yargs: Argv<GlobalArgs>) => yargs
-    .positional('id', { type: 'string', demandOption: true, describe: 'Task id (dan status shows awaiting_approval and its plan)' })
+    .positional('id', { type: 'string', demandOption: true, describe: 'Task id. dan status ID shows what approving starts: the task (domain, description, requirements, checks) and, for a task sent to main, the sub-task main planned for each domain' })
     .option('reason', { type: 'string', describe: "A note for the task's log" })
     .epilog(EPILOG) as Argv<DecideArgs>,
   handler: (argv) => decide(argv, 'approve'),

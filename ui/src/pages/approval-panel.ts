@@ -6,7 +6,7 @@ import { failure, may } from '../page.js';
 /** GET /jobs/{id}/approval (src/api/approval-routes.ts approvalSchema). */
 interface Approval {
   awaiting: boolean;
-  plan: { domain?: string; description?: string; requirements?: string[]; verify?: unknown } | null;
+  plan: { domain?: string; description?: string; requirements?: string[]; verify?: unknown; route?: { domain: string; description: string; after: string[] }[] } | null;
   since: string | null;
   until: string | null;
 }
@@ -46,6 +46,9 @@ export async function approvalPanel(ctx: PageContext, id: string, danStatus: str
       ['domain', plan.domain ?? null], ['plan', plan.description ?? null],
       ['requirements', (plan.requirements ?? []).length === 0 ? null : h('ul', {}, ...(plan.requirements ?? []).map((r) => h('li', {}, r)))],
       ['checks', Array.isArray(plan.verify) ? plan.verify.map(String).join('; ') : null],
+      // A routed task's sub-tasks, as main planned them before it parked: what approving starts.
+      ['sub-tasks', (plan.route ?? []).length === 0 ? null : h('ol', { class: 'route' }, ...(plan.route ?? []).map((step) =>
+        h('li', {}, h('strong', {}, step.domain), step.after.length ? ` (after ${step.after.join(', ')})` : '', `: ${step.description}`)))],
       ['waiting since', approval.since], ['window ends', approval.until],
     ]),
     buttons, report);

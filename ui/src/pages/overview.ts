@@ -5,7 +5,7 @@ import { dataOr, every } from '../page.js';
 import type { CostReport } from './history.js';
 
 interface Waiting { incoming: number; high: number; normal: number; low: number; delayed: number }
-interface DomainRow { domain: string; pending: number; waiting?: Waiting; running: number; dead: number }
+interface DomainRow { domain: string; pending: number; waiting?: Waiting; running: number; dead: number; waiting_on_dependencies?: number }
 interface Agent { agent_id: string; role: string; domain_type: string; status: string; last_heartbeat: string; alive: boolean; task_id?: string; unexplained: boolean }
 
 /** Domains with work waiting and no live agent to take it: the first thing a person should see. */
@@ -35,12 +35,14 @@ export async function overviewPage(ctx: PageContext): Promise<void> {
       'data' in cost ? spentToday(cost.data.total) : cost.shown,
       h('h2', {}, 'Queues'),
       'data' in domains
-        ? table(['domain', 'incoming', 'ready high', 'ready normal', 'ready low', 'delayed', 'pending', 'running', 'dead-lettered'],
+        // 'after dependencies': tasks waiting on others, in no queue: not counted in pending, and no agent starts for them.
+        ? table(['domain', 'incoming', 'ready high', 'ready normal', 'ready low', 'delayed', 'pending', 'running', 'dead-lettered', 'after dependencies'],
           domains.data.domains.map((d) => [
             h('a', { href: `${route('tasks')}?domain=${encodeURIComponent(d.domain)}` }, d.domain),
             n(d.waiting?.incoming), n(d.waiting?.high), n(d.waiting?.normal), n(d.waiting?.low), n(d.waiting?.delayed), d.pending, d.running,
             d.dead > 0 ? h('a', { href: `${route('dead-letters')}?domain=${encodeURIComponent(d.domain)}` }, String(d.dead)) : '0',
-          ]), { numeric: [1, 2, 3, 4, 5, 6, 7, 8] })
+            n(d.waiting_on_dependencies),
+          ]), { numeric: [1, 2, 3, 4, 5, 6, 7, 8, 9] })
         : domains.shown,
       h('h2', {}, 'Agents'),
       'data' in agents

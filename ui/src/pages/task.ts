@@ -6,6 +6,8 @@ import { dataOr, failure, may, notAvailable } from '../page.js';
 import type { Span } from '../timeline.js';
 import { waterfall } from '../timeline.js';
 import { approvalPanel } from './approval-panel.js';
+import type { WorkflowStep } from '../workflow-graph.js';
+import { workflowGraph } from '../workflow-graph.js';
 
 interface SubTask { id: string; status: string | null; dan_status: string; error: string | null }
 interface Tokens { input_tokens?: number; output_tokens?: number; [name: string]: unknown }
@@ -46,22 +48,6 @@ function diffView(diff: string): HTMLElement {
     pre.append(h('span', cls ? { class: cls } : {}, `${line}\n`));
   }
   return pre;
-}
-
-/** GET /workflows/{id} (src/api/workflow-routes.ts): each step after the steps it needs, with its depth. */
-interface WorkflowStep { name: string; task_id: string; status: string; needs: string[]; depth: number; error?: string }
-
-/** A workflow's steps as a graph: each indented by its depth under the steps it needs, with its state. */
-export function workflowView(steps: WorkflowStep[]): HTMLElement {
-  const list = h('ul', { class: 'tree workflow' });
-  for (const step of steps) {
-    // A class per depth (style.css), not an inline style: the dashboard's CSP allows only its own stylesheet.
-    list.append(h('li', { class: `wf-depth-${Math.min(step.depth, 8)}` },
-      h('a', { href: route('task', step.task_id) }, step.name), ' ', h('span', { class: `status-${step.status}` }, step.status),
-      step.needs.length > 0 ? h('span', { class: 'muted' }, ` needs ${step.needs.join(', ')}`) : null,
-      step.error ? h('span', { class: 'error' }, ` ${step.error}`) : null));
-  }
-  return list;
 }
 
 /** The sub-task tree: each sub-task's own sub-tasks are read too, to a bounded depth and count. */
@@ -200,7 +186,7 @@ export async function taskPage(ctx: PageContext): Promise<void> {
   }, (message) => fill(logState, h('span', { class: 'error' }, message)));
 
   const workflow = job.domain === 'workflow' ? await get<{ steps: WorkflowStep[] }>(`/workflows/${encodeURIComponent(id)}`) : undefined;
-  if (workflow?.kind === 'ok') fill(sections.tree, workflowView(workflow.data.steps));
+  if (workflow?.kind === 'ok') fill(sections.tree, workflowGraph(workflow.data.steps));
   else fill(sections.tree, job.sub_tasks.length === 0 ? h('p', { class: 'muted' }, 'No sub-tasks.') : await subTree(job.sub_tasks, 0, { left: 60 }));
 
   const [timeline, diff, lessons] = await Promise.all([
