@@ -106,6 +106,9 @@ function figuresOf(hash: Record<string, string>, prefix: string): CostFigures {
  * `cost_total` (each already holds its own sub-tasks'), read from the sub-tasks' results.
  */
 export async function taskCostFields(redis: Redis, keys: Keys, taskId: string): Promise<{ cost?: TaskCost; cost_total?: TaskCost }> {
+  // Most tasks made no model call, have no budget and queued no sub-task: one EXISTS says so, and then
+  // none of the three reads below is sent.
+  if ((await redis.exists(keys.costTask(taskId), keys.budgetTask(taskId), keys.children(taskId))) === 0) return {};
   const [own, children] = await Promise.all([readTaskCost(redis, keys, taskId), redis.smembers(keys.children(taskId))]);
   const outputs = children.length === 0 ? [] : await Promise.all(children.slice(0, 1000).map((id) => redis.hget(keys.result(id), 'output')));
   const childTotals = outputs.map((o) => {

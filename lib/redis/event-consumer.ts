@@ -68,7 +68,7 @@ export class EventConsumer {
             cursor = '>';
             continue;
           }
-          for (const [id, fields] of entries) await this.handleEntry(id, fields, handle);
+          await this.handleBatch(entries, handle);
         } catch (error) {
           if (signal.aborted) break;
           logger.warn({ err: toFailure(error).message }, 'reading task events failed; retrying');
@@ -88,9 +88,21 @@ export class EventConsumer {
     return batch?.[0]?.[1] ?? [];
   }
 
-  private async handleEntry(id: string, fields: string[], handle: (fields: StreamFields, id: string) => Promise<void>): Promise<void> {
-    await handle(fieldsOf(fields), id);
-    await this.options.redis.xack(this.options.stream, this.options.group, id);
+  /**
+   * Handles a batch in order and acknowledges what was handled with one XACK (a command per entry had
+   * been one per task end); an entry whose handling threw, and those after it, stay pending.
+   */
+  private async handleBatch(entries: StreamEntries, handle: (fields: StreamFields, id: string) => Promise<void>): Promise<void> {
+    const handled: string[] = [];
+    try {
+      for (const [id, fields] of entries) {
+        // A deleted entry comes back without fields: nothing to learn from it.
+        if (fields) await handle(fieldsOf(fields), id);
+        handled.push(id);
+      }
+    } finally {
+      if (handled.length > 0) await this.options.redis.xack(this.options.stream, this.options.group, ...handled);
+    }
   }
 
   /**
@@ -102,8 +114,7 @@ export class EventConsumer {
     let start = '0-0';
     do {
       const [next, claimed] = await redis.xautoclaim(stream, group, consumer, this.options.adoptEveryMs, start, 'COUNT', 100) as [string, StreamEntries];
-      // A deleted entry comes back without fields: nothing to learn from it.
-      for (const [id, fields] of claimed) if (fields) await this.handleEntry(id, fields, handle);
+      await this.handleBatch(claimed, handle);
       start = next;
     } while (start !== '0-0' && !signal?.aborted);
     const consumers = (await redis.xinfo('CONSUMERS', stream, group)) as unknown[][];

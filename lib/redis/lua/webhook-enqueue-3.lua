@@ -7,8 +7,8 @@
 -- ARGV (A.<name>): eventId (stream id), event (task.completed|task.failed|task.awaiting_approval), client
 --   (the task's client), body (JSON text sent as is)
 -- Returns: how many deliveries were queued.
-local now = redis.call('TIME')
-local now_ms = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
+-- The clock is read only for a delivery: with no webhook that wants the event, this is one HGETALL.
+local now_ms
 local all = redis.call('HGETALL', K.webhooks)
 local queued = 0
 for i = 1, #all, 2 do
@@ -22,6 +22,10 @@ for i = 1, #all, 2 do
     if wanted and client_ok then
       local delivery = A.eventId .. ':' .. id
       if redis.call('HSETNX', K.deliveries, delivery, cjson.encode({ webhook = id, event = A.event, body = A.body, attempts = 0 })) == 1 then
+        if not now_ms then
+          local now = redis.call('TIME')
+          now_ms = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
+        end
         redis.call('ZADD', K.due, now_ms, delivery)
         queued = queued + 1
       end
