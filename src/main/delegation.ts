@@ -79,6 +79,8 @@ export async function runPlan(ctx: TaskContext, plan: Plan, deps: DelegationDeps
     outcomes.set(step.domain, runStep(ctx, step, outcomes, deps, deadline, resumed, last ? checksCarried(task) : {}, ledger));
   }
   const children = await Promise.all(outcomes.values());
+  // Their results are read: the cost read at the end takes their totals from here.
+  ctx.noteChildren?.(children.flatMap((c) => (c.output ? [c.output] : [])));
   const output = aggregate(task, plan, children);
   const failed = children.find((c) => c.status === 'failed');
   if (failed) {
