@@ -3,6 +3,7 @@ import os from 'node:os';
 import type { Redis } from 'ioredis';
 import type { ApiResult } from './api.js';
 import { round } from './bench-kit.js';
+import type { RatioSpread } from './bench-kit.js';
 import type { MetricsScrapeResult } from './metrics-scrape.js';
 import type { BudgetsResult } from './budgets.js';
 import type { ModelPathResult } from './model-path.js';
@@ -12,7 +13,7 @@ import type { ScaleResult } from './scale.js';
 import type { FailoverLosses, SentinelResult } from './sentinel.js';
 import type { IdleMemory, SpawnRow } from './spawning.js';
 import type { VerificationResult } from './verification.js';
-import type { LatencyRun, RatioSpread, ThroughputResult } from './throughput.js';
+import type { LatencyRun, ThroughputResult } from './throughput.js';
 import type { DashboardResult } from './dashboard.js';
 import { rateLimitRows, type CacheResult, type RateLimitResult } from './rate-limit.js';
 

@@ -1,7 +1,7 @@
 import { sleep } from '../../lib/clock.js';
 import { submitTask } from '../../lib/redis/task-store.js';
-import type { Spread } from './bench-kit.js';
-import { commandCounts, commandsPerTask, round, spread } from './bench-kit.js';
+import type { RatioSpread, Spread } from './bench-kit.js';
+import { commandCounts, commandsPerTask, ratioSpread, round, spread } from './bench-kit.js';
 import type { BenchEnv, BenchNetwork } from './bench-network.js';
 import { bullmqJobsPerSecond } from './bullmq-throughput.js';
 
@@ -19,13 +19,6 @@ export const coreSettings = {
 export interface CommandCost {
   total: number;
   byCommand: Record<string, number>;
-}
-
-/** The middle of a set of figures and how far it spread: min and max. */
-export interface RatioSpread {
-  median: number;
-  min: number;
-  max: number;
 }
 
 export interface ThroughputResult {
@@ -56,14 +49,6 @@ async function ours(env: BenchEnv, net: BenchNetwork, domain: string, count: num
   const last = Math.max(...ids.map((id) => net.events.finished.get(id)?.ms ?? performance.now()));
   const rate = count / ((last - started) / 1000);
   return { rate, cost: commandsPerTask(before, await commandCounts(env.redis), count) };
-}
-
-/** Median, lowest and highest of some figures (the median of an even count is the mean of the middle two). */
-export function ratioSpread(values: readonly number[]): RatioSpread {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = Math.floor(sorted.length / 2);
-  const median = sorted.length % 2 === 1 ? sorted[mid] ?? Number.NaN : ((sorted[mid - 1] ?? Number.NaN) + (sorted[mid] ?? Number.NaN)) / 2;
-  return { median: round(median, 2), min: round(sorted[0] ?? Number.NaN, 2), max: round(sorted.at(-1) ?? Number.NaN, 2) };
 }
 
 /**
