@@ -129,6 +129,17 @@ export async function taskCostFields(
   return { ...(own ? { cost: own } : {}), cost_total: total };
 }
 
+/** `output` with the task's cost fields (taskCostFields); as it is when they cannot be read (the task still ends). */
+export async function withTaskCost(
+  redis: Redis, keys: Keys, taskId: string, output: Record<string, unknown>, childOutputs?: readonly Record<string, unknown>[],
+): Promise<Record<string, unknown>> {
+  try {
+    return { ...output, ...(await taskCostFields(redis, keys, taskId, childOutputs)) };
+  } catch {
+    return output;
+  }
+}
+
 /** The outputs of a task's sub-tasks (its first 1,000), from their results; {} for one unreadable. */
 async function readChildOutputs(redis: Redis, keys: Keys, taskId: string): Promise<Record<string, unknown>[]> {
   const children = await redis.smembers(keys.children(taskId));

@@ -14,7 +14,7 @@ import { appendLog } from '../redis/task-store.js';
 import { approvalPlan, approvalWindowMs } from '../protocol/approval.js';
 import { isApproved, parkForApproval } from '../redis/approvals.js';
 import { withDependencyResults } from '../redis/task-dependencies.js';
-import { taskCostFields } from '../redis/cost-counters.js';
+import { withTaskCost } from '../redis/cost-counters.js';
 
 /** What a handler gets for one task. `signal` fires on timeout, cancellation, lost lease and shutdown. */
 export interface TaskContext {
@@ -221,7 +221,10 @@ export class TaskConsumer {
         return;
       }
       const ms = this.clock.now() - started;
-      const ok = await queue.finish(claimed, { status: 'completed', output: withCacheReadShare(await this.withCost(entry, output)), logLine: `${agentId}: completed in ${ms} ms` });
+      const ok = await queue.finish(claimed, {
+        status: 'completed', output: withCacheReadShare(output), logLine: `${agentId}: completed in ${ms} ms`,
+        cost: entry.children ? { childOutputs: entry.children } : {},
+      });
       // Debug: the task's own log already says it ("completed in N ms"), and a busy domain ends thousands a second.
       if (ok) logger.debug({ taskId: task.taskId, domain: claimed.domain, ms }, 'task completed');
       else if (entry.reason === AbortReason.cancelled) logger.info({ taskId: task.taskId }, 'task was cancelled as it completed; the cancellation stands');
@@ -267,7 +270,7 @@ export class TaskConsumer {
     }
     const ms = this.clock.now() - started;
     const failure = toFailure(error);
-    const output = await this.withCost(entry, error instanceof TaskFailedError ? error.output : { error: failure.message });
+    const output = await withTaskCost(this.options.redis, this.options.keys, task.taskId, error instanceof TaskFailedError ? error.output : { error: failure.message }, entry.children);
     // The gateway noted a refused call: a worker that gave up on it (a Claude Code CLI says only "error") failed for its budget.
     if (hasBudgetRefusal(output) && (failure.code === FailureCode.workerFailed || failure.code === FailureCode.internal)) failure.code = FailureCode.budgetExceeded;
     if (reason === AbortReason.timeout) {
@@ -286,17 +289,6 @@ export class TaskConsumer {
     }
     const ok = await queue.finish(claimed, { status: 'failed', output: failedOutput(withCacheReadShare(output), failure.code), error: failure.message, logLine: `${agentId}: failed after ${ms} ms: ${failure.message}` });
     logger.warn({ taskId: task.taskId, domain: claimed.domain, err: failure.message, written: ok }, 'task failed');
-  }
-
-  /** `output` with what the task's model calls cost (`cost`, `cost_total`), as the model gateway counted them; as it was when that cannot be read. */
-  private async withCost(entry: InFlight, output: Record<string, unknown>): Promise<Record<string, unknown>> {
-    const taskId = entry.claimed.taskId;
-    try {
-      return { ...output, ...(await taskCostFields(this.options.redis, this.options.keys, taskId, entry.children)) };
-    } catch (error) {
-      this.options.logger.debug({ taskId, err: (error as Error).message }, 'could not read the cost of a task for its result');
-      return output;
-    }
   }
 
   /** Ends the sub-tasks a task queued that are still running or waiting. */
