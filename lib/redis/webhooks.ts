@@ -88,6 +88,11 @@ export class WebhookStore {
     });
   }
 
+  /** Whether any webhook is registered (one HLEN): with none, task events need no delivery built. */
+  async any(): Promise<boolean> {
+    return (await this.redis.hlen(this.keys.webhooks())) > 0;
+  }
+
   /** The webhooks (of `client` only, when given), without their secrets, oldest first. */
   async list(client?: string): Promise<WebhookView[]> {
     return (await this.all()).filter((h) => client === undefined || h.client === client).map(viewOf).sort((a, b) => a.createdAt.localeCompare(b.createdAt));
