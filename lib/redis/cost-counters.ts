@@ -103,18 +103,21 @@ function figuresOf(hash: Record<string, string>, prefix: string): CostFigures {
 
 /**
  * A task's `cost` and `cost_total` for its result: its own calls, and those plus every sub-task's
- * `cost_total` (each already holds its own sub-tasks'), read from the sub-tasks' results.
+ * `cost_total` (each already holds its own sub-tasks'), read from the sub-tasks' results, or taken from
+ * `childOutputs` when the caller has read them all already.
  */
-export async function taskCostFields(redis: Redis, keys: Keys, taskId: string): Promise<{ cost?: TaskCost; cost_total?: TaskCost }> {
-  const [own, children] = await Promise.all([readTaskCost(redis, keys, taskId), redis.smembers(keys.children(taskId))]);
-  const outputs = children.length === 0 ? [] : await Promise.all(children.slice(0, 1000).map((id) => redis.hget(keys.result(id), 'output')));
-  const childTotals = outputs.map((o) => {
-    try {
-      return (JSON.parse(o ?? '{}') as { cost_total?: unknown }).cost_total;
-    } catch {
-      return undefined;
-    }
-  }).filter((c): c is Record<string, unknown> => typeof c === 'object' && c !== null);
+export async function taskCostFields(
+  redis: Redis, keys: Keys, taskId: string, childOutputs?: readonly Record<string, unknown>[],
+): Promise<{ cost?: TaskCost; cost_total?: TaskCost }> {
+  // Most tasks made no model call, have no budget and queued no sub-task: one EXISTS says so, and then
+  // none of the reads below is sent.
+  const named = childOutputs ? [keys.costTask(taskId), keys.budgetTask(taskId)] : [keys.costTask(taskId), keys.budgetTask(taskId), keys.children(taskId)];
+  const any = (await redis.exists(...named)) > 0;
+  const [outputs, own] = await Promise.all([
+    childOutputs ?? (any ? readChildOutputs(redis, keys, taskId) : []),
+    any ? readTaskCost(redis, keys, taskId) : undefined,
+  ]);
+  const childTotals = outputs.map((o) => o['cost_total']).filter((c): c is Record<string, unknown> => typeof c === 'object' && c !== null);
   if (!own && childTotals.length === 0) return {};
   const base: TaskCost = own ?? { ...emptyCost(), by_model: {}, by_worker: {} };
   const total: TaskCost = { ...addCost(emptyCost(), base), by_model: mergeGroups({}, base.by_model), by_worker: mergeGroups({}, base.by_worker) };
@@ -124,6 +127,31 @@ export async function taskCostFields(redis: Redis, keys: Keys, taskId: string): 
     mergeGroups(total.by_worker, child['by_worker']);
   }
   return { ...(own ? { cost: own } : {}), cost_total: total };
+}
+
+/** `output` with the task's cost fields (taskCostFields); as it is when they cannot be read (the task still ends). */
+export async function withTaskCost(
+  redis: Redis, keys: Keys, taskId: string, output: Record<string, unknown>, childOutputs?: readonly Record<string, unknown>[],
+): Promise<Record<string, unknown>> {
+  try {
+    return { ...output, ...(await taskCostFields(redis, keys, taskId, childOutputs)) };
+  } catch {
+    return output;
+  }
+}
+
+/** The outputs of a task's sub-tasks (its first 1,000), from their results; {} for one unreadable. */
+async function readChildOutputs(redis: Redis, keys: Keys, taskId: string): Promise<Record<string, unknown>[]> {
+  const children = await redis.smembers(keys.children(taskId));
+  const texts = await Promise.all(children.slice(0, 1000).map((id) => redis.hget(keys.result(id), 'output')));
+  return texts.map((text) => {
+    try {
+      const parsed: unknown = JSON.parse(text ?? '{}');
+      return typeof parsed === 'object' && parsed !== null ? parsed as Record<string, unknown> : {};
+    } catch {
+      return {};
+    }
+  });
 }
 
 function mergeGroups(into: Record<string, CostFigures>, more: unknown): Record<string, CostFigures> {

@@ -24,6 +24,8 @@ export interface EventConsumerOptions {
 
 /** Consumers with nothing pending and silent this long are removed from the group: 1 hour. */
 const FORGET_SILENT_MS = 3_600_000;
+/** Entries one read takes at most. */
+const READ_COUNT = 100;
 type StreamEntries = [string, string[]][];
 
 /**
@@ -49,7 +51,25 @@ export class EventConsumer {
   }
 
   /** Hands each entry (its fields and stream id) to `handle` and acknowledges it, until `signal` aborts; a failed read is retried. */
-  async run(handle: (fields: StreamFields, id: string) => Promise<void>, signal: AbortSignal): Promise<void> {
+  run(handle: (fields: StreamFields, id: string) => Promise<void>, signal: AbortSignal): Promise<void> {
+    return this.loop((entries) => this.handleBatch(entries, handle), signal, 0);
+  }
+
+  /**
+   * As `run`, with each read's entries handed over together (one script call for a batch rather than
+   * one per entry), and after a read that did not fill a batch a pause of `gatherMs`, so a busy stream
+   * is read in batches rather than an entry at a time: what a consumer that may lag by that much does.
+   * A batch whose handling threw stays pending, to be read again.
+   */
+  runBatches(handle: (events: { id: string; fields: StreamFields }[]) => Promise<void>, signal: AbortSignal, gatherMs: number): Promise<void> {
+    return this.loop(async (entries) => {
+      // A deleted entry comes back without fields: nothing to learn from it, acknowledged all the same.
+      await handle(entries.filter(([, fields]) => fields).map(([id, fields]) => ({ id, fields: fieldsOf(fields) })));
+      if (entries.length > 0) await this.options.redis.xack(this.options.stream, this.options.group, ...entries.map(([id]) => id));
+    }, signal, gatherMs);
+  }
+
+  private async loop(process: (entries: StreamEntries) => Promise<void>, signal: AbortSignal, gatherMs: number): Promise<void> {
     const { blocking, logger } = this.options;
     const onAbort = () => blocking.disconnect();
     signal.addEventListener('abort', onAbort, { once: true });
@@ -61,14 +81,15 @@ export class EventConsumer {
         try {
           if (cursor === '>' && this.clock.now() - lastAdopted >= this.options.adoptEveryMs) {
             lastAdopted = this.clock.now();
-            await this.adoptAbandoned(handle, signal);
+            await this.adoptBatches(process, signal);
           }
           const entries = await this.read(cursor);
           if (cursor === '0' && entries.length === 0) {
             cursor = '>';
             continue;
           }
-          for (const [id, fields] of entries) await this.handleEntry(id, fields, handle);
+          await process(entries);
+          if (gatherMs > 0 && entries.length > 0 && entries.length < READ_COUNT) await sleep(gatherMs, signal);
         } catch (error) {
           if (signal.aborted) break;
           logger.warn({ err: toFailure(error).message }, 'reading task events failed; retrying');
@@ -83,27 +104,42 @@ export class EventConsumer {
   private async read(cursor: string): Promise<StreamEntries> {
     const { blocking, group, consumer, stream } = this.options;
     const batch = (cursor === '0'
-      ? await blocking.xreadgroup('GROUP', group, consumer, 'COUNT', 100, 'STREAMS', stream, cursor)
-      : await blocking.xreadgroup('GROUP', group, consumer, 'COUNT', 100, 'BLOCK', 1_000, 'STREAMS', stream, cursor)) as [string, StreamEntries][] | null;
+      ? await blocking.xreadgroup('GROUP', group, consumer, 'COUNT', READ_COUNT, 'STREAMS', stream, cursor)
+      : await blocking.xreadgroup('GROUP', group, consumer, 'COUNT', READ_COUNT, 'BLOCK', 1_000, 'STREAMS', stream, cursor)) as [string, StreamEntries][] | null;
     return batch?.[0]?.[1] ?? [];
   }
 
-  private async handleEntry(id: string, fields: string[], handle: (fields: StreamFields, id: string) => Promise<void>): Promise<void> {
-    await handle(fieldsOf(fields), id);
-    await this.options.redis.xack(this.options.stream, this.options.group, id);
+  /**
+   * Handles a batch in order and acknowledges what was handled with one XACK (a command per entry had
+   * been one per task end); an entry whose handling threw, and those after it, stay pending.
+   */
+  private async handleBatch(entries: StreamEntries, handle: (fields: StreamFields, id: string) => Promise<void>): Promise<void> {
+    const handled: string[] = [];
+    try {
+      for (const [id, fields] of entries) {
+        // A deleted entry comes back without fields: nothing to learn from it.
+        if (fields) await handle(fieldsOf(fields), id);
+        handled.push(id);
+      }
+    } finally {
+      if (handled.length > 0) await this.options.redis.xack(this.options.stream, this.options.group, ...handled);
+    }
   }
 
   /**
    * Takes over entries another consumer read and did not acknowledge for `adoptEveryMs` (it died), and
    * forgets consumers that have nothing pending and have been silent for an hour.
    */
-  async adoptAbandoned(handle: (fields: StreamFields, id: string) => Promise<void>, signal?: AbortSignal): Promise<void> {
+  adoptAbandoned(handle: (fields: StreamFields, id: string) => Promise<void>, signal?: AbortSignal): Promise<void> {
+    return this.adoptBatches((entries) => this.handleBatch(entries, handle), signal);
+  }
+
+  private async adoptBatches(process: (entries: StreamEntries) => Promise<void>, signal?: AbortSignal): Promise<void> {
     const { redis, stream, group, consumer } = this.options;
     let start = '0-0';
     do {
-      const [next, claimed] = await redis.xautoclaim(stream, group, consumer, this.options.adoptEveryMs, start, 'COUNT', 100) as [string, StreamEntries];
-      // A deleted entry comes back without fields: nothing to learn from it.
-      for (const [id, fields] of claimed) if (fields) await this.handleEntry(id, fields, handle);
+      const [next, claimed] = await redis.xautoclaim(stream, group, consumer, this.options.adoptEveryMs, start, 'COUNT', READ_COUNT) as [string, StreamEntries];
+      await process(claimed);
       start = next;
     } while (start !== '0-0' && !signal?.aborted);
     const consumers = (await redis.xinfo('CONSUMERS', stream, group)) as unknown[][];

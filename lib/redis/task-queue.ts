@@ -11,6 +11,7 @@ import { DEFAULT_TASK_LIMITS, type Priority, type TaskLimits } from '../protocol
 import type { Keys } from './keys.js';
 import { waitForReplicas } from './connection.js';
 import { waitingCounts } from './queue-counts.js';
+import { withTaskCost } from './cost-counters.js';
 import {
   cancelScript, claimScript, deadLetterQueueScript, finishScript, reclaimScript, renewScript, retryScript,
 } from './lua/queue-scripts.js';
@@ -82,6 +83,12 @@ export interface FinishInput {
   error?: string;
   /** One last line for the task's log, written in the same atomic step. */
   logLine?: string;
+  /**
+   * Add what the task's model calls cost to `output` (`cost`, `cost_total`: taskCostFields). The finish
+   * script looks whether there is any and ends a task without at once; otherwise the cost is read and
+   * the script runs again. `childOutputs`: the outputs of every sub-task, when the caller read them all.
+   */
+  cost?: { childOutputs?: readonly Record<string, unknown>[] };
 }
 
 /**
@@ -177,20 +184,31 @@ export class TaskQueue {
 
   /** Ends a task. Returns false, writing nothing, when the lease was lost to another attempt. */
   async finish(task: ClaimedTask, input: FinishInput): Promise<boolean> {
+    const { cost } = input;
+    const childCost = cost?.childOutputs?.some((o) => typeof o['cost_total'] === 'object' && o['cost_total'] !== null) === true;
+    let output = cost && childCost ? await withTaskCost(this.redis, this.keys, task.taskId, input.output, cost.childOutputs) : input.output;
+    let done = await this.runFinish(task, input, output, cost && !childCost ? (cost.childOutputs ? 'own' : 'all') : '');
+    if (done === 2) {
+      output = await withTaskCost(this.redis, this.keys, task.taskId, output, cost?.childOutputs);
+      done = await this.runFinish(task, input, output, '');
+    }
+    if (done === 1) await waitForReplicas(this.redis);
+    return done === 1;
+  }
+
+  private async runFinish(task: ClaimedTask, input: FinishInput, output: Record<string, unknown>, costCheck: '' | 'own' | 'all'): Promise<number> {
     const k = this.keys;
     const now = isoNow(this.clock);
     // Scrubbed here, the one place results, their events and last log lines are written from.
     const error = input.status === 'failed' ? scrubText(oneLine(input.error ?? 'failed')) : '';
     const logLine = input.logLine === undefined ? '' : `[${now}] ${scrubText(oneLine(input.logLine))}`;
-    const done = await finishScript.run(this.redis, {
+    return Number(await finishScript.run(this.redis, {
       keys: { task: k.task(task.taskId), active: k.active(task.domain), leases: k.leases(task.domain), events: k.events(), logStream: k.logStream() },
       args: {
-        taskId: task.taskId, token: task.token, status: input.status, output: scrubJson(input.output), error, nowIso: now,
-        retentionS: this.retentionSeconds, domain: task.domain, logLine, agentId: this.options.agentId, keyPrefix: k.prefix,
+        taskId: task.taskId, token: task.token, status: input.status, output: scrubJson(output), error, nowIso: now,
+        retentionS: this.retentionSeconds, domain: task.domain, logLine, agentId: this.options.agentId, keyPrefix: k.prefix, costCheck,
       },
-    });
-    if (done === 1) await waitForReplicas(this.redis);
-    return done === 1;
+    }));
   }
 
   /**

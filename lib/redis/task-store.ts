@@ -28,6 +28,22 @@ export function indexSpanMs(retentionMs: number): number {
   return 2 * retentionMs;
 }
 
+/** How often one process trims a client's task index while it submits: a trim per submit was a command per task for nothing. */
+const INDEX_TRIM_EVERY_MS = 1_000;
+const lastIndexTrim = new Map<string, number>();
+
+/**
+ * The cut-off to trim `jobsKey` at with this submit, or '' when this process trimmed it less than
+ * INDEX_TRIM_EVERY_MS ago (a one-off sender, such as `dan send`, trims every time).
+ */
+function indexTrimBefore(jobsKey: string, now: number, retentionMs: number): number | '' {
+  const last = lastIndexTrim.get(jobsKey);
+  if (last !== undefined && now - last < INDEX_TRIM_EVERY_MS && now >= last) return '';
+  if (lastIndexTrim.size >= 10_000) lastIndexTrim.clear();
+  lastIndexTrim.set(jobsKey, now);
+  return now - indexSpanMs(retentionMs);
+}
+
 export type SubmitInput = NewTaskInput & { taskId?: string };
 
 export interface SubmitOptions {
@@ -61,14 +77,15 @@ export async function submitTask(
   const description = input.description.slice(0, INDEXED_DESCRIPTION_CHARS);
   const waiting = keys.waiting(input.domain);
   const epoch = connectionEpoch(redis);
+  const jobs = keys.jobs(client ?? DEFAULT_CLIENT_ID);
   const run = submitScript.run(redis, {
     keys: {
       result: keys.result(taskId), pending: waiting.pending, notifications: keys.notifications(input.domain),
-      children: keys.children(parent || taskId), jobs: keys.jobs(client ?? DEFAULT_CLIENT_ID),
+      children: keys.children(parent || taskId), jobs,
     },
     args: {
       taskId, raw, domain: input.domain, parentId: parent, childrenTtlMs: retentionMs, clientId: client ?? '',
-      description, nowMs: now, trimBeforeMs: now - indexSpanMs(retentionMs), maxDepth,
+      description, nowMs: now, trimBeforeMs: indexTrimBefore(jobs, now, retentionMs), maxDepth,
       ingest: waiting.ingest, readyHigh: waiting.readyHigh, readyNormal: waiting.readyNormal, readyLow: waiting.readyLow, delayed: waiting.delayed,
     },
   });

@@ -88,6 +88,11 @@ export class WebhookStore {
     });
   }
 
+  /** Whether any webhook is registered (one HLEN): with none, task events need no delivery built. */
+  async any(): Promise<boolean> {
+    return (await this.redis.hlen(this.keys.webhooks())) > 0;
+  }
+
   /** The webhooks (of `client` only, when given), without their secrets, oldest first. */
   async list(client?: string): Promise<WebhookView[]> {
     return (await this.all()).filter((h) => client === undefined || h.client === client).map(viewOf).sort((a, b) => a.createdAt.localeCompare(b.createdAt));
@@ -112,12 +117,17 @@ export class WebhookStore {
     });
   }
 
-  /** Queues one delivery of `body` per webhook that wants `event` for `client`'s task; idempotent per event id. */
-  async enqueue(eventId: string, event: WebhookEvent, client: string, body: string): Promise<number> {
+  /**
+   * Queues one delivery of each event's `body` per webhook that wants `event` for `client`'s task, a
+   * batch of events in one script call; idempotent per event id. How many deliveries were queued.
+   */
+  async enqueue(events: readonly { eventId: string; event: WebhookEvent; client: string; body: string }[]): Promise<number> {
+    if (events.length === 0) return 0;
     const k = this.keys;
     return Number(await webhookEnqueueScript.run(this.redis, {
       keys: { webhooks: k.webhooks(), deliveries: k.webhookDeliveries(), due: k.webhookDue() },
-      args: { eventId, event, client, body },
+      args: {},
+      rest: events.flatMap((e) => [e.eventId, e.event, e.client, e.body]),
     }));
   }
 

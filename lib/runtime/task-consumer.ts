@@ -15,7 +15,7 @@ import type { ApprovalRouteStep } from '../protocol/approval.js';
 import { approvalPlan, approvalWindowMs } from '../protocol/approval.js';
 import { isApproved, parkForApproval } from '../redis/approvals.js';
 import { withDependencyResults } from '../redis/task-dependencies.js';
-import { taskCostFields } from '../redis/cost-counters.js';
+import { withTaskCost } from '../redis/cost-counters.js';
 
 /** What a handler gets for one task. `signal` fires on timeout, cancellation, lost lease and shutdown. */
 export interface TaskContext {
@@ -25,6 +25,11 @@ export interface TaskContext {
   /** When (ms since the epoch) this attempt times out: its own timeout or its parent's deadline. */
   deadline: number;
   log(message: string): Promise<void>;
+  /**
+   * The outputs of every sub-task this task queued, once the handler has read them all: the cost read at
+   * the task's end then adds their `cost_total` from these instead of reading the sub-tasks again.
+   */
+  noteChildren?(outputs: readonly Record<string, unknown>[]): void;
 }
 
 export type TaskHandler = (ctx: TaskContext) => Promise<Record<string, unknown>>;
@@ -44,6 +49,8 @@ interface InFlight {
   claimed: ClaimedTask;
   controller: AbortController;
   reason: AbortReasonName | undefined;
+  /** What the handler passed to `noteChildren`. */
+  children?: readonly Record<string, unknown>[];
 }
 
 export interface TaskConsumerOptions {
@@ -209,14 +216,17 @@ export class TaskConsumer {
       logger.debug({ taskId: task.taskId, domain: claimed.domain, attempt: claimed.attempt }, 'task started');
       let output: Record<string, unknown>;
       try {
-        output = await this.options.handler({ task, claimed, signal: controller.signal, deadline, log });
+        output = await this.options.handler({ task, claimed, signal: controller.signal, deadline, log, noteChildren: (outputs) => { entry.children = outputs; } });
         if (entry.reason) throw new DanError(FailureCode.aborted, entry.reason);
       } catch (error) {
         await this.ended(entry, task, error, started, deadline);
         return;
       }
       const ms = this.clock.now() - started;
-      const ok = await queue.finish(claimed, { status: 'completed', output: withCacheReadShare(await this.withCost(claimed.taskId, output)), logLine: `${agentId}: completed in ${ms} ms` });
+      const ok = await queue.finish(claimed, {
+        status: 'completed', output: withCacheReadShare(output), logLine: `${agentId}: completed in ${ms} ms`,
+        cost: entry.children ? { childOutputs: entry.children } : {},
+      });
       // Debug: the task's own log already says it ("completed in N ms"), and a busy domain ends thousands a second.
       if (ok) logger.debug({ taskId: task.taskId, domain: claimed.domain, ms }, 'task completed');
       else if (entry.reason === AbortReason.cancelled) logger.info({ taskId: task.taskId }, 'task was cancelled as it completed; the cancellation stands');
@@ -263,7 +273,7 @@ export class TaskConsumer {
     }
     const ms = this.clock.now() - started;
     const failure = toFailure(error);
-    const output = await this.withCost(task.taskId, error instanceof TaskFailedError ? error.output : { error: failure.message });
+    const output = await withTaskCost(this.options.redis, this.options.keys, task.taskId, error instanceof TaskFailedError ? error.output : { error: failure.message }, entry.children);
     // The gateway noted a refused call: a worker that gave up on it (a Claude Code CLI says only "error") failed for its budget.
     if (hasBudgetRefusal(output) && (failure.code === FailureCode.workerFailed || failure.code === FailureCode.internal)) failure.code = FailureCode.budgetExceeded;
     if (reason === AbortReason.timeout) {
@@ -282,16 +292,6 @@ export class TaskConsumer {
     }
     const ok = await queue.finish(claimed, { status: 'failed', output: failedOutput(withCacheReadShare(output), failure.code), error: failure.message, logLine: `${agentId}: failed after ${ms} ms: ${failure.message}` });
     logger.warn({ taskId: task.taskId, domain: claimed.domain, err: failure.message, written: ok }, 'task failed');
-  }
-
-  /** `output` with what the task's model calls cost (`cost`, `cost_total`), as the model gateway counted them; as it was when that cannot be read. */
-  private async withCost(taskId: string, output: Record<string, unknown>): Promise<Record<string, unknown>> {
-    try {
-      return { ...output, ...(await taskCostFields(this.options.redis, this.options.keys, taskId)) };
-    } catch (error) {
-      this.options.logger.debug({ taskId, err: (error as Error).message }, 'could not read the cost of a task for its result');
-      return output;
-    }
   }
 
   /** Ends the sub-tasks a task queued that are still running or waiting. */

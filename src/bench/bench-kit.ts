@@ -24,6 +24,21 @@ export function spread(values: readonly number[]): Spread {
   return { runs: sorted.length, p50: round(percentile(sorted, 50)), p95: round(percentile(sorted, 95)), p99: round(percentile(sorted, 99)), worst: round(sorted.at(-1) ?? Number.NaN) };
 }
 
+/** The middle of a set of figures and how far they spread: lowest and highest. */
+export interface RatioSpread {
+  median: number;
+  min: number;
+  max: number;
+}
+
+/** Median, lowest and highest of some figures, to 2 decimals (the median of an even count is the mean of the middle two). */
+export function ratioSpread(values: readonly number[]): RatioSpread {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  const median = sorted.length % 2 === 1 ? sorted[mid] ?? Number.NaN : ((sorted[mid - 1] ?? Number.NaN) + (sorted[mid] ?? Number.NaN)) / 2;
+  return { median: round(median, 2), min: round(sorted[0] ?? Number.NaN, 2), max: round(sorted.at(-1) ?? Number.NaN, 2) };
+}
+
 export function round(value: number, digits = 1): number {
   const f = 10 ** digits;
   return Math.round(value * f) / f;

@@ -99,8 +99,8 @@ async function main(): Promise<void> {
   const { quick, only } = parsed;
   const wants = (...names: Scenario[]) => names.some((name) => only.has(name));
   const counts = quick
-    ? { tasks: 300, rounds: 1, latencySeconds: 1.5, pending: 5_000, ceilingRequests: 20_000, spawns: 3, modelTasks: 2, scaleTasks: 300, verifyTasks: 20, apiJobs: 1_000, apiGetSeconds: 1, dashboardTasks: 5_000, metricsTasks: 5_000, scrapes: 20, failoversPerKind: 1, sentinelSubmits: 200, workflowSteps: 12, budgetTasks: 10 }
-    : { tasks: 10_000, rounds: 2, latencySeconds: 5, pending: 100_000, ceilingRequests: 200_000, spawns: 10, modelTasks: 10, scaleTasks: 10_000, verifyTasks: 40, apiJobs: 10_000, apiGetSeconds: 5, dashboardTasks: 100_000, metricsTasks: 100_000, scrapes: 100, failoversPerKind: 5, sentinelSubmits: 2_000, workflowSteps: 50, budgetTasks: 50 };
+    ? { tasks: 300, rounds: 3, latencySeconds: 1.5, pending: 5_000, ceilingRequests: 20_000, spawns: 3, modelTasks: 2, scaleTasks: 300, verifyTasks: 20, apiJobs: 1_000, apiGetSeconds: 1, dashboardTasks: 5_000, metricsTasks: 5_000, scrapes: 20, failoversPerKind: 1, sentinelSubmits: 200, workflowSteps: 12, budgetTasks: 10 }
+    : { tasks: 5_000, rounds: 7, latencySeconds: 5, pending: 100_000, ceilingRequests: 200_000, spawns: 10, modelTasks: 10, scaleTasks: 10_000, verifyTasks: 40, apiJobs: 10_000, apiGetSeconds: 5, dashboardTasks: 100_000, metricsTasks: 100_000, scrapes: 100, failoversPerKind: 5, sentinelSubmits: 2_000, workflowSteps: 50, budgetTasks: 50 };
   const began = Date.now();
   const progress = (message: string) => process.stderr.write(`[bench ${((Date.now() - began) / 1000).toFixed(1)} s] ${message}\n`);
 

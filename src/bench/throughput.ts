@@ -1,7 +1,7 @@
 import { sleep } from '../../lib/clock.js';
 import { submitTask } from '../../lib/redis/task-store.js';
-import type { Spread } from './bench-kit.js';
-import { commandCounts, commandsPerTask, round, spread } from './bench-kit.js';
+import type { RatioSpread, Spread } from './bench-kit.js';
+import { commandCounts, commandsPerTask, ratioSpread, round, spread } from './bench-kit.js';
 import type { BenchEnv, BenchNetwork } from './bench-network.js';
 import { bullmqJobsPerSecond } from './bullmq-throughput.js';
 
@@ -25,14 +25,19 @@ export interface ThroughputResult {
   tasks: number;
   concurrency: number;
   rounds: number;
+  /** Medians over the rounds. */
   direct_tasks_per_s: number;
   routed_tasks_per_s: number;
   bullmq_jobs_per_s: number;
+  /** Median of each round's ratio (ours over BullMQ's of the same round). */
   direct_vs_bullmq: number;
   routed_vs_bullmq: number;
-  /** Every round's figures, in the order they ran. */
-  runs: { bullmq: number; direct: number; routed: number }[];
-  /** Redis commands per task while saturated (the best round's). */
+  /** Each ratio's median with the lowest and highest round. */
+  direct_vs_bullmq_spread: RatioSpread;
+  routed_vs_bullmq_spread: RatioSpread;
+  /** Every round's figures, in the order they ran, and which went first. */
+  runs: { bullmq: number; direct: number; routed: number; first: 'bullmq' | 'dan' }[];
+  /** Redis commands per task while saturated (of the round with the median direct rate). */
   commands_saturated: { direct: CommandCost; routed: CommandCost };
 }
 
@@ -47,33 +52,42 @@ async function ours(env: BenchEnv, net: BenchNetwork, domain: string, count: num
 }
 
 /**
- * Scenario 1: alternating rounds of BullMQ, direct and routed, on the same Redis at the same
- * concurrency; the best round of each counts (the least disturbed by the rest of the machine).
+ * Scenario 1: alternating rounds on the same Redis at the same concurrency, BullMQ first in one round
+ * and ours first in the next, so neither side always meets a warmer or a busier machine. Each round
+ * gives its own ratios (ours over that round's BullMQ); the median ratio and its min-max spread are
+ * the figures, since on a shared machine one round can be twice another.
  */
 export async function measureThroughput(env: BenchEnv, net: BenchNetwork, tasks: number, rounds: number): Promise<ThroughputResult> {
   await net.echo('backend', 50, 'warm-direct');
   await net.echo('main', 50, 'warm-routed');
   const runs: ThroughputResult['runs'] = [];
-  let best = { bullmq: 0, direct: 0, routed: 0 };
-  let directCost: CommandCost = { total: Number.NaN, byCommand: {} };
-  let routedCost: CommandCost = { total: Number.NaN, byCommand: {} };
+  const costs: { direct: CommandCost; routed: CommandCost }[] = [];
   for (let r = 0; r < rounds; r++) {
-    env.progress(`throughput round ${r + 1}/${rounds}: BullMQ, ${tasks} no-op jobs`);
-    const bullmq = await bullmqJobsPerSecond(env.redisUrl, tasks, CONCURRENCY, `bench-${process.pid}-${r}`);
+    const bullmqFirst = r % 2 === 0;
+    const runBullmq = async () => {
+      env.progress(`throughput round ${r + 1}/${rounds}: BullMQ, ${tasks} no-op jobs`);
+      return bullmqJobsPerSecond(env.redisUrl, tasks, CONCURRENCY, `bench-${process.pid}-${r}`);
+    };
+    const before = bullmqFirst ? await runBullmq() : undefined;
     env.progress(`throughput round ${r + 1}/${rounds}: ${tasks} echo tasks to backend`);
     const direct = await ours(env, net, 'backend', tasks, 'direct');
     env.progress(`throughput round ${r + 1}/${rounds}: ${tasks} echo tasks to main (routed)`);
     const routed = await ours(env, net, 'main', tasks, 'routed');
-    runs.push({ bullmq: round(bullmq), direct: round(direct.rate), routed: round(routed.rate) });
-    if (direct.rate > best.direct) directCost = direct.cost;
-    if (routed.rate > best.routed) routedCost = routed.cost;
-    best = { bullmq: Math.max(best.bullmq, bullmq), direct: Math.max(best.direct, direct.rate), routed: Math.max(best.routed, routed.rate) };
+    const bullmq = before ?? await runBullmq();
+    runs.push({ bullmq: round(bullmq), direct: round(direct.rate), routed: round(routed.rate), first: bullmqFirst ? 'bullmq' : 'dan' });
+    costs.push({ direct: direct.cost, routed: routed.cost });
   }
+  const median = (pick: (run: ThroughputResult['runs'][number]) => number) => ratioSpread(runs.map(pick)).median;
+  const directRatio = ratioSpread(runs.map((x) => x.direct / x.bullmq));
+  const routedRatio = ratioSpread(runs.map((x) => x.routed / x.bullmq));
+  const byDirect = runs.map((x, i) => [x.direct, i] as const).sort((a, b) => a[0] - b[0]);
+  const middle = byDirect[Math.floor((byDirect.length - 1) / 2)]?.[1] ?? 0;
   return {
     tasks, concurrency: CONCURRENCY, rounds,
-    direct_tasks_per_s: round(best.direct), routed_tasks_per_s: round(best.routed), bullmq_jobs_per_s: round(best.bullmq),
-    direct_vs_bullmq: round(best.direct / best.bullmq, 2), routed_vs_bullmq: round(best.routed / best.bullmq, 2),
-    runs, commands_saturated: { direct: directCost, routed: routedCost },
+    direct_tasks_per_s: round(median((x) => x.direct)), routed_tasks_per_s: round(median((x) => x.routed)), bullmq_jobs_per_s: round(median((x) => x.bullmq)),
+    direct_vs_bullmq: directRatio.median, routed_vs_bullmq: routedRatio.median,
+    direct_vs_bullmq_spread: directRatio, routed_vs_bullmq_spread: routedRatio,
+    runs, commands_saturated: costs[middle] ?? { direct: { total: Number.NaN, byCommand: {} }, routed: { total: Number.NaN, byCommand: {} } },
   };
 }
 

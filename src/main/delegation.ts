@@ -48,10 +48,12 @@ export function childTaskId(parentId: string, domain: string): string {
 /**
  * Reuses the plan stored for this task by an earlier attempt, or stores `make()`'s. A main
  * orchestrator that died mid-task thereby resumes the same sub-tasks instead of queueing new ones.
+ * A first attempt (`attempt` 1) has no earlier one, so it skips the read: the store, which answers
+ * with a plan that was there after all, still keeps two attempts in agreement.
  */
-export async function storedPlan(deps: DelegationDeps, taskId: string, make: () => Promise<Plan>): Promise<{ plan: Plan; resumed: boolean }> {
+export async function storedPlan(deps: DelegationDeps, taskId: string, attempt: number, make: () => Promise<Plan>): Promise<{ plan: Plan; resumed: boolean }> {
   const plans = new PlanStore(deps.redis, deps.keys);
-  const existing = await plans.read(taskId);
+  const existing = attempt > 1 ? await plans.read(taskId) : undefined;
   if (existing) return { plan: existing as Plan, resumed: true };
   // Stored unless another attempt stored one meanwhile, which then stands.
   const stored = await plans.storeOnce(taskId, await make(), deps.retentionMs);
@@ -77,6 +79,8 @@ export async function runPlan(ctx: TaskContext, plan: Plan, deps: DelegationDeps
     outcomes.set(step.domain, runStep(ctx, step, outcomes, deps, deadline, resumed, last ? checksCarried(task) : {}, ledger));
   }
   const children = await Promise.all(outcomes.values());
+  // Their results are read: the cost read at the end takes their totals from here.
+  ctx.noteChildren?.(children.flatMap((c) => (c.output ? [c.output] : [])));
   const output = aggregate(task, plan, children);
   const failed = children.find((c) => c.status === 'failed');
   if (failed) {

@@ -165,7 +165,7 @@ function createMainLifecycle(options: MainOrchestratorOptions & { agentId: strin
         },
         handler: async (ctx) => {
           let planning: ModelCallTiming | undefined;
-          const { plan, resumed } = await storedPlan(deps, ctx.task.taskId, () => makePlan(ctx.task, catalog, planningOptions, ctx.signal, (call) => { planning = call; }));
+          const { plan, resumed } = await storedPlan(deps, ctx.task.taskId, ctx.claimed.attempt, () => makePlan(ctx.task, catalog, planningOptions, ctx.signal, (call) => { planning = call; }));
           const route = plan.steps.map((s) => `${s.domain}${s.dependsOn.length ? ` (after ${s.dependsOn.join(', ')})` : ''}`).join(', ');
           // Not awaited: the line goes out on the same connection ahead of everything that follows, so it
           // stays first in the task's log, and the sub-tasks are queued without waiting one round trip.

@@ -183,13 +183,23 @@ end
 local drained = 0
 local sources = { K.pending }
 if A.ingestMayHold == '1' or housekeeping then sources = { K.ingest, K.pending } end
+-- Whether any ready list holds tasks an earlier claim left (an empty list does not exist): asked once
+-- per claim. With none, what was just drained is all that is ready, so it is handed out
+-- from here (`take`) rather than pushed to the lists and popped back, and only what is left over is
+-- pushed; the common case then costs one EXISTS instead of an RPUSH and three LPOPs.
+local ready_before
 for _, source in ipairs(sources) do
   if drained < drain_max then
     local items = redis.call('RPOP', source, drain_max - drained)
     if items then
+      if ready_before == nil then
+        ready_before = redis.call('EXISTS', K.readyHigh, K.readyNormal, K.readyLow) > 0
+      end
       if room < 0 and max_depth > 0 then
-        local waiting = redis.call('LLEN', K.readyHigh) + redis.call('LLEN', K.readyNormal) + redis.call('LLEN', K.readyLow) +
-          redis.call('ZCARD', K.delayed)
+        local waiting = redis.call('ZCARD', K.delayed)
+        if ready_before then
+          waiting = waiting + redis.call('LLEN', K.readyHigh) + redis.call('LLEN', K.readyNormal) + redis.call('LLEN', K.readyLow)
+        end
         room = math.max(0, max_depth - waiting)
       end
       for _, raw in ipairs(items) do sort_in(raw) end
@@ -197,8 +207,28 @@ for _, source in ipairs(sources) do
     end
   end
 end
-for priority, list in pairs(buckets) do
-  if #list > 0 then redis.call('RPUSH', ready_key[priority], unpack(list)) end
+-- Nothing drained: one EXISTS still spares the three LPOPs of a claim that finds nothing.
+if ready_before == nil then ready_before = redis.call('EXISTS', K.readyHigh, K.readyNormal, K.readyLow) > 0 end
+local direct = not ready_before
+if not direct then
+  for priority, list in pairs(buckets) do
+    if #list > 0 then redis.call('RPUSH', ready_key[priority], unpack(list)) end
+  end
+end
+-- Up to `want` ready tasks of `priority`, oldest first: from the list, or, when the lists were empty
+-- (`direct`), from what was drained, the rest of which is pushed to the list in its order.
+local function take(priority, want)
+  if not direct then return redis.call('LPOP', ready_key[priority], want) end
+  local list = buckets[priority]
+  buckets[priority] = {}
+  if #list == 0 then return nil end
+  if #list > want then
+    redis.call('RPUSH', ready_key[priority], unpack(list, want + 1))
+    local first = {}
+    for i = 1, want do first[i] = list[i] end
+    return first
+  end
+  return list
 end
 -- Back where the next claim pops first, in the order they came.
 for i = #held, 1, -1 do redis.call('RPUSH', K.ingest, held[i]) end
@@ -245,14 +275,14 @@ local deferred = 0
 for _, priority in ipairs({ 'high', 'normal', 'low' }) do
   local want = count - #out
   if want <= 0 then break end
-  local items = redis.call('LPOP', ready_key[priority], want)
+  local items = take(priority, want)
   if items then
     local wait = {}
     for _, raw in ipairs(items) do
       local obj = cjson.decode(raw)
       local id = obj.task_id
       local rkey = KEY.result(id)
-      local r = redis.call('HMGET', rkey, 'status', 'attempts', 'client_id')
+      local r = redis.call('HMGET', rkey, 'status', 'attempts', 'client_id', 'completed_at', 'description')
       local status = r[1]
       local used = id_in_use(id, status, tonumber(r[2]) or 0)
       -- A raw client reusing an ended id LPUSHes, then HSETs status pending: refused before that HSET
@@ -260,7 +290,8 @@ for _, priority in ipairs({ 'high', 'normal', 'low' }) do
       -- status noted (same lifetime as the seen key): if the client's HSET came, it is refused all the
       -- same, with its result failed; if not, refused with the ended result left alone.
       local client_may_write = (used == 'completed' or used == 'failed') and first_seen_within_grace(id)
-      local held_status = not used and status == 'pending' and redis.call('GET', KEY.heldReuse(id))
+      -- Only a result that ended before (completed_at is left by a client's HSET) can have been held so.
+      local held_status = not used and status == 'pending' and r[4] and redis.call('GET', KEY.heldReuse(id))
       if client_may_write then
         redis.call('SET', KEY.heldReuse(id), used, 'NX', 'PX', 60000)
         table.insert(wait, raw)
@@ -299,7 +330,8 @@ for _, priority in ipairs({ 'high', 'normal', 'low' }) do
           -- A task's first claim indexes it for its client's listings (dan:jobs:{client}; 'default', as
           -- lib/protocol/client-id.ts names it, for a task without one): a submitted task is there already
           -- (NX keeps its time), one a client pushed raw is seen here first.
-          if attempt == 1 then
+          -- A submitted task has its description (and its index entry) already: nothing to look up.
+          if attempt == 1 and not r[5] then
             local jobs = KEY.jobs(r[3] or 'default')
             if redis.call('ZADD', jobs, 'NX', now, id) == 1 then
               if retention_s > 0 then redis.call('ZREMRANGEBYSCORE', jobs, '-inf', '(' .. (now - 2 * retention_s * 1000)) end
@@ -317,6 +349,12 @@ for _, priority in ipairs({ 'high', 'normal', 'low' }) do
     -- Back at the head, in their order.
     for i = #wait, 1, -1 do redis.call('LPUSH', ready_key[priority], wait[i]) end
     deferred = deferred + #wait
+  end
+end
+-- What was drained of priorities not reached (all slots taken) waits in its list.
+if direct then
+  for priority, list in pairs(buckets) do
+    if #list > 0 then redis.call('RPUSH', ready_key[priority], unpack(list)) end
   end
 end
 if #active > 0 then

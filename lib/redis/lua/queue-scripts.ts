@@ -19,7 +19,7 @@ export const finishScript = new LuaFileScript({
   file: 'finish-5.lua',
   common: true,
   keys: ['task', 'active', 'leases', 'events', 'logStream'],
-  args: ['taskId', 'token', 'status', 'output', 'error', 'nowIso', 'retentionS', 'domain', 'logLine', 'agentId', 'keyPrefix'],
+  args: ['taskId', 'token', 'status', 'output', 'error', 'nowIso', 'retentionS', 'domain', 'logLine', 'agentId', 'keyPrefix', 'costCheck'],
 });
 
 export const retryScript = new LuaFileScript({

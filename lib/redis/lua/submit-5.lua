@@ -14,7 +14,8 @@
 --   clientId (its metadata.client_id, '' for none: kept in the result so the HTTP API shows it to its client only),
 --   description (the first 1000 characters of payload.description, kept in the result for listings and
 --   their text search), nowMs (the index's score: when it was sent), trimBeforeMs (index entries sent
---   before this are dropped: their results have expired), maxDepth (0: no limit), then the domain's other
+--   before this are dropped: their results have expired; '' skips the trim, which a busy sender does
+--   only now and then), maxDepth (0: no limit), then the domain's other
 --   waiting keys (Keys.waiting), only read by the depth check and so passed here, not in KEYS, which would
 --   ask write access of the `client` user: ingest, readyHigh, readyNormal, readyLow (LISTs), delayed (ZSET)
 -- Returns: {1} queued; {0, status} nothing written, because `results:{id}` exists: the id belongs to a
@@ -28,17 +29,18 @@ if maxDepth > 0 then
     + redis.call('LLEN', A.readyNormal) + redis.call('LLEN', A.readyLow) + redis.call('ZCARD', A.delayed)
   if depth >= maxDepth then return { 2, depth } end
 end
+-- One HSET with every field the task has.
+local fields = { 'task_id', A.taskId, 'status', 'pending', 'domain', A.domain }
 if A.parentId ~= '' then
-  redis.call('HSET', K.result, 'task_id', A.taskId, 'status', 'pending', 'domain', A.domain, 'parent_id', A.parentId)
+  table.insert(fields, 'parent_id'); table.insert(fields, A.parentId)
   redis.call('SADD', K.children, A.taskId)
   redis.call('PEXPIRE', K.children, A.childrenTtlMs)
-else
-  redis.call('HSET', K.result, 'task_id', A.taskId, 'status', 'pending', 'domain', A.domain)
 end
-if A.clientId ~= '' then redis.call('HSET', K.result, 'client_id', A.clientId) end
-if A.description ~= '' then redis.call('HSET', K.result, 'description', A.description) end
+if A.clientId ~= '' then table.insert(fields, 'client_id'); table.insert(fields, A.clientId) end
+if A.description ~= '' then table.insert(fields, 'description'); table.insert(fields, A.description) end
+redis.call('HSET', K.result, unpack(fields))
 redis.call('ZADD', K.jobs, tonumber(A.nowMs), A.taskId)
-redis.call('ZREMRANGEBYSCORE', K.jobs, '-inf', '(' .. A.trimBeforeMs)
+if A.trimBeforeMs ~= '' then redis.call('ZREMRANGEBYSCORE', K.jobs, '-inf', '(' .. A.trimBeforeMs) end
 redis.call('LPUSH', K.pending, A.raw)
 redis.call('PUBLISH', K.notifications, A.raw)
 return { 1 }

@@ -5,7 +5,7 @@ import { LuaFileScript } from './lua-file-script.js';
 export const webhookEnqueueScript = new LuaFileScript({
   file: 'webhook-enqueue-3.lua',
   keys: ['webhooks', 'deliveries', 'due'],
-  args: ['eventId', 'event', 'client', 'body'],
+  args: [],
 });
 
 export const webhookClaimScript = new LuaFileScript({
