@@ -48,12 +48,12 @@ export function childTaskId(parentId: string, domain: string): string {
 /**
  * Reuses the plan stored for this task by an earlier attempt, or stores `make()`'s. A main
  * orchestrator that died mid-task thereby resumes the same sub-tasks instead of queueing new ones.
- * A first attempt (`attempt` 1) has no earlier one, so it skips the read: the store, which answers
- * with a plan that was there after all, still keeps two attempts in agreement.
+ * `mayExist` false (a first attempt of a task planned for no approval) skips the read: the store,
+ * which answers with a plan that was there after all, still keeps two attempts in agreement.
  */
-export async function storedPlan(deps: DelegationDeps, taskId: string, attempt: number, make: () => Promise<Plan>): Promise<{ plan: Plan; resumed: boolean }> {
+export async function storedPlan(deps: DelegationDeps, taskId: string, mayExist: boolean, make: () => Promise<Plan>): Promise<{ plan: Plan; resumed: boolean }> {
   const plans = new PlanStore(deps.redis, deps.keys);
-  const existing = attempt > 1 ? await plans.read(taskId) : undefined;
+  const existing = mayExist ? await plans.read(taskId) : undefined;
   if (existing) return { plan: existing as Plan, resumed: true };
   // Stored unless another attempt stored one meanwhile, which then stands.
   const stored = await plans.storeOnce(taskId, await make(), deps.retentionMs);

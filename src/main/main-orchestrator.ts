@@ -159,13 +159,13 @@ function createMainLifecycle(options: MainOrchestratorOptions & { agentId: strin
           required: (task) => requiresApproval(task, false),
           windowMs: config.approvalWindowMs,
           route: async (task, signal) => {
-            const { plan } = await storedPlan(deps, task.taskId, () => makePlan(task, catalog, planningOptions, signal, () => undefined));
+            const { plan } = await storedPlan(deps, task.taskId, true, () => makePlan(task, catalog, planningOptions, signal, () => undefined));
             return plan.steps.map((s) => ({ domain: s.domain, description: s.description, after: s.dependsOn }));
           },
         },
         handler: async (ctx) => {
           let planning: ModelCallTiming | undefined;
-          const { plan, resumed } = await storedPlan(deps, ctx.task.taskId, ctx.claimed.attempt, () => makePlan(ctx.task, catalog, planningOptions, ctx.signal, (call) => { planning = call; }));
+          const { plan, resumed } = await storedPlan(deps, ctx.task.taskId, ctx.claimed.attempt > 1 || requiresApproval(ctx.task, false), () => makePlan(ctx.task, catalog, planningOptions, ctx.signal, (call) => { planning = call; }));
           const route = plan.steps.map((s) => `${s.domain}${s.dependsOn.length ? ` (after ${s.dependsOn.join(', ')})` : ''}`).join(', ');
           // Not awaited: the line goes out on the same connection ahead of everything that follows, so it
           // stays first in the task's log, and the sub-tasks are queued without waiting one round trip.
