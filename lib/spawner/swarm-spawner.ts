@@ -240,7 +240,27 @@ export class SwarmSpawner implements Spawner {
     this.logger.debug({ agentId, state: task.Status?.State }, 'swarm: tracking a replica');
     this.replicas.set(agentId, replica);
     this.logger.info({ agentId, domain, taskId: task.ID, containerId: containerId.slice(0, 12) }, 'swarm: replica started');
+    this.watchContainer(agentId, containerId);
     return replica;
+  }
+
+  /**
+   * Waits on a replica's container, as the Docker spawner does, so its end is read from Swarm at once
+   * rather than at the next poll: a killed replica's tasks are handed back and the next one starts
+   * about a poll sooner. Swarm learns of the end a moment after the engine, so the tasks are read until
+   * it has; a replica on another node (404 here) is left to the poll.
+   */
+  private watchContainer(agentId: string, containerId: string): void {
+    const stillTracked = () => this.replicas.get(agentId)?.containerId === containerId;
+    void this.docker.getContainer(containerId).wait().then(async () => {
+      const until = Date.now() + (this.options.pollMs ?? 1_000) * 2;
+      while (stillTracked() && !this.closed && Date.now() < until) {
+        // A read begun before the end may miss it: let it finish, then read again.
+        await this.refreshing;
+        await this.refresh();
+        if (stillTracked()) await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+    }, () => undefined);
   }
 
   private refresh(): Promise<void> {
