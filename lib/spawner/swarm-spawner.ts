@@ -1,4 +1,5 @@
 import type Docker from 'dockerode';
+import { sleep } from '../clock.js';
 import { DanError, InvalidInputError } from '../errors.js';
 import { silentLogger, type Logger } from '../logger.js';
 import { isSafeDomainName } from '../protocol/agent.js';
@@ -251,16 +252,23 @@ export class SwarmSpawner implements Spawner {
    * it has; a replica on another node (404 here) is left to the poll.
    */
   private watchContainer(agentId: string, containerId: string): void {
+    const container = this.docker.getContainer(containerId);
     const stillTracked = () => this.replicas.get(agentId)?.containerId === containerId;
-    void this.docker.getContainer(containerId).wait().then(async () => {
+    void (async () => {
+      // A task still starting has a container not yet running, for which the engine's wait returns at once.
+      for (;;) {
+        await container.wait();
+        if ((await container.inspect()).State.Status !== 'created' || !stillTracked()) break;
+        await sleep(100);
+      }
       const until = Date.now() + (this.options.pollMs ?? 1_000) * 2;
       while (stillTracked() && !this.closed && Date.now() < until) {
         // A read begun before the end may miss it: let it finish, then read again.
         await this.refreshing;
         await this.refresh();
-        if (stillTracked()) await new Promise((resolve) => setTimeout(resolve, 100));
+        if (stillTracked()) await sleep(100);
       }
-    }, () => undefined);
+    })().catch(() => undefined);
   }
 
   private refresh(): Promise<void> {
