@@ -14,7 +14,7 @@ export interface SwarmSpawnerOptions extends SwarmServiceOptions {
   logger?: Logger;
   /** How long a new replica may take to get a container before its spawn fails (image pulls included). */
   startTimeoutMs?: number;
-  /** How often the replicas' tasks are read, to notice the ones that ended. */
+  /** How often the replicas' tasks are read, to notice the ones that ended (at once for those on this node, whose containers are waited on). */
   pollMs?: number;
 }
 
