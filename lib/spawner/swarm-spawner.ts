@@ -93,6 +93,9 @@ export class SwarmSpawner implements Spawner {
       const name = swarmServiceName(this.options.networkId, domain);
       const before = new Set((await swarmTasks(this.docker, name).catch(() => [])).map((t) => t.ID));
       if (this.services.has(name)) {
+        // Down to the replicas running first: a service still asking for one that just ended (its scale-down
+        // queued behind this spawn) would take "one more" as no change, and Swarm would start nothing.
+        await this.scaleTo(domain, this.running(domain));
         await this.scaleTo(domain, this.running(domain) + 1);
       } else {
         await this.createService(domain, name, request.env);
@@ -283,17 +286,19 @@ export class SwarmSpawner implements Spawner {
         const tasks = await swarmTasks(this.docker, name);
         const byId = new Map(tasks.map((t) => [t.ID, t]));
         for (const task of liveTasks(tasks)) if (replicaOf(task) !== undefined && !this.isClaimed(task) && !this.closed) this.track(domain, task);
-        let endedAny = false;
+        const gone: Array<{ agentId: string; replica: Replica; status: number | undefined }> = [];
         for (const [agentId, replica] of [...this.replicas]) {
           if (replica.agent.domain !== domain) continue;
           const task = byId.get(replica.taskId);
           // Ended once its container has: one Swarm is stopping (scaled down, drained) is still handing back its work.
           if (task && !taskEnded(task)) continue;
-          this.ended(agentId, replica, exitOf(task?.Status?.ContainerStatus?.ExitCode ?? await this.containerExit(replica.containerId)));
-          endedAny = true;
+          // No exit code in the task (the API omits a 0, and a task Swarm dropped has none): the container says.
+          gone.push({ agentId, replica, status: task?.Status?.ContainerStatus?.ExitCode ?? await this.containerExit(replica.containerId) });
         }
+        // Reported and scaled down with nothing awaited in between, so no spawn counts them gone before the scale-down is queued.
+        for (const { agentId, replica, status } of gone) if (this.replicas.get(agentId) === replica) this.ended(agentId, replica, exitOf(status));
         // A replica that stopped (idle, killed) is not replaced by Swarm: the service keeps only those still running.
-        if (endedAny && !this.closed) await this.locked(domain, async () => this.scaleTo(domain, this.running(domain)));
+        if (gone.length > 0 && !this.closed) await this.locked(domain, async () => this.scaleTo(domain, this.running(domain)));
       }
     } catch (error) {
       this.logger.warn({ err: (error as Error).message }, 'swarm: reading the tasks failed; trying again');
