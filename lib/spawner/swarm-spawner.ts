@@ -4,7 +4,7 @@ import { DanError, InvalidInputError } from '../errors.js';
 import { silentLogger, type Logger } from '../logger.js';
 import { isSafeDomainName } from '../protocol/agent.js';
 import { connectDocker, type DockerEndpoint } from './docker-engine.js';
-import { followContainerOutput, LABELS } from './docker-spawner.js';
+import { exitOf, followContainerOutput, LABELS } from './docker-spawner.js';
 import { containerAgentId, type AgentExit, type SpawnedAgent, type SpawnRequest, type Spawner } from './spawner.js';
 import { swarmServiceName, swarmServiceSpec, type SwarmServiceOptions } from './swarm-service-spec.js';
 import { liveTasks, replicaOf, taskEnded, serviceReplicas, setReplicas, swarmTasks, taskTrouble, type SwarmTask } from './swarm-tasks.js';
@@ -292,11 +292,11 @@ export class SwarmSpawner implements Spawner {
           const task = byId.get(replica.taskId);
           // Ended once its container has: one Swarm is stopping (scaled down, drained) is still handing back its work.
           if (task && !taskEnded(task)) continue;
-          // No exit code in the task (the API omits a 0, and a task Swarm dropped has none): the container says.
+          // No exit code in the task (the API omits a 0, and a task Swarm dropped has none): the container says; unknown counts as killed.
           gone.push({ agentId, replica, status: task?.Status?.ContainerStatus?.ExitCode ?? await this.containerExit(replica.containerId) });
         }
         // Reported and scaled down with nothing awaited in between, so no spawn counts them gone before the scale-down is queued.
-        for (const { agentId, replica, status } of gone) if (this.replicas.get(agentId) === replica) this.ended(agentId, replica, exitOf(status));
+        for (const { agentId, replica, status } of gone) if (this.replicas.get(agentId) === replica) this.ended(agentId, replica, exitOf(status ?? 137));
         // A replica that stopped (idle, killed) is not replaced by Swarm: the service keeps only those still running.
         if (gone.length > 0 && !this.closed) await this.locked(domain, async () => this.scaleTo(domain, this.running(domain)));
       }
@@ -364,11 +364,4 @@ export class SwarmSpawner implements Spawner {
       this.logger.info({ service: name, domain, replicas: tasks.length }, 'swarm: adopted a service');
     }
   }
-}
-
-/** A container's exit status as an agent's exit: 137 and 143 are SIGKILL and SIGTERM; unknown counts as killed. */
-function exitOf(status: number | null | undefined): { code: number | null; signal: string | null } {
-  if (status === undefined || status === null || status === 137) return { code: null, signal: 'SIGKILL' };
-  if (status === 143) return { code: null, signal: 'SIGTERM' };
-  return { code: status, signal: null };
 }
