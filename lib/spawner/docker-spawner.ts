@@ -229,8 +229,8 @@ function splitLines(text: string, emit: (line: string) => void): void {
   for (const line of lines) emit(line.endsWith('\r') ? line.slice(0, -1) : line);
 }
 
-/** Maps the exit status Docker reports to the code and signal of the agent's process. */
-function exitOf(status: number): { code: number | null; signal: string | null } {
+/** Maps the exit status Docker reports to the code and signal of the agent's process (the Swarm spawner's replicas' too). */
+export function exitOf(status: number): { code: number | null; signal: string | null } {
   if (status === 137) return { code: null, signal: 'SIGKILL' };
   if (status === 143) return { code: null, signal: 'SIGTERM' };
   return { code: status, signal: null };

@@ -1,9 +1,10 @@
 import type Docker from 'dockerode';
+import { sleep } from '../clock.js';
 import { DanError, InvalidInputError } from '../errors.js';
 import { silentLogger, type Logger } from '../logger.js';
 import { isSafeDomainName } from '../protocol/agent.js';
 import { connectDocker, type DockerEndpoint } from './docker-engine.js';
-import { followContainerOutput, LABELS } from './docker-spawner.js';
+import { exitOf, followContainerOutput, LABELS } from './docker-spawner.js';
 import { containerAgentId, type AgentExit, type SpawnedAgent, type SpawnRequest, type Spawner } from './spawner.js';
 import { swarmServiceName, swarmServiceSpec, type SwarmServiceOptions } from './swarm-service-spec.js';
 import { liveTasks, replicaOf, taskEnded, serviceReplicas, setReplicas, swarmTasks, taskTrouble, type SwarmTask } from './swarm-tasks.js';
@@ -13,7 +14,7 @@ export interface SwarmSpawnerOptions extends SwarmServiceOptions {
   logger?: Logger;
   /** How long a new replica may take to get a container before its spawn fails (image pulls included). */
   startTimeoutMs?: number;
-  /** How often the replicas' tasks are read, to notice the ones that ended. */
+  /** How often the replicas' tasks are read, to notice the ones that ended (at once for those on this node, whose containers are waited on). */
   pollMs?: number;
 }
 
@@ -92,6 +93,9 @@ export class SwarmSpawner implements Spawner {
       const name = swarmServiceName(this.options.networkId, domain);
       const before = new Set((await swarmTasks(this.docker, name).catch(() => [])).map((t) => t.ID));
       if (this.services.has(name)) {
+        // Down to the replicas running first: a service still asking for one that just ended (its scale-down
+        // queued behind this spawn) would take "one more" as no change, and Swarm would start nothing.
+        await this.scaleTo(domain, this.running(domain));
         await this.scaleTo(domain, this.running(domain) + 1);
       } else {
         await this.createService(domain, name, request.env);
@@ -240,7 +244,34 @@ export class SwarmSpawner implements Spawner {
     this.logger.debug({ agentId, state: task.Status?.State }, 'swarm: tracking a replica');
     this.replicas.set(agentId, replica);
     this.logger.info({ agentId, domain, taskId: task.ID, containerId: containerId.slice(0, 12) }, 'swarm: replica started');
+    this.watchContainer(agentId, containerId);
     return replica;
+  }
+
+  /**
+   * Waits on a replica's container, as the Docker spawner does, so its end is read from Swarm at once
+   * rather than at the next poll: a killed replica's tasks are handed back and the next one starts
+   * about a poll sooner. Swarm learns of the end a moment after the engine, so the tasks are read until
+   * it has; a replica on another node (404 here) is left to the poll.
+   */
+  private watchContainer(agentId: string, containerId: string): void {
+    const container = this.docker.getContainer(containerId);
+    const stillTracked = () => this.replicas.get(agentId)?.containerId === containerId;
+    void (async () => {
+      // A task still starting has a container not yet running, for which the engine's wait returns at once.
+      for (;;) {
+        await container.wait();
+        if ((await container.inspect()).State.Status !== 'created' || !stillTracked()) break;
+        await sleep(100);
+      }
+      const until = Date.now() + (this.options.pollMs ?? 1_000) * 2;
+      while (stillTracked() && !this.closed && Date.now() < until) {
+        // A read begun before the end may miss it: let it finish, then read again.
+        await this.refreshing;
+        await this.refresh();
+        if (stillTracked()) await sleep(100);
+      }
+    })().catch(() => undefined);
   }
 
   private refresh(): Promise<void> {
@@ -255,17 +286,19 @@ export class SwarmSpawner implements Spawner {
         const tasks = await swarmTasks(this.docker, name);
         const byId = new Map(tasks.map((t) => [t.ID, t]));
         for (const task of liveTasks(tasks)) if (replicaOf(task) !== undefined && !this.isClaimed(task) && !this.closed) this.track(domain, task);
-        let endedAny = false;
+        const gone: Array<{ agentId: string; replica: Replica; status: number | undefined }> = [];
         for (const [agentId, replica] of [...this.replicas]) {
           if (replica.agent.domain !== domain) continue;
           const task = byId.get(replica.taskId);
           // Ended once its container has: one Swarm is stopping (scaled down, drained) is still handing back its work.
           if (task && !taskEnded(task)) continue;
-          this.ended(agentId, replica, exitOf(task?.Status?.ContainerStatus?.ExitCode ?? await this.containerExit(replica.containerId)));
-          endedAny = true;
+          // No exit code in the task (the API omits a 0, and a task Swarm dropped has none): the container says; unknown counts as killed.
+          gone.push({ agentId, replica, status: task?.Status?.ContainerStatus?.ExitCode ?? await this.containerExit(replica.containerId) });
         }
+        // Reported and scaled down with nothing awaited in between, so no spawn counts them gone before the scale-down is queued.
+        for (const { agentId, replica, status } of gone) if (this.replicas.get(agentId) === replica) this.ended(agentId, replica, exitOf(status ?? 137));
         // A replica that stopped (idle, killed) is not replaced by Swarm: the service keeps only those still running.
-        if (endedAny && !this.closed) await this.locked(domain, async () => this.scaleTo(domain, this.running(domain)));
+        if (gone.length > 0 && !this.closed) await this.locked(domain, async () => this.scaleTo(domain, this.running(domain)));
       }
     } catch (error) {
       this.logger.warn({ err: (error as Error).message }, 'swarm: reading the tasks failed; trying again');
@@ -331,11 +364,4 @@ export class SwarmSpawner implements Spawner {
       this.logger.info({ service: name, domain, replicas: tasks.length }, 'swarm: adopted a service');
     }
   }
-}
-
-/** A container's exit status as an agent's exit: 137 and 143 are SIGKILL and SIGTERM; unknown counts as killed. */
-function exitOf(status: number | null | undefined): { code: number | null; signal: string | null } {
-  if (status === undefined || status === null || status === 137) return { code: null, signal: 'SIGKILL' };
-  if (status === 143) return { code: null, signal: 'SIGTERM' };
-  return { code: status, signal: null };
 }

@@ -250,7 +250,9 @@ export class DomainSupervisor {
     // A spawner whose agents share one spec (Swarm replicas) names the agent after its container.
     if (spawned !== agentId) {
       s.starting.delete(agentId);
-      if (s.ready.has(spawned)) return;
+      // Counted already (the tick saw it beat), or gone already: its exit came under the new name while
+      // the spawn resolved, and waiting for its heartbeat would hold the domain's next start until the timeout.
+      if (s.ready.has(spawned) || !o.spawner.list().some((a) => a.agentId === spawned)) return;
       s.starting.set(spawned, startedAt);
     }
     void this.watchReady(domain, spawned, startedAt);

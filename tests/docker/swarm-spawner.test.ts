@@ -185,10 +185,7 @@ describeDocker('the Swarm spawner on a real one-node swarm', () => {
     }
   }, 300_000);
 
-  // Not passing yet: a run here lost 6 of 24 tasks (4 leases left in frontend at the deadline), and many
-  // tasks gave up after repeated SIGKILLs; README's Docker Swarm section says so. Run it with
-  // `npm run chaos -- --quick --spawner swarm` on a swarm.
-  it.skip('npm run chaos, quick form, on Swarm (skipped: a run lost 6 of 24 tasks; issue 18 is open on it): replicas\' containers killed while tasks flow, 0 lost, 0 duplicated, nothing left behind', async () => {
+  it('npm run chaos, quick form, on Swarm: replicas\' containers killed while tasks flow, 0 lost, 0 duplicated, nothing left behind', async () => {
     const run = await runProcess(process.execPath, [chaosBin, '--quick', '--spawner', 'swarm', '--tasks', '24', '--malformed', '20', '--seed', '4244', '--json'], {
       env: { PATH: process.env['PATH'], HOME: process.env['HOME'], NO_COLOR: '1', DAN_AGENT_IMAGE: testAgentImage(), ...(process.env['DOCKER_HOST'] ? { DOCKER_HOST: process.env['DOCKER_HOST'] } : {}) },
       timeoutMs: 360_000,

@@ -38,6 +38,16 @@ class RecordingSpawner implements Spawner {
   close(): Promise<void> { return Promise.resolve(); }
 }
 
+/** Names each agent after its container, as Swarm replicas do; this one's agent is killed before its spawn resolves. */
+class KilledWhileStartingSpawner extends RecordingSpawner {
+  override spawn(request: SpawnRequest): Promise<SpawnedAgent> {
+    this.requests.push(request);
+    const agentId = `${request.domain}-c0ffee0${this.requests.length}`;
+    this.exited({ agentId, domain: request.domain, code: null, signal: 'SIGKILL' });
+    return Promise.resolve({ agentId, domain: request.domain, handle: '1', startedAt: Date.now() });
+  }
+}
+
 const queueSettings = { leaseMs: 30_000, retentionMs: 3_600_000, maxAttempts: 3, retryBaseMs: 0, retryMaxMs: 0, maxQueueDepth: 10_000 };
 
 let redis: Redis;
@@ -90,6 +100,23 @@ describe('DomainSupervisor', () => {
     expect(await queueDepth(redis, keys, 'backend')).toBe(1);
     expect(spawner.requests.map((r) => r.domain)).toEqual(['backend']);
     expect(spawner.requests[0]?.agentId).not.toBe('backend-dead0001');
+  });
+
+  it('starts the next agent after the backoff when one named after its container (a Swarm replica) died before its spawn resolved, not after the spawn timeout', async () => {
+    const clock = new MovableClock(Date.now());
+    const registry = new HeartbeatRegistry(redis, keys, 30_000, clock);
+    const spawner = new KilledWhileStartingSpawner();
+    const supervisor = new DomainSupervisor({
+      redis, keys, registry, spawner, logger: pino({ level: 'silent' }), clock, domains: () => ['backend'], agentEnv: {},
+      limits: { maxDomainAgents: 4, maxInstancesPerDomain: 1, domainConcurrency: 4 }, spawnTimeoutMs: 60_000, sweepEveryMs: 60_000, scanEveryMs: 60_000,
+      queue: queueSettings,
+    });
+    await submitTask(redis, keys, { taskId: 'waiting-1', domain: 'backend', description: 'x' });
+    await supervisor.tick();
+    expect(spawner.requests).toHaveLength(1);
+    clock.advance(1_000); // past the first restart backoff (500 ms), far inside the spawn timeout
+    await supervisor.tick();
+    expect(spawner.requests).toHaveLength(2);
   });
 
   it('starts an agent for waiting work although a hand-made agent heartbeats for the domain, and counts one its spawner vouches for', async () => {
