@@ -99,7 +99,7 @@ describe.skipIf(!redisServerOnPath())('secrets a hostile model read stay out of 
     const ps = await runProcess('ps', ['-eo', 'pid,args']);
     expect(ps.code).toBe(0);
     const ours = ps.stdout.split('\n').filter((line) => line.includes(packageRoot()) || line.includes('redis-server'));
-    expect(ours.some((line) => line.includes('dist/src/agent.js'))).toBe(true);
+    expect(ours.some((line) => line.includes('dist/bundle/agent.mjs'))).toBe(true);
     expectNoSecret('ps -eo args', ps.stdout);
   });
 

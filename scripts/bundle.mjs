@@ -1,0 +1,56 @@
+// Runs after `tsc` in `npm run build`: bundles the agent's entry (what the process spawner and the
+// agent image run) and the container health check into dist/bundle/, from the TypeScript sources,
+// with esbuild. Loading one file instead of a few hundred modules is most of an agent's start-up.
+// Code only a main orchestrator or a rarely used path loads (`await import(...)`) goes into chunks
+// beside the entry and is read when first used. Native modules stay in node_modules (external).
+//
+// Source maps sit beside each file, and the bundle runs with --enable-source-maps (see
+// lib/spawner/agent-entry.ts), so stack traces name the .ts files and lines.
+//
+// Modules that find files next to themselves (import.meta.url: the Lua scripts, the package root)
+// get the URL of the compiled file tsc wrote for them in dist/, so they read the same files
+// whether they run bundled or not.
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import * as esbuild from 'esbuild';
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+const outdir = path.join(root, 'dist/bundle');
+
+/** Native addons, and packages that read their own files at run time: loaded from node_modules. */
+const EXTERNAL = ['better-sqlite3', 'dockerode'];
+
+/** `import.meta.url` of a source file, as the URL of its compiled twin under dist/, relative to the bundle. */
+const compiledUrlOf = {
+  name: 'compiled-url-of',
+  setup(build) {
+    build.onLoad({ filter: /\.ts$/, namespace: 'file' }, async (args) => {
+      const text = await readFile(args.path, 'utf8');
+      if (!text.includes('import.meta.url')) return undefined;
+      const compiled = path.join(root, 'dist', path.relative(root, args.path)).replace(/\.ts$/, '.js');
+      const relative = path.relative(outdir, compiled).split(path.sep).join('/');
+      return { contents: text.replaceAll('import.meta.url', `new URL(${JSON.stringify(relative)}, import.meta.url).href`), loader: 'ts' };
+    });
+  },
+};
+
+await esbuild.build({
+  entryPoints: { agent: 'src/agent.ts', healthcheck: 'src/healthcheck.ts' },
+  absWorkingDir: root,
+  outdir,
+  bundle: true,
+  splitting: true,
+  format: 'esm',
+  platform: 'node',
+  target: 'node20',
+  sourcemap: 'linked',
+  external: EXTERNAL,
+  outExtension: { '.js': '.mjs' },
+  chunkNames: '[name]-[hash]',
+  // CommonJS dependencies (ioredis, pino, yaml) call require() for Node's own modules.
+  banner: { js: "import { createRequire as __danRequire } from 'node:module'; const require = __danRequire(import.meta.url);" },
+  plugins: [compiledUrlOf],
+  logLevel: 'warning',
+  legalComments: 'none',
+});
