@@ -4,22 +4,26 @@
 // Code only a main orchestrator or a rarely used path loads (`await import(...)`) goes into chunks
 // beside the entry and is read when first used. Native modules stay in node_modules (external).
 //
-// Source maps sit beside each file, and the bundle runs with --enable-source-maps (see
-// lib/spawner/agent-entry.ts), so stack traces name the .ts files and lines.
+// Source maps sit beside each file: with NODE_OPTIONS=--enable-source-maps stack traces name the .ts
+// files and lines. Not on by default: Node then reads every map at load, about 12 MB more per agent.
+// The code is not minified, so a trace without maps still names functions and readable lines.
 //
 // Modules that find files next to themselves (import.meta.url: the Lua scripts, the package root)
 // get the URL of the compiled file tsc wrote for them in dist/, so they read the same files
 // whether they run bundled or not.
-import { readFile } from 'node:fs/promises';
+import { readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL, URL } from 'node:url';
 import * as esbuild from 'esbuild';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const outdir = path.join(root, 'dist/bundle');
 
-/** Native addons, and packages that read their own files at run time: loaded from node_modules. */
-const EXTERNAL = ['better-sqlite3', 'dockerode'];
+/**
+ * Left out of the bundle and loaded from node_modules: native addons (better-sqlite3; dockerode's ssh2
+ * and cpu-features). The agent image keeps these and what they depend on (scripts/prune-node-modules.mjs).
+ */
+export const EXTERNAL = ['better-sqlite3', 'dockerode'];
 
 /** `import.meta.url` of a source file, as the URL of its compiled twin under dist/, relative to the bundle. */
 const compiledUrlOf = {
@@ -35,22 +39,29 @@ const compiledUrlOf = {
   },
 };
 
-await esbuild.build({
-  entryPoints: { agent: 'src/agent.ts', healthcheck: 'src/healthcheck.ts' },
-  absWorkingDir: root,
-  outdir,
-  bundle: true,
-  splitting: true,
-  format: 'esm',
-  platform: 'node',
-  target: 'node20',
-  sourcemap: 'linked',
-  external: EXTERNAL,
-  outExtension: { '.js': '.mjs' },
-  chunkNames: '[name]-[hash]',
-  // CommonJS dependencies (ioredis, pino, yaml) call require() for Node's own modules.
-  banner: { js: "import { createRequire as __danRequire } from 'node:module'; const require = __danRequire(import.meta.url);" },
-  plugins: [compiledUrlOf],
-  logLevel: 'warning',
-  legalComments: 'none',
-});
+/** Writes dist/bundle/ (agent.mjs, healthcheck.mjs, their chunks and source maps). */
+export async function bundle() {
+  // Chunk names carry a hash: a fresh folder keeps no chunk of an earlier build.
+  await rm(outdir, { recursive: true, force: true });
+  await esbuild.build({
+    entryPoints: { agent: 'src/agent.ts', healthcheck: 'src/healthcheck.ts' },
+    absWorkingDir: root,
+    outdir,
+    bundle: true,
+    splitting: true,
+    format: 'esm',
+    platform: 'node',
+    target: 'node20',
+    sourcemap: 'linked',
+    external: EXTERNAL,
+    outExtension: { '.js': '.mjs' },
+    chunkNames: '[name]-[hash]',
+    // CommonJS dependencies (ioredis, pino, yaml) call require() for Node's own modules.
+    banner: { js: "import { createRequire as __danRequire } from 'node:module'; const require = __danRequire(import.meta.url);" },
+    plugins: [compiledUrlOf],
+    logLevel: 'warning',
+    legalComments: 'none',
+  });
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) await bundle();
