@@ -1,5 +1,5 @@
 // Runs after `tsc` in `npm run build`: bundles the agent's entry (what the process spawner and the
-// agent image run) and the container health check into dist/bundle/, from the TypeScript sources,
+// agent image run), the container health check and the dan CLI (package.json's bin) into dist/bundle/, from the TypeScript sources,
 // with esbuild. Loading one file instead of a few hundred modules is most of an agent's start-up.
 // Code only a main orchestrator or a rarely used path loads (`await import(...)`) goes into chunks
 // beside the entry and is read when first used. Native modules stay in node_modules (external).
@@ -14,7 +14,6 @@
 import { readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL, URL } from 'node:url';
-import * as esbuild from 'esbuild';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const outdir = path.join(root, 'dist/bundle');
@@ -43,8 +42,10 @@ const compiledUrlOf = {
 export async function bundle() {
   // Chunk names carry a hash: a fresh folder keeps no chunk of an earlier build.
   await rm(outdir, { recursive: true, force: true });
+  // Loaded here: scripts/prune-node-modules.mjs reads EXTERNAL where esbuild (a dev dependency) is not installed.
+  const esbuild = await import('esbuild');
   await esbuild.build({
-    entryPoints: { agent: 'src/agent.ts', healthcheck: 'src/healthcheck.ts' },
+    entryPoints: { agent: 'src/agent.ts', healthcheck: 'src/healthcheck.ts', cli: 'src/cli/main.ts' },
     absWorkingDir: root,
     outdir,
     bundle: true,
