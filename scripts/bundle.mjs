@@ -11,7 +11,7 @@
 // Modules that find files next to themselves (import.meta.url: the Lua scripts, the package root)
 // get the URL of the compiled file tsc wrote for them in dist/, so they read the same files
 // whether they run bundled or not.
-import { readFile, rm } from 'node:fs/promises';
+import { readdir, readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL, URL } from 'node:url';
 
@@ -40,11 +40,9 @@ const compiledUrlOf = {
 
 /** Writes dist/bundle/ (agent.mjs, healthcheck.mjs, their chunks and source maps). */
 export async function bundle() {
-  // Chunk names carry a hash: a fresh folder keeps no chunk of an earlier build.
-  await rm(outdir, { recursive: true, force: true });
   // Loaded here: scripts/prune-node-modules.mjs reads EXTERNAL where esbuild (a dev dependency) is not installed.
   const esbuild = await import('esbuild');
-  await esbuild.build({
+  const result = await esbuild.build({
     entryPoints: { agent: 'src/agent.ts', healthcheck: 'src/healthcheck.ts', cli: 'src/cli/main.ts' },
     absWorkingDir: root,
     outdir,
@@ -62,7 +60,13 @@ export async function bundle() {
     plugins: [compiledUrlOf],
     logLevel: 'warning',
     legalComments: 'none',
+    metafile: true,
   });
+  // Chunk names carry a hash: the files of earlier builds go, once this build's are all in place.
+  const written = new Set(Object.keys(result.metafile.outputs).map((file) => path.resolve(root, file)));
+  for (const file of await readdir(outdir)) {
+    if (!written.has(path.join(outdir, file))) await rm(path.join(outdir, file), { force: true });
+  }
 }
 
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) await bundle();

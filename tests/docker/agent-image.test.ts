@@ -34,7 +34,7 @@ describeDocker('the agent image', () => {
       const top = await container.top({ ps_args: '-o pid,user,args' });
       const processes = (top.Processes as string[][]).map((p) => p.join(' '));
       expect(processes[0]).toMatch(/tini/);
-      expect(processes.some((p: string) => /node .*agent\.js/.test(p))).toBe(true);
+      expect(processes.some((p: string) => /node .*agent\.mjs/.test(p))).toBe(true);
       await until('a healthy health check', async () => (await container.inspect()).State.Health?.Status === 'healthy');
 
       await container.stop({ t: 10 });

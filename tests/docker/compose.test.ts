@@ -73,7 +73,7 @@ describeDocker('docker-compose with the local images', () => {
 
     // The `api` service, as README's curl examples use it: a key made inside its container, the seed's
     // echo body sent over HTTP, and the job read back until the network finished it.
-    const made = await compose(['exec', '-T', 'api', 'node', '/app/dist/src/cli/main.js', 'keys', 'create', '--client', 'acme', '--role', 'submit', '--json']);
+    const made = await compose(['exec', '-T', 'api', 'node', '/app/dist/bundle/cli.mjs', 'keys', 'create', '--client', 'acme', '--role', 'submit', '--json']);
     expect(made.code, made.stderr).toBe(0);
     const { key } = JSON.parse(made.stdout) as { key: string };
     const apiUrl = `http://127.0.0.1:${env['API_PORT'] as string}`;
