@@ -65,6 +65,8 @@ export async function bundle() {
       platform: 'node',
       target: 'node20',
       sourcemap: 'linked',
+      // Stack traces need the mappings and file names, not the sources (the .ts files are in the repository).
+      sourcesContent: false,
       external: EXTERNAL,
       outExtension: { '.js': '.mjs' },
       chunkNames: `${entry.name}-[name]-[hash]`,
