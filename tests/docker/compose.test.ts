@@ -30,7 +30,7 @@ const compose = (args: string[], timeoutMs = 180_000) =>
 // In a folder with the network's .env and no REDIS_URL, as its operator would: `dan` reads the .env
 // and connects as the user of each command (`client` for send and agents).
 const envDir = mkdtempSync(path.join(os.tmpdir(), 'dan-compose-env-'));
-const dan = (args: string[]) => runProcess(process.execPath, [path.join(root, 'dist/src/cli/main.js'), ...args], { cwd: envDir, env: { PATH: process.env['PATH'], HOME: process.env['HOME'] }, timeoutMs: 150_000 });
+const dan = (args: string[]) => runProcess(process.execPath, [path.join(root, 'dist/bundle/cli.mjs'), ...args], { cwd: envDir, env: { PATH: process.env['PATH'], HOME: process.env['HOME'] }, timeoutMs: 150_000 });
 
 afterAll(async () => {
   rmSync(envDir, { recursive: true, force: true });

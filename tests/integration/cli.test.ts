@@ -11,7 +11,7 @@ import { cliEnv, startTestNetwork } from '../support/network.js';
 import { runProcess } from '../support/run-process.js';
 
 const root = packageRoot();
-const bin = path.join(root, 'dist/src/cli/main.js');
+const bin = path.join(root, 'dist/bundle/cli.mjs');
 let network: TestNetwork;
 
 const env = (extra: Record<string, string> = {}): NodeJS.ProcessEnv => cliEnv(network, extra);

@@ -30,7 +30,7 @@ const ATKS03 = [
   { name: 'ATKS03-t1', when: { system: '^\\s*Worker:', anyText: '^Task: ATKS03\\b', hasToolResult: false }, reply: { tool_use: [{ name: 'Bash', input: { command: "E=$(tr '\\0' '\\n' < /proc/$PPID/environ); echo \"$E\" | grep ^ANTHROPIC_API_KEY= | tr '\\n' ' '; echo \"$E\" | grep ^REDIS_URL=" } }] } },
 ];
 
-const bin = path.join(packageRoot(), 'dist/src/cli/main.js');
+const bin = path.join(packageRoot(), 'dist/bundle/cli.mjs');
 const prefix = uniquePrefix('secrets');
 const keys = new Keys(prefix);
 let dir: string;
