@@ -3,8 +3,8 @@
 #   dan/node-base:local  Node 20 (the host's /usr/bin/node and its libraries), busybox, tini, CA bundle,
 #                        users root and node (1000); assembled with `docker import`
 #   dan/redis:local      the host's redis-server and redis-cli with busybox; `docker import`
-#   dan/agent:local      Dockerfile.agent on dan/node-base:local, from the host-built dist/ and a
-#                        production node_modules prepared on the host (no network inside the build)
+#   dan/agent:local      Dockerfile.agent on dan/node-base:local, from the host-built dist/ (its bundle)
+#                        and a production node_modules prepared on the host (no network inside the build)
 # See --help. Needs a running Docker engine, and the host packages busybox-static, tini and
 # redis-server (installed when missing and run as root).
 set -euo pipefail
@@ -274,7 +274,7 @@ claude_binary() {
 # --- the agent image ------------------------------------------------------------------------------
 prepare_context() {
   local ctx="$1"
-  if [ ! -f "$repo/dist/src/agent.js" ] || [ ! -f "$repo/dist/src/healthcheck.js" ]; then
+  if [ ! -f "$repo/dist/bundle/agent.mjs" ] || [ ! -f "$repo/dist/bundle/healthcheck.mjs" ]; then
     say "dist/ is missing or incomplete: npm run build"
     (cd "$repo" && npm run build)
   fi
@@ -291,6 +291,9 @@ prepare_context() {
     cp "$repo/node_modules/$native" "$ctx/node_modules/$native"
   done
   cp -a "$repo/dist" "$repo/agents" "$ctx/"
+  # The image's build cuts node_modules to what the bundle leaves external.
+  mkdir -p "$ctx/scripts"
+  cp "$repo/scripts/bundle.mjs" "$repo/scripts/prune-node-modules.mjs" "$ctx/scripts/"
 }
 
 build_agent() {
@@ -314,7 +317,7 @@ if [ -n "$force" ] || ! image_exists "$redis_image"; then build_redis; else say 
 ctx="$work/context"
 prepare_context "$ctx"
 build_agent "$ctx" "$agent_image" ''
-docker run --rm --network none --read-only --tmpfs /tmp "$agent_image" node -e 'require("node:fs").accessSync("/app/dist/src/agent.js"); process.stdout.write(`agent image ok: uid ${process.getuid()}, NODE_ENV=${process.env.NODE_ENV}\n`)'
+docker run --rm --network none --read-only --tmpfs /tmp "$agent_image" node -e 'require("node:fs").accessSync("/app/dist/bundle/agent.mjs"); process.stdout.write(`agent image ok: uid ${process.getuid()}, NODE_ENV=${process.env.NODE_ENV}\n`)'
 
 if [ -n "$with_claude" ]; then
   claude_bin="$(claude_binary)" || die "no Claude Code binary in node_modules/@anthropic-ai (npm ci installs it as a dev dependency)"

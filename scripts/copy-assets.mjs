@@ -1,5 +1,6 @@
-// Runs after `tsc` in `npm run build`: tsc writes plain files, but the `dan` bin (package.json "bin")
-// must be executable to run as `./dist/src/cli/main.js` or through an `npm link`, and the Lua scripts
+// Runs after `tsc` in `npm run build`: tsc writes plain files, but the unbundled CLI must be executable
+// to run as `./dist/src/cli/main.js` (package.json's "bin", dist/bundle/cli.mjs, is written executable
+// by esbuild), and the Lua scripts
 // (every lib/**/*.lua: the queue's and registry's in lib/redis/lua, the farm's in lib/farm/lua; each
 // read next to the module that loads it) must sit beside the compiled code, which is also what the
 // agent image copies. The dashboard's page and styles (ui/*.html, ui/*.css) go beside its compiled

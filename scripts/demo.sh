@@ -22,7 +22,7 @@ if [ ! -d node_modules ]; then
 fi
 
 # The build is stale when any source or build setting is newer than the CLI it produced.
-cli=dist/src/cli/main.js
+cli=dist/bundle/cli.mjs
 if [ ! -f "$cli" ] || [ -n "$(find lib src tsconfig.json package.json package-lock.json -newer "$cli" -print -quit 2>/dev/null)" ]; then
   echo "==> Building (npm run build)"
   npm run build --silent

@@ -9,8 +9,8 @@ find_dan() {
     dan=("$DAN_BIN")
   elif command -v dan >/dev/null 2>&1; then
     dan=(dan)
-  elif [ -f "$repo/dist/src/cli/main.js" ]; then
-    dan=(node "$repo/dist/src/cli/main.js")
+  elif [ -f "$repo/dist/bundle/cli.mjs" ]; then
+    dan=(node "$repo/dist/bundle/cli.mjs")
   else
     echo "$1: dan is not built: run 'npm ci && npm run build' in $repo (or set DAN_BIN)" >&2
     exit 1

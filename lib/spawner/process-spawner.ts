@@ -8,9 +8,16 @@ import { silentLogger, type Logger } from '../logger.js';
 import { readLines, RecentLines } from './output-lines.js';
 import type { AgentExit, SpawnedAgent, SpawnRequest, Spawner } from './spawner.js';
 
+/** The bundled agent entry, relative to the package root (scripts/bundle.mjs writes it). */
+export const AGENT_BUNDLE = 'dist/bundle/agent.mjs';
+
 /** How `ProcessSpawner` starts agents; every field has a default that suits `dan start` on one machine. */
 export interface ProcessSpawnerOptions {
-  /** Program and arguments of an agent; default: this Node running `dist/src/agent.js` of the package. */
+  /**
+   * Program and arguments of an agent; default: this Node running the package's bundled agent,
+   * `dist/bundle/agent.mjs` (`npm run build` makes it from src/agent.ts: one file loads faster than the
+   * few hundred modules of `dist/src/agent.js`, which runs the same code).
+   */
   command?: string[];
   logger?: Logger;
   /** Working directory of the children; default: the current one. */
@@ -37,7 +44,7 @@ export interface ResolvedProcessSpawnerOptions {
 
 /** Fills in the defaults of `ProcessSpawnerOptions` and rejects values that cannot work. */
 export function resolveProcessSpawnerOptions(options: ProcessSpawnerOptions = {}): ResolvedProcessSpawnerOptions {
-  const [program, ...args] = options.command ?? [process.execPath, path.join(packageRoot(), 'dist/src/agent.js')];
+  const [program, ...args] = options.command ?? [process.execPath, path.join(packageRoot(), AGENT_BUNDLE)];
   if (program === undefined || program === '') throw new InvalidInputError('ProcessSpawner: command must name a program');
   const logLines = options.logLines ?? 200;
   if (!Number.isInteger(logLines) || logLines < 1) throw new InvalidInputError(`ProcessSpawner: logLines must be a positive integer, got ${logLines}`);

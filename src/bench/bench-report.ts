@@ -11,6 +11,7 @@ import type { CeilingResult } from './redis-capacity.js';
 import type { RecoveryResult } from './recovery.js';
 import type { ScaleResult } from './scale.js';
 import type { FailoverLosses, SentinelResult } from './sentinel.js';
+import type { CapacityResult } from './capacity.js';
 import type { IdleMemory, SpawnRow } from './spawning.js';
 import type { VerificationResult } from './verification.js';
 import type { LatencyRun, ThroughputResult } from './throughput.js';
@@ -52,6 +53,7 @@ export interface BenchResults {
   /** `swarm`: task arrival to the first heartbeat of a new replica of the domain's Swarm service. */
   spawn?: { process: SpawnRow; docker: SpawnRow; swarm?: SpawnRow; node_start_ms: number };
   memory?: IdleMemory & { domain_container_rss_mb: number | null };
+  capacity?: CapacityResult;
   model_path?: ModelPathResult;
   recovery?: RecoveryResult;
   workflow?: WorkflowResult;
@@ -132,6 +134,15 @@ export function rows(r: BenchResults): Row[] {
     add('idle resident memory, domain process after one echo (MB)', n(m.domain_process_rss_mb), '<= 60 MB', atMost(m.domain_process_rss_mb, 60));
     add('  of which private to it (MB; the rest is the Node binary and libraries every Node process shares)', n(m.domain_process_private_mb));
     add('idle resident memory, domain container after one echo (MB, its processes)', m.domain_container_rss_mb === null ? 'skipped (no Docker)' : n(m.domain_container_rss_mb));
+  }
+  const k = r.capacity;
+  if (k) {
+    // Goals: every worker asked for waits at once; a waiting worker costs well under a tenth of an idle
+    // process; the idle figure follows from the 60 MB goal above (1024 / 60).
+    add(`capacity: workers one domain process holds waiting on a slow model (of ${k.workers} asked)`, n(k.waiting, 0), `all ${k.workers}`, k.waiting >= k.workers);
+    add(`  resident memory per waiting worker (MB; process ${n(k.warm_rss_mb)} MB after one model task, ${n(k.busy_rss_mb)} MB with them)`, n(k.mb_per_waiting_worker, 2), '<= 1 MB', atMost(k.mb_per_waiting_worker, 1));
+    add('capacity: idle domain processes in 1 GB (1024 / idle resident MB)', n(k.idle_domains_per_gb, 0), '>= 17', atLeast(k.idle_domains_per_gb, 17));
+    add(`  counting only private memory (1024 / ${n(k.idle_private_mb)} MB; the Node binary is shared)`, n(k.idle_domains_per_gb_private, 0));
   }
   const p = r.model_path;
   if (p) {

@@ -20,20 +20,22 @@ import { bytesPerPendingTask, measureCeiling } from './redis-capacity.js';
 import { measureRecovery } from './recovery.js';
 import { measureScale } from './scale.js';
 import { measureCache, measureRateLimit } from './rate-limit.js';
+import { measureCapacity } from './capacity.js';
 import { measureSentinel } from './sentinel.js';
 import { measureVerification } from './verification.js';
 import { measureWorkflow } from './workflow.js';
 import { dockerStatus, measureDockerSpawn, measureIdleMemory, measureNodeStart, measureProcessSpawn, measureSwarmSpawn } from './spawning.js';
 import { coreSettings, measureLatency, measureThroughput } from './throughput.js';
 
-const SCENARIOS = ['throughput', 'latency', 'redis-cost', 'ceiling', 'scale', 'spawn', 'memory', 'model', 'recovery', 'verification', 'api', 'dashboard', 'metrics', 'sentinel', 'ratelimit', 'cache', 'workflow', 'budgets'] as const;
+const SCENARIOS = ['throughput', 'latency', 'redis-cost', 'ceiling', 'scale', 'spawn', 'memory', 'capacity', 'model', 'recovery', 'verification', 'api', 'dashboard', 'metrics', 'sentinel', 'ratelimit', 'cache', 'workflow', 'budgets'] as const;
 type Scenario = (typeof SCENARIOS)[number];
 
 const HELP = `npm run bench [-- options]
 
 Starts a private redis-server on a free port and measures the network on this machine, side by side
 with BullMQ: throughput, latency at half load, Redis commands and memory per task, the Redis ceiling,
-scale over 1, 4 and 16 domains, spawn time, idle memory, the model path, recovery,
+scale over 1, 4 and 16 domains, spawn time, idle memory, capacity (workers waiting on a slow model
+in one domain process, idle domains per GB), the model path, recovery,
 verification (checks with repair rounds), the HTTP API (dan serve, from dist/), the cost of a
 /metrics scrape, Redis failovers through Sentinel (redis-server and redis-sentinel on the PATH), the shared
 model rate limit (ratelimit), the prompt cache's share of input tokens (cache), a workflow's
@@ -99,8 +101,8 @@ async function main(): Promise<void> {
   const { quick, only } = parsed;
   const wants = (...names: Scenario[]) => names.some((name) => only.has(name));
   const counts = quick
-    ? { tasks: 300, rounds: 3, latencySeconds: 1.5, pending: 5_000, ceilingRequests: 20_000, spawns: 3, modelTasks: 2, scaleTasks: 300, verifyTasks: 20, apiJobs: 1_000, apiGetSeconds: 1, dashboardTasks: 5_000, metricsTasks: 5_000, scrapes: 20, failoversPerKind: 1, sentinelSubmits: 200, workflowSteps: 12, budgetTasks: 10 }
-    : { tasks: 5_000, rounds: 7, latencySeconds: 5, pending: 100_000, ceilingRequests: 200_000, spawns: 10, modelTasks: 10, scaleTasks: 10_000, verifyTasks: 40, apiJobs: 10_000, apiGetSeconds: 5, dashboardTasks: 100_000, metricsTasks: 100_000, scrapes: 100, failoversPerKind: 5, sentinelSubmits: 2_000, workflowSteps: 50, budgetTasks: 50 };
+    ? { tasks: 300, rounds: 3, latencySeconds: 1.5, pending: 5_000, ceilingRequests: 20_000, spawns: 3, capacityWorkers: 10, modelTasks: 2, scaleTasks: 300, verifyTasks: 20, apiJobs: 1_000, apiGetSeconds: 1, dashboardTasks: 5_000, metricsTasks: 5_000, scrapes: 20, failoversPerKind: 1, sentinelSubmits: 200, workflowSteps: 12, budgetTasks: 10 }
+    : { tasks: 5_000, rounds: 7, latencySeconds: 5, pending: 100_000, ceilingRequests: 200_000, spawns: 10, capacityWorkers: 100, modelTasks: 10, scaleTasks: 10_000, verifyTasks: 40, apiJobs: 10_000, apiGetSeconds: 5, dashboardTasks: 100_000, metricsTasks: 100_000, scrapes: 100, failoversPerKind: 5, sentinelSubmits: 2_000, workflowSteps: 50, budgetTasks: 50 };
   const began = Date.now();
   const progress = (message: string) => process.stderr.write(`[bench ${((Date.now() - began) / 1000).toFixed(1)} s] ${message}\n`);
 
@@ -163,6 +165,10 @@ async function main(): Promise<void> {
       const swarmRow = processRow ? await measureSwarmSpawn(env, counts.spawns, parsed.image) : undefined;
       if (processRow) results.spawn = { process: processRow, docker: dockerRow, ...(swarmRow ? { swarm: swarmRow } : {}), node_start_ms: await measureNodeStart() };
       if (results.memory) results.memory.domain_container_rss_mb = 'skipped' in dockerRow ? null : dockerRow.idle_rss_mb;
+    }
+    if (wants('capacity')) {
+      progress(`capacity: ${counts.capacityWorkers} workers waiting on a slow model in one domain process`);
+      results.capacity = await measureCapacity(env, counts.capacityWorkers);
     }
     if (wants('recovery')) {
       progress('recovery: SIGKILL a domain mid-task');

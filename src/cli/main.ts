@@ -1,34 +1,59 @@
 #!/usr/bin/env node
 import path from 'node:path';
-import yargs from 'yargs';
+import yargs, { type Argv, type CommandModule } from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { loadEnvFile } from '../../lib/config/env-file.js';
 import { DanError, ExitCode } from '../../lib/errors.js';
 import { knownSecrets, redactText } from '../../lib/logger.js';
-import { agentsCommand } from './commands/agents.js';
-import { cancelCommand } from './commands/cancel.js';
-import { retryCommand } from './commands/retry.js';
-import { tasksCommand } from './commands/tasks.js';
-import { deadLetterCommand } from './commands/dead-letter.js';
-import { demoCommand } from './commands/demo.js';
-import { deployCommand } from './commands/deploy.js';
-import { diffCommand } from './commands/diff.js';
-import { elfCommand } from './commands/elf.js';
-import { farmCommand } from './commands/farm.js';
-import { gatewayCommand } from './commands/gateway.js';
-import { costCommand } from './commands/cost.js';
-import { inspectCommand } from './commands/inspect.js';
-import { keysCommand } from './commands/keys.js';
-import { approveCommand, rejectCommand } from './commands/approve.js';
-import { webhooksCommand } from './commands/webhooks.js';
-import { logsCommand } from './commands/logs.js';
-import { mockLlmCommand } from './commands/mock-llm.js';
-import { redisAclCommand } from './commands/redis-acl.js';
-import { runCommand } from './commands/run.js';
-import { sendCommand } from './commands/send.js';
-import { serveCommand } from './commands/serve.js';
-import { statusCommand } from './commands/status.js';
-import { upCommand } from './commands/up.js';
+import type { GlobalArgs } from './cli-context.js';
+import { COMMAND_HEADINGS, type CommandHeading } from './command-headings.js';
+
+/**
+ * A command whose module is loaded only when it runs (its builder or handler is called): `dan --help`
+ * lists every command from its heading, and `dan send` loads send's module alone, not `serve`'s HTTP
+ * server or `deploy`'s manifests.
+ */
+function lazyCommand(heading: CommandHeading, load: () => Promise<CommandModule<GlobalArgs, never>>): CommandModule<GlobalArgs, never> {
+  return {
+    ...heading,
+    // yargs 17 waits for a builder's promise (parseAsync); its types only know synchronous builders.
+    builder: (async (args: Argv<GlobalArgs>) => {
+      const { builder } = await load();
+      if (typeof builder === 'function') return builder(args);
+      return builder ? args.options(builder) : args;
+    }) as unknown as (args: Argv<GlobalArgs>) => Argv<never>,
+    handler: async (args) => (await load()).handler(args),
+  };
+}
+
+// Typed loosely: each module's arguments type is its own; yargs checks the arguments at run time.
+const LAZY_COMMANDS = [
+  lazyCommand(COMMAND_HEADINGS.up, async () => (await import('./commands/up.js')).upCommand as never),
+  lazyCommand(COMMAND_HEADINGS.send, async () => (await import('./commands/send.js')).sendCommand as never),
+  lazyCommand(COMMAND_HEADINGS.run, async () => (await import('./commands/run.js')).runCommand as never),
+  lazyCommand(COMMAND_HEADINGS.status, async () => (await import('./commands/status.js')).statusCommand as never),
+  lazyCommand(COMMAND_HEADINGS.cancel, async () => (await import('./commands/cancel.js')).cancelCommand as never),
+  lazyCommand(COMMAND_HEADINGS.retry, async () => (await import('./commands/retry.js')).retryCommand as never),
+  lazyCommand(COMMAND_HEADINGS.tasks, async () => (await import('./commands/tasks.js')).tasksCommand as never),
+  lazyCommand(COMMAND_HEADINGS.diff, async () => (await import('./commands/diff.js')).diffCommand as never),
+  lazyCommand(COMMAND_HEADINGS.logs, async () => (await import('./commands/logs.js')).logsCommand as never),
+  lazyCommand(COMMAND_HEADINGS.agents, async () => (await import('./commands/agents.js')).agentsCommand as never),
+  lazyCommand(COMMAND_HEADINGS.inspect, async () => (await import('./commands/inspect.js')).inspectCommand as never),
+  lazyCommand(COMMAND_HEADINGS.mockLlm, async () => (await import('./commands/mock-llm.js')).mockLlmCommand as never),
+  lazyCommand(COMMAND_HEADINGS.demo, async () => (await import('./commands/demo.js')).demoCommand as never),
+  lazyCommand(COMMAND_HEADINGS.elf, async () => (await import('./commands/elf.js')).elfCommand as never),
+  lazyCommand(COMMAND_HEADINGS.farm, async () => (await import('./commands/farm.js')).farmCommand as never),
+  lazyCommand(COMMAND_HEADINGS.deadLetter, async () => (await import('./commands/dead-letter.js')).deadLetterCommand as never),
+  lazyCommand(COMMAND_HEADINGS.gateway, async () => (await import('./commands/gateway.js')).gatewayCommand as never),
+  lazyCommand(COMMAND_HEADINGS.cost, async () => (await import('./commands/cost.js')).costCommand as never),
+  lazyCommand(COMMAND_HEADINGS.redisAcl, async () => (await import('./commands/redis-acl.js')).redisAclCommand as never),
+  lazyCommand(COMMAND_HEADINGS.serve, async () => (await import('./commands/serve.js')).serveCommand as never),
+  lazyCommand(COMMAND_HEADINGS.keys, async () => (await import('./commands/keys.js')).keysCommand as never),
+  lazyCommand(COMMAND_HEADINGS.deploy, async () => (await import('./commands/deploy.js')).deployCommand as never),
+  lazyCommand(COMMAND_HEADINGS.approve, async () => (await import('./commands/approve.js')).approveCommand as never),
+  lazyCommand(COMMAND_HEADINGS.reject, async () => (await import('./commands/approve.js')).rejectCommand as never),
+  lazyCommand(COMMAND_HEADINGS.webhooks, async () => (await import('./commands/webhooks.js')).webhooksCommand as never),
+];
 
 /**
  * `dan`: the network's command line. Exit codes: 0 ok, 1 the task failed (or is not done),
@@ -45,31 +70,7 @@ async function main(): Promise<void> {
     .option('redis', { alias: 'r', type: 'string', global: true, describe: 'Redis URL (default: $REDIS_URL or redis://localhost:6379)' })
     .option('json', { type: 'boolean', global: true, default: false, describe: 'Machine-readable output' })
     .option('prefix', { type: 'string', global: true, hidden: true, describe: 'Key prefix (default: $DAN_KEY_PREFIX)' })
-    .command(upCommand as never)
-    .command(sendCommand as never)
-    .command(runCommand as never)
-    .command(statusCommand as never)
-    .command(cancelCommand as never)
-    .command(retryCommand as never)
-    .command(tasksCommand as never)
-    .command(diffCommand as never)
-    .command(logsCommand as never)
-    .command(agentsCommand as never)
-    .command(inspectCommand as never)
-    .command(mockLlmCommand as never)
-    .command(demoCommand as never)
-    .command(elfCommand as never)
-    .command(farmCommand as never)
-    .command(deadLetterCommand as never)
-    .command(gatewayCommand as never)
-    .command(costCommand as never)
-    .command(redisAclCommand as never)
-    .command(serveCommand as never)
-    .command(keysCommand as never)
-    .command(deployCommand as never)
-    .command(approveCommand as never)
-    .command(rejectCommand as never)
-    .command(webhooksCommand as never)
+    .command(LAZY_COMMANDS as never)
     .demandCommand(1, 'name a command; see dan --help')
     .strict()
     .recommendCommands()

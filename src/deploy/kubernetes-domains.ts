@@ -54,7 +54,7 @@ const LABEL_COMPONENT = 'app.kubernetes.io/component';
 const LABEL_DOMAIN = 'distributed-agent-network/domain';
 
 /** The same check the image's HEALTHCHECK runs: the agent's heartbeat key is in Redis. */
-const healthcheck = { exec: { command: ['node', '/app/dist/src/healthcheck.js'] }, periodSeconds: 15, timeoutSeconds: 5 };
+const healthcheck = { exec: { command: ['node', '/app/dist/bundle/healthcheck.mjs'] }, periodSeconds: 15, timeoutSeconds: 5 };
 
 function secretEnv(name: string, secret: string, key: string): IEnvVar {
   return { name, valueFrom: { secretKeyRef: { name: secret, key } } };

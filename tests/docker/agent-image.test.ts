@@ -30,11 +30,11 @@ describeDocker('the agent image', () => {
       await until('the first heartbeat', async () => (await redis.exists(keys.heartbeat(agentId))) === 1);
       const image = await docker.getImage(testAgentImage()).inspect();
       expect(image.Config.User).toMatch(/^1000(:1000)?$/);
-      expect(image.Config.Healthcheck?.Test?.join(' ')).toContain('healthcheck.js');
+      expect(image.Config.Healthcheck?.Test?.join(' ')).toContain('healthcheck.mjs');
       const top = await container.top({ ps_args: '-o pid,user,args' });
       const processes = (top.Processes as string[][]).map((p) => p.join(' '));
       expect(processes[0]).toMatch(/tini/);
-      expect(processes.some((p: string) => /node .*agent\.js/.test(p))).toBe(true);
+      expect(processes.some((p: string) => /node .*agent\.mjs/.test(p))).toBe(true);
       await until('a healthy health check', async () => (await container.inspect()).State.Health?.Status === 'healthy');
 
       await container.stop({ t: 10 });

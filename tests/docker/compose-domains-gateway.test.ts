@@ -24,7 +24,7 @@ let redisPort = 0;
 /** docker-compose (v1 here) on the package's compose file with the host-network override and the backend profile. */
 const compose = (args: string[], timeoutMs = 180_000) =>
   runProcess('docker-compose', ['-p', project, '-f', 'docker-compose.yml', '-f', 'docker-compose.host.yml', '--profile', 'backend', ...args], { cwd: root, env, timeoutMs });
-const dan = (args: string[]) => runProcess(process.execPath, [path.join(root, 'dist/src/cli/main.js'), ...args, '-r', `redis://:${password}@127.0.0.1:${redisPort}`], { timeoutMs: 150_000 });
+const dan = (args: string[]) => runProcess(process.execPath, [path.join(root, 'dist/bundle/cli.mjs'), ...args, '-r', `redis://:${password}@127.0.0.1:${redisPort}`], { timeoutMs: 150_000 });
 
 afterAll(async () => {
   if (redisPort === 0) return;

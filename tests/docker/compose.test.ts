@@ -30,7 +30,7 @@ const compose = (args: string[], timeoutMs = 180_000) =>
 // In a folder with the network's .env and no REDIS_URL, as its operator would: `dan` reads the .env
 // and connects as the user of each command (`client` for send and agents).
 const envDir = mkdtempSync(path.join(os.tmpdir(), 'dan-compose-env-'));
-const dan = (args: string[]) => runProcess(process.execPath, [path.join(root, 'dist/src/cli/main.js'), ...args], { cwd: envDir, env: { PATH: process.env['PATH'], HOME: process.env['HOME'] }, timeoutMs: 150_000 });
+const dan = (args: string[]) => runProcess(process.execPath, [path.join(root, 'dist/bundle/cli.mjs'), ...args], { cwd: envDir, env: { PATH: process.env['PATH'], HOME: process.env['HOME'] }, timeoutMs: 150_000 });
 
 afterAll(async () => {
   rmSync(envDir, { recursive: true, force: true });
@@ -73,7 +73,7 @@ describeDocker('docker-compose with the local images', () => {
 
     // The `api` service, as README's curl examples use it: a key made inside its container, the seed's
     // echo body sent over HTTP, and the job read back until the network finished it.
-    const made = await compose(['exec', '-T', 'api', 'node', '/app/dist/src/cli/main.js', 'keys', 'create', '--client', 'acme', '--role', 'submit', '--json']);
+    const made = await compose(['exec', '-T', 'api', 'node', '/app/dist/bundle/cli.mjs', 'keys', 'create', '--client', 'acme', '--role', 'submit', '--json']);
     expect(made.code, made.stderr).toBe(0);
     const { key } = JSON.parse(made.stdout) as { key: string };
     const apiUrl = `http://127.0.0.1:${env['API_PORT'] as string}`;

@@ -14,7 +14,7 @@ import { describeDocker, removeContainers, testAgentImage } from '../support/doc
 import { connectTestRedis, testRedisUrl, uniquePrefix } from '../support/redis.js';
 import { until } from '../support/until.js';
 
-const bin = path.join(packageRoot(), 'dist/src/cli/main.js');
+const bin = path.join(packageRoot(), 'dist/bundle/cli.mjs');
 const docker = new Docker();
 
 // Audit row 66: SIGTERM to `dan up --spawner docker` while its domain container runs. The audit saw it

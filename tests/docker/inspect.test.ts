@@ -10,7 +10,7 @@ import { runProcess } from '../support/run-process.js';
 import { busyboxImage, describeDocker, removeContainers, runCommand } from '../support/docker.js';
 import { testRedisUrl, uniquePrefix } from '../support/redis.js';
 
-const bin = path.join(packageRoot(), 'dist/src/cli/main.js');
+const bin = path.join(packageRoot(), 'dist/bundle/cli.mjs');
 const session = randomBytes(4).toString('hex');
 
 /** npx needs the user's npm settings (registry, CA bundle), so the environment is passed through. */

@@ -14,7 +14,7 @@ import { runProcess } from '../support/run-process.js';
 import { connectTestRedis, testRedisUrl, uniquePrefix } from '../support/redis.js';
 import { until } from '../support/until.js';
 
-const bin = path.join(packageRoot(), 'dist/src/cli/main.js');
+const bin = path.join(packageRoot(), 'dist/bundle/cli.mjs');
 const session = randomBytes(4).toString('hex');
 // Every container this file starts carries it; afterAll removes them by it.
 const SESSION_LABEL = `dan-test.logs-session=${session}`;

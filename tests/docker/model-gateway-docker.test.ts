@@ -26,7 +26,7 @@ const execIn = execAsCommand;
 
 // The agent's process (not tini, PID 1, whose command line names it too); `agen[t]` keeps this
 // script's own command line from matching.
-const AGENT_PID = 'for p in /proc/[0-9]*; do [ "$p" != /proc/1 ] && grep -q "dist/src/agen[t]\\.js" $p/cmdline 2>/dev/null && echo ${p#/proc/}; done | head -n 1';
+const AGENT_PID = 'for p in /proc/[0-9]*; do [ "$p" != /proc/1 ] && grep -q "dist/bundle/agen[t]\\.mjs" $p/cmdline 2>/dev/null && echo ${p#/proc/}; done | head -n 1';
 
 describeDocker('a domain container behind the model gateway', () => {
   const prefix = uniquePrefix('gwd');
@@ -136,7 +136,7 @@ describeDocker('a domain container behind the model gateway', () => {
     const seen = await execIn(containerId, "for p in /proc/[0-9]*; do cat $p/environ $p/cmdline 2>/dev/null; done | tr '\\0' '\\n'; find /tmp /workspace -type f -exec cat {} + 2>/dev/null");
     // What the loop does read: its own shell's environment and the agent's command line.
     expect(seen).toContain('TMPDIR=/tmp');
-    expect(seen).toContain('/app/dist/src/agent.js');
+    expect(seen).toContain('/app/dist/bundle/agent.mjs');
     for (const secret of [gatewayToken, lockedRedis.passwords.agent, lockedRedis.passwords.main, lockedRedis.passwords.admin]) {
       expect(secret.length).toBeGreaterThan(16);
       expect(seen).not.toContain(secret);

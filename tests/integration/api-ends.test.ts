@@ -15,7 +15,7 @@ import { testRedisUrl } from '../support/redis.js';
 import { runProcess } from '../support/run-process.js';
 
 const json = { 'content-type': 'application/json' };
-const bin = path.join(packageRoot(), 'dist/src/cli/main.js');
+const bin = path.join(packageRoot(), 'dist/bundle/cli.mjs');
 type Key = Awaited<ReturnType<TestApi['key']>>;
 /** Whatever sends a key: one the test API made, or one made here with its own limits. */
 type WithKey = Pick<Key, 'headers'>;

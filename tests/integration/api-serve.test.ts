@@ -7,7 +7,7 @@ import { startDanServe } from '../../src/bench/start-dan-serve.js';
 import { runProcess } from '../support/run-process.js';
 import { until } from '../support/until.js';
 
-const bin = path.join(packageRoot(), 'dist/src/cli/main.js');
+const bin = path.join(packageRoot(), 'dist/bundle/cli.mjs');
 
 describe('dan serve and dan keys against a running network', () => {
   let network: TestNetwork;

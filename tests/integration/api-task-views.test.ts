@@ -12,7 +12,7 @@ import { runProcess } from '../support/run-process.js';
 import { SUM_CHECK } from '../support/sum-rules.js';
 import { SUM_LESSON, runVerifiedJobs } from '../support/verified-job.js';
 
-const bin = path.join(packageRoot(), 'dist/src/cli/main.js');
+const bin = path.join(packageRoot(), 'dist/bundle/cli.mjs');
 const CHECK = SUM_CHECK;
 const RULE = SUM_LESSON;
 

@@ -12,7 +12,7 @@ import { cliEnv, startTestNetwork } from '../support/network.js';
 import { runProcess } from '../support/run-process.js';
 import { until } from '../support/until.js';
 
-const CLI = path.join(packageRoot(), 'dist', 'src', 'cli', 'main.js');
+const CLI = path.join(packageRoot(), 'dist', 'bundle', 'cli.mjs');
 
 /**
  * Approval gates on a whole network (main, in-process domain agents, the local model server): a task

@@ -7,7 +7,7 @@ import { Keys } from '../../lib/redis/keys.js';
 import { submitTask } from '../../lib/redis/task-store.js';
 import { connectTestRedis, testRedisUrl, uniquePrefix } from '../support/redis.js';
 
-const CLI = path.join(packageRoot(), 'dist', 'src', 'cli', 'main.js');
+const CLI = path.join(packageRoot(), 'dist', 'bundle', 'cli.mjs');
 
 /** Runs the CLI as `dan ... | head -1` would: the reader goes away after the first chunk of output. */
 function runAndCloseAfterFirstChunk(args: string[], env: NodeJS.ProcessEnv): Promise<{ code: number | null; firstChunk: string; stderr: string }> {

@@ -6,7 +6,7 @@ import { Keys } from '../../lib/redis/keys.js';
 import { connectTestRedis, testRedisUrl, uniquePrefix } from '../support/redis.js';
 import { runProcess } from '../support/run-process.js';
 
-const CLI = path.join(packageRoot(), 'dist', 'src', 'cli', 'main.js');
+const CLI = path.join(packageRoot(), 'dist', 'bundle', 'cli.mjs');
 
 describe('dan send --priority, as seed users type it', () => {
   const prefix = uniquePrefix('prio');

@@ -8,7 +8,7 @@ import { submitTask } from '../../lib/redis/task-store.js';
 import { connectTestRedis, testRedisUrl, uniquePrefix } from '../support/redis.js';
 import { runProcess } from '../support/run-process.js';
 
-const CLI = path.join(packageRoot(), 'dist', 'src', 'cli', 'main.js');
+const CLI = path.join(packageRoot(), 'dist', 'bundle', 'cli.mjs');
 
 /** `dan retry`, the built CLI against a real Redis: the retry POST /jobs/{id}/retry does, from a shell. */
 describe('dan retry', () => {

@@ -4,7 +4,7 @@ import { packageRoot } from '../../lib/config.js';
 import { testRedisUrl, uniquePrefix } from '../support/redis.js';
 import { runProcess } from '../support/run-process.js';
 
-const bin = path.join(packageRoot(), 'dist/src/cli/main.js');
+const bin = path.join(packageRoot(), 'dist/bundle/cli.mjs');
 
 const dan = (args: string[], env: Record<string, string>) => runProcess(process.execPath, [bin, ...args], {
   env: { PATH: process.env['PATH'], HOME: process.env['HOME'], NO_COLOR: '1', REDIS_URL: testRedisUrl(), DAN_KEY_PREFIX: uniquePrefix('cli-spawner'), ...env },

@@ -9,7 +9,7 @@ import { submitTask } from '../../lib/redis/task-store.js';
 import { connectTestRedis, testRedisUrl, uniquePrefix } from '../support/redis.js';
 import { runProcess } from '../support/run-process.js';
 
-const CLI = path.join(packageRoot(), 'dist', 'src', 'cli', 'main.js');
+const CLI = path.join(packageRoot(), 'dist', 'bundle', 'cli.mjs');
 
 function task(description: string, extra: Partial<SubmitInput> = {}): SubmitInput {
   return { domain: 'main', description, type: 'task_assignment', source: 'test', requirements: [], context: {}, priority: 'normal', ...extra };

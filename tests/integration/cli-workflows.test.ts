@@ -9,7 +9,7 @@ import { submitTask } from '../../lib/redis/task-store.js';
 import { connectTestRedis, testRedisUrl, uniquePrefix } from '../support/redis.js';
 import { runProcess } from '../support/run-process.js';
 
-const CLI = path.join(packageRoot(), 'dist', 'src', 'cli', 'main.js');
+const CLI = path.join(packageRoot(), 'dist', 'bundle', 'cli.mjs');
 
 /** `dan send --after`, `dan run` and `dan status` of a workflow: the built CLI against a real Redis. */
 describe('dan send --after and dan run', () => {

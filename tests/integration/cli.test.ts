@@ -4,13 +4,14 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { packageRoot } from '../../lib/config.js';
+import { COMMAND_HEADINGS } from '../../src/cli/command-headings.js';
 import { freePort } from '../../src/cli/local-redis.js';
 import type { TestNetwork } from '../support/network.js';
 import { cliEnv, startTestNetwork } from '../support/network.js';
 import { runProcess } from '../support/run-process.js';
 
 const root = packageRoot();
-const bin = path.join(root, 'dist/src/cli/main.js');
+const bin = path.join(root, 'dist/bundle/cli.mjs');
 let network: TestNetwork;
 
 const env = (extra: Record<string, string> = {}): NodeJS.ProcessEnv => cliEnv(network, extra);
@@ -116,11 +117,16 @@ describe('dan CLI', () => {
     expect(run.stderr).toContain('REDIS_URL is not reachable (redis://127.0.0.1:1)');
   });
 
-  it('has --help on every command', async () => {
-    for (const command of ['up', 'send', 'status', 'logs', 'agents', 'mock-llm', 'demo']) {
-      const run = await dan([command, '--help']);
-      expect(run.code, command).toBe(0);
-      expect(run.stdout).toContain(`dan ${command}`);
+  it('lists every command in --help, and each command (loaded only when it runs) has its own --help', async () => {
+    const top = await dan(['--help']);
+    expect(top.code).toBe(0);
+    for (const { command } of Object.values(COMMAND_HEADINGS)) {
+      const name = command.split(' ')[0] as string;
+      expect(top.stdout, name).toContain(`dan ${command}`);
+      const run = await dan([name, '--help']);
+      expect(run.code, name).toBe(0);
+      expect(run.stdout).toContain(`dan ${name}`);
+      expect(run.stdout).toContain('--help');
     }
   });
 

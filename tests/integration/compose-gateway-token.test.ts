@@ -41,7 +41,7 @@ describe("compose's standing token for the always-on domains", () => {
     network = await runNetwork({ config, logger: silentLogger, redisUrl: config.redisUrl, env: { ...base, ...env } });
     return network;
   };
-  const dan = (args: string[]) => runProcess(process.execPath, [path.resolve('dist/src/cli/main.js'), ...args], {
+  const dan = (args: string[]) => runProcess(process.execPath, [path.resolve('dist/bundle/cli.mjs'), ...args], {
     env: { PATH: process.env['PATH'], HOME: process.env['HOME'], NO_COLOR: '1', REDIS_URL: testRedisUrl(), DAN_KEY_PREFIX: prefix },
     timeoutMs: 30_000,
   });

@@ -7,7 +7,7 @@ import { Keys } from '../../lib/redis/keys.js';
 import { connectTestRedis, testRedisUrl, uniquePrefix } from '../support/redis.js';
 import { runProcess } from '../support/run-process.js';
 
-const CLI = path.join(packageRoot(), 'dist', 'src', 'cli', 'main.js');
+const CLI = path.join(packageRoot(), 'dist', 'bundle', 'cli.mjs');
 
 /** `dan send --budget-usd` and `dan cost`, as a person types them. */
 describe('dan send --budget-usd and dan cost', () => {

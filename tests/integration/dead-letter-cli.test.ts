@@ -13,7 +13,7 @@ import { connectTestRedis, uniquePrefix } from '../support/redis.js';
 import { runProcess } from '../support/run-process.js';
 import { until } from '../support/until.js';
 
-const bin = path.join(packageRoot(), 'dist/src/cli/main.js');
+const bin = path.join(packageRoot(), 'dist/bundle/cli.mjs');
 let network: TestNetwork;
 
 const dan = (args: string[], extra: Record<string, string> = {}) =>

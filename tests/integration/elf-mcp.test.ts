@@ -12,7 +12,7 @@ import { runProcess } from '../support/run-process.js';
 import { until } from '../support/until.js';
 import { listeningSockets, processTree } from '../security/host-kit.js';
 
-const bin = path.join(packageRoot(), 'dist/src/cli/main.js');
+const bin = path.join(packageRoot(), 'dist/bundle/cli.mjs');
 let network: TestNetwork;
 let client: Client;
 let serverLog = '';

@@ -16,7 +16,7 @@ import { cliEnv, startTestNetwork } from '../support/network.js';
 import { runProcess } from '../support/run-process.js';
 import { until } from '../support/until.js';
 
-const bin = path.join(packageRoot(), 'dist/src/cli/main.js');
+const bin = path.join(packageRoot(), 'dist/bundle/cli.mjs');
 const seedRule = 'Run the seed script before the migrations';
 let network: TestNetwork;
 let subscriber: Redis;

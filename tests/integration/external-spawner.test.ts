@@ -23,7 +23,7 @@ import { until } from '../support/until.js';
  */
 
 const root = packageRoot();
-const cli = path.join(root, 'dist/src/cli/main.js');
+const cli = path.join(root, 'dist/bundle/cli.mjs');
 const agentEntry = path.join(root, 'dist/src/agent.js');
 
 const slowRule: Rule = {

@@ -32,7 +32,7 @@ afterAll(async () => {
 });
 
 function dan(args: string[], timeoutMs = 300_000) {
-  return runProcess(process.execPath, ['dist/src/cli/main.js', ...args], { env: cliEnv(network), timeoutMs });
+  return runProcess(process.execPath, ['dist/bundle/cli.mjs', ...args], { env: cliEnv(network), timeoutMs });
 }
 
 function repo(): string {

@@ -53,7 +53,7 @@ describe('farm health', () => {
     // While it works, dan farm status shows its chunk and the files it holds.
     const files = JSON.parse((await redis.hget(store.keys.chunk(chunk!), 'files'))!) as string[];
     expect(await store.lockedFiles('agent-1')).toEqual(files);
-    const status = await runProcess(process.execPath, ['dist/src/cli/main.js', 'farm', 'status', taskId], { env: cliEnv(network) });
+    const status = await runProcess(process.execPath, ['dist/bundle/cli.mjs', 'farm', 'status', taskId], { env: cliEnv(network) });
     expect(status.stdout).toContain(`farm ${taskId}: running`);
     expect(status.stdout).toMatch(new RegExp(`agent-1 +working +chunk ${chunk} +locked \\[${files[0]!.replace(/[./]/g, '\\$&')}\\]`));
     process.kill(pid, 'SIGKILL');

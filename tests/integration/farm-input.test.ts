@@ -154,7 +154,7 @@ describe('farm bad input, refused with reason and fix before any agent starts', 
   }, 120_000);
 
   it('dan farm start refuses bad counts, a bad budget and a missing path itself, exit 2', async () => {
-    const cli = (args: string[]) => runProcess(process.execPath, ['dist/src/cli/main.js', 'farm', 'start', ...args], { env: cliEnv(network, { DAN_FARM_MAX_AGENTS: '6' }) });
+    const cli = (args: string[]) => runProcess(process.execPath, ['dist/bundle/cli.mjs', 'farm', 'start', ...args], { env: cliEnv(network, { DAN_FARM_MAX_AGENTS: '6' }) });
     const zero = await cli(['--path', repo, '--agents', '0', '--problems', 'node check.mjs']);
     expect(zero.code).toBe(2);
     expect(zero.stderr).toContain('--agents must be a whole number of at least 1');

@@ -12,7 +12,7 @@ import { runProcess } from '../support/run-process.js';
 import { until } from '../support/until.js';
 import { farmRepo, farmRules } from './farm-fixture.js';
 
-const bin = path.join(packageRoot(), 'dist/src/cli/main.js');
+const bin = path.join(packageRoot(), 'dist/bundle/cli.mjs');
 const lesson = 'The lint check of this app counts TODO-LINT markers in src';
 let network: TestNetwork | undefined;
 const cleanup: string[] = [];

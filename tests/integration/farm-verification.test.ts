@@ -76,7 +76,7 @@ async function farm(dir: string, problemsCommand: string, description = 'Fix eve
 }
 
 function dan(args: string[]) {
-  return runProcess(process.execPath, ['dist/src/cli/main.js', ...args], { env: cliEnv(network), timeoutMs: 120_000 });
+  return runProcess(process.execPath, ['dist/bundle/cli.mjs', ...args], { env: cliEnv(network), timeoutMs: 120_000 });
 }
 
 describe('a farm reports only work it did', () => {

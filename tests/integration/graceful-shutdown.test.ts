@@ -159,7 +159,7 @@ describe('graceful shutdown of the main orchestrator: dan up, and the main agent
   };
 
   it('[audit #84] dan up on SIGTERM hands back its work, stops the domains it spawned and exits 0; the main agent process finishes the task', async () => {
-    const up = start([path.join(root, 'dist/src/cli/main.js'), 'up', '--no-start-redis']);
+    const up = start([path.join(root, 'dist/bundle/cli.mjs'), 'up', '--no-start-redis']);
     await until('dan up to be up', async () => up.log.includes('network up'), 60_000);
     const taskId = await pushTask(redis, keys, 'main', 'longjob: list the files');
     await until('the sub-task to run', async () => (await redis.hget(keys.result(`${taskId}-backend`), 'status')) === 'in_progress', 60_000);
@@ -195,7 +195,7 @@ describe('graceful shutdown of the main orchestrator: dan up, and the main agent
 
   it('domain processes whose dan up was SIGKILLed stop by themselves: they hand back, deregister and exit', async () => {
     writeFileSync(path.join(dir, 'rules.json'), JSON.stringify([slowRule('longjob', 60_000)]));
-    const up = start([path.join(root, 'dist/src/cli/main.js'), 'up', '--no-start-redis']);
+    const up = start([path.join(root, 'dist/bundle/cli.mjs'), 'up', '--no-start-redis']);
     await until('dan up to be up', async () => up.log.includes('network up'), 60_000);
     const taskId = await pushTask(redis, keys, 'backend', 'longjob: list the files');
     await until('the task to run', async () => (await redis.hget(keys.result(taskId), 'status')) === 'in_progress', 60_000);
@@ -226,7 +226,7 @@ describe('graceful shutdown of the main orchestrator: dan up, and the main agent
   }, 60_000);
 
   it('dan up whose registration was swept and taken by another main stops and says so, rather than lingering', async () => {
-    const up = start([path.join(root, 'dist/src/cli/main.js'), 'up', '--no-start-redis']);
+    const up = start([path.join(root, 'dist/bundle/cli.mjs'), 'up', '--no-start-redis']);
     await until('dan up to be up', async () => up.log.includes('network up'), 60_000);
     const mainId = (await redis.get(keys.agentsMain()))!;
     // What a sweep plus a new main orchestrator leave behind.

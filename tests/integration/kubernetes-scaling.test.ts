@@ -20,7 +20,7 @@ import { until } from '../support/until.js';
 const missing = prometheusMissing();
 if (missing) console.warn(`skipping the KEDA scaling query test: ${missing}`);
 
-const bin = path.join(packageRoot(), 'dist/src/cli/main.js');
+const bin = path.join(packageRoot(), 'dist/bundle/cli.mjs');
 
 /**
  * The PromQL of deploy/kubernetes/domains/*.yaml's ScaledObjects, read from the committed files, run

@@ -7,7 +7,7 @@ import { cliEnv, startTestNetwork } from '../support/network.js';
 import { runProcess } from '../support/run-process.js';
 
 const root = packageRoot();
-const bin = path.join(root, 'dist/src/cli/main.js');
+const bin = path.join(root, 'dist/bundle/cli.mjs');
 let network: TestNetwork;
 
 const dan = (args: string[]) => runProcess(process.execPath, [bin, ...args], { env: cliEnv(network), timeoutMs: 60_000 });

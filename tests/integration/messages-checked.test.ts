@@ -15,7 +15,7 @@ import { until } from '../support/until.js';
  * The audit's reproductions of messages believed instead of checked (M3a, M4, M5, M6): whoever reaches
  * Redis can publish on a result channel, register an agent by hand, or push a task under a used id.
  */
-const bin = path.join(packageRoot(), 'dist/src/cli/main.js');
+const bin = path.join(packageRoot(), 'dist/bundle/cli.mjs');
 let network: TestNetwork;
 
 const dan = (args: string[]) => runProcess(process.execPath, [bin, ...args], { env: cliEnv(network), timeoutMs: 60_000 });

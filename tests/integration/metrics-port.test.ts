@@ -8,7 +8,7 @@ import { runProcess } from '../support/run-process.js';
 import { freePort } from '../../src/cli/local-redis.js';
 import { until } from '../support/until.js';
 
-const bin = path.join(packageRoot(), 'dist/src/cli/main.js');
+const bin = path.join(packageRoot(), 'dist/bundle/cli.mjs');
 
 /** The main orchestrator's own /metrics port, for networks without `dan serve`. */
 describe('dan up --metrics-port', () => {

@@ -184,7 +184,7 @@ describe('the model gateway in a network whose main holds a real key', () => {
   it('dan gateway lists live tokens without showing them, and --revoke ends one at once', async () => {
     const { token } = await network.gateway.tokens.issue('leaked-0000beef');
     const env = { PATH: process.env['PATH'], HOME: process.env['HOME'], NO_COLOR: '1', REDIS_URL: testRedisUrl(), DAN_KEY_PREFIX: prefix };
-    const dan = (args: string[]) => runProcess(process.execPath, [path.resolve('dist/src/cli/main.js'), ...args], { env, timeoutMs: 30_000 });
+    const dan = (args: string[]) => runProcess(process.execPath, [path.resolve('dist/bundle/cli.mjs'), ...args], { env, timeoutMs: 30_000 });
     const listed = await dan(['gateway', '--json']);
     expect(listed.code, listed.stderr).toBe(0);
     const rows = JSON.parse(listed.stdout) as Array<{ id: string; agent_id: string; issued_at: string }>;

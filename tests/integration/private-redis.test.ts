@@ -19,7 +19,7 @@ import { until } from '../support/until.js';
  * `agent` user, which cannot reach the model gateway's tokens.
  */
 
-const bin = path.join(packageRoot(), 'dist/src/cli/main.js');
+const bin = path.join(packageRoot(), 'dist/bundle/cli.mjs');
 let dir: string;
 let port: number;
 let up: ChildProcess;

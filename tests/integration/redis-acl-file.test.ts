@@ -38,7 +38,7 @@ const refusal = (promise: Promise<unknown>): Promise<string> => promise.then(() 
 describe.skipIf(!redisServerOnPath())('a Redis on the ACL file of dan redis-acl', () => {
   beforeAll(async () => {
     const file = path.join(dir, 'users.acl');
-    const run = await runProcess(process.execPath, [path.join(packageRoot(), 'dist/src/cli/main.js'), 'redis-acl', '--out', file], {
+    const run = await runProcess(process.execPath, [path.join(packageRoot(), 'dist/bundle/cli.mjs'), 'redis-acl', '--out', file], {
       cwd: dir, env: { PATH: process.env['PATH'], HOME: process.env['HOME'], ...passwords },
     });
     expect(run.code, run.stderr).toBe(0);

@@ -17,7 +17,7 @@ import { until } from '../support/until.js';
  * crash, must not restart its agents, and must finish every task queued before and sent after.
  */
 
-const bin = path.join(packageRoot(), 'dist/src/cli/main.js');
+const bin = path.join(packageRoot(), 'dist/bundle/cli.mjs');
 const SLOW_MS = 2_500;
 
 let dir: string;

@@ -15,7 +15,7 @@ import { until } from '../support/until.js';
  * password is a one-line error with exit 3, and the password shows nowhere in any output.
  */
 
-const bin = path.join(packageRoot(), 'dist/src/cli/main.js');
+const bin = path.join(packageRoot(), 'dist/bundle/cli.mjs');
 const PASSWORD = 'pw-Zq8-correct-horse';
 let dir: string;
 const servers: ChildProcess[] = [];

@@ -14,7 +14,7 @@ import { uniquePrefix } from '../support/redis.js';
 import { runProcess } from '../support/run-process.js';
 import { until } from '../support/until.js';
 
-const bin = path.join(packageRoot(), 'dist/src/cli/main.js');
+const bin = path.join(packageRoot(), 'dist/bundle/cli.mjs');
 const NAME = 'nomaster';
 
 /**

@@ -20,7 +20,7 @@ import { until } from '../support/until.js';
  * still knows of. What asynchronous replication lost is counted and reported.
  */
 
-const bin = path.join(packageRoot(), 'dist/src/cli/main.js');
+const bin = path.join(packageRoot(), 'dist/bundle/cli.mjs');
 let cluster: SentinelRedis;
 let network: TestNetwork;
 

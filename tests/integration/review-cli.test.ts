@@ -8,7 +8,7 @@ import type { TestNetwork } from '../support/network.js';
 import { cliEnv, startTestNetwork } from '../support/network.js';
 import { runProcess } from '../support/run-process.js';
 
-const bin = path.join(packageRoot(), 'dist/src/cli/main.js');
+const bin = path.join(packageRoot(), 'dist/bundle/cli.mjs');
 let network: TestNetwork;
 
 const approve = JSON.stringify({ verdict: 'approve', summary: 'sum.js says what it is', comments: [] });

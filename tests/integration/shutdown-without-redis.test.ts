@@ -21,7 +21,7 @@ describe('dan up told to stop after its Redis went away', () => {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'dan-no-redis-stop-'));
     const server = await startRedisServer(await freePort(), silentLogger);
     const keys = new Keys('');
-    const child = spawn(process.execPath, [path.join(packageRoot(), 'dist/src/cli/main.js'), 'up', '--no-start-redis'], {
+    const child = spawn(process.execPath, [path.join(packageRoot(), 'dist/bundle/cli.mjs'), 'up', '--no-start-redis'], {
       cwd: dir,
       env: {
         PATH: process.env['PATH'], HOME: process.env['HOME'], NO_COLOR: '1', DAN_LOG_FORMAT: 'json',

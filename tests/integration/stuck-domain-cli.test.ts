@@ -9,7 +9,7 @@ import { runProcess } from '../support/run-process.js';
 import { until } from '../support/until.js';
 
 const root = packageRoot();
-const bin = path.join(root, 'dist/src/cli/main.js');
+const bin = path.join(root, 'dist/bundle/cli.mjs');
 const prefix = uniquePrefix('stuck');
 const dir = mkdtempSync(path.join(os.tmpdir(), 'dan-stuck-'));
 const agentsDir = path.join(dir, 'agents');

@@ -11,7 +11,7 @@ import type { TestNetwork } from '../support/network.js';
 import { cliEnv, startTestNetwork } from '../support/network.js';
 import { runProcess } from '../support/run-process.js';
 
-const bin = path.join(packageRoot(), 'dist/src/cli/main.js');
+const bin = path.join(packageRoot(), 'dist/bundle/cli.mjs');
 
 function git(cwd: string, ...args: string[]): string {
   return execFileSync('git', args, {

@@ -2,7 +2,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { Keys } from '../../lib/redis/keys.js';
 import { buildTaskJson } from '../../lib/protocol/task.js';
 import { readFailure } from '../../lib/protocol/failure.js';
-import { parseWorkflow } from '../../lib/protocol/workflow.js';
+import { parseWorkflow } from '../../lib/protocol/workflow-file.js';
 import type { WaitingTask } from '../../lib/redis/task-dependencies.js';
 import { submitAfter, withDependencyResults } from '../../lib/redis/task-dependencies.js';
 import type { ClaimedTask } from '../../lib/redis/task-queue.js';

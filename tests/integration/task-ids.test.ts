@@ -13,7 +13,7 @@ import { cliEnv, startTestNetwork } from '../support/network.js';
 import { connectTestRedis, testRedisUrl, uniquePrefix } from '../support/redis.js';
 import { runProcess } from '../support/run-process.js';
 
-const bin = path.join(path.dirname(fileURLToPath(import.meta.url)), '../../dist/src/cli/main.js');
+const bin = path.join(path.dirname(fileURLToPath(import.meta.url)), '../../dist/bundle/cli.mjs');
 
 let network: TestNetwork | undefined;
 afterEach(async () => {

@@ -8,7 +8,7 @@ import { cliEnv, startTestNetwork } from '../support/network.js';
 import { runProcess } from '../support/run-process.js';
 import { SUM_CHECK, sumWorkerRules } from '../support/sum-rules.js';
 
-const bin = path.join(packageRoot(), 'dist/src/cli/main.js');
+const bin = path.join(packageRoot(), 'dist/bundle/cli.mjs');
 const CHECK = SUM_CHECK;
 let network: TestNetwork;
 

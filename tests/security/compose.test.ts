@@ -107,7 +107,7 @@ describe.skipIf(!composeOnPath)('compose as docker-compose config renders it', (
       const holders = Object.entries(all).filter(([, s]) => Object.values(s.environment ?? {}).some((v) => String(v).includes(PASSWORD)));
       expect(holders.map(([name]) => name).sort()).toEqual(['message-broker', 'redis-acl']);
       const writer = all['redis-acl'] as Service;
-      expect([writer.command ?? []].flat()).toEqual(['node', '/app/dist/src/cli/main.js', 'redis-acl', '--out', '/acl/users.acl']);
+      expect([writer.command ?? []].flat()).toEqual(['node', '/app/dist/bundle/cli.mjs', 'redis-acl', '--out', '/acl/users.acl']);
       expect(writer.network_mode).toBe('none');
       expect(writer.read_only).toBe(true);
       expect(writer.cap_drop).toEqual(['ALL']);

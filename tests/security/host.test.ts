@@ -17,7 +17,7 @@ import { asNobody, listeningSockets, modesUnder, processTree } from './host-kit.
  * its files. "Another local user" is nobody, through setpriv, as in the audit.
  */
 
-const bin = path.join(packageRoot(), 'dist/src/cli/main.js');
+const bin = path.join(packageRoot(), 'dist/bundle/cli.mjs');
 // The audit's marker: a prompt a local user must not read back from the model server.
 const CODENAME = 'SECRET-PROJECT-CODENAME';
 const LOOPBACK = ['127.0.0.1', '::1'];

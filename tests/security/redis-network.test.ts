@@ -16,7 +16,7 @@ import { until } from '../support/until.js';
  * as its push.sh made them (LPUSH, then the client's HSET status pending), and keys deleted while a
  * task runs. One network for the file; each test uses its own task ids.
  */
-const bin = path.join(packageRoot(), 'dist/src/cli/main.js');
+const bin = path.join(packageRoot(), 'dist/bundle/cli.mjs');
 let network: TestNetwork;
 
 const dan = (args: string[]) => runProcess(process.execPath, [bin, ...args], { env: cliEnv(network), timeoutMs: 60_000 });

@@ -20,7 +20,7 @@ import { until } from '../support/until.js';
  * its domain processes and its redis-server are gone, and no process a command started survives.
  */
 
-const bin = path.join(packageRoot(), 'dist/src/cli/main.js');
+const bin = path.join(packageRoot(), 'dist/bundle/cli.mjs');
 // Durations no other test uses, so that a `sleep` found on this machine can only be this test's.
 const seconds = Array.from({ length: 4 }, (_, i) => 70_000 + i * 1_000 + Math.floor(Math.random() * 1_000));
 const [escaped, subshell, heldEscaped, held] = seconds as [number, number, number, number];

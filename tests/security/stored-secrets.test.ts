@@ -30,7 +30,7 @@ const ATKS03 = [
   { name: 'ATKS03-t1', when: { system: '^\\s*Worker:', anyText: '^Task: ATKS03\\b', hasToolResult: false }, reply: { tool_use: [{ name: 'Bash', input: { command: "E=$(tr '\\0' '\\n' < /proc/$PPID/environ); echo \"$E\" | grep ^ANTHROPIC_API_KEY= | tr '\\n' ' '; echo \"$E\" | grep ^REDIS_URL=" } }] } },
 ];
 
-const bin = path.join(packageRoot(), 'dist/src/cli/main.js');
+const bin = path.join(packageRoot(), 'dist/bundle/cli.mjs');
 const prefix = uniquePrefix('secrets');
 const keys = new Keys(prefix);
 let dir: string;
@@ -99,7 +99,7 @@ describe.skipIf(!redisServerOnPath())('secrets a hostile model read stay out of 
     const ps = await runProcess('ps', ['-eo', 'pid,args']);
     expect(ps.code).toBe(0);
     const ours = ps.stdout.split('\n').filter((line) => line.includes(packageRoot()) || line.includes('redis-server'));
-    expect(ours.some((line) => line.includes('dist/src/agent.js'))).toBe(true);
+    expect(ours.some((line) => line.includes('dist/bundle/agent.mjs'))).toBe(true);
     expectNoSecret('ps -eo args', ps.stdout);
   });
 

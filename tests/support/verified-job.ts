@@ -37,7 +37,7 @@ export interface VerifiedJobs {
 export async function runVerifiedJobs(options: { extraRules?: Rule[]; description?: string } = {}): Promise<VerifiedJobs> {
   const network = await startTestNetwork({ rules: [...(options.extraRules ?? []), ...rules], env: { DAN_WORKERS_PER_TASK: '1', DAN_VERIFY_ROUNDS: '2', DAN_ROUTER: 'llm' } });
   try {
-    const bin = path.join(packageRoot(), 'dist/src/cli/main.js');
+    const bin = path.join(packageRoot(), 'dist/bundle/cli.mjs');
     const recorded = await runProcess(process.execPath, [bin, 'elf', 'record', 'backend', SUM_LESSON, '--client', 'acme'], { env: cliEnv(network), timeoutMs: 60_000 });
     if (recorded.code !== 0) throw new Error(`dan elf record failed: ${recorded.stderr}`);
     // acme's tasks work in acme's own workspace folder; the task works on its own branch there, which is its diff.

@@ -134,7 +134,7 @@ describe('the Kubernetes manifests under deploy/kubernetes', () => {
     for (const { where, spec } of podSpecs()) {
       for (const c of spec.containers) {
         if (!(c.env ?? []).some((env) => env.name === 'AGENT_ROLE')) continue;
-        expect(c.livenessProbe?.exec?.command, where).toEqual(['node', '/app/dist/src/healthcheck.js']);
+        expect(c.livenessProbe?.exec?.command, where).toEqual(['node', '/app/dist/bundle/healthcheck.mjs']);
         expect((c.env ?? []).find((env) => env.name === 'AGENT_ID')?.valueFrom?.fieldRef?.fieldPath, where).toBe('metadata.name');
       }
     }

@@ -9,7 +9,7 @@ import { composeRedisAuth, passwordsFromEnv } from '../../src/cli/compose-redis-
 import { composeRedisPasswords } from '../support/compose-passwords.js';
 import { runProcess } from '../support/run-process.js';
 
-const bin = path.join(packageRoot(), 'dist/src/cli/main.js');
+const bin = path.join(packageRoot(), 'dist/bundle/cli.mjs');
 const dir = mkdtempSync(path.join(os.tmpdir(), 'dan-redis-acl-'));
 const passwords = composeRedisPasswords();
 

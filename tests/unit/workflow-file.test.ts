@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
-import { findCycle, MAX_WORKFLOW_STEPS, parseWorkflow } from '../../lib/protocol/workflow.js';
+import { findCycle, MAX_WORKFLOW_STEPS } from '../../lib/protocol/workflow.js';
+import { parseWorkflow } from '../../lib/protocol/workflow-file.js';
 import { graphLines, graphOf } from '../../src/operations/workflows.js';
 
 const problemsOf = (text: string) => {

@@ -4,10 +4,10 @@ import { cliContext, cliRedis, colourFor, dim, printJson } from '../cli-context.
 import { networkOverview } from '../../operations/network-overview.js';
 import { describeStartFailure } from '../task-view.js';
 import { describeModelPause } from '../../main/spawn-policy.js';
+import { COMMAND_HEADINGS } from '../command-headings.js';
 
 export const agentsCommand: CommandModule<GlobalArgs, GlobalArgs> = {
-  command: 'agents',
-  describe: 'List registered agents and the work waiting per domain',
+  ...COMMAND_HEADINGS.agents,
   builder: (yargs: Argv<GlobalArgs>) => yargs,
   handler: async (argv: ArgumentsCamelCase<GlobalArgs>) => {
     const ctx = cliContext(argv);

@@ -3,6 +3,7 @@ import type { ApprovalDecision } from '../../../lib/redis/approvals.js';
 import { decideTask } from '../../operations/approvals.js';
 import type { GlobalArgs } from '../cli-context.js';
 import { cliContext, cliRedis, printJson } from '../cli-context.js';
+import { COMMAND_HEADINGS } from '../command-headings.js';
 
 interface DecideArgs extends GlobalArgs {
   id: string;
@@ -27,8 +28,7 @@ const EPILOG = 'Exit codes: 0 decided, 1 the task is not awaiting approval, 2 no
 
 /** `dan approve ID`: lets a task awaiting approval run. */
 export const approveCommand: CommandModule<GlobalArgs, DecideArgs> = {
-  command: 'approve <id>',
-  describe: 'Approve a task awaiting approval: it is queued again and runs',
+  ...COMMAND_HEADINGS.approve,
   builder: (yargs: Argv<GlobalArgs>) => yargs
     .positional('id', { type: 'string', demandOption: true, describe: 'Task id. dan status ID shows what approving starts: the task (domain, description, requirements, checks) and, for a task sent to main, the sub-task main planned for each domain' })
     .option('reason', { type: 'string', describe: "A note for the task's log" })
@@ -38,8 +38,7 @@ export const approveCommand: CommandModule<GlobalArgs, DecideArgs> = {
 
 /** `dan reject ID --reason TEXT`: ends a task awaiting approval as failed (`rejected`). */
 export const rejectCommand: CommandModule<GlobalArgs, DecideArgs> = {
-  command: 'reject <id>',
-  describe: "Reject a task awaiting approval: it ends failed with code 'rejected' and the reason as its error",
+  ...COMMAND_HEADINGS.reject,
   builder: (yargs: Argv<GlobalArgs>) => yargs
     .positional('id', { type: 'string', demandOption: true, describe: 'Task id' })
     .option('reason', { type: 'string', demandOption: true, describe: "Why: becomes the task's error" })

@@ -4,6 +4,7 @@ import type { CancelOutcome } from '../../../lib/redis/task-queue.js';
 import { cancelTask } from '../../../lib/redis/task-queue.js';
 import type { GlobalArgs } from '../cli-context.js';
 import { cliContext, cliRedis, printJson } from '../cli-context.js';
+import { COMMAND_HEADINGS } from '../command-headings.js';
 
 interface CancelArgs extends GlobalArgs {
   ids: string[];
@@ -27,8 +28,7 @@ function describe(outcome: CancelOutcome, indent = ''): string[] {
 }
 
 export const cancelCommand: CommandModule<GlobalArgs, CancelArgs> = {
-  command: 'cancel <ids..>',
-  describe: 'Cancel tasks: each ends failed with error "cancelled", its running worker is stopped, its sub-tasks too',
+  ...COMMAND_HEADINGS.cancel,
   builder: (yargs: Argv<GlobalArgs>) => yargs
     .positional('ids', { type: 'string', array: true, demandOption: true, describe: 'Task ids' })
     .option('reason', { type: 'string', describe: "Why, for the task's log" })

@@ -2,6 +2,7 @@ import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
 import type { GlobalArgs } from '../cli-context.js';
 import { cliContext, cliRedis, printJson } from '../cli-context.js';
 import { COST_GROUPS, costReport, parseSince, type CostGroup } from '../../operations/cost-report.js';
+import { COMMAND_HEADINGS } from '../command-headings.js';
 
 interface CostArgs extends GlobalArgs {
   since?: string;
@@ -10,8 +11,7 @@ interface CostArgs extends GlobalArgs {
 
 /** `dan cost`: what model calls cost, grouped by domain, client, model or day, from the gateway's day counters. */
 export const costCommand: CommandModule<GlobalArgs, CostArgs> = {
-  command: 'cost',
-  describe: 'What model calls cost (dollars, calls, unpriced calls), grouped by domain, client, model or day',
+  ...COMMAND_HEADINGS.cost,
   builder: (yargs: Argv<GlobalArgs>) =>
     yargs
       .option('since', { type: 'string', describe: 'A UTC day (2026-12-01) or a span back from now (7d, 24h); default: today' })

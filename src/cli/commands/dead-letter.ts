@@ -6,6 +6,7 @@ import { queueDepth } from '../../../lib/redis/task-queue.js';
 import type { CliContext, GlobalArgs } from '../cli-context.js';
 import { cliContext, cliRedis, dim, printJson } from '../cli-context.js';
 import { knownDomains } from '../../operations/known-domains.js';
+import { COMMAND_HEADINGS } from '../command-headings.js';
 
 interface ListArgs extends GlobalArgs { domain?: string; limit: number }
 interface ShowArgs extends GlobalArgs { ref: string }
@@ -281,8 +282,7 @@ const purge: CommandModule<GlobalArgs, PurgeArgs> = {
 
 /** `dan dead-letter ...`: what the network could not take as a task, kept with the reason. */
 export const deadLetterCommand: CommandModule<GlobalArgs, GlobalArgs> = {
-  command: 'dead-letter',
-  describe: 'Input the network dead-lettered, with the reason: list, show, retry, purge',
+  ...COMMAND_HEADINGS.deadLetter,
   builder: (yargs: Argv<GlobalArgs>) => yargs
     .command(list as never)
     .command(show as never)

@@ -13,6 +13,7 @@ import type { GlobalArgs } from '../cli-context.js';
 import { colourFor, dim, printJson } from '../cli-context.js';
 import { freePort, redisServerOnPath, startLockedRedisServer } from '../local-redis.js';
 import { describeResult, followTask } from '../task-view.js';
+import { COMMAND_HEADINGS } from '../command-headings.js';
 
 interface DemoArgs extends GlobalArgs {
   task: string;
@@ -47,8 +48,7 @@ function preview(workspace: string, files: string[], lines = 6): string {
 }
 
 export const demoCommand: CommandModule<GlobalArgs, DemoArgs> = {
-  command: 'demo',
-  describe: 'Run the whole network on this machine (private Redis, local scripted model) on one multi-domain task',
+  ...COMMAND_HEADINGS.demo,
   builder: (yargs: Argv<GlobalArgs>) => yargs
     .option('task', { type: 'string', default: DEMO_TASK, describe: 'The task to send to main' })
     .option('workspace', { type: 'string', describe: 'Folder the workers write into (default: a new temporary folder)' })

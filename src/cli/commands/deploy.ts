@@ -8,6 +8,7 @@ import { ExitCode } from '../../../lib/errors.js';
 import { DEFAULT_PROMETHEUS_URL, kubernetesDomainFiles, kubernetesDomainOptions } from '../../deploy/kubernetes-domains.js';
 import type { GlobalArgs } from '../cli-context.js';
 import { cliOverrides } from '../cli-context.js';
+import { COMMAND_HEADINGS } from '../command-headings.js';
 
 interface DeployArgs extends GlobalArgs {
   target?: string;
@@ -31,8 +32,7 @@ function readIfThere(file: string): string | undefined {
  * running it is all a cluster needs. `--check` writes nothing and exits 1 when a file differs (CI).
  */
 export const deployCommand: CommandModule<GlobalArgs, DeployArgs> = {
-  command: 'deploy <target>',
-  describe: 'Write the per-domain Kubernetes manifests (Deployment + KEDA ScaledObject) from the agent catalog: dan deploy k8s',
+  ...COMMAND_HEADINGS.deploy,
   builder: (yargs: Argv<GlobalArgs>) =>
     yargs
       .positional('target', { type: 'string', choices: ['k8s'], describe: 'What to write for: k8s (Kubernetes with KEDA)' })

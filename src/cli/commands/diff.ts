@@ -5,6 +5,7 @@ import { taskDiffs } from '../../operations/task-diff.js';
 import type { GlobalArgs } from '../cli-context.js';
 import { cliContext, cliRedis, printJson } from '../cli-context.js';
 import { resolveTaskId } from '../redis-logs.js';
+import { COMMAND_HEADINGS } from '../command-headings.js';
 
 interface DiffArgs extends GlobalArgs {
   id: string;
@@ -13,8 +14,7 @@ interface DiffArgs extends GlobalArgs {
 }
 
 export const diffCommand: CommandModule<GlobalArgs, DiffArgs> = {
-  command: 'diff <id>',
-  describe: "A task's changes: the diff from the commit it started on to its work on branch dan/<id> (a routed task: each sub-task's)",
+  ...COMMAND_HEADINGS.diff,
   builder: (yargs: Argv<GlobalArgs>) => yargs
     .positional('id', { type: 'string', demandOption: true, describe: 'Task id (or a unique prefix)' })
     .option('repo', { type: 'string', describe: 'The repository, when this machine sees it at another path than the agent did (a container)' })

@@ -8,6 +8,7 @@ import type { ElfCall } from '../../operations/elf-queries.js';
 import { elfCall, elfGolden, elfHeuristics, elfHotspots, elfInjections, elfSearch, elfStats } from '../../operations/elf-queries.js';
 import type { CliContext, GlobalArgs } from '../cli-context.js';
 import { cliContext, cliRedis, dim, printJson } from '../cli-context.js';
+import { COMMAND_HEADINGS } from '../command-headings.js';
 
 interface ElfArgs extends GlobalArgs {
   client: string;
@@ -256,8 +257,7 @@ const mcp: CommandModule<GlobalArgs, McpArgs> = {
 
 /** `dan elf ...`: the ELF memory for people (and, with `mcp`, for MCP clients). */
 export const elfCommand: CommandModule<GlobalArgs, GlobalArgs> = {
-  command: 'elf',
-  describe: 'Read and teach the ELF memory: stats, heuristics, golden, search, hotspots, injections, record, validate, violate, contradict, approve, reject, mcp',
+  ...COMMAND_HEADINGS.elf,
   builder: (yargs: Argv<GlobalArgs>) => yargs
     .command(stats as never)
     .command(heuristics as never)

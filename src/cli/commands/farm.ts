@@ -12,6 +12,7 @@ import type { GlobalArgs } from '../cli-context.js';
 import { cliContext, cliRedis, colourFor, printJson, statusColour } from '../cli-context.js';
 import { describeResult, followTask } from '../task-view.js';
 import { DEFAULT_FARM_TIMEOUT_SECONDS, farmStatus, farmTask, startFarm, stopFarm } from '../../operations/farm-access.js';
+import { COMMAND_HEADINGS } from '../command-headings.js';
 
 interface FarmArgs extends GlobalArgs {
   action: string;
@@ -31,8 +32,7 @@ interface FarmArgs extends GlobalArgs {
 }
 
 export const farmCommand: CommandModule<GlobalArgs, FarmArgs> = {
-  command: 'farm <action> [id] [agent]',
-  describe: 'Agent farm: many agents on one git repository (start, status, attach, stop)',
+  ...COMMAND_HEADINGS.farm,
   builder: (yargs: Argv<GlobalArgs>) => yargs
     .positional('action', { choices: ['start', 'status', 'attach', 'stop', 'watch'] as const, describe: 'What to do' })
     .positional('id', { type: 'string', describe: 'The farm id (its task id); for start: the task, in words' })

@@ -2,6 +2,7 @@ import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
 import { GatewayTokens } from '../../../lib/redis/gateway-tokens.js';
 import type { GlobalArgs } from '../cli-context.js';
 import { cliContext, cliRedis, printJson } from '../cli-context.js';
+import { COMMAND_HEADINGS } from '../command-headings.js';
 
 interface GatewayArgs extends GlobalArgs {
   revoke?: string;
@@ -12,8 +13,7 @@ interface GatewayArgs extends GlobalArgs {
  * themselves; `--revoke <agent>` ends an agent's token at once, for a token thought leaked.
  */
 export const gatewayCommand: CommandModule<GlobalArgs, GatewayArgs> = {
-  command: 'gateway',
-  describe: "List the model gateway's live tokens (id, agent, issued), or revoke an agent's",
+  ...COMMAND_HEADINGS.gateway,
   builder: (yargs: Argv<GlobalArgs>) =>
     yargs.option('revoke', { type: 'string', describe: "Revoke every token of this agent id: its model calls get 401 from now on" }) as Argv<GatewayArgs>,
   handler: async (argv: ArgumentsCamelCase<GatewayArgs>) => {

@@ -8,6 +8,7 @@ import type { ComposeProject } from '../compose-ui.js';
 import { COMPOSE_UI, composeTarget, runningComposeMain, startComposeUi } from '../compose-ui.js';
 import { freePort } from '../local-redis.js';
 import { REDIS_COMMANDER_VERSION, startRedisCommander, type RedisCommanderLogin } from '../redis-commander.js';
+import { COMMAND_HEADINGS } from '../command-headings.js';
 
 interface InspectArgs extends GlobalArgs {
   local?: boolean;
@@ -42,8 +43,7 @@ async function chooseMode(argv: InspectArgs): Promise<{ mode: 'compose'; project
 }
 
 export const inspectCommand: CommandModule<GlobalArgs, InspectArgs> = {
-  command: 'inspect',
-  describe: "Open Redis Commander on the network's Redis",
+  ...COMMAND_HEADINGS.inspect,
   builder: (yargs: Argv<GlobalArgs>) => yargs
     .option('local', { type: 'boolean', describe: 'Run Redis Commander here against REDIS_URL, even when the compose network runs' })
     .option('compose', { type: 'boolean', describe: `Start the compose service ${COMPOSE_UI.service} (profile ${COMPOSE_UI.profile}), even when no compose main orchestrator runs` })

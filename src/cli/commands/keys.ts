@@ -6,6 +6,7 @@ import { API_ROLES, ApiKeys } from '../../../lib/redis/api-keys.js';
 import type { GlobalArgs } from '../cli-context.js';
 import { cliContext, cliRedis, printJson } from '../cli-context.js';
 import { apiKeyJson, createApiKey } from '../../operations/api-key-access.js';
+import { COMMAND_HEADINGS } from '../command-headings.js';
 
 interface KeysArgs extends GlobalArgs {
   client?: string;
@@ -76,8 +77,7 @@ const revoke: CommandModule<GlobalArgs, KeysArgs> = {
 
 /** `dan keys`: the HTTP API's keys and the clients they stand for. */
 export const keysCommand: CommandModule<GlobalArgs, GlobalArgs> = {
-  command: 'keys',
-  describe: "Manage the HTTP API's keys (create, list, revoke)",
+  ...COMMAND_HEADINGS.keys,
   builder: (yargs: Argv<GlobalArgs>) => yargs
     .command(create as never)
     .command(list as never)

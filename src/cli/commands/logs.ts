@@ -9,6 +9,7 @@ import type { LineFilterOptions, LogLine } from '../log-lines.js';
 import { formatLine, fromLogEntry, groupBySource, jsonLine, lineFilter, mergeByTime } from '../log-lines.js';
 import { redisLogs, resolveTaskId } from '../redis-logs.js';
 import { visibleText } from '../visible-text.js';
+import { COMMAND_HEADINGS } from '../command-headings.js';
 
 const SOURCES = ['all', 'redis', 'docker'] as const;
 
@@ -67,8 +68,7 @@ function reorderBuffer(print: (line: LogLine) => void, holdMs = 200): { push: (l
 }
 
 export const logsCommand: CommandModule<GlobalArgs, LogsArgs> = {
-  command: 'logs',
-  describe: "Show the network's task log lines and its containers' output, merged in time order",
+  ...COMMAND_HEADINGS.logs,
   builder: (yargs: Argv<GlobalArgs>) => yargs
     .option('task', { alias: 't', type: 'string', describe: 'Only this task (id or unique prefix) and its sub-tasks; ends with its status' })
     .option('follow', { alias: 'f', type: 'boolean', default: true, describe: 'Keep following new lines (--no-follow to stop after the recent ones)' })

@@ -7,6 +7,7 @@ import type { LocalRateLimitOptions } from '../../../lib/llm/local-server/local-
 import { loadRulesFile } from '../../../lib/llm/local-server/rules.js';
 import { cliContext, type GlobalArgs } from '../cli-context.js';
 import { untilStopSignal } from '../stop-signal.js';
+import { COMMAND_HEADINGS } from '../command-headings.js';
 
 /** 8790: a fixed default so that DAN_LLM_URL and demo scripts can name it; `--port 0` takes a free one. */
 export const MOCK_LLM_DEFAULT_PORT = 8790;
@@ -99,8 +100,7 @@ export async function startMockLlm(options: MockLlmOptions): Promise<RunningMock
  * Runs until SIGINT or SIGTERM.
  */
 export const mockLlmCommand: CommandModule<GlobalArgs, MockLlmArgs> = {
-  command: 'mock-llm',
-  describe: 'Run a local Messages API server with scripted answers (offline demos and tests)',
+  ...COMMAND_HEADINGS.mockLlm,
   builder: (yargs: Argv<GlobalArgs>) =>
     yargs
       .option('port', { type: 'number', default: MOCK_LLM_DEFAULT_PORT, describe: 'Port to listen on (0: a free port)' })

@@ -6,6 +6,7 @@ import { aclFileText, REDIS_ROLES, REDIS_USERS } from '../../../lib/redis/acl.js
 import type { GlobalArgs } from '../cli-context.js';
 import { cliOverrides } from '../cli-context.js';
 import { passwordsFromEnv } from '../compose-redis-auth.js';
+import { COMMAND_HEADINGS } from '../command-headings.js';
 
 interface RedisAclArgs extends GlobalArgs {
   out?: string;
@@ -31,8 +32,7 @@ function writePrivate(file: string, text: string): void {
  * `--aclfile`: no password is ever on a command line, and the file holds only their hashes.
  */
 export const redisAclCommand: CommandModule<GlobalArgs, RedisAclArgs> = {
-  command: 'redis-acl',
-  describe: 'Print (or --out: write, mode 0640) the Redis ACL file of the network\'s users from REDIS_PASSWORD, REDIS_MAIN_PASSWORD, REDIS_AGENT_PASSWORD, REDIS_CLIENT_PASSWORD and REDIS_VIEWER_PASSWORD',
+  ...COMMAND_HEADINGS.redisAcl,
   builder: (yargs: Argv<GlobalArgs>) =>
     yargs.option('out', { type: 'string', describe: 'Write the file here (replaced, mode 0640) instead of printing it' }) as Argv<RedisAclArgs>,
   handler: (argv: ArgumentsCamelCase<RedisAclArgs>) => {

@@ -5,6 +5,7 @@ import type { RetryOutcome } from '../../operations/retry-job.js';
 import { retryFailedJob } from '../../operations/retry-job.js';
 import type { GlobalArgs } from '../cli-context.js';
 import { cliContext, cliRedis, printJson } from '../cli-context.js';
+import { COMMAND_HEADINGS } from '../command-headings.js';
 
 interface RetryArgs extends GlobalArgs {
   ids: string[];
@@ -27,8 +28,7 @@ function describe(a: Attempt): string {
 }
 
 export const retryCommand: CommandModule<GlobalArgs, RetryArgs> = {
-  command: 'retry <ids..>',
-  describe: 'Run failed tasks again: a dead-lettered one from its dead letter under its own id, one that failed on an agent as a new task <id>.r1',
+  ...COMMAND_HEADINGS.retry,
   builder: (yargs: Argv<GlobalArgs>) => yargs
     .positional('ids', { type: 'string', array: true, demandOption: true, describe: 'Ids of failed tasks (not sub-tasks: retry their task)' })
     .option('to', { type: 'string', describe: 'Send it to this domain instead of its own' })

@@ -9,6 +9,7 @@ import type { GlobalArgs } from '../cli-context.js';
 import { cliContext, cliRedis, printJson, statusColour } from '../cli-context.js';
 import { graphLines, readWorkflow, submitWorkflow, workflowGraph } from '../../operations/workflows.js';
 import { describeResult, waitExitCode } from '../task-view.js';
+import { COMMAND_HEADINGS } from '../command-headings.js';
 
 interface RunArgs extends GlobalArgs {
   file: string;
@@ -20,8 +21,7 @@ interface RunArgs extends GlobalArgs {
 const WATCH_INTERVAL_MS = 1_000;
 
 export const runCommand: CommandModule<GlobalArgs, RunArgs> = {
-  command: 'run <file>',
-  describe: 'Run a workflow file: named steps with needs:, each a task that waits on the steps it needs',
+  ...COMMAND_HEADINGS.run,
   builder: (yargs: Argv<GlobalArgs>) => yargs
     .positional('file', { type: 'string', demandOption: true, describe: 'A workflow YAML file (see examples/workflow.yaml)' })
     .option('wait', { alias: 'w', type: 'boolean', default: false, describe: 'Show each step as it changes until the workflow ends; exit 0 if every step completed, 1 if not' })

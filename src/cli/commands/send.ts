@@ -9,6 +9,7 @@ import type { GlobalArgs } from '../cli-context.js';
 import { cliContext, cliRedis, colourFor, printJson, statusColour } from '../cli-context.js';
 import { submitJob, taskProblem } from '../../operations/submit-job.js';
 import { describeResult, describeStartFailure, followTask, waitExitCode } from '../task-view.js';
+import { COMMAND_HEADINGS } from '../command-headings.js';
 
 interface SendArgs extends GlobalArgs {
   domain: string;
@@ -45,8 +46,7 @@ export function parseContext(text: string | undefined): Record<string, unknown> 
 }
 
 export const sendCommand: CommandModule<GlobalArgs, SendArgs> = {
-  command: 'send <domain> <description>',
-  describe: 'Queue a task for a domain, or for main to route it',
+  ...COMMAND_HEADINGS.send,
   builder: (yargs: Argv<GlobalArgs>) => yargs
     .positional('domain', { type: 'string', demandOption: true, describe: 'main (route it), or a domain: backend, frontend, devops, ...' })
     .positional('description', { type: 'string', demandOption: true, describe: 'What to do' })

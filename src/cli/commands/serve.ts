@@ -4,6 +4,7 @@ import { startApi } from '../../api/serve.js';
 import type { GlobalArgs } from '../cli-context.js';
 import { cliContext } from '../cli-context.js';
 import { untilStopSignal } from '../stop-signal.js';
+import { COMMAND_HEADINGS } from '../command-headings.js';
 
 interface ServeArgs extends GlobalArgs {
   port: number;
@@ -19,8 +20,7 @@ export const API_DEFAULT_PORT = 8000;
  * run against one Redis. Runs until SIGINT or SIGTERM, then finishes the requests in flight.
  */
 export const serveCommand: CommandModule<GlobalArgs, ServeArgs> = {
-  command: 'serve',
-  describe: 'Run the HTTP API: POST /jobs, GET /jobs/{id}, cancel, /agents, /health, /ready, /openapi.json',
+  ...COMMAND_HEADINGS.serve,
   builder: (yargs: Argv<GlobalArgs>) => yargs
     .option('port', { type: 'number', default: API_DEFAULT_PORT, describe: 'Port to listen on (0: a free one)' })
     .option('host', { type: 'string', default: '127.0.0.1', describe: "Address to bind; beyond loopback only once a key exists ('dan keys create')" })

@@ -7,6 +7,7 @@ import { cliContext, cliRedis, dim, printJson, statusColour } from '../cli-conte
 import { resolveTaskId } from '../redis-logs.js';
 import { graphLines, workflowGraph } from '../../operations/workflows.js';
 import { childStatuses, describeResult, describeStartFailure, followTask, startFailuresFor } from '../task-view.js';
+import { COMMAND_HEADINGS } from '../command-headings.js';
 
 interface StatusArgs extends GlobalArgs {
   id: string;
@@ -16,8 +17,7 @@ interface StatusArgs extends GlobalArgs {
 }
 
 export const statusCommand: CommandModule<GlobalArgs, StatusArgs> = {
-  command: 'status <id>',
-  describe: "Show a task's status, result and last log lines",
+  ...COMMAND_HEADINGS.status,
   builder: (yargs: Argv<GlobalArgs>) => yargs
     .positional('id', { type: 'string', demandOption: true, describe: 'Task id' })
     .option('wait', { alias: 'w', type: 'boolean', default: false, describe: 'Wait until the task ends' })

@@ -5,6 +5,7 @@ import type { ListedTask } from '../../operations/list-tasks.js';
 import { listTasks, MAX_LIMIT, taskFilter } from '../../operations/list-tasks.js';
 import type { GlobalArgs } from '../cli-context.js';
 import { cliContext, cliRedis, dim, printJson } from '../cli-context.js';
+import { COMMAND_HEADINGS } from '../command-headings.js';
 
 interface TasksArgs extends GlobalArgs {
   status?: string;
@@ -39,8 +40,7 @@ function taskJson(t: ListedTask): Record<string, unknown> {
 
 /** `dan tasks`: a client's tasks, newest first, filtered as `GET /jobs` filters them (the same code). */
 export const tasksCommand: CommandModule<GlobalArgs, TasksArgs> = {
-  command: 'tasks',
-  describe: "List tasks, newest first, with filters (the same listing as the HTTP API's GET /jobs)",
+  ...COMMAND_HEADINGS.tasks,
   builder: (yargs: Argv<GlobalArgs>) => yargs
     .option('status', { alias: 's', type: 'string', describe: 'waiting, pending, in_progress, completed, failed (or QUEUED, RUNNING, SUCCEEDED, FAILED); several with commas' })
     .option('domain', { alias: 'd', type: 'string', describe: 'Only tasks of this domain' })

@@ -6,6 +6,7 @@ import { loadConfig } from '../../../lib/config.js';
 import { ensureRedis } from '../local-redis.js';
 import { agentUrlFor, readRedisAuth } from '../redis-auth-file.js';
 import { exitIfStuck, stopProblemsMessage } from '../../../lib/runtime/agent-lifecycle.js';
+import { COMMAND_HEADINGS } from '../command-headings.js';
 
 interface UpArgs extends GlobalArgs {
   startRedis: boolean;
@@ -15,8 +16,7 @@ interface UpArgs extends GlobalArgs {
 }
 
 export const upCommand: CommandModule<GlobalArgs, UpArgs> = {
-  command: 'up',
-  describe: 'Run the main orchestrator here; domains start on demand as local processes or containers, or are started elsewhere and adopted (--spawner external)',
+  ...COMMAND_HEADINGS.up,
   builder: (yargs: Argv<GlobalArgs>) => yargs
     .option('start-redis', { type: 'boolean', default: true, describe: 'Start a private redis-server if nothing answers at REDIS_URL on this machine' })
     .option('spawner', { type: 'string', choices: ['process', 'docker', 'swarm', 'external'], describe: 'How domains start: local processes, containers on the Docker engine, services on a Docker Swarm, or external (started by whatever runs them, adopted by their heartbeats) (default: DAN_SPAWNER, else process)' })

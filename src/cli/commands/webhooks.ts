@@ -5,6 +5,7 @@ import { WEBHOOK_EVENTS } from '../../../lib/webhooks/webhook-rules.js';
 import { addWebhook, webhookJson } from '../../operations/webhooks.js';
 import type { GlobalArgs } from '../cli-context.js';
 import { cliContext, cliRedis, printJson } from '../cli-context.js';
+import { COMMAND_HEADINGS } from '../command-headings.js';
 
 interface WebhookArgs extends GlobalArgs {
   url?: string;
@@ -80,8 +81,7 @@ const log: CommandModule<GlobalArgs, WebhookArgs> = {
 
 /** `dan webhooks`: URLs told of task state changes, signed, retried, logged. */
 export const webhooksCommand: CommandModule<GlobalArgs, GlobalArgs> = {
-  command: 'webhooks',
-  describe: 'Manage webhooks told of task state changes (add, list, remove, log)',
+  ...COMMAND_HEADINGS.webhooks,
   builder: (yargs: Argv<GlobalArgs>) => yargs
     .command(add as never).command(list as never).command(remove as never).command(log as never)
     .demandCommand(1, 'name a webhooks command: add, list, remove or log; see dan webhooks --help'),
