@@ -1,21 +1,13 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadConfig } from '../../lib/config.js';
 import { defaultRules } from '../../lib/llm/local-server/default-rules.js';
-import { LocalModelServer } from '../../lib/llm/local-server/local-model-server.js';
 import { parseRules } from '../../lib/llm/local-server/rules.js';
-import { silentLogger } from '../../lib/logger.js';
-import { Keys } from '../../lib/redis/keys.js';
-import { ResultWatcher } from '../../lib/redis/result-watcher.js';
+import type { Keys } from '../../lib/redis/keys.js';
 import { submitTask } from '../../lib/redis/task-store.js';
-import { runNetwork, type RunningNetwork } from '../../src/main/run-network.js';
 import { costReport } from '../../src/operations/cost-report.js';
 import { listTasks } from '../../src/operations/list-tasks.js';
+import { startGatewayNetwork, type GatewayNetwork } from '../support/gateway-network.js';
 import { until } from '../support/until.js';
-import { connectTestRedis, testRedisUrl, uniquePrefix } from '../support/redis.js';
 
 /**
  * A task's budget in a whole network (main, its model gateway, a domain agent as a process, the local
@@ -25,51 +17,24 @@ import { connectTestRedis, testRedisUrl, uniquePrefix } from '../support/redis.j
  * memory's domain, for the failed task's client, whose model call is priced to it the same way.
  */
 describe('budgets in a running network', () => {
-  const prefix = uniquePrefix('budget-net');
-  const keys = new Keys(prefix);
+  let net: GatewayNetwork;
   let redis: Redis;
-  let cleanup: () => Promise<void>;
-  let model: LocalModelServer;
-  let network: RunningNetwork;
-  let workspace: string;
-  let elfDir: string;
-  let watcher: ResultWatcher;
-  let subscriber: Redis;
+  let keys: Keys;
 
   beforeAll(async () => {
-    ({ redis, cleanup } = await connectTestRedis(prefix));
     // A task whose worker fails the way a missing table would: ELF learns from it with a postmortem.
-    model = new LocalModelServer({ rules: [...parseRules([{ name: 'seed-fails', when: { anyText: 'Seed the users table', hasToolResult: false }, reply: { text: 'relation "users" does not exist', stop_reason: 'refusal' }, times: 1 }], 'test').rules, ...defaultRules()] });
-    const modelUrl = await model.start();
-    workspace = mkdtempSync(path.join(os.tmpdir(), 'dan-budget-ws-'));
-    elfDir = mkdtempSync(path.join(os.tmpdir(), 'dan-budget-elf-'));
-    const env: Record<string, string> = {
-      REDIS_URL: testRedisUrl(), DAN_KEY_PREFIX: prefix, DAN_WORKSPACE: workspace, DAN_SPAWNER: 'process',
-      ANTHROPIC_API_KEY: 'sk-ant-api03-budget-test-key', ANTHROPIC_BASE_URL: modelUrl, DAN_ELF_DIR: elfDir, DAN_LOG_LEVEL: 'warn',
-      DAN_HEARTBEAT_INTERVAL_MS: '300', DAN_HEARTBEAT_TTL_MS: '1500', DAN_SUPERVISE_INTERVAL_MS: '100', DAN_ROLES: 'coder',
-      DAN_SPAWN_TIMEOUT_MS: '20000', DAN_DOMAIN_IDLE_MS: '600000', DAN_SHUTDOWN_GRACE_MS: '2000',
-    };
-    const config = loadConfig({}, env);
-    network = await runNetwork({ config, logger: silentLogger, redisUrl: config.redisUrl, env: { ...process.env, ...env } });
-    subscriber = redis.duplicate();
-    watcher = new ResultWatcher(redis, subscriber, keys, 500);
+    const rules = [...parseRules([{ name: 'seed-fails', when: { anyText: 'Seed the users table', hasToolResult: false }, reply: { text: 'relation "users" does not exist', stop_reason: 'refusal' }, times: 1 }], 'test').rules, ...defaultRules()];
+    net = await startGatewayNetwork('budget-net', rules, { DAN_ROLES: 'coder' }, ['DAN_ELF_DIR']);
+    ({ redis, keys } = net);
   }, 60_000);
 
   afterAll(async () => {
-    watcher?.close();
-    subscriber?.disconnect();
-    await network?.stop();
-    await model?.stop();
-    await cleanup?.();
-    rmSync(workspace, { recursive: true, force: true });
-    rmSync(elfDir, { recursive: true, force: true });
+    await net?.stop();
   });
 
-  const run = async (description: string, budgetUsd: number): Promise<{ status: string; output: Record<string, unknown> }> => {
+  const run = async (description: string, budgetUsd: number) => {
     const { taskId } = await submitTask(redis, keys, { domain: 'backend', description, extraMetadata: { budget_usd: budgetUsd, client_id: 'acme' } });
-    await watcher.wait(taskId, AbortSignal.timeout(60_000));
-    const result = await redis.hgetall(keys.result(taskId));
-    return { status: result['status'] ?? '', output: JSON.parse(result['output'] ?? '{}') as Record<string, unknown> };
+    return net.result(taskId, 60_000);
   };
 
   it('completes a task within its budget, with its cost per model and worker in the result', async () => {

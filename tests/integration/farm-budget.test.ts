@@ -1,17 +1,9 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { rmSync } from 'node:fs';
 import os from 'node:os';
-import path from 'node:path';
-import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadConfig } from '../../lib/config.js';
-import { LocalModelServer } from '../../lib/llm/local-server/local-model-server.js';
 import { callCostMicroUsd, DEFAULT_MODEL_PRICES, priceOf, usdOf } from '../../lib/llm/model-prices.js';
-import { silentLogger } from '../../lib/logger.js';
-import { Keys } from '../../lib/redis/keys.js';
-import { ResultWatcher } from '../../lib/redis/result-watcher.js';
 import { submitTask } from '../../lib/redis/task-store.js';
-import { runNetwork, type RunningNetwork } from '../../src/main/run-network.js';
-import { connectTestRedis, testRedisUrl, uniquePrefix } from '../support/redis.js';
+import { startGatewayNetwork, type GatewayNetwork } from '../support/gateway-network.js';
 import { farmRepo, farmRules } from './farm-fixture.js';
 
 /**
@@ -22,64 +14,36 @@ import { farmRepo, farmRules } from './farm-fixture.js';
  * one call's cost. A farm with no budget carries what it cost in its result.
  */
 describe("a farm's budget, shared by its agents", () => {
-  const prefix = uniquePrefix('farm-budget');
-  const keys = new Keys(prefix);
-  const dirs: string[] = [];
-  let redis: Redis;
-  let cleanup: () => Promise<void>;
-  let model: LocalModelServer;
-  let network: RunningNetwork;
-  let watcher: ResultWatcher;
-  let subscriber: Redis;
+  let net: GatewayNetwork;
 
   beforeAll(async () => {
-    ({ redis, cleanup } = await connectTestRedis(prefix));
-    model = new LocalModelServer({ rules: farmRules() });
-    const modelUrl = await model.start();
-    const temp = (name: string) => {
-      const dir = mkdtempSync(path.join(os.tmpdir(), name));
-      dirs.push(dir);
-      return dir;
-    };
-    const env: Record<string, string> = {
-      REDIS_URL: testRedisUrl(), DAN_KEY_PREFIX: prefix, DAN_WORKSPACE: temp('dan-farm-budget-ws-'), DAN_SPAWNER: 'process',
-      ANTHROPIC_API_KEY: 'sk-ant-api03-farm-budget-test-key', ANTHROPIC_BASE_URL: modelUrl, DAN_ELF: 'off', DAN_LOG_LEVEL: 'warn',
-      DAN_FARM_DIR: temp('dan-farm-budget-wt-'), DAN_FARM_ROOTS: os.tmpdir(), DAN_FARM_RESTART_BASE_MS: '200', DAN_FARM_RESTART_MAX_MS: '500',
-      DAN_HEARTBEAT_INTERVAL_MS: '300', DAN_HEARTBEAT_TTL_MS: '1500', DAN_SUPERVISE_INTERVAL_MS: '100',
-      DAN_SPAWN_TIMEOUT_MS: '20000', DAN_DOMAIN_IDLE_MS: '600000', DAN_SHUTDOWN_GRACE_MS: '2000',
-    };
-    const config = loadConfig({}, env);
-    network = await runNetwork({ config, logger: silentLogger, redisUrl: config.redisUrl, env: { ...process.env, ...env } });
-    subscriber = redis.duplicate();
-    watcher = new ResultWatcher(redis, subscriber, keys, 500);
+    net = await startGatewayNetwork('farm-budget', farmRules(), {
+      DAN_ELF: 'off', DAN_FARM_ROOTS: os.tmpdir(), DAN_FARM_RESTART_BASE_MS: '200', DAN_FARM_RESTART_MAX_MS: '500',
+    }, ['DAN_FARM_DIR']);
   }, 60_000);
 
   afterAll(async () => {
-    watcher?.close();
-    subscriber?.disconnect();
-    await network?.stop();
-    await model?.stop();
-    await cleanup?.();
-    for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
+    await net?.stop();
   });
 
-  const farm = async (budgetUsd?: number): Promise<{ status: string; error: string; output: Record<string, unknown> }> => {
+  const farm = async (budgetUsd?: number) => {
     const repo = farmRepo();
-    dirs.push(repo);
-    const { taskId } = await submitTask(redis, keys, {
+    const { taskId } = await submitTask(net.redis, net.keys, {
       domain: 'farm', description: 'Fix every lint problem', timeoutSeconds: 300,
       context: { path: repo, agent_count: 3, problems_command: 'node check.mjs', runtime: 'sdk' },
       ...(budgetUsd !== undefined ? { extraMetadata: { budget_usd: budgetUsd } } : {}),
     });
-    await watcher.wait(taskId, AbortSignal.timeout(240_000));
-    const result = await redis.hgetall(keys.result(taskId));
-    return { status: result['status'] ?? '', error: result['error'] ?? '', output: JSON.parse(result['output'] ?? '{}') as Record<string, unknown> };
+    try {
+      return await net.result(taskId, 240_000);
+    } finally {
+      rmSync(repo, { recursive: true, force: true });
+    }
   };
 
   /** The dearest model call the local server answered so far, in dollars, at the shipped prices. */
   const dearestCallUsd = (): number => {
     let most = 0;
-    for (const r of model.requests) {
+    for (const r of net.model.requests) {
       const u = r.usage;
       const modelId = (r.body as { model?: string } | null)?.model ?? '';
       const price = priceOf(DEFAULT_MODEL_PRICES, modelId);
@@ -95,7 +59,7 @@ describe("a farm's budget, shared by its agents", () => {
     const { status, output } = await farm();
     expect(status).toBe('completed');
     const cost = output['cost'] as Cost;
-    const priced = model.requests.filter((r) => r.path === '/v1/messages' && r.usage).length;
+    const priced = net.model.requests.filter((r) => r.path === '/v1/messages' && r.usage).length;
     expect(cost.calls).toBe(priced);
     expect(cost.unpriced_calls).toBe(0);
     expect(cost.usd).toBeGreaterThan(0);
@@ -103,7 +67,7 @@ describe("a farm's budget, shared by its agents", () => {
   }, 300_000);
 
   it('stops the farm once its budget is spent, passed by at most one call, failed budget_exceeded', async () => {
-    const spentBefore = model.requests.length;
+    const spentBefore = net.model.requests.length;
     // A fraction of what the whole farm cost above: the agents spend it together, then are refused.
     const first = dearestCallUsd();
     const budgetUsd = Math.max(0.000001, Math.round(first * 3 * 1e6) / 1e6);
@@ -117,6 +81,6 @@ describe("a farm's budget, shared by its agents", () => {
     expect(cost.calls).toBeGreaterThan(1);
     expect(cost.usd).toBeGreaterThanOrEqual(budgetUsd);
     expect(cost.usd - budgetUsd).toBeLessThanOrEqual(dearestCallUsd() + 1e-6);
-    expect(model.requests.length).toBeGreaterThan(spentBefore);
+    expect(net.model.requests.length).toBeGreaterThan(spentBefore);
   }, 300_000);
 });
