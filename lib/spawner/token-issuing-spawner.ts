@@ -90,7 +90,8 @@ export class TokenIssuingSpawner implements Spawner {
    * was not created after all.
    */
   private async spawnInGroup(group: string, request: SpawnRequest): Promise<SpawnedAgent> {
-    await this.creating.get(group)?.catch(() => undefined);
+    // Checked before any await, so a spawn that finds none pending goes on to register its own at once.
+    for (let pending = this.creating.get(group); pending; pending = this.creating.get(group)) await pending.catch(() => undefined);
     if (this.inner.groups?.().some((g) => g.id === group)) return this.inner.spawn({ ...request, env: this.modelEnv(request.env, undefined) });
     const created = (async () => {
       const { token } = await this.options.tokens.issue(group, request.domain);
