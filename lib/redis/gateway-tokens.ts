@@ -21,7 +21,7 @@ export interface GatewayToken {
 }
 
 /**
- * Whether a call made with `token` may name a task held by `owner` in `taskDomain`: an agent's token
+ * Whether a call made with `token` may name `task` (its lease holder `owner`, its `domain`): an agent's token
  * only its own tasks; a group's token (a Swarm service's, shared by replicas that name themselves
  * `{domain}-{8 hex}` after their containers) the tasks of its own domain held by an agent named that
  * way. The domain is main's record of the token, which no replica can change: a replica can spend from
