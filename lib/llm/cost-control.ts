@@ -8,6 +8,7 @@ import { budgetUsdSchema } from '../protocol/budget.js';
 import { isValidTaskId } from '../protocol/task.js';
 import { readCallTask, type CallTask } from '../redis/cost-counters.js';
 import { recordCallCost, reserveBudget, type CallBudgets, type CallCost } from '../redis/budgets.js';
+import { tokenHoldsTask, type GatewayToken } from '../redis/gateway-tokens.js';
 import type { Keys } from '../redis/keys.js';
 import type { TokenKind } from '../redis/task-metrics.js';
 import { TASK_HEADER, WORKER_HEADER } from './attribution-headers.js';
@@ -21,6 +22,9 @@ const MODEL_NAME = /^[A-Za-z0-9._:@/-]{1,100}$/;
 const DEFAULT_MAX_TOKENS = 4096;
 // Bytes of request per input token when estimating: fewer than the 3.5 to 4 of English text, so the estimate errs high.
 const BYTES_PER_TOKEN = 3;
+
+/** Who a call's token was issued to: an agent, or a spawn group (`domain` set) whose agents share it. */
+export type Caller = Pick<GatewayToken, 'agentId' | 'domain'>;
 
 /** What the gateway knows of a call before it is forwarded, kept until its usage is read. */
 export interface CallTicket {
@@ -42,7 +46,8 @@ export type CostDecision = { ok: true; ticket: CallTicket } | { ok: false; statu
 
 /** The model gateway's hooks for prices and budgets: one before a call is forwarded, one after its usage is read. */
 export interface GatewayCostHooks {
-  before(agentId: string, headers: IncomingHttpHeaders, body: MessagesBody): Promise<CostDecision>;
+  /** `caller` is the record of the call's token: an agent's, or a spawn group's (lib/redis/gateway-tokens.ts). */
+  before(caller: Caller, headers: IncomingHttpHeaders, body: MessagesBody): Promise<CostDecision>;
   after(ticket: CallTicket, model: string | undefined, tokens: Partial<Record<TokenKind, number>>): Promise<void>;
 }
 
@@ -78,12 +83,13 @@ export class CostControl implements GatewayCostHooks {
     this.maxWaitMs = options.maxWaitMs ?? 60_000;
   }
 
-  async before(agentId: string, headers: IncomingHttpHeaders, body: MessagesBody): Promise<CostDecision> {
+  async before(caller: Caller, headers: IncomingHttpHeaders, body: MessagesBody): Promise<CostDecision> {
     const { redis, keys, logger } = this.options;
+    const { agentId } = caller;
     const request = readRequest(body.json);
     const worker = headerValue(headers[WORKER_HEADER]);
     const day = utcDay(this.clock());
-    const task = await this.attribute(agentId, headerValue(headers[TASK_HEADER]));
+    const task = await this.attribute(caller, headerValue(headers[TASK_HEADER]));
     const ticket: CallTicket = {
       agentId, taskId: task?.taskId, budgets: undefined, reservedMicro: 0, day, requestModel: request.model,
       client: task?.client ?? 'none', domain: task?.domain ?? 'none', worker: worker !== undefined && WORKER_NAME.test(worker) ? worker : 'unnamed',
@@ -138,16 +144,17 @@ export class CostControl implements GatewayCostHooks {
   }
 
   /**
-   * The task a call is for: the one its header names, when the calling agent holds its lease now.
-   * Anything else (no header, a malformed id, a task another agent or nobody holds) attributes the
-   * call to its agent only, with a warning: a worker cannot spend from, or hide its spending in,
-   * a task that is not its own.
+   * The task a call is for: the one its header names, when the calling agent holds its lease now (for
+   * a spawn group's token: an agent of the group, `tokenHoldsTask`). Anything else (no header, a
+   * malformed id, a task another agent or nobody holds) attributes the call to its agent only, with a
+   * warning: a worker cannot spend from, or hide its spending in, a task that is not its own.
    */
-  private async attribute(agentId: string, named: string | undefined): Promise<(CallTask & { taskId: string; client: string; budgetUsd: number | undefined }) | undefined> {
+  private async attribute(caller: Caller, named: string | undefined): Promise<(CallTask & { taskId: string; client: string; budgetUsd: number | undefined }) | undefined> {
     if (named === undefined) return undefined;
     const task = isValidTaskId(named) ? await readCallTask(this.options.redis, this.options.keys, named) : undefined;
-    if (!task || task.owner !== agentId) {
-      this.options.logger.warn({ agentId, claimedTaskId: named.slice(0, 120), owner: task?.owner }, 'model call names a task its agent does not hold: counted for the agent only, outside any task budget');
+    if (!task || !tokenHoldsTask(caller, task)) {
+      this.options.logger.warn({ agentId: caller.agentId, ...(caller.domain ? { groupDomain: caller.domain } : {}), claimedTaskId: named.slice(0, 120), owner: task?.owner },
+        'model call names a task its agent does not hold: counted for the agent only, outside any task budget');
       return undefined;
     }
     const metadata = readMetadata(task.raw);

@@ -5,7 +5,7 @@ import type { ModelCallRecord } from '../redis/task-metrics.js';
 import type { GatewayRateLimit } from './gateway-rate-limit.js';
 import { parseMessagesBody, type MessagesBody } from './messages-body.js';
 import { readModelCallUsage, type ModelCallUsage } from './model-call-usage.js';
-import type { CallTicket, GatewayCostHooks } from './cost-control.js';
+import type { Caller, CallTicket, GatewayCostHooks } from './cost-control.js';
 import { bearerToken, closeServer, listenOn, readBodyBytes, sendApiError } from './local-server/http-io.js';
 
 export { bearerToken };
@@ -123,7 +123,7 @@ export class ModelGateway {
     }
     // The budget before the rate limit: a call no budget allows takes no place in the limit.
     const costs = messages ? costHooks : undefined;
-    const costed = costs && body ? await this.checkCost(costs, record.agentId, req, body, res) : undefined;
+    const costed = costs && body ? await this.checkCost(costs, record, req, body, res) : undefined;
     if (costed === 'refused') return;
     // Its cost is recorded before the answer's end reaches the caller, so a task that ends right after its last call finds that call counted.
     let settled = false;
@@ -163,8 +163,8 @@ export class ModelGateway {
   }
 
   /** The cost hook's verdict on a Messages call, with its body read: refused (and answered) or a ticket to settle after. */
-  private async checkCost(costs: GatewayCostHooks, agentId: string, req: http.IncomingMessage, body: MessagesBody, res: http.ServerResponse): Promise<{ ticket: CallTicket } | 'refused'> {
-    const decision = await costs.before(agentId, req.headers, body);
+  private async checkCost(costs: GatewayCostHooks, caller: Caller, req: http.IncomingMessage, body: MessagesBody, res: http.ServerResponse): Promise<{ ticket: CallTicket } | 'refused'> {
+    const decision = await costs.before(caller, req.headers, body);
     if (decision.ok) return { ticket: decision.ticket };
     // 402 with x-should-retry: false: the SDK and the Claude Code CLI give up at once, and the worker ends the task budget_exceeded.
     sendApiError(res, decision.status, decision.type, decision.message, { connection: 'close', 'x-should-retry': 'false' });

@@ -1,6 +1,7 @@
 import type { Redis } from 'ioredis';
 import { HashedTokenTable, newSecret, tokenHash, tokenId } from './hashed-tokens.js';
 import type { Keys } from './keys.js';
+import { isSafeDomainName } from '../protocol/agent.js';
 
 export { tokenHash } from './hashed-tokens.js';
 
@@ -12,6 +13,42 @@ export interface GatewayToken {
   issuedAt: number;
   /** Set by a person for agents main does not spawn (compose's always-on domains), not issued per agent. */
   standing: boolean;
+  /**
+   * Set for a token issued to a spawn group (a Swarm service, named by `agentId`) rather than one agent:
+   * the domain whose agents share it (see `tokenHoldsTask`).
+   */
+  domain?: string;
+}
+
+/**
+ * Whether a call made with `token` may name `task` (its lease holder `owner`, its `domain`): an agent's token
+ * only its own tasks; a group's token (a Swarm service's, shared by replicas that name themselves
+ * `{domain}-{8 hex}` after their containers) the tasks of its own domain held by an agent named that
+ * way. The domain is main's record of the token, which no replica can change: a replica can spend from
+ * its own domain's tasks and from no other's.
+ */
+export function tokenHoldsTask(token: Pick<GatewayToken, 'agentId' | 'domain'>, task: { owner?: string | undefined; domain?: string | undefined }): boolean {
+  const { owner } = task;
+  if (owner === undefined || owner === '') return false;
+  if (token.domain === undefined) return owner === token.agentId;
+  if (task.domain !== token.domain || !owner.startsWith(`${token.domain}-`)) return false;
+  return /^[0-9a-f]{8}$/.test(owner.slice(token.domain.length + 1));
+}
+
+/** A spawn group still running (a Swarm service), and the hash of the gateway token its spec gives its agents. */
+export interface GroupHolding {
+  id: string;
+  domain: string;
+  tokenHash: string | undefined;
+}
+
+/**
+ * Whether a token stays though no heartbeat carries its agent id: it is the one a running group's spec
+ * holds, and was issued to that group. Any other token of the group (one issued for a spawn that
+ * lost a race to create the service, or a service's from before group tokens) is an orphan.
+ */
+export function keptForGroup(hash: string, record: GatewayToken, groups: readonly GroupHolding[]): boolean {
+  return record.domain !== undefined && groups.some((g) => g.tokenHash === hash && g.id === record.agentId && g.domain === record.domain);
 }
 
 /** Where the model gateway asks whether a token is live; Redis in a network, a map in unit tests. */
@@ -40,11 +77,15 @@ export class GatewayTokens implements TokenCheck {
     this.table = new HashedTokenTable(redis, keys.gatewayTokens(), parseRecord);
   }
 
-  /** Issues a token for `agentId`; the caller hands it to that agent only. */
-  async issue(agentId: string): Promise<{ token: string; record: GatewayToken }> {
+  /**
+   * Issues a token for `agentId`; the caller hands it to that agent only. With `groupDomain`, `agentId`
+   * names a spawn group (a Swarm service) whose agents of that domain all get the token.
+   */
+  async issue(agentId: string, groupDomain?: string): Promise<{ token: string; record: GatewayToken }> {
     const issuedAt = this.clock();
-    const { token, hash } = await this.table.issue(GATEWAY_TOKEN_PREFIX, { agentId, issuedAt });
-    return { token, record: { id: tokenId(hash), agentId, issuedAt, standing: false } };
+    const group = groupDomain === undefined ? {} : { domain: groupDomain };
+    const { token, hash } = await this.table.issue(GATEWAY_TOKEN_PREFIX, { agentId, issuedAt, ...group });
+    return { token, record: { id: tokenId(hash), agentId, issuedAt, standing: false, ...group } };
   }
 
   async check(token: string): Promise<GatewayToken | undefined> {
@@ -89,10 +130,12 @@ export class GatewayTokens implements TokenCheck {
    * Revokes the tokens of agents with no heartbeat: ones a previous main issued and could not revoke
    * (it crashed, or Redis was away when it stopped), whose agents are gone. Run when a main starts;
    * agents it adopts still beat, so their tokens stay, and standing tokens belong to no one agent's
-   * heartbeat. Resolves with how many were revoked.
+   * heartbeat. A spawn group has no heartbeat of its own: the token a running one holds (`groups`, the
+   * Swarm services main adopts, whose replicas keep it in their spec) stays too (`keptForGroup`).
+   * Resolves with how many were revoked.
    */
-  async revokeOrphans(): Promise<number> {
-    const entries = (await this.entries()).filter(([, record]) => !record.standing);
+  async revokeOrphans(groups: readonly GroupHolding[] = []): Promise<number> {
+    const entries = (await this.entries()).filter(([hash, record]) => !record.standing && !keptForGroup(hash, record, groups));
     const beating = await Promise.all(entries.map(([, r]) => this.redis.exists(this.keys.heartbeat(r.agentId))));
     const orphans = entries.filter((_, i) => beating[i] === 0).map(([hash]) => hash);
     return this.table.remove(...orphans);
@@ -111,9 +154,12 @@ export class GatewayTokens implements TokenCheck {
 /** A stored record, or undefined for a field nobody issued in this shape (it then counts as no token). */
 function parseRecord(hash: string, raw: string): GatewayToken | undefined {
   try {
-    const value = JSON.parse(raw) as { agentId?: unknown; issuedAt?: unknown; standing?: unknown };
+    const value = JSON.parse(raw) as { agentId?: unknown; issuedAt?: unknown; standing?: unknown; domain?: unknown };
     if (typeof value.agentId !== 'string' || typeof value.issuedAt !== 'number') return undefined;
-    return { id: tokenId(hash), agentId: value.agentId, issuedAt: value.issuedAt, standing: value.standing === true };
+    // A group token whose domain is not one (written by hand) counts as no token, never as a wider one.
+    if (value.domain !== undefined && !(typeof value.domain === 'string' && isSafeDomainName(value.domain))) return undefined;
+    const group = typeof value.domain === 'string' ? { domain: value.domain } : {};
+    return { id: tokenId(hash), agentId: value.agentId, issuedAt: value.issuedAt, standing: value.standing === true, ...group };
   } catch {
     return undefined;
   }

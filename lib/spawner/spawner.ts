@@ -29,6 +29,15 @@ export interface AgentExit {
   signal: string | null;
 }
 
+/** Agents of one domain started from one spec (a Swarm service), which share what the spec gives them. */
+export interface SpawnGroup {
+  /** The group's name (the service's): what its shared model gateway token is issued to. */
+  id: string;
+  domain: string;
+  /** The environment its spec gives every agent of the group. */
+  env: Record<string, string>;
+}
+
 export interface Spawner {
   /** `in-process`: agents run inside the spawner's own process (tests, demos), sharing its pid. */
   /** `external`: agents are started by whatever runs them (Kubernetes, Swarm, systemd, a person), never by the spawner. */
@@ -65,6 +74,13 @@ export interface Spawner {
    * containers) opens the way now, so agents left by a previous main orchestrator keep theirs.
    */
   openServices?(env: Record<string, string>): Promise<void>;
+  /**
+   * For a spawner whose agents of a domain share one spec (Swarm): the group a spawn for `domain` joins.
+   * The spec is written when the group is created, so the `env` of later spawns into it is not used.
+   */
+  groupOf?(domain: string): string;
+  /** The groups that exist now (created, or adopted from a previous main orchestrator), with their spec's environment. */
+  groups?(): SpawnGroup[];
   /** Stops everything it started and releases resources. */
   close(graceMs?: number): Promise<void>;
 }

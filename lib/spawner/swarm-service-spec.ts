@@ -66,3 +66,13 @@ export function swarmServiceSpec(o: SwarmServiceOptions, domain: string, agentEn
     Mode: { Replicated: { Replicas: replicas } },
   };
 }
+
+/** A service spec's `KEY=value` environment list as a record (the first `=` ends the key). */
+export function specEnv(list: string[] | undefined): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const entry of list ?? []) {
+    const at = entry.indexOf('=');
+    if (at > 0) env[entry.slice(0, at)] = entry.slice(at + 1);
+  }
+  return env;
+}

@@ -5,8 +5,8 @@ import { silentLogger, type Logger } from '../logger.js';
 import { isSafeDomainName } from '../protocol/agent.js';
 import { connectDocker, type DockerEndpoint } from './docker-engine.js';
 import { exitOf, followContainerOutput, LABELS } from './docker-spawner.js';
-import { containerAgentId, type AgentExit, type SpawnedAgent, type SpawnRequest, type Spawner } from './spawner.js';
-import { swarmServiceName, swarmServiceSpec, type SwarmServiceOptions } from './swarm-service-spec.js';
+import { containerAgentId, type AgentExit, type SpawnedAgent, type SpawnGroup, type SpawnRequest, type Spawner } from './spawner.js';
+import { specEnv, swarmServiceName, swarmServiceSpec, type SwarmServiceOptions } from './swarm-service-spec.js';
 import { liveTasks, replicaOf, taskEnded, serviceReplicas, setReplicas, swarmTasks, taskTrouble, type SwarmTask } from './swarm-tasks.js';
 
 export interface SwarmSpawnerOptions extends SwarmServiceOptions {
@@ -39,7 +39,8 @@ interface Replica {
 export class SwarmSpawner implements Spawner {
   readonly kind = 'swarm' as const;
   private readonly replicas = new Map<string, Replica>();
-  private readonly services = new Map<string, string>();
+  /** This network's services by name: their domain and the environment of their spec. */
+  private readonly services = new Map<string, SpawnGroup>();
   private readonly listeners: Array<(exit: AgentExit) => void> = [];
   private readonly locks = new Map<string, Promise<unknown>>();
   private readonly logger: Logger;
@@ -71,6 +72,15 @@ export class SwarmSpawner implements Spawner {
     spawner.timer = setInterval(() => void spawner.refresh(), options.pollMs ?? 1_000);
     spawner.timer.unref();
     return spawner;
+  }
+
+  /** The service a domain's replicas belong to: one spec, so one model gateway token for them all. */
+  groupOf(domain: string): string {
+    return swarmServiceName(this.options.networkId, domain);
+  }
+
+  groups(): SpawnGroup[] {
+    return [...this.services.values()].map((group) => ({ ...group, env: { ...group.env } }));
   }
 
   adopt(): SpawnedAgent[] {
@@ -193,7 +203,7 @@ export class SwarmSpawner implements Spawner {
           : `check DAN_AGENT_IMAGE (${this.options.image}), DAN_SWARM_NETWORK (${this.options.network}) and the limits`;
       throw new DanError('spawn_failed', `cannot create Swarm service ${name} for domain ${domain}: ${e.message}; ${fix}`, { cause: error });
     }
-    this.services.set(name, domain);
+    this.services.set(name, { id: name, domain, env: { ...env } });
     this.logger.info({ service: name, domain, image: this.options.image, network: this.options.network }, 'swarm: service created');
   }
 
@@ -282,7 +292,7 @@ export class SwarmSpawner implements Spawner {
   /** Reads the tasks of every service: notes replicas Swarm started, and reports the ones that ended. */
   private async readTasks(): Promise<void> {
     try {
-      for (const [name, domain] of [...this.services]) {
+      for (const [name, { domain }] of [...this.services]) {
         const tasks = await swarmTasks(this.docker, name);
         const byId = new Map(tasks.map((t) => [t.ID, t]));
         for (const task of liveTasks(tasks)) if (replicaOf(task) !== undefined && !this.isClaimed(task) && !this.closed) this.track(domain, task);
@@ -357,7 +367,7 @@ export class SwarmSpawner implements Spawner {
         this.logger.warn({ service: name }, 'swarm: a labelled service without a valid domain; leaving it alone');
         continue;
       }
-      this.services.set(name, domain);
+      this.services.set(name, { id: name, domain, env: specEnv((service.Spec?.TaskTemplate as { ContainerSpec?: { Env?: string[] } } | undefined)?.ContainerSpec?.Env) });
       const tasks = liveTasks(await swarmTasks(this.docker, name));
       for (const task of tasks) if (replicaOf(task) !== undefined) this.adopted.push({ ...this.track(domain, task).agent });
       await this.scaleTo(domain, this.running(domain));

@@ -12,12 +12,12 @@ import { ModelRateLimit } from '../../lib/redis/model-rate-limit.js';
 import { recordModelCall, type ModelCallRecord } from '../../lib/redis/task-metrics.js';
 import type { Spawner } from '../../lib/spawner/spawner.js';
 import { ISOLATED_NETWORK } from '../../lib/spawner/isolated-network.js';
-import { TokenIssuingSpawner } from '../../lib/spawner/token-issuing-spawner.js';
+import { groupHoldings, TokenIssuingSpawner } from '../../lib/spawner/token-issuing-spawner.js';
 
 export interface RunningGateway {
   /** The URL agents are given (DAN_GATEWAY_ADVERTISE, else where it listens). */
   url: string;
-  /** The spawner to start agents with: each gets a token of its own, revoked when it goes. */
+  /** The spawner to start agents with: each gets a token of its own (a Swarm service's replicas one for the service), revoked when it goes. */
   spawner: Spawner;
   tokens: GatewayTokens;
   /** Closes the gateway and its Redis connection; the spawner revokes its tokens when it closes. */
@@ -46,7 +46,8 @@ export async function startGateway(config: Config, logger: Logger, redisUrl: str
   const tokens = new GatewayTokens(redis, keys);
   const composeToken = env['DAN_GATEWAY_COMPOSE_TOKEN'] || undefined;
   try {
-    const orphans = await tokens.revokeOrphans();
+    // The token each adopted Swarm service's spec holds stays: its replicas, and those it starts later, use it.
+    const orphans = await tokens.revokeOrphans(groupHoldings(spawner.groups?.() ?? []));
     if (orphans > 0) logger.info({ revoked: orphans }, 'revoked model gateway tokens of agents that are gone');
     if (composeToken) await registerComposeToken(tokens, composeToken, logger);
   } catch (error) {

@@ -7,6 +7,11 @@ import { queueDepth } from '../../lib/redis/task-queue.js';
 import { submitTask } from '../../lib/redis/task-store.js';
 import { LABELS, networkIdentity } from '../../lib/spawner/docker-spawner.js';
 import { SwarmSpawner, type SwarmSpawnerOptions } from '../../lib/spawner/swarm-spawner.js';
+import { connectRedis } from '../../lib/redis/connection.js';
+import { GatewayTokens, keptForGroup, tokenHash } from '../../lib/redis/gateway-tokens.js';
+import { Keys } from '../../lib/redis/keys.js';
+import type { Spawner } from '../../lib/spawner/spawner.js';
+import { groupHoldings, TokenIssuingSpawner } from '../../lib/spawner/token-issuing-spawner.js';
 import { swarmServiceName } from '../../lib/spawner/swarm-service-spec.js';
 import type { TestNetwork } from '../support/network.js';
 import { startTestNetwork } from '../support/network.js';
@@ -26,9 +31,13 @@ let initialisedHere = false;
 /** What SwarmSpawner.start said on an engine that was not a swarm (only when this file found one). */
 let notManagerError: Error | undefined;
 
+/** Redis connections a test opened for a token store of its own: closed after its network stopped (and revoked with them). */
+const tokenRedis: Array<{ disconnect(): void }> = [];
+
 afterEach(async () => {
   await network?.stop();
   network = undefined;
+  for (const redis of tokenRedis.splice(0)) redis.disconnect();
 });
 
 async function swarmState(): Promise<string> {
@@ -45,14 +54,14 @@ function spawnerOptions(config: Config, overrides: Partial<SwarmSpawnerOptions> 
 }
 
 /** A network whose domains run as Swarm services of the local agent image on the host network (every byte on 127.0.0.1). */
-async function swarmNetwork(env: Record<string, string> = {}, overrides: Partial<SwarmSpawnerOptions> = {}): Promise<TestNetwork> {
+async function swarmNetwork(env: Record<string, string> = {}, overrides: Partial<SwarmSpawnerOptions> = {}, wrap: (config: Config, swarm: SwarmSpawner) => Promise<Spawner> = async (_, swarm) => swarm): Promise<TestNetwork> {
   return startTestNetwork({
     env: { DAN_SPAWNER: 'swarm', DAN_AGENT_IMAGE: testAgentImage(), DAN_SPAWN_TIMEOUT_MS: '40000', DAN_SUPERVISE_INTERVAL_MS: '300', DAN_ELF: 'off', ...env },
     createSpawner: async (config: Config) => {
       // The agents run as uid 1000 and write into the bind-mounted workspace.
       chmodSync(config.workspace, 0o777);
       chmodSync(config.elf.dir, 0o777);
-      return SwarmSpawner.start(spawnerOptions(config, overrides));
+      return wrap(config, await SwarmSpawner.start(spawnerOptions(config, overrides)));
     },
   });
 }
@@ -90,7 +99,14 @@ describeDocker('the Swarm spawner on a real one-node swarm', () => {
   });
 
   it('runs a domain as a hardened, labelled service, adds a replica on backlog, is adopted by a new spawner, scales to zero when idle and removes the service on stop', async () => {
-    network = await swarmNetwork({ DAN_DOMAIN_IDLE_MS: '10000', DAN_DOMAIN_CONCURRENCY: '1', DAN_MAX_INSTANCES_PER_DOMAIN: '2' });
+    // Through main's token-issuing wrapper, with the real token store (the local model server stands for the gateway).
+    let tokens: GatewayTokens | undefined;
+    network = await swarmNetwork({ DAN_DOMAIN_IDLE_MS: '10000', DAN_DOMAIN_CONCURRENCY: '1', DAN_MAX_INSTANCES_PER_DOMAIN: '2' }, {}, async (config, swarm) => {
+      const redis = await connectRedis(config.redisUrl, { name: 'test-gateway-tokens' });
+      tokenRedis.push(redis);
+      tokens = new GatewayTokens(redis, new Keys(config.keyPrefix));
+      return new TokenIssuingSpawner(swarm, { gatewayUrl: config.llm.localUrl ?? '', tokens });
+    });
     const net = network;
     const taskIds: string[] = [];
     // All at once: while the first replica starts, the backlog (over 4 tasks an agent) asks for a second.
@@ -133,6 +149,14 @@ describeDocker('the Swarm spawner on a real one-node swarm', () => {
     const second = await SwarmSpawner.start(spawnerOptions(net.config, { pollMs: 3_600_000 }));
     expect(second.adopt().map((a) => a.agentId).sort()).toEqual(containers.map((c) => `backend-${c.Id.slice(0, 8)}`).sort());
 
+    // One model gateway token, issued to the service, in both replicas; the adopting spawner reads it back from the spec and keeps it.
+    const live = await tokens!.list();
+    expect(live.map((t) => ({ agentId: t.agentId, domain: t.domain }))).toEqual([{ agentId: service.spec.Name, domain: 'backend' }]);
+    const keysOf = await Promise.all(containers.map(async (c) => (await docker.getContainer(c.Id).inspect()).Config.Env?.find((e) => e.startsWith('ANTHROPIC_API_KEY='))?.slice('ANTHROPIC_API_KEY='.length)));
+    expect(new Set(keysOf).size).toBe(1);
+    expect(await tokens!.check(keysOf[0] ?? '')).toMatchObject({ agentId: service.spec.Name, domain: 'backend' });
+    expect(keptForGroup(tokenHash(keysOf[0] ?? ''), live[0]!, groupHoldings(second.groups()))).toBe(true);
+
     // Idle replicas stop by themselves; the service follows them down to zero.
     await until('the service to scale to zero', async () => (await serviceOf(net, 'backend'))?.replicas === 0 && (await containersOf(net)).length === 0, 60_000);
     expect(net.events.filter((e) => e.type === 'agent_exited' && e.domain === 'backend').map((e) => e.type === 'agent_exited' && e.code)).toEqual([0, 0]);
@@ -141,6 +165,8 @@ describeDocker('the Swarm spawner on a real one-node swarm', () => {
     network = undefined;
     expect(await serviceOf(net, 'backend')).toBeUndefined();
     expect(await containersOf(net)).toEqual([]);
+    // Revoked with the service.
+    expect(await tokens!.list()).toEqual([]);
   }, 240_000);
 
   it('fails the spawn of an image no node has, naming it and the fix, scales back, and leaves the task queued', async () => {
