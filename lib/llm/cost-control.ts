@@ -23,8 +23,8 @@ const DEFAULT_MAX_TOKENS = 4096;
 // Bytes of request per input token when estimating: fewer than the 3.5 to 4 of English text, so the estimate errs high.
 const BYTES_PER_TOKEN = 3;
 
-/** Who a call's token was issued to: an agent, or a spawn group (`domain` set) whose agents share it. */
-export type Caller = Pick<GatewayToken, 'agentId' | 'domain'>;
+/** Who a call's token was issued to: an agent, or a group (`domains` set) whose agents share it. */
+export type Caller = Pick<GatewayToken, 'agentId' | 'domains'>;
 
 /** What the gateway knows of a call before it is forwarded, kept until its usage is read. */
 export interface CallTicket {
@@ -145,7 +145,7 @@ export class CostControl implements GatewayCostHooks {
 
   /**
    * The task a call is for: the one its header names, when the calling agent holds its lease now (for
-   * a spawn group's token: an agent of the group, `tokenHoldsTask`). Anything else (no header, a
+   * a group's token: an agent of the group, `tokenHoldsTask`). Anything else (no header, a
    * malformed id, a task another agent or nobody holds) attributes the call to its agent only, with a
    * warning: a worker cannot spend from, or hide its spending in, a task that is not its own.
    */
@@ -153,7 +153,7 @@ export class CostControl implements GatewayCostHooks {
     if (named === undefined) return undefined;
     const task = isValidTaskId(named) ? await readCallTask(this.options.redis, this.options.keys, named) : undefined;
     if (!task || !tokenHoldsTask(caller, task)) {
-      this.options.logger.warn({ agentId: caller.agentId, ...(caller.domain ? { groupDomain: caller.domain } : {}), claimedTaskId: named.slice(0, 120), owner: task?.owner },
+      this.options.logger.warn({ agentId: caller.agentId, ...(caller.domains ? { groupDomains: caller.domains } : {}), claimedTaskId: named.slice(0, 120), owner: task?.owner },
         'model call names a task its agent does not hold: counted for the agent only, outside any task budget');
       return undefined;
     }

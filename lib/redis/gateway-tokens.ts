@@ -14,25 +14,27 @@ export interface GatewayToken {
   /** Set by a person for agents main does not spawn (compose's always-on domains), not issued per agent. */
   standing: boolean;
   /**
-   * Set for a token issued to a spawn group (a Swarm service, named by `agentId`) rather than one agent:
-   * the domain whose agents share it (see `tokenHoldsTask`).
+   * Set for a token shared by a group of agents rather than issued to one: the domains whose agents
+   * share it (see `tokenHoldsTask`). A Swarm service's (named by `agentId`) has its one domain; the
+   * standing token of the domains main does not spawn has every domain of main's catalog.
    */
-  domain?: string;
+  domains?: readonly string[];
 }
 
 /**
  * Whether a call made with `token` may name `task` (its lease holder `owner`, its `domain`): an agent's token
  * only its own tasks; a group's token (a Swarm service's, shared by replicas that name themselves
- * `{domain}-{8 hex}` after their containers) the tasks of its own domain held by an agent named that
- * way. The domain is main's record of the token, which no replica can change: a replica can spend from
- * its own domain's tasks and from no other's.
+ * `{domain}-{8 hex}` after their containers; the standing one of compose's always-on domains, named
+ * `{domain}-0000000N`) the tasks of its domains held by an agent named that way. The domains are main's
+ * record of the token, which no agent can change: an agent of the group can spend from its domains'
+ * tasks and from no other's.
  */
-export function tokenHoldsTask(token: Pick<GatewayToken, 'agentId' | 'domain'>, task: { owner?: string | undefined; domain?: string | undefined }): boolean {
-  const { owner } = task;
+export function tokenHoldsTask(token: Pick<GatewayToken, 'agentId' | 'domains'>, task: { owner?: string | undefined; domain?: string | undefined }): boolean {
+  const { owner, domain } = task;
   if (owner === undefined || owner === '') return false;
-  if (token.domain === undefined) return owner === token.agentId;
-  if (task.domain !== token.domain || !owner.startsWith(`${token.domain}-`)) return false;
-  return /^[0-9a-f]{8}$/.test(owner.slice(token.domain.length + 1));
+  if (token.domains === undefined) return owner === token.agentId;
+  if (domain === undefined || !token.domains.includes(domain) || !owner.startsWith(`${domain}-`)) return false;
+  return /^[0-9a-f]{8}$/.test(owner.slice(domain.length + 1));
 }
 
 /** A spawn group still running (a Swarm service), and the hash of the gateway token its spec gives its agents. */
@@ -48,7 +50,9 @@ export interface GroupHolding {
  * lost a race to create the service, or a service's from before group tokens) is an orphan.
  */
 export function keptForGroup(hash: string, record: GatewayToken, groups: readonly GroupHolding[]): boolean {
-  return record.domain !== undefined && groups.some((g) => g.tokenHash === hash && g.id === record.agentId && g.domain === record.domain);
+  // A service's token has its one domain; one of several domains is no service's.
+  const [domain, ...more] = record.domains ?? [];
+  return domain !== undefined && more.length === 0 && groups.some((g) => g.tokenHash === hash && g.id === record.agentId && g.domain === domain);
 }
 
 /** Where the model gateway asks whether a token is live; Redis in a network, a map in unit tests. */
@@ -83,7 +87,7 @@ export class GatewayTokens implements TokenCheck {
    */
   async issue(agentId: string, groupDomain?: string): Promise<{ token: string; record: GatewayToken }> {
     const issuedAt = this.clock();
-    const group = groupDomain === undefined ? {} : { domain: groupDomain };
+    const group = groupDomain === undefined ? {} : { domains: [groupDomain] };
     const { token, hash } = await this.table.issue(GATEWAY_TOKEN_PREFIX, { agentId, issuedAt, ...group });
     return { token, record: { id: tokenId(hash), agentId, issuedAt, standing: false, ...group } };
   }
@@ -94,15 +98,16 @@ export class GatewayTokens implements TokenCheck {
 
   /**
    * Registers a standing token under `agentId`: one a person chose (compose's DAN_GATEWAY_COMPOSE_TOKEN)
-   * for agents main does not spawn, registered each time a main starts. Resolves with 'revoked' instead
-   * when it was revoked with `dan gateway --revoke`: a leaked one stays dead until a new one is set.
+   * for agents main does not spawn, registered each time a main starts, as the token of the group of
+   * those agents in `domains` (`tokenHoldsTask`). Resolves with 'revoked' instead when it was revoked
+   * with `dan gateway --revoke`: a leaked one stays dead until a new one is set.
    */
-  async registerStanding(agentId: string, token: string): Promise<GatewayToken | 'revoked'> {
+  async registerStanding(agentId: string, token: string, domains: readonly string[]): Promise<GatewayToken | 'revoked'> {
     const hash = tokenHash(token);
     if (await this.redis.sismember(this.keys.gatewayRevoked(), hash) === 1) return 'revoked';
     const issuedAt = this.clock();
-    await this.table.put(hash, { agentId, issuedAt, standing: true });
-    return { id: tokenId(hash), agentId, issuedAt, standing: true };
+    await this.table.put(hash, { agentId, issuedAt, standing: true, domains });
+    return { id: tokenId(hash), agentId, issuedAt, standing: true, domains };
   }
 
   /** Takes a standing token out when its main stops, without revoking it: the next main registers it again. */
@@ -154,11 +159,12 @@ export class GatewayTokens implements TokenCheck {
 /** A stored record, or undefined for a field nobody issued in this shape (it then counts as no token). */
 function parseRecord(hash: string, raw: string): GatewayToken | undefined {
   try {
-    const value = JSON.parse(raw) as { agentId?: unknown; issuedAt?: unknown; standing?: unknown; domain?: unknown };
+    const value = JSON.parse(raw) as { agentId?: unknown; issuedAt?: unknown; standing?: unknown; domains?: unknown };
     if (typeof value.agentId !== 'string' || typeof value.issuedAt !== 'number') return undefined;
-    // A group token whose domain is not one (written by hand) counts as no token, never as a wider one.
-    if (value.domain !== undefined && !(typeof value.domain === 'string' && isSafeDomainName(value.domain))) return undefined;
-    const group = typeof value.domain === 'string' ? { domain: value.domain } : {};
+    // A group token whose domains are not a list of domain names (written by hand) counts as no token, never as a wider one.
+    const { domains } = value;
+    if (domains !== undefined && !(Array.isArray(domains) && domains.every((d) => typeof d === 'string' && isSafeDomainName(d)))) return undefined;
+    const group = domains === undefined ? {} : { domains: domains as string[] };
     return { id: tokenId(hash), agentId: value.agentId, issuedAt: value.issuedAt, standing: value.standing === true, ...group };
   } catch {
     return undefined;

@@ -4,6 +4,7 @@ import { formatLogLine, knownSecrets, redactText, resolveFormat } from '../../li
 import type { ModelAccess } from '../../lib/llm/create-llm-client.js';
 import { createModelAccess } from '../../lib/llm/create-llm-client.js';
 import { loadAgentCatalog } from '../../lib/agents/agent-catalog.js';
+import { offeredDomains } from '../../lib/agents/domain-kinds.js';
 import { createSpawner } from '../../lib/spawner/create-spawner.js';
 import type { Spawner } from '../../lib/spawner/spawner.js';
 import type { DomainSupervisor, SupervisorEvent } from './domain-supervisor.js';
@@ -73,7 +74,8 @@ export async function runNetwork(options: RunNetworkOptions): Promise<RunningNet
     throw error;
   }
   try {
-    gateway = await startGateway(config, logger, options.redisUrl, model, bareSpawner, options.env ?? process.env);
+    const domains = offeredDomains(catalog, { elfEnabled: config.elf.enabled }).map((d) => d.name);
+    gateway = await startGateway(config, logger, options.redisUrl, model, bareSpawner, domains, options.env ?? process.env);
   } catch (error) {
     await bareSpawner.close(0).catch(() => undefined);
     await model.close();

@@ -38,9 +38,10 @@ function splitListen(listen: string | undefined): [string, number] {
  * Starts the model gateway of a network: the one place its model key is used. Domain agents, and
  * the workers and Claude Code CLIs they run, reach the model through it with a token issued when the
  * agent is spawned, so none of them ever holds the key. Domains main does not spawn (compose's
- * always-on ones) use the standing token DAN_GATEWAY_COMPOSE_TOKEN of `env`, registered here.
+ * always-on ones, external agents) use the standing token DAN_GATEWAY_COMPOSE_TOKEN of `env`,
+ * registered here as the group token of `domains` (the domains main offers, from its own catalog).
  */
-export async function startGateway(config: Config, logger: Logger, redisUrl: string, model: ModelAccess, spawner: Spawner, env: NodeJS.ProcessEnv = process.env): Promise<RunningGateway> {
+export async function startGateway(config: Config, logger: Logger, redisUrl: string, model: ModelAccess, spawner: Spawner, domains: readonly string[], env: NodeJS.ProcessEnv = process.env): Promise<RunningGateway> {
   const redis = await connectRedis(redisUrl, { name: 'dan-model-gateway', logger });
   const keys = new Keys(config.keyPrefix);
   const tokens = new GatewayTokens(redis, keys);
@@ -49,7 +50,7 @@ export async function startGateway(config: Config, logger: Logger, redisUrl: str
     // The token each adopted Swarm service's spec holds stays: its replicas, and those it starts later, use it.
     const orphans = await tokens.revokeOrphans(groupHoldings(spawner.groups?.() ?? []));
     if (orphans > 0) logger.info({ revoked: orphans }, 'revoked model gateway tokens of agents that are gone');
-    if (composeToken) await registerComposeToken(tokens, composeToken, logger);
+    if (composeToken) await registerComposeToken(tokens, composeToken, domains, logger);
   } catch (error) {
     redis.disconnect();
     throw error;
@@ -95,12 +96,22 @@ export async function startGateway(config: Config, logger: Logger, redisUrl: str
 /**
  * Registers compose's standing token, or says why not: one revoked with `dan gateway --revoke` stays
  * revoked (it may have leaked), and main runs on without it, for the domains it spawns itself.
+ *
+ * It is a group token, as a Swarm service's is: a call with it may name a task of one of `domains`
+ * held by an agent named `{domain}-{8 hex}` (compose's are backend-00000001, frontend-00000002,
+ * devops-00000003; external agents pick such ids themselves), so their calls are charged to their
+ * tasks and held to their budgets. Which domains: every domain main offers, read from main's own agent
+ * catalog, never from what an agent says; compose's profiles, and whatever starts external agents,
+ * may run any of them, and main cannot see which without trusting them. One token for all of them
+ * rather than one per compose service: the services already share this one secret, and a token per
+ * service made from it (the same secret with the domain appended, all compose can do without a
+ * secret per service in .env) would separate nothing, since each container could make the others'.
  */
-async function registerComposeToken(tokens: GatewayTokens, token: string, logger: Logger): Promise<void> {
-  const record = await tokens.registerStanding(COMPOSE_DOMAINS_AGENT, token);
+async function registerComposeToken(tokens: GatewayTokens, token: string, domains: readonly string[], logger: Logger): Promise<void> {
+  const record = await tokens.registerStanding(COMPOSE_DOMAINS_AGENT, token, domains);
   if (record === 'revoked') {
     logger.error(`DAN_GATEWAY_COMPOSE_TOKEN was revoked (dan gateway --revoke ${COMPOSE_DOMAINS_AGENT}), so compose's always-on domains get 401 from the model gateway: set a new one in .env (openssl rand -hex 32) and run 'docker compose --profile domains up -d'`);
     return;
   }
-  logger.info({ tokenId: record.id, agentId: COMPOSE_DOMAINS_AGENT }, "compose's always-on domains reach the model through the gateway with DAN_GATEWAY_COMPOSE_TOKEN");
+  logger.info({ tokenId: record.id, agentId: COMPOSE_DOMAINS_AGENT, domains }, "compose's always-on domains reach the model through the gateway with DAN_GATEWAY_COMPOSE_TOKEN");
 }

@@ -151,10 +151,10 @@ describeDocker('the Swarm spawner on a real one-node swarm', () => {
 
     // One model gateway token, issued to the service, in both replicas; the adopting spawner reads it back from the spec and keeps it.
     const live = await tokens!.list();
-    expect(live.map((t) => ({ agentId: t.agentId, domain: t.domain }))).toEqual([{ agentId: service.spec.Name, domain: 'backend' }]);
+    expect(live.map((t) => ({ agentId: t.agentId, domains: t.domains }))).toEqual([{ agentId: service.spec.Name, domains: ['backend'] }]);
     const keysOf = await Promise.all(containers.map(async (c) => (await docker.getContainer(c.Id).inspect()).Config.Env?.find((e) => e.startsWith('ANTHROPIC_API_KEY='))?.slice('ANTHROPIC_API_KEY='.length)));
     expect(new Set(keysOf).size).toBe(1);
-    expect(await tokens!.check(keysOf[0] ?? '')).toMatchObject({ agentId: service.spec.Name, domain: 'backend' });
+    expect(await tokens!.check(keysOf[0] ?? '')).toMatchObject({ agentId: service.spec.Name, domains: ['backend'] });
     expect(keptForGroup(tokenHash(keysOf[0] ?? ''), live[0]!, groupHoldings(second.groups()))).toBe(true);
 
     // Idle replicas stop by themselves; the service follows them down to zero.

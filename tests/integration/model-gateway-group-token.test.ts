@@ -9,7 +9,7 @@ import { ModelGateway } from '../../lib/llm/model-gateway.js';
 import { DEFAULT_MODEL_PRICES } from '../../lib/llm/model-prices.js';
 import { createLogger } from '../../lib/logger.js';
 import { readTaskCost } from '../../lib/redis/cost-counters.js';
-import { GatewayTokens } from '../../lib/redis/gateway-tokens.js';
+import { GatewayTokens, tokenHash } from '../../lib/redis/gateway-tokens.js';
 import { Keys } from '../../lib/redis/keys.js';
 import { groupHoldings } from '../../lib/spawner/token-issuing-spawner.js';
 import { connectTestRedis, uniquePrefix } from '../support/redis.js';
@@ -89,12 +89,20 @@ describe('a spawn group token at the model gateway', () => {
     expect(warnings.filter((l) => l.includes('names a task its agent does not hold') && l.includes(SERVICE))).toHaveLength(2);
   });
 
+  it('takes a group token whose domains are not a list of domain names (written into Redis by hand) for no token', async () => {
+    const forged = 'dan-gw-forged-by-hand';
+    await redis.hset(keys.gatewayTokens(), tokenHash(forged), JSON.stringify({ agentId: SERVICE, issuedAt: 0, domains: 'frontend' }));
+    await redis.hset(keys.gatewayTokens(), tokenHash(`${forged}-2`), JSON.stringify({ agentId: SERVICE, issuedAt: 0, domains: ['frontend', '../x'] }));
+    expect(await tokens.check(forged)).toBeUndefined();
+    expect(await tokens.check(`${forged}-2`)).toBeUndefined();
+  });
+
   it("keeps, at a main's start, the token the adopted service's spec holds and revokes its others", async () => {
     const raced = await tokens.issue(SERVICE, 'frontend');
     const gone = await tokens.issue('dan-backend-1a2b3c4d', 'backend');
     const holdings = groupHoldings([{ id: SERVICE, domain: 'frontend', env: { ANTHROPIC_API_KEY: token } }]);
     expect(await tokens.revokeOrphans(holdings)).toBe(2);
-    expect(await tokens.check(token)).toMatchObject({ agentId: SERVICE, domain: 'frontend' });
+    expect(await tokens.check(token)).toMatchObject({ agentId: SERVICE, domains: ['frontend'] });
     expect(await tokens.check(raced.token)).toBeUndefined();
     expect(await tokens.check(gone.token)).toBeUndefined();
     // And the gateway still takes the kept token.

@@ -4,7 +4,7 @@ import type { AgentExit, SpawnedAgent, SpawnGroup, SpawnRequest, Spawner } from 
 import { groupHoldings, TokenIssuingSpawner, type TokenIssuer } from '../../lib/spawner/token-issuing-spawner.js';
 
 const SERVICE = 'dan-frontend-1a2b3c4d';
-const group = { agentId: SERVICE, domain: 'frontend' };
+const group = { agentId: SERVICE, domains: ['frontend'] };
 
 describe('tokenHoldsTask', () => {
   it("lets an agent's token name only the tasks that agent holds", () => {
@@ -32,10 +32,29 @@ describe('tokenHoldsTask', () => {
   });
 });
 
+describe("tokenHoldsTask with compose's standing token, a group of several domains", () => {
+  const compose = { agentId: 'compose-domains', domains: ['backend', 'devops', 'frontend'] };
+
+  it('lets it name the task of each of its domains held by an agent named after that domain, as compose names its domains', () => {
+    expect(tokenHoldsTask(compose, { owner: 'backend-00000001', domain: 'backend' })).toBe(true);
+    expect(tokenHoldsTask(compose, { owner: 'frontend-00000002', domain: 'frontend' })).toBe(true);
+    expect(tokenHoldsTask(compose, { owner: 'devops-00000003', domain: 'devops' })).toBe(true);
+  });
+
+  it('refuses it a task of a domain not its own, a task held by an agent named after another of its domains, and a task with no domain', () => {
+    expect(tokenHoldsTask(compose, { owner: 'elf-00000004', domain: 'elf' })).toBe(false);
+    expect(tokenHoldsTask(compose, { owner: 'frontend-00000002', domain: 'backend' })).toBe(false);
+    expect(tokenHoldsTask(compose, { owner: 'compose-domains', domain: 'backend' })).toBe(false);
+    expect(tokenHoldsTask(compose, { owner: 'backend-00000001', domain: undefined })).toBe(false);
+    // A token of no domains (a catalog without any) names no task.
+    expect(tokenHoldsTask({ agentId: 'compose-domains', domains: [] }, { owner: 'backend-00000001', domain: 'backend' })).toBe(false);
+  });
+});
+
 describe('which token an adopted service keeps', () => {
   const token = 'dan-gw-the-service-token';
   const holding = groupHoldings([{ id: SERVICE, domain: 'frontend', env: { ANTHROPIC_API_KEY: token, REDIS_URL: 'redis://r' } }]);
-  const record = (over: Partial<GatewayToken>): GatewayToken => ({ id: 'x', agentId: SERVICE, issuedAt: 0, standing: false, domain: 'frontend', ...over });
+  const record = (over: Partial<GatewayToken>): GatewayToken => ({ id: 'x', agentId: SERVICE, issuedAt: 0, standing: false, domains: ['frontend'], ...over });
 
   it("reads the hash of the gateway token in the service's spec, and none from a spec without one", () => {
     expect(holding).toEqual([{ id: SERVICE, domain: 'frontend', tokenHash: tokenHash(token) }]);
@@ -49,9 +68,11 @@ describe('which token an adopted service keeps', () => {
 
   it("keeps no other: another token of the service, the spec's token issued to an agent or another service, or any token with no service", () => {
     expect(keptForGroup(tokenHash('dan-gw-lost-a-race'), record({}), holding)).toBe(false);
-    expect(keptForGroup(tokenHash(token), record({ agentId: 'frontend-0a1b2c3d', domain: undefined }), holding)).toBe(false);
-    expect(keptForGroup(tokenHash(token), record({ agentId: 'dan-backend-1a2b3c4d', domain: 'backend' }), holding)).toBe(false);
-    expect(keptForGroup(tokenHash(token), record({ domain: 'backend' }), holding)).toBe(false);
+    expect(keptForGroup(tokenHash(token), record({ agentId: 'frontend-0a1b2c3d', domains: undefined }), holding)).toBe(false);
+    expect(keptForGroup(tokenHash(token), record({ agentId: 'dan-backend-1a2b3c4d', domains: ['backend'] }), holding)).toBe(false);
+    expect(keptForGroup(tokenHash(token), record({ domains: ['backend'] }), holding)).toBe(false);
+    // A token of several domains (compose's standing one) is no service's, even one of its domains.
+    expect(keptForGroup(tokenHash(token), record({ domains: ['frontend', 'backend'] }), holding)).toBe(false);
     expect(keptForGroup(tokenHash(token), record({}), [])).toBe(false);
   });
 });

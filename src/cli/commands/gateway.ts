@@ -29,7 +29,7 @@ export const gatewayCommand: CommandModule<GlobalArgs, GatewayArgs> = {
       }
       const live = await tokens.list();
       if (ctx.json) {
-        printJson(live.map((t) => ({ id: t.id, agent_id: t.agentId, ...(t.domain ? { group_domain: t.domain } : {}), issued_at: new Date(t.issuedAt).toISOString() })));
+        printJson(live.map((t) => ({ id: t.id, agent_id: t.agentId, ...(t.domains ? { group_domains: t.domains } : {}), issued_at: new Date(t.issuedAt).toISOString() })));
         return;
       }
       if (live.length === 0) {
