@@ -99,10 +99,10 @@ export async function startGateway(config: Config, logger: Logger, redisUrl: str
  *
  * It is a group token, as a Swarm service's is: a call with it may name a task of one of `domains`
  * held by an agent named `{domain}-{8 hex}` (compose's are backend-00000001, frontend-00000002,
- * devops-00000003; external agents pick such ids themselves), so their calls are charged to their
+ * devops-00000003; external agents without AGENT_ID pick such ids), so their calls are charged to their
  * tasks and held to their budgets. Which domains: every domain main offers, read from main's own agent
- * catalog, never from what an agent says; compose's profiles, and whatever starts external agents,
- * may run any of them, and main cannot see which without trusting them. One token for all of them
+ * catalog, never from what an agent says; which of them compose's profiles (or the runner of external
+ * agents) start, main cannot see without trusting those agents. One token for all of them
  * rather than one per compose service: the services already share this one secret, and a token per
  * service made from it (the same secret with the domain appended, all compose can do without a
  * secret per service in .env) would separate nothing, since each container could make the others'.
