@@ -8,10 +8,15 @@ import { BaseSequencer, type TestSpecification } from 'vitest/node';
  */
 const SLOWEST = [
   'tests/integration/bench.test.ts',
+  'tests/integration/farm-health.test.ts',
   'tests/docker/chaos-docker.test.ts',
+  'tests/integration/farm-cli.test.ts',
+  'tests/integration/dead-letter-cli.test.ts',
   'tests/integration/dashboard.test.ts',
-  'tests/integration/graceful-shutdown.test.ts',
+  'tests/integration/elf-cli.test.ts',
   'tests/integration/cli.test.ts',
+  'tests/integration/graceful-shutdown.test.ts',
+  'tests/integration/farm.test.ts',
   'tests/integration/chaos.test.ts',
 ];
 
