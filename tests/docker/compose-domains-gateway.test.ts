@@ -40,7 +40,7 @@ describeDocker("compose's always-on backend domain and the model gateway", () =>
     env = {
       PATH: process.env['PATH'], HOME: process.env['HOME'],
       REDIS_IMAGE: process.env['DAN_REDIS_IMAGE'] || 'dan/redis:local', DAN_AGENT_IMAGE: testAgentImage(),
-      REDIS_PORT: String(redisPort), ...passwords, DAN_LOCAL_LLM_PORT: String(await freePort()), DAN_GATEWAY_PORT: String(await freePort()),
+      REDIS_PORT: String(redisPort), API_PORT: String(await freePort()), ...passwords, DAN_LOCAL_LLM_PORT: String(await freePort()), DAN_GATEWAY_PORT: String(await freePort()),
       DOCKER_GID: String(statSync('/var/run/docker.sock').gid), DAN_NETWORK_ID: networkId, DAN_GATEWAY_COMPOSE_TOKEN: composeToken,
       DAN_NETWORK: `${project}-net`, DAN_WORKSPACE_VOLUME: `${project}-workspace`, DAN_ELF_VOLUME: `${project}-elf`,
     };

@@ -150,7 +150,7 @@ describeDocker('the Docker spawner against a real engine', () => {
       const hash = await network.waitFor(taskId, 60_000);
       expect(hash['status']).toBe('completed');
       expect(hash['agent_id']).toBe('devops-0a0b0c0d');
-      const devops = await docker.listContainers({ filters: { label: [`${LABELS.domain}=devops`] } });
+      const devops = await docker.listContainers({ filters: { label: [`${LABELS.domain}=devops`, `${LABELS.network}=${networkIdentity(config.redisUrl, config.keyPrefix)}`] } });
       expect(devops.map((c) => c.Names[0])).toEqual(['/domain-devops-0a0b0c0d']);
       await spawner.close(5_000);
       await until('the adopted container to be removed on close', async () => (await containerOf('devops-0a0b0c0d')) === undefined);

@@ -34,8 +34,10 @@ describe('farm health', () => {
     const farmDir = mkdtempSync(path.join(os.tmpdir(), 'dan-farm-wt-'));
     cleanup.push(repo, farmDir);
     network = await startTestNetwork({
-      rules: farmRules([slowFirstCall('agent-1', 8_000), slowFirstCall('agent-2', 60_000)]),
-      env: { DAN_FARM_DIR: farmDir, DAN_FARM_ROOTS: os.tmpdir(), DAN_ELF: 'off', DAN_FARM_RESTART_BASE_MS: '300', DAN_FARM_RESTART_MAX_MS: '1000', DAN_FARM_STUCK_MS: '5000', DAN_FARM_MAX_RESTARTS: '3' },
+      // Both first answers outlast the stuck limit: agent-2 is restarted as stuck, and agent-1 is killed
+      // well before (the test reads dan farm status first, which takes seconds on a loaded machine).
+      rules: farmRules([slowFirstCall('agent-1', 60_000), slowFirstCall('agent-2', 60_000)]),
+      env: { DAN_FARM_DIR: farmDir, DAN_FARM_ROOTS: os.tmpdir(), DAN_ELF: 'off', DAN_FARM_RESTART_BASE_MS: '300', DAN_FARM_RESTART_MAX_MS: '1000', DAN_FARM_STUCK_MS: '20000', DAN_FARM_MAX_RESTARTS: '3' },
     });
     const { redis, keys } = network;
     const { taskId } = await submitTask(redis, keys, {
