@@ -15,7 +15,7 @@ export interface AgentPlace {
  * The id a domain agent gives itself when no AGENT_ID is set: always `{domain}-{8 hex}`, the form the
  * model gateway charges a group token's calls by (`tokenHoldsTask`). `random` draws the 8 hex;
  * `container` takes its container id's first 8 (Swarm replicas; random outside a container); `pod-uid`
- * the first 8 of its pod's UID, unique among a Deployment's pods where a pod's name is not of that form.
+ * the first 8 of its Kubernetes pod's UID (a pod's name is not of that form).
  */
 export function domainAgentId(domain: string, source: AgentIdSource, place: AgentPlace): string {
   if (source === 'container' && place.containerId) return containerAgentId(domain, place.containerId);
