@@ -169,8 +169,10 @@ function buildConfig(c: Settings, env: NodeJS.ProcessEnv) {
     roles: c.DAN_ROLES,
     agentRole: c.AGENT_ROLE,
     agentId: c.AGENT_ID,
-    /** `container`: an agent without AGENT_ID is named after its container (Swarm replicas). */
+    /** Where an agent without AGENT_ID takes its id's 8 hex from (lib/runtime/agent-id.ts). */
     agentIdFrom: c.DAN_AGENT_ID_FROM,
+    /** The Kubernetes pod's UID, when the pod passes it (DAN_POD_UID). */
+    podUid: c.DAN_POD_UID,
     domainType: c.DOMAIN_TYPE,
     /** Loopback listeners to open at start, each carried to a unix socket (an isolated container's way out). */
     forwards: c.DAN_FORWARD,

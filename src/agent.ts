@@ -7,9 +7,10 @@ import { DanError } from '../lib/errors.js';
 import { createLogger, knownSecrets, redactText, type Logger } from '../lib/logger.js';
 import { startForwards } from '../lib/net/socket-forwarder.js';
 import { exitIfStuck, stopProblemsMessage } from '../lib/runtime/agent-lifecycle.js';
+import { domainAgentId } from '../lib/runtime/agent-id.js';
 import { ownContainerId } from '../lib/runtime/container-id.js';
 import { switchToRunAs } from '../lib/runtime/run-as.js';
-import { containerAgentId, instanceSuffix } from '../lib/spawner/spawner.js';
+import { instanceSuffix } from '../lib/spawner/spawner.js';
 import { startAgent } from './start-agent.js';
 
 /**
@@ -37,12 +38,14 @@ async function main(): Promise<void> {
   const domain = config.domainType;
   if (!domain) throw new DanError('bad_config', 'DOMAIN_TYPE is not set: say which domain this agent serves', { exitCode: 2 });
   const containerId = ownContainerId();
-  const agentId = config.agentId ?? (config.agentIdFrom === 'container' && containerId ? containerAgentId(domain, containerId) : `${domain}-${instanceSuffix()}`);
+  const agentId = config.agentId ?? domainAgentId(domain, config.agentIdFrom, { containerId, podUid: config.podUid });
+  // A Kubernetes pod is a container too, though its runtime may not show the id ownContainerId reads.
+  const inContainer = containerId !== undefined || config.podUid !== undefined;
   const logger = createLogger({ level: config.logLevel, base: { agentId, domain } });
-  if (containerId) recordAgentId(agentId, logger);
+  if (inContainer) recordAgentId(agentId, logger);
   // Watched from the start: the parent may die while this agent is still starting.
   const agent: { stop?: () => void } = {};
-  if (!containerId) stopWhenOrphaned(logger, () => (agent.stop ? agent.stop() : process.exit(0)), config.shutdownGraceMs);
+  if (!inContainer) stopWhenOrphaned(logger, () => (agent.stop ? agent.stop() : process.exit(0)), config.shutdownGraceMs);
   const running = await startAgent({ config, agentId, logger, ...(containerId ? { containerId } : {}) });
   agent.stop = () => void running.stop();
   onStopSignal(logger, agent.stop, config.shutdownGraceMs);

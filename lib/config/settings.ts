@@ -215,8 +215,11 @@ export const SETTINGS = {
   AGENT_ROLE: setting(z.enum(['main', 'domain', 'worker']).optional(), 'per-agent'),
   AGENT_ID: setting(z.string().optional(), 'per-agent'),
   DOMAIN_TYPE: setting(z.string().optional(), 'per-agent'),
-  // `container`: without AGENT_ID, a domain agent is named after its container ({domain}-{first 8 hex of its id}); Swarm replicas share one spec.
-  DAN_AGENT_ID_FROM: setting(z.enum(['random', 'container']).default('random'), 'per-agent'),
+  // Without AGENT_ID, a domain agent is `{domain}-{8 hex}`: `container` takes them from its container's id (Swarm
+  // replicas share one spec), `pod-uid` from DAN_POD_UID (Kubernetes pods), `random` draws them (lib/runtime/agent-id.ts).
+  DAN_AGENT_ID_FROM: setting(z.enum(['random', 'container', 'pod-uid']).default('random'), 'per-agent'),
+  // The pod's UID (downward API `metadata.uid`): what DAN_AGENT_ID_FROM=pod-uid names the agent after.
+  DAN_POD_UID: setting(z.string().regex(/^[0-9a-fA-F]{8}/, { error: "must begin with 8 hex digits, as a pod's UID does (fieldRef metadata.uid)" }).optional(), 'per-agent'),
   // uid:gid a container agent started as root switches to before anything else (lib/runtime/run-as.ts).
   DAN_RUN_AS: setting(z.string().regex(/^\d+:\d+$/, { error: 'must be uid:gid in digits, e.g. 1000:1000' }).optional(), 'per-agent'),
   // Listeners an isolated container's agent opens first: host:port=/socket/path, comma-separated.

@@ -78,8 +78,10 @@ function domainContainer(domain: DomainDefinition, o: KubernetesDomainOptions, e
     env: [
       { name: 'AGENT_ROLE', value: 'domain' },
       { name: 'DOMAIN_TYPE', value: domain.name },
-      // The pod's name is unique among live pods: the agent's id, and what the health check looks up.
-      { name: 'AGENT_ID', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
+      // The agent's id is `{domain}-` and the first 8 hex of the pod's UID: the form the gateway charges the
+      // standing token's calls to tasks by (a pod's name is not). The agent records it for the health check.
+      { name: 'DAN_AGENT_ID_FROM', value: 'pod-uid' },
+      { name: 'DAN_POD_UID', valueFrom: { fieldRef: { fieldPath: 'metadata.uid' } } },
       secretEnv('REDIS_URL', K8S_NAMES.redisSecret, 'agent-url'),
       // The model through main's gateway with the standing token: no domain holds the model key.
       { name: 'DAN_LLM', value: 'anthropic' },

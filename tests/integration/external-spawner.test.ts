@@ -141,11 +141,19 @@ describe('external mode: main starts nothing, adopts agents started by hand, pub
     expect(await redis.smembers(keys.agentsDomains())).toEqual([]);
 
     // The next agent takes it up again and finishes it (each agent runs its own local model server here:
-    // this one's has no slow answer scripted).
+    // this one's has no slow answer scripted). It starts as a Kubernetes pod's does: named after the
+    // pod's UID, the id recorded where the health check reads it (the pod's /tmp; here a folder of the test's).
     writeFileSync(path.join(dir, 'quick-rules.json'), '[]');
-    const next = startBackendAgent({ DAN_MOCK_LLM_RULES: path.join(dir, 'quick-rules.json') });
+    const podTmp = mkdtempSync(path.join(dir, 'pod-tmp-'));
+    const podEnv = { DAN_AGENT_ID_FROM: 'pod-uid', DAN_POD_UID: '3f2c1a9e-7b4d-4c1e-9a8f-0d2e5b6c7a81', TMPDIR: podTmp };
+    const next = startBackendAgent({ DAN_MOCK_LLM_RULES: path.join(dir, 'quick-rules.json'), ...podEnv });
     await until('the handed-back task to complete', async () => (await status(slowId)) === 'completed', 90_000);
     expect(await redis.hget(keys.result(slowId), 'attempts')).toBe('2');
+    expect(await redis.hget(keys.result(slowId), 'agent_id')).toBe('backend-3f2c1a9e');
+    expect(await redis.smembers(keys.agentsDomains())).toEqual(['backend-3f2c1a9e']);
+    const health = await runProcess(process.execPath, [path.join(root, 'dist/bundle/healthcheck.mjs')], { env: { ...baseEnv, TMPDIR: podTmp }, cwd: dir });
+    expect(health.stdout.trim()).toBe('healthy: agent backend-3f2c1a9e is alive');
+    expect(health.code).toBe(0);
     expect(await redis.hgetall(keys.metricsSpawns())).toEqual({});
 
     next.child.kill('SIGTERM');

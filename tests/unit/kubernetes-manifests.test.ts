@@ -130,13 +130,28 @@ describe('the Kubernetes manifests under deploy/kubernetes', () => {
     }
   });
 
-  it("probes each agent with the image's health check", () => {
+  it("probes each agent with the image's health check, and names each domain agent `{domain}-{8 hex}` after its pod", () => {
+    let domainAgents = 0;
     for (const { where, spec } of podSpecs()) {
       for (const c of spec.containers) {
-        if (!(c.env ?? []).some((env) => env.name === 'AGENT_ROLE')) continue;
+        const env = (name: string) => (c.env ?? []).find((e) => e.name === name);
+        if (!env('AGENT_ROLE')) continue;
         expect(c.livenessProbe?.exec?.command, where).toEqual(['node', '/app/dist/bundle/healthcheck.mjs']);
-        expect((c.env ?? []).find((env) => env.name === 'AGENT_ID')?.valueFrom?.fieldRef?.fieldPath, where).toBe('metadata.name');
+        if (env('AGENT_ROLE')?.value === 'main') {
+          expect(env('AGENT_ID')?.valueFrom?.fieldRef?.fieldPath, where).toBe('metadata.name');
+          continue;
+        }
+        // No AGENT_ID (the pod's name is not of the form the gateway charges to tasks): the agent derives
+        // its id from the pod's UID and records it where the health check reads it.
+        domainAgents += 1;
+        expect(env('AGENT_ID'), where).toBeUndefined();
+        expect(env('DAN_AGENT_ID_FROM')?.value, where).toBe('pod-uid');
+        expect(env('DAN_POD_UID')?.valueFrom?.fieldRef?.fieldPath, where).toBe('metadata.uid');
       }
     }
+    // Every domain's Deployment, and the farm Job.
+    const domainWorkloads = documents.filter((d) => (d.object['metadata'] as { labels?: Record<string, string> }).labels?.['app.kubernetes.io/component'] === 'domain' && /^(Deployment|Job)$/.test(String(d.object['kind'])));
+    expect(domainAgents).toBe(domainWorkloads.length);
+    expect(domainAgents).toBeGreaterThanOrEqual(5);
   });
 });
