@@ -2,6 +2,7 @@ import { chmodSync, mkdtempSync, realpathSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
+import { packageRoot } from '../../lib/config.js';
 import { describeDocker, runCommand, testAgentImage } from '../support/docker.js';
 
 // Row 19 of the audit: the hostile rule ATKD01's Bash call, in a domain container of the offline
@@ -16,26 +17,28 @@ const ATKD01 = "id; grep -E 'Cap(Eff|Bnd|Prm)|NoNewPrivs|Seccomp' /proc/self/sta
 // What the agent's environment holds in a domain container; the command must see neither.
 const SECRETS = { REDIS_URL: 'redis://agent:redis-password-not-for-commands@127.0.0.1:16391', ANTHROPIC_API_KEY: 'dan-gw-token-not-for-commands' };
 
-// The image's Bash tool, run as a domain agent runs it: started as root, switched to DAN_RUN_AS first
-// (src/agent.ts), workspace at /workspace, the container as the sandbox.
-const SCRIPT = `
-  const { switchToRunAs } = await import('/app/dist/lib/runtime/run-as.js');
-  switchToRunAs(process.env, () => true);
-  const { createBashTool } = await import('/app/dist/lib/llm/tools/bash-tool.js');
-  const { WorkspaceJail } = await import('/app/dist/lib/workspace/workspace-jail.js');
-  const { FileTracker } = await import('/app/dist/lib/workspace/file-tracker.js');
-  const ctx = { jail: new WorkspaceJail('/workspace'), tracker: new FileTracker(), bashTimeoutMs: 30000, maxOutputBytes: 100000 };
-  const tool = createBashTool();
-  console.log(tool.definition.description);
-  try { console.log(await tool.run({ command: process.argv[1] }, ctx)); } catch (error) { console.log('TOOL ERROR: ' + error.message); }`;
+// The image's Bash tool, run by a probe bundled from tests/fixtures/image-bash-probe.ts (the image holds
+// the agent's bundle, not the modules one by one).
+const PROBE_SOURCE = path.join(packageRoot(), 'tests/fixtures/image-bash-probe.ts');
 
 let workspace: string;
-beforeAll(() => {
+let probeDir: string;
+beforeAll(async () => {
   workspace = realpathSync(mkdtempSync(path.join(os.tmpdir(), 'dan-image-bash-')));
   // The agent runs as uid 1000.
   chmodSync(workspace, 0o777);
+  probeDir = mkdtempSync(path.join(os.tmpdir(), 'dan-image-bash-probe-'));
+  chmodSync(probeDir, 0o755);
+  const { build } = await import('esbuild');
+  await build({
+    entryPoints: [PROBE_SOURCE], outfile: path.join(probeDir, 'probe.mjs'), bundle: true, format: 'esm', platform: 'node', target: 'node20', logLevel: 'warning',
+    banner: { js: "import { createRequire as __probeRequire } from 'node:module'; const require = __probeRequire(import.meta.url);" },
+  });
 });
-afterAll(() => rmSync(workspace, { recursive: true, force: true }));
+afterAll(() => {
+  rmSync(workspace, { recursive: true, force: true });
+  rmSync(probeDir, { recursive: true, force: true });
+});
 
 describeDocker('the Bash tool in the offline agent image', () => {
   it('runs the audit\'s ATKD01 command with the image\'s sh, and says so to the model (ATKD01) [audit #19]', async () => {
@@ -44,8 +47,8 @@ describeDocker('the Bash tool in the offline agent image', () => {
       '--read-only', '--tmpfs', '/tmp:rw,nosuid,nodev', '--cap-drop', 'ALL', '--security-opt', 'no-new-privileges', '--network', 'none',
       '--user', '0:0', '--cap-add', 'SETUID', '--cap-add', 'SETGID', '-e', 'DAN_RUN_AS=1000:1000',
       ...Object.entries(SECRETS).flatMap(([name, value]) => ['-e', `${name}=${value}`]),
-      '--mount', `type=bind,source=${workspace},target=/workspace`, '--entrypoint', 'node',
-      testAgentImage(), '--input-type=module', '-e', SCRIPT, ATKD01,
+      '--mount', `type=bind,source=${workspace},target=/workspace`, '--mount', `type=bind,source=${probeDir},target=/probe,readonly`, '--entrypoint', 'node',
+      testAgentImage(), '/probe/probe.mjs', ATKD01,
     ], { timeoutMs: 120_000 });
     expect(run.stderr).toBe('');
     expect(run.stdout).not.toContain('could not be started');
