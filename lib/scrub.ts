@@ -1,23 +1,11 @@
 import { knownSecrets, redactText, SECRET_ENV } from './logger.js';
 
-const WATCHED_ENV = [...SECRET_ENV, 'REDIS_URL'];
 let cached: { key: string; secrets: string[] } | undefined;
-/** Whether `cached` was checked against the environment in this turn of the event loop. */
-let checkedThisTurn = false;
-const nextTurn = () => { checkedThisTurn = false; };
 
-/**
- * `knownSecrets()` of this process, worked out again only when one of the variables it reads changed,
- * and those variables read at most once per turn of the event loop: ten `process.env` reads cost more
- * than the scrub of a log line, and a busy main orchestrator scrubs several lines per routed task, most
- * of them in turns that handle a batch of Redis replies.
- */
+/** `knownSecrets()` of this process, worked out again only when one of the variables it reads changed. */
 function secretsNow(): string[] {
-  if (cached && checkedThisTurn) return cached.secrets;
-  const key = WATCHED_ENV.map((name) => process.env[name] ?? '').join('\u0000');
+  const key = [...SECRET_ENV, 'REDIS_URL'].map((name) => process.env[name] ?? '').join('\u0000');
   if (cached?.key !== key) cached = { key, secrets: knownSecrets() };
-  checkedThisTurn = true;
-  setImmediate(nextTurn);
   return cached.secrets;
 }
 
@@ -28,10 +16,9 @@ function secretsNow(): string[] {
  * Stored text outlives the process and is read by others (`dan logs`, the ELF database, the AOF),
  * which is why it is scrubbed at the write and not only when shown.
  *
- * The secrets are those of this process's environment (`knownSecrets`), looked at again from one turn
- * of the event loop to the next: agents run in one process in tests and may change it. Parsing
- * REDIS_URL once per log line would cost more than the scrub, so the list is cached until one of its
- * variables changes; a change is seen by the first scrub of a later turn.
+ * The secrets are those of this process's environment (`knownSecrets`), looked at on each call:
+ * agents run in one process in tests and may change it. Parsing REDIS_URL once per log line would
+ * cost more than the scrub, so the list is cached until one of its variables changes.
  */
 export function scrubText(text: string): string {
   return redactText(text, secretsNow());
