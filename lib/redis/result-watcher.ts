@@ -4,6 +4,11 @@ import { isTerminal } from '../protocol/result.js';
 import type { Keys } from './keys.js';
 import { getResult } from './task-store.js';
 
+interface Subscribing {
+  sent: Promise<void>;
+  confirmed: Promise<void>;
+}
+
 interface Waiter {
   resolve: (result: TaskResult) => void;
   reject: (error: Error) => void;
@@ -24,7 +29,7 @@ export class ResultWatcher {
   private readonly waiters = new Map<string, Set<Waiter>>();
   private readonly timer: NodeJS.Timeout;
   private toSubscribe = new Set<string>();
-  private subscribing: Promise<void> | undefined;
+  private subscribing: Subscribing | undefined;
   private toUnsubscribe = new Set<string>();
   private unsubscribeQueued = false;
 
@@ -47,21 +52,27 @@ export class ResultWatcher {
   /** Resolves with the result once its status is `completed` or `failed`. */
   async wait(taskId: string, signal?: AbortSignal): Promise<TaskResult> {
     const promise = this.register(taskId, signal);
-    await this.subscribe(taskId);
+    await this.subscribe(taskId).confirmed;
     await this.check(taskId);
     return promise;
   }
 
   /**
    * For a task the caller is about to queue (so it cannot have ended yet): resolves once the
-   * subscription is in place, with the promise of the result, and skips the read of the hash.
-   * The result is wrapped so awaiting the subscription does not wait for the task.
+   * SUBSCRIBE has been written to the subscriber connection, with the promise of the result, and
+   * skips the read of the hash. The result is wrapped so awaiting this does not wait for the task.
+   *
+   * It does not wait for Redis to confirm the subscription: the caller's submit, written after it,
+   * reaches Redis no earlier, and the task can only end after its agent's claim and finish, round
+   * trips that start after the submit, so Redis has long handled the SUBSCRIBE by then. Waiting for
+   * the confirmation was a round trip on every routed parent's path. Should the connection lose the
+   * SUBSCRIBE, the re-read every `recheckMs` still finds the end.
    */
   async watchNew(taskId: string, signal?: AbortSignal): Promise<{ result: Promise<TaskResult> }> {
     const result = this.register(taskId, signal);
     // A rejection (abort) is handled by whoever awaits the result; do not let it go unhandled meanwhile.
     result.catch(() => undefined);
-    await this.subscribe(taskId);
+    await this.subscribe(taskId).sent;
     return { result };
   }
 
@@ -82,17 +93,24 @@ export class ResultWatcher {
     });
   }
 
-  /** Joins the next SUBSCRIBE; resolves once Redis confirmed it. */
-  private subscribe(taskId: string): Promise<void> {
+  /** Joins the next SUBSCRIBE: `sent` resolves once it is written, `confirmed` once Redis answered it. */
+  private subscribe(taskId: string): Subscribing {
     const channel = this.keys.resultChannel(taskId);
     this.toUnsubscribe.delete(channel);
     this.toSubscribe.add(channel);
-    this.subscribing ??= new Promise<void>((resolve) => setImmediate(resolve)).then(async () => {
-      const channels = [...this.toSubscribe];
-      this.toSubscribe = new Set();
-      this.subscribing = undefined;
-      await this.subscriber.subscribe(...channels);
-    });
+    if (!this.subscribing) {
+      const sent = new Promise<void>((resolve) => setImmediate(resolve)).then(() => {
+        const channels = [...this.toSubscribe];
+        this.toSubscribe = new Set();
+        this.subscribing = undefined;
+        // ioredis writes a subscriber connection's command to its socket as it is called.
+        return { confirmed: this.subscriber.subscribe(...channels).then(() => undefined) };
+      });
+      // A failed SUBSCRIBE is reported to whoever awaits `confirmed`; the periodic re-read covers the rest.
+      const confirmed = sent.then(async (s) => s.confirmed);
+      confirmed.catch(() => undefined);
+      this.subscribing = { sent: sent.then(() => undefined), confirmed };
+    }
     return this.subscribing;
   }
 

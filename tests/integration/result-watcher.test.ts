@@ -84,6 +84,14 @@ describe('ResultWatcher', () => {
     await until('every channel to be left', async () => (await Promise.all(ids.map(subscribers))).every((n) => n === 0));
   });
 
+  it('catches the end of a task that ends as soon as the watch of a new task returns', async () => {
+    const { result } = await watcher.watchNew('w-new');
+    // What the caller does next is queue the task; here it ends at once, before any answer to the SUBSCRIBE is awaited.
+    await end('w-new', { summary: 'ended at once' });
+    expect((await result).output).toEqual({ summary: 'ended at once' });
+    await until('the watcher to unsubscribe', async () => (await subscribers('w-new')) === 0);
+  });
+
   it('rejects an aborted wait and leaves its channel', async () => {
     const controller = new AbortController();
     const waiting = watcher.wait('w-4', controller.signal);

@@ -24,4 +24,12 @@ describe('the scrub of stored text', () => {
     expect(JSON.parse(json)).toMatchObject({ summary: 'sent [redacted]', n: 3, ok: true, list: ['redis://u:[redacted]@h'] });
     expect(JSON.stringify(scrubValue(output))).toBe(json);
   });
+
+  it('sees a secret variable changed since its last call, even in the same turn of the event loop', () => {
+    // Why the scrub reads the variables on every call: a cache kept for one turn would miss this.
+    process.env['ANTHROPIC_AUTH_TOKEN'] = 'tok-FIRST-VALUE-1';
+    expect(scrubText('a tok-FIRST-VALUE-1')).toBe('a [redacted]');
+    process.env['ANTHROPIC_AUTH_TOKEN'] = 'tok-SECOND-VALUE-2';
+    expect(scrubText('a tok-FIRST-VALUE-1 b tok-SECOND-VALUE-2')).toBe('a tok-FIRST-VALUE-1 b [redacted]');
+  });
 });
