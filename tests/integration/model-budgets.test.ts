@@ -4,7 +4,7 @@ import { AnthropicLlmClient } from '../../lib/llm/anthropic-llm-client.js';
 import { CostControl } from '../../lib/llm/cost-control.js';
 import { attributedLlmClient } from '../../lib/llm/llm-client.js';
 import { LlmError } from '../../lib/llm/llm-error.js';
-import { LocalModelServer } from '../../lib/llm/local-server/local-model-server.js';
+import type { LocalModelServer } from '../../lib/llm/local-server/local-model-server.js';
 import { ModelGateway } from '../../lib/llm/model-gateway.js';
 import { callCostMicroUsd, DEFAULT_MODEL_PRICES, loadPriceTable, priceOf, usdOf } from '../../lib/llm/model-prices.js';
 import { createLogger } from '../../lib/logger.js';
@@ -12,6 +12,7 @@ import type { GatewayToken, TokenCheck } from '../../lib/redis/gateway-tokens.js
 import { readCostDays, readTaskCost } from '../../lib/redis/cost-counters.js';
 import { Keys } from '../../lib/redis/keys.js';
 import { readMetricCounters } from '../../lib/redis/task-metrics.js';
+import { startCostGateway, takenTask as takeTask, type CostGateway } from '../support/cost-gateway.js';
 import { connectTestRedis, uniquePrefix } from '../support/redis.js';
 
 const TOKEN = 'dan-gw-budget-test-token';
@@ -30,36 +31,28 @@ const MODEL = 'claude-sonnet-5-5';
 describe('budgets at the model gateway', () => {
   const prefix = uniquePrefix('budgets');
   const keys = new Keys(prefix);
-  const warnings: string[] = [];
   let redis: Redis;
   let cleanup: () => Promise<void>;
+  let served: CostGateway;
   let model: LocalModelServer;
-  let gateway: ModelGateway;
+  let warnings: string[];
   let url: string;
 
   beforeAll(async () => {
     ({ redis, cleanup } = await connectTestRedis(prefix));
-    model = new LocalModelServer();
-    const upstream = await model.start();
-    const logger = createLogger({ level: 'warn', destination: { write: (line: string) => { warnings.push(line); } } });
     // The shipped list, less one model, to see an unpriced call.
     const prices = loadPriceTable(JSON.stringify({ 'claude-unlisted-1': { input: 1, output: 1 } }));
     const table = Object.fromEntries(Object.entries(prices).filter(([name]) => name !== 'claude-unlisted-1'));
-    const costs = new CostControl({ redis, keys, prices: table, logger });
-    gateway = new ModelGateway({ upstream: { baseUrl: upstream, apiKey: 'upstream-key' }, tokens, costs, logger });
-    url = await gateway.start();
+    served = await startCostGateway(redis, keys, tokens, table);
+    ({ model, url, warnings } = served);
   });
 
   afterAll(async () => {
-    await gateway.stop();
-    await model.stop();
+    await served.stop();
     await cleanup();
   });
 
-  /** A task taken by `owner`, as the claim script leaves it, with `metadata`. */
-  async function takenTask(taskId: string, owner: string, metadata: Record<string, unknown>): Promise<void> {
-    await redis.hset(keys.task(taskId), 'owner', owner, 'domain', 'backend', 'raw', JSON.stringify({ task_id: taskId, payload: { description: 'x' }, metadata }));
-  }
+  const takenTask = (taskId: string, owner: string, metadata: Record<string, unknown>) => takeTask(redis, keys, taskId, 'backend', owner, metadata);
 
   const client = () => new AnthropicLlmClient({ apiKey: TOKEN, baseURL: url, maxRetries: 2 });
   const request = (text: string, modelId = MODEL) => ({ model: modelId, max_tokens: 64, messages: [{ role: 'user' as const, content: text }] });

@@ -1,17 +1,14 @@
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AnthropicLlmClient } from '../../lib/llm/anthropic-llm-client.js';
-import { CostControl } from '../../lib/llm/cost-control.js';
 import { attributedLlmClient } from '../../lib/llm/llm-client.js';
 import { LlmError } from '../../lib/llm/llm-error.js';
-import { LocalModelServer } from '../../lib/llm/local-server/local-model-server.js';
-import { ModelGateway } from '../../lib/llm/model-gateway.js';
 import { DEFAULT_MODEL_PRICES } from '../../lib/llm/model-prices.js';
-import { createLogger } from '../../lib/logger.js';
 import { readTaskCost } from '../../lib/redis/cost-counters.js';
 import { GatewayTokens, tokenHash } from '../../lib/redis/gateway-tokens.js';
 import { Keys } from '../../lib/redis/keys.js';
 import { groupHoldings } from '../../lib/spawner/token-issuing-spawner.js';
+import { startCostGateway, takenTask as takeTask, type CostGateway } from '../support/cost-gateway.js';
 import { connectTestRedis, uniquePrefix } from '../support/redis.js';
 
 const SERVICE = 'dan-frontend-1a2b3c4d';
@@ -26,37 +23,28 @@ const MODEL = 'claude-sonnet-5-5';
 describe('a spawn group token at the model gateway', () => {
   const prefix = uniquePrefix('group-token');
   const keys = new Keys(prefix);
-  const warnings: string[] = [];
   let redis: Redis;
   let cleanup: () => Promise<void>;
-  let model: LocalModelServer;
-  let gateway: ModelGateway;
+  let served: CostGateway;
+  let warnings: string[];
   let tokens: GatewayTokens;
   let token: string;
   let url: string;
 
   beforeAll(async () => {
     ({ redis, cleanup } = await connectTestRedis(prefix));
-    model = new LocalModelServer();
-    const upstream = await model.start();
-    const logger = createLogger({ level: 'warn', destination: { write: (line: string) => { warnings.push(line); } } });
     tokens = new GatewayTokens(redis, keys);
     ({ token } = await tokens.issue(SERVICE, 'frontend'));
-    const costs = new CostControl({ redis, keys, prices: DEFAULT_MODEL_PRICES, logger });
-    gateway = new ModelGateway({ upstream: { baseUrl: upstream, apiKey: 'upstream-key' }, tokens, costs, logger });
-    url = await gateway.start();
+    served = await startCostGateway(redis, keys, tokens, DEFAULT_MODEL_PRICES);
+    ({ url, warnings } = served);
   });
 
   afterAll(async () => {
-    await gateway.stop();
-    await model.stop();
+    await served.stop();
     await cleanup();
   });
 
-  /** A task of `domain` taken by `owner`, as the claim script leaves it. */
-  async function takenTask(taskId: string, domain: string, owner: string, metadata: Record<string, unknown> = {}): Promise<void> {
-    await redis.hset(keys.task(taskId), 'owner', owner, 'domain', domain, 'raw', JSON.stringify({ task_id: taskId, payload: { description: 'x' }, metadata }));
-  }
+  const takenTask = (taskId: string, domain: string, owner: string, metadata: Record<string, unknown> = {}) => takeTask(redis, keys, taskId, domain, owner, metadata);
 
   const call = (taskId: string) => attributedLlmClient(new AnthropicLlmClient({ apiKey: token, baseURL: url, maxRetries: 0 }), { taskId, worker: 'w' })
     .createMessage({ model: MODEL, max_tokens: 64, messages: [{ role: 'user', content: 'hello' }] });
