@@ -250,9 +250,17 @@ export class DomainSupervisor {
     // A spawner whose agents share one spec (Swarm replicas) names the agent after its container.
     if (spawned !== agentId) {
       s.starting.delete(agentId);
-      // Counted already (the tick saw it beat), or gone already: its exit came under the new name while
-      // the spawn resolved, and waiting for its heartbeat would hold the domain's next start until the timeout.
-      if (s.ready.has(spawned) || !o.spawner.list().some((a) => a.agentId === spawned)) return;
+      // Counted already: a tick saw it beat while the spawn resolved and took it as an agent started after
+      // this main. It is this spawn's: ready now, with its spawn-to-ready time and its event.
+      if (s.ready.has(spawned)) {
+        s.ready.delete(spawned);
+        s.starting.set(spawned, startedAt);
+        this.markReady(domain, spawned);
+        return;
+      }
+      // Gone already: its exit came under the new name while the spawn resolved, and waiting for its
+      // heartbeat would hold the domain's next start until the timeout.
+      if (!o.spawner.list().some((a) => a.agentId === spawned)) return;
       s.starting.set(spawned, startedAt);
     }
     void this.watchReady(domain, spawned, startedAt);

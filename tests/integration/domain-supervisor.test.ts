@@ -9,7 +9,7 @@ import { TaskQueue, queueDepth } from '../../lib/redis/task-queue.js';
 import { submitTask } from '../../lib/redis/task-store.js';
 import { ExternalSpawner } from '../../lib/spawner/external-spawner.js';
 import type { AgentExit, SpawnRequest, SpawnedAgent, Spawner } from '../../lib/spawner/spawner.js';
-import { DomainSupervisor } from '../../src/main/domain-supervisor.js';
+import { DomainSupervisor, type SupervisorEvent } from '../../src/main/domain-supervisor.js';
 import { desiredAgents } from '../../src/main/spawn-policy.js';
 import { MovableClock } from '../support/movable-clock.js';
 import { connectTestRedis, uniquePrefix } from '../support/redis.js';
@@ -45,6 +45,19 @@ class KilledWhileStartingSpawner extends RecordingSpawner {
     const agentId = `${request.domain}-c0ffee0${this.requests.length}`;
     this.exited({ agentId, domain: request.domain, code: null, signal: 'SIGKILL' });
     return Promise.resolve({ agentId, domain: request.domain, handle: '1', startedAt: Date.now() });
+  }
+}
+
+/** Names each agent after its container, as Swarm replicas do; this one's agent beats before its spawn resolves. */
+class BeatsBeforeSpawnResolvesSpawner extends RecordingSpawner {
+  resolveSpawn: (() => void) | undefined;
+  override spawn(request: SpawnRequest): Promise<SpawnedAgent> {
+    this.requests.push(request);
+    const agentId = `${request.domain}-c0ffee01`;
+    this.vouchesFor.add(agentId);
+    return new Promise((resolve) => {
+      this.resolveSpawn = () => resolve({ agentId, domain: request.domain, handle: '1', startedAt: Date.now() });
+    });
   }
 }
 
@@ -117,6 +130,28 @@ describe('DomainSupervisor', () => {
     clock.advance(1_000); // past the first restart backoff (500 ms), far inside the spawn timeout
     await supervisor.tick();
     expect(spawner.requests).toHaveLength(2);
+  });
+
+  it('counts an agent named after its container that beat before its spawn resolved as that spawn ready, once, with its event', async () => {
+    const clock = new MovableClock(Date.now());
+    const registry = new HeartbeatRegistry(redis, keys, 30_000, clock);
+    const spawner = new BeatsBeforeSpawnResolvesSpawner();
+    const events: SupervisorEvent[] = [];
+    const supervisor = new DomainSupervisor({
+      redis, keys, registry, spawner, logger: pino({ level: 'silent' }), clock, domains: () => ['backend'], agentEnv: {},
+      limits: { maxDomainAgents: 4, maxInstancesPerDomain: 1, domainConcurrency: 4 }, spawnTimeoutMs: 60_000, sweepEveryMs: 60_000, scanEveryMs: 60_000,
+      queue: queueSettings, onEvent: (event) => events.push(event),
+    });
+    await submitTask(redis, keys, { taskId: 'waiting-1', domain: 'backend', description: 'x' });
+    const spawning = supervisor.tick();
+    await until('the spawn request', async () => spawner.requests.length === 1);
+    // The replica beats, and a tick (a wake-up) runs while the spawn still waits for the engine.
+    await registry.register({ agentId: 'backend-c0ffee01', role: 'domain', domain: 'backend' });
+    await supervisor.tick();
+    spawner.resolveSpawn?.();
+    await spawning;
+    expect(events.filter((e) => e.type === 'ready').map((e) => e.agentId)).toEqual(['backend-c0ffee01']);
+    expect(spawner.requests).toHaveLength(1);
   });
 
   it('starts an agent for waiting work although a hand-made agent heartbeats for the domain, and counts one its spawner vouches for', async () => {
