@@ -62,6 +62,12 @@ describe('EventConsumer', () => {
     await dead.ensureGroup();
     await redis.xadd(keys.events(), '*', 'type', 'task.finished', 'task_id', 'orphan');
     await redis.xreadgroup('GROUP', 'elf', 'elf-dead', 'COUNT', 10, 'STREAMS', keys.events(), '>');
+    // Taken over only once idle for at least the heir's adoptEveryMs (1 ms): on a quick machine the heir
+    // could otherwise ask in the same millisecond as the read, and rightly take nothing.
+    await until('the read entry to be idle', async () => {
+      const [entry] = (await redis.xpending(keys.events(), 'elf', '-', '+', 1)) as [string, string, number, number][];
+      return entry !== undefined && entry[2] >= 2;
+    });
   }
 });
 
