@@ -1,14 +1,19 @@
 import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { readOnlySessionArgs } from '../../src/cli/tmux-session.js';
 import { until } from '../support/until.js';
 
 // A tmux server of this test's own, on its own socket: nothing of a person's tmux is touched.
-const socket = `dan-test-${process.pid}`;
-const tmux = (args: string[]) => execFileSync('tmux', ['-L', socket, ...args], { encoding: 'utf8' });
+const dir = mkdtempSync(path.join(os.tmpdir(), 'dan-tmux-'));
+const socket = path.join(dir, 'socket');
+const tmux = (args: string[]) => execFileSync('tmux', ['-S', socket, ...args], { encoding: 'utf8' });
 
 afterAll(() => {
-  spawnSync('tmux', ['-L', socket, 'kill-server']);
+  spawnSync('tmux', ['-S', socket, 'kill-server']);
+  rmSync(dir, { recursive: true, force: true });
 });
 
 describe('the read-only tmux session of dan farm attach', () => {
