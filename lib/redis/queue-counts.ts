@@ -80,6 +80,11 @@ export async function waitingCounts(redis: Redis, keys: Keys, domains: readonly 
 // The reads of `waitingCounts` per domain: the six keys of `Keys.waiting`.
 const WAITING_READS = 6;
 
+/** Tasks waiting in a domain: pending, caught by a blocked consumer, sorted by priority, or delayed for a retry. */
+export async function queueDepth(redis: Redis, keys: Keys, domain: string): Promise<number> {
+  return (await waitingCounts(redis, keys, [domain])).get(domain) ?? 0;
+}
+
 /** How many entries a domain's dead-letter list (`tasks:dead:{domain}`) holds. */
 export async function deadLetterCount(redis: Redis, keys: Keys, domain: string): Promise<number> {
   return redis.llen(keys.dead(domain));

@@ -10,11 +10,14 @@ import { DEFAULT_CLIENT_ID } from '../protocol/client-id.js';
 import { DEFAULT_TASK_LIMITS, type Priority, type TaskLimits } from '../protocol/task.js';
 import type { Keys } from './keys.js';
 import { waitForReplicas } from './connection.js';
-import { waitingCounts } from './queue-counts.js';
 import { withTaskCost } from './cost-counters.js';
 import {
-  cancelScript, claimScript, deadLetterQueueScript, finishScript, reclaimScript, renewScript, retryScript,
+  claimScript, deadLetterQueueScript, finishScript, reclaimScript, renewScript, retryScript,
 } from './lua/queue-scripts.js';
+
+// Cancelling is not this queue's (any task, in any state, is cancelled by id): it lives in
+// cancel-task.js, named here too for lib/runtime/task-consumer.ts, which imports it from here.
+export { cancelTask, type CancelOutcome } from './cancel-task.js';
 
 /**
  * How long a task whose `results` hash does not exist yet waits before it is taken anyway. A client
@@ -273,39 +276,4 @@ export class TaskQueue {
       args: { reason: scrubText(oneLine(reason)), failureCode: code, nowIso: isoNow(this.clock), retentionS: this.retentionSeconds, domain: d, max, keyPrefix: k.prefix },
     }));
   }
-}
-
-export type CancelOutcome =
-  | { kind: 'cancelled'; taskId: string; owner: string | undefined; children: CancelOutcome[] }
-  | { kind: 'ended'; taskId: string; status: string }
-  | { kind: 'not_found'; taskId: string };
-
-/**
- * Ends a task that has not ended as `failed` with `error` (default `cancelled`), wherever it is, and
- * then its sub-tasks the same way. The agent running it hears of it on `dan:cancel` and aborts.
- */
-export async function cancelTask(
-  redis: Redis, keys: Keys, taskId: string,
-  options: { by: string; error?: string; reason?: string; retentionMs: number; clock?: Clock },
-): Promise<CancelOutcome> {
-  const clock = options.clock ?? systemClock;
-  const now = isoNow(clock);
-  const error = scrubText(oneLine(options.error ?? 'cancelled'));
-  const line = `[${now}] ${options.by}: cancelled${options.reason ? `: ${scrubText(oneLine(options.reason))}` : ''}`;
-  const reply = (await cancelScript.run(redis, {
-    keys: { result: keys.result(taskId), events: keys.events(), logStream: keys.logStream(), cancelChannel: keys.cancelChannel() },
-    args: { taskId, error, logLine: line, nowIso: now, retentionS: Math.ceil(options.retentionMs / 1000), keyPrefix: keys.prefix, by: options.by },
-  })) as string[];
-  if (reply[0] === 'not_found') return { kind: 'not_found', taskId };
-  if (reply[0] === 'ended') return { kind: 'ended', taskId, status: reply[1] ?? '' };
-  const children: CancelOutcome[] = [];
-  for (const child of (await redis.smembers(keys.children(taskId))).sort()) {
-    children.push(await cancelTask(redis, keys, child, { ...options, reason: `its parent ${taskId} was cancelled` }));
-  }
-  return { kind: 'cancelled', taskId, owner: reply[1] || undefined, children };
-}
-
-/** Tasks waiting in a domain: pending, caught by a blocked consumer, sorted by priority, or delayed for a retry. */
-export async function queueDepth(redis: Redis, keys: Keys, domain: string): Promise<number> {
-  return (await waitingCounts(redis, keys, [domain])).get(domain) ?? 0;
 }

@@ -11,7 +11,7 @@ import type { TaskResult } from '../../lib/protocol/result.js';
 import { tokenUsageSchema } from '../../lib/protocol/result.js';
 import type { Keys } from '../../lib/redis/keys.js';
 import { ApiLimits } from '../../lib/redis/api-limits.js';
-import { cancelTask } from '../../lib/redis/task-queue.js';
+import { cancelTask } from '../../lib/redis/cancel-task.js';
 import type { SubmitInput } from '../../lib/redis/task-store.js';
 import { getResult } from '../../lib/redis/task-store.js';
 import type { KnownPlan } from '../operations/task-children.js';

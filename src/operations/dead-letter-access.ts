@@ -6,7 +6,7 @@ import type { DeadLetter } from '../../lib/redis/dead-letters.js';
 import { checkTask, DeadLetters, matchRef } from '../../lib/redis/dead-letters.js';
 import type { Keys } from '../../lib/redis/keys.js';
 import { readResults } from '../../lib/redis/task-index.js';
-import { queueDepth } from '../../lib/redis/task-queue.js';
+import { queueDepth } from '../../lib/redis/queue-counts.js';
 import { knownDomains } from './known-domains.js';
 
 /**

@@ -3,7 +3,7 @@ import { chmodSync } from 'node:fs';
 import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
 import type { Config } from '../../lib/config.js';
 import { createLogger, silentLogger } from '../../lib/logger.js';
-import { queueDepth } from '../../lib/redis/task-queue.js';
+import { queueDepth } from '../../lib/redis/queue-counts.js';
 import { submitTask } from '../../lib/redis/task-store.js';
 import { LABELS, networkIdentity } from '../../lib/spawner/docker-spawner.js';
 import { SwarmSpawner, type SwarmSpawnerOptions } from '../../lib/spawner/swarm-spawner.js';

@@ -1,7 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Clock } from '../../lib/clock.js';
 import { HeartbeatRegistry } from '../../lib/redis/heartbeat-registry.js';
-import { TaskQueue, cancelTask, queueOptions } from '../../lib/redis/task-queue.js';
+import { TaskQueue, queueOptions } from '../../lib/redis/task-queue.js';
+import { cancelTask } from '../../lib/redis/cancel-task.js';
 import type { SubmitInput } from '../../lib/redis/task-store.js';
 import { getResult, submitTask } from '../../lib/redis/task-store.js';
 import { listTasks, MAX_SCANNED } from '../../src/operations/list-tasks.js';

@@ -3,7 +3,7 @@ import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { packageRoot } from '../../lib/config.js';
 import { Keys } from '../../lib/redis/keys.js';
-import { cancelTask } from '../../lib/redis/task-queue.js';
+import { cancelTask } from '../../lib/redis/cancel-task.js';
 import type { SubmitInput } from '../../lib/redis/task-store.js';
 import { submitTask } from '../../lib/redis/task-store.js';
 import { connectTestRedis, testRedisUrl, uniquePrefix } from '../support/redis.js';

@@ -2,7 +2,8 @@ import type { Redis } from 'ioredis';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { DeadLetters } from '../../lib/redis/dead-letters.js';
 import { Keys } from '../../lib/redis/keys.js';
-import { TaskQueue, cancelTask } from '../../lib/redis/task-queue.js';
+import { TaskQueue } from '../../lib/redis/task-queue.js';
+import { cancelTask } from '../../lib/redis/cancel-task.js';
 import { submitTask } from '../../lib/redis/task-store.js';
 import { connectTestRedis, uniquePrefix } from '../support/redis.js';
 

@@ -1,8 +1,8 @@
 import type { Redis } from 'ioredis';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Keys } from '../../lib/redis/keys.js';
-import { queueStates, waitingCount, waitingCounts } from '../../lib/redis/queue-counts.js';
-import { RAW_CLIENT_GRACE_MS, TaskQueue, queueDepth } from '../../lib/redis/task-queue.js';
+import { queueDepth, queueStates, waitingCount, waitingCounts } from '../../lib/redis/queue-counts.js';
+import { RAW_CLIENT_GRACE_MS, TaskQueue } from '../../lib/redis/task-queue.js';
 import { submitTask } from '../../lib/redis/task-store.js';
 import { connectTestRedis, uniquePrefix } from '../support/redis.js';
 import { until } from '../support/until.js';

@@ -1,7 +1,7 @@
 import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
 import { ExitCode, InvalidInputError } from '../../../lib/errors.js';
-import type { CancelOutcome } from '../../../lib/redis/task-queue.js';
-import { cancelTask } from '../../../lib/redis/task-queue.js';
+import type { CancelOutcome } from '../../../lib/redis/cancel-task.js';
+import { cancelTask } from '../../../lib/redis/cancel-task.js';
 import type { GlobalArgs } from '../cli-context.js';
 import { cliContext, cliRedis, printJson } from '../cli-context.js';
 import { COMMAND_HEADINGS } from '../command-headings.js';

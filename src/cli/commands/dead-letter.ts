@@ -2,7 +2,7 @@ import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
 import type { DeadLetter } from '../../../lib/redis/dead-letters.js';
 import { checkTask, DeadLetters, matchRef } from '../../../lib/redis/dead-letters.js';
 import { DanError, ExitCode, InvalidInputError, QueueFullError } from '../../../lib/errors.js';
-import { queueDepth } from '../../../lib/redis/task-queue.js';
+import { queueDepth } from '../../../lib/redis/queue-counts.js';
 import type { CliContext, GlobalArgs } from '../cli-context.js';
 import { cliContext, cliRedis, dim, printJson } from '../cli-context.js';
 import { knownDomains } from '../../operations/known-domains.js';

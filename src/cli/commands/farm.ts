@@ -13,6 +13,7 @@ import { cliContext, cliRedis, colourFor, printJson, statusColour } from '../cli
 import { describeResult, followTask } from '../task-view.js';
 import { DEFAULT_FARM_TIMEOUT_SECONDS, farmStatus, farmTask, startFarm, stopFarm } from '../../operations/farm-access.js';
 import { COMMAND_HEADINGS } from '../command-headings.js';
+import { readOnlySessionArgs } from '../tmux-session.js';
 
 interface FarmArgs extends GlobalArgs {
   action: string;
@@ -124,7 +125,10 @@ async function status(argv: ArgumentsCamelCase<FarmArgs>): Promise<void> {
   }
 }
 
-/** A tmux session with one read-only pane per agent, each following that agent's event stream. */
+/**
+ * A tmux session with one read-only pane per agent, each following that agent's event stream until the
+ * farm ends and then kept, so a finished farm's agents show what they did.
+ */
 async function attach(argv: ArgumentsCamelCase<FarmArgs>): Promise<void> {
   const ctx = cliContext(argv);
   if (!programExists('tmux')) throw new DanError('no_tmux', 'tmux is not installed: install it (apt-get install tmux, brew install tmux), or follow one agent with dan farm status', { exitCode: ExitCode.usage });
@@ -143,18 +147,10 @@ async function attach(argv: ArgumentsCamelCase<FarmArgs>): Promise<void> {
   const givenUrl = argv.redis || process.env['REDIS_URL'];
   const env = [...(givenUrl ? [`REDIS_URL=${givenUrl}`] : []), `DAN_KEY_PREFIX=${ctx.config.keyPrefix}`];
   const paneCommand = (name: string) => ['env', ...env, process.execPath, cli, 'farm', 'watch', argv.id!, name].map(shellQuote).join(' ');
-  const tmux = (...args: string[]) => spawnSync('tmux', args, { encoding: 'utf8' });
-  tmux('kill-session', '-t', session);
-  const created = tmux('new-session', '-d', '-s', session, '-c', process.cwd(), '-x', '200', '-y', '50', paneCommand(names[0]!));
+  spawnSync('tmux', ['kill-session', '-t', session]);
+  // Read-only: no pane takes input, and the client attaches with -r. A pane stays after its watch ends.
+  const created = spawnSync('tmux', readOnlySessionArgs(session, process.cwd(), names.map(paneCommand)), { encoding: 'utf8' });
   if (created.status !== 0) throw new DanError('tmux_failed', `tmux could not start a session: ${created.stderr.trim()}`);
-  for (const name of names.slice(1)) {
-    tmux('split-window', '-t', session, '-c', process.cwd(), paneCommand(name));
-    tmux('select-layout', '-t', session, 'tiled');
-  }
-  // Read-only: no pane takes input, and the client attaches with -r.
-  const panes = tmux('list-panes', '-t', session, '-F', '#{pane_id}').stdout.split('\n').filter((p) => p !== '');
-  for (const pane of panes) tmux('select-pane', '-d', '-t', pane);
-  tmux('set-option', '-t', session, 'remain-on-exit', 'on');
   if (!argv.attach || !process.stdout.isTTY) {
     if (ctx.json) printJson({ session, panes: names });
     else process.stdout.write(`tmux session ${session}: ${names.length} pane(s) (${names.join(', ')}); attach with: tmux attach -r -t ${session}\n`);
