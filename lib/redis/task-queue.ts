@@ -83,6 +83,8 @@ export interface FinishInput {
   error?: string;
   /** One last line for the task's log, written in the same atomic step. */
   logLine?: string;
+  /** Lines the task's agent held for its end (lib/runtime/task-log.ts), already formatted: written before `logLine`. */
+  heldLines?: readonly string[];
   /**
    * Add what the task's model calls cost to `output` (`cost`, `cost_total`: taskCostFields). The finish
    * script looks whether there is any and ends a task without at once; otherwise the cost is read and
@@ -208,6 +210,7 @@ export class TaskQueue {
         taskId: task.taskId, token: task.token, status: input.status, output: scrubJson(output), error, nowIso: now,
         retentionS: this.retentionSeconds, domain: task.domain, logLine, agentId: this.options.agentId, keyPrefix: k.prefix, costCheck,
       },
+      ...(input.heldLines?.length ? { rest: input.heldLines } : {}),
     }));
   }
 

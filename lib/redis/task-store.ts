@@ -54,6 +54,12 @@ export interface SubmitOptions {
    * (DAN_MAX_QUEUE_DEPTH; 0 or absent: no limit), checked in the submit's own atomic step.
    */
   maxQueueDepth?: number;
+  /**
+   * Lines of the parent's log written in the same step, after the task is queued (the main orchestrator's
+   * `routed` and `delegated` lines, lib/runtime/task-log.ts), already formatted; nothing is written when
+   * the task is refused. `agentId` and `domain` are the parent's agent's, for the log stream.
+   */
+  parentLog?: { agentId: string; domain: string; lines: readonly string[] };
 }
 
 /**
@@ -87,7 +93,9 @@ export async function submitTask(
       taskId, raw, domain: input.domain, parentId: parent, childrenTtlMs: retentionMs, clientId: client ?? '',
       description, nowMs: now, trimBeforeMs: indexTrimBefore(jobs, now, retentionMs), maxDepth,
       ingest: waiting.ingest, readyHigh: waiting.readyHigh, readyNormal: waiting.readyNormal, readyLow: waiting.readyLow, delayed: waiting.delayed,
+      ...parentLogArgs(keys, parent, options.parentLog),
     },
+    ...(parent && options.parentLog?.lines.length ? { rest: options.parentLog.lines } : {}),
   });
   // A command dropped with its connection (a failover): whether the task got to the Redis serving
   // after the reconnect is read there; if it never did, it is sent again.
@@ -125,6 +133,12 @@ export async function submitTask(
   return { taskId, raw };
 }
 
+/** The submit script's arguments for the parent's log lines it writes ('' each when it writes none). */
+function parentLogArgs(keys: Keys, parent: string, log: SubmitOptions['parentLog']): { parentLogs: string; logStream: string; logAgent: string; logDomain: string } {
+  if (!parent || !log?.lines.length) return { parentLogs: '', logStream: '', logAgent: '', logDomain: '' };
+  return { parentLogs: keys.logs(parent), logStream: keys.logStream(), logAgent: log.agentId, logDomain: log.domain };
+}
+
 /** Whether the task `taskId` on Redis is the one being submitted: same domain and description. */
 async function sameTask(redis: Redis, keys: Keys, taskId: string, domain: string, description: string): Promise<boolean> {
   const [storedDomain, storedDescription] = await redis.hmget(keys.result(taskId), 'domain', 'description');
@@ -153,20 +167,35 @@ export interface LogEntry {
   output?: boolean;
 }
 
+/** Whose log a line goes to, and who writes it. */
+export interface LogOwner {
+  taskId: string;
+  agentId: string;
+  domain: string;
+}
+
+/** One progress line as the task's log stores it: `[<ISO>] <agent>: <message>`, scrubbed, on one line. */
+export function formatLogLine(agentId: string, message: string, clock: Clock = systemClock): string {
+  return `[${isoNow(clock)}] ${agentId}: ${scrubText(oneLine(message))}`;
+}
+
 /**
  * Appends one progress line to a task's log (protocol.md) and to the network-wide log stream that
  * `dan logs --follow` reads, in one round trip. The message names the agent.
  */
-export async function appendLog(
-  redis: Redis, keys: Keys, entry: { taskId: string; agentId: string; domain: string; message: string }, clock: Clock = systemClock,
-): Promise<void> {
-  const line = `[${isoNow(clock)}] ${entry.agentId}: ${scrubText(oneLine(entry.message))}`;
-  // Two plain commands, not a MULTI-less pipeline: an explicit pipeline is a socket write of its own,
+export async function appendLog(redis: Redis, keys: Keys, entry: LogOwner & { message: string }, clock: Clock = systemClock): Promise<void> {
+  await appendLogLines(redis, keys, entry, [formatLogLine(entry.agentId, entry.message, clock)]);
+}
+
+/** Appends lines already formatted (`formatLogLine`) to a task's log and to the log stream, in order, in one round trip. */
+export async function appendLogLines(redis: Redis, keys: Keys, owner: LogOwner, lines: readonly string[]): Promise<void> {
+  if (lines.length === 0) return;
+  // Plain commands, not a MULTI-less pipeline: an explicit pipeline is a socket write of its own,
   // while these join whatever else this tick sends (the connection's auto-pipelining), and that one
   // write per log line had been a fifth of the main orchestrator's busy time.
   await Promise.all([
-    redis.rpush(keys.logs(entry.taskId), line),
-    redis.xadd(keys.logStream(), 'MAXLEN', '~', '20000', '*', 'task', entry.taskId, 'agent', entry.agentId, 'domain', entry.domain, 'line', line),
+    redis.rpush(keys.logs(owner.taskId), ...lines),
+    ...lines.map((line) => redis.xadd(keys.logStream(), 'MAXLEN', '~', '20000', '*', 'task', owner.taskId, 'agent', owner.agentId, 'domain', owner.domain, 'line', line)),
   ]);
 }
 

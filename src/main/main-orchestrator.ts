@@ -167,12 +167,13 @@ function createMainLifecycle(options: MainOrchestratorOptions & { agentId: strin
           let planning: ModelCallTiming | undefined;
           const { plan, resumed } = await storedPlan(deps, ctx.task.taskId, ctx.claimed.attempt > 1 || requiresApproval(ctx.task, false), () => makePlan(ctx.task, catalog, planningOptions, ctx.signal, (call) => { planning = call; }));
           const route = plan.steps.map((s) => `${s.domain}${s.dependsOn.length ? ` (after ${s.dependsOn.join(', ')})` : ''}`).join(', ');
-          // Not awaited: the line goes out on the same connection ahead of everything that follows, so it
-          // stays first in the task's log, and the sub-tasks are queued without waiting one round trip.
-          void ctx.log(`${resumed ? 'resumed plan' : 'routed'} (${plan.strategy}): ${route}; ${plan.reason}`);
+          // Held for the first sub-task's submit, which writes them ahead of its own line, in its one step
+          // (without a hold, not awaited: the line still goes out ahead of everything that follows).
+          const say = (message: string) => (ctx.held ? ctx.held.hold(message) : void ctx.log(message));
+          say(`${resumed ? 'resumed plan' : 'routed'} (${plan.strategy}): ${route}; ${plan.reason}`);
           // The router's model call, for the job's timeline (GET /jobs/{id}/timeline), as workers' calls are logged.
           // A call that failed is there too, with its error (the plan then fell back to the keyword router).
-          if (planning !== undefined) void ctx.log(timedCallMessage(agentId, { kind: 'model_call', turn: 1, ...planning }));
+          if (planning !== undefined) say(timedCallMessage(agentId, { kind: 'model_call', turn: 1, ...planning }));
           return runPlan(ctx, plan, deps, resumed);
         },
       });

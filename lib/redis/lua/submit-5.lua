@@ -17,7 +17,10 @@
 --   before this are dropped: their results have expired; '' skips the trim, which a busy sender does
 --   only now and then), maxDepth (0: no limit), then the domain's other
 --   waiting keys (Keys.waiting), only read by the depth check and so passed here, not in KEYS, which would
---   ask write access of the `client` user: ingest, readyHigh, readyNormal, readyLow (LISTs), delayed (ZSET)
+--   ask write access of the `client` user: ingest, readyHigh, readyNormal, readyLow (LISTs), delayed (ZSET);
+--   then, for a sub-task sent with lines of its parent's log (lib/runtime/task-log.ts; '' each otherwise,
+--   and arguments for the same reason): parentLogs (results:{parent}:logs), logStream (dan:logs), logAgent
+--   and logDomain (the parent's agent and domain, for the stream); the lines, formatted, from ARGV[REST]
 -- Returns: {1} queued; {0, status} nothing written, because `results:{id}` exists: the id belongs to a
 --   task sent before (its status, 'unknown' when the hash has none), and a second one would overwrite it;
 --   {2, depth} nothing written, because the domain's queue holds depth >= maxDepth tasks.
@@ -43,4 +46,10 @@ redis.call('ZADD', K.jobs, tonumber(A.nowMs), A.taskId)
 if A.trimBeforeMs ~= '' then redis.call('ZREMRANGEBYSCORE', K.jobs, '-inf', '(' .. A.trimBeforeMs) end
 redis.call('LPUSH', K.pending, A.raw)
 redis.call('PUBLISH', K.notifications, A.raw)
+if #ARGV >= REST then
+  redis.call('RPUSH', A.parentLogs, unpack(ARGV, REST))
+  for i = REST, #ARGV do
+    redis.call('XADD', A.logStream, 'MAXLEN', '~', 20000, '*', 'task', A.parentId, 'agent', A.logAgent, 'domain', A.logDomain, 'line', ARGV[i])
+  end
+end
 return { 1 }
