@@ -3,6 +3,7 @@ import type { Redis } from 'ioredis';
 import type { Clock } from '../clock.js';
 import { isoNow, systemClock } from '../clock.js';
 import { oneLine } from '../errors.js';
+import type { Scrubber } from '../scrub.js';
 import { scrubText } from '../scrub.js';
 import type { TaskResult } from '../protocol/result.js';
 import { readResultHash } from '../protocol/result.js';
@@ -60,6 +61,20 @@ export interface SubmitOptions {
    * the task is refused. `agentId` and `domain` are the parent's agent's, for the log stream.
    */
   parentLog?: { agentId: string; domain: string; lines: readonly string[] };
+  /**
+   * The parent's plan (JSON), stored at `dan:plan:{parent}` for `ttlMs` in the same step unless a plan is
+   * stored there already; another plan stored there refuses the task (`PlanStoodError`, with that plan),
+   * so two attempts of one parent never queue sub-tasks of two plans.
+   */
+  parentPlan?: { json: string; ttlMs: number };
+}
+
+/** A sub-task refused because its parent has another plan stored, which stands: `plan` is its JSON. */
+export class PlanStoodError extends Error {
+  constructor(readonly plan: string) {
+    super('another plan of this task is stored already; that plan stands');
+    this.name = 'PlanStoodError';
+  }
 }
 
 /**
@@ -94,6 +109,9 @@ export async function submitTask(
       description, nowMs: now, trimBeforeMs: indexTrimBefore(jobs, now, retentionMs), maxDepth,
       ingest: waiting.ingest, readyHigh: waiting.readyHigh, readyNormal: waiting.readyNormal, readyLow: waiting.readyLow, delayed: waiting.delayed,
       ...parentLogArgs(keys, parent, options.parentLog),
+      ...(parent && options.parentPlan
+        ? { planKey: keys.plan(parent), plan: options.parentPlan.json, planTtlMs: options.parentPlan.ttlMs }
+        : { planKey: '', plan: '', planTtlMs: '' }),
     },
     ...(parent && options.parentLog?.lines.length ? { rest: options.parentLog.lines } : {}),
   });
@@ -113,6 +131,7 @@ export async function submitTask(
   const [outcome, detail] = reply;
   const reconnected = () => connectionEpoch(redis) !== epoch;
   if (outcome === 2) throw new QueueFullError(input.domain, Number(detail), maxDepth);
+  if (outcome === 3) throw new PlanStoodError(String(detail));
   if (outcome !== 1) {
     // Sent again after a failover, the submit finds the task its first run wrote (and the old
     // master passed on): that one is this task, not another's id.
@@ -175,8 +194,8 @@ export interface LogOwner {
 }
 
 /** One progress line as the task's log stores it: `[<ISO>] <agent>: <message>`, scrubbed, on one line. */
-export function formatLogLine(agentId: string, message: string, clock: Clock = systemClock): string {
-  return `[${isoNow(clock)}] ${agentId}: ${scrubText(oneLine(message))}`;
+export function formatLogLine(agentId: string, message: string, at: string, scrub: Pick<Scrubber, 'text'> = { text: scrubText }): string {
+  return `[${at}] ${agentId}: ${scrub.text(oneLine(message))}`;
 }
 
 /**
@@ -184,7 +203,7 @@ export function formatLogLine(agentId: string, message: string, clock: Clock = s
  * `dan logs --follow` reads, in one round trip. The message names the agent.
  */
 export async function appendLog(redis: Redis, keys: Keys, entry: LogOwner & { message: string }, clock: Clock = systemClock): Promise<void> {
-  await appendLogLines(redis, keys, entry, [formatLogLine(entry.agentId, entry.message, clock)]);
+  await appendLogLines(redis, keys, entry, [formatLogLine(entry.agentId, entry.message, isoNow(clock))]);
 }
 
 /** Appends lines already formatted (`formatLogLine`) to a task's log and to the log stream, in order, in one round trip. */

@@ -1,9 +1,11 @@
 import type { Redis } from 'ioredis';
 import type { Clock } from '../clock.js';
+import { isoNow } from '../clock.js';
 import type { Logger } from '../logger.js';
 import type { Keys } from '../redis/keys.js';
 import type { LogOwner } from '../redis/task-store.js';
 import { appendLogLines, formatLogLine } from '../redis/task-store.js';
+import { scrubberNow } from '../scrub.js';
 
 /**
  * Lines of a task's log held back to be written by the next script its agent runs for it anyway (a
@@ -24,7 +26,10 @@ export interface HeldLogLines {
 
 /** One task's log as its agent writes it: lines at once (`log`) or held for a script (`HeldLogLines`). */
 export class TaskLog implements HeldLogLines {
-  private held: string[] = [];
+  /** Lines held, with the time each was held at; formatted and scrubbed together when taken. */
+  private held: { at: string; message: string }[] = [];
+  /** Lines taken and given back, formatted already. */
+  private restored: string[] = [];
 
   constructor(
     private readonly redis: Redis,
@@ -36,22 +41,25 @@ export class TaskLog implements HeldLogLines {
 
   /** Writes a line now, after every held one, in one round trip; a failed write is logged, never thrown. */
   readonly log = (message: string): Promise<void> => {
-    this.held.push(formatLogLine(this.owner.agentId, message, this.clock));
+    this.hold(message);
     return this.flush();
   };
 
   hold(message: string): void {
-    this.held.push(formatLogLine(this.owner.agentId, message, this.clock));
+    this.held.push({ at: isoNow(this.clock), message });
   }
 
   take(): string[] {
-    const lines = this.held;
+    if (this.held.length === 0 && this.restored.length === 0) return [];
+    const scrub = scrubberNow();
+    const lines = [...this.restored, ...this.held.map((h) => formatLogLine(this.owner.agentId, h.message, h.at, scrub))];
     this.held = [];
+    this.restored = [];
     return lines;
   }
 
   restore(lines: readonly string[]): void {
-    this.held = [...lines, ...this.held];
+    this.restored = [...lines, ...this.take()];
   }
 
   /** Writes the held lines now (the task ended on a path that does not carry them, or a line is logged). */

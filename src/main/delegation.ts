@@ -49,24 +49,33 @@ export function childTaskId(parentId: string, domain: string): string {
 /**
  * Reuses the plan stored for this task by an earlier attempt, or stores `make()`'s. A main
  * orchestrator that died mid-task thereby resumes the same sub-tasks instead of queueing new ones.
- * `mayExist` false (a first attempt of a task planned for no approval) skips the read: the store,
- * which answers with a plan that was there after all, still keeps two attempts in agreement.
+ * `mayExist` false (a first attempt of a task planned for no approval) skips the read, and the store
+ * too: `unstored`, the plan goes with each of its sub-tasks' submits (`runPlan`), whose script stores it
+ * unless another attempt's plan is there, which then stands (`PlanStoodError`); a round trip less.
  */
-export async function storedPlan(deps: DelegationDeps, taskId: string, mayExist: boolean, make: () => Promise<Plan>): Promise<{ plan: Plan; resumed: boolean }> {
+export async function storedPlan(deps: DelegationDeps, taskId: string, mayExist: boolean, make: () => Promise<Plan>): Promise<{ plan: Plan; resumed: boolean; unstored?: boolean }> {
   const plans = new PlanStore(deps.redis, deps.keys);
   const existing = mayExist ? await plans.read(taskId) : undefined;
   if (existing) return { plan: existing as Plan, resumed: true };
+  if (!mayExist) return { plan: await make(), resumed: false, unstored: true };
   // Stored unless another attempt stored one meanwhile, which then stands.
   const stored = await plans.storeOnce(taskId, await make(), deps.retentionMs);
   return { plan: stored.plan as Plan, resumed: !stored.stored };
 }
 
+/** The parent's log line that says how it was planned. */
+export function planLine(plan: Plan, resumed: boolean): string {
+  const route = plan.steps.map((s) => `${s.domain}${s.dependsOn.length ? ` (after ${s.dependsOn.join(', ')})` : ''}`).join(', ');
+  return `${resumed ? 'resumed plan' : 'routed'} (${plan.strategy}): ${route}; ${plan.reason}`;
+}
+
 /**
  * Runs a plan: queues each step as an ordinary task with `parent_id` once the steps it depends on
  * have completed (their summaries and files go into its context), waits for all, and aggregates.
- * Throws `TaskFailedError`, with the aggregate as output, when a sub-task failed.
+ * Throws `TaskFailedError`, with the aggregate as output, when a sub-task failed. `unstored`: the
+ * plan goes with each submit, to be stored by it (`storedPlan`).
  */
-export async function runPlan(ctx: TaskContext, plan: Plan, deps: DelegationDeps, resumed = true): Promise<Record<string, unknown>> {
+export async function runPlan(ctx: TaskContext, plan: Plan, deps: DelegationDeps, resumed = true, unstored = false): Promise<Record<string, unknown>> {
   const { task } = ctx;
   // Sub-tasks inherit this attempt's deadline: the parent's timeout bounds all of its work.
   const deadline = ctx.deadline;
@@ -74,11 +83,12 @@ export async function runPlan(ctx: TaskContext, plan: Plan, deps: DelegationDeps
   const budget = budgetUsdSchema.safeParse(task.metadata['budget_usd']);
   const ledger: BudgetLedger | undefined = budget.success ? { leftUsd: budget.data, unstarted: plan.steps.length } : undefined;
   const progress = { unsettled: plan.steps.length };
+  const planJson = unstored ? JSON.stringify(plan) : undefined;
   for (const step of plan.steps) {
     // The task's own checks (`dan send main --verify`) are the whole task's: they go with the steps no
     // other step builds on, which run last and see the work of every step before them.
     const last = !plan.steps.some((other) => other.dependsOn.includes(step.domain));
-    outcomes.set(step.domain, runStep(ctx, step, outcomes, { deps, deadline, resumed, progress }, last ? checksCarried(task) : {}, ledger));
+    outcomes.set(step.domain, runStep(ctx, step, outcomes, { deps, deadline, resumed, progress, planJson }, last ? checksCarried(task) : {}, ledger));
   }
   const children = await Promise.all(outcomes.values());
   // Their results are read: the cost read at the end takes their totals from here.
@@ -97,6 +107,8 @@ interface StepRun {
   deadline: number;
   resumed: boolean;
   progress: { unsettled: number };
+  /** The plan, for each submit to store (`storedPlan`'s `unstored`). */
+  planJson: string | undefined;
 }
 
 /**
@@ -158,7 +170,11 @@ async function runStep(
         ...checks,
         ...(shareUsd !== undefined ? { budget_usd: shareUsd } : {}),
       },
-    }, deps.clock, { retentionMs: deps.retentionMs, ...(ctx.held ? { parentLog: { ...ctx.held.owner, lines } } : {}) }).catch((error: unknown) => {
+    }, deps.clock, {
+      retentionMs: deps.retentionMs,
+      ...(ctx.held ? { parentLog: { ...ctx.held.owner, lines } } : {}),
+      ...(run.planJson !== undefined ? { parentPlan: { json: run.planJson, ttlMs: deps.retentionMs } } : {}),
+    }).catch((error: unknown) => {
       // Refused (a full queue, say): nothing was written; the lines before this one still belong to the log.
       ctx.held?.restore(lines.slice(0, -1));
       throw error;

@@ -3,7 +3,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Keys } from '../../lib/redis/keys.js';
 import { queueStates, waitingCount, waitingCounts } from '../../lib/redis/queue-counts.js';
 import { RAW_CLIENT_GRACE_MS, TaskQueue, queueDepth } from '../../lib/redis/task-queue.js';
-import { submitTask } from '../../lib/redis/task-store.js';
+import { PlanStoodError, submitTask } from '../../lib/redis/task-store.js';
 import { connectTestRedis, uniquePrefix } from '../support/redis.js';
 import { until } from '../support/until.js';
 
@@ -202,5 +202,20 @@ describe('TaskQueue against a real Redis', () => {
     expect(log.slice(1)).toEqual([...lines(1), ...lines(4), ...lines(5), expect.stringMatching(/\] main-aaaaaaaa: done$/)]);
     const streamed = (await redis.xrange(keys.logStream(), '-', '+')).filter(([, f]) => f[1] === 'parent').map(([, f]) => f);
     expect(streamed.slice(1)).toEqual(log.slice(1).map((line) => ['task', 'parent', 'agent', 'main-aaaaaaaa', 'domain', expect.any(String), 'line', line]));
+  });
+
+  it('stores the parent\'s plan with its first sub-task, queues the others of the same plan, and refuses a sub-task of another plan', async () => {
+    const ours = { steps: ['backend', 'frontend'] };
+    const sub = (domain: string, plan: unknown) =>
+      submitTask(redis, keys, { taskId: `p-${domain}`, domain, description: domain, parentId: 'p' }, undefined, { parentPlan: { json: JSON.stringify(plan), ttlMs: 60_000 } });
+    await sub('backend', ours);
+    expect(JSON.parse((await redis.get(keys.plan('p')))!)).toEqual(ours);
+    expect(await redis.pttl(keys.plan('p'))).toBeGreaterThan(50_000);
+    await sub('frontend', ours);
+    const refused = await sub('docs', { steps: ['docs'] }).catch((error: unknown) => error);
+    expect(refused).toBeInstanceOf(PlanStoodError);
+    expect(JSON.parse((refused as PlanStoodError).plan)).toEqual(ours);
+    expect(await redis.exists(keys.result('p-docs'))).toBe(0);
+    expect(await redis.smembers(keys.children('p'))).toEqual(expect.arrayContaining(['p-backend', 'p-frontend']));
   });
 });
