@@ -34,7 +34,15 @@ export function scrubberNow(): Scrubber {
   const secrets = secretsNow();
   return {
     text: (text) => redactText(text, secrets),
-    json: (value) => redactText(JSON.stringify(value, (_key, field: unknown) => (typeof field === 'string' ? redactText(field, secrets) : field)), secrets),
+    json: (value) => {
+      // JSON text with no escape in it holds every string as it is, between quotes: what the patterns
+      // and the secrets match in a string they match there too, so one pass over the text does, at half
+      // the cost of scrubbing each string on the way (a replacer). An escape (a newline written `\n`, a
+      // quote in a secret) can hide a match from the text: then string by string, as before.
+      const text = JSON.stringify(value);
+      if (!text.includes('\\')) return redactText(text, secrets);
+      return redactText(JSON.stringify(value, (_key, field: unknown) => (typeof field === 'string' ? redactText(field, secrets) : field)), secrets);
+    },
   };
 }
 
