@@ -242,7 +242,9 @@ export class TaskConsumer {
       logger.error({ taskId: claimed.taskId, err: (error as Error).message }, 'could not record the end of a task; its lease will lapse and it will run again');
     } finally {
       if (timer) clearTimeout(timer);
-      await taskLog.flush();
+      // Not awaited (it never throws): the lines go out on the connection in order, and a slot is not
+      // held for them while Redis is away.
+      void taskLog.flush();
       this.inFlight.delete(claimed.taskId);
       this.lastActivity = this.clock.now();
       if (this.inFlight.size === 0) this.options.onStatus?.('idle');
@@ -293,8 +295,8 @@ export class TaskConsumer {
       return;
     }
     if (failure.retryable) {
-      // The held lines go first: the retry script writes a line of its own.
-      await entry.log.flush();
+      // The held lines go first (sent ahead on the same connection): the retry script writes a line of its own.
+      void entry.log.flush();
       const outcome = await queue.retry(claimed, `${failure.code}: ${failure.message}`, failedOutput(output, failure.code, true));
       logger.warn({ taskId: task.taskId, domain: claimed.domain, err: failure.message, outcome }, 'task failed with a retryable error');
       return;
