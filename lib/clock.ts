@@ -5,9 +5,21 @@ export interface Clock {
 
 export const systemClock: Clock = { now: () => Date.now() };
 
-/** ISO-8601 UTC with milliseconds, the only timestamp format on the wire. */
+let lastMs = Number.NaN;
+let lastIso = '';
+
+/**
+ * ISO-8601 UTC with milliseconds, the only timestamp format on the wire. The text of the last
+ * millisecond asked for is kept: a busy agent writes several per task (log lines, the claim, the
+ * finish), most of them within the same millisecond.
+ */
 export function isoNow(clock: Clock = systemClock): string {
-  return new Date(clock.now()).toISOString();
+  const ms = clock.now();
+  if (ms !== lastMs) {
+    lastIso = new Date(ms).toISOString();
+    lastMs = ms;
+  }
+  return lastIso;
 }
 
 export function sleep(ms: number, signal?: AbortSignal): Promise<void> {

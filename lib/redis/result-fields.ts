@@ -1,4 +1,6 @@
 import type { Redis } from 'ioredis';
+import type { TaskResult } from '../protocol/result.js';
+import { readResultHash } from '../protocol/result.js';
 import type { Keys } from './keys.js';
 
 /**
@@ -9,6 +11,25 @@ import type { Keys } from './keys.js';
 /** The task's `status` field; undefined when there is no result hash (never queued, or expired). */
 export async function readResultStatus(redis: Redis, keys: Keys, taskId: string): Promise<string | undefined> {
   return (await redis.hget(keys.result(taskId), 'status')) ?? undefined;
+}
+
+/** How a task ended, as much of it as a parent uses: its status, parsed output and error. */
+export type TaskEnd = Pick<TaskResult, 'status' | 'output' | 'error'>;
+
+/**
+ * `status`, `output` and `error` of a task's result, parsed as `getResult` parses them; undefined when
+ * there is no result hash. A main orchestrator reads each sub-task's end so: the rest of the hash (its
+ * input, description, times) was a third of the bytes of every read.
+ */
+export async function readTaskEnd(redis: Redis, keys: Keys, taskId: string): Promise<TaskEnd | undefined> {
+  const names = ['status', 'output', 'error'] as const;
+  const values = await redis.hmget(keys.result(taskId), ...names);
+  const fields: Record<string, string> = {};
+  names.forEach((name, i) => {
+    const value = values[i];
+    if (typeof value === 'string') fields[name] = value;
+  });
+  return readResultHash(taskId, fields);
 }
 
 /** `status` and `error` of many tasks in one round trip, in the order of `taskIds`. */

@@ -1,8 +1,8 @@
 import type { Redis } from 'ioredis';
-import type { TaskResult } from '../protocol/result.js';
 import { isTerminal } from '../protocol/result.js';
 import type { Keys } from './keys.js';
-import { getResult } from './task-store.js';
+import type { TaskEnd } from './result-fields.js';
+import { readTaskEnd } from './result-fields.js';
 
 interface Subscribing {
   sent: Promise<void>;
@@ -10,7 +10,7 @@ interface Subscribing {
 }
 
 interface Waiter {
-  resolve: (result: TaskResult) => void;
+  resolve: (result: TaskEnd) => void;
   reject: (error: Error) => void;
 }
 
@@ -50,7 +50,7 @@ export class ResultWatcher {
   }
 
   /** Resolves with the result once its status is `completed` or `failed`. */
-  async wait(taskId: string, signal?: AbortSignal): Promise<TaskResult> {
+  async wait(taskId: string, signal?: AbortSignal): Promise<TaskEnd> {
     const promise = this.register(taskId, signal);
     await this.subscribe(taskId).confirmed;
     await this.check(taskId);
@@ -68,7 +68,7 @@ export class ResultWatcher {
    * the confirmation was a round trip on every routed parent's path. Should the connection lose the
    * SUBSCRIBE, the re-read every `recheckMs` still finds the end.
    */
-  async watchNew(taskId: string, signal?: AbortSignal): Promise<{ result: Promise<TaskResult> }> {
+  async watchNew(taskId: string, signal?: AbortSignal): Promise<{ result: Promise<TaskEnd> }> {
     const result = this.register(taskId, signal);
     // A rejection (abort) is handled by whoever awaits the result; do not let it go unhandled meanwhile.
     result.catch(() => undefined);
@@ -76,8 +76,8 @@ export class ResultWatcher {
     return { result };
   }
 
-  private register(taskId: string, signal?: AbortSignal): Promise<TaskResult> {
-    return new Promise<TaskResult>((resolve, reject) => {
+  private register(taskId: string, signal?: AbortSignal): Promise<TaskEnd> {
+    return new Promise<TaskEnd>((resolve, reject) => {
       const waiter: Waiter = { resolve, reject };
       let set = this.waiters.get(taskId);
       if (!set) this.waiters.set(taskId, (set = new Set()));
@@ -128,11 +128,11 @@ export class ResultWatcher {
   }
 
   private async check(taskId: string): Promise<void> {
-    const result = await getResult(this.redis, this.keys, taskId).catch(() => undefined);
+    const result = await readTaskEnd(this.redis, this.keys, taskId).catch(() => undefined);
     if (result && isTerminal(result.status)) this.settle(taskId, result);
   }
 
-  private settle(taskId: string, result: TaskResult): void {
+  private settle(taskId: string, result: TaskEnd): void {
     const set = this.waiters.get(taskId);
     if (!set) return;
     this.waiters.delete(taskId);
@@ -147,12 +147,13 @@ export class ResultWatcher {
   }
 }
 
-/** Whether a message on a result channel says the task ended (protocol.md: its `status`); other messages are ignored. */
+const TERMINAL_STATUS_FIELD = /"status"\s*:\s*"(?:completed|failed)"/;
+
+/**
+ * Whether a message on a result channel says the task ended (protocol.md: `{"status": ..., "output": ...}`);
+ * other messages are ignored. Looked for in the text, not parsed: the message carries the whole output,
+ * and it only wakes the watcher, which reads the hash, so a match anywhere else costs one read of it.
+ */
 function announcesEnd(message: string): boolean {
-  try {
-    const parsed: unknown = JSON.parse(message);
-    return parsed !== null && typeof parsed === 'object' && isTerminal(String((parsed as Record<string, unknown>)['status']));
-  } catch {
-    return false;
-  }
+  return TERMINAL_STATUS_FIELD.test(message);
 }

@@ -4,7 +4,7 @@ import type { Clock } from '../clock.js';
 import type { Config } from '../config.js';
 import { isoNow, systemClock } from '../clock.js';
 import { oneLine } from '../errors.js';
-import { scrubJson, scrubText } from '../scrub.js';
+import { scrubberNow, scrubJson, scrubText } from '../scrub.js';
 import type { FailureCode } from '../protocol/failure.js';
 import { DEFAULT_CLIENT_ID } from '../protocol/client-id.js';
 import { DEFAULT_TASK_LIMITS, type Priority, type TaskLimits } from '../protocol/task.js';
@@ -86,6 +86,8 @@ export interface FinishInput {
   error?: string;
   /** One last line for the task's log, written in the same atomic step. */
   logLine?: string;
+  /** Lines the task's agent held for its end (lib/runtime/task-log.ts), already formatted: written before `logLine`. */
+  heldLines?: readonly string[];
   /**
    * Add what the task's model calls cost to `output` (`cost`, `cost_total`: taskCostFields). The finish
    * script looks whether there is any and ends a task without at once; otherwise the cost is read and
@@ -203,14 +205,16 @@ export class TaskQueue {
     const k = this.keys;
     const now = isoNow(this.clock);
     // Scrubbed here, the one place results, their events and last log lines are written from.
-    const error = input.status === 'failed' ? scrubText(oneLine(input.error ?? 'failed')) : '';
-    const logLine = input.logLine === undefined ? '' : `[${now}] ${scrubText(oneLine(input.logLine))}`;
+    const scrub = scrubberNow();
+    const error = input.status === 'failed' ? scrub.text(oneLine(input.error ?? 'failed')) : '';
+    const logLine = input.logLine === undefined ? '' : `[${now}] ${scrub.text(oneLine(input.logLine))}`;
     return Number(await finishScript.run(this.redis, {
       keys: { task: k.task(task.taskId), active: k.active(task.domain), leases: k.leases(task.domain), events: k.events(), logStream: k.logStream() },
       args: {
-        taskId: task.taskId, token: task.token, status: input.status, output: scrubJson(output), error, nowIso: now,
+        taskId: task.taskId, token: task.token, status: input.status, output: scrub.json(output), error, nowIso: now,
         retentionS: this.retentionSeconds, domain: task.domain, logLine, agentId: this.options.agentId, keyPrefix: k.prefix, costCheck,
       },
+      ...(input.heldLines?.length ? { rest: input.heldLines } : {}),
     }));
   }
 

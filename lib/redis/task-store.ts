@@ -3,6 +3,7 @@ import type { Redis } from 'ioredis';
 import type { Clock } from '../clock.js';
 import { isoNow, systemClock } from '../clock.js';
 import { oneLine } from '../errors.js';
+import type { Scrubber } from '../scrub.js';
 import { scrubText } from '../scrub.js';
 import type { TaskResult } from '../protocol/result.js';
 import { readResultHash } from '../protocol/result.js';
@@ -54,6 +55,26 @@ export interface SubmitOptions {
    * (DAN_MAX_QUEUE_DEPTH; 0 or absent: no limit), checked in the submit's own atomic step.
    */
   maxQueueDepth?: number;
+  /**
+   * Lines of the parent's log written in the same step, after the task is queued (the main orchestrator's
+   * `routed` and `delegated` lines, lib/runtime/task-log.ts), already formatted; nothing is written when
+   * the task is refused. `agentId` and `domain` are the parent's agent's, for the log stream.
+   */
+  parentLog?: { agentId: string; domain: string; lines: readonly string[] };
+  /**
+   * The parent's plan (JSON), stored at `dan:plan:{parent}` for `ttlMs` in the same step unless a plan is
+   * stored there already; another plan stored there refuses the task (`PlanStoodError`, with that plan),
+   * so two attempts of one parent never queue sub-tasks of two plans.
+   */
+  parentPlan?: { json: string; ttlMs: number };
+}
+
+/** A sub-task refused because its parent has another plan stored, which stands: `plan` is its JSON. */
+export class PlanStoodError extends Error {
+  constructor(readonly plan: string) {
+    super('another plan of this task is stored already; that plan stands');
+    this.name = 'PlanStoodError';
+  }
 }
 
 /**
@@ -87,7 +108,12 @@ export async function submitTask(
       taskId, raw, domain: input.domain, parentId: parent, childrenTtlMs: retentionMs, clientId: client ?? '',
       description, nowMs: now, trimBeforeMs: indexTrimBefore(jobs, now, retentionMs), maxDepth,
       ingest: waiting.ingest, readyHigh: waiting.readyHigh, readyNormal: waiting.readyNormal, readyLow: waiting.readyLow, delayed: waiting.delayed,
+      ...parentLogArgs(keys, parent, options.parentLog),
+      ...(parent && options.parentPlan
+        ? { planKey: keys.plan(parent), plan: options.parentPlan.json, planTtlMs: options.parentPlan.ttlMs }
+        : { planKey: '', plan: '', planTtlMs: '' }),
     },
+    ...(parent && options.parentLog?.lines.length ? { rest: options.parentLog.lines } : {}),
   });
   // A command dropped with its connection (a failover): whether the task got to the Redis serving
   // after the reconnect is read there; if it never did, it is sent again.
@@ -105,6 +131,7 @@ export async function submitTask(
   const [outcome, detail] = reply;
   const reconnected = () => connectionEpoch(redis) !== epoch;
   if (outcome === 2) throw new QueueFullError(input.domain, Number(detail), maxDepth);
+  if (outcome === 3) throw new PlanStoodError(String(detail));
   if (outcome !== 1) {
     // Sent again after a failover, the submit finds the task its first run wrote (and the old
     // master passed on): that one is this task, not another's id.
@@ -123,6 +150,12 @@ export async function submitTask(
     throw new DanError('redis_not_replicated', `task ${taskId} is queued, but only ${wait.confirmed} of the ${wait.wanted} replicas DAN_REDIS_WAIT_REPLICAS asks for had it within ${wait.timeoutMs} ms: a failover now would lose it. Check it with 'dan status ${taskId}'; bring the replicas back, or lower DAN_REDIS_WAIT_REPLICAS`, { retryable: true, exitCode: ExitCode.redisUnreachable });
   }
   return { taskId, raw };
+}
+
+/** The submit script's arguments for the parent's log lines it writes ('' each when it writes none). */
+function parentLogArgs(keys: Keys, parent: string, log: SubmitOptions['parentLog']): { parentLogs: string; logStream: string; logAgent: string; logDomain: string } {
+  if (!parent || !log?.lines.length) return { parentLogs: '', logStream: '', logAgent: '', logDomain: '' };
+  return { parentLogs: keys.logs(parent), logStream: keys.logStream(), logAgent: log.agentId, logDomain: log.domain };
 }
 
 /** Whether the task `taskId` on Redis is the one being submitted: same domain and description. */
@@ -153,20 +186,35 @@ export interface LogEntry {
   output?: boolean;
 }
 
+/** Whose log a line goes to, and who writes it. */
+export interface LogOwner {
+  taskId: string;
+  agentId: string;
+  domain: string;
+}
+
+/** One progress line as the task's log stores it: `[<ISO>] <agent>: <message>`, scrubbed, on one line. */
+export function formatLogLine(agentId: string, message: string, at: string, scrub: Pick<Scrubber, 'text'> = { text: scrubText }): string {
+  return `[${at}] ${agentId}: ${scrub.text(oneLine(message))}`;
+}
+
 /**
  * Appends one progress line to a task's log (protocol.md) and to the network-wide log stream that
  * `dan logs --follow` reads, in one round trip. The message names the agent.
  */
-export async function appendLog(
-  redis: Redis, keys: Keys, entry: { taskId: string; agentId: string; domain: string; message: string }, clock: Clock = systemClock,
-): Promise<void> {
-  const line = `[${isoNow(clock)}] ${entry.agentId}: ${scrubText(oneLine(entry.message))}`;
-  // Two plain commands, not a MULTI-less pipeline: an explicit pipeline is a socket write of its own,
+export async function appendLog(redis: Redis, keys: Keys, entry: LogOwner & { message: string }, clock: Clock = systemClock): Promise<void> {
+  await appendLogLines(redis, keys, entry, [formatLogLine(entry.agentId, entry.message, isoNow(clock))]);
+}
+
+/** Appends lines already formatted (`formatLogLine`) to a task's log and to the log stream, in order, in one round trip. */
+export async function appendLogLines(redis: Redis, keys: Keys, owner: LogOwner, lines: readonly string[]): Promise<void> {
+  if (lines.length === 0) return;
+  // Plain commands, not a MULTI-less pipeline: an explicit pipeline is a socket write of its own,
   // while these join whatever else this tick sends (the connection's auto-pipelining), and that one
   // write per log line had been a fifth of the main orchestrator's busy time.
   await Promise.all([
-    redis.rpush(keys.logs(entry.taskId), line),
-    redis.xadd(keys.logStream(), 'MAXLEN', '~', '20000', '*', 'task', entry.taskId, 'agent', entry.agentId, 'domain', entry.domain, 'line', line),
+    redis.rpush(keys.logs(owner.taskId), ...lines),
+    ...lines.map((line) => redis.xadd(keys.logStream(), 'MAXLEN', '~', '20000', '*', 'task', owner.taskId, 'agent', owner.agentId, 'domain', owner.domain, 'line', line)),
   ]);
 }
 

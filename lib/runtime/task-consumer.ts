@@ -8,9 +8,10 @@ import type { Logger } from '../logger.js';
 import type { Task } from '../protocol/task.js';
 import { parseTask } from '../protocol/task.js';
 import type { Keys } from '../redis/keys.js';
-import type { ClaimedTask, TaskQueue } from '../redis/task-queue.js';
+import type { ClaimedTask, FinishInput, TaskQueue } from '../redis/task-queue.js';
 import { cancelTask } from '../redis/task-queue.js';
-import { appendLog } from '../redis/task-store.js';
+import type { HeldLogLines } from './task-log.js';
+import { TaskLog } from './task-log.js';
 import type { ApprovalRouteStep } from '../protocol/approval.js';
 import { approvalPlan, approvalWindowMs } from '../protocol/approval.js';
 import { isApproved, parkForApproval } from '../redis/approvals.js';
@@ -25,6 +26,12 @@ export interface TaskContext {
   /** When (ms since the epoch) this attempt times out: its own timeout or its parent's deadline. */
   deadline: number;
   log(message: string): Promise<void>;
+  /**
+   * Lines held for the next script that writes this task's log anyway (a sub-task's submit, this task's
+   * finish), a round trip less each; `log` writes the held ones first, and what is still held when the
+   * task ends on a path that carries none is written then.
+   */
+  held?: HeldLogLines;
   /**
    * The outputs of every sub-task this task queued, once the handler has read them all: the cost read at
    * the task's end then adds their `cost_total` from these instead of reading the sub-tasks again.
@@ -51,6 +58,8 @@ interface InFlight {
   reason: AbortReasonName | undefined;
   /** What the handler passed to `noteChildren`. */
   children?: readonly Record<string, unknown>[];
+  /** The task's log, with the lines its handler held. */
+  log: TaskLog;
 }
 
 export interface TaskConsumerOptions {
@@ -179,13 +188,11 @@ export class TaskConsumer {
   private async run(claimed: ClaimedTask): Promise<void> {
     const { queue, logger, agentId } = this.options;
     const controller = new AbortController();
-    const entry: InFlight = { claimed, controller, reason: undefined };
+    const taskLog = new TaskLog(this.options.redis, this.options.keys, { taskId: claimed.taskId, agentId, domain: claimed.domain }, this.clock, logger);
+    const entry: InFlight = { claimed, controller, reason: undefined, log: taskLog };
     this.inFlight.set(claimed.taskId, entry);
     this.options.onStatus?.('busy');
     const started = this.clock.now();
-    const log = (message: string) =>
-      appendLog(this.options.redis, this.options.keys, { taskId: claimed.taskId, agentId, domain: claimed.domain, message }, this.clock)
-        .catch((error: Error) => logger.warn({ taskId: claimed.taskId, err: error.message }, 'could not write a task log line'));
     let timer: NodeJS.Timeout | undefined;
     try {
       const parsed = parseTask(claimed.raw, claimed.taskId, queue.taskLimits);
@@ -216,14 +223,14 @@ export class TaskConsumer {
       logger.debug({ taskId: task.taskId, domain: claimed.domain, attempt: claimed.attempt }, 'task started');
       let output: Record<string, unknown>;
       try {
-        output = await this.options.handler({ task, claimed, signal: controller.signal, deadline, log, noteChildren: (outputs) => { entry.children = outputs; } });
+        output = await this.options.handler({ task, claimed, signal: controller.signal, deadline, log: taskLog.log, held: taskLog, noteChildren: (outputs) => { entry.children = outputs; } });
         if (entry.reason) throw new DanError(FailureCode.aborted, entry.reason);
       } catch (error) {
         await this.ended(entry, task, error, started, deadline);
         return;
       }
       const ms = this.clock.now() - started;
-      const ok = await queue.finish(claimed, {
+      const ok = await this.finish(entry, {
         status: 'completed', output: withCacheReadShare(output), logLine: `${agentId}: completed in ${ms} ms`,
         cost: entry.children ? { childOutputs: entry.children } : {},
       });
@@ -235,6 +242,9 @@ export class TaskConsumer {
       logger.error({ taskId: claimed.taskId, err: (error as Error).message }, 'could not record the end of a task; its lease will lapse and it will run again');
     } finally {
       if (timer) clearTimeout(timer);
+      // Not awaited (it never throws): the lines go out on the connection in order, and a slot is not
+      // held for them while Redis is away.
+      void taskLog.flush();
       this.inFlight.delete(claimed.taskId);
       this.lastActivity = this.clock.now();
       if (this.inFlight.size === 0) this.options.onStatus?.('idle');
@@ -267,8 +277,7 @@ export class TaskConsumer {
     if (reason === AbortReason.cancelled) {
       // `dan cancel` already wrote the result; the worker has been stopped.
       logger.info({ taskId: task.taskId, domain: claimed.domain }, 'task cancelled; its worker was stopped');
-      await appendLog(this.options.redis, this.options.keys, { taskId: task.taskId, agentId, domain: claimed.domain, message: 'cancelled; its work was stopped' }, this.clock)
-        .catch(() => undefined);
+      await entry.log.log('cancelled; its work was stopped');
       return;
     }
     const ms = this.clock.now() - started;
@@ -280,18 +289,28 @@ export class TaskConsumer {
       const message = deadline < started + task.timeoutSeconds * 1000
         ? `timed out: its parent's deadline ${new Date(deadline).toISOString()} passed`
         : `timed out after ${task.timeoutSeconds} s`;
-      const ok = await queue.finish(claimed, { status: 'failed', output: failedOutput({ ...output, error: message }, FailureCode.timedOut), error: message, logLine: `${agentId}: ${message}; its worker was stopped` });
+      const ok = await this.finish(entry, { status: 'failed', output: failedOutput({ ...output, error: message }, FailureCode.timedOut), error: message, logLine: `${agentId}: ${message}; its worker was stopped` });
       logger.warn({ taskId: task.taskId, domain: claimed.domain, written: ok }, 'task timed out');
       await this.cancelChildren(task.taskId, `cancelled: parent ${task.taskId} timed out`);
       return;
     }
     if (failure.retryable) {
+      // The held lines go first (sent ahead on the same connection): the retry script writes a line of its own.
+      void entry.log.flush();
       const outcome = await queue.retry(claimed, `${failure.code}: ${failure.message}`, failedOutput(output, failure.code, true));
       logger.warn({ taskId: task.taskId, domain: claimed.domain, err: failure.message, outcome }, 'task failed with a retryable error');
       return;
     }
-    const ok = await queue.finish(claimed, { status: 'failed', output: failedOutput(withCacheReadShare(output), failure.code), error: failure.message, logLine: `${agentId}: failed after ${ms} ms: ${failure.message}` });
+    const ok = await this.finish(entry, { status: 'failed', output: failedOutput(withCacheReadShare(output), failure.code), error: failure.message, logLine: `${agentId}: failed after ${ms} ms: ${failure.message}` });
     logger.warn({ taskId: task.taskId, domain: claimed.domain, err: failure.message, written: ok }, 'task failed');
+  }
+
+  /** Ends the task with the log lines its handler held written first, in the same step; kept for later when its lease was lost. */
+  private async finish(entry: InFlight, input: FinishInput): Promise<boolean> {
+    const held = entry.log.take();
+    const ok = await this.options.queue.finish(entry.claimed, { ...input, heldLines: held });
+    if (!ok) entry.log.restore(held);
+    return ok;
   }
 
   /** Ends the sub-tasks a task queued that are still running or waiting. */

@@ -2,13 +2,14 @@ import { budgetUsdSchema } from '../../lib/protocol/budget.js';
 import { createHash } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import type { Clock } from '../../lib/clock.js';
-import type { TaskResult } from '../../lib/protocol/result.js';
 import type { Task } from '../../lib/protocol/task.js';
 import { isValidTaskId, TASK_ID_RULE } from '../../lib/protocol/task.js';
 import type { Keys } from '../../lib/redis/keys.js';
 import { PlanStore } from '../../lib/redis/plan-store.js';
 import type { ResultWatcher } from '../../lib/redis/result-watcher.js';
-import { getResult, submitTask } from '../../lib/redis/task-store.js';
+import type { TaskEnd } from '../../lib/redis/result-fields.js';
+import { readResultStatus } from '../../lib/redis/result-fields.js';
+import { submitTask } from '../../lib/redis/task-store.js';
 import type { TaskContext } from '../../lib/runtime/task-consumer.js';
 import { TaskFailedError } from '../../lib/runtime/task-consumer.js';
 import type { Plan, PlanStep } from './plan.js';
@@ -48,35 +49,46 @@ export function childTaskId(parentId: string, domain: string): string {
 /**
  * Reuses the plan stored for this task by an earlier attempt, or stores `make()`'s. A main
  * orchestrator that died mid-task thereby resumes the same sub-tasks instead of queueing new ones.
- * `mayExist` false (a first attempt of a task planned for no approval) skips the read: the store,
- * which answers with a plan that was there after all, still keeps two attempts in agreement.
+ * `mayExist` false (a first attempt of a task planned for no approval) skips the read, and the store
+ * too: `unstored`, the plan goes with each of its sub-tasks' submits (`runPlan`), whose script stores it
+ * unless another attempt's plan is there, which then stands (`PlanStoodError`); a round trip less.
  */
-export async function storedPlan(deps: DelegationDeps, taskId: string, mayExist: boolean, make: () => Promise<Plan>): Promise<{ plan: Plan; resumed: boolean }> {
+export async function storedPlan(deps: DelegationDeps, taskId: string, mayExist: boolean, make: () => Promise<Plan>): Promise<{ plan: Plan; resumed: boolean; unstored?: boolean }> {
   const plans = new PlanStore(deps.redis, deps.keys);
   const existing = mayExist ? await plans.read(taskId) : undefined;
   if (existing) return { plan: existing as Plan, resumed: true };
+  if (!mayExist) return { plan: await make(), resumed: false, unstored: true };
   // Stored unless another attempt stored one meanwhile, which then stands.
   const stored = await plans.storeOnce(taskId, await make(), deps.retentionMs);
   return { plan: stored.plan as Plan, resumed: !stored.stored };
 }
 
+/** The parent's log line that says how it was planned. */
+export function planLine(plan: Plan, resumed: boolean): string {
+  const route = plan.steps.map((s) => `${s.domain}${s.dependsOn.length ? ` (after ${s.dependsOn.join(', ')})` : ''}`).join(', ');
+  return `${resumed ? 'resumed plan' : 'routed'} (${plan.strategy}): ${route}; ${plan.reason}`;
+}
+
 /**
  * Runs a plan: queues each step as an ordinary task with `parent_id` once the steps it depends on
  * have completed (their summaries and files go into its context), waits for all, and aggregates.
- * Throws `TaskFailedError`, with the aggregate as output, when a sub-task failed.
+ * Throws `TaskFailedError`, with the aggregate as output, when a sub-task failed. `unstored`: the
+ * plan goes with each submit, to be stored by it (`storedPlan`).
  */
-export async function runPlan(ctx: TaskContext, plan: Plan, deps: DelegationDeps, resumed = true): Promise<Record<string, unknown>> {
+export async function runPlan(ctx: TaskContext, plan: Plan, deps: DelegationDeps, resumed = true, unstored = false): Promise<Record<string, unknown>> {
   const { task } = ctx;
   // Sub-tasks inherit this attempt's deadline: the parent's timeout bounds all of its work.
   const deadline = ctx.deadline;
   const outcomes = new Map<string, Promise<ChildOutcome>>();
   const budget = budgetUsdSchema.safeParse(task.metadata['budget_usd']);
   const ledger: BudgetLedger | undefined = budget.success ? { leftUsd: budget.data, unstarted: plan.steps.length } : undefined;
+  const progress = { unsettled: plan.steps.length };
+  const planJson = unstored ? JSON.stringify(plan) : undefined;
   for (const step of plan.steps) {
     // The task's own checks (`dan send main --verify`) are the whole task's: they go with the steps no
     // other step builds on, which run last and see the work of every step before them.
     const last = !plan.steps.some((other) => other.dependsOn.includes(step.domain));
-    outcomes.set(step.domain, runStep(ctx, step, outcomes, deps, deadline, resumed, last ? checksCarried(task) : {}, ledger));
+    outcomes.set(step.domain, runStep(ctx, step, outcomes, { deps, deadline, resumed, progress, planJson }, last ? checksCarried(task) : {}, ledger));
   }
   const children = await Promise.all(outcomes.values());
   // Their results are read: the cost read at the end takes their totals from here.
@@ -89,19 +101,30 @@ export async function runPlan(ctx: TaskContext, plan: Plan, deps: DelegationDeps
   return output;
 }
 
+/** What every step of one plan shares: `progress.unsettled` counts the steps whose outcome is not known yet. */
+interface StepRun {
+  deps: DelegationDeps;
+  deadline: number;
+  resumed: boolean;
+  progress: { unsettled: number };
+  /** The plan, for each submit to store (`storedPlan`'s `unstored`). */
+  planJson: string | undefined;
+}
+
 /**
  * One step: waits for the steps it depends on, queues its sub-task (unless a resumed plan already did),
  * and waits for it. A fresh plan's sub-tasks cannot exist yet, so their result is not read first.
  */
 async function runStep(
-  ctx: TaskContext, step: PlanStep, outcomes: Map<string, Promise<ChildOutcome>>, deps: DelegationDeps, deadline: number, resumed: boolean,
-  checks: Record<string, unknown>, ledger?: BudgetLedger,
+  ctx: TaskContext, step: PlanStep, outcomes: Map<string, Promise<ChildOutcome>>, run: StepRun, checks: Record<string, unknown>, ledger?: BudgetLedger,
 ): Promise<ChildOutcome> {
   const { task } = ctx;
+  const { deps, deadline, resumed } = run;
   const taskId = childTaskId(task.taskId, step.domain);
   const before = await Promise.all(step.dependsOn.map((d) => outcomes.get(d)).filter((p): p is Promise<ChildOutcome> => p !== undefined));
   const blocked = before.find((b) => b.status !== 'completed');
   if (blocked) {
+    run.progress.unsettled -= 1;
     await ctx.log(`not starting ${step.domain}: it needs ${blocked.domain}, which ${blocked.status === 'failed' ? 'failed' : 'did not run'}`);
     return { task_id: taskId, domain: step.domain, status: 'skipped', summary: '', error: `not started: ${blocked.domain} did not complete`, files_created: [], files_modified: [] };
   }
@@ -111,8 +134,8 @@ async function runStep(
     ledger.leftUsd -= shareUsd;
     ledger.unstarted -= 1;
   }
-  let waiting: Promise<TaskResult> | undefined;
-  if (!resumed || !(await getResult(deps.redis, deps.keys, taskId))) {
+  let waiting: Promise<TaskEnd> | undefined;
+  if (!resumed || (await readResultStatus(deps.redis, deps.keys, taskId)) === undefined) {
     const remainingSeconds = Math.max(1, Math.floor((deadline - deps.clock.now()) / 1000));
     const context: Record<string, unknown> = { ...task.context, parent_task_id: task.taskId };
     if (before.length > 0) {
@@ -124,6 +147,10 @@ async function runStep(
     }
     // Subscribed before it is queued, so its end cannot be missed and need not be read back.
     waiting = (await deps.watcher.watchNew(taskId, ctx.signal)).result;
+    const delegated = `delegated to ${step.domain} as ${taskId}${before.length > 0 ? ` (after ${before.map((b) => b.domain).join(', ')})` : ''}: ${step.description}`;
+    // The parent's lines held so far (the plan) and this one go with the submit, in its one step.
+    ctx.held?.hold(delegated);
+    const lines = ctx.held?.take() ?? [];
     await submitTask(deps.redis, deps.keys, {
       taskId,
       domain: step.domain,
@@ -143,16 +170,28 @@ async function runStep(
         ...checks,
         ...(shareUsd !== undefined ? { budget_usd: shareUsd } : {}),
       },
-    }, deps.clock, { retentionMs: deps.retentionMs });
-    // Log lines are not awaited: they go out on the same connection, in order, ahead of what follows.
-    void ctx.log(`delegated to ${step.domain} as ${taskId}${before.length > 0 ? ` (after ${before.map((b) => b.domain).join(', ')})` : ''}: ${step.description}`);
+    }, deps.clock, {
+      retentionMs: deps.retentionMs,
+      ...(ctx.held ? { parentLog: { ...ctx.held.owner, lines } } : {}),
+      ...(run.planJson !== undefined ? { parentPlan: { json: run.planJson, ttlMs: deps.retentionMs } } : {}),
+    }).catch((error: unknown) => {
+      // Refused (a full queue, say): nothing was written; the lines before this one still belong to the log.
+      ctx.held?.restore(lines.slice(0, -1));
+      throw error;
+    });
+    // Not awaited: the line goes out on the same connection, in order, ahead of what follows.
+    if (!ctx.held) void ctx.log(delegated);
   } else {
     await ctx.log(`resuming: ${step.domain} sub-task ${taskId} already queued`);
   }
   const result = await (waiting ?? deps.watcher.wait(taskId, ctx.signal));
+  run.progress.unsettled -= 1;
   const outcome = toOutcome(taskId, step.domain, result);
   if (ledger && shareUsd !== undefined) ledger.leftUsd += shareUsd - spentUsd(outcome.output);
-  void ctx.log(`${step.domain} ${outcome.status}${outcome.error ? `: ${outcome.error}` : ''}${outcome.files_created.length ? ` (created ${outcome.files_created.join(', ')})` : ''}`);
+  const ended = `${step.domain} ${outcome.status}${outcome.error ? `: ${outcome.error}` : ''}${outcome.files_created.length ? ` (created ${outcome.files_created.join(', ')})` : ''}`;
+  // The last step to end: the parent's own end follows at once, and its finish writes the line.
+  if (run.progress.unsettled === 0 && ctx.held) ctx.held.hold(ended);
+  else void ctx.log(ended);
   return outcome;
 }
 
@@ -190,7 +229,7 @@ function strings(value: unknown): string[] {
   return Array.isArray(value) ? value.filter((v): v is string => typeof v === 'string') : [];
 }
 
-function toOutcome(taskId: string, domain: string, result: TaskResult): ChildOutcome {
+function toOutcome(taskId: string, domain: string, result: TaskEnd): ChildOutcome {
   const output = result.output ?? {};
   return {
     task_id: taskId,

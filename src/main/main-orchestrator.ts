@@ -27,7 +27,8 @@ import type { TaskContext } from '../../lib/runtime/task-consumer.js';
 import { TaskConsumer } from '../../lib/runtime/task-consumer.js';
 import type { Spawner } from '../../lib/spawner/spawner.js';
 import { instanceSuffix } from '../../lib/spawner/spawner.js';
-import { runPlan, storedPlan } from './delegation.js';
+import { planLine, runPlan, storedPlan } from './delegation.js';
+import { PlanStoodError } from '../../lib/redis/task-store.js';
 import type { DomainSupervisor, SupervisorEvent } from './domain-supervisor.js';
 import { planWithModel } from './llm-router.js';
 import { timedCallMessage, type ModelCallTiming } from '../../lib/protocol/timed-call.js';
@@ -165,15 +166,23 @@ function createMainLifecycle(options: MainOrchestratorOptions & { agentId: strin
         },
         handler: async (ctx) => {
           let planning: ModelCallTiming | undefined;
-          const { plan, resumed } = await storedPlan(deps, ctx.task.taskId, ctx.claimed.attempt > 1 || requiresApproval(ctx.task, false), () => makePlan(ctx.task, catalog, planningOptions, ctx.signal, (call) => { planning = call; }));
-          const route = plan.steps.map((s) => `${s.domain}${s.dependsOn.length ? ` (after ${s.dependsOn.join(', ')})` : ''}`).join(', ');
-          // Not awaited: the line goes out on the same connection ahead of everything that follows, so it
-          // stays first in the task's log, and the sub-tasks are queued without waiting one round trip.
-          void ctx.log(`${resumed ? 'resumed plan' : 'routed'} (${plan.strategy}): ${route}; ${plan.reason}`);
+          const { plan, resumed, unstored } = await storedPlan(deps, ctx.task.taskId, ctx.claimed.attempt > 1 || requiresApproval(ctx.task, false), () => makePlan(ctx.task, catalog, planningOptions, ctx.signal, (call) => { planning = call; }));
+          // Held for the first sub-task's submit, which writes them ahead of its own line, in its one step
+          // (without a hold, not awaited: the line still goes out ahead of everything that follows).
+          const say = (message: string) => (ctx.held ? ctx.held.hold(message) : void ctx.log(message));
+          say(planLine(plan, resumed));
           // The router's model call, for the job's timeline (GET /jobs/{id}/timeline), as workers' calls are logged.
           // A call that failed is there too, with its error (the plan then fell back to the keyword router).
-          if (planning !== undefined) void ctx.log(timedCallMessage(agentId, { kind: 'model_call', turn: 1, ...planning }));
-          return runPlan(ctx, plan, deps, resumed);
+          if (planning !== undefined) say(timedCallMessage(agentId, { kind: 'model_call', turn: 1, ...planning }));
+          try {
+            return await runPlan(ctx, plan, deps, resumed, unstored);
+          } catch (error) {
+            if (!(error instanceof PlanStoodError)) throw error;
+            // Another attempt stored its plan first: none of this plan's sub-tasks was queued, and that one stands.
+            const stood = JSON.parse(error.plan) as Plan;
+            say(planLine(stood, true));
+            return runPlan(ctx, stood, deps, true);
+          }
         },
       });
       const supervising = superviseLoop({ ...options, logger, conn, catalog });

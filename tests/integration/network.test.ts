@@ -4,7 +4,7 @@ import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { defaultRules } from '../../lib/llm/local-server/default-rules.js';
 import { parseRules } from '../../lib/llm/local-server/rules.js';
-import { getResult, submitTask } from '../../lib/redis/task-store.js';
+import { getResult, submitTask, tailLogStream } from '../../lib/redis/task-store.js';
 import { readMetricCounters } from '../../lib/redis/task-metrics.js';
 import { taskTimeline } from '../../src/operations/task-timeline.js';
 import type { TestNetwork } from '../support/network.js';
@@ -174,6 +174,21 @@ describe('the network on one machine', () => {
     expect(hash['status']).toBe('completed');
     expect(JSON.parse(hash['output']!).echo).toEqual({ message: 'Hello, World!' });
     expect(network.model.requests.filter((r) => r.path.startsWith('/v1/messages'))).toEqual([]);
+    // Main's lines are written by the sub-task's submit and the parent's finish: same text and order in
+    // the task's log and in the log stream, each line once.
+    const expected = [
+      /\] main-\w+: claimed echo task \(attempt 1 /,
+      /\] main-\w+: routed \(\w+\): backend; echo: sent whole to backend$/,
+      /\] main-\w+: delegated to backend as echo-main-backend: echo$/,
+      /\] main-\w+: backend completed$/,
+      /\] main-\w+: completed in \d+ ms$/,
+    ];
+    const logs = await redis.lrange(keys.logs('echo-main'), 0, -1);
+    expect(logs).toHaveLength(expected.length);
+    logs.forEach((line, i) => expect(line).toMatch(expected[i]!));
+    const streamed = (await tailLogStream(redis, keys, 1000)).filter((e) => e.taskId === 'echo-main');
+    expect(streamed.map((e) => e.line)).toEqual(logs);
+    expect(streamed.every((e) => e.domain === 'main' && logs[0]!.includes(`] ${e.agentId}: `))).toBe(true);
   });
 
   it('lets the model plan and pick workers with DAN_ROUTER=llm and DAN_WORKER_SELECTOR=llm', async () => {

@@ -3,7 +3,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Keys } from '../../lib/redis/keys.js';
 import { queueDepth, queueStates, waitingCount, waitingCounts } from '../../lib/redis/queue-counts.js';
 import { RAW_CLIENT_GRACE_MS, TaskQueue } from '../../lib/redis/task-queue.js';
-import { submitTask } from '../../lib/redis/task-store.js';
+import { PlanStoodError, submitTask } from '../../lib/redis/task-store.js';
 import { connectTestRedis, uniquePrefix } from '../support/redis.js';
 import { until } from '../support/until.js';
 
@@ -185,5 +185,37 @@ describe('TaskQueue against a real Redis', () => {
     expect(line).toMatch(/^\[[^\]]+Z\] backend-aaaaaaaa: claimed task \(attempt 1 of 3, priority high\): first line second line$/);
     const [entry] = await redis.xrange(keys.logStream(), '-', '+');
     expect(entry![1]).toEqual(['task', 'multi-line', 'agent', 'backend-aaaaaaaa', 'domain', 'backend', 'line', line]);
+  });
+
+  it('writes the log lines a parent held with its sub-task\'s submit and with its finish, in order, and none when either is refused', async () => {
+    const lines = (n: number) => [`[2026-12-08T00:00:0${n}.000Z] main-aaaaaaaa: line ${n}`];
+    const parentLog = (n: number) => ({ agentId: 'main-aaaaaaaa', domain: 'main', lines: lines(n) });
+    await submitTask(redis, keys, { taskId: 'parent', domain: 'backend', description: 'parent' });
+    const [parent] = await queue('main-aaaaaaaa').claim(1);
+    await submitTask(redis, keys, { taskId: 'parent-backend', domain: 'backend', description: 'child', parentId: 'parent' }, undefined, { parentLog: parentLog(1) });
+    // Refused: the id is taken, so neither the task nor the line is written.
+    await expect(submitTask(redis, keys, { taskId: 'parent-backend', domain: 'backend', description: 'again', parentId: 'parent' }, undefined, { parentLog: parentLog(2) })).rejects.toThrow(/already used/);
+    // A finish whose lease was lost writes nothing either.
+    expect(await queue('main-aaaaaaaa').finish({ ...parent!, token: 'not-the-lease' }, { status: 'completed', output: {}, logLine: 'x', heldLines: lines(3) })).toBe(false);
+    expect(await queue('main-aaaaaaaa').finish(parent!, { status: 'completed', output: {}, logLine: 'main-aaaaaaaa: done', heldLines: [...lines(4), ...lines(5)] })).toBe(true);
+    const log = await redis.lrange(keys.logs('parent'), 0, -1);
+    expect(log.slice(1)).toEqual([...lines(1), ...lines(4), ...lines(5), expect.stringMatching(/\] main-aaaaaaaa: done$/)]);
+    const streamed = (await redis.xrange(keys.logStream(), '-', '+')).filter(([, f]) => f[1] === 'parent').map(([, f]) => f);
+    expect(streamed.slice(1)).toEqual(log.slice(1).map((line) => ['task', 'parent', 'agent', 'main-aaaaaaaa', 'domain', expect.any(String), 'line', line]));
+  });
+
+  it('stores the parent\'s plan with its first sub-task, queues the others of the same plan, and refuses a sub-task of another plan', async () => {
+    const ours = { steps: ['backend', 'frontend'] };
+    const sub = (domain: string, plan: unknown) =>
+      submitTask(redis, keys, { taskId: `p-${domain}`, domain, description: domain, parentId: 'p' }, undefined, { parentPlan: { json: JSON.stringify(plan), ttlMs: 60_000 } });
+    await sub('backend', ours);
+    expect(JSON.parse((await redis.get(keys.plan('p')))!)).toEqual(ours);
+    expect(await redis.pttl(keys.plan('p'))).toBeGreaterThan(50_000);
+    await sub('frontend', ours);
+    const refused = await sub('docs', { steps: ['docs'] }).catch((error: unknown) => error);
+    expect(refused).toBeInstanceOf(PlanStoodError);
+    expect(JSON.parse((refused as PlanStoodError).plan)).toEqual(ours);
+    expect(await redis.exists(keys.result('p-docs'))).toBe(0);
+    expect(await redis.smembers(keys.children('p'))).toEqual(expect.arrayContaining(['p-backend', 'p-frontend']));
   });
 });

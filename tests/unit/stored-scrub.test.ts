@@ -32,4 +32,10 @@ describe('the scrub of stored text', () => {
     process.env['ANTHROPIC_AUTH_TOKEN'] = 'tok-SECOND-VALUE-2';
     expect(scrubText('a tok-FIRST-VALUE-1 b tok-SECOND-VALUE-2')).toBe('a tok-FIRST-VALUE-1 b [redacted]');
   });
+
+  it('finds a key or secret that follows an escape in the JSON text (a newline, a quote) as in a plain string', () => {
+    process.env['ANTHROPIC_AUTH_TOKEN'] = 'tok-"QUOTED"-123456';
+    const json = scrubJson({ plain: 'key sk-ant-api03-ABCDEFGHijkl', lines: 'first\nsk-ant-api03-ABCDEFGHijkl', quoted: 'a tok-"QUOTED"-123456 b' });
+    expect(JSON.parse(json)).toEqual({ plain: 'key [redacted]', lines: 'first\n[redacted]', quoted: 'a [redacted] b' });
+  });
 });

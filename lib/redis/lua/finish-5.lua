@@ -9,7 +9,8 @@
 --   nowIso, retentionS, domain, logLine (last log line, '' for none), agentId, keyPrefix, costCheck ('':
 --   the output is final; 'own': end it only if the task has no model-call cost or budget; 'all': nor
 --   sub-tasks. The caller that finds 2 reads the cost into the output and calls again with '': one EXISTS
---   here spares every task without cost a round trip of its own before it ends)
+--   here spares every task without cost a round trip of its own before it ends), then any number of log
+--   lines the agent held for the task's end (lib/runtime/task-log.ts), written before logLine
 -- Returns: 1 finished, 0 lease lost (nothing written), 2 the task has cost to add (nothing written).
 LOG.stream = K.logStream
 local f = redis.call('HMGET', K.task, 'raw', 'token', 'attempts', 'history', 'started_at')
@@ -30,6 +31,7 @@ if A.status == 'failed' and f[4] then
   output = with_history(output, add_history(K.task, f[4], tonumber(f[3]) or 1, A.agentId, f[5] or '', A.nowIso, A.error))
 end
 redis.call('DEL', K.task)
+for i = REST, #ARGV do task_log(A.taskId, A.agentId, A.domain, ARGV[i]) end
 if A.logLine ~= '' then task_log(A.taskId, A.agentId, A.domain, A.logLine) end
 finish_result(K.events, A.taskId, A.status, output, A.error, A.nowIso, tonumber(A.retentionS), A.domain,
   tonumber(f[3]) or 1, f[1])

@@ -66,8 +66,10 @@ export const submitScript = new LuaFileScript({
   // script's user for every key in KEYS, and `dan send` runs this as the `client` user, which may only
   // read the ready lists, the ingest list and the delayed set (lib/redis/acl.ts). Each LLEN and ZCARD on
   // them is still checked against that user's read rights as it runs.
+  // The parent's log list, the log stream and its plan, written only for a sub-task sent with its
+  // parent's lines or plan (by the main orchestrator, whose user may), are arguments for the same reason.
   args: ['taskId', 'raw', 'domain', 'parentId', 'childrenTtlMs', 'clientId', 'description', 'nowMs', 'trimBeforeMs', 'maxDepth',
-    'ingest', 'readyHigh', 'readyNormal', 'readyLow', 'delayed'],
+    'ingest', 'readyHigh', 'readyNormal', 'readyLow', 'delayed', 'parentLogs', 'logStream', 'logAgent', 'logDomain', 'planKey', 'plan', 'planTtlMs'],
 });
 
 export const retryDeadLetterScript = new LuaFileScript({
