@@ -1,5 +1,6 @@
 import type Docker from 'dockerode';
 import { sleep } from '../clock.js';
+import { serialByKey } from '../serial-by-key.js';
 import { DanError, InvalidInputError } from '../errors.js';
 import { silentLogger, type Logger } from '../logger.js';
 import { isSafeDomainName } from '../protocol/agent.js';
@@ -7,7 +8,8 @@ import { connectDocker, type DockerEndpoint } from './docker-engine.js';
 import { exitOf, followContainerOutput, LABELS } from './docker-spawner.js';
 import { containerAgentId, type AgentExit, type SpawnedAgent, type SpawnGroup, type SpawnRequest, type Spawner } from './spawner.js';
 import { specEnv, swarmServiceName, swarmServiceSpec, type SwarmServiceOptions } from './swarm-service-spec.js';
-import { liveTasks, replicaOf, taskEnded, serviceReplicas, setReplicas, swarmTasks, taskTrouble, type SwarmTask } from './swarm-tasks.js';
+import { replicaStartError, serviceCreateError } from './swarm-errors.js';
+import { containerExitCode, liveTasks, replicaOf, settleService, taskEnded, serviceReplicas, setReplicas, swarmTasks, taskTrouble, type SwarmTask } from './swarm-tasks.js';
 
 export interface SwarmSpawnerOptions extends SwarmServiceOptions {
   endpoint?: DockerEndpoint;
@@ -42,7 +44,8 @@ export class SwarmSpawner implements Spawner {
   /** This network's services by name: their domain and the environment of their spec. */
   private readonly services = new Map<string, SpawnGroup>();
   private readonly listeners: Array<(exit: AgentExit) => void> = [];
-  private readonly locks = new Map<string, Promise<unknown>>();
+  /** One change at a time per domain: a scale is read, then written. */
+  private readonly locked = serialByKey();
   private readonly logger: Logger;
   private adopted: SpawnedAgent[] = [];
   private closed = false;
@@ -158,7 +161,7 @@ export class SwarmSpawner implements Spawner {
       await new Promise((resolve) => setTimeout(resolve, 250));
     }
     for (const name of names) {
-      await this.settle(name);
+      await settleService(this.docker, name);
       await this.docker.getService(name).remove().then(
         () => this.logger.info({ service: name }, 'swarm: service removed'),
         (error: { statusCode?: number; message: string }) => { if (error.statusCode !== 404) this.logger.warn({ service: name, err: error.message }, 'swarm: removing the service failed'); },
@@ -175,33 +178,12 @@ export class SwarmSpawner implements Spawner {
     for (const [agentId, replica] of [...this.replicas]) this.ended(agentId, replica, { code: null, signal: 'SIGKILL' });
   }
 
-  /**
-   * Waits (10 s at most) until a service scaled to zero has no task still running and Swarm has stopped
-   * deleting the ones past its replicas: Docker 20.10's manager crashes (a nil task in
-   * SetServiceTasksRemove) when a service is removed while it still deletes them.
-   */
-  private async settle(name: string): Promise<void> {
-    const deadline = Date.now() + 10_000;
-    let last = '';
-    while (Date.now() < deadline) {
-      const tasks = await swarmTasks(this.docker, name).catch(() => []);
-      const now = tasks.map((t) => `${t.ID}:${t.Status?.State ?? ''}`).sort().join(',');
-      if (now === last && tasks.every(taskEnded)) return;
-      last = now;
-      await new Promise((resolve) => setTimeout(resolve, 1_000));
-    }
-  }
-
   private async createService(domain: string, name: string, env: Record<string, string>): Promise<void> {
     const spec = swarmServiceSpec(this.options, domain, env, 1);
     try {
       await this.docker.createService(spec);
     } catch (error) {
-      const e = error as { statusCode?: number; message: string };
-      const fix = e.statusCode === 503 ? "the engine is no longer a Swarm manager: run 'docker swarm init', or point DOCKER_HOST at a manager"
-        : e.statusCode === 409 ? `a service named ${name} exists but is not labelled for this network: remove it (docker service rm ${name})`
-          : `check DAN_AGENT_IMAGE (${this.options.image}), DAN_SWARM_NETWORK (${this.options.network}) and the limits`;
-      throw new DanError('spawn_failed', `cannot create Swarm service ${name} for domain ${domain}: ${e.message}; ${fix}`, { cause: error });
+      throw serviceCreateError(error, { name, domain, image: this.options.image, network: this.options.network });
     }
     this.services.set(name, { id: name, domain, env: { ...env } });
     this.logger.info({ service: name, domain, image: this.options.image, network: this.options.network }, 'swarm: service created');
@@ -230,13 +212,7 @@ export class SwarmSpawner implements Spawner {
 
   private async failSpawn(domain: string, name: string, why: string): Promise<never> {
     await this.scaleTo(domain, this.running(domain)).catch(() => undefined);
-    const image = this.options.image;
-    const fix = /image|manifest|pull|repository/i.test(why)
-      ? `build or load the image ${image} on every node of the swarm (scripts/build-local-images.sh), or push it to a registry the nodes can pull from, or set DAN_AGENT_IMAGE`
-      : /suitable node|no node|availability/i.test(why)
-        ? "no node can take the replica: make a node available (docker node update --availability active <node>) or lower the domain's limits"
-        : `see 'docker service ps --no-trunc ${name}'`;
-    throw new DanError('spawn_failed', `Swarm could not start a replica of ${name} (domain ${domain}, image ${image}): ${why}; ${fix}. Its tasks stay queued`);
+    throw replicaStartError(why, { name, domain, image: this.options.image, network: this.options.network });
   }
 
   private isClaimed(task: SwarmTask): boolean {
@@ -303,7 +279,7 @@ export class SwarmSpawner implements Spawner {
           // Ended once its container has: one Swarm is stopping (scaled down, drained) is still handing back its work.
           if (task && !taskEnded(task)) continue;
           // No exit code in the task (the API omits a 0, and a task Swarm dropped has none): the container says; unknown counts as killed.
-          gone.push({ agentId, replica, status: task?.Status?.ContainerStatus?.ExitCode ?? await this.containerExit(replica.containerId) });
+          gone.push({ agentId, replica, status: task?.Status?.ContainerStatus?.ExitCode ?? await containerExitCode(this.docker, replica.containerId) });
         }
         // Reported and scaled down with nothing awaited in between, so no spawn counts them gone before the scale-down is queued.
         for (const { agentId, replica, status } of gone) if (this.replicas.get(agentId) === replica) this.ended(agentId, replica, exitOf(status ?? 137));
@@ -328,12 +304,6 @@ export class SwarmSpawner implements Spawner {
     }
   }
 
-  /** The exit status of a replica's container whose task Swarm already dropped (scaled down past its slot). */
-  private async containerExit(containerId: string): Promise<number | undefined> {
-    const info = await this.docker.getContainer(containerId).inspect().catch(() => undefined);
-    return info && !info.State.Running ? info.State.ExitCode : undefined;
-  }
-
   /**
    * The replicas of a domain this spawner knows to run (started, not ended): what its service is scaled
    * to, so a task Swarm could not place, or one it added by itself (after a drain), is dropped and the
@@ -348,14 +318,6 @@ export class SwarmSpawner implements Spawner {
     if ((await serviceReplicas(this.docker, name)) === replicas) return;
     await setReplicas(this.docker, name, replicas);
     this.logger.info({ service: name, domain, replicas }, 'swarm: service scaled');
-  }
-
-  /** One change at a time per domain: a scale is read, then written. */
-  private locked<T>(domain: string, work: () => Promise<T>): Promise<T> {
-    const previous = this.locks.get(domain) ?? Promise.resolve();
-    const next = previous.catch(() => undefined).then(work);
-    this.locks.set(domain, next);
-    return next;
   }
 
   private async adoptServices(): Promise<void> {

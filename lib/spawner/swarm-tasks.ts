@@ -65,3 +65,26 @@ export async function setReplicas(docker: Docker, service: string, replicas: num
 export function taskEnded(task: SwarmTask): boolean {
   return ENDED.has(task.Status?.State ?? '');
 }
+
+/**
+ * Waits (10 s at most) until a service scaled to zero has no task still running and Swarm has stopped
+ * deleting the ones past its replicas: Docker 20.10's manager crashes (a nil task in
+ * SetServiceTasksRemove) when a service is removed while it still deletes them.
+ */
+export async function settleService(docker: Docker, service: string): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  let last = '';
+  while (Date.now() < deadline) {
+    const tasks = await swarmTasks(docker, service).catch(() => []);
+    const now = tasks.map((t) => `${t.ID}:${t.Status?.State ?? ''}`).sort().join(',');
+    if (now === last && tasks.every(taskEnded)) return;
+    last = now;
+    await new Promise((resolve) => setTimeout(resolve, 1_000));
+  }
+}
+
+/** The exit status of a replica's container whose task Swarm already dropped (scaled down past its slot); undefined while it runs or when it is gone. */
+export async function containerExitCode(docker: Docker, containerId: string): Promise<number | undefined> {
+  const info = await docker.getContainer(containerId).inspect().catch(() => undefined);
+  return info && !info.State.Running ? info.State.ExitCode : undefined;
+}

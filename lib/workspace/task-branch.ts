@@ -6,6 +6,7 @@ import { linkDependencies } from '../farm/dependency-folders.js';
 import { addWorktree, commitAll, git, headCommit, removeWorktree, repositoryRoot } from '../farm/farm-git.js';
 import { FailureCode } from '../protocol/failure.js';
 import type { Delivery } from '../protocol/task.js';
+import { serialByKey } from '../serial-by-key.js';
 
 /** Where the work of a task ended up, as its result's output says (`output.delivery`). */
 export const DELIVERY_OUTCOMES = ['merged', 'branch', 'pushed', 'kept', 'unchanged'] as const;
@@ -199,15 +200,7 @@ async function currentBranch(root: string): Promise<string | undefined> {
 
 // Steps that change one repository's worktrees or checked-out branch run one at a time in this
 // process: git does not add two worktrees, or merge twice, into one repository at once safely.
-const queues = new Map<string, Promise<unknown>>();
-
-function serialized<T>(root: string, step: () => Promise<T>): Promise<T> {
-  const run = (queues.get(root) ?? Promise.resolve()).then(step, step);
-  const tail = run.catch(() => undefined);
-  queues.set(root, tail);
-  void tail.then(() => { if (queues.get(root) === tail) queues.delete(root); });
-  return run;
-}
+const serialized = serialByKey();
 
 // Another process (another domain's agent on the same workspace) may hold the repository's index
 // lock for a moment: 5 tries, waiting 200, 400, 600 and 800 ms between them (2 s in all), outlast a merge.
