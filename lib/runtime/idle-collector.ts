@@ -1,7 +1,7 @@
 /** How long an agent stays idle before its garbage is collected. */
 export const IDLE_COLLECT_DELAY_MS = 1_000;
 
-/** A full garbage collection: the `gc` that Node's `--expose-gc` (one of AGENT_NODE_FLAGS) puts on the global object. */
+/** A full garbage collection: the `gc` that Node's `--expose-gc` (one of DOMAIN_NODE_FLAGS) puts on the global object. */
 export type Collect = () => void;
 
 /** The global `gc`, or undefined where Node runs without `--expose-gc` (an agent in a test's process, say). */

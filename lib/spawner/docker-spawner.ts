@@ -9,7 +9,7 @@ import { DanError, InvalidInputError } from '../errors.js';
 import { silentLogger, type Logger } from '../logger.js';
 import { isSentinelUrl, parseSentinelUrl } from '../redis/redis-url.js';
 import { isSafeDomainName } from '../protocol/agent.js';
-import { containerAgentCommand } from './agent-command.js';
+import { containerDomainCommand } from './domain-command.js';
 import { CONTAINER_SOCKET_DIR, ISOLATED_NETWORK, IsolatedNetwork } from './isolated-network.js';
 import { connectDocker, type DockerEndpoint } from './docker-engine.js';
 import { readLines, RecentLines } from './output-lines.js';
@@ -511,7 +511,7 @@ export interface ContainerPlan {
 
 /**
  * The Docker spawner's container recipe, shared with the Swarm spawner so both harden and mount alike:
- * the agent command (with AGENT_NODE_FLAGS), the agent environment without host-only settings, the
+ * the domain agent command (DOMAIN_NODE_FLAGS), the agent environment without host-only settings, the
  * workspace (and agents folder, ELF store) mounts, the start user (root with SETUID and SETGID only, to
  * become DAN_RUN_AS) and the domain's limits.
  */
@@ -532,7 +532,7 @@ export function containerPlan(o: Pick<DockerSpawnerOptions, 'limits' | 'limitsFo
     env['DAN_ELF_DIR'] = CONTAINER_ELF_DIR;
   }
   const { user, capAdd } = startUser(o.user, env);
-  return { command: containerAgentCommand(), env, mounts, user, capAdd, limits };
+  return { command: containerDomainCommand(), env, mounts, user, capAdd, limits };
 }
 
 function definedOnly(limits: ContainerLimits): ContainerLimits {

@@ -5,14 +5,14 @@ import { packageRoot } from '../config.js';
 import { withoutWithheldSettings } from '../config/agent-env.js';
 import { DanError, InvalidInputError } from '../errors.js';
 import { silentLogger, type Logger } from '../logger.js';
-import { AGENT_BUNDLE, agentCommand } from './agent-command.js';
+import { AGENT_BUNDLE, domainCommand } from './domain-command.js';
 import { readLines, RecentLines } from './output-lines.js';
 import type { AgentExit, SpawnedAgent, SpawnRequest, Spawner } from './spawner.js';
 
 /** How `ProcessSpawner` starts agents; every field has a default that suits `dan start` on one machine. */
 export interface ProcessSpawnerOptions {
   /**
-   * Program and arguments of an agent; default: this Node with the agent flags (AGENT_NODE_FLAGS)
+   * Program and arguments of an agent; default: this Node with the domain flags (DOMAIN_NODE_FLAGS)
    * running the package's bundled agent, `dist/bundle/agent.mjs` (`npm run build` makes it from
    * src/agent.ts: one file loads faster than the few hundred modules of `dist/src/agent.js`, which
    * runs the same code).
@@ -44,7 +44,7 @@ export interface ResolvedProcessSpawnerOptions {
 /** Fills in the defaults of `ProcessSpawnerOptions` and rejects values that cannot work. */
 export function resolveProcessSpawnerOptions(options: ProcessSpawnerOptions = {}): ResolvedProcessSpawnerOptions {
   const bundle = path.join(packageRoot(), AGENT_BUNDLE);
-  const [program, ...args] = options.command ?? agentCommand(process.execPath, bundle);
+  const [program, ...args] = options.command ?? domainCommand(process.execPath, bundle);
   if (program === undefined || program === '') throw new InvalidInputError('ProcessSpawner: command must name a program');
   const logLines = options.logLines ?? 200;
   if (!Number.isInteger(logLines) || logLines < 1) throw new InvalidInputError(`ProcessSpawner: logLines must be a positive integer, got ${logLines}`);

@@ -6,7 +6,7 @@ import { stringify } from 'yaml';
 import type { DomainDefinition } from '../../lib/agents/agent-definitions.js';
 import { kindOf } from '../../lib/agents/domain-kinds.js';
 import type { Config } from '../../lib/config.js';
-import { containerAgentCommand } from '../../lib/spawner/agent-command.js';
+import { containerDomainCommand } from '../../lib/spawner/domain-command.js';
 
 /** What the per-domain manifests depend on besides the agent catalog. */
 export interface KubernetesDomainOptions {
@@ -76,7 +76,7 @@ function domainContainer(domain: DomainDefinition, o: KubernetesDomainOptions, e
   return {
     name: 'agent',
     image: o.image,
-    args: containerAgentCommand(),
+    args: containerDomainCommand(),
     env: [
       { name: 'AGENT_ROLE', value: 'domain' },
       { name: 'DOMAIN_TYPE', value: domain.name },
