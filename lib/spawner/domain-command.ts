@@ -19,8 +19,8 @@ export const IMAGE_AGENT_BUNDLE = `/app/${AGENT_BUNDLE}`;
  * - `--compact-on-every-full-gc`: those collections (and the rare full collection of a busy domain)
  *   also move live objects out of half-empty pages, which go back to the system: ~2 MB more.
  *
- * Not for the main orchestrator (the image's CMD, which `dan up`'s container and the Kubernetes main
- * run): routing allocates per task, and 1 MB semi-spaces cost it about a fifth of its routed throughput.
+ * Not for the main orchestrator (the image's CMD, which compose's and the Kubernetes main run): routing
+ * allocates per task, and 1 MB semi-spaces cost it about a fifth of its routed throughput.
  */
 export const DOMAIN_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=1', '--expose-gc', '--compact-on-every-full-gc'];
 
