@@ -9,6 +9,7 @@ import { DanError, InvalidInputError } from '../errors.js';
 import { silentLogger, type Logger } from '../logger.js';
 import { isSentinelUrl, parseSentinelUrl } from '../redis/redis-url.js';
 import { isSafeDomainName } from '../protocol/agent.js';
+import { containerDomainCommand } from './domain-command.js';
 import { CONTAINER_SOCKET_DIR, ISOLATED_NETWORK, IsolatedNetwork } from './isolated-network.js';
 import { connectDocker, type DockerEndpoint } from './docker-engine.js';
 import { readLines, RecentLines } from './output-lines.js';
@@ -401,11 +402,12 @@ export class DockerSpawner implements Spawner {
   private createOptions(request: SpawnRequest, name: string, domainId: string, socketDir: string | undefined): ContainerCreateOptions {
     const { domain, agentId } = request;
     const o = this.options;
-    const { env, mounts, user, capAdd, limits } = containerPlan(o, domain, { ...request.env, AGENT_ID: agentId }, socketDir);
+    const { command, env, mounts, user, capAdd, limits } = containerPlan(o, domain, { ...request.env, AGENT_ID: agentId }, socketDir);
     return {
       name,
       Hostname: agentId,
       Image: o.image,
+      Cmd: command,
       User: user,
       Env: Object.entries(env).map(([key, value]) => `${key}=${value}`),
       Labels: { [LABELS.domain]: domain, [LABELS.domainId]: domainId, [LABELS.managed]: 'true', [LABELS.role]: 'domain', [LABELS.network]: o.networkId },
@@ -498,6 +500,8 @@ export class DockerSpawner implements Spawner {
 
 /** What a domain container is given, whichever spawner starts it: its environment, mounts, start user and limits. */
 export interface ContainerPlan {
+  /** The command after the image's entry point (tini): the agent with its Node flags. */
+  command: string[];
   env: Record<string, string>;
   mounts: Array<{ Type: 'bind' | 'volume'; Source: string; Target: string; ReadOnly: boolean }>;
   user: string;
@@ -507,8 +511,9 @@ export interface ContainerPlan {
 
 /**
  * The Docker spawner's container recipe, shared with the Swarm spawner so both harden and mount alike:
- * the agent environment without host-only settings, the workspace (and agents folder, ELF store) mounts,
- * the start user (root with SETUID and SETGID only, to become DAN_RUN_AS) and the domain's limits.
+ * the domain agent command (DOMAIN_NODE_FLAGS), the agent environment without host-only settings, the
+ * workspace (and agents folder, ELF store) mounts, the start user (root with SETUID and SETGID only, to
+ * become DAN_RUN_AS) and the domain's limits.
  */
 export function containerPlan(o: Pick<DockerSpawnerOptions, 'limits' | 'limitsFor' | 'secretEnv' | 'workspace' | 'agentsDir' | 'elfStore' | 'mountsFor' | 'user'>, domain: string, agentEnv: Record<string, string>, socketDir?: string): ContainerPlan {
   const limits = { ...o.limits, ...definedOnly(o.limitsFor?.(domain) ?? {}) };
@@ -527,7 +532,7 @@ export function containerPlan(o: Pick<DockerSpawnerOptions, 'limits' | 'limitsFo
     env['DAN_ELF_DIR'] = CONTAINER_ELF_DIR;
   }
   const { user, capAdd } = startUser(o.user, env);
-  return { env, mounts, user, capAdd, limits };
+  return { command: containerDomainCommand(), env, mounts, user, capAdd, limits };
 }
 
 function definedOnly(limits: ContainerLimits): ContainerLimits {

@@ -5,18 +5,17 @@ import { packageRoot } from '../config.js';
 import { withoutWithheldSettings } from '../config/agent-env.js';
 import { DanError, InvalidInputError } from '../errors.js';
 import { silentLogger, type Logger } from '../logger.js';
+import { AGENT_BUNDLE, domainCommand } from './domain-command.js';
 import { readLines, RecentLines } from './output-lines.js';
 import type { AgentExit, SpawnedAgent, SpawnRequest, Spawner } from './spawner.js';
-
-/** The bundled agent entry, relative to the package root (scripts/bundle.mjs writes it). */
-export const AGENT_BUNDLE = 'dist/bundle/agent.mjs';
 
 /** How `ProcessSpawner` starts agents; every field has a default that suits `dan start` on one machine. */
 export interface ProcessSpawnerOptions {
   /**
-   * Program and arguments of an agent; default: this Node running the package's bundled agent,
-   * `dist/bundle/agent.mjs` (`npm run build` makes it from src/agent.ts: one file loads faster than the
-   * few hundred modules of `dist/src/agent.js`, which runs the same code).
+   * Program and arguments of an agent; default: this Node with the domain flags (DOMAIN_NODE_FLAGS)
+   * running the package's bundled agent, `dist/bundle/agent.mjs` (`npm run build` makes it from
+   * src/agent.ts: one file loads faster than the few hundred modules of `dist/src/agent.js`, which
+   * runs the same code).
    */
   command?: string[];
   logger?: Logger;
@@ -33,8 +32,8 @@ export interface ProcessSpawnerOptions {
 /** The options after defaults and checks, as the spawner uses them. */
 export interface ResolvedProcessSpawnerOptions {
   command: [string, ...string[]];
-  /** True when `command` is the default one, so a missing build can be named as the cause. */
-  defaultCommand: boolean;
+  /** The bundled entry when `command` is the default one, so a missing build can be named as the cause. */
+  defaultEntry: string | undefined;
   logger: Logger;
   cwd: string | undefined;
   baseEnv: NodeJS.ProcessEnv;
@@ -44,13 +43,14 @@ export interface ResolvedProcessSpawnerOptions {
 
 /** Fills in the defaults of `ProcessSpawnerOptions` and rejects values that cannot work. */
 export function resolveProcessSpawnerOptions(options: ProcessSpawnerOptions = {}): ResolvedProcessSpawnerOptions {
-  const [program, ...args] = options.command ?? [process.execPath, path.join(packageRoot(), AGENT_BUNDLE)];
+  const bundle = path.join(packageRoot(), AGENT_BUNDLE);
+  const [program, ...args] = options.command ?? domainCommand(process.execPath, bundle);
   if (program === undefined || program === '') throw new InvalidInputError('ProcessSpawner: command must name a program');
   const logLines = options.logLines ?? 200;
   if (!Number.isInteger(logLines) || logLines < 1) throw new InvalidInputError(`ProcessSpawner: logLines must be a positive integer, got ${logLines}`);
   return {
     command: [program, ...args],
-    defaultCommand: options.command === undefined,
+    defaultEntry: options.command ? undefined : bundle,
     logger: options.logger ?? silentLogger,
     cwd: options.cwd,
     baseEnv: options.baseEnv ?? process.env,
@@ -98,8 +98,9 @@ export class ProcessSpawner implements Spawner {
     if (this.running.has(agentId) || this.starting.has(agentId)) {
       throw new DanError('agent_exists', `cannot start agent ${agentId}: an agent with that id is already running`);
     }
-    if (this.options.defaultCommand && args[0] !== undefined && !existsSync(args[0])) {
-      throw new DanError('spawn_failed', `cannot start agent ${agentId}: ${args[0]} does not exist; run 'npm run build' first`);
+    const entry = this.options.defaultEntry;
+    if (entry !== undefined && !existsSync(entry)) {
+      throw new DanError('spawn_failed', `cannot start agent ${agentId}: ${entry} does not exist; run 'npm run build' first`);
     }
 
     // DAN_PARENT_PID: the agent stops by itself once this process is gone, even if that happens

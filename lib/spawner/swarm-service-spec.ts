@@ -36,7 +36,7 @@ export function swarmLabels(networkId: string, domain: string): Record<string, s
  * name themselves after their containers (DAN_AGENT_ID_FROM=container), as they share one spec.
  */
 export function swarmServiceSpec(o: SwarmServiceOptions, domain: string, agentEnv: Record<string, string>, replicas: number): ServiceSpec {
-  const { env, mounts, user, capAdd, limits } = containerPlan(o, domain, agentEnv);
+  const { command, env, mounts, user, capAdd, limits } = containerPlan(o, domain, agentEnv);
   delete env['AGENT_ID'];
   env['DAN_AGENT_ID_FROM'] = 'container';
   const labels = swarmLabels(o.networkId, domain);
@@ -47,6 +47,8 @@ export function swarmServiceSpec(o: SwarmServiceOptions, domain: string, agentEn
     TaskTemplate: {
       ContainerSpec: {
         Image: o.image,
+        // Args, not Command: the image's entry point (tini) stays.
+        Args: command,
         Labels: labels,
         Hostname: `${domain}-{{.Task.Slot}}`,
         User: user,

@@ -6,6 +6,7 @@ import { stringify } from 'yaml';
 import type { DomainDefinition } from '../../lib/agents/agent-definitions.js';
 import { kindOf } from '../../lib/agents/domain-kinds.js';
 import type { Config } from '../../lib/config.js';
+import { containerDomainCommand } from '../../lib/spawner/domain-command.js';
 
 /** What the per-domain manifests depend on besides the agent catalog. */
 export interface KubernetesDomainOptions {
@@ -68,13 +69,14 @@ function millicpus(cpus: number): string {
   return `${Math.max(1, Math.round(cpus * 1000))}m`;
 }
 
-/** The agent container of a domain: the image's entry point with its role in the environment. */
+/** The agent container of a domain: the image's entry point (tini) running the agent command, with its role in the environment. */
 function domainContainer(domain: DomainDefinition, o: KubernetesDomainOptions, extraEnv: IEnvVar[], mounts: IVolumeMount[]): IContainer {
   const memory = domain.container.memoryBytes ?? o.memoryBytes;
   const cpus = domain.container.cpus ?? o.cpus;
   return {
     name: 'agent',
     image: o.image,
+    args: containerDomainCommand(),
     env: [
       { name: 'AGENT_ROLE', value: 'domain' },
       { name: 'DOMAIN_TYPE', value: domain.name },

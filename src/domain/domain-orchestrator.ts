@@ -14,6 +14,7 @@ import { openAgentConnections } from '../../lib/runtime/agent-connections.js';
 import { requiresApproval } from '../../lib/protocol/approval.js';
 import { TaskConsumer } from '../../lib/runtime/task-consumer.js';
 import { AgentLifecycle } from '../../lib/runtime/agent-lifecycle.js';
+import { IdleCollector } from '../../lib/runtime/idle-collector.js';
 import type { WorkerRuntime } from '../worker/worker-runtime.js';
 import { ElfClient } from '../../lib/elf/elf-client.js';
 import { elfDomainMemory } from './domain-memory.js';
@@ -110,17 +111,24 @@ export function createDomainLifecycle(options: DomainOrchestratorOptions): Agent
         config, domain, catalog, agentId, redis, keys, logger, llm: options.llm, runtime: getRuntime, lifecycle: workerLifecycle,
         ...(memory ? { memory } : {}),
       });
+      // Garbage left by the start-up and by the last tasks, collected once the domain is idle.
+      const collector = new IdleCollector();
       const consumer = new TaskConsumer({
         redis, blocking: conn.blocking, subscriber: conn.subscriber, keys, agentId, handler, logger, retentionMs: config.retentionMs,
         queue: new TaskQueue(redis, keys, queueOptions(config, domain.name, agentId)),
         concurrency: config.domainConcurrency, leaseMs: config.leaseMs, idleMs: config.domainIdleMs,
-        onStatus: (status) => heartbeat.setStatus(agentId, status),
+        onStatus: (status) => {
+          heartbeat.setStatus(agentId, status);
+          if (status === 'idle') collector.idle();
+          else collector.busy();
+        },
         approval: { required: (task) => requiresApproval(task, domain.approval === true), windowMs: config.approvalWindowMs },
       });
       return {
         register: async () => {
           await registry.register({ agentId, role: 'domain', domain: domain.name, containerId: options.containerId, extra: { pid: String(process.pid), host: os.hostname() } });
           logger.info({ workers: domain.workers.map((w) => w.name) }, 'domain orchestrator ready');
+          collector.idle();
         },
         heartbeat,
         consumer: {
@@ -139,6 +147,7 @@ export function createDomainLifecycle(options: DomainOrchestratorOptions): Agent
         deregister: () => registry.deregister(agentId, 'domain', domain.name),
         reachable: () => redis.status === 'ready',
         close: () => {
+          collector.busy();
           elf?.close();
           conn.close();
         },
