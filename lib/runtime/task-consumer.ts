@@ -2,18 +2,14 @@ import type { Redis } from 'ioredis';
 import type { Clock } from '../clock.js';
 import { sleep, systemClock } from '../clock.js';
 import { DanError } from '../errors.js';
-import { failedOutput, FailureCode } from '../protocol/failure.js';
+import { FailureCode } from '../protocol/failure.js';
 import { withCacheReadShare } from '../protocol/cache-read-share.js';
 import type { Logger } from '../logger.js';
-import type { Task } from '../protocol/task.js';
-import { parseTask } from '../protocol/task.js';
 import type { Keys } from '../redis/keys.js';
 import type { ClaimedTask, TaskQueue } from '../redis/task-queue.js';
 import { appendLog } from '../redis/task-store.js';
-import type { ApprovalRouteStep } from '../protocol/approval.js';
-import { approvalPlan, approvalWindowMs } from '../protocol/approval.js';
-import { isApproved, parkForApproval } from '../redis/approvals.js';
-import { withDependencyResults } from '../redis/task-dependencies.js';
+import type { ApprovalGate } from './task-start.js';
+import { startableTask } from './task-start.js';
 import type { TaskHandler } from './task-handler.js';
 import type { AbortReasonName, EndingDeps, InFlight } from './task-ending.js';
 import { AbortReason, recordEnding } from './task-ending.js';
@@ -43,12 +39,8 @@ export interface TaskConsumerOptions {
   retentionMs?: number;
   /** Busy/idle changes, for the registry status. */
   onStatus?: (status: 'idle' | 'busy') => void;
-  /**
-   * The approval gate: a task `required` says needs a person's yes, and has none yet, is parked
-   * (lib/redis/approvals.ts) before its handler runs, for its window (default `windowMs`). `route`, when
-   * given, makes the plan of sub-tasks the approver sees (main's routing). Absent: no gate.
-   */
-  approval?: { required: (task: Task) => boolean; windowMs: number; route?: (task: Task, signal: AbortSignal) => Promise<ApprovalRouteStep[]> };
+  /** The approval gate (`ApprovalGate`); absent: none. */
+  approval?: ApprovalGate;
 }
 
 /** Handlers returning within this (moving average) let the loop claim ahead (`claimAhead`). */
@@ -74,7 +66,7 @@ export class TaskConsumer {
   /** How long handlers took of late (moving average, ms); undefined until one returned. */
   private recentMs: number | undefined;
   private readonly clock: Clock;
-  private readonly endingDeps: EndingDeps;
+  private readonly endingDeps: EndingDeps & { approval?: ApprovalGate };
   private stopping = false;
   private lastActivity: number;
   private slotFreed: (() => void) | undefined;
@@ -90,7 +82,10 @@ export class TaskConsumer {
     this.clock = options.clock ?? systemClock;
     this.lastActivity = this.clock.now();
     const { redis, keys, queue, agentId, logger, retentionMs } = options;
-    this.endingDeps = { redis, keys, queue, agentId, logger, clock: this.clock, ...(retentionMs === undefined ? {} : { retentionMs }) };
+    this.endingDeps = {
+      redis, keys, queue, agentId, logger, clock: this.clock,
+      ...(retentionMs === undefined ? {} : { retentionMs }), ...(options.approval ? { approval: options.approval } : {}),
+    };
   }
 
   get busy(): number {
@@ -193,34 +188,9 @@ export class TaskConsumer {
         .catch((error: Error) => logger.warn({ taskId: claimed.taskId, err: error.message }, 'could not write a task log line'));
     let timer: NodeJS.Timeout | undefined;
     try {
-      const parsed = parseTask(claimed.raw, claimed.taskId, queue.taskLimits);
-      if (parsed.kind !== 'ok') {
-        logger.warn({ taskId: claimed.taskId, domain: claimed.domain, reason: parsed.reason }, 'task rejected');
-        await queue.finish(claimed, { status: 'failed', output: failedOutput({ error: parsed.reason }, FailureCode.invalidTask), error: parsed.reason, logLine: `${agentId}: rejected: ${parsed.reason}` });
-        return;
-      }
-      const task = parsed.task;
-      if (entry.reason) {
-        // Cancelled or its lease lost while it waited for a slot: it never starts.
-        await recordEnding(this.endingDeps, entry, task, new DanError(FailureCode.aborted, entry.reason), started, started);
-        return;
-      }
-      // A task that waited on others gets their summaries, files and branches; one pushed straight to a queue with depends_on is refused.
-      const unreleased = await withDependencyResults(this.options.redis, this.options.keys, task);
-      if (unreleased !== undefined) {
-        await queue.finish(claimed, { status: 'failed', output: failedOutput({ error: unreleased }, FailureCode.invalidTask), error: unreleased, logLine: `${agentId}: rejected: ${unreleased}` });
-        return;
-      }
-      if (await this.parkedForApproval(task, claimed, controller.signal)) return;
-      const deadline = Math.min(started + task.timeoutSeconds * 1000, task.deadlineMs ?? Infinity);
-      if (deadline <= started) {
-        const message = task.deadlineMs === undefined || task.deadlineMs > started + task.timeoutSeconds * 1000
-          ? `its timeout of ${task.timeoutSeconds} s is too short to start it; give metadata.timeout_seconds of at least 1`
-          : `its deadline ${new Date(task.deadlineMs).toISOString()} (from its parent's timeout) passed before it started`;
-        await queue.finish(claimed, { status: 'failed', output: failedOutput({ error: message }, FailureCode.timedOut), error: message, logLine: `${agentId}: not started: ${message}` });
-        logger.warn({ taskId: task.taskId, domain: claimed.domain }, 'task not started: deadline passed');
-        return;
-      }
+      const startable = await startableTask(this.endingDeps, entry, started);
+      if (!startable) return;
+      const { task, deadline } = startable;
       // The claim script already wrote the 'claimed' line; the finish script writes the last one.
       timer = setTimeout(() => this.abort(entry, AbortReason.timeout), deadline - started);
       logger.debug({ taskId: task.taskId, domain: claimed.domain, attempt: claimed.attempt }, 'task started');
@@ -265,18 +235,6 @@ export class TaskConsumer {
     if (next) void this.run(next);
     this.slotFreed?.();
     this.slotFreed = undefined;
-  }
-
-  /** Parks the task for approval when it needs one it does not have yet; true when it was parked (or lost meanwhile). */
-  private async parkedForApproval(task: Task, claimed: ClaimedTask, signal: AbortSignal): Promise<boolean> {
-    const { approval, redis, keys, agentId, logger } = this.options;
-    if (!approval?.required(task) || await isApproved(redis, keys, task.taskId)) return false;
-    const route = approval.route ? await approval.route(task, signal) : undefined;
-    const until = await parkForApproval(redis, keys, claimed, {
-      plan: approvalPlan(task, claimed.domain, route), windowMs: approvalWindowMs(task, approval.windowMs), agentId, clock: this.clock,
-    });
-    logger.info({ taskId: task.taskId, domain: claimed.domain, until, parked: until !== undefined }, 'task awaits approval');
-    return true;
   }
 
   private abort(entry: InFlight, reason: AbortReasonName): void {
