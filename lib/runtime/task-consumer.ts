@@ -1,66 +1,21 @@
 import type { Redis } from 'ioredis';
 import type { Clock } from '../clock.js';
 import { sleep, systemClock } from '../clock.js';
-import { DanError, toFailure } from '../errors.js';
-import { failedOutput, FailureCode } from '../protocol/failure.js';
+import { DanError } from '../errors.js';
+import { FailureCode } from '../protocol/failure.js';
 import { withCacheReadShare } from '../protocol/cache-read-share.js';
 import type { Logger } from '../logger.js';
-import type { Task } from '../protocol/task.js';
-import { parseTask } from '../protocol/task.js';
 import type { Keys } from '../redis/keys.js';
-import type { ClaimedTask, FinishInput, TaskQueue } from '../redis/task-queue.js';
-import { cancelTask } from '../redis/task-queue.js';
-import type { HeldLogLines } from './task-log.js';
+import type { ClaimedTask, TaskQueue } from '../redis/task-queue.js';
 import { TaskLog } from './task-log.js';
-import type { ApprovalRouteStep } from '../protocol/approval.js';
-import { approvalPlan, approvalWindowMs } from '../protocol/approval.js';
-import { isApproved, parkForApproval } from '../redis/approvals.js';
-import { withDependencyResults } from '../redis/task-dependencies.js';
-import { withTaskCost } from '../redis/cost-counters.js';
+import type { ApprovalGate } from './task-start.js';
+import { startableTask } from './task-start.js';
+import type { TaskHandler } from './task-handler.js';
+import type { AbortReasonName, EndingDeps, InFlight } from './task-ending.js';
+import { AbortReason, finishWithHeld, recordEnding } from './task-ending.js';
 
-/** What a handler gets for one task. `signal` fires on timeout, cancellation, lost lease and shutdown. */
-export interface TaskContext {
-  task: Task;
-  claimed: ClaimedTask;
-  signal: AbortSignal;
-  /** When (ms since the epoch) this attempt times out: its own timeout or its parent's deadline. */
-  deadline: number;
-  log(message: string): Promise<void>;
-  /**
-   * Lines held for the next script that writes this task's log anyway (a sub-task's submit, this task's
-   * finish), a round trip less each; `log` writes the held ones first, and what is still held when the
-   * task ends on a path that carries none is written then.
-   */
-  held?: HeldLogLines;
-  /**
-   * The outputs of every sub-task this task queued, once the handler has read them all: the cost read at
-   * the task's end then adds their `cost_total` from these instead of reading the sub-tasks again.
-   */
-  noteChildren?(outputs: readonly Record<string, unknown>[]): void;
-}
-
-export type TaskHandler = (ctx: TaskContext) => Promise<Record<string, unknown>>;
-
-/** A handler failure that still carries an output (a parent with its children's statuses). */
-export class TaskFailedError extends DanError {
-  constructor(message: string, readonly output: Record<string, unknown>, code: FailureCode, options: { retryable?: boolean } = {}) {
-    super(code, message, { retryable: options.retryable ?? false });
-    this.name = 'TaskFailedError';
-  }
-}
-
-const AbortReason = { timeout: 'timeout', cancelled: 'cancelled', leaseLost: 'lease_lost', shutdown: 'shutdown' } as const;
-type AbortReasonName = (typeof AbortReason)[keyof typeof AbortReason];
-
-interface InFlight {
-  claimed: ClaimedTask;
-  controller: AbortController;
-  reason: AbortReasonName | undefined;
-  /** What the handler passed to `noteChildren`. */
-  children?: readonly Record<string, unknown>[];
-  /** The task's log, with the lines its handler held. */
-  log: TaskLog;
-}
+export type { TaskContext, TaskHandler } from './task-handler.js';
+export { TaskFailedError } from './task-handler.js';
 
 export interface TaskConsumerOptions {
   redis: Redis;
@@ -84,18 +39,19 @@ export interface TaskConsumerOptions {
   retentionMs?: number;
   /** Busy/idle changes, for the registry status. */
   onStatus?: (status: 'idle' | 'busy') => void;
-  /**
-   * The approval gate: a task `required` says needs a person's yes, and has none yet, is parked
-   * (lib/redis/approvals.ts) before its handler runs, for its window (default `windowMs`). `route`, when
-   * given, makes the plan of sub-tasks the approver sees (main's routing). Absent: no gate.
-   */
-  approval?: { required: (task: Task) => boolean; windowMs: number; route?: (task: Task, signal: AbortSignal) => Promise<ApprovalRouteStep[]> };
+  /** The approval gate (`ApprovalGate`); absent: none. */
+  approval?: ApprovalGate;
 }
+
+/** Handlers returning within this (moving average) let the loop claim ahead (`claimAhead`). */
+const AHEAD_MAX_MS = 20;
 
 /**
  * The loop every agent runs on its queue: claim up to its free slots, run each task under a lease
  * renewed at half its length and a timeout from `metadata.timeout_seconds` (bounded by a parent's
- * `metadata.deadline`), write the result, and block on the queue when there is nothing to do.
+ * `metadata.deadline`), write the result, and block on the queue when there is nothing to do. A slot
+ * is free again once its handler returns: the next claim goes out with the ends being written, and
+ * while handlers are short one claim goes out ahead of the slots (`claimAhead`).
  *
  * How a task ends: completed; failed at once (bad input, a refused path, a timeout, cancellation, or any
  * error that is not `retryable`); or, for a retryable failure (the model API's 429/5xx, a crashed
@@ -103,7 +59,14 @@ export interface TaskConsumerOptions {
  */
 export class TaskConsumer {
   private readonly inFlight = new Map<string, InFlight>();
+  /** Slots taken: tasks claimed whose handler has not returned (a task whose end is being written holds none). */
+  private running = 0;
+  /** Tasks claimed ahead (see `claimAhead`), each waiting for a slot; they are in `inFlight` too (leases renewed). */
+  private readonly waiting: InFlight[] = [];
+  /** How long handlers took of late (moving average, ms); undefined until one returned. */
+  private recentMs: number | undefined;
   private readonly clock: Clock;
+  private readonly endingDeps: EndingDeps & { approval?: ApprovalGate };
   private stopping = false;
   private lastActivity: number;
   private slotFreed: (() => void) | undefined;
@@ -118,6 +81,11 @@ export class TaskConsumer {
   constructor(private readonly options: TaskConsumerOptions) {
     this.clock = options.clock ?? systemClock;
     this.lastActivity = this.clock.now();
+    const { redis, keys, queue, agentId, logger, retentionMs } = options;
+    this.endingDeps = {
+      redis, keys, queue, agentId, logger, clock: this.clock,
+      ...(retentionMs === undefined ? {} : { retentionMs }), ...(options.approval ? { approval: options.approval } : {}),
+    };
   }
 
   get busy(): number {
@@ -142,9 +110,14 @@ export class TaskConsumer {
     const { queue, logger } = this.options;
     const pollMs = this.options.pollMs ?? 2_000;
     while (!this.stopping) {
-      const free = this.options.concurrency - this.inFlight.size;
+      const { concurrency } = this.options;
+      // At most a slot's worth per claim: a claim ahead leaves as soon as the one before it is in.
+      const free = Math.min(concurrency, concurrency + this.claimAhead() - this.running - this.waiting.length);
       if (free <= 0) {
         await new Promise<void>((resolve) => (this.slotFreed = resolve));
+        // Slots freed in the same turn (short tasks ending together) share one claim, written after
+        // their ends: one round trip brings their ends and the next tasks.
+        await new Promise<void>((resolve) => setImmediate(resolve));
         continue;
       }
       let claimed: ClaimedTask[];
@@ -160,7 +133,7 @@ export class TaskConsumer {
       }
       if (claimed.length > 0) {
         this.lastActivity = this.clock.now();
-        for (const task of claimed) void this.run(task);
+        for (const task of claimed) this.admit(task);
         // Fewer than asked and none held back: the ready lists are empty, so asking again now would
         // only cost a script run. Wait on the pending queue instead (new work arrives there).
         if (claimed.length === free || deferred > 0) continue;
@@ -185,52 +158,53 @@ export class TaskConsumer {
     return 'stopped';
   }
 
-  private async run(claimed: ClaimedTask): Promise<void> {
-    const { queue, logger, agentId } = this.options;
-    const controller = new AbortController();
-    const taskLog = new TaskLog(this.options.redis, this.options.keys, { taskId: claimed.taskId, agentId, domain: claimed.domain }, this.clock, logger);
-    const entry: InFlight = { claimed, controller, reason: undefined, log: taskLog };
+  /**
+   * How many tasks beyond its free slots the loop may claim: while handlers return within
+   * AHEAD_MAX_MS, as many as it has slots. The next claim then leaves while the tasks just claimed run
+   * and their ends are written, instead of after: Redis serves the one while this process works on the
+   * other. Tasks claimed so wait for a slot here at most about that long, under a lease like any other.
+   */
+  private claimAhead(): number {
+    return this.recentMs !== undefined && this.recentMs < AHEAD_MAX_MS ? this.options.concurrency : 0;
+  }
+
+  /** Takes a claimed task in: it runs now when a slot is free, or waits for one. */
+  private admit(claimed: ClaimedTask): void {
+    const { redis, keys, agentId, logger } = this.options;
+    const log = new TaskLog(redis, keys, { taskId: claimed.taskId, agentId, domain: claimed.domain }, this.clock, logger);
+    const entry: InFlight = { claimed, controller: new AbortController(), reason: undefined, released: false, startedAt: 0, log };
     this.inFlight.set(claimed.taskId, entry);
     this.options.onStatus?.('busy');
+    if (this.running < this.options.concurrency) void this.run(entry);
+    else this.waiting.push(entry);
+  }
+
+  private async run(entry: InFlight): Promise<void> {
+    const { queue, logger, agentId } = this.options;
+    const { claimed, controller } = entry;
+    this.running += 1;
     const started = this.clock.now();
+    entry.startedAt = started;
     let timer: NodeJS.Timeout | undefined;
     try {
-      const parsed = parseTask(claimed.raw, claimed.taskId, queue.taskLimits);
-      if (parsed.kind !== 'ok') {
-        logger.warn({ taskId: claimed.taskId, domain: claimed.domain, reason: parsed.reason }, 'task rejected');
-        await queue.finish(claimed, { status: 'failed', output: failedOutput({ error: parsed.reason }, FailureCode.invalidTask), error: parsed.reason, logLine: `${agentId}: rejected: ${parsed.reason}` });
-        return;
-      }
-      const task = parsed.task;
-      // A task that waited on others gets their summaries, files and branches; one pushed straight to a queue with depends_on is refused.
-      const unreleased = await withDependencyResults(this.options.redis, this.options.keys, task);
-      if (unreleased !== undefined) {
-        await queue.finish(claimed, { status: 'failed', output: failedOutput({ error: unreleased }, FailureCode.invalidTask), error: unreleased, logLine: `${agentId}: rejected: ${unreleased}` });
-        return;
-      }
-      if (await this.parkedForApproval(task, claimed, controller.signal)) return;
-      const deadline = Math.min(started + task.timeoutSeconds * 1000, task.deadlineMs ?? Infinity);
-      if (deadline <= started) {
-        const message = task.deadlineMs === undefined || task.deadlineMs > started + task.timeoutSeconds * 1000
-          ? `its timeout of ${task.timeoutSeconds} s is too short to start it; give metadata.timeout_seconds of at least 1`
-          : `its deadline ${new Date(task.deadlineMs).toISOString()} (from its parent's timeout) passed before it started`;
-        await queue.finish(claimed, { status: 'failed', output: failedOutput({ error: message }, FailureCode.timedOut), error: message, logLine: `${agentId}: not started: ${message}` });
-        logger.warn({ taskId: task.taskId, domain: claimed.domain }, 'task not started: deadline passed');
-        return;
-      }
+      const startable = await startableTask(this.endingDeps, entry, started);
+      if (!startable) return;
+      const { task, deadline } = startable;
       // The claim script already wrote the 'claimed' line; the finish script writes the last one.
       timer = setTimeout(() => this.abort(entry, AbortReason.timeout), deadline - started);
       logger.debug({ taskId: task.taskId, domain: claimed.domain, attempt: claimed.attempt }, 'task started');
       let output: Record<string, unknown>;
       try {
-        output = await this.options.handler({ task, claimed, signal: controller.signal, deadline, log: taskLog.log, held: taskLog, noteChildren: (outputs) => { entry.children = outputs; } });
+        output = await this.options.handler({ task, claimed, signal: controller.signal, deadline, log: entry.log.log, held: entry.log, noteChildren: (outputs) => { entry.children = outputs; } });
         if (entry.reason) throw new DanError(FailureCode.aborted, entry.reason);
       } catch (error) {
-        await this.ended(entry, task, error, started, deadline);
+        await recordEnding(this.endingDeps, entry, task, error, started, deadline);
         return;
       }
       const ms = this.clock.now() - started;
-      const ok = await this.finish(entry, {
+      // The worker is done: its slot takes the next task while this one's end is written.
+      this.release(entry);
+      const ok = await finishWithHeld(queue, entry, {
         status: 'completed', output: withCacheReadShare(output), logLine: `${agentId}: completed in ${ms} ms`,
         cost: entry.children ? { childOutputs: entry.children } : {},
       });
@@ -244,85 +218,25 @@ export class TaskConsumer {
       if (timer) clearTimeout(timer);
       // Not awaited (it never throws): the lines go out on the connection in order, and a slot is not
       // held for them while Redis is away.
-      void taskLog.flush();
+      void entry.log.flush();
       this.inFlight.delete(claimed.taskId);
       this.lastActivity = this.clock.now();
       if (this.inFlight.size === 0) this.options.onStatus?.('idle');
-      this.slotFreed?.();
-      this.slotFreed = undefined;
+      this.release(entry);
     }
   }
 
-  /** Parks the task for approval when it needs one it does not have yet; true when it was parked (or lost meanwhile). */
-  private async parkedForApproval(task: Task, claimed: ClaimedTask, signal: AbortSignal): Promise<boolean> {
-    const { approval, redis, keys, agentId, logger } = this.options;
-    if (!approval?.required(task) || await isApproved(redis, keys, task.taskId)) return false;
-    const route = approval.route ? await approval.route(task, signal) : undefined;
-    const until = await parkForApproval(redis, keys, claimed, {
-      plan: approvalPlan(task, claimed.domain, route), windowMs: approvalWindowMs(task, approval.windowMs), agentId, clock: this.clock,
-    });
-    logger.info({ taskId: task.taskId, domain: claimed.domain, until, parked: until !== undefined }, 'task awaits approval');
-    return true;
-  }
-
-  /** Records how a task that did not complete ended: failed, handed back for a retry, or left to others. */
-  private async ended(entry: InFlight, task: Task, error: unknown, started: number, deadline: number): Promise<void> {
-    const { queue, logger, agentId } = this.options;
-    const { claimed } = entry;
-    const reason = entry.reason;
-    if (reason === AbortReason.leaseLost || reason === AbortReason.shutdown) {
-      logger.warn({ taskId: task.taskId, reason }, 'task abandoned; another attempt will finish it');
-      return;
-    }
-    if (reason === AbortReason.cancelled) {
-      // `dan cancel` already wrote the result; the worker has been stopped.
-      logger.info({ taskId: task.taskId, domain: claimed.domain }, 'task cancelled; its worker was stopped');
-      await entry.log.log('cancelled; its work was stopped');
-      return;
-    }
-    const ms = this.clock.now() - started;
-    const failure = toFailure(error);
-    const output = await withTaskCost(this.options.redis, this.options.keys, task.taskId, error instanceof TaskFailedError ? error.output : { error: failure.message }, entry.children);
-    // The gateway noted a refused call: a worker that gave up on it (a Claude Code CLI says only "error") failed for its budget.
-    if (hasBudgetRefusal(output) && (failure.code === FailureCode.workerFailed || failure.code === FailureCode.internal)) failure.code = FailureCode.budgetExceeded;
-    if (reason === AbortReason.timeout) {
-      const message = deadline < started + task.timeoutSeconds * 1000
-        ? `timed out: its parent's deadline ${new Date(deadline).toISOString()} passed`
-        : `timed out after ${task.timeoutSeconds} s`;
-      const ok = await this.finish(entry, { status: 'failed', output: failedOutput({ ...output, error: message }, FailureCode.timedOut), error: message, logLine: `${agentId}: ${message}; its worker was stopped` });
-      logger.warn({ taskId: task.taskId, domain: claimed.domain, written: ok }, 'task timed out');
-      await this.cancelChildren(task.taskId, `cancelled: parent ${task.taskId} timed out`);
-      return;
-    }
-    if (failure.retryable) {
-      // The held lines go first (sent ahead on the same connection): the retry script writes a line of its own.
-      void entry.log.flush();
-      const outcome = await queue.retry(claimed, `${failure.code}: ${failure.message}`, failedOutput(output, failure.code, true));
-      logger.warn({ taskId: task.taskId, domain: claimed.domain, err: failure.message, outcome }, 'task failed with a retryable error');
-      return;
-    }
-    const ok = await this.finish(entry, { status: 'failed', output: failedOutput(withCacheReadShare(output), failure.code), error: failure.message, logLine: `${agentId}: failed after ${ms} ms: ${failure.message}` });
-    logger.warn({ taskId: task.taskId, domain: claimed.domain, err: failure.message, written: ok }, 'task failed');
-  }
-
-  /** Ends the task with the log lines its handler held written first, in the same step; kept for later when its lease was lost. */
-  private async finish(entry: InFlight, input: FinishInput): Promise<boolean> {
-    const held = entry.log.take();
-    const ok = await this.options.queue.finish(entry.claimed, { ...input, heldLines: held });
-    if (!ok) entry.log.restore(held);
-    return ok;
-  }
-
-  /** Ends the sub-tasks a task queued that are still running or waiting. */
-  private async cancelChildren(taskId: string, error: string): Promise<void> {
-    const { redis, keys, agentId, logger } = this.options;
-    try {
-      for (const child of await redis.smembers(keys.children(taskId))) {
-        await cancelTask(redis, keys, child, { by: agentId, error, reason: error, retentionMs: this.options.retentionMs ?? 7 * 24 * 3600 * 1000, clock: this.clock });
-      }
-    } catch (e) {
-      logger.warn({ taskId, err: (e as Error).message }, 'could not cancel the sub-tasks of a timed-out task; their own deadlines end them');
-    }
+  /** Gives a task's slot back (once), to a task waiting for one, or wakes the loop to claim. */
+  private release(entry: InFlight): void {
+    if (entry.released) return;
+    entry.released = true;
+    this.running -= 1;
+    const ms = this.clock.now() - entry.startedAt;
+    this.recentMs = this.recentMs === undefined ? ms : this.recentMs + (ms - this.recentMs) / 8;
+    const next = this.waiting.shift();
+    if (next) void this.run(next);
+    this.slotFreed?.();
+    this.slotFreed = undefined;
   }
 
   private abort(entry: InFlight, reason: AbortReasonName): void {
@@ -369,10 +283,4 @@ export class TaskConsumer {
     await this.loopDone;
     return notHandedBack;
   }
-}
-
-/** Whether a result's own cost says a model call was refused for a spent budget. */
-function hasBudgetRefusal(output: Record<string, unknown>): boolean {
-  const cost = output['cost'];
-  return typeof cost === 'object' && cost !== null && 'budget_exceeded' in cost;
 }

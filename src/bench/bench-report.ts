@@ -91,6 +91,8 @@ export function rows(r: BenchResults): Row[] {
     const ratio = (x: RatioSpread) => `${n(x.median, 2)}x (rounds ${n(x.min, 2)}-${n(x.max, 2)}x)`;
     add('direct vs BullMQ, median of the rounds\' ratios (min-max)', ratio(t.direct_vs_bullmq_spread), '>= 1.2x', atLeast(t.direct_vs_bullmq, 1.2));
     add('routed vs BullMQ, median of the rounds\' ratios (min-max)', ratio(t.routed_vs_bullmq_spread), '>= 0.6x', atLeast(t.routed_vs_bullmq, 0.6));
+    const cpu = t.redis_us_per_task;
+    add('Redis CPU per task at full load, direct / routed / BullMQ job (µs, median of the rounds)', `${n(cpu.direct)} / ${n(cpu.routed)} / ${n(cpu.bullmq)}`);
   }
   const l = r.latency;
   if (l) {

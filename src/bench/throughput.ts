@@ -35,20 +35,37 @@ export interface ThroughputResult {
   /** Each ratio's median with the lowest and highest round. */
   direct_vs_bullmq_spread: RatioSpread;
   routed_vs_bullmq_spread: RatioSpread;
-  /** Every round's figures, in the order they ran, and which went first. */
-  runs: { bullmq: number; direct: number; routed: number; first: 'bullmq' | 'dan' }[];
+  /**
+   * Every round's figures, in the order they ran, and which went first; `redis_us` is Redis' CPU time
+   * per task or job (user and system, from `INFO cpu`) over each side's run.
+   */
+  runs: { bullmq: number; direct: number; routed: number; first: 'bullmq' | 'dan'; redis_us: { bullmq: number; direct: number; routed: number } }[];
+  /**
+   * Redis' CPU time per task or job (µs, user and system), median of the rounds: at equal load on a
+   * shared machine the side that costs Redis less goes faster.
+   */
+  redis_us_per_task: { direct: number; routed: number; bullmq: number };
   /** Redis commands per task while saturated (of the round with the median direct rate). */
   commands_saturated: { direct: CommandCost; routed: CommandCost };
 }
 
+/** Redis' CPU time so far (user and system, ms), from `INFO cpu`. */
+async function redisCpuMs(redis: BenchEnv['redis']): Promise<number> {
+  const info = await redis.info('cpu');
+  const seconds = (name: string) => Number(new RegExp(`^${name}:([\\d.]+)`, 'm').exec(info)?.[1] ?? Number.NaN);
+  return (seconds('used_cpu_user') + seconds('used_cpu_sys')) * 1000;
+}
+
 /** Sends `count` echo tasks at once and returns tasks per second from the first submit to the last end. */
-async function ours(env: BenchEnv, net: BenchNetwork, domain: string, count: number, label: string): Promise<{ rate: number; cost: CommandCost }> {
+async function ours(env: BenchEnv, net: BenchNetwork, domain: string, count: number, label: string): Promise<{ rate: number; cost: CommandCost; redisUs: number }> {
   const before = await commandCounts(env.redis);
   const started = performance.now();
+  const cpuBefore = await redisCpuMs(env.redis);
   const ids = await net.echo(domain, count, label);
+  const redisUs = ((await redisCpuMs(env.redis)) - cpuBefore) * 1000 / count;
   const last = Math.max(...ids.map((id) => net.events.finished.get(id)?.ms ?? performance.now()));
   const rate = count / ((last - started) / 1000);
-  return { rate, cost: commandsPerTask(before, await commandCounts(env.redis), count) };
+  return { rate, cost: commandsPerTask(before, await commandCounts(env.redis), count), redisUs };
 }
 
 /**
@@ -66,7 +83,7 @@ export async function measureThroughput(env: BenchEnv, net: BenchNetwork, tasks:
     const bullmqFirst = r % 2 === 0;
     const runBullmq = async () => {
       env.progress(`throughput round ${r + 1}/${rounds}: BullMQ, ${tasks} no-op jobs`);
-      return bullmqJobsPerSecond(env.redisUrl, tasks, CONCURRENCY, `bench-${process.pid}-${r}`);
+      return bullmqJobsPerSecond(env.redisUrl, tasks, CONCURRENCY, `bench-${process.pid}-${r}`, () => redisCpuMs(env.redis));
     };
     const before = bullmqFirst ? await runBullmq() : undefined;
     env.progress(`throughput round ${r + 1}/${rounds}: ${tasks} echo tasks to backend`);
@@ -74,7 +91,10 @@ export async function measureThroughput(env: BenchEnv, net: BenchNetwork, tasks:
     env.progress(`throughput round ${r + 1}/${rounds}: ${tasks} echo tasks to main (routed)`);
     const routed = await ours(env, net, 'main', tasks, 'routed');
     const bullmq = before ?? await runBullmq();
-    runs.push({ bullmq: round(bullmq), direct: round(direct.rate), routed: round(routed.rate), first: bullmqFirst ? 'bullmq' : 'dan' });
+    runs.push({
+      bullmq: round(bullmq.rate), direct: round(direct.rate), routed: round(routed.rate), first: bullmqFirst ? 'bullmq' : 'dan',
+      redis_us: { bullmq: round(bullmq.redisUs), direct: round(direct.redisUs), routed: round(routed.redisUs) },
+    });
     costs.push({ direct: direct.cost, routed: routed.cost });
   }
   const median = (pick: (run: ThroughputResult['runs'][number]) => number) => ratioSpread(runs.map(pick)).median;
@@ -87,6 +107,7 @@ export async function measureThroughput(env: BenchEnv, net: BenchNetwork, tasks:
     direct_tasks_per_s: round(median((x) => x.direct)), routed_tasks_per_s: round(median((x) => x.routed)), bullmq_jobs_per_s: round(median((x) => x.bullmq)),
     direct_vs_bullmq: directRatio.median, routed_vs_bullmq: routedRatio.median,
     direct_vs_bullmq_spread: directRatio, routed_vs_bullmq_spread: routedRatio,
+    redis_us_per_task: { direct: median((x) => x.redis_us.direct), routed: median((x) => x.redis_us.routed), bullmq: median((x) => x.redis_us.bullmq) },
     runs, commands_saturated: costs[middle] ?? { direct: { total: Number.NaN, byCommand: {} }, routed: { total: Number.NaN, byCommand: {} } },
   };
 }
