@@ -46,9 +46,13 @@ async function main(): Promise<void> {
   // Watched from the start: the parent may die while this agent is still starting.
   const agent: { stop?: () => void } = {};
   if (!inContainer) stopWhenOrphaned(logger, () => (agent.stop ? agent.stop() : process.exit(0)), config.shutdownGraceMs);
+  // Also from the start: the agent may beat (and be told to stop) before startAgent returns. A signal then
+  // stops it as soon as it is up, handing back what it took, instead of the signal's default killing it.
+  let stopAsked = false;
+  onStopSignal(logger, () => (agent.stop ? agent.stop() : (stopAsked = true)), config.shutdownGraceMs);
   const running = await startAgent({ config, agentId, logger, ...(containerId ? { containerId } : {}) });
   agent.stop = () => void running.stop();
-  onStopSignal(logger, agent.stop, config.shutdownGraceMs);
+  if (stopAsked) agent.stop();
   const end = await running.done;
   if (end.problems.length > 0) throw new DanError('stop_incomplete', stopProblemsMessage(end));
   logger.flush?.();

@@ -106,7 +106,7 @@ describe.each(Object.keys(kinds))('the %s spawner', (kind) => {
     // taken over 5 s, and the spawner then kills it, which this test would read as an unclean exit.
     await agents.close(20_000);
     expect(agents.list()).toEqual([]);
-    expect(exits.map((e) => [e.agentId, e.code]).sort()).toEqual(reqs.map((r) => [r.agentId, 0]).sort());
+    expect(exits.map((e) => [e.agentId, e.code, e.signal]).sort()).toEqual(reqs.map((r) => [r.agentId, 0, null]).sort());
     await expect(agents.spawn(request('backend'))).rejects.toThrow(/closed/);
   });
 });
