@@ -65,12 +65,14 @@ async function runMain(config: Config): Promise<void> {
   if (ownContainerId()) recordAgentId(agentId, logger);
   const { runNetwork } = await import('./main/run-network.js');
   const { agentRedisUrlFromEnv } = await import('./main/network-env.js');
+  // Taken from before the network starts, like a domain agent's: a signal while it starts stops it once it is up.
+  const signalled = new Promise<false>((resolve) => onStopSignal(logger, () => resolve(false), config.shutdownGraceMs));
   const agentRedisUrl = agentRedisUrlFromEnv(config.redisUrl);
   const network = await runNetwork({ config, agentId, logger, redisUrl: config.redisUrl, ...(agentRedisUrl ? { agentRedisUrl } : {}) });
   logger.info({ agentId: network.main.agentId, spawner: config.spawner }, 'main orchestrator running; SIGTERM stops it');
   // A signal, or the orchestrator stopping on its own (another main took its place): either way the
   // process ends rather than lingering with nothing to do.
-  const replaced = await Promise.race([new Promise<false>((resolve) => onStopSignal(logger, () => resolve(false), config.shutdownGraceMs)), network.main.stopped.then(() => true)]);
+  const replaced = await Promise.race([signalled, network.main.stopped.then(() => true)]);
   await network.stop();
   logger.flush?.();
   const end = await network.main.lifecycle.done;
