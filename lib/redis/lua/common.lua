@@ -67,9 +67,13 @@ local function task_facts(raw)
 end
 
 -- ms since the epoch of an ISO-8601 UTC time as the callers write it (2026-12-07T15:12:37.123Z), or nil
--- (days from the civil date: the inverse of iso_from_ms).
+-- (days from the civil date: the inverse of iso_from_ms). Each text is parsed once per run of a
+-- script: a batch of ends shares its end time, and the tasks of one claim their start time.
+local ISO_MS = {}
 local function ms_from_iso(text)
   if type(text) ~= 'string' then return nil end
+  local known = ISO_MS[text]
+  if known then return known end
   local y, m, d, hh, mi, ss, frac = string.match(text, '^(%d%d%d%d)%-(%d%d)%-(%d%d)T(%d%d):(%d%d):(%d%d)%.?(%d*)Z$')
   if not y then return nil end
   y, m, d = tonumber(y), tonumber(m), tonumber(d)
@@ -78,7 +82,9 @@ local function ms_from_iso(text)
   local yoe = y - era * 400
   local doy = math.floor((153 * ((m + 9) % 12) + 2) / 5) + d - 1
   local days = era * 146097 + yoe * 365 + math.floor(yoe / 4) - math.floor(yoe / 100) + doy - 719468
-  return ((days * 24 + tonumber(hh)) * 60 + tonumber(mi)) * 60000 + tonumber(ss) * 1000 + tonumber(string.sub(frac .. '000', 1, 3))
+  local ms = ((days * 24 + tonumber(hh)) * 60 + tonumber(mi)) * 60000 + tonumber(ss) * 1000 + tonumber(string.sub(frac .. '000', 1, 3))
+  ISO_MS[text] = ms
+  return ms
 end
 
 -- The 1-based bucket of `value` among `bounds` (#bounds + 1: past them all), as bucketOf in metric-buckets.ts.
