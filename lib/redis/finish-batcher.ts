@@ -12,8 +12,11 @@ export interface FinishEnd {
   heldLines: readonly string[];
 }
 
-/** Runs one finish script call for `ends` (one domain, at most MAX_FINISH_BATCH): each end's answer, in order. */
-export type FinishRunner = (domain: string, ends: readonly FinishEnd[]) => Promise<number[]>;
+/**
+ * Runs one finish script call for `ends` (one domain, at most MAX_FINISH_BATCH): each end's answer, in
+ * order, or the error that end alone met.
+ */
+export type FinishRunner = (domain: string, ends: readonly FinishEnd[]) => Promise<(number | Error)[]>;
 
 /**
  * Most ends in one script call: bounds the call's size and how long Redis runs it (a consumer of 16
@@ -31,7 +34,7 @@ interface Waiting {
  * Gathers the ends a process has ready in the same turn of its event loop (with claim-ahead, a batch's
  * handlers end together) and sends them to Redis in one finish script call per domain: one EVALSHA, and
  * the counters every end adds to written once per batch. Each caller still gets its own answer (1, 0 or
- * 2, as the script returns it). Nothing is lost if the process dies before a batch is written: each
+ * 2, as the script returns it, or the error its end alone met). Nothing is lost if the process dies before a batch is written: each
  * task keeps its lease until then, and runs again once the lease lapses.
  */
 export class FinishBatcher {
@@ -62,7 +65,11 @@ export class FinishBatcher {
 
   private sendBatch(domain: string, batch: Waiting[]): void {
     this.run(domain, batch.map((w) => w.end)).then(
-      (answers) => batch.forEach((w, i) => w.resolve(Number(answers[i]))),
+      (answers) => batch.forEach((w, i) => {
+        const answer = answers[i];
+        if (answer instanceof Error) w.reject(answer);
+        else w.resolve(Number(answer));
+      }),
       (error: unknown) => batch.forEach((w) => w.reject(error)),
     );
   }

@@ -215,7 +215,7 @@ export class TaskQueue {
   }
 
   /** One finish script call for the ends of `domain` gathered in one turn (FinishBatcher). */
-  private async finishBatch(domain: string, ends: readonly FinishEnd[]): Promise<number[]> {
+  private async finishBatch(domain: string, ends: readonly FinishEnd[]): Promise<(number | Error)[]> {
     const k = this.keys;
     const now = isoNow(this.clock);
     const rest: string[] = [];
@@ -226,7 +226,7 @@ export class TaskQueue {
       keys: { active: k.active(domain), leases: k.leases(domain), events: k.events(), logStream: k.logStream() },
       args: { nowIso: now, retentionS: this.retentionSeconds, domain, agentId: this.options.agentId, keyPrefix: k.prefix },
       rest,
-    })) as number[];
+    })) as (number | Error)[];
   }
 
   /**

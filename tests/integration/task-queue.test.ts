@@ -86,6 +86,25 @@ describe('TaskQueue against a real Redis', () => {
     expect(await q.finish(c!, { status: 'completed', output: {} })).toBe(true);
   });
 
+  it('fails only the end whose writes fail in a batch; the others of the batch end and are counted', async () => {
+    for (const id of ['broken-1', 'fine-1']) await submitTask(redis, keys, { taskId: id, domain: 'backend', description: id });
+    const q = queue();
+    const [broken, fine] = await q.claim(2);
+    // A key of the wrong type under the first task's log: its "completed" line cannot be written.
+    await redis.del(keys.logs(broken!.taskId));
+    await redis.set(keys.logs(broken!.taskId), 'not a list');
+    const [a, b] = await Promise.allSettled([
+      q.finish(broken!, { status: 'completed', output: {}, logLine: 'done' }),
+      q.finish(fine!, { status: 'completed', output: {}, logLine: 'done' }),
+    ]);
+    expect(a.status).toBe('rejected');
+    expect(String((a as PromiseRejectedResult).reason)).toMatch(/WRONGTYPE/);
+    expect(b).toEqual({ status: 'fulfilled', value: true });
+    expect(await redis.hget(keys.result('fine-1'), 'status')).toBe('completed');
+    const counts = await readMetricCounters(redis, keys);
+    expect(counts.tasks.find((t) => t.domain === 'backend' && t.status === 'completed')?.count).toBe(1);
+  });
+
   it('takes high before normal before low, FIFO within a priority', async () => {
     const send = (id: string, priority: string) =>
       submitTask(redis, keys, { taskId: id, domain: 'backend', description: id, priority: priority as 'low' });

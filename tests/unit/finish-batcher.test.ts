@@ -10,13 +10,14 @@ describe('FinishBatcher', () => {
     const calls: { domain: string; ids: string[] }[] = [];
     const batcher = new FinishBatcher(async (domain, ends) => {
       calls.push({ domain, ids: ends.map((e) => e.taskId) });
-      return ends.map((e) => (e.taskId === 'b' ? 0 : e.taskId === 'c' ? 2 : 1));
+      return ends.map((e) => (e.taskId === 'b' ? 0 : e.taskId === 'c' ? 2 : e.taskId === 'e' ? new Error('WRONGTYPE') : 1));
     });
-    const answers = await Promise.all([
-      batcher.finish('backend', end('a')), batcher.finish('backend', end('b')), batcher.finish('frontend', end('x')), batcher.finish('backend', end('c')),
+    const answers = await Promise.allSettled([
+      batcher.finish('backend', end('a')), batcher.finish('backend', end('b')), batcher.finish('frontend', end('x')),
+      batcher.finish('backend', end('c')), batcher.finish('backend', end('e')),
     ]);
-    expect(answers).toEqual([1, 0, 1, 2]);
-    expect(calls).toEqual([{ domain: 'backend', ids: ['a', 'b', 'c'] }, { domain: 'frontend', ids: ['x'] }]);
+    expect(answers.map((a) => (a.status === 'fulfilled' ? a.value : String(a.reason)))).toEqual([1, 0, 1, 2, 'Error: WRONGTYPE']);
+    expect(calls).toEqual([{ domain: 'backend', ids: ['a', 'b', 'c', 'e'] }, { domain: 'frontend', ids: ['x'] }]);
     // A later turn is a call of its own.
     expect(await batcher.finish('backend', end('d'))).toBe(1);
     expect(calls).toHaveLength(3);

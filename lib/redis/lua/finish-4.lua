@@ -16,7 +16,7 @@
 --   own before it ends), heldCount, then heldCount log lines the agent held for the task's end
 --   (lib/runtime/task-log.ts), written before logLine
 -- Returns: per task, in order: 1 finished, 0 lease lost (nothing written), 2 the task has cost to add
--- (nothing written).
+-- (nothing written), or the error its writes met (what was written before it stays, as in any script).
 LOG.stream = K.logStream
 local now_iso, retention_s, domain, agent = A.nowIso, tonumber(A.retentionS), A.domain, A.agentId
 local ended_ids, records, answers, ended = {}, {}, {}, {}
@@ -53,8 +53,12 @@ begin_counts()
 local i = REST
 while i <= #ARGV do
   local held = tonumber(ARGV[i + 7])
-  table.insert(answers, finish_one(ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4], ARGV[i + 5], ARGV[i + 6],
-    i + 8, i + 7 + held))
+  -- A task whose writes fail (a key of the wrong type, say) answers its own error; the others of the
+  -- batch still end, and are counted.
+  local ok, answer = pcall(finish_one, ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4], ARGV[i + 5], ARGV[i + 6],
+    i + 8, i + 7 + held)
+  if not ok then answer = redis.error_reply(type(answer) == 'table' and answer.err or tostring(answer)) end
+  table.insert(answers, answer)
   i = i + 8 + held
 end
 flush_counts()
