@@ -11,6 +11,7 @@ import { DEFAULT_TASK_LIMITS, type Priority, type TaskLimits } from '../protocol
 import type { Keys } from './keys.js';
 import { waitForReplicas } from './connection.js';
 import { withTaskCost } from './cost-counters.js';
+import { FinishBatcher, type FinishEnd } from './finish-batcher.js';
 import {
   claimScript, deadLetterQueueScript, finishScript, reclaimScript, renewScript, retryScript,
 } from './lua/queue-scripts.js';
@@ -111,6 +112,8 @@ export class TaskQueue {
   private ingestMayHold = true;
   /** When the next delayed retry is due, as of the last look (ms since the epoch). */
   private nextDueAt: number | undefined;
+  /** Ends gathered per turn of the event loop, written in one script call. */
+  private readonly finishes = new FinishBatcher((domain, ends) => this.finishBatch(domain, ends));
 
   constructor(private readonly redis: Redis, private readonly keys: Keys, private readonly options: TaskQueueOptions) {
     this.domain = options.domain;
@@ -201,21 +204,29 @@ export class TaskQueue {
     return done === 1;
   }
 
-  private async runFinish(task: ClaimedTask, input: FinishInput, output: Record<string, unknown>, costCheck: '' | 'own' | 'all'): Promise<number> {
-    const k = this.keys;
-    const now = isoNow(this.clock);
+  private runFinish(task: ClaimedTask, input: FinishInput, output: Record<string, unknown>, costCheck: '' | 'own' | 'all'): Promise<number> {
     // Scrubbed here, the one place results, their events and last log lines are written from.
     const scrub = scrubberNow();
-    const error = input.status === 'failed' ? scrub.text(oneLine(input.error ?? 'failed')) : '';
-    const logLine = input.logLine === undefined ? '' : `[${now}] ${scrub.text(oneLine(input.logLine))}`;
-    return Number(await finishScript.run(this.redis, {
-      keys: { task: k.task(task.taskId), active: k.active(task.domain), leases: k.leases(task.domain), events: k.events(), logStream: k.logStream() },
-      args: {
-        taskId: task.taskId, token: task.token, status: input.status, output: scrub.json(output), error, nowIso: now,
-        retentionS: this.retentionSeconds, domain: task.domain, logLine, agentId: this.options.agentId, keyPrefix: k.prefix, costCheck,
-      },
-      ...(input.heldLines?.length ? { rest: input.heldLines } : {}),
-    }));
+    return this.finishes.finish(task.domain, {
+      taskId: task.taskId, token: task.token, status: input.status, output: scrub.json(output),
+      error: input.status === 'failed' ? scrub.text(oneLine(input.error ?? 'failed')) : '',
+      logLine: input.logLine === undefined ? '' : scrub.text(oneLine(input.logLine)), costCheck, heldLines: input.heldLines ?? [],
+    });
+  }
+
+  /** One finish script call for the ends of `domain` gathered in one turn (FinishBatcher). */
+  private async finishBatch(domain: string, ends: readonly FinishEnd[]): Promise<(number | Error)[]> {
+    const k = this.keys;
+    const now = isoNow(this.clock);
+    const rest: string[] = [];
+    for (const e of ends) {
+      rest.push(e.taskId, e.token, e.status, e.output, e.error, e.logLine === '' ? '' : `[${now}] ${e.logLine}`, e.costCheck, String(e.heldLines.length), ...e.heldLines);
+    }
+    return (await finishScript.run(this.redis, {
+      keys: { active: k.active(domain), leases: k.leases(domain), events: k.events(), logStream: k.logStream() },
+      args: { nowIso: now, retentionS: this.retentionSeconds, domain, agentId: this.options.agentId, keyPrefix: k.prefix },
+      rest,
+    })) as (number | Error)[];
   }
 
   /**

@@ -4,6 +4,7 @@ import { Keys } from '../../lib/redis/keys.js';
 import { queueDepth, queueStates, waitingCount, waitingCounts } from '../../lib/redis/queue-counts.js';
 import { RAW_CLIENT_GRACE_MS, TaskQueue } from '../../lib/redis/task-queue.js';
 import { PlanStoodError, submitTask } from '../../lib/redis/task-store.js';
+import { readMetricCounters } from '../../lib/redis/task-metrics.js';
 import { connectTestRedis, uniquePrefix } from '../support/redis.js';
 import { until } from '../support/until.js';
 
@@ -53,6 +54,55 @@ describe('TaskQueue against a real Redis', () => {
     const message = JSON.parse(await published);
     expect(message).toMatchObject({ status: 'completed', output: hash['output'] });
     sub.disconnect();
+  });
+
+  it('ends the tasks finished in one turn together: each caller its own answer, every end counted exactly', async () => {
+    const ids = ['batch-1', 'batch-2', 'batch-3', 'batch-4'];
+    for (const id of ids) await submitTask(redis, keys, { taskId: id, domain: 'backend', description: id });
+    const q = queue();
+    const [a, b, c, d] = await q.claim(4);
+    const answers = await Promise.all([
+      q.finish(a!, { status: 'completed', output: { summary: 'a' }, logLine: 'done a', heldLines: ['[t] held a'] }),
+      q.finish(b!, { status: 'failed', output: { failure: { code: 'worker_failed' } }, error: 'broke' }),
+      q.finish({ ...c!, token: 'not-its-token' }, { status: 'completed', output: {} }),
+      q.finish(d!, { status: 'completed', output: { summary: 'd' } }),
+      // The same task a second time in the same turn: the first end stands.
+      q.finish(d!, { status: 'failed', output: {}, error: 'twice' }),
+    ]);
+    expect(answers).toEqual([true, true, false, true, false]);
+    expect(await redis.hget(keys.result('batch-1'), 'status')).toBe('completed');
+    expect(await redis.hget(keys.result('batch-2'), 'error')).toBe('broke');
+    expect(await redis.hget(keys.result('batch-3'), 'status')).toBe('in_progress');
+    expect(await redis.hget(keys.result('batch-4'), 'status')).toBe('completed');
+    expect((await redis.lrange(keys.logs('batch-1'), 0, -1)).slice(1)).toEqual(['[t] held a', expect.stringMatching(/^\[.*Z\] done a$/)]);
+    expect(await redis.lrange(keys.active('backend'), 0, -1)).toEqual([c!.raw]);
+    expect(await redis.zrange(keys.leases('backend'), 0, -1)).toEqual(['batch-3']);
+    expect(await redis.exists(keys.task('batch-1'), keys.task('batch-2'), keys.task('batch-4'))).toBe(0);
+    const counts = await readMetricCounters(redis, keys);
+    expect(counts.tasks.filter((t) => t.domain === 'backend').map((t) => [t.status, t.code, t.count]).sort())
+      .toEqual([['completed', '', 2], ['failed', 'worker_failed', 1]]);
+    const durations = counts.taskDurations.find((t) => t.status === 'completed')!.durations;
+    expect(durations.buckets.reduce((x, y) => x + y, 0)).toBe(2);
+    expect(await q.finish(c!, { status: 'completed', output: {} })).toBe(true);
+  });
+
+  it('fails only the end whose writes fail in a batch; the others of the batch end and are counted', async () => {
+    for (const id of ['broken-1', 'fine-1']) await submitTask(redis, keys, { taskId: id, domain: 'backend', description: id });
+    const q = queue();
+    const [broken, fine] = await q.claim(2);
+    // A key of the wrong type under the first task's log: its "completed" line cannot be written.
+    await redis.del(keys.logs(broken!.taskId));
+    await redis.set(keys.logs(broken!.taskId), 'not a list');
+    const [a, b] = await Promise.allSettled([
+      q.finish(broken!, { status: 'completed', output: {}, logLine: 'done' }),
+      q.finish(fine!, { status: 'completed', output: {}, logLine: 'done' }),
+    ]);
+    expect(a.status).toBe('rejected');
+    expect(String((a as PromiseRejectedResult).reason)).toMatch(/WRONGTYPE/);
+    expect(b).toEqual({ status: 'fulfilled', value: true });
+    expect(await redis.hget(keys.result('fine-1'), 'status')).toBe('completed');
+    const counts = await readMetricCounters(redis, keys);
+    expect(counts.tasks.find((t) => t.domain === 'backend' && t.status === 'completed')?.count).toBe(1);
   });
 
   it('takes high before normal before low, FIFO within a priority', async () => {

@@ -83,6 +83,8 @@ for priority, list in pairs(due_now) do
 end
 
 local buckets = { high = {}, normal = {}, low = {} }
+-- What sort_in decoded, by raw text, so a task drained and handed out in the same call is decoded once.
+local decoded = {}
 local room = -1
 -- Whether task `id` was first seen less than the grace ago (its client may still write its result).
 local function first_seen_within_grace(id)
@@ -173,11 +175,13 @@ local function sort_in(raw)
     end
     -- No client can write a result for an id it does not know: record it now.
     redis.call('HSET', KEY.result(id), 'task_id', id, 'status', 'pending')
+    obj.task_id = id
   end
   local priority = 'normal'
   local md = obj.metadata
   if type(md) == 'table' and (md.priority == 'high' or md.priority == 'low') then priority = md.priority end
   table.insert(buckets[priority], raw)
+  decoded[raw] = obj
 end
 
 local drained = 0
@@ -279,7 +283,7 @@ for _, priority in ipairs({ 'high', 'normal', 'low' }) do
   if items then
     local wait = {}
     for _, raw in ipairs(items) do
-      local obj = cjson.decode(raw)
+      local obj = decoded[raw] or cjson.decode(raw)
       local id = obj.task_id
       local rkey = KEY.result(id)
       local r = redis.call('HMGET', rkey, 'status', 'attempts', 'client_id', 'completed_at', 'description')

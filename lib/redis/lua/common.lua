@@ -67,9 +67,13 @@ local function task_facts(raw)
 end
 
 -- ms since the epoch of an ISO-8601 UTC time as the callers write it (2026-12-07T15:12:37.123Z), or nil
--- (days from the civil date: the inverse of iso_from_ms).
+-- (days from the civil date: the inverse of iso_from_ms). Each text is parsed once per run of a
+-- script: a batch of ends shares its end time, and the tasks of one claim their start time.
+local ISO_MS = {}
 local function ms_from_iso(text)
   if type(text) ~= 'string' then return nil end
+  local known = ISO_MS[text]
+  if known then return known end
   local y, m, d, hh, mi, ss, frac = string.match(text, '^(%d%d%d%d)%-(%d%d)%-(%d%d)T(%d%d):(%d%d):(%d%d)%.?(%d*)Z$')
   if not y then return nil end
   y, m, d = tonumber(y), tonumber(m), tonumber(d)
@@ -78,7 +82,9 @@ local function ms_from_iso(text)
   local yoe = y - era * 400
   local doy = math.floor((153 * ((m + 9) % 12) + 2) / 5) + d - 1
   local days = era * 146097 + yoe * 365 + math.floor(yoe / 4) - math.floor(yoe / 100) + doy - 719468
-  return ((days * 24 + tonumber(hh)) * 60 + tonumber(mi)) * 60000 + tonumber(ss) * 1000 + tonumber(string.sub(frac .. '000', 1, 3))
+  local ms = ((days * 24 + tonumber(hh)) * 60 + tonumber(mi)) * 60000 + tonumber(ss) * 1000 + tonumber(string.sub(frac .. '000', 1, 3))
+  ISO_MS[text] = ms
+  return ms
 end
 
 -- The 1-based bucket of `value` among `bounds` (#bounds + 1: past them all), as bucketOf in metric-buckets.ts.
@@ -98,6 +104,43 @@ local function failure_code_of(output)
   return 'unknown'
 end
 
+-- The /metrics and /history counters (HINCRBY), written at once, or, while a script ends a batch of
+-- tasks (lua/finish-4.lua sets COUNTS.sums), summed per key and field and written once each by
+-- flush_counts: one HINCRBY by n instead of n. `expire_at`: the hash's expiry, set when the field is new
+-- (the increment is all it holds).
+local COUNTS = { sums = nil, keys = nil }
+local function count_add(key, field, n, expire_at)
+  if not COUNTS.sums then
+    if redis.call('HINCRBY', key, field, n) == n and expire_at then redis.call('EXPIREAT', key, expire_at) end
+    return
+  end
+  local fields = COUNTS.sums[key]
+  if not fields then
+    fields = { order = {}, n = {}, expire_at = {} }
+    COUNTS.sums[key] = fields
+    table.insert(COUNTS.keys, key)
+  end
+  if not fields.n[field] then
+    fields.n[field] = 0
+    table.insert(fields.order, field)
+  end
+  fields.n[field] = fields.n[field] + n
+  if expire_at then fields.expire_at[field] = expire_at end
+end
+
+local function begin_counts()
+  COUNTS.sums, COUNTS.keys = {}, {}
+end
+
+local function flush_counts()
+  local sums, keys = COUNTS.sums, COUNTS.keys
+  COUNTS.sums, COUNTS.keys = nil, nil
+  for _, key in ipairs(keys) do
+    local fields = sums[key]
+    for _, field in ipairs(fields.order) do count_add(key, field, fields.n[field], fields.expire_at[field]) end
+  end
+end
+
 -- Counts one task end for /metrics and /history (read by lib/redis/task-metrics.ts): by domain, status
 -- and failure code; its run time (from the start of the attempt that ended it, when it started) in the
 -- duration histogram; and, by domain and client, in the hash of the current hour, which expires once
@@ -106,23 +149,21 @@ end
 -- same agent.
 local function record_task_end(domain, status, output, started_at, client, now_iso)
   local code = status == 'failed' and failure_code_of(output) or ''
-  redis.call('HINCRBY', KEY.metricsTasks(), domain .. METRIC_SEP .. status .. METRIC_SEP .. code, 1)
+  count_add(KEY.metricsTasks(), domain .. METRIC_SEP .. status .. METRIC_SEP .. code, 1)
   if type(client) ~= 'string' or #client > 64 or not string.match(client, '^%w[%w_-]*$') then client = DEFAULT_CLIENT end
   local now = ms_from_iso(now_iso) or now_ms()
   local started = ms_from_iso(started_at)
   local hour = math.floor(now / 1000 / HISTORY_BUCKET_S) * HISTORY_BUCKET_S
   local hkey = KEY.history(string.format('%d', hour))
   local whose = domain .. METRIC_SEP .. string.lower(client) .. METRIC_SEP
-  if redis.call('HINCRBY', hkey, whose .. status, 1) == 1 then
-    redis.call('EXPIREAT', hkey, hour + HISTORY_KEEP_S)
-  end
+  count_add(hkey, whose .. status, 1, hour + HISTORY_KEEP_S)
   if started and now >= started then
     local ran = now - started
     local bucket = bound_index(TASK_BOUNDS_MS, ran)
     local head = domain .. METRIC_SEP .. status .. METRIC_SEP
-    redis.call('HINCRBY', KEY.metricsTaskSeconds(), head .. 'b' .. bucket, 1)
-    redis.call('HINCRBY', KEY.metricsTaskSeconds(), head .. 'sum_ms', ran)
-    redis.call('HINCRBY', hkey, whose .. 'b' .. bucket, 1)
+    count_add(KEY.metricsTaskSeconds(), head .. 'b' .. bucket, 1)
+    count_add(KEY.metricsTaskSeconds(), head .. 'sum_ms', ran)
+    count_add(hkey, whose .. 'b' .. bucket, 1)
   end
 end
 

@@ -16,10 +16,10 @@ export const claimScript = new LuaFileScript({
 });
 
 export const finishScript = new LuaFileScript({
-  file: 'finish-5.lua',
+  file: 'finish-4.lua',
   common: true,
-  keys: ['task', 'active', 'leases', 'events', 'logStream'],
-  args: ['taskId', 'token', 'status', 'output', 'error', 'nowIso', 'retentionS', 'domain', 'logLine', 'agentId', 'keyPrefix', 'costCheck'],
+  keys: ['active', 'leases', 'events', 'logStream'],
+  args: ['nowIso', 'retentionS', 'domain', 'agentId', 'keyPrefix'],
 });
 
 export const retryScript = new LuaFileScript({
