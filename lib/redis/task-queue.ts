@@ -16,9 +16,6 @@ import {
   claimScript, deadLetterQueueScript, finishScript, reclaimScript, renewScript, retryScript,
 } from './lua/queue-scripts.js';
 
-// Cancelling is not this queue's (any task, in any state, is cancelled by id): it lives in
-// cancel-task.js, named here too for lib/runtime/task-consumer.ts, which imports it from here.
-export { cancelTask, type CancelOutcome } from './cancel-task.js';
 
 /**
  * How long a task whose `results` hash does not exist yet waits before it is taken anyway. A client

@@ -7,7 +7,7 @@ import { withCacheReadShare } from '../protocol/cache-read-share.js';
 import type { Task } from '../protocol/task.js';
 import type { Keys } from '../redis/keys.js';
 import type { ClaimedTask, FinishInput, TaskQueue } from '../redis/task-queue.js';
-import { cancelTask } from '../redis/task-queue.js';
+import { cancelTask } from '../redis/cancel-task.js';
 import { withTaskCost } from '../redis/cost-counters.js';
 import { TaskFailedError } from './task-handler.js';
 import type { TaskLog } from './task-log.js';
