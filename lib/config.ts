@@ -1,7 +1,7 @@
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseMemorySize } from './agents/agent-definitions.js';
-import { SETTING_NAMES, settingsSchema, type SettingName, type Settings } from './config/settings.js';
+import { SETTING_NAMES, parseSettings, type SettingName, type Settings } from './config/settings.js';
 import { InvalidInputError } from './errors.js';
 import { DEFAULT_CLIENT_ID, normalizeClientId } from './protocol/client-id.js';
 import { isSentinelUrl, parseSentinelUrl } from './redis/redis-url.js';
@@ -194,12 +194,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     const value = overrides[key] ?? env[key];
     source[key] = value === '' && key !== 'DAN_KEY_PREFIX' ? undefined : value;
   }
-  const parsed = settingsSchema.safeParse(source);
-  if (!parsed.success) {
-    const problems = parsed.error.issues.map((issue) => `  ${issue.path.join('.')}: ${issue.message}`).join('\n');
-    throw new InvalidInputError(`invalid configuration:\n${problems}`);
+  const parsed = parseSettings(source);
+  if ('problems' in parsed) {
+    throw new InvalidInputError(`invalid configuration:\n${parsed.problems.map((p) => `  ${p.path}: ${p.message}`).join('\n')}`);
   }
-  const c = parsed.data;
+  const c = parsed.settings;
   if (c.DAN_HEARTBEAT_TTL_MS <= c.DAN_HEARTBEAT_INTERVAL_MS) {
     throw new InvalidInputError(
       `invalid configuration: DAN_HEARTBEAT_TTL_MS (${c.DAN_HEARTBEAT_TTL_MS}) must be larger than DAN_HEARTBEAT_INTERVAL_MS (${c.DAN_HEARTBEAT_INTERVAL_MS})`,

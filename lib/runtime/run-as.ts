@@ -21,7 +21,7 @@ export interface UserSwitch {
  */
 export function switchToRunAs(env: NodeJS.ProcessEnv, inContainer: () => boolean, user: UserSwitch | undefined = posixUser()): number | undefined {
   if (!user) return undefined;
-  const parsed = SETTINGS.DAN_RUN_AS.schema.safeParse(env['DAN_RUN_AS'] === '' ? undefined : env['DAN_RUN_AS']);
+  const parsed = SETTINGS.DAN_RUN_AS.schema().safeParse(env['DAN_RUN_AS'] === '' ? undefined : env['DAN_RUN_AS']);
   if (!parsed.success) throw new DanError('bad_config', `DAN_RUN_AS=${env['DAN_RUN_AS'] ?? ''} is not uid:gid: set it to the agent's user in digits, e.g. DAN_RUN_AS=1000:1000`, { exitCode: 2 });
   const current = user.getuid();
   if (parsed.data === undefined) {

@@ -11,7 +11,7 @@ export function otherValues(names: readonly SettingName[]): Record<string, strin
 }
 
 function otherValue(name: SettingName): string {
-  const schema: z.ZodType = SETTINGS[name].schema;
+  const schema: z.ZodType = SETTINGS[name].schema();
   const fallback: unknown = schema.parse(undefined);
   let inner: z.ZodType = schema;
   while (inner instanceof z.ZodDefault || inner instanceof z.ZodOptional || inner instanceof z.ZodPrefault) inner = inner.unwrap() as z.ZodType;

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { loadConfig, resolveModel } from '../../lib/config.js';
+import { loadConfig, resolveModel, SETTINGS } from '../../lib/config.js';
+import { parseSettings } from '../../lib/config/settings.js';
 
 describe('loadConfig', () => {
   it('has working defaults with an empty environment', () => {
@@ -11,6 +12,22 @@ describe('loadConfig', () => {
 
   it('lists every problem at once', () => {
     expect(() => loadConfig({ DAN_ROUTER: 'magic', DAN_LEASE_MS: '-1' })).toThrow(/DAN_ROUTER[\s\S]*DAN_LEASE_MS|DAN_LEASE_MS[\s\S]*DAN_ROUTER/);
+  });
+
+  it('parses each setting with its own schema, naming every problem in the table\'s order with where inside the value it is', () => {
+    expect(parseSettings({ DAN_ROLES: 'coder,poet', DAN_LEASE_MS: '-1', DAN_ROUTER: 'magic' })).toEqual({
+      problems: [
+        { path: 'DAN_ROUTER', message: expect.stringMatching(/score|llm/) },
+        { path: 'DAN_LEASE_MS', message: expect.any(String) },
+        { path: 'DAN_ROLES.1', message: expect.stringMatching(/must list roles of/) },
+      ],
+    });
+    const parsed = parseSettings({ DAN_LEASE_MS: '5000' });
+    expect('settings' in parsed && parsed.settings).toMatchObject({ DAN_LEASE_MS: 5000, DAN_ROUTER: 'score', DAN_AGENTS_DIR: undefined });
+  });
+
+  it('builds a setting\'s schema when it is used, so none outlives the parse that needed it', () => {
+    expect(SETTINGS.DAN_LEASE_MS.schema()).not.toBe(SETTINGS.DAN_LEASE_MS.schema());
   });
 
   it('refuses a heartbeat expiry that is not longer than the interval', () => {
