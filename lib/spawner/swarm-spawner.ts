@@ -20,6 +20,9 @@ export interface SwarmSpawnerOptions extends SwarmServiceOptions {
   pollMs?: number;
 }
 
+/** How long a spawn waits for Swarm to add a task for its new replica before it scales again. */
+const RESCALE_AFTER_MS = 2_000;
+
 interface Replica {
   agent: SpawnedAgent;
   taskId: string;
@@ -197,11 +200,25 @@ export class SwarmSpawner implements Spawner {
   private async awaitNewReplica(domain: string, name: string, before: Set<string>): Promise<SpawnedAgent> {
     const deadline = Date.now() + (this.options.startTimeoutMs ?? 60_000);
     let newest: SwarmTask | undefined;
+    let counted = this.running(domain);
+    let scaledAt = Date.now();
     while (Date.now() < deadline) {
-      const fresh = (await swarmTasks(this.docker, name)).filter((t) => !before.has(t.ID));
+      const tasks = await swarmTasks(this.docker, name);
+      const fresh = tasks.filter((t) => !before.has(t.ID));
       // Any task added since the scale is this spawn's, even if the task watch noted it first.
       const started = fresh.find((t) => replicaOf(t) !== undefined);
       if (started) return { ...this.track(domain, started).agent };
+      if (fresh.length === 0 && (this.running(domain) < counted || Date.now() - scaledAt >= RESCALE_AFTER_MS)) {
+        // No task for the new replica: a replica counted in "one more" ended meanwhile (idle), and Swarm
+        // took its finished task for the extra one. Down to those running and one more again, as a spawn begins.
+        this.logger.info({ service: name, domain, running: this.running(domain) }, 'swarm: no task for the new replica; scaling again');
+        for (const t of tasks) before.add(t.ID);
+        await this.scaleTo(domain, this.running(domain));
+        await this.scaleTo(domain, this.running(domain) + 1);
+        counted = this.running(domain);
+        scaledAt = Date.now();
+        continue;
+      }
       newest = fresh.sort((a, b) => (b.CreatedAt ?? '').localeCompare(a.CreatedAt ?? ''))[0] ?? newest;
       const trouble = newest && taskTrouble(newest);
       if (trouble && newest?.Status?.State !== 'pending') return this.failSpawn(domain, name, trouble);
