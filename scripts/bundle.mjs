@@ -60,7 +60,7 @@ const zodEnglishOnly = {
  * V8 keeps the source of every loaded file for as long as its functions live, one byte a character
  * if every character fits in Latin-1, else two bytes for the whole file. esbuild writes code in
  * ASCII but keeps comments as they are, and a dependency's comment with a dash or an emoji doubles
- * its chunk's share of the agent's heap. Such characters become `\uXXXX` escapes: esbuild leaves
+ * its chunk's share of the agent's heap. Such characters become `\u` escapes of four hex digits: esbuild leaves
  * them in comments only, so the code and its source map stay as they were.
  */
 async function keepLatin1(file) {
